@@ -11,6 +11,9 @@
 
 #include "store/fsm.h"
 
+/* The store's error table lives here: every user of store/ links this file. */
+STRATA_ERR_DEFINE(store, STORE_ERRORS)
+
 /* Smallest encodings, to bound counts by the bytes that remain. */
 #define CMD_MIN_OP 7      /* kind flags selkind u32 */
 #define CMD_MIN_CMP 14    /* target op u32 key(>=1) u64 */
@@ -471,7 +474,7 @@ static int cmd_get_results(struct cursor *c, struct store_reply *r, bool fill,
             }
         }
         used += n;
-        if (cmd_result_check(res)) {
+        if (res->kind < STORE_OP_PUT || res->kind > STORE_OP_RANGE || (res->flags & ~STORE_R_MORE)) {
             return STORE_EFORMAT;
         }
     }

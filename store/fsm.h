@@ -110,6 +110,7 @@ struct store_fsm_config {
     /* Local settings. */
     store_event_fn *on_event; /* may be NULL */
     void *event_arg;
+    bool no_sync;             /* MDB_NOSYNC: benchmarks and tests only (see fsm.c) */
 };
 
 /* One committed raft entry: its index and command bytes (not owned). */
@@ -233,5 +234,11 @@ int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out) STRATA_WARN_UNUSE
  * storage errors as store_fsm_apply_batch(); on any error the old state is
  * intact. No events are delivered for a restore. */
 int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size) STRATA_WARN_UNUSED;
+
+#ifdef STRATA_TEST_HOOKS
+/* Test builds: when not UINT64_MAX, store_fsm_space_check() takes this as the
+ * free disk space instead of asking statvfs(). */
+extern uint64_t store_fsm_test_disk_avail;
+#endif
 
 #endif
