@@ -1,0 +1,5 @@
+# Fuzz targets for compiler/.
+strata_fuzz_target(fuzz_compiler_validate
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_compiler_validate.c
+  LIBS strata_schema LABELS compiler
+  CORPUS ${CMAKE_CURRENT_LIST_DIR}/corpus/compiler_validate)
