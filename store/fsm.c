@@ -1641,7 +1641,7 @@ int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out)
     return rc;
 }
 
-/* Reads and stores the key space of a snapshot. */
+/* Reads and, when 'txn' is not NULL, stores the key space of a snapshot. */
 static int fsm_restore_kv(struct store_fsm *fsm, MDB_txn *txn, struct cursor *c,
                           const struct fsm_state *st)
 {
@@ -1677,7 +1677,7 @@ static int fsm_restore_kv(struct store_fsm *fsm, MDB_txn *txn, struct cursor *c,
                 return STORE_EFORMAT;
             }
         }
-        int rc = fsm_err(mdb_put(txn, fsm->dbi_kv, &k, &d, MDB_APPEND));
+        int rc = txn ? fsm_err(mdb_put(txn, fsm->dbi_kv, &k, &d, MDB_APPEND)) : 0;
         if (rc) {
             return rc;
         }
@@ -1711,7 +1711,7 @@ static int fsm_restore_hist(struct store_fsm *fsm, MDB_txn *txn, struct cursor *
         }
         MDB_val k = {.mv_size = FSM_HIST_KEY, .mv_data = (void *)kp};
         MDB_val d = {.mv_size = ds, .mv_data = (void *)dp};
-        int rc = fsm_err(mdb_put(txn, fsm->dbi_hist, &k, &d, MDB_APPEND));
+        int rc = txn ? fsm_err(mdb_put(txn, fsm->dbi_hist, &k, &d, MDB_APPEND)) : 0;
         if (rc) {
             return rc;
         }
@@ -1720,14 +1720,12 @@ static int fsm_restore_hist(struct store_fsm *fsm, MDB_txn *txn, struct cursor *
     return 0;
 }
 
-int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size)
+/* Validates the snapshot of 'size' bytes at 'data' completely and, when
+ * 'txn' is not NULL, writes its key space and history there. '*st' gets its
+ * meta. STORE_EFORMAT, STORE_EVERSION, STORE_ETOOLARGE or storage errors. */
+static int fsm_snap_load(struct store_fsm *fsm, MDB_txn *txn, const void *data, size_t size,
+                         struct fsm_state *st)
 {
-    if (fsm->cfg.read_only) {
-        return STORE_ERDONLY;
-    }
-    if (fsm->failed || !fsm->env) {
-        return STORE_EPANIC;
-    }
     const size_t head = 8 + 1 + 24 + STORE_HASH_SIZE;
     uint8_t sum[STORE_HASH_SIZE];
     if (!data || size < head + 16 + STORE_HASH_SIZE) {
@@ -1743,7 +1741,6 @@ int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size)
     }
     struct cursor c;
     uint8_t magic[8], version;
-    struct fsm_state st;
     cursor_init(&c, data, body);
     if (buf_get_bytes(&c, magic, 8) || memcmp(magic, FSM_SNAP_MAGIC, 8) != 0 ||
         buf_get_u8(&c, &version)) {
@@ -1752,23 +1749,36 @@ int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size)
     if (version != FSM_SNAP_VERSION) {
         return STORE_EVERSION;
     }
-    if (buf_get_u64(&c, &st.applied) || buf_get_u64(&c, &st.revision) ||
-        buf_get_u64(&c, &st.compacted) || buf_get_bytes(&c, st.hash, STORE_HASH_SIZE) ||
-        st.compacted > st.revision) {
+    if (buf_get_u64(&c, &st->applied) || buf_get_u64(&c, &st->revision) ||
+        buf_get_u64(&c, &st->compacted) || buf_get_bytes(&c, st->hash, STORE_HASH_SIZE) ||
+        st->compacted > st->revision) {
         return STORE_EFORMAT;
     }
+    rc = fsm_restore_kv(fsm, txn, &c, st);
+    rc = rc ? rc : fsm_restore_hist(fsm, txn, &c, st);
+    if (rc == 0 && cursor_remaining(&c) != 0) {
+        rc = STORE_EFORMAT;
+    }
+    return rc;
+}
+
+int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size)
+{
+    if (fsm->cfg.read_only) {
+        return STORE_ERDONLY;
+    }
+    if (fsm->failed || !fsm->env) {
+        return STORE_EPANIC;
+    }
+    struct fsm_state st;
     MDB_txn *txn;
-    rc = fsm_txn_begin(fsm, 0, &txn);
+    int rc = fsm_txn_begin(fsm, 0, &txn);
     if (rc) {
         return rc;
     }
     rc = fsm_err(mdb_drop(txn, fsm->dbi_kv, 0));
     rc = rc ? rc : fsm_err(mdb_drop(txn, fsm->dbi_hist, 0));
-    rc = rc ? rc : fsm_restore_kv(fsm, txn, &c, &st);
-    rc = rc ? rc : fsm_restore_hist(fsm, txn, &c, &st);
-    if (rc == 0 && cursor_remaining(&c) != 0) {
-        rc = STORE_EFORMAT;
-    }
+    rc = rc ? rc : fsm_snap_load(fsm, txn, data, size, &st);
     rc = rc ? rc : fsm_meta_write(fsm, txn, &st);
     if (rc) {
         mdb_txn_abort(txn);
@@ -1781,4 +1791,20 @@ int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size)
     }
     fsm->st = st;
     return 0;
+}
+
+int store_fsm_audit(struct store_fsm *fsm)
+{
+    struct buf snap;
+    struct fsm_state st;
+    buf_init(&snap, 0);
+    int rc = store_fsm_snapshot(fsm, &snap);
+    if (rc == 0) {
+        rc = fsm_snap_load(fsm, NULL, snap.data, snap.size, &st);
+        if (rc == STORE_EFORMAT || rc == STORE_EVERSION || rc == STORE_ETOOLARGE) {
+            rc = STORE_ECORRUPT;
+        }
+    }
+    buf_destroy(&snap);
+    return rc;
 }

@@ -126,8 +126,9 @@ struct store_entry {
  * (STORE_EFORMAT, STORE_ETOOLARGE, ...; also in the reply), which changes
  * nothing but the applied index. 'revision' is the store revision after the
  * entry. 'reply' receives the encoded store_reply (store/cmd.h) for the
- * client: the caller buf_init()s it once, the FSM buf_reset()s and fills it,
- * the caller buf_destroy()s it; reusing the array across batches avoids
+ * client: the caller buf_init()s it once, the FSM buf_reset()s and fills it
+ * (clearing its limit: a reply is never cut short), the caller
+ * buf_destroy()s it; reusing the array across batches avoids
  * allocation. */
 struct store_result {
     int status;
@@ -214,9 +215,10 @@ int store_fsm_get(struct store_fsm *fsm, const void *key, uint32_t key_size,
 
 /* Watch support: calls 'cb' for the history events with revision >=
  * 'from_rev' whose key 'sel' selects (NULL: all), in revision then sub
- * order, at most 'limit' events (0: no limit). '*next_rev' (may be NULL)
- * gets the revision to resume from: one past the last revision fully
- * delivered. STORE_ECOMPACTED when from_rev <= the compacted revision
+ * order. With 'limit' (0: none) it stops at the first revision boundary
+ * after 'limit' events, so a revision is never split across calls.
+ * '*next_rev' (may be NULL) gets the revision to resume from: one past the
+ * last revision fully delivered, or the revision at which 'cb' stopped. STORE_ECOMPACTED when from_rev <= the compacted revision
  * (events are gone); a from_rev past the current revision delivers nothing
  * and returns 0 (the watcher waits for live events). */
 int store_fsm_history(struct store_fsm *fsm, uint64_t from_rev, const struct store_keysel *sel,
@@ -234,6 +236,13 @@ int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out) STRATA_WARN_UNUSE
  * storage errors as store_fsm_apply_batch(); on any error the old state is
  * intact. No events are delivered for a restore. */
 int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size) STRATA_WARN_UNUSED;
+
+/* Checks the stored invariants (every record parses; keys in order and
+ * within caps; 1 <= create <= mod <= revision, version >= 1; history keys
+ * increasing within (compacted, revision]) from one read transaction.
+ * 0 or STORE_ECORRUPT (or a storage error). Costs a full snapshot: for tests
+ * and operator checks, not the hot path. */
+int store_fsm_audit(struct store_fsm *fsm) STRATA_WARN_UNUSED;
 
 #ifdef STRATA_TEST_HOOKS
 /* Test builds: when not UINT64_MAX, store_fsm_space_check() takes this as the

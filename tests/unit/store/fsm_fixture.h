@@ -54,8 +54,10 @@ static inline void fx_init(struct fx *f, const struct store_fsm_config *cfg)
     buf_init(&f->res.reply, 0);
 }
 
+/* Closes the store after checking its stored invariants. */
 static inline void fx_destroy(struct fx *f)
 {
+    assert_int_equal(store_fsm_audit(f->fsm), 0);
     store_reply_destroy(&f->reply);
     buf_destroy(&f->res.reply);
     store_fsm_close(f->fsm);

@@ -2,6 +2,7 @@
  * batches, compaction (retention and command), a full map and its recovery,
  * the space gate, snapshot/restore, hash determinism across replicas, and
  * a read-only handle in another process while the writer keeps writing. */
+#include <lmdb.h>
 #include <sys/wait.h>
 
 #include "fsm_fixture.h"
@@ -475,6 +476,39 @@ static void test_reopen_keeps_state(void **state)
     fx_destroy(&f);
 }
 
+/* A record damaged behind the FSM's back: audit and reads report it. */
+static void test_audit_detects_damage(void **state)
+{
+    struct fx f;
+    fx_init(&f, NULL);
+    assert_int_equal(fx_put(&f, "a", "1"), 0);
+    assert_int_equal(store_fsm_audit(f.fsm), 0);
+    store_fsm_close(f.fsm);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+    assert_int_equal(mdb_env_open(env, f.dir, 0, 0640), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "kv", 0, &dbi), 0);
+    MDB_val k = {.mv_size = 2, .mv_data = "zz"}, d = {.mv_size = 3, .mv_data = "bad"};
+    assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    struct store_fsm_config cfg = {.no_sync = true};
+    assert_int_equal(store_fsm_open(&f.fsm, f.dir, &cfg), 0);
+    assert_int_equal(store_fsm_audit(f.fsm), STORE_ECORRUPT);
+    struct store_kv kv;
+    assert_int_equal(store_fsm_get(f.fsm, "zz", 2, &kv, NULL), STORE_ECORRUPT);
+    fx_expect(&f, "a", "1");
+    store_fsm_close(f.fsm);
+    f.fsm = NULL;
+    store_reply_destroy(&f.reply);
+    buf_destroy(&f.res.reply);
+    fx_rmdir(f.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_hash_determinism),
         cmocka_unit_test(test_read_only_in_child),
         cmocka_unit_test(test_reopen_keeps_state),
+        cmocka_unit_test(test_audit_detects_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
