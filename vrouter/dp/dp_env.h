@@ -1,0 +1,92 @@
+/* The environment of the portable vRouter forwarding core. This header is the
+ * only thing the core includes: fixed-width integer types, memory helpers,
+ * allocation (used only when tables are created), the control lock, atomic
+ * publication of single words (what lets the lock-free fast path read tables
+ * while control updates them), the reader grace period that must pass before
+ * recycled storage is reused, and logging. The user-space implementation is
+ * env_user.c; a kernel module provides the same functions in its own file. */
+#ifndef STRATA_DP_ENV_H
+#define STRATA_DP_ENV_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stddef.h>
+#include <stdint.h>
+#endif
+
+/* ---- memory helpers (the compiler lowers these; no libc header needed) ---- */
+#define dp_memcpy(d, s, n) __builtin_memcpy((d), (s), (n))
+#define dp_memset(d, c, n) __builtin_memset((d), (c), (n))
+#define dp_memcmp(a, b, n) __builtin_memcmp((a), (b), (n))
+
+/* ---- single-word atomics: publication and counters ---- */
+/* A store-release publishes everything written before it; a load-acquire
+ * sees everything published before the store it reads. */
+#define dp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define dp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define dp_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define dp_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/* Counters shared by fast-path threads: never torn, never lost. */
+#define dp_counter_add(p, v) ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
+#define dp_fence_release() __atomic_thread_fence(__ATOMIC_RELEASE)
+#define dp_fence_acquire() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+
+/* Sequence counters for multi-word entries (next hops, interfaces, flows).
+ * A writer (holding the table's lock) brackets its update with
+ * dp_seq_write_begin/end; a reader copies the fields it needs between
+ * dp_seq_read_begin and dp_seq_read_retry and retries when the latter is
+ * true, so it never acts on a half-written entry. */
+static inline uint32_t dp_seq_read_begin(const uint32_t *seq)
+{
+    uint32_t s;
+    while ((s = dp_load_acquire(seq)) & 1u) {
+    }
+    return s;
+}
+static inline int dp_seq_read_retry(const uint32_t *seq, uint32_t start)
+{
+    dp_fence_acquire();
+    return dp_load_relaxed(seq) != start;
+}
+static inline void dp_seq_write_begin(uint32_t *seq)
+{
+    dp_store_relaxed(seq, *seq + 1);
+    dp_fence_release();
+}
+static inline void dp_seq_write_end(uint32_t *seq)
+{
+    dp_store_release(seq, *seq + 1);
+}
+
+/* ---- allocation (table creation only) ---- */
+/* Returns 'size' zeroed bytes, or NULL. */
+void *dp_env_zalloc(size_t size);
+/* Frees what dp_env_zalloc returned; NULL is fine. */
+void dp_env_free(void *p);
+
+/* ---- the control lock (a spinlock in the kernel, a mutex in user space) ---- */
+struct dp_env_lock;
+/* Returns a new unlocked lock, or NULL. */
+struct dp_env_lock *dp_env_lock_create(void);
+void dp_env_lock_free(struct dp_env_lock *lock);
+void dp_env_lock(struct dp_env_lock *lock);
+void dp_env_unlock(struct dp_env_lock *lock);
+
+/* ---- grace period ---- */
+/* Returns once every fast-path reader that might still hold a reference to
+ * storage unlinked before the call has finished its packet. The core calls
+ * it (with its lock held) only before reusing recycled storage. */
+void dp_env_synchronize(void);
+
+/* ---- logging (control path only) ---- */
+enum dp_env_log_level {
+    DP_ENV_LOG_DEBUG,
+    DP_ENV_LOG_INFO,
+    DP_ENV_LOG_WARN,
+    DP_ENV_LOG_ERROR,
+};
+/* Logs the fixed message 'msg' with one numeric field 'value'. */
+void dp_env_log(enum dp_env_log_level level, const char *msg, int64_t value);
+
+#endif

@@ -1,0 +1,980 @@
+/* The per-packet pipeline of the vRouter core (dp_rx). From a VM port:
+ * punt ARP, DHCP, DNS to the gateway and IPv6 ND to the agent; send
+ * broadcast/multicast to the VRF's BUM composite; check the flow table on
+ * policy ports (miss: hold and punt the first packet); route by longest
+ * prefix in the port's VRF (routed traffic: TTL decrement, MAC rewrite, and
+ * for MPLS the inner Ethernet header is dropped); with no route, bridge by
+ * destination MAC (unknown unicast is dropped, never flooded); then deliver
+ * locally or encapsulate in MPLSoGRE, MPLSoUDP or VXLAN. From the fabric:
+ * check the outer headers, decapsulate by MPLS label or VNI, and deliver to
+ * the local port. From the agent: transmit the frames it injects.
+ *
+ * Every read of packet bytes goes through dp_pkt_at(), which grants a
+ * bounded window; offsets below are relative to the frame start (pkt->off).
+ * Nothing here allocates; tables are read lock-free (see dp_int.h). */
+#include "vrouter/dp/dp_int.h"
+
+#define ETH_IP4 0x0800
+#define ETH_IP6 0x86dd
+#define ETH_ARP 0x0806
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IPPROTO_GRE_ 47
+#define IPPROTO_ICMP6_ 58
+#define ETH_MPLS 0x8847
+#define PORT_MPLS_UDP 6635
+#define PORT_VXLAN 4789
+
+struct ifv {
+    uint8_t type;
+    uint8_t flags;
+    uint32_t vrf;
+    uint32_t ip4, gw_ip4, dns_ip4;
+};
+
+struct ctx {
+    struct dp *dp;
+    struct dp_pkt *pkt;
+    struct dp_out *out;
+    uint64_t now;
+    uint32_t in_if;
+    uint32_t vrf;
+    uint8_t family;   /* 0 (not IP), 4 or 6 */
+    uint8_t has_ports;
+    uint8_t hash_ok;
+    uint32_t l3;      /* IP header offset in the frame */
+    uint32_t l3_len;  /* IP total length */
+    uint32_t l4;      /* L4 header offset, when has_ports */
+    uint32_t hash;
+    uint32_t mirror_nh;
+    uint8_t eth[14];  /* the Ethernet header as received (mirror copies) */
+    struct dp_flow_key key;
+};
+
+/* ---- small helpers ---- */
+
+static void if_read(const struct dp *dp, uint32_t ifindex, struct ifv *v)
+{
+    const struct dp_if_ent *e = &dp->ifs[ifindex];
+    uint32_t s;
+    do {
+        s = dp_seq_read_begin(&e->seq);
+        v->type = e->type;
+        v->flags = e->flags;
+        v->vrf = e->vrf;
+        v->ip4 = e->ip4;
+        v->gw_ip4 = e->gw_ip4;
+        v->dns_ip4 = e->dns_ip4;
+    } while (dp_seq_read_retry(&e->seq, s));
+}
+
+/* Copies next hop 'id' (type DP_NH_NONE when out of range or absent). */
+static void nh_read(const struct dp *dp, uint32_t id, struct dp_nh_ent *v, uint32_t *members)
+{
+    if (id == DP_NONE || id >= dp->cfg.nhs) {
+        v->type = DP_NH_NONE;
+        return;
+    }
+    const struct dp_nh_ent *e = &dp->nhs[id];
+    uint32_t s;
+    do {
+        s = dp_seq_read_begin(&e->seq);
+        *v = *e;
+        if (members && v->member_count) {
+            dp_memcpy(members, dp->comps[v->comp].members, DP_NH_MAX_MEMBERS * sizeof(uint32_t));
+        }
+    } while (dp_seq_read_retry(&e->seq, s));
+    if (v->member_count > DP_NH_MAX_MEMBERS) {
+        v->type = DP_NH_NONE;
+    }
+}
+
+static void drop(struct ctx *c, enum dp_drop reason)
+{
+    c->out->verdict = DP_VERDICT_DROP;
+    c->out->drop = (uint8_t)reason;
+    c->out->count = 0;
+    dp_counter_add(&c->dp->drops[reason], 1);
+    if (c->in_if < c->dp->cfg.ifs) {
+        dp_counter_add(&c->dp->ifs[c->in_if].drops, 1);
+    }
+}
+
+static struct dp_tx *tx_add(struct ctx *c, uint32_t ifindex)
+{
+    struct dp_out *o = c->out;
+    if (o->count >= DP_OUT_MAX) {
+        dp_counter_add(&c->dp->drops[DP_DROP_REPLICA_LIMIT], 1);
+        return 0;
+    }
+    struct dp_tx *t = &o->tx[o->count++];
+    t->ifindex = ifindex;
+    t->off = c->pkt->off;
+    t->len = c->pkt->len;
+    t->hdr_size = 0;
+    o->verdict = DP_VERDICT_TX;
+    struct dp_if_ent *e = &c->dp->ifs[ifindex];
+    dp_counter_add(&e->tx_packets, 1);
+    dp_counter_add(&e->tx_bytes, c->pkt->len);
+    return t;
+}
+
+static void punt(struct ctx *c, enum dp_punt_reason reason, uint32_t flow)
+{
+    uint32_t agent = dp_load_acquire(&c->dp->agent_if);
+    if (agent == 0) {
+        drop(c, DP_DROP_NO_AGENT);
+        return;
+    }
+    c->out->count = 0;
+    struct dp_tx *t = tx_add(c, agent - 1);
+    uint8_t *h = t->hdr;
+    dp_put16(h, DP_PUNT_MAGIC);
+    h[2] = DP_PUNT_VERSION;
+    h[3] = (uint8_t)reason;
+    dp_put32(h + 4, c->in_if);
+    dp_put32(h + 8, c->vrf);
+    dp_put32(h + 12, flow);
+    t->hdr_size = DP_PUNT_HDR_SIZE;
+    c->out->verdict = DP_VERDICT_PUNT;
+    dp_counter_add(&c->dp->punts, 1);
+}
+
+static uint32_t ctx_hash(struct ctx *c)
+{
+    if (!c->hash_ok) {
+        if (c->family) {
+            c->hash = dp_flow_hash(&c->key);
+        } else {
+            uint64_t a = dp_ld64(c->eth) ^ ((uint64_t)dp_be32(c->eth + 8) << 16);
+            c->hash = dp_mix64(a ^ c->vrf);
+        }
+        c->hash_ok = 1;
+    }
+    return c->hash;
+}
+
+/* ---- parsing ---- */
+
+/* Parses the IPv4 or IPv6 header at 'off' (ethertype 'et') into 'c'.
+ * Returns DP_DROP_NONE, or why the packet is malformed. */
+static enum dp_drop parse_ip(struct ctx *c, uint32_t off, uint16_t et)
+{
+    const struct dp_pkt *p = c->pkt;
+    struct dp_flow_key *k = &c->key;
+    uint32_t l4;
+    dp_memset(k, 0, sizeof *k);
+    c->has_ports = 0;
+    c->hash_ok = 0;
+    if (et == ETH_IP4) {
+        const uint8_t *h = dp_pkt_at(p, off, 20);
+        if (!h) {
+            return DP_DROP_TRUNCATED;
+        }
+        uint32_t hl = (h[0] & 0xfu) * 4u;
+        uint32_t tot = dp_be16(h + 2);
+        if ((h[0] >> 4) != 4 || hl < 20 || tot < hl) {
+            return DP_DROP_BAD_IP;
+        }
+        if (!dp_pkt_at(p, off, tot)) {
+            return DP_DROP_TRUNCATED;
+        }
+        c->family = 4;
+        c->l3_len = tot;
+        k->proto = h[9];
+        dp_memcpy(k->src, h + 12, 4);
+        dp_memcpy(k->dst, h + 16, 4);
+        if ((dp_be16(h + 6) & 0x1fffu) != 0) {
+            goto done; /* a later fragment: no ports */
+        }
+        l4 = off + hl;
+    } else {
+        const uint8_t *h = dp_pkt_at(p, off, 40);
+        if (!h) {
+            return DP_DROP_TRUNCATED;
+        }
+        if ((h[0] >> 4) != 6) {
+            return DP_DROP_BAD_IP;
+        }
+        uint32_t tot = 40u + dp_be16(h + 4);
+        if (!dp_pkt_at(p, off, tot)) {
+            return DP_DROP_TRUNCATED;
+        }
+        c->family = 6;
+        c->l3_len = tot;
+        k->proto = h[6];
+        dp_memcpy(k->src, h + 8, 16);
+        dp_memcpy(k->dst, h + 24, 16);
+        l4 = off + 40;
+    }
+    if (k->proto == IPPROTO_TCP_ || k->proto == IPPROTO_UDP_) {
+        const uint8_t *ports = dp_pkt_at(p, l4, k->proto == IPPROTO_TCP_ ? 20 : 8);
+        if (!ports || l4 - off + (k->proto == IPPROTO_TCP_ ? 20u : 8u) > c->l3_len) {
+            return DP_DROP_TRUNCATED;
+        }
+        k->sport = dp_be16(ports);
+        k->dport = dp_be16(ports + 2);
+        c->has_ports = 1;
+        c->l4 = l4;
+    }
+done:
+    c->key.family = c->family;
+    c->key.vrf = c->vrf;
+    c->l3 = off;
+    return DP_DROP_NONE;
+}
+
+/* ---- rewrites ---- */
+
+/* Decrements the TTL / hop limit of the packet parsed in 'c'. */
+static int ttl_dec(struct ctx *c)
+{
+    uint8_t *h = dp_pkt_at(c->pkt, c->l3, c->family == 4 ? 20 : 40);
+    if (c->family == 4) {
+        if (h[8] <= 1) {
+            return -1;
+        }
+        uint16_t old = dp_be16(h + 8);
+        h[8]--;
+        dp_csum_replace16(h + 10, old, dp_be16(h + 8));
+    } else {
+        if (h[7] <= 1) {
+            return -1;
+        }
+        h[7]--;
+    }
+    return 0;
+}
+
+/* Applies a NAT action to the IPv4 packet in 'c'. */
+static void nat_apply(struct ctx *c, const struct dp_flow_action *a)
+{
+    if (c->family != 4) {
+        return;
+    }
+    uint8_t *h = dp_pkt_at(c->pkt, c->l3, 20);
+    uint8_t *l4csum = 0;
+    uint8_t *l4 = 0;
+    if (c->has_ports) {
+        l4 = dp_pkt_at(c->pkt, c->l4, 8);
+        if (c->key.proto == IPPROTO_TCP_) {
+            l4csum = dp_pkt_at(c->pkt, c->l4 + 16, 2);
+        } else if (dp_be16(l4 + 6) != 0) {
+            l4csum = l4 + 6;
+        }
+    }
+    for (int dir = 0; dir < 2; dir++) {
+        if (!(a->flags & (dir ? DP_FA_DNAT : DP_FA_SNAT))) {
+            continue;
+        }
+        uint8_t *ip = h + (dir ? 16 : 12);
+        uint32_t old = dp_be32(ip);
+        dp_put32(ip, a->nat_ip);
+        dp_csum_replace32(h + 10, old, a->nat_ip);
+        if (l4csum) {
+            dp_csum_replace32(l4csum, old, a->nat_ip);
+        }
+        if (l4 && a->nat_port) {
+            uint8_t *port = l4 + (dir ? 2 : 0);
+            uint16_t op = dp_be16(port);
+            dp_put16(port, a->nat_port);
+            if (l4csum) {
+                dp_csum_replace16(l4csum, op, a->nat_port);
+            }
+        }
+        if (l4csum && c->key.proto == IPPROTO_UDP_ && dp_be16(l4csum) == 0) {
+            dp_put16(l4csum, 0xffff);
+        }
+    }
+}
+
+/* Writes the outer header of tunnel 'n' for a payload of 'payload_len'
+ * bytes into 'dst' (n->tmpl_size bytes). */
+static void tunnel_hdr(const struct dp_nh_ent *n, uint8_t *dst, uint32_t payload_len, uint32_t hash)
+{
+    dp_memcpy(dst, n->tmpl, n->tmpl_size);
+    uint32_t iplen = n->tmpl_size - 14u + payload_len;
+    dp_put16(dst + 16, (uint16_t)iplen);
+    dp_put16(dst + 24, (uint16_t)~dp_csum_fold(n->csum_base + iplen));
+    if (n->encap != DP_ENCAP_MPLS_GRE) {
+        dp_put16(dst + 34, dp_udp_sport(hash));
+        dp_put16(dst + 38, (uint16_t)(iplen - 20));
+    }
+}
+
+/* Encapsulates in place: the payload is the frame from 'start' on. */
+static void encap(struct ctx *c, const struct dp_nh_ent *n, uint32_t start)
+{
+    struct dp_pkt *p = c->pkt;
+    uint32_t payload_len = p->len - start;
+    if (n->tmpl_size - 14u + payload_len > 0xffffu) {
+        drop(c, DP_DROP_BAD_IP); /* the outer IPv4 length would overflow */
+        return;
+    }
+    if (p->off + start < n->tmpl_size) {
+        drop(c, DP_DROP_NO_HEADROOM);
+        return;
+    }
+    uint32_t off = p->off + start - n->tmpl_size;
+    tunnel_hdr(n, p->buf + off, payload_len, ctx_hash(c));
+    p->off = off;
+    p->len = n->tmpl_size + payload_len;
+    tx_add(c, n->ifindex);
+}
+
+/* Resolves ECMP next hop 'n' to the member chosen by the flow hash. */
+static void ecmp_pick(struct ctx *c, struct dp_nh_ent *n, uint32_t *members)
+{
+    uint32_t m = (uint32_t)(((uint64_t)ctx_hash(c) * n->member_count) >> 32);
+    nh_read(c->dp, members[m], n, 0);
+    if (n->type == DP_NH_ECMP || n->type == DP_NH_BUM) {
+        n->type = DP_NH_NONE;
+    }
+}
+
+/* A copy of the frame (Ethernet header as received + the IP packet now in
+ * the buffer, or the whole frame when not IP) to next hop 'id'. */
+static void mirror(struct ctx *c, uint32_t id, uint32_t abs_l3, uint32_t l3_len)
+{
+    struct dp_nh_ent n;
+    nh_read(c->dp, id, &n, 0);
+    if (n.type != DP_NH_TUNNEL && n.type != DP_NH_IF) {
+        return;
+    }
+    uint32_t payload = 14 + l3_len;
+    if (c->out->verdict == DP_VERDICT_DROP) {
+        return;
+    }
+    struct dp_tx *t = tx_add(c, n.ifindex);
+    if (!t) {
+        return;
+    }
+    t->off = abs_l3;
+    t->len = l3_len;
+    uint32_t eth_at = 0;
+    if (n.type == DP_NH_TUNNEL) {
+        tunnel_hdr(&n, t->hdr, payload, ctx_hash(c));
+        eth_at = n.tmpl_size;
+    }
+    dp_memcpy(t->hdr + eth_at, c->eth, 14);
+    t->hdr_size = (uint16_t)(eth_at + 14);
+}
+
+/* Ingress replication of the frame to BUM composite 'id'; from the fabric
+ * only local ports receive copies (split horizon), never the ingress port. */
+static void bum(struct ctx *c, uint32_t id, int from_fabric)
+{
+    struct dp_nh_ent n;
+    uint32_t members[DP_NH_MAX_MEMBERS];
+    nh_read(c->dp, id, &n, members);
+    if (n.type != DP_NH_BUM) {
+        drop(c, id == DP_NONE ? DP_DROP_NO_BUM : DP_DROP_NO_NH);
+        return;
+    }
+    c->out->count = 0;
+    for (uint32_t i = 0; i < n.member_count; i++) {
+        struct dp_nh_ent m;
+        nh_read(c->dp, members[i], &m, 0);
+        if (m.type == DP_NH_IF && m.ifindex != c->in_if) {
+            tx_add(c, m.ifindex);
+        } else if (m.type == DP_NH_TUNNEL && !from_fabric && c->pkt->len + m.tmpl_size - 14u <= 0xffffu) {
+            struct dp_tx *t = tx_add(c, m.ifindex);
+            if (t) {
+                tunnel_hdr(&m, t->hdr, c->pkt->len, ctx_hash(c));
+                t->hdr_size = m.tmpl_size;
+            }
+        }
+    }
+    if (c->out->count == 0) {
+        drop(c, DP_DROP_NO_REPLICA);
+    }
+}
+
+/* ---- the flow stage ---- */
+
+/* Checks the flow table for the packet parsed in 'c' (key VRF c->vrf).
+ * Returns 1 to go on (after applying NAT; '*route_vrf' updated), 0 when the
+ * packet was dropped or punted. */
+static int flow_stage(struct ctx *c, uint32_t *route_vrf)
+{
+    struct dp *dp = c->dp;
+    uint32_t hash = ctx_hash(c);
+    uint32_t idx = dp_flow_find(dp, &c->key, hash);
+    if (idx == DP_FLOW_NONE) {
+        idx = dp_flow_hold(dp, &c->key, hash, c->now);
+        if (idx == DP_FLOW_NONE) {
+            drop(c, DP_DROP_FLOW_FULL);
+        } else {
+            punt(c, DP_PUNT_FLOW_MISS, idx);
+        }
+        return 0;
+    }
+    struct dp_flow_ent *e = &dp->flows[idx];
+    struct dp_flow_action a;
+    uint32_t state, s;
+    do {
+        s = dp_seq_read_begin(&e->seq);
+        state = e->state;
+        a = e->act;
+    } while (dp_seq_read_retry(&e->seq, s));
+    if (state != DP_FLOW_ACTIVE) {
+        drop(c, DP_DROP_FLOW_HOLD);
+        return 0;
+    }
+    dp_counter_add(&e->packets, 1);
+    dp_counter_add(&e->bytes, c->pkt->len);
+    dp_store_relaxed(&e->last_seen, c->now);
+    switch ((enum dp_flow_action_type)a.type) {
+    case DP_FLOW_DROP:
+        drop(c, DP_DROP_FLOW_ACTION);
+        return 0;
+    case DP_FLOW_NAT:
+        nat_apply(c, &a);
+        break;
+    case DP_FLOW_MIRROR:
+        c->mirror_nh = a.mirror_nh;
+        break;
+    case DP_FLOW_FORWARD:
+        break;
+    }
+    if (a.flags & DP_FA_VRF) {
+        *route_vrf = a.vrf;
+    }
+    return 1;
+}
+
+/* ---- VM side ---- */
+
+static void set_eth(uint8_t *eth, const uint8_t *dst, const uint8_t *src)
+{
+    dp_memcpy(eth, dst, 6);
+    dp_memcpy(eth + 6, src, 6);
+}
+
+/* Sends the routed packet in 'c' via next hop 'id'. */
+static void route_out(struct ctx *c, uint32_t id)
+{
+    struct dp_nh_ent n;
+    uint32_t members[DP_NH_MAX_MEMBERS];
+    nh_read(c->dp, id, &n, members);
+    if (n.type == DP_NH_ECMP) {
+        ecmp_pick(c, &n, members);
+    }
+    uint32_t abs_l3 = c->pkt->off + c->l3;
+    switch ((enum dp_nh_type)n.type) {
+    case DP_NH_IF:
+    case DP_NH_TUNNEL: {
+        if (ttl_dec(c) != 0) {
+            drop(c, DP_DROP_TTL);
+            return;
+        }
+        c->pkt->len = c->l3 + c->l3_len; /* drop Ethernet padding */
+        uint8_t *eth = dp_pkt_at(c->pkt, 0, 14);
+        if (n.type == DP_NH_IF) {
+            set_eth(eth, n.dmac, c->dp->cfg.router_mac);
+            tx_add(c, n.ifindex);
+        } else if (n.encap == DP_ENCAP_VXLAN) {
+            set_eth(eth, n.dmac, c->dp->cfg.router_mac);
+            encap(c, &n, 0);
+        } else {
+            encap(c, &n, c->l3);
+        }
+        break;
+    }
+    case DP_NH_DISCARD:
+        drop(c, DP_DROP_DISCARD);
+        return;
+    case DP_NH_PUNT:
+        punt(c, DP_PUNT_NH, DP_FLOW_NONE);
+        return;
+    case DP_NH_NONE:
+    case DP_NH_VRF:
+    case DP_NH_ECMP:
+    case DP_NH_BUM:
+        drop(c, DP_DROP_NO_NH);
+        return;
+    }
+    if (c->mirror_nh) {
+        mirror(c, c->mirror_nh, abs_l3, c->l3_len);
+    }
+}
+
+/* Sends the bridged frame in 'c' (unchanged) via next hop 'id'. */
+static void bridge_out(struct ctx *c, uint32_t id)
+{
+    struct dp_nh_ent n;
+    uint32_t members[DP_NH_MAX_MEMBERS];
+    nh_read(c->dp, id, &n, members);
+    if (n.type == DP_NH_ECMP) {
+        ecmp_pick(c, &n, members);
+    }
+    uint32_t abs_l3 = c->pkt->off + c->l3;
+    switch ((enum dp_nh_type)n.type) {
+    case DP_NH_IF:
+        tx_add(c, n.ifindex);
+        break;
+    case DP_NH_TUNNEL:
+        encap(c, &n, 0);
+        break;
+    case DP_NH_BUM:
+        bum(c, id, 0);
+        return;
+    case DP_NH_DISCARD:
+        drop(c, DP_DROP_DISCARD);
+        return;
+    case DP_NH_PUNT:
+        punt(c, DP_PUNT_NH, DP_FLOW_NONE);
+        return;
+    case DP_NH_NONE:
+    case DP_NH_VRF:
+    case DP_NH_ECMP:
+        drop(c, DP_DROP_NO_NH);
+        return;
+    }
+    if (c->mirror_nh && c->family) {
+        mirror(c, c->mirror_nh, abs_l3, c->l3_len);
+    }
+}
+
+static int vm_punt_reason(const struct ctx *c, const struct ifv *in)
+{
+    if (!c->has_ports && !(c->family == 6 && c->key.proto == IPPROTO_ICMP6_)) {
+        return 0;
+    }
+    if (c->key.proto == IPPROTO_UDP_) {
+        uint16_t sp = c->key.sport, dp = c->key.dport;
+        if (c->family == 4 && (dp == 67 || dp == 68 || sp == 68)) {
+            return DP_PUNT_DHCP;
+        }
+        if (c->family == 6 && (dp == 547 || sp == 546)) {
+            return DP_PUNT_DHCP;
+        }
+        if (dp == 53 && c->family == 4) {
+            uint32_t dst = dp_be32(c->key.dst);
+            if ((in->gw_ip4 && dst == in->gw_ip4) || (in->dns_ip4 && dst == in->dns_ip4)) {
+                return DP_PUNT_DNS;
+            }
+        }
+        return 0;
+    }
+    if (c->key.proto == IPPROTO_ICMP6_) {
+        const uint8_t *t = dp_pkt_at(c->pkt, c->l3 + 40, 1);
+        if (t && *t >= 133 && *t <= 137) {
+            return DP_PUNT_ND;
+        }
+    }
+    return 0;
+}
+
+static void rx_vm(struct ctx *c, const struct ifv *in)
+{
+    const uint8_t *eth = dp_pkt_at(c->pkt, 0, 14);
+    if (!eth) {
+        drop(c, DP_DROP_TRUNCATED);
+        return;
+    }
+    dp_memcpy(c->eth, eth, 14);
+    c->vrf = in->vrf;
+    uint16_t et = dp_be16(eth + 12);
+    if (et == ETH_ARP) {
+        punt(c, DP_PUNT_ARP, DP_FLOW_NONE);
+        return;
+    }
+    if (et == ETH_IP4 || et == ETH_IP6) {
+        enum dp_drop bad = parse_ip(c, 14, et);
+        if (bad != DP_DROP_NONE) {
+            drop(c, bad);
+            return;
+        }
+        int reason = vm_punt_reason(c, in);
+        if (reason) {
+            punt(c, (enum dp_punt_reason)reason, DP_FLOW_NONE);
+            return;
+        }
+    }
+    if (!dp_load_acquire(&c->dp->vrfs[c->vrf].present)) {
+        drop(c, DP_DROP_NO_VRF);
+        return;
+    }
+    if (eth[0] & 1) {
+        bum(c, dp_load_acquire(&c->dp->vrfs[c->vrf].bum_nh), 0);
+        return;
+    }
+    if (c->family) {
+        uint32_t route_vrf = c->vrf;
+        if ((in->flags & DP_IF_POLICY) && !flow_stage(c, &route_vrf)) {
+            return;
+        }
+        if (route_vrf >= c->dp->cfg.vrfs) {
+            drop(c, DP_DROP_NO_VRF);
+            return;
+        }
+        const uint8_t *dst = dp_pkt_at(c->pkt, c->l3 + (c->family == 4 ? 16 : 24), c->family == 4 ? 4 : 16);
+        uint32_t root = dp_load_acquire(&c->dp->vrfs[route_vrf].root[c->family == 6]);
+        uint32_t nh = dp_lpm_lookup(c->dp, root, dst, c->family == 4 ? 4 : 16);
+        if (nh != DP_NONE) {
+            route_out(c, nh);
+            return;
+        }
+    }
+    uint32_t nh = dp_mac_lookup(c->dp, c->vrf, eth);
+    if (nh == DP_NONE) {
+        drop(c, DP_DROP_UNKNOWN_UNICAST);
+        return;
+    }
+    bridge_out(c, nh);
+}
+
+/* ---- fabric side ---- */
+
+/* Parses the inner frame now at the packet start (Ethernet) for the flow
+ * key and hash. Returns DP_DROP_NONE or why it is malformed. */
+static enum dp_drop parse_inner(struct ctx *c)
+{
+    const uint8_t *eth = dp_pkt_at(c->pkt, 0, 14);
+    if (!eth) {
+        return DP_DROP_TRUNCATED;
+    }
+    dp_memcpy(c->eth, eth, 14);
+    uint16_t et = dp_be16(eth + 12);
+    c->family = 0;
+    c->hash_ok = 0;
+    if (et == ETH_IP4 || et == ETH_IP6) {
+        return parse_ip(c, 14, et);
+    }
+    return DP_DROP_NONE;
+}
+
+/* Delivers the decapsulated frame in 'c' to a local port via next hop 'id';
+ * 'routed' rewrites the Ethernet header for the port. */
+static void fabric_deliver(struct ctx *c, uint32_t id, int routed)
+{
+    struct dp_nh_ent n;
+    uint32_t members[DP_NH_MAX_MEMBERS];
+    nh_read(c->dp, id, &n, members);
+    if (n.type == DP_NH_ECMP) {
+        ecmp_pick(c, &n, members);
+    }
+    switch ((enum dp_nh_type)n.type) {
+    case DP_NH_IF: {
+        struct ifv to;
+        if_read(c->dp, n.ifindex, &to);
+        if (c->family && (to.flags & DP_IF_POLICY)) {
+            uint32_t unused = 0;
+            c->vrf = to.vrf;
+            c->key.vrf = to.vrf;
+            c->hash_ok = 0;
+            if (!flow_stage(c, &unused)) {
+                return;
+            }
+        }
+        if (routed) {
+            set_eth(dp_pkt_at(c->pkt, 0, 14), n.dmac, c->dp->cfg.router_mac);
+        }
+        tx_add(c, n.ifindex);
+        if (c->mirror_nh && c->family) {
+            mirror(c, c->mirror_nh, c->pkt->off + c->l3, c->l3_len);
+        }
+        return;
+    }
+    case DP_NH_BUM:
+        bum(c, id, 1);
+        return;
+    case DP_NH_TUNNEL:
+        drop(c, DP_DROP_LOOP);
+        return;
+    case DP_NH_DISCARD:
+        drop(c, DP_DROP_DISCARD);
+        return;
+    case DP_NH_PUNT:
+        punt(c, DP_PUNT_NH, DP_FLOW_NONE);
+        return;
+    case DP_NH_NONE:
+    case DP_NH_VRF:
+    case DP_NH_ECMP:
+        drop(c, DP_DROP_NO_NH);
+        return;
+    }
+}
+
+/* Looks the decapsulated Ethernet frame up in 'vrf': BUM, routed to the
+ * router MAC, or bridged. */
+static void fabric_in_vrf(struct ctx *c, uint32_t vrf)
+{
+    if (vrf >= c->dp->cfg.vrfs || !dp_load_acquire(&c->dp->vrfs[vrf].present)) {
+        drop(c, DP_DROP_NO_VRF);
+        return;
+    }
+    c->vrf = vrf;
+    c->key.vrf = vrf;
+    c->hash_ok = 0;
+    if (c->eth[0] & 1) {
+        bum(c, dp_load_acquire(&c->dp->vrfs[vrf].bum_nh), 1);
+        return;
+    }
+    if (c->family && !dp_memcmp(c->eth, c->dp->cfg.router_mac, 6)) {
+        const uint8_t *dst = dp_pkt_at(c->pkt, c->l3 + (c->family == 4 ? 16 : 24), c->family == 4 ? 4 : 16);
+        uint32_t root = dp_load_acquire(&c->dp->vrfs[vrf].root[c->family == 6]);
+        uint32_t nh = dp_lpm_lookup(c->dp, root, dst, c->family == 4 ? 4 : 16);
+        if (nh != DP_NONE) {
+            fabric_deliver(c, nh, 1);
+            return;
+        }
+    }
+    uint32_t nh = dp_mac_lookup(c->dp, vrf, c->eth);
+    if (nh == DP_NONE) {
+        drop(c, DP_DROP_UNKNOWN_UNICAST);
+        return;
+    }
+    fabric_deliver(c, nh, 0);
+}
+
+/* Moves the frame start to 'at' (the decapsulated payload). */
+static void strip(struct ctx *c, uint32_t at)
+{
+    c->pkt->off += at;
+    c->pkt->len -= at;
+}
+
+static void fabric_mpls(struct ctx *c, uint32_t p)
+{
+    const uint8_t *m = dp_pkt_at(c->pkt, p, 4);
+    if (!m) {
+        drop(c, DP_DROP_TRUNCATED);
+        return;
+    }
+    uint32_t lse = dp_be32(m);
+    if (!(lse & 0x100u)) {
+        drop(c, DP_DROP_LABEL_STACK);
+        return;
+    }
+    uint32_t label = lse >> 12;
+    uint32_t id = label < c->dp->cfg.labels ? dp_load_acquire(&c->dp->labels[label].nh) : DP_NONE;
+    if (id == DP_NONE) {
+        drop(c, DP_DROP_BAD_LABEL);
+        return;
+    }
+    p += 4;
+    struct dp_nh_ent n;
+    nh_read(c->dp, id, &n, 0);
+    int l2 = n.type == DP_NH_BUM || (n.flags & DP_NH_L2);
+    if (l2) {
+        strip(c, p);
+    } else {
+        /* An IP packet: give it an Ethernet header in the bytes the outer
+         * headers used (p >= 14 + 20 + 4 + 4). */
+        const uint8_t *v = dp_pkt_at(c->pkt, p, 1);
+        if (!v) {
+            drop(c, DP_DROP_TRUNCATED);
+            return;
+        }
+        uint16_t et = (*v >> 4) == 4 ? ETH_IP4 : (*v >> 4) == 6 ? ETH_IP6 : 0;
+        if (!et) {
+            drop(c, DP_DROP_BAD_IP);
+            return;
+        }
+        strip(c, p - 14);
+        uint8_t *eth = dp_pkt_at(c->pkt, 0, 14);
+        set_eth(eth, n.dmac, c->dp->cfg.router_mac);
+        dp_put16(eth + 12, et);
+    }
+    enum dp_drop bad = parse_inner(c);
+    if (bad != DP_DROP_NONE) {
+        drop(c, bad);
+        return;
+    }
+    if (n.type == DP_NH_VRF) {
+        if (!l2) {
+            dp_memcpy(c->eth, c->dp->cfg.router_mac, 6); /* route, not bridge */
+        }
+        fabric_in_vrf(c, n.vrf);
+        return;
+    }
+    fabric_deliver(c, id, !l2);
+}
+
+static void fabric_vxlan(struct ctx *c, uint32_t p)
+{
+    const uint8_t *v = dp_pkt_at(c->pkt, p, 8);
+    if (!v) {
+        drop(c, DP_DROP_TRUNCATED);
+        return;
+    }
+    if (!(v[0] & 0x08)) {
+        drop(c, DP_DROP_BAD_TUNNEL);
+        return;
+    }
+    uint32_t vni = dp_be32(v + 4) >> 8;
+    uint32_t vrf, nh;
+    if (!dp_vni_lookup(c->dp, vni, &vrf, &nh)) {
+        drop(c, DP_DROP_BAD_VNI);
+        return;
+    }
+    strip(c, p + 8);
+    enum dp_drop bad = parse_inner(c);
+    if (bad != DP_DROP_NONE) {
+        drop(c, bad);
+        return;
+    }
+    if (nh != DP_NONE) {
+        c->vrf = vrf;
+        c->key.vrf = vrf;
+        fabric_deliver(c, nh, 0);
+        return;
+    }
+    fabric_in_vrf(c, vrf);
+}
+
+static void rx_fabric(struct ctx *c, const struct ifv *in)
+{
+    const uint8_t *eth = dp_pkt_at(c->pkt, 0, 14);
+    if (!eth) {
+        drop(c, DP_DROP_TRUNCATED);
+        return;
+    }
+    if (dp_be16(eth + 12) != ETH_IP4) {
+        drop(c, DP_DROP_NOT_TUNNEL);
+        return;
+    }
+    const uint8_t *ip = dp_pkt_at(c->pkt, 14, 20);
+    if (!ip) {
+        drop(c, DP_DROP_TRUNCATED);
+        return;
+    }
+    uint32_t hl = (ip[0] & 0xfu) * 4u;
+    uint32_t tot = dp_be16(ip + 2);
+    if ((ip[0] >> 4) != 4 || hl < 20 || tot < hl) {
+        drop(c, DP_DROP_BAD_IP);
+        return;
+    }
+    if (!dp_pkt_at(c->pkt, 14, tot)) {
+        drop(c, DP_DROP_TRUNCATED);
+        return;
+    }
+    if (dp_be16(ip + 6) & 0x3fffu) {
+        drop(c, DP_DROP_OUTER_FRAG);
+        return;
+    }
+    if (in->ip4 && dp_be32(ip + 16) != in->ip4) {
+        drop(c, DP_DROP_NOT_FOR_US);
+        return;
+    }
+    c->pkt->len = 14 + tot; /* the outer frame's padding is not payload */
+    uint32_t p = 14 + hl;
+    if (ip[9] == IPPROTO_GRE_) {
+        const uint8_t *g = dp_pkt_at(c->pkt, p, 4);
+        if (!g) {
+            drop(c, DP_DROP_TRUNCATED);
+            return;
+        }
+        if (dp_be16(g) != 0 || dp_be16(g + 2) != ETH_MPLS) {
+            drop(c, DP_DROP_BAD_TUNNEL);
+            return;
+        }
+        fabric_mpls(c, p + 4);
+        return;
+    }
+    if (ip[9] == IPPROTO_UDP_) {
+        const uint8_t *u = dp_pkt_at(c->pkt, p, 8);
+        if (!u) {
+            drop(c, DP_DROP_TRUNCATED);
+            return;
+        }
+        uint32_t ulen = dp_be16(u + 4);
+        if (ulen < 8 || ulen > tot - hl) {
+            drop(c, DP_DROP_BAD_TUNNEL);
+            return;
+        }
+        uint16_t dport = dp_be16(u + 2);
+        if (dport == PORT_MPLS_UDP) {
+            fabric_mpls(c, p + 8);
+            return;
+        }
+        if (dport == PORT_VXLAN) {
+            fabric_vxlan(c, p + 8);
+            return;
+        }
+    }
+    drop(c, DP_DROP_NOT_TUNNEL);
+}
+
+/* ---- agent side ---- */
+
+static void rx_agent(struct ctx *c)
+{
+    const uint8_t *h = dp_pkt_at(c->pkt, 0, DP_PUNT_HDR_SIZE);
+    if (!h) {
+        drop(c, DP_DROP_TRUNCATED);
+        return;
+    }
+    uint32_t to = dp_be32(h + 4);
+    if (dp_be16(h) != DP_PUNT_MAGIC || h[2] != DP_PUNT_VERSION || h[3] != DP_AGENT_TX || to >= c->dp->cfg.ifs) {
+        drop(c, DP_DROP_BAD_AGENT_MSG);
+        return;
+    }
+    struct ifv out;
+    if_read(c->dp, to, &out);
+    if ((out.type != DP_IF_VM && out.type != DP_IF_FABRIC) || !dp_pkt_at(c->pkt, DP_PUNT_HDR_SIZE, 14)) {
+        drop(c, DP_DROP_BAD_AGENT_MSG);
+        return;
+    }
+    strip(c, DP_PUNT_HDR_SIZE);
+    tx_add(c, to);
+}
+
+/* ---- entry points ---- */
+
+void dp_rx(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkt, uint64_t now_ms, struct dp_out *out)
+{
+    struct ctx c;
+    c.dp = dp;
+    c.pkt = pkt;
+    c.out = out;
+    c.now = now_ms;
+    c.in_if = ifindex;
+    c.vrf = 0;
+    c.family = 0;
+    c.has_ports = 0;
+    c.hash_ok = 0;
+    c.l3 = 0;
+    c.l3_len = 0;
+    c.mirror_nh = 0;
+    out->verdict = DP_VERDICT_DROP;
+    out->drop = DP_DROP_NONE;
+    out->count = 0;
+    if (ifindex >= dp->cfg.ifs) {
+        drop(&c, DP_DROP_BAD_IF);
+        return;
+    }
+    if (pkt->off > pkt->size || pkt->len > pkt->size - pkt->off) {
+        drop(&c, DP_DROP_TRUNCATED);
+        return;
+    }
+    struct ifv in;
+    if_read(dp, ifindex, &in);
+    struct dp_if_ent *e = &dp->ifs[ifindex];
+    dp_counter_add(&e->rx_packets, 1);
+    dp_counter_add(&e->rx_bytes, pkt->len);
+    switch ((enum dp_if_type)in.type) {
+    case DP_IF_VM:
+        rx_vm(&c, &in);
+        return;
+    case DP_IF_FABRIC:
+        rx_fabric(&c, &in);
+        return;
+    case DP_IF_AGENT:
+        rx_agent(&c);
+        return;
+    case DP_IF_NONE:
+        break;
+    }
+    drop(&c, DP_DROP_BAD_IF);
+}
+
+void dp_rx_batch(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_t count, uint64_t now_ms,
+                 struct dp_out *outs)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        dp_rx(dp, ifindex, &pkts[i], now_ms, &outs[i]);
+    }
+}

@@ -1,0 +1,297 @@
+/* Internals of the vRouter forwarding core shared by its .c files: table
+ * entry layouts, index pools, hashing and the bounded packet accessor. Not
+ * for hosts: they use dp.h. */
+#ifndef STRATA_DP_INT_H
+#define STRATA_DP_INT_H
+
+#include "vrouter/dp/dp.h"
+
+#define DP_NONE 0u /* "no index" in pools, chains, routes and labels */
+
+/* An index pool over [1, count]. Freed indices wait in 'limbo' until a grace
+ * period (dp_env_synchronize) has passed, because lock-free readers may
+ * still be walking them. Invariant: every index is in exactly one of: used,
+ * the free list, the limbo list. */
+struct dp_pool {
+    uint32_t *next;
+    uint32_t count;
+    uint32_t used;
+    uint32_t free_head;
+    uint32_t limbo_head;
+};
+
+/* Interface. Fast-path readers copy fields under 'seq'. */
+struct dp_if_ent {
+    uint32_t seq;
+    uint8_t type;
+    uint8_t flags;
+    uint8_t mac[6];
+    uint8_t gw_mac[6];
+    uint32_t vrf;
+    uint32_t ip4, gw_ip4, dns_ip4;
+    uint32_t gen;
+    uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, drops;
+};
+
+/* VRF. 'present', 'root' and 'bum_nh' are single words read lock-free. */
+struct dp_vrf_ent {
+    uint32_t present;
+    uint32_t root[2]; /* LPM trie roots for IPv4 [0] and IPv6 [1], DP_NONE if empty */
+    uint32_t bum_nh;
+    uint32_t gen;
+};
+
+/* Tunnel header template: outer Ethernet + IPv4 + GRE/UDP + MPLS/VXLAN. */
+#define DP_TMPL_MAX 52
+
+/* Next hop. Fast-path readers copy what they need under 'seq'. For TUNNEL,
+ * 'tmpl' holds the whole outer header with zero total length, zero UDP
+ * source port and zero IPv4 checksum; 'csum_base' is the ones' complement
+ * sum of that IPv4 header. */
+struct dp_nh_ent {
+    uint32_t seq;
+    uint8_t type;
+    uint8_t encap;
+    uint8_t flags;
+    uint8_t member_count;
+    uint32_t ifindex, vrf, label, sip, dip;
+    uint8_t dmac[6];
+    uint8_t outer_dmac[6];
+    uint32_t comp; /* composite member list index (ECMP/BUM) */
+    uint32_t gen;
+    uint32_t csum_base;
+    uint8_t tmpl_size;
+    uint8_t tmpl[DP_TMPL_MAX];
+};
+
+struct dp_comp {
+    uint32_t members[DP_NH_MAX_MEMBERS];
+};
+
+struct dp_label_ent {
+    uint32_t nh; /* read lock-free */
+    uint32_t gen;
+};
+
+/* Hash-chained entries: the key is immutable while linked; the value is a
+ * single word stored with release. */
+struct dp_mac_ent {
+    uint32_t next;
+    uint32_t vrf;
+    uint8_t used;
+    uint8_t mac[6];
+    uint32_t nh;
+    uint32_t gen;
+};
+
+struct dp_vni_ent {
+    uint32_t next;
+    uint32_t vni;
+    uint32_t used;
+    uint64_t val; /* vrf << 32 | nh */
+    uint32_t gen;
+};
+
+struct dp_route_ent {
+    uint32_t next;
+    uint32_t vrf;
+    uint8_t used;
+    uint8_t family;
+    uint8_t plen;
+    uint8_t addr[16];
+    uint32_t nh;
+    uint32_t gen;
+};
+
+/* A 256-way trie node with prefix expansion. slot[i] is a next-hop id, or
+ * DP_LPM_CHILD | node index; plen[i] is the prefix length that produced a
+ * next-hop slot (control-only metadata). */
+#define DP_LPM_CHILD 0x80000000u
+struct dp_lpm_node {
+    uint32_t slot[256];
+    uint8_t plen[256];
+};
+
+/* Flow entry. Writers hold flow_lock and bracket updates with 'seq';
+ * readers match 'hash' and 'key' and copy the action under 'seq'. Main
+ * slots live at bucket * 4 + way; overflow slots at flow_main + i - 1
+ * and are chained from flow_ovf_head[bucket] through 'next'. */
+#define DP_FLOW_WAYS 4
+struct dp_flow_ent {
+    uint32_t seq;
+    uint32_t state;
+    uint32_t hash;
+    uint32_t next;
+    struct dp_flow_key key;
+    struct dp_flow_action act;
+    uint32_t reverse;
+    uint32_t gen;
+    uint64_t packets, bytes, last_seen;
+};
+
+struct dp {
+    struct dp_config cfg;
+    struct dp_env_lock *lock;      /* control tables */
+    struct dp_env_lock *flow_lock; /* flow table writers */
+    uint32_t gen;
+    uint32_t agent_if; /* ifindex + 1 of the agent interface, 0 for none */
+
+    struct dp_if_ent *ifs;
+    struct dp_vrf_ent *vrfs;
+    struct dp_nh_ent *nhs;
+    struct dp_comp *comps;
+    struct dp_pool comp_pool;
+    struct dp_label_ent *labels;
+
+    struct dp_mac_ent *macs;
+    uint32_t *mac_bucket;
+    uint32_t mac_mask;
+    struct dp_pool mac_pool;
+
+    struct dp_vni_ent *vnis;
+    uint32_t *vni_bucket;
+    uint32_t vni_mask;
+    struct dp_pool vni_pool;
+
+    struct dp_route_ent *routes;
+    uint32_t *route_bucket;
+    uint32_t route_mask;
+    struct dp_pool route_pool;
+
+    struct dp_lpm_node *lpm;
+    struct dp_pool lpm_pool;
+
+    struct dp_flow_ent *flows;
+    uint32_t flow_main;   /* main slots: buckets * DP_FLOW_WAYS */
+    uint32_t flow_bmask;  /* bucket mask */
+    uint32_t *flow_ovf_head;
+    struct dp_pool flow_ovf_pool;
+
+    uint64_t drops[DP_DROP_COUNT];
+    uint64_t punts;
+};
+
+/* ---- pools (dp_tables.c) ---- */
+int dp_pool_init(struct dp_pool *p, uint32_t count) STRATA_WARN_UNUSED;
+void dp_pool_destroy(struct dp_pool *p);
+/* Returns a free index or DP_NONE; may run a grace period to recycle limbo. */
+uint32_t dp_pool_alloc(struct dp_pool *p);
+/* Queues 'idx' for reuse after the next grace period. */
+void dp_pool_free(struct dp_pool *p, uint32_t idx);
+
+/* ---- LPM (dp_lpm.c); callers hold dp->lock ---- */
+int dp_lpm_insert(struct dp *dp, uint32_t *root, const uint8_t *addr, uint8_t plen, uint8_t maxlen,
+                  uint32_t nh) STRATA_WARN_UNUSED;
+/* Replaces the slots that '/plen' produced by the cover 'cover_nh/cover_plen'. */
+void dp_lpm_remove(struct dp *dp, uint32_t *root, const uint8_t *addr, uint8_t plen, uint8_t maxlen,
+                   uint32_t cover_nh, uint8_t cover_plen);
+/* Frees every node of the trie at '*root' and clears it. */
+void dp_lpm_clear(struct dp *dp, uint32_t *root);
+/* Lock-free lookup of 'addr' ('bytes' long: 4 or 16). */
+static inline uint32_t dp_lpm_lookup(const struct dp *dp, uint32_t root, const uint8_t *addr, uint32_t bytes)
+{
+    uint32_t node = root;
+    for (uint32_t i = 0; i < bytes && node != DP_NONE; i++) {
+        uint32_t v = dp_load_acquire(&dp->lpm[node].slot[addr[i]]);
+        if (!(v & DP_LPM_CHILD)) {
+            return v;
+        }
+        node = v & ~DP_LPM_CHILD;
+    }
+    return DP_NONE;
+}
+
+/* ---- lock-free lookups of hashed tables (dp_tables.c) ---- */
+/* The next hop of 'mac' in 'vrf', DP_NONE when unknown. */
+uint32_t dp_mac_lookup(const struct dp *dp, uint32_t vrf, const uint8_t *mac);
+/* 1 and '*vrf', '*nh' when 'vni' is known, else 0. */
+int dp_vni_lookup(const struct dp *dp, uint32_t vni, uint32_t *vrf, uint32_t *nh);
+
+/* ---- flows (dp_flow.c) ---- */
+/* Lock-free lookup: the slot index of 'key' (with 'hash') or DP_FLOW_NONE. */
+uint32_t dp_flow_find(const struct dp *dp, const struct dp_flow_key *key, uint32_t hash);
+/* Creates a held entry for 'key' (or finds the existing one). Returns the
+ * index or DP_FLOW_NONE when full. Takes flow_lock. */
+uint32_t dp_flow_hold(struct dp *dp, const struct dp_flow_key *key, uint32_t hash, uint64_t now_ms);
+/* Removes flows of generation older than 'gen'; caller holds dp->lock. */
+uint32_t dp_flow_sweep(struct dp *dp, uint32_t gen);
+int dp_flow_tables_init(struct dp *dp) STRATA_WARN_UNUSED;
+void dp_flow_tables_free(struct dp *dp);
+
+/* ---- hashing ---- */
+static inline uint32_t dp_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+static inline uint64_t dp_ld64(const uint8_t *p)
+{
+    uint64_t v;
+    dp_memcpy(&v, p, 8);
+    return v;
+}
+
+/* ---- byte order on bounded memory ---- */
+static inline uint16_t dp_be16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline uint32_t dp_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void dp_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void dp_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* The checked packet accessor: a pointer to 'n' readable bytes at data
+ * offset 'at', or NULL when the frame is shorter. Every parse goes through
+ * it; nothing reads past what it granted. */
+static inline uint8_t *dp_pkt_at(const struct dp_pkt *p, uint32_t at, uint32_t n)
+{
+    if (at > p->len || n > p->len - at) {
+        return 0;
+    }
+    return p->buf + p->off + at;
+}
+
+/* Ones' complement helpers (RFC 1071 / RFC 1624). */
+static inline uint16_t dp_csum_fold(uint32_t sum)
+{
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)sum;
+}
+/* Updates the big-endian checksum at 'csum' for a 16-bit field changing
+ * from 'from' to 'to'. */
+static inline void dp_csum_replace16(uint8_t *csum, uint16_t from, uint16_t to)
+{
+    uint32_t sum = (uint16_t)~dp_be16(csum);
+    sum += (uint16_t)~from;
+    sum += to;
+    dp_put16(csum, (uint16_t)~dp_csum_fold(sum));
+}
+static inline void dp_csum_replace32(uint8_t *csum, uint32_t from, uint32_t to)
+{
+    uint32_t sum = (uint16_t)~dp_be16(csum);
+    sum += (uint16_t)~(from >> 16);
+    sum += (uint16_t)~(from & 0xffff);
+    sum += to >> 16;
+    sum += to & 0xffff;
+    dp_put16(csum, (uint16_t)~dp_csum_fold(sum));
+}
+
+#endif
