@@ -878,6 +878,40 @@ static void test_json_bounded(void **state)
 
 /* ---- OpenAPI ---- */
 
+/* Counts "$ref"s under 'j' and fails on any that does not resolve in 'doc'. */
+static size_t refs_resolve(const json_t *doc, const json_t *j)
+{
+    size_t n = 0;
+    if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            n += refs_resolve(doc, json_array_get(j, i));
+        }
+        return n;
+    }
+    if (!json_is_object(j)) {
+        return 0;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)j, key, val)
+    {
+        if (strcmp(key, "$ref") != 0) {
+            n += refs_resolve(doc, val);
+            continue;
+        }
+        const char *ref = json_string_value(val);
+        assert_non_null(ref);
+        assert_memory_equal(ref, "#/components/", 13);
+        char section[64], name[128];
+        assert_int_equal(sscanf(ref + 13, "%63[^/]/%127s", section, name), 2);
+        if (!json_object_get(json_object_get(json_object_get(doc, "components"), section), name)) {
+            fail_msg("dangling $ref %s", ref);
+        }
+        n++;
+    }
+    return n;
+}
+
 static void test_openapi(void **state)
 {
     json_t *doc;
@@ -892,6 +926,8 @@ static void test_openapi(void **state)
     free(text);
 
     assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.0.3");
+    assert_non_null(json_object_get(json_object_get(doc, "info"), "title"));
+    assert_true(refs_resolve(doc, doc) > 1000);
     json_t *paths = json_object_get(doc, "paths");
     json_t *schemas = json_object_get(json_object_get(doc, "components"), "schemas");
     assert_int_equal(json_object_size(paths), 2 * schema_type_count(g_schema));
