@@ -273,10 +273,82 @@ int schema_fq_name_len(const struct schema_type *t, const struct schema_type *pa
     return parent->fq_name_len < 0 ? -1 : parent->fq_name_len + 1;
 }
 
+int schema_version(const struct schema *s)
+{
+    return s->version;
+}
+
 const char *schema_builtin_xml(size_t *size)
 {
     *size = schema_embed_xml_size;
     return (const char *)schema_embed_xml;
+}
+
+/* The invariants documented at struct schema_field. */
+static bool field_audit(const struct schema_field *f)
+{
+    return (f->kind == SCHEMA_KIND_COMPLEX) == (f->complex != NULL) &&
+           (f->kind == SCHEMA_KIND_ENUM) == (f->values_len > 0) &&
+           ((!f->has_min && !f->has_max) || f->kind == SCHEMA_KIND_INTEGER) &&
+           (!f->has_min || !f->has_max || f->min <= f->max) && f->min_length <= f->max_length &&
+           (f->pattern != NULL) == (f->regex_int != NULL) && f->max_items > 0;
+}
+
+int schema_audit(const struct schema *s)
+{
+    for (size_t i = 0; i < s->types_len; i++) {
+        const struct schema_type *t = &s->types[i];
+        if (schema_type_find(s, t->name) != t || schema_type_find_plural(s, t->plural) != t ||
+            (i > 0 && strcmp(s->types[i - 1].name, t->name) >= 0)) {
+            return SCHEMA_EDEFINE;
+        }
+        for (size_t p = 0; p < t->parents_len; p++) {
+            const struct schema_type *par = t->parents[p];
+            size_t found = 0;
+            for (size_t c = 0; c < par->children_len; c++) {
+                found += par->children[c] == t;
+            }
+            if (found != 1) {
+                return SCHEMA_EDEFINE;
+            }
+        }
+        for (size_t c = 0; c < t->children_len; c++) {
+            if (!schema_type_has_parent(t->children[c], t)) {
+                return SCHEMA_EDEFINE;
+            }
+        }
+        for (size_t r = 0; r < t->refs_len; r++) {
+            const struct schema_ref *ref = &t->refs[r];
+            size_t found = 0;
+            for (size_t b = 0; b < ref->to->back_refs_len; b++) {
+                found += ref->to->back_refs[b] == ref;
+            }
+            if (schema_type_ref(t, ref->key) != ref || ref->from != t || found != 1) {
+                return SCHEMA_EDEFINE;
+            }
+        }
+        for (size_t b = 0; b < t->back_refs_len; b++) {
+            if (t->back_refs[b]->to != t) {
+                return SCHEMA_EDEFINE;
+            }
+        }
+        for (size_t f = 0; f < t->props_len; f++) {
+            if (!field_audit(&t->props[f]) ||
+                (f > 0 && strcmp(t->props[f - 1].name, t->props[f].name) >= 0)) {
+                return SCHEMA_EDEFINE;
+            }
+        }
+    }
+    for (size_t i = 0; i < s->complexes_len; i++) {
+        const struct schema_complex *c = &s->complexes[i];
+        for (size_t f = 0; f < c->fields_len; f++) {
+            if (!field_audit(&c->fields[f]) ||
+                schema_complex_field(c, c->fields[f].name) != &c->fields[f]) {
+                return SCHEMA_EDEFINE;
+            }
+        }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -759,7 +831,8 @@ static int complex_parse(struct loader *l, const xmlNode *node, struct schema_co
     const char *a[3];
     struct schema_field *fields;
     int rc = attrs_read(l, node, allowed, a);
-    if (rc || (rc = children_check(l, node)) || (rc = bool_attr(l, node, "one-of", a[1], &c->one_of)) ||
+    if (rc || (rc = children_check(l, node)) ||
+        (rc = bool_attr(l, node, "one-of", a[1], &c->one_of)) ||
         (rc = fields_parse(l, node, "field", &fields, &c->fields_len))) {
         return rc;
     }
@@ -844,7 +917,8 @@ static int type_parse(struct loader *l, const xmlNode *node, struct schema_type 
     /* parents: space-separated names, resolved now (all names are known). */
     size_t np = 0;
     char *copy = arena_strdup(l->s, a[2]);
-    const struct schema_type **parents = arena_alloc(l->s, (strlen(a[2]) / 2 + 1) * sizeof *parents);
+    size_t max_parents = strlen(a[2]) / 2 + 1; /* names are >= 1 byte, space-separated */
+    const struct schema_type **parents = arena_alloc(l->s, max_parents * sizeof *parents);
     if (!copy || !parents) {
         return LIB_ENOMEM;
     }
@@ -1130,7 +1204,14 @@ int schema_load_buffer(const char *xml, size_t size, struct schema **out,
         return LIB_ETOOBIG;
     }
     /* The format has no use for a DTD; refusing it before parsing means no
-     * entity, internal or external, can ever be declared, let alone expanded. */
+     * entity, internal or external, can ever be declared, let alone expanded.
+     * The scan is only sound if the parser reads the same bytes as text, so
+     * the document must be UTF-8 (no NUL bytes, as UTF-16/32 would have) and
+     * is parsed as UTF-8 whatever its declaration says. */
+    if (memchr(xml, '\0', size)) {
+        err_printf(err, 500, "schema XML must be UTF-8 without NUL bytes");
+        return SCHEMA_EXML;
+    }
     if (memmem(xml, size, "<!DOCTYPE", 9) || memmem(xml, size, "<!ENTITY", 8)) {
         err_printf(err, 500, "schema XML must not contain a DOCTYPE or ENTITY declaration");
         return SCHEMA_EXML;
@@ -1142,7 +1223,7 @@ int schema_load_buffer(const char *xml, size_t size, struct schema **out,
     }
     /* No XML_PARSE_NOENT (no entity substitution), no DTDLOAD/DTDATTR/DTDVALID,
      * NONET so nothing is fetched; errors are collected, not printed. */
-    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, xml, (int)size, "strata.xml", NULL,
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, xml, (int)size, "strata.xml", "UTF-8",
                                       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
         xmlErrorPtr xe = xmlCtxtGetLastError(ctxt);
@@ -1174,6 +1255,11 @@ int schema_load_buffer(const char *xml, size_t size, struct schema **out,
         goto out_doc;
     }
     rc = schema_build(&l, root);
+#ifdef STRATA_TEST_HOOKS
+    if (rc == 0 && schema_audit(l.s) != 0) {
+        abort(); /* the loader broke its own invariants */
+    }
+#endif
     if (rc == LIB_ENOMEM) {
         err_printf(err, 500, "out of memory while loading the schema");
     }
@@ -2284,9 +2370,10 @@ int schema_openapi(const struct schema *s, json_t **out)
     *out = NULL;
     json_t *doc = json_object();
     oset(doc, "openapi", json_string("3.0.3"), &rc);
-    oset(doc, "info", json_pack("{s:s,s:s}", "title", "Strata config API", "version", "1"), &rc);
-    json_t *info = json_object_get(doc, "info");
-    oset(info, "x-strata-schema-version", json_integer(s->version), &rc);
+    oset(doc, "info",
+         json_pack("{s:s,s:o}", "title", "Strata config API", "version",
+                   json_sprintf("%d", s->version)),
+         &rc);
     json_t *paths = json_object(), *comps = json_object(), *schemas = json_object();
     for (size_t i = 0; i < s->types_len; i++) {
         paths_add(paths, &s->types[i], &rc);

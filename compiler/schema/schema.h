@@ -163,6 +163,14 @@ int schema_load_file(const char *path, struct schema **out,
 /* Frees a loaded schema and every table in it; 's' may be NULL. */
 void schema_free(struct schema *s);
 
+/* Checks the invariants documented at the types above (sorted arrays,
+ * lookups, children/back-refs as the inverse of parents/refs). 0 or
+ * SCHEMA_EDEFINE. Run after every load in builds with STRATA_TEST_HOOKS. */
+int schema_audit(const struct schema *s) STRATA_WARN_UNUSED;
+
+/* The version= of the loaded schema's root element. */
+int schema_version(const struct schema *s);
+
 /* Bytes of the XML embedded at build time (for tools that print it). */
 const char *schema_builtin_xml(size_t *size);
 

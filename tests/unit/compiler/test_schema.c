@@ -227,6 +227,7 @@ static void test_graph(void **state)
     size_t nc;
     assert_non_null(schema_common_props(g_schema, &nc));
     assert_true(nc >= 5);
+    assert_int_equal(schema_audit(g_schema), 0);
 }
 
 static void test_builtin_matches_file(void **state)
@@ -729,7 +730,8 @@ static void expect_load_fail(const char *xml, int code, const char *needle)
 static void test_load_minimal_and_bad(void **state)
 {
     const char *ok = "<schema version='1'>" MINIMAL_COMMON
-                     "<complex-type name='T'><field name='x' type='integer' min='1'/></complex-type>"
+                     "<complex-type name='T'><field name='x' type='integer' min='1'/>"
+                     "</complex-type>"
                      "<type name='root' plural='roots' parents=''/>"
                      "<type name='leaf' plural='leaves' parents='root'>"
                      "<property name='p' type='T'/><ref to='leaf' attr='T' weak='true'/></type>"
@@ -831,6 +833,35 @@ static void test_load_hostile(void **state)
      * ENTITY-like string inside a comment is refused by the pre-scan. */
     expect_load_fail("<schema version='1'/><!DOCTYPE x>", SCHEMA_EXML, "DOCTYPE");
     expect_load_fail("<schema version='1'><!-- <!ENTITY --></schema>", SCHEMA_EXML, "ENTITY");
+    /* UTF-16 would hide "<!DOCTYPE" from the byte scan: refused outright. */
+    const char *u8 = "<?xml version='1.0' encoding='UTF-16'?><!DOCTYPE s [<!ENTITY a 'x'>]>"
+                     "<schema version='1'/>";
+    size_t n8 = strlen(u8);
+    char *u16 = calloc(2, n8);
+    for (size_t i = 0; i < n8; i++) {
+        u16[2 * i] = u8[i];
+    }
+    assert_int_equal(schema_load_buffer(u16, 2 * n8, &s, &err), SCHEMA_EXML);
+    assert_non_null(strstr(err.message, "UTF-8"));
+    free(u16);
+    /* A declared non-UTF-8 encoding is ignored: the bytes are read as UTF-8. */
+    const char *latin = "<?xml version='1.0' encoding='ISO-8859-1'?><schema version='7'>"
+                        "<common><property name='uuid' type='uuid'/>"
+                        "<property name='fq_name' type='string' list='true'/>"
+                        "<property name='parent_type' type='string'/>"
+                        "<property name='parent_uuid' type='uuid'/>"
+                        "<property name='name' type='string' description='caf\xc3\xa9'/>"
+                        "</common><type name='a' plural='as' parents=''/></schema>";
+    assert_int_equal(schema_load_buffer(latin, strlen(latin), &s, &err), 0);
+    assert_int_equal(schema_version(s), 7);
+    size_t nc;
+    const struct schema_field *common = schema_common_props(s, &nc);
+    for (size_t i = 0; i < nc; i++) {
+        if (strcmp(common[i].name, "name") == 0) {
+            assert_string_equal(common[i].description, "caf\xc3\xa9");
+        }
+    }
+    schema_free(s);
 }
 
 /* ---- bounded JSON ---- */
