@@ -538,9 +538,17 @@ static void on_defer(uv_idle_t *h)
     conn_pump(c);
 }
 
+/* Makes the pump run soon: again before it returns when called from inside
+ * it (a write from on_drain must not wait for the next socket event), else
+ * on the next loop iteration. */
 static void conn_schedule(struct tls_conn *c)
 {
-    if (c->state != CONN_CLOSED && !c->in_pump) {
+    if (c->state == CONN_CLOSED) {
+        return;
+    }
+    if (c->in_pump) {
+        c->pump_again = true;
+    } else {
         (void)uv_idle_start(&c->defer, on_defer);
     }
 }
