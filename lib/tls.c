@@ -39,6 +39,8 @@ STRATA_ERR_DEFINE(tls, TLS_ERRORS)
 #define TLS_IN_MIN_ROOM 2048        /* compact or stop reading below this */
 #define TLS_CIPHER_WINDOW_MAX (256 * 1024)
 #define TLS_BACKLOG 128
+#define TLS_CIPHERS \
+    "TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384"
 
 struct tls_ctx {
     WOLFSSL_CTX *wctx;
@@ -265,6 +267,13 @@ int tls_ctx_create(const struct tls_config *config, struct tls_ctx **out, char *
             errmsg_put(errmsg, errmsg_size, "private key rejected by wolfSSL", NULL);
             goto err_wctx;
         }
+    }
+    /* Debian's wolfSSL has no AES-NI: its C AES-GCM ran at a third of
+     * ChaCha20-Poly1305's speed here (44 vs 139 MB/s, both ends in one
+     * process), so ChaCha20 comes first; AES-GCM stays for other peers. */
+    if (wolfSSL_CTX_set_cipher_list(ctx->wctx, TLS_CIPHERS) != WOLFSSL_SUCCESS) {
+        errmsg_put(errmsg, errmsg_size, "cipher suites rejected by wolfSSL", TLS_CIPHERS);
+        goto err_wctx;
     }
     if (config->role == TLS_ROLE_SERVER) {
         /* Internal peers reconnect rarely; no resumption state to keep. */
@@ -1276,6 +1285,14 @@ const char *tls_conn_peer_identity(const struct tls_conn *c)
 const struct pki_cert *tls_conn_peer_cert(const struct tls_conn *c)
 {
     return c->peer_cert;
+}
+
+const char *tls_conn_cipher(const struct tls_conn *c)
+{
+    if (c->state != CONN_OPEN && c->state != CONN_CLOSING) {
+        return NULL;
+    }
+    return wolfSSL_get_cipher_name(c->ssl);
 }
 
 const char *tls_conn_alpn(const struct tls_conn *c)

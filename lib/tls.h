@@ -220,6 +220,9 @@ int tls_conn_is_established(const struct tls_conn *conn);
 const char *tls_conn_peer_identity(const struct tls_conn *conn);
 /* The verified peer certificate (owned by 'conn'), or NULL before. */
 const struct pki_cert *tls_conn_peer_cert(const struct tls_conn *conn);
+/* The negotiated cipher suite (wolfSSL's name, e.g.
+ * "TLS13-CHACHA20-POLY1305-SHA256"), or NULL before the handshake. */
+const char *tls_conn_cipher(const struct tls_conn *conn);
 /* The negotiated ALPN protocol, or NULL when none was negotiated. */
 const char *tls_conn_alpn(const struct tls_conn *conn);
 /* The peer's address ('addr' of 'size' bytes, e.g. sockaddr_storage). */

@@ -339,6 +339,7 @@ static void test_mutual_handshake_and_data(void **state)
     run_until(&h, &h.cli.established);
     assert_string_equal(tls_conn_peer_identity(h.cli.conn), SERVER_NAME);
     assert_string_equal(tls_conn_alpn(h.cli.conn), ALPN);
+    assert_string_equal(tls_conn_cipher(h.cli.conn), "TLS13-CHACHA20-POLY1305-SHA256");
     run_until(&h, &h.accepted);
     while (h.srv.rx.size < 4) {
         assert_false(h.guard_fired);
