@@ -13,9 +13,10 @@
  *
  * Lifecycle of a tls_conn: created by tls_conn_connect() (client) or handed
  * over by on_accept (server); exactly one on_close(conn, status) ends it,
- * after which (or inside which) tls_conn_free() releases it. No callback runs
- * from inside a tls_* call made by the application, except that
- * tls_conn_free() on a live connection runs none at all.
+ * after which (or inside which) tls_conn_free() releases it; freeing a live
+ * connection resets it and suppresses every further callback. No callback
+ * runs from inside a tls_* call made by the application: callbacks come from
+ * the loop only. The tls_ctx must outlive its servers and connections.
  *
  * Write side: tls_conn_write() copies its bytes into a per-connection queue.
  * While the queued bytes (plaintext not yet encrypted plus ciphertext not yet
