@@ -14,8 +14,17 @@
 
 uint32_t dp_flow_hash(const struct dp_flow_key *k)
 {
-    uint64_t x = dp_ld64(k->src) ^ ((dp_ld64(k->src + 8) << 17) | (dp_ld64(k->src + 8) >> 47));
-    uint64_t y = dp_ld64(k->dst) ^ ((dp_ld64(k->dst + 8) << 31) | (dp_ld64(k->dst + 8) >> 33));
+    uint64_t x, y;
+    if (k->family == 4) {
+        uint32_t s, d;
+        dp_memcpy(&s, k->src, 4);
+        dp_memcpy(&d, k->dst, 4);
+        x = s;
+        y = d;
+    } else {
+        x = dp_ld64(k->src) ^ ((dp_ld64(k->src + 8) << 17) | (dp_ld64(k->src + 8) >> 47));
+        y = dp_ld64(k->dst) ^ ((dp_ld64(k->dst + 8) << 31) | (dp_ld64(k->dst + 8) >> 33));
+    }
     uint64_t z = (uint64_t)k->vrf << 40 | (uint64_t)k->proto << 32 | (uint64_t)k->sport << 16 | k->dport;
     uint64_t h = x * 0x9e3779b97f4a7c15ull ^ y * 0xc2b2ae3d27d4eb4full ^ z * 0x165667b19e3779f9ull;
     return dp_mix64(h ^ k->family);
@@ -44,7 +53,8 @@ int dp_flow_tables_init(struct dp *dp)
     dp->flow_bmask = main / DP_FLOW_WAYS - 1;
     dp->flows = dp_env_zalloc(((size_t)main + dp->cfg.flow_overflow) * sizeof *dp->flows);
     dp->flow_ovf_head = dp_env_zalloc(((size_t)main / DP_FLOW_WAYS) * sizeof *dp->flow_ovf_head);
-    if (!dp->flows || !dp->flow_ovf_head) {
+    dp->flow_tag = dp_env_zalloc((size_t)main * sizeof *dp->flow_tag);
+    if (!dp->flows || !dp->flow_ovf_head || !dp->flow_tag) {
         return VR_ENOMEM;
     }
     for (uint32_t b = 0; b <= dp->flow_bmask; b++) {
@@ -56,15 +66,13 @@ int dp_flow_tables_init(struct dp *dp)
 void dp_flow_tables_free(struct dp *dp)
 {
     dp_pool_destroy(&dp->flow_ovf_pool);
+    dp_env_free(dp->flow_tag);
     dp_env_free(dp->flow_ovf_head);
     dp_env_free(dp->flows);
 }
 
-static int slot_matches(const struct dp_flow_ent *e, const struct dp_flow_key *key, uint32_t hash)
+static int slot_matches(const struct dp_flow_ent *e, const struct dp_flow_key *key)
 {
-    if (dp_load_relaxed(&e->hash) != hash) {
-        return 0;
-    }
     uint32_t s, match;
     do {
         s = dp_seq_read_begin(&e->seq);
@@ -77,14 +85,15 @@ uint32_t dp_flow_find(const struct dp *dp, const struct dp_flow_key *key, uint32
 {
     uint32_t b = hash & dp->flow_bmask;
     uint32_t base = b * DP_FLOW_WAYS;
+    const uint32_t *tag = &dp->flow_tag[base];
     for (uint32_t w = 0; w < DP_FLOW_WAYS; w++) {
-        if (slot_matches(&dp->flows[base + w], key, hash)) {
+        if (dp_load_relaxed(&tag[w]) == hash && slot_matches(&dp->flows[base + w], key)) {
             return base + w;
         }
     }
     for (uint32_t i = dp_load_acquire(&dp->flow_ovf_head[b]); i != DP_FLOW_NONE;
          i = dp_load_acquire(&dp->flows[i].next)) {
-        if (slot_matches(&dp->flows[i], key, hash)) {
+        if (dp_load_relaxed(&dp->flows[i].hash) == hash && slot_matches(&dp->flows[i], key)) {
             return i;
         }
     }
@@ -129,6 +138,9 @@ static void flow_write(struct dp *dp, uint32_t idx, const struct dp_flow_key *ke
     dp_seq_write_begin(&e->seq);
     e->key = *key;
     dp_store_relaxed(&e->hash, hash);
+    if (idx < dp->flow_main) {
+        dp_store_relaxed(&dp->flow_tag[idx], hash);
+    }
     if (act) {
         e->act = *act;
     } else {

@@ -68,22 +68,55 @@ static void if_read(const struct dp *dp, uint32_t ifindex, struct ifv *v)
     } while (dp_seq_read_retry(&e->seq, s));
 }
 
-/* Copies next hop 'id' (type DP_NH_NONE when out of range or absent). */
-static void nh_read(const struct dp *dp, uint32_t id, struct dp_nh_ent *v, uint32_t *members)
+/* The fields of a next hop the pipeline uses, copied under its sequence
+ * counter. A tunnel's header template is copied later straight into the
+ * packet from 'e' and checked against 'seq' (see encap). */
+struct nhv {
+    uint8_t type;
+    uint8_t encap;
+    uint8_t flags;
+    uint8_t member_count;
+    uint8_t tmpl_size;
+    uint32_t id;
+    uint32_t ifindex;
+    uint32_t vrf;
+    uint32_t comp;
+    uint32_t csum_base;
+    uint32_t seq;
+    uint8_t dmac[6];
+    const struct dp_nh_ent *e;
+};
+
+/* Reads next hop 'id' (type DP_NH_NONE when out of range or absent) and,
+ * when 'members' is not NULL, its composite member list. */
+static void nh_read(const struct dp *dp, uint32_t id, struct nhv *v, uint32_t *members)
 {
+    v->id = id;
     if (id == DP_NONE || id >= dp->cfg.nhs) {
         v->type = DP_NH_NONE;
+        v->member_count = 0;
         return;
     }
     const struct dp_nh_ent *e = &dp->nhs[id];
+    v->e = e;
     uint32_t s;
     do {
         s = dp_seq_read_begin(&e->seq);
-        *v = *e;
+        v->type = e->type;
+        v->encap = e->encap;
+        v->flags = e->flags;
+        v->member_count = e->member_count;
+        v->tmpl_size = e->tmpl_size;
+        v->ifindex = e->ifindex;
+        v->vrf = e->vrf;
+        v->comp = e->comp;
+        v->csum_base = e->csum_base;
+        dp_memcpy(v->dmac, e->dmac, 6);
         if (members && v->member_count) {
             dp_memcpy(members, dp->comps[v->comp].members, DP_NH_MAX_MEMBERS * sizeof(uint32_t));
         }
     } while (dp_seq_read_retry(&e->seq, s));
+    v->seq = s;
     if (v->member_count > DP_NH_MAX_MEMBERS) {
         v->type = DP_NH_NONE;
     }
@@ -289,10 +322,11 @@ static void nat_apply(struct ctx *c, const struct dp_flow_action *a)
 }
 
 /* Writes the outer header of tunnel 'n' for a payload of 'payload_len'
- * bytes into 'dst' (n->tmpl_size bytes). */
-static void tunnel_hdr(const struct dp_nh_ent *n, uint8_t *dst, uint32_t payload_len, uint32_t hash)
+ * bytes into 'dst' (n->tmpl_size bytes). Returns 0, or -1 when the next hop
+ * changed meanwhile (the caller reads it again and retries). */
+static int tunnel_hdr(const struct nhv *n, uint8_t *dst, uint32_t payload_len, uint32_t hash)
 {
-    dp_memcpy(dst, n->tmpl, n->tmpl_size);
+    dp_memcpy(dst, n->e->tmpl, n->tmpl_size);
     uint32_t iplen = n->tmpl_size - 14u + payload_len;
     dp_put16(dst + 16, (uint16_t)iplen);
     dp_put16(dst + 24, (uint16_t)~dp_csum_fold(n->csum_base + iplen));
@@ -300,30 +334,56 @@ static void tunnel_hdr(const struct dp_nh_ent *n, uint8_t *dst, uint32_t payload
         dp_put16(dst + 34, dp_udp_sport(hash));
         dp_put16(dst + 38, (uint16_t)(iplen - 20));
     }
+    return dp_seq_read_retry(&n->e->seq, n->seq) ? -1 : 0;
+}
+
+/* Writes tunnel 'n''s header into 't', the replica just added last, plus
+ * room for 'eth_extra' more header bytes. Returns 0, or -1 after taking the
+ * replica back when the next hop stopped being a tunnel meanwhile. */
+static int replica_hdr(struct ctx *c, struct nhv *n, struct dp_tx *t, uint32_t payload_len, uint32_t eth_extra)
+{
+    while (tunnel_hdr(n, t->hdr, payload_len, ctx_hash(c)) != 0) {
+        nh_read(c->dp, n->id, n, 0);
+        if (n->type != DP_NH_TUNNEL) {
+            c->out->count--;
+            return -1;
+        }
+    }
+    t->hdr_size = (uint16_t)(n->tmpl_size + eth_extra);
+    return 0;
 }
 
 /* Encapsulates in place: the payload is the frame from 'start' on. */
-static void encap(struct ctx *c, const struct dp_nh_ent *n, uint32_t start)
+static void encap(struct ctx *c, struct nhv *n, uint32_t start)
 {
     struct dp_pkt *p = c->pkt;
     uint32_t payload_len = p->len - start;
-    if (n->tmpl_size - 14u + payload_len > 0xffffu) {
-        drop(c, DP_DROP_BAD_IP); /* the outer IPv4 length would overflow */
-        return;
+    uint32_t hash = ctx_hash(c);
+    for (;;) {
+        if (n->tmpl_size - 14u + payload_len > 0xffffu) {
+            drop(c, DP_DROP_BAD_IP); /* the outer IPv4 length would overflow */
+            return;
+        }
+        if (p->off + start < n->tmpl_size) {
+            drop(c, DP_DROP_NO_HEADROOM);
+            return;
+        }
+        if (tunnel_hdr(n, p->buf + p->off + start - n->tmpl_size, payload_len, hash) == 0) {
+            break;
+        }
+        nh_read(c->dp, n->id, n, 0);
+        if (n->type != DP_NH_TUNNEL) {
+            drop(c, DP_DROP_NO_NH);
+            return;
+        }
     }
-    if (p->off + start < n->tmpl_size) {
-        drop(c, DP_DROP_NO_HEADROOM);
-        return;
-    }
-    uint32_t off = p->off + start - n->tmpl_size;
-    tunnel_hdr(n, p->buf + off, payload_len, ctx_hash(c));
-    p->off = off;
+    p->off = p->off + start - n->tmpl_size;
     p->len = n->tmpl_size + payload_len;
     tx_add(c, n->ifindex);
 }
 
 /* Resolves ECMP next hop 'n' to the member chosen by the flow hash. */
-static void ecmp_pick(struct ctx *c, struct dp_nh_ent *n, uint32_t *members)
+static void ecmp_pick(struct ctx *c, struct nhv *n, uint32_t *members)
 {
     uint32_t m = (uint32_t)(((uint64_t)ctx_hash(c) * n->member_count) >> 32);
     nh_read(c->dp, members[m], n, 0);
@@ -336,7 +396,7 @@ static void ecmp_pick(struct ctx *c, struct dp_nh_ent *n, uint32_t *members)
  * the buffer, or the whole frame when not IP) to next hop 'id'. */
 static void mirror(struct ctx *c, uint32_t id, uint32_t abs_l3, uint32_t l3_len)
 {
-    struct dp_nh_ent n;
+    struct nhv n;
     nh_read(c->dp, id, &n, 0);
     if (n.type != DP_NH_TUNNEL && n.type != DP_NH_IF) {
         return;
@@ -352,19 +412,21 @@ static void mirror(struct ctx *c, uint32_t id, uint32_t abs_l3, uint32_t l3_len)
     t->off = abs_l3;
     t->len = l3_len;
     uint32_t eth_at = 0;
+    t->hdr_size = 14;
     if (n.type == DP_NH_TUNNEL) {
-        tunnel_hdr(&n, t->hdr, payload, ctx_hash(c));
+        if (replica_hdr(c, &n, t, payload, 14) != 0) {
+            return;
+        }
         eth_at = n.tmpl_size;
     }
     dp_memcpy(t->hdr + eth_at, c->eth, 14);
-    t->hdr_size = (uint16_t)(eth_at + 14);
 }
 
 /* Ingress replication of the frame to BUM composite 'id'; from the fabric
  * only local ports receive copies (split horizon), never the ingress port. */
 static void bum(struct ctx *c, uint32_t id, int from_fabric)
 {
-    struct dp_nh_ent n;
+    struct nhv n;
     uint32_t members[DP_NH_MAX_MEMBERS];
     nh_read(c->dp, id, &n, members);
     if (n.type != DP_NH_BUM) {
@@ -373,15 +435,14 @@ static void bum(struct ctx *c, uint32_t id, int from_fabric)
     }
     c->out->count = 0;
     for (uint32_t i = 0; i < n.member_count; i++) {
-        struct dp_nh_ent m;
+        struct nhv m;
         nh_read(c->dp, members[i], &m, 0);
         if (m.type == DP_NH_IF && m.ifindex != c->in_if) {
             tx_add(c, m.ifindex);
         } else if (m.type == DP_NH_TUNNEL && !from_fabric && c->pkt->len + m.tmpl_size - 14u <= 0xffffu) {
             struct dp_tx *t = tx_add(c, m.ifindex);
             if (t) {
-                tunnel_hdr(&m, t->hdr, c->pkt->len, ctx_hash(c));
-                t->hdr_size = m.tmpl_size;
+                replica_hdr(c, &m, t, c->pkt->len, 0);
             }
         }
     }
@@ -454,7 +515,7 @@ static void set_eth(uint8_t *eth, const uint8_t *dst, const uint8_t *src)
 /* Sends the routed packet in 'c' via next hop 'id'. */
 static void route_out(struct ctx *c, uint32_t id)
 {
-    struct dp_nh_ent n;
+    struct nhv n;
     uint32_t members[DP_NH_MAX_MEMBERS];
     nh_read(c->dp, id, &n, members);
     if (n.type == DP_NH_ECMP) {
@@ -502,7 +563,7 @@ static void route_out(struct ctx *c, uint32_t id)
 /* Sends the bridged frame in 'c' (unchanged) via next hop 'id'. */
 static void bridge_out(struct ctx *c, uint32_t id)
 {
-    struct dp_nh_ent n;
+    struct nhv n;
     uint32_t members[DP_NH_MAX_MEMBERS];
     nh_read(c->dp, id, &n, members);
     if (n.type == DP_NH_ECMP) {
@@ -649,7 +710,7 @@ static enum dp_drop parse_inner(struct ctx *c)
  * 'routed' rewrites the Ethernet header for the port. */
 static void fabric_deliver(struct ctx *c, uint32_t id, int routed)
 {
-    struct dp_nh_ent n;
+    struct nhv n;
     uint32_t members[DP_NH_MAX_MEMBERS];
     nh_read(c->dp, id, &n, members);
     if (n.type == DP_NH_ECMP) {
@@ -755,7 +816,7 @@ static void fabric_mpls(struct ctx *c, uint32_t p)
         return;
     }
     p += 4;
-    struct dp_nh_ent n;
+    struct nhv n;
     nh_read(c->dp, id, &n, 0);
     int l2 = n.type == DP_NH_BUM || (n.flags & DP_NH_L2);
     if (l2) {

@@ -164,6 +164,7 @@ struct dp {
     struct dp_flow_ent *flows;
     uint32_t flow_main;   /* main slots: buckets * DP_FLOW_WAYS */
     uint32_t flow_bmask;  /* bucket mask */
+    uint32_t *flow_tag;   /* hash of each main slot, compared before the entry */
     uint32_t *flow_ovf_head;
     struct dp_pool flow_ovf_pool;
 
