@@ -5,8 +5,11 @@
  * punts to the agent) and agent generations (dp_generation_begin, dp_sweep).
  * The core does no I/O: a host (kernel module, user-space process, tests)
  * hands it one received packet at a time and performs the transmit decisions
- * it returns. Control calls are serialized by the core's lock and may run
- * concurrently with dp_rx on other threads; dp_rx allocates nothing.
+ * it returns. Control calls are serialized by the core's lock; dp_rx reads
+ * the tables without locks and allocates nothing, so it may run on several
+ * threads concurrently with control, provided the environment's
+ * dp_env_synchronize() waits for in-flight dp_rx calls (the user-space env
+ * in env_user.c is for single-threaded hosts and does not).
  *
  * Identifiers are chosen by the agent: interfaces by ifindex in [0, ifs),
  * VRFs in [0, vrfs), next hops in [1, nhs) (0 means "none"), labels in
@@ -326,7 +329,13 @@ int dp_vni_del(struct dp *dp, uint32_t vni) STRATA_WARN_UNUSED;
 int dp_vni_get(struct dp *dp, uint32_t vni, struct dp_vni *out) STRATA_WARN_UNUSED;
 int dp_vni_next(struct dp *dp, uint32_t *pos, struct dp_vni *out) STRATA_WARN_UNUSED;
 
-/* ---- flows ---- */
+/* ---- flows ----
+ * Flows are checked for IP packets from ports with DP_IF_POLICY and for
+ * decapsulated IP packets delivered to such ports. A miss creates a HOLD
+ * entry and punts that first packet (DP_PUNT_FLOW_MISS, with the flow
+ * index); later packets of a held flow are dropped and counted
+ * (DP_DROP_FLOW_HOLD), not queued, until the agent installs the flow with
+ * dp_flow_set or the hold ages out (dp_flow_age). */
 struct dp_flow_key {
     uint32_t vrf;
     uint8_t src[16]; /* network order; IPv4 in the first 4 bytes, rest zero */
@@ -397,7 +406,8 @@ struct dp_stats {
 void dp_stats_get(struct dp *dp, struct dp_stats *out);
 
 /* The hash of an inner flow key the core uses for ECMP and the MPLSoUDP /
- * VXLAN source port (exposed for tests and for hosts spreading queues). */
+ * VXLAN source port: the key as received, with the ingress port's VRF
+ * (exposed for tests and for hosts spreading queues). */
 uint32_t dp_flow_hash(const struct dp_flow_key *key);
 /* The outer UDP source port for 'hash': in [49152, 65535]. */
 static inline uint16_t dp_udp_sport(uint32_t hash)
