@@ -1,0 +1,195 @@
+/* The e2e cluster harness of cluster.h. */
+#include "tests/e2e/store/cluster.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "store/proto.h"
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int run(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int cluster_init(struct cluster *c, const char *stratad, const char *dir, uint16_t port)
+{
+    char pki[1100], err[512];
+    memset(c->pid, 0, sizeof c->pid);
+    c->stratad = stratad;
+    c->port = port;
+    snprintf(c->dir, sizeof c->dir, "%s", dir);
+    mkdir(dir, 0700);
+    snprintf(pki, sizeof pki, "%s/pki", dir);
+    char *argv[] = {(char *)stratad, "init", "--pki", pki, "--node", "n1=127.0.0.1", "--node",
+                    "n2=127.0.0.2", "--node", "n3=127.0.0.3", "--client", "admin", NULL};
+    if (run(argv) != 0) {
+        fprintf(stderr, "cluster: stratad init failed\n");
+        return -1;
+    }
+    if (pkiset_load(&c->admin, pki, "admin", err, sizeof err) != 0 ||
+        pkiset_tls(&c->admin, TLS_ROLE_CLIENT, STORE_PROTO_ALPN, &c->tls, err, sizeof err) != 0) {
+        fprintf(stderr, "cluster: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+int cluster_start(struct cluster *c, int i)
+{
+    char id[16], name[16], raft[64], ndir[1100], pki[1100], log[1100], unixp[1100];
+    char m[CLUSTER_NODES][96];
+    snprintf(id, sizeof id, "%d", i + 1);
+    snprintf(name, sizeof name, "n%d", i + 1);
+    snprintf(raft, sizeof raft, "127.0.0.%d:%u", i + 1, c->port);
+    snprintf(ndir, sizeof ndir, "%s/n%d", c->dir, i + 1);
+    snprintf(pki, sizeof pki, "%s/pki", c->dir);
+    snprintf(log, sizeof log, "%s/n%d.log", c->dir, i + 1);
+    snprintf(unixp, sizeof unixp, "%s/n%d.sock", c->dir, i + 1);
+    for (int k = 0; k < CLUSTER_NODES; k++) {
+        snprintf(m[k], sizeof m[k], "%d=n%d@127.0.0.%d:%u", k + 1, k + 1, k + 1, c->port);
+    }
+    const char *argv[40] = {c->stratad, "store", "--id", id, "--name", name, "--raft", raft,
+                            "--dir", ndir, "--pki", pki, "--unix", unixp};
+    int n = 14;
+    for (int k = 0; k < CLUSTER_NODES; k++) {
+        argv[n++] = "--member";
+        argv[n++] = m[k];
+    }
+    for (int k = 0; k < c->extra_len; k++) {
+        argv[n++] = c->extra[k];
+    }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    c->pid[i] = pid;
+    return 0;
+}
+
+void cluster_kill(struct cluster *c, int i, int sig)
+{
+    if (c->pid[i] > 0) {
+        kill(c->pid[i], sig);
+        waitpid(c->pid[i], NULL, 0);
+        c->pid[i] = 0;
+    }
+}
+
+void cluster_destroy(struct cluster *c)
+{
+    for (int i = 0; i < CLUSTER_NODES; i++) {
+        cluster_kill(c, i, SIGKILL);
+    }
+    tls_ctx_free(c->tls);
+    pkiset_destroy(&c->admin);
+}
+
+void cluster_target(const struct cluster *c, int i, char *out, size_t size)
+{
+    snprintf(out, size, "n%d@127.0.0.%d:%u", i + 1, i + 1, c->port + 1);
+}
+
+int cluster_client(struct cluster *c, int i, unsigned wait_ms, struct store_client **out)
+{
+    char target[64];
+    uint64_t end = now_ms() + wait_ms;
+    int rc;
+    cluster_target(c, i, target, sizeof target);
+    do {
+        rc = store_client_open(target, c->tls, 2000, out);
+        if (rc == 0) {
+            return 0;
+        }
+        usleep(50 * 1000);
+    } while (now_ms() < end);
+    return rc;
+}
+
+/* Reads a node's status JSON: state, applied store revision, hash. */
+static int node_status(struct store_client *cl, char *state, size_t ssize, uint64_t *rev, char *hash,
+                       size_t hsize)
+{
+    struct buf raw;
+    int status = 0;
+    buf_init(&raw, 0);
+    int rc = store_client_call(cl, STORE_MSG_STATUS, 0, NULL, 0, &status, &raw);
+    if (rc == 0 && status != 0) {
+        rc = status;
+    }
+    if (rc == 0) {
+        json_t *doc = json_loadb((const char *)raw.data, raw.size, 0, NULL);
+        json_t *st = json_object_get(doc, "store");
+        snprintf(state, ssize, "%s", json_string_value(json_object_get(doc, "state")) ?: "?");
+        *rev = (uint64_t)json_integer_value(json_object_get(st, "revision"));
+        snprintf(hash, hsize, "%s", json_string_value(json_object_get(st, "hash")) ?: "");
+        json_decref(doc);
+    }
+    buf_destroy(&raw);
+    return rc;
+}
+
+int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
+{
+    uint64_t end = now_ms() + wait_ms;
+    while (now_ms() < end) {
+        struct store_client *cl[CLUSTER_NODES] = {0};
+        uint64_t rev[CLUSTER_NODES] = {0};
+        char state[CLUSTER_NODES][32], hash[CLUSTER_NODES][80];
+        int leaders = 0, ok = 0;
+        for (int i = 0; i < CLUSTER_NODES; i++) {
+            if (cluster_client(c, i, 500, &cl[i]) == 0 &&
+                node_status(cl[i], state[i], sizeof state[i], &rev[i], hash[i], sizeof hash[i]) == 0) {
+                ok++;
+                leaders += strcmp(state[i], "leader") == 0;
+            }
+            store_client_close(cl[i]);
+        }
+        if (ok == CLUSTER_NODES && leaders == 1 && rev[0] == rev[1] && rev[1] == rev[2]) {
+            if (strcmp(hash[0], hash[1]) != 0 || strcmp(hash[1], hash[2]) != 0) {
+                fprintf(stderr, "cluster: replicas at revision %llu disagree: %s %s %s\n",
+                        (unsigned long long)rev[0], hash[0], hash[1], hash[2]);
+                return -2;
+            }
+            if (revision) {
+                *revision = rev[0];
+            }
+            return 0;
+        }
+        usleep(100 * 1000);
+    }
+    return -1;
+}
