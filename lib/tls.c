@@ -875,7 +875,7 @@ static void conn_pump(struct tls_conn *c)
             if (c->state != CONN_OPEN) {
                 break;
             }
-            /* fall through */
+            __attribute__((fallthrough));
         case CONN_OPEN:
             conn_step_read(c);
             if (c->state == CONN_OPEN) {
@@ -884,7 +884,7 @@ static void conn_pump(struct tls_conn *c)
             if (c->state != CONN_CLOSING) {
                 break;
             }
-            /* fall through */
+            __attribute__((fallthrough));
         case CONN_CLOSING:
             conn_step_write(c);
             if (c->state == CONN_CLOSING) {
