@@ -1,7 +1,8 @@
 # Strata: the two commands of the README.
 #   make demo   install dependencies, build, run the main job on this machine
-#   make check  install dependencies, build, run the test suite (then the unit
-#               and sim tests again under ASAN+UBSAN)
+#   make check  install dependencies, build, run the test suite (then the unit,
+#               sim and corpus tests, and the store kill test with sanitized
+#               daemons, again under ASAN+UBSAN)
 # Also: make fuzz-smoke (every libFuzzer target for a short time, clang).
 
 BUILD      ?= build
@@ -26,7 +27,7 @@ check: build
 	cd $(BUILD) && ctest --output-on-failure -LE slow -j$(JOBS)
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSTRATA_ASAN=ON -DSTRATA_UBSAN=ON
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
-	cd $(ASAN_BUILD) && ctest --output-on-failure -L 'unit|sim|fuzz-corpus' -LE slow -j$(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -L 'unit|sim|fuzz-corpus|sanitize' -LE slow -j$(JOBS)
 
 fuzz-smoke: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSTRATA_FUZZ=ON

@@ -193,3 +193,28 @@ int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
     }
     return -1;
 }
+
+int cluster_check_logs(const struct cluster *c)
+{
+    static const char *const bad[] = {"AddressSanitizer", "runtime error:", "LeakSanitizer",
+                                      "Assertion", "Segmentation fault"};
+    int found = 0;
+    for (int i = 0; i < CLUSTER_NODES; i++) {
+        char path[1100], line[1024];
+        snprintf(path, sizeof path, "%s/n%d.log", c->dir, i + 1);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+                if (strstr(line, bad[k])) {
+                    fprintf(stderr, "n%d.log: %s", i + 1, line);
+                    found++;
+                    break;
+                }
+            }
+        }
+        if (f) {
+            fclose(f);
+        }
+    }
+    return found;
+}

@@ -36,4 +36,9 @@ int cluster_client(struct cluster *c, int i, unsigned wait_ms, struct store_clie
  * the leader's linearizable view; fills 'revision' and 'hash' (may be NULL). */
 int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision);
 
+/* Scans the nodes' logs for sanitizer reports and crashes; returns how many
+ * were found (each printed). A node that died by itself must fail a test
+ * even when the cluster carried on. */
+int cluster_check_logs(const struct cluster *c);
+
 #endif

@@ -336,6 +336,7 @@ int main(int argc, char **argv)
     }
     printf("acked=%lu unknown=%lu failed=%lu kills=%d (all-node kills %d)\n", acked, unknown, failed,
            cycles, all_kills);
+    errors += cluster_check_logs(&cl);
     if (acked == 0) {
         fprintf(stderr, "no write was acknowledged: the test proved nothing\n");
         errors++;
