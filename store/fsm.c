@@ -80,6 +80,9 @@ struct store_fsm {
     struct store_fsm_config cfg; /* defaults resolved */
     int failed;                  /* sticky storage error, 0 when healthy */
     struct fsm_state st;
+    bool ckpt_set;     /* last checkpoint since open (see store_fsm_checkpoint) */
+    uint64_t ckpt_rev;
+    uint8_t ckpt_hash[STORE_HASH_SIZE];
     struct buf ev;     /* scratch: the event record being built */
     struct buf keys;   /* scratch: stored keys collected by delete-range */
     struct buf events; /* live events of the open batch: u64 rev u32 sub u32 size record */
@@ -118,6 +121,9 @@ struct fsm_apply {
     struct fsm_state ws; /* working state, becomes fsm->st on commit */
     uint64_t rev;        /* revision the current entry writes */
     uint32_t sub;        /* changes made so far at 'rev' */
+    bool ckpt_set;       /* a checkpoint was reached in this batch */
+    uint64_t ckpt_rev;
+    uint8_t ckpt_hash[STORE_HASH_SIZE];
 };
 
 /* ---- small helpers ---- */
@@ -437,6 +443,9 @@ int store_fsm_open(struct store_fsm **out, const char *path, const struct store_
     }
     if (cfg->retention == 0) {
         cfg->retention = STORE_DEFAULT_RETENTION;
+    }
+    if (cfg->checkpoint_interval == 0) {
+        cfg->checkpoint_interval = 1024;
     }
     if (cfg->retention_slack == 0) {
         cfg->retention_slack = cfg->retention / 8 + 1;
@@ -1193,6 +1202,11 @@ static int fsm_apply_entry(struct fsm_apply *a, const struct store_entry *e, str
     }
     if (a->sub) {
         a->ws.revision = a->rev;
+        if (a->ws.revision % fsm->cfg.checkpoint_interval == 0) {
+            a->ckpt_set = true;
+            a->ckpt_rev = a->ws.revision;
+            memcpy(a->ckpt_hash, a->ws.hash, STORE_HASH_SIZE);
+        }
         uint64_t keep = fsm->cfg.retention;
         if (a->ws.revision - a->ws.compacted > keep + fsm->cfg.retention_slack) {
             rc = fsm_compact(a, a->ws.revision - keep);
@@ -1312,6 +1326,11 @@ int store_fsm_apply_batch(struct store_fsm *fsm, const struct store_entry *entri
         goto fail;
     }
     fsm->st = a.ws;
+    if (a.ckpt_set) {
+        fsm->ckpt_set = true;
+        fsm->ckpt_rev = a.ckpt_rev;
+        memcpy(fsm->ckpt_hash, a.ckpt_hash, STORE_HASH_SIZE);
+    }
     if (fsm->cfg.on_event) {
         fsm_deliver(fsm);
     }
@@ -1363,6 +1382,16 @@ int store_fsm_status(struct store_fsm *fsm, struct store_fsm_status *st)
         st->map_size = info.me_mapsize;
         st->map_used = (info.me_last_pgno + 1) * (size_t)ms.ms_psize;
     }
+    return 0;
+}
+
+int store_fsm_checkpoint(struct store_fsm *fsm, uint64_t *revision, uint8_t out[STORE_HASH_SIZE])
+{
+    if (!fsm->ckpt_set) {
+        return STORE_ENOTFOUND;
+    }
+    *revision = fsm->ckpt_rev;
+    memcpy(out, fsm->ckpt_hash, STORE_HASH_SIZE);
     return 0;
 }
 

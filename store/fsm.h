@@ -107,6 +107,7 @@ struct store_fsm_config {
     uint64_t retention_slack; /* compaction runs when revision - compacted >
                                  retention + slack; 0: retention / 8 + 1 */
     bool history_prev_kv;    /* keep previous values in history events */
+    uint64_t checkpoint_interval; /* see store_fsm_checkpoint(); 0: 1024 */
     /* Local settings. */
     store_event_fn *on_event; /* may be NULL */
     void *event_arg;
@@ -195,6 +196,14 @@ int store_fsm_status(struct store_fsm *fsm, struct store_fsm_status *st) STRATA_
  * '*revision'. Replicas that applied the same entries report equal pairs. */
 int store_fsm_hash(struct store_fsm *fsm, uint64_t *revision,
                    uint8_t out[STORE_HASH_SIZE]) STRATA_WARN_UNUSED;
+
+/* The consistency checkpoint: the hash as it stood right after the last
+ * revision that is a multiple of the checkpoint interval, applied since this
+ * handle was opened. Every replica passes the same checkpoints whatever its
+ * batching, so replicas compare (revision, hash) pairs to detect divergence.
+ * STORE_ENOTFOUND before the first checkpoint. */
+int store_fsm_checkpoint(struct store_fsm *fsm, uint64_t *revision,
+                         uint8_t out[STORE_HASH_SIZE]) STRATA_WARN_UNUSED;
 
 /* Serializable local read: executes the RANGE 'op' on the current state
  * and appends the encoded store_reply (kind RANGE) to 'reply'. STORE_EFORMAT

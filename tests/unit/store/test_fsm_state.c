@@ -388,6 +388,48 @@ static void test_hash_determinism(void **state)
     fx_destroy(&c);
 }
 
+/* Checkpoints fall on the same revisions with the same hash whatever the
+ * batching, and a diverging replica's checkpoint differs. */
+static void test_checkpoints(void **state)
+{
+    struct store_fsm_config cfg = {.no_sync = true, .checkpoint_interval = 10};
+    struct fx a, b, c, d;
+    fx_init(&a, &cfg);
+    fx_init(&b, &cfg);
+    fx_init(&c, &cfg);
+    fx_init(&d, &cfg);
+    uint64_t ra, rb, rc;
+    uint8_t ha[STORE_HASH_SIZE], hb[STORE_HASH_SIZE], hc[STORE_HASH_SIZE];
+    assert_int_equal(store_fsm_checkpoint(a.fsm, &ra, ha), STORE_ENOTFOUND);
+    feed(a.fsm, 77, 120, 1, &a.index);
+    feed(b.fsm, 77, 120, 13, &b.index);
+    assert_int_equal(store_fsm_checkpoint(a.fsm, &ra, ha), 0);
+    assert_int_equal(store_fsm_checkpoint(b.fsm, &rb, hb), 0);
+    assert_true(ra == rb && ra % 10 == 0 && ra > 0);
+    assert_memory_equal(ha, hb, sizeof ha);
+    /* The checkpoint is the hash at that revision, not the latest hash. */
+    uint64_t cur;
+    uint8_t hcur[STORE_HASH_SIZE];
+    assert_int_equal(store_fsm_hash(a.fsm, &cur, hcur), 0);
+    assert_true(cur >= ra && cur < ra + 10);
+    /* Two replicas whose 13th write differs disagree at checkpoint 20. */
+    for (int i = 0; i < 25; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "key%02d", i);
+        assert_int_equal(fx_put(&c, key, "same"), 0);
+        assert_int_equal(fx_put(&d, key, i == 12 ? "other" : "same"), 0);
+    }
+    assert_int_equal(store_fsm_checkpoint(c.fsm, &ra, ha), 0);
+    assert_int_equal(store_fsm_checkpoint(d.fsm, &rc, hc), 0);
+    assert_int_equal(ra, 20);
+    assert_int_equal(rc, 20);
+    assert_memory_not_equal(ha, hc, sizeof ha);
+    fx_destroy(&a);
+    fx_destroy(&b);
+    fx_destroy(&c);
+    fx_destroy(&d);
+}
+
 /* Child side of the fork test: opens the environment read-only and checks
  * key "k" against 'want' and the revision against 'rev'. Exit status 0 on
  * success, the failing step otherwise. */
@@ -518,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_space_check_disk),
         cmocka_unit_test(test_snapshot_restore),
         cmocka_unit_test(test_hash_determinism),
+        cmocka_unit_test(test_checkpoints),
         cmocka_unit_test(test_read_only_in_child),
         cmocka_unit_test(test_reopen_keeps_state),
         cmocka_unit_test(test_audit_detects_damage),
