@@ -5,7 +5,9 @@
  *   stratad init --pki DIR --node NAME=IP [--node ...] [--client NAME ...]
  *   stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR
  *                 --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]
- *                 [--map-size BYTES] [--retention REVS]
+ *                 [--map-size BYTES] [--retention REVS] [--checkpoint-interval REVS]
+ * --retention and --checkpoint-interval are replicated settings: every
+ * member must be started with the same values.
  * The store's client protocol listens on the raft port + 1. */
 #include <errno.h>
 #include <getopt.h>
@@ -31,7 +33,8 @@ static int usage(void)
             "usage: stratad init --pki DIR --node NAME=IP [--node ...] [--client NAME ...]\n"
             "       stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR\n"
             "                     --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]\n"
-            "                     [--map-size BYTES] [--retention REVISIONS]\n");
+            "                     [--map-size BYTES] [--retention REVISIONS]\n"
+            "                     [--checkpoint-interval REVISIONS]\n");
     return 2;
 }
 
@@ -140,6 +143,7 @@ static int cmd_store(int argc, char **argv)
         {"unix", required_argument, NULL, 'u'},
         {"map-size", required_argument, NULL, 's'},
         {"retention", required_argument, NULL, 't'},
+        {"checkpoint-interval", required_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
     struct store_node_config cfg;
@@ -186,6 +190,9 @@ static int cmd_store(int argc, char **argv)
             break;
         case 't':
             cfg.fsm.retention = strtoull(optarg, NULL, 10);
+            break;
+        case 'c':
+            cfg.fsm.checkpoint_interval = strtoull(optarg, NULL, 10);
             break;
         default:
             return usage();

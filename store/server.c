@@ -23,6 +23,24 @@
 #define WATCH_CHUNK 512      /* events read from the history per step */
 #define WATCH_FRAME 65536    /* bytes of events per EVENTS frame */
 
+#define CKPT_RING 16
+#define CHECK_INTERVAL_MS 2000
+
+/* A consistency checkpoint: the hash of the applied state at 'revision'. */
+struct checkpoint {
+    uint64_t revision;
+    uint8_t hash[STORE_HASH_SIZE];
+};
+
+/* A peer whose checkpoints we compare with ours. */
+struct peer {
+    struct store_server *srv;
+    uint64_t id;
+    char target[STORE_ADDRESS_MAX];
+    struct store_pconn *pc;
+    bool ready;
+};
+
 struct sconn;
 
 struct watch {
@@ -72,6 +90,12 @@ struct store_server {
     int closes_pending;
     void (*close_cb)(void *);
     void *close_arg;
+    /* cross-replica consistency check */
+    uv_timer_t check_timer;
+    struct checkpoint ring[CKPT_RING];
+    unsigned ring_next;
+    struct peer peers[STORE_MEMBERS_MAX];
+    uint64_t checks_ok, mismatches, mismatch_revision, mismatch_peer;
 };
 
 int store_client_address(const char *raft_address, char *out, size_t size)
@@ -167,17 +191,21 @@ static void leader_on_ready(struct store_pconn *pc)
 static void leader_on_close(struct store_pconn *pc, int status)
 {
     struct store_server *s = store_pconn_data(pc);
+    bool was_ready = s->leader_ready;
     if (s->leader == pc) {
         s->leader = NULL;
         s->leader_ready = false;
         s->leader_target[0] = '\0';
     }
-    /* The outcome of forwarded writes is unknown: the client must retry. */
+    /* If the connection was never established nothing was sent, and the
+     * client may safely retry (ENOQUORUM); otherwise the outcome of a
+     * forwarded write is unknown (ENOTLEADER). */
+    int fail = was_ready ? STORE_ENOTLEADER : STORE_ENOQUORUM;
     while (s->forwarded) {
         struct pending_req *r = s->forwarded;
         s->forwarded = r->next;
         r->next = NULL;
-        req_complete(r, STORE_ENOTLEADER, NULL, 0);
+        req_complete(r, fail, NULL, 0);
     }
     (void)status;
     if (s->closing) {
@@ -310,6 +338,142 @@ static void handle_membership(struct sconn *c, const struct store_frame *f)
     }
 }
 
+/* The node's latest checkpoint. In test builds STRATA_TEST_DIVERGE=1 makes
+ * this node report a corrupted hash, so tests can prove the alarm fires. */
+static int server_checkpoint(struct store_server *s, uint64_t *rev, uint8_t hash[STORE_HASH_SIZE])
+{
+    int rc = store_fsm_checkpoint(store_node_fsm(s->cfg.node), rev, hash);
+#ifdef STRATA_TEST_HOOKS
+    if (rc == 0 && getenv("STRATA_TEST_DIVERGE")) {
+        hash[0] ^= 0xff;
+    }
+#endif
+    return rc;
+}
+
+static void ring_update(struct store_server *s)
+{
+    struct checkpoint ck;
+    if (server_checkpoint(s, &ck.revision, ck.hash) != 0) {
+        return;
+    }
+    unsigned last = (s->ring_next + CKPT_RING - 1) % CKPT_RING;
+    if (s->ring[last].revision == ck.revision) {
+        return;
+    }
+    s->ring[s->ring_next] = ck;
+    s->ring_next = (s->ring_next + 1) % CKPT_RING;
+}
+
+static int hex_decode(const char *hex, uint8_t *out, size_t size)
+{
+    if (!hex || strlen(hex) != 2 * size) {
+        return -1;
+    }
+    for (size_t i = 0; i < size; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            return -1;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* Compares a peer's checkpoint with ours at the same revision, if we still
+ * hold it. A mismatch is an alarm: logged as an error and counted. */
+static void peer_compare(struct peer *p, const uint8_t *body, size_t size)
+{
+    struct store_server *s = p->srv;
+    json_t *doc = json_loadb((const char *)body, size, 0, NULL);
+    json_t *ck = json_object_get(doc, "checkpoint");
+    uint64_t rev = (uint64_t)json_integer_value(json_object_get(ck, "revision"));
+    uint8_t hash[STORE_HASH_SIZE];
+    if (ck && rev && hex_decode(json_string_value(json_object_get(ck, "hash")), hash, sizeof hash) == 0) {
+        for (unsigned i = 0; i < CKPT_RING; i++) {
+            if (s->ring[i].revision != rev) {
+                continue;
+            }
+            if (memcmp(s->ring[i].hash, hash, sizeof hash) == 0) {
+                s->checks_ok++;
+            } else {
+                s->mismatches++;
+                s->mismatch_revision = rev;
+                s->mismatch_peer = p->id;
+                log_error("store", "ALARM: replicas diverge", "peer=%llu revision=%llu",
+                          (unsigned long long)p->id, (unsigned long long)rev);
+            }
+            break;
+        }
+    }
+    json_decref(doc);
+}
+
+static void peer_on_frame(struct store_pconn *pc, const struct store_frame *f)
+{
+    struct peer *p = store_pconn_data(pc);
+    if (f->type == (STORE_MSG_STATUS | STORE_MSG_RESPONSE) && f->status == 0) {
+        peer_compare(p, f->body, f->body_size);
+    }
+}
+
+static void peer_on_ready(struct store_pconn *pc)
+{
+    struct peer *p = store_pconn_data(pc);
+    p->ready = true;
+}
+
+static void peer_on_close(struct store_pconn *pc, int status)
+{
+    struct peer *p = store_pconn_data(pc);
+    (void)status;
+    p->pc = NULL;
+    p->ready = false;
+    if (p->srv->closing) {
+        server_part_closed(p->srv);
+    }
+}
+
+static const struct store_pconn_callbacks peer_cbs = {
+    .on_frame = peer_on_frame,
+    .on_ready = peer_on_ready,
+    .on_close = peer_on_close,
+};
+
+/* Every CHECK_INTERVAL_MS: asks each other member for its checkpoint. */
+static void check_timer_cb(uv_timer_t *t)
+{
+    struct store_server *s = t->data;
+    struct store_node_status st;
+    if (!s->cfg.client_ctx || store_node_status(s->cfg.node, &st) != 0) {
+        return;
+    }
+    for (unsigned i = 0; i < st.members_len && i < STORE_MEMBERS_MAX; i++) {
+        struct peer *p = &s->peers[i];
+        char target[STORE_ADDRESS_MAX];
+        if (st.members[i].id == st.id ||
+            store_client_address(st.members[i].address, target, sizeof target) != 0) {
+            continue;
+        }
+        if (p->pc && (p->id != st.members[i].id || strcmp(p->target, target) != 0)) {
+            store_pconn_close(p->pc); /* membership changed */
+            continue;
+        }
+        if (!p->pc) {
+            p->srv = s;
+            p->id = st.members[i].id;
+            snprintf(p->target, sizeof p->target, "%s", target);
+            if (store_pconn_connect(s->cfg.loop, s->cfg.client_ctx, target, &peer_cbs, p, &p->pc) != 0) {
+                p->pc = NULL;
+            }
+            continue;
+        }
+        if (p->ready && store_pconn_send(p->pc, STORE_MSG_STATUS, 0, 1, 0, NULL, 0) != 0) {
+            store_pconn_close(p->pc);
+        }
+    }
+}
+
 static void handle_status(struct sconn *c, const struct store_frame *f)
 {
     struct store_node_status st;
@@ -345,6 +509,23 @@ static void handle_status(struct sconn *c, const struct store_frame *f)
         "applied_index", (json_int_t)st.fsm.applied_index, "hash", hash, "map_size",
         (json_int_t)st.fsm.map_size, "map_used", (json_int_t)st.fsm.map_used, "storage_error",
         st.storage_error, "members", members);
+    struct store_server *srv = c->srv;
+    uint64_t ck_rev;
+    uint8_t ck_hash[STORE_HASH_SIZE];
+    if (doc && server_checkpoint(srv, &ck_rev, ck_hash) == 0) {
+        char hex[2 * STORE_HASH_SIZE + 1];
+        for (int i = 0; i < STORE_HASH_SIZE; i++) {
+            snprintf(hex + 2 * i, 3, "%02x", ck_hash[i]);
+        }
+        json_object_set_new(doc, "checkpoint", json_pack("{s:I, s:s}", "revision", (json_int_t)ck_rev, "hash", hex));
+    }
+    if (doc) {
+        json_object_set_new(doc, "consistency",
+                            json_pack("{s:I, s:I, s:I, s:I}", "checks_ok", (json_int_t)srv->checks_ok,
+                                      "mismatches", (json_int_t)srv->mismatches, "mismatch_revision",
+                                      (json_int_t)srv->mismatch_revision, "mismatch_peer",
+                                      (json_int_t)srv->mismatch_peer));
+    }
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     sconn_reply(c, f->type, f->id, text ? 0 : LIB_ENOMEM, text, text ? strlen(text) : 0);
@@ -523,6 +704,7 @@ static void server_event(void *arg, const struct store_event *ev)
 static void server_check_cb(uv_check_t *h)
 {
     struct store_server *s = h->data;
+    ring_update(s);
     struct store_fsm_status st;
     bool have_st = false;
     for (struct sconn *c = s->conns; c; c = c->next) {
@@ -770,6 +952,9 @@ int store_server_create(const struct store_server_config *config, struct store_s
     uv_check_init(config->loop, &s->check);
     s->check.data = s;
     uv_check_start(&s->check, server_check_cb);
+    uv_timer_init(config->loop, &s->check_timer);
+    s->check_timer.data = s;
+    uv_timer_start(&s->check_timer, check_timer_cb, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
     if (config->server_ctx) {
         rc = tls_server_create(config->server_ctx, config->loop, &server_tls_cbs, s, &s->tls);
         if (rc == 0) {
@@ -834,7 +1019,7 @@ static void server_tls_closed(void *data)
 static void server_handle_closed(uv_handle_t *h)
 {
     struct store_server *s = h->data;
-    if ((uv_handle_t *)h != (uv_handle_t *)&s->check) {
+    if ((uv_handle_t *)h != (uv_handle_t *)&s->check && (uv_handle_t *)h != (uv_handle_t *)&s->check_timer) {
         free(h);
     }
     server_part_closed(s);
@@ -846,7 +1031,14 @@ void store_server_close(struct store_server *s, void (*cb)(void *arg), void *arg
     s->close_cb = cb;
     s->close_arg = arg;
     store_node_set_event_hook(s->cfg.node, NULL, NULL);
-    s->closes_pending = 1; /* the check handle */
+    s->closes_pending = 2; /* the check handle and the check timer */
+    uv_close((uv_handle_t *)&s->check_timer, server_handle_closed);
+    for (unsigned i = 0; i < STORE_MEMBERS_MAX; i++) {
+        if (s->peers[i].pc) {
+            s->closes_pending++;
+            store_pconn_close(s->peers[i].pc);
+        }
+    }
     if (s->tls) {
         s->closes_pending++;
         tls_server_close(s->tls, server_tls_closed);

@@ -93,6 +93,9 @@ int cluster_start(struct cluster *c, int i)
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(fd, 1);
         dup2(fd, 2);
+        if (c->env[i]) {
+            putenv((char *)c->env[i]);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }

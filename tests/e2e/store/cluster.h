@@ -19,6 +19,7 @@ struct cluster {
     uint16_t port; /* raft port; the store listens on port + 1 */
     pid_t pid[CLUSTER_NODES];
     const char *extra[8]; /* extra stratad store arguments */
+    const char *env[CLUSTER_NODES]; /* "NAME=VALUE" set for one node, or NULL */
     int extra_len;
     struct pkiset admin;
     struct tls_ctx *tls;
