@@ -117,10 +117,20 @@ static void print_kv(const struct ctl *c, const struct store_kv *kv, bool keys_o
     }
 }
 
+/* Runs a command; while the cluster has no leader (STORE_ENOQUORUM: the
+ * request was refused before anything was proposed, so a retry cannot apply
+ * it twice) retries for up to 5 s, as an election takes 1-2 s. */
 static int run_cmd(struct ctl *c, struct buf *cmd, bool serializable, struct store_reply *reply,
                    struct buf *raw, const char *what)
 {
-    int rc = store_client_cmd(c->client, cmd, serializable, raw, reply);
+    int rc;
+    for (int tries = 0;; tries++) {
+        rc = store_client_cmd(c->client, cmd, serializable, raw, reply);
+        if (rc != STORE_ENOQUORUM || tries >= 50) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
     if (rc != 0) {
         return ctl_fail(rc, what);
     }
@@ -374,10 +384,13 @@ static int ctl_dispatch(struct ctl *c, int argc, char **argv)
                 printf("%-4s %-8s %-40s %s\n", "ID", "ROLE", "ADDRESS", "LAG");
                 json_array_foreach(json_object_get(doc, "members"), i, m) {
                     json_t *lag = json_object_get(m, "lag");
-                    printf("%-4lld %-8s %-40s %s%lld\n", json_integer_value(json_object_get(m, "id")),
+                    char lagtext[24] = "-";
+                    if (lag) {
+                        snprintf(lagtext, sizeof lagtext, "%lld", json_integer_value(lag));
+                    }
+                    printf("%-4lld %-8s %-40s %s\n", json_integer_value(json_object_get(m, "id")),
                            json_string_value(json_object_get(m, "role")),
-                           json_string_value(json_object_get(m, "address")), lag ? "" : "-",
-                           lag ? json_integer_value(lag) : 0LL);
+                           json_string_value(json_object_get(m, "address")), lagtext);
                 }
             }
             json_decref(doc);
