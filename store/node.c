@@ -89,6 +89,19 @@ struct store_node {
     int last_state;
     bool leader_ready; /* the election barrier has applied */
 
+    /* Stuck-follower watchdog (docs/raft-0.15-findings.md, finding 3): the
+     * leader's view of each follower's match index and since when it is
+     * unchanged while the follower is alive and behind. */
+    uv_timer_t watchdog;
+    struct {
+        uint64_t id;
+        uint64_t match;
+        uint64_t since_ms;
+    } watch[STORE_MEMBERS_MAX];
+    bool transferring;
+    struct raft_transfer transfer;
+    uint64_t watchdog_transfers;
+
     store_event_fn *event_hook;
     void *event_arg;
     int handles_open;
@@ -382,6 +395,64 @@ static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
     return 0;
 }
 
+/* ---- stuck-follower watchdog ---- */
+
+#define NODE_WATCHDOG_MS 1000
+#define NODE_STUCK_ELECTIONS 3
+
+static void watchdog_transfer_cb(struct raft_transfer *req)
+{
+    struct store_node *n = req->data;
+    n->transferring = false;
+}
+
+/* libraft 0.15 can count a follower's stale log tail as a match (finding 3)
+ * and then never send it the entries it lacks: the follower answers every
+ * heartbeat (recent_recv) but its match index never moves. A new leader
+ * starts with fresh progress, so the leader hands over leadership to the
+ * most advanced other voter. A follower that is down is not "stuck". */
+static void watchdog_cb(uv_timer_t *t)
+{
+    struct store_node *n = t->data;
+    if (raft_state(&n->raft) != RAFT_LEADER || !n->raft.leader_state.progress || n->transferring) {
+        memset(n->watch, 0, sizeof n->watch);
+        return;
+    }
+    uint64_t now = uv_now(n->loop);
+    uint64_t last = raft_last_index(&n->raft);
+    uint64_t limit = (uint64_t)NODE_STUCK_ELECTIONS * n->raft.election_timeout;
+    unsigned count = n->raft.configuration.n < STORE_MEMBERS_MAX ? n->raft.configuration.n : STORE_MEMBERS_MAX;
+    bool stuck = false;
+    for (unsigned i = 0; i < count; i++) {
+        const struct raft_server *srv = &n->raft.configuration.servers[i];
+        const struct raft_progress *pr = &n->raft.leader_state.progress[i];
+        if (srv->id == n->cfg.id) {
+            continue;
+        }
+        if (n->watch[i].id != srv->id || pr->match_index != n->watch[i].match || pr->match_index >= last ||
+            !pr->recent_recv) {
+            n->watch[i].id = srv->id;
+            n->watch[i].match = pr->match_index;
+            n->watch[i].since_ms = now;
+            continue;
+        }
+        if (now - n->watch[i].since_ms >= limit) {
+            log_warn("store", "follower stuck behind a live connection; handing over leadership",
+                     "follower=%llu match=%llu last=%llu", (unsigned long long)srv->id,
+                     (unsigned long long)pr->match_index, (unsigned long long)last);
+            stuck = true;
+        }
+    }
+    if (stuck) {
+        n->transfer.data = n;
+        if (raft_transfer(&n->raft, &n->transfer, 0, watchdog_transfer_cb) == 0) {
+            n->transferring = true;
+            n->watchdog_transfers++;
+        }
+        memset(n->watch, 0, sizeof n->watch);
+    }
+}
+
 /* ---- requests ---- */
 
 static void kick_cb(uv_idle_t *h)
@@ -632,6 +703,8 @@ int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
     n->kick.data = n;
     uv_timer_init(loop, &n->retry);
     n->retry.data = n;
+    uv_timer_init(loop, &n->watchdog);
+    n->watchdog.data = n;
     *out = n;
     return 0;
 
@@ -672,6 +745,7 @@ int store_node_start(struct store_node *n)
         return STORE_EIO;
     }
     uv_check_start(&n->check, check_cb);
+    uv_timer_start(&n->watchdog, watchdog_cb, NODE_WATCHDOG_MS, NODE_WATCHDOG_MS);
     n->started = true;
     log_info("store", "node started", "id=%llu address=%s", (unsigned long long)n->cfg.id, n->address);
     return 0;
@@ -722,7 +796,8 @@ static void raft_closed_cb(struct raft *r)
     n->pend_len = 0;
     fail_list(&n->reads_ready, STORE_ESHUTDOWN);
     raft_uv_close(&n->io);
-    n->handles_open = 3;
+    n->handles_open = 4;
+    uv_close((uv_handle_t *)&n->watchdog, node_handle_closed);
     uv_close((uv_handle_t *)&n->check, node_handle_closed);
     uv_close((uv_handle_t *)&n->kick, node_handle_closed);
     uv_close((uv_handle_t *)&n->retry, node_handle_closed);
@@ -738,6 +813,7 @@ void store_node_close(struct store_node *n, void (*cb)(void *arg), void *arg)
     n->close_arg = arg;
     fail_list(&n->reads_next, STORE_ESHUTDOWN);
     uv_timer_stop(&n->retry);
+    uv_timer_stop(&n->watchdog);
     n->raft.data = n;
     raft_close(&n->raft, raft_closed_cb);
 }
@@ -777,6 +853,7 @@ int store_node_status(struct store_node *n, struct store_node_status *st)
     st->applied_index = n->raft.last_applied;
     st->last_index = raft_last_index(&n->raft);
     st->storage_error = store_fsm_failed(n->fsm);
+    st->watchdog_transfers = n->watchdog_transfers;
     unsigned count = n->raft.configuration.n;
     if (count > STORE_MEMBERS_MAX) {
         count = STORE_MEMBERS_MAX;

@@ -99,6 +99,7 @@ struct store_node_status {
         uint64_t match_index; /* leader only: replicated up to; lag = last - match */
     } members[STORE_MEMBERS_MAX];
     int storage_error;  /* sticky FSM error, 0 when healthy */
+    uint64_t watchdog_transfers; /* leadership handed over for a stuck follower */
 };
 
 int store_node_status(struct store_node *node, struct store_node_status *st) STRATA_WARN_UNUSED;

@@ -520,6 +520,7 @@ static void handle_status(struct sconn *c, const struct store_frame *f)
         json_object_set_new(doc, "checkpoint", json_pack("{s:I, s:s}", "revision", (json_int_t)ck_rev, "hash", hex));
     }
     if (doc) {
+        json_object_set_new(doc, "watchdog_transfers", json_integer((json_int_t)st.watchdog_transfers));
         json_object_set_new(doc, "consistency",
                             json_pack("{s:I, s:I, s:I, s:I}", "checks_ok", (json_int_t)srv->checks_ok,
                                       "mismatches", (json_int_t)srv->mismatches, "mismatch_revision",
