@@ -63,8 +63,8 @@ int pkiset_tls(const struct pkiset *set, enum tls_role role, const char *alpn, s
     return tls_ctx_create(&cfg, ctx, errmsg, errmsg_size);
 }
 
-int pkiset_issue(const char *dir, const char *name, const char *const *ips, size_t ips_len,
-                 char *errmsg, size_t errmsg_size)
+int pkiset_issue(const char *dir, const char *name, const char *role, const char *const *ips,
+                 size_t ips_len, char *errmsg, size_t errmsg_size)
 {
     char ca[4096], cakey[4096], cert[4096], key[4096];
     const char *dns[1] = {name};
@@ -74,6 +74,7 @@ int pkiset_issue(const char *dir, const char *name, const char *const *ips, size
         .dns_count = 1,
         .ip_addrs = ips,
         .ip_count = ips_len,
+        .uri = role,
         .usage = PKI_USAGE_BOTH,
         .days_valid = 825,
     };

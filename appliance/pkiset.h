@@ -6,6 +6,8 @@
 #ifndef STRATA_APPLIANCE_PKISET_H
 #define STRATA_APPLIANCE_PKISET_H
 
+#include <stdbool.h>
+
 #include "lib/pki.h"
 #include "lib/tls.h"
 
@@ -26,8 +28,10 @@ int pkiset_tls(const struct pkiset *set, enum tls_role role, const char *alpn, s
                char *errmsg, size_t errmsg_size) STRATA_WARN_UNUSED;
 
 /* Issues DIR/NAME.pem and DIR/NAME.key from DIR/ca.{pem,key} with DNS SAN
- * NAME and the given IP SANs, for server and client use. */
-int pkiset_issue(const char *dir, const char *name, const char *const *ips, size_t ips_len,
-                 char *errmsg, size_t errmsg_size) STRATA_WARN_UNUSED;
+ * NAME, the given IP SANs and the role URI 'role' (PKI_ROLE_*), for server
+ * and client use. */
+int pkiset_issue(const char *dir, const char *name, const char *role, const char *const *ips,
+                 size_t ips_len, char *errmsg, size_t errmsg_size) STRATA_WARN_UNUSED;
+
 
 #endif

@@ -3,6 +3,8 @@
  * arrives with the config role) and creates a cluster's credentials.
  *
  *   stratad init --pki DIR --node NAME=IP [--node ...] [--client NAME ...]
+ *                [--agent NAME ...]
+ * Certificates carry their role (node, operator, agent) as a URI SAN.
  *   stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR
  *                 --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]
  *                 [--map-size BYTES] [--retention REVS] [--checkpoint-interval REVS]
@@ -31,6 +33,7 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: stratad init --pki DIR --node NAME=IP [--node ...] [--client NAME ...]\n"
+            "                    [--agent NAME ...]\n"
             "       stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR\n"
             "                     --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]\n"
             "                     [--map-size BYTES] [--retention REVISIONS]\n"
@@ -44,11 +47,12 @@ static int cmd_init(int argc, char **argv)
         {"pki", required_argument, NULL, 'p'},
         {"node", required_argument, NULL, 'n'},
         {"client", required_argument, NULL, 'c'},
+        {"agent", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL;
-    char *nodes[64], *clients[64];
-    int nodes_len = 0, clients_len = 0, o;
+    char *nodes[64], *clients[64], *agents[64];
+    int nodes_len = 0, clients_len = 0, agents_len = 0, o;
     char err[512] = "";
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (o == 'p') {
@@ -57,11 +61,13 @@ static int cmd_init(int argc, char **argv)
             nodes[nodes_len++] = optarg;
         } else if (o == 'c' && clients_len < 64) {
             clients[clients_len++] = optarg;
+        } else if (o == 'a' && agents_len < 64) {
+            agents[agents_len++] = optarg;
         } else {
             return usage();
         }
     }
-    if (!dir || nodes_len + clients_len == 0) {
+    if (!dir || nodes_len + clients_len + agents_len == 0) {
         return usage();
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -85,18 +91,25 @@ static int cmd_init(int argc, char **argv)
         }
         *eq = '\0';
         const char *ips[1] = {eq + 1};
-        if (pkiset_issue(dir, nodes[i], ips, 1, err, sizeof err) != 0) {
+        if (pkiset_issue(dir, nodes[i], PKI_ROLE_NODE, ips, 1, err, sizeof err) != 0) {
             fprintf(stderr, "stratad: certificate for %s: %s\n", nodes[i], err);
             return 1;
         }
         printf("issued node certificate %s/%s.pem (DNS %s, IP %s)\n", dir, nodes[i], nodes[i], eq + 1);
     }
     for (int i = 0; i < clients_len; i++) {
-        if (pkiset_issue(dir, clients[i], NULL, 0, err, sizeof err) != 0) {
+        if (pkiset_issue(dir, clients[i], PKI_ROLE_OPERATOR, NULL, 0, err, sizeof err) != 0) {
             fprintf(stderr, "stratad: certificate for %s: %s\n", clients[i], err);
             return 1;
         }
         printf("issued client certificate %s/%s.pem\n", dir, clients[i]);
+    }
+    for (int i = 0; i < agents_len; i++) {
+        if (pkiset_issue(dir, agents[i], PKI_ROLE_AGENT, NULL, 0, err, sizeof err) != 0) {
+            fprintf(stderr, "stratad: certificate for %s: %s\n", agents[i], err);
+            return 1;
+        }
+        printf("issued agent certificate %s/%s.pem\n", dir, agents[i]);
     }
     return 0;
 }

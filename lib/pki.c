@@ -1118,3 +1118,9 @@ out_cm:
     wolfSSL_CertManagerFree(cm);
     return rv;
 }
+
+int pki_cert_has_role(const struct pki_cert *cert, const char *role)
+{
+    const char *uri = cert ? pki_cert_uri(cert) : NULL;
+    return uri && role && strcmp(uri, role) == 0;
+}

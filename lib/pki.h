@@ -160,6 +160,17 @@ int pki_leaf_issue_files(const char *ca_cert_path, const char *ca_key_path,
                          const struct pki_leaf_params *params, const char *cert_path,
                          const char *key_path, char *errmsg, size_t errmsg_size) STRATA_WARN_UNUSED;
 
+/* ---- roles ----
+ * What a Strata certificate may do is its URI SAN. The store's raft and
+ * client ports admit nodes (and, on the client port, operators); agents on
+ * compute nodes get their own role and reach only the XMPP port. */
+#define PKI_ROLE_NODE "urn:strata:role:node"
+#define PKI_ROLE_OPERATOR "urn:strata:role:operator"
+#define PKI_ROLE_AGENT "urn:strata:role:agent"
+
+/* 1 when 'cert' (may be NULL) carries the role URI 'role', else 0. */
+int pki_cert_has_role(const struct pki_cert *cert, const char *role);
+
 /* ---- checking ---- */
 
 /* Checks that 'cert' is signed by 'ca' (which must be a CA certificate), is

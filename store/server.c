@@ -913,8 +913,29 @@ static void tls_on_accept(struct tls_server *ts, struct tls_conn *conn)
     }
 }
 
+/* The client port admits node and operator certificates only: agents and
+ * other cluster-CA holders have no business in the store. */
+static int tls_authorize(struct tls_server *ts, struct tls_conn *conn, const char *identity)
+{
+    const struct pki_cert *cert = tls_conn_peer_cert(conn);
+    (void)ts;
+    (void)identity;
+    return pki_cert_has_role(cert, PKI_ROLE_NODE) || pki_cert_has_role(cert, PKI_ROLE_OPERATOR)
+               ? 0
+               : TLS_EDENIED;
+}
+
+static void tls_on_reject(struct tls_server *ts, int status, const char *identity)
+{
+    (void)ts;
+    log_warn("store-server", "refused client", "identity=%s err=\"%s\"", identity ? identity : "-",
+             strata_strerror(status));
+}
+
 static const struct tls_server_callbacks server_tls_cbs = {
     .on_accept = tls_on_accept,
+    .authorize = tls_authorize,
+    .on_reject = tls_on_reject,
 };
 
 static void unix_on_connection(uv_stream_t *srv, int status)

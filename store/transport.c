@@ -509,8 +509,10 @@ static const struct tls_conn_callbacks in_callbacks = {
 static int server_authorize(struct tls_server *server, struct tls_conn *conn, const char *identity)
 {
     struct transport *tr = tls_server_data(server);
-    (void)conn;
-    return identity && tr->cfg.is_member(tr->cfg.arg, identity) ? 0 : TLS_EDENIED;
+    return identity && pki_cert_has_role(tls_conn_peer_cert(conn), PKI_ROLE_NODE) &&
+                   tr->cfg.is_member(tr->cfg.arg, identity)
+               ? 0
+               : TLS_EDENIED;
 }
 
 static void server_on_reject(struct tls_server *server, int status, const char *identity)

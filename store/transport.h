@@ -7,8 +7,9 @@
  * Addresses are "NAME@HOST:PORT": NAME is the member's certificate identity
  * (its DNS SAN), HOST an IP literal. A connecting member sends a hello (its
  * raft id and address) inside TLS; the accepting side admits it only if the
- * TLS-verified identity equals the NAME of the claimed address and the
- * is_member callback says that NAME is a configured member. Every byte
+ * TLS-verified identity equals the NAME of the claimed address, the
+ * certificate carries the node role (PKI_ROLE_NODE) and the is_member
+ * callback says that NAME is a configured member. Every byte
  * received after the hello goes through a raft_frame_check before libraft
  * sees it; a frame past a cap ends the connection.
  *

@@ -40,7 +40,7 @@ static int run(char *const argv[])
 int cluster_init(struct cluster *c, const char *stratad, const char *dir, uint16_t port)
 {
     char pki[1100], err[512];
-    memset(c->pid, 0, sizeof c->pid);
+    memset(c, 0, sizeof *c);
     c->stratad = stratad;
     c->port = port;
     snprintf(c->dir, sizeof c->dir, "%s", dir);

@@ -25,6 +25,8 @@ struct cluster {
     struct tls_ctx *tls;
 };
 
+/* Clears 'c' and creates the cluster's credentials; set 'extra' and 'env'
+ * after this call. */
 int cluster_init(struct cluster *c, const char *stratad, const char *dir, uint16_t port);
 int cluster_start(struct cluster *c, int i);
 void cluster_kill(struct cluster *c, int i, int sig);

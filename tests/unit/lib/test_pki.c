@@ -111,6 +111,7 @@ static void test_leaf_identities(void **state)
     assert_string_equal(ips[0], "10.0.0.1");
     assert_string_equal(ips[1], "fd00::1");
     assert_string_equal(pki_cert_uri(cert), "spiffe://strata/node/1");
+    assert_false(pki_cert_has_role(cert, PKI_ROLE_NODE));
     assert_string_equal(pki_cert_identity(cert), "node1.strata.internal");
     assert_int_equal(pki_cert_usage(cert), PKI_USAGE_BOTH);
     assert_int_equal(pki_key_matches_cert(key, cert), 0);
@@ -129,6 +130,22 @@ static void test_leaf_identities(void **state)
     pki_key_free(key);
 }
 
+static void test_roles(void **state)
+{
+    struct fixture *f = *state;
+    struct pki_leaf_params p = {.common_name = "n1", .uri = PKI_ROLE_NODE, .usage = PKI_USAGE_BOTH,
+                                .days_valid = 1};
+    struct pki_cert *cert;
+    struct pki_key *key;
+    assert_int_equal(pki_leaf_issue(f->ca, f->ca_key, &p, &cert, &key), 0);
+    assert_true(pki_cert_has_role(cert, PKI_ROLE_NODE));
+    assert_false(pki_cert_has_role(cert, PKI_ROLE_OPERATOR));
+    assert_false(pki_cert_has_role(cert, PKI_ROLE_AGENT));
+    assert_false(pki_cert_has_role(cert, NULL));
+    pki_cert_free(cert);
+    pki_key_free(key);
+}
+
 static void test_identity_falls_back_to_cn(void **state)
 {
     struct fixture *f = *state;
@@ -140,6 +157,8 @@ static void test_identity_falls_back_to_cn(void **state)
     (void)pki_cert_dns_names(cert, &count);
     assert_int_equal(count, 0);
     assert_null(pki_cert_uri(cert));
+    assert_false(pki_cert_has_role(cert, PKI_ROLE_AGENT));
+    assert_false(pki_cert_has_role(NULL, PKI_ROLE_AGENT));
     assert_string_equal(pki_cert_identity(cert), "agent-7");
     assert_int_equal(pki_cert_usage(cert), PKI_USAGE_CLIENT);
     char err[256];
@@ -338,6 +357,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ca_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leaf_identities, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_falls_back_to_cn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_ca_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validity_window, setup, teardown),
