@@ -1,0 +1,68 @@
+#!/bin/sh
+# /init of the kernel module test initramfs (busybox): loads veth and
+# strata_vr, builds the topology (fabric veth fab0 <-> und0 with und0 in an
+# "underlay" namespace, two VM namespaces), runs the byte-exact vectors of
+# kvr_test, pings between the VM namespaces through the module and over the
+# fabric's pass-through, unloads the module, prints one KVR-RESULT line and
+# powers off.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
+echo 1 > /proc/sys/net/core/devconf_inherit_init_net 2>/dev/null
+
+fails=0
+pass() { echo "PASS kmod_$1"; }
+fail() { echo "FAIL kmod_$1"; fails=$((fails + 1)); }
+finish() {
+	if [ "$fails" -eq 0 ]; then echo "KVR-RESULT: PASS"; else echo "KVR-RESULT: FAIL ($fails)"; fi
+	poweroff -f
+}
+
+insmod /veth.ko || fail insmod_veth
+if insmod /strata_vr.ko ifs=16 vrfs=8 nhs=64 labels=1024 routes=64 lpm_nodes=128 flows=64; then
+	pass insmod
+else
+	fail insmod
+	finish
+fi
+
+# busybox ip ignores "peer name": the peer comes up as veth0.
+ip link add fab0 type veth
+ip link set veth0 name und0
+ip link set fab0 address 02:00:00:00:00:01
+ip link set und0 address 02:00:00:00:00:fe
+unshare -n sleep 600 & U=$!
+unshare -n sleep 600 & A=$!
+unshare -n sleep 600 & B=$!
+sleep 0.2
+ip link set und0 netns "$U"
+ip link set fab0 up
+nsenter -t "$U" -n ip link set und0 up
+for p in $U $A $B; do
+	nsenter -t "$p" -n sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; ip link set lo up'
+done
+
+/kvr_test /proc/$U/ns/net /proc/$A/ns/net /proc/$B/ns/net || fails=$((fails + 1))
+
+# The kernel's own stacks in the VM namespaces talk through the module.
+nsenter -t "$A" -n sh -c 'ip addr add 192.168.1.10/32 dev vifA &&
+	ip route add 192.168.1.1 dev vifA && ip route add default via 192.168.1.1 &&
+	arp -s 192.168.1.1 00:00:5e:00:01:00'
+nsenter -t "$B" -n sh -c 'ip addr add 192.168.1.20/32 dev vifB &&
+	ip route add 192.168.1.1 dev vifB && ip route add default via 192.168.1.1 &&
+	arp -s 192.168.1.1 00:00:5e:00:01:00'
+if nsenter -t "$A" -n ping -c 3 -i 0.2 -W 2 192.168.1.20; then pass ping_vm_a_to_vm_b; else fail ping_vm_a_to_vm_b; fi
+
+# Non-tunnel traffic on the fabric reaches the host stack (ARP and ICMP).
+ip addr add 10.0.0.1/24 dev fab0
+nsenter -t "$U" -n ip addr add 10.0.0.2/24 dev und0
+if nsenter -t "$U" -n ping -c 2 -i 0.2 -W 2 10.0.0.1; then pass fabric_passthrough; else fail fabric_passthrough; fi
+
+kill "$U" "$A" "$B"
+wait 2>/dev/null
+if rmmod strata_vr; then pass rmmod; else fail rmmod; fi
+if dmesg | grep -E 'BUG:|WARNING:|Oops|scheduling while atomic|refcount_t' ; then fail kernel_clean; else pass kernel_clean; fi
+finish

@@ -1,0 +1,808 @@
+/* The in-guest driver of the kernel module test (run by the initramfs /init
+ * under qemu): programs the strata_vr module over its generic netlink family
+ * with the fixture of tests/unit/vrouter/test_dp_fwd.c (same ports, VRFs,
+ * next hops, routes, labels and VNI), injects the unit tests' frames with
+ * AF_PACKET sockets into vif devices living in network namespaces and into
+ * the fabric underlay, and compares the bytes the module transmits with the
+ * expected frames built independently here. Prints one PASS/FAIL line per
+ * vector; exits 0 only when all pass.
+ *
+ * Usage: kvr_test NS_UNDERLAY NS_VM_A NS_VM_B (paths to netns files). The
+ * fabric is veth fab0 (root namespace, attached to the module) whose peer
+ * und0 lives in NS_UNDERLAY, where the test plays the remote compute node. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/genetlink.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dp_test.h"
+#include "vrouter/kmod/strata_vr_genl.h"
+
+/* ---- assertion plumbing for dp_test.h (see shim/cmocka.h) ---- */
+static jmp_buf test_jmp;
+
+void kvr_fail(const char *file, int line, const char *what, long long a, long long b)
+{
+    printf("  %s:%d: %s (%lld vs %lld)\n", file, line, what, a, b);
+    longjmp(test_jmp, 1);
+}
+
+static int failures;
+
+#define RUN(fn)                                  \
+    do {                                         \
+        if (setjmp(test_jmp) == 0) {             \
+            fn();                                \
+            printf("PASS kmod_%s\n", #fn);       \
+        } else {                                 \
+            printf("FAIL kmod_%s\n", #fn);       \
+            failures++;                          \
+        }                                        \
+        fflush(stdout);                          \
+    } while (0)
+
+/* ---- generic netlink client ---- */
+struct nl {
+    int fd;
+    uint16_t family;
+    uint32_t seq;
+};
+
+struct msg {
+    union {
+        struct nlmsghdr h;
+        uint8_t b[2048];
+    } u;
+};
+
+static void msg_attr(struct msg *m, uint16_t type, const void *data, size_t size)
+{
+    struct nlattr *a = (struct nlattr *)(m->u.b + NLMSG_ALIGN(m->u.h.nlmsg_len));
+    assert_true(NLMSG_ALIGN(m->u.h.nlmsg_len) + NLA_HDRLEN + NLA_ALIGN(size) <= sizeof m->u.b);
+    a->nla_type = type;
+    a->nla_len = (uint16_t)(NLA_HDRLEN + size);
+    memcpy((uint8_t *)a + NLA_HDRLEN, data, size);
+    m->u.h.nlmsg_len = NLMSG_ALIGN(m->u.h.nlmsg_len) + NLA_ALIGN(a->nla_len);
+}
+
+static void msg_u32(struct msg *m, uint16_t type, uint32_t v)
+{
+    msg_attr(m, type, &v, 4);
+}
+
+static void msg_u8(struct msg *m, uint16_t type, uint8_t v)
+{
+    msg_attr(m, type, &v, 1);
+}
+
+static void msg_init(struct msg *m, uint16_t family, uint8_t cmd)
+{
+    memset(m, 0, sizeof *m);
+    m->u.h.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN);
+    m->u.h.nlmsg_type = family;
+    m->u.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    struct genlmsghdr *g = NLMSG_DATA(&m->u.h);
+    g->cmd = cmd;
+    g->version = STRATA_VR_GENL_VERSION;
+    if (family != GENL_ID_CTRL) {
+        msg_u32(m, STRATA_VR_A_VERSION, STRATA_VR_GENL_VERSION);
+    }
+}
+
+/* Sends 'm' and waits for its ack; a data reply, if any, lands in 'reply'.
+ * Returns the ack's error (0 or -errno). */
+static int nl_call(struct nl *nl, struct msg *m, struct msg *reply)
+{
+    m->u.h.nlmsg_seq = ++nl->seq;
+    assert_int_equal(send(nl->fd, m->u.b, m->u.h.nlmsg_len, 0), m->u.h.nlmsg_len);
+    for (;;) {
+        static uint8_t buf[16384];
+        ssize_t n = recv(nl->fd, buf, sizeof buf, 0);
+        assert_true(n > 0);
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != nl->seq) {
+                continue;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            }
+            if (reply && h->nlmsg_len <= sizeof reply->u.b) {
+                memcpy(reply->u.b, h, h->nlmsg_len);
+            }
+        }
+    }
+}
+
+/* The payload of attribute 'type' in reply 'm', or NULL. */
+static const void *msg_find(const struct msg *m, uint16_t type, size_t *size)
+{
+    const uint8_t *p = m->u.b + NLMSG_LENGTH(GENL_HDRLEN);
+    const uint8_t *end = m->u.b + m->u.h.nlmsg_len;
+    while (p + NLA_HDRLEN <= end) {
+        const struct nlattr *a = (const struct nlattr *)p;
+        if (a->nla_len < NLA_HDRLEN || p + a->nla_len > end) {
+            return NULL;
+        }
+        if ((a->nla_type & NLA_TYPE_MASK) == type) {
+            *size = a->nla_len - NLA_HDRLEN;
+            return p + NLA_HDRLEN;
+        }
+        p += NLA_ALIGN(a->nla_len);
+    }
+    return NULL;
+}
+
+static void nl_open(struct nl *nl)
+{
+    nl->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+    assert_true(nl->fd >= 0);
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    assert_int_equal(bind(nl->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    nl->seq = 0;
+    struct msg m, r;
+    msg_init(&m, GENL_ID_CTRL, CTRL_CMD_GETFAMILY);
+    msg_attr(&m, CTRL_ATTR_FAMILY_NAME, STRATA_VR_GENL_NAME, sizeof STRATA_VR_GENL_NAME);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(nl_call(nl, &m, &r), 0);
+    size_t size;
+    const uint16_t *id = msg_find(&r, CTRL_ATTR_FAMILY_ID, &size);
+    assert_true(id && size == 2);
+    nl->family = *id;
+}
+
+/* ---- namespaces, devices, packet sockets ---- */
+static int ns_root, ns_und, ns_a, ns_b;
+
+static void ns_enter(int fd)
+{
+    assert_int_equal(setns(fd, CLONE_NEWNET), 0);
+}
+
+static void if_up(int ns, const char *name)
+{
+    ns_enter(ns);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(s >= 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    assert_int_equal(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+    ifr.ifr_flags |= IFF_UP;
+    assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+    close(s);
+    ns_enter(ns_root);
+}
+
+static uint32_t if_index(int ns, const char *name)
+{
+    ns_enter(ns);
+    uint32_t i = if_nametoindex(name);
+    ns_enter(ns_root);
+    assert_true(i != 0);
+    return i;
+}
+
+/* An AF_PACKET socket bound to 'name' in namespace 'ns'. */
+static int pk_open(int ns, const char *name)
+{
+    ns_enter(ns);
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    assert_true(fd >= 0);
+    struct sockaddr_ll sl = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+    sl.sll_ifindex = (int)if_nametoindex(name);
+    assert_true(sl.sll_ifindex > 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sl, sizeof sl), 0);
+    ns_enter(ns_root);
+    return fd;
+}
+
+static void pk_send(int fd, const uint8_t *f, size_t n)
+{
+    assert_int_equal(send(fd, f, n, 0), (ssize_t)n);
+}
+
+/* The next frame received on 'fd' whose EtherType (or, for punts, first
+ * two bytes) is 'type', within 'ms' milliseconds; 0 when none arrives.
+ * Frames the socket's own host sent are skipped. */
+static size_t pk_recv(int fd, uint16_t type, int type_at, uint8_t *buf, size_t cap, int ms)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, ms) <= 0) {
+            return 0;
+        }
+        struct sockaddr_ll sl;
+        socklen_t sl_size = sizeof sl;
+        ssize_t n = recvfrom(fd, buf, cap, 0, (struct sockaddr *)&sl, &sl_size);
+        assert_true(n >= 0);
+        if (sl.sll_pkttype == PACKET_OUTGOING || n < type_at + 2) {
+            continue;
+        }
+        if (t_get16(buf + type_at) == type) {
+            return (size_t)n;
+        }
+    }
+}
+
+static void pk_drain(int fd)
+{
+    uint8_t buf[2048];
+    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+    }
+}
+
+static void hexdump(const char *what, const uint8_t *p, size_t n)
+{
+    printf("  %s (%zu bytes):", what, n);
+    for (size_t i = 0; i < n; i++) {
+        printf("%s%02x", i % 16 ? " " : "\n   ", p[i]);
+    }
+    printf("\n");
+}
+
+/* Asserts 'got' ('gn' bytes) equals 'want' ('wn'), dumping both if not. */
+static void expect_bytes(const uint8_t *got, size_t gn, const uint8_t *want, size_t wn)
+{
+    if (gn != wn || memcmp(got, want, wn) != 0) {
+        hexdump("got", got, gn);
+        hexdump("want", want, wn);
+        kvr_fail(__FILE__, __LINE__, "frame bytes", (long long)gn, (long long)wn);
+    }
+}
+
+/* ---- the fixture (tests/unit/vrouter/test_dp_fwd.c setup()) ---- */
+#define LBL_UDP 100
+#define LBL_GRE 200
+#define VNI_RED 5000
+#define NH_B 1
+#define NH_UDP 2
+#define NH_GRE 3
+#define NH_VXLAN 4
+#define NH_B_L2 5
+#define NH_A_L2 6
+#define NH_BUM 7
+#define NH_UDP_BLUE 8
+#define NH_A 9 /* routed to A, for the ping between the VM namespaces */
+
+static struct nl nl_root, nl_a, nl_b;
+static int pk_und, pk_a, pk_b, pk_agent;
+
+static void k_call(struct nl *nl, struct msg *m)
+{
+    int err = nl_call(nl, m, NULL);
+    if (err) {
+        struct genlmsghdr *g = NLMSG_DATA(&m->u.h);
+        printf("  command %u: %s\n", g->cmd, strerror(-err));
+    }
+    assert_int_equal(err, 0);
+}
+
+static void k_if(struct nl *nl, uint32_t slot, uint8_t type, uint32_t vrf, const uint8_t *mac, const char *name,
+                 uint32_t dev_ifindex)
+{
+    struct msg m;
+    msg_init(&m, nl->family, STRATA_VR_CMD_IF_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, slot);
+    msg_u8(&m, STRATA_VR_A_TYPE, type);
+    msg_u32(&m, STRATA_VR_A_VRF, vrf);
+    if (mac) {
+        msg_attr(&m, STRATA_VR_A_MAC, mac, 6);
+    }
+    if (type == DP_IF_FABRIC) {
+        msg_attr(&m, STRATA_VR_A_GW_MAC, MAC_GW, 6);
+        msg_u32(&m, STRATA_VR_A_IP4, FAB_IP);
+    }
+    if (type == DP_IF_VM) {
+        msg_u32(&m, STRATA_VR_A_GW_IP4, IP4(192, 168, 1, 1));
+        msg_u32(&m, STRATA_VR_A_DNS_IP4, IP4(192, 168, 1, 2));
+    }
+    if (name) {
+        msg_attr(&m, STRATA_VR_A_DEV_NAME, name, strlen(name) + 1);
+    }
+    if (dev_ifindex) {
+        msg_u32(&m, STRATA_VR_A_DEV_IFINDEX, dev_ifindex);
+    }
+    k_call(nl, &m);
+}
+
+static void k_vrf(uint32_t vrf, uint32_t bum_nh)
+{
+    struct msg m;
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_VRF_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, vrf);
+    msg_u32(&m, STRATA_VR_A_BUM_NH, bum_nh);
+    k_call(&nl_root, &m);
+}
+
+static void k_nh_if(uint32_t id, uint32_t slot, const uint8_t *dmac, uint8_t flags)
+{
+    struct msg m;
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_NH_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, id);
+    msg_u8(&m, STRATA_VR_A_TYPE, DP_NH_IF);
+    msg_u32(&m, STRATA_VR_A_IF, slot);
+    msg_u8(&m, STRATA_VR_A_FLAGS, flags);
+    msg_attr(&m, STRATA_VR_A_DMAC, dmac, 6);
+    k_call(&nl_root, &m);
+}
+
+static void k_nh_tun(uint32_t id, uint8_t encap, uint32_t label, const uint8_t *inner_dmac)
+{
+    struct msg m;
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_NH_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, id);
+    msg_u8(&m, STRATA_VR_A_TYPE, DP_NH_TUNNEL);
+    msg_u8(&m, STRATA_VR_A_ENCAP, encap);
+    msg_u32(&m, STRATA_VR_A_IF, IF_FAB);
+    msg_u32(&m, STRATA_VR_A_SIP, FAB_IP);
+    msg_u32(&m, STRATA_VR_A_DIP, PEER_IP);
+    msg_u32(&m, STRATA_VR_A_LABEL, label);
+    if (inner_dmac) {
+        msg_attr(&m, STRATA_VR_A_DMAC, inner_dmac, 6);
+    }
+    k_call(&nl_root, &m);
+}
+
+static void k_route4(uint32_t vrf, uint32_t addr, uint8_t plen, uint32_t nh)
+{
+    struct msg m;
+    uint8_t a[16] = {0};
+    t_put32(a, addr);
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_ROUTE_ADD);
+    msg_u32(&m, STRATA_VR_A_VRF, vrf);
+    msg_u8(&m, STRATA_VR_A_FAMILY, 4);
+    msg_u8(&m, STRATA_VR_A_PLEN, plen);
+    msg_attr(&m, STRATA_VR_A_ADDR, a, 16);
+    msg_u32(&m, STRATA_VR_A_NH, nh);
+    k_call(&nl_root, &m);
+}
+
+static void k_mac(uint32_t vrf, const uint8_t *mac, uint32_t nh)
+{
+    struct msg m;
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_MAC_ADD);
+    msg_u32(&m, STRATA_VR_A_VRF, vrf);
+    msg_attr(&m, STRATA_VR_A_MAC, mac, 6);
+    msg_u32(&m, STRATA_VR_A_NH, nh);
+    k_call(&nl_root, &m);
+}
+
+static void k_label(uint32_t label, uint32_t nh)
+{
+    struct msg m;
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_LABEL_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, label);
+    msg_u32(&m, STRATA_VR_A_NH, nh);
+    k_call(&nl_root, &m);
+}
+
+static void k_vni(uint32_t vni, uint32_t vrf)
+{
+    struct msg m;
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_VNI_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, vni);
+    msg_u32(&m, STRATA_VR_A_VRF, vrf);
+    k_call(&nl_root, &m);
+}
+
+static uint32_t k_gen(uint8_t cmd, uint32_t gen)
+{
+    struct msg m, r;
+    size_t size;
+    msg_init(&m, nl_root.family, cmd);
+    msg_u32(&m, STRATA_VR_A_GEN, gen);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(nl_call(&nl_root, &m, &r), 0);
+    const uint32_t *count = msg_find(&r, STRATA_VR_A_COUNT, &size);
+    return count && size == 4 ? *count : 0;
+}
+
+static uint64_t k_drops(enum dp_drop reason)
+{
+    struct msg m, r;
+    size_t size;
+    uint64_t v;
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_STATS_GET);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(nl_call(&nl_root, &m, &r), 0);
+    const uint8_t *d = msg_find(&r, STRATA_VR_A_DROPS, &size);
+    assert_true(d && size == DP_DROP_COUNT * 8);
+    memcpy(&v, d + reason * 8, 8);
+    return v;
+}
+
+/* Installs the unit tests' tables. With 'devices', also creates the vif
+ * net_devices and attaches the fabric; without, it re-installs the core
+ * entries only (a new agent generation re-announcing its state). With
+ * 'with_gre', the 172.17/16 route to the MPLSoGRE next hop is included. */
+static void program(int devices, int with_gre)
+{
+    uint32_t fab = devices ? if_index(ns_root, "fab0") : 0;
+    k_vrf(VRF_RED, 0);
+    k_vrf(VRF_BLUE, 0);
+    k_if(&nl_root, IF_AGENT, DP_IF_AGENT, 0, NULL, devices ? "vragent" : NULL, 0);
+    k_if(&nl_root, IF_FAB, DP_IF_FABRIC, 0, MAC_FAB, NULL, fab);
+    k_if(&nl_a, IF_A, DP_IF_VM, VRF_RED, MAC_A, devices ? "vifA" : NULL, 0);
+    k_if(&nl_b, IF_B, DP_IF_VM, VRF_RED, MAC_B, devices ? "vifB" : NULL, 0);
+    k_if(&nl_root, IF_C, DP_IF_VM, VRF_BLUE, MAC_C, devices ? "vifC" : NULL, 0);
+    k_nh_if(NH_B, IF_B, MAC_B, 0);
+    k_nh_tun(NH_UDP, DP_ENCAP_MPLS_UDP, LBL_UDP, NULL);
+    k_nh_tun(NH_GRE, DP_ENCAP_MPLS_GRE, LBL_GRE, NULL);
+    k_nh_tun(NH_VXLAN, DP_ENCAP_VXLAN, VNI_RED, MAC_REMOTE);
+    k_nh_if(NH_B_L2, IF_B, MAC_B, DP_NH_L2);
+    k_nh_if(NH_A_L2, IF_A, MAC_A, DP_NH_L2);
+    k_nh_tun(NH_UDP_BLUE, DP_ENCAP_MPLS_UDP, 500, NULL);
+    k_nh_if(NH_A, IF_A, MAC_A, 0);
+    struct msg m;
+    uint32_t members[3] = {NH_A_L2, NH_B_L2, NH_VXLAN};
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_NH_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, NH_BUM);
+    msg_u8(&m, STRATA_VR_A_TYPE, DP_NH_BUM);
+    msg_attr(&m, STRATA_VR_A_MEMBERS, members, sizeof members);
+    k_call(&nl_root, &m);
+    k_vrf(VRF_RED, NH_BUM);
+    k_route4(VRF_RED, IP4(192, 168, 1, 20), 32, NH_B);
+    k_route4(VRF_RED, IP4(192, 168, 1, 10), 32, NH_A);
+    k_route4(VRF_RED, IP4(172, 16, 0, 0), 16, NH_UDP);
+    if (with_gre) {
+        k_route4(VRF_RED, IP4(172, 17, 0, 0), 16, NH_GRE);
+    }
+    k_route4(VRF_RED, IP4(172, 18, 0, 0), 16, NH_VXLAN);
+    k_route4(VRF_BLUE, IP4(172, 16, 0, 0), 16, NH_UDP_BLUE);
+    k_mac(VRF_RED, MAC_B, NH_B_L2);
+    k_mac(VRF_RED, MAC_REMOTE, NH_VXLAN);
+    k_vni(VNI_RED, VRF_RED);
+    k_label(300, NH_B);
+    k_label(301, NH_B_L2);
+}
+
+/* ---- expected frames (as in test_dp_fwd.c) ---- */
+static size_t outer(uint8_t *e, uint8_t proto, size_t after_ip)
+{
+    size_t o = t_eth(e, MAC_GW, MAC_FAB, 0x0800);
+    uint8_t *ip = e + o;
+    memset(ip, 0, 20);
+    ip[0] = 0x45;
+    t_put16(ip + 2, (uint16_t)(20 + after_ip));
+    ip[6] = 0x40;
+    ip[8] = 64;
+    ip[9] = proto;
+    t_put32(ip + 12, FAB_IP);
+    t_put32(ip + 16, PEER_IP);
+    t_put16(ip + 10, t_fold(t_sum(0, ip, 20)));
+    return o + 20;
+}
+
+static size_t routed_ip(uint8_t *dst, const uint8_t *frame, size_t len)
+{
+    memcpy(dst, frame + 14, len - 14);
+    dst[8]--;
+    t_put16(dst + 10, 0);
+    t_put16(dst + 10, t_fold(t_sum(0, dst, 20)));
+    return len - 14;
+}
+
+static uint16_t expected_sport(uint32_t vrf, uint32_t src, uint32_t dst, uint8_t proto, uint16_t sp, uint16_t dp)
+{
+    struct dp_flow_key k;
+    t_key4(&k, vrf, src, dst, proto, sp, dp);
+    return dp_udp_sport(dp_flow_hash(&k));
+}
+
+static size_t fabric_frame(uint8_t *f, int kind, uint32_t label_or_vni, const uint8_t *inner, size_t len)
+{
+    size_t o = t_eth(f, MAC_FAB, MAC_GW, 0x0800);
+    size_t tun = kind == 0 ? 8 + 4 : kind == 1 ? 4 + 4 : 8 + 8;
+    t_ip4(f + o, PEER_IP, FAB_IP, kind == 1 ? 47 : 17, 64, tun + len);
+    o += 20;
+    if (kind == 1) {
+        t_put16(f + o, 0);
+        t_put16(f + o + 2, 0x8847);
+        o += 4;
+    } else {
+        t_put16(f + o, 50000);
+        t_put16(f + o + 2, kind == 0 ? 6635 : 4789);
+        t_put16(f + o + 4, (uint16_t)(tun + len));
+        t_put16(f + o + 6, 0);
+        o += 8;
+    }
+    if (kind == 2) {
+        const uint8_t vx[4] = {0x08, 0, 0, 0};
+        memcpy(f + o, vx, 4);
+        t_put32(f + o + 4, label_or_vni << 8);
+        o += 8;
+    } else {
+        t_put32(f + o, label_or_vni << 12 | 0x100 | 64);
+        o += 4;
+    }
+    memcpy(f + o, inner, len);
+    return o + len;
+}
+
+/* ---- the vectors ---- */
+static void encap_mpls_udp(void)
+{
+    uint8_t f[128], e[256], got[2048];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 1000, 2000, 10, 64);
+    pk_drain(pk_und);
+    pk_send(pk_a, f, n);
+    size_t gn = pk_recv(pk_und, 0x0800, 12, got, sizeof got, 2000);
+    size_t inner = n - 14;
+    size_t o = outer(e, 17, 8 + 4 + inner);
+    t_put16(e + o, expected_sport(VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, 1000, 2000));
+    t_put16(e + o + 2, 6635);
+    t_put16(e + o + 4, (uint16_t)(8 + 4 + inner));
+    t_put16(e + o + 6, 0);
+    o += 8;
+    const uint8_t mpls[4] = {0x00, 0x06, 0x41, 0x40}; /* label 100, S, TTL 64 */
+    memcpy(e + o, mpls, 4);
+    o += 4;
+    o += routed_ip(e + o, f, n);
+    expect_bytes(got, gn, e, o);
+}
+
+static void encap_mpls_gre(void)
+{
+    uint8_t f[128], e[256], got[2048];
+    size_t n = t_tcp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 17, 0, 9), 40000, 80, 5);
+    pk_drain(pk_und);
+    pk_send(pk_a, f, n);
+    size_t gn = pk_recv(pk_und, 0x0800, 12, got, sizeof got, 2000);
+    size_t o = outer(e, 47, 4 + 4 + n - 14);
+    const uint8_t gre_mpls[8] = {0, 0, 0x88, 0x47, 0x00, 0x0c, 0x81, 0x40}; /* label 200 */
+    memcpy(e + o, gre_mpls, 8);
+    o += 8;
+    o += routed_ip(e + o, f, n);
+    expect_bytes(got, gn, e, o);
+    assert_true(t_l4_csum_ok(got + 14 + 20 + 8));
+}
+
+static void encap_vxlan(void)
+{
+    uint8_t f[128], e[256], got[2048];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 18, 1, 1), 5353, 7, 3, 64);
+    pk_drain(pk_und);
+    pk_send(pk_a, f, n);
+    size_t gn = pk_recv(pk_und, 0x0800, 12, got, sizeof got, 2000);
+    size_t o = outer(e, 17, 8 + 8 + n);
+    t_put16(e + o, expected_sport(VRF_RED, IP4(192, 168, 1, 10), IP4(172, 18, 1, 1), 17, 5353, 7));
+    t_put16(e + o + 2, 4789);
+    t_put16(e + o + 4, (uint16_t)(8 + 8 + n));
+    t_put16(e + o + 6, 0);
+    o += 8;
+    const uint8_t vx[8] = {0x08, 0, 0, 0, 0x00, 0x13, 0x88, 0x00}; /* VNI 5000 */
+    memcpy(e + o, vx, 8);
+    o += 8;
+    o += t_eth(e + o, MAC_REMOTE, MAC_ROUTER, 0x0800);
+    o += routed_ip(e + o, f, n);
+    expect_bytes(got, gn, e, o);
+}
+
+static void local_route_a_to_b(void)
+{
+    uint8_t f[128], e[256], got[2048];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(192, 168, 1, 20), 1000, 2000, 10, 64);
+    pk_drain(pk_b);
+    pk_send(pk_a, f, n);
+    size_t gn = pk_recv(pk_b, 0x0800, 12, got, sizeof got, 2000);
+    size_t o = t_eth(e, MAC_B, MAC_ROUTER, 0x0800);
+    o += routed_ip(e + o, f, n);
+    expect_bytes(got, gn, e, o);
+}
+
+static void decap_mpls_udp_l3(void)
+{
+    uint8_t inner[128], f[256], e[256], got[2048];
+    size_t in = t_udp4(inner, MAC_ROUTER, MAC_REMOTE, IP4(172, 16, 5, 5), IP4(192, 168, 1, 20), 7, 8, 6, 63);
+    size_t n = fabric_frame(f, 0, 300, inner + 14, in - 14);
+    pk_drain(pk_b);
+    pk_send(pk_und, f, n);
+    size_t gn = pk_recv(pk_b, 0x0800, 12, got, sizeof got, 2000);
+    size_t o = t_eth(e, MAC_B, MAC_ROUTER, 0x0800);
+    memcpy(e + o, inner + 14, in - 14);
+    o += in - 14;
+    expect_bytes(got, gn, e, o);
+}
+
+static void decap_mpls_gre_l2(void)
+{
+    uint8_t inner[128], f[256], got[2048];
+    size_t in = t_udp4(inner, MAC_ROUTER, MAC_REMOTE, IP4(172, 16, 5, 5), IP4(192, 168, 1, 20), 7, 8, 6, 63);
+    size_t n = fabric_frame(f, 1, 301, inner, in);
+    pk_drain(pk_b);
+    pk_send(pk_und, f, n);
+    size_t gn = pk_recv(pk_b, 0x0800, 12, got, sizeof got, 2000);
+    expect_bytes(got, gn, inner, in);
+}
+
+static void decap_vxlan_bridged(void)
+{
+    uint8_t l2[80], f[256], got[2048];
+    size_t l2n = t_udp4(l2, MAC_B, MAC_REMOTE, IP4(192, 168, 1, 99), IP4(192, 168, 1, 20), 7, 8, 6, 64);
+    size_t n = fabric_frame(f, 2, VNI_RED, l2, l2n);
+    pk_drain(pk_b);
+    pk_send(pk_und, f, n);
+    size_t gn = pk_recv(pk_b, 0x0800, 12, got, sizeof got, 2000);
+    expect_bytes(got, gn, l2, l2n);
+}
+
+static void roundtrip_fabric_hairpin_refused(void)
+{
+    /* A label leading back to a tunnel is dropped as a loop. */
+    uint8_t inner[128], f[256], got[2048];
+    k_label(302, NH_UDP);
+    uint64_t before = k_drops(DP_DROP_LOOP);
+    size_t in = t_udp4(inner, MAC_ROUTER, MAC_REMOTE, IP4(172, 16, 5, 5), IP4(192, 168, 1, 20), 7, 8, 6, 63);
+    size_t n = fabric_frame(f, 0, 302, inner + 14, in - 14);
+    pk_drain(pk_und);
+    pk_send(pk_und, f, n);
+    assert_int_equal(pk_recv(pk_und, 0x0800, 12, got, sizeof got, 300), 0);
+    assert_int_equal(k_drops(DP_DROP_LOOP), before + 1);
+}
+
+static void vrf_isolation(void)
+{
+    uint8_t f[128], got[2048];
+    int pk_c = pk_open(ns_root, "vifC");
+    /* The same destination from BLUE takes BLUE's next hop (label 500). */
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_C, IP4(192, 168, 1, 10), IP4(172, 16, 1, 1), 5, 6, 0, 64);
+    pk_drain(pk_und);
+    pk_send(pk_c, f, n);
+    assert_true(pk_recv(pk_und, 0x0800, 12, got, sizeof got, 2000) >= 46);
+    assert_int_equal(t_get32(got + 42) >> 12, 500);
+    /* BLUE has no route to B's address and does not know B's MAC. */
+    n = t_udp4(f, MAC_B, MAC_C, IP4(192, 168, 1, 10), IP4(192, 168, 1, 20), 5, 6, 0, 64);
+    uint64_t before = k_drops(DP_DROP_UNKNOWN_UNICAST);
+    pk_drain(pk_b);
+    pk_send(pk_c, f, n);
+    assert_int_equal(pk_recv(pk_b, 0x0800, 12, got, sizeof got, 300), 0);
+    assert_int_equal(k_drops(DP_DROP_UNKNOWN_UNICAST), before + 1);
+    /* The same frame from A reaches B: RED routes B's address (IP first). */
+    uint8_t e[128];
+    memcpy(f + 6, MAC_A, 6);
+    pk_send(pk_a, f, n);
+    size_t gn = pk_recv(pk_b, 0x0800, 12, got, sizeof got, 2000);
+    size_t o = t_eth(e, MAC_B, MAC_ROUTER, 0x0800);
+    o += routed_ip(e + o, f, n);
+    expect_bytes(got, gn, e, o);
+    close(pk_c);
+}
+
+static void arp_punted_to_agent(void)
+{
+    uint8_t f[64], got[2048];
+    size_t o = t_eth(f, MAC_BCAST, MAC_A, 0x0806);
+    const uint8_t arp[8] = {0, 1, 8, 0, 6, 4, 0, 1};
+    memcpy(f + o, arp, 8);
+    memcpy(f + o + 8, MAC_A, 6);
+    t_put32(f + o + 14, IP4(192, 168, 1, 10));
+    memset(f + o + 18, 0, 6);
+    t_put32(f + o + 24, IP4(192, 168, 1, 1));
+    size_t n = o + 28;
+    pk_drain(pk_agent);
+    pk_send(pk_a, f, n);
+    size_t gn = pk_recv(pk_agent, DP_PUNT_MAGIC, 0, got, sizeof got, 2000);
+    uint8_t e[128] = {0x53, 0x54, 1, DP_PUNT_ARP, 0, 0, 0, IF_A, 0, 0, 0, VRF_RED, 0xff, 0xff, 0xff, 0xff};
+    memcpy(e + 16, f, n);
+    expect_bytes(got, gn, e, 16 + n);
+}
+
+static void generation_sweep(void)
+{
+    /* A new agent generation re-installs everything but the MPLSoGRE route;
+     * the sweep removes exactly the stale entries and forwarding goes on. */
+    uint8_t f[128], got[2048];
+    assert_int_equal(k_gen(STRATA_VR_CMD_GEN_BEGIN, 2), 0);
+    program(0, 0);
+    uint32_t removed = k_gen(STRATA_VR_CMD_SWEEP, 2);
+    assert_int_equal(removed, 3); /* the 172.17/16 route, label 302, VRF 3 */
+    encap_mpls_udp();
+    decap_mpls_udp_l3();
+    size_t n = t_tcp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 17, 0, 9), 40000, 80, 5);
+    pk_drain(pk_und);
+    pk_send(pk_a, f, n);
+    assert_int_equal(pk_recv(pk_und, 0x0800, 12, got, sizeof got, 300), 0);
+}
+
+static void bad_requests_refused(void)
+{
+    struct msg m;
+    /* Out-of-range slot, missing version, unknown VRF. */
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_IF_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, 100000);
+    msg_u8(&m, STRATA_VR_A_TYPE, DP_IF_VM);
+    assert_int_equal(nl_call(&nl_root, &m, NULL), -ERANGE);
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_VRF_ADD);
+    m.u.h.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN);
+    msg_u32(&m, STRATA_VR_A_ID, 3);
+    assert_int_equal(nl_call(&nl_root, &m, NULL), -EPROTO);
+    k_vrf(3, 0);
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_ROUTE_ADD);
+    msg_u32(&m, STRATA_VR_A_VRF, 7);
+    msg_u8(&m, STRATA_VR_A_FAMILY, 4);
+    msg_u8(&m, STRATA_VR_A_PLEN, 8);
+    msg_attr(&m, STRATA_VR_A_ADDR, (uint8_t[16]){10}, 16);
+    assert_true(nl_call(&nl_root, &m, NULL) < 0);
+    /* A MAC attribute of the wrong length fails the policy's length check. */
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_MAC_ADD);
+    msg_u32(&m, STRATA_VR_A_VRF, VRF_RED);
+    msg_attr(&m, STRATA_VR_A_MAC, MAC_A, 5);
+    assert_int_equal(nl_call(&nl_root, &m, NULL), -ERANGE);
+    /* A required attribute missing. */
+    msg_init(&m, nl_root.family, STRATA_VR_CMD_NH_ADD);
+    msg_u32(&m, STRATA_VR_A_ID, 20);
+    assert_int_equal(nl_call(&nl_root, &m, NULL), -EINVAL);
+}
+
+static int ns_open(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        printf("FAIL kmod_setup: open %s: %s\n", path, strerror(errno));
+    }
+    return fd;
+}
+
+static void setup(void)
+{
+    nl_open(&nl_root);
+    ns_enter(ns_a);
+    nl_open(&nl_a);
+    ns_enter(ns_b);
+    nl_open(&nl_b);
+    ns_enter(ns_root);
+    program(1, 1);
+    if_up(ns_root, "vragent");
+    if_up(ns_a, "vifA");
+    if_up(ns_b, "vifB");
+    if_up(ns_root, "vifC");
+    pk_und = pk_open(ns_und, "und0");
+    pk_a = pk_open(ns_a, "vifA");
+    pk_b = pk_open(ns_b, "vifB");
+    pk_agent = pk_open(ns_root, "vragent");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s NS_UNDERLAY NS_VM_A NS_VM_B\n", argv[0]);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    ns_root = ns_open("/proc/self/ns/net");
+    ns_und = ns_open(argv[1]);
+    ns_a = ns_open(argv[2]);
+    ns_b = ns_open(argv[3]);
+    if (ns_root < 0 || ns_und < 0 || ns_a < 0 || ns_b < 0) {
+        return 1;
+    }
+    RUN(setup);
+    if (failures) {
+        return 1;
+    }
+    RUN(encap_mpls_udp);
+    RUN(encap_mpls_gre);
+    RUN(encap_vxlan);
+    RUN(local_route_a_to_b);
+    RUN(decap_mpls_udp_l3);
+    RUN(decap_mpls_gre_l2);
+    RUN(decap_vxlan_bridged);
+    RUN(roundtrip_fabric_hairpin_refused);
+    RUN(vrf_isolation);
+    RUN(arp_punted_to_agent);
+    RUN(bad_requests_refused);
+    RUN(generation_sweep);
+    return failures ? 1 : 0;
+}
