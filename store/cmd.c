@@ -63,7 +63,7 @@ static int cmd_op_check(const struct store_op *op)
 
 static int cmd_cmp_check(const struct store_compare *c)
 {
-    if (c->target < STORE_CMP_VALUE || c->target > STORE_CMP_MOD || c->op < STORE_CMP_EQ ||
+    if (c->target < STORE_CMP_VALUE || c->target > STORE_CMP_COUNT || c->op < STORE_CMP_EQ ||
         c->op > STORE_CMP_GT || c->key_size < 1 || c->key_size > STORE_KEY_MAX ||
         (c->target == STORE_CMP_VALUE && c->value_size > STORE_VALUE_MAX)) {
         return STORE_EFORMAT;

@@ -92,12 +92,16 @@ struct store_op {
 };
 
 /* Compare targets. A missing key has version, create and mod revision 0, so
- * "exists" is CREATE != 0; a VALUE compare on a missing key is false. */
+ * "exists" is CREATE != 0; a VALUE compare on a missing key is false.
+ * COUNT treats 'key' as a prefix and compares how many live keys start with
+ * it: "no children" is COUNT(prefix) == 0, atomically with the rest of the
+ * transaction, without making concurrent creators conflict on one key. */
 enum store_cmp_target {
     STORE_CMP_VALUE = 1,
     STORE_CMP_VERSION = 2,
     STORE_CMP_CREATE = 3,
     STORE_CMP_MOD = 4,
+    STORE_CMP_COUNT = 5, /* live keys starting with 'key' (a prefix), vs 'number' */
 };
 
 enum store_cmp_op {

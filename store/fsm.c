@@ -1026,16 +1026,39 @@ static int fsm_exec_ops(struct fsm_apply *a, const struct store_op *ops, uint32_
     return 0;
 }
 
+struct fsm_count {
+    uint64_t n;
+    uint64_t enough; /* stop once past this: the comparison is decided */
+};
+
+static int fsm_count_visit(void *arg, const struct fsm_rec *rec)
+{
+    struct fsm_count *ct = arg;
+    (void)rec;
+    return ++ct->n > ct->enough ? 1 : 0;
+}
+
 /* Evaluates one compare against the current state. */
 static int fsm_compare(struct fsm_apply *a, const struct store_compare *c, bool *holds)
 {
     struct fsm_rec rec;
-    int rc = fsm_lookup(a->fsm, a->txn, c->key, c->key_size, &rec);
+    int rc;
+    int cmp;
+    if (c->target == STORE_CMP_COUNT) {
+        struct store_keysel sel = store_sel_prefix(c->key, c->key_size);
+        struct fsm_count ct = {.n = 0, .enough = c->number};
+        rc = fsm_walk(a->fsm, a->txn, &sel, fsm_count_visit, &ct);
+        if (rc < 0) {
+            return rc;
+        }
+        cmp = ct.n < c->number ? -1 : ct.n > c->number ? 1 : 0;
+        goto decide;
+    }
+    rc = fsm_lookup(a->fsm, a->txn, c->key, c->key_size, &rec);
     if (rc && rc != STORE_ENOTFOUND) {
         return rc;
     }
     bool exists = rc == 0;
-    int cmp;
     if (c->target == STORE_CMP_VALUE) {
         if (!exists) {
             *holds = false;
@@ -1049,6 +1072,7 @@ static int fsm_compare(struct fsm_apply *a, const struct store_compare *c, bool 
                                                       : rec.mod;
         cmp = v < c->number ? -1 : v > c->number ? 1 : 0;
     }
+decide:
     switch ((enum store_cmp_op)c->op) {
     case STORE_CMP_EQ:
         *holds = cmp == 0;

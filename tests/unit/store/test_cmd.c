@@ -55,17 +55,26 @@ static void test_cmd_roundtrips(void **state)
     struct store_cmd cpt = {.kind = STORE_CMD_COMPACT, .compact_revision = 0x0102030405060708ULL};
     roundtrip(&cpt);
 
-    struct store_compare cmps[2] = {
+    struct store_compare cmps[3] = {
         {.target = STORE_CMP_VALUE, .op = STORE_CMP_NE, .key = (const uint8_t *)"k", .key_size = 1,
          .value = (const uint8_t *)"v", .value_size = 1},
         {.target = STORE_CMP_MOD, .op = STORE_CMP_LT, .key = (const uint8_t *)"k", .key_size = 1, .number = 9},
+        {.target = STORE_CMP_COUNT, .op = STORE_CMP_EQ, .key = (const uint8_t *)"p/", .key_size = 2, .number = 0},
     };
     struct store_op ops[3] = {put.op, del.op, rng.op};
-    struct store_cmd txn = {.kind = STORE_CMD_TXN, .compares = cmps, .compares_len = 2, .success = ops,
+    struct store_cmd txn = {.kind = STORE_CMD_TXN, .compares = cmps, .compares_len = 3, .success = ops,
                             .success_len = 3, .failure = ops + 2, .failure_len = 1};
     roundtrip(&txn);
     struct store_cmd empty = {.kind = STORE_CMD_TXN};
     roundtrip(&empty);
+    /* A compare target past COUNT is malformed. */
+    struct store_compare bad = {.target = STORE_CMP_COUNT + 1, .op = STORE_CMP_EQ, .key = (const uint8_t *)"k",
+                                .key_size = 1};
+    struct store_cmd badtxn = {.kind = STORE_CMD_TXN, .compares = &bad, .compares_len = 1};
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(store_cmd_encode(&badtxn, &b), STORE_EFORMAT);
+    buf_destroy(&b);
 }
 
 static void test_cmd_rejects(void **state)

@@ -214,6 +214,50 @@ static void test_txn_compare_matrix(void **state)
     fx_destroy(&f);
 }
 
+/* COUNT compares the number of live keys under a prefix (children, back-
+ * references), including long keys stored as hashes. */
+static void test_txn_compare_count(void **state)
+{
+    struct fx f;
+    fx_init(&f, NULL);
+    char longkey[700];
+    memset(longkey, 'z', sizeof longkey - 1);
+    memcpy(longkey, "p/", 2);
+    longkey[sizeof longkey - 1] = '\0';
+    assert_int_equal(fx_put(&f, "p/a", "1"), 0);
+    assert_int_equal(fx_put(&f, "p/b", "1"), 0);
+    assert_int_equal(fx_put(&f, longkey, "1"), 0);
+    assert_int_equal(fx_put(&f, "q/a", "1"), 0);
+    struct {
+        const char *prefix;
+        uint8_t op;
+        uint64_t n;
+        bool expect;
+    } t[] = {
+        {"p/", STORE_CMP_EQ, 3, true},   {"p/", STORE_CMP_EQ, 2, false}, {"p/", STORE_CMP_GT, 2, true},
+        {"p/", STORE_CMP_LT, 3, false},  {"p/", STORE_CMP_NE, 0, true},  {"r/", STORE_CMP_EQ, 0, true},
+        {"p/a", STORE_CMP_EQ, 1, true},  {"q", STORE_CMP_LT, 2, true},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        struct store_compare c = {.target = STORE_CMP_COUNT, .op = t[i].op, .key = (const uint8_t *)t[i].prefix,
+                                  .key_size = (uint32_t)strlen(t[i].prefix), .number = t[i].n};
+        assert_int_equal(fx_txn1(&f, &c), 0);
+        assert_int_equal(f.reply.succeeded, t[i].expect);
+    }
+    /* Deleting a child changes the count the next transaction sees. */
+    struct store_keysel sel = SEL_KEY("p/a");
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(store_cmd_encode_delete(&b, &sel, 0), 0);
+    assert_int_equal(fx_apply(&f, &b), 0);
+    buf_destroy(&b);
+    struct store_compare c = {.target = STORE_CMP_COUNT, .op = STORE_CMP_EQ, .key = (const uint8_t *)"p/",
+                              .key_size = 2, .number = 2};
+    assert_int_equal(fx_txn1(&f, &c), 0);
+    assert_int_equal(f.reply.succeeded, 1);
+    fx_destroy(&f);
+}
+
 static int hist_collect(void *arg, const struct store_event *ev)
 {
     struct buf *b = arg;
@@ -422,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_delete_range_and_prefix),
         cmocka_unit_test(test_range_options),
         cmocka_unit_test(test_txn_compare_matrix),
+        cmocka_unit_test(test_txn_compare_count),
         cmocka_unit_test(test_txn_atomic_and_subrevisions),
         cmocka_unit_test(test_malformed_entry_and_reapply),
         cmocka_unit_test(test_long_keys),
