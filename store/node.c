@@ -880,6 +880,28 @@ struct change {
     uint64_t promote_id; /* add: promote to voter after catch-up */
 };
 
+static int raft_to_store(int rc);
+
+static struct change *change_new(struct store_node *n, store_node_change_fn *done, void *arg)
+{
+    struct change *c = calloc(1, sizeof *c);
+    if (c) {
+        c->node = n;
+        c->done = done;
+        c->arg = arg;
+        c->req.data = c;
+        c->transfer.data = c;
+    }
+    return c;
+}
+
+/* Frees 'c' when the raft call that should own it failed. */
+static int change_fail(struct change *c, int rc)
+{
+    free(c);
+    return raft_to_store(rc);
+}
+
 static int raft_to_store(int rc)
 {
     switch (rc) {
@@ -924,39 +946,23 @@ int store_node_add_member(struct store_node *n, uint64_t id, const char *address
     if (id == 0 || store_address_parse(address, name, sizeof name, host, sizeof host, &port) != 0) {
         return LIB_EINVAL;
     }
-    struct change *c = calloc(1, sizeof *c);
+    struct change *c = change_new(n, done, arg);
     if (!c) {
         return LIB_ENOMEM;
     }
-    c->node = n;
-    c->done = done;
-    c->arg = arg;
     c->promote_id = id;
-    c->req.data = c;
     int rc = raft_add(&n->raft, &c->req, id, address, change_cb);
-    if (rc != 0) {
-        free(c);
-        return raft_to_store(rc);
-    }
-    return 0;
+    return rc ? change_fail(c, rc) : 0;
 }
 
 int store_node_remove_member(struct store_node *n, uint64_t id, store_node_change_fn *done, void *arg)
 {
-    struct change *c = calloc(1, sizeof *c);
+    struct change *c = change_new(n, done, arg);
     if (!c) {
         return LIB_ENOMEM;
     }
-    c->node = n;
-    c->done = done;
-    c->arg = arg;
-    c->req.data = c;
     int rc = raft_remove(&n->raft, &c->req, id, change_cb);
-    if (rc != 0) {
-        free(c);
-        return raft_to_store(rc);
-    }
-    return 0;
+    return rc ? change_fail(c, rc) : 0;
 }
 
 static void transfer_cb(struct raft_transfer *req)
@@ -971,20 +977,12 @@ static void transfer_cb(struct raft_transfer *req)
 
 int store_node_transfer(struct store_node *n, uint64_t id, store_node_change_fn *done, void *arg)
 {
-    struct change *c = calloc(1, sizeof *c);
+    struct change *c = change_new(n, done, arg);
     if (!c) {
         return LIB_ENOMEM;
     }
-    c->node = n;
-    c->done = done;
-    c->arg = arg;
-    c->transfer.data = c;
     int rc = raft_transfer(&n->raft, &c->transfer, id, transfer_cb);
-    if (rc != 0) {
-        free(c);
-        return raft_to_store(rc);
-    }
-    return 0;
+    return rc ? change_fail(c, rc) : 0;
 }
 
 int store_node_backup(struct store_node *n, struct buf *out)

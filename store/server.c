@@ -835,6 +835,8 @@ static void sconn_on_drain(struct store_pconn *pc)
     (void)pc; /* catch-ups resume from the check handle */
 }
 
+static void sconn_drop(struct store_server *s, struct sconn *c);
+
 static void sconn_on_close(struct store_pconn *pc, int status)
 {
     struct sconn *c = store_pconn_data(pc);
@@ -853,15 +855,7 @@ static void sconn_on_close(struct store_pconn *pc, int status)
             r->conn = NULL;
         }
     }
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        s->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    }
-    free(c);
+    sconn_drop(s, c);
     if (s->closing) {
         server_part_closed(s);
     }
@@ -887,6 +881,7 @@ static struct sconn *sconn_new(struct store_server *s)
     return c;
 }
 
+/* Unlinks and frees a connection record. */
 static void sconn_drop(struct store_server *s, struct sconn *c)
 {
     if (c->prev) {
