@@ -272,7 +272,7 @@ static rx_handler_result_t vr_handle_frame(struct sk_buff **pskb)
 	*pskb = skb;
 	mac_off = skb->data - skb_mac_header(skb);
 	__skb_push(skb, mac_off);
-	if (vr_process(port->slot, skb, port->type == DP_IF_FABRIC))
+	if (vr_process(port->slot, skb, READ_ONCE(port->type) == DP_IF_FABRIC))
 		return RX_HANDLER_CONSUMED;
 	/* Not ours: restore the stack's view (the head may have moved). */
 	__skb_pull(skb, mac_off);
@@ -366,9 +366,15 @@ int vr_port_add(struct net *net, const struct dp_if *i, const char *name,
 	if (i->ifindex >= vr.nslots)
 		return -ERANGE;
 	rtnl_lock();
-	if ((name || ifindex) && vr_port_get(i->ifindex)) {
+	port = vr_port_get(i->ifindex);
+	if ((name || ifindex) && port) {
 		err = -EBUSY;
 		goto unlock;
+	}
+	if (port) {
+		/* Core entry only: the device stays, the type may change. */
+		WRITE_ONCE(port->type, i->type);
+		port = NULL;
 	}
 	if (name || ifindex) {
 		err = vr_port_bind(net, i->ifindex, i, name, ifindex, &port);
@@ -421,7 +427,8 @@ static int vr_netdev_event(struct notifier_block *nb, unsigned long event,
 	struct vr_port *port;
 	u32 slot;
 
-	if (event != NETDEV_UNREGISTER)
+	/* A move to another namespace also says UNREGISTER: ports follow. */
+	if (event != NETDEV_UNREGISTER || dev->reg_state != NETREG_UNREGISTERING)
 		return NOTIFY_DONE;
 	for (slot = 0; slot < vr.nslots; slot++) {
 		port = vr_port_get(slot);

@@ -45,7 +45,7 @@ for p in $U $A $B; do
 	nsenter -t "$p" -n sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; ip link set lo up'
 done
 
-/kvr_test /proc/$U/ns/net /proc/$A/ns/net /proc/$B/ns/net || fails=$((fails + 1))
+timeout 120 /kvr_test /proc/$U/ns/net /proc/$A/ns/net /proc/$B/ns/net || fails=$((fails + 1))
 
 # The kernel's own stacks in the VM namespaces talk through the module.
 nsenter -t "$A" -n sh -c 'ip addr add 192.168.1.10/32 dev vifA &&

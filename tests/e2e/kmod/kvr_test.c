@@ -17,6 +17,7 @@
 #include <linux/genetlink.h>
 #include <linux/if_packet.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
@@ -699,6 +700,55 @@ static void arp_punted_to_agent(void)
     expect_bytes(got, gn, e, 16 + n);
 }
 
+/* Moves device 'name' from namespace 'from' into namespace 'to' (rtnetlink). */
+static void if_move(int from, const char *name, int to)
+{
+    struct {
+        struct nlmsghdr h;
+        struct ifinfomsg i;
+        uint8_t attrs[16];
+    } req;
+    ns_enter(from);
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    assert_true(fd >= 0);
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.i) + NLA_HDRLEN + 4;
+    req.h.nlmsg_type = RTM_NEWLINK;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    req.h.nlmsg_seq = 1;
+    req.i.ifi_family = AF_UNSPEC;
+    req.i.ifi_index = (int)if_nametoindex(name);
+    struct nlattr *a = (struct nlattr *)req.attrs;
+    a->nla_type = IFLA_NET_NS_FD;
+    a->nla_len = NLA_HDRLEN + 4;
+    memcpy(req.attrs + NLA_HDRLEN, &to, 4);
+    assert_true(req.i.ifi_index > 0);
+    assert_int_equal(send(fd, &req, req.h.nlmsg_len, 0), req.h.nlmsg_len);
+    uint8_t buf[1024];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    struct nlmsghdr *h = (struct nlmsghdr *)buf;
+    assert_true(n >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && h->nlmsg_type == NLMSG_ERROR);
+    assert_int_equal(((struct nlmsgerr *)NLMSG_DATA(h))->error, 0);
+    close(fd);
+    ns_enter(ns_root);
+}
+
+static void vif_survives_netns_move(void)
+{
+    /* vifC moves from the root namespace into VM namespace A and keeps its
+     * slot: BLUE's traffic still leaves with BLUE's label. */
+    uint8_t f[128], got[2048];
+    if_move(ns_root, "vifC", ns_a);
+    if_up(ns_a, "vifC");
+    int pk_c = pk_open(ns_a, "vifC");
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_C, IP4(192, 168, 1, 10), IP4(172, 16, 1, 1), 5, 6, 0, 64);
+    pk_drain(pk_und);
+    pk_send(pk_c, f, n);
+    assert_true(pk_recv(pk_und, 0x0800, 12, got, sizeof got, 2000) >= 46);
+    assert_int_equal(t_get32(got + 42) >> 12, 500);
+    close(pk_c);
+}
+
 static void generation_sweep(void)
 {
     /* A new agent generation re-installs everything but the MPLSoGRE route;
@@ -804,5 +854,6 @@ int main(int argc, char **argv)
     RUN(arp_punted_to_agent);
     RUN(bad_requests_refused);
     RUN(generation_sweep);
+    RUN(vif_survives_netns_move);
     return failures ? 1 : 0;
 }
