@@ -22,10 +22,21 @@
 
 static DEFINE_PER_CPU(unsigned long, vr_reader_seq);
 
+/* The strings of the core's and the codec's codes (user space registers
+ * them with lib/err; the kernel names them here). */
 const char *vr_strerror(int code)
 {
 	switch (code) {
 		VR_ERRORS(STRATA_ERR_CASE)
+	default:
+		return NULL;
+	}
+}
+
+const char *vr_msg_strerror(int code)
+{
+	switch (code) {
+		VR_MSG_ERRORS(STRATA_ERR_CASE)
 	default:
 		return NULL;
 	}

@@ -12,6 +12,7 @@
 #include <linux/rcupdate.h>
 
 #include "vrouter/dp/dp.h"
+#include "vrouter/msg/msg.h"
 
 /*
  * A core interface slot bound to a net_device. A "created" port owns a vif
@@ -49,21 +50,24 @@ void vr_reader_enter(void);
 void vr_reader_exit(void);
 
 /*
- * Binds 'slot' to a new vif named 'name' (when non-NULL) or to the device
- * 'ifindex' in 'net' (when non-zero) and installs 'i' in the core. With
- * neither, only the core entry is added or replaced. Returns 0 or -errno;
- * '*vr_code' receives the core's code when the core refused.
+ * Installs interface 'm->dpif' in the core and binds its slot to device
+ * 'm->name' in 'net' (attached if it exists, created as a vif for VM and
+ * agent ports if not); the same name keeps the bound device, an empty name
+ * unbinds it. Returns 0, a core code (VR_*) or -errno.
  */
-int vr_port_add(struct net *net, const struct dp_if *i, const char *name,
-		u32 ifindex, int *vr_code);
-/* Removes the core interface 'slot' and releases its device. */
-int vr_port_del(u32 slot, int *vr_code);
+int vr_port_set(struct net *net, const struct vr_msg_if *m);
+/* Copies the name of the device bound to 'slot' ("" for none) to 'name'
+ * (IFNAMSIZ bytes). */
+void vr_port_name(u32 slot, char *name);
+/* Releases the devices of slots the core no longer has (after a delete or
+ * a sweep). */
+void vr_port_reconcile(void);
+/* The core's clock: monotonic milliseconds. */
+u64 vr_now_ms(void);
 
-/* Generic netlink family (vr_genl.c). */
+/* The generic netlink family (vr_genl.c). */
 int vr_genl_init(void);
 void vr_genl_exit(void);
 
-/* Maps a core code (VR_*) to -errno. */
-int vr_errno(int code);
 
 #endif

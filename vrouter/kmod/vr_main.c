@@ -57,32 +57,9 @@ static struct delayed_work vr_age_work;
 
 static const struct net_device_ops vr_vif_ops;
 
-static u64 vr_now_ms(void)
+u64 vr_now_ms(void)
 {
 	return jiffies64_to_msecs(get_jiffies_64());
-}
-
-int vr_errno(int code)
-{
-	switch (code) {
-	case 0:
-		return 0;
-	case VR_ENOMEM:
-		return -ENOMEM;
-	case VR_EFULL:
-		return -ENOSPC;
-	case VR_ENOENT:
-	case VR_EEND:
-		return -ENOENT;
-	case VR_ERANGE:
-		return -ERANGE;
-	case VR_ENOVRF:
-	case VR_ENONH:
-		return -ENXIO;
-	case VR_EINVAL:
-	default:
-		return -EINVAL;
-	}
 }
 
 /*
@@ -286,9 +263,15 @@ static struct vr_port *vr_port_get(u32 slot)
 	return rcu_dereference_protected(vr.ports[slot], lockdep_rtnl_is_held());
 }
 
+/*
+ * Binds 'slot' to the device 'name' in 'net': an existing Ethernet device is
+ * attached with an rx_handler; for a VM or agent port a missing one is
+ * created as a vif. Caller holds RTNL; the port is not yet published.
+ */
 static int vr_port_bind(struct net *net, u32 slot, const struct dp_if *i,
-			const char *name, u32 ifindex, struct vr_port **out)
+			const char *name, struct vr_port **out)
 {
+	struct vr_vif_priv *priv;
 	struct vr_port *port;
 	struct net_device *dev;
 	int err;
@@ -298,15 +281,26 @@ static int vr_port_bind(struct net *net, u32 slot, const struct dp_if *i,
 		return -ENOMEM;
 	port->slot = slot;
 	port->type = i->type;
-	if (name) {
-		struct vr_vif_priv *priv;
-
-		dev = alloc_netdev(sizeof(*priv), name, NET_NAME_USER,
-				   vr_vif_setup);
-		if (!dev) {
-			err = -ENOMEM;
+	dev = __dev_get_by_name(net, name);
+	if (dev) {
+		if (dev->netdev_ops == &vr_vif_ops || dev->type != ARPHRD_ETHER ||
+		    (dev->flags & IFF_LOOPBACK)) {
+			err = -EINVAL;
 			goto free_port;
 		}
+		err = netdev_rx_handler_register(dev, vr_handle_frame, port);
+		if (err)
+			goto free_port;
+		dev_hold(dev);
+	} else {
+		err = -ENODEV;
+		if (i->type != DP_IF_VM && i->type != DP_IF_AGENT)
+			goto free_port;
+		err = -ENOMEM;
+		dev = alloc_netdev(sizeof(*priv), name, NET_NAME_USER,
+				   vr_vif_setup);
+		if (!dev)
+			goto free_port;
 		priv = netdev_priv(dev);
 		priv->slot = slot;
 		if (is_valid_ether_addr(i->mac))
@@ -320,21 +314,6 @@ static int vr_port_bind(struct net *net, u32 slot, const struct dp_if *i,
 			goto free_port;
 		}
 		port->created = true;
-	} else {
-		dev = __dev_get_by_index(net, ifindex);
-		if (!dev) {
-			err = -ENODEV;
-			goto free_port;
-		}
-		if (dev->netdev_ops == &vr_vif_ops || dev->type != ARPHRD_ETHER ||
-		    (dev->flags & IFF_LOOPBACK)) {
-			err = -EINVAL;
-			goto free_port;
-		}
-		err = netdev_rx_handler_register(dev, vr_handle_frame, port);
-		if (err)
-			goto free_port;
-		dev_hold(dev);
 	}
 	port->dev = dev;
 	*out = port;
@@ -356,46 +335,6 @@ static void vr_port_unbind(struct vr_port *port)
 	kfree_rcu(port, rcu);
 }
 
-int vr_port_add(struct net *net, const struct dp_if *i, const char *name,
-		u32 ifindex, int *vr_code)
-{
-	struct vr_port *port = NULL;
-	int err;
-
-	*vr_code = 0;
-	if (i->ifindex >= vr.nslots)
-		return -ERANGE;
-	rtnl_lock();
-	port = vr_port_get(i->ifindex);
-	if ((name || ifindex) && port) {
-		err = -EBUSY;
-		goto unlock;
-	}
-	if (port) {
-		/* Core entry only: the device stays, the type may change. */
-		WRITE_ONCE(port->type, i->type);
-		port = NULL;
-	}
-	if (name || ifindex) {
-		err = vr_port_bind(net, i->ifindex, i, name, ifindex, &port);
-		if (err)
-			goto unlock;
-	}
-	*vr_code = dp_if_add(vr.dp, i);
-	if (*vr_code) {
-		err = vr_errno(*vr_code);
-		if (port)
-			vr_port_unbind(port);
-		goto unlock;
-	}
-	if (port)
-		rcu_assign_pointer(vr.ports[i->ifindex], port);
-	err = 0;
-unlock:
-	rtnl_unlock();
-	return err;
-}
-
 /* Unpublishes and releases the port of 'slot', if any; caller holds RTNL. */
 static void vr_port_drop(u32 slot)
 {
@@ -408,15 +347,61 @@ static void vr_port_drop(u32 slot)
 	vr_port_unbind(port);
 }
 
-int vr_port_del(u32 slot, int *vr_code)
+int vr_port_set(struct net *net, const struct vr_msg_if *m)
 {
-	if (slot >= vr.nslots)
-		return -ERANGE;
+	const struct dp_if *i = &m->dpif;
+	struct vr_port *port = NULL;
+	int code;
+
+	if (i->ifindex >= vr.nslots)
+		return VR_ERANGE;
 	rtnl_lock();
-	*vr_code = dp_if_del(vr.dp, slot);
-	vr_port_drop(slot);
+	code = dp_if_add(vr.dp, i);
+	if (code)
+		goto unlock;
+	port = vr_port_get(i->ifindex);
+	if (port && m->name[0] && !strcmp(port->dev->name, m->name)) {
+		/* The same device: only the core entry changed. */
+		WRITE_ONCE(port->type, i->type);
+		goto unlock;
+	}
+	vr_port_drop(i->ifindex);
+	if (!m->name[0])
+		goto unlock;
+	code = vr_port_bind(net, i->ifindex, i, m->name, &port);
+	if (!code)
+		rcu_assign_pointer(vr.ports[i->ifindex], port);
+unlock:
 	rtnl_unlock();
-	return vr_errno(*vr_code);
+	return code;
+}
+
+void vr_port_name(u32 slot, char *name)
+{
+	struct vr_port *port;
+
+	name[0] = 0;
+	if (slot >= vr.nslots)
+		return;
+	rtnl_lock();
+	port = vr_port_get(slot);
+	if (port)
+		strscpy(name, port->dev->name, IFNAMSIZ);
+	rtnl_unlock();
+}
+
+void vr_port_reconcile(void)
+{
+	struct dp_if i;
+	u32 slot;
+
+	rtnl_lock();
+	for (slot = 0; slot < vr.nslots; slot++) {
+		if (rcu_access_pointer(vr.ports[slot]) &&
+		    dp_if_get(vr.dp, slot, &i))
+			vr_port_drop(slot);
+	}
+	rtnl_unlock();
 }
 
 /* An attached device going away takes its core interface with it. */
@@ -480,7 +465,7 @@ static int __init vr_init(void)
 	code = dp_create(&cfg, &vr.dp);
 	if (code) {
 		pr_err("dp_create: %s\n", vr_strerror(code));
-		return vr_errno(code);
+		return code == VR_ENOMEM ? -ENOMEM : -EINVAL;
 	}
 	vr.nslots = cfg.ifs;
 	vr.ports = kvcalloc(vr.nslots, sizeof(*vr.ports), GFP_KERNEL);

@@ -30,6 +30,7 @@
 
 #include "dp_test.h"
 #include "vrouter/kmod/strata_vr_genl.h"
+#include "vrouter/msg/msg.h"
 
 /* ---- assertion plumbing for dp_test.h (see shim/cmocka.h) ---- */
 static jmp_buf test_jmp;
@@ -54,21 +55,21 @@ static int failures;
         fflush(stdout);                          \
     } while (0)
 
-/* ---- generic netlink client ---- */
+/* ---- generic netlink client carrying vrouter/msg frames ---- */
 struct nl {
     int fd;
     uint16_t family;
     uint32_t seq;
 };
 
-struct msg {
+struct nlbuf {
     union {
         struct nlmsghdr h;
-        uint8_t b[2048];
+        uint8_t b[4096];
     } u;
 };
 
-static void msg_attr(struct msg *m, uint16_t type, const void *data, size_t size)
+static void nlb_attr(struct nlbuf *m, uint16_t type, const void *data, size_t size)
 {
     struct nlattr *a = (struct nlattr *)(m->u.b + NLMSG_ALIGN(m->u.h.nlmsg_len));
     assert_true(NLMSG_ALIGN(m->u.h.nlmsg_len) + NLA_HDRLEN + NLA_ALIGN(size) <= sizeof m->u.b);
@@ -78,59 +79,22 @@ static void msg_attr(struct msg *m, uint16_t type, const void *data, size_t size
     m->u.h.nlmsg_len = NLMSG_ALIGN(m->u.h.nlmsg_len) + NLA_ALIGN(a->nla_len);
 }
 
-static void msg_u32(struct msg *m, uint16_t type, uint32_t v)
-{
-    msg_attr(m, type, &v, 4);
-}
-
-static void msg_u8(struct msg *m, uint16_t type, uint8_t v)
-{
-    msg_attr(m, type, &v, 1);
-}
-
-static void msg_init(struct msg *m, uint16_t family, uint8_t cmd)
+static void nlb_init(struct nlbuf *m, uint16_t family, uint8_t cmd, uint16_t flags)
 {
     memset(m, 0, sizeof *m);
     m->u.h.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN);
     m->u.h.nlmsg_type = family;
-    m->u.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    m->u.h.nlmsg_flags = flags;
     struct genlmsghdr *g = NLMSG_DATA(&m->u.h);
     g->cmd = cmd;
     g->version = STRATA_VR_GENL_VERSION;
-    if (family != GENL_ID_CTRL) {
-        msg_u32(m, STRATA_VR_A_VERSION, STRATA_VR_GENL_VERSION);
-    }
 }
 
-/* Sends 'm' and waits for its ack; a data reply, if any, lands in 'reply'.
- * Returns the ack's error (0 or -errno). */
-static int nl_call(struct nl *nl, struct msg *m, struct msg *reply)
+/* The payload of attribute 'type' in generic netlink message 'h'. */
+static const void *nlb_find(const struct nlmsghdr *h, uint16_t type, size_t *size)
 {
-    m->u.h.nlmsg_seq = ++nl->seq;
-    assert_int_equal(send(nl->fd, m->u.b, m->u.h.nlmsg_len, 0), m->u.h.nlmsg_len);
-    for (;;) {
-        static uint8_t buf[16384];
-        ssize_t n = recv(nl->fd, buf, sizeof buf, 0);
-        assert_true(n > 0);
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_seq != nl->seq) {
-                continue;
-            }
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-            }
-            if (reply && h->nlmsg_len <= sizeof reply->u.b) {
-                memcpy(reply->u.b, h, h->nlmsg_len);
-            }
-        }
-    }
-}
-
-/* The payload of attribute 'type' in reply 'm', or NULL. */
-static const void *msg_find(const struct msg *m, uint16_t type, size_t *size)
-{
-    const uint8_t *p = m->u.b + NLMSG_LENGTH(GENL_HDRLEN);
-    const uint8_t *end = m->u.b + m->u.h.nlmsg_len;
+    const uint8_t *p = (const uint8_t *)h + NLMSG_LENGTH(GENL_HDRLEN);
+    const uint8_t *end = (const uint8_t *)h + h->nlmsg_len;
     while (p + NLA_HDRLEN <= end) {
         const struct nlattr *a = (const struct nlattr *)p;
         if (a->nla_len < NLA_HDRLEN || p + a->nla_len > end) {
@@ -145,6 +109,42 @@ static const void *msg_find(const struct msg *m, uint16_t type, size_t *size)
     return NULL;
 }
 
+/* Sends 'm' and passes every answering message to 'each' (may be NULL)
+ * until the ack or NLMSG_DONE. Returns the ack's error (0 or -errno). */
+static int nl_xfer(struct nl *nl, struct nlbuf *m, void (*each)(const struct nlmsghdr *h, void *arg), void *arg)
+{
+    m->u.h.nlmsg_seq = ++nl->seq;
+    assert_int_equal(send(nl->fd, m->u.b, m->u.h.nlmsg_len, 0), m->u.h.nlmsg_len);
+    for (;;) {
+        static uint8_t buf[65536];
+        ssize_t n = recv(nl->fd, buf, sizeof buf, 0);
+        assert_true(n > 0);
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != nl->seq) {
+                continue;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            }
+            if (h->nlmsg_type == NLMSG_DONE) {
+                return 0;
+            }
+            if (each) {
+                each(h, arg);
+            }
+        }
+    }
+}
+
+static void ctrl_family(const struct nlmsghdr *h, void *arg)
+{
+    size_t size;
+    const uint16_t *id = nlb_find(h, CTRL_ATTR_FAMILY_ID, &size);
+    if (id && size == 2) {
+        *(uint16_t *)arg = *id;
+    }
+}
+
 static void nl_open(struct nl *nl)
 {
     nl->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
@@ -152,15 +152,91 @@ static void nl_open(struct nl *nl)
     struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
     assert_int_equal(bind(nl->fd, (struct sockaddr *)&sa, sizeof sa), 0);
     nl->seq = 0;
-    struct msg m, r;
-    msg_init(&m, GENL_ID_CTRL, CTRL_CMD_GETFAMILY);
-    msg_attr(&m, CTRL_ATTR_FAMILY_NAME, STRATA_VR_GENL_NAME, sizeof STRATA_VR_GENL_NAME);
-    memset(&r, 0, sizeof r);
-    assert_int_equal(nl_call(nl, &m, &r), 0);
+    nl->family = 0;
+    struct nlbuf m;
+    nlb_init(&m, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, NLM_F_REQUEST | NLM_F_ACK);
+    nlb_attr(&m, CTRL_ATTR_FAMILY_NAME, STRATA_VR_GENL_NAME, sizeof STRATA_VR_GENL_NAME);
+    assert_int_equal(nl_xfer(nl, &m, ctrl_family, &nl->family), 0);
+    assert_true(nl->family != 0);
+}
+
+/* Answers to one request: the frames decoded from its messages. */
+struct answers {
+    struct vr_msg reply;
+    struct vr_msg stats;
+    struct vr_msg entries[16];
+    uint32_t entry_count; /* all entries seen, even beyond the array */
+    int bad;              /* frames that did not decode or a second reply */
+    int replies;
+};
+
+static void collect(const struct nlmsghdr *h, void *arg)
+{
+    struct answers *a = arg;
     size_t size;
-    const uint16_t *id = msg_find(&r, CTRL_ATTR_FAMILY_ID, &size);
-    assert_true(id && size == 2);
-    nl->family = *id;
+    struct vr_msg m;
+    const uint8_t *f = nlb_find(h, STRATA_VR_A_MSG, &size);
+    if (!f || vr_msg_decode(f, size, &m) != 0) {
+        a->bad++;
+        return;
+    }
+    if (m.type == VR_MSG_REPLY) {
+        a->reply = m;
+        a->bad += a->replies++ > 0;
+    } else if (m.type == VR_MSG_STATS) {
+        a->stats = m;
+    } else if (m.flags & VR_MSG_F_DUMP) {
+        if (a->entry_count < 16) {
+            a->entries[a->entry_count] = m;
+        }
+        a->entry_count++;
+    } else {
+        a->bad++;
+    }
+}
+
+/* Sends frame 'req' (a dump when 'dump') and gathers the answers in 'a'.
+ * Returns the netlink ack's error. */
+static int vr_call(struct nl *nl, const struct vr_msg *req, int dump, struct answers *a)
+{
+    uint8_t frame[VR_MSG_MAX];
+    size_t size;
+    struct nlbuf m;
+    assert_int_equal(vr_msg_encode(req, frame, sizeof frame, &size), 0);
+    nlb_init(&m, nl->family, STRATA_VR_CMD_MSG, NLM_F_REQUEST | NLM_F_ACK | (dump ? NLM_F_DUMP : 0));
+    nlb_attr(&m, STRATA_VR_A_MSG, frame, size);
+    memset(a, 0, sizeof *a);
+    int err = nl_xfer(nl, &m, collect, a);
+    assert_int_equal(a->bad, 0);
+    return err;
+}
+
+/* Sends raw bytes as a frame; returns the ack's error. */
+static int vr_call_raw(struct nl *nl, const uint8_t *frame, size_t size)
+{
+    struct nlbuf m;
+    struct answers a;
+    nlb_init(&m, nl->family, STRATA_VR_CMD_MSG, NLM_F_REQUEST | NLM_F_ACK);
+    nlb_attr(&m, STRATA_VR_A_MSG, frame, size);
+    memset(&a, 0, sizeof a);
+    return nl_xfer(nl, &m, collect, &a);
+}
+
+static uint32_t seq_next;
+
+/* Sends 'req'; returns the reply's code (asserting the transport worked
+ * and the reply echoes the request's seq). '*value' gets its value. */
+static int vr_req(struct nl *nl, struct vr_msg *req, uint32_t *value)
+{
+    struct answers a;
+    req->seq = ++seq_next;
+    assert_int_equal(vr_call(nl, req, 0, &a), 0);
+    assert_int_equal(a.replies, 1);
+    assert_int_equal(a.reply.seq, req->seq);
+    if (value) {
+        *value = a.reply.u.reply.value;
+    }
+    return a.reply.u.reply.code;
 }
 
 /* ---- namespaces, devices, packet sockets ---- */
@@ -184,15 +260,6 @@ static void if_up(int ns, const char *name)
     assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
     close(s);
     ns_enter(ns_root);
-}
-
-static uint32_t if_index(int ns, const char *name)
-{
-    ns_enter(ns);
-    uint32_t i = if_nametoindex(name);
-    ns_enter(ns_root);
-    assert_true(i != 0);
-    return i;
 }
 
 /* An AF_PACKET socket bound to 'name' in namespace 'ns'. */
@@ -280,164 +347,158 @@ static void expect_bytes(const uint8_t *got, size_t gn, const uint8_t *want, siz
 static struct nl nl_root, nl_a, nl_b;
 static int pk_und, pk_a, pk_b, pk_agent;
 
-static void k_call(struct nl *nl, struct msg *m)
+static void k_req(struct nl *nl, struct vr_msg *m)
 {
-    int err = nl_call(nl, m, NULL);
-    if (err) {
-        struct genlmsghdr *g = NLMSG_DATA(&m->u.h);
-        printf("  command %u: %s\n", g->cmd, strerror(-err));
+    int code = vr_req(nl, m, NULL);
+    if (code) {
+        printf("  %s: %s\n", vr_msg_type_name(m->type), strata_strerror(code));
     }
-    assert_int_equal(err, 0);
+    assert_int_equal(code, 0);
 }
 
-static void k_if(struct nl *nl, uint32_t slot, uint8_t type, uint32_t vrf, const uint8_t *mac, const char *name,
-                 uint32_t dev_ifindex)
+static void k_if(struct nl *nl, uint32_t slot, uint8_t type, uint32_t vrf, const uint8_t *mac, const char *name)
 {
-    struct msg m;
-    msg_init(&m, nl->family, STRATA_VR_CMD_IF_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, slot);
-    msg_u8(&m, STRATA_VR_A_TYPE, type);
-    msg_u32(&m, STRATA_VR_A_VRF, vrf);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    struct dp_if *i = &m.u.ifc.dpif;
+    i->ifindex = slot;
+    i->type = type;
+    i->vrf = vrf;
     if (mac) {
-        msg_attr(&m, STRATA_VR_A_MAC, mac, 6);
+        memcpy(i->mac, mac, 6);
     }
     if (type == DP_IF_FABRIC) {
-        msg_attr(&m, STRATA_VR_A_GW_MAC, MAC_GW, 6);
-        msg_u32(&m, STRATA_VR_A_IP4, FAB_IP);
+        memcpy(i->gw_mac, MAC_GW, 6);
+        i->ip4 = FAB_IP;
     }
     if (type == DP_IF_VM) {
-        msg_u32(&m, STRATA_VR_A_GW_IP4, IP4(192, 168, 1, 1));
-        msg_u32(&m, STRATA_VR_A_DNS_IP4, IP4(192, 168, 1, 2));
+        i->gw_ip4 = IP4(192, 168, 1, 1);
+        i->dns_ip4 = IP4(192, 168, 1, 2);
     }
-    if (name) {
-        msg_attr(&m, STRATA_VR_A_DEV_NAME, name, strlen(name) + 1);
-    }
-    if (dev_ifindex) {
-        msg_u32(&m, STRATA_VR_A_DEV_IFINDEX, dev_ifindex);
-    }
-    k_call(nl, &m);
+    snprintf(m.u.ifc.name, sizeof m.u.ifc.name, "%s", name);
+    k_req(nl, &m);
 }
 
 static void k_vrf(uint32_t vrf, uint32_t bum_nh)
 {
-    struct msg m;
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_VRF_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, vrf);
-    msg_u32(&m, STRATA_VR_A_BUM_NH, bum_nh);
-    k_call(&nl_root, &m);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_VRF, 0, 0);
+    m.u.vrf.vrf = vrf;
+    m.u.vrf.bum_nh = bum_nh;
+    k_req(&nl_root, &m);
 }
 
 static void k_nh_if(uint32_t id, uint32_t slot, const uint8_t *dmac, uint8_t flags)
 {
-    struct msg m;
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_NH_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, id);
-    msg_u8(&m, STRATA_VR_A_TYPE, DP_NH_IF);
-    msg_u32(&m, STRATA_VR_A_IF, slot);
-    msg_u8(&m, STRATA_VR_A_FLAGS, flags);
-    msg_attr(&m, STRATA_VR_A_DMAC, dmac, 6);
-    k_call(&nl_root, &m);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_NH, 0, 0);
+    m.u.nh.id = id;
+    m.u.nh.type = DP_NH_IF;
+    m.u.nh.ifindex = slot;
+    m.u.nh.flags = flags;
+    memcpy(m.u.nh.dmac, dmac, 6);
+    k_req(&nl_root, &m);
 }
 
 static void k_nh_tun(uint32_t id, uint8_t encap, uint32_t label, const uint8_t *inner_dmac)
 {
-    struct msg m;
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_NH_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, id);
-    msg_u8(&m, STRATA_VR_A_TYPE, DP_NH_TUNNEL);
-    msg_u8(&m, STRATA_VR_A_ENCAP, encap);
-    msg_u32(&m, STRATA_VR_A_IF, IF_FAB);
-    msg_u32(&m, STRATA_VR_A_SIP, FAB_IP);
-    msg_u32(&m, STRATA_VR_A_DIP, PEER_IP);
-    msg_u32(&m, STRATA_VR_A_LABEL, label);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_NH, 0, 0);
+    m.u.nh.id = id;
+    m.u.nh.type = DP_NH_TUNNEL;
+    m.u.nh.encap = encap;
+    m.u.nh.ifindex = IF_FAB;
+    m.u.nh.sip = FAB_IP;
+    m.u.nh.dip = PEER_IP;
+    m.u.nh.label = label;
     if (inner_dmac) {
-        msg_attr(&m, STRATA_VR_A_DMAC, inner_dmac, 6);
+        memcpy(m.u.nh.dmac, inner_dmac, 6);
     }
-    k_call(&nl_root, &m);
+    k_req(&nl_root, &m);
+}
+
+static void route4(struct vr_msg *m, uint32_t vrf, uint32_t addr, uint8_t plen, uint32_t nh)
+{
+    vr_msg_init(m, VR_MSG_ROUTE, 0, 0);
+    m->u.route.vrf = vrf;
+    m->u.route.family = 4;
+    m->u.route.plen = plen;
+    t_put32(m->u.route.addr, addr);
+    m->u.route.nh = nh;
 }
 
 static void k_route4(uint32_t vrf, uint32_t addr, uint8_t plen, uint32_t nh)
 {
-    struct msg m;
-    uint8_t a[16] = {0};
-    t_put32(a, addr);
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_ROUTE_ADD);
-    msg_u32(&m, STRATA_VR_A_VRF, vrf);
-    msg_u8(&m, STRATA_VR_A_FAMILY, 4);
-    msg_u8(&m, STRATA_VR_A_PLEN, plen);
-    msg_attr(&m, STRATA_VR_A_ADDR, a, 16);
-    msg_u32(&m, STRATA_VR_A_NH, nh);
-    k_call(&nl_root, &m);
+    struct vr_msg m;
+    route4(&m, vrf, addr, plen, nh);
+    k_req(&nl_root, &m);
 }
 
 static void k_mac(uint32_t vrf, const uint8_t *mac, uint32_t nh)
 {
-    struct msg m;
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_MAC_ADD);
-    msg_u32(&m, STRATA_VR_A_VRF, vrf);
-    msg_attr(&m, STRATA_VR_A_MAC, mac, 6);
-    msg_u32(&m, STRATA_VR_A_NH, nh);
-    k_call(&nl_root, &m);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_MAC, 0, 0);
+    m.u.mac.vrf = vrf;
+    memcpy(m.u.mac.mac, mac, 6);
+    m.u.mac.nh = nh;
+    k_req(&nl_root, &m);
 }
 
 static void k_label(uint32_t label, uint32_t nh)
 {
-    struct msg m;
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_LABEL_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, label);
-    msg_u32(&m, STRATA_VR_A_NH, nh);
-    k_call(&nl_root, &m);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_LABEL, 0, 0);
+    m.u.label.label = label;
+    m.u.label.nh = nh;
+    k_req(&nl_root, &m);
 }
 
 static void k_vni(uint32_t vni, uint32_t vrf)
 {
-    struct msg m;
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_VNI_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, vni);
-    msg_u32(&m, STRATA_VR_A_VRF, vrf);
-    k_call(&nl_root, &m);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_VNI, 0, 0);
+    m.u.vni.vni = vni;
+    m.u.vni.vrf = vrf;
+    k_req(&nl_root, &m);
 }
 
-static uint32_t k_gen(uint8_t cmd, uint32_t gen)
+/* GEN_BEGIN or SWEEP of 'gen'; returns the reply's value. */
+static uint32_t k_gen(uint8_t type, uint32_t gen)
 {
-    struct msg m, r;
-    size_t size;
-    msg_init(&m, nl_root.family, cmd);
-    msg_u32(&m, STRATA_VR_A_GEN, gen);
-    memset(&r, 0, sizeof r);
-    assert_int_equal(nl_call(&nl_root, &m, &r), 0);
-    const uint32_t *count = msg_find(&r, STRATA_VR_A_COUNT, &size);
-    return count && size == 4 ? *count : 0;
+    struct vr_msg m;
+    uint32_t value = 0;
+    vr_msg_init(&m, type, 0, 0);
+    m.u.id = gen;
+    assert_int_equal(vr_req(&nl_root, &m, &value), 0);
+    return value;
 }
 
 static uint64_t k_drops(enum dp_drop reason)
 {
-    struct msg m, r;
-    size_t size;
-    uint64_t v;
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_STATS_GET);
-    memset(&r, 0, sizeof r);
-    assert_int_equal(nl_call(&nl_root, &m, &r), 0);
-    const uint8_t *d = msg_find(&r, STRATA_VR_A_DROPS, &size);
-    assert_true(d && size == DP_DROP_COUNT * 8);
-    memcpy(&v, d + reason * 8, 8);
-    return v;
+    struct vr_msg m;
+    struct answers a;
+    vr_msg_init(&m, VR_MSG_STATS_REQ, 0, ++seq_next);
+    assert_int_equal(vr_call(&nl_root, &m, 0, &a), 0);
+    assert_int_equal(a.reply.u.reply.code, 0);
+    assert_int_equal(a.stats.type, VR_MSG_STATS);
+    assert_int_equal(a.stats.seq, m.seq);
+    assert_int_equal(a.stats.u.stats.drop_count, DP_DROP_COUNT);
+    return a.stats.u.stats.stats.drops[reason];
 }
 
-/* Installs the unit tests' tables. With 'devices', also creates the vif
- * net_devices and attaches the fabric; without, it re-installs the core
- * entries only (a new agent generation re-announcing its state). With
+/* Installs the unit tests' tables through the control frames; interfaces
+ * name their devices (created vifs, the attached fabric fab0). Run again by
+ * a new agent generation, the same names keep the same devices. With
  * 'with_gre', the 172.17/16 route to the MPLSoGRE next hop is included. */
-static void program(int devices, int with_gre)
+static void program(int with_gre)
 {
-    uint32_t fab = devices ? if_index(ns_root, "fab0") : 0;
     k_vrf(VRF_RED, 0);
     k_vrf(VRF_BLUE, 0);
-    k_if(&nl_root, IF_AGENT, DP_IF_AGENT, 0, NULL, devices ? "vragent" : NULL, 0);
-    k_if(&nl_root, IF_FAB, DP_IF_FABRIC, 0, MAC_FAB, NULL, fab);
-    k_if(&nl_a, IF_A, DP_IF_VM, VRF_RED, MAC_A, devices ? "vifA" : NULL, 0);
-    k_if(&nl_b, IF_B, DP_IF_VM, VRF_RED, MAC_B, devices ? "vifB" : NULL, 0);
-    k_if(&nl_root, IF_C, DP_IF_VM, VRF_BLUE, MAC_C, devices ? "vifC" : NULL, 0);
+    k_if(&nl_root, IF_AGENT, DP_IF_AGENT, 0, NULL, "vragent");
+    k_if(&nl_root, IF_FAB, DP_IF_FABRIC, 0, MAC_FAB, "fab0");
+    k_if(&nl_a, IF_A, DP_IF_VM, VRF_RED, MAC_A, "vifA");
+    k_if(&nl_b, IF_B, DP_IF_VM, VRF_RED, MAC_B, "vifB");
+    k_if(&nl_root, IF_C, DP_IF_VM, VRF_BLUE, MAC_C, "vifC");
     k_nh_if(NH_B, IF_B, MAC_B, 0);
     k_nh_tun(NH_UDP, DP_ENCAP_MPLS_UDP, LBL_UDP, NULL);
     k_nh_tun(NH_GRE, DP_ENCAP_MPLS_GRE, LBL_GRE, NULL);
@@ -446,13 +507,15 @@ static void program(int devices, int with_gre)
     k_nh_if(NH_A_L2, IF_A, MAC_A, DP_NH_L2);
     k_nh_tun(NH_UDP_BLUE, DP_ENCAP_MPLS_UDP, 500, NULL);
     k_nh_if(NH_A, IF_A, MAC_A, 0);
-    struct msg m;
-    uint32_t members[3] = {NH_A_L2, NH_B_L2, NH_VXLAN};
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_NH_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, NH_BUM);
-    msg_u8(&m, STRATA_VR_A_TYPE, DP_NH_BUM);
-    msg_attr(&m, STRATA_VR_A_MEMBERS, members, sizeof members);
-    k_call(&nl_root, &m);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_NH, 0, 0);
+    m.u.nh.id = NH_BUM;
+    m.u.nh.type = DP_NH_BUM;
+    m.u.nh.member_count = 3;
+    m.u.nh.members[0] = NH_A_L2;
+    m.u.nh.members[1] = NH_B_L2;
+    m.u.nh.members[2] = NH_VXLAN;
+    k_req(&nl_root, &m);
     k_vrf(VRF_RED, NH_BUM);
     k_route4(VRF_RED, IP4(192, 168, 1, 20), 32, NH_B);
     k_route4(VRF_RED, IP4(192, 168, 1, 10), 32, NH_A);
@@ -752,11 +815,12 @@ static void vif_survives_netns_move(void)
 static void generation_sweep(void)
 {
     /* A new agent generation re-installs everything but the MPLSoGRE route;
-     * the sweep removes exactly the stale entries and forwarding goes on. */
+     * the sweep removes exactly the stale entries, the devices stay bound
+     * and forwarding goes on. */
     uint8_t f[128], got[2048];
-    assert_int_equal(k_gen(STRATA_VR_CMD_GEN_BEGIN, 2), 0);
-    program(0, 0);
-    uint32_t removed = k_gen(STRATA_VR_CMD_SWEEP, 2);
+    assert_int_equal(k_gen(VR_MSG_GEN_BEGIN, 2), 0);
+    program(0);
+    uint32_t removed = k_gen(VR_MSG_SWEEP, 2);
     assert_int_equal(removed, 3); /* the 172.17/16 route, label 302, VRF 3 */
     encap_mpls_udp();
     decap_mpls_udp_l3();
@@ -768,32 +832,100 @@ static void generation_sweep(void)
 
 static void bad_requests_refused(void)
 {
-    struct msg m;
-    /* Out-of-range slot, missing version, unknown VRF. */
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_IF_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, 100000);
-    msg_u8(&m, STRATA_VR_A_TYPE, DP_IF_VM);
-    assert_int_equal(nl_call(&nl_root, &m, NULL), -ERANGE);
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_VRF_ADD);
-    m.u.h.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN);
-    msg_u32(&m, STRATA_VR_A_ID, 3);
-    assert_int_equal(nl_call(&nl_root, &m, NULL), -EPROTO);
+    struct vr_msg m;
+    uint8_t frame[VR_MSG_MAX];
+    size_t size;
+    /* Core refusals come back as reply codes. */
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif.ifindex = 100000;
+    m.u.ifc.dpif.type = DP_IF_VM;
+    assert_int_equal(vr_req(&nl_root, &m, NULL), VR_ERANGE);
     k_vrf(3, 0);
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_ROUTE_ADD);
-    msg_u32(&m, STRATA_VR_A_VRF, 7);
-    msg_u8(&m, STRATA_VR_A_FAMILY, 4);
-    msg_u8(&m, STRATA_VR_A_PLEN, 8);
-    msg_attr(&m, STRATA_VR_A_ADDR, (uint8_t[16]){10}, 16);
-    assert_true(nl_call(&nl_root, &m, NULL) < 0);
-    /* A MAC attribute of the wrong length fails the policy's length check. */
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_MAC_ADD);
-    msg_u32(&m, STRATA_VR_A_VRF, VRF_RED);
-    msg_attr(&m, STRATA_VR_A_MAC, MAC_A, 5);
-    assert_int_equal(nl_call(&nl_root, &m, NULL), -ERANGE);
-    /* A required attribute missing. */
-    msg_init(&m, nl_root.family, STRATA_VR_CMD_NH_ADD);
-    msg_u32(&m, STRATA_VR_A_ID, 20);
-    assert_int_equal(nl_call(&nl_root, &m, NULL), -EINVAL);
+    route4(&m, 7, IP4(10, 0, 0, 0), 8, NH_B);
+    assert_int_equal(vr_req(&nl_root, &m, NULL), VR_ENOVRF);
+    vr_msg_init(&m, VR_MSG_DUMP_REQ, 0, 0);
+    m.u.table = VR_TABLE_IF;
+    assert_int_equal(vr_req(&nl_root, &m, NULL), VR_EINVAL); /* dumps need NLM_F_DUMP */
+    vr_msg_init(&m, VR_MSG_REPLY, 0, 0);
+    assert_int_equal(vr_req(&nl_root, &m, NULL), VR_EINVAL);
+    /* A fabric needs an existing device; a VM port gets a vif instead. */
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif.ifindex = 9;
+    m.u.ifc.dpif.type = DP_IF_FABRIC;
+    strcpy(m.u.ifc.name, "nosuchdev0");
+    assert_int_equal(vr_req(&nl_root, &m, NULL), -ENODEV);
+    vr_msg_init(&m, VR_MSG_IF_DEL, 0, 0);
+    m.u.id = 9;
+    assert_int_equal(vr_req(&nl_root, &m, NULL), 0);
+    /* Frames that do not decode are refused by the transport. */
+    vr_msg_init(&m, VR_MSG_VRF, 0, 1);
+    m.u.vrf.vrf = 4;
+    assert_int_equal(vr_msg_encode(&m, frame, sizeof frame, &size), 0);
+    assert_int_equal(vr_call_raw(&nl_root, frame, size - 1), -EINVAL); /* truncated */
+    frame[2] = 2;
+    assert_int_equal(vr_call_raw(&nl_root, frame, size), -EINVAL); /* version 2 */
+    frame[2] = 1;
+    frame[0] = 0;
+    assert_int_equal(vr_call_raw(&nl_root, frame, size), -EINVAL); /* magic */
+    memset(frame, 0, sizeof frame);
+    assert_true(vr_call_raw(&nl_root, frame, sizeof frame) < 0);
+    struct nlbuf nb;
+    nlb_init(&nb, nl_root.family, STRATA_VR_CMD_MSG, NLM_F_REQUEST | NLM_F_ACK);
+    assert_int_equal(nl_xfer(&nl_root, &nb, NULL, NULL), -EINVAL); /* no frame */
+}
+
+static void dump_tables(void)
+{
+    /* Interfaces come back with their device names, routes all, and the
+     * reply counts the entries; a flow installed by frame shows up too. */
+    struct vr_msg m;
+    struct answers a;
+    vr_msg_init(&m, VR_MSG_DUMP_REQ, 0, ++seq_next);
+    m.u.table = VR_TABLE_IF;
+    assert_int_equal(vr_call(&nl_root, &m, 1, &a), 0);
+    assert_int_equal(a.replies, 1);
+    assert_int_equal(a.reply.u.reply.code, 0);
+    assert_int_equal(a.reply.u.reply.value, 5);
+    assert_int_equal(a.entry_count, 5);
+    const char *names[5] = {"vragent", "fab0", "vifA", "vifB", "vifC"};
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(a.entries[k].type, VR_MSG_IF);
+        assert_int_equal(a.entries[k].u.ifc.dpif.ifindex, (uint32_t)k);
+        assert_int_equal(strcmp(a.entries[k].u.ifc.name, names[k]), 0);
+    }
+    assert_true(a.entries[IF_A].u.ifc.dpif.stats.rx_packets > 0);
+    m.u.table = VR_TABLE_ROUTE;
+    assert_int_equal(vr_call(&nl_root, &m, 1, &a), 0);
+    assert_int_equal(a.reply.u.reply.value, 5); /* 4 RED (no 172.17/16 since the sweep), 1 BLUE */
+    assert_int_equal(a.entry_count, 5);
+
+    vr_msg_init(&m, VR_MSG_FLOW, 0, 0);
+    t_key4(&m.u.flow.key, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 9, 9), 17, 1, 2);
+    m.u.flow.action.type = DP_FLOW_DROP;
+    assert_int_equal(vr_req(&nl_root, &m, NULL), 0);
+    vr_msg_init(&m, VR_MSG_DUMP_REQ, 0, ++seq_next);
+    m.u.table = VR_TABLE_FLOW;
+    assert_int_equal(vr_call(&nl_root, &m, 1, &a), 0);
+    assert_int_equal(a.reply.u.reply.value, 1);
+    assert_int_equal(a.entries[0].u.flow.action.type, DP_FLOW_DROP);
+    assert_int_equal(a.entries[0].u.flow.key.sport, 1);
+    vr_msg_init(&m, VR_MSG_FLOW_DEL, 0, 0);
+    t_key4(&m.u.flow.key, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 9, 9), 17, 1, 2);
+    assert_int_equal(vr_req(&nl_root, &m, NULL), 0);
+}
+
+static void if_del_releases_vif(void)
+{
+    /* Deleting C's interface unregisters its vif (now in namespace A). */
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_IF_DEL, 0, 0);
+    m.u.id = IF_C;
+    assert_int_equal(vr_req(&nl_root, &m, NULL), 0);
+    ns_enter(ns_a);
+    unsigned idx = if_nametoindex("vifC");
+    ns_enter(ns_root);
+    assert_int_equal(idx, 0);
+    assert_int_equal(vr_req(&nl_root, &m, NULL), VR_ENOENT);
 }
 
 static int ns_open(const char *path)
@@ -813,7 +945,7 @@ static void setup(void)
     ns_enter(ns_b);
     nl_open(&nl_b);
     ns_enter(ns_root);
-    program(1, 1);
+    program(1);
     if_up(ns_root, "vragent");
     if_up(ns_a, "vifA");
     if_up(ns_b, "vifB");
@@ -854,6 +986,8 @@ int main(int argc, char **argv)
     RUN(arp_punted_to_agent);
     RUN(bad_requests_refused);
     RUN(generation_sweep);
+    RUN(dump_tables);
     RUN(vif_survives_netns_move);
+    RUN(if_del_releases_vif);
     return failures ? 1 : 0;
 }

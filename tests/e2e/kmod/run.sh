@@ -24,7 +24,8 @@ mkdir -p "$g/root/bin" "$g/root/proc" "$g/root/sys" "$g/root/dev" "$g/root/tmp"
 gcc -std=gnu11 -O2 -static -Wall -Wextra -Wshadow -Werror \
 	-I"$root" -I"$here/shim" -I"$root/tests/unit/vrouter" -o "$g/root/kvr_test" \
 	"$here/kvr_test.c" "$here/env_guest.c" "$root"/vrouter/dp/dp_tables.c \
-	"$root"/vrouter/dp/dp_lpm.c "$root"/vrouter/dp/dp_flow.c "$root"/vrouter/dp/dp_fwd.c
+	"$root"/vrouter/dp/dp_lpm.c "$root"/vrouter/dp/dp_flow.c "$root"/vrouter/dp/dp_fwd.c \
+	"$root"/vrouter/msg/msg.c
 cp /bin/busybox "$g/root/bin/busybox"
 for app in $(/bin/busybox --list); do
 	[ "$app" = busybox ] || ln -s busybox "$g/root/bin/$app"
