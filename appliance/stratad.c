@@ -8,8 +8,9 @@
  *   stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR
  *                 --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]
  *                 [--map-size BYTES] [--retention REVS] [--checkpoint-interval REVS]
- * --retention and --checkpoint-interval are replicated settings: every
- * member must be started with the same values.
+ *                 [--value-max BYTES] [--snapshot-threshold N] [--snapshot-trailing N]
+ * --retention, --checkpoint-interval and --value-max are replicated
+ * settings: every member must be started with the same values.
  * The store's client protocol listens on the raft port + 1. */
 #include <errno.h>
 #include <getopt.h>
@@ -37,7 +38,8 @@ static int usage(void)
             "       stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR\n"
             "                     --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]\n"
             "                     [--map-size BYTES] [--retention REVISIONS]\n"
-            "                     [--checkpoint-interval REVISIONS]\n");
+            "                     [--checkpoint-interval REVISIONS] [--value-max BYTES]\n"
+            "                     [--snapshot-threshold ENTRIES] [--snapshot-trailing ENTRIES]\n");
     return 2;
 }
 
@@ -157,6 +159,9 @@ static int cmd_store(int argc, char **argv)
         {"map-size", required_argument, NULL, 's'},
         {"retention", required_argument, NULL, 't'},
         {"checkpoint-interval", required_argument, NULL, 'c'},
+        {"value-max", required_argument, NULL, 'v'},
+        {"snapshot-threshold", required_argument, NULL, 'T'},
+        {"snapshot-trailing", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     struct store_node_config cfg;
@@ -206,6 +211,15 @@ static int cmd_store(int argc, char **argv)
             break;
         case 'c':
             cfg.fsm.checkpoint_interval = strtoull(optarg, NULL, 10);
+            break;
+        case 'v':
+            cfg.fsm.value_max = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'T':
+            cfg.snapshot_threshold = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'L':
+            cfg.snapshot_trailing = (unsigned)strtoul(optarg, NULL, 10);
             break;
         default:
             return usage();

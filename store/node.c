@@ -515,6 +515,37 @@ static void node_start_barrier(struct store_node *n)
     n->reads_next = NULL;
 }
 
+/* Refuses, before it enters the log, a write every replica would reject:
+ * a malformed command (STORE_EFORMAT) or a key or value past this store's
+ * caps (STORE_ETOOLARGE). */
+static int node_check_write(struct store_node *n, const uint8_t *data, size_t size)
+{
+    struct store_cmd cmd;
+    int rc = store_cmd_decode(&cmd, data, size);
+    if (rc != 0) {
+        return rc == LIB_ENOMEM ? rc : STORE_EFORMAT;
+    }
+    uint32_t key_max = n->cfg.fsm.key_max ? n->cfg.fsm.key_max : STORE_KEY_MAX;
+    uint32_t value_max = n->cfg.fsm.value_max ? n->cfg.fsm.value_max : STORE_VALUE_MAX;
+    const struct store_op *ops[2] = {cmd.kind == STORE_CMD_TXN ? cmd.success : &cmd.op,
+                                     cmd.kind == STORE_CMD_TXN ? cmd.failure : NULL};
+    uint32_t lens[2] = {cmd.kind == STORE_CMD_TXN ? cmd.success_len : 1, cmd.kind == STORE_CMD_TXN ? cmd.failure_len : 0};
+    if (cmd.kind == STORE_CMD_COMPACT) {
+        lens[0] = 0;
+    }
+    for (int b = 0; b < 2 && rc == 0; b++) {
+        for (uint32_t i = 0; i < lens[b] && rc == 0; i++) {
+            const struct store_op *op = &ops[b][i];
+            if (op->sel.key_size > key_max || op->sel.end_size > key_max ||
+                (op->kind == STORE_OP_PUT && op->value_size > value_max)) {
+                rc = STORE_ETOOLARGE;
+            }
+        }
+    }
+    store_cmd_destroy(&cmd);
+    return rc;
+}
+
 int store_node_submit(struct store_node *n, const uint8_t *cmd, size_t size, bool serializable,
                       store_node_done_fn *done, void *arg)
 {
@@ -532,7 +563,10 @@ int store_node_submit(struct store_node *n, const uint8_t *cmd, size_t size, boo
         return STORE_ENOTLEADER;
     }
     if (!read) {
-        int rc = store_fsm_failed(n->fsm);
+        int rc = node_check_write(n, cmd, size);
+        if (rc == 0) {
+            rc = store_fsm_failed(n->fsm);
+        }
         if (rc == 0) {
             rc = store_fsm_space_check(n->fsm, size * 4 + 65536);
         }
