@@ -1,0 +1,333 @@
+#!/bin/bash
+# e2e test of the user-space datapath (vrouter/uspace) in network namespaces.
+#
+#   v1 (192.168.1.1, VN red) --veth/AF_PACKET-- [ca: strata-vrouter 10.99.0.1]
+#                                                    | underlay veth, MTU 9000
+#   v2 (192.168.1.2, VN red)  --TAP-- [cb: strata-vrouter 10.99.0.2] --TAP-- v3
+#                                                    (192.168.1.3, VN blue)
+# Every namespace name carries a per-run suffix; all are deleted on exit.
+# vrctl (the stand-in for the agent) programs both datapaths. Asserted:
+#   1. ping and a 4 MB TCP transfer v1 <-> v2 over MPLSoGRE, MPLSoUDP and
+#      VXLAN, each with the fabric captured and dissected by tshark showing
+#      the expected outer protocol and MPLS labels / VNI in both directions;
+#   2. v1 <-> v3 isolated (different VNs): pings fail both ways;
+#   3. headless: the driver that programmed A is killed (SIGKILL) in the
+#      middle of a 400-packet ping: zero loss; a new driver announces
+#      generation 2, re-installs all but a stale route, label and flow,
+#      sweeps during another ping: zero loss, the stale entries are gone
+#      from the dumps and every remaining entry carries generation 2.
+# Usage: vrouter_e2e.sh STRATA_VROUTER VRCTL TCPXFER. Exit 77 (skip) only
+# when namespaces cannot be created (not root).
+set -u
+VROUTER=$1 VRCTL=$2 TCPXFER=$3
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: network namespaces need root"
+    exit 77
+fi
+for tool in ip ping tshark ethtool; do
+    if ! command -v $tool >/dev/null; then
+        echo "FAIL: $tool is required (scripts/install-deps installs it)"
+        exit 1
+    fi
+done
+
+ID=$(printf '%x%04x' $$ $RANDOM)
+CA=svca-$ID CB=svcb-$ID V1=svv1-$ID V2=svv2-$ID V3=svv3-$ID
+WORK=$(mktemp -d /tmp/vrouter-e2e.XXXXXX)
+ROUTER_MAC=00:00:5e:00:01:00
+MAC1=02:00:00:00:01:01 MAC2=02:00:00:00:01:02 MAC3=02:00:00:00:02:03
+PIDS=()
+
+cleanup() {
+    [ "$BASHPID" = "$$" ] || return 0 # not in background subshells
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    for ns in $CA $CB $V1 $V2 $V3; do
+        ip netns del "$ns" 2>/dev/null
+    done
+    if [ "${KEEP_WORK:-0}" = 1 ]; then
+        echo "work dir kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! ip netns add $CA 2>/dev/null; then
+    echo "SKIP: cannot create network namespaces"
+    exit 77
+fi
+
+FAILS=0
+fail() {
+    echo "FAIL: $*"
+    FAILS=$((FAILS + 1))
+}
+pass() {
+    echo "ok: $*"
+}
+in_ns() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
+wait_for() {
+    local deadline=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        if [ "$(date +%s)" -ge $deadline ]; then
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+set -e
+for ns in $CB $V1 $V2 $V3; do
+    ip netns add $ns
+done
+for ns in $CA $CB $V1 $V2 $V3; do
+    in_ns $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    in_ns $ns ip link set lo up
+done
+# underlay
+ip link add ua netns $CA mtu 9000 type veth peer name ub netns $CB mtu 9000
+in_ns $CA ip addr add 10.99.0.1/24 dev ua
+in_ns $CB ip addr add 10.99.0.2/24 dev ub
+in_ns $CA ip link set ua up
+in_ns $CB ip link set ub up
+# v1: a veth pair, the datapath reads p1 through AF_PACKET; the VM side
+# computes its own checksums and segments (no offload to a software port)
+ip link add eth0 netns $V1 type veth peer name p1 netns $CA
+in_ns $V1 ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 || true
+in_ns $V1 ip link set eth0 address $MAC1
+in_ns $V1 ip addr add 192.168.1.1/24 dev eth0
+in_ns $V1 ip link set eth0 up
+in_ns $CA ip link set p1 up
+set +e
+
+start_vrouter() { # NS NAME
+    ip netns exec $1 "$VROUTER" -s "$WORK/$2.sock" --flows 4096 --nhs 4096 --labels 4096 --routes 4096 \
+        --ifs 64 --vrfs 64 >"$WORK/$2.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 5 test -S "$WORK/$2.sock" || { echo "FAIL: $2 did not start"; cat "$WORK/$2.log"; exit 1; }
+}
+start_vrouter $CA a
+start_vrouter $CB b
+
+# ---- programs (gen 1) ----
+nh_a() { # ENCAP: A's tunnel to v2 (label 200 / VNI 5001 at B)
+    local label=200
+    [ "$1" = vxlan ] && label=5001
+    echo "nh 20 tunnel if 1 encap $1 label $label sip 10.99.0.1 dip 10.99.0.2 dmac $ROUTER_MAC"
+}
+nh_b() { # ENCAP: B's tunnel to v1 (label 100 / VNI 5001 at A)
+    local label=100
+    [ "$1" = vxlan ] && label=5001
+    echo "nh 20 tunnel if 1 encap $1 label $label sip 10.99.0.2 dip 10.99.0.1 dmac $ROUTER_MAC"
+}
+prog_a() { # GEN [stale]
+    cat <<EOF
+gen $1
+vrf 1
+if 1 fabric ip 10.99.0.1
+if 2 vm vrf 1 mac $MAC1 name p1
+nh 10 if if 2 dmac $MAC1
+$(nh_a gre)
+route 1 192.168.1.1/32 nh 10
+route 1 192.168.1.2/32 nh 20
+label 100 nh 10
+vni 5001 vrf 1
+EOF
+    if [ "${2:-}" = stale ]; then
+        cat <<EOF
+route 1 10.200.0.0/16 nh 20
+label 999 nh 10
+flow vrf 1 proto 6 src 192.168.1.1 dst 192.168.1.2 sport 40000 dport 5001 action forward
+EOF
+    fi
+}
+cat >"$WORK/b.conf" <<EOF
+gen 1
+vrf 1
+vrf 2
+if 1 fabric ip 10.99.0.2
+if 2 vm vrf 1 mac $MAC2 name tap2
+if 3 vm vrf 2 mac $MAC3 name tap3
+nh 10 if if 2 dmac $MAC2
+nh 11 if if 3 dmac $MAC3
+$(nh_b gre)
+route 1 192.168.1.2/32 nh 10
+route 1 192.168.1.1/32 nh 20
+route 2 192.168.1.3/32 nh 11
+label 200 nh 10
+label 300 nh 11
+vni 5001 vrf 1
+EOF
+prog_a 1 stale >"$WORK/a1.conf"
+
+# A is programmed by a driver that stays connected (killed later)
+"$VRCTL" -s "$WORK/a.sock" apply "$WORK/a1.conf" --linger >"$WORK/driver-a1.log" 2>&1 &
+DRIVER=$!
+PIDS+=($DRIVER)
+wait_for 5 grep -q lingering "$WORK/driver-a1.log" || { fail "driver A"; cat "$WORK/driver-a1.log"; exit 1; }
+"$VRCTL" -s "$WORK/b.sock" apply "$WORK/b.conf" || { echo "FAIL: program B"; exit 1; }
+
+# B created TAP devices tap2/tap3 in its namespace: hand them to the VMs
+set -e
+for v in 2 3; do
+    ns=$V2 mac=$MAC2
+    [ $v = 3 ] && ns=$V3 mac=$MAC3
+    in_ns $CB ip link set tap$v netns $ns
+    in_ns $ns ip link set tap$v address $mac
+    in_ns $ns ip addr add 192.168.1.$v/24 dev tap$v
+    in_ns $ns ip link set tap$v up
+done
+# ARP is the agent's job (punted by the core): the VMs get static
+# neighbours pointing at the vRouter MAC instead
+in_ns $V1 ip neigh add 192.168.1.2 lladdr $ROUTER_MAC dev eth0 nud permanent
+in_ns $V1 ip neigh add 192.168.1.3 lladdr $ROUTER_MAC dev eth0 nud permanent
+in_ns $V2 ip neigh add 192.168.1.1 lladdr $ROUTER_MAC dev tap2 nud permanent
+in_ns $V3 ip neigh add 192.168.1.1 lladdr $ROUTER_MAC dev tap3 nud permanent
+set +e
+
+# ---- 1. each encapsulation: ping, TCP, dissection ----
+capture_start() { # NAME
+    ip netns exec $CA tshark -q -i ua -f "ip proto 47 or udp port 6635 or udp port 4789" -w "$WORK/$1.pcapng" \
+        >"$WORK/$1.tshark.log" 2>&1 &
+    CAP=$!
+    wait_for 10 grep -q "Capturing on" "$WORK/$1.tshark.log" || fail "tshark did not start"
+}
+capture_stop() {
+    kill -INT $CAP
+    wait $CAP
+}
+tcp_xfer() { # BYTES
+    ip netns exec $V2 "$TCPXFER" listen 5001 >"$WORK/tcp-rx.log" 2>&1 &
+    local rx=$!
+    wait_for 5 grep -q listening "$WORK/tcp-rx.log"
+    in_ns $V1 timeout 30 "$TCPXFER" send 192.168.1.2 5001 "$1" >"$WORK/tcp-tx.log" 2>&1
+    local rc=$?
+    wait $rx
+    [ $rc = 0 ] && [ "$(tail -1 "$WORK/tcp-tx.log")" = "$(tail -1 "$WORK/tcp-rx.log")" ] &&
+        grep -q "^bytes $1 " "$WORK/tcp-rx.log"
+}
+
+for encap in gre udp vxlan; do
+    nh_a $encap | "$VRCTL" -s "$WORK/a.sock" apply - || fail "$encap: program A"
+    nh_b $encap | "$VRCTL" -s "$WORK/b.sock" apply - || fail "$encap: program B"
+    capture_start $encap
+    if in_ns $V1 ping -c 5 -i 0.05 -W 2 192.168.1.2 >"$WORK/ping-$encap.log"; then
+        pass "$encap: ping v1 -> v2"
+    else
+        fail "$encap: ping v1 -> v2"; cat "$WORK/ping-$encap.log"
+    fi
+    in_ns $V2 ping -c 3 -i 0.05 -W 2 192.168.1.1 >/dev/null && pass "$encap: ping v2 -> v1" ||
+        fail "$encap: ping v2 -> v1"
+    if tcp_xfer 4000000; then
+        pass "$encap: TCP 4 MB v1 -> v2 intact ($(tail -1 "$WORK/tcp-rx.log"))"
+    else
+        fail "$encap: TCP transfer"; cat "$WORK/tcp-tx.log" "$WORK/tcp-rx.log"
+    fi
+    capture_stop
+    # dissect: one line per fabric packet with the outer (first) occurrence
+    # of: src, dst, ip proto, udp dport, MPLS label, VXLAN VNI
+    tshark -r "$WORK/$encap.pcapng" -d udp.port==6635,mpls -T fields -E separator=, -E occurrence=f \
+        -e ip.src -e ip.dst -e ip.proto -e udp.dstport -e mpls.label -e vxlan.vni \
+        >"$WORK/$encap.fields" 2>/dev/null
+    tshark -r "$WORK/$encap.pcapng" -d udp.port==6635,mpls -V 2>/dev/null | head -80 >"$WORK/$encap.verbose"
+    total=$(wc -l <"$WORK/$encap.fields")
+    case $encap in
+    gre) want_ab="47,,200," want_ba="47,,100," layer="MultiProtocol Label Switching" ;;
+    udp) want_ab="17,6635,200," want_ba="17,6635,100," layer="MultiProtocol Label Switching" ;;
+    vxlan) want_ab="17,4789,,5001" want_ba="17,4789,,5001" layer="Virtual eXtensible Local Area Network" ;;
+    esac
+    ab=$(grep -cx "10.99.0.1,10.99.0.2,$want_ab" "$WORK/$encap.fields")
+    ba=$(grep -cx "10.99.0.2,10.99.0.1,$want_ba" "$WORK/$encap.fields")
+    layer_ok=$(grep -c "$layer" "$WORK/$encap.verbose")
+    other=$((total - ab - ba))
+    if [ "$total" -gt 100 ] && [ "$ab" -gt 0 ] && [ "$ba" -gt 0 ] && [ $other = 0 ] && [ "$layer_ok" -gt 0 ]; then
+        pass "$encap: tshark dissected $total fabric packets: $ab A->B ($want_ab), $ba B->A ($want_ba)"
+    else
+        fail "$encap: dissection total=$total ab=$ab ba=$ba other=$other layer=$layer_ok"
+        sort "$WORK/$encap.fields" | uniq -c | head -5
+    fi
+    grep -m3 -E "Label: |VXLAN Network Identifier|Generic Routing" "$WORK/$encap.verbose" | sed 's/^/    /'
+done
+
+# ---- 2. isolation between VNs ----
+uu_before=$("$VRCTL" -s "$WORK/a.sock" stats | awk '$2 == "unknown-unicast" {print $3}')
+if in_ns $V1 ping -c 3 -i 0.1 -W 1 192.168.1.3 >/dev/null; then
+    fail "isolation: v1 (red) reached v3 (blue)"
+else
+    pass "isolation: v1 (red) cannot reach v3 (blue)"
+fi
+if in_ns $V3 ping -c 3 -i 0.1 -W 1 192.168.1.1 >/dev/null; then
+    fail "isolation: v3 (blue) reached v1 (red)"
+else
+    pass "isolation: v3 (blue) cannot reach v1 (red)"
+fi
+uu_after=$("$VRCTL" -s "$WORK/a.sock" stats | awk '$2 == "unknown-unicast" {print $3}')
+if [ "$((${uu_after:-0} - ${uu_before:-0}))" -ge 3 ]; then
+    pass "isolation: A dropped v1's pings to v3 as unknown-unicast in VRF 1"
+else
+    fail "isolation: A's unknown-unicast drops went ${uu_before:-0} -> ${uu_after:-0}"
+fi
+
+# ---- 3. headless ----
+ip netns exec $V1 ping -c 400 -i 0.01 -W 2 192.168.1.2 >"$WORK/ping-headless.log" 2>&1 &
+PING=$!
+wait_for 10 grep -q "icmp_seq=50 " "$WORK/ping-headless.log" || fail "headless: ping did not start"
+{ kill -KILL $DRIVER && wait $DRIVER; } 2>/dev/null
+wait_for 10 grep -q "control client gone" "$WORK/a.log" || fail "headless: A did not see the driver go"
+wait $PING
+if grep -q " 400 received, 0% packet loss" "$WORK/ping-headless.log"; then
+    pass "headless: driver killed mid-ping (seq 50+), 400/400 replies"
+else
+    fail "headless: loss after killing the driver"; tail -3 "$WORK/ping-headless.log"
+fi
+
+"$VRCTL" -s "$WORK/a.sock" dump route >"$WORK/routes-before.txt"
+grep -q "^route 1 10.200.0.0/16 nh 20 gen 1$" "$WORK/routes-before.txt" || fail "stale route missing before the sweep"
+"$VRCTL" -s "$WORK/a.sock" dump flow | grep -q "dport 5001 action forward .* gen 1$" ||
+    fail "flow installed by the driver missing"
+
+ip netns exec $V1 ping -c 400 -i 0.01 -W 2 192.168.1.2 >"$WORK/ping-sweep.log" 2>&1 &
+PING=$!
+wait_for 10 grep -q "icmp_seq=50 " "$WORK/ping-sweep.log" || fail "sweep: ping did not start"
+{ prog_a 2; nh_a vxlan; echo "sweep 2"; } | "$VRCTL" -s "$WORK/a.sock" apply - >"$WORK/driver-a2.log" 2>&1 ||
+    fail "generation 2 driver"
+wait $PING
+swept=$(awk '/^swept/ {print $2}' "$WORK/driver-a2.log")
+if grep -q " 400 received, 0% packet loss" "$WORK/ping-sweep.log"; then
+    pass "generation 2 re-install and sweep during a ping: 400/400 replies; swept $swept entries"
+else
+    fail "loss during re-install/sweep"; tail -3 "$WORK/ping-sweep.log"
+fi
+[ "$swept" = 3 ] || fail "expected 3 stale entries swept (route, label, flow), got '$swept'"
+for t in if vrf nh route label vni flow; do
+    "$VRCTL" -s "$WORK/a.sock" dump $t >"$WORK/dump-$t.txt" || fail "dump $t"
+done
+cat "$WORK"/dump-{route,label,flow}.txt | sed 's/^/    /'
+grep -q "10.200.0.0" "$WORK/dump-route.txt" && fail "stale route survived the sweep"
+grep -q "^label 999 " "$WORK/dump-label.txt" && fail "stale label survived the sweep"
+[ -s "$WORK/dump-flow.txt" ] && fail "stale flow survived the sweep"
+old=$(cat "$WORK"/dump-*.txt | grep -vc " gen 2\( \|$\)")
+[ "$old" = 0 ] || fail "$old entries not of generation 2 after the sweep"
+[ "$(wc -l <"$WORK/dump-route.txt")" = 2 ] || fail "expected 2 routes after the sweep"
+in_ns $V1 ping -c 3 -i 0.05 -W 2 192.168.1.2 >/dev/null && pass "forwarding after the sweep" ||
+    fail "no forwarding after the sweep"
+"$VRCTL" -s "$WORK/a.sock" stats | sed 's/^/    A stats: /'
+
+if [ $FAILS = 0 ]; then
+    echo "PASS: vrouter e2e"
+    exit 0
+fi
+echo "FAILED: $FAILS checks"
+KEEP_WORK=1
+exit 1

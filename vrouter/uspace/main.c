@@ -1,0 +1,118 @@
+/* strata-vrouter: the user-space datapath process (see vrd.h).
+ *   strata-vrouter -s SOCKET [--flow-idle-ms MS] [--flows N] [--nhs N]
+ *                  [--labels N] [--routes N] [--vrfs N] [--ifs N]
+ * Table sizes default to the anchor's forwarding-plane sizes. SIGTERM or
+ * SIGINT ends the process; nothing else does (in particular, not the loss
+ * of its control clients). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "vrouter/uspace/vrd.h"
+
+int main(int argc, char **argv);
+
+static struct vrd *the_vrd;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (the_vrd) {
+        the_vrd->stop = 1;
+    }
+}
+
+static int parse_u32(const char *s, uint32_t *v)
+{
+    char *end;
+    unsigned long x = strtoul(s, &end, 0);
+    if (!*s || *end || x > 0xffffffffUL) {
+        return -1;
+    }
+    *v = (uint32_t)x;
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: strata-vrouter -s SOCKET [--flow-idle-ms MS] [--flows N] [--nhs N] "
+                    "[--labels N] [--routes N] [--vrfs N] [--ifs N]\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"socket", required_argument, 0, 's'}, {"flow-idle-ms", required_argument, 0, 'a'},
+        {"flows", required_argument, 0, 'f'},  {"nhs", required_argument, 0, 'n'},
+        {"labels", required_argument, 0, 'l'}, {"routes", required_argument, 0, 'r'},
+        {"vrfs", required_argument, 0, 'v'},   {"ifs", required_argument, 0, 'i'},
+        {0, 0, 0, 0},
+    };
+    struct vrd_options opt;
+    memset(&opt, 0, sizeof opt);
+    dp_config_default(&opt.cfg);
+    int c;
+    while ((c = getopt_long(argc, argv, "s:", longopts, NULL)) != -1) {
+        uint32_t v = 0;
+        if (c == 's') {
+            opt.sock_path = optarg;
+            continue;
+        }
+        if (c == '?' || parse_u32(optarg, &v) != 0) {
+            usage();
+            return 2;
+        }
+        switch (c) {
+        case 'a':
+            opt.flow_idle_ms = v;
+            break;
+        case 'f':
+            opt.cfg.flows = v;
+            break;
+        case 'n':
+            opt.cfg.nhs = v;
+            break;
+        case 'l':
+            opt.cfg.labels = v;
+            break;
+        case 'r':
+            opt.cfg.routes = v;
+            break;
+        case 'v':
+            opt.cfg.vrfs = v;
+            break;
+        case 'i':
+            opt.cfg.ifs = v;
+            break;
+        default:
+            usage();
+            return 2;
+        }
+    }
+    if (!opt.sock_path || optind != argc) {
+        usage();
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = vrd_create(&opt, &the_vrd);
+    if (rc != 0) {
+        log_error("vrouter", "cannot start", "err=\"%s\"", strata_strerror(rc));
+        return 1;
+    }
+    log_info("vrouter", "ready", "socket=%s", opt.sock_path);
+    rc = vrd_run(the_vrd);
+    if (rc != 0) {
+        log_error("vrouter", "loop failed", "err=\"%s\"", strata_strerror(rc));
+    }
+    log_info("vrouter", "stopping", "tx_errors=%llu", (unsigned long long)the_vrd->tx_errors);
+    vrd_free(the_vrd);
+    return rc == 0 ? 0 : 1;
+}

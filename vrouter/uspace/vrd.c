@@ -1,0 +1,147 @@
+/* strata-vrouter's life cycle and loop: creation of the core and the
+ * control socket, the epoll loop dispatching to the packet side (vrd_io.c)
+ * and the control side (vrd_ctl.c), flow aging once a second, and
+ * teardown. See vrd.h for the process as a whole. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "vrouter/uspace/vrd.h"
+
+STRATA_ERR_DEFINE(vrd, VRD_ERRORS)
+
+static int listen_unix(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    (void)unlink(path);
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(fd, 16) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int vrd_create(const struct vrd_options *opt, struct vrd **out)
+{
+    struct vrd *vrd = calloc(1, sizeof *vrd);
+    if (!vrd) {
+        return LIB_ENOMEM;
+    }
+    vrd->ep = -1;
+    vrd->listen = (struct vrd_src){.kind = VRD_SRC_LISTEN, .fd = -1};
+    vrd->flow_idle_ms = opt->flow_idle_ms ? opt->flow_idle_ms : 60000;
+    int rc = vrd_io_init(vrd);
+    if (rc != 0) {
+        goto fail;
+    }
+    rc = dp_create(&opt->cfg, &vrd->dp);
+    if (rc != 0) {
+        goto fail;
+    }
+    struct dp_config cfg = opt->cfg;
+    if (!cfg.ifs) {
+        dp_config_default(&cfg);
+    }
+    vrd->port_slots = cfg.ifs;
+    vrd->ports = calloc(vrd->port_slots, sizeof *vrd->ports);
+    vrd->sock_path = strdup(opt->sock_path);
+    rc = VRD_ESYS;
+    if (!vrd->ports || !vrd->sock_path) {
+        rc = LIB_ENOMEM;
+        goto fail;
+    }
+    vrd->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (vrd->ep < 0) {
+        goto fail;
+    }
+    vrd->listen.fd = listen_unix(opt->sock_path);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &vrd->listen};
+    if (vrd->listen.fd < 0 || epoll_ctl(vrd->ep, EPOLL_CTL_ADD, vrd->listen.fd, &ev) != 0) {
+        log_error("vrouter", "cannot listen on the control socket", "path=%s errno=%d", opt->sock_path, errno);
+        goto fail;
+    }
+    vrd->last_age_ms = vrd_now_ms();
+    *out = vrd;
+    return 0;
+fail:
+    vrd_free(vrd);
+    return rc;
+}
+
+void vrd_free(struct vrd *vrd)
+{
+    if (!vrd) {
+        return;
+    }
+    while (vrd->conns) {
+        vrd_ctl_close(vrd, vrd->conns);
+    }
+    if (vrd->ports) {
+        vrd_io_destroy(vrd);
+    } else {
+        free(vrd->slots);
+    }
+    if (vrd->listen.fd >= 0) {
+        close(vrd->listen.fd);
+        (void)unlink(vrd->sock_path);
+    }
+    if (vrd->ep >= 0) {
+        close(vrd->ep);
+    }
+    dp_free(vrd->dp);
+    free(vrd->ports);
+    free(vrd->sock_path);
+    free(vrd);
+}
+
+int vrd_run(struct vrd *vrd)
+{
+    struct epoll_event evs[64];
+    while (!vrd->stop) {
+        int n = epoll_wait(vrd->ep, evs, 64, 1000);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return VRD_ESYS;
+        }
+        for (int k = 0; k < n; k++) {
+            struct vrd_src *src = evs[k].data.ptr;
+            switch ((enum vrd_src_kind)src->kind) {
+            case VRD_SRC_LISTEN:
+                vrd_ctl_accept(vrd);
+                break;
+            case VRD_SRC_CONN:
+                vrd_ctl_ready(vrd, (struct vrd_conn *)src, evs[k].events);
+                break;
+            case VRD_SRC_TAP:
+            case VRD_SRC_PACKET:
+            case VRD_SRC_FAB_UDP:
+            case VRD_SRC_FAB_GRE:
+                vrd_io_ready(vrd, src);
+                break;
+            }
+        }
+        vrd_port_reap(vrd);
+        uint64_t now = vrd_now_ms();
+        if (now - vrd->last_age_ms >= 1000) {
+            vrd->last_age_ms = now;
+            (void)dp_flow_age(vrd->dp, now, vrd->flow_idle_ms);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,166 @@
+/* strata-vrouter, the user-space datapath process: it hosts the portable
+ * forwarding core (vrouter/dp) in one epoll loop. VM and agent ports are
+ * TAP devices it creates (/dev/net/tun, IFF_TAP|IFF_NO_PI) or existing
+ * devices (a veth end) it reads through AF_PACKET; the fabric is two UDP
+ * sockets (MPLSoUDP 6635, VXLAN 4789) and a raw IP socket for GRE (47) on
+ * the underlay address, plus a raw IPPROTO_RAW socket that sends the outer
+ * headers the core built, byte for byte. Packets move in batches
+ * (recvmmsg/sendmmsg). A unix stream socket speaks the control message set
+ * (vrouter/msg); any number of clients may connect, and a client going away
+ * changes nothing (headless): state only changes by messages, generations
+ * and sweeps. Single-threaded: control and forwarding share the loop, which
+ * is the contract of the user-space environment (env_user.c). */
+#ifndef STRATA_VRD_H
+#define STRATA_VRD_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "vrouter/dp/dp.h"
+#include "vrouter/msg/msg.h"
+
+#define VRD_ERRORS(X)                                                    \
+    X(VRD_ESYS, -16201, "datapath system call failed")                   \
+    X(VRD_EPORT, -16202, "cannot attach the interface's OS device")      \
+    X(VRD_EFABRIC, -16203, "cannot open the fabric sockets")            \
+    X(VRD_EREQUEST, -16204, "message is not a request")
+
+enum vrd_err { VRD_ERRORS(STRATA_ERR_ENUM) };
+
+const char *vrd_strerror(int code);
+
+#define VRD_BATCH 32
+#define VRD_HEADROOM 128
+#define VRD_FRAME_MAX 16384 /* largest frame or fabric datagram handled */
+#define VRD_TXQ (VRD_BATCH * 4)
+
+struct vrd;
+
+/* What an epoll registration refers to. */
+enum vrd_src_kind {
+    VRD_SRC_LISTEN,
+    VRD_SRC_CONN,
+    VRD_SRC_TAP,
+    VRD_SRC_PACKET,
+    VRD_SRC_FAB_UDP,
+    VRD_SRC_FAB_GRE,
+};
+
+struct vrd_src {
+    uint8_t kind; /* enum vrd_src_kind */
+    int fd;
+};
+
+/* An OS device attached to core interface 'ifindex'. */
+struct vrd_port {
+    struct vrd_src src; /* TAP or PACKET */
+    uint32_t ifindex;
+    char name[VR_MSG_NAME_MAX];
+    struct vrd_port *dead_next; /* on vrd->dead once detached */
+};
+
+/* A control client. 'rbuf' holds a partial frame; replies queue in 'wbuf'. */
+struct vrd_conn {
+    struct vrd_src src;
+    struct vrd *vrd;
+    struct vrd_conn *next;
+    uint8_t rbuf[VR_MSG_MAX * 8];
+    size_t rlen;
+    struct buf wbuf;
+    int closing; /* close once 'wbuf' is flushed (after a protocol error) */
+    int paused;  /* reading stopped while 'wbuf' drains */
+};
+
+/* One receive slot: headroom, then the frame. */
+struct vrd_slot {
+    uint8_t data[VRD_HEADROOM + VRD_FRAME_MAX];
+};
+
+/* A queued transmission (pointers into the current batch). */
+struct vrd_txe {
+    int fd;
+    uint8_t kind; /* VRD_SRC_TAP, VRD_SRC_PACKET, or VRD_SRC_FAB_GRE for the raw sender */
+};
+
+struct vrd {
+    struct dp *dp;
+    int ep;
+    struct vrd_src listen;
+    char *sock_path;
+    struct vrd_port **ports; /* by core ifindex, NULL when unattached */
+    struct vrd_port *dead;   /* detached ports, freed after the epoll round
+                                (later events of the round may name them) */
+    uint32_t port_slots;
+    struct vrd_conn *conns;
+    /* fabric */
+    uint32_t fabric_if;   /* core ifindex + 1, 0 when none */
+    uint32_t underlay_ip; /* host order, what the sockets are bound to */
+    struct vrd_src udp[2]; /* [0] MPLSoUDP, [1] VXLAN; fd -1 when closed */
+    struct vrd_src gre;
+    int raw_tx;
+    uint64_t flow_idle_ms;
+    uint64_t last_age_ms;
+    /* the batch */
+    struct vrd_slot *slots;
+    struct dp_pkt pkts[VRD_BATCH];
+    struct dp_out outs[VRD_BATCH];
+    struct mmsghdr rx_mm[VRD_BATCH];
+    struct iovec rx_iov[VRD_BATCH];
+    struct sockaddr_in rx_addr[VRD_BATCH];
+    uint32_t txq_len; /* queued transmissions, flushed after each batch */
+    struct vrd_txe txq[VRD_TXQ];
+    struct mmsghdr tx_mm[VRD_TXQ];
+    struct iovec tx_iov[VRD_TXQ][2];
+    struct sockaddr_in tx_addr[VRD_TXQ];
+    uint64_t tx_errors; /* transmissions the kernel refused */
+    volatile int stop;
+};
+
+struct vrd_options {
+    const char *sock_path;
+    uint64_t flow_idle_ms;
+    struct dp_config cfg;
+};
+
+/* Creates the daemon: the core per 'opt->cfg', the epoll loop and the
+ * control socket at 'opt->sock_path' (an old socket file there is
+ * replaced). Returns 0 and '*out', or VRD_ESYS / a core code. */
+int vrd_create(const struct vrd_options *opt, struct vrd **out) STRATA_WARN_UNUSED;
+/* Closes every socket and device and frees the core; NULL is fine. */
+void vrd_free(struct vrd *vrd);
+/* Runs the loop until vrd->stop is set (by a signal handler). Returns 0 or
+ * VRD_ESYS when epoll fails. */
+int vrd_run(struct vrd *vrd) STRATA_WARN_UNUSED;
+
+/* ---- internal: vrd_io.c ---- */
+uint64_t vrd_now_ms(void);
+/* Attaches the OS device 'name' to core interface 'ifindex' (TAP created
+ * when no device of that name exists, AF_PACKET otherwise); a different
+ * device already there is detached first. */
+int vrd_port_attach(struct vrd *vrd, uint32_t ifindex, const char *name) STRATA_WARN_UNUSED;
+void vrd_port_detach(struct vrd *vrd, uint32_t ifindex);
+/* Frees the ports detached since the last call. */
+void vrd_port_reap(struct vrd *vrd);
+/* Opens (or re-binds) the fabric sockets on underlay address 'ip' for core
+ * interface 'ifindex'. */
+int vrd_fabric_open(struct vrd *vrd, uint32_t ifindex, uint32_t ip) STRATA_WARN_UNUSED;
+void vrd_fabric_close(struct vrd *vrd);
+/* Handles readiness of a packet source. */
+void vrd_io_ready(struct vrd *vrd, struct vrd_src *src);
+int vrd_io_init(struct vrd *vrd) STRATA_WARN_UNUSED;
+void vrd_io_destroy(struct vrd *vrd);
+
+/* ---- internal: vrd_ctl.c ---- */
+void vrd_ctl_accept(struct vrd *vrd);
+void vrd_ctl_ready(struct vrd *vrd, struct vrd_conn *c, uint32_t events);
+void vrd_ctl_close(struct vrd *vrd, struct vrd_conn *c);
+/* Applies request 'm' to the datapath; answers (dump entries, then the
+ * reply) are appended to 'out'. Returns 0, or the buffer error when the
+ * answer could not be queued. Exposed for unit tests. */
+int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out) STRATA_WARN_UNUSED;
+
+#endif

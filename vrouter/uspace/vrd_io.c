@@ -1,0 +1,468 @@
+/* The packet side of strata-vrouter: attaching OS devices to core
+ * interfaces (TAP or AF_PACKET), the fabric sockets, and the receive ->
+ * dp_rx_batch -> transmit path. Frames are received in batches into slots
+ * with VRD_HEADROOM bytes in front, where the core prepends tunnel headers.
+ * Fabric datagrams arrive without their outer headers (UDP sockets) or
+ * without Ethernet (raw GRE socket); the missing headers are synthesized in
+ * the headroom from the socket addresses, so the core sees the frame the
+ * wire carried. Transmissions are queued per batch and flushed with one
+ * sendmmsg per run of the same socket (writev for TAP). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "vrouter/uspace/vrd.h"
+
+#define PORT_MPLS_UDP 6635
+#define PORT_VXLAN 4789
+#define IPPROTO_GRE_ 47
+#define OUTER_UDP (14 + 20 + 8)
+
+uint64_t vrd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int src_watch(struct vrd *vrd, struct vrd_src *src)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = src};
+    return epoll_ctl(vrd->ep, EPOLL_CTL_ADD, src->fd, &ev) == 0 ? 0 : VRD_ESYS;
+}
+
+static void src_close(struct vrd *vrd, struct vrd_src *src)
+{
+    if (src->fd >= 0) {
+        (void)epoll_ctl(vrd->ep, EPOLL_CTL_DEL, src->fd, NULL);
+        close(src->fd);
+        src->fd = -1;
+    }
+}
+
+/* A larger socket receive buffer absorbs bursts between loop turns. */
+static void rcvbuf_grow(int fd)
+{
+    int size = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+}
+
+/* ---- ports ---- */
+
+static int open_packet(unsigned os_ifindex)
+{
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+                              .sll_ifindex = (int)os_ifindex};
+    int one = 1;
+    if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0) {
+        close(fd);
+        return -1;
+    }
+    rcvbuf_grow(fd);
+    return fd;
+}
+
+static int open_tap(const char *name)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int vrd_port_attach(struct vrd *vrd, uint32_t ifindex, const char *name)
+{
+    if (ifindex >= vrd->port_slots) {
+        return VR_ERANGE;
+    }
+    struct vrd_port *p = vrd->ports[ifindex];
+    if (p && strcmp(p->name, name) == 0) {
+        return 0; /* re-installed as it was: keep the device and its fd */
+    }
+    vrd_port_detach(vrd, ifindex);
+    p = calloc(1, sizeof *p);
+    if (!p) {
+        return LIB_ENOMEM;
+    }
+    unsigned os = if_nametoindex(name);
+    p->src.kind = os ? VRD_SRC_PACKET : VRD_SRC_TAP;
+    p->src.fd = os ? open_packet(os) : open_tap(name);
+    p->ifindex = ifindex;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    if (p->src.fd < 0 || src_watch(vrd, &p->src) != 0) {
+        log_error("vrouter", "cannot attach port", "ifindex=%u name=%s errno=%d", ifindex, name, errno);
+        if (p->src.fd >= 0) {
+            close(p->src.fd);
+        }
+        free(p);
+        return VRD_EPORT;
+    }
+    vrd->ports[ifindex] = p;
+    log_info("vrouter", "port attached", "ifindex=%u name=%s kind=%s", ifindex, name,
+             os ? "af_packet" : "tap");
+    return 0;
+}
+
+void vrd_port_detach(struct vrd *vrd, uint32_t ifindex)
+{
+    if (ifindex >= vrd->port_slots || !vrd->ports[ifindex]) {
+        return;
+    }
+    struct vrd_port *p = vrd->ports[ifindex];
+    /* the transmit queue is empty here: it is flushed after every batch,
+     * and control runs between batches */
+    src_close(vrd, &p->src);
+    log_info("vrouter", "port detached", "ifindex=%u name=%s", ifindex, p->name);
+    p->dead_next = vrd->dead;
+    vrd->dead = p;
+    vrd->ports[ifindex] = NULL;
+}
+
+void vrd_port_reap(struct vrd *vrd)
+{
+    while (vrd->dead) {
+        struct vrd_port *p = vrd->dead;
+        vrd->dead = p->dead_next;
+        free(p);
+    }
+}
+
+/* ---- fabric ---- */
+
+void vrd_fabric_close(struct vrd *vrd)
+{
+    src_close(vrd, &vrd->udp[0]);
+    src_close(vrd, &vrd->udp[1]);
+    src_close(vrd, &vrd->gre);
+    if (vrd->raw_tx >= 0) {
+        close(vrd->raw_tx);
+        vrd->raw_tx = -1;
+    }
+    vrd->fabric_if = 0;
+}
+
+static int bound_socket(int type, int proto, uint32_t ip, uint16_t port)
+{
+    int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+    if (fd < 0) {
+        return -1;
+    }
+    int one = 1;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(ip)};
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+        close(fd);
+        return -1;
+    }
+    rcvbuf_grow(fd);
+    return fd;
+}
+
+int vrd_fabric_open(struct vrd *vrd, uint32_t ifindex, uint32_t ip)
+{
+    if (vrd->fabric_if == ifindex + 1 && vrd->underlay_ip == ip && vrd->raw_tx >= 0) {
+        return 0;
+    }
+    vrd_fabric_close(vrd);
+    vrd->udp[0].fd = bound_socket(SOCK_DGRAM, 0, ip, PORT_MPLS_UDP);
+    vrd->udp[1].fd = bound_socket(SOCK_DGRAM, 0, ip, PORT_VXLAN);
+    vrd->gre.fd = bound_socket(SOCK_RAW, IPPROTO_GRE_, ip, 0);
+    vrd->raw_tx = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (vrd->udp[0].fd < 0 || vrd->udp[1].fd < 0 || vrd->gre.fd < 0 || vrd->raw_tx < 0 ||
+        src_watch(vrd, &vrd->udp[0]) != 0 || src_watch(vrd, &vrd->udp[1]) != 0 ||
+        src_watch(vrd, &vrd->gre) != 0) {
+        log_error("vrouter", "cannot open fabric sockets", "ip=%08x errno=%d", ip, errno);
+        vrd_fabric_close(vrd);
+        return VRD_EFABRIC;
+    }
+    vrd->fabric_if = ifindex + 1;
+    vrd->underlay_ip = ip;
+    log_info("vrouter", "fabric open", "ifindex=%u ip=%u.%u.%u.%u", ifindex, ip >> 24, (ip >> 16) & 0xff,
+             (ip >> 8) & 0xff, ip & 0xff);
+    return 0;
+}
+
+/* ---- transmit ---- */
+
+static void tx_flush(struct vrd *vrd)
+{
+    uint32_t i = 0;
+    while (i < vrd->txq_len) {
+        struct vrd_txe *e = &vrd->txq[i];
+        if (e->kind == VRD_SRC_TAP) {
+            struct msghdr *h = &vrd->tx_mm[i].msg_hdr;
+            if (writev(e->fd, h->msg_iov, (int)h->msg_iovlen) < 0) {
+                vrd->tx_errors++;
+            }
+            i++;
+            continue;
+        }
+        uint32_t j = i + 1;
+        while (j < vrd->txq_len && vrd->txq[j].fd == e->fd) {
+            j++;
+        }
+        int sent = sendmmsg(e->fd, &vrd->tx_mm[i], j - i, MSG_DONTWAIT);
+        if (sent < 0) {
+            sent = 0;
+        }
+        vrd->tx_errors += (j - i) - (uint32_t)sent;
+        i = j;
+    }
+    vrd->txq_len = 0;
+}
+
+/* Queues transmission 't' of 'pkt'. */
+static void tx_queue(struct vrd *vrd, const struct dp_pkt *pkt, struct dp_tx *t)
+{
+    if (vrd->txq_len == VRD_TXQ) {
+        tx_flush(vrd);
+    }
+    uint32_t i = vrd->txq_len;
+    struct iovec *iov = vrd->tx_iov[i];
+    struct msghdr *h = &vrd->tx_mm[i].msg_hdr;
+    memset(h, 0, sizeof *h);
+    h->msg_iov = iov;
+    int n = 0;
+    if (t->hdr_size) {
+        iov[n++] = (struct iovec){.iov_base = t->hdr, .iov_len = t->hdr_size};
+    }
+    iov[n++] = (struct iovec){.iov_base = pkt->buf + t->off, .iov_len = t->len};
+    h->msg_iovlen = (size_t)n;
+    if (vrd->fabric_if && t->ifindex == vrd->fabric_if - 1) {
+        /* The raw sender takes the IPv4 packet: skip the Ethernet header
+         * (always inside the first piece) and aim at the outer destination. */
+        if (iov[0].iov_len < 14 + 20) {
+            vrd->tx_errors++;
+            return;
+        }
+        iov[0].iov_base = (uint8_t *)iov[0].iov_base + 14;
+        iov[0].iov_len -= 14;
+        const uint8_t *ip = iov[0].iov_base;
+        vrd->tx_addr[i] = (struct sockaddr_in){.sin_family = AF_INET};
+        memcpy(&vrd->tx_addr[i].sin_addr, ip + 16, 4);
+        h->msg_name = &vrd->tx_addr[i];
+        h->msg_namelen = sizeof vrd->tx_addr[i];
+        vrd->txq[i] = (struct vrd_txe){.fd = vrd->raw_tx, .kind = VRD_SRC_FAB_GRE};
+    } else {
+        struct vrd_port *p = t->ifindex < vrd->port_slots ? vrd->ports[t->ifindex] : NULL;
+        if (!p) {
+            vrd->tx_errors++;
+            return;
+        }
+        vrd->txq[i] = (struct vrd_txe){.fd = p->src.fd, .kind = p->src.kind};
+    }
+    vrd->txq_len++;
+}
+
+/* Runs 'count' received frames of core interface 'ifindex' through the core
+ * and queues what it decides. */
+static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
+{
+    dp_rx_batch(vrd->dp, ifindex, vrd->pkts, count, vrd_now_ms(), vrd->outs);
+    for (uint32_t k = 0; k < count; k++) {
+        struct dp_out *o = &vrd->outs[k];
+        if (o->verdict == DP_VERDICT_DROP) {
+            continue;
+        }
+        for (uint32_t t = 0; t < o->count; t++) {
+            tx_queue(vrd, &vrd->pkts[k], &o->tx[t]);
+        }
+    }
+    tx_flush(vrd);
+}
+
+static void pkt_set(struct vrd *vrd, uint32_t k, uint32_t len)
+{
+    vrd->pkts[k] = (struct dp_pkt){.buf = vrd->slots[k].data, .size = sizeof vrd->slots[k].data,
+                                   .off = VRD_HEADROOM, .len = len};
+}
+
+/* recvmmsg into the slots at 'at' bytes past the headroom; returns the
+ * count received (0 when nothing is waiting). */
+static uint32_t rx_mmsg(struct vrd *vrd, int fd, uint32_t at, int want_addr)
+{
+    for (uint32_t k = 0; k < VRD_BATCH; k++) {
+        vrd->rx_iov[k] = (struct iovec){.iov_base = vrd->slots[k].data + VRD_HEADROOM + at,
+                                        .iov_len = VRD_FRAME_MAX - at};
+        struct msghdr *h = &vrd->rx_mm[k].msg_hdr;
+        memset(h, 0, sizeof *h);
+        h->msg_iov = &vrd->rx_iov[k];
+        h->msg_iovlen = 1;
+        if (want_addr) {
+            h->msg_name = &vrd->rx_addr[k];
+            h->msg_namelen = sizeof vrd->rx_addr[k];
+        }
+    }
+    int n = recvmmsg(fd, vrd->rx_mm, VRD_BATCH, MSG_DONTWAIT, NULL);
+    return n > 0 ? (uint32_t)n : 0;
+}
+
+static void eth_ip4(uint8_t *eth)
+{
+    memset(eth, 0, 12);
+    eth[12] = 0x08;
+    eth[13] = 0x00;
+}
+
+/* Rebuilds Ethernet + IPv4 + UDP in front of datagram 'k' ('n' bytes). */
+static uint32_t synth_udp(struct vrd *vrd, uint32_t k, uint32_t n, uint16_t dport)
+{
+    uint8_t *b = vrd->slots[k].data + VRD_HEADROOM;
+    const struct sockaddr_in *from = &vrd->rx_addr[k];
+    eth_ip4(b);
+    uint8_t *ip = b + 14;
+    memset(ip, 0, 20);
+    ip[0] = 0x45;
+    be16_store(ip + 2, (uint16_t)(28 + n));
+    ip[8] = 64;
+    ip[9] = 17;
+    memcpy(ip + 12, &from->sin_addr, 4);
+    be32_store(ip + 16, vrd->underlay_ip);
+    uint8_t *udp = ip + 20;
+    memcpy(udp, &from->sin_port, 2);
+    be16_store(udp + 2, dport);
+    be16_store(udp + 4, (uint16_t)(8 + n));
+    udp[6] = udp[7] = 0;
+    return OUTER_UDP + n;
+}
+
+/* Receives and forwards up to a few batches from 'src'. */
+void vrd_io_ready(struct vrd *vrd, struct vrd_src *src)
+{
+    if (src->fd < 0) {
+        return; /* closed earlier in this epoll round */
+    }
+    for (int round = 0; round < 8; round++) {
+        uint32_t count = 0, ifindex;
+        switch ((enum vrd_src_kind)src->kind) {
+        case VRD_SRC_TAP: {
+            struct vrd_port *p = (struct vrd_port *)src;
+            ifindex = p->ifindex;
+            for (; count < VRD_BATCH; count++) {
+                ssize_t n = read(src->fd, vrd->slots[count].data + VRD_HEADROOM, VRD_FRAME_MAX);
+                if (n <= 0) {
+                    break;
+                }
+                pkt_set(vrd, count, (uint32_t)n);
+            }
+            break;
+        }
+        case VRD_SRC_PACKET: {
+            struct vrd_port *p = (struct vrd_port *)src;
+            ifindex = p->ifindex;
+            uint32_t got = rx_mmsg(vrd, src->fd, 0, 0);
+            for (uint32_t k = 0; k < got; k++) {
+                if (!(vrd->rx_mm[k].msg_hdr.msg_flags & MSG_TRUNC)) {
+                    pkt_set(vrd, count, vrd->rx_mm[k].msg_len);
+                    if (count != k) {
+                        memcpy(vrd->slots[count].data + VRD_HEADROOM, vrd->slots[k].data + VRD_HEADROOM,
+                               vrd->rx_mm[k].msg_len);
+                    }
+                    count++;
+                }
+            }
+            if (got < VRD_BATCH) {
+                round = 8; /* drained */
+            }
+            break;
+        }
+        case VRD_SRC_FAB_UDP: {
+            if (!vrd->fabric_if) {
+                return;
+            }
+            ifindex = vrd->fabric_if - 1;
+            uint16_t dport = src == &vrd->udp[0] ? PORT_MPLS_UDP : PORT_VXLAN;
+            uint32_t got = rx_mmsg(vrd, src->fd, OUTER_UDP, 1);
+            for (uint32_t k = 0; k < got; k++) {
+                if (vrd->rx_mm[k].msg_hdr.msg_flags & MSG_TRUNC) {
+                    pkt_set(vrd, k, 0); /* the core drops it as truncated */
+                    continue;
+                }
+                pkt_set(vrd, k, synth_udp(vrd, k, vrd->rx_mm[k].msg_len, dport));
+            }
+            count = got;
+            if (got < VRD_BATCH) {
+                round = 8;
+            }
+            break;
+        }
+        case VRD_SRC_FAB_GRE: {
+            if (!vrd->fabric_if) {
+                return;
+            }
+            ifindex = vrd->fabric_if - 1;
+            uint32_t got = rx_mmsg(vrd, src->fd, 14, 0);
+            for (uint32_t k = 0; k < got; k++) {
+                eth_ip4(vrd->slots[k].data + VRD_HEADROOM);
+                uint32_t n = vrd->rx_mm[k].msg_hdr.msg_flags & MSG_TRUNC ? 0 : 14 + vrd->rx_mm[k].msg_len;
+                pkt_set(vrd, k, n);
+            }
+            count = got;
+            if (got < VRD_BATCH) {
+                round = 8;
+            }
+            break;
+        }
+        case VRD_SRC_LISTEN:
+        case VRD_SRC_CONN:
+            return;
+        }
+        if (count == 0) {
+            return;
+        }
+        batch_process(vrd, ifindex, count);
+        if (count < VRD_BATCH) {
+            return;
+        }
+    }
+}
+
+int vrd_io_init(struct vrd *vrd)
+{
+    vrd->slots = calloc(VRD_BATCH, sizeof *vrd->slots);
+    if (!vrd->slots) {
+        return LIB_ENOMEM;
+    }
+    vrd->udp[0] = (struct vrd_src){.kind = VRD_SRC_FAB_UDP, .fd = -1};
+    vrd->udp[1] = (struct vrd_src){.kind = VRD_SRC_FAB_UDP, .fd = -1};
+    vrd->gre = (struct vrd_src){.kind = VRD_SRC_FAB_GRE, .fd = -1};
+    vrd->raw_tx = -1;
+    return 0;
+}
+
+void vrd_io_destroy(struct vrd *vrd)
+{
+    for (uint32_t i = 0; i < vrd->port_slots; i++) {
+        vrd_port_detach(vrd, i);
+    }
+    vrd_fabric_close(vrd);
+    vrd_port_reap(vrd);
+    free(vrd->slots);
+    vrd->slots = NULL;
+}
