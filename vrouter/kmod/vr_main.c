@@ -106,8 +106,8 @@ static void vr_deliver(struct sk_buff *skb)
 	if (dev->netdev_ops == &vr_vif_ops) {
 		/* Towards the VM: the frame is received on the vif. */
 		skb->protocol = eth_type_trans(skb, dev);
-		dev->stats.rx_packets++;
-		dev->stats.rx_bytes += skb->len;
+		DEV_STATS_INC(dev, rx_packets);
+		DEV_STATS_ADD(dev, rx_bytes, skb->len);
 		netif_rx(skb);
 		return;
 	}
@@ -193,8 +193,8 @@ static netdev_tx_t vr_vif_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct vr_vif_priv *priv = netdev_priv(dev);
 
-	dev->stats.tx_packets++;
-	dev->stats.tx_bytes += skb->len;
+	DEV_STATS_INC(dev, tx_packets);
+	DEV_STATS_ADD(dev, tx_bytes, skb->len);
 	rcu_read_lock();
 	vr_process(priv->slot, skb, false);
 	rcu_read_unlock();

@@ -1,10 +1,10 @@
 #!/bin/sh
-# /init of the kernel module test initramfs (busybox): loads veth and
+# /init of the kernel module test initramfs (busybox): loads veth, vxlan and
 # strata_vr, builds the topology (fabric veth fab0 <-> und0 with und0 in an
 # "underlay" namespace, two VM namespaces), runs the byte-exact vectors of
-# kvr_test, pings between the VM namespaces through the module and over the
-# fabric's pass-through, unloads the module, prints one KVR-RESULT line and
-# powers off.
+# kvr_test, pings between the VM namespaces through the module, over the
+# fabric's pass-through and to the kernel's own VXLAN, unloads the module,
+# prints one KVR-RESULT line and powers off.
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -21,7 +21,7 @@ finish() {
 	poweroff -f
 }
 
-insmod /veth.ko || fail insmod_veth
+for m in veth udp_tunnel ip6_udp_tunnel vxlan; do insmod /$m.ko || fail insmod_$m; done
 if insmod /strata_vr.ko ifs=16 vrfs=8 nhs=64 labels=1024 routes=64 lpm_nodes=128 flows=64; then
 	pass insmod
 else
@@ -60,6 +60,19 @@ if nsenter -t "$A" -n ping -c 3 -i 0.2 -W 2 192.168.1.20; then pass ping_vm_a_to
 ip addr add 10.0.0.1/24 dev fab0
 nsenter -t "$U" -n ip addr add 10.0.0.2/24 dev und0
 if nsenter -t "$U" -n ping -c 2 -i 0.2 -W 2 10.0.0.1; then pass fabric_passthrough; else fail fabric_passthrough; fi
+
+# Interop: the kernel's own VXLAN device in the underlay namespace plays the
+# remote compute node (VNI 5000, MAC 02:dd:00:00:00:0d, 172.18.1.1); VM A
+# reaches it through the module's VXLAN encapsulation and its replies come
+# back through the module's decapsulation and routing.
+if nsenter -t "$U" -n sh -c '/kvr_test vxlan-peer && ip link set vx0 up &&
+	ip addr add 172.18.1.1/16 dev vx0 && ip route add 192.168.1.0/24 dev vx0 &&
+	arp -s 192.168.1.10 00:00:5e:00:01:00 -i vx0' &&
+	nsenter -t "$A" -n ping -c 3 -i 0.2 -W 2 172.18.1.1; then
+	pass ping_vm_a_to_kernel_vxlan
+else
+	fail ping_vm_a_to_kernel_vxlan
+fi
 
 kill "$U" "$A" "$B"
 wait 2>/dev/null

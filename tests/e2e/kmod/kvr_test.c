@@ -9,7 +9,9 @@
  *
  * Usage: kvr_test NS_UNDERLAY NS_VM_A NS_VM_B (paths to netns files). The
  * fabric is veth fab0 (root namespace, attached to the module) whose peer
- * und0 lives in NS_UNDERLAY, where the test plays the remote compute node. */
+ * und0 lives in NS_UNDERLAY, where the test plays the remote compute node.
+ * "kvr_test vxlan-peer" creates the kernel VXLAN device the VXLAN vectors
+ * model (run in the underlay namespace), for the interop ping of /init. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -928,6 +930,67 @@ static void if_del_releases_vif(void)
     assert_int_equal(vr_req(&nl_root, &m, NULL), VR_ENOENT);
 }
 
+/* ---- the kernel's own VXLAN as the remote compute node ---- */
+static size_t rt_attr(uint8_t *buf, size_t at, uint16_t type, const void *data, size_t size)
+{
+    struct nlattr *a = (struct nlattr *)(buf + at);
+    a->nla_type = type;
+    a->nla_len = (uint16_t)(NLA_HDRLEN + size);
+    if (size) {
+        memcpy(buf + at + NLA_HDRLEN, data, size);
+    }
+    return at + NLA_ALIGN(a->nla_len);
+}
+
+/* Creates VXLAN device vx0 (VNI 5000, port 4789, 10.0.0.2 -> 10.0.0.1, MAC
+ * MAC_REMOTE) in the current namespace: the peer that the VXLAN vectors
+ * model, so VMs behind the module can talk to the kernel's VXLAN. */
+static int vxlan_peer(void)
+{
+    static uint8_t buf[512];
+    struct nlmsghdr *h = (struct nlmsghdr *)buf;
+    struct ifinfomsg *ifi = NLMSG_DATA(h);
+    size_t at = NLMSG_ALIGN(NLMSG_LENGTH(sizeof *ifi));
+    memset(buf, 0, sizeof buf);
+    h->nlmsg_type = RTM_NEWLINK;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    h->nlmsg_seq = 1;
+    ifi->ifi_family = AF_UNSPEC;
+    at = rt_attr(buf, at, IFLA_IFNAME, "vx0", 4);
+    at = rt_attr(buf, at, IFLA_ADDRESS, MAC_REMOTE, 6);
+    size_t linkinfo = at;
+    at = rt_attr(buf, at, IFLA_LINKINFO | NLA_F_NESTED, NULL, 0);
+    at = rt_attr(buf, at, IFLA_INFO_KIND, "vxlan", 6);
+    size_t data = at;
+    at = rt_attr(buf, at, IFLA_INFO_DATA | NLA_F_NESTED, NULL, 0);
+    uint32_t vni = VNI_RED, remote = htonl(FAB_IP), local = htonl(PEER_IP);
+    uint16_t port = htons(4789);
+    at = rt_attr(buf, at, IFLA_VXLAN_ID, &vni, 4);
+    at = rt_attr(buf, at, IFLA_VXLAN_GROUP, &remote, 4);
+    at = rt_attr(buf, at, IFLA_VXLAN_LOCAL, &local, 4);
+    at = rt_attr(buf, at, IFLA_VXLAN_PORT, &port, 2);
+    ((struct nlattr *)(buf + data))->nla_len = (uint16_t)(at - data);
+    ((struct nlattr *)(buf + linkinfo))->nla_len = (uint16_t)(at - linkinfo);
+    h->nlmsg_len = (uint32_t)at;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0 || send(fd, buf, at, 0) != (ssize_t)at) {
+        perror("vxlan_peer");
+        return 1;
+    }
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    close(fd);
+    if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || h->nlmsg_type != NLMSG_ERROR) {
+        fprintf(stderr, "vxlan_peer: no ack\n");
+        return 1;
+    }
+    int err = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+    if (err) {
+        fprintf(stderr, "vxlan_peer: %s\n", strerror(-err));
+        return 1;
+    }
+    return 0;
+}
+
 static int ns_open(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -958,8 +1021,11 @@ static void setup(void)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "vxlan-peer")) {
+        return vxlan_peer();
+    }
     if (argc != 4) {
-        fprintf(stderr, "usage: %s NS_UNDERLAY NS_VM_A NS_VM_B\n", argv[0]);
+        fprintf(stderr, "usage: %s NS_UNDERLAY NS_VM_A NS_VM_B | vxlan-peer\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);

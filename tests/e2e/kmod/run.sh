@@ -1,6 +1,6 @@
 #!/bin/sh
 # Host side of the kernel module test: builds the guest driver (static),
-# packs an initramfs (busybox-static, veth.ko, strata_vr.ko, kvr_test, the
+# packs an initramfs (busybox-static, veth and vxlan modules, strata_vr.ko, kvr_test, the
 # /init script), boots Debian's kernel under qemu (TCG) bounded by timeout,
 # and passes only when the console says "KVR-RESULT: PASS".
 # Usage: run.sh BUILD_DIR KERNEL_VERSION   (BUILD_DIR holds mod/strata_vr.ko)
@@ -10,9 +10,10 @@ kver=$2
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 here=$root/tests/e2e/kmod
 kernel=/boot/vmlinuz-$kver
-veth=/lib/modules/$kver/kernel/drivers/net/veth.ko
+mods="/lib/modules/$kver/kernel/drivers/net/veth.ko /lib/modules/$kver/kernel/net/ipv4/udp_tunnel.ko
+	/lib/modules/$kver/kernel/net/ipv6/ip6_udp_tunnel.ko /lib/modules/$kver/kernel/drivers/net/vxlan/vxlan.ko"
 limit=${KVR_TIMEOUT:-300}
-for f in "$kernel" "$veth" /bin/busybox "$out/mod/strata_vr.ko"; do
+for f in "$kernel" $mods /bin/busybox "$out/mod/strata_vr.ko"; do
 	[ -r "$f" ] || { echo "kmod test: missing $f" >&2; exit 1; }
 done
 command -v qemu-system-x86_64 >/dev/null || { echo "kmod test: no qemu-system-x86_64" >&2; exit 1; }
@@ -30,7 +31,7 @@ cp /bin/busybox "$g/root/bin/busybox"
 for app in $(/bin/busybox --list); do
 	[ "$app" = busybox ] || ln -s busybox "$g/root/bin/$app"
 done
-cp "$veth" "$out/mod/strata_vr.ko" "$g/root/"
+cp $mods "$out/mod/strata_vr.ko" "$g/root/"
 cp "$here/init.sh" "$g/root/init"
 (cd "$g/root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$g/initramfs.cpio.gz"
 built=$(date +%s.%N)
