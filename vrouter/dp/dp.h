@@ -11,6 +11,19 @@
  * dp_env_synchronize() waits for in-flight dp_rx calls (the user-space env
  * in env_user.c is for single-threaded hosts and does not).
  *
+ * Threading contract of the fast path. Per-packet counters (interface,
+ * flow, drop counters) are atomic adds only when the core is built with
+ * DP_ENV_COUNTERS_SHARED, which the kernel build always is (dp_rx on every
+ * CPU). Otherwise, as in the user-space build, each dp must see dp_rx /
+ * dp_rx_batch from one thread at a time (control may still run on others):
+ * counters are then plain relaxed read-modify-writes. Interface and
+ * transmit counters are added once per dp_rx / dp_rx_batch call, and an
+ * interface's configuration is read once per call, so a batch is forwarded
+ * as if it arrived at once. Established flows (FORWARD and NAT) remember
+ * their forwarding decision; it is revalidated per packet against version
+ * counters of the routing VRF and of the next hops it used, so every table
+ * change is seen by the next packet, exactly as without the cache.
+ *
  * Identifiers are chosen by the agent: interfaces by ifindex in [0, ifs),
  * VRFs in [0, vrfs), next hops in [1, nhs) (0 means "none"), labels in
  * [0, labels). Every installed entry carries the generation current when it

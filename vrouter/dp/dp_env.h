@@ -27,10 +27,30 @@
 #define dp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define dp_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define dp_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-/* Counters shared by fast-path threads: never torn, never lost. */
+/* Per-packet counters. With DP_ENV_COUNTERS_SHARED (always in the kernel,
+ * where dp_rx runs on every CPU at once) several fast-path threads may bump
+ * one counter: an atomic add, never torn, never lost. Without it (the
+ * user-space environment, whose hosts run dp_rx on one thread per dp) the
+ * single writer does a relaxed load and store: never torn for a reader on
+ * another thread, and no locked instruction per packet. A multi-threaded
+ * user-space host compiles the core with -DDP_ENV_COUNTERS_SHARED. */
+#if defined(__KERNEL__) && !defined(DP_ENV_COUNTERS_SHARED)
+#define DP_ENV_COUNTERS_SHARED 1
+#endif
+#ifdef DP_ENV_COUNTERS_SHARED
 #define dp_counter_add(p, v) ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
+#else
+#define dp_counter_add(p, v) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+#endif
 #define dp_fence_release() __atomic_thread_fence(__ATOMIC_RELEASE)
 #define dp_fence_acquire() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+
+/* Compare-and-swap of a 32-bit word: 1 when '*p' was 'expect' and is now
+ * 'desired' (with acquire ordering), else 0. */
+static inline int dp_cas32_acquire(uint32_t *p, uint32_t expect, uint32_t desired)
+{
+    return __atomic_compare_exchange_n(p, &expect, desired, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
 
 /* Sequence counters for multi-word entries (next hops, interfaces, flows).
  * A writer (holding the table's lock) brackets its update with
@@ -57,6 +77,31 @@ static inline void dp_seq_write_begin(uint32_t *seq)
 static inline void dp_seq_write_end(uint32_t *seq)
 {
     dp_store_release(seq, *seq + 1);
+}
+/* For entries whose writers do not all share one lock (flows: control under
+ * flow_lock, and fast-path threads filling a flow's forwarding cache), the
+ * writers exclude each other through the counter itself. dp_seq_lock spins
+ * until it moves the counter from even to odd; dp_seq_trylock moves it only
+ * from 'start', the even value a reader saw, and returns 0 when the entry
+ * changed since (or another writer holds it). Both end with
+ * dp_seq_write_end. */
+static inline void dp_seq_lock(uint32_t *seq)
+{
+    for (;;) {
+        uint32_t s = dp_load_relaxed(seq);
+        if (!(s & 1u) && dp_cas32_acquire(seq, s, s + 1)) {
+            break;
+        }
+    }
+    dp_fence_release();
+}
+static inline int dp_seq_trylock(uint32_t *seq, uint32_t start)
+{
+    if ((start & 1u) || !dp_cas32_acquire(seq, start, start + 1)) {
+        return 0;
+    }
+    dp_fence_release();
+    return 1;
 }
 
 /* ---- allocation (table creation only) ---- */

@@ -6,11 +6,16 @@
  * Layout: 2^n main slots in buckets of DP_FLOW_WAYS, plus an overflow area
  * chained per bucket. Lookups are lock-free: a slot's precomputed hash is
  * compared first, then its key, both validated by the slot's sequence
- * counter. Every writer (the fast path creating a held entry on a miss, and
- * control) holds flow_lock. Overflow slots that are unlinked are recycled
- * only after a grace period, which control runs with flow_lock released
- * (fast-path threads may be waiting on it). */
+ * counter. Every writer of keys and actions (the fast path creating a held
+ * entry on a miss, and control) holds flow_lock; the fast path also writes
+ * an entry's forwarding cache without that lock, so every writer takes the
+ * entry's sequence counter itself (dp_seq_lock / dp_seq_trylock), and every
+ * control write clears the cache. Overflow slots that are unlinked are
+ * recycled only after a grace period, which control runs with flow_lock
+ * released (fast-path threads may be waiting on it). */
 #include "vrouter/dp/dp_int.h"
+
+_Static_assert(sizeof(struct dp_flow_ent) == 128, "a flow entry is two cache lines");
 
 uint32_t dp_flow_hash(const struct dp_flow_key *k)
 {
@@ -51,10 +56,11 @@ int dp_flow_tables_init(struct dp *dp)
     }
     dp->flow_main = main;
     dp->flow_bmask = main / DP_FLOW_WAYS - 1;
-    dp->flows = dp_env_zalloc(((size_t)main + dp->cfg.flow_overflow) * sizeof *dp->flows);
+    dp->flows_mem = dp_env_zalloc(((size_t)main + dp->cfg.flow_overflow) * sizeof *dp->flows + 63);
+    dp->flows = (struct dp_flow_ent *)(((uintptr_t)dp->flows_mem + 63) & ~(uintptr_t)63);
     dp->flow_ovf_head = dp_env_zalloc(((size_t)main / DP_FLOW_WAYS) * sizeof *dp->flow_ovf_head);
     dp->flow_tag = dp_env_zalloc((size_t)main * sizeof *dp->flow_tag);
-    if (!dp->flows || !dp->flow_ovf_head || !dp->flow_tag) {
+    if (!dp->flows_mem || !dp->flow_ovf_head || !dp->flow_tag) {
         return VR_ENOMEM;
     }
     for (uint32_t b = 0; b <= dp->flow_bmask; b++) {
@@ -68,7 +74,7 @@ void dp_flow_tables_free(struct dp *dp)
     dp_pool_destroy(&dp->flow_ovf_pool);
     dp_env_free(dp->flow_tag);
     dp_env_free(dp->flow_ovf_head);
-    dp_env_free(dp->flows);
+    dp_env_free(dp->flows_mem);
 }
 
 static int slot_matches(const struct dp_flow_ent *e, const struct dp_flow_key *key)
@@ -79,6 +85,52 @@ static int slot_matches(const struct dp_flow_ent *e, const struct dp_flow_key *k
         match = e->state != DP_FLOW_FREE && key_eq(&e->key, key);
     } while (dp_seq_read_retry(&e->seq, s));
     return match;
+}
+
+/* 1 and 'v' filled when slot 'e' holds 'key'; one consistent read. */
+static int slot_read(const struct dp_flow_ent *e, const struct dp_flow_key *key, struct dp_flow_view *v)
+{
+    uint32_t s, match;
+    do {
+        s = dp_seq_read_begin(&e->seq);
+        match = e->state != DP_FLOW_FREE && key_eq(&e->key, key);
+        if (match) {
+            v->state = e->state;
+            v->act = e->act;
+            v->cache = e->cache;
+        }
+    } while (dp_seq_read_retry(&e->seq, s));
+    v->seq = s;
+    return match;
+}
+
+uint32_t dp_flow_lookup(const struct dp *dp, const struct dp_flow_key *key, uint32_t hash, struct dp_flow_view *v)
+{
+    uint32_t b = hash & dp->flow_bmask;
+    uint32_t base = b * DP_FLOW_WAYS;
+    const uint32_t *tag = &dp->flow_tag[base];
+    for (uint32_t w = 0; w < DP_FLOW_WAYS; w++) {
+        if (dp_load_relaxed(&tag[w]) == hash && slot_read(&dp->flows[base + w], key, v)) {
+            return base + w;
+        }
+    }
+    for (uint32_t i = dp_load_acquire(&dp->flow_ovf_head[b]); i != DP_FLOW_NONE;
+         i = dp_load_acquire(&dp->flows[i].next)) {
+        if (dp_load_relaxed(&dp->flows[i].hash) == hash && slot_read(&dp->flows[i], key, v)) {
+            return i;
+        }
+    }
+    return DP_FLOW_NONE;
+}
+
+void dp_flow_cache_fill(struct dp *dp, uint32_t idx, uint32_t seq, const struct dp_flow_cache *fc)
+{
+    struct dp_flow_ent *e = &dp->flows[idx];
+    if (!dp_seq_trylock(&e->seq, seq)) {
+        return;
+    }
+    e->cache = *fc;
+    dp_seq_write_end(&e->seq);
 }
 
 uint32_t dp_flow_find(const struct dp *dp, const struct dp_flow_key *key, uint32_t hash)
@@ -122,9 +174,10 @@ static uint32_t flow_slot_new(struct dp *dp, uint32_t hash)
     p->used++;
     uint32_t idx = dp->flow_main + o - 1;
     struct dp_flow_ent *e = &dp->flows[idx];
-    dp_seq_write_begin(&e->seq);
+    dp_seq_lock(&e->seq);
     e->state = DP_FLOW_FREE;
     e->hash = hash;
+    e->cache.nh = DP_NONE;
     dp_seq_write_end(&e->seq);
     e->next = dp->flow_ovf_head[b];
     dp_store_release(&dp->flow_ovf_head[b], idx);
@@ -135,8 +188,9 @@ static void flow_write(struct dp *dp, uint32_t idx, const struct dp_flow_key *ke
                        uint32_t state, const struct dp_flow_action *act, uint64_t now_ms)
 {
     struct dp_flow_ent *e = &dp->flows[idx];
-    dp_seq_write_begin(&e->seq);
+    dp_seq_lock(&e->seq);
     e->key = *key;
+    e->cache.nh = DP_NONE;
     dp_store_relaxed(&e->hash, hash);
     if (idx < dp->flow_main) {
         dp_store_relaxed(&dp->flow_tag[idx], hash);
@@ -151,7 +205,7 @@ static void flow_write(struct dp *dp, uint32_t idx, const struct dp_flow_key *ke
     e->packets = 0;
     e->bytes = 0;
     e->last_seen = now_ms;
-    e->state = state;
+    e->state = (uint8_t)state;
     dp_seq_write_end(&e->seq);
 }
 
@@ -212,8 +266,9 @@ static int flow_set_locked(struct dp *dp, const struct dp_flow_key *key, const s
         flow_write(dp, idx, key, hash, DP_FLOW_ACTIVE, act, now_ms);
     } else {
         struct dp_flow_ent *e = &dp->flows[idx];
-        dp_seq_write_begin(&e->seq);
+        dp_seq_lock(&e->seq);
         e->act = *act;
+        e->cache.nh = DP_NONE;
         e->gen = dp->gen;
         if (e->state == DP_FLOW_HOLD) {
             e->last_seen = now_ms;
@@ -280,8 +335,9 @@ static void flow_remove(struct dp *dp, uint32_t idx)
     if (rev != DP_FLOW_NONE && dp->flows[rev].reverse == idx) {
         dp_store_relaxed(&dp->flows[rev].reverse, DP_FLOW_NONE);
     }
-    dp_seq_write_begin(&e->seq);
+    dp_seq_lock(&e->seq);
     e->state = DP_FLOW_FREE;
+    e->cache.nh = DP_NONE;
     e->reverse = DP_FLOW_NONE;
     dp_seq_write_end(&e->seq);
     if (idx >= dp->flow_main) {

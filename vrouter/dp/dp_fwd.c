@@ -32,6 +32,14 @@ struct ifv {
     uint32_t ip4, gw_ip4, dns_ip4;
 };
 
+/* Transmit counters accumulated over a dp_rx call or a batch and added to
+ * the interface when the output interface changes and at the end. */
+struct acct {
+    uint32_t tx_if;
+    uint32_t tx_packets;
+    uint64_t tx_bytes;
+};
+
 struct ctx {
     struct dp *dp;
     struct dp_pkt *pkt;
@@ -49,6 +57,9 @@ struct ctx {
     uint32_t mirror_nh;
     uint8_t eth[14];  /* the Ethernet header as received (mirror copies) */
     struct dp_flow_key key;
+    struct acct *acct;
+    uint32_t flow_idx; /* the flow a VM-side packet hit, when its decision may be cached */
+    struct dp_flow_view fv; /* that flow as read */
 };
 
 /* ---- small helpers ---- */
@@ -122,6 +133,29 @@ static void nh_read(const struct dp *dp, uint32_t id, struct nhv *v, uint32_t *m
     }
 }
 
+/* Reads the fields of IF/TUNNEL next hop 'id' the send path uses, only if
+ * it is still at sequence 'seq' (as a flow's cache recorded it). Returns 1
+ * with 'v' filled, 0 when the next hop changed. */
+static int nh_read_at(const struct dp *dp, uint32_t id, uint32_t seq, struct nhv *v)
+{
+    const struct dp_nh_ent *e = &dp->nhs[id];
+    if (dp_load_acquire(&e->seq) != seq) {
+        return 0;
+    }
+    v->id = id;
+    v->e = e;
+    v->seq = seq;
+    v->type = e->type;
+    v->encap = e->encap;
+    v->flags = e->flags;
+    v->member_count = 0;
+    v->tmpl_size = e->tmpl_size;
+    v->ifindex = e->ifindex;
+    v->csum_base = e->csum_base;
+    dp_memcpy(v->dmac, e->dmac, 6);
+    return !dp_seq_read_retry(&e->seq, seq);
+}
+
 static void drop(struct ctx *c, enum dp_drop reason)
 {
     c->out->verdict = DP_VERDICT_DROP;
@@ -130,6 +164,17 @@ static void drop(struct ctx *c, enum dp_drop reason)
     dp_counter_add(&c->dp->drops[reason], 1);
     if (c->in_if < c->dp->cfg.ifs) {
         dp_counter_add(&c->dp->ifs[c->in_if].drops, 1);
+    }
+}
+
+static void acct_flush(struct dp *dp, struct acct *a)
+{
+    if (a->tx_packets) {
+        struct dp_if_ent *e = &dp->ifs[a->tx_if];
+        dp_counter_add(&e->tx_packets, a->tx_packets);
+        dp_counter_add(&e->tx_bytes, a->tx_bytes);
+        a->tx_packets = 0;
+        a->tx_bytes = 0;
     }
 }
 
@@ -146,9 +191,13 @@ static struct dp_tx *tx_add(struct ctx *c, uint32_t ifindex)
     t->len = c->pkt->len;
     t->hdr_size = 0;
     o->verdict = DP_VERDICT_TX;
-    struct dp_if_ent *e = &c->dp->ifs[ifindex];
-    dp_counter_add(&e->tx_packets, 1);
-    dp_counter_add(&e->tx_bytes, c->pkt->len);
+    struct acct *a = c->acct;
+    if (a->tx_if != ifindex) {
+        acct_flush(c->dp, a);
+        a->tx_if = ifindex;
+    }
+    a->tx_packets++;
+    a->tx_bytes += c->pkt->len;
     return t;
 }
 
@@ -460,7 +509,8 @@ static int flow_stage(struct ctx *c, uint32_t *route_vrf)
 {
     struct dp *dp = c->dp;
     uint32_t hash = ctx_hash(c);
-    uint32_t idx = dp_flow_find(dp, &c->key, hash);
+    struct dp_flow_view *v = &c->fv;
+    uint32_t idx = dp_flow_lookup(dp, &c->key, hash, v);
     if (idx == DP_FLOW_NONE) {
         idx = dp_flow_hold(dp, &c->key, hash, c->now);
         if (idx == DP_FLOW_NONE) {
@@ -471,14 +521,8 @@ static int flow_stage(struct ctx *c, uint32_t *route_vrf)
         return 0;
     }
     struct dp_flow_ent *e = &dp->flows[idx];
-    struct dp_flow_action a;
-    uint32_t state, s;
-    do {
-        s = dp_seq_read_begin(&e->seq);
-        state = e->state;
-        a = e->act;
-    } while (dp_seq_read_retry(&e->seq, s));
-    if (state != DP_FLOW_ACTIVE) {
+    const struct dp_flow_action a = v->act;
+    if (v->state != DP_FLOW_ACTIVE) {
         drop(c, DP_DROP_FLOW_HOLD);
         return 0;
     }
@@ -491,11 +535,13 @@ static int flow_stage(struct ctx *c, uint32_t *route_vrf)
         return 0;
     case DP_FLOW_NAT:
         nat_apply(c, &a);
+        c->flow_idx = idx;
         break;
     case DP_FLOW_MIRROR:
         c->mirror_nh = a.mirror_nh;
         break;
     case DP_FLOW_FORWARD:
+        c->flow_idx = idx;
         break;
     }
     if (a.flags & DP_FA_VRF) {
@@ -512,17 +558,12 @@ static void set_eth(uint8_t *eth, const uint8_t *dst, const uint8_t *src)
     dp_memcpy(eth + 6, src, 6);
 }
 
-/* Sends the routed packet in 'c' via next hop 'id'. */
-static void route_out(struct ctx *c, uint32_t id)
+/* Sends the routed packet in 'c' via resolved next hop 'n' (an ECMP
+ * composite was already resolved to its member). */
+static void route_send(struct ctx *c, struct nhv *n)
 {
-    struct nhv n;
-    uint32_t members[DP_NH_MAX_MEMBERS];
-    nh_read(c->dp, id, &n, members);
-    if (n.type == DP_NH_ECMP) {
-        ecmp_pick(c, &n, members);
-    }
     uint32_t abs_l3 = c->pkt->off + c->l3;
-    switch ((enum dp_nh_type)n.type) {
+    switch ((enum dp_nh_type)n->type) {
     case DP_NH_IF:
     case DP_NH_TUNNEL: {
         if (ttl_dec(c) != 0) {
@@ -531,14 +572,14 @@ static void route_out(struct ctx *c, uint32_t id)
         }
         c->pkt->len = c->l3 + c->l3_len; /* drop Ethernet padding */
         uint8_t *eth = dp_pkt_at(c->pkt, 0, 14);
-        if (n.type == DP_NH_IF) {
-            set_eth(eth, n.dmac, c->dp->cfg.router_mac);
-            tx_add(c, n.ifindex);
-        } else if (n.encap == DP_ENCAP_VXLAN) {
-            set_eth(eth, n.dmac, c->dp->cfg.router_mac);
-            encap(c, &n, 0);
+        if (n->type == DP_NH_IF) {
+            set_eth(eth, n->dmac, c->dp->cfg.router_mac);
+            tx_add(c, n->ifindex);
+        } else if (n->encap == DP_ENCAP_VXLAN) {
+            set_eth(eth, n->dmac, c->dp->cfg.router_mac);
+            encap(c, n, 0);
         } else {
-            encap(c, &n, c->l3);
+            encap(c, n, c->l3);
         }
         break;
     }
@@ -558,6 +599,42 @@ static void route_out(struct ctx *c, uint32_t id)
     if (c->mirror_nh) {
         mirror(c, c->mirror_nh, abs_l3, c->l3_len);
     }
+}
+
+/* Sends the routed packet in 'c' via next hop 'id', which a lookup made
+ * while the routing VRF was at route version 'rt_ver' returned, and records
+ * the decision in the packet's flow when it may be cached. */
+static void route_out(struct ctx *c, uint32_t id, uint32_t rt_ver)
+{
+    struct nhv n;
+    uint32_t members[DP_NH_MAX_MEMBERS];
+    nh_read(c->dp, id, &n, members);
+    uint32_t top_seq = n.seq;
+    if (n.type == DP_NH_ECMP) {
+        ecmp_pick(c, &n, members);
+    }
+    if (c->flow_idx != DP_FLOW_NONE && (n.type == DP_NH_IF || n.type == DP_NH_TUNNEL)) {
+        struct dp_flow_cache fc = {.rt_ver = rt_ver, .nh = id, .nh_seq = top_seq, .leaf = n.id, .leaf_seq = n.seq};
+        dp_flow_cache_fill(c->dp, c->flow_idx, c->fv.seq, &fc);
+    }
+    route_send(c, &n);
+}
+
+/* Sends the routed packet in 'c' by the decision cached in its flow, if
+ * every next hop it recorded is unchanged. Returns 1 when sent (or
+ * dropped), 0 when the cache is stale and the caller must look up. */
+static int route_cached(struct ctx *c)
+{
+    const struct dp_flow_cache *fc = &c->fv.cache;
+    if (fc->leaf != fc->nh && dp_load_acquire(&c->dp->nhs[fc->nh].seq) != fc->nh_seq) {
+        return 0;
+    }
+    struct nhv n;
+    if (!nh_read_at(c->dp, fc->leaf, fc->leaf_seq, &n)) {
+        return 0;
+    }
+    route_send(c, &n);
+    return 1;
 }
 
 /* Sends the bridged frame in 'c' (unchanged) via next hop 'id'. */
@@ -670,11 +747,17 @@ static void rx_vm(struct ctx *c, const struct ifv *in)
             drop(c, DP_DROP_NO_VRF);
             return;
         }
+        const struct dp_vrf_ent *rv = &c->dp->vrfs[route_vrf];
+        uint32_t rt_ver = dp_load_acquire(&rv->rt_ver);
+        if (c->flow_idx != DP_FLOW_NONE && c->fv.cache.nh != DP_NONE && c->fv.cache.rt_ver == rt_ver &&
+            route_cached(c)) {
+            return;
+        }
         const uint8_t *dst = dp_pkt_at(c->pkt, c->l3 + (c->family == 4 ? 16 : 24), c->family == 4 ? 4 : 16);
-        uint32_t root = dp_load_acquire(&c->dp->vrfs[route_vrf].root[c->family == 6]);
+        uint32_t root = dp_load_acquire(&rv->root[c->family == 6]);
         uint32_t nh = dp_lpm_lookup(c->dp, root, dst, c->family == 4 ? 4 : 16);
         if (nh != DP_NONE) {
-            route_out(c, nh);
+            route_out(c, nh, rt_ver);
             return;
         }
     }
@@ -985,57 +1068,80 @@ static void rx_agent(struct ctx *c)
 
 /* ---- entry points ---- */
 
-void dp_rx(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkt, uint64_t now_ms, struct dp_out *out)
+/* dp_rx over 'count' frames from 'ifindex': the interface is read once, and
+ * its receive counters and the transmit counters are added once per run of
+ * packets rather than per packet. */
+static void rx_run(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_t count, uint64_t now_ms,
+                   struct dp_out *outs)
 {
+    struct acct acct = {.tx_if = 0, .tx_packets = 0, .tx_bytes = 0};
     struct ctx c;
     c.dp = dp;
-    c.pkt = pkt;
-    c.out = out;
     c.now = now_ms;
     c.in_if = ifindex;
-    c.vrf = 0;
-    c.family = 0;
-    c.has_ports = 0;
-    c.hash_ok = 0;
-    c.l3 = 0;
-    c.l3_len = 0;
-    c.mirror_nh = 0;
-    out->verdict = DP_VERDICT_DROP;
-    out->drop = DP_DROP_NONE;
-    out->count = 0;
-    if (ifindex >= dp->cfg.ifs) {
+    c.acct = &acct;
+    struct ifv in = {.type = DP_IF_NONE};
+    if (ifindex < dp->cfg.ifs) {
+        if_read(dp, ifindex, &in);
+    }
+    uint32_t rx_packets = 0;
+    uint64_t rx_bytes = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        struct dp_pkt *pkt = &pkts[i];
+        struct dp_out *out = &outs[i];
+        c.pkt = pkt;
+        c.out = out;
+        c.vrf = 0;
+        c.family = 0;
+        c.has_ports = 0;
+        c.hash_ok = 0;
+        c.l3 = 0;
+        c.l3_len = 0;
+        c.mirror_nh = 0;
+        c.flow_idx = DP_FLOW_NONE;
+        out->verdict = DP_VERDICT_DROP;
+        out->drop = DP_DROP_NONE;
+        out->count = 0;
+        if (ifindex >= dp->cfg.ifs) {
+            drop(&c, DP_DROP_BAD_IF);
+            continue;
+        }
+        if (pkt->off > pkt->size || pkt->len > pkt->size - pkt->off) {
+            drop(&c, DP_DROP_TRUNCATED);
+            continue;
+        }
+        rx_packets++;
+        rx_bytes += pkt->len;
+        switch ((enum dp_if_type)in.type) {
+        case DP_IF_VM:
+            rx_vm(&c, &in);
+            continue;
+        case DP_IF_FABRIC:
+            rx_fabric(&c, &in);
+            continue;
+        case DP_IF_AGENT:
+            rx_agent(&c);
+            continue;
+        case DP_IF_NONE:
+            break;
+        }
         drop(&c, DP_DROP_BAD_IF);
-        return;
     }
-    if (pkt->off > pkt->size || pkt->len > pkt->size - pkt->off) {
-        drop(&c, DP_DROP_TRUNCATED);
-        return;
+    if (rx_packets) {
+        struct dp_if_ent *e = &dp->ifs[ifindex];
+        dp_counter_add(&e->rx_packets, rx_packets);
+        dp_counter_add(&e->rx_bytes, rx_bytes);
     }
-    struct ifv in;
-    if_read(dp, ifindex, &in);
-    struct dp_if_ent *e = &dp->ifs[ifindex];
-    dp_counter_add(&e->rx_packets, 1);
-    dp_counter_add(&e->rx_bytes, pkt->len);
-    switch ((enum dp_if_type)in.type) {
-    case DP_IF_VM:
-        rx_vm(&c, &in);
-        return;
-    case DP_IF_FABRIC:
-        rx_fabric(&c, &in);
-        return;
-    case DP_IF_AGENT:
-        rx_agent(&c);
-        return;
-    case DP_IF_NONE:
-        break;
-    }
-    drop(&c, DP_DROP_BAD_IF);
+    acct_flush(dp, &acct);
+}
+
+void dp_rx(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkt, uint64_t now_ms, struct dp_out *out)
+{
+    rx_run(dp, ifindex, pkt, 1, now_ms, out);
 }
 
 void dp_rx_batch(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_t count, uint64_t now_ms,
                  struct dp_out *outs)
 {
-    for (uint32_t i = 0; i < count; i++) {
-        dp_rx(dp, ifindex, &pkts[i], now_ms, &outs[i]);
-    }
+    rx_run(dp, ifindex, pkts, count, now_ms, outs);
 }

@@ -33,11 +33,15 @@ struct dp_if_ent {
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, drops;
 };
 
-/* VRF. 'present', 'root' and 'bum_nh' are single words read lock-free. */
+/* VRF. 'present', 'root', 'bum_nh' and 'rt_ver' are single words read
+ * lock-free. 'rt_ver' moves (store-release) after every change of either
+ * trie is complete, so a reader that load-acquires it before a lookup and
+ * finds it unchanged later knows the lookup's answer still holds. */
 struct dp_vrf_ent {
     uint32_t present;
     uint32_t root[2]; /* LPM trie roots for IPv4 [0] and IPv6 [1], DP_NONE if empty */
     uint32_t bum_nh;
+    uint32_t rt_ver;
     uint32_t gen;
 };
 
@@ -112,21 +116,48 @@ struct dp_lpm_node {
     uint8_t plen[256];
 };
 
-/* Flow entry. Writers hold flow_lock and bracket updates with 'seq';
- * readers match 'hash' and 'key' and copy the action under 'seq'. Main
- * slots live at bucket * 4 + way; overflow slots at flow_main + i - 1
- * and are chained from flow_ovf_head[bucket] through 'next'. */
+/* The forwarding decision cached in a flow entry by the fast path: the
+ * route lookup in the routing VRF (valid while that VRF's rt_ver is
+ * 'rt_ver') gave next hop 'nh' (read at sequence 'nh_seq'), which resolved
+ * to 'leaf' (read at 'leaf_seq'; leaf == nh unless nh is ECMP). The cache is
+ * valid when 'nh' is not DP_NONE and every recorded version still holds;
+ * nothing ever flushes caches globally. Only flows whose action is FORWARD
+ * or NAT are cached, and every control write of a flow clears its cache. */
+struct dp_flow_cache {
+    uint32_t rt_ver;
+    uint32_t nh, nh_seq;
+    uint32_t leaf, leaf_seq;
+};
+
+/* Flow entry, 128 bytes: the first cache line is what a lookup reads, the
+ * second the action, the forwarding cache and the counters. Writers (control
+ * under flow_lock, and the fast path creating held entries or filling the
+ * cache) take 'seq' with dp_seq_lock/dp_seq_trylock; readers match 'hash'
+ * and 'key' and copy the action and cache under 'seq'. Main slots live at
+ * bucket * 4 + way; overflow slots at flow_main + i - 1 and are chained
+ * from flow_ovf_head[bucket] through 'next'. The counters are written
+ * outside 'seq' by the fast path (dp_counter_add). */
 #define DP_FLOW_WAYS 4
 struct dp_flow_ent {
     uint32_t seq;
-    uint32_t state;
     uint32_t hash;
     uint32_t next;
+    uint8_t state;
+    uint8_t pad[3];
     struct dp_flow_key key;
-    struct dp_flow_action act;
     uint32_t reverse;
+    struct dp_flow_action act;
     uint32_t gen;
+    struct dp_flow_cache cache;
     uint64_t packets, bytes, last_seen;
+};
+
+/* What the fast path copies out of a matching flow entry under its 'seq'. */
+struct dp_flow_view {
+    uint32_t seq;
+    uint8_t state;
+    struct dp_flow_action act;
+    struct dp_flow_cache cache;
 };
 
 struct dp {
@@ -161,7 +192,8 @@ struct dp {
     struct dp_lpm_node *lpm;
     struct dp_pool lpm_pool;
 
-    struct dp_flow_ent *flows;
+    struct dp_flow_ent *flows; /* 64-byte aligned inside 'flows_mem' */
+    void *flows_mem;
     uint32_t flow_main;   /* main slots: buckets * DP_FLOW_WAYS */
     uint32_t flow_bmask;  /* bucket mask */
     uint32_t *flow_tag;   /* hash of each main slot, compared before the entry */
@@ -211,6 +243,13 @@ int dp_vni_lookup(const struct dp *dp, uint32_t vni, uint32_t *vrf, uint32_t *nh
 /* ---- flows (dp_flow.c) ---- */
 /* Lock-free lookup: the slot index of 'key' (with 'hash') or DP_FLOW_NONE. */
 uint32_t dp_flow_find(const struct dp *dp, const struct dp_flow_key *key, uint32_t hash);
+/* Lock-free lookup that also copies the matching entry's state, action and
+ * cache into 'v' (one consistent read). Returns the slot or DP_FLOW_NONE. */
+uint32_t dp_flow_lookup(const struct dp *dp, const struct dp_flow_key *key, uint32_t hash, struct dp_flow_view *v);
+/* Stores 'fc' as the forwarding cache of flow 'idx' if the entry is still
+ * at sequence 'seq' (as the caller read it) and no other writer holds it;
+ * otherwise leaves it alone. Never waits. */
+void dp_flow_cache_fill(struct dp *dp, uint32_t idx, uint32_t seq, const struct dp_flow_cache *fc);
 /* Creates a held entry for 'key' (or finds the existing one). Returns the
  * index or DP_FLOW_NONE when full. Takes flow_lock. */
 uint32_t dp_flow_hold(struct dp *dp, const struct dp_flow_key *key, uint32_t hash, uint64_t now_ms);

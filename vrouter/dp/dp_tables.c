@@ -389,6 +389,15 @@ int dp_vrf_add(struct dp *dp, const struct dp_vrf *v)
 static void route_unlink_vrf(struct dp *dp, uint32_t vrf);
 static void mac_unlink_vrf(struct dp *dp, uint32_t vrf);
 
+/* Publishes that the tries of 'vrf' changed (after the change is complete):
+ * forwarding decisions cached in flows from an earlier lookup stop being
+ * used. Caller holds dp->lock. */
+static void rt_changed(struct dp *dp, uint32_t vrf)
+{
+    struct dp_vrf_ent *e = &dp->vrfs[vrf];
+    dp_store_release(&e->rt_ver, e->rt_ver + 1);
+}
+
 static void vrf_clear(struct dp *dp, uint32_t vrf)
 {
     struct dp_vrf_ent *e = &dp->vrfs[vrf];
@@ -398,6 +407,7 @@ static void vrf_clear(struct dp *dp, uint32_t vrf)
     mac_unlink_vrf(dp, vrf);
     dp_lpm_clear(dp, &e->root[0]);
     dp_lpm_clear(dp, &e->root[1]);
+    rt_changed(dp, vrf);
 }
 
 int dp_vrf_del(struct dp *dp, uint32_t vrf)
@@ -789,6 +799,7 @@ int dp_route_add(struct dp *dp, const struct dp_route *r)
             if (rc == 0) {
                 e->nh = r->nh;
             }
+            rt_changed(dp, r->vrf);
         }
         goto out;
     }
@@ -798,6 +809,7 @@ int dp_route_add(struct dp *dp, const struct dp_route *r)
         goto out;
     }
     rc = dp_lpm_insert(dp, &v->root[r->family == 6], addr, r->plen, maxlen, r->nh);
+    rt_changed(dp, r->vrf);
     if (rc != 0) {
         dp->routes[idx].used = 0;
         dp_pool_free(&dp->route_pool, idx);
@@ -842,6 +854,7 @@ static void route_remove(struct dp *dp, uint32_t idx, uint32_t *link)
         }
     }
     dp_lpm_remove(dp, &dp->vrfs[e->vrf].root[e->family == 6], e->addr, e->plen, maxlen, cover_nh, cover_plen);
+    rt_changed(dp, e->vrf);
     *link = e->next;
     dp->routes[idx].used = 0;
         dp_pool_free(&dp->route_pool, idx);

@@ -1,0 +1,366 @@
+/* Unit tests for the forwarding decision cached in flow entries: a flow hit
+ * with a valid cache sends exactly what the full lookup sends, and every
+ * change the decision depends on (a route in the routing VRF, the next hop,
+ * an ECMP member, the fabric interface the tunnel template comes from, the
+ * flow's own action, the VRF itself) is seen by the very next packet, with
+ * no global flush. Also the cache fill's refusal to overwrite an entry that
+ * changed since it was read, and the counters kept per batch. */
+#include "dp_test.h"
+#include "vrouter/dp/dp_int.h"
+
+#define NH_B 1
+#define NH_UDP 2
+#define NH_GRE 3
+#define NH_UDP_BLUE 8
+#define NH_UDP2 9
+#define NH_ECMP 40
+
+static const struct dp_flow_action FWD = {.type = DP_FLOW_FORWARD};
+
+static void set_policy(struct dp *dp, uint32_t ifindex, int on)
+{
+    struct dp_if i;
+    assert_int_equal(dp_if_get(dp, ifindex, &i), 0);
+    i.flags = on ? DP_IF_POLICY : 0;
+    assert_int_equal(dp_if_add(dp, &i), 0);
+}
+
+static struct dp *setup(void)
+{
+    struct dp *dp = t_dp_new();
+    t_nh_if(dp, NH_B, IF_B, MAC_B, 0);
+    t_nh_tun(dp, NH_UDP, DP_ENCAP_MPLS_UDP, 100, 0);
+    t_nh_tun(dp, NH_GRE, DP_ENCAP_MPLS_GRE, 200, 0);
+    t_nh_tun(dp, NH_UDP_BLUE, DP_ENCAP_MPLS_UDP, 500, 0);
+    t_nh_tun(dp, NH_UDP2, DP_ENCAP_MPLS_UDP, 900, 0);
+    t_route4(dp, VRF_RED, IP4(172, 16, 0, 0), 16, NH_UDP);
+    t_route4(dp, VRF_BLUE, IP4(172, 16, 0, 0), 16, NH_UDP_BLUE);
+    set_policy(dp, IF_A, 1);
+    struct dp_flow_key k;
+    t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, 1000, 2000);
+    assert_int_equal(dp_flow_set(dp, &k, &FWD, 1, NULL), 0);
+    return dp;
+}
+
+/* Sends the test flow's packet from A; returns the transmitted frame's size
+ * in 'got' (0 when not transmitted) and leaves the verdict in 'out'. */
+static size_t send(struct dp *dp, struct dp_out *out, uint8_t *got)
+{
+    uint8_t f[128];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 1000, 2000, 10, 64);
+    struct t_buf b;
+    dp_rx(dp, IF_A, t_pkt(&b, f, n), 5, out);
+    if (out->verdict != DP_VERDICT_TX) {
+        return 0;
+    }
+    assert_int_equal(out->count, 1);
+    return t_tx(&b.pkt, out, 0, got);
+}
+
+/* The MPLS label of an MPLSoUDP frame, or of an MPLSoGRE frame. */
+static uint32_t udp_label(const uint8_t *fr)
+{
+    return t_get32(fr + 42) >> 12;
+}
+static uint32_t gre_label(const uint8_t *fr)
+{
+    return t_get32(fr + 38) >> 12;
+}
+
+static struct dp_flow_view view(struct dp *dp)
+{
+    struct dp_flow_key k;
+    t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, 1000, 2000);
+    struct dp_flow_view v;
+    memset(&v, 0, sizeof v);
+    assert_int_not_equal(dp_flow_lookup(dp, &k, dp_flow_hash(&k), &v), DP_FLOW_NONE);
+    return v;
+}
+
+static void test_cached_equals_lookup(void **state)
+{
+    struct dp *dp = setup();
+    struct dp_out out;
+    uint8_t first[256], second[256], plain[256];
+    assert_int_equal(view(dp).cache.nh, DP_NONE);
+    size_t n1 = send(dp, &out, first);
+    assert_int_equal(out.tx[0].ifindex, IF_FAB);
+    struct dp_flow_view v = view(dp);
+    assert_int_equal(v.cache.nh, NH_UDP);
+    assert_int_equal(v.cache.leaf, NH_UDP);
+    size_t n2 = send(dp, &out, second);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(first, second, n1);
+    /* The same packet through a port without flows (no cache at all). */
+    set_policy(dp, IF_A, 0);
+    size_t n3 = send(dp, &out, plain);
+    assert_int_equal(n1, n3);
+    assert_memory_equal(first, plain, n1);
+    assert_int_equal(udp_label(first), 100);
+
+    struct dp_flow_key k;
+    t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, 1000, 2000);
+    struct dp_flow fl;
+    assert_int_equal(dp_flow_get(dp, &k, &fl), 0);
+    assert_int_equal(fl.packets, 2);
+    assert_int_equal(fl.last_seen_ms, 5);
+    dp_free(dp);
+}
+
+static void test_route_changes_seen(void **state)
+{
+    struct dp *dp = setup();
+    struct dp_out out;
+    uint8_t got[256];
+    send(dp, &out, got);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), 100);
+    /* The same prefix to another next hop. */
+    t_route4(dp, VRF_RED, IP4(172, 16, 0, 0), 16, NH_GRE);
+    assert_true(send(dp, &out, got) > 0);
+    assert_int_equal(got[23], 47);
+    assert_int_equal(gre_label(got), 200);
+    /* A more specific prefix appears: local delivery to B. */
+    t_route4(dp, VRF_RED, IP4(172, 16, 5, 0), 24, NH_B);
+    assert_true(send(dp, &out, got) > 0);
+    assert_int_equal(out.tx[0].ifindex, IF_B);
+    assert_memory_equal(got, MAC_B, 6);
+    send(dp, &out, got);
+    assert_int_equal(out.tx[0].ifindex, IF_B);
+    /* It goes away again: back to the cover. */
+    struct dp_route r;
+    memset(&r, 0, sizeof r);
+    r.vrf = VRF_RED;
+    r.family = 4;
+    r.plen = 24;
+    t_put32(r.addr, IP4(172, 16, 5, 0));
+    assert_int_equal(dp_route_del(dp, &r), 0);
+    send(dp, &out, got);
+    assert_int_equal(out.tx[0].ifindex, IF_FAB);
+    assert_int_equal(gre_label(got), 200);
+    /* A route in another VRF leaves this flow's cache alone. */
+    uint32_t ver = view(dp).cache.rt_ver;
+    t_route4(dp, VRF_BLUE, IP4(10, 9, 0, 0), 16, NH_UDP_BLUE);
+    send(dp, &out, got);
+    assert_int_equal(view(dp).cache.rt_ver, ver);
+    /* The whole route withdrawn: no route, no MAC: unknown unicast. */
+    r.plen = 16;
+    t_put32(r.addr, IP4(172, 16, 0, 0));
+    assert_int_equal(dp_route_del(dp, &r), 0);
+    assert_int_equal(send(dp, &out, got), 0);
+    assert_int_equal(out.drop, DP_DROP_UNKNOWN_UNICAST);
+    dp_free(dp);
+}
+
+static void test_next_hop_changes_seen(void **state)
+{
+    struct dp *dp = setup();
+    struct dp_out out;
+    uint8_t got[256];
+    send(dp, &out, got);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), 100);
+    t_nh_tun(dp, NH_UDP, DP_ENCAP_MPLS_UDP, 777, 0);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), 777);
+    /* The fabric's underlay gateway MAC changes: the template is rebuilt. */
+    static const uint8_t gw2[6] = {0x02, 0, 0, 0, 0, 0x77};
+    struct dp_if i;
+    assert_int_equal(dp_if_get(dp, IF_FAB, &i), 0);
+    memcpy(i.gw_mac, gw2, 6);
+    assert_int_equal(dp_if_add(dp, &i), 0);
+    send(dp, &out, got);
+    assert_memory_equal(got, gw2, 6);
+    /* Next hop becomes a discard, then goes away. */
+    struct dp_nh d = {.id = NH_UDP, .type = DP_NH_DISCARD};
+    assert_int_equal(dp_nh_add(dp, &d), 0);
+    assert_int_equal(send(dp, &out, got), 0);
+    assert_int_equal(out.drop, DP_DROP_DISCARD);
+    t_nh_tun(dp, NH_UDP, DP_ENCAP_MPLS_UDP, 100, 0);
+    send(dp, &out, got);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), 100);
+    assert_int_equal(dp_nh_del(dp, NH_UDP), 0);
+    assert_int_equal(send(dp, &out, got), 0);
+    assert_int_equal(out.drop, DP_DROP_NO_NH);
+    dp_free(dp);
+}
+
+static void test_ecmp_member_changes_seen(void **state)
+{
+    struct dp *dp = setup();
+    struct dp_nh e = {.id = NH_ECMP, .type = DP_NH_ECMP, .member_count = 2, .members = {NH_UDP, NH_UDP2}};
+    assert_int_equal(dp_nh_add(dp, &e), 0);
+    t_route4(dp, VRF_RED, IP4(172, 16, 0, 0), 16, NH_ECMP);
+    struct dp_out out;
+    uint8_t got[256];
+    send(dp, &out, got);
+    uint32_t label = udp_label(got);
+    assert_true(label == 100 || label == 900);
+    struct dp_flow_view v = view(dp);
+    assert_int_equal(v.cache.nh, NH_ECMP);
+    uint32_t member = v.cache.leaf;
+    assert_int_equal(member, label == 100 ? NH_UDP : NH_UDP2);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), label);
+    /* The chosen member is re-pointed: the flow follows at once. */
+    t_nh_tun(dp, member, DP_ENCAP_MPLS_UDP, 4242, 0);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), 4242);
+    /* The composite itself changes to one member, the other one. */
+    uint32_t other = member == NH_UDP ? NH_UDP2 : NH_UDP;
+    struct dp_nh one = {.id = NH_ECMP, .type = DP_NH_ECMP, .member_count = 1, .members = {other}};
+    assert_int_equal(dp_nh_add(dp, &one), 0);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), other == NH_UDP ? 100 : 900);
+    assert_int_equal(view(dp).cache.leaf, other);
+    dp_free(dp);
+}
+
+static void test_flow_action_changes_seen(void **state)
+{
+    struct dp *dp = setup();
+    struct dp_out out;
+    uint8_t got[256];
+    send(dp, &out, got);
+    send(dp, &out, got);
+    struct dp_flow_key k;
+    t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, 1000, 2000);
+    /* Route in BLUE instead (floating IP network). */
+    struct dp_flow_action blue = {.type = DP_FLOW_FORWARD, .flags = DP_FA_VRF, .vrf = VRF_BLUE};
+    assert_int_equal(dp_flow_set(dp, &k, &blue, 6, NULL), 0);
+    assert_int_equal(view(dp).cache.nh, DP_NONE);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), 500);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), 500);
+    /* BLUE goes away with its routes: the cached decision must not survive. */
+    assert_int_equal(dp_vrf_del(dp, VRF_BLUE), 0);
+    assert_int_equal(send(dp, &out, got), 0);
+    /* Drop action. */
+    struct dp_flow_action drop = {.type = DP_FLOW_DROP};
+    assert_int_equal(dp_flow_set(dp, &k, &drop, 7, NULL), 0);
+    assert_int_equal(send(dp, &out, got), 0);
+    assert_int_equal(out.drop, DP_DROP_FLOW_ACTION);
+    /* Deleted and re-created (same slot): a fresh decision. */
+    assert_int_equal(dp_flow_del(dp, &k), 0);
+    assert_int_equal(send(dp, &out, got), 0);
+    assert_int_equal(out.verdict, DP_VERDICT_PUNT);
+    assert_int_equal(dp_flow_set(dp, &k, &FWD, 8, NULL), 0);
+    send(dp, &out, got);
+    send(dp, &out, got);
+    assert_int_equal(udp_label(got), 100);
+    dp_free(dp);
+}
+
+static void test_mirror_not_cached_and_ttl_checked(void **state)
+{
+    struct dp *dp = setup();
+    struct dp_flow_key k;
+    t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, 1000, 2000);
+    struct dp_flow_action m = {.type = DP_FLOW_MIRROR, .mirror_nh = NH_UDP2};
+    assert_int_equal(dp_flow_set(dp, &k, &m, 1, NULL), 0);
+    struct dp_out out;
+    uint8_t got[256];
+    uint8_t f[128];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 1000, 2000, 10, 64);
+    struct t_buf b;
+    for (int i = 0; i < 2; i++) {
+        dp_rx(dp, IF_A, t_pkt(&b, f, n), 5, &out);
+        assert_int_equal(out.verdict, DP_VERDICT_TX);
+        assert_int_equal(out.count, 2);
+        assert_int_equal(out.tx[1].ifindex, IF_FAB);
+        assert_int_equal(out.tx[1].hdr_size, 46 + 14);
+    }
+    assert_int_equal(view(dp).cache.nh, DP_NONE);
+    /* A cached flow still checks every packet's TTL. */
+    assert_int_equal(dp_flow_set(dp, &k, &FWD, 1, NULL), 0);
+    send(dp, &out, got);
+    assert_int_equal(view(dp).cache.nh, NH_UDP);
+    n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 1000, 2000, 10, 1);
+    dp_rx(dp, IF_A, t_pkt(&b, f, n), 5, &out);
+    assert_int_equal(out.verdict, DP_VERDICT_DROP);
+    assert_int_equal(out.drop, DP_DROP_TTL);
+    dp_free(dp);
+}
+
+static void test_fill_refused_after_change(void **state)
+{
+    struct dp *dp = setup();
+    struct dp_flow_key k;
+    t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, 1000, 2000);
+    struct dp_flow_view v;
+    uint32_t idx = dp_flow_lookup(dp, &k, dp_flow_hash(&k), &v);
+    assert_int_not_equal(idx, DP_FLOW_NONE);
+    assert_int_equal(dp_flow_set(dp, &k, &FWD, 2, NULL), 0);
+    struct dp_flow_cache fc = {.rt_ver = 1, .nh = NH_GRE, .nh_seq = 2, .leaf = NH_GRE, .leaf_seq = 2};
+    dp_flow_cache_fill(dp, idx, v.seq, &fc);
+    assert_int_equal(view(dp).cache.nh, DP_NONE);
+    /* An odd (write in progress) sequence is refused too. */
+    dp_flow_cache_fill(dp, idx, view(dp).seq + 1, &fc);
+    assert_int_equal(view(dp).cache.nh, DP_NONE);
+    v = view(dp);
+    dp_flow_cache_fill(dp, idx, v.seq, &fc);
+    struct dp_flow_view w = view(dp);
+    assert_int_equal(w.cache.nh, NH_GRE);
+    assert_int_equal(w.seq, v.seq + 2);
+    dp_free(dp);
+}
+
+static void test_batch_counters(void **state)
+{
+    struct dp *dp = setup();
+    uint8_t f[128];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 1000, 2000, 10, 64);
+    uint8_t g[128];
+    size_t gn = t_udp4(g, MAC_B, MAC_A, IP4(192, 168, 1, 10), IP4(192, 168, 1, 20), 1, 2, 10, 64);
+    struct dp_mac mac = {.vrf = VRF_RED, .nh = NH_B};
+    memcpy(mac.mac, MAC_B, 6);
+    t_nh_if(dp, 20, IF_B, MAC_B, DP_NH_L2);
+    mac.nh = 20;
+    assert_int_equal(dp_mac_add(dp, &mac), 0);
+    struct dp_flow_key k;
+    t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(192, 168, 1, 20), 17, 1, 2);
+    assert_int_equal(dp_flow_set(dp, &k, &FWD, 1, NULL), 0);
+    /* fabric, fabric, B, fabric, and one truncated frame. */
+    struct t_buf b[5];
+    struct dp_pkt pk[5];
+    pk[0] = *t_pkt(&b[0], f, n);
+    pk[1] = *t_pkt(&b[1], f, n);
+    pk[2] = *t_pkt(&b[2], g, gn);
+    pk[3] = *t_pkt(&b[3], f, n);
+    pk[4] = *t_pkt(&b[4], f, n);
+    pk[4].len = (uint32_t)pk[4].size;
+    struct dp_out outs[5];
+    dp_rx_batch(dp, IF_A, pk, 5, 9, outs);
+    assert_int_equal(outs[0].tx[0].ifindex, IF_FAB);
+    assert_int_equal(outs[2].tx[0].ifindex, IF_B);
+    assert_int_equal(outs[4].drop, DP_DROP_TRUNCATED);
+    struct dp_if a, fab, bb;
+    assert_int_equal(dp_if_get(dp, IF_A, &a), 0);
+    assert_int_equal(dp_if_get(dp, IF_FAB, &fab), 0);
+    assert_int_equal(dp_if_get(dp, IF_B, &bb), 0);
+    assert_int_equal(a.stats.rx_packets, 4);
+    assert_int_equal(a.stats.rx_bytes, 3 * n + gn);
+    assert_int_equal(a.stats.drops, 1);
+    assert_int_equal(fab.stats.tx_packets, 3);
+    assert_int_equal(fab.stats.tx_bytes, pk[0].len + pk[1].len + pk[3].len);
+    assert_int_equal(bb.stats.tx_packets, 1);
+    assert_int_equal(bb.stats.tx_bytes, gn);
+    dp_free(dp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cached_equals_lookup),
+        cmocka_unit_test(test_route_changes_seen),
+        cmocka_unit_test(test_next_hop_changes_seen),
+        cmocka_unit_test(test_ecmp_member_changes_seen),
+        cmocka_unit_test(test_flow_action_changes_seen),
+        cmocka_unit_test(test_mirror_not_cached_and_ttl_checked),
+        cmocka_unit_test(test_fill_refused_after_change),
+        cmocka_unit_test(test_batch_counters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
