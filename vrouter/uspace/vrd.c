@@ -108,39 +108,45 @@ void vrd_free(struct vrd *vrd)
     free(vrd);
 }
 
-int vrd_run(struct vrd *vrd)
+int vrd_run_once(struct vrd *vrd, int timeout_ms)
 {
     struct epoll_event evs[64];
+    int n = epoll_wait(vrd->ep, evs, 64, timeout_ms);
+    if (n < 0) {
+        return errno == EINTR ? 0 : VRD_ESYS;
+    }
+    for (int k = 0; k < n; k++) {
+        struct vrd_src *src = evs[k].data.ptr;
+        switch ((enum vrd_src_kind)src->kind) {
+        case VRD_SRC_LISTEN:
+            vrd_ctl_accept(vrd);
+            break;
+        case VRD_SRC_CONN:
+            vrd_ctl_ready(vrd, (struct vrd_conn *)src, evs[k].events);
+            break;
+        case VRD_SRC_TAP:
+        case VRD_SRC_PACKET:
+        case VRD_SRC_FAB_UDP:
+        case VRD_SRC_FAB_GRE:
+            vrd_io_ready(vrd, src);
+            break;
+        }
+    }
+    vrd_port_reap(vrd);
+    uint64_t now = vrd_now_ms();
+    if (now - vrd->last_age_ms >= 1000) {
+        vrd->last_age_ms = now;
+        (void)dp_flow_age(vrd->dp, now, vrd->flow_idle_ms);
+    }
+    return 0;
+}
+
+int vrd_run(struct vrd *vrd)
+{
     while (!vrd->stop) {
-        int n = epoll_wait(vrd->ep, evs, 64, 1000);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return VRD_ESYS;
-        }
-        for (int k = 0; k < n; k++) {
-            struct vrd_src *src = evs[k].data.ptr;
-            switch ((enum vrd_src_kind)src->kind) {
-            case VRD_SRC_LISTEN:
-                vrd_ctl_accept(vrd);
-                break;
-            case VRD_SRC_CONN:
-                vrd_ctl_ready(vrd, (struct vrd_conn *)src, evs[k].events);
-                break;
-            case VRD_SRC_TAP:
-            case VRD_SRC_PACKET:
-            case VRD_SRC_FAB_UDP:
-            case VRD_SRC_FAB_GRE:
-                vrd_io_ready(vrd, src);
-                break;
-            }
-        }
-        vrd_port_reap(vrd);
-        uint64_t now = vrd_now_ms();
-        if (now - vrd->last_age_ms >= 1000) {
-            vrd->last_age_ms = now;
-            (void)dp_flow_age(vrd->dp, now, vrd->flow_idle_ms);
+        int rc = vrd_run_once(vrd, 1000);
+        if (rc != 0) {
+            return rc;
         }
     }
     return 0;

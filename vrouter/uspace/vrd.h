@@ -135,6 +135,9 @@ void vrd_free(struct vrd *vrd);
 /* Runs the loop until vrd->stop is set (by a signal handler). Returns 0 or
  * VRD_ESYS when epoll fails. */
 int vrd_run(struct vrd *vrd) STRATA_WARN_UNUSED;
+/* One turn of the loop: waits up to 'timeout_ms' for events, handles them,
+ * ages flows when a second has passed. Returns 0 or VRD_ESYS. */
+int vrd_run_once(struct vrd *vrd, int timeout_ms) STRATA_WARN_UNUSED;
 
 /* ---- internal: vrd_io.c ---- */
 uint64_t vrd_now_ms(void);

@@ -1,0 +1,421 @@
+/* Unit tests of strata-vrouter's control side (vrouter/uspace): a real
+ * daemon object on a unix socket in a temporary directory, driven one loop
+ * turn at a time, and a client speaking the message set. They prove that
+ * every entry type is programmed and dumped back with its generation, that
+ * statistics are answered, that refused requests keep the session, that a
+ * malformed frame ends only its session and never the forwarding state,
+ * that frames split or coalesced by the stream are handled, that a client
+ * going away changes nothing (headless) and a later generation sweeps what
+ * was not re-installed, and that the fabric sockets follow the fabric
+ * interface. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vrouter/uspace/vrd.h"
+
+struct fix {
+    char dir[64];
+    char path[96];
+    struct vrd *vrd;
+};
+
+struct cli {
+    int fd;
+    uint8_t buf[VR_MSG_MAX * 64];
+    size_t len;
+    uint32_t seq;
+};
+
+static int setup(void **state)
+{
+    struct fix *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/test_vrd.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/ctl.sock", f->dir);
+    struct vrd_options opt = {.sock_path = f->path,
+                              .cfg = {.ifs = 16, .vrfs = 16, .nhs = 64, .composites = 8, .labels = 1024,
+                                      .vnis = 64, .bridge = 64, .routes = 64, .lpm_nodes = 64, .flows = 64,
+                                      .flow_overflow = 8}};
+    assert_int_equal(vrd_create(&opt, &f->vrd), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fix *f = *state;
+    vrd_free(f->vrd);
+    assert_int_equal(access(f->path, F_OK), -1); /* the socket file is removed */
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct cli *cli_open(struct fix *f)
+{
+    struct cli *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    strcpy(sun.sun_path, f->path);
+    c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    c->seq = 100;
+    return c;
+}
+
+static void cli_close(struct fix *f, struct cli *c)
+{
+    close(c->fd);
+    free(c);
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(vrd_run_once(f->vrd, 5), 0);
+    }
+}
+
+static void send_raw(struct cli *c, const uint8_t *p, size_t n)
+{
+    assert_int_equal(send(c->fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* Sends 'm' with a fresh seq; returns the seq. */
+static uint32_t cli_send(struct cli *c, struct vr_msg *m)
+{
+    uint8_t frame[VR_MSG_MAX];
+    size_t size = 0;
+    m->seq = ++c->seq;
+    assert_int_equal(vr_msg_encode(m, frame, sizeof frame, &size), 0);
+    send_raw(c, frame, size);
+    return m->seq;
+}
+
+/* Receives the next frame, turning the daemon's loop meanwhile. Returns 0,
+ * or -1 when the daemon closed the session. */
+static int cli_recv(struct fix *f, struct cli *c, struct vr_msg *m)
+{
+    for (int turn = 0; turn < 400; turn++) {
+        size_t size = 0;
+        if (vr_msg_peek(c->buf, c->len, &size) == 0 && size <= c->len) {
+            assert_int_equal(vr_msg_decode(c->buf, size, m), 0);
+            memmove(c->buf, c->buf + size, c->len - size);
+            c->len -= size;
+            return 0;
+        }
+        assert_int_equal(vrd_run_once(f->vrd, 5), 0);
+        ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, MSG_DONTWAIT);
+        if (n == 0) {
+            return -1;
+        }
+        if (n > 0) {
+            c->len += (size_t)n;
+        }
+    }
+    fail_msg("no answer from the daemon");
+    return -1;
+}
+
+/* Sends 'm' and returns its reply code (after 'entries' entry frames,
+ * which are stored in 'out' when not NULL). */
+static int call(struct fix *f, struct cli *c, struct vr_msg *m, struct vr_msg *out, unsigned max,
+                unsigned *entries, uint32_t *value)
+{
+    uint32_t seq = cli_send(c, m);
+    unsigned n = 0;
+    struct vr_msg r;
+    for (;;) {
+        assert_int_equal(cli_recv(f, c, &r), 0);
+        assert_int_equal(r.seq, seq);
+        if (r.type == VR_MSG_REPLY) {
+            break;
+        }
+        assert_true(n < max);
+        out[n++] = r;
+    }
+    if (entries) {
+        *entries = n;
+    }
+    if (value) {
+        *value = r.u.reply.value;
+    }
+    return r.u.reply.code;
+}
+
+static int req(struct fix *f, struct cli *c, struct vr_msg *m)
+{
+    return call(f, c, m, NULL, 0, NULL, NULL);
+}
+
+static int vrf_add(struct fix *f, struct cli *c, uint32_t vrf)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_VRF, 0, 0);
+    m.u.vrf.vrf = vrf;
+    return req(f, c, &m);
+}
+
+static int route_add(struct fix *f, struct cli *c, uint32_t vrf, uint8_t a, uint8_t plen, uint32_t nh)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_ROUTE, 0, 0);
+    m.u.route = (struct dp_route){.vrf = vrf, .family = 4, .plen = plen, .addr = {10, a, 0, 0}, .nh = nh};
+    return req(f, c, &m);
+}
+
+static int gen_msg(struct fix *f, struct cli *c, uint8_t type, uint32_t gen, uint32_t *value)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, type, 0, 0);
+    m.u.id = gen;
+    return call(f, c, &m, NULL, 0, NULL, value);
+}
+
+/* VRF 1, VM port 2 in it (no OS device), next hop 10 to it. */
+static void base(struct fix *f, struct cli *c)
+{
+    struct vr_msg m;
+    assert_int_equal(vrf_add(f, c, 1), 0);
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif = (struct dp_if){.ifindex = 2, .type = DP_IF_VM, .vrf = 1, .mac = {2, 0, 0, 0, 0, 2}};
+    assert_int_equal(req(f, c, &m), 0);
+    vr_msg_init(&m, VR_MSG_NH, 0, 0);
+    m.u.nh = (struct dp_nh){.id = 10, .type = DP_NH_IF, .ifindex = 2, .dmac = {2, 0, 0, 0, 0, 2}};
+    assert_int_equal(req(f, c, &m), 0);
+}
+
+static unsigned dump(struct fix *f, struct cli *c, uint8_t table, struct vr_msg *out, unsigned max)
+{
+    struct vr_msg m;
+    unsigned n = 0;
+    uint32_t value = 0;
+    vr_msg_init(&m, VR_MSG_DUMP_REQ, 0, 0);
+    m.u.table = table;
+    assert_int_equal(call(f, c, &m, out, max, &n, &value), 0);
+    assert_int_equal(value, n);
+    for (unsigned k = 0; k < n; k++) {
+        assert_int_equal(out[k].flags, VR_MSG_F_DUMP);
+    }
+    return n;
+}
+
+static void test_program_every_table_and_dump(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    struct vr_msg m, out[8];
+    assert_int_equal(gen_msg(f, c, VR_MSG_GEN_BEGIN, 7, NULL), 0);
+    base(f, c);
+    assert_int_equal(route_add(f, c, 1, 1, 16, 10), 0);
+    vr_msg_init(&m, VR_MSG_LABEL, 0, 0);
+    m.u.label = (struct dp_label){.label = 100, .nh = 10};
+    assert_int_equal(req(f, c, &m), 0);
+    vr_msg_init(&m, VR_MSG_VNI, 0, 0);
+    m.u.vni = (struct dp_vni){.vni = 5001, .vrf = 1};
+    assert_int_equal(req(f, c, &m), 0);
+    vr_msg_init(&m, VR_MSG_MAC, 0, 0);
+    m.u.mac = (struct dp_mac){.vrf = 1, .mac = {2, 0, 0, 0, 0, 9}, .nh = 10};
+    assert_int_equal(req(f, c, &m), 0);
+    vr_msg_init(&m, VR_MSG_FLOW, 0, 0);
+    m.u.flow.key = (struct dp_flow_key){.vrf = 1, .family = 4, .proto = 6, .src = {10, 1, 0, 1},
+                                        .dst = {10, 1, 0, 2}, .sport = 1000, .dport = 80};
+    m.u.flow.action.type = DP_FLOW_DROP;
+    uint32_t flow_index = 0;
+    assert_int_equal(call(f, c, &m, NULL, 0, NULL, &flow_index), 0);
+
+    assert_int_equal(dump(f, c, VR_TABLE_VRF, out, 8), 1);
+    assert_int_equal(out[0].u.vrf.vrf, 1);
+    assert_int_equal(out[0].u.vrf.gen, 7);
+    assert_int_equal(dump(f, c, VR_TABLE_IF, out, 8), 1);
+    assert_int_equal(out[0].u.ifc.dpif.ifindex, 2);
+    assert_int_equal(out[0].u.ifc.dpif.type, DP_IF_VM);
+    assert_string_equal(out[0].u.ifc.name, "");
+    assert_int_equal(dump(f, c, VR_TABLE_NH, out, 8), 1);
+    assert_int_equal(out[0].u.nh.id, 10);
+    assert_int_equal(dump(f, c, VR_TABLE_ROUTE, out, 8), 1);
+    assert_int_equal(out[0].u.route.plen, 16);
+    assert_int_equal(out[0].u.route.addr[1], 1);
+    assert_int_equal(out[0].u.route.nh, 10);
+    assert_int_equal(out[0].u.route.gen, 7);
+    assert_int_equal(dump(f, c, VR_TABLE_LABEL, out, 8), 1);
+    assert_int_equal(out[0].u.label.label, 100);
+    assert_int_equal(dump(f, c, VR_TABLE_VNI, out, 8), 1);
+    assert_int_equal(out[0].u.vni.vni, 5001);
+    assert_int_equal(dump(f, c, VR_TABLE_MAC, out, 8), 1);
+    assert_int_equal(out[0].u.mac.mac[5], 9);
+    assert_int_equal(dump(f, c, VR_TABLE_FLOW, out, 8), 1);
+    assert_int_equal(out[0].u.flow.index, flow_index);
+    assert_int_equal(out[0].u.flow.state, DP_FLOW_ACTIVE);
+    assert_int_equal(out[0].u.flow.action.type, DP_FLOW_DROP);
+
+    vr_msg_init(&m, VR_MSG_STATS_REQ, 0, 0);
+    unsigned n = 0;
+    assert_int_equal(call(f, c, &m, out, 8, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].type, VR_MSG_STATS);
+    assert_int_equal(out[0].u.stats.drop_count, DP_DROP_COUNT);
+    assert_int_equal(out[0].u.stats.stats.flows_active, 1);
+
+    /* deletes */
+    vr_msg_init(&m, VR_MSG_ROUTE_DEL, 0, 0);
+    m.u.route = (struct dp_route){.vrf = 1, .family = 4, .plen = 16, .addr = {10, 1, 0, 0}};
+    assert_int_equal(req(f, c, &m), 0);
+    vr_msg_init(&m, VR_MSG_FLOW_DEL, 0, 0);
+    m.u.flow.key = (struct dp_flow_key){.vrf = 1, .family = 4, .proto = 6, .src = {10, 1, 0, 1},
+                                        .dst = {10, 1, 0, 2}, .sport = 1000, .dport = 80};
+    assert_int_equal(req(f, c, &m), 0);
+    vr_msg_init(&m, VR_MSG_IF_DEL, 0, 0);
+    m.u.id = 2;
+    assert_int_equal(req(f, c, &m), 0);
+    assert_int_equal(dump(f, c, VR_TABLE_ROUTE, out, 8), 0);
+    assert_int_equal(dump(f, c, VR_TABLE_FLOW, out, 8), 0);
+    assert_int_equal(dump(f, c, VR_TABLE_IF, out, 8), 0);
+    cli_close(f, c);
+}
+
+static void test_refused_requests_keep_the_session(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    assert_int_equal(route_add(f, c, 7, 1, 16, 10), VR_ENOVRF);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_REPLY, 0, 0);
+    assert_int_equal(req(f, c, &m), VRD_EREQUEST);
+    vr_msg_init(&m, VR_MSG_NH_DEL, 0, 0);
+    m.u.id = 33;
+    assert_int_equal(req(f, c, &m), VR_ENOENT);
+    assert_int_equal(vrf_add(f, c, 3), 0); /* still served */
+    cli_close(f, c);
+}
+
+static void test_bad_frame_ends_only_its_session(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    base(f, c);
+    assert_int_equal(route_add(f, c, 1, 2, 16, 10), 0);
+    uint8_t junk[VR_MSG_HDR_SIZE] = {0x56, 0x53, 1, VR_MSG_VRF, 0, 0, 0, 20, 0, 0, 0, 77};
+    send_raw(c, junk, sizeof junk);
+    struct vr_msg r;
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.type, VR_MSG_REPLY);
+    assert_int_equal(r.seq, 77);
+    assert_int_equal(r.u.reply.code, VR_MSG_EMAGIC);
+    assert_int_equal(cli_recv(f, c, &r), -1); /* session closed */
+    cli_close(f, c);
+
+    struct cli *d = cli_open(f);
+    struct vr_msg out[4];
+    assert_int_equal(dump(f, d, VR_TABLE_ROUTE, out, 4), 1); /* nothing reset */
+    /* a frame announcing more than VR_MSG_MAX is refused before buffering */
+    uint8_t big[VR_MSG_HDR_SIZE] = {0x56, 0x52, 1, VR_MSG_VRF, 0, 0, 0xff, 0xff, 0, 0, 0, 78};
+    send_raw(d, big, sizeof big);
+    assert_int_equal(cli_recv(f, d, &r), 0);
+    assert_int_equal(r.u.reply.code, VR_MSG_ESIZE);
+    assert_int_equal(cli_recv(f, d, &r), -1);
+    cli_close(f, d);
+}
+
+static void test_split_and_coalesced_frames(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    uint8_t stream[3 * VR_MSG_MAX];
+    size_t at = 0, size = 0;
+    for (uint32_t v = 1; v <= 3; v++) {
+        struct vr_msg m;
+        vr_msg_init(&m, VR_MSG_VRF, 0, 500 + v);
+        m.u.vrf.vrf = v;
+        assert_int_equal(vr_msg_encode(&m, stream + at, sizeof stream - at, &size), 0);
+        at += size;
+    }
+    send_raw(c, stream, 2 * size); /* two frames in one write */
+    for (size_t k = 2 * size; k < at; k++) {
+        send_raw(c, stream + k, 1); /* the third byte by byte */
+        assert_int_equal(vrd_run_once(f->vrd, 1), 0);
+    }
+    for (uint32_t v = 1; v <= 3; v++) {
+        struct vr_msg r;
+        assert_int_equal(cli_recv(f, c, &r), 0);
+        assert_int_equal(r.seq, 500 + v);
+        assert_int_equal(r.u.reply.code, 0);
+    }
+    struct vr_msg out[4];
+    assert_int_equal(dump(f, c, VR_TABLE_VRF, out, 4), 3);
+    cli_close(f, c);
+}
+
+static void test_headless_then_sweep(void **state)
+{
+    struct fix *f = *state;
+    struct cli *a = cli_open(f);
+    assert_int_equal(gen_msg(f, a, VR_MSG_GEN_BEGIN, 1, NULL), 0);
+    base(f, a);
+    assert_int_equal(route_add(f, a, 1, 1, 16, 10), 0);
+    assert_int_equal(route_add(f, a, 1, 2, 16, 10), 0);
+    cli_close(f, a); /* the agent goes away */
+
+    struct cli *b = cli_open(f);
+    struct vr_msg out[4];
+    assert_int_equal(dump(f, b, VR_TABLE_ROUTE, out, 4), 2);
+    assert_int_equal(out[0].u.route.gen, 1);
+    assert_int_equal(out[1].u.route.gen, 1);
+    assert_int_equal(gen_msg(f, b, VR_MSG_GEN_BEGIN, 2, NULL), 0);
+    base(f, b);
+    assert_int_equal(route_add(f, b, 1, 1, 16, 10), 0);
+    uint32_t swept = 0;
+    assert_int_equal(gen_msg(f, b, VR_MSG_SWEEP, 2, &swept), 0);
+    assert_int_equal(swept, 1);
+    assert_int_equal(dump(f, b, VR_TABLE_ROUTE, out, 4), 1);
+    assert_int_equal(out[0].u.route.addr[1], 1);
+    assert_int_equal(out[0].u.route.gen, 2);
+    cli_close(f, b);
+}
+
+static void test_fabric_sockets_follow_the_interface(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif = (struct dp_if){.ifindex = 1, .type = DP_IF_FABRIC, .ip4 = 0x7f00003d}; /* 127.0.0.61 */
+    int rc = req(f, c, &m);
+    if (geteuid() != 0) {
+        assert_int_equal(rc, VRD_EFABRIC); /* raw sockets need CAP_NET_RAW */
+        cli_close(f, c);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(f->vrd->fabric_if, 2);
+    assert_true(f->vrd->udp[0].fd >= 0 && f->vrd->udp[1].fd >= 0 && f->vrd->gre.fd >= 0);
+    assert_true(f->vrd->raw_tx >= 0);
+    vr_msg_init(&m, VR_MSG_IF_DEL, 0, 0);
+    m.u.id = 1;
+    assert_int_equal(req(f, c, &m), 0);
+    assert_int_equal(f->vrd->fabric_if, 0);
+    assert_int_equal(f->vrd->udp[0].fd, -1);
+    assert_int_equal(f->vrd->raw_tx, -1);
+    cli_close(f, c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_program_every_table_and_dump, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_requests_keep_the_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_frame_ends_only_its_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_and_coalesced_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_headless_then_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fabric_sockets_follow_the_interface, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
