@@ -53,6 +53,9 @@ MODULE_PARM_DESC(flow_idle_ms, "flows idle this long are aged out");
 
 struct vr_state vr;
 
+/* Outer IPv4 + UDP + VXLAN + inner Ethernet: the largest encapsulation. */
+#define VR_ENCAP_MAX 50
+
 static struct delayed_work vr_age_work;
 
 static const struct net_device_ops vr_vif_ops;
@@ -187,6 +190,35 @@ drop:
 	return true;
 }
 
+/*
+ * vr_process() for what a port receives, which may be a GSO super-packet
+ * (a veth peer's TSO, a tunnel stack's UDP-tunnel GSO). Those are segmented
+ * in software first. On a fabric port ('fabric') a GSO packet that is not
+ * tunnel GSO is host traffic and is passed (returns false, 'skb' untouched).
+ */
+static bool vr_receive(u32 slot, struct sk_buff *skb, bool fabric)
+{
+	const unsigned int tunnel_gso = SKB_GSO_UDP_TUNNEL |
+		SKB_GSO_UDP_TUNNEL_CSUM | SKB_GSO_GRE | SKB_GSO_GRE_CSUM;
+	struct sk_buff *segs, *seg, *next;
+
+	if (!skb_is_gso(skb))
+		return vr_process(slot, skb, fabric);
+	if (fabric && !(skb_shinfo(skb)->gso_type & tunnel_gso))
+		return false;
+	segs = __skb_gso_segment(skb, NETIF_F_SG, false);
+	if (IS_ERR_OR_NULL(segs)) {
+		kfree_skb(skb);
+		return true;
+	}
+	consume_skb(skb);
+	skb_list_walk_safe(segs, seg, next) {
+		skb_mark_not_on_list(seg);
+		vr_process(slot, seg, false);
+	}
+	return true;
+}
+
 /* ---- created vif devices (VM ports) ---- */
 
 static netdev_tx_t vr_vif_xmit(struct sk_buff *skb, struct net_device *dev)
@@ -228,6 +260,9 @@ static void vr_vif_setup(struct net_device *dev)
 	dev->needs_free_netdev = true;
 	dev->priv_flags |= IFF_NO_QUEUE;
 	dev->needed_headroom = DP_HEADROOM;
+	/* Room for the largest encapsulation (VXLAN: 50 bytes) on a 1500-byte
+	 * underlay; the VM side may raise it when the fabric allows. */
+	dev->mtu = ETH_DATA_LEN - VR_ENCAP_MAX;
 	/* No offloads: the stack hands us complete checksums and segments. */
 	dev->features = 0;
 	dev->hw_features = 0;
@@ -249,7 +284,7 @@ static rx_handler_result_t vr_handle_frame(struct sk_buff **pskb)
 	*pskb = skb;
 	mac_off = skb->data - skb_mac_header(skb);
 	__skb_push(skb, mac_off);
-	if (vr_process(port->slot, skb, READ_ONCE(port->type) == DP_IF_FABRIC))
+	if (vr_receive(port->slot, skb, READ_ONCE(port->type) == DP_IF_FABRIC))
 		return RX_HANDLER_CONSUMED;
 	/* Not ours: restore the stack's view (the head may have moved). */
 	__skb_pull(skb, mac_off);

@@ -73,6 +73,17 @@ if nsenter -t "$U" -n sh -c '/kvr_test vxlan-peer && ip link set vx0 up &&
 else
 	fail ping_vm_a_to_kernel_vxlan
 fi
+# TCP both ways (1 MiB): full-size segments need the vif's reduced MTU on
+# the way out and the segmentation of the peer's UDP-tunnel GSO on the way in.
+tcp() { # name, sink namespace, source namespace, destination
+	nsenter -t "$2" -n /kvr_test tcp-sink 5001 1048576 & sink=$!
+	sleep 0.3
+	nsenter -t "$3" -n /kvr_test tcp-source "$4" 5001 1048576
+	if wait "$sink"; then pass "$1"; else fail "$1"; fi
+}
+tcp tcp_vm_a_to_kernel_vxlan "$U" "$A" 172.18.1.1
+tcp tcp_kernel_vxlan_to_vm_a "$A" "$U" 192.168.1.10
+tcp tcp_vm_b_to_vm_a "$A" "$B" 192.168.1.10
 
 kill "$U" "$A" "$B"
 wait 2>/dev/null

@@ -11,7 +11,8 @@
  * fabric is veth fab0 (root namespace, attached to the module) whose peer
  * und0 lives in NS_UNDERLAY, where the test plays the remote compute node.
  * "kvr_test vxlan-peer" creates the kernel VXLAN device the VXLAN vectors
- * model (run in the underlay namespace), for the interop ping of /init. */
+ * model (run in the underlay namespace), for the interop tests of /init;
+ * "tcp-sink"/"tcp-source" move a byte pattern over TCP for them. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +29,8 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "dp_test.h"
@@ -991,6 +994,76 @@ static int vxlan_peer(void)
     return 0;
 }
 
+/* ---- TCP through the module (run by /init inside the namespaces) ---- */
+/* Accepts one connection on 'port' and reads until EOF; succeeds when
+ * exactly 'bytes' bytes of the source's pattern arrived. */
+static int tcp_sink(uint16_t port, size_t bytes)
+{
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct timeval tv = {.tv_sec = 20};
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(ls, 1) != 0) {
+        perror("tcp-sink");
+        return 1;
+    }
+    setsockopt(ls, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int c = accept(ls, NULL, NULL);
+    if (c < 0) {
+        perror("tcp-sink accept");
+        return 1;
+    }
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static uint8_t buf[65536];
+    size_t total = 0, wrong = 0;
+    for (;;) {
+        ssize_t n = recv(c, buf, sizeof buf, 0);
+        if (n < 0) {
+            perror("tcp-sink recv");
+            return 1;
+        }
+        if (n == 0) {
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            wrong += buf[i] != (uint8_t)((total + (size_t)i) % 251);
+        }
+        total += (size_t)n;
+    }
+    printf("tcp-sink: %zu bytes, %zu wrong\n", total, wrong);
+    return total == bytes && wrong == 0 ? 0 : 1;
+}
+
+/* Connects to 'ip':'port' and sends 'bytes' bytes of a pattern. */
+static int tcp_source(const char *ip, uint16_t port, size_t bytes)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct timeval tv = {.tv_sec = 20};
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (s < 0 || inet_pton(AF_INET, ip, &sa.sin_addr) != 1 || connect(s, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        perror("tcp-source");
+        return 1;
+    }
+    static uint8_t buf[65536];
+    size_t sent = 0;
+    while (sent < bytes) {
+        size_t n = bytes - sent < sizeof buf ? bytes - sent : sizeof buf;
+        for (size_t i = 0; i < n; i++) {
+            buf[i] = (uint8_t)((sent + i) % 251);
+        }
+        ssize_t w = send(s, buf, n, 0);
+        if (w <= 0) {
+            perror("tcp-source send");
+            return 1;
+        }
+        sent += (size_t)w;
+    }
+    close(s);
+    return 0;
+}
+
 static int ns_open(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1024,8 +1097,14 @@ int main(int argc, char **argv)
     if (argc == 2 && !strcmp(argv[1], "vxlan-peer")) {
         return vxlan_peer();
     }
+    if (argc == 4 && !strcmp(argv[1], "tcp-sink")) {
+        return tcp_sink((uint16_t)atoi(argv[2]), (size_t)atol(argv[3]));
+    }
+    if (argc == 5 && !strcmp(argv[1], "tcp-source")) {
+        return tcp_source(argv[2], (uint16_t)atoi(argv[3]), (size_t)atol(argv[4]));
+    }
     if (argc != 4) {
-        fprintf(stderr, "usage: %s NS_UNDERLAY NS_VM_A NS_VM_B | vxlan-peer\n", argv[0]);
+        fprintf(stderr, "usage: %s NS_UNDERLAY NS_VM_A NS_VM_B | vxlan-peer | tcp-sink PORT BYTES | tcp-source IP PORT BYTES\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
