@@ -19,17 +19,14 @@ _Static_assert(sizeof(struct dp_flow_ent) == 128, "a flow entry is two cache lin
 
 uint32_t dp_flow_hash(const struct dp_flow_key *k)
 {
-    uint64_t x, y;
     if (k->family == 4) {
         uint32_t s, d;
         dp_memcpy(&s, k->src, 4);
         dp_memcpy(&d, k->dst, 4);
-        x = s;
-        y = d;
-    } else {
-        x = dp_ld64(k->src) ^ ((dp_ld64(k->src + 8) << 17) | (dp_ld64(k->src + 8) >> 47));
-        y = dp_ld64(k->dst) ^ ((dp_ld64(k->dst + 8) << 31) | (dp_ld64(k->dst + 8) >> 33));
+        return dp_flow_hash4(k->vrf, s, d, k->proto, k->sport, k->dport);
     }
+    uint64_t x = dp_ld64(k->src) ^ ((dp_ld64(k->src + 8) << 17) | (dp_ld64(k->src + 8) >> 47));
+    uint64_t y = dp_ld64(k->dst) ^ ((dp_ld64(k->dst + 8) << 31) | (dp_ld64(k->dst + 8) >> 33));
     uint64_t z = (uint64_t)k->vrf << 40 | (uint64_t)k->proto << 32 | (uint64_t)k->sport << 16 | k->dport;
     uint64_t h = x * 0x9e3779b97f4a7c15ull ^ y * 0xc2b2ae3d27d4eb4full ^ z * 0x165667b19e3779f9ull;
     return dp_mix64(h ^ k->family);
@@ -37,6 +34,9 @@ uint32_t dp_flow_hash(const struct dp_flow_key *k)
 
 static int key_eq(const struct dp_flow_key *a, const struct dp_flow_key *b)
 {
+    if (b->family == 4) {
+        return dp_key4_eq(a, b);
+    }
     const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
     uint64_t d = 0;
     for (uint32_t i = 0; i + 8 <= sizeof *a; i += 8) {

@@ -258,6 +258,25 @@ uint32_t dp_flow_sweep(struct dp *dp, uint32_t gen);
 int dp_flow_tables_init(struct dp *dp) STRATA_WARN_UNUSED;
 void dp_flow_tables_free(struct dp *dp);
 
+/* Key equality for IPv4 keys ('b->family' is 4): only the VRF, the first
+ * four bytes of each address and the ports/proto/family/pad word can be
+ * nonzero in an IPv4 key (control rejects others, the fast path zeroes
+ * them), so only those are compared; 'family' is in the last word, so an
+ * IPv6 key never equals an IPv4 one. */
+_Static_assert(sizeof(struct dp_flow_key) == 44 && __builtin_offsetof(struct dp_flow_key, src) == 4 &&
+                   __builtin_offsetof(struct dp_flow_key, dst) == 20 &&
+                   __builtin_offsetof(struct dp_flow_key, sport) == 36,
+               "flow key layout");
+static inline uint64_t dp_ld64(const uint8_t *p);
+static inline int dp_key4_eq(const struct dp_flow_key *a, const struct dp_flow_key *b)
+{
+    const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
+    uint32_t da, db;
+    dp_memcpy(&da, pa + 20, 4);
+    dp_memcpy(&db, pb + 20, 4);
+    return ((dp_ld64(pa) ^ dp_ld64(pb)) | (dp_ld64(pa + 36) ^ dp_ld64(pb + 36)) | (da ^ db)) == 0;
+}
+
 /* ---- hashing ---- */
 static inline uint32_t dp_mix64(uint64_t x)
 {
@@ -273,6 +292,16 @@ static inline uint64_t dp_ld64(const uint8_t *p)
     uint64_t v;
     dp_memcpy(&v, p, 8);
     return v;
+}
+/* dp_flow_hash of an IPv4 key, from its fields: 'src' and 'dst' are the
+ * addresses' four bytes loaded in memory order. */
+static inline uint32_t dp_flow_hash4(uint32_t vrf, uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport,
+                                     uint16_t dport)
+{
+    uint64_t z = (uint64_t)vrf << 40 | (uint64_t)proto << 32 | (uint64_t)sport << 16 | dport;
+    uint64_t h = (uint64_t)src * 0x9e3779b97f4a7c15ull ^ (uint64_t)dst * 0xc2b2ae3d27d4eb4full ^
+                 z * 0x165667b19e3779f9ull;
+    return dp_mix64(h ^ 4u);
 }
 
 /* ---- byte order on bounded memory ---- */

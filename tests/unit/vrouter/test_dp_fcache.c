@@ -4,7 +4,11 @@
  * an ECMP member, the fabric interface the tunnel template comes from, the
  * flow's own action, the VRF itself) is seen by the very next packet, with
  * no global flush. Also the cache fill's refusal to overwrite an entry that
- * changed since it was read, and the counters kept per batch. */
+ * changed since it was read, and the counters kept per batch. The IPv4
+ * fast path (vm_fast4) is checked differentially: every frame gets the same
+ * verdict and the same bytes from a policy port with installed flows
+ * (first packet: full pipeline; later ones: fast path) as from a port
+ * without flows, including the cases the fast path must leave alone. */
 #include "dp_test.h"
 #include "vrouter/dp/dp_int.h"
 
@@ -350,6 +354,175 @@ static void test_batch_counters(void **state)
     dp_free(dp);
 }
 
+/* Sends 'f' on 'ifindex' of 'dp' with 'headroom' bytes before it; the
+ * verdict in 'out', the first transmission (if any) in 'got', its size
+ * returned. */
+static size_t run(struct dp *dp, uint32_t ifindex, const uint8_t *f, size_t n, uint32_t headroom,
+                  struct dp_out *out, uint8_t *got)
+{
+    struct t_buf b;
+    struct dp_pkt *p = t_pkt(&b, f, n);
+    memmove(b.mem + headroom, b.mem + DP_HEADROOM, n);
+    p->off = headroom;
+    dp_rx(dp, ifindex, p, 7, out);
+    if (out->verdict == DP_VERDICT_DROP) {
+        return 0;
+    }
+    return t_tx(p, out, 0, got);
+}
+
+static struct dp *diff_setup(int policy)
+{
+    struct dp *dp = setup();
+    t_nh_tun(dp, 10, DP_ENCAP_VXLAN, 5000, MAC_REMOTE);
+    t_route4(dp, VRF_RED, IP4(172, 17, 0, 0), 16, NH_GRE);
+    t_route4(dp, VRF_RED, IP4(172, 18, 0, 0), 16, 10);
+    t_route4(dp, VRF_RED, IP4(192, 168, 1, 20), 32, NH_B);
+    struct dp_nh e = {.id = NH_ECMP, .type = DP_NH_ECMP, .member_count = 2, .members = {NH_UDP, NH_UDP2}};
+    assert_int_equal(dp_nh_add(dp, &e), 0);
+    t_route4(dp, VRF_RED, IP4(172, 19, 0, 0), 16, NH_ECMP);
+    set_policy(dp, IF_A, policy);
+    return dp;
+}
+
+/* The flow key of the IPv4 frame 'f' (ports zero unless TCP/UDP and not a
+ * later fragment), as the core builds it for VRF_RED. */
+static void frame_key(const uint8_t *f, struct dp_flow_key *k)
+{
+    const uint8_t *ip = f + 14;
+    size_t hl = (size_t)(ip[0] & 0xf) * 4;
+    int ports = (ip[9] == 6 || ip[9] == 17) && (t_get16(ip + 6) & 0x1fff) == 0;
+    t_key4(k, VRF_RED, t_get32(ip + 12), t_get32(ip + 16), ip[9], ports ? t_get16(ip + hl) : 0,
+           ports ? t_get16(ip + hl + 2) : 0);
+}
+
+static void test_fast_path_differential(void **state)
+{
+    struct dp *fast = diff_setup(1);
+    struct dp *slow = diff_setup(0);
+    uint8_t f[16][160];
+    size_t n[16];
+    uint32_t room[16];
+    int count = 0;
+    const uint32_t src = IP4(192, 168, 1, 10);
+#define FRAME(expr, hr)             \
+    do {                            \
+        n[count] = (expr);          \
+        room[count] = (hr);         \
+        count++;                    \
+    } while (0)
+    FRAME(t_udp4(f[count], MAC_ROUTER, MAC_A, src, IP4(172, 16, 5, 5), 1000, 2000, 10, 64), DP_HEADROOM);
+    FRAME(t_tcp4(f[count], MAC_ROUTER, MAC_A, src, IP4(172, 17, 1, 1), 3333, 80, 30), DP_HEADROOM);
+    FRAME(t_udp4(f[count], MAC_ROUTER, MAC_A, src, IP4(172, 18, 0, 9), 5, 6, 0, 64), DP_HEADROOM);
+    FRAME(t_tcp4(f[count], MAC_ROUTER, MAC_A, src, IP4(192, 168, 1, 20), 22, 4000, 1), DP_HEADROOM);
+    FRAME(t_udp4(f[count], MAC_ROUTER, MAC_A, src, IP4(172, 19, 7, 7), 1, 2, 3, 64), DP_HEADROOM);
+    /* Ethernet padding after a short UDP packet. */
+    FRAME(t_udp4(f[count], MAC_ROUTER, MAC_A, src, IP4(172, 16, 9, 9), 7, 8, 0, 64) + 18, DP_HEADROOM);
+    /* TTL 1: dropped, whichever path. */
+    FRAME(t_udp4(f[count], MAC_ROUTER, MAC_A, src, IP4(172, 16, 5, 6), 1000, 2000, 10, 1), DP_HEADROOM);
+    /* DNS to the gateway on a port with a flow: still punted. */
+    FRAME(t_udp4(f[count], MAC_ROUTER, MAC_A, src, IP4(192, 168, 1, 1), 5353, 53, 12, 64), DP_HEADROOM);
+    /* Not enough headroom for the MPLSoUDP header. */
+    FRAME(t_udp4(f[count], MAC_ROUTER, MAC_A, src, IP4(172, 16, 5, 7), 1000, 2000, 10, 64), 20);
+    /* A later fragment (no ports in its key). */
+    FRAME(t_udp4(f[count], MAC_ROUTER, MAC_A, src, IP4(172, 16, 5, 8), 1000, 2000, 10, 64), DP_HEADROOM);
+    t_put16(f[count - 1] + 14 + 6, 0x0010);
+    t_put16(f[count - 1] + 14 + 10, 0);
+    t_put16(f[count - 1] + 14 + 10, t_fold(t_sum(0, f[count - 1] + 14, 20)));
+    /* IPv4 options (IHL 6). */
+    {
+        uint8_t *g = f[count];
+        size_t m = t_udp4(g, MAC_ROUTER, MAC_A, src, IP4(172, 16, 5, 9), 1000, 2000, 10, 64);
+        memmove(g + 38, g + 34, m - 34);
+        memset(g + 34, 0, 4);
+        g[14] = 0x46;
+        t_put16(g + 16, (uint16_t)(t_get16(g + 16) + 4));
+        t_put16(g + 24, 0);
+        t_put16(g + 24, t_fold(t_sum(0, g + 14, 24)));
+        FRAME(m + 4, DP_HEADROOM);
+    }
+    /* Multicast destination MAC: to the BUM path (none here: dropped). */
+    FRAME(t_udp4(f[count], MAC_BCAST, MAC_A, src, IP4(172, 16, 5, 10), 1000, 2000, 10, 64), DP_HEADROOM);
+#undef FRAME
+    for (int i = 0; i < count; i++) {
+        struct dp_flow_key k;
+        frame_key(f[i], &k);
+        assert_int_equal(dp_flow_set(fast, &k, &FWD, 1, NULL), 0);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < count; i++) {
+            struct dp_out a, b;
+            uint8_t ga[512], gb[512];
+            size_t na = run(fast, IF_A, f[i], n[i], room[i], &a, ga);
+            size_t nb = run(slow, IF_A, f[i], n[i], room[i], &b, gb);
+            assert_int_equal(a.verdict, b.verdict);
+            assert_int_equal(a.drop, b.drop);
+            assert_int_equal(a.count, b.count);
+            assert_int_equal(na, nb);
+            assert_memory_equal(ga, gb, na);
+            if (a.count) {
+                assert_int_equal(a.tx[0].ifindex, b.tx[0].ifindex);
+            }
+        }
+    }
+    /* Every flow counted every packet it saw (3 rounds). */
+    for (int i = 0; i < count; i++) {
+        struct dp_flow_key k;
+        frame_key(f[i], &k);
+        struct dp_flow fl;
+        assert_int_equal(dp_flow_get(fast, &k, &fl), 0);
+        int counted = i != 7 && i != 11; /* punted and BUM packets never reach the flow stage */
+        assert_int_equal(fl.packets, counted ? 3 : 0);
+    }
+    struct dp_if x, y;
+    assert_int_equal(dp_if_get(fast, IF_FAB, &x), 0);
+    assert_int_equal(dp_if_get(slow, IF_FAB, &y), 0);
+    assert_int_equal(x.stats.tx_packets, y.stats.tx_packets);
+    assert_int_equal(x.stats.tx_bytes, y.stats.tx_bytes);
+    assert_int_equal(dp_if_get(fast, IF_A, &x), 0);
+    assert_int_equal(dp_if_get(slow, IF_A, &y), 0);
+    assert_int_equal(x.stats.rx_packets, y.stats.rx_packets);
+    assert_int_equal(x.stats.rx_bytes, y.stats.rx_bytes);
+    assert_int_equal(x.stats.drops, y.stats.drops);
+    dp_free(fast);
+    dp_free(slow);
+}
+
+/* Flows that live in the overflow area are found by the fast path too. */
+static void test_fast_path_overflow_flows(void **state)
+{
+    struct dp *dp = setup();
+    uint8_t f[128], first[256], got[256];
+    int found = 0;
+    for (uint16_t sp = 3000; sp < 3040 && !found; sp++) {
+        struct dp_flow_key k;
+        t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 1, 1), 17, sp, 53000);
+        uint32_t idx;
+        if (dp_flow_set(dp, &k, &FWD, 1, &idx) != 0) {
+            break;
+        }
+        if (idx < 16) {
+            continue;
+        }
+        found = 1;
+        size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 1, 1), sp, 53000, 4, 64);
+        struct dp_out out;
+        size_t n1 = run(dp, IF_A, f, n, DP_HEADROOM, &out, first);
+        assert_int_equal(out.verdict, DP_VERDICT_TX);
+        for (int i = 0; i < 2; i++) {
+            size_t n2 = run(dp, IF_A, f, n, DP_HEADROOM, &out, got);
+            assert_int_equal(n1, n2);
+            assert_memory_equal(first, got, n1);
+        }
+        struct dp_flow fl;
+        assert_int_equal(dp_flow_get(dp, &k, &fl), 0);
+        assert_int_equal(fl.index, idx);
+        assert_int_equal(fl.packets, 3);
+    }
+    assert_true(found);
+    dp_free(dp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +534,8 @@ int main(void)
         cmocka_unit_test(test_mirror_not_cached_and_ttl_checked),
         cmocka_unit_test(test_fill_refused_after_change),
         cmocka_unit_test(test_batch_counters),
+        cmocka_unit_test(test_fast_path_differential),
+        cmocka_unit_test(test_fast_path_overflow_flows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
