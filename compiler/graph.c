@@ -244,9 +244,20 @@ static int kv_range(struct graph *g, struct store_keysel sel, uint32_t limit, ui
         buf_destroy(&cmd);
         return store_fail(err, rc);
     }
-    rc = kv_run(g, &cmd, serializable, rd, err);
+    rc = kv_run(g, &cmd, serializable && !g->fresh_reads, rd, err);
     buf_destroy(&cmd);
     return rc;
+}
+
+/* A decision made on serializable reads that refuses the request (the
+ * object or a parent missing, a name taken) is confirmed with fresh reads
+ * before it is answered: a follower's local state may not yet have applied
+ * the caller's own previous write. */
+static bool retry_fresh(const struct graph *g, int rc)
+{
+    return !g->fresh_reads && (rc == GRAPH_ENOTFOUND || rc == GRAPH_ECONFLICT ||
+                               rc == GRAPH_EPRECOND || rc == GRAPH_EINVALID ||
+                               rc == GRAPH_EEXHAUSTED);
 }
 
 /* Reads one key: '*kv' points into 'rd' (NULL when the key is absent). */
@@ -535,6 +546,19 @@ static bool uuid_syntax(const char *u)
     return true;
 }
 
+/* 'in' lower-cased into 'out' when it is a uuid (keys use lower case);
+ * otherwise copied as is, for the lookup to miss. Returns 'out'. */
+static const char *uuid_norm(const char *in, char out[GRAPH_UUID_SIZE])
+{
+    snprintf(out, GRAPH_UUID_SIZE, "%s", in ? in : "");
+    if (uuid_syntax(out)) {
+        for (char *c = out; *c; c++) {
+            *c = (char)(*c >= 'A' && *c <= 'F' ? *c - 'A' + 'a' : *c);
+        }
+    }
+    return out;
+}
+
 static json_t *json_parse_value(const uint8_t *v, uint32_t size)
 {
     return json_loadb((const char *)v, size, JSON_DECODE_ANY, NULL);
@@ -733,7 +757,9 @@ static int refs_resolve(struct graph *g, struct txn *tx, const struct schema_typ
         json_array_foreach(in, i, it)
         {
             snprintf(path, sizeof path, "%s[%zu]", ref->key, i);
+            char un[GRAPH_UUID_SIZE];
             const char *u = json_string_value(json_object_get(it, "uuid"));
+            u = u ? uuid_norm(u, un) : NULL;
             const json_t *to = present(it, "to");
             const json_t *attr = present(it, "attr");
             const json_t *prev = NULL;
@@ -1341,7 +1367,9 @@ static int fq_derive(struct graph *g, const struct schema_type *t, json_t *obj,
         name = json_string_value(json_object_get(obj, "name"));
     }
     json_t *pfq = NULL;
+    char pun[GRAPH_UUID_SIZE];
     const char *pu = json_string_value(present(obj, "parent_uuid"));
+    pu = pu ? uuid_norm(pu, pun) : NULL;
     const char *ptn = json_string_value(present(obj, "parent_type"));
     const struct schema_type *pt = ptn ? schema_type_find(g->schema, ptn)
                                        : t->parents_len ? t->parents[0] : NULL;
@@ -1396,7 +1424,9 @@ static int parent_resolve(struct graph *g, struct txn *tx, const struct schema_t
     }
     const json_t *fq = json_object_get(obj, "fq_name");
     size_t n = json_array_size(fq);
+    char pun[GRAPH_UUID_SIZE];
     const char *pu = json_string_value(present(obj, "parent_uuid"));
+    pu = pu ? uuid_norm(pu, pun) : NULL;
     const char *ptn = json_string_value(present(obj, "parent_type"));
     const struct schema_type *pt = ptn ? schema_type_find(g->schema, ptn) : NULL;
     char puuid[GRAPH_UUID_SIZE], ptype[64], name[256];
@@ -1480,14 +1510,20 @@ static int create_attempt(struct graph *g, struct txn *tx, const struct schema_t
 {
     char name[256], other[GRAPH_UUID_SIZE];
     const json_t *fq = json_object_get(obj, "fq_name");
-    bool found;
-    int rc = fq_lookup(g, t->name, fq, true, other, &found, err);
+    bool found = false;
+    int rc = 0;
+    /* The first attempt trusts the compares (CREATE == 0 on the fq and uuid
+     * keys) instead of reading both keys first; a failed compare sends the
+     * request round again with fresh reads, which name the conflict. */
+    if (g->fresh_reads) {
+        rc = fq_lookup(g, t->name, fq, true, other, &found, err);
+    }
     if (rc == 0 && found) {
         rc = fail(err, GRAPH_ECONFLICT, "fq_name", "%s %s already exists (uuid %s)", t->name,
                   fq_text(fq, name, sizeof name), other);
     }
     char otype[64];
-    if (rc == 0) {
+    if (rc == 0 && g->fresh_reads) {
         rc = uuid_type(g, uuid, true, otype, sizeof otype, &found, err);
         if (rc == 0 && found) {
             rc = fail(err, GRAPH_ECONFLICT, "uuid", "uuid %s is already used by a %s", uuid,
@@ -1595,6 +1631,7 @@ int graph_obj_create(struct graph *g, const char *type, const json_t *body, cons
         goto out_free;
     }
     rc = GRAPH_EBUSY;
+    g->fresh_reads = false;
     for (unsigned attempt = 0; attempt < g->retries; attempt++) {
         json_t *obj = json_deep_copy(base);
         if (!obj) {
@@ -1618,11 +1655,13 @@ int graph_obj_create(struct graph *g, const char *type, const json_t *body, cons
             }
         }
         json_decref(obj);
-        if (rc || ok) {
+        if (ok || (rc && !retry_fresh(g, rc))) {
             break;
         }
+        g->fresh_reads = true;
         rc = GRAPH_EBUSY;
     }
+    g->fresh_reads = false;
     if (rc == GRAPH_EBUSY) {
         rc = fail(err, GRAPH_EBUSY, NULL, "%s: too many concurrent changes, gave up after %u "
                   "attempts", t->name, g->retries);
@@ -1744,6 +1783,8 @@ int graph_obj_read(struct graph *g, const char *type, const char *uuid, const ch
         return fail(err, GRAPH_EBADREQ, NULL, "unknown object type '%.64s'", type ? type : "");
     }
     json_t *obj = NULL;
+    char nu[GRAPH_UUID_SIZE];
+    uuid = uuid_norm(uuid, nu);
     int rc = obj_get(g, t->name, uuid, !linearizable, &obj, revision, err);
     if (rc) {
         return rc;
@@ -1898,6 +1939,7 @@ static int modify(struct graph *g, const struct schema_type *t, const char *uuid
         return nomem(err);
     }
     int rc = GRAPH_EBUSY;
+    g->fresh_reads = false;
     for (unsigned attempt = 0; attempt < g->retries; attempt++) {
         json_t *old = NULL, *obj = NULL;
         uint64_t mod = 0, rev = 0;
@@ -1944,11 +1986,13 @@ static int modify(struct graph *g, const struct schema_type *t, const char *uuid
         }
         json_decref(old);
         json_decref(obj);
-        if (rc || ok) {
+        if (ok || (rc && !retry_fresh(g, rc))) {
             break;
         }
+        g->fresh_reads = true;
         rc = GRAPH_EBUSY;
     }
+    g->fresh_reads = false;
     if (rc == GRAPH_EBUSY) {
         rc = fail(err, GRAPH_EBUSY, NULL, "%s %s: too many concurrent changes, gave up after %u "
                   "attempts", t->name, uuid, g->retries);
@@ -1974,6 +2018,8 @@ int graph_obj_update(struct graph *g, const char *type, const char *uuid, const 
         return schema_fail(err, rc, &se);
     }
     struct merge_arg m = {.body = body};
+    char nu[GRAPH_UUID_SIZE];
+    uuid = uuid_norm(uuid, nu);
     return modify(g, t, uuid, if_match, actor, "update", merge_body, &m, out, revision, err);
 }
 
@@ -1999,7 +2045,7 @@ int graph_ref_update(struct graph *g, enum graph_ref_op op, const char *type, co
         if (!uuid_syntax(ref_uuid)) {
             return fail(err, GRAPH_EBADREQ, "ref-uuid", "not a uuid");
         }
-        snprintf(ru, sizeof ru, "%s", ref_uuid);
+        uuid_norm(ref_uuid, ru);
     } else {
         if (!fq_valid(ref_fq_name)) {
             return fail(err, GRAPH_EBADREQ, "ref-fq-name", "ref-uuid or ref-fq-name is required");
@@ -2019,6 +2065,8 @@ int graph_ref_update(struct graph *g, enum graph_ref_op op, const char *type, co
             return rc;
         }
     }
+    char nu[GRAPH_UUID_SIZE];
+    uuid = uuid_norm(uuid, nu);
     struct refop_arg a = {.op = op, .ref = ref, .ref_uuid = ru, .attr = json_is_null(attr) ? NULL : attr};
     return modify(g, t, uuid, 0, actor, op == GRAPH_REF_ADD ? "ref-add" : "ref-delete", mutate_ref,
                   &a, NULL, revision, err);
@@ -2159,11 +2207,14 @@ int graph_obj_delete(struct graph *g, const char *type, const char *uuid, uint64
     if (!t) {
         return fail(err, GRAPH_EBADREQ, NULL, "unknown object type '%.64s'", type ? type : "");
     }
+    char nu[GRAPH_UUID_SIZE];
+    uuid = uuid_norm(uuid, nu);
     struct txn *tx = txn_new();
     if (!tx) {
         return nomem(err);
     }
     int rc = GRAPH_EBUSY;
+    g->fresh_reads = false;
     for (unsigned attempt = 0; attempt < g->retries; attempt++) {
         bool ok = false;
         uint64_t rev = 0;
@@ -2172,11 +2223,13 @@ int graph_obj_delete(struct graph *g, const char *type, const char *uuid, uint64
         if (rc == 0 && ok && revision) {
             *revision = rev;
         }
-        if (rc || ok) {
+        if (ok || (rc && !retry_fresh(g, rc))) {
             break;
         }
+        g->fresh_reads = true;
         rc = GRAPH_EBUSY;
     }
+    g->fresh_reads = false;
     if (rc == GRAPH_EBUSY) {
         rc = fail(err, GRAPH_EBUSY, NULL, "%s %s: too many concurrent changes", t->name, uuid);
     }
@@ -2556,6 +2609,8 @@ int graph_id_to_fqname(struct graph *g, const char *uuid, bool linearizable, cha
 {
     *fq_name = NULL;
     bool found;
+    char nu[GRAPH_UUID_SIZE];
+    uuid = uuid_norm(uuid, nu);
     int rc = uuid_type(g, uuid, !linearizable, type, type_size, &found, err);
     if (rc == 0 && !found) {
         rc = fail(err, GRAPH_ENOTFOUND, NULL, "uuid %.40s not found", uuid ? uuid : "");
@@ -2592,7 +2647,7 @@ int graph_bootstrap(struct graph *g, const char *actor, struct graph_error *err)
             return nomem(err);
         }
         char uuid[GRAPH_UUID_SIZE];
-        int rc = graph_fqname_to_id(g, objs[i].type, json_object_get(body, "fq_name"), false,
+        int rc = graph_fqname_to_id(g, objs[i].type, json_object_get(body, "fq_name"), true,
                                     uuid, err);
         if (rc == GRAPH_ENOTFOUND) {
             rc = graph_obj_create(g, objs[i].type, body, actor, NULL, NULL, err);

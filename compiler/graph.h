@@ -96,6 +96,7 @@ struct graph {
     /* counters, for tests and metrics */
     uint64_t txn_count;      /* transactions proposed */
     uint64_t txn_conflicts;  /* of which the compares failed */
+    bool fresh_reads;        /* internal: decision reads go through the leader */
 };
 
 /* Sets up 'g' on 'schema' and 'kv' (both must outlive it). */
