@@ -1278,6 +1278,29 @@ static void session_write(struct http_session *s)
     session_response_done(s);
 }
 
+/* Appenders for the response head; the caller reserved the room. */
+static void put_str(char *o, size_t *len, const char *str)
+{
+    size_t n = strlen(str);
+    memcpy(o + *len, str, n);
+    *len += n;
+}
+
+#define put_lit(o, len, lit) (memcpy((o) + *(len), (lit), sizeof(lit) - 1), *(len) += sizeof(lit) - 1)
+
+static void put_uint(char *o, size_t *len, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        o[(*len)++] = tmp[--n];
+    }
+}
+
 static void session_send(struct http_session *s, int status, const char *content_type,
                          const void *body, size_t size, void *owned)
 {
@@ -1315,14 +1338,24 @@ static void session_send(struct http_session *s, int status, const char *content
         return;
     }
     char *o = (char *)s->out.data;
-    int n = snprintf(o, need, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, status_reason(status),
-                     session_date(s));
-    size_t len = (size_t)n;
+    size_t len = 0;
+    put_lit(o, &len, "HTTP/1.1 ");
+    put_uint(o, &len, (uint64_t)status);
+    put_lit(o, &len, " ");
+    put_str(o, &len, status_reason(status));
+    put_lit(o, &len, "\r\nDate: ");
+    put_str(o, &len, session_date(s));
+    put_lit(o, &len, "\r\n");
     if (content_type) {
-        len += (size_t)snprintf(o + len, need - len, "Content-Type: %s\r\n", content_type);
+        put_lit(o, &len, "Content-Type: ");
+        memcpy(o + len, content_type, ct_len);
+        len += ct_len;
+        put_lit(o, &len, "\r\n");
     }
     if (!no_body) {
-        len += (size_t)snprintf(o + len, need - len, "Content-Length: %zu\r\n", size);
+        put_lit(o, &len, "Content-Length: ");
+        put_uint(o, &len, size);
+        put_lit(o, &len, "\r\n");
     }
     if (s->extra.size > 0) {
         memcpy(o + len, s->extra.data, s->extra.size);
@@ -1444,6 +1477,12 @@ struct http_link {
     struct tls_conn *tls;
     struct http_session *session;
     uv_timer_t timer;
+    /* The session's deadline in loop time (0: none) and when the uv timer
+     * is due (0: not armed). Deadlines move on every request; the uv timer
+     * is only restarted when a deadline comes earlier than it is due, and
+     * re-armed for the remainder when it fires early. */
+    uint64_t deadline;
+    uint64_t timer_due;
     struct http_link *prev, *next;
     int refs;
     bool refused;
@@ -1534,6 +1573,17 @@ static void link_io_pause(void *io, int paused)
 static void link_on_timer(uv_timer_t *t)
 {
     struct http_link *l = t->data;
+    l->timer_due = 0;
+    if (l->deadline == 0) {
+        return;
+    }
+    uint64_t now = uv_now(l->server->loop);
+    if (now < l->deadline) {
+        l->timer_due = l->deadline;
+        uv_timer_start(&l->timer, link_on_timer, l->deadline - now, 0);
+        return;
+    }
+    l->deadline = 0;
     if (l->session) {
         http_session_timeout(l->session);
     }
@@ -1546,8 +1596,12 @@ static void link_io_timer(void *io, uint64_t ms)
         return;
     }
     if (ms == 0) {
-        uv_timer_stop(&l->timer);
-    } else {
+        l->deadline = 0; /* a timer still due fires into nothing */
+        return;
+    }
+    l->deadline = uv_now(l->server->loop) + ms;
+    if (l->timer_due == 0 || l->timer_due > l->deadline) {
+        l->timer_due = l->deadline;
         uv_timer_start(&l->timer, link_on_timer, ms, 0);
     }
 }
