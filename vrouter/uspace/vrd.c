@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -28,7 +29,8 @@ static int listen_unix(const char *path)
         return -1;
     }
     (void)unlink(path);
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(fd, 16) != 0) {
+    /* whoever connects programs the datapath: owner only */
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || chmod(path, 0600) != 0 || listen(fd, 16) != 0) {
         close(fd);
         return -1;
     }

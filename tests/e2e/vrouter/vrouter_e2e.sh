@@ -6,7 +6,9 @@
 #   v2 (192.168.1.2, VN red)  --TAP-- [cb: strata-vrouter 10.99.0.2] --TAP-- v3
 #                                                    (192.168.1.3, VN blue)
 # Every namespace name carries a per-run suffix; all are deleted on exit.
-# vrctl (the stand-in for the agent) programs both datapaths. Asserted:
+# vrctl (the stand-in for the agent) programs both datapaths (flows idle
+# for an hour before aging, so the driver-installed flow lives until the
+# sweep however slow the run). Asserted:
 #   1. ping and a 4 MB TCP transfer v1 <-> v2 over MPLSoGRE, MPLSoUDP and
 #      VXLAN, each with the fabric captured and dissected by tshark showing
 #      the expected outer protocol and MPLS labels / VNI in both directions;
@@ -16,7 +18,8 @@
 #      generation 2, re-installs all but a stale route, label and flow,
 #      sweeps during another ping: zero loss, the stale entries are gone
 #      from the dumps and every remaining entry carries generation 2.
-# Usage: vrouter_e2e.sh STRATA_VROUTER VRCTL TCPXFER. Exit 77 (skip) only
+# Usage: vrouter_e2e.sh STRATA_VROUTER VRCTL TCPXFER (VROUTER_E2E_BYTES sets
+# the transfer size; transfer times are printed, never asserted). Exit 77 (skip) only
 # when namespaces cannot be created (not root).
 set -u
 VROUTER=$1 VRCTL=$2 TCPXFER=$3
@@ -36,6 +39,7 @@ ID=$(printf '%x%04x' $$ $RANDOM)
 CA=svca-$ID CB=svcb-$ID V1=svv1-$ID V2=svv2-$ID V3=svv3-$ID
 WORK=$(mktemp -d /tmp/vrouter-e2e.XXXXXX)
 ROUTER_MAC=00:00:5e:00:01:00
+XFER=${VROUTER_E2E_BYTES:-4000000} # TCP transfer size per encapsulation
 MAC1=02:00:00:00:01:01 MAC2=02:00:00:00:01:02 MAC3=02:00:00:00:02:03
 PIDS=()
 declare -A VR_PID
@@ -114,7 +118,7 @@ set +e
 
 start_vrouter() { # NS NAME
     ip netns exec $1 "$VROUTER" -s "$WORK/$2.sock" --flows 4096 --nhs 4096 --labels 4096 --routes 4096 \
-        --ifs 64 --vrfs 64 >"$WORK/$2.log" 2>&1 &
+        --ifs 64 --vrfs 64 --flow-idle-ms 3600000 >"$WORK/$2.log" 2>&1 &
     PIDS+=($!)
     VR_PID[$2]=$!
     wait_for 5 test -S "$WORK/$2.sock" || { echo "FAIL: $2 did not start"; cat "$WORK/$2.log"; exit 1; }
@@ -231,8 +235,10 @@ for encap in gre udp vxlan; do
     fi
     in_ns $V2 ping -c 3 -i 0.05 -W 2 192.168.1.1 >/dev/null && pass "$encap: ping v2 -> v1" ||
         fail "$encap: ping v2 -> v1"
-    if tcp_xfer 4000000; then
-        pass "$encap: TCP 4 MB v1 -> v2 intact ($(tail -1 "$WORK/tcp-rx.log"))"
+    t0=$(date +%s%N)
+    if tcp_xfer $XFER; then
+        ms=$((($(date +%s%N) - t0) / 1000000))
+        pass "$encap: TCP $XFER bytes v1 -> v2 intact in $ms ms ($(tail -1 "$WORK/tcp-rx.log"))"
     else
         fail "$encap: TCP transfer"; cat "$WORK/tcp-tx.log" "$WORK/tcp-rx.log"
     fi
