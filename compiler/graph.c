@@ -1024,7 +1024,7 @@ static int ipnet_scan(struct graph *g, const char *vn, const struct ipnet *n, u1
         rc = kv_range(g,
                       store_sel_interval(start, (uint32_t)strlen(start), end,
                                          (uint32_t)strlen(end) + 1),
-                      256, STORE_F_KEYS_ONLY, true, &rd, err);
+                      1024, STORE_F_KEYS_ONLY, true, &rd, err);
         if (rc) {
             break;
         }
@@ -1115,10 +1115,15 @@ static int ipam_alloc(struct graph *g, struct txn *tx, json_t *obj, const char *
 {
     json_t *vn = NULL;
     char name[256], text[64], hex[40];
-    int rc = obj_get(g, "virtual-network", vn_uuid, true, &vn, NULL, err);
+    uint64_t vn_mod = 0;
+    int rc = obj_get(g, "virtual-network", vn_uuid, true, &vn, &vn_mod, err);
     if (rc) {
         return rc;
     }
+    /* the subnets used are the ones read: a concurrent change of the
+     * network (which does not happen on allocations) fails the txn */
+    txn_cmp(tx, STORE_CMP_MOD, STORE_CMP_EQ, txn_fmt(tx, "/c/o/virtual-network/%s", vn_uuid),
+            vn_mod);
     fq_text(json_object_get(vn, "fq_name"), name, sizeof name);
     const char *want_subnet = json_string_value(present(obj, "subnet_uuid"));
     const char *req = json_string_value(present(obj, "instance_ip_address"));
@@ -1588,8 +1593,8 @@ int graph_obj_create(struct graph *g, const char *type, const json_t *body, cons
     if (!json_is_object(body)) {
         return fail(err, GRAPH_EBADREQ, NULL, "expected a %s object", t->name);
     }
-    /* syntax of what was given, before it is used to derive anything */
-    int rc = schema_validate(g->schema, t, body, SCHEMA_UPDATE, &se);
+    /* syntax of what was given, before it is used to derive fq_name */
+    int rc = present(body, "fq_name") ? 0 : schema_validate(g->schema, t, body, SCHEMA_UPDATE, &se);
     if (rc) {
         return schema_fail(err, rc, &se);
     }
@@ -1900,10 +1905,77 @@ static int mutate_ref(struct graph *g, const struct schema_type *t, json_t *obj,
     return 0;
 }
 
-/* Properties fixed at create by allocation: they may be restated, not
- * changed. */
-static int allocated_unchanged(const struct schema_type *t, const json_t *old, const json_t *obj,
-                               struct graph_error *err)
+/* A virtual-network update may not drop a subnet that still has allocated
+ * addresses (GRAPH_ECONFLICT naming the subnet and the count). */
+static int subnets_in_use(struct graph *g, const char *vn_uuid, const json_t *old,
+                          const json_t *obj, struct graph_error *err)
+{
+    struct ipnet *keep = calloc(256, sizeof *keep), n;
+    size_t nkeep = 0, i, j;
+    const json_t *ref, *spec;
+    if (!keep) {
+        return nomem(err);
+    }
+    json_array_foreach(present(obj, "network_ipam_refs"), i, ref)
+    {
+        json_array_foreach(present(present(ref, "attr"), "ipam_subnets"), j, spec)
+        {
+            if (nkeep < 256 && ipnet_parse(spec, &keep[nkeep])) {
+                nkeep++;
+            }
+        }
+    }
+    int rc = 0;
+    json_array_foreach(present(old, "network_ipam_refs"), i, ref)
+    {
+        json_array_foreach(present(present(ref, "attr"), "ipam_subnets"), j, spec)
+        {
+            if (!ipnet_parse(spec, &n)) {
+                continue;
+            }
+            bool kept = false;
+            for (size_t k = 0; k < nkeep && !kept; k++) {
+                kept = keep[k].fam == n.fam && keep[k].net == n.net && keep[k].len == n.len;
+            }
+            if (kept) {
+                continue;
+            }
+            char lo[40], hi[40], text[64];
+            ip_hex(n.fam, n.net, lo, sizeof lo);
+            ip_hex(n.fam, n.bcast, hi, sizeof hi);
+            char *start = str_fmt("/c/ip/%s/%d/%s", vn_uuid, n.fam, lo);
+            char *end = str_fmt("/c/ip/%s/%d/%s", vn_uuid, n.fam, hi);
+            struct rd rd;
+            rd_init(&rd);
+            rc = start && end ? kv_range(g,
+                                         store_sel_interval(start, (uint32_t)strlen(start), end,
+                                                            (uint32_t)strlen(end) + 1),
+                                         1, STORE_F_COUNT_ONLY, true, &rd, err)
+                              : nomem(err);
+            if (rc == 0 && rd.r.results[0].count > 0) {
+                ip_text(n.fam, n.net, text, sizeof text);
+                rc = fail(err, GRAPH_ECONFLICT, "network_ipam_refs",
+                          "subnet %s/%d still has %llu allocated addresses", text, n.len,
+                          (unsigned long long)rd.r.results[0].count);
+            }
+            rd_destroy(&rd);
+            free(start);
+            free(end);
+            if (rc) {
+                free(keep);
+                return rc;
+            }
+        }
+    }
+    free(keep);
+    return 0;
+}
+
+/* Allocation invariants of an update: an instance-ip's address, family,
+ * subnet and network and a port's MACs may be restated, not changed; a
+ * network keeps every subnet that has allocated addresses. */
+static int allocated_unchanged(struct graph *g, const struct schema_type *t, const json_t *old,
+                               const json_t *obj, struct graph_error *err)
 {
     static const char *const iip[] = {"instance_ip_address", "instance_ip_family", "subnet_uuid"};
     if (is_type(t, "instance-ip")) {
@@ -1918,6 +1990,14 @@ static int allocated_unchanged(const struct schema_type *t, const json_t *old, c
         if (!json_equal(json_object_get(o, "uuid"), json_object_get(n, "uuid"))) {
             return fail(err, GRAPH_EINVALID, "virtual_network_refs",
                         "an instance-ip cannot move to another virtual-network");
+        }
+    }
+    if (is_type(t, "virtual-network") &&
+        !json_equal(present(old, "network_ipam_refs") ?: json_null(),
+                    present(obj, "network_ipam_refs") ?: json_null())) {
+        int rc = subnets_in_use(g, json_string_value(json_object_get(old, "uuid")), old, obj, err);
+        if (rc) {
+            return rc;
         }
     }
     if (is_type(t, "virtual-machine-interface")) {
@@ -1963,7 +2043,7 @@ static int modify(struct graph *g, const struct schema_type *t, const char *uuid
             rc = refs_resolve(g, tx, t, uuid, json_object_get(obj, "fq_name"), obj, old, err);
         }
         if (rc == 0) {
-            rc = allocated_unchanged(t, old, obj, err);
+            rc = allocated_unchanged(g, t, old, obj, err);
         }
         if (rc == 0) {
             const char *okey = txn_fmt(tx, "/c/o/%s/%s", t->name, uuid);

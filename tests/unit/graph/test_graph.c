@@ -697,6 +697,28 @@ static void test_ipam_allocation(void **state)
     assert_int_equal(graph_obj_delete(&f->g, "instance-ip", u4, 0, "t", NULL, &f->err), 0);
     assert_int_equal(make_iip(f, vn, NULL, a, sizeof a, NULL), 0);
     assert_string_equal(a, "10.1.0.4");
+    /* nor can a subnet with allocated addresses; adding one is fine */
+    json_t *vo = read_obj(f, "virtual-network", vn, NULL);
+    const char *ipam = str_at(json_array_get(json_object_get(vo, "network_ipam_refs"), 0), "uuid");
+    json_t *upd = J("{\"network_ipam_refs\":[{\"uuid\":\"%s\",\"attr\":{\"ipam_subnets\":["
+                    "{\"subnet\":{\"ip_prefix\":\"10.99.0.0\",\"ip_prefix_len\":24}}]}}]}",
+                    ipam);
+    expect_err(f, graph_obj_update(&f->g, "virtual-network", vn, upd, 0, "t", NULL, NULL,
+                                   &f->err),
+               GRAPH_ECONFLICT, 409, "network_ipam_refs", "subnet 10.1.0.0/29 still has 4");
+    json_decref(upd);
+    upd = J("{\"network_ipam_refs\":[{\"uuid\":\"%s\",\"attr\":{\"ipam_subnets\":["
+            "{\"subnet\":{\"ip_prefix\":\"10.1.0.0\",\"ip_prefix_len\":29}},"
+            "{\"subnet\":{\"ip_prefix\":\"10.99.0.0\",\"ip_prefix_len\":24}}]}}]}",
+            ipam);
+    assert_int_equal(graph_obj_update(&f->g, "virtual-network", vn, upd, 0, "t", NULL, NULL,
+                                      &f->err),
+                     0);
+    json_decref(upd);
+    json_decref(vo);
+    /* the full /29 now overflows into the added subnet */
+    assert_int_equal(make_iip(f, vn, NULL, a, sizeof a, NULL), 0);
+    assert_string_equal(a, "10.99.0.3");
     /* the network cannot go while its addresses are allocated */
     expect_err(f, graph_obj_delete(&f->g, "virtual-network", vn, 0, "t", NULL, &f->err),
                GRAPH_ECONFLICT, 409, NULL, "instance-ip");
@@ -1037,6 +1059,113 @@ static void test_throughput(void **state)
            creates, s, creates / s, nvn, nport);
 }
 
+/* ---- races: a competing request runs between A's reads and its txn ---- */
+
+static char g_uuid[GRAPH_UUID_SIZE];
+
+static void hook_delete_project(struct tkv *k)
+{
+    (void)k;
+    assert_int_equal(graph_obj_delete(&g_fx->g, "project", g_uuid, 0, "b", NULL, &g_fx->err), 0);
+}
+
+static void test_race_parent_deleted(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(create(f, "project", g_uuid, "{\"fq_name\":[\"default-domain\",\"gone\"]}"), 0);
+    uint64_t conflicts = f->g.txn_conflicts;
+    f->kv.before_write = hook_delete_project;
+    expect_err(f, create(f, "virtual-network", NULL,
+                         "{\"fq_name\":[\"default-domain\",\"gone\",\"v\"]}"),
+               GRAPH_ENOTFOUND, 404, "fq_name", "parent project default-domain:gone");
+    assert_int_equal(f->g.txn_conflicts, conflicts + 1);
+}
+
+static void hook_delete_ipam(struct tkv *k)
+{
+    (void)k;
+    assert_int_equal(graph_obj_delete(&g_fx->g, "network-ipam", g_uuid, 0, "b", NULL, &g_fx->err),
+                     0);
+}
+
+static void test_race_ref_target_deleted(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(create(f, "network-ipam", g_uuid, "{\"name\":\"gone\"}"), 0);
+    uint64_t conflicts = f->g.txn_conflicts;
+    f->kv.before_write = hook_delete_ipam;
+    expect_err(f, create(f, "virtual-network", NULL,
+                         "{\"name\":\"v\",\"network_ipam_refs\":[{\"uuid\":\"%s\"}]}", g_uuid),
+               GRAPH_ENOTFOUND, 404, "network_ipam_refs[0]", g_uuid);
+    assert_int_equal(f->g.txn_conflicts, conflicts + 1);
+    /* nothing half-made: the name is free */
+    assert_int_equal(create(f, "virtual-network", NULL, "{\"name\":\"v\"}"), 0);
+}
+
+static void hook_create_child(struct tkv *k)
+{
+    (void)k;
+    assert_int_equal(create(g_fx, "virtual-network", NULL,
+                            "{\"fq_name\":[\"default-domain\",\"busy\",\"late\"]}"),
+                     0);
+}
+
+static void test_race_delete_vs_new_child(void **state)
+{
+    struct fx *f = *state;
+    char p[GRAPH_UUID_SIZE];
+    assert_int_equal(create(f, "project", p, "{\"fq_name\":[\"default-domain\",\"busy\"]}"), 0);
+    uint64_t conflicts = f->g.txn_conflicts;
+    f->kv.before_write = hook_create_child;
+    /* A saw no children; the COUNT compare sees the new one */
+    expect_err(f, graph_obj_delete(&f->g, "project", p, 0, "a", NULL, &f->err), GRAPH_ECONFLICT,
+               409, NULL, "default-domain:busy:late");
+    assert_int_equal(f->g.txn_conflicts, conflicts + 1);
+    json_decref(read_obj(f, "project", p, NULL));
+}
+
+static void hook_update_other(struct tkv *k)
+{
+    (void)k;
+    json_t *body = J("{\"router_external\":true}");
+    assert_int_equal(graph_obj_update(&g_fx->g, "virtual-network", g_uuid, body, 0, "b", NULL,
+                                      NULL, &g_fx->err),
+                     0);
+    json_decref(body);
+}
+
+static void test_race_concurrent_updates(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(create(f, "virtual-network", g_uuid, "{\"name\":\"u\"}"), 0);
+    /* without If-Match A re-reads and merges over B's change */
+    f->kv.before_write = hook_update_other;
+    json_t *body = J("{\"display_name\":\"A\"}");
+    assert_int_equal(graph_obj_update(&f->g, "virtual-network", g_uuid, body, 0, "a", NULL, NULL,
+                                      &f->err),
+                     0);
+    json_t *o = read_obj(f, "virtual-network", g_uuid, NULL);
+    assert_string_equal(str_at(o, "display_name"), "A");
+    assert_true(json_is_true(json_object_get(o, "router_external")));
+    json_decref(o);
+    /* with If-Match B's change makes A's revision stale: 412 */
+    uint64_t rev;
+    json_decref(read_obj(f, "virtual-network", g_uuid, &rev));
+    f->kv.before_write = hook_update_other;
+    expect_err(f, graph_obj_update(&f->g, "virtual-network", g_uuid, body, rev, "a", NULL, NULL,
+                                   &f->err),
+               GRAPH_EPRECOND, 412, NULL, NULL);
+    json_decref(body);
+    /* uuids are case-insensitive on the way in */
+    char upper[GRAPH_UUID_SIZE];
+    for (int i = 0; i < GRAPH_UUID_SIZE; i++) {
+        upper[i] = (char)(g_uuid[i] >= 'a' && g_uuid[i] <= 'f' ? g_uuid[i] - 'a' + 'A' : g_uuid[i]);
+    }
+    o = read_obj(f, "virtual-network", upper, NULL);
+    assert_string_equal(str_at(o, "uuid"), g_uuid);
+    json_decref(o);
+}
+
 int main(void)
 {
     struct schema_error se;
@@ -1060,6 +1189,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_determinism, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store_errors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_race_parent_deleted, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_race_ref_target_deleted, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_race_delete_vs_new_child, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_race_concurrent_updates, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_throughput, fx_setup, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
