@@ -1259,9 +1259,13 @@ static int mac_take(struct graph *g, struct txn *tx, const char *mac, const char
         return nomem(err);
     }
     struct rd rd;
-    const struct store_kv *kv;
+    const struct store_kv *kv = NULL;
+    int rc = 0;
     rd_init(&rd);
-    int rc = kv_get(g, key, true, &rd, &kv, err);
+    /* first attempt: trust the CREATE == 0 compare; a retry reads */
+    if (g->fresh_reads) {
+        rc = kv_get(g, key, true, &rd, &kv, err);
+    }
     if (rc == 0 && kv) {
         *taken = true;
         snprintf(holder, GRAPH_UUID_SIZE, "%.*s", (int)kv->value_size, (const char *)kv->value);

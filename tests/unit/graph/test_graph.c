@@ -115,6 +115,8 @@ static int fx_teardown(void **state)
 
 /* ---- helpers ---- */
 
+static json_t *J(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static json_t *J(const char *fmt, ...)
 {
     char text[4096];
@@ -131,6 +133,9 @@ static json_t *J(const char *fmt, ...)
 }
 
 /* Creates 'type' from JSON text; returns the code, the uuid in 'uuid'. */
+static int create(struct fx *f, const char *type, char uuid[GRAPH_UUID_SIZE], const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
+
 static int create(struct fx *f, const char *type, char uuid[GRAPH_UUID_SIZE], const char *fmt,
                   ...)
 {
