@@ -202,6 +202,9 @@ struct dp {
 
     uint64_t drops[DP_DROP_COUNT];
     uint64_t punts;
+#ifdef STRATA_TEST_HOOKS
+    uint64_t fast_hits; /* packets the established-flow fast path forwarded (tests) */
+#endif
 };
 
 /* ---- pools (dp_tables.c) ---- */
