@@ -408,6 +408,33 @@ struct http_session {
 
 static const http_parser_settings parser_settings;
 
+#ifdef STRATA_TEST_HOOKS
+/* Checks the invariants stated at struct http_session; test builds run it
+ * after every entry point. A violation is a bug here, never the peer's. */
+static void session_audit(const struct http_session *s)
+{
+    static const enum session_timer timer_of[] = {
+        [SS_IDLE] = ST_IDLE, [SS_READING] = ST_REQUEST, [SS_HANDLING] = ST_NONE,
+        [SS_WRITING] = ST_WRITE, [SS_CLOSING] = ST_NONE,
+    };
+    bool ok = (unsigned)s->state <= SS_CLOSING && s->timer == timer_of[s->state] &&
+              s->headers_len <= HTTP_HEADERS_MAX && s->body.size <= s->limits.max_body_size &&
+              (s->in.size == 0 || s->paused || s->io_gone) &&
+              (s->state != SS_CLOSING || s->in.size == 0) &&
+              (!s->wbody_owned || s->state == SS_WRITING) &&
+              (!s->dispatched || s->state == SS_HANDLING) &&
+              s->wpos <= s->out.size + s->wbody_size;
+    if (!ok) {
+        abort();
+    }
+}
+#else
+static void session_audit(const struct http_session *s)
+{
+    (void)s;
+}
+#endif
+
 static void session_dispatch(struct http_session *s);
 static void session_send(struct http_session *s, int status, const char *content_type,
                          const void *body, size_t size, void *owned);
@@ -789,6 +816,7 @@ static void session_pump(struct http_session *s)
             session_set_timer(s, ST_IDLE);
         }
     }
+    session_audit(s);
 }
 
 void http_session_feed(struct http_session *s, const uint8_t *data, size_t size)
@@ -817,6 +845,7 @@ void http_session_feed(struct http_session *s, const uint8_t *data, size_t size)
     if (s->state == SS_IDLE && s->timer != ST_IDLE) {
         session_set_timer(s, ST_IDLE);
     }
+    session_audit(s);
 }
 
 /* ---- dispatch ---- */
@@ -1267,6 +1296,7 @@ static void session_write(struct http_session *s)
         if (rv == HTTP_EAGAIN) {
             s->state = SS_WRITING;
             session_set_timer(s, ST_WRITE);
+            session_audit(s);
             return;
         }
         if (rv != 0) {
@@ -1276,6 +1306,7 @@ static void session_write(struct http_session *s)
         s->wpos += n;
     }
     session_response_done(s);
+    session_audit(s);
 }
 
 /* Appenders for the response head; the caller reserved the room. */
@@ -1312,6 +1343,7 @@ static void session_send(struct http_session *s, int status, const char *content
         session_free(s); /* the client left while the handler worked */
         return;
     }
+    s->dispatched = false;
     if (status < 200 || status > 599) {
         status = 500;
         content_type = NULL;
@@ -1424,6 +1456,7 @@ void http_session_drained(struct http_session *s)
 {
     if (s && s->state == SS_WRITING && !s->io_gone) {
         session_write(s);
+        session_audit(s);
     }
 }
 
@@ -1778,7 +1811,7 @@ int http_server_listen(struct http_server *srv, const char *address, uint16_t po
     if (!srv || !address) {
         return HTTP_EINVAL;
     }
-    return tls_server_listen(srv->tls, address, port) == 0 ? 0 : HTTP_ELISTEN;
+    return tls_server_listen(srv->tls, address, port);
 }
 
 int http_server_listen_fd(struct http_server *srv, int *fd)
@@ -1786,7 +1819,7 @@ int http_server_listen_fd(struct http_server *srv, int *fd)
     if (!srv || !fd) {
         return HTTP_EINVAL;
     }
-    return tls_server_listen_fd(srv->tls, fd) == 0 ? 0 : HTTP_ELISTEN;
+    return tls_server_listen_fd(srv->tls, fd);
 }
 
 uint16_t http_server_port(const struct http_server *srv)

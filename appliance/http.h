@@ -42,8 +42,7 @@
     X(HTTP_EAGAIN, -12006, "transport write queue full; wait for drain")           \
     X(HTTP_ECLOSED, -12007, "connection closed")                                    \
     X(HTTP_ETLS, -12008, "TLS setup for the HTTP server failed")                    \
-    X(HTTP_ELISTEN, -12009, "cannot listen on the HTTP address")                    \
-    X(HTTP_EHEADER, -12010, "header name or value not allowed in a response")
+    X(HTTP_EHEADER, -12009, "header name or value not allowed in a response")
 
 enum http_err { HTTP_ERRORS(STRATA_ERR_ENUM) };
 
@@ -82,7 +81,7 @@ enum http_method_id {
 
 /* Per-connection limits; 0 selects the default. */
 struct http_limits {
-    size_t max_header_size;      /* request line + header lines, bytes → 431 */
+    size_t max_header_size;      /* request line + header lines (as parsed), bytes → 431 */
     size_t max_body_size;        /* body bytes after de-chunking → 413 */
     uint64_t request_timeout_ms; /* first byte to complete request → 408 + close */
     uint64_t idle_timeout_ms;    /* between requests on a kept-alive connection */
@@ -164,7 +163,7 @@ bool http_request_connected(const struct http_request *req);
  * Date are written by the server. HTTP_EHEADER for a forbidden name or
  * byte, HTTP_ETOOMANY past HTTP_RESP_HEADERS_MAX bytes. */
 int http_response_header(struct http_request *req, const char *name, const char *value) STRATA_WARN_UNUSED;
-/* Answers 'req' with 'status' (100 < status < 600, else 500 is sent), a
+/* Answers 'req' with 'status' (200..599, else 500 is sent), a
  * Content-Type (NULL for none) and a copy of 'size' bytes of 'body'. 'req'
  * is invalid afterwards. Never fails from the caller's view: when the
  * client is gone the answer is dropped. */
@@ -254,7 +253,8 @@ struct http_server;
 /* Creates a server on 'loop' from 'config' (copied); not listening yet. */
 int http_server_create(uv_loop_t *loop, const struct http_server_config *config,
                        struct http_server **server, char *errmsg, size_t errmsg_size) STRATA_WARN_UNUSED;
-/* Listens on 'address' (IPv4/IPv6 literal) and 'port' (0: ephemeral). */
+/* Listens on 'address' (IPv4/IPv6 literal) and 'port' (0: ephemeral).
+ * Errors are lib/tls's or libuv's (e.g. UV_EADDRINUSE). */
 int http_server_listen(struct http_server *server, const char *address, uint16_t port) STRATA_WARN_UNUSED;
 /* Listens on the bound, listening socket '*fd' (from the supervisor);
  * takes ownership, '*fd' becomes -1. */
