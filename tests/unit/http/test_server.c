@@ -194,7 +194,8 @@ static void run_until_responses(struct harness *h, struct client *c, size_t n)
     assert_false(c->malformed);
 }
 
-static void harness_init(struct harness *h, const struct http_limits *limits)
+static void harness_init_ex(struct harness *h, const struct http_limits *limits,
+                            bool alpn_optional)
 {
     memset(h, 0, sizeof *h);
     assert_int_equal(uv_loop_init(&h->loop), 0);
@@ -219,6 +220,7 @@ static void harness_init(struct harness *h, const struct http_limits *limits)
         .cert = server_cert,
         .key = server_key,
         .router = h->router,
+        .alpn_optional = alpn_optional,
     };
     if (limits) {
         cfg.limits = *limits;
@@ -240,6 +242,11 @@ static void harness_init(struct harness *h, const struct http_limits *limits)
     if (rv != 0) {
         fail_msg("client ctx: %s (%s)", strata_strerror(rv), err);
     }
+}
+
+static void harness_init(struct harness *h, const struct http_limits *limits)
+{
+    harness_init_ex(h, limits, false);
 }
 
 static struct client *client_connect(struct harness *h, int i)
@@ -603,6 +610,42 @@ static void test_slow_reader_bounded(void **state)
     harness_done(&h);
 }
 
+/* A client that offers no ALPN (wrk, openssl s_client) against the
+ * default server, which requires "http/1.1", then against one configured
+ * with alpn_optional. */
+static void test_alpn(void **state)
+{
+    struct tls_config cc = {.role = TLS_ROLE_CLIENT, .ca = ca};
+    struct tls_ctx *plain;
+    char err[128];
+    for (int optional = 0; optional <= 1; optional++) {
+        struct harness h;
+        harness_init_ex(&h, NULL, optional);
+        assert_int_equal(tls_ctx_create(&cc, &plain, err, sizeof err), 0);
+        struct client *c = &h.clients[0];
+        c->h = &h;
+        buf_init(&c->rx, 0);
+        assert_int_equal(tls_conn_connect(plain, &h.loop, "127.0.0.1", http_server_port(h.server),
+                                          SERVER_NAME, &cli_cbs, c, &c->conn),
+                         0);
+        client_send(c, "GET /virtual-network/n HTTP/1.1\r\n\r\n");
+        if (optional) {
+            run_until_responses(&h, c, 1);
+            assert_int_equal(c->resps[0].status, 200);
+            assert_null(tls_conn_alpn(c->conn));
+        } else {
+            run_until(&h, &c->closed);
+            assert_int_not_equal(c->close_status, 0);
+            assert_int_equal(c->resps_len, 0);
+        }
+        struct http_server_stats st;
+        http_server_stats(h.server, &st);
+        assert_int_equal(st.accepted, optional ? 1 : 0);
+        harness_done(&h);
+        tls_ctx_free(plain);
+    }
+}
+
 static int issue(const char *cn, const char *dns, const char *ip, struct pki_cert **cert,
                  struct pki_key **key)
 {
@@ -654,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_too_many_connections),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_slow_reader_bounded),
+        cmocka_unit_test(test_alpn),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
