@@ -37,7 +37,16 @@ ip link set und0 address 02:00:00:00:00:fe
 unshare -n sleep 600 & U=$!
 unshare -n sleep 600 & A=$!
 unshare -n sleep 600 & B=$!
-sleep 0.2
+# Wait (bounded) until each helper process is inside its new namespace.
+self_ns=$(readlink /proc/self/ns/net)
+for p in $U $A $B; do
+	n=0
+	while [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$self_ns" ] || [ -z "$(readlink /proc/$p/ns/net 2>/dev/null)" ]; do
+		n=$((n + 1))
+		[ $n -gt 200 ] && { echo "FAIL namespaces: $p never left the initial namespace"; break; }
+		sleep 0.05
+	done
+done
 ip link set und0 netns "$U"
 ip link set fab0 up
 nsenter -t "$U" -n ip link set und0 up
@@ -77,7 +86,13 @@ fi
 # the way out and the segmentation of the peer's UDP-tunnel GSO on the way in.
 tcp() { # name, sink namespace, source namespace, destination
 	nsenter -t "$2" -n /kvr_test tcp-sink 5001 1048576 & sink=$!
-	sleep 0.3
+	# Wait (bounded) until the sink listens: port 5001 = 0x1389, state 0A.
+	n=0
+	until nsenter -t "$2" -n cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':1389 [0-9A-F:]* 0A'; do
+		n=$((n + 1))
+		[ $n -gt 200 ] && break
+		sleep 0.05
+	done
 	nsenter -t "$3" -n /kvr_test tcp-source "$4" 5001 1048576
 	if wait "$sink"; then pass "$1"; else fail "$1"; fi
 }
