@@ -1116,33 +1116,34 @@ struct key4 {
     uint64_t w2;
 };
 
-/* What the fast path needs of a flow entry, read under its 'seq'. */
-struct hit4 {
-    uint32_t seq;
-    uint8_t state, type, flags;
-    uint32_t vrf;
-    struct dp_flow_cache cache;
-};
-
-/* Reads flow entry 'e' into 'h' (one consistent read). Returns 1 when it
- * holds the IPv4 key 'k'. */
-static inline int slot_read4(const struct dp_flow_ent *e, const struct key4 *k, struct hit4 *h)
+/* Reads flow entry 'e' for the IPv4 key 'k' from a port in VRF 'in_vrf'
+ * and, in the same consistent read, checks its cached decision against
+ * the routing VRF's route version and the composite next hop's sequence.
+ * Returns -1 when 'e' does not hold 'k'; 0 when it does but the fast path
+ * does not apply (not an active FORWARD flow, no or stale cache); 1 with
+ * '*leaf' and '*leaf_seq' (the next hop to send by, at the sequence the
+ * cache recorded). */
+static inline int slot_decide4(const struct dp *dp, const struct dp_flow_ent *e, const struct key4 *k,
+                               uint32_t in_vrf, uint32_t *leaf, uint32_t *leaf_seq)
 {
     const uint8_t *ek = (const uint8_t *)&e->key;
     uint32_t s, w1;
-    uint64_t d;
+    int r;
     do {
         s = dp_seq_read_begin(&e->seq);
         dp_memcpy(&w1, ek + 20, 4);
-        d = (dp_ld64(ek) ^ k->w0) | (dp_ld64(ek + 36) ^ k->w2) | (w1 ^ k->w1);
-        h->state = e->state;
-        h->type = e->act.type;
-        h->flags = e->act.flags;
-        h->vrf = e->act.vrf;
-        h->cache = e->cache;
+        r = -1;
+        if (((dp_ld64(ek) ^ k->w0) | (dp_ld64(ek + 36) ^ k->w2) | (w1 ^ k->w1)) == 0) {
+            const struct dp_flow_cache *fc = &e->cache;
+            uint32_t rv = (e->act.flags & DP_FA_VRF) ? e->act.vrf : in_vrf;
+            r = e->state == DP_FLOW_ACTIVE && e->act.type == DP_FLOW_FORWARD && fc->nh != DP_NONE &&
+                rv < dp->cfg.vrfs && dp_load_acquire(&dp->vrfs[rv].rt_ver) == fc->rt_ver &&
+                (fc->leaf == fc->nh || dp_load_acquire(&dp->nhs[fc->nh].seq) == fc->nh_seq);
+            *leaf = fc->leaf;
+            *leaf_seq = fc->leaf_seq;
+        }
     } while (dp_seq_read_retry(&e->seq, s));
-    h->seq = s;
-    return d == 0;
+    return r;
 }
 
 /* Forwards an IPv4 TCP/UDP packet from policy VM port 'in' whose flow is
@@ -1191,40 +1192,31 @@ static inline __attribute__((always_inline)) int vm_fast4(struct ctx *c, const s
     uint32_t hash = dp_flow_hash4(in->vrf, s4, d4, proto, sport, dport);
 
     /* The flow: the bucket's ways by tag, then its overflow chain. */
-    struct hit4 h;
     uint32_t b = hash & dp->flow_bmask;
     uint32_t idx = b * DP_FLOW_WAYS;
     const uint32_t *tag = &dp->flow_tag[idx];
-    uint32_t w = 0;
-    for (; w < DP_FLOW_WAYS; w++, idx++) {
-        if (dp_load_relaxed(&tag[w]) == hash && slot_read4(&dp->flows[idx], &k, &h)) {
+    uint32_t leaf = DP_NONE, leaf_seq = 0;
+    int r = -1;
+    for (uint32_t w = 0; w < DP_FLOW_WAYS; w++, idx++) {
+        if (dp_load_relaxed(&tag[w]) == hash &&
+            (r = slot_decide4(dp, &dp->flows[idx], &k, in->vrf, &leaf, &leaf_seq)) >= 0) {
             break;
         }
     }
-    if (w == DP_FLOW_WAYS) {
+    if (r < 0) {
         for (idx = dp_load_acquire(&dp->flow_ovf_head[b]); idx != DP_FLOW_NONE;
              idx = dp_load_acquire(&dp->flows[idx].next)) {
-            if (dp_load_relaxed(&dp->flows[idx].hash) == hash && slot_read4(&dp->flows[idx], &k, &h)) {
+            if (dp_load_relaxed(&dp->flows[idx].hash) == hash &&
+                (r = slot_decide4(dp, &dp->flows[idx], &k, in->vrf, &leaf, &leaf_seq)) >= 0) {
                 break;
             }
         }
-        if (idx == DP_FLOW_NONE) {
-            return 0;
-        }
     }
-    const struct dp_flow_cache *fc = &h.cache;
-    if (h.state != DP_FLOW_ACTIVE || h.type != DP_FLOW_FORWARD || fc->nh == DP_NONE) {
-        return 0;
-    }
-    uint32_t route_vrf = (h.flags & DP_FA_VRF) ? h.vrf : in->vrf;
-    if (route_vrf >= dp->cfg.vrfs || dp_load_acquire(&dp->vrfs[route_vrf].rt_ver) != fc->rt_ver) {
-        return 0;
-    }
-    if (fc->leaf != fc->nh && dp_load_acquire(&dp->nhs[fc->nh].seq) != fc->nh_seq) {
+    if (r <= 0) {
         return 0;
     }
     struct nhv n;
-    if (!nh_read_at(dp, fc->leaf, fc->leaf_seq, &n)) {
+    if (!nh_read_at(dp, leaf, leaf_seq, &n)) {
         return 0;
     }
     uint32_t start = 0, payload = 0;
