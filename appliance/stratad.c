@@ -1,18 +1,39 @@
-/* stratad: the Strata node daemon. This build runs the store role in the
- * foreground (the supervisor that forks one unprivileged process per role
- * arrives with the config role) and creates a cluster's credentials.
+/* stratad: the Strata node daemon, one binary for the supervisor and every
+ * role it runs.
  *
  *   stratad init --pki DIR --node NAME=IP [--node ...] [--client NAME ...]
  *                [--agent NAME ...]
- * Certificates carry their role (node, operator, agent) as a URI SAN.
+ * creates the cluster CA (once) and issues certificates; they carry their
+ * role (node, operator, agent) as a URI SAN.
+ *   stratad run --config FILE
+ * runs a controller node: the supervisor (appliance/supervisor.h) binds the
+ * node's sockets and runs one process per configured role, restarting any
+ * that dies.
+ *   stratad join --config FILE
+ * the same for a node being added to a running cluster: its store starts
+ * empty and a one-shot `stratad add-member` child asks the cluster (with the
+ * node's own certificate, issued beforehand by `stratad init --node`) to add
+ * it; later starts use `stratad run`.
  *   stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR
  *                 --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]
+ *                 [--raft-fd FD] [--client-fd FD]
  *                 [--map-size BYTES] [--retention REVS] [--checkpoint-interval REVS]
  *                 [--value-max BYTES] [--snapshot-threshold N] [--snapshot-trailing N]
- * --retention, --checkpoint-interval and --value-max are replicated
- * settings: every member must be started with the same values.
- * The store's client protocol listens on the raft port + 1. */
+ * the store role (the supervisor runs it; it also runs on its own). The
+ * store's client protocol listens on the raft port + 1, or on an inherited
+ * --client-fd; raft on --raft-fd when given. --retention,
+ * --checkpoint-interval and --value-max are replicated settings: every member
+ * must be started with the same values.
+ *   stratad config --listen-fd N | --listen HOST:PORT --store unix:PATH ...
+ * the config role (REST API), when this build has it.
+ *   stratad add-member --pki DIR --cert NAME --id N --address NAME@HOST:PORT
+ *                      --via NAME@HOST:RAFTPORT ...
+ * adds member N to the cluster through the first reachable --via member (its
+ * client port, raft port + 1); succeeds at once when N already votes.
+ *   stratad roles
+ * lists the roles this build can run. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,11 +42,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
 #include "appliance/pkiset.h"
+#include "appliance/supervisor.h"
+#ifdef STRATA_HAVE_CONFIG_ROLE
+#include "appliance/config_role.h"
+#endif
 #include "lib/log.h"
+#include "store/client.h"
 #include "store/node.h"
 #include "store/proto.h"
 #include "store/server.h"
@@ -35,11 +62,19 @@ static int usage(void)
     fprintf(stderr,
             "usage: stratad init --pki DIR --node NAME=IP [--node ...] [--client NAME ...]\n"
             "                    [--agent NAME ...]\n"
+            "       stratad run --config FILE\n"
+            "       stratad join --config FILE\n"
             "       stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR\n"
             "                     --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]\n"
+            "                     [--raft-fd FD] [--client-fd FD]\n"
             "                     [--map-size BYTES] [--retention REVISIONS]\n"
             "                     [--checkpoint-interval REVISIONS] [--value-max BYTES]\n"
-            "                     [--snapshot-threshold ENTRIES] [--snapshot-trailing ENTRIES]\n");
+            "                     [--snapshot-threshold ENTRIES] [--snapshot-trailing ENTRIES]\n"
+            "       stratad config --listen-fd N|--listen HOST:PORT --store unix:PATH --pki DIR --cert NAME\n"
+            "                      [--workers N] [--bootstrap-token-file PATH]\n"
+            "       stratad add-member --pki DIR --cert NAME --id N --address NAME@HOST:PORT\n"
+            "                          --via NAME@HOST:RAFTPORT ...\n"
+            "       stratad roles\n");
     return 2;
 }
 
@@ -162,9 +197,12 @@ static int cmd_store(int argc, char **argv)
         {"value-max", required_argument, NULL, 'v'},
         {"snapshot-threshold", required_argument, NULL, 'T'},
         {"snapshot-trailing", required_argument, NULL, 'L'},
+        {"raft-fd", required_argument, NULL, 'R'},
+        {"client-fd", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     struct store_node_config cfg;
+    int client_fd = -1;
     const char *name = NULL, *raft = NULL, *pki = NULL, *unix_path = NULL;
     char address[STORE_ADDRESS_MAX], err[512] = "";
     int o, rc;
@@ -221,6 +259,18 @@ static int cmd_store(int argc, char **argv)
         case 'L':
             cfg.snapshot_trailing = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case 'R':
+        case 'C': {
+            char *end = NULL;
+            long fd = strtol(optarg, &end, 10);
+            if (*end || fd < 3 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0) {
+                fprintf(stderr, "stratad: --%s-fd %s is not an open descriptor\n", o == 'R' ? "raft" : "client",
+                        optarg);
+                return 2;
+            }
+            *(o == 'R' ? &cfg.raft_listen_fd : &client_fd) = (int)fd;
+            break;
+        }
         default:
             return usage();
         }
@@ -270,7 +320,7 @@ static int cmd_store(int argc, char **argv)
         .client_ctx = api_cli,
         .host = host,
         .port = (uint16_t)(port + 1),
-        .listen_fd = -1,
+        .listen_fd = client_fd,
         .unix_path = unix_path,
     };
     rc = store_server_create(&scfg, &store_srv);
@@ -295,17 +345,215 @@ static int cmd_store(int argc, char **argv)
     return 0;
 }
 
+/* ---- the supervisor ---- */
+
+static int cmd_run(int argc, char **argv, bool join)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o != 'c') {
+            return usage();
+        }
+        path = optarg;
+    }
+    if (!path || optind != argc) {
+        return usage();
+    }
+    struct sup_config cfg;
+    char err[1024] = "";
+    if (sup_config_load(path, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "stratad: %s\n", err);
+        return 2;
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "stratad: cannot find its own binary: %s\n", strerror(errno));
+        return 1;
+    }
+    self[n] = '\0';
+    struct sup_options so = {
+        .self_exe = self,
+        .join = join,
+#ifdef STRATA_HAVE_CONFIG_ROLE
+        .have_config_role = true,
+#endif
+    };
+    const char *grace = getenv("STRATA_STOP_GRACE_MS");
+    if (grace) {
+        so.grace_ms = (unsigned)strtoul(grace, NULL, 10);
+    }
+    int rc = sup_run(&cfg, &so);
+    if (rc != 0) {
+        fprintf(stderr, "stratad: %s\n", strata_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether member 'id' is a voter in the configuration 'client' reports. */
+static int member_role(struct store_client *client, uint64_t id, char *role, size_t size)
+{
+    struct buf raw;
+    int status = 0;
+    buf_init(&raw, 0);
+    int rc = store_client_call(client, STORE_MSG_STATUS, 0, NULL, 0, &status, &raw);
+    if (rc == 0 && status != 0) {
+        rc = status;
+    }
+    role[0] = '\0';
+    if (rc == 0) {
+        json_t *doc = json_loadb((const char *)raw.data, raw.size, 0, NULL);
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(doc, "members"), i, m) {
+            if ((uint64_t)json_integer_value(json_object_get(m, "id")) == id) {
+                const char *r = json_string_value(json_object_get(m, "role"));
+                snprintf(role, size, "%s", r ? r : "?");
+            }
+        }
+        rc = doc ? 0 : STORE_EFORMAT;
+        json_decref(doc);
+    }
+    buf_destroy(&raw);
+    return rc;
+}
+
+static int cmd_add_member(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"pki", required_argument, NULL, 'p'},  {"cert", required_argument, NULL, 'c'},
+        {"id", required_argument, NULL, 'i'},   {"address", required_argument, NULL, 'a'},
+        {"via", required_argument, NULL, 'v'},  {NULL, 0, NULL, 0},
+    };
+    const char *pki = NULL, *cert = NULL, *address = NULL, *via[STORE_MEMBERS_MAX];
+    uint64_t id = 0;
+    int vias = 0, o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'p': pki = optarg; break;
+        case 'c': cert = optarg; break;
+        case 'i': id = strtoull(optarg, NULL, 10); break;
+        case 'a': address = optarg; break;
+        case 'v':
+            if (vias >= STORE_MEMBERS_MAX) {
+                return usage();
+            }
+            via[vias++] = optarg;
+            break;
+        default: return usage();
+        }
+    }
+    if (!pki || !cert || !id || !address || vias == 0) {
+        return usage();
+    }
+    struct pkiset set;
+    struct tls_ctx *tls = NULL;
+    char err[512] = "";
+    if (pkiset_load(&set, pki, cert, err, sizeof err) != 0 ||
+        pkiset_tls(&set, TLS_ROLE_CLIENT, STORE_PROTO_ALPN, &tls, err, sizeof err) != 0) {
+        fprintf(stderr, "stratad: credentials: %s\n", err);
+        pkiset_destroy(&set);
+        return 1;
+    }
+    int rc = STORE_ENOQUORUM;
+    for (int i = 0; i < vias; i++) {
+        char target[STORE_ADDRESS_MAX], role[32];
+        struct store_client *client = NULL;
+        if (store_client_address(via[i], target, sizeof target) != 0) {
+            fprintf(stderr, "stratad: bad --via %s\n", via[i]);
+            rc = LIB_EINVAL;
+            break;
+        }
+        if (strcmp(via[i], address) == 0) {
+            continue; /* this node itself: it is empty */
+        }
+        rc = store_client_open(target, tls, 5000, &client);
+        if (rc == 0) {
+            rc = member_role(client, id, role, sizeof role);
+        }
+        if (rc == 0 && strcmp(role, "voter") == 0) {
+            log_info("stratad", "already a voting member", "id=%llu via=%s", (unsigned long long)id, target);
+        } else if (rc == 0) {
+            struct buf b;
+            int status = 0;
+            buf_init(&b, 0);
+            if (role[0]) {
+                /* Half added by an earlier attempt: start over. */
+                rc = buf_put_u64(&b, id);
+                if (rc == 0) {
+                    rc = store_client_call(client, STORE_MSG_MEMBER_REMOVE, 0, b.data, b.size, &status, NULL);
+                }
+                rc = rc ? rc : status;
+                buf_reset(&b);
+            }
+            if (rc == 0) {
+                size_t alen = strlen(address);
+                rc = buf_put_u64(&b, id);
+                if (rc == 0) {
+                    rc = buf_put_u16(&b, (uint16_t)alen);
+                }
+                if (rc == 0) {
+                    rc = buf_put(&b, address, alen);
+                }
+                if (rc == 0) {
+                    rc = store_client_call(client, STORE_MSG_MEMBER_ADD, 0, b.data, b.size, &status, NULL);
+                }
+                rc = rc ? rc : status;
+            }
+            buf_destroy(&b);
+            if (rc == 0) {
+                log_info("stratad", "member added", "id=%llu address=%s via=%s", (unsigned long long)id,
+                         address, target);
+            }
+        }
+        store_client_close(client);
+        if (rc == 0) {
+            break;
+        }
+        log_warn("stratad", "add-member attempt failed", "via=%s err=\"%s\"", target, strata_strerror(rc));
+    }
+    tls_ctx_free(tls);
+    pkiset_destroy(&set);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     int rc;
     if (argc < 2) {
         return usage();
     }
+    if (strcmp(argv[1], "config") == 0) {
+#ifdef STRATA_HAVE_CONFIG_ROLE
+        return config_role_main(argc - 1, argv + 1);
+#else
+        fprintf(stderr, "stratad: this build has no config role\n");
+        return 2;
+#endif
+    }
+    if (strcmp(argv[1], "roles") == 0) {
+#ifdef STRATA_HAVE_CONFIG_ROLE
+        puts("store\nconfig");
+#else
+        puts("store");
+#endif
+        return 0;
+    }
     wolfSSL_Init();
     if (strcmp(argv[1], "init") == 0) {
         rc = cmd_init(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "store") == 0) {
         rc = cmd_store(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "join") == 0) {
+        rc = cmd_run(argc - 1, argv + 1, argv[1][0] == 'j');
+    } else if (strcmp(argv[1], "add-member") == 0) {
+        rc = cmd_add_member(argc - 1, argv + 1);
     } else {
         rc = usage();
     }
