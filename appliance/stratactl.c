@@ -1,7 +1,7 @@
-/* stratactl: the operator's command-line client. This build has the store
- * commands (`stratactl store ...`); the REST-based object commands arrive
- * with the config role. */
-#include <stdio.h>
+/* stratactl: the operator's command-line client: `stratactl store ...`
+ * speaks the store's own protocol (ctl_store.c, mutual TLS with an operator
+ * certificate); every other command goes through the config role's REST API
+ * with a bearer token (ctl_api.c). */
 #include <string.h>
 
 #include <wolfssl/options.h>
@@ -9,23 +9,14 @@
 
 #include "appliance/ctl.h"
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: stratactl store COMMAND ...   (stratactl store help)\n");
-    return CTL_EXIT_USAGE;
-}
-
 int main(int argc, char **argv)
 {
     int rc;
-    if (argc < 2) {
-        return usage();
-    }
     wolfSSL_Init();
-    if (strcmp(argv[1], "store") == 0) {
+    if (argc >= 2 && strcmp(argv[1], "store") == 0) {
         rc = ctl_store(argc - 1, argv + 1);
     } else {
-        rc = usage();
+        rc = ctl_api(argc, argv);
     }
     wolfSSL_Cleanup();
     return rc;
