@@ -8,8 +8,9 @@
  *                 [--ref-attr JSON] [-f FILE|-] [key=value ...]
  *     TYPE update ID [-f FILE|-] [key=value ...]
  *     TYPE delete ID
- *   stratactl token create [--role R] [--project ID] [--expires RFC3339]
- *                          [--description TEXT] | token list | token revoke UUID
+ *   stratactl token create [--role R] [--project FQ|UUID] [--expires RFC3339 |
+ *                          --ttl SECONDS] [--description TEXT]
+ *   stratactl token list | token revoke UUID
  *   stratactl cluster status
  * TYPE is a schema type ("virtual-network"), its plural, or an alias (port,
  * vn, ipam, ip, vm, fip, sg, policy, router). ID is a uuid or a full
@@ -67,7 +68,8 @@ static int api_usage(void)
             "  TYPE create [NAME] [--parent FQ] [--parent-type T] [--ref TYPE=FQ [--ref-attr JSON]]...\n"
             "              [-f FILE|-] [key=value ...]\n"
             "  TYPE update ID [-f FILE|-] [key=value ...]\n"
-            "  token create [--role admin|member|reader] [--project ID] [--expires TIME] [--description T]\n"
+            "  token create [--role admin|member|reader] [--project FQ|UUID] [--expires TIME|--ttl SECONDS]\n"
+            "               [--description TEXT]\n"
             "  token list | token revoke UUID\n"
             "  cluster status\n"
             "  types                      (the object types; aliases: port vn ipam ip vm fip sg policy router)\n"
@@ -776,6 +778,7 @@ static int cmd_token(struct api_ctl *c, int argc, char **argv)
             const char *key = strcmp(argv[i], "--role") == 0          ? "role"
                               : strcmp(argv[i], "--project") == 0     ? "project"
                               : strcmp(argv[i], "--expires") == 0     ? "expires"
+                              : strcmp(argv[i], "--ttl") == 0         ? "ttl"
                               : strcmp(argv[i], "--description") == 0 ? "description"
                                                                        : NULL;
             if (!key || i + 1 >= argc) {
@@ -783,13 +786,17 @@ static int cmd_token(struct api_ctl *c, int argc, char **argv)
                 break;
             }
             const char *v = argv[++i];
-            if (strcmp(key, "project") == 0 && !is_uuid(v)) {
-                char uuid[64];
-                const struct schema_type *pt = schema_type_find(c->schema, "project");
-                rc = pt ? resolve_id(c, pt, v, uuid, sizeof uuid) : CTL_EXIT_FAIL;
-                json_object_set_new(req, "project_uuid", json_string(uuid));
-            } else if (strcmp(key, "project") == 0) {
-                json_object_set_new(req, "project_uuid", json_string(v));
+            if (strcmp(key, "project") == 0) {
+                json_object_set_new(req, is_uuid(v) ? "project_uuid" : "project",
+                                    is_uuid(v) ? json_string(v) : fq_split(v));
+            } else if (strcmp(key, "ttl") == 0) {
+                char *end = NULL;
+                long long ttl = strtoll(v, &end, 10);
+                if (*end || ttl <= 0) {
+                    fprintf(stderr, "stratactl: --ttl wants a number of seconds\n");
+                    rc = CTL_EXIT_USAGE;
+                }
+                json_object_set_new(req, key, json_integer(ttl));
             } else {
                 json_object_set_new(req, key, json_string(v));
             }
@@ -819,17 +826,22 @@ static int cmd_token(struct api_ctl *c, int argc, char **argv)
         } else if (rc == 0) {
             size_t i;
             json_t *e;
-            printf("%-36s  %-7s  %-36s  %-20s  %s\n", "UUID", "ROLE", "PROJECT", "EXPIRES", "DESCRIPTION");
+            printf("%-36s  %-7s  %-24s  %-20s  %s\n", "UUID", "ROLE", "PROJECT", "EXPIRES", "DESCRIPTION");
             json_array_foreach(items, i, e) {
                 json_t *o = json_object_get(e, "api-token");
                 o = o ? o : e;
-                const char *fields[] = {"uuid", "role", "project_uuid", "expires", "description"};
-                const char *vals[5];
-                for (int k = 0; k < 5; k++) {
+                char project[256] = "-";
+                json_t *pref = json_array_get(json_object_get(o, "project_refs"), 0);
+                if (pref) {
+                    fq_join(json_object_get(pref, "to"), project, sizeof project);
+                }
+                const char *fields[] = {"uuid", "token_role", "token_expires", "token_description"};
+                const char *vals[4];
+                for (int k = 0; k < 4; k++) {
                     vals[k] = json_string_value(json_object_get(o, fields[k]));
                     vals[k] = vals[k] && *vals[k] ? vals[k] : "-";
                 }
-                printf("%-36s  %-7s  %-36s  %-20s  %s%s\n", vals[0], vals[1], vals[2], vals[3], vals[4],
+                printf("%-36s  %-7s  %-24s  %-20s  %s%s\n", vals[0], vals[1], project, vals[2], vals[3],
                        json_is_true(json_object_get(o, "token_revoked")) ? " (revoked)" : "");
             }
         }
@@ -957,7 +969,7 @@ int ctl_api(int argc, char **argv)
     if (!c.token[0] && (env = getenv("STRATA_TOKEN")) != NULL) {
         snprintf(c.token, sizeof c.token, "%s", env);
     }
-    if (!c.token[0] && (env = getenv("STRATA_TOKEN_FILE")) != NULL && (rc = read_token_file(env, c.token, sizeof c.token)) != 0) {
+    if (!c.token[0] && (env = getenv("STRATA_TOKEN_FILE")) != NULL && env[0] && (rc = read_token_file(env, c.token, sizeof c.token)) != 0) {
         return rc;
     }
     if (!c.ca[0] && (env = getenv("STRATA_CA")) != NULL) {
