@@ -336,6 +336,9 @@ static void h2_on_established(struct tls_conn *conn)
     }
     struct client *c = h->c;
     c->ready = true;
+    if (c->idx == 0) {
+        printf("tls cipher=%s alpn=%s\n", tls_conn_cipher(conn) ?: "?", tls_conn_alpn(conn) ?: "-");
+    }
     if (++c->w->ready == c->w->clients_len) {
         uv_stop(&c->w->loop);
     }
