@@ -1,0 +1,174 @@
+/* Internals of the config role's REST API, shared by config_role.c (the
+ * libuv/HTTP glue), api_exec.c (the operations, run on worker threads) and
+ * api_auth.c (bearer tokens and role-based access), and used directly by the
+ * unit tests, which run the operations over an in-process store state
+ * machine without HTTP. Nothing here touches a socket or a loop: a request
+ * is a struct api_call, its answer a struct api_result, and the store is
+ * the struct graph of the calling worker. */
+#ifndef STRATA_APPLIANCE_API_INT_H
+#define STRATA_APPLIANCE_API_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "appliance/http.h"
+#include "compiler/graph.h"
+#include "compiler/schema/schema.h"
+
+#define API_BODY_MAX (8u * 1024 * 1024) /* request body bytes (the HTTP layer's cap) */
+#define API_JSON_DEPTH 64               /* nesting of request bodies */
+#define API_BATCH_MAX 1000              /* operations per POST /batch */
+#define API_BULK_UUIDS_MAX 1000         /* obj_uuids per list-bulk-collection */
+#define API_HOST_MAX 256                /* bytes of the Host used in hrefs */
+#define API_TOKEN_PREFIX "st_"
+#define API_TOKEN_RAW 32                /* random bytes: 256 bits */
+#define API_TOKEN_B64 43                /* base64url of 32 bytes, no padding */
+#define API_TOKEN_SIZE (sizeof API_TOKEN_PREFIX - 1 + API_TOKEN_B64 + 1) /* with NUL */
+#define API_HASH_HEX 65                 /* SHA-256 in hex with NUL */
+
+/* What a token may do; ordered: a higher role can do what a lower can. */
+enum api_role {
+    API_ROLE_NONE = 0,
+    API_ROLE_READER = 1,
+    API_ROLE_MEMBER = 2,
+    API_ROLE_ADMIN = 3,
+};
+
+/* The authenticated caller. 'project_fq' (owned) is the scope's fq_name or
+ * NULL for an unscoped token; 'expires' 0 when the token never expires. */
+struct api_auth {
+    char uuid[GRAPH_UUID_SIZE]; /* the token's uuid: the actor of the audit trail */
+    enum api_role role;
+    char project_uuid[GRAPH_UUID_SIZE]; /* "" when unscoped */
+    json_t *project_fq;
+    time_t expires;
+};
+
+void api_auth_destroy(struct api_auth *a);
+
+/* Routes. Per type (from the schema tables): LIST, CREATE, READ, UPDATE,
+ * DELETE. The rest are fixed. */
+enum api_route {
+    API_R_ROOT,
+    API_R_OPENAPI,
+    API_R_LIST,
+    API_R_CREATE,
+    API_R_READ,
+    API_R_UPDATE,
+    API_R_DELETE,
+    API_R_FQ2ID,
+    API_R_ID2FQ,
+    API_R_REFUPDATE,
+    API_R_BULK,
+    API_R_BATCH,
+    API_R_TOKEN_CREATE,
+    API_R_TOKEN_LIST,
+    API_R_TOKEN_DELETE,
+};
+
+/* One request as the operations see it. Pointers are views valid for the
+ * call. 'body' is the raw body (parsed by the operation) unless 'json' is
+ * set (a batch sub-operation, already parsed). */
+struct api_call {
+    enum api_route route;
+    const struct schema_type *type; /* per-type routes */
+    const char *uuid;               /* READ/UPDATE/DELETE/TOKEN_DELETE */
+    const struct http_param *query;
+    size_t query_len;
+    const uint8_t *body;
+    size_t body_size;
+    const json_t *json;
+    const char *if_match; /* the If-Match header or NULL */
+    const char *host;     /* for hrefs: "https://<host>/..." */
+};
+
+/* The answer: 'status', the JSON document 'text' (malloc'd, 'size' bytes,
+ * owned; NULL for none), the ETag revision (0: no ETag) and a Location
+ * path ("" for none). */
+struct api_result {
+    int status;
+    char *text;
+    size_t size;
+    uint64_t etag;
+    char location[128];
+};
+
+void api_result_destroy(struct api_result *r);
+
+/* Shared, read-only state of one role instance. 'openapi' is the cached
+ * OpenAPI document text; 'scoped' marks, per schema type index, the types
+ * that live inside a project (project itself and its descendants). */
+struct api_shared {
+    const struct schema *schema;
+    const char *openapi;
+    size_t openapi_size;
+    bool *scoped; /* schema_type_count() entries */
+    const struct schema_type *project;
+    const struct schema_type *token;
+};
+
+/* Builds 'sh' for 'schema' (which must outlive it): the OpenAPI text and
+ * the project-scope table. 0 or LIB_ENOMEM. */
+int api_shared_init(struct api_shared *sh, const struct schema *schema) STRATA_WARN_UNUSED;
+void api_shared_destroy(struct api_shared *sh);
+
+/* Runs 'call' for the caller holding bearer token 'bearer' (NULL: none) on
+ * 'g' and fills 'res' (always: status and document). Authenticates first
+ * (401), then authorizes (403), then parses and executes. */
+void api_handle(const struct api_shared *sh, struct graph *g, const char *bearer,
+                const struct api_call *call, struct api_result *res);
+
+/* Sets 'res' to the JSON error {"error": {"code", "message", "field"}}. */
+void api_result_error(struct api_result *res, int status, const char *message, const char *field);
+
+/* ---- tokens and access (api_auth.c) ---- */
+
+/* A new random token (API_TOKEN_PREFIX + base64url of 256 random bits from
+ * wolfCrypt's RNG) in 'token'. 0 or LIB_EIO. */
+int api_token_generate(char token[API_TOKEN_SIZE]) STRATA_WARN_UNUSED;
+/* True when 'token' has the shape of a token (prefix, length, alphabet). */
+bool api_token_wellformed(const char *token);
+/* The lower-case hex SHA-256 of the token text. 0 or LIB_EIO. */
+int api_token_hash(const char *token, char hex[API_HASH_HEX]) STRATA_WARN_UNUSED;
+
+/* Looks up 'bearer' and fills 'auth' (destroy it afterwards, also on
+ * error). Returns 0, or the HTTP status to answer (401 missing, malformed,
+ * unknown, expired or revoked; 503/507 when the store cannot answer) with a
+ * message in 'msg'. A token found in no local replica is confirmed with a
+ * linearizable read, so a token just created on another node works here. */
+int api_authenticate(const struct api_shared *sh, struct graph *g, const char *bearer, time_t now,
+                     struct api_auth *auth, char *msg, size_t msg_size) STRATA_WARN_UNUSED;
+
+/* Whether 'auth' may read ('write' false) or create/change/delete ('write'
+ * true) an object of 't' named 'fq' (a JSON array; may be NULL when unknown,
+ * then only type-level rules apply). 0, or 403 with a message. */
+int api_authorize(const struct api_shared *sh, const struct api_auth *auth,
+                  const struct schema_type *t, const json_t *fq, bool write, char *msg,
+                  size_t msg_size) STRATA_WARN_UNUSED;
+
+/* True when 'fq' lies in 'auth''s project (or 'auth' is unscoped). */
+bool api_in_scope(const struct api_auth *auth, const json_t *fq);
+
+/* Creates a token object (name and fq_name = the hash) with 'role',
+ * optional project scope 'project_uuid' (NULL/"" for none), 'expires' (0:
+ * never), 'description' (may be NULL), created by 'actor'. Writes the
+ * secret into 'token' and the stored object into '*out' (may be NULL).
+ * Graph error codes. */
+int api_token_create(struct graph *g, enum api_role role, const char *project_uuid, time_t expires,
+                     const char *description, const char *actor, char token[API_TOKEN_SIZE],
+                     json_t **out, struct graph_error *err) STRATA_WARN_UNUSED;
+
+/* Role names ("admin", "member", "reader") both ways. */
+const char *api_role_name(enum api_role role);
+enum api_role api_role_parse(const char *name);
+
+/* RFC 3339 text ("2026-11-21T10:00:00Z", optional fraction and offset)
+ * to a time_t, and back in UTC with a 'Z'. Parse returns 0 or -1. */
+int api_time_parse(const char *text, time_t *out) STRATA_WARN_UNUSED;
+void api_time_format(time_t t, char out[32]);
+
+#endif

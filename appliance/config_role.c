@@ -1,0 +1,686 @@
+/* The config role's process and loop glue: options, the HTTPS server and
+ * its generated routes, the hand-off of each request to a threadpool worker
+ * holding a pooled blocking store client, and the bootstrap admin token.
+ * The operations themselves are in api_exec.c and api_auth.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "appliance/api_int.h"
+#include "appliance/config_role.h"
+#include "appliance/pkiset.h"
+#include "lib/log.h"
+#include "store/client.h"
+#include "store/proto.h"
+
+STRATA_ERR_DEFINE(config_role, CONFIG_ROLE_ERRORS)
+
+#define MOD "config"
+
+/* A worker's store connection and graph; pooled, used by one thread at a
+ * time. 'client' is NULL until first use and after a transport error. */
+struct worker {
+    struct config_role *role;
+    struct store_client *client;
+    struct graph g;
+    struct worker *next;
+};
+
+/* What a route's handler needs to know. */
+struct route {
+    struct config_role *role;
+    enum api_route kind;
+    const struct schema_type *type;
+};
+
+struct job {
+    uv_work_t work;
+    struct config_role *role;
+    struct http_request *req;
+    struct api_call call;
+    const char *bearer;
+    struct api_result res;
+};
+
+struct config_role {
+    uv_loop_t *loop;
+    char *store_target;
+    struct tls_ctx *store_tls;
+    unsigned store_timeout_ms;
+    struct schema *schema;
+    struct api_shared shared;
+    struct http_router *router;
+    struct http_server *server;
+    struct route *routes;
+    size_t routes_len;
+    pthread_mutex_t lock; /* guards 'idle', 'workers', 'store_clients', 'conflicts' */
+    struct worker *idle;
+    size_t workers;
+    uint64_t store_clients;
+    uint64_t conflicts;
+    uint64_t requests; /* loop thread */
+    void (*on_closed)(void *data);
+    void *on_closed_data;
+};
+
+/* ---- workers ---- */
+
+static int worker_cmd(void *arg, const struct buf *cmd, bool serializable, struct buf *reply)
+{
+    struct worker *w = arg;
+    struct config_role *r = w->role;
+    int rc;
+    if (!w->client) {
+        rc = store_client_open(r->store_target, r->store_tls, r->store_timeout_ms, &w->client);
+        if (rc) {
+            w->client = NULL;
+            return rc;
+        }
+        pthread_mutex_lock(&r->lock);
+        r->store_clients++;
+        pthread_mutex_unlock(&r->lock);
+    }
+    int status = 0;
+    rc = store_client_call(w->client, STORE_MSG_CMD, serializable ? STORE_MSG_F_SERIALIZABLE : 0,
+                           cmd->data, cmd->size, &status, reply);
+    if (rc) {
+        store_client_close(w->client);
+        w->client = NULL;
+        return rc;
+    }
+    return status;
+}
+
+static struct worker *worker_take(struct config_role *r)
+{
+    pthread_mutex_lock(&r->lock);
+    struct worker *w = r->idle;
+    if (w) {
+        r->idle = w->next;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) {
+            return NULL;
+        }
+        w->role = r;
+        graph_init(&w->g, r->schema, (struct graph_kv){.cmd = worker_cmd, .arg = w});
+        pthread_mutex_lock(&r->lock);
+        r->workers++;
+        pthread_mutex_unlock(&r->lock);
+    }
+    return w;
+}
+
+static void worker_give(struct config_role *r, struct worker *w)
+{
+    pthread_mutex_lock(&r->lock);
+    r->conflicts += w->g.txn_conflicts;
+    w->g.txn_conflicts = 0;
+    w->next = r->idle;
+    r->idle = w;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- requests ---- */
+
+static void work_cb(uv_work_t *work)
+{
+    struct job *j = work->data;
+    struct worker *w = worker_take(j->role);
+    if (!w) {
+        api_result_error(&j->res, 503, "out of memory", NULL);
+        return;
+    }
+    api_handle(&j->role->shared, &w->g, j->bearer, &j->call, &j->res);
+    worker_give(j->role, w);
+}
+
+static void after_work_cb(uv_work_t *work, int status)
+{
+    struct job *j = work->data;
+    struct http_request *req = j->req;
+    if (status == UV_ECANCELED) {
+        api_result_error(&j->res, 503, "request cancelled", NULL);
+    }
+    if (!j->res.text) {
+        api_result_error(&j->res, 500, "no answer", NULL);
+    }
+    char v[64];
+    if (j->res.etag) {
+        snprintf(v, sizeof v, "\"%llu\"", (unsigned long long)j->res.etag);
+        if (http_response_header(req, "ETag", v) != 0) {
+            log_event(LOG_LEVEL_WARN, MOD, "ETag header refused", NULL);
+        }
+    }
+    if (j->res.location[0]) {
+        if (http_response_header(req, "Location", j->res.location) != 0) {
+            log_event(LOG_LEVEL_WARN, MOD, "Location header refused", NULL);
+        }
+    }
+    j->role->requests++;
+    if (j->res.text) {
+        http_respond_owned(req, j->res.status, "application/json", j->res.text, j->res.size);
+        j->res.text = NULL;
+    } else {
+        http_respond_error(req, 500, "out of memory", NULL);
+    }
+    api_result_destroy(&j->res);
+    free(j);
+}
+
+static void on_request(struct http_request *req, void *data)
+{
+    struct route *rt = data;
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_respond_error(req, 503, "out of memory", NULL);
+        return;
+    }
+    j->role = rt->role;
+    j->req = req;
+    j->work.data = j;
+    j->bearer = http_request_bearer(req);
+    j->call = (struct api_call){
+        .route = rt->kind,
+        .type = rt->type,
+        .uuid = http_request_param(req, "uuid"),
+        .query = req->query,
+        .query_len = req->query_len,
+        .body = req->body,
+        .body_size = req->body_size,
+        .if_match = http_request_header(req, "If-Match"),
+        .host = http_request_header(req, "Host"),
+    };
+    int rc = uv_queue_work(rt->role->loop, &j->work, work_cb, after_work_cb);
+    if (rc) {
+        free(j);
+        http_respond_error(req, 503, "cannot queue the request", NULL);
+    }
+}
+
+/* ---- routes ---- */
+
+static int route_add(struct config_role *r, enum http_method_id m, const char *pattern,
+                     enum api_route kind, const struct schema_type *t)
+{
+    struct route *rt = &r->routes[r->routes_len++];
+    rt->role = r;
+    rt->kind = kind;
+    rt->type = t;
+    return http_router_add(r->router, m, pattern, on_request, rt);
+}
+
+static int routes_build(struct config_role *r)
+{
+    size_t n = schema_type_count(r->schema);
+    r->routes = calloc(5 * n + 16, sizeof *r->routes);
+    if (!r->routes) {
+        return CONFIG_ROLE_ENOMEM;
+    }
+    int rc = http_router_create(&r->router);
+    static const struct {
+        enum http_method_id m;
+        const char *pattern;
+        enum api_route kind;
+    } fixed[] = {
+        {HTTP_METHOD_GET, "/", API_R_ROOT},
+        {HTTP_METHOD_GET, "/openapi.json", API_R_OPENAPI},
+        {HTTP_METHOD_POST, "/fqname-to-id", API_R_FQ2ID},
+        {HTTP_METHOD_POST, "/id-to-fqname", API_R_ID2FQ},
+        {HTTP_METHOD_POST, "/ref-update", API_R_REFUPDATE},
+        {HTTP_METHOD_POST, "/list-bulk-collection", API_R_BULK},
+        {HTTP_METHOD_POST, "/batch", API_R_BATCH},
+        {HTTP_METHOD_POST, "/tokens", API_R_TOKEN_CREATE},
+        {HTTP_METHOD_GET, "/tokens", API_R_TOKEN_LIST},
+        {HTTP_METHOD_DELETE, "/tokens/{uuid}", API_R_TOKEN_DELETE},
+    };
+    for (size_t i = 0; rc == 0 && i < sizeof fixed / sizeof fixed[0]; i++) {
+        rc = route_add(r, fixed[i].m, fixed[i].pattern, fixed[i].kind, NULL);
+    }
+    char coll[128], item[128];
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct schema_type *t = schema_type_at(r->schema, i);
+        snprintf(coll, sizeof coll, "/%s", t->plural);
+        snprintf(item, sizeof item, "/%s/{uuid}", t->name);
+        rc = route_add(r, HTTP_METHOD_POST, coll, API_R_CREATE, t);
+        rc = rc ? rc : route_add(r, HTTP_METHOD_GET, coll, API_R_LIST, t);
+        rc = rc ? rc : route_add(r, HTTP_METHOD_GET, item, API_R_READ, t);
+        rc = rc ? rc : route_add(r, HTTP_METHOD_PUT, item, API_R_UPDATE, t);
+        rc = rc ? rc : route_add(r, HTTP_METHOD_DELETE, item, API_R_DELETE, t);
+    }
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+static void role_free(struct config_role *r)
+{
+    if (!r) {
+        return;
+    }
+    while (r->idle) {
+        struct worker *w = r->idle;
+        r->idle = w->next;
+        store_client_close(w->client);
+        free(w);
+    }
+    http_router_free(r->router);
+    free(r->routes);
+    api_shared_destroy(&r->shared);
+    schema_free(r->schema);
+    free(r->store_target);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+int config_role_create(uv_loop_t *loop, const struct config_role_config *config,
+                       struct config_role **out, char *errmsg, size_t errmsg_size)
+{
+    *out = NULL;
+    if (!loop || !config || !config->store_target || !config->ca || !config->cert ||
+        !config->key) {
+        snprintf(errmsg, errmsg_size, "store target, CA, certificate and key are required");
+        return CONFIG_ROLE_EUSAGE;
+    }
+    struct config_role *r = calloc(1, sizeof *r);
+    if (!r) {
+        return CONFIG_ROLE_ENOMEM;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    r->loop = loop;
+    r->store_tls = config->store_tls;
+    r->store_timeout_ms =
+        config->store_timeout_ms ? config->store_timeout_ms : CONFIG_ROLE_DEFAULT_STORE_TIMEOUT_MS;
+    r->store_target = strdup(config->store_target);
+    struct schema_error se;
+    int rc = r->store_target ? 0 : CONFIG_ROLE_ENOMEM;
+    if (rc == 0 && schema_load_builtin(&r->schema, &se) != 0) {
+        snprintf(errmsg, errmsg_size, "schema: %s", se.message);
+        rc = CONFIG_ROLE_ESCHEMA;
+    }
+    if (rc == 0 && api_shared_init(&r->shared, r->schema) != 0) {
+        snprintf(errmsg, errmsg_size, "cannot build the OpenAPI document");
+        rc = CONFIG_ROLE_ENOMEM;
+    }
+    if (rc == 0 && (rc = routes_build(r)) != 0) {
+        snprintf(errmsg, errmsg_size, "routes: %s", strata_strerror(rc));
+    }
+    if (rc == 0) {
+        struct http_server_config hc = {
+            .ca = config->ca,
+            .cert = config->cert,
+            .key = config->key,
+            .router = r->router,
+            .limits = config->limits,
+            .alpn_optional = config->alpn_optional,
+        };
+        if (hc.limits.max_body_size == 0 || hc.limits.max_body_size > API_BODY_MAX) {
+            hc.limits.max_body_size = API_BODY_MAX;
+        }
+        rc = http_server_create(loop, &hc, &r->server, errmsg, errmsg_size);
+    }
+    if (rc) {
+        role_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int config_role_listen(struct config_role *role, const char *address, uint16_t port)
+{
+    return http_server_listen(role->server, address, port);
+}
+
+int config_role_listen_fd(struct config_role *role, int *fd)
+{
+    return http_server_listen_fd(role->server, fd);
+}
+
+uint16_t config_role_port(const struct config_role *role)
+{
+    return http_server_port(role->server);
+}
+
+void config_role_stats(const struct config_role *role, struct config_role_stats *stats)
+{
+    struct config_role *r = (struct config_role *)role;
+    pthread_mutex_lock(&r->lock);
+    stats->store_clients = r->store_clients;
+    stats->txn_conflicts = r->conflicts;
+    pthread_mutex_unlock(&r->lock);
+    stats->requests = r->requests;
+}
+
+static void on_server_closed(void *data)
+{
+    struct config_role *r = data;
+    void (*cb)(void *) = r->on_closed;
+    void *cb_data = r->on_closed_data;
+    role_free(r);
+    if (cb) {
+        cb(cb_data);
+    }
+}
+
+void config_role_close(struct config_role *role, void (*on_closed)(void *data), void *data)
+{
+    role->on_closed = on_closed;
+    role->on_closed_data = data;
+    /* The server frees itself once every request held by a worker has been
+     * answered (after_work runs on this loop), so no worker is busy when
+     * on_server_closed frees the pool. */
+    http_server_close(role->server, on_server_closed, role);
+}
+
+/* ---- bootstrap token ---- */
+
+int config_role_bootstrap_token(const char *store_target, struct tls_ctx *store_tls,
+                                const char *path, bool *created, char *errmsg, size_t errmsg_size)
+{
+    struct store_client *c = NULL;
+    struct schema *schema = NULL;
+    struct schema_error se;
+    struct graph_error err;
+    json_t *list = NULL;
+    char next[GRAPH_UUID_SIZE], token[API_TOKEN_SIZE];
+    int fd = -1;
+    if (created) {
+        *created = false;
+    }
+    int rc = schema_load_builtin(&schema, &se);
+    if (rc) {
+        snprintf(errmsg, errmsg_size, "schema: %s", se.message);
+        return CONFIG_ROLE_ESCHEMA;
+    }
+    rc = store_client_open(store_target, store_tls, CONFIG_ROLE_DEFAULT_STORE_TIMEOUT_MS, &c);
+    if (rc) {
+        snprintf(errmsg, errmsg_size, "store %s: %s", store_target, strata_strerror(rc));
+        rc = GRAPH_EUNAVAIL;
+        goto out_schema;
+    }
+    struct graph g;
+    graph_init(&g, schema, graph_kv_client(c));
+    rc = graph_bootstrap(&g, "bootstrap", &err);
+    struct graph_list_req req = {.limit = 1, .linearizable = true};
+    if (rc == 0) {
+        rc = graph_obj_list(&g, "api-token", &req, &list, next, &err);
+    }
+    if (rc) {
+        snprintf(errmsg, errmsg_size, "%s", err.message);
+        goto out_client;
+    }
+    if (json_array_size(list) > 0) {
+        goto out_client; /* the cluster has tokens already */
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(errmsg, errmsg_size, "%s: %s", path, strerror(errno));
+        rc = errno == EEXIST ? CONFIG_ROLE_EEXIST : CONFIG_ROLE_EIO;
+        goto out_client;
+    }
+    rc = api_token_create(&g, API_ROLE_ADMIN, NULL, 0, "bootstrap admin token", "bootstrap", token,
+                          NULL, &err);
+    if (rc) {
+        snprintf(errmsg, errmsg_size, "%s", err.message);
+        goto out_file;
+    }
+    size_t len = strlen(token);
+    token[len] = '\n';
+    if (write(fd, token, len + 1) != (ssize_t)(len + 1) || fsync(fd) != 0) {
+        snprintf(errmsg, errmsg_size, "%s: %s", path, strerror(errno));
+        rc = CONFIG_ROLE_EIO;
+    } else if (created) {
+        *created = true;
+    }
+    memset(token, 0, sizeof token);
+out_file:
+    close(fd);
+    if (rc) {
+        unlink(path);
+    }
+out_client:
+    json_decref(list);
+    store_client_close(c);
+out_schema:
+    schema_free(schema);
+    return rc;
+}
+
+/* ---- main ---- */
+
+struct main_state {
+    struct config_role *role;
+    uv_signal_t sigterm, sigint;
+    bool closing;
+};
+
+static void on_role_closed(void *data)
+{
+    struct main_state *m = data;
+    m->role = NULL;
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct main_state *m = h->data;
+    if (m->closing) {
+        return;
+    }
+    m->closing = true;
+    log_info(MOD, "stopping", "signal=%d", signum);
+    config_role_close(m->role, on_role_closed, m);
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: config --store unix:PATH|NAME@HOST:PORT [--store-cert NAME]\n"
+            "              --pki DIR --cert NAME (--listen HOST:PORT | --listen-fd N)\n"
+            "              [--workers N] [--bootstrap-token-file PATH] [--alpn-optional]\n"
+            "              [--log-level LEVEL]\n");
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into 'host' and '*port'. */
+static int hostport(const char *s, char *host, size_t size, uint16_t *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s) {
+        return -1;
+    }
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (hl == 0 || hl >= size || *end || p > 65535 || colon[1] == '\0') {
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+int config_role_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"listen-fd", required_argument, NULL, 'f'},
+        {"store", required_argument, NULL, 's'},
+        {"store-cert", required_argument, NULL, 'S'},
+        {"pki", required_argument, NULL, 'p'},
+        {"cert", required_argument, NULL, 'c'},
+        {"workers", required_argument, NULL, 'w'},
+        {"bootstrap-token-file", required_argument, NULL, 'b'},
+        {"alpn-optional", no_argument, NULL, 'a'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *listen = NULL, *store = NULL, *store_cert = NULL, *pki = NULL, *cert = NULL,
+               *token_file = NULL;
+    int listen_fd = -1, ch;
+    unsigned long workers = CONFIG_ROLE_DEFAULT_WORKERS;
+    bool alpn_optional = false;
+    char *end;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l':
+            listen = optarg;
+            break;
+        case 'f':
+            listen_fd = (int)strtol(optarg, &end, 10);
+            if (*end || listen_fd < 0) {
+                usage();
+                return 2;
+            }
+            break;
+        case 's':
+            store = optarg;
+            break;
+        case 'S':
+            store_cert = optarg;
+            break;
+        case 'p':
+            pki = optarg;
+            break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'w':
+            workers = strtoul(optarg, &end, 10);
+            if (*end || workers < 1 || workers > 1024) {
+                usage();
+                return 2;
+            }
+            break;
+        case 'b':
+            token_file = optarg;
+            break;
+        case 'a':
+            alpn_optional = true;
+            break;
+        case 'L': {
+            enum log_level lv;
+            if (log_level_parse(optarg, &lv) != 0) {
+                usage();
+                return 2;
+            }
+            log_set_level(lv);
+            break;
+        }
+        default:
+            usage();
+            return 2;
+        }
+    }
+    char host[256];
+    uint16_t port = 0;
+    if (!store || !pki || !cert || (!listen && listen_fd < 0) || (listen && listen_fd >= 0) ||
+        (listen && hostport(listen, host, sizeof host, &port) != 0) ||
+        (strncmp(store, "unix:", 5) != 0 && !store_cert)) {
+        usage();
+        return 2;
+    }
+    /* Before anything uses libuv's threadpool. */
+    char nthreads[16];
+    snprintf(nthreads, sizeof nthreads, "%lu", workers);
+    setenv("UV_THREADPOOL_SIZE", nthreads, 1);
+    signal(SIGPIPE, SIG_IGN);
+    wolfSSL_Init();
+
+    int status = 1;
+    char errmsg[256] = "";
+    struct pkiset server = {0}, client = {0};
+    struct tls_ctx *store_tls = NULL;
+    uv_loop_t loop;
+    struct main_state m = {0};
+    if (uv_loop_init(&loop) != 0) {
+        return 1;
+    }
+    if (pkiset_load(&server, pki, cert, errmsg, sizeof errmsg) != 0) {
+        log_event(LOG_LEVEL_ERROR, MOD, "server credentials", "dir=%s cert=%s error=\"%s\"", pki,
+                  cert, errmsg);
+        goto out;
+    }
+    if (store_cert && (pkiset_load(&client, pki, store_cert, errmsg, sizeof errmsg) != 0 ||
+                       pkiset_tls(&client, TLS_ROLE_CLIENT, STORE_PROTO_ALPN, &store_tls, errmsg,
+                                  sizeof errmsg) != 0)) {
+        log_event(LOG_LEVEL_ERROR, MOD, "store credentials", "error=\"%s\"", errmsg);
+        goto out;
+    }
+    if (token_file) {
+        /* The store may still be electing a leader: retry for a minute. */
+        int rc = GRAPH_EUNAVAIL;
+        bool made = false;
+        for (int i = 0; i < 120 && (rc == GRAPH_EUNAVAIL || rc == GRAPH_EBUSY); i++) {
+            if (i) {
+                usleep(500 * 1000);
+            }
+            rc = config_role_bootstrap_token(store, store_tls, token_file, &made, errmsg,
+                                             sizeof errmsg);
+        }
+        if (rc) {
+            log_event(LOG_LEVEL_ERROR, MOD, "bootstrap token", "error=\"%s\"", errmsg);
+            goto out;
+        }
+        log_info(MOD, made ? "bootstrap token written" : "tokens exist; bootstrap token skipped",
+                 "file=%s", token_file);
+    }
+    struct config_role_config cfg = {
+        .store_target = store,
+        .store_tls = store_tls,
+        .ca = server.ca,
+        .cert = server.cert,
+        .key = server.key,
+        .alpn_optional = alpn_optional,
+    };
+    if (config_role_create(&loop, &cfg, &m.role, errmsg, sizeof errmsg) != 0) {
+        log_event(LOG_LEVEL_ERROR, MOD, "cannot start", "error=\"%s\"", errmsg);
+        goto out;
+    }
+    int rc = listen ? config_role_listen(m.role, host, port) : config_role_listen_fd(m.role, &listen_fd);
+    if (rc) {
+        log_event(LOG_LEVEL_ERROR, MOD, "cannot listen", "error=\"%s\"", strata_strerror(rc));
+        config_role_close(m.role, NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    uv_signal_init(&loop, &m.sigterm);
+    uv_signal_init(&loop, &m.sigint);
+    m.sigterm.data = m.sigint.data = &m;
+    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&m.sigint, on_signal, SIGINT);
+    log_info(MOD, "serving", "port=%u store=%s workers=%lu", config_role_port(m.role), store,
+             workers);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    status = 0;
+out:
+    if (listen_fd >= 0) {
+        close(listen_fd);
+    }
+    uv_loop_close(&loop);
+    tls_ctx_free(store_tls);
+    pkiset_destroy(&client);
+    pkiset_destroy(&server);
+    wolfSSL_Cleanup();
+    return status;
+}
