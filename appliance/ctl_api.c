@@ -881,7 +881,7 @@ static int cmd_cluster(struct api_ctl *c, int argc, char **argv)
     }
     for (char *save = NULL, *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
         struct ctl_http *h = NULL;
-        char err[512] = "", detail[256] = "";
+        char err[512] = "", detail[600] = "";
         const char *state = "down";
         struct buf resp;
         int status = 0, rc;
