@@ -26,6 +26,7 @@
 #include <nghttp2/nghttp2.h>
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include "appliance/pkiset.h"
 #include "store/proto.h"
@@ -532,6 +533,7 @@ static void worker_phase(struct worker *w, enum phase ph)
     for (int i = 0; i < w->clients_len; i++) {
         client_send(&w->clients[i]);
     }
+    uv_update_time(&w->loop); /* the loop's clock is stale after the barrier */
     uv_timer_start(&w->timer, window_cb, (uint64_t)(opt.seconds * 1000), 0);
     if (!w->failed) {
         uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -581,6 +583,9 @@ static void *worker_main(void *arg)
     }
     uv_close((uv_handle_t *)&w->timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+#ifdef FP_ECC
+    wc_ecc_fp_free(); /* wolfSSL's per-thread ECC point cache */
+#endif
     return NULL;
 }
 
