@@ -386,6 +386,39 @@ void config_role_close(struct config_role *role, void (*on_closed)(void *data), 
 
 /* ---- bootstrap token ---- */
 
+#define BOOTSTRAP_CLAIM_KEY "/c/boot/admin-token"
+
+/* Puts BOOTSTRAP_CLAIM_KEY (value: where the token was written) if no node
+ * has yet; '*claimed' tells whether this call won. If the winner dies before
+ * writing its token, delete the key (stratactl store del) to let a node
+ * retry. */
+static int bootstrap_claim(struct store_client *c, const char *where, bool *claimed)
+{
+    struct store_compare cmp = {.target = STORE_CMP_CREATE, .op = STORE_CMP_EQ,
+                                .key = (const uint8_t *)BOOTSTRAP_CLAIM_KEY,
+                                .key_size = (uint32_t)strlen(BOOTSTRAP_CLAIM_KEY), .number = 0};
+    struct store_op put = {.kind = STORE_OP_PUT,
+                           .sel = store_sel_key(BOOTSTRAP_CLAIM_KEY, (uint32_t)strlen(BOOTSTRAP_CLAIM_KEY)),
+                           .value = (const uint8_t *)where, .value_size = (uint32_t)strlen(where)};
+    struct store_cmd cmd = {.kind = STORE_CMD_TXN, .compares = &cmp, .compares_len = 1, .success = &put,
+                            .success_len = 1};
+    struct buf b, raw;
+    struct store_reply reply;
+    buf_init(&b, 0);
+    buf_init(&raw, 0);
+    int rc = store_cmd_encode(&cmd, &b);
+    if (rc == 0) {
+        rc = store_client_cmd(c, &b, false, &raw, &reply);
+    }
+    if (rc == 0) {
+        *claimed = reply.succeeded != 0;
+        store_reply_destroy(&reply);
+    }
+    buf_destroy(&b);
+    buf_destroy(&raw);
+    return rc;
+}
+
 int config_role_bootstrap_token(const char *store_target, struct tls_ctx *store_tls,
                                 const char *path, bool *created, char *errmsg, size_t errmsg_size)
 {
@@ -428,6 +461,21 @@ int config_role_bootstrap_token(const char *store_target, struct tls_ctx *store_
     if (fd < 0) {
         snprintf(errmsg, errmsg_size, "%s: %s", path, strerror(errno));
         rc = errno == EEXIST ? CONFIG_ROLE_EEXIST : CONFIG_ROLE_EIO;
+        goto out_client;
+    }
+    /* Nodes starting together all see "no token yet": exactly one of them
+     * wins this claim and mints the bootstrap token. */
+    bool claimed = false;
+    rc = bootstrap_claim(c, path, &claimed);
+    if (rc) {
+        snprintf(errmsg, errmsg_size, "claiming the bootstrap token: %s", strata_strerror(rc));
+        rc = GRAPH_EUNAVAIL;
+        goto out_file;
+    }
+    if (!claimed) {
+        /* Another node is minting it: not an error, and no file here. */
+        close(fd);
+        unlink(path);
         goto out_client;
     }
     rc = api_token_create(&g, API_ROLE_ADMIN, NULL, 0, "bootstrap admin token", "bootstrap", token,
