@@ -626,7 +626,9 @@ static int usage(void)
             "usage: store_load --system strata|etcd --target T [--target T...] --pki DIR\n"
             "       --cert NAME [--clients N] [--threads N] [--seconds S] [--value-size B]\n"
             "       [--tag TAG]\n"
-            "  strata targets are NAME@HOST:PORT (the client port), etcd targets HOST:PORT\n");
+            "       store_load --issue NAME --ip IP [--ip IP...] --pki DIR\n"
+            "  strata targets are NAME@HOST:PORT (the client port), etcd targets HOST:PORT;\n"
+            "  --issue makes DIR/NAME.pem and .key (server and client use) with these IP SANs\n");
     return 2;
 }
 
@@ -637,8 +639,11 @@ int main(int argc, char **argv)
         {"pki", required_argument, NULL, 'p'},     {"cert", required_argument, NULL, 'c'},
         {"clients", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 'T'},
         {"seconds", required_argument, NULL, 'd'}, {"value-size", required_argument, NULL, 'v'},
-        {"tag", required_argument, NULL, 'g'},     {NULL, 0, NULL, 0},
+        {"tag", required_argument, NULL, 'g'},     {"issue", required_argument, NULL, 'I'},
+        {"ip", required_argument, NULL, 'P'},      {NULL, 0, NULL, 0},
     };
+    const char *issue = NULL, *ips[TARGETS_MAX];
+    size_t ips_len = 0;
     int o;
     while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (o) {
@@ -678,9 +683,35 @@ int main(int argc, char **argv)
         case 'g':
             opt.tag = optarg;
             break;
+        case 'I':
+            issue = optarg;
+            break;
+        case 'P':
+            if (ips_len == TARGETS_MAX) {
+                return usage();
+            }
+            ips[ips_len++] = optarg;
+            break;
         default:
             return usage();
         }
+    }
+    if (issue) {
+        /* etcd checks a peer's client certificate IP SANs against the
+         * connection's source address, which is 127.0.0.1 for every member
+         * on loopback: its members get certificates naming all three. */
+        char msg[512];
+        if (!opt.pki || ips_len == 0) {
+            return usage();
+        }
+        wolfSSL_Init();
+        int rc = pkiset_issue(opt.pki, issue, PKI_ROLE_NODE, ips, ips_len, msg, sizeof msg);
+        wolfSSL_Cleanup();
+        if (rc != 0) {
+            fprintf(stderr, "store_load: issue %s: %s\n", issue, msg);
+            return 1;
+        }
+        return 0;
     }
     if (!opt.targets_len || !opt.pki || !opt.cert || opt.clients < 1 || opt.threads < 1 ||
         opt.threads > THREADS_MAX || opt.threads > opt.clients || opt.seconds <= 0 ||
