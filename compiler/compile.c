@@ -1,0 +1,1497 @@
+/* The compiler core (compile.h): intent objects in, derived objects out,
+ * deterministically and without I/O. The model keeps the intent objects
+ * with the reverse indexes incremental compilation needs; the pools keep
+ * identifier ownership; each compile_*() of a source rebuilds exactly the
+ * objects that source owns. Semantics:
+ *
+ *  - virtual-network V (fq F, name N): routing-instance F+[N] (default,
+ *    parent V) referring to its own route-target (import and export) and
+ *    importing the route-target of every network V is connected to;
+ *    route-target ["target:<ASN>:<n>"] with n the lowest free number from
+ *    8,000,000; a VNI (virtual_network_properties.vxlan_network_identifier
+ *    when set, else the lowest free from 1); access-control-list F+[N]
+ *    with the entries of the attached policies in (sequence major, minor,
+ *    policy fq_name) order.
+ *  - A policy rule expands to one ACL entry per (source address,
+ *    destination address, source ports, destination ports), and for
+ *    direction "<>" the reverse entry right after it. "local" names the
+ *    network the ACL belongs to; a name without ':' is relative to the
+ *    policy's project; a pair whose two ends both name other networks is
+ *    not relevant to V and left out. Missing action_list: deny.
+ *  - V and W are connected when a policy attached to V has a "pass" rule
+ *    without services with V (or local) on one side and W on the other,
+ *    and a policy attached to W has one naming V: both sides must allow,
+ *    as in the anchor. "any" connects nothing.
+ *  - security-group S: ACLs S+["ingress-access-control-list"] (rules whose
+ *    destination is the local group) and S+["egress-access-control-list"]
+ *    (source is the local group), entries carrying direction. Stateful:
+ *    the datapath creates the reverse flow with the forward one, so the
+ *    return traffic of a flow an entry allowed is allowed without an entry
+ *    of its own; there is no implicit allow otherwise.
+ *  - project P: when no security-group P+["default"] is an input, that
+ *    group (allow all egress, IPv4 and IPv6; allow ingress from members of
+ *    the same group) and its two ACLs. */
+#include "compiler/compile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+STRATA_ERR_DEFINE(compile, COMPILE_ERRORS)
+
+#define FQ_STR_MAX 4096
+
+struct compile_model {
+    json_t *objs;      /* uuid -> {"t": type, "o": object} */
+    json_t *fq;        /* type 0x1f fq elements joined by 0x1f -> uuid */
+    json_t *vn_names;  /* network fq_name joined by ':' -> uuid */
+    json_t *pol_vns;   /* policy uuid -> {network uuid: true} */
+    json_t *name_pols; /* network fq ':' string -> {policy uuid: true} */
+    char gsc[64];      /* uuid of the global-system-config, "" when none */
+};
+
+/* One pool. Invariants: 'owner' and 'used' are inverse maps; every number
+ * in [first, next) is used; first <= every used number <= last. */
+struct pool {
+    uint64_t first, last, next;
+    json_t *owner; /* owner uuid -> number */
+    json_t *used;  /* decimal number -> owner uuid */
+};
+
+struct compile_alloc {
+    struct pool rt;
+    struct pool vni;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static const char *str_of(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Joins the string elements of 'fq' with 'sep' into 'out'. */
+static int fq_join(const json_t *fq, char sep, char *out, size_t size)
+{
+    size_t i, len = 0;
+    const json_t *e;
+    if (!json_is_array(fq) || json_array_size(fq) == 0) {
+        return COMPILE_EINVAL;
+    }
+    json_array_foreach(fq, i, e) {
+        const char *s = json_string_value(e);
+        if (!s) {
+            return COMPILE_EINVAL;
+        }
+        size_t n = strlen(s);
+        if (len + n + 2 > size) {
+            return COMPILE_ETOOLARGE;
+        }
+        if (i > 0) {
+            out[len++] = sep;
+        }
+        memcpy(out + len, s, n);
+        len += n;
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+static int set_add(json_t *set, const char *key)
+{
+    return json_object_set_new(set, key, json_true()) == 0 ? 0 : COMPILE_ENOMEM;
+}
+
+/* Adds 'inner' to the set at outer[key], creating it. */
+static int index_add(json_t *outer, const char *key, const char *inner)
+{
+    json_t *s = json_object_get(outer, key);
+    if (!s) {
+        s = json_object();
+        if (!s || json_object_set_new(outer, key, s) != 0) {
+            return COMPILE_ENOMEM;
+        }
+    }
+    return set_add(s, inner);
+}
+
+static void index_del(json_t *outer, const char *key, const char *inner)
+{
+    json_t *s = json_object_get(outer, key);
+    if (s) {
+        json_object_del(s, inner);
+        if (json_object_size(s) == 0) {
+            json_object_del(outer, key);
+        }
+    }
+}
+
+/* The fq ':' string network address 'name' of a rule in policy 'pol'
+ * names: relative names are taken under the policy's project. Returns 0
+ * with 'out' set, or 1 when 'name' is "any"/"local" (copied as is). */
+static int vn_name_resolve(const json_t *pol, const char *name, char *out, size_t size)
+{
+    if (strcmp(name, "any") == 0 || strcmp(name, "local") == 0) {
+        snprintf(out, size, "%s", name);
+        return 1;
+    }
+    if (strchr(name, ':')) {
+        snprintf(out, size, "%s", name);
+        return 0;
+    }
+    char proj[FQ_STR_MAX];
+    json_t *fq = json_object_get(pol, "fq_name");
+    size_t n = json_array_size(fq);
+    proj[0] = '\0';
+    if (n >= 2) {
+        json_t *pfq = json_array();
+        for (size_t i = 0; pfq && i + 1 < n; i++) {
+            json_array_append(pfq, json_array_get(fq, i));
+        }
+        if (!pfq || fq_join(pfq, ':', proj, sizeof proj) != 0) {
+            proj[0] = '\0';
+        }
+        json_decref(pfq);
+    }
+    if (proj[0]) {
+        snprintf(out, size, "%s:%s", proj, name);
+    } else {
+        snprintf(out, size, "%s", name);
+    }
+    return 0;
+}
+
+typedef int (*name_fn)(void *arg, const char *fq);
+
+/* Calls 'fn' for every network fq_name (resolved, not any/local) the
+ * rules of policy 'pol' name, possibly repeatedly. */
+static int policy_foreach_vn(const json_t *pol, name_fn fn, void *arg)
+{
+    const json_t *rules = json_object_get(json_object_get(pol, "network_policy_entries"), "policy_rule");
+    size_t i, j;
+    const json_t *rule, *addr;
+    json_array_foreach(rules, i, rule) {
+        for (int side = 0; side < 2; side++) {
+            const json_t *addrs = json_object_get(rule, side ? "dst_addresses" : "src_addresses");
+            json_array_foreach(addrs, j, addr) {
+                const char *name = str_of(addr, "virtual_network");
+                char fq[FQ_STR_MAX];
+                if (name && vn_name_resolve(pol, name, fq, sizeof fq) == 0) {
+                    int rc = fn(arg, fq);
+                    if (rc != 0) {
+                        return rc;
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- model ------------------------------------------------------------ */
+
+int compile_model_create(struct compile_model **out)
+{
+    struct compile_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        return COMPILE_ENOMEM;
+    }
+    m->objs = json_object();
+    m->fq = json_object();
+    m->vn_names = json_object();
+    m->pol_vns = json_object();
+    m->name_pols = json_object();
+    if (!m->objs || !m->fq || !m->vn_names || !m->pol_vns || !m->name_pols) {
+        compile_model_free(m);
+        return COMPILE_ENOMEM;
+    }
+    *out = m;
+    return 0;
+}
+
+void compile_model_free(struct compile_model *m)
+{
+    if (!m) {
+        return;
+    }
+    json_decref(m->objs);
+    json_decref(m->fq);
+    json_decref(m->vn_names);
+    json_decref(m->pol_vns);
+    json_decref(m->name_pols);
+    free(m);
+}
+
+static int fq_key(const char *type, const json_t *fq, char *out, size_t size)
+{
+    size_t n = strlen(type);
+    if (n + 2 > size) {
+        return COMPILE_ETOOLARGE;
+    }
+    memcpy(out, type, n);
+    out[n] = '\x1f';
+    return fq_join(fq, '\x1f', out + n + 1, size - n - 1);
+}
+
+struct name_ctx {
+    struct compile_model *m;
+    const char *pol;
+    bool add;
+};
+
+static int name_index(void *arg, const char *fq)
+{
+    struct name_ctx *c = arg;
+    if (c->add) {
+        return index_add(c->m->name_pols, fq, c->pol);
+    }
+    index_del(c->m->name_pols, fq, c->pol);
+    return 0;
+}
+
+/* Adds ('add') or removes the index entries of 'obj'. */
+static int model_index(struct compile_model *m, const char *type, const char *uuid, const json_t *obj,
+                       bool add)
+{
+    char key[FQ_STR_MAX];
+    int rc = fq_key(type, json_object_get(obj, "fq_name"), key, sizeof key);
+    if (rc != 0) {
+        return rc;
+    }
+    if (add) {
+        if (json_object_set_new(m->fq, key, json_string(uuid)) != 0) {
+            return COMPILE_ENOMEM;
+        }
+    } else {
+        json_object_del(m->fq, key);
+    }
+    if (strcmp(type, "virtual-network") == 0) {
+        rc = fq_join(json_object_get(obj, "fq_name"), ':', key, sizeof key);
+        if (rc != 0) {
+            return rc;
+        }
+        if (add) {
+            if (json_object_set_new(m->vn_names, key, json_string(uuid)) != 0) {
+                return COMPILE_ENOMEM;
+            }
+        } else {
+            json_object_del(m->vn_names, key);
+        }
+        size_t i;
+        const json_t *ref;
+        json_array_foreach(json_object_get(obj, "network_policy_refs"), i, ref) {
+            const char *pu = str_of(ref, "uuid");
+            if (!pu) {
+                continue;
+            }
+            if (add) {
+                if ((rc = index_add(m->pol_vns, pu, uuid)) != 0) {
+                    return rc;
+                }
+            } else {
+                index_del(m->pol_vns, pu, uuid);
+            }
+        }
+    } else if (strcmp(type, "network-policy") == 0) {
+        struct name_ctx c = {m, uuid, add};
+        return policy_foreach_vn(obj, name_index, &c);
+    } else if (strcmp(type, "global-system-config") == 0) {
+        if (add) {
+            snprintf(m->gsc, sizeof m->gsc, "%s", uuid);
+        } else if (strcmp(m->gsc, uuid) == 0) {
+            m->gsc[0] = '\0';
+        }
+    }
+    return 0;
+}
+
+int compile_model_put(struct compile_model *m, const char *type, json_t *obj)
+{
+    const char *uuid = str_of(obj, "uuid");
+    char key[FQ_STR_MAX];
+    if (!uuid || strlen(uuid) >= 64 || fq_key(type, json_object_get(obj, "fq_name"), key, sizeof key) != 0) {
+        return COMPILE_EINVAL;
+    }
+    compile_model_remove(m, uuid);
+    json_t *e = json_pack("{s:s,s:O}", "t", type, "o", obj);
+    if (!e || json_object_set_new(m->objs, uuid, e) != 0) {
+        return COMPILE_ENOMEM;
+    }
+    int rc = model_index(m, type, uuid, obj, true);
+    if (rc != 0) {
+        compile_model_remove(m, uuid);
+    }
+    return rc;
+}
+
+void compile_model_remove(struct compile_model *m, const char *uuid)
+{
+    json_t *e = json_object_get(m->objs, uuid);
+    if (!e) {
+        return;
+    }
+    json_incref(e);
+    json_object_del(m->objs, uuid);
+    /* Removal only deletes index entries; it cannot fail for lack of memory. */
+    (void)model_index(m, str_of(e, "t"), uuid, json_object_get(e, "o"), false);
+    json_decref(e);
+}
+
+const json_t *compile_model_get(const struct compile_model *m, const char *uuid, const char **type)
+{
+    json_t *e = json_object_get(m->objs, uuid);
+    if (type) {
+        *type = e ? str_of(e, "t") : NULL;
+    }
+    return e ? json_object_get(e, "o") : NULL;
+}
+
+int compile_model_load(struct compile_model *m, const json_t *input)
+{
+    size_t i;
+    json_t *o;
+    if (!json_is_array(input)) {
+        return COMPILE_EINVAL;
+    }
+    json_array_foreach(input, i, o) {
+        const char *type = str_of(o, "type");
+        if (!type) {
+            return COMPILE_EINVAL;
+        }
+        json_t *copy = json_copy(o);
+        if (!copy) {
+            return COMPILE_ENOMEM;
+        }
+        json_object_del(copy, "type");
+        int rc = compile_model_put(m, type, copy);
+        json_decref(copy);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static const json_t *model_by_fq(const struct compile_model *m, const char *type, const json_t *fq)
+{
+    char key[FQ_STR_MAX];
+    if (fq_key(type, fq, key, sizeof key) != 0) {
+        return NULL;
+    }
+    const char *uuid = json_string_value(json_object_get(m->fq, key));
+    return uuid ? compile_model_get(m, uuid, NULL) : NULL;
+}
+
+/* ---- pools ------------------------------------------------------------ */
+
+static int pool_init(struct pool *p, uint64_t first, uint64_t last)
+{
+    p->first = p->next = first;
+    p->last = last;
+    p->owner = json_object();
+    p->used = json_object();
+    return p->owner && p->used ? 0 : COMPILE_ENOMEM;
+}
+
+static bool pool_used(const struct pool *p, uint64_t n)
+{
+    char k[24];
+    snprintf(k, sizeof k, "%llu", (unsigned long long)n);
+    return json_object_get(p->used, k) != NULL;
+}
+
+static void pool_release(struct pool *p, const char *owner)
+{
+    json_t *v = json_object_get(p->owner, owner);
+    if (!v) {
+        return;
+    }
+    uint64_t n = (uint64_t)json_integer_value(v);
+    char k[24];
+    snprintf(k, sizeof k, "%llu", (unsigned long long)n);
+    json_object_del(p->used, k);
+    json_object_del(p->owner, owner);
+    if (n < p->next) {
+        p->next = n;
+    }
+}
+
+static int pool_claim(struct pool *p, const char *owner, uint64_t n)
+{
+    char k[24];
+    if (n < p->first || n > p->last) {
+        return COMPILE_EINVAL;
+    }
+    snprintf(k, sizeof k, "%llu", (unsigned long long)n);
+    const char *holder = json_string_value(json_object_get(p->used, k));
+    if (holder) {
+        return strcmp(holder, owner) == 0 ? 0 : COMPILE_ECONFLICT;
+    }
+    pool_release(p, owner);
+    if (json_object_set_new(p->used, k, json_string(owner)) != 0 ||
+        json_object_set_new(p->owner, owner, json_integer((json_int_t)n)) != 0) {
+        return COMPILE_ENOMEM;
+    }
+    while (p->next <= p->last && pool_used(p, p->next)) {
+        p->next++;
+    }
+    return 0;
+}
+
+/* Gives 'owner' number 'want' (0: keep the one it holds, else the lowest
+ * free). */
+static int pool_get(struct pool *p, const char *owner, uint64_t want, uint64_t *out)
+{
+    json_t *cur = json_object_get(p->owner, owner);
+    if (want == 0 && cur) {
+        *out = (uint64_t)json_integer_value(cur);
+        return 0;
+    }
+    if (want == 0) {
+        if (p->next > p->last) {
+            return COMPILE_EEXHAUSTED;
+        }
+        want = p->next;
+    }
+    int rc = pool_claim(p, owner, want);
+    if (rc == 0) {
+        *out = want;
+    }
+    return rc;
+}
+
+static void pool_destroy(struct pool *p)
+{
+    json_decref(p->owner);
+    json_decref(p->used);
+}
+
+int compile_alloc_create(struct compile_alloc **out)
+{
+    struct compile_alloc *a = calloc(1, sizeof *a);
+    if (!a) {
+        return COMPILE_ENOMEM;
+    }
+    if (pool_init(&a->rt, COMPILE_RT_FIRST, COMPILE_RT_LAST) != 0 ||
+        pool_init(&a->vni, COMPILE_VNI_FIRST, COMPILE_VNI_LAST) != 0) {
+        compile_alloc_free(a);
+        return COMPILE_ENOMEM;
+    }
+    *out = a;
+    return 0;
+}
+
+void compile_alloc_free(struct compile_alloc *a)
+{
+    if (!a) {
+        return;
+    }
+    pool_destroy(&a->rt);
+    pool_destroy(&a->vni);
+    free(a);
+}
+
+static int pool_load(struct pool *p, const json_t *state)
+{
+    const char *owner;
+    json_t *v;
+    json_object_foreach((json_t *)state, owner, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            return COMPILE_EINVAL;
+        }
+        int rc = pool_claim(p, owner, (uint64_t)json_integer_value(v));
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int compile_alloc_load(struct compile_alloc *a, const json_t *state)
+{
+    int rc;
+    if (!state) {
+        return 0;
+    }
+    if (!json_is_object(state)) {
+        return COMPILE_EINVAL;
+    }
+    if ((rc = pool_load(&a->rt, json_object_get(state, "route_target"))) != 0) {
+        return rc;
+    }
+    return pool_load(&a->vni, json_object_get(state, "vni"));
+}
+
+json_t *compile_alloc_dump(const struct compile_alloc *a)
+{
+    return json_pack("{s:O,s:O}", "route_target", a->rt.owner, "vni", a->vni.owner);
+}
+
+uint32_t compile_alloc_rt(const struct compile_alloc *a, const char *owner)
+{
+    return (uint32_t)json_integer_value(json_object_get(a->rt.owner, owner));
+}
+
+uint32_t compile_alloc_vni(const struct compile_alloc *a, const char *owner)
+{
+    return (uint32_t)json_integer_value(json_object_get(a->vni.owner, owner));
+}
+
+/* ---- identity ----------------------------------------------------------- */
+
+int compile_uuid(const char *type, const json_t *fq_name, char out[37])
+{
+    wc_Sha256 sha;
+    uint8_t h[WC_SHA256_DIGEST_SIZE];
+    size_t i;
+    const json_t *e;
+    if (wc_InitSha256(&sha) != 0) {
+        return COMPILE_ENOMEM;
+    }
+    int rc = wc_Sha256Update(&sha, (const byte *)type, (word32)strlen(type));
+    json_array_foreach(fq_name, i, e) {
+        const char *s = json_string_value(e);
+        if (!s) {
+            rc = COMPILE_EINVAL;
+            break;
+        }
+        rc |= wc_Sha256Update(&sha, (const byte *)"\x1f", 1);
+        rc |= wc_Sha256Update(&sha, (const byte *)s, (word32)strlen(s));
+    }
+    if (rc == 0) {
+        rc = wc_Sha256Final(&sha, h);
+    }
+    wc_Sha256Free(&sha);
+    if (rc != 0) {
+        return rc == COMPILE_EINVAL ? rc : COMPILE_ENOMEM;
+    }
+    h[6] = (uint8_t)((h[6] & 0x0f) | 0x50);
+    h[8] = (uint8_t)((h[8] & 0x3f) | 0x80);
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13],
+             h[14], h[15]);
+    return 0;
+}
+
+const char *compile_owner(const json_t *obj)
+{
+    const json_t *df = json_array_get(json_object_get(obj, "derived_from"), 0);
+    if (df) {
+        return str_of(df, "uuid");
+    }
+    /* A project's default security-group carries no derived_from (the
+     * type has none): its owner is its parent project. */
+    const char *pt = str_of(obj, "parent_type");
+    return pt && strcmp(pt, "project") == 0 ? str_of(obj, "parent_uuid") : NULL;
+}
+
+static json_t *source_ref(const char *type, const json_t *obj)
+{
+    return json_pack("{s:s,s:s,s:O}", "type", type, "uuid", str_of(obj, "uuid"), "fq_name",
+                     json_object_get(obj, "fq_name"));
+}
+
+/* fq_name of 'parent' plus 'name', a new array. */
+static json_t *fq_child(const json_t *parent, const char *name)
+{
+    json_t *fq = json_copy(json_object_get(parent, "fq_name"));
+    if (fq && json_array_append_new(fq, json_string(name)) != 0) {
+        json_decref(fq);
+        return NULL;
+    }
+    return fq;
+}
+
+/* A derived object of 'type' named 'fq' (takes ownership) under parent
+ * 'parent' of 'parent_type' (NULL: config-root), with 'derived_from'
+ * (takes ownership; NULL: none). Stored into 'out'; '*obj' (may be NULL)
+ * gets it, borrowed, for the caller to add properties. */
+static int derived_new(json_t *out, const char *type, json_t *fq, const char *parent_type,
+                       const json_t *parent, json_t *derived_from, json_t **obj)
+{
+    char uuid[37], key[128];
+    int rc = COMPILE_ENOMEM;
+    json_t *o = NULL;
+    if (!fq) {
+        goto err_fq;
+    }
+    if ((rc = compile_uuid(type, fq, uuid)) != 0) {
+        goto err_fq;
+    }
+    o = json_pack("{s:s,s:O,s:O}", "uuid", uuid, "fq_name", fq, "name",
+                  json_array_get(fq, json_array_size(fq) - 1));
+    if (!o) {
+        rc = COMPILE_ENOMEM;
+        goto err_fq;
+    }
+    if (parent) {
+        json_object_set_new(o, "parent_type", json_string(parent_type));
+        json_object_set(o, "parent_uuid", json_object_get(parent, "uuid"));
+    } else {
+        json_object_set_new(o, "parent_type", json_string("config-root"));
+    }
+    if (derived_from) {
+        json_object_set(o, "derived_from", derived_from);
+    }
+    snprintf(key, sizeof key, "%s/%s", type, uuid);
+    if (json_object_set(out, key, o) != 0) {
+        rc = COMPILE_ENOMEM;
+        goto err_fq;
+    }
+    if (obj) {
+        *obj = o;
+    }
+    rc = 0;
+err_fq:
+    json_decref(o);
+    json_decref(fq);
+    json_decref(derived_from);
+    return rc;
+}
+
+/* ---- rules -> ACL entries ---------------------------------------------- */
+
+struct expand {
+    const json_t *owner;     /* the network or security group the ACL is for */
+    char owner_fq[FQ_STR_MAX];
+    const json_t *pol;       /* the policy or security group holding the rule */
+    bool sg;                 /* security-group semantics */
+    json_t *entries;         /* acl_rule array being filled */
+    json_t *egress;          /* security groups: the egress entries */
+};
+
+/* A copy of address 'a' with "local" and relative names resolved. */
+static json_t *addr_resolve(const struct expand *x, const json_t *a)
+{
+    json_t *c = json_deep_copy(a);
+    const char *vn = str_of(a, "virtual_network");
+    const char *sg = str_of(a, "security_group");
+    char fq[FQ_STR_MAX];
+    if (!c) {
+        return NULL;
+    }
+    if (vn) {
+        if (strcmp(vn, "local") == 0 && !x->sg) {
+            json_object_set_new(c, "virtual_network", json_string(x->owner_fq));
+        } else if (vn_name_resolve(x->pol, vn, fq, sizeof fq) == 0) {
+            json_object_set_new(c, "virtual_network", json_string(fq));
+        }
+    }
+    if (sg && strcmp(sg, "local") == 0) {
+        /* In a policy "local" has no group; in a group it is the group. */
+        json_object_set_new(c, "security_group", json_string(x->owner_fq));
+    }
+    return c;
+}
+
+/* True when address 'a' (resolved) names a network other than the owner. */
+static bool addr_other_vn(const struct expand *x, const json_t *a)
+{
+    const char *vn = str_of(a, "virtual_network");
+    return vn && strcmp(vn, "any") != 0 && strcmp(vn, x->owner_fq) != 0;
+}
+
+static bool addr_local_sg(const json_t *a)
+{
+    const char *sg = str_of(a, "security_group");
+    return sg && strcmp(sg, "local") == 0;
+}
+
+static json_t *any_addr(bool sg)
+{
+    return sg ? json_pack("{s:{s:s,s:i}}", "subnet", "ip_prefix", "0.0.0.0", "ip_prefix_len", 0)
+              : json_pack("{s:s}", "virtual_network", "any");
+}
+
+static int entry_add(json_t *entries, const json_t *rule, const json_t *action, const char *rule_uuid,
+                     const char *dir, const json_t *s, const json_t *sp, const json_t *d,
+                     const json_t *dp)
+{
+    const char *eth = str_of(rule, "ethertype");
+    json_t *e = json_pack("{s:{s:s,s:s,s:O,s:O,s:O,s:O},s:O,s:s}", "match_condition", "protocol",
+                          str_of(rule, "protocol") ? str_of(rule, "protocol") : "any", "ethertype",
+                          eth ? eth : "IPv4", "src_address", s, "src_port", sp, "dst_address", d,
+                          "dst_port", dp, "action_list", action, "rule_uuid", rule_uuid);
+    if (!e) {
+        return COMPILE_ENOMEM;
+    }
+    if (dir) {
+        json_object_set_new(e, "direction", json_string(dir));
+    }
+    if (json_array_size(entries) >= COMPILE_ACL_RULES_MAX) {
+        json_decref(e);
+        return COMPILE_ETOOLARGE;
+    }
+    return json_array_append_new(entries, e) == 0 ? 0 : COMPILE_ENOMEM;
+}
+
+/* The action of 'rule' with service names resolved, a new object. */
+static json_t *action_resolve(const struct expand *x, const json_t *rule)
+{
+    const json_t *al = json_object_get(rule, "action_list");
+    json_t *a = al ? json_deep_copy(al) : json_pack("{s:s}", "simple_action", "deny");
+    json_t *svc = json_object_get(a, "apply_service");
+    size_t i;
+    json_t *s;
+    json_array_foreach(svc, i, s) {
+        char fq[FQ_STR_MAX];
+        const char *name = json_string_value(s);
+        if (name && vn_name_resolve(x->pol, name, fq, sizeof fq) == 0) {
+            json_array_set_new(svc, i, json_string(fq));
+        }
+    }
+    return a;
+}
+
+/* Expands rule 'idx' of x->pol into x->entries (and x->egress). */
+static int rule_expand(struct expand *x, size_t idx, const json_t *rule)
+{
+    int rc = 0;
+    char ru[37];
+    const char *given = str_of(rule, "rule_uuid");
+    if (!given) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", idx);
+        json_t *fq = json_pack("[s,s]", str_of(x->pol, "uuid"), n);
+        rc = fq ? compile_uuid("policy-rule", fq, ru) : COMPILE_ENOMEM;
+        json_decref(fq);
+        if (rc != 0) {
+            return rc;
+        }
+        given = ru;
+    }
+    const char *dirs = str_of(rule, "direction");
+    bool both = dirs && strcmp(dirs, "<>") == 0;
+    json_t *src = json_object_get(rule, "src_addresses");
+    json_t *dst = json_object_get(rule, "dst_addresses");
+    json_t *sps = json_object_get(rule, "src_ports");
+    json_t *dps = json_object_get(rule, "dst_ports");
+    json_t *anya = any_addr(x->sg);
+    json_t *anyp = json_pack("{s:i,s:i}", "start_port", -1, "end_port", -1);
+    json_t *action = action_resolve(x, rule);
+    if (!anya || !anyp || !action) {
+        rc = COMPILE_ENOMEM;
+        goto out;
+    }
+    size_t ns = json_array_size(src) ? json_array_size(src) : 1;
+    size_t nd = json_array_size(dst) ? json_array_size(dst) : 1;
+    size_t nsp = json_array_size(sps) ? json_array_size(sps) : 1;
+    size_t ndp = json_array_size(dps) ? json_array_size(dps) : 1;
+    for (size_t i = 0; i < ns && rc == 0; i++) {
+        const json_t *sa = json_array_size(src) ? json_array_get(src, i) : anya;
+        for (size_t j = 0; j < nd && rc == 0; j++) {
+            const json_t *da = json_array_size(dst) ? json_array_get(dst, j) : anya;
+            json_t *target = x->entries;
+            const char *dir = NULL;
+            if (x->sg) {
+                if (addr_local_sg(da)) {
+                    dir = "ingress";
+                } else if (addr_local_sg(sa)) {
+                    dir = "egress";
+                    target = x->egress;
+                } else {
+                    continue; /* a group rule must have the group on one side */
+                }
+            }
+            json_t *s = addr_resolve(x, sa), *d = addr_resolve(x, da);
+            if (!s || !d) {
+                rc = COMPILE_ENOMEM;
+            } else if (!x->sg && addr_other_vn(x, s) && addr_other_vn(x, d)) {
+                /* neither end is this network */
+            } else {
+                for (size_t k = 0; k < nsp && rc == 0; k++) {
+                    const json_t *sp = json_array_size(sps) ? json_array_get(sps, k) : anyp;
+                    for (size_t l = 0; l < ndp && rc == 0; l++) {
+                        const json_t *dp = json_array_size(dps) ? json_array_get(dps, l) : anyp;
+                        rc = entry_add(target, rule, action, given, dir, s, sp, d, dp);
+                        if (rc == 0 && both) {
+                            rc = entry_add(target, rule, action, given, dir, d, dp, s, sp);
+                        }
+                    }
+                }
+            }
+            json_decref(s);
+            json_decref(d);
+        }
+    }
+out:
+    json_decref(anya);
+    json_decref(anyp);
+    json_decref(action);
+    return rc;
+}
+
+static int rules_expand(struct expand *x, const json_t *entries_prop)
+{
+    size_t i;
+    const json_t *rule;
+    json_array_foreach(json_object_get(entries_prop, "policy_rule"), i, rule) {
+        int rc = rule_expand(x, i, rule);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* access_control_list_hash: the first 6 bytes of SHA-256 over the
+ * canonical text of 'entries'. */
+static json_int_t acl_hash(const json_t *entries)
+{
+    char *text = json_dumps(entries, JSON_COMPACT | JSON_SORT_KEYS);
+    uint8_t h[WC_SHA256_DIGEST_SIZE];
+    json_int_t v = 0;
+    if (text && wc_Sha256Hash((const byte *)text, (word32)strlen(text), h) == 0) {
+        for (int i = 0; i < 6; i++) {
+            v = (v << 8) | h[i];
+        }
+    }
+    free(text);
+    return v;
+}
+
+static int acl_emit(json_t *out, const json_t *parent, const char *parent_type, const char *name,
+                    json_t *entries, json_t *derived_from)
+{
+    json_t *acl = NULL;
+    int rc = derived_new(out, "access-control-list", fq_child(parent, name), parent_type, parent,
+                         derived_from, &acl);
+    if (rc != 0) {
+        return rc;
+    }
+    json_object_set_new(acl, "access_control_list_entries",
+                        json_pack("{s:b,s:O}", "dynamic", 0, "acl_rule", entries));
+    json_object_set_new(acl, "access_control_list_hash", json_integer(acl_hash(entries)));
+    return 0;
+}
+
+/* ---- virtual networks -------------------------------------------------- */
+
+struct attached {
+    const json_t *pol;
+    long long major, minor;
+    bool has_seq;
+    char fq[FQ_STR_MAX];
+};
+
+static int attached_cmp(const void *a, const void *b)
+{
+    const struct attached *x = a, *y = b;
+    if (x->has_seq != y->has_seq) {
+        return x->has_seq ? -1 : 1;
+    }
+    if (x->major != y->major) {
+        return x->major < y->major ? -1 : 1;
+    }
+    if (x->minor != y->minor) {
+        return x->minor < y->minor ? -1 : 1;
+    }
+    return strcmp(x->fq, y->fq);
+}
+
+/* The policies attached to network 'vn' present in 'm', in order; '*len'
+ * gets their count. NULL with *len == 0 when none (or out of memory:
+ * COMPILE_ENOMEM in '*rc'). */
+static struct attached *vn_policies(const struct compile_model *m, const json_t *vn, size_t *len,
+                                    int *rc)
+{
+    const json_t *refs = json_object_get(vn, "network_policy_refs");
+    size_t i, n = 0;
+    const json_t *ref;
+    *len = 0;
+    *rc = 0;
+    if (json_array_size(refs) == 0) {
+        return NULL;
+    }
+    struct attached *v = calloc(json_array_size(refs), sizeof *v);
+    if (!v) {
+        *rc = COMPILE_ENOMEM;
+        return NULL;
+    }
+    json_array_foreach(refs, i, ref) {
+        const char *type;
+        const json_t *pol = compile_model_get(m, str_of(ref, "uuid") ? str_of(ref, "uuid") : "", &type);
+        if (!pol || strcmp(type, "network-policy") != 0) {
+            continue;
+        }
+        const json_t *seq = json_object_get(json_object_get(ref, "attr"), "sequence");
+        v[n].pol = pol;
+        v[n].has_seq = seq != NULL;
+        v[n].major = json_integer_value(json_object_get(seq, "major"));
+        v[n].minor = json_integer_value(json_object_get(seq, "minor"));
+        if (fq_join(json_object_get(pol, "fq_name"), ':', v[n].fq, sizeof v[n].fq) != 0) {
+            continue;
+        }
+        n++;
+    }
+    qsort(v, n, sizeof *v, attached_cmp);
+    *len = n;
+    return v;
+}
+
+/* Adds to 'peers' (a set of fq strings) every network that a pass rule
+ * without services in 'pol' connects with network 'self' (fq string). */
+static void policy_peers(const json_t *pol, const char *self, json_t *peers)
+{
+    const json_t *rules = json_object_get(json_object_get(pol, "network_policy_entries"), "policy_rule");
+    size_t i, j, k;
+    const json_t *rule, *sa, *da;
+    json_array_foreach(rules, i, rule) {
+        const json_t *al = json_object_get(rule, "action_list");
+        const char *act = str_of(al, "simple_action");
+        if (!act || strcmp(act, "pass") != 0 || json_array_size(json_object_get(al, "apply_service"))) {
+            continue;
+        }
+        json_array_foreach(json_object_get(rule, "src_addresses"), j, sa) {
+            json_array_foreach(json_object_get(rule, "dst_addresses"), k, da) {
+                const char *sn = str_of(sa, "virtual_network"), *dn = str_of(da, "virtual_network");
+                char sfq[FQ_STR_MAX], dfq[FQ_STR_MAX];
+                if (!sn || !dn) {
+                    continue;
+                }
+                int sr = vn_name_resolve(pol, sn, sfq, sizeof sfq);
+                int dr = vn_name_resolve(pol, dn, dfq, sizeof dfq);
+                bool s_self = strcmp(sn, "local") == 0 || (sr == 0 && strcmp(sfq, self) == 0);
+                bool d_self = strcmp(dn, "local") == 0 || (dr == 0 && strcmp(dfq, self) == 0);
+                if (s_self && dr == 0 && strcmp(dfq, self) != 0) {
+                    json_object_set_new(peers, dfq, json_true());
+                }
+                if (d_self && sr == 0 && strcmp(sfq, self) != 0) {
+                    json_object_set_new(peers, sfq, json_true());
+                }
+            }
+        }
+    }
+}
+
+/* The set of networks the policies attached to 'vn' allow it to connect to. */
+static json_t *vn_allowed(const struct compile_model *m, const json_t *vn, int *rc)
+{
+    char self[FQ_STR_MAX];
+    size_t n;
+    json_t *peers = json_object();
+    if (!peers || (*rc = fq_join(json_object_get(vn, "fq_name"), ':', self, sizeof self)) != 0) {
+        json_decref(peers);
+        *rc = *rc ? *rc : COMPILE_ENOMEM;
+        return NULL;
+    }
+    struct attached *pols = vn_policies(m, vn, &n, rc);
+    for (size_t i = 0; i < n; i++) {
+        policy_peers(pols[i].pol, self, peers);
+    }
+    free(pols);
+    if (*rc != 0) {
+        json_decref(peers);
+        return NULL;
+    }
+    return peers;
+}
+
+static json_int_t gsc_asn(const struct compile_model *m)
+{
+    const json_t *g = m->gsc[0] ? compile_model_get(m, m->gsc, NULL) : NULL;
+    json_t *asn = json_object_get(g, "autonomous_system");
+    return json_is_integer(asn) ? json_integer_value(asn) : COMPILE_DEFAULT_ASN;
+}
+
+static json_t *rt_fq(const struct compile_model *m, uint32_t n)
+{
+    char t[64];
+    snprintf(t, sizeof t, "target:%lld:%u", (long long)gsc_asn(m), n);
+    return json_pack("[s]", t);
+}
+
+static int import_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Identifiers for network 'vn': the configured VNI ('configured') or the
+ * held / lowest free ones. */
+static int vn_alloc(struct compile_alloc *a, const json_t *vn, bool configured)
+{
+    const char *uuid = str_of(vn, "uuid");
+    json_t *vx = json_object_get(json_object_get(vn, "virtual_network_properties"),
+                                 "vxlan_network_identifier");
+    uint64_t n;
+    int rc;
+    if (configured != json_is_integer(vx)) {
+        return 0;
+    }
+    rc = pool_get(&a->vni, uuid, configured ? (uint64_t)json_integer_value(vx) : 0, &n);
+    if (rc == 0) {
+        rc = pool_get(&a->rt, uuid, 0, &n);
+    }
+    return rc;
+}
+
+static int vn_compile(const struct compile_model *m, struct compile_alloc *a, const json_t *vn,
+                      json_t *out)
+{
+    const char *uuid = str_of(vn, "uuid");
+    const char *name = str_of(vn, "name");
+    const json_t *fq = json_object_get(vn, "fq_name");
+    int rc;
+    size_t npol = 0;
+    struct attached *pols = NULL;
+    json_t *entries = NULL, *df = NULL, *allowed = NULL, *ri = NULL, *refs = NULL;
+    uint32_t *imports = NULL;
+    size_t nimp = 0;
+    struct expand x = {.owner = vn};
+
+    if (!name) {
+        name = json_string_value(json_array_get(fq, json_array_size(fq) - 1));
+    }
+    if (!name || (rc = fq_join(fq, ':', x.owner_fq, sizeof x.owner_fq)) != 0) {
+        return COMPILE_EINVAL;
+    }
+    uint32_t rtn = compile_alloc_rt(a, uuid);
+    if (rtn == 0 || compile_alloc_vni(a, uuid) == 0) {
+        return COMPILE_EINVAL; /* vn_alloc() runs first */
+    }
+    /* route target */
+    json_t *dfv = json_pack("[o]", source_ref("virtual-network", vn));
+    json_t *rt = NULL;
+    if ((rc = derived_new(out, "route-target", rt_fq(m, rtn), NULL, NULL, dfv, &rt)) != 0) {
+        return rc;
+    }
+    const char *rt_uuid = str_of(rt, "uuid");
+
+    pols = vn_policies(m, vn, &npol, &rc);
+    entries = json_array();
+    df = json_pack("[o]", source_ref("virtual-network", vn));
+    if (rc != 0 || !entries || !df) {
+        rc = rc ? rc : COMPILE_ENOMEM;
+        goto out;
+    }
+    x.sg = false;
+    x.entries = entries;
+    for (size_t i = 0; i < npol && rc == 0; i++) {
+        x.pol = pols[i].pol;
+        rc = rules_expand(&x, json_object_get(pols[i].pol, "network_policy_entries"));
+        if (rc == 0 && json_array_append_new(df, source_ref("network-policy", pols[i].pol)) != 0) {
+            rc = COMPILE_ENOMEM;
+        }
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    /* connections: both sides must allow */
+    allowed = vn_allowed(m, vn, &rc);
+    if (!allowed) {
+        goto out;
+    }
+    imports = calloc(json_object_size(allowed) + 1, sizeof *imports);
+    if (!imports) {
+        rc = COMPILE_ENOMEM;
+        goto out;
+    }
+    const char *peer;
+    json_t *unused;
+    json_object_foreach(allowed, peer, unused) {
+        const char *pu = json_string_value(json_object_get(m->vn_names, peer));
+        const json_t *pvn = pu ? compile_model_get(m, pu, NULL) : NULL;
+        uint32_t pn = pu ? compile_alloc_rt(a, pu) : 0;
+        if (!pvn || pn == 0) {
+            continue;
+        }
+        json_t *back = vn_allowed(m, pvn, &rc);
+        if (!back) {
+            goto out;
+        }
+        if (json_object_get(back, x.owner_fq)) {
+            imports[nimp++] = pn;
+        }
+        json_decref(back);
+    }
+    qsort(imports, nimp, sizeof *imports, import_cmp);
+
+    /* routing instance */
+    refs = json_pack("[{s:O,s:s,s:{}}]", "to", json_object_get(rt, "fq_name"), "uuid", rt_uuid, "attr");
+    if (!refs) {
+        rc = COMPILE_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nimp; i++) {
+        char ruuid[37];
+        json_t *ifq = rt_fq(m, imports[i]);
+        if (!ifq || (rc = compile_uuid("route-target", ifq, ruuid)) != 0 ||
+            json_array_append_new(refs, json_pack("{s:O,s:s,s:{s:s}}", "to", ifq, "uuid", ruuid, "attr",
+                                                  "import_export", "import")) != 0) {
+            json_decref(ifq);
+            rc = rc ? rc : COMPILE_ENOMEM;
+            goto out;
+        }
+        json_decref(ifq);
+    }
+    if ((rc = derived_new(out, "routing-instance", fq_child(vn, name), "virtual-network", vn,
+                          json_incref(df), &ri)) != 0) {
+        goto out;
+    }
+    json_object_set_new(ri, "routing_instance_is_default", json_true());
+    json_object_set(ri, "route_target_refs", refs);
+    rc = acl_emit(out, vn, "virtual-network", name, entries, json_incref(df));
+out:
+    free(pols);
+    free(imports);
+    json_decref(refs);
+    json_decref(allowed);
+    json_decref(entries);
+    json_decref(df);
+    return rc;
+}
+
+/* ---- security groups, projects ------------------------------------------ */
+
+/* The ACLs of security group 'sg' into 'out', derived from 'df' (borrowed). */
+static int sg_compile(const json_t *sg, const json_t *df, json_t *out)
+{
+    struct expand x = {.owner = sg, .pol = sg, .sg = true};
+    int rc = fq_join(json_object_get(sg, "fq_name"), ':', x.owner_fq, sizeof x.owner_fq);
+    if (rc != 0) {
+        return rc;
+    }
+    x.entries = json_array();
+    x.egress = json_array();
+    if (!x.entries || !x.egress) {
+        rc = COMPILE_ENOMEM;
+        goto out;
+    }
+    rc = rules_expand(&x, json_object_get(sg, "security_group_entries"));
+    if (rc == 0) {
+        rc = acl_emit(out, sg, "security-group", "ingress-access-control-list", x.entries,
+                      json_incref((json_t *)df));
+    }
+    if (rc == 0) {
+        rc = acl_emit(out, sg, "security-group", "egress-access-control-list", x.egress,
+                      json_incref((json_t *)df));
+    }
+out:
+    json_decref(x.entries);
+    json_decref(x.egress);
+    return rc;
+}
+
+static int project_compile(const struct compile_model *m, const json_t *proj, json_t *out)
+{
+    json_t *fq = fq_child(proj, "default");
+    if (!fq) {
+        return COMPILE_ENOMEM;
+    }
+    if (model_by_fq(m, "security-group", fq)) {
+        json_decref(fq);
+        return 0; /* the default group is an input: it compiles itself */
+    }
+    char sgfq[FQ_STR_MAX];
+    int rc = fq_join(fq, ':', sgfq, sizeof sgfq);
+    json_t *sg = NULL;
+    if (rc != 0 || (rc = derived_new(out, "security-group", json_incref(fq), "project", proj, NULL, &sg)) != 0) {
+        json_decref(fq);
+        return rc;
+    }
+    json_decref(fq);
+    json_t *rules = json_array();
+    static const char *const eth[2] = {"IPv4", "IPv6"};
+    static const char *const any[2] = {"0.0.0.0", "::"};
+    for (int i = 0; i < 2 && rules; i++) {
+        json_array_append_new(
+            rules, json_pack("{s:s,s:s,s:s,s:[{s:s}],s:[{s:s}],s:{s:s}}", "direction", ">", "protocol",
+                             "any", "ethertype", eth[i], "src_addresses", "security_group", sgfq,
+                             "dst_addresses", "security_group", "local", "action_list",
+                             "simple_action", "pass"));
+        json_array_append_new(
+            rules, json_pack("{s:s,s:s,s:s,s:[{s:s}],s:[{s:{s:s,s:i}}],s:{s:s}}", "direction", ">",
+                             "protocol", "any", "ethertype", eth[i], "src_addresses",
+                             "security_group", "local", "dst_addresses", "subnet", "ip_prefix",
+                             any[i], "ip_prefix_len", 0, "action_list", "simple_action", "pass"));
+    }
+    if (!rules || json_array_size(rules) != 4) {
+        json_decref(rules);
+        return COMPILE_ENOMEM;
+    }
+    json_object_set_new(sg, "security_group_entries", json_pack("{s:o}", "policy_rule", rules));
+    json_t *df = json_pack("[o]", source_ref("project", proj));
+    rc = df ? sg_compile(sg, df, out) : COMPILE_ENOMEM;
+    json_decref(df);
+    return rc;
+}
+
+/* ---- drivers -------------------------------------------------------------- */
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The keys of 'set', sorted; '*len' their count. Borrowed strings. */
+static const char **sorted_keys(const json_t *set, size_t *len)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    const char **keys = calloc(json_object_size(set) + 1, sizeof *keys);
+    if (!keys) {
+        return NULL;
+    }
+    json_object_foreach((json_t *)set, k, v) {
+        keys[n++] = k;
+    }
+    qsort(keys, n, sizeof *keys, str_cmp);
+    *len = n;
+    return keys;
+}
+
+int compile_sources(const struct compile_model *m, struct compile_alloc *a, const json_t *sources,
+                    json_t *out)
+{
+    size_t n = 0;
+    int rc = 0;
+    const char **keys = sorted_keys(sources, &n);
+    if (!keys) {
+        return COMPILE_ENOMEM;
+    }
+    /* releases first, then configured VNIs, then the lowest free numbers,
+     * each in uuid order: the result depends only on the set */
+    for (size_t i = 0; i < n; i++) {
+        if (!compile_model_get(m, keys[i], NULL)) {
+            pool_release(&a->rt, keys[i]);
+            pool_release(&a->vni, keys[i]);
+        }
+    }
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            const char *type;
+            const json_t *o = compile_model_get(m, keys[i], &type);
+            if (o && strcmp(type, "virtual-network") == 0) {
+                rc = vn_alloc(a, o, pass == 0);
+            }
+        }
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *type;
+        const json_t *o = compile_model_get(m, keys[i], &type);
+        if (!o) {
+            continue;
+        }
+        if (strcmp(type, "virtual-network") == 0) {
+            rc = vn_compile(m, a, o, out);
+        } else if (strcmp(type, "security-group") == 0) {
+            json_t *df = json_pack("[o]", source_ref("security-group", o));
+            rc = df ? sg_compile(o, df, out) : COMPILE_ENOMEM;
+            json_decref(df);
+        } else if (strcmp(type, "project") == 0) {
+            rc = project_compile(m, o, out);
+        }
+    }
+    free(keys);
+    return rc;
+}
+
+int compile_all(const struct compile_model *m, struct compile_alloc *a, json_t **out)
+{
+    json_t *sources = json_object();
+    json_t *res = json_object();
+    const char *k;
+    json_t *v;
+    int rc = 0;
+    if (!sources || !res) {
+        rc = COMPILE_ENOMEM;
+        goto out;
+    }
+    json_object_foreach(m->objs, k, v) {
+        const char *t = str_of(v, "t");
+        if (strcmp(t, "virtual-network") == 0 || strcmp(t, "security-group") == 0 ||
+            strcmp(t, "project") == 0) {
+            if ((rc = set_add(sources, k)) != 0) {
+                goto out;
+            }
+        }
+    }
+    /* owners that left the model release their numbers */
+    json_object_foreach(a->rt.owner, k, v) {
+        if (!compile_model_get(m, k, NULL) && (rc = set_add(sources, k)) != 0) {
+            goto out;
+        }
+    }
+    json_object_foreach(a->vni.owner, k, v) {
+        if (!compile_model_get(m, k, NULL) && (rc = set_add(sources, k)) != 0) {
+            goto out;
+        }
+    }
+    rc = compile_sources(m, a, sources, res);
+out:
+    json_decref(sources);
+    if (rc == 0) {
+        *out = res;
+    } else {
+        json_decref(res);
+    }
+    return rc;
+}
+
+struct affected_ctx {
+    const struct compile_model *m;
+    json_t *sources;
+    int rc;
+};
+
+/* Adds every network attached to a policy naming network 'fq'. */
+static int affected_named(void *arg, const char *fq)
+{
+    struct affected_ctx *c = arg;
+    const char *vu = json_string_value(json_object_get(c->m->vn_names, fq));
+    if (vu && c->rc == 0) {
+        c->rc = set_add(c->sources, vu);
+    }
+    return c->rc;
+}
+
+static int affected_attached(struct affected_ctx *c, const char *pol)
+{
+    const char *vu;
+    json_t *v;
+    json_object_foreach(json_object_get(c->m->pol_vns, pol), vu, v) {
+        if ((c->rc = set_add(c->sources, vu)) != 0) {
+            return c->rc;
+        }
+    }
+    return 0;
+}
+
+/* The networks that the policies attached to 'vn' name. */
+static int affected_vn_policies(struct affected_ctx *c, const json_t *vn)
+{
+    size_t i;
+    const json_t *ref;
+    json_array_foreach(json_object_get(vn, "network_policy_refs"), i, ref) {
+        const char *type;
+        const json_t *pol = compile_model_get(c->m, str_of(ref, "uuid") ? str_of(ref, "uuid") : "", &type);
+        if (pol && strcmp(type, "network-policy") == 0 &&
+            policy_foreach_vn(pol, affected_named, c) != 0) {
+            return c->rc;
+        }
+    }
+    return 0;
+}
+
+int compile_affected(const struct compile_model *m, const char *type, const char *uuid,
+                     const json_t *old, const json_t *now, json_t *sources)
+{
+    struct affected_ctx c = {m, sources, 0};
+    const char *k;
+    json_t *v;
+    if (strcmp(type, "virtual-network") == 0) {
+        if ((c.rc = set_add(sources, uuid)) != 0) {
+            return c.rc;
+        }
+        for (int i = 0; i < 2; i++) {
+            const json_t *o = i ? now : old;
+            char fq[FQ_STR_MAX];
+            if (!o) {
+                continue;
+            }
+            if (fq_join(json_object_get(o, "fq_name"), ':', fq, sizeof fq) == 0) {
+                json_object_foreach(json_object_get(m->name_pols, fq), k, v) {
+                    if (affected_attached(&c, k) != 0) {
+                        return c.rc;
+                    }
+                }
+            }
+            if (affected_vn_policies(&c, o) != 0) {
+                return c.rc;
+            }
+        }
+        return 0;
+    }
+    if (strcmp(type, "network-policy") == 0) {
+        if (affected_attached(&c, uuid) != 0) {
+            return c.rc;
+        }
+        if (old && policy_foreach_vn(old, affected_named, &c) != 0) {
+            return c.rc;
+        }
+        if (now && policy_foreach_vn(now, affected_named, &c) != 0) {
+            return c.rc;
+        }
+        return 0;
+    }
+    if (strcmp(type, "security-group") == 0) {
+        const json_t *o = now ? now : old;
+        const char *proj = o ? str_of(o, "parent_uuid") : NULL;
+        if ((c.rc = set_add(sources, uuid)) == 0 && proj) {
+            c.rc = set_add(sources, proj);
+        }
+        return c.rc;
+    }
+    if (strcmp(type, "project") == 0) {
+        return set_add(sources, uuid);
+    }
+    if (strcmp(type, "global-system-config") == 0) {
+        json_object_foreach(m->vn_names, k, v) {
+            if ((c.rc = set_add(sources, json_string_value(v))) != 0) {
+                return c.rc;
+            }
+        }
+    }
+    return 0;
+}
+
+json_t *compile_owned_by(const json_t *derived, const json_t *sources)
+{
+    json_t *res = json_object();
+    const char *k;
+    json_t *v;
+    if (!res) {
+        return NULL;
+    }
+    json_object_foreach((json_t *)derived, k, v) {
+        const char *owner = compile_owner(v);
+        if (owner && json_object_get(sources, owner) && json_object_set(res, k, v) != 0) {
+            json_decref(res);
+            return NULL;
+        }
+    }
+    return res;
+}
+
+int compile_diff(const json_t *old, const json_t *now, json_t **puts, json_t **deletes)
+{
+    json_t *p = json_object(), *d = json_array();
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+    const char **keys = NULL;
+    if (!p || !d) {
+        goto err;
+    }
+    json_object_foreach((json_t *)now, k, v) {
+        json_t *o = json_object_get(old, k);
+        if ((!o || !json_equal(o, v)) && json_object_set(p, k, v) != 0) {
+            goto err;
+        }
+    }
+    keys = sorted_keys(old, &n);
+    if (!keys) {
+        goto err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!json_object_get(now, keys[i]) && json_array_append_new(d, json_string(keys[i])) != 0) {
+            goto err;
+        }
+    }
+    free(keys);
+    *puts = p;
+    *deletes = d;
+    return 0;
+err:
+    free(keys);
+    json_decref(p);
+    json_decref(d);
+    return COMPILE_ENOMEM;
+}

@@ -1,0 +1,438 @@
+/* Tests of the compiler core (compiler/compile.c): golden cases (input
+ * intent objects -> expected derived objects and allocations, compared as
+ * canonical JSON), determinism (twice, shuffled input), removal (policy
+ * and network removal undo their output and release identifiers) and
+ * incrementality (one policy change among 10,000 networks rewrites only
+ * the networks attached to it). STRATA_GOLDEN_UPDATE=1 rewrites the
+ * expected files instead of comparing (review the diff before committing). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "compiler/compile.h"
+
+static json_t *load_json(const char *path)
+{
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    if (!j) {
+        fail_msg("%s:%d: %s", path, e.line, e.text);
+    }
+    return j;
+}
+
+/* Compiles 'input' ({"objects": [...], "allocations": {...}}) from scratch:
+ * {"objects": derived set, "allocations": pools after}. */
+static json_t *compile_input(const json_t *input)
+{
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *out = NULL;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, json_object_get(input, "objects")), 0);
+    assert_int_equal(compile_alloc_load(a, json_object_get(input, "allocations")), 0);
+    assert_int_equal(compile_all(m, a, &out), 0);
+    json_t *res = json_pack("{s:o,s:o}", "objects", out, "allocations", compile_alloc_dump(a));
+    compile_model_free(m);
+    compile_alloc_free(a);
+    return res;
+}
+
+static char *canon(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1));
+    assert_non_null(s);
+    return s;
+}
+
+static void golden(const char *name)
+{
+    char in[1024], ex[1024];
+    snprintf(in, sizeof in, "%s/%s/input.json", STRATA_GOLDEN_DIR, name);
+    snprintf(ex, sizeof ex, "%s/%s/expected.json", STRATA_GOLDEN_DIR, name);
+    json_t *input = load_json(in);
+    json_t *got = compile_input(input);
+    const char *update = getenv("STRATA_GOLDEN_UPDATE");
+    if (update && strcmp(update, "1") == 0) {
+        assert_int_equal(json_dump_file(got, ex, JSON_SORT_KEYS | JSON_INDENT(1)), 0);
+    }
+    json_t *want = load_json(ex);
+    char *g = canon(got), *w = canon(want);
+    if (strcmp(g, w) != 0) {
+        fprintf(stderr, "case %s: got\n%s\n", name, g);
+    }
+    assert_string_equal(g, w);
+    free(g);
+    free(w);
+    json_decref(want);
+    json_decref(got);
+    json_decref(input);
+}
+
+static void test_golden_vn_basic(void **state)
+{
+    golden("vn_basic");
+}
+
+static void test_golden_policy_three_vns(void **state)
+{
+    golden("policy_three_vns");
+}
+
+static void test_golden_security_groups(void **state)
+{
+    golden("security_groups");
+}
+
+static void test_golden_allocations_kept(void **state)
+{
+    golden("allocations_kept");
+}
+
+/* Same input twice, and in reversed and rotated object order: byte-identical. */
+static void test_determinism(void **state)
+{
+    static const char *const cases[] = {"policy_three_vns", "security_groups", "vn_basic"};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char in[1024];
+        snprintf(in, sizeof in, "%s/%s/input.json", STRATA_GOLDEN_DIR, cases[c]);
+        json_t *input = load_json(in);
+        json_t *objs = json_object_get(input, "objects");
+        json_t *r1 = compile_input(input), *r2 = compile_input(input);
+        char *s1 = json_dumps(r1, JSON_SORT_KEYS | JSON_COMPACT);
+        char *s2 = json_dumps(r2, JSON_SORT_KEYS | JSON_COMPACT);
+        assert_string_equal(s1, s2);
+        size_t n = json_array_size(objs);
+        for (size_t shift = 0; shift < n; shift++) {
+            json_t *shuffled = json_array();
+            for (size_t i = 0; i < n; i++) {
+                size_t k = (shift % 2) ? n - 1 - ((i + shift) % n) : (i + shift) % n;
+                json_array_append(shuffled, json_array_get(objs, k));
+            }
+            json_t *in2 = json_pack("{s:o}", "objects", shuffled);
+            json_t *r3 = compile_input(in2);
+            char *s3 = json_dumps(r3, JSON_SORT_KEYS | JSON_COMPACT);
+            assert_string_equal(s1, s3);
+            free(s3);
+            json_decref(r3);
+            json_decref(in2);
+        }
+        free(s1);
+        free(s2);
+        json_decref(r1);
+        json_decref(r2);
+        json_decref(input);
+    }
+}
+
+/* Applies a change of object 'uuid' ('now' NULL: delete) incrementally to
+ * 'derived': affected sources, recompiled, diffed. Returns the number of
+ * puts; '*dels' the number of deletes; '*naffected' the sources. */
+static size_t apply_change(struct compile_model *m, struct compile_alloc *a, json_t *derived,
+                           const char *type, const char *uuid, json_t *now, size_t *dels,
+                           size_t *naffected, json_t **affected_out)
+{
+    const json_t *cur = compile_model_get(m, uuid, NULL);
+    json_t *old = cur ? json_incref((json_t *)cur) : NULL;
+    if (now) {
+        assert_int_equal(compile_model_put(m, type, now), 0);
+    } else {
+        compile_model_remove(m, uuid);
+    }
+    json_t *sources = json_object();
+    assert_int_equal(compile_affected(m, type, uuid, old, now, sources), 0);
+    json_t *before = compile_owned_by(derived, sources);
+    json_t *after = json_object();
+    assert_int_equal(compile_sources(m, a, sources, after), 0);
+    json_t *puts, *deletes;
+    assert_int_equal(compile_diff(before, after, &puts, &deletes), 0);
+    const char *k;
+    json_t *v;
+    size_t i;
+    json_object_foreach(puts, k, v) {
+        assert_int_equal(json_object_set(derived, k, v), 0);
+    }
+    json_array_foreach(deletes, i, v) {
+        assert_int_equal(json_object_del(derived, json_string_value(v)), 0);
+    }
+    size_t np = json_object_size(puts);
+    *dels = json_array_size(deletes);
+    if (naffected) {
+        *naffected = json_object_size(sources);
+    }
+    if (affected_out) {
+        *affected_out = json_incref(sources);
+    }
+    json_decref(puts);
+    json_decref(deletes);
+    json_decref(before);
+    json_decref(after);
+    json_decref(sources);
+    json_decref(old);
+    return np;
+}
+
+static json_t *obj_of(json_t *input, const char *uuid)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(input, "objects"), i, o) {
+        if (strcmp(json_string_value(json_object_get(o, "uuid")), uuid) == 0) {
+            json_t *c = json_deep_copy(o);
+            json_object_del(c, "type");
+            return c;
+        }
+    }
+    fail_msg("no object %s", uuid);
+    return NULL;
+}
+
+static size_t count_type(const json_t *derived, const char *prefix)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)derived, k, v) {
+        n += strncmp(k, prefix, strlen(prefix)) == 0;
+    }
+    return n;
+}
+
+/* Removing the policy between A and B (detaching it, then deleting it)
+ * removes its ACL entries and the route-target imports; deleting a network
+ * releases its route-target number and VNI, which the next network gets.
+ * The incremental result equals a full compile of the final model. */
+static void test_removal(void **state)
+{
+    char in[1024];
+    snprintf(in, sizeof in, "%s/policy_three_vns/input.json", STRATA_GOLDEN_DIR);
+    json_t *input = load_json(in);
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *derived;
+    size_t dels;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, json_object_get(input, "objects")), 0);
+    assert_int_equal(compile_all(m, a, &derived), 0);
+
+    const char *va = "00000000-0000-0000-0000-0000000000a1";
+    const char *vb = "00000000-0000-0000-0000-0000000000a2";
+    const char *pab = "00000000-0000-0000-0000-0000000000b1";
+    uint32_t rt_b = compile_alloc_rt(a, vb), vni_b = compile_alloc_vni(a, vb);
+    assert_true(rt_b >= COMPILE_RT_FIRST);
+
+    /* detach policy A<>B from A and B */
+    for (int i = 0; i < 2; i++) {
+        const char *vu = i ? vb : va;
+        json_t *vn = obj_of(input, vu);
+        json_t *refs = json_object_get(vn, "network_policy_refs");
+        json_t *keep = json_array();
+        size_t j;
+        json_t *r;
+        json_array_foreach(refs, j, r) {
+            if (strcmp(json_string_value(json_object_get(r, "uuid")), pab) != 0) {
+                json_array_append(keep, r);
+            }
+        }
+        json_object_set_new(vn, "network_policy_refs", keep);
+        (void)apply_change(m, a, derived, "virtual-network", vu, vn, &dels, NULL, NULL);
+        json_decref(vn);
+    }
+    assert_int_equal(apply_change(m, a, derived, "network-policy", pab, NULL, &dels, NULL, NULL), 0);
+    char *text = json_dumps(derived, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_null(strstr(text, pab)); /* no ACL or RI derived from it */
+    /* A's routing instance imports nothing any more */
+    const char *k;
+    json_t *v;
+    json_object_foreach(derived, k, v) {
+        if (strncmp(k, "routing-instance/", 17) == 0 &&
+            strcmp(json_string_value(json_object_get(v, "parent_uuid")), va) == 0) {
+            assert_int_equal(json_array_size(json_object_get(v, "route_target_refs")), 1);
+        }
+    }
+    free(text);
+
+    /* delete B: its RT, RI, ACL go; a new network takes B's numbers */
+    size_t before = json_object_size(derived);
+    /* C stops importing B's target: its routing instance is the one put */
+    assert_int_equal(apply_change(m, a, derived, "virtual-network", vb, NULL, &dels, NULL, NULL), 1);
+    assert_int_equal(dels, 3);
+    assert_int_equal(json_object_size(derived), before - 3);
+    assert_int_equal(compile_alloc_rt(a, vb), 0);
+    assert_int_equal(compile_alloc_vni(a, vb), 0);
+    json_t *vn = json_pack("{s:s,s:[s,s,s],s:s,s:s,s:s}", "uuid", "00000000-0000-0000-0000-0000000000ff",
+                           "fq_name", "default-domain", "proj", "vnew", "name", "vnew", "parent_type",
+                           "project", "parent_uuid", "00000000-0000-0000-0000-000000000010");
+    (void)apply_change(m, a, derived, "virtual-network", "00000000-0000-0000-0000-0000000000ff", vn,
+                       &dels, NULL, NULL);
+    assert_int_equal(compile_alloc_rt(a, "00000000-0000-0000-0000-0000000000ff"), rt_b);
+    assert_int_equal(compile_alloc_vni(a, "00000000-0000-0000-0000-0000000000ff"), vni_b);
+    json_decref(vn);
+
+    /* the incremental state equals a full compile */
+    json_t *full;
+    assert_int_equal(compile_all(m, a, &full), 0);
+    char *s1 = json_dumps(full, JSON_SORT_KEYS | JSON_COMPACT);
+    char *s2 = json_dumps(derived, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(s1, s2);
+    free(s1);
+    free(s2);
+    json_decref(full);
+    json_decref(derived);
+    compile_model_free(m);
+    compile_alloc_free(a);
+    json_decref(input);
+}
+
+#define NVN 10000
+#define NPOL 1000
+#define PER_POL (NVN / NPOL)
+
+static void uuid_of(char out[37], unsigned kind, unsigned i)
+{
+    snprintf(out, 37, "%08x-0000-4000-8000-%012x", kind, i);
+}
+
+static json_t *scale_policy(unsigned p, int variant)
+{
+    char u[37], name[32];
+    uuid_of(u, 2, p);
+    snprintf(name, sizeof name, "pol%u", p);
+    json_t *dst = json_array();
+    for (unsigned j = 0; j < PER_POL; j++) {
+        char vn[64];
+        snprintf(vn, sizeof vn, "default-domain:proj:vn%u", p * PER_POL + j);
+        json_array_append_new(dst, json_pack("{s:s}", "virtual_network", vn));
+    }
+    return json_pack("{s:s,s:[s,s,s],s:s,s:{s:[{s:s,s:s,s:[{s:s}],s:o,s:[{s:i,s:i}],s:{s:s}}]}}",
+                     "uuid", u, "fq_name", "default-domain", "proj", name, "name", name,
+                     "network_policy_entries", "policy_rule", "direction", "<>", "protocol", "tcp",
+                     "src_addresses", "virtual_network", "local", "dst_addresses", dst, "dst_ports",
+                     "start_port", variant ? 443 : 80, "end_port", variant ? 443 : 80,
+                     "action_list", "simple_action", "pass");
+}
+
+/* 10,000 networks, 1,000 policies each attached to 10 networks and
+ * connecting them: changing one policy's port recompiles exactly its 10
+ * networks and rewrites exactly their 10 ACLs; the incremental state
+ * equals a full compile. */
+static void test_incremental_scale(void **state)
+{
+    struct compile_model *m;
+    struct compile_alloc *a;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    for (unsigned p = 0; p < NPOL; p++) {
+        json_t *pol = scale_policy(p, 0);
+        assert_int_equal(compile_model_put(m, "network-policy", pol), 0);
+        json_decref(pol);
+    }
+    for (unsigned i = 0; i < NVN; i++) {
+        char u[37], pu[37], name[32];
+        uuid_of(u, 1, i);
+        uuid_of(pu, 2, i / PER_POL);
+        snprintf(name, sizeof name, "vn%u", i);
+        json_t *vn = json_pack("{s:s,s:[s,s,s],s:s,s:[{s:s,s:[s,s,s],s:{s:{s:i,s:i}}}]}", "uuid", u,
+                               "fq_name", "default-domain", "proj", name, "name", name,
+                               "network_policy_refs", "uuid", pu, "to", "default-domain", "proj",
+                               "x", "attr", "sequence", "major", 0, "minor", 0);
+        assert_int_equal(compile_model_put(m, "virtual-network", vn), 0);
+        json_decref(vn);
+    }
+    json_t *derived;
+    assert_int_equal(compile_all(m, a, &derived), 0);
+    assert_int_equal(count_type(derived, "routing-instance/"), NVN);
+    assert_int_equal(count_type(derived, "route-target/"), NVN);
+    assert_int_equal(count_type(derived, "access-control-list/"), NVN);
+    /* every RI imports the other 9 networks of its policy */
+    const char *k;
+    json_t *v;
+    json_object_foreach(derived, k, v) {
+        if (strncmp(k, "routing-instance/", 17) == 0) {
+            assert_int_equal(json_array_size(json_object_get(v, "route_target_refs")), PER_POL);
+        }
+    }
+
+    size_t dels, naff;
+    json_t *aff;
+    json_t *pol = scale_policy(437, 1);
+    size_t puts = apply_change(m, a, derived, "network-policy", json_string_value(json_object_get(pol, "uuid")),
+                               pol, &dels, &naff, &aff);
+    json_decref(pol);
+    assert_int_equal(naff, PER_POL);
+    for (unsigned j = 0; j < PER_POL; j++) {
+        char u[37];
+        uuid_of(u, 1, 437 * PER_POL + j);
+        assert_non_null(json_object_get(aff, u));
+    }
+    json_decref(aff);
+    assert_int_equal(puts, PER_POL);
+    assert_int_equal(dels, 0);
+
+    json_t *full;
+    assert_int_equal(compile_all(m, a, &full), 0);
+    assert_true(json_equal(full, derived));
+    json_decref(full);
+    json_decref(derived);
+    compile_model_free(m);
+    compile_alloc_free(a);
+}
+
+/* Allocation errors: a configured VNI held by another network conflicts;
+ * name-based uuids have the version 5 and variant bits. */
+static void test_alloc_conflict_and_uuid(void **state)
+{
+    struct compile_model *m;
+    struct compile_alloc *a;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    json_t *st = json_pack("{s:{s:i},s:{s:i}}", "route_target", "x", 8000000, "vni", "x", 5);
+    assert_int_equal(compile_alloc_load(a, st), 0);
+    json_decref(st);
+    json_t *vn = json_pack("{s:s,s:[s,s,s],s:{s:i}}", "uuid", "y", "fq_name", "d", "p", "n",
+                           "virtual_network_properties", "vxlan_network_identifier", 5);
+    assert_int_equal(compile_model_put(m, "virtual-network", vn), 0);
+    json_decref(vn);
+    json_t *out = json_object(), *src = json_pack("{s:b}", "y", 1);
+    assert_int_equal(compile_sources(m, a, src, out), COMPILE_ECONFLICT);
+    json_decref(out);
+    json_decref(src);
+    st = json_pack("{s:{s:i}}", "route_target", "z", 7);
+    assert_int_equal(compile_alloc_load(a, st), COMPILE_EINVAL);
+    json_decref(st);
+
+    char u1[37], u2[37];
+    json_t *fq = json_pack("[s,s]", "a", "b");
+    assert_int_equal(compile_uuid("routing-instance", fq, u1), 0);
+    assert_int_equal(compile_uuid("access-control-list", fq, u2), 0);
+    assert_string_not_equal(u1, u2);
+    assert_int_equal(u1[14], '5');
+    assert_non_null(strchr("89ab", u1[19]));
+    json_decref(fq);
+    assert_string_equal(compile_strerror(COMPILE_ECONFLICT), "identifier already held by another object");
+    compile_model_free(m);
+    compile_alloc_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_vn_basic),
+        cmocka_unit_test(test_golden_policy_three_vns),
+        cmocka_unit_test(test_golden_security_groups),
+        cmocka_unit_test(test_golden_allocations_kept),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_removal),
+        cmocka_unit_test(test_alloc_conflict_and_uuid),
+        cmocka_unit_test(test_incremental_scale),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
