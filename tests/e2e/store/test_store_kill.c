@@ -8,6 +8,9 @@
  *   - every key present was written (acked or unknown), none was applied
  *     twice (version 1, create == mod revision);
  *   - the replicas agree (same revision, same consistency hash).
+ * Nodes snapshot every 1024 entries, so restarts rebuild their state from a
+ * raft snapshot plus the log (a node that did not close cleanly wipes its
+ * LMDB cache first: see store/node.c).
  * Usage: test_store_kill STRATAD WORKDIR [CYCLES] [SEED] */
 #include <signal.h>
 #include <stdio.h>
@@ -272,6 +275,12 @@ int main(int argc, char **argv)
     if (cluster_init(&cl, argv[1], dir, (uint16_t)(7300 + (getpid() % 100) * 4)) != 0) {
         return 1;
     }
+    /* Frequent raft snapshots, so that restarts rebuild the state from a
+     * snapshot plus the log after it, not only from the log. */
+    cl.extra[cl.extra_len++] = "--snapshot-threshold";
+    cl.extra[cl.extra_len++] = "1024";
+    cl.extra[cl.extra_len++] = "--snapshot-trailing";
+    cl.extra[cl.extra_len++] = "256";
     for (int i = 0; i < CLUSTER_NODES; i++) {
         cluster_start(&cl, i);
     }
