@@ -38,7 +38,6 @@
 #include <string.h>
 
 #include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
 STRATA_ERR_DEFINE(compile, COMPILE_ERRORS)
@@ -839,22 +838,6 @@ static int rules_expand(struct expand *x, const json_t *entries_prop)
     return 0;
 }
 
-/* access_control_list_hash: the first 6 bytes of SHA-256 over the
- * canonical text of 'entries'. */
-static json_int_t acl_hash(const json_t *entries)
-{
-    char *text = json_dumps(entries, JSON_COMPACT | JSON_SORT_KEYS);
-    uint8_t h[WC_SHA256_DIGEST_SIZE];
-    json_int_t v = 0;
-    if (text && wc_Sha256Hash((const byte *)text, (word32)strlen(text), h) == 0) {
-        for (int i = 0; i < 6; i++) {
-            v = (v << 8) | h[i];
-        }
-    }
-    free(text);
-    return v;
-}
-
 static int acl_emit(json_t *out, const json_t *parent, const char *parent_type, const char *name,
                     json_t *entries, json_t *derived_from)
 {
@@ -866,7 +849,6 @@ static int acl_emit(json_t *out, const json_t *parent, const char *parent_type, 
     }
     json_object_set_new(acl, "access_control_list_entries",
                         json_pack("{s:b,s:O}", "dynamic", 0, "acl_rule", entries));
-    json_object_set_new(acl, "access_control_list_hash", json_integer(acl_hash(entries)));
     return 0;
 }
 

@@ -314,7 +314,7 @@ static json_t *scale_policy(unsigned p, int variant)
     }
     return json_pack("{s:s,s:[s,s,s],s:s,s:{s:[{s:s,s:s,s:[{s:s}],s:o,s:[{s:i,s:i}],s:{s:s}}]}}",
                      "uuid", u, "fq_name", "default-domain", "proj", name, "name", name,
-                     "network_policy_entries", "policy_rule", "direction", "<>", "protocol", "tcp",
+                     "network_policy_entries", "policy_rule", "direction", ">", "protocol", "tcp",
                      "src_addresses", "virtual_network", "local", "dst_addresses", dst, "dst_ports",
                      "start_port", variant ? 443 : 80, "end_port", variant ? 443 : 80,
                      "action_list", "simple_action", "pass");
