@@ -48,8 +48,10 @@ struct compile_model {
     json_t *objs;      /* uuid -> {"t": type, "o": object} */
     json_t *fq;        /* type 0x1f fq elements joined by 0x1f -> uuid */
     json_t *vn_names;  /* network fq_name joined by ':' -> uuid */
+    json_t *si_names;  /* service-instance fq_name joined by ':' -> uuid */
     json_t *pol_vns;   /* policy uuid -> {network uuid: true} */
-    json_t *name_pols; /* network fq ':' string -> {policy uuid: true} */
+    json_t *name_pols; /* network fq ':' string, or 0x1f + service-instance fq
+                        * ':' string -> {policy uuid: true} */
     char gsc[64];      /* uuid of the global-system-config, "" when none */
 };
 
@@ -61,9 +63,13 @@ struct pool {
     json_t *used;  /* decimal number -> owner uuid */
 };
 
+/* Route targets of service routing instances are owned by
+ * "<network uuid>/<service-instance uuid>"; 'svc' indexes them by network
+ * so a network's compile releases the ones it no longer needs. */
 struct compile_alloc {
     struct pool rt;
     struct pool vni;
+    json_t *svc; /* network uuid -> {owner: true} */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -191,6 +197,30 @@ static int policy_foreach_vn(const json_t *pol, name_fn fn, void *arg)
     return 0;
 }
 
+/* Calls 'fn' for every service instance the rules of 'pol' apply, as
+ * 0x1f followed by its resolved fq ':' string. */
+static int policy_foreach_svc(const json_t *pol, name_fn fn, void *arg)
+{
+    const json_t *rules = json_object_get(json_object_get(pol, "network_policy_entries"), "policy_rule");
+    size_t i, j;
+    const json_t *rule, *svc;
+    json_array_foreach(rules, i, rule) {
+        json_array_foreach(json_object_get(json_object_get(rule, "action_list"), "apply_service"), j, svc) {
+            char fq[FQ_STR_MAX];
+            const char *name = json_string_value(svc);
+            if (name) {
+                fq[0] = '\x1f';
+                (void)vn_name_resolve(pol, name, fq + 1, sizeof fq - 1);
+                int rc = fn(arg, fq);
+                if (rc != 0) {
+                    return rc;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 /* ---- model ------------------------------------------------------------ */
 
 int compile_model_create(struct compile_model **out)
@@ -202,9 +232,10 @@ int compile_model_create(struct compile_model **out)
     m->objs = json_object();
     m->fq = json_object();
     m->vn_names = json_object();
+    m->si_names = json_object();
     m->pol_vns = json_object();
     m->name_pols = json_object();
-    if (!m->objs || !m->fq || !m->vn_names || !m->pol_vns || !m->name_pols) {
+    if (!m->objs || !m->fq || !m->vn_names || !m->si_names || !m->pol_vns || !m->name_pols) {
         compile_model_free(m);
         return COMPILE_ENOMEM;
     }
@@ -220,6 +251,7 @@ void compile_model_free(struct compile_model *m)
     json_decref(m->objs);
     json_decref(m->fq);
     json_decref(m->vn_names);
+    json_decref(m->si_names);
     json_decref(m->pol_vns);
     json_decref(m->name_pols);
     free(m);
@@ -297,7 +329,20 @@ static int model_index(struct compile_model *m, const char *type, const char *uu
         }
     } else if (strcmp(type, "network-policy") == 0) {
         struct name_ctx c = {m, uuid, add};
-        return policy_foreach_vn(obj, name_index, &c);
+        rc = policy_foreach_vn(obj, name_index, &c);
+        return rc == 0 ? policy_foreach_svc(obj, name_index, &c) : rc;
+    } else if (strcmp(type, "service-instance") == 0) {
+        rc = fq_join(json_object_get(obj, "fq_name"), ':', key, sizeof key);
+        if (rc != 0) {
+            return rc;
+        }
+        if (add) {
+            if (json_object_set_new(m->si_names, key, json_string(uuid)) != 0) {
+                return COMPILE_ENOMEM;
+            }
+        } else {
+            json_object_del(m->si_names, key);
+        }
     } else if (strcmp(type, "global-system-config") == 0) {
         if (add) {
             snprintf(m->gsc, sizeof m->gsc, "%s", uuid);
@@ -475,7 +520,8 @@ int compile_alloc_create(struct compile_alloc **out)
     if (!a) {
         return COMPILE_ENOMEM;
     }
-    if (pool_init(&a->rt, COMPILE_RT_FIRST, COMPILE_RT_LAST) != 0 ||
+    a->svc = json_object();
+    if (!a->svc || pool_init(&a->rt, COMPILE_RT_FIRST, COMPILE_RT_LAST) != 0 ||
         pool_init(&a->vni, COMPILE_VNI_FIRST, COMPILE_VNI_LAST) != 0) {
         compile_alloc_free(a);
         return COMPILE_ENOMEM;
@@ -491,6 +537,7 @@ void compile_alloc_free(struct compile_alloc *a)
     }
     pool_destroy(&a->rt);
     pool_destroy(&a->vni);
+    json_decref(a->svc);
     free(a);
 }
 
@@ -521,6 +568,19 @@ int compile_alloc_load(struct compile_alloc *a, const json_t *state)
     }
     if ((rc = pool_load(&a->rt, json_object_get(state, "route_target"))) != 0) {
         return rc;
+    }
+    const char *owner;
+    json_t *v;
+    json_object_foreach(a->rt.owner, owner, v) {
+        const char *slash = strchr(owner, '/');
+        char vn[64];
+        if (slash && (size_t)(slash - owner) < sizeof vn) {
+            memcpy(vn, owner, (size_t)(slash - owner));
+            vn[slash - owner] = '\0';
+            if ((rc = index_add(a->svc, vn, owner)) != 0) {
+                return rc;
+            }
+        }
     }
     return pool_load(&a->vni, json_object_get(state, "vni"));
 }
@@ -994,9 +1054,349 @@ static int import_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static const char **sorted_keys(const json_t *set, size_t *len);
+
+/* ---- service chains ------------------------------------------------------- *
+ *
+ * A pass rule with services [S1..Sn] in a policy attached to both A (source
+ * side) and B (destination side) chains them. For each service Sk there is
+ * a routing instance under A, L_k = (A, Sk), and one under B, R_k = (B,
+ * Sk), named "service-<Sk fq_name joined by '_'>", each with its own route
+ * target (owner "<network uuid>/<service uuid>"). Routes of B leak to A
+ * through the services: R_n imports B's target; L_k re-originates R_k's
+ * routes with the service as next hop (service_chain_information: the
+ * control node's job, with a new label); R_{k-1} imports L_k's target; A's
+ * default instance imports L_1's. The reverse path is symmetric: L_1
+ * imports A's target, R_k re-originates L_k, L_{k+1} imports R_k, B's
+ * default instance imports R_n. A (network, service) pair in several
+ * chains is one instance with the union of the imports. */
+
+#define CHAIN_MAX 16
+
+struct chain {
+    const json_t *pol;
+    const json_t *other;  /* the network at the other end */
+    bool self_src;        /* the compiled network is the source */
+    size_t n;
+    const json_t *si[CHAIN_MAX];
+};
+
+typedef int (*chain_fn)(void *arg, const struct chain *c);
+
+static bool pol_attached(const struct compile_model *m, const json_t *pol, const char *vn_uuid)
+{
+    return json_object_get(json_object_get(m->pol_vns, str_of(pol, "uuid")), vn_uuid) != NULL;
+}
+
+/* Calls 'fn' for every chain network 'vn' (fq ':' string 'self') is an end of. */
+static int vn_chains(const struct compile_model *m, const json_t *vn, const char *self, chain_fn fn,
+                     void *arg)
+{
+    size_t npol;
+    int rc;
+    struct attached *pols = vn_policies(m, vn, &npol, &rc);
+    for (size_t p = 0; p < npol && rc == 0; p++) {
+        const json_t *pol = pols[p].pol;
+        const json_t *rules = json_object_get(json_object_get(pol, "network_policy_entries"), "policy_rule");
+        size_t i, j, k;
+        const json_t *rule, *sa, *da, *svc;
+        json_array_foreach(rules, i, rule) {
+            const json_t *al = json_object_get(rule, "action_list");
+            const json_t *svcs = json_object_get(al, "apply_service");
+            const char *act = str_of(al, "simple_action");
+            struct chain c = {.pol = pol};
+            if (!act || strcmp(act, "pass") != 0 || json_array_size(svcs) == 0 ||
+                json_array_size(svcs) > CHAIN_MAX) {
+                continue;
+            }
+            json_array_foreach(svcs, j, svc) {
+                char fq[FQ_STR_MAX];
+                const char *name = json_string_value(svc);
+                const char *su;
+                if (!name) {
+                    break;
+                }
+                (void)vn_name_resolve(pol, name, fq, sizeof fq);
+                su = json_string_value(json_object_get(m->si_names, fq));
+                if (!su) {
+                    break;
+                }
+                c.si[c.n++] = compile_model_get(m, su, NULL);
+            }
+            if (c.n != json_array_size(svcs)) {
+                continue; /* a service instance is missing: no chain */
+            }
+            json_array_foreach(json_object_get(rule, "src_addresses"), j, sa) {
+                json_array_foreach(json_object_get(rule, "dst_addresses"), k, da) {
+                    const char *sn = str_of(sa, "virtual_network"), *dn = str_of(da, "virtual_network");
+                    char sfq[FQ_STR_MAX], dfq[FQ_STR_MAX];
+                    if (!sn || !dn) {
+                        continue;
+                    }
+                    if (vn_name_resolve(pol, sn, sfq, sizeof sfq) == 1) {
+                        snprintf(sfq, sizeof sfq, "%s", strcmp(sn, "local") == 0 ? self : "");
+                    }
+                    if (vn_name_resolve(pol, dn, dfq, sizeof dfq) == 1) {
+                        snprintf(dfq, sizeof dfq, "%s", strcmp(dn, "local") == 0 ? self : "");
+                    }
+                    bool s_self = strcmp(sfq, self) == 0, d_self = strcmp(dfq, self) == 0;
+                    if (s_self == d_self) {
+                        continue;
+                    }
+                    const char *ou = json_string_value(json_object_get(m->vn_names, s_self ? dfq : sfq));
+                    if (!ou || !pol_attached(m, pol, ou)) {
+                        continue;
+                    }
+                    c.other = compile_model_get(m, ou, NULL);
+                    c.self_src = s_self;
+                    if ((rc = fn(arg, &c)) != 0) {
+                        goto out;
+                    }
+                }
+            }
+        }
+    }
+out:
+    free(pols);
+    return rc;
+}
+
+struct chain_ctx {
+    const struct compile_model *m;
+    struct compile_alloc *a;
+    const json_t *vn;
+    char self[FQ_STR_MAX];
+    json_t *owners;   /* allocation: owners in use */
+    json_t *imports;  /* compile: default instance imports, decimal -> true */
+    json_t *sris;     /* compile: instance name -> {si, pol, imports, sci} */
+};
+
+static void svc_owner(const json_t *vn, const json_t *si, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", str_of(vn, "uuid"), str_of(si, "uuid"));
+}
+
+static int svc_ri_name(const json_t *si, char *out, size_t size)
+{
+    static const char prefix[] = "service-";
+    memcpy(out, prefix, sizeof prefix);
+    return fq_join(json_object_get(si, "fq_name"), '_', out + sizeof prefix - 1, size - sizeof prefix + 1);
+}
+
+/* The fq ':' string of instance 'ri' (NULL: the default one) of 'vn'. */
+static int ri_fq_str(const json_t *vn, const json_t *si, char *out, size_t size)
+{
+    char vfq[FQ_STR_MAX], name[FQ_STR_MAX];
+    int rc = fq_join(json_object_get(vn, "fq_name"), ':', vfq, sizeof vfq);
+    if (rc == 0 && si) {
+        rc = svc_ri_name(si, name, sizeof name);
+    } else if (rc == 0) {
+        snprintf(name, sizeof name, "%s", str_of(vn, "name") ? str_of(vn, "name") : "");
+    }
+    if (rc == 0 && (size_t)snprintf(out, size, "%s:%s", vfq, name) >= size) {
+        rc = COMPILE_ETOOLARGE;
+    }
+    return rc;
+}
+
+static int chain_alloc(void *arg, const struct chain *c)
+{
+    struct chain_ctx *x = arg;
+    for (size_t k = 0; k < c->n; k++) {
+        char owner[160];
+        uint64_t n;
+        svc_owner(x->vn, c->si[k], owner, sizeof owner);
+        int rc = pool_get(&x->a->rt, owner, 0, &n);
+        if (rc != 0 || (rc = set_add(x->owners, owner)) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int import_add(json_t *set, uint32_t n)
+{
+    char k[24];
+    if (n == 0) {
+        return 0; /* not allocated (yet): the other end's compile adds it */
+    }
+    snprintf(k, sizeof k, "%u", n);
+    return set_add(set, k);
+}
+
+static uint32_t svc_rt(const struct compile_alloc *a, const json_t *vn, const json_t *si)
+{
+    char owner[160];
+    svc_owner(vn, si, owner, sizeof owner);
+    return compile_alloc_rt(a, owner);
+}
+
+static int chain_visit(void *arg, const struct chain *c)
+{
+    struct chain_ctx *x = arg;
+    const char *me = str_of(x->vn, "uuid");
+    int rc = 0;
+    for (size_t k = 0; k < c->n && rc == 0; k++) {
+        char name[FQ_STR_MAX], peer[FQ_STR_MAX], sifq[FQ_STR_MAX], deffq[FQ_STR_MAX];
+        if ((rc = svc_ri_name(c->si[k], name, sizeof name)) != 0 ||
+            (rc = ri_fq_str(c->other, c->si[k], peer, sizeof peer)) != 0 ||
+            (rc = ri_fq_str(x->vn, NULL, deffq, sizeof deffq)) != 0 ||
+            (rc = fq_join(json_object_get(c->si[k], "fq_name"), ':', sifq, sizeof sifq)) != 0) {
+            return rc;
+        }
+        json_t *e = json_object_get(x->sris, name);
+        if (!e) {
+            e = json_pack("{s:O,s:O,s:{},s:{s:s,s:s,s:s}}", "si", c->si[k], "pol", c->pol, "imports",
+                          "sci", "routing_instance", peer, "service_instance", sifq,
+                          "source_routing_instance", deffq);
+            if (!e || json_object_set_new(x->sris, name, e) != 0) {
+                return COMPILE_ENOMEM;
+            }
+        }
+        json_t *imp = json_object_get(e, "imports");
+        uint32_t from;
+        if (c->self_src) {
+            from = k == 0 ? compile_alloc_rt(x->a, me) : svc_rt(x->a, c->other, c->si[k - 1]);
+        } else {
+            from = k + 1 == c->n ? compile_alloc_rt(x->a, me) : svc_rt(x->a, c->other, c->si[k + 1]);
+        }
+        rc = import_add(imp, from);
+    }
+    if (rc == 0) {
+        rc = import_add(x->imports, svc_rt(x->a, x->vn, c->si[c->self_src ? 0 : c->n - 1]));
+    }
+    return rc;
+}
+
+/* Route-target refs: the instance's own target 'own' (import and export)
+ * and the numbers in 'imports' (import only), a new array. */
+static json_t *rt_refs(const struct compile_model *m, uint32_t own, const json_t *imports)
+{
+    size_t n = 0;
+    const char **keys = sorted_keys(imports, &n);
+    uint32_t *nums = calloc(n + 1, sizeof *nums);
+    json_t *refs = json_array();
+    int rc = keys && nums && refs ? 0 : COMPILE_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        nums[i] = (uint32_t)strtoul(keys[i], NULL, 10);
+    }
+    qsort(nums, n, sizeof *nums, import_cmp);
+    for (size_t i = 0; i <= n && rc == 0; i++) {
+        uint32_t num = i == 0 ? own : nums[i - 1];
+        char ruuid[37];
+        if (i > 0 && num == own) {
+            continue;
+        }
+        json_t *fq = rt_fq(m, num);
+        if (!fq || (rc = compile_uuid("route-target", fq, ruuid)) != 0) {
+            json_decref(fq);
+            rc = rc ? rc : COMPILE_ENOMEM;
+            break;
+        }
+        json_t *ref = i == 0 ? json_pack("{s:o,s:s,s:{}}", "to", fq, "uuid", ruuid, "attr")
+                             : json_pack("{s:o,s:s,s:{s:s}}", "to", fq, "uuid", ruuid, "attr",
+                                         "import_export", "import");
+        if (!ref || json_array_append_new(refs, ref) != 0) {
+            rc = COMPILE_ENOMEM;
+        }
+    }
+    free(keys);
+    free(nums);
+    if (rc != 0) {
+        json_decref(refs);
+        return NULL;
+    }
+    return refs;
+}
+
+/* The service instances and their targets of network 'vn' into 'out'. */
+static int chains_emit(const struct compile_model *m, const struct compile_alloc *a, const json_t *vn,
+                       json_t *sris, json_t *out)
+{
+    size_t n = 0;
+    int rc = 0;
+    const char **keys = sorted_keys(sris, &n);
+    if (!keys) {
+        return COMPILE_ENOMEM;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *e = json_object_get(sris, keys[i]);
+        const json_t *si = json_object_get(e, "si");
+        uint32_t own = svc_rt(a, vn, si);
+        json_t *rt = NULL, *ri = NULL, *refs;
+        if (own == 0) {
+            rc = COMPILE_EINVAL; /* vn_alloc() runs first */
+            break;
+        }
+        json_t *dfv = json_pack("[o]", source_ref("virtual-network", vn));
+        if ((rc = derived_new(out, "route-target", rt_fq(m, own), NULL, NULL, dfv, &rt)) != 0) {
+            break;
+        }
+        refs = rt_refs(m, own, json_object_get(e, "imports"));
+        json_t *df = json_pack("[o,o,o]", source_ref("virtual-network", vn),
+                               source_ref("network-policy", json_object_get(e, "pol")),
+                               source_ref("service-instance", si));
+        if (!refs || (rc = derived_new(out, "routing-instance", fq_child(vn, keys[i]), "virtual-network",
+                                       vn, df, &ri)) != 0) {
+            json_decref(refs);
+            rc = rc ? rc : COMPILE_ENOMEM;
+            break;
+        }
+        json_object_set_new(ri, "routing_instance_is_default", json_false());
+        json_object_set(ri, "service_chain_information", json_object_get(e, "sci"));
+        json_object_set_new(ri, "route_target_refs", refs);
+    }
+    free(keys);
+    return rc;
+}
+
+static void svc_release_all(struct compile_alloc *a, const char *vn, const json_t *keep)
+{
+    json_t *owned = json_object_get(a->svc, vn);
+    const char *k;
+    json_t *v, *tmp;
+    json_object_foreach_safe(owned, tmp, k, v) {
+        if (!keep || !json_object_get(keep, k)) {
+            pool_release(&a->rt, k);
+            json_object_del(owned, k);
+        }
+    }
+    if (owned && json_object_size(owned) == 0) {
+        json_object_del(a->svc, vn);
+    }
+}
+
+static int vn_alloc_chains(const struct compile_model *m, struct compile_alloc *a, const json_t *vn)
+{
+    struct chain_ctx x = {.m = m, .a = a, .vn = vn};
+    const char *uuid = str_of(vn, "uuid");
+    int rc = fq_join(json_object_get(vn, "fq_name"), ':', x.self, sizeof x.self);
+    x.owners = json_object();
+    if (rc == 0 && !x.owners) {
+        rc = COMPILE_ENOMEM;
+    }
+    if (rc == 0) {
+        rc = vn_chains(m, vn, x.self, chain_alloc, &x);
+    }
+    if (rc == 0) {
+        svc_release_all(a, uuid, x.owners);
+        const char *k;
+        json_t *v;
+        json_object_foreach(x.owners, k, v) {
+            if ((rc = index_add(a->svc, uuid, k)) != 0) {
+                break;
+            }
+        }
+    }
+    json_decref(x.owners);
+    return rc;
+}
+
 /* Identifiers for network 'vn': the configured VNI ('configured') or the
- * held / lowest free ones. */
-static int vn_alloc(struct compile_alloc *a, const json_t *vn, bool configured)
+ * held / lowest free ones, and the targets of its service instances
+ * (releasing those it no longer has). */
+static int vn_alloc(const struct compile_model *m, struct compile_alloc *a, const json_t *vn,
+                    bool configured)
 {
     const char *uuid = str_of(vn, "uuid");
     json_t *vx = json_object_get(json_object_get(vn, "virtual_network_properties"),
@@ -1010,7 +1410,7 @@ static int vn_alloc(struct compile_alloc *a, const json_t *vn, bool configured)
     if (rc == 0) {
         rc = pool_get(&a->rt, uuid, 0, &n);
     }
-    return rc;
+    return rc == 0 && !configured ? vn_alloc_chains(m, a, vn) : rc;
 }
 
 static int vn_compile(const struct compile_model *m, struct compile_alloc *a, const json_t *vn,
@@ -1023,9 +1423,8 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
     size_t npol = 0;
     struct attached *pols = NULL;
     json_t *entries = NULL, *df = NULL, *allowed = NULL, *ri = NULL, *refs = NULL;
-    uint32_t *imports = NULL;
-    size_t nimp = 0;
     struct expand x = {.owner = vn};
+    struct chain_ctx cx = {.m = m, .a = a, .vn = vn};
 
     if (!name) {
         name = json_string_value(json_array_get(fq, json_array_size(fq) - 1));
@@ -1037,18 +1436,17 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
     if (rtn == 0 || compile_alloc_vni(a, uuid) == 0) {
         return COMPILE_EINVAL; /* vn_alloc() runs first */
     }
-    /* route target */
     json_t *dfv = json_pack("[o]", source_ref("virtual-network", vn));
-    json_t *rt = NULL;
-    if ((rc = derived_new(out, "route-target", rt_fq(m, rtn), NULL, NULL, dfv, &rt)) != 0) {
+    if ((rc = derived_new(out, "route-target", rt_fq(m, rtn), NULL, NULL, dfv, NULL)) != 0) {
         return rc;
     }
-    const char *rt_uuid = str_of(rt, "uuid");
 
     pols = vn_policies(m, vn, &npol, &rc);
     entries = json_array();
     df = json_pack("[o]", source_ref("virtual-network", vn));
-    if (rc != 0 || !entries || !df) {
+    cx.imports = json_object();
+    cx.sris = json_object();
+    if (rc != 0 || !entries || !df || !cx.imports || !cx.sris) {
         rc = rc ? rc : COMPILE_ENOMEM;
         goto out;
     }
@@ -1069,11 +1467,6 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
     if (!allowed) {
         goto out;
     }
-    imports = calloc(json_object_size(allowed) + 1, sizeof *imports);
-    if (!imports) {
-        rc = COMPILE_ENOMEM;
-        goto out;
-    }
     const char *peer;
     json_t *unused;
     json_object_foreach(allowed, peer, unused) {
@@ -1088,29 +1481,24 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
             goto out;
         }
         if (json_object_get(back, x.owner_fq)) {
-            imports[nimp++] = pn;
+            rc = import_add(cx.imports, pn);
         }
         json_decref(back);
+        if (rc != 0) {
+            goto out;
+        }
     }
-    qsort(imports, nimp, sizeof *imports, import_cmp);
+    /* service chains */
+    snprintf(cx.self, sizeof cx.self, "%s", x.owner_fq);
+    if ((rc = vn_chains(m, vn, cx.self, chain_visit, &cx)) != 0 ||
+        (rc = chains_emit(m, a, vn, cx.sris, out)) != 0) {
+        goto out;
+    }
 
-    /* routing instance */
-    refs = json_pack("[{s:O,s:s,s:{}}]", "to", json_object_get(rt, "fq_name"), "uuid", rt_uuid, "attr");
+    refs = rt_refs(m, rtn, cx.imports);
     if (!refs) {
         rc = COMPILE_ENOMEM;
         goto out;
-    }
-    for (size_t i = 0; i < nimp; i++) {
-        char ruuid[37];
-        json_t *ifq = rt_fq(m, imports[i]);
-        if (!ifq || (rc = compile_uuid("route-target", ifq, ruuid)) != 0 ||
-            json_array_append_new(refs, json_pack("{s:O,s:s,s:{s:s}}", "to", ifq, "uuid", ruuid, "attr",
-                                                  "import_export", "import")) != 0) {
-            json_decref(ifq);
-            rc = rc ? rc : COMPILE_ENOMEM;
-            goto out;
-        }
-        json_decref(ifq);
     }
     if ((rc = derived_new(out, "routing-instance", fq_child(vn, name), "virtual-network", vn,
                           json_incref(df), &ri)) != 0) {
@@ -1121,7 +1509,8 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
     rc = acl_emit(out, vn, "virtual-network", name, entries, json_incref(df));
 out:
     free(pols);
-    free(imports);
+    json_decref(cx.imports);
+    json_decref(cx.sris);
     json_decref(refs);
     json_decref(allowed);
     json_decref(entries);
@@ -1244,6 +1633,7 @@ int compile_sources(const struct compile_model *m, struct compile_alloc *a, cons
         if (!compile_model_get(m, keys[i], NULL)) {
             pool_release(&a->rt, keys[i]);
             pool_release(&a->vni, keys[i]);
+            svc_release_all(a, keys[i], NULL);
         }
     }
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
@@ -1251,7 +1641,7 @@ int compile_sources(const struct compile_model *m, struct compile_alloc *a, cons
             const char *type;
             const json_t *o = compile_model_get(m, keys[i], &type);
             if (o && strcmp(type, "virtual-network") == 0) {
-                rc = vn_alloc(a, o, pass == 0);
+                rc = vn_alloc(m, a, o, pass == 0);
             }
         }
     }
@@ -1413,6 +1803,21 @@ int compile_affected(const struct compile_model *m, const char *type, const char
     }
     if (strcmp(type, "project") == 0) {
         return set_add(sources, uuid);
+    }
+    if (strcmp(type, "service-instance") == 0) {
+        for (int i = 0; i < 2; i++) {
+            const json_t *o = i ? now : old;
+            char fq[FQ_STR_MAX];
+            fq[0] = '\x1f';
+            if (o && fq_join(json_object_get(o, "fq_name"), ':', fq + 1, sizeof fq - 1) == 0) {
+                json_object_foreach(json_object_get(m->name_pols, fq), k, v) {
+                    if (affected_attached(&c, k) != 0) {
+                        return c.rc;
+                    }
+                }
+            }
+        }
+        return 0;
     }
     if (strcmp(type, "global-system-config") == 0) {
         json_object_foreach(m->vn_names, k, v) {

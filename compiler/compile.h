@@ -17,7 +17,9 @@
  * element of its derived_from list): a virtual-network owns its default
  * routing-instance, its route-target and its ACL (whose entries come from
  * the attached policies, also listed in derived_from); a security-group
- * owns its ingress/egress ACLs; a project owns its default security-group
+ * owns its ingress/egress ACLs; a network also owns the service routing
+ * instances (and their route-targets) on its side of every service chain
+ * it is an end of; a project owns its default security-group
  * and that group's ACLs while the group is not itself an input. Compiling a
  * source recomputes exactly the objects it owns, so incremental compilation
  * is: compile_affected() -> compile_sources() on that set -> compile_diff()
@@ -121,8 +123,9 @@ int compile_all(const struct compile_model *m, struct compile_alloc *a, json_t *
  * 'sources' (a JSON object). A virtual-network: itself and every network
  * attached to a policy that names it by fq_name; a network-policy: every
  * network attached to it and every network its old or new rules name; a
- * security-group: itself; a project: itself; a global-system-config (the
- * ASN): every network. */
+ * security-group: itself and its project; a project: itself; a
+ * service-instance: every network attached to a policy applying it; a
+ * global-system-config (the ASN): every network. */
 int compile_affected(const struct compile_model *m, const char *type, const char *uuid,
                      const json_t *old, const json_t *now, json_t *sources) STRATA_WARN_UNUSED;
 

@@ -91,6 +91,11 @@ static void test_golden_security_groups(void **state)
     golden("security_groups");
 }
 
+static void test_golden_service_chain_two(void **state)
+{
+    golden("service_chain_two");
+}
+
 static void test_golden_allocations_kept(void **state)
 {
     golden("allocations_kept");
@@ -99,7 +104,8 @@ static void test_golden_allocations_kept(void **state)
 /* Same input twice, and in reversed and rotated object order: byte-identical. */
 static void test_determinism(void **state)
 {
-    static const char *const cases[] = {"policy_three_vns", "security_groups", "vn_basic"};
+    static const char *const cases[] = {"policy_three_vns", "security_groups", "service_chain_two",
+                                        "vn_basic"};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char in[1024];
         snprintf(in, sizeof in, "%s/%s/input.json", STRATA_GOLDEN_DIR, cases[c]);
@@ -292,6 +298,54 @@ static void test_removal(void **state)
     json_decref(input);
 }
 
+/* Deleting the second service instance of the two-service chain removes
+ * the chain: the four service routing instances and their four
+ * route-targets go, their numbers are released, the default instances stop
+ * importing them; the incremental state equals a full compile. */
+static void test_service_removal(void **state)
+{
+    char in[1024];
+    snprintf(in, sizeof in, "%s/service_chain_two/input.json", STRATA_GOLDEN_DIR);
+    json_t *input = load_json(in);
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *derived;
+    size_t dels;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, json_object_get(input, "objects")), 0);
+    assert_int_equal(compile_all(m, a, &derived), 0);
+    assert_int_equal(count_type(derived, "routing-instance/"), 6);
+    assert_int_equal(count_type(derived, "route-target/"), 6);
+    json_t *st = compile_alloc_dump(a);
+    assert_int_equal(json_object_size(json_object_get(st, "route_target")), 6);
+    json_decref(st);
+
+    size_t puts = apply_change(m, a, derived, "service-instance", "00000000-0000-0000-0000-0000000000c2",
+                               NULL, &dels, NULL, NULL);
+    assert_int_equal(dels, 8);
+    assert_int_equal(puts, 2); /* the two default routing instances */
+    assert_int_equal(count_type(derived, "routing-instance/"), 2);
+    st = compile_alloc_dump(a);
+    assert_int_equal(json_object_size(json_object_get(st, "route_target")), 2);
+    json_decref(st);
+    const char *k;
+    json_t *v;
+    json_object_foreach(derived, k, v) {
+        if (strncmp(k, "routing-instance/", 17) == 0) {
+            assert_int_equal(json_array_size(json_object_get(v, "route_target_refs")), 1);
+        }
+    }
+    json_t *full;
+    assert_int_equal(compile_all(m, a, &full), 0);
+    assert_true(json_equal(full, derived));
+    json_decref(full);
+    json_decref(derived);
+    compile_model_free(m);
+    compile_alloc_free(a);
+    json_decref(input);
+}
+
 #define NVN 10000
 #define NPOL 1000
 #define PER_POL (NVN / NPOL)
@@ -428,7 +482,9 @@ int main(void)
         cmocka_unit_test(test_golden_vn_basic),
         cmocka_unit_test(test_golden_policy_three_vns),
         cmocka_unit_test(test_golden_security_groups),
+        cmocka_unit_test(test_golden_service_chain_two),
         cmocka_unit_test(test_golden_allocations_kept),
+        cmocka_unit_test(test_service_removal),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_removal),
         cmocka_unit_test(test_alloc_conflict_and_uuid),
