@@ -50,6 +50,7 @@ struct compile_model {
     json_t *vn_names;  /* network fq_name joined by ':' -> uuid */
     json_t *si_names;  /* service-instance fq_name joined by ':' -> uuid */
     json_t *pol_vns;   /* policy uuid -> {network uuid: true} */
+    json_t *vn_lrs;    /* network uuid -> {logical-router uuid: true} */
     json_t *name_pols; /* network fq ':' string, or 0x1f + service-instance fq
                         * ':' string -> {policy uuid: true} */
     char gsc[64];      /* uuid of the global-system-config, "" when none */
@@ -221,6 +222,14 @@ static int policy_foreach_svc(const json_t *pol, name_fn fn, void *arg)
     return 0;
 }
 
+/* True when logical-router ref 'ref' connects an internal network (the
+ * external gateway network is not joined to the router's target). */
+static bool lr_connects(const json_t *ref)
+{
+    const char *t = str_of(json_object_get(ref, "attr"), "logical_router_virtual_network_type");
+    return !t || strcmp(t, "ExternalGateway") != 0;
+}
+
 /* ---- model ------------------------------------------------------------ */
 
 int compile_model_create(struct compile_model **out)
@@ -235,7 +244,9 @@ int compile_model_create(struct compile_model **out)
     m->si_names = json_object();
     m->pol_vns = json_object();
     m->name_pols = json_object();
-    if (!m->objs || !m->fq || !m->vn_names || !m->si_names || !m->pol_vns || !m->name_pols) {
+    m->vn_lrs = json_object();
+    if (!m->objs || !m->fq || !m->vn_names || !m->si_names || !m->pol_vns || !m->name_pols ||
+        !m->vn_lrs) {
         compile_model_free(m);
         return COMPILE_ENOMEM;
     }
@@ -254,6 +265,7 @@ void compile_model_free(struct compile_model *m)
     json_decref(m->si_names);
     json_decref(m->pol_vns);
     json_decref(m->name_pols);
+    json_decref(m->vn_lrs);
     free(m);
 }
 
@@ -331,6 +343,22 @@ static int model_index(struct compile_model *m, const char *type, const char *uu
         struct name_ctx c = {m, uuid, add};
         rc = policy_foreach_vn(obj, name_index, &c);
         return rc == 0 ? policy_foreach_svc(obj, name_index, &c) : rc;
+    } else if (strcmp(type, "logical-router") == 0) {
+        size_t i;
+        const json_t *ref;
+        json_array_foreach(json_object_get(obj, "virtual_network_refs"), i, ref) {
+            const char *vu = str_of(ref, "uuid");
+            if (!vu || !lr_connects(ref)) {
+                continue;
+            }
+            if (add) {
+                if ((rc = index_add(m->vn_lrs, vu, uuid)) != 0) {
+                    return rc;
+                }
+            } else {
+                index_del(m->vn_lrs, vu, uuid);
+            }
+        }
     } else if (strcmp(type, "service-instance") == 0) {
         rc = fq_join(json_object_get(obj, "fq_name"), ':', key, sizeof key);
         if (rc != 0) {
@@ -1268,40 +1296,57 @@ static int chain_visit(void *arg, const struct chain *c)
     return rc;
 }
 
-/* Route-target refs: the instance's own target 'own' (import and export)
- * and the numbers in 'imports' (import only), a new array. */
-static json_t *rt_refs(const struct compile_model *m, uint32_t own, const json_t *imports)
+/* Route-target refs: the instance's own target 'own' and the numbers in
+ * 'shared' (may be NULL; import and export, attr {}), then those in
+ * 'imports' (import only), each in number order; a new array. */
+static json_t *rt_refs(const struct compile_model *m, uint32_t own, const json_t *shared,
+                       const json_t *imports)
 {
+    json_t *all = json_object();
     size_t n = 0;
-    const char **keys = sorted_keys(imports, &n);
-    uint32_t *nums = calloc(n + 1, sizeof *nums);
+    const char **keys = NULL;
+    uint32_t *nums = NULL;
     json_t *refs = json_array();
-    int rc = keys && nums && refs ? 0 : COMPILE_ENOMEM;
+    int rc = all && refs ? 0 : COMPILE_ENOMEM;
+    if (rc == 0) {
+        json_object_update(all, (json_t *)imports);
+        if (shared) {
+            json_object_update(all, (json_t *)shared);
+        }
+        keys = sorted_keys(all, &n);
+        nums = calloc(n + 1, sizeof *nums);
+        rc = keys && nums ? 0 : COMPILE_ENOMEM;
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         nums[i] = (uint32_t)strtoul(keys[i], NULL, 10);
     }
-    qsort(nums, n, sizeof *nums, import_cmp);
+    if (rc == 0) {
+        qsort(nums, n, sizeof *nums, import_cmp);
+    }
     for (size_t i = 0; i <= n && rc == 0; i++) {
         uint32_t num = i == 0 ? own : nums[i - 1];
-        char ruuid[37];
+        char ruuid[37], key[24];
         if (i > 0 && num == own) {
             continue;
         }
+        snprintf(key, sizeof key, "%u", num);
+        bool both = i == 0 || (shared && json_object_get(shared, key));
         json_t *fq = rt_fq(m, num);
         if (!fq || (rc = compile_uuid("route-target", fq, ruuid)) != 0) {
             json_decref(fq);
             rc = rc ? rc : COMPILE_ENOMEM;
             break;
         }
-        json_t *ref = i == 0 ? json_pack("{s:o,s:s,s:{}}", "to", fq, "uuid", ruuid, "attr")
-                             : json_pack("{s:o,s:s,s:{s:s}}", "to", fq, "uuid", ruuid, "attr",
-                                         "import_export", "import");
+        json_t *ref = both ? json_pack("{s:o,s:s,s:{}}", "to", fq, "uuid", ruuid, "attr")
+                           : json_pack("{s:o,s:s,s:{s:s}}", "to", fq, "uuid", ruuid, "attr",
+                                       "import_export", "import");
         if (!ref || json_array_append_new(refs, ref) != 0) {
             rc = COMPILE_ENOMEM;
         }
     }
     free(keys);
     free(nums);
+    json_decref(all);
     if (rc != 0) {
         json_decref(refs);
         return NULL;
@@ -1332,7 +1377,7 @@ static int chains_emit(const struct compile_model *m, const struct compile_alloc
         if ((rc = derived_new(out, "route-target", rt_fq(m, own), NULL, NULL, dfv, &rt)) != 0) {
             break;
         }
-        refs = rt_refs(m, own, json_object_get(e, "imports"));
+        refs = rt_refs(m, own, NULL, json_object_get(e, "imports"));
         json_t *df = json_pack("[o,o,o]", source_ref("virtual-network", vn),
                                source_ref("network-policy", json_object_get(e, "pol")),
                                source_ref("service-instance", si));
@@ -1423,6 +1468,7 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
     size_t npol = 0;
     struct attached *pols = NULL;
     json_t *entries = NULL, *df = NULL, *allowed = NULL, *ri = NULL, *refs = NULL;
+    json_t *shared = NULL, *ridf = NULL;
     struct expand x = {.owner = vn};
     struct chain_ctx cx = {.m = m, .a = a, .vn = vn};
 
@@ -1495,13 +1541,37 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
         goto out;
     }
 
-    refs = rt_refs(m, rtn, cx.imports);
+    /* logical routers: their targets, imported and exported */
+    shared = json_object();
+    ridf = json_copy(df);
+    if (!shared || !ridf) {
+        rc = COMPILE_ENOMEM;
+        goto out;
+    }
+    size_t nlr = 0;
+    const char **lrs = sorted_keys(json_object_get(m->vn_lrs, uuid), &nlr);
+    if (!lrs) {
+        rc = COMPILE_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nlr && rc == 0; i++) {
+        const json_t *lr = compile_model_get(m, lrs[i], NULL);
+        if (lr && (rc = import_add(shared, compile_alloc_rt(a, lrs[i]))) == 0 &&
+            json_array_append_new(ridf, source_ref("logical-router", lr)) != 0) {
+            rc = COMPILE_ENOMEM;
+        }
+    }
+    free(lrs);
+    if (rc != 0) {
+        goto out;
+    }
+    refs = rt_refs(m, rtn, shared, cx.imports);
     if (!refs) {
         rc = COMPILE_ENOMEM;
         goto out;
     }
     if ((rc = derived_new(out, "routing-instance", fq_child(vn, name), "virtual-network", vn,
-                          json_incref(df), &ri)) != 0) {
+                          json_incref(ridf), &ri)) != 0) {
         goto out;
     }
     json_object_set_new(ri, "routing_instance_is_default", json_true());
@@ -1509,6 +1579,8 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
     rc = acl_emit(out, vn, "virtual-network", name, entries, json_incref(df));
 out:
     free(pols);
+    json_decref(shared);
+    json_decref(ridf);
     json_decref(cx.imports);
     json_decref(cx.sris);
     json_decref(refs);
@@ -1642,6 +1714,9 @@ int compile_sources(const struct compile_model *m, struct compile_alloc *a, cons
             const json_t *o = compile_model_get(m, keys[i], &type);
             if (o && strcmp(type, "virtual-network") == 0) {
                 rc = vn_alloc(m, a, o, pass == 0);
+            } else if (o && pass == 1 && strcmp(type, "logical-router") == 0) {
+                uint64_t num;
+                rc = pool_get(&a->rt, keys[i], 0, &num);
             }
         }
     }
@@ -1659,6 +1734,10 @@ int compile_sources(const struct compile_model *m, struct compile_alloc *a, cons
             json_decref(df);
         } else if (strcmp(type, "project") == 0) {
             rc = project_compile(m, o, out);
+        } else if (strcmp(type, "logical-router") == 0) {
+            json_t *df = json_pack("[o]", source_ref("logical-router", o));
+            rc = derived_new(out, "route-target", rt_fq(m, compile_alloc_rt(a, keys[i])), NULL, NULL,
+                             df, NULL);
         }
     }
     free(keys);
@@ -1679,14 +1758,20 @@ int compile_all(const struct compile_model *m, struct compile_alloc *a, json_t *
     json_object_foreach(m->objs, k, v) {
         const char *t = str_of(v, "t");
         if (strcmp(t, "virtual-network") == 0 || strcmp(t, "security-group") == 0 ||
-            strcmp(t, "project") == 0) {
+            strcmp(t, "project") == 0 || strcmp(t, "logical-router") == 0) {
             if ((rc = set_add(sources, k)) != 0) {
                 goto out;
             }
         }
     }
-    /* owners that left the model release their numbers */
+    /* owners that left the model release their numbers (a service
+     * instance's target goes with its network's compile) */
     json_object_foreach(a->rt.owner, k, v) {
+        if (!strchr(k, '/') && !compile_model_get(m, k, NULL) && (rc = set_add(sources, k)) != 0) {
+            goto out;
+        }
+    }
+    json_object_foreach(a->svc, k, v) {
         if (!compile_model_get(m, k, NULL) && (rc = set_add(sources, k)) != 0) {
             goto out;
         }
@@ -1803,6 +1888,23 @@ int compile_affected(const struct compile_model *m, const char *type, const char
     }
     if (strcmp(type, "project") == 0) {
         return set_add(sources, uuid);
+    }
+    if (strcmp(type, "logical-router") == 0) {
+        if ((c.rc = set_add(sources, uuid)) != 0) {
+            return c.rc;
+        }
+        for (int i = 0; i < 2; i++) {
+            const json_t *o = i ? now : old;
+            size_t j;
+            const json_t *ref;
+            json_array_foreach(o ? json_object_get(o, "virtual_network_refs") : NULL, j, ref) {
+                const char *vu = str_of(ref, "uuid");
+                if (vu && compile_model_get(m, vu, NULL) && (c.rc = set_add(sources, vu)) != 0) {
+                    return c.rc;
+                }
+            }
+        }
+        return 0;
     }
     if (strcmp(type, "service-instance") == 0) {
         for (int i = 0; i < 2; i++) {

@@ -19,7 +19,9 @@
  * the attached policies, also listed in derived_from); a security-group
  * owns its ingress/egress ACLs; a network also owns the service routing
  * instances (and their route-targets) on its side of every service chain
- * it is an end of; a project owns its default security-group
+ * it is an end of; a logical-router owns its route-target, which the
+ * default routing instance of every internal network it connects imports
+ * and exports; a project owns its default security-group
  * and that group's ACLs while the group is not itself an input. Compiling a
  * source recomputes exactly the objects it owns, so incremental compilation
  * is: compile_affected() -> compile_sources() on that set -> compile_diff()

@@ -96,6 +96,11 @@ static void test_golden_service_chain_two(void **state)
     golden("service_chain_two");
 }
 
+static void test_golden_logical_router(void **state)
+{
+    golden("logical_router");
+}
+
 static void test_golden_allocations_kept(void **state)
 {
     golden("allocations_kept");
@@ -104,8 +109,8 @@ static void test_golden_allocations_kept(void **state)
 /* Same input twice, and in reversed and rotated object order: byte-identical. */
 static void test_determinism(void **state)
 {
-    static const char *const cases[] = {"policy_three_vns", "security_groups", "service_chain_two",
-                                        "vn_basic"};
+    static const char *const cases[] = {"logical_router", "policy_three_vns", "security_groups",
+                                        "service_chain_two", "vn_basic"};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char in[1024];
         snprintf(in, sizeof in, "%s/%s/input.json", STRATA_GOLDEN_DIR, cases[c]);
@@ -319,6 +324,20 @@ static void test_service_removal(void **state)
     assert_int_equal(count_type(derived, "route-target/"), 6);
     json_t *st = compile_alloc_dump(a);
     assert_int_equal(json_object_size(json_object_get(st, "route_target")), 6);
+    /* a fresh compile from the persisted allocations keeps every number */
+    {
+        struct compile_alloc *a2;
+        json_t *again, *st2;
+        assert_int_equal(compile_alloc_create(&a2), 0);
+        assert_int_equal(compile_alloc_load(a2, st), 0);
+        assert_int_equal(compile_all(m, a2, &again), 0);
+        assert_true(json_equal(again, derived));
+        st2 = compile_alloc_dump(a2);
+        assert_true(json_equal(st, st2));
+        json_decref(st2);
+        json_decref(again);
+        compile_alloc_free(a2);
+    }
     json_decref(st);
 
     size_t puts = apply_change(m, a, derived, "service-instance", "00000000-0000-0000-0000-0000000000c2",
@@ -329,6 +348,44 @@ static void test_service_removal(void **state)
     st = compile_alloc_dump(a);
     assert_int_equal(json_object_size(json_object_get(st, "route_target")), 2);
     json_decref(st);
+    const char *k;
+    json_t *v;
+    json_object_foreach(derived, k, v) {
+        if (strncmp(k, "routing-instance/", 17) == 0) {
+            assert_int_equal(json_array_size(json_object_get(v, "route_target_refs")), 1);
+        }
+    }
+    json_t *full;
+    assert_int_equal(compile_all(m, a, &full), 0);
+    assert_true(json_equal(full, derived));
+    json_decref(full);
+    json_decref(derived);
+    compile_model_free(m);
+    compile_alloc_free(a);
+    json_decref(input);
+}
+
+/* Deleting the logical router removes its route-target, releases its
+ * number and leaves web and db with their own targets only. */
+static void test_logical_router_removal(void **state)
+{
+    char in[1024];
+    snprintf(in, sizeof in, "%s/logical_router/input.json", STRATA_GOLDEN_DIR);
+    json_t *input = load_json(in);
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *derived;
+    size_t dels;
+    const char *lr = "00000000-0000-0000-0000-0000000000d1";
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, json_object_get(input, "objects")), 0);
+    assert_int_equal(compile_all(m, a, &derived), 0);
+    assert_int_equal(compile_alloc_rt(a, lr), 8000003);
+    size_t puts = apply_change(m, a, derived, "logical-router", lr, NULL, &dels, NULL, NULL);
+    assert_int_equal(dels, 1);
+    assert_int_equal(puts, 2);
+    assert_int_equal(compile_alloc_rt(a, lr), 0);
     const char *k;
     json_t *v;
     json_object_foreach(derived, k, v) {
@@ -483,8 +540,10 @@ int main(void)
         cmocka_unit_test(test_golden_policy_three_vns),
         cmocka_unit_test(test_golden_security_groups),
         cmocka_unit_test(test_golden_service_chain_two),
+        cmocka_unit_test(test_golden_logical_router),
         cmocka_unit_test(test_golden_allocations_kept),
         cmocka_unit_test(test_service_removal),
+        cmocka_unit_test(test_logical_router_removal),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_removal),
         cmocka_unit_test(test_alloc_conflict_and_uuid),
