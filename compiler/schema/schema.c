@@ -659,7 +659,7 @@ static int field_parse(struct loader *l, const xmlNode *node, struct schema_fiel
         (rc = bool_attr(l, node, "list", a[A_LIST], &f->list))) {
         return rc;
     }
-    long long v;
+    long long v = 0;
     f->max_items = SCHEMA_DEFAULT_MAX_ITEMS;
     if (a[A_MAXI]) {
         if (!f->list) {
@@ -878,7 +878,7 @@ static int ref_parse(struct loader *l, const xmlNode *node, struct schema_type *
     }
     r->max_items = SCHEMA_DEFAULT_MAX_ITEMS;
     if (a[4]) {
-        long long v;
+        long long v = 0;
         if ((rc = ll_attr(l, node, "max-items", a[4], 1, &v))) {
             return rc;
         }
