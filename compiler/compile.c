@@ -30,7 +30,9 @@
  *    of its own; there is no implicit allow otherwise.
  *  - project P: when no security-group P+["default"] is an input, that
  *    group (allow all egress, IPv4 and IPv6; allow ingress from members of
- *    the same group) and its two ACLs. */
+ *    the same group) and its two ACLs. The group is created, not owned: it
+ *    has no derived_from, so no diff ever deletes it; once written it is an
+ *    input like any group (users may edit it) and owns its ACLs. */
 #include "compiler/compile.h"
 
 #include <stdio.h>
@@ -667,14 +669,7 @@ int compile_uuid(const char *type, const json_t *fq_name, char out[37])
 
 const char *compile_owner(const json_t *obj)
 {
-    const json_t *df = json_array_get(json_object_get(obj, "derived_from"), 0);
-    if (df) {
-        return str_of(df, "uuid");
-    }
-    /* A project's default security-group carries no derived_from (the
-     * type has none): its owner is its parent project. */
-    const char *pt = str_of(obj, "parent_type");
-    return pt && strcmp(pt, "project") == 0 ? str_of(obj, "parent_uuid") : NULL;
+    return str_of(json_array_get(json_object_get(obj, "derived_from"), 0), "uuid");
 }
 
 static json_t *source_ref(const char *type, const json_t *obj)

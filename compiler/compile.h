@@ -22,7 +22,9 @@
  * it is an end of; a logical-router owns its route-target, which the
  * default routing instance of every internal network it connects imports
  * and exports; a project owns its default security-group
- * and that group's ACLs while the group is not itself an input. Compiling a
+ * and that group's ACLs while the group is not itself an input (the group
+ * itself is created once and owned by nobody: once written it is an
+ * input). Compiling a
  * source recomputes exactly the objects it owns, so incremental compilation
  * is: compile_affected() -> compile_sources() on that set -> compile_diff()
  * against what those sources owned before. */
@@ -148,7 +150,7 @@ int compile_diff(const json_t *old, const json_t *now, json_t **puts, json_t **d
 int compile_uuid(const char *type, const json_t *fq_name, char out[37]) STRATA_WARN_UNUSED;
 
 /* The owning source uuid of derived object 'obj' (derived_from[0].uuid),
- * or NULL. */
+ * or NULL (a project's default security-group: created, never owned). */
 const char *compile_owner(const json_t *obj);
 
 #endif

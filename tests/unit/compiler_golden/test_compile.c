@@ -403,6 +403,57 @@ static void test_logical_router_removal(void **state)
     json_decref(input);
 }
 
+/* A new project gets its default security group and the group's ACLs;
+ * once the group is written back as an input the diff moves the ACLs to
+ * it and never deletes the group; a user's edit of the group rewrites only
+ * the ACL it changes. */
+static void test_default_sg_lifecycle(void **state)
+{
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *derived = json_object();
+    size_t dels;
+    const char *pu = "00000000-0000-0000-0000-000000000010";
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    json_t *proj = json_pack("{s:s,s:[s,s],s:s}", "uuid", pu, "fq_name", "default-domain", "p", "name", "p");
+    assert_int_equal(apply_change(m, a, derived, "project", pu, proj, &dels, NULL, NULL), 3);
+    assert_int_equal(dels, 0);
+    json_decref(proj);
+
+    char sgu[37];
+    json_t *fq = json_pack("[s,s,s]", "default-domain", "p", "default");
+    assert_int_equal(compile_uuid("security-group", fq, sgu), 0);
+    json_decref(fq);
+    char key[128];
+    snprintf(key, sizeof key, "security-group/%s", sgu);
+    json_t *sg = json_deep_copy(json_object_get(derived, key));
+    assert_non_null(sg);
+    assert_null(compile_owner(sg));
+    assert_int_equal(apply_change(m, a, derived, "security-group", sgu, sg, &dels, NULL, NULL), 2);
+    assert_int_equal(dels, 0);
+    assert_non_null(json_object_get(derived, key));
+    json_t *rules = json_object_get(json_object_get(sg, "security_group_entries"), "policy_rule");
+    json_t *edited = json_deep_copy(sg);
+    json_t *erules = json_object_get(json_object_get(edited, "security_group_entries"), "policy_rule");
+    json_t *extra = json_deep_copy(json_array_get(rules, 0));
+    json_object_set_new(extra, "protocol", json_string("tcp"));
+    json_array_append_new(erules, extra);
+    assert_int_equal(apply_change(m, a, derived, "security-group", sgu, edited, &dels, NULL, NULL), 1);
+    assert_int_equal(dels, 0);
+    json_decref(edited);
+    json_decref(sg);
+
+    json_t *full;
+    assert_int_equal(compile_all(m, a, &full), 0);
+    json_object_del(derived, key); /* an input now, not compiled output */
+    assert_true(json_equal(full, derived));
+    json_decref(full);
+    json_decref(derived);
+    compile_model_free(m);
+    compile_alloc_free(a);
+}
+
 #define NVN 10000
 #define NPOL 1000
 #define PER_POL (NVN / NPOL)
@@ -544,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_golden_allocations_kept),
         cmocka_unit_test(test_service_removal),
         cmocka_unit_test(test_logical_router_removal),
+        cmocka_unit_test(test_default_sg_lifecycle),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_removal),
         cmocka_unit_test(test_alloc_conflict_and_uuid),
