@@ -988,7 +988,7 @@ static void session_dispatch(struct http_session *s)
         req->method = HTTP_METHOD_GET;
         req->path = req->query_string = "";
         s->close_after = true;
-        http_respond_error(req, 501, "method not implemented", NULL);
+        http_respond_error(req, 501, "this server does not support the method", NULL);
         return;
     }
     req->method = method;
