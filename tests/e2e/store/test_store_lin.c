@@ -412,6 +412,11 @@ static int partition_self_test(void)
 }
 
 /* Reads every key once more after healing, as a final completed read. */
+/* One linearizable read of every key after the run, so each history ends
+ * with an observation. A read refused while leadership settles after the
+ * last heal (ENOTLEADER, ENOQUORUM, ETIMEOUT) is dropped, as reads with no
+ * answer are, and retried: reads have no effect, so a retry is always
+ * correct. Bounded: 50 tries per key. */
 static int final_reads(void)
 {
     struct store_client *c;
@@ -421,32 +426,40 @@ static int final_reads(void)
     int rc = 0;
     for (int k = 0; k < KEYS && rc == 0; k++) {
         char kname[16];
-        struct buf cmd, raw;
-        struct store_reply reply;
         snprintf(kname, sizeof kname, "lin/%d", k);
         struct store_keysel sel = store_sel_key(kname, (uint32_t)strlen(kname));
-        buf_init(&cmd, 0);
-        buf_init(&raw, 0);
-        size_t i = hist_add();
-        hist[i].key = (uint8_t)k;
-        hist[i].op.kind = LIN_READ;
-        hist[i].op.process = 0;
-        hist[i].op.invoke = lin_now_ns();
-        rc = store_cmd_encode_range(&cmd, &sel, 0, 0);
-        if (rc == 0) {
-            rc = store_client_cmd(c, &cmd, false, &raw, &reply);
+        for (int attempt = 0; attempt < 50; attempt++) {
+            struct buf cmd, raw;
+            struct store_reply reply;
+            buf_init(&cmd, 0);
+            buf_init(&raw, 0);
+            size_t i = hist_add();
+            hist[i].key = (uint8_t)k;
+            hist[i].op.kind = LIN_READ;
+            hist[i].op.process = 0;
+            hist[i].op.invoke = lin_now_ns();
+            rc = store_cmd_encode_range(&cmd, &sel, 0, 0);
+            if (rc == 0) {
+                rc = store_client_cmd(c, &cmd, false, &raw, &reply);
+            }
+            if (rc == 0) {
+                hist[i].op.complete = lin_now_ns();
+                const struct store_op_result *r = reply.results_len ? &reply.results[0] : NULL;
+                hist[i].op.value = r && r->kvs_len ? parse_value(&r->kvs[0]) : LIN_ABSENT;
+                store_reply_destroy(&reply);
+            } else {
+                hist[i].key = 0xff; /* no answer: not part of the history */
+            }
+            buf_destroy(&cmd);
+            buf_destroy(&raw);
+            if (rc != STORE_ENOTLEADER && rc != STORE_ENOQUORUM && rc != STORE_ETIMEOUT) {
+                break;
+            }
+            usleep(100 * 1000);
         }
-        if (rc == 0) {
-            hist[i].op.complete = lin_now_ns();
-            const struct store_op_result *r = reply.results_len ? &reply.results[0] : NULL;
-            hist[i].op.value = r && r->kvs_len ? parse_value(&r->kvs[0]) : LIN_ABSENT;
-            store_reply_destroy(&reply);
-        } else {
+        if (rc != 0) {
             fprintf(stderr, "final read of %s: %s\n", kname, strata_strerror(rc));
-            hist[i].key = 0xff;
         }
-        buf_destroy(&cmd);
-        buf_destroy(&raw);
     }
     store_client_close(c);
     return rc;
