@@ -30,6 +30,7 @@
 #define NODE_SNAPSHOT_TRAILING 16384
 #define NODE_REQUEST_TIMEOUT_MS 10000
 #define NODE_RETRY_MS 1000
+#define NODE_EXIT_UNAVAILABLE 75 /* EX_TEMPFAIL: restart me */
 
 /* A client request waiting for raft and the LMDB commit. */
 struct request {
@@ -255,6 +256,19 @@ static void retry_cb(uv_timer_t *t)
 static void node_check_leadership(struct store_node *n)
 {
     int state = raft_state(&n->raft);
+    if (state == RAFT_UNAVAILABLE && n->last_state != RAFT_UNAVAILABLE && n->started && !n->closing) {
+        /* libraft 0.15 never leaves this state (seen after InstallSnapshot
+         * races it has upstream fixes for). The data is intact and a
+         * restart recovers, so the role exits and its supervisor restarts
+         * it; EX_TEMPFAIL says so. */
+        log_error("store", "libraft became unavailable; exiting so the role is restarted",
+                  "term=%llu applied=%llu", (unsigned long long)n->raft.current_term,
+                  (unsigned long long)n->raft.last_applied);
+        if (store_fsm_failed(n->fsm) == 0) {
+            (void)node_flush(n);
+        }
+        _exit(NODE_EXIT_UNAVAILABLE);
+    }
     if (state != n->last_state) {
         log_info("store", "raft state changed", "from=%d to=%d term=%llu", n->last_state, state,
                  (unsigned long long)n->raft.current_term);
