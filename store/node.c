@@ -13,12 +13,10 @@
 #include "store/node.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <raft/uv.h>
 
@@ -360,7 +358,14 @@ static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned
         free(rb);
         return RAFT_IOERR;
     }
-    /* No LMDB sync: libraft persists the snapshot bytes themselves. */
+    /* The snapshot's state must survive a crash once raft drops the log. */
+    rc = store_fsm_sync(n->fsm);
+    if (rc != 0) {
+        buf_destroy(out);
+        free(out);
+        free(rb);
+        return RAFT_IOERR;
+    }
     rb->base = out->data;
     rb->len = out->size;
     out->data = NULL; /* now owned through 'rb'; freed in finalize */
@@ -391,6 +396,9 @@ static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
     int rc = node_flush(n);
     if (rc == 0) {
         rc = store_fsm_restore(n->fsm, buf->base, buf->len);
+    }
+    if (rc == 0) {
+        rc = store_fsm_sync(n->fsm);
     }
     if (rc != 0) {
         log_error("store", "snapshot restore failed", "err=\"%s\"", strata_strerror(rc));
@@ -654,56 +662,6 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-/* LMDB is not the durability point: on every start libraft restores its
- * last snapshot into the FSM and replays the log after it, so the LMDB
- * database is a cache of raft's own durable files. Commits therefore skip
- * LMDB's fdatasync (MDB_NOSYNC): a process crash loses nothing (the page
- * cache has it), and the one risk left, a torn database after a power loss,
- * is removed by wiping LMDB after any shutdown that was not clean, so raft
- * rebuilds it. A clean close syncs LMDB and leaves NODE_CLEAN_MARK. */
-#define NODE_CLEAN_MARK "clean"
-
-static void node_db_prepare(struct store_node *n)
-{
-    char mark[4200], data[4200], lock[4200];
-    snprintf(mark, sizeof mark, "%s/%s", n->db_dir, NODE_CLEAN_MARK);
-    snprintf(data, sizeof data, "%s/data.mdb", n->db_dir);
-    snprintf(lock, sizeof lock, "%s/lock.mdb", n->db_dir);
-    if (unlink(mark) == 0) {
-        return; /* closed cleanly: the database is whole */
-    }
-    if (access(data, F_OK) == 0) {
-        log_warn("store", "unclean shutdown: rebuilding the state from raft's snapshot and log",
-                 "dir=%s", n->db_dir);
-        unlink(data);
-        unlink(lock);
-    }
-}
-
-/* Leaves the clean marker after LMDB has been synced. */
-static void node_db_mark_clean(struct store_node *n)
-{
-    char mark[4200];
-    if (store_fsm_failed(n->fsm) != 0 || store_fsm_sync(n->fsm) != 0) {
-        return;
-    }
-    snprintf(mark, sizeof mark, "%s/%s", n->db_dir, NODE_CLEAN_MARK);
-    int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        if (fsync(fd) != 0) {
-            log_warn("store", "cannot sync the clean marker", "path=%s", mark);
-        }
-        close(fd);
-    }
-    int dfd = open(n->db_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0) {
-            log_warn("store", "cannot sync the data directory", "dir=%s", n->db_dir);
-        }
-        close(dfd);
-    }
-}
-
 static bool node_is_member(void *arg, const char *name)
 {
     struct store_node *n = arg;
@@ -748,8 +706,6 @@ int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
     }
     n->cfg.fsm.on_event = node_event;
     n->cfg.fsm.event_arg = n;
-    n->cfg.fsm.no_sync = true;
-    node_db_prepare(n);
     rc = store_fsm_open(&n->fsm, n->db_dir, &n->cfg.fsm);
     if (rc != 0) {
         goto err_free;
@@ -872,8 +828,8 @@ static void raft_closed_cb(struct raft *r)
 {
     struct store_node *n = r->data;
     /* Entries libraft applied are committed before the files close. */
-    if (store_fsm_failed(n->fsm) == 0 && node_flush(n) == 0 && !n->pend_head) {
-        node_db_mark_clean(n);
+    if (store_fsm_failed(n->fsm) == 0) {
+        (void)node_flush(n);
     }
     while (n->pend_head) {
         struct pending *p = n->pend_head;

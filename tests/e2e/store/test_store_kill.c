@@ -8,9 +8,8 @@
  *   - every key present was written (acked or unknown), none was applied
  *     twice (version 1, create == mod revision);
  *   - the replicas agree (same revision, same consistency hash).
- * Every restart rebuilds the node's state from raft's files (a node that did
- * not close cleanly wipes its LMDB cache first: see store/node.c); with
- * STRATA_KILL_SNAPSHOTS=1 from a raft snapshot plus the log.
+ * With STRATA_KILL_SNAPSHOTS=1 nodes snapshot every 1024 entries, so
+ * restarts restore a raft snapshot and replay the log after it.
  * Usage: test_store_kill STRATAD WORKDIR [CYCLES] [SEED] */
 #include <signal.h>
 #include <stdio.h>
