@@ -45,6 +45,16 @@ int cluster_init(struct cluster *c, const char *stratad, const char *dir, uint16
     c->port = port;
     snprintf(c->dir, sizeof c->dir, "%s", dir);
     mkdir(dir, 0700);
+    /* A rerun in the same build tree must not inherit an earlier run's raft
+     * state (its members listen on other ports): start from nothing. */
+    for (int i = 1; i <= CLUSTER_NODES + 1; i++) {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s/n%d' '%s/n%d.log' '%s/n%d.sock'", dir, i, dir, i, dir, i);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "cluster: cannot clear %s/n%d\n", dir, i);
+            return -1;
+        }
+    }
     snprintf(pki, sizeof pki, "%s/pki", dir);
     char *argv[] = {(char *)stratad, "init", "--pki", pki, "--node", "n1=127.0.0.1", "--node",
                     "n2=127.0.0.2", "--node", "n3=127.0.0.3", "--client", "admin", NULL};
