@@ -1583,6 +1583,26 @@ static void strip_hrefs(const struct schema_type *t, json_t *obj)
     }
 }
 
+/* Applies 'tx'; when it committed, hands '*obj' to '*out' (if wanted) and
+ * stores the revision in '*revision' (if wanted). '*ok' says whether the
+ * compares held. */
+static int txn_commit_obj(struct graph *g, struct txn *tx, json_t **obj, bool *ok, uint64_t *revision,
+                          json_t **out, struct graph_error *err)
+{
+    uint64_t rev = 0;
+    int rc = txn_apply(g, tx, ok, &rev, err);
+    if (rc == 0 && *ok) {
+        if (revision) {
+            *revision = rev;
+        }
+        if (out) {
+            *out = *obj;
+            *obj = NULL;
+        }
+    }
+    return rc;
+}
+
 int graph_obj_create(struct graph *g, const char *type, const json_t *body, const char *actor,
                      json_t **out, uint64_t *revision, struct graph_error *err)
 {
@@ -1649,19 +1669,9 @@ int graph_obj_create(struct graph *g, const char *type, const json_t *body, cons
         }
         txn_reset(tx);
         bool ok = false;
-        uint64_t rev = 0;
         rc = create_attempt(g, tx, t, uuid, obj, actor, err);
         if (rc == 0) {
-            rc = txn_apply(g, tx, &ok, &rev, err);
-        }
-        if (rc == 0 && ok) {
-            if (revision) {
-                *revision = rev;
-            }
-            if (out) {
-                *out = obj;
-                obj = NULL;
-            }
+            rc = txn_commit_obj(g, tx, &obj, &ok, revision, out, err);
         }
         json_decref(obj);
         if (ok || (rc && !retry_fresh(g, rc))) {
@@ -2026,7 +2036,7 @@ static int modify(struct graph *g, const struct schema_type *t, const char *uuid
     g->fresh_reads = false;
     for (unsigned attempt = 0; attempt < g->retries; attempt++) {
         json_t *old = NULL, *obj = NULL;
-        uint64_t mod = 0, rev = 0;
+        uint64_t mod = 0;
         bool ok = false;
         txn_reset(tx);
         rc = obj_get(g, t->name, uuid, true, &old, &mod, err);
@@ -2057,16 +2067,7 @@ static int modify(struct graph *g, const struct schema_type *t, const char *uuid
             rc = rc ? fail(err, GRAPH_EINTERNAL, NULL, "no random bytes") : 0;
         }
         if (rc == 0) {
-            rc = txn_apply(g, tx, &ok, &rev, err);
-        }
-        if (rc == 0 && ok) {
-            if (revision) {
-                *revision = rev;
-            }
-            if (out) {
-                *out = obj;
-                obj = NULL;
-            }
+            rc = txn_commit_obj(g, tx, &obj, &ok, revision, out, err);
         }
         json_decref(old);
         json_decref(obj);
