@@ -17,8 +17,10 @@
  * are fdatasync'ed at each commit, the meta page is not, which keeps LMDB's
  * integrity (a crash may undo the last commits, which replay redoes) for one
  * flush per batch — cheap because a batch carries many entries.
- * config.durable syncs meta pages too; config.no_sync (benchmarks and tests
- * only) skips all syncing. store_fsm_sync() forces everything to disk before
+ * config.durable syncs meta pages too; config.no_sync skips all syncing and
+ * is only for callers that rebuild the environment after a machine crash:
+ * store/node.c does, wiping LMDB after any unclean shutdown so that libraft
+ * restores its snapshot and replays its log into an empty database. store_fsm_sync() forces everything to disk before
  * raft may drop log entries that LMDB alone would have to remember.
  *
  * Determinism. Everything a replica writes is a function of the entry

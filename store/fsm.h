@@ -111,7 +111,9 @@ struct store_fsm_config {
     /* Local settings. */
     store_event_fn *on_event; /* may be NULL */
     void *event_arg;
-    bool no_sync;             /* MDB_NOSYNC: benchmarks and tests only (see fsm.c) */
+    bool no_sync;             /* MDB_NOSYNC: only for a caller that can rebuild the
+                                 environment after a machine crash, as store/node.c
+                                 does from raft's snapshot and log (see fsm.c) */
 };
 
 /* One committed raft entry: its index and command bytes (not owned). */

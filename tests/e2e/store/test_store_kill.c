@@ -8,8 +8,9 @@
  *   - every key present was written (acked or unknown), none was applied
  *     twice (version 1, create == mod revision);
  *   - the replicas agree (same revision, same consistency hash).
- * With STRATA_KILL_SNAPSHOTS=1 nodes snapshot every 1024 entries, so
- * restarts restore a raft snapshot and replay the log after it.
+ * Every restart rebuilds the node's state from raft's files (a node that did
+ * not close cleanly wipes its LMDB cache first: see store/node.c); with
+ * STRATA_KILL_SNAPSHOTS=1 from a raft snapshot plus the log.
  * Usage: test_store_kill STRATAD WORKDIR [CYCLES] [SEED] */
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
@@ -183,6 +185,104 @@ static void restart_exited(void)
     }
 }
 
+/* One synchronous put or serializable get of 'key' through node 'node'.
+ * Returns 0 on an answer (*found says whether the key held 'value'), -1 on
+ * a value that differs, and a negative store/transport code when the node
+ * gave no answer (not reachable yet, no quorum: the caller retries). */
+static int node_op(int node, bool put, const char *key, const char *value, bool *found)
+{
+    struct store_client *c;
+    int rc = cluster_client(&cl, node, 200, &c);
+    if (rc != 0) {
+        return rc;
+    }
+    struct buf cmd, raw;
+    buf_init(&cmd, 0);
+    buf_init(&raw, 0);
+    struct store_reply reply;
+    if (put) {
+        rc = store_cmd_encode_put(&cmd, key, (uint32_t)strlen(key), value, (uint32_t)strlen(value), 0);
+    } else {
+        struct store_keysel sel = store_sel_key(key, (uint32_t)strlen(key));
+        rc = store_cmd_encode_range(&cmd, &sel, 1, 0);
+    }
+    if (rc == 0) {
+        rc = store_client_cmd(c, &cmd, !put, &raw, &reply);
+    }
+    if (rc == 0) {
+        if (!put) {
+            const struct store_op_result *r = &reply.results[0];
+            *found = r->kvs_len == 1;
+            if (*found && (r->kvs[0].value_size != strlen(value) ||
+                           memcmp(r->kvs[0].value, value, r->kvs[0].value_size) != 0)) {
+                rc = -1;
+            }
+        }
+        store_reply_destroy(&reply);
+    }
+    buf_destroy(&cmd);
+    buf_destroy(&raw);
+    store_client_close(c);
+    return rc;
+}
+
+/* Writes marker 'key' (acknowledged) through any node; false if no node
+ * acknowledged it within 10 s. */
+static bool marker_put(const char *key, const char *value)
+{
+    for (int attempt = 0; attempt < 200; attempt++) {
+        bool found;
+        if (node_op(attempt % CLUSTER_NODES, true, key, value, &found) == 0) {
+            return true;
+        }
+        run_for(50);
+    }
+    return false;
+}
+
+/* A node restarted after kill -9 rebuilds its state from raft's files. From
+ * the moment it accepts clients, a serializable read through it must return
+ * the marker acknowledged before the kill (served locally once the node has
+ * caught up, forwarded to the leader before); "not found" is a stale read. */
+static int marker_probe(int node, const char *key, const char *value)
+{
+    for (int attempt = 0; attempt < 300; attempt++) {
+        bool found = false;
+        int rc = node_op(node, false, key, value, &found);
+        if (rc == -1 || (rc == 0 && !found)) {
+            fprintf(stderr, "n%d served a stale read of %s right after its restart\n", node + 1, key);
+            return 1;
+        }
+        if (rc == 0) {
+            return 0;
+        }
+        run_for(20); /* the writers keep the cluster busy meanwhile */
+    }
+    fprintf(stderr, "n%d never answered a read of %s after its restart\n", node + 1, key);
+    return 1;
+}
+
+/* True when node 'node' says it serves serializable reads locally again. */
+static bool node_local_reads(int node)
+{
+    struct store_client *c;
+    if (cluster_client(&cl, node, 2000, &c) != 0) {
+        return false;
+    }
+    struct buf raw;
+    int status = 0;
+    bool local = false;
+    buf_init(&raw, 0);
+    if (store_client_call(c, STORE_MSG_STATUS, 0, NULL, 0, &status, &raw) == 0 && status == 0) {
+        json_t *doc = json_loadb((const char *)raw.data, raw.size, 0, NULL);
+        local = doc && json_is_true(json_object_get(doc, "local_reads"));
+        json_decref(doc);
+    }
+    buf_destroy(&raw);
+    store_client_close(c);
+    return local;
+}
+
 struct verify {
     unsigned long present;
     int errors;
@@ -315,11 +415,15 @@ int main(int argc, char **argv)
         writers[i].retry.data = &writers[i];
         writer_connect(&writers[i]);
     }
-    int all_kills = 0;
+    int all_kills = 0, probes = 0, probe_errors = 0;
     for (int cyc = 0; cyc < cycles; cyc++) {
         run_for(300 + (unsigned)(rand() % 500));
         bool all = cyc % 5 == 4;
         int victim = rand() % CLUSTER_NODES;
+        char marker[32], marker_value[32];
+        snprintf(marker, sizeof marker, "km/%d", cyc);
+        snprintf(marker_value, sizeof marker_value, "cycle-%d-%u", cyc, seed);
+        bool marked = !all && marker_put(marker, marker_value);
         for (int i = 0; i < CLUSTER_NODES; i++) {
             if (all || i == victim) {
                 cluster_kill(&cl, i, SIGKILL);
@@ -332,6 +436,10 @@ int main(int argc, char **argv)
             if (cl.pid[i] == 0) {
                 cluster_start(&cl, i);
             }
+        }
+        if (marked) {
+            probes++;
+            probe_errors += marker_probe(victim, marker, marker_value);
         }
         printf("cycle %d: killed %s; acked=%lu unknown=%lu failed=%lu\n", cyc + 1,
                all ? "all" : (victim == 0 ? "n1" : victim == 1 ? "n2" : "n3"), acked, unknown, failed);
@@ -357,6 +465,10 @@ int main(int argc, char **argv)
         errors++;
     }
     for (int i = 0; i < CLUSTER_NODES && rc == 0; i++) {
+        if (!node_local_reads(i)) {
+            fprintf(stderr, "n%d does not serve local reads after converging\n", i + 1);
+            errors++;
+        }
         struct verify v = {0};
         if (verify_node(i, &v) != 0) {
             errors++;
@@ -366,6 +478,8 @@ int main(int argc, char **argv)
     }
     printf("acked=%lu unknown=%lu failed=%lu kills=%d (all-node kills %d)\n", acked, unknown, failed,
            cycles, all_kills);
+    printf("restart probes: %d, stale or missing reads: %d\n", probes, probe_errors);
+    errors += probe_errors;
     errors += cluster_check_logs(&cl);
     if (acked == 0) {
         fprintf(stderr, "no write was acknowledged: the test proved nothing\n");
