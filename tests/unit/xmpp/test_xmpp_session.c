@@ -1,0 +1,419 @@
+/* Unit tests of the XMPP session state machine (routing/xmpp/
+ * xmpp_session.c), a control-node session and an agent session wired back
+ * to back through buffers on virtual time: the open exchange, every
+ * dispatch path in both directions (subscribe, publish, withdraw, EoR,
+ * routes, config and its ack, ping/pong), the certificate identity check
+ * (invalid-from, not-authorized), hold expiry with a connection-timeout
+ * stream error, keepalive scheduling through next_deadline, unknown iq's
+ * answered with service-unavailable, malformed and misdirected stanzas and
+ * the peer's stream error ending the session. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "routing/xmpp/xmpp_session.h"
+#include "tests/unit/xmpp/xmpp_samples.h"
+
+struct side {
+    struct xmpp_session s;
+    struct buf wire; /* bytes this side sent, not yet delivered */
+    struct buf all;  /* every byte this side sent */
+    char peer[128];
+    bool established;
+    bool closed;
+    enum xmpp_stream_cond cond;
+    char text[200];
+    bool by_peer;
+    unsigned subscribes, unsubscribes, publishes, withdraws, eors, acks_ok, acks_err, routes, configs;
+    char last_instance[XMPP_NAME_MAX];
+    uint32_t last_instance_id;
+    struct xmpp_route_key last_key;
+    char last_ack[XMPP_ID_MAX];
+    int config_rc;
+};
+
+static void cb_send(void *arg, const uint8_t *data, size_t size)
+{
+    struct side *d = arg;
+    assert_int_equal(buf_put(&d->wire, data, size), 0);
+    assert_int_equal(buf_put(&d->all, data, size), 0);
+}
+static void cb_established(void *arg, const char *peer)
+{
+    struct side *d = arg;
+    d->established = true;
+    snprintf(d->peer, sizeof d->peer, "%s", peer);
+}
+static void cb_closed(void *arg, enum xmpp_stream_cond cond, const char *text, bool by_peer)
+{
+    struct side *d = arg;
+    assert_false(d->closed);
+    d->closed = true;
+    d->cond = cond;
+    d->by_peer = by_peer;
+    snprintf(d->text, sizeof d->text, "%s", text);
+}
+static void cb_subscribe(void *arg, const char *instance, uint32_t id)
+{
+    struct side *d = arg;
+    d->subscribes++;
+    snprintf(d->last_instance, sizeof d->last_instance, "%s", instance);
+    d->last_instance_id = id;
+}
+static void cb_unsubscribe(void *arg, const char *instance)
+{
+    struct side *d = arg;
+    d->unsubscribes++;
+    snprintf(d->last_instance, sizeof d->last_instance, "%s", instance);
+}
+static void cb_publish(void *arg, const char *instance, const struct xmpp_route_entry *e)
+{
+    struct side *d = arg;
+    d->publishes++;
+    snprintf(d->last_instance, sizeof d->last_instance, "%s", instance);
+    d->last_key = e->key;
+}
+static void cb_withdraw(void *arg, const char *instance, enum xmpp_family f, const struct xmpp_route_key *k)
+{
+    struct side *d = arg;
+    d->withdraws++;
+    d->last_key = *k;
+}
+static void cb_eor(void *arg)
+{
+    ((struct side *)arg)->eors++;
+}
+static void cb_ack(void *arg, const char *id, bool ok)
+{
+    struct side *d = arg;
+    if (ok) {
+        d->acks_ok++;
+    } else {
+        d->acks_err++;
+    }
+    snprintf(d->last_ack, sizeof d->last_ack, "%s", id);
+}
+static void cb_routes(void *arg, const struct xmpp_stanza *st)
+{
+    struct side *d = arg;
+    d->routes += (unsigned)st->item_count;
+}
+static int cb_config(void *arg, const struct xmpp_stanza *st)
+{
+    struct side *d = arg;
+    d->configs++;
+    return d->config_rc;
+}
+
+static const struct xmpp_session_ops ops = {
+    .send = cb_send,
+    .established = cb_established,
+    .closed = cb_closed,
+    .subscribe = cb_subscribe,
+    .unsubscribe = cb_unsubscribe,
+    .route_publish = cb_publish,
+    .route_withdraw = cb_withdraw,
+    .eor = cb_eor,
+    .config_ack = cb_ack,
+    .routes = cb_routes,
+    .config = cb_config,
+};
+
+static void side_init(struct side *d, enum xmpp_role role, const char *local, const char *peer)
+{
+    memset(d, 0, sizeof *d);
+    buf_init(&d->wire, 0);
+    buf_init(&d->all, 0);
+    struct xmpp_session_config cfg = {.role = role, .local_jid = local, .peer_identity = peer,
+                                      .stream_id = role == XMPP_ROLE_CONTROL ? "stream-1" : NULL};
+    assert_int_equal(xmpp_session_init(&d->s, &cfg, &ops, d), 0);
+}
+
+static void side_destroy(struct side *d)
+{
+    xmpp_session_destroy(&d->s);
+    buf_destroy(&d->wire);
+    buf_destroy(&d->all);
+}
+
+/* Delivers what 'from' sent to 'to' at 'now'; returns input's result. */
+static int deliver(struct side *from, struct side *to, uint64_t now)
+{
+    if (from->wire.size == 0) {
+        return 0;
+    }
+    struct buf b = from->wire;
+    buf_init(&from->wire, 0);
+    int rc = to->s.state == XMPP_SESSION_CLOSED ? 0 : xmpp_session_input(&to->s, now, b.data, b.size);
+    buf_destroy(&b);
+    return rc;
+}
+
+static void pump(struct side *a, struct side *b, uint64_t now)
+{
+    while (a->wire.size || b->wire.size) {
+        (void)deliver(a, b, now);
+        (void)deliver(b, a, now);
+    }
+}
+
+static bool sent_contains(const struct side *d, const char *needle)
+{
+    return memmem(d->all.data, d->all.size, needle, strlen(needle)) != NULL;
+}
+
+static void pair_open(struct side *ctl, struct side *agent, const char *agent_name, const char *cert)
+{
+    side_init(ctl, XMPP_ROLE_CONTROL, NULL, cert);
+    side_init(agent, XMPP_ROLE_AGENT, agent_name, XMPP_CONTROL_JID);
+    assert_int_equal(xmpp_session_start(&ctl->s, 0), 0);
+    assert_int_equal(xmpp_session_start(&agent->s, 0), 0);
+    assert_int_equal(xmpp_session_start(&agent->s, 0), XMPP_ERR_STATE);
+    pump(ctl, agent, 0);
+}
+
+static void test_open_and_dispatch(void **state)
+{
+    struct side ctl, agent;
+    pair_open(&ctl, &agent, "agent-1", "agent-1");
+    assert_true(ctl.established);
+    assert_true(agent.established);
+    assert_string_equal(ctl.peer, "agent-1");
+    assert_string_equal(agent.peer, XMPP_CONTROL_JID);
+    assert_int_equal(ctl.s.state, XMPP_SESSION_ESTABLISHED);
+    assert_true(sent_contains(&ctl, "id=\"stream-1\""));
+
+    /* agent -> control: every sample the agent sends */
+    unsigned agent_samples[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 19};
+    for (size_t i = 0; i < sizeof agent_samples / sizeof agent_samples[0]; i++) {
+        struct xmpp_stanza st;
+        sample_stanza(&st, agent_samples[i]);
+        assert_int_equal(xmpp_session_send(&agent.s, 10, &st), 0);
+        xmpp_stanza_clear(&st);
+        pump(&ctl, &agent, 10);
+    }
+    assert_false(ctl.closed);
+    assert_int_equal(ctl.subscribes, 1);
+    assert_int_equal(ctl.last_instance_id, 4294967295u); /* unchanged by unsubscribe */
+    assert_int_equal(ctl.unsubscribes, 1);
+    assert_int_equal(ctl.publishes, 5);
+    assert_int_equal(ctl.withdraws, 1);
+    assert_int_equal(ctl.eors, 1);
+    assert_int_equal(ctl.last_key.ethernet_tag, 2);
+
+    /* control -> agent: routes, EoR, config (ok, then refused) */
+    unsigned ctl_samples[] = {10, 11, 12, 9, 13};
+    for (size_t i = 0; i < sizeof ctl_samples / sizeof ctl_samples[0]; i++) {
+        struct xmpp_stanza st;
+        sample_stanza(&st, ctl_samples[i]);
+        assert_int_equal(xmpp_session_send(&ctl.s, 20, &st), 0);
+        xmpp_stanza_clear(&st);
+        pump(&ctl, &agent, 20);
+    }
+    assert_int_equal(agent.routes, 10);
+    assert_int_equal(agent.eors, 1);
+    assert_int_equal(agent.configs, 1);
+    assert_int_equal(ctl.acks_ok, 1);
+    assert_string_equal(ctl.last_ack, "id-13");
+    agent.config_rc = -1;
+    struct xmpp_stanza st;
+    sample_stanza(&st, 14);
+    assert_int_equal(xmpp_session_send(&ctl.s, 21, &st), 0);
+    xmpp_stanza_clear(&st);
+    pump(&ctl, &agent, 21);
+    assert_int_equal(ctl.acks_err, 1);
+    assert_string_equal(ctl.last_ack, "id-14");
+
+    /* orderly close by the agent */
+    xmpp_session_close(&agent.s, XMPP_SC_NONE, NULL);
+    assert_true(agent.closed);
+    assert_false(agent.by_peer);
+    pump(&ctl, &agent, 30);
+    assert_true(ctl.closed);
+    assert_true(ctl.by_peer);
+    assert_int_equal(ctl.cond, XMPP_SC_NONE);
+    assert_int_equal(ctl.s.state, XMPP_SESSION_CLOSED);
+    assert_int_equal(xmpp_session_next_deadline(&ctl.s), UINT64_MAX);
+    assert_int_equal(xmpp_session_input(&ctl.s, 31, "<iq/>", 5), XMPP_ERR_STATE);
+    sample_stanza(&st, 0);
+    assert_int_equal(xmpp_session_send(&ctl.s, 31, &st), XMPP_ERR_STATE);
+    xmpp_stanza_clear(&st);
+    side_destroy(&ctl);
+    side_destroy(&agent);
+}
+
+static void test_from_mismatch(void **state)
+{
+    struct side ctl, agent;
+    pair_open(&ctl, &agent, "agent-2", "agent-1");
+    assert_false(ctl.established);
+    assert_true(ctl.closed);
+    assert_int_equal(ctl.cond, XMPP_SC_INVALID_FROM);
+    /* the control node sent its header, then the error */
+    assert_true(sent_contains(&ctl, "<stream:stream"));
+    assert_true(sent_contains(&ctl, "<invalid-from xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>"));
+    assert_true(agent.closed);
+    assert_true(agent.by_peer);
+    assert_int_equal(agent.cond, XMPP_SC_INVALID_FROM);
+    side_destroy(&ctl);
+    side_destroy(&agent);
+
+    /* no from at all */
+    side_init(&ctl, XMPP_ROLE_CONTROL, NULL, "agent-1");
+    assert_int_equal(xmpp_session_start(&ctl.s, 0), 0);
+    const char *hdr = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+                      "version='1.0'><iq type='set'/>";
+    assert_int_equal(xmpp_session_input(&ctl.s, 1, hdr, strlen(hdr)), XMPP_ERR_STREAM);
+    assert_int_equal(ctl.cond, XMPP_SC_NOT_AUTHORIZED);
+    assert_true(sent_contains(&ctl, "</stream:stream>"));
+    side_destroy(&ctl);
+
+    /* the agent checks the control node's identity when told to */
+    side_init(&ctl, XMPP_ROLE_CONTROL, "other-control@example", "agent-1");
+    side_init(&agent, XMPP_ROLE_AGENT, "agent-1", XMPP_CONTROL_JID);
+    assert_int_equal(xmpp_session_start(&ctl.s, 0), 0);
+    assert_int_equal(xmpp_session_start(&agent.s, 0), 0);
+    pump(&ctl, &agent, 0);
+    assert_true(agent.closed);
+    assert_int_equal(agent.cond, XMPP_SC_INVALID_FROM);
+    assert_false(agent.by_peer);
+    side_destroy(&ctl);
+    side_destroy(&agent);
+
+    /* init refuses a control session without the certificate identity */
+    struct xmpp_session s;
+    struct xmpp_session_config cfg = {.role = XMPP_ROLE_CONTROL};
+    assert_int_equal(xmpp_session_init(&s, &cfg, &ops, NULL), LIB_EINVAL);
+    struct xmpp_session_ops no_send = {0};
+    cfg.peer_identity = "x";
+    assert_int_equal(xmpp_session_init(&s, &cfg, &no_send, NULL), LIB_EINVAL);
+}
+
+static void test_hold_and_keepalive(void **state)
+{
+    struct side ctl, agent;
+    pair_open(&ctl, &agent, "agent-1", "agent-1");
+    /* defaults: hold 90 s, keepalive 30 s from the last output */
+    assert_int_equal(xmpp_session_next_deadline(&ctl.s), 30000);
+    xmpp_session_tick(&ctl.s, 29999);
+    assert_int_equal(ctl.wire.size, 0);
+    xmpp_session_tick(&ctl.s, 30000);
+    assert_true(sent_contains(&ctl, "<ping xmlns=\"urn:xmpp:ping\"/>"));
+    assert_int_equal(ctl.s.pings_sent, 1);
+    assert_int_equal(xmpp_session_next_deadline(&ctl.s), 60000);
+    /* the agent answers; the control node counts the pong and its hold
+     * deadline moves to 90 s after that input */
+    pump(&ctl, &agent, 30500);
+    assert_int_equal(ctl.s.pongs_received, 1);
+    assert_int_equal(ctl.s.hold_deadline, 30500 + 90000);
+    assert_int_equal(agent.s.keepalive_deadline, 30500 + 30000);
+
+    /* now the agent falls silent: the control node pings at 60 s and 90 s
+     * and closes at 120.5 s */
+    xmpp_session_tick(&ctl.s, 60000);
+    xmpp_session_tick(&ctl.s, 90000);
+    assert_int_equal(ctl.s.pings_sent, 3);
+    assert_int_equal(xmpp_session_next_deadline(&ctl.s), 120000);
+    xmpp_session_tick(&ctl.s, 120000);
+    assert_false(ctl.closed);
+    assert_int_equal(xmpp_session_next_deadline(&ctl.s), 120500);
+    xmpp_session_tick(&ctl.s, 120500);
+    assert_true(ctl.closed);
+    assert_int_equal(ctl.cond, XMPP_SC_CONNECTION_TIMEOUT);
+    assert_true(sent_contains(&ctl, "<connection-timeout"));
+    assert_int_equal(xmpp_session_next_deadline(&ctl.s), UINT64_MAX);
+    xmpp_session_tick(&ctl.s, 200000); /* harmless */
+    side_destroy(&ctl);
+    side_destroy(&agent);
+
+    /* a peer that never sends its header expires too, with custom timers */
+    struct side c2;
+    memset(&c2, 0, sizeof c2);
+    buf_init(&c2.wire, 0);
+    buf_init(&c2.all, 0);
+    struct xmpp_session_config cfg = {.role = XMPP_ROLE_CONTROL, .peer_identity = "a", .hold_ms = 9000,
+                                      .keepalive_ms = 1000};
+    assert_int_equal(xmpp_session_init(&c2.s, &cfg, &ops, &c2), 0);
+    assert_int_equal(xmpp_session_next_deadline(&c2.s), UINT64_MAX);
+    assert_int_equal(xmpp_session_start(&c2.s, 1000), 0);
+    assert_int_equal(xmpp_session_next_deadline(&c2.s), 10000);
+    xmpp_session_tick(&c2.s, 5000);
+    assert_int_equal(c2.all.size, 0); /* no ping before the stream is open */
+    assert_int_equal(xmpp_session_input(&c2.s, 6000, "<stream", 7), 0);
+    assert_int_equal(xmpp_session_next_deadline(&c2.s), 15000);
+    xmpp_session_tick(&c2.s, 15000);
+    assert_true(c2.closed);
+    assert_int_equal(c2.cond, XMPP_SC_CONNECTION_TIMEOUT);
+    /* RFC 6120 4.9.1.2: our header precedes the error */
+    assert_true(sent_contains(&c2, "<stream:stream"));
+    side_destroy(&c2);
+}
+
+static void test_bad_peers(void **state)
+{
+    struct {
+        const char *xml;
+        enum xmpp_stream_cond cond; /* NONE: session survives */
+        const char *reply;          /* expected in the control node's output */
+    } cases[] = {
+        {"<iq type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>", XMPP_SC_NONE,
+         "<service-unavailable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"},
+        {"<iq type='get' id='p9'><ping xmlns='urn:xmpp:ping'/></iq>", XMPP_SC_NONE,
+         "<iq type=\"result\" id=\"p9\"></iq>"},
+        {"<presence/><message><body>x</body></message>", XMPP_SC_NONE, NULL},
+        {"<stream:features/>", XMPP_SC_NONE, NULL},
+        {"<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='a/b'/></pubsub></iq>",
+         XMPP_SC_BAD_FORMAT, "<bad-format"},
+        {"<message><event xmlns='http://jabber.org/protocol/pubsub'><items node='0/0/EndOfRib'/></event></message>",
+         XMPP_SC_UNSUPPORTED_STANZA_TYPE, "<unsupported-stanza-type"},
+        {"<foo/>", XMPP_SC_UNSUPPORTED_STANZA_TYPE, "<unsupported-stanza-type"},
+        {"<iq><!-- x --></iq>", XMPP_SC_RESTRICTED_XML, "<restricted-xml"},
+        {"<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text "
+         "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>bye</text></stream:error>",
+         XMPP_SC_SYSTEM_SHUTDOWN, "</stream:stream>"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct side ctl, agent;
+        pair_open(&ctl, &agent, "agent-1", "agent-1");
+        assert_true(ctl.established);
+        int rc = xmpp_session_input(&ctl.s, 5, cases[i].xml, strlen(cases[i].xml));
+        bool peer_error = cases[i].cond == XMPP_SC_SYSTEM_SHUTDOWN;
+        if (cases[i].cond == XMPP_SC_NONE) {
+            assert_int_equal(rc, 0);
+            assert_false(ctl.closed);
+        } else {
+            assert_int_equal(rc, XMPP_ERR_STREAM);
+            assert_true(ctl.closed);
+            if (ctl.cond != cases[i].cond) {
+                fail_msg("case %zu: %s (%s)", i, xmpp_stream_cond_name(ctl.cond), ctl.text);
+            }
+            assert_int_equal(ctl.by_peer, peer_error);
+            if (peer_error) {
+                assert_string_equal(ctl.text, "bye");
+            }
+        }
+        if (cases[i].reply && !sent_contains(&ctl, cases[i].reply)) {
+            fail_msg("case %zu: reply %s missing in %.*s", i, cases[i].reply, (int)ctl.all.size,
+                     (const char *)ctl.all.data);
+        }
+        side_destroy(&ctl);
+        side_destroy(&agent);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_and_dispatch),
+        cmocka_unit_test(test_from_mismatch),
+        cmocka_unit_test(test_hold_and_keepalive),
+        cmocka_unit_test(test_bad_peers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
