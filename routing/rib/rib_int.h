@@ -1,0 +1,184 @@
+/* Internals shared by the RIB's files: the interned attribute node, routes
+ * and their hash index, tables, instances, the route-target import index,
+ * and the calls between the table core (table.c), the decision process
+ * (best.c) and replication (repl.c). */
+#ifndef STRATA_RIB_INT_H
+#define STRATA_RIB_INT_H
+
+#include "routing/rib/rib.h"
+
+#define RIB_KEY_MAX 40
+#define RIB_LIST_MAX 4096
+#define RIB_ATTR_MAGIC 0x52414954u /* "RAIT" */
+
+/* Internal path flag: replica scheduled for removal during replicate(). */
+#define RIB_PATH_MARK 0x80
+#define RIB_PATH_USER_FLAGS (RIB_PATH_STALE | RIB_PATH_LLGR_STALE | RIB_PATH_INFEASIBLE)
+
+/* An interned attribute set. 'pub' and its arrays live in this allocation;
+ * 'blob' is the canonical encoding that identifies the set (hash and
+ * equality are over it). Invariant: refs >= 1 while in the intern table. */
+struct rib_attr_node {
+    uint32_t magic;
+    uint32_t refs;
+    uint32_t hash;
+    uint32_t blob_size;
+    size_t alloc_size;
+    const uint8_t *blob;
+    struct rib_attr pub;
+};
+
+/* A replica made from a route: where it went. */
+struct rib_dep {
+    struct rib_route *route;
+    uint32_t table;
+};
+
+#define RIB_RT_DIRTY 0x01   /* queued on its table's dirty list */
+#define RIB_RT_CHANGED 0x02 /* paths changed since the last route_update() */
+#define RIB_RT_TOUCHED 0x04 /* a path among the first 'nbest' changed or went */
+#define RIB_RT_MARK 0x08    /* scratch for set building */
+
+/* A prefix of one table. Invariants: paths[0..nbest) is the ECMP set in
+ * order, the rest follow in decision order (after route_update()); a route
+ * with npaths == 0 is either DIRTY (freed by rib_flush()) or being built;
+ * every replica made from this route is listed once in 'deps'. */
+struct rib_route {
+    struct rib_path *paths;
+    struct rib_dep *deps;
+    uint32_t hash;
+    uint16_t npaths;
+    uint16_t ndeps;
+    uint16_t nbest;
+    uint8_t flags;
+    uint8_t keylen;
+    uint8_t key[];
+};
+
+struct rib_listener {
+    uint32_t id;
+    rib_listener_fn fn;
+    void *ctx;
+};
+
+/* Invariant: 'slots' is an open-addressing table (linear probing, no
+ * tombstones) of 'cap' (a power of two, or 0) entries holding 'used' routes;
+ * 'count' of them have paths. */
+struct rib_table {
+    struct rib *rib;
+    uint32_t id;
+    enum rib_family family;
+    bool queued; /* on rib->dirty_tables */
+    char *name;
+    struct rib_instance *inst; /* NULL for the global VPN tables */
+    struct rib_route **slots;
+    size_t cap, used, count;
+    struct rib_route **dirty;
+    size_t dirty_len, dirty_cap;
+    struct rib_listener *ls;
+    size_t ls_len;
+    uint32_t ls_next;
+};
+
+struct rib_leak {
+    struct rib_instance *to;
+    struct rib_leak_config cfg;
+};
+
+struct rib_instance {
+    struct rib *rib;
+    char *name;
+    struct rib_table *tables[3]; /* inet, inet6, evpn */
+    struct rib_rd rd;
+    struct rib_rt *imp, *exp;
+    size_t imp_len, exp_len;
+    bool vpn;
+    uint32_t gen; /* scratch for deduplication */
+    struct rib_leak *leaks;
+    size_t leaks_len;
+};
+
+struct rib_src {
+    bool used;
+    struct rib_source_info info;
+};
+
+/* Route-target import index entry: instances importing 'rt'. */
+struct rib_rtidx {
+    bool used;
+    struct rib_rt rt;
+    struct rib_instance **insts;
+    size_t len;
+};
+
+struct rib {
+    struct rib_config cfg;
+    struct rib_attr_node **attrs;
+    size_t attrs_cap, attrs_count;
+    struct rib_src *srcs; /* index = source id; 0 unused */
+    uint32_t srcs_len;
+    struct rib_table **tables; /* index = table id; 0 unused, NULL when gone */
+    uint32_t tables_len;
+    struct rib_table *vpn[RIB_AF_COUNT];
+    struct rib_instance **insts;
+    size_t insts_len;
+    struct rib_rtidx *rtidx;
+    size_t rtidx_cap, rtidx_count;
+    uint32_t *dirty_tables;
+    size_t dirty_len, dirty_cap;
+    uint32_t gen;
+    size_t bytes, routes, paths, replicated, repl_failures;
+};
+
+/* ---- allocation with accounting (table.c) ---- */
+void *rib_alloc(struct rib *r, size_t size);
+void *rib_zalloc(struct rib *r, size_t size);
+void *rib_realloc(struct rib *r, void *p, size_t old_size, size_t new_size);
+void rib_dealloc(struct rib *r, void *p, size_t size);
+char *rib_strdup(struct rib *r, const char *s);
+void rib_strfree(struct rib *r, char *s);
+
+/* ---- attributes (attr.c) ---- */
+struct rib_attr_node *rib_attr_node(const struct rib_attr *a);
+void rib_attrs_free_all(struct rib *r);
+/* Interns 'a' with its route targets replaced... see attr.c. */
+int rib_attr_derive(struct rib *r, const struct rib_attr *a, const struct rib_rt *add_rts, size_t add_len,
+                    uint32_t add_comm, const struct rib_addr *nexthop, const uint32_t *label,
+                    const struct rib_attr **out) STRATA_WARN_UNUSED;
+bool rib_attr_has_rt(const struct rib_attr *a, const struct rib_rt *rt);
+
+/* ---- keys (table.c) ---- */
+int rib_key_encode(const struct rib_prefix *p, uint8_t *key, uint8_t *len) STRATA_WARN_UNUSED;
+void rib_key_decode(enum rib_family af, const uint8_t *key, uint8_t len, struct rib_prefix *p);
+uint32_t rib_key_hash(const uint8_t *key, size_t len);
+
+/* ---- tables and routes (table.c) ---- */
+struct rib_table *rib_table_new(struct rib *r, enum rib_family af, const char *name, struct rib_instance *inst);
+void rib_table_release(struct rib_table *t);
+struct rib_route *rib_route_find(struct rib_table *t, const uint8_t *key, uint8_t len);
+struct rib_route *rib_route_get(struct rib_table *t, const uint8_t *key, uint8_t len);
+int rib_route_path_find(const struct rib_route *rt, uint32_t source, uint32_t path_id, const struct rib_route *primary);
+int rib_route_path_append(struct rib *r, struct rib_route *rt, const struct rib_path *p) STRATA_WARN_UNUSED;
+void rib_route_path_replace(struct rib *r, struct rib_route *rt, int idx, const struct rib_path *p);
+void rib_route_path_remove(struct rib *r, struct rib_route *rt, int idx);
+/* Re-sorts a CHANGED route, queues a notification if its best set changed
+ * and replicates it when needed. */
+void rib_route_update(struct rib_table *t, struct rib_route *rt);
+/* Snapshot of the routes of 't' (array owned by the caller, free()). */
+struct rib_route **rib_table_snapshot(struct rib_table *t, size_t *len);
+int rib_dep_add(struct rib *r, struct rib_route *rt, struct rib_route *d, uint32_t table) STRATA_WARN_UNUSED;
+void rib_dep_del(struct rib *r, struct rib_route *rt, struct rib_route *d);
+
+/* ---- decision process (best.c) ---- */
+/* Orders rt->paths and sets rt->nbest. Returns true when the best set differs
+ * from the one before (TOUCHED, a different count, or a different member). */
+bool rib_best_sort(struct rib *r, struct rib_table *t, struct rib_route *rt);
+
+/* ---- replication (repl.c) ---- */
+void rib_replicate(struct rib_table *t, struct rib_route *rt);
+bool rib_family_is_vpn(enum rib_family af);
+enum rib_family rib_family_vrf(enum rib_family vpn_af);
+enum rib_family rib_family_vpn(enum rib_family vrf_af);
+void rib_instances_free_all(struct rib *r);
+
+#endif
