@@ -20,10 +20,8 @@ _Static_assert(sizeof(struct dp_flow_ent) == 128, "a flow entry is two cache lin
 uint32_t dp_flow_hash(const struct dp_flow_key *k)
 {
     if (k->family == 4) {
-        uint32_t s, d;
-        dp_memcpy(&s, k->src, 4);
-        dp_memcpy(&d, k->dst, 4);
-        return dp_flow_hash4(k->vrf, s, d, k->proto, k->sport, k->dport);
+        const uint8_t *b = (const uint8_t *)k;
+        return dp_flow_hash4(dp_ld64(b), dp_ld32(b + 20), dp_ld64(b + 36));
     }
     uint64_t x = dp_ld64(k->src) ^ ((dp_ld64(k->src + 8) << 17) | (dp_ld64(k->src + 8) >> 47));
     uint64_t y = dp_ld64(k->dst) ^ ((dp_ld64(k->dst + 8) << 31) | (dp_ld64(k->dst + 8) >> 33));
@@ -177,7 +175,7 @@ static uint32_t flow_slot_new(struct dp *dp, uint32_t hash)
     dp_seq_lock(&e->seq);
     e->state = DP_FLOW_FREE;
     e->hash = hash;
-    e->cache.nh = DP_NONE;
+    dp_flow_cache_clear(&e->cache);
     dp_seq_write_end(&e->seq);
     e->next = dp->flow_ovf_head[b];
     dp_store_release(&dp->flow_ovf_head[b], idx);
@@ -190,7 +188,7 @@ static void flow_write(struct dp *dp, uint32_t idx, const struct dp_flow_key *ke
     struct dp_flow_ent *e = &dp->flows[idx];
     dp_seq_lock(&e->seq);
     e->key = *key;
-    e->cache.nh = DP_NONE;
+    dp_flow_cache_clear(&e->cache);
     dp_store_relaxed(&e->hash, hash);
     if (idx < dp->flow_main) {
         dp_store_relaxed(&dp->flow_tag[idx], hash);
@@ -268,7 +266,7 @@ static int flow_set_locked(struct dp *dp, const struct dp_flow_key *key, const s
         struct dp_flow_ent *e = &dp->flows[idx];
         dp_seq_lock(&e->seq);
         e->act = *act;
-        e->cache.nh = DP_NONE;
+        dp_flow_cache_clear(&e->cache);
         e->gen = dp->gen;
         if (e->state == DP_FLOW_HOLD) {
             e->last_seen = now_ms;
@@ -337,7 +335,7 @@ static void flow_remove(struct dp *dp, uint32_t idx)
     }
     dp_seq_lock(&e->seq);
     e->state = DP_FLOW_FREE;
-    e->cache.nh = DP_NONE;
+    dp_flow_cache_clear(&e->cache);
     e->reverse = DP_FLOW_NONE;
     dp_seq_write_end(&e->seq);
     if (idx >= dp->flow_main) {

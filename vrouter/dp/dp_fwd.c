@@ -309,11 +309,14 @@ done:
 /* ---- rewrites ---- */
 
 /* The IPv4 checksum at 'ip' + 10 after the TTL at 'ip' + 8 went down by one:
- * RFC 1624 eqn. 3 with m' = m - 0x100, so ~m + m' = 0xfeff. */
+ * RFC 1624 eqn. 3 with m' = m - 0x100 gives HC' = ~(~HC + 0xfeff), which is
+ * HC + 0x0100 in ones' complement arithmetic (byte-order independent, so
+ * done on the word as loaded), with zero as 0x0000 like eqn. 3 gives it. */
 static inline void csum_ttl_dec(uint8_t *ip)
 {
-    uint32_t sum = (uint16_t)~dp_be16(ip + 10) + 0xfeffu;
-    dp_put16(ip + 10, (uint16_t)~dp_csum_fold(sum));
+    uint32_t sum = (uint32_t)dp_ld16(ip + 10) + dp_bswap16_be(0x0100);
+    sum += sum >= 0xffffu;
+    dp_st16(ip + 10, (uint16_t)sum);
 }
 
 /* Decrements the TTL / hop limit of the packet parsed in 'c'. */
@@ -1107,107 +1110,139 @@ static void rx_agent(struct ctx *c)
 
 /* ---- the established-flow fast path ---- */
 
-/* An IPv4 flow key as the three words dp_key4_eq compares: bytes 0..7
- * (VRF, source), 20..23 (destination) and 36..43 (ports, proto, family,
- * pad) of struct dp_flow_key, built in memory order without the struct. */
-struct key4 {
-    uint64_t w0;
-    uint32_t w1;
-    uint64_t w2;
-};
-
-/* Reads flow entry 'e' for the IPv4 key 'k' from a port in VRF 'in_vrf'
- * and, in the same consistent read, checks its cached decision against
- * the routing VRF's route version and the composite next hop's sequence.
- * Returns -1 when 'e' does not hold 'k'; 0 when it does but the fast path
- * does not apply (not an active FORWARD flow, no or stale cache); 1 with
- * '*leaf' and '*leaf_seq' (the next hop to send by, at the sequence the
- * cache recorded). */
-static inline int slot_decide4(const struct dp *dp, const struct dp_flow_ent *e, const struct key4 *k,
-                               uint32_t in_vrf, uint32_t *leaf, uint32_t *leaf_seq)
+/* Checks flow entry 'e' (whose tag matched) for the IPv4 key 'w0', 'w1',
+ * 'w2' (the three words dp_key4_eq compares: bytes 0..7, 20..23 and 36..43
+ * of struct dp_flow_key, in memory order) from a port whose VRF is at route
+ * version 'in_rt_ver', and, in the same consistent read, whether its cached
+ * decision still holds: the routing VRF's route version and, for ECMP, the
+ * composite's sequence. Returns -1 when 'e' does not hold the key; 0 when
+ * it does but the fast path does not apply (not a FORWARD flow, no or
+ * stale cache, a writer in the way); 1 with '*leaf' and '*leaf_seq' (the
+ * next hop to send by, at the sequence the cache recorded). A cache is
+ * only ever filled in an ACTIVE entry and a cleared one never matches a
+ * route version (struct dp_flow_cache), so neither needs its own check. */
+static inline __attribute__((__always_inline__)) int slot_decide4(const struct dp *dp, const struct dp_flow_ent *e,
+                                                              uint64_t w0, uint32_t w1, uint64_t w2,
+                                                              uint32_t in_rt_ver, uint32_t *leaf,
+                                                              uint32_t *leaf_seq)
 {
     const uint8_t *ek = (const uint8_t *)&e->key;
-    uint32_t s, w1;
-    int r;
-    do {
-        s = dp_seq_read_begin(&e->seq);
-        dp_memcpy(&w1, ek + 20, 4);
-        r = -1;
-        if (((dp_ld64(ek) ^ k->w0) | (dp_ld64(ek + 36) ^ k->w2) | (w1 ^ k->w1)) == 0) {
-            const struct dp_flow_cache *fc = &e->cache;
-            uint32_t rv = (e->act.flags & DP_FA_VRF) ? e->act.vrf : in_vrf;
-            r = e->state == DP_FLOW_ACTIVE && e->act.type == DP_FLOW_FORWARD && fc->nh != DP_NONE &&
-                rv < dp->cfg.vrfs && dp_load_acquire(&dp->vrfs[rv].rt_ver) == fc->rt_ver &&
-                (fc->leaf == fc->nh || dp_load_acquire(&dp->nhs[fc->nh].seq) == fc->nh_seq);
-            *leaf = fc->leaf;
-            *leaf_seq = fc->leaf_seq;
+    uint32_t s = dp_seq_read_begin(&e->seq);
+    if (((dp_ld64(ek) ^ w0) | (dp_ld64(ek + 36) ^ w2) | (dp_ld32(ek + 20) ^ w1)) != 0) {
+        return -1; /* a torn read only costs the slow path */
+    }
+    /* Action type (FORWARD is 0) and flags in one load: anything but a
+     * plain FORWARD, or a FORWARD into another VRF, leaves the common case. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint16_t other = 0xff | DP_FA_VRF << 8;
+#else
+    const uint16_t other = 0xff00 | DP_FA_VRF;
+#endif
+    _Static_assert(DP_FLOW_FORWARD == 0 && __builtin_offsetof(struct dp_flow_action, flags) == 1, "action");
+    const struct dp_flow_cache *fc = &e->cache;
+    uint32_t rt_ver = in_rt_ver;
+    if (__builtin_expect(dp_ld16(&e->act.type) & other, 0)) {
+        if (e->act.type != DP_FLOW_FORWARD || e->act.vrf >= dp->cfg.vrfs) {
+            return 0;
         }
-    } while (dp_seq_read_retry(&e->seq, s));
-    return r;
+        rt_ver = dp_load_acquire(&dp->vrfs[e->act.vrf].rt_ver);
+    }
+    uint32_t nh = fc->nh, lf = fc->leaf;
+    *leaf = lf;
+    *leaf_seq = fc->leaf_seq;
+    if (fc->rt_ver != rt_ver || (lf != nh && dp_load_acquire(&dp->nhs[nh].seq) != fc->nh_seq) ||
+        dp_seq_read_retry(&e->seq, s)) {
+        return 0;
+    }
+    return 1;
 }
 
-/* Forwards an IPv4 TCP/UDP packet from policy VM port 'in' whose flow is
- * installed (FORWARD) with a valid cached decision to a local port or a
- * tunnel: what rx_vm would do, with one parse, one hash, one flow read and
- * no route lookup. Returns 1 when it forwarded the packet; 0, with the
- * packet and every counter untouched, for anything else (punts, options,
- * fragments, misses, held flows, other actions, stale caches, TTL expiry),
- * which the full pipeline then handles from the start. Inlined into the
- * receive loop: it is the per-packet path the core is tuned for. */
-static inline __attribute__((always_inline)) int vm_fast4(struct ctx *c, const struct ifv *in)
+/* Forwards IPv4 TCP/UDP packet 'p' (its fate in 'o', transmit counters in
+ * 'a', time 'now') from a policy VM port in VRF 'in_vrf' (present, at
+ * route version 'in_rt_ver') whose flow is installed (FORWARD) with a
+ * valid cached decision to a local port or a tunnel: what rx_vm would do,
+ * with one parse, one hash, one flow read, no route lookup and one copy of
+ * the next hop's precomputed rewrite (struct dp_nh_ent 'fast'). The caller
+ * checked that the frame lies inside its buffer. Returns 1 when it
+ * forwarded the packet; 0, with the packet and every counter untouched,
+ * for anything else (punts, options, fragments, misses, held flows, other
+ * actions, stale caches, TTL expiry, no headroom), which the full pipeline
+ * then handles from the start. Inlined into the receive loop: it is the
+ * per-packet path the core is tuned for. */
+static inline __attribute__((__always_inline__)) int vm_fast4(struct dp *dp, struct dp_pkt *p, struct dp_out *o,
+                                                          struct acct *a, uint64_t now, uint32_t in_vrf,
+                                                          uint32_t in_rt_ver)
 {
-    struct dp *dp = c->dp;
-    struct dp_pkt *p = c->pkt;
-    uint8_t *frame = dp_pkt_at(p, 0, 14 + 20 + 8);
-    if (!frame || dp_be16(frame + 12) != ETH_IP4 || (frame[0] & 1)) {
+    uint32_t plen = p->len;
+    if (plen < 14 + 20 + 8) {
         return 0;
     }
+    uint8_t *frame = p->buf + p->off;
     uint8_t *ip = frame + 14;
-    uint32_t tot = dp_be16(ip + 2);
-    uint8_t proto = ip[9];
-    uint32_t l4size = proto == IPPROTO_TCP_ ? 20u : 8u;
-    if (ip[0] != 0x45 || (proto != IPPROTO_TCP_ && proto != IPPROTO_UDP_) || tot < 20 + l4size ||
-        tot > p->len - 14 || (dp_be16(ip + 6) & 0x1fffu) != 0 || ip[8] <= 1) {
+    /* Ethertype IPv4, version 4 with no options, unicast destination. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if ((dp_ld32(frame + 12) & 0xffffffu) != 0x450008u || (frame[0] & 1)) {
         return 0;
     }
-    uint16_t sport = dp_be16(ip + 20), dport = dp_be16(ip + 22);
+#else
+    if ((dp_ld32(frame + 12) >> 8) != 0x080045u || (frame[0] & 1)) {
+        return 0;
+    }
+#endif
+    uint32_t proto = ip[9];
+    uint32_t tot_min = 20 + 8;
+    if (proto == IPPROTO_TCP_) {
+        tot_min = 20 + 20;
+    } else if (proto != IPPROTO_UDP_) {
+        return 0;
+    }
+    uint32_t tot = dp_bswap16_be(dp_ld16(ip + 2));
+    if ((dp_ld16(ip + 6) & dp_bswap16_be(0x1fff)) != 0 || ip[8] <= 1 || tot < tot_min || tot > plen - 14) {
+        return 0; /* a later fragment, TTL expiry, truncation */
+    }
+    /* The ports in host order, source in the low half: the key's layout. */
+    uint32_t ports = dp_bswap32_be(dp_ld32(ip + 20));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    ports = ports >> 16 | ports << 16;
+    uint32_t sport = ports & 0xffff, dport = ports >> 16;
+#else
+    uint32_t sport = ports >> 16, dport = ports & 0xffff;
+#endif
     if (proto == IPPROTO_UDP_ && (dport == 67 || dport == 68 || sport == 68 || dport == 53)) {
         return 0; /* DHCP, and DNS that may be for the gateway */
     }
-    if (!dp_load_acquire(&dp->vrfs[in->vrf].present)) {
-        return 0;
-    }
-    struct key4 k;
-    uint32_t s4, d4;
-    dp_memcpy(&s4, ip + 12, 4);
-    dp_memcpy(&d4, ip + 16, 4);
+    uint64_t sd = dp_ld64(ip + 12);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    k.w0 = (uint64_t)in->vrf | (uint64_t)s4 << 32;
-    k.w2 = (uint64_t)sport | (uint64_t)dport << 16 | (uint64_t)proto << 32 | (uint64_t)4 << 40;
+    uint64_t w0 = (uint64_t)in_vrf | sd << 32;
+    uint32_t w1 = (uint32_t)(sd >> 32);
+    uint64_t w2 = (uint64_t)ports | (uint64_t)(proto | 4u << 8) << 32;
 #else
-    k.w0 = (uint64_t)in->vrf << 32 | s4;
-    k.w2 = (uint64_t)sport << 48 | (uint64_t)dport << 32 | (uint64_t)proto << 24 | (uint64_t)4 << 16;
+    uint64_t w0 = (uint64_t)in_vrf << 32 | sd >> 32;
+    uint32_t w1 = (uint32_t)sd;
+    uint64_t w2 = (uint64_t)ports << 32 | (uint64_t)proto << 24 | (uint64_t)4 << 16;
 #endif
-    k.w1 = d4;
-    uint32_t hash = dp_flow_hash4(in->vrf, s4, d4, proto, sport, dport);
+    uint32_t hash = dp_flow_hash4(w0, w1, w2);
 
     /* The flow: the bucket's ways by tag, then its overflow chain. */
     uint32_t b = hash & dp->flow_bmask;
-    uint32_t idx = b * DP_FLOW_WAYS;
-    const uint32_t *tag = &dp->flow_tag[idx];
+    const uint32_t *tag = &dp->flow_tag[b * DP_FLOW_WAYS];
+    const struct dp_flow_ent *fe = &dp->flows[b * DP_FLOW_WAYS];
     uint32_t leaf = DP_NONE, leaf_seq = 0;
     int r = -1;
-    for (uint32_t w = 0; w < DP_FLOW_WAYS; w++, idx++) {
+#pragma GCC unroll 4
+    for (uint32_t w = 0; w < DP_FLOW_WAYS; w++) {
         if (dp_load_relaxed(&tag[w]) == hash &&
-            (r = slot_decide4(dp, &dp->flows[idx], &k, in->vrf, &leaf, &leaf_seq)) >= 0) {
+            (r = slot_decide4(dp, fe + w, w0, w1, w2, in_rt_ver, &leaf, &leaf_seq)) >= 0) {
+            fe += w;
             break;
         }
     }
-    if (r < 0) {
-        for (idx = dp_load_acquire(&dp->flow_ovf_head[b]); idx != DP_FLOW_NONE;
-             idx = dp_load_acquire(&dp->flows[idx].next)) {
-            if (dp_load_relaxed(&dp->flows[idx].hash) == hash &&
-                (r = slot_decide4(dp, &dp->flows[idx], &k, in->vrf, &leaf, &leaf_seq)) >= 0) {
+    if (__builtin_expect(r < 0, 0)) {
+        for (uint32_t i = dp_load_acquire(&dp->flow_ovf_head[b]); i != DP_FLOW_NONE;
+             i = dp_load_acquire(&dp->flows[i].next)) {
+            fe = &dp->flows[i];
+            if (dp_load_relaxed(&fe->hash) == hash &&
+                (r = slot_decide4(dp, fe, w0, w1, w2, in_rt_ver, &leaf, &leaf_seq)) >= 0) {
                 break;
             }
         }
@@ -1215,58 +1250,80 @@ static inline __attribute__((always_inline)) int vm_fast4(struct ctx *c, const s
     if (r <= 0) {
         return 0;
     }
-    struct nhv n;
-    if (!nh_read_at(dp, leaf, leaf_seq, &n)) {
+
+    /* The next hop's rewrite, read into registers and then checked: the
+     * sequence is checked once, after the reads; it only moves forward,
+     * so finding it at the value the cache recorded means no write began
+     * since and what was read is consistent. Only then is the frame
+     * written. The sizes come from one word, so even a torn read keeps
+     * the copy inside the headroom and the first 14 bytes. */
+    const struct dp_nh_ent *n = &dp->nhs[leaf];
+    uint32_t meta = dp_load_relaxed(&n->fast_meta);
+    uint32_t grow = (meta >> 8) & 0xff;
+    uint32_t len = 14 + tot + grow; /* the frame sent: no Ethernet padding */
+    uint32_t off = p->off;
+    if ((meta & 0xff) == DP_FK_NONE || off < grow || len - 14 > 0xffffu) {
         return 0;
     }
-    uint32_t start = 0, payload = 0;
-    if (n.type == DP_NH_TUNNEL) {
-        start = n.encap == DP_ENCAP_VXLAN ? 0 : 14;
-        payload = 14 + tot - start;
-        if (p->off + start < n.tmpl_size || n.tmpl_size - 14u + payload > 0xffffu) {
+    uint32_t ifindex = n->ifindex;
+    uint8_t *h = frame - grow;
+    if ((meta & 0xff) == DP_FK_IF) {
+        uint64_t m0 = dp_ld64(n->fast);
+        uint32_t m1 = dp_ld32(n->fast + 8);
+        if (dp_seq_read_retry(&n->seq, leaf_seq)) {
             return 0;
         }
-        /* An MPLS header template ends where the inner Ethernet header
-         * was: keep it until the template is known to be consistent. */
-        uint64_t eth0, eth1;
-        dp_memcpy(&eth0, frame, 8);
-        dp_memcpy(&eth1, frame + 6, 8);
-        if (tunnel_hdr(&n, frame + start - n.tmpl_size, payload, hash) != 0) {
-            dp_memcpy(frame, &eth0, 8);
-            dp_memcpy(frame + 6, &eth1, 8);
+        dp_memcpy(h, &m0, 8);
+        dp_memcpy(h + 8, &m1, 4);
+    } else {
+        const uint8_t *tail = n->fast + (meta >> 16) - 32;
+        dp_v16 t0, t1, t2, t3;
+        dp_memcpy(&t0, n->fast, 16);
+        dp_memcpy(&t1, n->fast + 16, 16);
+        dp_memcpy(&t2, tail, 16);
+        dp_memcpy(&t3, tail + 16, 16);
+        uint32_t iplen = dp_bswap16_be((uint16_t)(len - 14));
+        uint32_t sum = n->fast_csum + iplen;
+        if (dp_seq_read_retry(&n->seq, leaf_seq)) {
             return 0;
         }
-        p->off = p->off + start - n.tmpl_size;
-    } else if (n.type != DP_NH_IF) {
-        return 0;
+        uint8_t *htail = h + (meta >> 16) - 32;
+        dp_memcpy(h, &t0, 16);
+        dp_memcpy(h + 16, &t1, 16);
+        dp_memcpy(htail, &t2, 16);
+        dp_memcpy(htail + 16, &t3, 16);
+        dp_st16(h + 16, (uint16_t)iplen);
+        dp_st16(h + 24, (uint16_t)~((sum & 0xffff) + (sum >> 16)));
+        if ((meta & 0xff) == DP_FK_TUN_UDP) {
+            dp_st16(h + 34, dp_bswap16_be(dp_udp_sport(hash)));
+            dp_st16(h + 38, dp_bswap16_be((uint16_t)(len - 14 - 20)));
+        }
     }
 
     /* Committed: nothing below can fail. */
-    struct dp_flow_ent *e = &dp->flows[idx];
+    struct dp_flow_ent *e = (struct dp_flow_ent *)fe;
     dp_counter_add(&e->packets, 1);
-    dp_counter_add(&e->bytes, p->len);
-    dp_store_relaxed(&e->last_seen, c->now);
+    dp_counter_add(&e->bytes, plen);
+    dp_store_relaxed(&e->last_seen, now);
     ip[8]--;
     csum_ttl_dec(ip);
-    if (n.type == DP_NH_IF || n.encap == DP_ENCAP_VXLAN) {
-        set_eth(frame, n.dmac, dp->cfg.router_mac);
-    }
-    p->len = n.type == DP_NH_TUNNEL ? n.tmpl_size + payload : 14 + tot; /* no Ethernet padding */
-    struct dp_out *o = c->out;
+    off -= grow;
+    p->off = off;
+    p->len = len;
     struct dp_tx *t = &o->tx[0];
     o->verdict = DP_VERDICT_TX;
+    o->drop = DP_DROP_NONE;
     o->count = 1;
-    t->ifindex = n.ifindex;
-    t->off = p->off;
-    t->len = p->len;
+    t->ifindex = ifindex;
+    t->off = off;
+    t->len = len;
     t->hdr_size = 0;
-    struct acct *a = c->acct;
-    if (a->tx_if != n.ifindex) {
+    if (a->tx_if != ifindex) {
         acct_flush(dp, a);
-        a->tx_if = n.ifindex;
+        a->tx_if = ifindex;
     }
     a->tx_packets++;
-    a->tx_bytes += p->len;
+    a->tx_bytes += len;
 #ifdef STRATA_TEST_HOOKS
     dp->fast_hits++;
 #endif
@@ -1274,6 +1331,52 @@ static inline __attribute__((always_inline)) int vm_fast4(struct ctx *c, const s
 }
 
 /* ---- entry points ---- */
+
+/* dp_rx over 'count' frames from 'ifindex': the interface is read once, and
+ * its receive counters and the transmit counters are added once per run of
+ * packets rather than per packet. */
+/* The full pipeline for the packet in 'c' from interface 'in' (c->in_if).
+ * Returns 1 when the packet counts as received on the interface. Kept out
+ * of line so that the receive loop around the fast path stays small. */
+static __attribute__((__noinline__)) int rx_one(struct ctx *c, const struct ifv *in)
+{
+    struct dp_pkt *pkt = c->pkt;
+    struct dp_out *out = c->out;
+    out->verdict = DP_VERDICT_DROP;
+    out->drop = DP_DROP_NONE;
+    out->count = 0;
+    c->vrf = 0;
+    c->family = 0;
+    c->has_ports = 0;
+    c->hash_ok = 0;
+    c->l3 = 0;
+    c->l3_len = 0;
+    c->mirror_nh = 0;
+    c->flow_idx = DP_FLOW_NONE;
+    if (c->in_if >= c->dp->cfg.ifs) {
+        drop(c, DP_DROP_BAD_IF);
+        return 0;
+    }
+    if (pkt->off > pkt->size || pkt->len > pkt->size - pkt->off) {
+        drop(c, DP_DROP_TRUNCATED);
+        return 0;
+    }
+    switch ((enum dp_if_type)in->type) {
+    case DP_IF_VM:
+        rx_vm(c, in);
+        return 1;
+    case DP_IF_FABRIC:
+        rx_fabric(c, in);
+        return 1;
+    case DP_IF_AGENT:
+        rx_agent(c);
+        return 1;
+    case DP_IF_NONE:
+        break;
+    }
+    drop(c, DP_DROP_BAD_IF);
+    return 1;
+}
 
 /* dp_rx over 'count' frames from 'ifindex': the interface is read once, and
  * its receive counters and the transmit counters are added once per run of
@@ -1291,57 +1394,41 @@ static void rx_run(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_
     if (ifindex < dp->cfg.ifs) {
         if_read(dp, ifindex, &in);
     }
+    /* The fast path is for policy VM ports of a present VRF; the answer
+     * holds for the batch (hosts run control between batches, and the
+     * kernel module passes one packet at a time). */
+    int fast = in.type == DP_IF_VM && (in.flags & DP_IF_POLICY) && in.vrf < dp->cfg.vrfs &&
+               dp_load_acquire(&dp->vrfs[in.vrf].present);
     uint32_t rx_packets = 0;
     uint64_t rx_bytes = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        struct dp_pkt *pkt = &pkts[i];
-        struct dp_out *out = &outs[i];
-        c.pkt = pkt;
-        c.out = out;
-        out->verdict = DP_VERDICT_DROP;
-        out->drop = DP_DROP_NONE;
-        out->count = 0;
-        if (in.type == DP_IF_VM && (in.flags & DP_IF_POLICY) && pkt->off <= pkt->size &&
-            pkt->len <= pkt->size - pkt->off) {
+    uint32_t i = 0;
+    if (fast) {
+        uint32_t in_rt_ver = dp_load_acquire(&dp->vrfs[in.vrf].rt_ver);
+        for (; i < count; i++) {
+            struct dp_pkt *pkt = &pkts[i];
             uint32_t len = pkt->len;
-            if (vm_fast4(&c, &in)) {
+            if ((uint64_t)pkt->off + len <= pkt->size &&
+                vm_fast4(dp, pkt, &outs[i], &acct, now_ms, in.vrf, in_rt_ver)) {
                 rx_packets++;
                 rx_bytes += len;
                 continue;
             }
+            c.pkt = pkt;
+            c.out = &outs[i];
+            if (rx_one(&c, &in)) {
+                rx_packets++;
+                rx_bytes += len;
+            }
         }
-        c.vrf = 0;
-        c.family = 0;
-        c.has_ports = 0;
-        c.hash_ok = 0;
-        c.l3 = 0;
-        c.l3_len = 0;
-        c.mirror_nh = 0;
-        c.flow_idx = DP_FLOW_NONE;
-        if (ifindex >= dp->cfg.ifs) {
-            drop(&c, DP_DROP_BAD_IF);
-            continue;
+    }
+    for (; i < count; i++) {
+        c.pkt = &pkts[i];
+        c.out = &outs[i];
+        uint32_t len = pkts[i].len;
+        if (rx_one(&c, &in)) {
+            rx_packets++;
+            rx_bytes += len;
         }
-        if (pkt->off > pkt->size || pkt->len > pkt->size - pkt->off) {
-            drop(&c, DP_DROP_TRUNCATED);
-            continue;
-        }
-        rx_packets++;
-        rx_bytes += pkt->len;
-        switch ((enum dp_if_type)in.type) {
-        case DP_IF_VM:
-            rx_vm(&c, &in);
-            continue;
-        case DP_IF_FABRIC:
-            rx_fabric(&c, &in);
-            continue;
-        case DP_IF_AGENT:
-            rx_agent(&c);
-            continue;
-        case DP_IF_NONE:
-            break;
-        }
-        drop(&c, DP_DROP_BAD_IF);
     }
     if (rx_packets) {
         struct dp_if_ent *e = &dp->ifs[ifindex];

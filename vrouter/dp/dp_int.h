@@ -34,8 +34,8 @@ struct dp_if_ent {
 };
 
 /* VRF. 'present', 'root', 'bum_nh' and 'rt_ver' are single words read
- * lock-free. 'rt_ver' moves (store-release) after every change of either
- * trie is complete, so a reader that load-acquires it before a lookup and
+ * lock-free. 'rt_ver' (always even) moves (store-release) after every
+ * change of either trie is complete, so a reader that load-acquires it before a lookup and
  * finds it unchanged later knows the lookup's answer still holds. */
 struct dp_vrf_ent {
     uint32_t present;
@@ -48,23 +48,44 @@ struct dp_vrf_ent {
 /* Tunnel header template: outer Ethernet + IPv4 + GRE/UDP + MPLS/VXLAN. */
 #define DP_TMPL_MAX 52
 
+/* What the established-flow fast path writes for a next hop (fast_kind). */
+enum dp_fast_kind {
+    DP_FK_NONE,    /* not for the fast path (composites, discard, punt...) */
+    DP_FK_IF,      /* local port: 'fast' is the new Ethernet destination and source */
+    DP_FK_TUN,     /* tunnel without UDP (MPLSoGRE) */
+    DP_FK_TUN_UDP, /* MPLSoUDP or VXLAN: the outer UDP header needs a port and a length */
+};
+#define DP_FAST_MAX 64
+#define DP_FAST_META(kind, grow, size) ((uint32_t)(kind) | (uint32_t)(grow) << 8 | (uint32_t)(size) << 16)
+
 /* Next hop. Fast-path readers copy what they need under 'seq'. For TUNNEL,
  * 'tmpl' holds the whole outer header with zero total length, zero UDP
  * source port and zero IPv4 checksum; 'csum_base' is the ones' complement
- * sum of that IPv4 header. */
+ * sum of that IPv4 header. The fast path's rewrite of a routed IPv4 frame
+ * is one copy of 'fast' ('size' bytes of 'fast_meta', 12 for DP_FK_IF, else
+ * 32 to DP_FAST_MAX) to 'grow' bytes before the frame's start: for DP_FK_IF
+ * (grow 0) the Ethernet addresses; for MPLS tunnels the outer header,
+ * ending where the inner IPv4 header starts (grow = size - 14); for VXLAN
+ * the outer header followed by the inner Ethernet addresses (grow = size -
+ * 12). Then, for tunnels, the outer IPv4 length and checksum (offsets 16,
+ * 24) and for DP_FK_TUN_UDP the UDP source port and length (34, 38). */
 struct dp_nh_ent {
     uint32_t seq;
     uint8_t type;
     uint8_t encap;
     uint8_t flags;
     uint8_t member_count;
-    uint32_t ifindex, vrf, label, sip, dip;
+    uint32_t ifindex;
+    uint32_t csum_base;
+    uint32_t fast_meta; /* DP_FAST_META(kind, grow, size), written as one word */
+    uint32_t fast_csum; /* 'csum_base' folded to 16 bits, in network order as loaded */
+    uint8_t tmpl_size;
+    uint8_t fast[DP_FAST_MAX];
+    uint32_t vrf, label, sip, dip;
     uint8_t dmac[6];
     uint8_t outer_dmac[6];
     uint32_t comp; /* composite member list index (ECMP/BUM) */
     uint32_t gen;
-    uint32_t csum_base;
-    uint8_t tmpl_size;
     uint8_t tmpl[DP_TMPL_MAX];
 };
 
@@ -122,12 +143,21 @@ struct dp_lpm_node {
  * to 'leaf' (read at 'leaf_seq'; leaf == nh unless nh is ECMP). The cache is
  * valid when 'nh' is not DP_NONE and every recorded version still holds;
  * nothing ever flushes caches globally. Only flows whose action is FORWARD
- * or NAT are cached, and every control write of a flow clears its cache. */
+ * or NAT are cached, and every control write of a flow clears its cache
+ * (dp_flow_cache_clear): so 'nh' is not DP_NONE only in an ACTIVE entry.
+ * Route versions are even; a cleared cache holds the odd DP_RT_VER_NONE,
+ * so a matching route version alone says the cache is filled. */
 struct dp_flow_cache {
     uint32_t rt_ver;
     uint32_t nh, nh_seq;
     uint32_t leaf, leaf_seq;
 };
+#define DP_RT_VER_NONE 1u
+static inline void dp_flow_cache_clear(struct dp_flow_cache *fc)
+{
+    fc->nh = DP_NONE;
+    fc->rt_ver = DP_RT_VER_NONE;
+}
 
 /* Flow entry, 128 bytes: the first cache line is what a lookup reads, the
  * second the action, the forwarding cache and the counters. Writers (control
@@ -296,18 +326,47 @@ static inline uint64_t dp_ld64(const uint8_t *p)
     dp_memcpy(&v, p, 8);
     return v;
 }
-/* dp_flow_hash of an IPv4 key, from its fields: 'src' and 'dst' are the
- * addresses' four bytes loaded in memory order. */
-static inline uint32_t dp_flow_hash4(uint32_t vrf, uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport,
-                                     uint16_t dport)
+/* dp_flow_hash of an IPv4 key, from the three words dp_key4_eq compares,
+ * each loaded in memory order: 'w0' bytes 0..7 (VRF, source), 'w1' bytes
+ * 20..23 (destination), 'w2' bytes 36..43 (ports, protocol, family, pad).
+ * Three multiplications: cheap enough for every packet, and every input
+ * bit reaches the low bits the bucket index uses. */
+static inline uint32_t dp_flow_hash4(uint64_t w0, uint32_t w1, uint64_t w2)
 {
-    uint64_t z = (uint64_t)vrf << 40 | (uint64_t)proto << 32 | (uint64_t)sport << 16 | dport;
-    uint64_t h = (uint64_t)src * 0x9e3779b97f4a7c15ull ^ (uint64_t)dst * 0xc2b2ae3d27d4eb4full ^
-                 z * 0x165667b19e3779f9ull;
-    return dp_mix64(h ^ 4u);
+    uint64_t h = w0 * 0x9e3779b97f4a7c15ull ^ (w2 ^ (uint64_t)w1 << 21) * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 32;
+    return (uint32_t)((h * 0x165667b19e3779f9ull) >> 32);
 }
 
 /* ---- byte order on bounded memory ---- */
+/* Unaligned native-order loads and stores (the compiler emits one move). */
+static inline uint16_t dp_ld16(const uint8_t *p)
+{
+    uint16_t v;
+    dp_memcpy(&v, p, 2);
+    return v;
+}
+static inline uint32_t dp_ld32(const uint8_t *p)
+{
+    uint32_t v;
+    dp_memcpy(&v, p, 4);
+    return v;
+}
+static inline void dp_st16(uint8_t *p, uint16_t v)
+{
+    dp_memcpy(p, &v, 2);
+}
+/* Sixteen bytes moved as one value (one vector move where the target has
+ * them; the kernel's general-register-only build splits it). */
+typedef uint8_t dp_v16 __attribute__((vector_size(16)));
+/* Host order <-> big endian (its own inverse). */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define dp_bswap16_be(v) __builtin_bswap16(v)
+#define dp_bswap32_be(v) __builtin_bswap32(v)
+#else
+#define dp_bswap16_be(v) ((uint16_t)(v))
+#define dp_bswap32_be(v) ((uint32_t)(v))
+#endif
 static inline uint16_t dp_be16(const uint8_t *p)
 {
     return (uint16_t)((p[0] << 8) | p[1]);

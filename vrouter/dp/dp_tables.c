@@ -395,7 +395,7 @@ static void mac_unlink_vrf(struct dp *dp, uint32_t vrf);
 static void rt_changed(struct dp *dp, uint32_t vrf)
 {
     struct dp_vrf_ent *e = &dp->vrfs[vrf];
-    dp_store_release(&e->rt_ver, e->rt_ver + 1);
+    dp_store_release(&e->rt_ver, e->rt_ver + 2); /* stays even: see DP_RT_VER_NONE */
 }
 
 static void vrf_clear(struct dp *dp, uint32_t vrf)
@@ -519,6 +519,34 @@ static void nh_build_template(struct dp *dp, struct dp_nh_ent *n)
     }
 }
 
+/* Builds the fast path's rewrite of next hop 'n' (see struct dp_nh_ent)
+ * from its type and, for a tunnel, its template. */
+static void nh_build_fast(const struct dp *dp, struct dp_nh_ent *n)
+{
+    dp_memset(n->fast, 0, DP_FAST_MAX);
+    dp_store_relaxed(&n->fast_meta, DP_FAST_META(DP_FK_NONE, 0, 0));
+    n->fast_csum = 0;
+    if (n->type == DP_NH_IF) {
+        dp_memcpy(n->fast, n->dmac, 6);
+        dp_memcpy(n->fast + 6, dp->cfg.router_mac, 6);
+        dp_store_relaxed(&n->fast_meta, DP_FAST_META(DP_FK_IF, 0, 12));
+        return;
+    }
+    if (n->type != DP_NH_TUNNEL || n->tmpl_size == 0) {
+        return;
+    }
+    dp_memcpy(n->fast, n->tmpl, n->tmpl_size);
+    uint32_t kind = n->encap == DP_ENCAP_MPLS_GRE ? DP_FK_TUN : DP_FK_TUN_UDP;
+    if (n->encap == DP_ENCAP_VXLAN) {
+        dp_memcpy(n->fast + n->tmpl_size, n->dmac, 6);
+        dp_memcpy(n->fast + n->tmpl_size + 6, dp->cfg.router_mac, 6);
+        dp_store_relaxed(&n->fast_meta, DP_FAST_META(kind, n->tmpl_size, n->tmpl_size + 12));
+    } else {
+        dp_store_relaxed(&n->fast_meta, DP_FAST_META(kind, n->tmpl_size - 14, n->tmpl_size));
+    }
+    n->fast_csum = dp_bswap16_be(dp_csum_fold(n->csum_base));
+}
+
 static int nh_member_ok(const struct dp *dp, uint32_t id)
 {
     if (id == DP_NONE || id >= dp->cfg.nhs) {
@@ -632,6 +660,7 @@ int dp_nh_add(struct dp *dp, const struct dp_nh *n)
     } else {
         e->tmpl_size = 0;
     }
+    nh_build_fast(dp, e);
     dp_seq_write_end(&e->seq);
     if (old_comp != DP_NONE) {
         dp_pool_free(&dp->comp_pool, old_comp);
@@ -650,6 +679,7 @@ static void nh_clear(struct dp *dp, uint32_t id)
     e->member_count = 0;
     e->comp = DP_NONE;
     e->tmpl_size = 0;
+    dp_store_relaxed(&e->fast_meta, DP_FAST_META(DP_FK_NONE, 0, 0));
     dp_seq_write_end(&e->seq);
     if (old_comp != DP_NONE) {
         dp_pool_free(&dp->comp_pool, old_comp);
