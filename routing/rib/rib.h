@@ -242,6 +242,8 @@ uint32_t rib_attr_as_path_count(const struct rib_attr *a);
  * path has none (locally originated / internal). */
 uint32_t rib_attr_neighbor_as(const struct rib_attr *a);
 bool rib_attr_has_comm(const struct rib_attr *a, uint32_t comm);
+/* True when the interned set 'a' carries route target 'rt'. */
+bool rib_attr_has_rt(const struct rib_attr *a, const struct rib_rt *rt);
 
 /* ---- the RIB, its sources ---- */
 
@@ -302,7 +304,7 @@ struct rib_path {
     uint8_t depth;              /* replication hops */
 };
 
-#define RIB_REPL_DEPTH_MAX 4
+#define RIB_REPL_DEPTH_MAX 8
 
 /* The table of 'family' in the global VPN space (RIB_AF_L3VPN, _L3VPN6,
  * _EVPN_VPN, _RTARGET), NULL for other families. */

@@ -141,11 +141,13 @@ void rib_strfree(struct rib *r, char *s);
 /* ---- attributes (attr.c) ---- */
 struct rib_attr_node *rib_attr_node(const struct rib_attr *a);
 void rib_attrs_free_all(struct rib *r);
-/* Interns 'a' with its route targets replaced... see attr.c. */
+/* Interns a copy of 'a' with 'add_rts' appended to its extended
+ * communities, 'add_comm' (when non-zero) to its communities, the next hop
+ * replaced by 'nexthop' (when non-NULL with af != 0) and the label by
+ * '*label' (when non-NULL). The caller owns the reference in '*out'. */
 int rib_attr_derive(struct rib *r, const struct rib_attr *a, const struct rib_rt *add_rts, size_t add_len,
                     uint32_t add_comm, const struct rib_addr *nexthop, const uint32_t *label,
                     const struct rib_attr **out) STRATA_WARN_UNUSED;
-bool rib_attr_has_rt(const struct rib_attr *a, const struct rib_rt *rt);
 
 /* ---- keys (table.c) ---- */
 int rib_key_encode(const struct rib_prefix *p, uint8_t *key, uint8_t *len) STRATA_WARN_UNUSED;
