@@ -369,7 +369,7 @@ static uint32_t families_of(const struct bgp_afi_safi *v, size_t count)
     return m;
 }
 
-static void rx_open(struct bgp_fsm *f, uint64_t now, struct bgp_msg *m)
+static void rx_open(struct bgp_fsm *f, uint64_t now, struct bgp_msg *m, size_t size)
 {
     const struct bgp_open *o = &m->u.open;
     struct bgp_fsm_caps *c = &f->caps;
@@ -416,7 +416,6 @@ static void rx_open(struct bgp_fsm *f, uint64_t now, struct bgp_msg *m)
     }
     /* Keep the OPEN with its opaque capabilities pointing into our copy. */
     f->peer_open = *o;
-    size_t size = be16_load(m->owned + BGP_MARKER_SIZE);
     memcpy(f->peer_open_bytes, m->owned, size);
     for (size_t i = 0; i < o->raw_count; i++) {
         f->peer_open.raw[i].data = f->peer_open_bytes + (o->raw[i].data - m->owned);
@@ -465,10 +464,7 @@ static void rx_message(struct bgp_fsm *f, uint64_t now, size_t size)
     };
     int rc = bgp_msg_decode(f->rx, size, &f->opts, &m, &err);
     if (rc != 0) {
-        if (f->rx[BGP_HDR_SIZE - 1] == BGP_MSG_NOTIFICATION) {
-            session_down(f, now, BGP_DOWN_NOTIFICATION_RECEIVED, NULL, NULL);
-            return;
-        }
+        /* A framed NOTIFICATION always decodes: no error answers an error. */
         protocol_error(f, now, err.code, err.subcode, err.data, err.data_size);
         return;
     }
@@ -483,7 +479,7 @@ static void rx_message(struct bgp_fsm *f, uint64_t now, size_t size)
     case BGP_MSG_OPEN:
         ok = s == BGP_OPENSENT;
         if (ok) {
-            rx_open(f, now, &m);
+            rx_open(f, now, &m, size);
         }
         break;
     case BGP_MSG_KEEPALIVE:
