@@ -413,7 +413,7 @@ int rib_attr_intern(struct rib *r, const struct rib_attr *a, const struct rib_at
         return rc;
     size_t tmp_size = a->comms_len * 4 + a->exts_len * 8 + a->sgids_len * 4;
     uint8_t *tmp = NULL;
-    if (tmp_size && !(tmp = malloc(tmp_size)))
+    if (tmp_size && !(tmp = rib_tmp_alloc(tmp_size)))
         return RIB_ERR_NOMEM;
     struct rib_attr c = *a;
     uint8_t *t = tmp;
@@ -550,7 +550,7 @@ int rib_attr_derive(struct rib *r, const struct rib_attr *a, const struct rib_rt
     if (add_len) {
         if (a->exts_len + add_len > RIB_LIST_MAX)
             return RIB_ERR_LIMIT;
-        exts = malloc((a->exts_len + add_len) * sizeof *exts);
+        exts = rib_tmp_alloc((a->exts_len + add_len) * sizeof *exts);
         if (!exts)
             return RIB_ERR_NOMEM;
         if (a->exts_len)
@@ -560,7 +560,7 @@ int rib_attr_derive(struct rib *r, const struct rib_attr *a, const struct rib_rt
         c.exts_len = a->exts_len + add_len;
     }
     if (add_comm) {
-        comms = malloc((a->comms_len + 1) * sizeof *comms);
+        comms = rib_tmp_alloc((a->comms_len + 1) * sizeof *comms);
         if (!comms) {
             rc = RIB_ERR_NOMEM;
             goto out;

@@ -157,16 +157,18 @@ bool rib_best_sort(struct rib *r, struct rib_table *t, struct rib_route *rt)
     const struct pkey **leaders = lbuf;
     struct rib_path *tmp = pbuf;
     if (n > 8) {
-        keys = malloc(n * sizeof *keys);
-        leaders = malloc(n * sizeof *leaders);
-        tmp = malloc(n * sizeof *tmp);
+        keys = rib_tmp_alloc(n * sizeof *keys);
+        leaders = rib_tmp_alloc(n * sizeof *leaders);
+        tmp = rib_tmp_alloc(n * sizeof *tmp);
         if (!keys || !leaders || !tmp) {
-            /* Keep the current order; the best set is recomputed in place. */
-            free(keys == kbuf ? NULL : keys);
-            free(leaders == lbuf ? NULL : leaders);
-            free(tmp == pbuf ? NULL : tmp);
+            /* No memory to decide: the route has no best path until its
+             * next change (conservative, and every invariant holds). */
+            free(keys);
+            free(leaders);
+            free(tmp);
             r->repl_failures++;
-            return changed;
+            rt->nbest = 0;
+            return changed || old_nbest != 0;
         }
     }
     for (int i = 0; i < n; i++)

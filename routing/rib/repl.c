@@ -143,7 +143,7 @@ static void want_add(struct rib *r, struct wants *w, struct rib_table *dt, const
     }
     if (w->len == w->cap) {
         size_t ncap = w->cap ? w->cap * 2 : 8;
-        struct want *nv = realloc(w->v, ncap * sizeof *nv);
+        struct want *nv = rib_tmp_realloc(w->v, ncap * sizeof *nv);
         if (!nv) {
             r->repl_failures++;
             rib_attr_unref(r, p->attr);
@@ -282,7 +282,7 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
                 dr->paths[k].flags |= RIB_PATH_MARK;
     }
     /* 2. Apply the wanted set. */
-    struct rib_dep *nd = w.len ? malloc(w.len * sizeof *nd) : NULL;
+    struct rib_dep *nd = w.len ? rib_tmp_alloc(w.len * sizeof *nd) : NULL;
     size_t nnd = 0;
     if (w.len && !nd)
         r->repl_failures++;
@@ -545,7 +545,7 @@ int rib_instance_configure(struct rib_instance *inst, const struct rib_instance_
             size_t total = 1;
             for (size_t k = 0; a && k < n; k++)
                 total += a[k]->npaths;
-            struct rib_dep *prim = a ? malloc(total * sizeof *prim) : NULL;
+            struct rib_dep *prim = a ? rib_tmp_alloc(total * sizeof *prim) : NULL;
             for (size_t k = 0; prim && k < n; k++) {
                 for (uint16_t j = 0; j < a[k]->npaths; j++) {
                     const struct rib_path *p = &a[k]->paths[j];

@@ -69,6 +69,7 @@ struct rib_table {
     uint32_t id;
     enum rib_family family;
     bool queued; /* on rib->dirty_tables */
+    bool rescan; /* some DIRTY route missing from 'dirty' (queue growth failed) */
     char *name;
     struct rib_instance *inst; /* NULL for the global VPN tables */
     struct rib_route **slots;
@@ -126,11 +127,22 @@ struct rib {
     size_t rtidx_cap, rtidx_count;
     uint32_t *dirty_tables;
     size_t dirty_len, dirty_cap;
+    bool rescan; /* some table with DIRTY routes missing from dirty_tables */
     uint32_t gen;
     size_t bytes, routes, paths, replicated, repl_failures;
 };
 
-/* ---- allocation with accounting (table.c) ---- */
+/* ---- allocation (table.c) ---- */
+/* Scratch memory freed with free() before the call returns; not accounted.
+ * Like every allocation here it honours the test hook below. */
+void *rib_tmp_alloc(size_t size);
+void *rib_tmp_realloc(void *p, size_t size);
+#ifdef STRATA_TEST_HOOKS
+/* Test builds: the 'n'-th allocation from now (0: the next) fails, once;
+ * n < 0 disarms. Returns how many allocations were made since arming. */
+long rib_test_fail_nth(long n);
+#endif
+/* Accounted allocations (struct rib.bytes). */
 void *rib_alloc(struct rib *r, size_t size);
 void *rib_zalloc(struct rib *r, size_t size);
 void *rib_realloc(struct rib *r, void *p, size_t old_size, size_t new_size);

@@ -12,8 +12,45 @@
 
 /* ---- allocation with accounting ---- */
 
+#ifdef STRATA_TEST_HOOKS
+static long fail_countdown = -1, alloc_count;
+
+long rib_test_fail_nth(long n)
+{
+    long made = alloc_count;
+    fail_countdown = n;
+    alloc_count = 0;
+    return made;
+}
+
+static bool alloc_fails(void)
+{
+    alloc_count++;
+    if (fail_countdown < 0)
+        return false;
+    return fail_countdown-- == 0;
+}
+#else
+static bool alloc_fails(void)
+{
+    return false;
+}
+#endif
+
+void *rib_tmp_alloc(size_t size)
+{
+    return alloc_fails() ? NULL : malloc(size ? size : 1);
+}
+
+void *rib_tmp_realloc(void *p, size_t size)
+{
+    return alloc_fails() ? NULL : realloc(p, size ? size : 1);
+}
+
 void *rib_alloc(struct rib *r, size_t size)
 {
+    if (alloc_fails())
+        return NULL;
     void *p = malloc(size ? size : 1);
     if (p)
         r->bytes += size;
@@ -22,6 +59,8 @@ void *rib_alloc(struct rib *r, size_t size)
 
 void *rib_zalloc(struct rib *r, size_t size)
 {
+    if (alloc_fails())
+        return NULL;
     void *p = calloc(1, size ? size : 1);
     if (p)
         r->bytes += size;
@@ -30,6 +69,8 @@ void *rib_zalloc(struct rib *r, size_t size)
 
 void *rib_realloc(struct rib *r, void *p, size_t old_size, size_t new_size)
 {
+    if (alloc_fails())
+        return NULL;
     void *n = realloc(p, new_size ? new_size : 1);
     if (n)
         r->bytes = r->bytes - old_size + new_size;
@@ -321,7 +362,7 @@ int rib_create(const struct rib_config *cfg, struct rib **out)
     };
     if (!out)
         return RIB_ERR_INVAL;
-    struct rib *r = calloc(1, sizeof *r);
+    struct rib *r = alloc_fails() ? NULL : calloc(1, sizeof *r);
     if (!r)
         return RIB_ERR_NOMEM;
     if (cfg)
@@ -559,34 +600,42 @@ struct rib_route *rib_route_find(struct rib_table *t, const uint8_t *key, uint8_
 }
 
 /* Marks 'rt' for delivery at the next flush (and, if it has no path then,
- * for freeing). */
+ * for freeing). Cannot fail: when a queue cannot grow, rib_flush() finds the
+ * route by its DIRTY flag instead. */
 static void route_queue(struct rib_table *t, struct rib_route *rt)
 {
     struct rib *r = t->rib;
     if (rt->flags & RIB_RT_DIRTY)
         return;
-    if (t->dirty_len == t->dirty_cap) {
-        size_t ncap = t->dirty_cap ? t->dirty_cap * 2 : 16;
-        struct rib_route **nd = rib_realloc(r, t->dirty, t->dirty_cap * sizeof *nd, ncap * sizeof *nd);
-        if (!nd)
-            return; /* not queued: an empty route stays allocated until the table goes */
-        t->dirty = nd;
-        t->dirty_cap = ncap;
-    }
+    rt->flags |= RIB_RT_DIRTY;
     if (!t->queued) {
         if (r->dirty_len == r->dirty_cap) {
             size_t ncap = r->dirty_cap ? r->dirty_cap * 2 : 16;
             uint32_t *nd = rib_realloc(r, r->dirty_tables, r->dirty_cap * sizeof *nd, ncap * sizeof *nd);
-            if (!nd)
-                return;
-            r->dirty_tables = nd;
-            r->dirty_cap = ncap;
+            if (nd) {
+                r->dirty_tables = nd;
+                r->dirty_cap = ncap;
+            }
         }
-        r->dirty_tables[r->dirty_len++] = t->id;
-        t->queued = true;
+        if (r->dirty_len < r->dirty_cap) {
+            r->dirty_tables[r->dirty_len++] = t->id;
+            t->queued = true;
+        } else {
+            r->rescan = true;
+        }
     }
-    t->dirty[t->dirty_len++] = rt;
-    rt->flags |= RIB_RT_DIRTY;
+    if (t->dirty_len == t->dirty_cap) {
+        size_t ncap = t->dirty_cap ? t->dirty_cap * 2 : 16;
+        struct rib_route **nd = rib_realloc(r, t->dirty, t->dirty_cap * sizeof *nd, ncap * sizeof *nd);
+        if (nd) {
+            t->dirty = nd;
+            t->dirty_cap = ncap;
+        }
+    }
+    if (t->dirty_len < t->dirty_cap)
+        t->dirty[t->dirty_len++] = rt;
+    else
+        t->rescan = true;
 }
 
 struct rib_route *rib_route_get(struct rib_table *t, const uint8_t *key, uint8_t len)
@@ -735,7 +784,7 @@ void rib_route_update(struct rib_table *t, struct rib_route *rt)
 struct rib_route **rib_table_snapshot(struct rib_table *t, size_t *len)
 {
     *len = 0;
-    struct rib_route **a = malloc((t->used ? t->used : 1) * sizeof *a);
+    struct rib_route **a = rib_tmp_alloc((t->used ? t->used : 1) * sizeof *a);
     if (!a)
         return NULL;
     for (size_t i = 0; i < t->cap; i++)
@@ -915,6 +964,59 @@ int rib_listener_del(struct rib_table *t, uint32_t id)
     return RIB_ERR_NOENT;
 }
 
+/* Notifies the listeners of 't' about 'rt' and frees it when it is empty.
+ * Returns true when it was freed. */
+static bool deliver(struct rib *r, struct rib_table *t, struct rib_route *rt)
+{
+    rt->flags &= (uint8_t)~RIB_RT_DIRTY;
+    if (t->ls_len) {
+        struct rib_prefix p;
+        rib_key_decode(t->family, rt->key, rt->keylen, &p);
+        for (size_t l = 0; l < t->ls_len; l++)
+            t->ls[l].fn(t->ls[l].ctx, t, &p, rt->npaths ? rt->paths : NULL, rt->nbest);
+    }
+    if (rt->npaths || rt->ndeps)
+        return false;
+    index_remove(t, rt);
+    route_free(r, rt);
+    return true;
+}
+
+static size_t flush_table(struct rib *r, struct rib_table *t)
+{
+    size_t made = 0;
+    for (size_t i = 0; i < t->dirty_len; i++) {
+        if (!(t->dirty[i]->flags & RIB_RT_DIRTY))
+            continue;
+        deliver(r, t, t->dirty[i]);
+        made++;
+    }
+    if (t->rescan) {
+        /* Removal shifts later entries back into slot i: look at it again.
+         * Entries wrapped from the front were already delivered. */
+        for (size_t i = 0; i < t->cap;) {
+            struct rib_route *rt = t->slots[i];
+            if (!rt || !(rt->flags & RIB_RT_DIRTY)) {
+                i++;
+                continue;
+            }
+            made++;
+            if (!deliver(r, t, rt))
+                i++;
+        }
+        t->rescan = false;
+    }
+    t->dirty_len = 0;
+    t->queued = false;
+    if (t->dirty_cap > 1024) {
+        /* A burst is over: do not keep its queue's storage per table. */
+        rib_dealloc(r, t->dirty, t->dirty_cap * sizeof *t->dirty);
+        t->dirty = NULL;
+        t->dirty_cap = 0;
+    }
+    return made;
+}
+
 size_t rib_flush(struct rib *r)
 {
     size_t made = 0;
@@ -922,33 +1024,16 @@ size_t rib_flush(struct rib *r)
         return 0;
     for (size_t ti = 0; ti < r->dirty_len; ti++) {
         struct rib_table *t = rib_table_by_id(r, r->dirty_tables[ti]);
-        if (!t)
-            continue;
-        for (size_t i = 0; i < t->dirty_len; i++) {
-            struct rib_route *rt = t->dirty[i];
-            rt->flags &= (uint8_t)~RIB_RT_DIRTY;
-            if (t->ls_len) {
-                struct rib_prefix p;
-                rib_key_decode(t->family, rt->key, rt->keylen, &p);
-                for (size_t l = 0; l < t->ls_len; l++)
-                    t->ls[l].fn(t->ls[l].ctx, t, &p, rt->npaths ? rt->paths : NULL, rt->nbest);
-            }
-            made++;
-            if (rt->npaths == 0 && rt->ndeps == 0) {
-                index_remove(t, rt);
-                route_free(r, rt);
-            }
-        }
-        t->dirty_len = 0;
-        t->queued = false;
-        if (t->dirty_cap > 1024) {
-            /* A burst is over: do not keep its queue's storage per table. */
-            rib_dealloc(r, t->dirty, t->dirty_cap * sizeof *t->dirty);
-            t->dirty = NULL;
-            t->dirty_cap = 0;
-        }
+        if (t)
+            made += flush_table(r, t);
     }
     r->dirty_len = 0;
+    if (r->rescan) {
+        r->rescan = false;
+        for (uint32_t ti = 1; ti < r->tables_len; ti++)
+            if (r->tables[ti])
+                made += flush_table(r, r->tables[ti]);
+    }
     return made;
 }
 
