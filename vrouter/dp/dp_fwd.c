@@ -311,7 +311,8 @@ done:
 /* The IPv4 checksum at 'ip' + 10 after the TTL at 'ip' + 8 went down by one:
  * RFC 1624 eqn. 3 with m' = m - 0x100 gives HC' = ~(~HC + 0xfeff), which is
  * HC + 0x0100 in ones' complement arithmetic (byte-order independent, so
- * done on the word as loaded), with zero as 0x0000 like eqn. 3 gives it. */
+ * done on the word as loaded), with zero as 0x0000 like eqn. 3 and a full
+ * recomputation give it. */
 static inline void csum_ttl_dec(uint8_t *ip)
 {
     uint32_t sum = (uint32_t)dp_ld16(ip + 10) + dp_bswap16_be(0x0100);
@@ -716,6 +717,11 @@ static void bridge_out(struct ctx *c, uint32_t id)
     }
 }
 
+/* Why a packet from VM port 'in' goes to the agent, or 0. Packets punted
+ * here never reach the flow stage, so their flows never get a cached
+ * decision; the established-flow fast path (vm_fast4) relies on that for
+ * every reason that depends on the flow key alone (DHCP, ND) and checks the
+ * port-dependent one (DNS to the gateway) itself. */
 static int vm_punt_reason(const struct ctx *c, const struct ifv *in)
 {
     if (!c->has_ports && !(c->family == 6 && c->key.proto == IPPROTO_ICMP6_)) {
@@ -1110,51 +1116,21 @@ static void rx_agent(struct ctx *c)
 
 /* ---- the established-flow fast path ---- */
 
-/* Checks flow entry 'e' (whose tag matched) for the IPv4 key 'w0', 'w1',
- * 'w2' (the three words dp_key4_eq compares: bytes 0..7, 20..23 and 36..43
- * of struct dp_flow_key, in memory order) from a port whose VRF is at route
- * version 'in_rt_ver', and, in the same consistent read, whether its cached
- * decision still holds: the routing VRF's route version and, for ECMP, the
- * composite's sequence. Returns -1 when 'e' does not hold the key; 0 when
- * it does but the fast path does not apply (not a FORWARD flow, no or
- * stale cache, a writer in the way); 1 with '*leaf' and '*leaf_seq' (the
- * next hop to send by, at the sequence the cache recorded). A cache is
- * only ever filled in an ACTIVE entry and a cleared one never matches a
- * route version (struct dp_flow_cache), so neither needs its own check. */
-static inline __attribute__((__always_inline__)) int slot_decide4(const struct dp *dp, const struct dp_flow_ent *e,
-                                                              uint64_t w0, uint32_t w1, uint64_t w2,
-                                                              uint32_t in_rt_ver, uint32_t *leaf,
-                                                              uint32_t *leaf_seq)
+/* Reads the key of flow entry 'e' (whose tag matched) and compares it
+ * with the IPv4 key 'w0', 'w1', 'w2' (the three words dp_key4_eq compares:
+ * bytes 0..7, 20..23 and 36..43 of struct dp_flow_key, in memory order).
+ * Returns the entry's sequence (even) when it holds the key, for the
+ * caller to finish the consistent read with, else 1. A torn read only
+ * costs the slow path. */
+static inline __attribute__((__always_inline__)) uint32_t slot_key4(const struct dp_flow_ent *e, uint64_t w0,
+                                                                    uint32_t w1, uint64_t w2)
 {
     const uint8_t *ek = (const uint8_t *)&e->key;
     uint32_t s = dp_seq_read_begin(&e->seq);
     if (((dp_ld64(ek) ^ w0) | (dp_ld64(ek + 36) ^ w2) | (dp_ld32(ek + 20) ^ w1)) != 0) {
-        return -1; /* a torn read only costs the slow path */
+        return 1;
     }
-    /* Action type (FORWARD is 0) and flags in one load: anything but a
-     * plain FORWARD, or a FORWARD into another VRF, leaves the common case. */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint16_t other = 0xff | DP_FA_VRF << 8;
-#else
-    const uint16_t other = 0xff00 | DP_FA_VRF;
-#endif
-    _Static_assert(DP_FLOW_FORWARD == 0 && __builtin_offsetof(struct dp_flow_action, flags) == 1, "action");
-    const struct dp_flow_cache *fc = &e->cache;
-    uint32_t rt_ver = in_rt_ver;
-    if (__builtin_expect(dp_ld16(&e->act.type) & other, 0)) {
-        if (e->act.type != DP_FLOW_FORWARD || e->act.vrf >= dp->cfg.vrfs) {
-            return 0;
-        }
-        rt_ver = dp_load_acquire(&dp->vrfs[e->act.vrf].rt_ver);
-    }
-    uint32_t nh = fc->nh, lf = fc->leaf;
-    *leaf = lf;
-    *leaf_seq = fc->leaf_seq;
-    if (fc->rt_ver != rt_ver || (lf != nh && dp_load_acquire(&dp->nhs[nh].seq) != fc->nh_seq) ||
-        dp_seq_read_retry(&e->seq, s)) {
-        return 0;
-    }
-    return 1;
+    return s;
 }
 
 /* Forwards IPv4 TCP/UDP packet 'p' (its fate in 'o', transmit counters in
@@ -1189,7 +1165,14 @@ static inline __attribute__((__always_inline__)) int vm_fast4(struct dp *dp, str
         return 0;
     }
 #endif
-    uint32_t proto = ip[9];
+    /* Fragment field, TTL and protocol in one load: no later fragment, a
+     * TTL that survives the decrement, UDP or TCP. */
+    uint32_t fw = dp_ld32(ip + 6);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t proto = fw >> 24, frag = fw & 0xff1fu, ttl = (fw >> 16) & 0xff;
+#else
+    uint32_t proto = fw & 0xff, frag = fw & 0x1fff0000u, ttl = (fw >> 8) & 0xff;
+#endif
     uint32_t tot_min = 20 + 8;
     if (proto == IPPROTO_TCP_) {
         tot_min = 20 + 20;
@@ -1197,19 +1180,23 @@ static inline __attribute__((__always_inline__)) int vm_fast4(struct dp *dp, str
         return 0;
     }
     uint32_t tot = dp_bswap16_be(dp_ld16(ip + 2));
-    if ((dp_ld16(ip + 6) & dp_bswap16_be(0x1fff)) != 0 || ip[8] <= 1 || tot < tot_min || tot > plen - 14) {
+    if (__builtin_expect(frag != 0, 0) || __builtin_expect(ttl <= 1, 0) || __builtin_expect(tot < tot_min, 0) ||
+        __builtin_expect(tot > plen - 14, 0)) {
         return 0; /* a later fragment, TTL expiry, truncation */
     }
     /* The ports in host order, source in the low half: the key's layout. */
     uint32_t ports = dp_bswap32_be(dp_ld32(ip + 20));
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     ports = ports >> 16 | ports << 16;
-    uint32_t sport = ports & 0xffff, dport = ports >> 16;
+    uint32_t dport = ports >> 16;
 #else
-    uint32_t sport = ports >> 16, dport = ports & 0xffff;
+    uint32_t dport = ports & 0xffff;
 #endif
-    if (proto == IPPROTO_UDP_ && (dport == 67 || dport == 68 || sport == 68 || dport == 53)) {
-        return 0; /* DHCP, and DNS that may be for the gateway */
+    /* DNS may be for the port's gateway: the full pipeline decides. DHCP
+     * needs no check: it is punted whatever the port, before the flow
+     * stage, so its flows never get a cached decision (vm_punt_reason). */
+    if (proto == IPPROTO_UDP_ && dport == 53) {
+        return 0;
     }
     uint64_t sd = dp_ld64(ip + 12);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -1223,46 +1210,73 @@ static inline __attribute__((__always_inline__)) int vm_fast4(struct dp *dp, str
 #endif
     uint32_t hash = dp_flow_hash4(w0, w1, w2);
 
-    /* The flow: the bucket's ways by tag, then its overflow chain. */
+    /* The flow: the bucket's ways by tag, then its overflow chain; the
+     * first entry holding the key decides. */
     uint32_t b = hash & dp->flow_bmask;
     const uint32_t *tag = &dp->flow_tag[b * DP_FLOW_WAYS];
     const struct dp_flow_ent *fe = &dp->flows[b * DP_FLOW_WAYS];
-    uint32_t leaf = DP_NONE, leaf_seq = 0;
-    int r = -1;
+    uint32_t fseq;
 #pragma GCC unroll 4
-    for (uint32_t w = 0; w < DP_FLOW_WAYS; w++) {
-        if (dp_load_relaxed(&tag[w]) == hash &&
-            (r = slot_decide4(dp, fe + w, w0, w1, w2, in_rt_ver, &leaf, &leaf_seq)) >= 0) {
-            fe += w;
-            break;
+    for (uint32_t w = 0; w < DP_FLOW_WAYS; w++, fe++) {
+        if (dp_load_relaxed(&tag[w]) == hash && (fseq = slot_key4(fe, w0, w1, w2)) != 1) {
+            goto found;
         }
     }
-    if (__builtin_expect(r < 0, 0)) {
-        for (uint32_t i = dp_load_acquire(&dp->flow_ovf_head[b]); i != DP_FLOW_NONE;
-             i = dp_load_acquire(&dp->flows[i].next)) {
-            fe = &dp->flows[i];
-            if (dp_load_relaxed(&fe->hash) == hash &&
-                (r = slot_decide4(dp, fe, w0, w1, w2, in_rt_ver, &leaf, &leaf_seq)) >= 0) {
-                break;
-            }
+    for (uint32_t i = dp_load_acquire(&dp->flow_ovf_head[b]); i != DP_FLOW_NONE;
+         i = dp_load_acquire(&dp->flows[i].next)) {
+        fe = &dp->flows[i];
+        if (dp_load_relaxed(&fe->hash) == hash && (fseq = slot_key4(fe, w0, w1, w2)) != 1) {
+            goto found;
         }
     }
-    if (r <= 0) {
+    return 0;
+found:;
+    /* The cached decision, read in the same consistent read as the key.
+     * A cache is only ever filled in an ACTIVE entry and a cleared one
+     * never matches a route version (struct dp_flow_cache), so neither
+     * needs its own check. Action type (FORWARD is 0) and flags come in
+     * one load: anything but a plain FORWARD, or a FORWARD into another
+     * VRF, leaves the common case. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint16_t other = 0xff | DP_FA_VRF << 8;
+#else
+    const uint16_t other = 0xff00 | DP_FA_VRF;
+#endif
+    _Static_assert(DP_FLOW_FORWARD == 0 && __builtin_offsetof(struct dp_flow_action, flags) == 1, "action");
+    uint32_t rt_ver = in_rt_ver;
+    if (__builtin_expect(dp_ld16(&fe->act.type) & other, 0)) {
+        uint32_t rv = fe->act.vrf;
+        if (fe->act.type != DP_FLOW_FORWARD || rv >= dp->cfg.vrfs) {
+            return 0;
+        }
+        rt_ver = dp_load_acquire(&dp->vrfs[rv].rt_ver);
+    }
+    const struct dp_flow_cache *fc = &fe->cache;
+    uint32_t leaf = fc->leaf, leaf_seq = fc->leaf_seq, top = fc->nh;
+    if (__builtin_expect(fc->rt_ver != rt_ver, 0)) {
+        return 0;
+    }
+    if (__builtin_expect(leaf != top, 0) && dp_load_acquire(&dp->nhs[top].seq) != fc->nh_seq) {
+        return 0;
+    }
+    if (__builtin_expect(dp_seq_read_retry(&fe->seq, fseq), 0)) {
         return 0;
     }
 
     /* The next hop's rewrite, read into registers and then checked: the
      * sequence is checked once, after the reads; it only moves forward,
      * so finding it at the value the cache recorded means no write began
-     * since and what was read is consistent. Only then is the frame
-     * written. The sizes come from one word, so even a torn read keeps
-     * the copy inside the headroom and the first 14 bytes. */
+     * since and what was read is what the next hop held then, when it was
+     * an interface or a tunnel (route_out caches nothing else), so its
+     * kind needs no check for DP_FK_NONE. Only then is the frame written.
+     * A torn read is only ever used to read (inside the next-hop table)
+     * before the check fails. */
     const struct dp_nh_ent *n = &dp->nhs[leaf];
     uint32_t meta = dp_load_relaxed(&n->fast_meta);
     uint32_t grow = (meta >> 8) & 0xff;
     uint32_t len = 14 + tot + grow; /* the frame sent: no Ethernet padding */
     uint32_t off = p->off;
-    if ((meta & 0xff) == DP_FK_NONE || off < grow || len - 14 > 0xffffu) {
+    if (__builtin_expect(off < grow, 0) || __builtin_expect(len - 14 > 0xffffu, 0)) {
         return 0;
     }
     uint32_t ifindex = n->ifindex;
@@ -1301,7 +1315,7 @@ static inline __attribute__((__always_inline__)) int vm_fast4(struct dp *dp, str
     }
 
     /* Committed: nothing below can fail. */
-    struct dp_flow_ent *e = (struct dp_flow_ent *)fe;
+    struct dp_flow_ent *e = (struct dp_flow_ent *)fe; /* the fast path's own counters */
     dp_counter_add(&e->packets, 1);
     dp_counter_add(&e->bytes, plen);
     dp_store_relaxed(&e->last_seen, now);
@@ -1310,12 +1324,21 @@ static inline __attribute__((__always_inline__)) int vm_fast4(struct dp *dp, str
     off -= grow;
     p->off = off;
     p->len = len;
+    /* The verdict and the one transmission, as few stores as the layout
+     * allows (verdict, drop, count; ifindex, off; len, hdr_size). */
+    _Static_assert(__builtin_offsetof(struct dp_out, count) == 2 && __builtin_offsetof(struct dp_tx, off) == 4 &&
+                       __builtin_offsetof(struct dp_tx, hdr_size) == 12,
+                   "dp_out layout");
     struct dp_tx *t = &o->tx[0];
-    o->verdict = DP_VERDICT_TX;
-    o->drop = DP_DROP_NONE;
-    o->count = 1;
-    t->ifindex = ifindex;
-    t->off = off;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t vdc = DP_VERDICT_TX | DP_DROP_NONE << 8 | 1u << 16;
+    uint64_t io = (uint64_t)ifindex | (uint64_t)off << 32;
+#else
+    uint32_t vdc = (uint32_t)DP_VERDICT_TX << 24 | (uint32_t)DP_DROP_NONE << 16 | 1u;
+    uint64_t io = (uint64_t)ifindex << 32 | off;
+#endif
+    dp_memcpy(o, &vdc, 4);
+    dp_memcpy(t, &io, 8);
     t->len = len;
     t->hdr_size = 0;
     if (a->tx_if != ifindex) {

@@ -329,13 +329,20 @@ static inline uint64_t dp_ld64(const uint8_t *p)
 /* dp_flow_hash of an IPv4 key, from the three words dp_key4_eq compares,
  * each loaded in memory order: 'w0' bytes 0..7 (VRF, source), 'w1' bytes
  * 20..23 (destination), 'w2' bytes 36..43 (ports, protocol, family, pad).
- * Three multiplications: cheap enough for every packet, and every input
- * bit reaches the low bits the bucket index uses. */
+ * One multiplication: cheap enough for every packet. */
 static inline uint32_t dp_flow_hash4(uint64_t w0, uint32_t w1, uint64_t w2)
 {
-    uint64_t h = w0 * 0x9e3779b97f4a7c15ull ^ (w2 ^ (uint64_t)w1 << 21) * 0xc2b2ae3d27d4eb4full;
-    h ^= h >> 32;
-    return (uint32_t)((h * 0x165667b19e3779f9ull) >> 32);
+    uint64_t a = w0 ^ 0x9e3779b97f4a7c15ull, b = w2 ^ (uint64_t)w1 << 24 ^ 0xc2b2ae3d27d4eb4full;
+#ifdef __SIZEOF_INT128__
+    /* The 128-bit product folded (as in wyhash): every input bit reaches
+     * every output bit. */
+    unsigned __int128 m = (unsigned __int128)a * b;
+    uint64_t h = (uint64_t)m ^ (uint64_t)(m >> 64);
+#else
+    uint64_t h = a * 0xff51afd7ed558ccdull ^ b * 0xc4ceb9fe1a85ec53ull;
+    h = (h ^ h >> 29) * 0x165667b19e3779f9ull;
+#endif
+    return (uint32_t)h ^ (uint32_t)(h >> 32);
 }
 
 /* ---- byte order on bounded memory ---- */

@@ -8,7 +8,9 @@
  * fast path (vm_fast4) is checked differentially: every frame gets the same
  * verdict and the same bytes from a policy port with installed flows
  * (first packet: full pipeline; later ones: fast path) as from a port
- * without flows, including the cases the fast path must leave alone. */
+ * without flows, including the cases the fast path must leave alone; its
+ * TTL checksum update against a full recomputation for every checksum
+ * value; and the punts it relies on never being cached. */
 #include "dp_test.h"
 #include "vrouter/dp/dp_int.h"
 
@@ -535,6 +537,96 @@ static void test_fast_path_overflow_flows(void **state)
     dp_free(dp);
 }
 
+/* The TTL decrement's incremental checksum update in both paths equals a
+ * full recomputation for every checksum value the header can carry (the
+ * IPv4 identification sweeps them all), including where ones' complement
+ * has two zeros. */
+static void test_ttl_checksum_every_value(void **state)
+{
+    struct dp *fast = diff_setup(1);
+    struct dp *slow = diff_setup(0);
+    uint8_t f[128], want[128], got[256];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(192, 168, 1, 20), 4000, 5000, 8, 64);
+    struct dp_flow_key k;
+    frame_key(f, &k);
+    assert_int_equal(dp_flow_set(fast, &k, &FWD, 1, NULL), 0);
+    int seen_feff = 0;
+    for (uint32_t id = 0; id <= 0xffff; id++) {
+        t_put16(f + 14 + 4, (uint16_t)id);
+        t_put16(f + 14 + 10, 0);
+        t_put16(f + 14 + 10, t_fold(t_sum(0, f + 14, 20)));
+        seen_feff |= t_get16(f + 14 + 10) == 0xfeff;
+        memcpy(want, f, n);
+        want[14 + 8]--;
+        t_put16(want + 14 + 10, 0);
+        t_put16(want + 14 + 10, t_fold(t_sum(0, want + 14, 20)));
+        struct dp *dps[2] = {fast, slow};
+        for (int i = 0; i < 2; i++) {
+            struct dp_out out;
+            size_t m = run(dps[i], IF_A, f, n, DP_HEADROOM, &out, got);
+            assert_int_equal(out.verdict, DP_VERDICT_TX);
+            assert_int_equal(m, n);
+            assert_memory_equal(got + 14, want + 14, n - 14);
+        }
+    }
+    assert_true(seen_feff);
+#ifdef STRATA_TEST_HOOKS
+    assert_int_equal(fast->fast_hits, 0xffff); /* every packet after the first */
+#endif
+    dp_free(fast);
+    dp_free(slow);
+}
+
+/* Packets punted whatever the port (DHCP) never reach the flow stage, so
+ * their flows never get a cached decision and the fast path, which does
+ * not look for them, never sees a hit; DNS to the port's gateway is punted
+ * even when the same flow's cache was filled. */
+static void test_fast_path_leaves_punts(void **state)
+{
+    struct dp *dp = diff_setup(1);
+    uint8_t f[128], got[256];
+    const uint16_t ports[][2] = {{68, 67}, {5000, 67}, {68, 9000}, {5000, 68}};
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), ports[i][0],
+                          ports[i][1], 8, 64);
+        struct dp_flow_key k;
+        frame_key(f, &k);
+        assert_int_equal(dp_flow_set(dp, &k, &FWD, 1, NULL), 0);
+        for (int round = 0; round < 3; round++) {
+            struct dp_out out;
+            run(dp, IF_A, f, n, DP_HEADROOM, &out, got);
+            assert_int_equal(out.verdict, DP_VERDICT_PUNT);
+        }
+        struct dp_flow_view v;
+        memset(&v, 0, sizeof v);
+        assert_int_not_equal(dp_flow_lookup(dp, &k, dp_flow_hash(&k), &v), DP_FLOW_NONE);
+        assert_int_equal(v.cache.nh, DP_NONE);
+    }
+    /* DNS: to another server it is forwarded (and cached), to the gateway
+     * punted, every time. */
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 5353, 53, 8, 64);
+    struct dp_flow_key k;
+    frame_key(f, &k);
+    assert_int_equal(dp_flow_set(dp, &k, &FWD, 1, NULL), 0);
+    for (int round = 0; round < 3; round++) {
+        struct dp_out out;
+        run(dp, IF_A, f, n, DP_HEADROOM, &out, got);
+        assert_int_equal(out.verdict, DP_VERDICT_TX);
+    }
+    n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(192, 168, 1, 1), 5353, 53, 8, 64);
+    frame_key(f, &k);
+    assert_int_equal(dp_flow_set(dp, &k, &FWD, 1, NULL), 0);
+    for (int round = 0; round < 3; round++) {
+        struct dp_out out;
+        run(dp, IF_A, f, n, DP_HEADROOM, &out, got);
+        assert_int_equal(out.verdict, DP_VERDICT_PUNT);
+    }
+#ifdef STRATA_TEST_HOOKS
+    assert_int_equal(dp->fast_hits, 0); /* DNS is never taken by the fast path */
+#endif
+    dp_free(dp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +640,8 @@ int main(void)
         cmocka_unit_test(test_batch_counters),
         cmocka_unit_test(test_fast_path_differential),
         cmocka_unit_test(test_fast_path_overflow_flows),
+        cmocka_unit_test(test_ttl_checksum_every_value),
+        cmocka_unit_test(test_fast_path_leaves_punts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
