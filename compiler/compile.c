@@ -56,6 +56,7 @@ struct compile_model {
     json_t *name_pols; /* network fq ':' string, or 0x1f + service-instance fq
                         * ':' string -> {policy uuid: true} */
     char gsc[64];      /* uuid of the global-system-config, "" when none */
+    json_t *reads;     /* NULL, or the read set being recorded (compile_model_track()) */
 };
 
 /* One pool. Invariants: 'owner' and 'used' are inverse maps; every number
@@ -383,6 +384,45 @@ static int model_index(struct compile_model *m, const char *type, const char *uu
     return 0;
 }
 
+void compile_model_track(struct compile_model *m, json_t *reads)
+{
+    m->reads = reads;
+}
+
+/* Records a lookup in the read set: 'key' is a uuid ('found' non-NULL and
+ * 'type' its type when present) or, for a lookup by name, "<type>\x1f<fq
+ * joined by ':'>". Absent entries map to false, present ones to their
+ * type. Recording never fails the compile: when memory runs out the set
+ * gets the key COMPILE_READS_OOM and the caller must not trust it. */
+static void read_note(const struct compile_model *m, const char *key, const char *found,
+                      const char *type)
+{
+    if (json_object_get(m->reads, key)) {
+        return;
+    }
+    if (json_object_set_new(m->reads, key, found ? json_string(type ? type : "") : json_false())) {
+        json_object_set_new(m->reads, COMPILE_READS_OOM, json_true());
+    }
+}
+
+/* The uuid of the object of 'type' whose ':'-joined fq_name is 'fq' in the
+ * name index 'idx', recording the lookup. */
+static const char *name_get(const struct compile_model *m, const json_t *idx, const char *type,
+                            const char *fq)
+{
+    const char *u = json_string_value(json_object_get(idx, fq));
+    if (m->reads) {
+        if (u) {
+            (void)compile_model_get(m, u, NULL);
+        } else {
+            char key[FQ_STR_MAX + 80];
+            snprintf(key, sizeof key, "%s\x1f%s", type, fq);
+            read_note(m, key, NULL, NULL);
+        }
+    }
+    return u;
+}
+
 int compile_model_put(struct compile_model *m, const char *type, json_t *obj)
 {
     const char *uuid = str_of(obj, "uuid");
@@ -418,6 +458,9 @@ void compile_model_remove(struct compile_model *m, const char *uuid)
 const json_t *compile_model_get(const struct compile_model *m, const char *uuid, const char **type)
 {
     json_t *e = json_object_get(m->objs, uuid);
+    if (m->reads && uuid) {
+        read_note(m, uuid, e ? "" : NULL, e ? str_of(e, "t") : NULL);
+    }
     if (type) {
         *type = e ? str_of(e, "t") : NULL;
     }
@@ -457,6 +500,13 @@ static const json_t *model_by_fq(const struct compile_model *m, const char *type
         return NULL;
     }
     const char *uuid = json_string_value(json_object_get(m->fq, key));
+    if (!uuid && m->reads) {
+        char name[FQ_STR_MAX + 80];
+        if (fq_join(fq, ':', key, sizeof key) == 0) {
+            snprintf(name, sizeof name, "%s\x1f%s", type, key);
+            read_note(m, name, NULL, NULL);
+        }
+    }
     return uuid ? compile_model_get(m, uuid, NULL) : NULL;
 }
 
@@ -1140,7 +1190,7 @@ static int vn_chains(const struct compile_model *m, const json_t *vn, const char
                     break;
                 }
                 (void)vn_name_resolve(pol, name, fq, sizeof fq);
-                su = json_string_value(json_object_get(m->si_names, fq));
+                su = name_get(m, m->si_names, "service-instance", fq);
                 if (!su) {
                     break;
                 }
@@ -1166,7 +1216,7 @@ static int vn_chains(const struct compile_model *m, const json_t *vn, const char
                     if (s_self == d_self) {
                         continue;
                     }
-                    const char *ou = json_string_value(json_object_get(m->vn_names, s_self ? dfq : sfq));
+                    const char *ou = name_get(m, m->vn_names, "virtual-network", s_self ? dfq : sfq);
                     if (!ou || !pol_attached(m, pol, ou)) {
                         continue;
                     }
@@ -1511,7 +1561,7 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
     const char *peer;
     json_t *unused;
     json_object_foreach(allowed, peer, unused) {
-        const char *pu = json_string_value(json_object_get(m->vn_names, peer));
+        const char *pu = name_get(m, m->vn_names, "virtual-network", peer);
         const json_t *pvn = pu ? compile_model_get(m, pu, NULL) : NULL;
         uint32_t pn = pu ? compile_alloc_rt(a, pu) : 0;
         if (!pvn || pn == 0) {
@@ -1797,7 +1847,7 @@ struct affected_ctx {
 static int affected_named(void *arg, const char *fq)
 {
     struct affected_ctx *c = arg;
-    const char *vu = json_string_value(json_object_get(c->m->vn_names, fq));
+    const char *vu = name_get(c->m, c->m->vn_names, "virtual-network", fq);
     if (vu && c->rc == 0) {
         c->rc = set_add(c->sources, vu);
     }

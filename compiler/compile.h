@@ -83,6 +83,17 @@ void compile_model_remove(struct compile_model *m, const char *uuid);
  * NULL), or NULL. */
 const json_t *compile_model_get(const struct compile_model *m, const char *uuid, const char **type);
 
+/* Starts (a JSON object 'reads') or stops (NULL) recording every lookup
+ * the compiler makes in 'm' — compile_affected(), compile_sources() — into
+ * 'reads' (borrowed, must outlive the recording): a present object as
+ * uuid -> its type (string), an absent uuid as uuid -> false, a lookup of a
+ * name that found nothing as "<type>\x1f<fq_name joined by ':'>" -> false.
+ * The caller turns the set into store compares, so a compile made on a
+ * stale model cannot commit. When memory ran out while recording, 'reads'
+ * holds the key COMPILE_READS_OOM and is incomplete. */
+#define COMPILE_READS_OOM "\x1foom"
+void compile_model_track(struct compile_model *m, json_t *reads);
+
 /* Loads every object of 'input' (a JSON array of objects, each with a
  * "type" member naming its type) into 'm'. */
 int compile_model_load(struct compile_model *m, const json_t *input) STRATA_WARN_UNUSED;

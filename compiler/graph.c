@@ -6,6 +6,8 @@
  * again, where the fresh reads either find the reason to refuse (fq_name
  * taken, parent gone, If-Match stale, children appeared) or a new plan. */
 #include "compiler/graph.h"
+#include "compiler/compile.h"
+#include "compiler/derive.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -398,6 +400,15 @@ static void txn_put(struct txn *t, const char *key, const char *value)
     }
 }
 
+static void txn_cmp_value(struct txn *t, const char *key, const char *value)
+{
+    txn_cmp(t, STORE_CMP_VALUE, STORE_CMP_EQ, key, 0);
+    if (key && value && t->ncmp > 0 && t->cmp[t->ncmp - 1].key == (const uint8_t *)key) {
+        t->cmp[t->ncmp - 1].value = (const uint8_t *)value;
+        t->cmp[t->ncmp - 1].value_size = (uint32_t)strlen(value);
+    }
+}
+
 static void txn_del(struct txn *t, const char *key, bool prefix)
 {
     if (!key) {
@@ -457,6 +468,7 @@ static int txn_apply(struct graph *g, struct txn *t, bool *ok, uint64_t *revisio
     buf_destroy(&cmd);
     if (rc == 0) {
         g->txn_count++;
+        g->seen_revision = rd.r.revision;
         *ok = rd.r.succeeded != 0;
         g->txn_conflicts += !*ok;
         if (revision) {
@@ -1603,6 +1615,189 @@ static int txn_commit_obj(struct graph *g, struct txn *tx, json_t **obj, bool *o
     return rc;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Compiling: the derived objects of a change ride in its transaction
+ * (compiler/derive.h, docs/design-config.md). */
+
+void graph_set_derive(struct graph *g, struct derive *d)
+{
+    g->derive = d;
+}
+
+static bool compiling(const struct graph *g, const struct schema_type *t)
+{
+    return g->derive && derive_type_input(t->name);
+}
+
+static int derive_fail(struct graph_error *err, int rc, const char *msg)
+{
+    int code;
+    switch (rc) {
+    case DERIVE_ENOTREADY:
+    case DERIVE_EVERSION:
+        code = GRAPH_EUNAVAIL;
+        break;
+    case DERIVE_EDEFAULT:
+    case COMPILE_ECONFLICT:
+        code = GRAPH_ECONFLICT;
+        break;
+    case COMPILE_EEXHAUSTED:
+        code = GRAPH_EEXHAUSTED;
+        break;
+    case COMPILE_ETOOLARGE:
+        code = GRAPH_ETOOLARGE;
+        break;
+    case COMPILE_EINVAL:
+        code = GRAPH_EINVALID;
+        break;
+    default:
+        code = GRAPH_EINTERNAL;
+        break;
+    }
+    return fail(err, code, NULL, "%s", msg[0] ? msg : strata_strerror(rc));
+}
+
+/* Adds to 'tx' what compiling the change of 'uuid' from 'old' to 'now'
+ * writes and assumes (nothing when 't' is not compiled). */
+static int derive_add(struct graph *g, struct txn *tx, const struct schema_type *t,
+                      const char *uuid, const json_t *old, const json_t *now,
+                      struct graph_error *err)
+{
+    if (!compiling(g, t)) {
+        return 0;
+    }
+    struct derive_plan p;
+    char msg[GRAPH_MSG_MAX];
+    derive_plan_init(&p);
+    int rc = derive_plan_change(g->derive, t->name, uuid, old, now, &p, msg, sizeof msg);
+    if (rc) {
+        derive_plan_destroy(&p);
+        return derive_fail(err, rc, msg);
+    }
+    for (size_t i = 0; i < p.ncmps; i++) {
+        struct derive_cmp *c = &p.cmps[i];
+        const char *key = txn_own(tx, c->key);
+        c->key = NULL;
+        if (c->target == STORE_CMP_VALUE) {
+            const char *value = txn_own(tx, c->value);
+            c->value = NULL;
+            txn_cmp_value(tx, key, value);
+        } else {
+            txn_cmp(tx, c->target, c->op, key, c->number);
+        }
+    }
+    for (size_t i = 0; i < p.nops; i++) {
+        struct derive_op *o = &p.ops[i];
+        const char *key = txn_own(tx, o->key);
+        o->key = NULL;
+        if (o->del) {
+            txn_del(tx, key, key && key[strlen(key) - 1] == '/');
+        } else {
+            const char *value = txn_own(tx, o->value);
+            o->value = NULL;
+            txn_put(tx, key, value);
+        }
+    }
+    g->derived_writes += p.puts + p.deletes;
+    derive_plan_destroy(&p);
+    return 0;
+}
+
+int graph_derive_load(struct graph *g, struct derive *d, uint64_t *first_revision,
+                      struct graph_error *err)
+{
+    size_t np;
+    const char *const *pre = derive_prefixes(&np);
+    uint64_t first = 0, last = 0;
+    int rc = 0;
+    derive_reset(d);
+    for (size_t i = 0; i < np && rc == 0; i++) {
+        char *start = strdup(pre[i]), *end = prefix_end(pre[i]);
+        size_t start_size = start ? strlen(start) : 0;
+        rc = start && end ? 0 : nomem(err);
+        for (bool more = rc == 0; more && rc == 0;) {
+            struct rd rd;
+            rd_init(&rd);
+            rc = kv_range(g, store_sel_interval(start, (uint32_t)start_size, end,
+                                                (uint32_t)strlen(end)),
+                          1000, 0, false, &rd, err);
+            if (rc == 0) {
+                const struct store_op_result *res = &rd.r.results[0];
+                first = first ? first : rd.r.revision;
+                last = rd.r.revision > last ? rd.r.revision : last;
+                for (uint32_t k = 0; k < res->kvs_len && rc == 0; k++) {
+                    const struct store_kv *kv = &res->kvs[k];
+                    rc = derive_apply(d, kv->key, kv->key_size, kv->value, kv->value_size,
+                                      kv->mod_revision, false);
+                    rc = rc ? fail(err, GRAPH_EINTERNAL, NULL, "stored %.*s is unreadable",
+                                   (int)kv->key_size, (const char *)kv->key)
+                            : 0;
+                }
+                more = res->count > res->kvs_len && res->kvs_len > 0;
+                if (more && rc == 0) {
+                    const struct store_kv *lk = &res->kvs[res->kvs_len - 1];
+                    char *next = malloc(lk->key_size + 1);
+                    if (!next) {
+                        rc = nomem(err);
+                    } else {
+                        memcpy(next, lk->key, lk->key_size);
+                        next[lk->key_size] = '\0';
+                        free(start);
+                        start = next;
+                        start_size = lk->key_size + 1; /* just past the last key */
+                    }
+                }
+            }
+            rd_destroy(&rd);
+        }
+        free(start);
+        free(end);
+    }
+    if (rc == 0) {
+        derive_caught_up(d, last);
+        if (first_revision) {
+            *first_revision = first;
+        }
+    }
+    return rc;
+}
+
+/* Before an attempt on a compiled type: one compiling transaction of this
+ * process at a time (derive.h says why). */
+static void compile_begin(struct graph *g, bool on)
+{
+    if (on) {
+        derive_lock(g->derive);
+    }
+}
+
+/* After an attempt that proposed a transaction ('proposed'): wait until the
+ * image shows the store at the revision the transaction saw (its own
+ * commit, or the change that failed its compares), so the next plan is
+ * made on it; an unwatched image is reloaded. */
+static void compile_end(struct graph *g, bool on, bool proposed)
+{
+    if (!on) {
+        return;
+    }
+    if (proposed) {
+        if (derive_watched(g->derive)) {
+            /* a lagging image only makes the next plan's compares fail */
+            (void)derive_wait(g->derive, g->seen_revision, DERIVE_WAIT_MS);
+        } else {
+            struct graph_error e;
+            bool fresh = g->fresh_reads;
+            g->fresh_reads = true;
+            if (graph_derive_load(g, g->derive, NULL, &e) != 0) {
+                derive_reset(g->derive); /* not ready: the next plan answers 503 */
+            }
+            g->fresh_reads = fresh;
+        }
+    }
+    derive_unlock(g->derive);
+}
+
 int graph_obj_create(struct graph *g, const char *type, const json_t *body, const char *actor,
                      json_t **out, uint64_t *revision, struct graph_error *err)
 {
@@ -1668,11 +1863,17 @@ int graph_obj_create(struct graph *g, const char *type, const json_t *body, cons
             break;
         }
         txn_reset(tx);
-        bool ok = false;
+        bool ok = false, on = compiling(g, t);
+        uint64_t proposed = g->txn_count;
+        compile_begin(g, on);
         rc = create_attempt(g, tx, t, uuid, obj, actor, err);
+        if (rc == 0) {
+            rc = derive_add(g, tx, t, uuid, NULL, obj, err);
+        }
         if (rc == 0) {
             rc = txn_commit_obj(g, tx, &obj, &ok, revision, out, err);
         }
+        compile_end(g, on, proposed != g->txn_count);
         json_decref(obj);
         if (ok || (rc && !retry_fresh(g, rc))) {
             break;
@@ -2039,6 +2240,9 @@ static int modify(struct graph *g, const struct schema_type *t, const char *uuid
         uint64_t mod = 0;
         bool ok = false;
         txn_reset(tx);
+        bool on = compiling(g, t);
+        uint64_t proposed = g->txn_count;
+        compile_begin(g, on);
         rc = obj_get(g, t->name, uuid, true, &old, &mod, err);
         if (rc == 0 && if_match && mod != if_match) {
             rc = fail(err, GRAPH_EPRECOND, NULL,
@@ -2067,8 +2271,12 @@ static int modify(struct graph *g, const struct schema_type *t, const char *uuid
             rc = rc ? fail(err, GRAPH_EINTERNAL, NULL, "no random bytes") : 0;
         }
         if (rc == 0) {
+            rc = derive_add(g, tx, t, uuid, old, obj, err);
+        }
+        if (rc == 0) {
             rc = txn_commit_obj(g, tx, &obj, &ok, revision, out, err);
         }
+        compile_end(g, on, proposed != g->txn_count);
         json_decref(old);
         json_decref(obj);
         if (ok || (rc && !retry_fresh(g, rc))) {
@@ -2278,6 +2486,9 @@ static int delete_attempt(struct graph *g, struct txn *tx, const struct schema_t
     rc = audit_put(tx, actor, "delete", t->name, uuid, fq);
     rc = rc ? fail(err, GRAPH_EINTERNAL, NULL, "no random bytes") : 0;
     if (rc == 0) {
+        rc = derive_add(g, tx, t, uuid, old, NULL, err);
+    }
+    if (rc == 0) {
         rc = txn_apply(g, tx, ok, rev, err);
     }
 out:
@@ -2304,7 +2515,11 @@ int graph_obj_delete(struct graph *g, const char *type, const char *uuid, uint64
         bool ok = false;
         uint64_t rev = 0;
         txn_reset(tx);
+        bool on = compiling(g, t);
+        uint64_t proposed = g->txn_count;
+        compile_begin(g, on);
         rc = delete_attempt(g, tx, t, uuid, if_match, actor, &ok, &rev, err);
+        compile_end(g, on, proposed != g->txn_count);
         if (rc == 0 && ok && revision) {
             *revision = rev;
         }

@@ -72,6 +72,7 @@ struct graph_kv {
 
 struct store_fsm;
 struct store_client;
+struct derive;
 
 /* In-process kv on a state machine: writes go through
  * store_fsm_apply_batch() as entries with increasing raft indexes starting
@@ -96,11 +97,31 @@ struct graph {
     /* counters, for tests and metrics */
     uint64_t txn_count;      /* transactions proposed */
     uint64_t txn_conflicts;  /* of which the compares failed */
+    uint64_t derived_writes; /* derived objects written or deleted by compiles */
     bool fresh_reads;        /* internal: decision reads go through the leader */
+    uint64_t seen_revision;  /* internal: store revision of the last transaction */
+    struct derive *derive;   /* the compiler's image, or NULL: no compiling */
 };
 
 /* Sets up 'g' on 'schema' and 'kv' (both must outlive it). */
 void graph_init(struct graph *g, const struct schema *schema, struct graph_kv kv);
+
+/* Attaches the compiler (compiler/derive.h; NULL detaches): from now on
+ * every create, update, ref-update and delete of a type the compiler reads
+ * carries, in the same transaction, the derived objects and identifiers
+ * it compiles to, with the compares derive_plan_change() states. 'd' may be
+ * shared by many graphs (threads); it must outlive them. When 'd' is not
+ * watched, the graph reloads it through its own kv whenever it must catch
+ * up (after each compiling transaction): fine for tests, O(store) each. */
+void graph_set_derive(struct graph *g, struct derive *d);
+
+/* Reloads 'd' from the store through 'g''s kv with linearizable reads:
+ * derive_reset(), every key under derive_prefixes() in pages, then
+ * derive_caught_up() at the highest revision seen. A watcher that starts
+ * at the first page's revision + 1 brings it up to date. '*first_revision'
+ * (may be NULL) gets that revision. */
+int graph_derive_load(struct graph *g, struct derive *d, uint64_t *first_revision,
+                      struct graph_error *err) STRATA_WARN_UNUSED;
 
 /* Creates config-root (fq_name [GRAPH_ROOT_NAME]), default-domain,
  * default-project under it and default-global-system-config when absent;

@@ -1,0 +1,910 @@
+/* The compiler's image of the store and the planner of compiling
+ * transactions (derive.h). The image holds the intent objects in a
+ * compile_model, the derived objects and every object's mod revision in
+ * JSON maps, the identifier keys, and the cluster version; the planner
+ * compiles a change on it and states as compares everything the compile
+ * relied on, so the transaction commits only if the store still agrees. */
+#include "compiler/derive.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compiler/compile.h"
+#include "store/cmd.h"
+
+STRATA_ERR_DEFINE(derive, DERIVE_ERRORS)
+
+/* Invariants: every uuid in 'model' has an entry in 'mods'; every key of
+ * 'derived' ("<type>/<uuid>") has one in 'dmods'; 'rt' and 'vni' map the
+ * decimal number to its owner. 'revision' only grows between resets. */
+struct derive {
+    pthread_mutex_t mu;   /* guards everything below */
+    pthread_cond_t moved; /* 'revision' grew */
+    pthread_mutex_t compiling;
+    struct compile_model *model;
+    json_t *mods;    /* intent uuid -> mod revision */
+    json_t *derived; /* "<type>/<uuid>" -> derived object */
+    json_t *dmods;   /* "<type>/<uuid>" -> mod revision */
+    json_t *rt;      /* "<n>" -> owner */
+    json_t *vni;     /* "<n>" -> owner */
+    char cv[32];     /* value of /c/cv, "" when absent */
+    uint64_t rel_mod[2]; /* mod revision of /c/id/rel/rt and /c/id/rel/vni, 0: absent */
+    uint64_t revision;
+    bool ready, broken, watched;
+};
+
+static const char *const input_types[] = {
+    "virtual-network", "network-policy", "security-group",  "project",
+    "global-system-config", "service-instance", "logical-router",
+};
+static const char *const derived_types[] = {"routing-instance", "route-target", "access-control-list"};
+
+static const char *const prefixes[] = {
+    "/c/o/virtual-network/", "/c/o/network-policy/", "/c/o/security-group/",
+    "/c/o/project/", "/c/o/global-system-config/", "/c/o/service-instance/",
+    "/c/o/logical-router/", "/c/o/routing-instance/", "/c/o/route-target/",
+    "/c/o/access-control-list/", "/c/id/", DERIVE_KEY_CV,
+};
+
+static bool in_list(const char *const *list, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i], s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool derive_type_derived(const char *type)
+{
+    return type && in_list(derived_types, sizeof derived_types / sizeof derived_types[0], type);
+}
+
+bool derive_type_input(const char *type)
+{
+    return type && (in_list(input_types, sizeof input_types / sizeof input_types[0], type) ||
+                    derive_type_derived(type));
+}
+
+const char *const *derive_prefixes(size_t *len)
+{
+    *len = sizeof prefixes / sizeof prefixes[0];
+    return prefixes;
+}
+
+void derive_id_key(const char *pool, unsigned long n, char *out, size_t size)
+{
+    snprintf(out, size, DERIVE_ID_FMT, pool, n);
+}
+
+int derive_id_parse(const char *key, size_t key_size, const char **pool, unsigned long *n)
+{
+    static const char *const pools[] = {"rt", "vni"};
+    for (size_t i = 0; i < 2; i++) {
+        char pre[16];
+        int pl = snprintf(pre, sizeof pre, "/c/id/%s/", pools[i]);
+        if (key_size != (size_t)pl + 10 || memcmp(key, pre, (size_t)pl) != 0) {
+            continue;
+        }
+        unsigned long v = 0;
+        for (size_t j = (size_t)pl; j < key_size; j++) {
+            if (key[j] < '0' || key[j] > '9') {
+                return -1;
+            }
+            v = v * 10 + (unsigned long)(key[j] - '0');
+        }
+        *pool = pools[i];
+        *n = v;
+        return 0;
+    }
+    return -1;
+}
+
+static void image_clear(struct derive *d)
+{
+    compile_model_free(d->model);
+    d->model = NULL;
+    json_decref(d->mods);
+    json_decref(d->derived);
+    json_decref(d->dmods);
+    json_decref(d->rt);
+    json_decref(d->vni);
+    d->mods = d->derived = d->dmods = d->rt = d->vni = NULL;
+}
+
+static int image_init(struct derive *d)
+{
+    d->mods = json_object();
+    d->derived = json_object();
+    d->dmods = json_object();
+    d->rt = json_object();
+    d->vni = json_object();
+    d->cv[0] = '\0';
+    d->rel_mod[0] = d->rel_mod[1] = 0;
+    if (compile_model_create(&d->model) != 0 || !d->mods || !d->derived || !d->dmods || !d->rt ||
+        !d->vni) {
+        image_clear(d);
+        return DERIVE_ENOMEM;
+    }
+    return 0;
+}
+
+int derive_create(struct derive **out)
+{
+    struct derive *d = calloc(1, sizeof *d);
+    if (!d) {
+        return DERIVE_ENOMEM;
+    }
+    if (image_init(d) != 0) {
+        free(d);
+        return DERIVE_ENOMEM;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->compiling, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->moved, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = d;
+    return 0;
+}
+
+void derive_free(struct derive *d)
+{
+    if (!d) {
+        return;
+    }
+    image_clear(d);
+    pthread_cond_destroy(&d->moved);
+    pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->compiling);
+    free(d);
+}
+
+void derive_reset(struct derive *d)
+{
+    pthread_mutex_lock(&d->mu);
+    image_clear(d);
+    d->broken = image_init(d) != 0;
+    d->ready = false;
+    d->revision = 0;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Applies one key state; d->mu held. */
+static int apply_locked(struct derive *d, const char *key, const uint8_t *value, size_t size,
+                        uint64_t mod, bool deleted)
+{
+    if (!d->model) {
+        return DERIVE_ENOMEM;
+    }
+    if (strcmp(key, DERIVE_KEY_CV) == 0) {
+        snprintf(d->cv, sizeof d->cv, "%.*s", deleted ? 0 : (int)(size < 31 ? size : 31),
+                 (const char *)value);
+        return 0;
+    }
+    const char *pool;
+    unsigned long n;
+    if (strncmp(key, "/c/id/rel/", 10) == 0) {
+        int i = strcmp(key + 10, "rt") == 0 ? 0 : strcmp(key + 10, "vni") == 0 ? 1 : -1;
+        if (i >= 0) {
+            d->rel_mod[i] = deleted ? 0 : mod;
+        }
+        return 0;
+    }
+    if (derive_id_parse(key, strlen(key), &pool, &n) == 0) {
+        json_t *map = strcmp(pool, "rt") == 0 ? d->rt : d->vni;
+        char num[24];
+        snprintf(num, sizeof num, "%lu", n);
+        if (deleted) {
+            json_object_del(map, num);
+            return 0;
+        }
+        json_t *owner = json_stringn((const char *)value, size);
+        return owner && json_object_set_new(map, num, owner) == 0 ? 0 : DERIVE_ENOMEM;
+    }
+    if (strncmp(key, "/c/o/", 5) != 0) {
+        return 0;
+    }
+    const char *type = key + 5, *slash = strchr(type, '/');
+    char tname[64];
+    if (!slash || (size_t)(slash - type) >= sizeof tname) {
+        return 0;
+    }
+    memcpy(tname, type, (size_t)(slash - type));
+    tname[slash - type] = '\0';
+    const char *uuid = slash + 1;
+    if (!derive_type_input(tname)) {
+        return 0;
+    }
+    bool dv = derive_type_derived(tname);
+    if (deleted) {
+        if (dv) {
+            json_object_del(d->derived, type);
+            json_object_del(d->dmods, type);
+        } else {
+            compile_model_remove(d->model, uuid);
+            json_object_del(d->mods, uuid);
+        }
+        return 0;
+    }
+    json_t *obj = json_loadb((const char *)value, size, 0, NULL);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return COMPILE_EINVAL;
+    }
+    int rc;
+    if (dv) {
+        rc = json_object_set_new(d->derived, type, obj) == 0 &&
+                     json_object_set_new(d->dmods, type, json_integer((json_int_t)mod)) == 0
+                 ? 0
+                 : DERIVE_ENOMEM;
+    } else {
+        rc = compile_model_put(d->model, tname, obj);
+        json_decref(obj);
+        if (rc == 0 && json_object_set_new(d->mods, uuid, json_integer((json_int_t)mod)) != 0) {
+            rc = DERIVE_ENOMEM;
+        }
+    }
+    return rc;
+}
+
+int derive_apply(struct derive *d, const uint8_t *key, size_t key_size, const uint8_t *value,
+                 size_t size, uint64_t mod, bool deleted)
+{
+    char k[512];
+    if (key_size >= sizeof k) {
+        return 0; /* longer than any key the image follows */
+    }
+    memcpy(k, key, key_size);
+    k[key_size] = '\0';
+    pthread_mutex_lock(&d->mu);
+    int rc = apply_locked(d, k, value, size, mod, deleted);
+    if (rc) {
+        d->broken = true;
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+void derive_caught_up(struct derive *d, uint64_t revision)
+{
+    pthread_mutex_lock(&d->mu);
+    if (revision > d->revision) {
+        d->revision = revision;
+    }
+    d->ready = true;
+    pthread_cond_broadcast(&d->moved);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void derive_set_watched(struct derive *d, bool watched)
+{
+    pthread_mutex_lock(&d->mu);
+    d->watched = watched;
+    pthread_cond_broadcast(&d->moved);
+    pthread_mutex_unlock(&d->mu);
+}
+
+bool derive_watched(const struct derive *d)
+{
+    struct derive *m = (struct derive *)d;
+    pthread_mutex_lock(&m->mu);
+    bool w = m->watched;
+    pthread_mutex_unlock(&m->mu);
+    return w;
+}
+
+bool derive_broken(const struct derive *d)
+{
+    struct derive *m = (struct derive *)d;
+    pthread_mutex_lock(&m->mu);
+    bool b = m->broken;
+    pthread_mutex_unlock(&m->mu);
+    return b;
+}
+
+uint64_t derive_revision(const struct derive *d)
+{
+    struct derive *m = (struct derive *)d;
+    pthread_mutex_lock(&m->mu);
+    uint64_t r = m->revision;
+    pthread_mutex_unlock(&m->mu);
+    return r;
+}
+
+bool derive_wait(struct derive *d, uint64_t revision, unsigned timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (d->watched && !(d->ready && d->revision >= revision)) {
+        if (pthread_cond_timedwait(&d->moved, &d->mu, &until) == ETIMEDOUT) {
+            break;
+        }
+    }
+    bool ok = d->ready && d->revision >= revision;
+    pthread_mutex_unlock(&d->mu);
+    return ok;
+}
+
+void derive_lock(struct derive *d)
+{
+    pthread_mutex_lock(&d->compiling);
+}
+
+void derive_unlock(struct derive *d)
+{
+    pthread_mutex_unlock(&d->compiling);
+}
+
+/* ---- plans ---- */
+
+void derive_plan_init(struct derive_plan *p)
+{
+    memset(p, 0, sizeof *p);
+}
+
+static void plan_clear(struct derive_plan *p)
+{
+    for (size_t i = 0; i < p->ncmps; i++) {
+        free(p->cmps[i].key);
+        free(p->cmps[i].value);
+    }
+    for (size_t i = 0; i < p->nops; i++) {
+        free(p->ops[i].key);
+        free(p->ops[i].value);
+    }
+    p->ncmps = p->nops = 0;
+    p->sources = p->puts = p->deletes = 0;
+}
+
+void derive_plan_destroy(struct derive_plan *p)
+{
+    plan_clear(p);
+    free(p->cmps);
+    free(p->ops);
+    derive_plan_init(p);
+}
+
+/* Takes ownership of 'key' and 'value' (either may be NULL: out of memory). */
+static int plan_cmp(struct derive_plan *p, uint8_t target, uint8_t op, char *key, char *value,
+                    uint64_t number)
+{
+    if (!key || (target == STORE_CMP_VALUE && !value) ||
+        (p->ncmps == p->capcmps &&
+         !(p->cmps = reallocarray(p->cmps, p->capcmps = p->capcmps ? 2 * p->capcmps : 16,
+                                  sizeof *p->cmps)))) {
+        free(key);
+        free(value);
+        return DERIVE_ENOMEM;
+    }
+    p->cmps[p->ncmps++] = (struct derive_cmp){target, op, key, value, number};
+    return 0;
+}
+
+static int plan_op(struct derive_plan *p, bool del, char *key, char *value)
+{
+    if (!key || (!del && !value) ||
+        (p->nops == p->capops &&
+         !(p->ops = reallocarray(p->ops, p->capops = p->capops ? 2 * p->capops : 16,
+                                 sizeof *p->ops)))) {
+        free(key);
+        free(value);
+        return DERIVE_ENOMEM;
+    }
+    p->ops[p->nops++] = (struct derive_op){del, key, value};
+    return 0;
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, f);
+    int n = vasprintf(&s, f, ap);
+    va_end(ap);
+    return n < 0 ? NULL : s;
+}
+
+/* fq_name elements joined by 'sep' (malloc'd). */
+static char *fq_join(const json_t *fq, char sep)
+{
+    size_t n = json_array_size(fq), size = 1;
+    for (size_t i = 0; i < n; i++) {
+        size += strlen(json_string_value(json_array_get(fq, i)) ?: "") + 1;
+    }
+    char *s = malloc(size), *w = s;
+    if (!s) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *e = json_string_value(json_array_get(fq, i)) ?: "";
+        size_t el = strlen(e);
+        if (i) {
+            *w++ = sep;
+        }
+        memcpy(w, e, el);
+        w += el;
+    }
+    *w = '\0';
+    return s;
+}
+
+/* The graph's fq index key of ('type', 'fq'): /c/f/<type>/<elements 0x1f>. */
+static char *fq_key(const char *type, const json_t *fq)
+{
+    char *j = fq_join(fq, '\x1f');
+    char *k = j ? fmt("/c/f/%s/%s", type, j) : NULL;
+    free(j);
+    return k;
+}
+
+static uint64_t mod_of(const json_t *map, const char *key)
+{
+    return (uint64_t)json_integer_value(json_object_get(map, key));
+}
+
+/* The identifier state as compile_alloc_load() reads it; d->mu held. */
+static json_t *ids_state(const struct derive *d)
+{
+    json_t *st = json_pack("{s:{},s:{}}", "route_target", "vni");
+    const json_t *maps[2] = {d->rt, d->vni};
+    for (int i = 0; st && i < 2; i++) {
+        json_t *dst = json_object_get(st, i ? "vni" : "route_target");
+        const char *num;
+        json_t *owner;
+        json_object_foreach((json_t *)maps[i], num, owner) {
+            if (json_object_set_new(dst, json_string_value(owner),
+                                    json_integer(strtoll(num, NULL, 10)))) {
+                json_decref(st);
+                return NULL;
+            }
+        }
+    }
+    return st;
+}
+
+/* Compares and writes for the identifier changes from 'before' to 'after'
+ * (both as compile_alloc_dump() writes). An allocation compares CREATE ==
+ * 0 on its key (no one else took the number) and MOD of the pool's release
+ * marker /c/id/rel/<pool> (no number was released since the image looked,
+ * so the number taken is still the lowest free); a release deletes its key
+ * and rewrites the marker. Only releases write the marker: creates do not
+ * conflict with each other through it. d->mu held. */
+static int plan_ids(struct derive_plan *p, const struct derive *d, const json_t *before,
+                    const json_t *after)
+{
+    static const char *const pools[2][2] = {{"route_target", "rt"}, {"vni", "vni"}};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        const json_t *b = json_object_get(before, pools[i][0]);
+        const json_t *a = json_object_get(after, pools[i][0]);
+        const char *owner;
+        json_t *v;
+        char key[64];
+        unsigned long released = 0;
+        bool allocated = false;
+        json_object_foreach((json_t *)a, owner, v) {
+            json_t *was = json_object_get(b, owner);
+            if (was && json_integer_value(was) == json_integer_value(v)) {
+                continue;
+            }
+            allocated = true;
+            derive_id_key(pools[i][1], (unsigned long)json_integer_value(v), key, sizeof key);
+            rc = plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, strdup(key), NULL, 0);
+            rc = rc ? rc : plan_op(p, false, strdup(key), strdup(owner));
+            if (rc == 0 && was) {
+                released = (unsigned long)json_integer_value(was);
+                derive_id_key(pools[i][1], released, key, sizeof key);
+                rc = plan_op(p, true, strdup(key), NULL);
+            }
+            if (rc) {
+                return rc;
+            }
+        }
+        json_object_foreach((json_t *)b, owner, v) {
+            if (!json_object_get(a, owner)) {
+                released = (unsigned long)json_integer_value(v);
+                derive_id_key(pools[i][1], released, key, sizeof key);
+                if ((rc = plan_op(p, true, strdup(key), NULL)) != 0) {
+                    return rc;
+                }
+            }
+        }
+        if (allocated) {
+            rc = plan_cmp(p, STORE_CMP_MOD, STORE_CMP_EQ, fmt("/c/id/rel/%s", pools[i][1]), NULL,
+                          d->rel_mod[i]);
+        }
+        if (rc == 0 && released) {
+            rc = plan_op(p, false, fmt("/c/id/rel/%s", pools[i][1]), fmt("%lu", released));
+        }
+    }
+    return rc;
+}
+
+/* Compares for the read set 'reads' (compile_model_track()), leaving out
+ * the objects the change itself writes ('skip' uuids, and the name
+ * 'skip_name' = "<type>\x1f<fq ':'>"); d->mu held. */
+static int plan_reads(struct derive_plan *p, const struct derive *d, const json_t *reads,
+                      const json_t *skip, const char *skip_name)
+{
+    const char *k;
+    json_t *v;
+    if (json_object_get(reads, COMPILE_READS_OOM)) {
+        return DERIVE_ENOMEM;
+    }
+    json_object_foreach((json_t *)reads, k, v) {
+        int rc = 0;
+        const char *sep = strchr(k, '\x1f');
+        if (json_object_get(skip, k) || (skip_name && strcmp(k, skip_name) == 0)) {
+            continue;
+        }
+        if (sep) {
+            /* a name that resolved to nothing: still nothing */
+            char type[64];
+            if ((size_t)(sep - k) >= sizeof type) {
+                continue;
+            }
+            memcpy(type, k, (size_t)(sep - k));
+            type[sep - k] = '\0';
+            char *els = strdup(sep + 1);
+            if (!els) {
+                return DERIVE_ENOMEM;
+            }
+            for (char *c = els; *c; c++) {
+                *c = *c == ':' ? '\x1f' : *c;
+            }
+            rc = plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, fmt("/c/f/%s/%s", type, els), NULL, 0);
+            free(els);
+        } else if (json_is_string(v)) {
+            rc = plan_cmp(p, STORE_CMP_MOD, STORE_CMP_EQ,
+                          fmt("/c/o/%s/%s", json_string_value(v), k), NULL, mod_of(d->mods, k));
+        } else {
+            rc = plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, fmt("/c/u/%s", k), NULL, 0);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Compares and writes turning the derived objects 'old' (owned by the
+ * compiled 'sources', as the image has them) into 'now'; d->mu held. */
+static int plan_derived(struct derive_plan *p, const struct derive *d, const json_t *sources,
+                        const json_t *old, const json_t *now)
+{
+    json_t *puts = NULL, *dels = NULL, *counts = json_object();
+    const char *k;
+    json_t *v;
+    int rc = counts ? compile_diff(old, now, &puts, &dels) : DERIVE_ENOMEM;
+    if (rc) {
+        goto out;
+    }
+    /* what each source owned: its owner index must still hold exactly that */
+    json_object_foreach((json_t *)old, k, v) {
+        const char *owner = compile_owner(v);
+        json_int_t c = json_integer_value(json_object_get(counts, owner));
+        if (json_object_set_new(counts, owner, json_integer(c + 1)) ||
+            (rc = plan_cmp(p, STORE_CMP_MOD, STORE_CMP_EQ, fmt("/c/o/%s", k), NULL,
+                           mod_of(d->dmods, k))) != 0) {
+            rc = rc ? rc : DERIVE_ENOMEM;
+            goto out;
+        }
+    }
+    json_object_foreach((json_t *)sources, k, v) {
+        rc = plan_cmp(p, STORE_CMP_COUNT, STORE_CMP_EQ, fmt("/c/d/%s/", k), NULL,
+                      (uint64_t)json_integer_value(json_object_get(counts, k)));
+        if (rc) {
+            goto out;
+        }
+    }
+    json_object_foreach(puts, k, v) {
+        const char *owner = compile_owner(v);
+        const char *uuid = json_string_value(json_object_get(v, "uuid"));
+        const char *slash = strchr(k, '/');
+        char *text = json_dumps(v, JSON_COMPACT);
+        if (!slash || !uuid) {
+            free(text);
+            rc = COMPILE_EINVAL;
+            goto out;
+        }
+        char *type = strndup(k, (size_t)(slash - k));
+        p->puts++;
+        const json_t *was = json_object_get(old, k);
+        if (was) {
+            rc = plan_op(p, false, fmt("/c/o/%s", k), text);
+            const char *wo = compile_owner(was);
+            if (rc == 0 && owner && wo && strcmp(owner, wo) != 0) {
+                /* the owner changed (a project's default group became an
+                 * input and took over its ACLs): move the index entry */
+                rc = plan_op(p, true, fmt("/c/d/%s/%s", wo, k), NULL);
+                rc = rc ? rc : plan_op(p, false, fmt("/c/d/%s/%s", owner, k), strdup(""));
+            }
+        } else {
+            /* a new object: its keys must be free; the default
+             * security-group of a project (no owner) becomes an input */
+            char *fk = type ? fq_key(type, json_object_get(v, "fq_name")) : NULL;
+            rc = plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, fmt("/c/o/%s", k), NULL, 0);
+            rc = rc ? (free(text), rc) : plan_op(p, false, fmt("/c/o/%s", k), text);
+            rc = rc ? rc : plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, fk ? strdup(fk) : NULL, NULL, 0);
+            rc = rc ? rc : plan_op(p, false, fmt("/c/u/%s", uuid), type ? strdup(type) : NULL);
+            rc = rc ? rc : plan_op(p, false, fk ? strdup(fk) : NULL, strdup(uuid));
+            if (rc == 0 && owner) {
+                rc = plan_op(p, false, fmt("/c/d/%s/%s", owner, k), strdup(""));
+            }
+            free(fk);
+        }
+        free(type);
+        if (rc) {
+            goto out;
+        }
+    }
+    size_t i;
+    json_array_foreach(dels, i, v) {
+        k = json_string_value(v);
+        const json_t *o = json_object_get(old, k);
+        const char *slash = strchr(k, '/');
+        char *type = strndup(k, (size_t)(slash - k));
+        p->deletes++;
+        rc = plan_op(p, true, fmt("/c/o/%s", k), NULL);
+        rc = rc ? rc : plan_op(p, true, fmt("/c/u/%s", slash + 1), NULL);
+        rc = rc ? rc : plan_op(p, true, type ? fq_key(type, json_object_get(o, "fq_name")) : NULL, NULL);
+        rc = rc ? rc : plan_op(p, true, fmt("/c/d/%s/%s", compile_owner(o), k), NULL);
+        free(type);
+        if (rc) {
+            goto out;
+        }
+    }
+out:
+    json_decref(counts);
+    json_decref(puts);
+    json_decref(dels);
+    return rc;
+}
+
+/* The cluster-version gate; d->mu held. */
+static int plan_cv(struct derive_plan *p, const struct derive *d, char *msg, size_t msg_size)
+{
+    char ours[16];
+    snprintf(ours, sizeof ours, "%d", DERIVE_VERSION);
+    if (!d->cv[0]) {
+        int rc = plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, strdup(DERIVE_KEY_CV), NULL, 0);
+        return rc ? rc : plan_op(p, false, strdup(DERIVE_KEY_CV), strdup(ours));
+    }
+    if (strcmp(d->cv, ours) != 0) {
+        snprintf(msg, msg_size, "the cluster compiles with version %s; this node implements %s",
+                 d->cv, ours);
+        return DERIVE_EVERSION;
+    }
+    return plan_cmp(p, STORE_CMP_VALUE, STORE_CMP_EQ, strdup(DERIVE_KEY_CV), strdup(ours), 0);
+}
+
+/* One entry of the model to restore after planning. */
+struct saved {
+    char uuid[64];
+    char type[64];
+    json_t *obj; /* NULL: was absent */
+};
+
+static int model_swap(struct compile_model *m, struct saved *s, const char *type, const char *uuid,
+                      json_t *now)
+{
+    const char *t = NULL;
+    const json_t *o = compile_model_get(m, uuid, &t);
+    snprintf(s->uuid, sizeof s->uuid, "%s", uuid);
+    snprintf(s->type, sizeof s->type, "%s", t ? t : type);
+    s->obj = o ? json_incref((json_t *)o) : NULL;
+    if (now) {
+        return compile_model_put(m, type, now);
+    }
+    compile_model_remove(m, uuid);
+    return 0;
+}
+
+/* Puts back what model_swap() changed; false when that ran out of memory. */
+static bool model_restore(struct compile_model *m, struct saved *s)
+{
+    bool ok = true;
+    if (s->obj) {
+        ok = compile_model_put(m, s->type, s->obj) == 0;
+        json_decref(s->obj);
+        s->obj = NULL;
+    } else if (s->uuid[0]) {
+        compile_model_remove(m, s->uuid);
+    }
+    s->uuid[0] = '\0';
+    return ok;
+}
+
+static int compile_code_msg(int rc, char *msg, size_t msg_size)
+{
+    if (!msg[0]) {
+        snprintf(msg, msg_size, "compiler: %s", strata_strerror(rc));
+    }
+    return rc;
+}
+
+/* A project's new default security-group is an input once written, and an
+ * input group owns its ACLs: written owned by the group from the start, the
+ * ACLs are what compiling the group itself yields, so an incremental
+ * compile and a full one agree. */
+static int adopt_default_acls(json_t *out)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(out, k, v) {
+        if (strncmp(k, "security-group/", 15) != 0 || compile_owner(v)) {
+            continue;
+        }
+        const char *sg = json_string_value(json_object_get(v, "uuid"));
+        const char *k2;
+        json_t *acl;
+        json_object_foreach(out, k2, acl) {
+            const char *pu = json_string_value(json_object_get(acl, "parent_uuid"));
+            if (strncmp(k2, "access-control-list/", 20) != 0 || !pu || !sg || strcmp(pu, sg) != 0) {
+                continue;
+            }
+            json_t *df = json_pack("[{s:s,s:s,s:O}]", "type", "security-group", "uuid", sg,
+                                   "fq_name", json_object_get(v, "fq_name"));
+            if (!df || json_object_set_new(acl, "derived_from", df)) {
+                return DERIVE_ENOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+int derive_plan_change(struct derive *d, const char *type, const char *uuid, const json_t *old,
+                       const json_t *now, struct derive_plan *p, char *msg, size_t msg_size)
+{
+    struct saved sv = {.obj = NULL}, sg = {.obj = NULL};
+    json_t *reads = json_object(), *sources = json_object(), *skip = json_object();
+    json_t *out = json_object(), *before = NULL, *after = NULL, *owned = NULL;
+    struct compile_alloc *alloc = NULL;
+    char *skip_name = NULL;
+    int rc = 0;
+    msg[0] = '\0';
+    plan_clear(p);
+    pthread_mutex_lock(&d->mu);
+    if (!reads || !sources || !skip || !out) {
+        rc = DERIVE_ENOMEM;
+        goto out_unlock;
+    }
+    if (!d->ready || d->broken || !d->model) {
+        snprintf(msg, msg_size, "the compiler has not loaded the store yet");
+        rc = DERIVE_ENOTREADY;
+        goto out_unlock;
+    }
+    if ((rc = plan_cv(p, d, msg, msg_size)) != 0) {
+        goto out_unlock;
+    }
+    const json_t *self = now ? now : old;
+    char *fqc = fq_join(json_object_get(self, "fq_name"), ':');
+    skip_name = fqc ? fmt("%s\x1f%s", type, fqc) : NULL;
+    free(fqc);
+    if (!skip_name || json_object_set_new(skip, uuid, json_true())) {
+        rc = DERIVE_ENOMEM;
+        goto out_unlock;
+    }
+    /* a project's default security-group goes with the project */
+    const json_t *dsg = NULL;
+    char dsg_uuid[37] = "";
+    if (strcmp(type, "project") == 0 || strcmp(type, "security-group") == 0) {
+        json_t *fq = json_copy(json_object_get(self, "fq_name"));
+        if (strcmp(type, "project") == 0 && fq) {
+            json_array_append_new(fq, json_string("default"));
+        }
+        if (!fq || compile_uuid("security-group", fq, dsg_uuid) != 0) {
+            dsg_uuid[0] = '\0';
+        }
+        json_decref(fq);
+        if (strcmp(type, "security-group") == 0) {
+            if (!now && strcmp(dsg_uuid, uuid) == 0) {
+                snprintf(msg, msg_size, "the default security-group of a project is deleted with "
+                         "the project");
+                rc = DERIVE_EDEFAULT;
+                goto out_unlock;
+            }
+        } else if (!now && dsg_uuid[0]) {
+            dsg = compile_model_get(d->model, dsg_uuid, NULL);
+        }
+    }
+    if ((rc = model_swap(d->model, &sv, type, uuid, (json_t *)now)) != 0) {
+        goto out_restore;
+    }
+    compile_model_track(d->model, reads);
+    rc = compile_affected(d->model, type, uuid, old, now, sources);
+    if (rc == 0 && now && strcmp(type, "project") == 0 && dsg_uuid[0] &&
+        compile_model_get(d->model, dsg_uuid, NULL)) {
+        /* the group compiles with its project, so the ACLs it took over
+         * from the project keep existing */
+        rc = json_object_set_new(sources, dsg_uuid, json_true()) ? DERIVE_ENOMEM : 0;
+    }
+    if (rc == 0 && dsg) {
+        json_t *g = json_incref((json_t *)dsg);
+        if ((rc = model_swap(d->model, &sg, "security-group", dsg_uuid, NULL)) == 0) {
+            rc = compile_affected(d->model, "security-group", dsg_uuid, g, NULL, sources);
+        }
+        if (rc == 0 && json_object_set_new(skip, dsg_uuid, json_true())) {
+            rc = DERIVE_ENOMEM;
+        }
+        /* the group's own keys and the guard that nothing refers to it */
+        rc = rc ? rc : plan_cmp(p, STORE_CMP_MOD, STORE_CMP_EQ,
+                                fmt("/c/o/security-group/%s", dsg_uuid), NULL,
+                                mod_of(d->mods, dsg_uuid));
+        rc = rc ? rc : plan_cmp(p, STORE_CMP_COUNT, STORE_CMP_EQ, fmt("/c/br/%s/", dsg_uuid), NULL, 0);
+        rc = rc ? rc : plan_cmp(p, STORE_CMP_COUNT, STORE_CMP_EQ, fmt("/c/ch/%s/", dsg_uuid), NULL, 0);
+        rc = rc ? rc : plan_op(p, true, fmt("/c/o/security-group/%s", dsg_uuid), NULL);
+        rc = rc ? rc : plan_op(p, true, fmt("/c/u/%s", dsg_uuid), NULL);
+        rc = rc ? rc : plan_op(p, true, fq_key("security-group", json_object_get(g, "fq_name")), NULL);
+        rc = rc ? rc : plan_op(p, true, fmt("/c/wbr/%s/", dsg_uuid), NULL);
+        json_decref(g);
+    }
+    if (rc == 0) {
+        before = ids_state(d);
+        rc = before ? compile_alloc_create(&alloc) : DERIVE_ENOMEM;
+    }
+    rc = rc ? rc : compile_alloc_load(alloc, before);
+    rc = rc ? rc : compile_sources(d->model, alloc, sources, out);
+    compile_model_track(d->model, NULL);
+    if (rc == 0) {
+        after = compile_alloc_dump(alloc);
+        owned = compile_owned_by(d->derived, sources);
+        rc = after && owned ? 0 : DERIVE_ENOMEM;
+    }
+    rc = rc ? rc : adopt_default_acls(out);
+    /* the compiler re-creating the default group being deleted: refuse */
+    if (rc == 0 && strcmp(type, "security-group") == 0 && !now) {
+        char k[128];
+        snprintf(k, sizeof k, "security-group/%s", uuid);
+        if (json_object_get(out, k)) {
+            snprintf(msg, msg_size, "the default security-group of a project is deleted with the "
+                     "project");
+            rc = DERIVE_EDEFAULT;
+        }
+    }
+    rc = rc ? rc : plan_reads(p, d, reads, skip, skip_name);
+    rc = rc ? rc : plan_derived(p, d, sources, owned, out);
+    rc = rc ? rc : plan_ids(p, d, before, after);
+    p->sources = json_object_size(sources);
+out_restore:
+    compile_model_track(d->model, NULL);
+    bool restored = model_restore(d->model, &sg);
+    if (!model_restore(d->model, &sv) || !restored) {
+        d->broken = true; /* the feeder reloads */
+    }
+out_unlock:
+    pthread_mutex_unlock(&d->mu);
+    if (rc) {
+        plan_clear(p);
+        if (rc != DERIVE_ENOTREADY && rc != DERIVE_EVERSION && rc != DERIVE_EDEFAULT) {
+            compile_code_msg(rc, msg, msg_size);
+        }
+    }
+    compile_alloc_free(alloc);
+    json_decref(reads);
+    json_decref(sources);
+    json_decref(skip);
+    json_decref(out);
+    json_decref(before);
+    json_decref(after);
+    json_decref(owned);
+    free(skip_name);
+    return rc;
+}

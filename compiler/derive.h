@@ -1,0 +1,144 @@
+/* The compiler wired into the object graph: one process-wide, in-memory
+ * image of what the compiler reads (the intent objects, the derived objects
+ * with their mod revisions, the identifier pools, the cluster version),
+ * kept current by whoever feeds it store key states (the config role's
+ * watch on /c/, or a full reload), and the planner that turns one intent
+ * change into the compares and writes to add to that change's store
+ * transaction (docs/design-config.md, "The compiler in the transaction").
+ *
+ * Planning a change: apply it to the model, compile_affected() ->
+ * compile_sources() with the lookups recorded, revert the model, diff
+ * against what those sources own. The plan's compares restate every
+ * assumption: MOD == m on each input object the compile read, CREATE == 0
+ * on each name or uuid it looked up and did not find, MOD == m on each
+ * derived object it rewrites or deletes, COUNT(/c/d/<source>/) == n on the
+ * owner index of each compiled source, CREATE == 0 on each new identifier
+ * key, and VALUE(/c/cv) == DERIVE_VERSION. A plan made on a stale image
+ * therefore cannot commit; the graph waits for the image to catch up and
+ * plans again.
+ *
+ * Threads: every function may be called from any thread; the image is
+ * guarded by an internal mutex. derive_lock()/derive_unlock() serialize
+ * compiling transactions of one process (plan + commit + catch-up), so the
+ * nodes of a cluster, not the workers of one node, race for identifiers. */
+#ifndef STRATA_COMPILER_DERIVE_H
+#define STRATA_COMPILER_DERIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/err.h"
+
+#define DERIVE_ERRORS(X)                                                              \
+    X(DERIVE_ENOTREADY, -13801, "the compiler has not loaded the store yet")          \
+    X(DERIVE_EVERSION, -13802, "the cluster compiles with a version this node lacks") \
+    X(DERIVE_ENOMEM, -13803, "out of memory in the compiler")                         \
+    X(DERIVE_EDEFAULT, -13804, "a project's default security group goes with it")
+
+enum derive_err { DERIVE_ERRORS(STRATA_ERR_ENUM) };
+
+const char *derive_strerror(int code);
+
+/* The compiler rules version this build implements: the value (decimal
+ * text) of DERIVE_KEY_CV, written by the first compiling transaction. */
+#define DERIVE_VERSION 1
+#define DERIVE_KEY_CV "/c/cv"
+#define DERIVE_WAIT_MS 5000 /* most a writer waits for the image to catch up */
+
+/* Identifier keys: /c/id/rt/<n> and /c/id/vni/<n> (n as 10 decimal digits,
+ * so key order is number order) hold the owner (a source uuid, or
+ * "<network uuid>/<service-instance uuid>" for a service target). Owner
+ * index: /c/d/<source uuid>/<type>/<uuid> (empty value) for each derived
+ * object the source owns. Release markers: /c/id/rel/rt and /c/id/rel/vni,
+ * rewritten by every transaction that frees a number of that pool and
+ * compared (MOD) by every one that allocates, so allocation stays lowest
+ * free. */
+#define DERIVE_ID_FMT "/c/id/%s/%010lu"
+
+struct derive;
+
+int derive_create(struct derive **out) STRATA_WARN_UNUSED;
+void derive_free(struct derive *d);
+
+/* True when the compiler reads objects of 'type' (a change to one is
+ * compiled); true for the derived types in derive_type_derived(). */
+bool derive_type_input(const char *type);
+bool derive_type_derived(const char *type);
+
+/* The key prefixes a feeder loads and follows ('*len' of them). */
+const char *const *derive_prefixes(size_t *len);
+
+/* Feeding. derive_reset() forgets everything (not ready). derive_apply()
+ * takes the state of one key at 'mod' ('deleted', or 'value' of 'size'
+ * bytes); keys outside derive_prefixes() are ignored; a value that does not
+ * parse marks the image broken (derive_broken()) until the next reset.
+ * derive_caught_up() says the image reflects the store up to 'revision'
+ * (events applied in order up to it, or a reload finished) and wakes
+ * waiters; the first call makes it ready. 'watched': the feeder follows
+ * the store on its own (derive_wait() blocks); otherwise the graph reloads
+ * it itself when it needs to catch up. */
+void derive_reset(struct derive *d);
+int derive_apply(struct derive *d, const uint8_t *key, size_t key_size, const uint8_t *value,
+                 size_t size, uint64_t mod, bool deleted) STRATA_WARN_UNUSED;
+void derive_caught_up(struct derive *d, uint64_t revision);
+void derive_set_watched(struct derive *d, bool watched);
+bool derive_watched(const struct derive *d);
+bool derive_broken(const struct derive *d);
+uint64_t derive_revision(const struct derive *d);
+
+/* Waits until the image has caught up to 'revision' or 'timeout_ms' pass;
+ * true when it has. Returns at once when not watched. */
+bool derive_wait(struct derive *d, uint64_t revision, unsigned timeout_ms);
+
+void derive_lock(struct derive *d);
+void derive_unlock(struct derive *d);
+
+/* A plan: compares and writes to add to a transaction. Strings are owned. */
+struct derive_cmp {
+    uint8_t target; /* enum store_cmp_target */
+    uint8_t op;     /* enum store_cmp_op */
+    char *key;
+    char *value;    /* VALUE compares */
+    uint64_t number;
+};
+
+struct derive_op {
+    bool del;
+    char *key;
+    char *value; /* puts */
+};
+
+struct derive_plan {
+    struct derive_cmp *cmps;
+    size_t ncmps, capcmps;
+    struct derive_op *ops;
+    size_t nops, capops;
+    size_t sources;   /* sources compiled */
+    size_t puts;      /* derived objects written */
+    size_t deletes;   /* derived objects deleted */
+};
+
+void derive_plan_init(struct derive_plan *p);
+void derive_plan_destroy(struct derive_plan *p);
+
+/* Plans the compile of the change of object 'uuid' of 'type' from 'old' to
+ * 'now' (either NULL for a create / delete; both as the graph stores them,
+ * refs resolved) into 'p' (reset first). The image is left as it was.
+ * Deleting a project also deletes its default security-group (and the
+ * group's ACLs) when no one refers to it. Errors: DERIVE_ENOTREADY,
+ * DERIVE_EVERSION (the cluster version names rules this build lacks),
+ * DERIVE_EDEFAULT (the default group deleted on its own), DERIVE_ENOMEM,
+ * COMPILE_* from the compiler; 'msg' says more. */
+int derive_plan_change(struct derive *d, const char *type, const char *uuid, const json_t *old,
+                       const json_t *now, struct derive_plan *p, char *msg,
+                       size_t msg_size) STRATA_WARN_UNUSED;
+
+/* The identifier key of number 'n' in pool 'pool' ("rt" or "vni") into
+ * 'out'; parses one back: 0 and '*pool'/'*n' set, or -1. Pure helpers. */
+void derive_id_key(const char *pool, unsigned long n, char *out, size_t size);
+int derive_id_parse(const char *key, size_t key_size, const char **pool, unsigned long *n);
+
+#endif

@@ -1,0 +1,563 @@
+/* Unit tests for the compiler wired into the object graph (compiler/derive.c
+ * and its hooks in graph.c), on a store state machine in a temporary
+ * directory: two graphs, each with its own compiler image, stand for two
+ * nodes. Every test ends with the invariant check: the derived objects and
+ * identifiers in the store equal a full compile (compile_all) of the intent
+ * objects in the store, every derived object has its owner-index, uuid and
+ * fq_name keys, and nothing else is under those prefixes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "compiler/compile.h"
+#include "compiler/derive.h"
+#include "compiler/graph.h"
+#include "store/cmd.h"
+#include "store/fsm.h"
+
+static struct schema *g_schema;
+
+struct fx {
+    char dir[64];
+    struct store_fsm *fsm;
+    struct graph_kv_fsm kv;
+    struct derive *d1, *d2;
+    struct graph g1, g2; /* "node 1" and "node 2" */
+    struct graph_error err;
+    char proj[GRAPH_UUID_SIZE];
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/strata-derive-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    struct store_fsm_config c = {.no_sync = true, .map_size = 64u << 20};
+    assert_int_equal(store_fsm_open(&f->fsm, f->dir, &c), 0);
+    graph_kv_fsm_init(&f->kv, f->fsm, 0);
+    assert_int_equal(derive_create(&f->d1), 0);
+    assert_int_equal(derive_create(&f->d2), 0);
+    graph_init(&f->g1, g_schema, graph_kv_fsm(&f->kv));
+    graph_init(&f->g2, g_schema, graph_kv_fsm(&f->kv));
+    assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
+    graph_set_derive(&f->g1, f->d1);
+    graph_set_derive(&f->g2, f->d2);
+    assert_int_equal(graph_bootstrap(&f->g1, "test", &f->err), 0);
+    assert_int_equal(graph_derive_load(&f->g2, f->d2, NULL, &f->err), 0);
+    json_t *fq = json_pack("[s,s]", "default-domain", "default-project");
+    assert_int_equal(graph_fqname_to_id(&f->g1, "project", fq, true, f->proj, &f->err), 0);
+    json_decref(fq);
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(store_fsm_audit(f->fsm), 0);
+    store_fsm_close(f->fsm);
+    char p[128];
+    snprintf(p, sizeof p, "%s/data.mdb", f->dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/lock.mdb", f->dir);
+    unlink(p);
+    rmdir(f->dir);
+    derive_free(f->d1);
+    derive_free(f->d2);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static json_t *J(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static json_t *J(const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (!j) {
+        fail_msg("bad test JSON: %s: %s", text, e.text);
+    }
+    return j;
+}
+
+static int create(struct fx *f, struct graph *g, const char *type, char uuid[GRAPH_UUID_SIZE],
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int create(struct fx *f, struct graph *g, const char *type, char uuid[GRAPH_UUID_SIZE],
+                  const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_t *body = J("%s", text), *out = NULL;
+    int rc = graph_obj_create(g, type, body, "tester", &out, NULL, &f->err);
+    if (rc == 0 && uuid) {
+        snprintf(uuid, GRAPH_UUID_SIZE, "%s", json_string_value(json_object_get(out, "uuid")));
+    }
+    if (rc && getenv("GRAPH_TEST_VERBOSE")) {
+        fprintf(stderr, "create %s: %s\n", type, f->err.message);
+    }
+    json_decref(out);
+    json_decref(body);
+    return rc;
+}
+
+struct scan_arg {
+    json_t *out; /* key -> value text */
+};
+
+static int scan_cb(void *arg, const struct store_kv *kv)
+{
+    struct scan_arg *a = arg;
+    json_object_setn_new_nocheck(a->out, (const char *)kv->key, kv->key_size,
+                             json_stringn((const char *)kv->value, kv->value_size));
+    return 0;
+}
+
+/* Every key under 'prefix' -> its value (text). */
+static json_t *scan(struct fx *f, const char *prefix)
+{
+    struct scan_arg a = {.out = json_object()};
+    struct store_keysel sel = store_sel_prefix(prefix, (uint32_t)strlen(prefix));
+    assert_int_equal(store_fsm_scan(f->fsm, &sel, 0, scan_cb, &a, NULL), 0);
+    return a.out;
+}
+
+static json_t *parse(const json_t *text)
+{
+    json_t *o = json_loads(json_string_value(text), 0, NULL);
+    assert_non_null(o);
+    return o;
+}
+
+/* The object 'type' named by fq_name text 'fq' (elements joined by ':'),
+ * or NULL. */
+static json_t *by_fq(struct fx *f, const char *type, const char *fq)
+{
+    json_t *all = scan(f, "/c/o/");
+    const char *k;
+    json_t *v, *found = NULL;
+    char pre[96];
+    snprintf(pre, sizeof pre, "/c/o/%s/", type);
+    json_object_foreach(all, k, v) {
+        if (strncmp(k, pre, strlen(pre)) != 0) {
+            continue;
+        }
+        json_t *o = parse(v);
+        json_t *fqa = json_object_get(o, "fq_name");
+        char text[1024] = "";
+        for (size_t i = 0; i < json_array_size(fqa); i++) {
+            size_t n = strlen(text);
+            snprintf(text + n, sizeof text - n, "%s%s", i ? ":" : "",
+                     json_string_value(json_array_get(fqa, i)));
+        }
+        if (strcmp(text, fq) == 0) {
+            found = o;
+            break;
+        }
+        json_decref(o);
+    }
+    json_decref(all);
+    return found;
+}
+
+/* The invariant: the store's derived state is a full compile of its
+ * intent state, with consistent indexes. */
+static void check_full(struct fx *f)
+{
+    static const char *const inputs[] = {"virtual-network", "network-policy", "security-group",
+                                         "project", "global-system-config", "service-instance",
+                                         "logical-router"};
+    json_t *all = scan(f, "/c/o/"), *input = json_array(), *stored = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(all, k, v) {
+        char type[64];
+        const char *t = k + 5, *slash = strchr(t, '/');
+        snprintf(type, sizeof type, "%.*s", (int)(slash - t), t);
+        json_t *o = parse(v);
+        if (derive_type_derived(type)) {
+            json_object_set_new(stored, t, o);
+            continue;
+        }
+        bool in = false;
+        for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+            in |= strcmp(inputs[i], type) == 0;
+        }
+        if (in) {
+            json_object_set_new(o, "type", json_string(type));
+            json_array_append(input, o);
+        }
+        json_decref(o);
+    }
+    json_t *ids = scan(f, "/c/id/"), *state = json_pack("{s:{},s:{}}", "route_target", "vni");
+    json_object_foreach(ids, k, v) {
+        if (strncmp(k, "/c/id/rel/", 10) == 0) {
+            continue; /* release markers */
+        }
+        const char *pool;
+        unsigned long n;
+        assert_int_equal(derive_id_parse(k, strlen(k), &pool, &n), 0);
+        json_object_set_new(json_object_get(state, strcmp(pool, "rt") == 0 ? "route_target" : "vni"),
+                            json_string_value(v), json_integer((json_int_t)n));
+    }
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *full = NULL;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, input), 0);
+    assert_int_equal(compile_alloc_load(a, state), 0);
+    assert_int_equal(compile_all(m, a, &full), 0);
+    /* no allocation was missing and none was left behind */
+    json_t *after = compile_alloc_dump(a);
+    if (!json_equal(after, state)) {
+        char *x = json_dumps(state, JSON_COMPACT), *y = json_dumps(after, JSON_COMPACT);
+        fail_msg("identifiers %s, full compile %s", x, y);
+    }
+    json_decref(after);
+    /* every derived object the full compile makes is stored, equal */
+    json_object_foreach(full, k, v) {
+        if (strncmp(k, "security-group/", 15) == 0) {
+            fail_msg("a project lacks its default security-group: %s", k);
+        }
+        json_t *s = json_object_get(stored, k);
+        if (!s || !json_equal(s, v)) {
+            char *x = s ? json_dumps(s, JSON_COMPACT) : strdup("(absent)");
+            char *y = json_dumps(v, JSON_COMPACT);
+            fail_msg("%s stored %s, full compile %s", k, x, y);
+        }
+    }
+    assert_int_equal(json_object_size(full), json_object_size(stored));
+    /* indexes: owner index, uuid and fq keys of each; nothing else */
+    json_t *d = scan(f, "/c/d/");
+    assert_int_equal(json_object_size(d), json_object_size(stored));
+    json_object_foreach(stored, k, v) {
+        char key[256];
+        snprintf(key, sizeof key, "/c/d/%s/%s", compile_owner(v), k);
+        assert_non_null(json_object_get(d, key));
+        json_t *u = scan(f, "/c/u/");
+        snprintf(key, sizeof key, "/c/u/%s", json_string_value(json_object_get(v, "uuid")));
+        assert_non_null(json_object_get(u, key));
+        json_decref(u);
+    }
+    json_decref(d);
+    json_decref(full);
+    compile_alloc_free(a);
+    compile_model_free(m);
+    json_decref(ids);
+    json_decref(state);
+    json_decref(all);
+    json_decref(input);
+    json_decref(stored);
+}
+
+static json_t *ri_of(struct fx *f, const char *vn_fq, const char *name)
+{
+    char fq[512];
+    snprintf(fq, sizeof fq, "%s:%s", vn_fq, name);
+    return by_fq(f, "routing-instance", fq);
+}
+
+/* The route-target names the instance of 'vn' imports, as one string. */
+static void ri_targets(struct fx *f, const char *vn, char *out, size_t size)
+{
+    json_t *ri = ri_of(f, vn, strrchr(vn, ':') + 1);
+    assert_non_null(ri);
+    out[0] = '\0';
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(ri, "route_target_refs"), i, r) {
+        size_t n = strlen(out);
+        snprintf(out + n, size - n, "%s%s/%s", n ? " " : "",
+                 json_string_value(json_array_get(json_object_get(r, "to"), 0)),
+                 json_string_value(json_object_get(json_object_get(r, "attr"), "import_export"))
+                     ?: "both");
+    }
+    json_decref(ri);
+}
+
+#define VN_FMT "{\"name\":\"%s\",\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}"
+
+#define POLICY \
+    "{\"name\":\"a-b\",\"parent_type\":\"project\",\"parent_uuid\":\"%s\"," \
+    "\"network_policy_entries\":{\"policy_rule\":[{\"direction\":\"<>\",\"protocol\":\"any\"," \
+    "\"src_addresses\":[{\"virtual_network\":\"vn-a\"}]," \
+    "\"dst_addresses\":[{\"virtual_network\":\"vn-b\"}]," \
+    "\"action_list\":{\"simple_action\":\"pass\"}}]}}"
+
+/* ---- tests ---- */
+
+static void test_id_keys(void **state)
+{
+    (void)state;
+    char key[64];
+    const char *pool;
+    unsigned long n;
+    derive_id_key("rt", 8000000, key, sizeof key);
+    assert_string_equal(key, "/c/id/rt/0008000000");
+    assert_int_equal(derive_id_parse(key, strlen(key), &pool, &n), 0);
+    assert_string_equal(pool, "rt");
+    assert_int_equal(n, 8000000);
+    derive_id_key("vni", 1, key, sizeof key);
+    assert_string_equal(key, "/c/id/vni/0000000001");
+    assert_int_equal(derive_id_parse(key, strlen(key), &pool, &n), 0);
+    assert_string_equal(pool, "vni");
+    assert_int_equal(n, 1);
+    assert_int_equal(derive_id_parse("/c/id/rt/12", 11, &pool, &n), -1);
+    assert_int_equal(derive_id_parse("/c/id/xx/0000000001", 19, &pool, &n), -1);
+    assert_int_equal(derive_id_parse("/c/id/rt/00000000a1", 19, &pool, &n), -1);
+    assert_true(derive_type_input("virtual-network"));
+    assert_true(derive_type_input("routing-instance"));
+    assert_false(derive_type_input("virtual-machine-interface"));
+    assert_true(derive_type_derived("route-target"));
+    assert_false(derive_type_derived("security-group"));
+}
+
+/* A network gets its instance, target, VNI and ACL in the transaction that
+ * creates it; the default project got its default group at bootstrap. */
+static void test_vn_create(void **state)
+{
+    struct fx *f = *state;
+    char vn[GRAPH_UUID_SIZE];
+    uint64_t before = f->g1.txn_count;
+    assert_int_equal(create(f, &f->g1, "virtual-network", vn, VN_FMT, "vn-a", f->proj), 0);
+    assert_int_equal(f->g1.txn_count - before, 1); /* one transaction, no retry */
+    json_t *ri = ri_of(f, "default-domain:default-project:vn-a", "vn-a");
+    assert_non_null(ri);
+    json_t *df = json_array_get(json_object_get(ri, "derived_from"), 0);
+    assert_string_equal(json_string_value(json_object_get(df, "type")), "virtual-network");
+    assert_string_equal(json_string_value(json_object_get(df, "uuid")), vn);
+    assert_true(json_is_true(json_object_get(ri, "routing_instance_is_default")));
+    json_decref(ri);
+    json_t *rt = by_fq(f, "route-target", "target:64512:8000000");
+    assert_non_null(rt);
+    json_decref(rt);
+    json_t *acl = by_fq(f, "access-control-list", "default-domain:default-project:vn-a:vn-a");
+    assert_non_null(acl);
+    json_decref(acl);
+    json_t *ids = scan(f, "/c/id/");
+    assert_string_equal(json_string_value(json_object_get(ids, "/c/id/rt/0008000000")), vn);
+    assert_string_equal(json_string_value(json_object_get(ids, "/c/id/vni/0000000001")), vn);
+    json_decref(ids);
+    json_t *sg = by_fq(f, "security-group", "default-domain:default-project:default");
+    assert_non_null(sg);
+    json_decref(sg);
+    json_t *cv = scan(f, DERIVE_KEY_CV);
+    assert_string_equal(json_string_value(json_object_get(cv, DERIVE_KEY_CV)), "1");
+    json_decref(cv);
+    check_full(f);
+}
+
+/* Two networks and a policy between them: attached to both, the instances
+ * import each other's targets; detached, they do not; deleted, everything
+ * derived goes and the lowest number is reused. */
+static void test_policy_attach_detach(void **state)
+{
+    struct fx *f = *state;
+    char a[GRAPH_UUID_SIZE], b[GRAPH_UUID_SIZE], pol[GRAPH_UUID_SIZE], c[GRAPH_UUID_SIZE];
+    char t[512];
+    assert_int_equal(create(f, &f->g1, "virtual-network", a, VN_FMT, "vn-a", f->proj), 0);
+    assert_int_equal(create(f, &f->g2, "virtual-network", b, VN_FMT, "vn-b", f->proj), 0);
+    assert_int_equal(create(f, &f->g1, "network-policy", pol, POLICY, f->proj), 0);
+    check_full(f);
+    assert_int_equal(graph_ref_update(&f->g1, GRAPH_REF_ADD, "virtual-network", a, "network-policy",
+                                      pol, NULL, NULL, "t", NULL, &f->err), 0);
+    assert_int_equal(graph_ref_update(&f->g2, GRAPH_REF_ADD, "virtual-network", b, "network-policy",
+                                      pol, NULL, NULL, "t", NULL, &f->err), 0);
+    ri_targets(f, "default-domain:default-project:vn-a", t, sizeof t);
+    assert_string_equal(t, "target:64512:8000000/both target:64512:8000001/import");
+    ri_targets(f, "default-domain:default-project:vn-b", t, sizeof t);
+    assert_string_equal(t, "target:64512:8000001/both target:64512:8000000/import");
+    json_t *acl = by_fq(f, "access-control-list", "default-domain:default-project:vn-a:vn-a");
+    assert_int_equal(json_array_size(json_object_get(
+                         json_object_get(acl, "access_control_list_entries"), "acl_rule")),
+                     2);
+    json_t *df = json_object_get(acl, "derived_from");
+    assert_int_equal(json_array_size(df), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(df, 1), "type")),
+                        "network-policy");
+    json_decref(acl);
+    check_full(f);
+    /* detach from b on node 2: a stops importing b's target too */
+    assert_int_equal(graph_ref_update(&f->g2, GRAPH_REF_DELETE, "virtual-network", b,
+                                      "network-policy", pol, NULL, NULL, "t", NULL, &f->err), 0);
+    ri_targets(f, "default-domain:default-project:vn-a", t, sizeof t);
+    assert_string_equal(t, "target:64512:8000000/both");
+    check_full(f);
+    /* delete a: its instance, target, ACL and numbers go */
+    assert_int_equal(graph_ref_update(&f->g1, GRAPH_REF_DELETE, "virtual-network", a,
+                                      "network-policy", pol, NULL, NULL, "t", NULL, &f->err), 0);
+    assert_int_equal(graph_obj_delete(&f->g1, "virtual-network", a, 0, "t", NULL, &f->err), 0);
+    json_t *gone = ri_of(f, "default-domain:default-project:vn-a", "vn-a");
+    assert_null(gone);
+    gone = by_fq(f, "route-target", "target:64512:8000000");
+    assert_null(gone);
+    json_t *ids = scan(f, "/c/id/rt/");
+    assert_int_equal(json_object_size(ids), 1);
+    json_decref(ids);
+    check_full(f);
+    /* a new network takes the lowest free number: 8000000 again */
+    assert_int_equal(create(f, &f->g2, "virtual-network", c, VN_FMT, "vn-c", f->proj), 0);
+    json_t *rt = by_fq(f, "route-target", "target:64512:8000000");
+    assert_non_null(rt);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(rt, "derived_from"), 0), "uuid")),
+                        c);
+    json_decref(rt);
+    assert_int_equal(graph_obj_delete(&f->g1, "network-policy", pol, 0, "t", NULL, &f->err), 0);
+    check_full(f);
+}
+
+/* Node 2's image is stale (node 1 created networks since node 2 last
+ * looked): its plan allocates a number node 1 holds, the compare fails, it
+ * catches up and allocates the next one. */
+static void test_stale_image_allocates_fresh(void **state)
+{
+    struct fx *f = *state;
+    char a[GRAPH_UUID_SIZE], b[GRAPH_UUID_SIZE];
+    assert_int_equal(create(f, &f->g1, "virtual-network", a, VN_FMT, "vn-a", f->proj), 0);
+    uint64_t conflicts = f->g2.txn_conflicts;
+    assert_int_equal(create(f, &f->g2, "virtual-network", b, VN_FMT, "vn-b", f->proj), 0);
+    assert_int_equal(f->g2.txn_conflicts - conflicts, 1);
+    json_t *ids = scan(f, "/c/id/");
+    assert_string_equal(json_string_value(json_object_get(ids, "/c/id/rt/0008000001")), b);
+    assert_string_equal(json_string_value(json_object_get(ids, "/c/id/vni/0000000002")), b);
+    json_decref(ids);
+    check_full(f);
+}
+
+/* A stale image missing a network a policy names: node 2 attaches the
+ * policy to vn-a while it does not know vn-b (created and attached on node
+ * 1); the recorded lookup of vn-b ("absent") fails its compare, node 2
+ * recompiles with vn-b, and the result equals a full compile. */
+static void test_stale_image_absent_name(void **state)
+{
+    struct fx *f = *state;
+    char a[GRAPH_UUID_SIZE], b[GRAPH_UUID_SIZE], pol[GRAPH_UUID_SIZE], t[512];
+    assert_int_equal(create(f, &f->g2, "virtual-network", a, VN_FMT, "vn-a", f->proj), 0);
+    assert_int_equal(create(f, &f->g2, "network-policy", pol, POLICY, f->proj), 0);
+    /* node 1: vn-b with the policy attached; node 2 does not see it */
+    assert_int_equal(create(f, &f->g1, "virtual-network", b,
+                            "{\"name\":\"vn-b\",\"parent_type\":\"project\",\"parent_uuid\":\"%s\","
+                            "\"network_policy_refs\":[{\"uuid\":\"%s\"}]}",
+                            f->proj, pol),
+                     0);
+    uint64_t conflicts = f->g2.txn_conflicts;
+    assert_int_equal(graph_ref_update(&f->g2, GRAPH_REF_ADD, "virtual-network", a, "network-policy",
+                                      pol, NULL, NULL, "t", NULL, &f->err), 0);
+    assert_true(f->g2.txn_conflicts > conflicts);
+    ri_targets(f, "default-domain:default-project:vn-a", t, sizeof t);
+    assert_string_equal(t, "target:64512:8000000/both target:64512:8000001/import");
+    ri_targets(f, "default-domain:default-project:vn-b", t, sizeof t);
+    assert_string_equal(t, "target:64512:8000001/both target:64512:8000000/import");
+    check_full(f);
+}
+
+/* A project: its default group and the group's two ACLs on create; the
+ * group cannot be deleted alone; deleting the project removes them. */
+static void test_project_default_group(void **state)
+{
+    struct fx *f = *state;
+    char p[GRAPH_UUID_SIZE], vn[GRAPH_UUID_SIZE];
+    assert_int_equal(create(f, &f->g1, "project", p, "{\"name\":\"p1\"}"), 0);
+    json_t *sg = by_fq(f, "security-group", "default-domain:p1:default");
+    assert_non_null(sg);
+    json_t *in = by_fq(f, "access-control-list", "default-domain:p1:default:ingress-access-control-list");
+    assert_non_null(in);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(in, "derived_from"), 0), "type")),
+                        "security-group");
+    json_decref(in);
+    check_full(f);
+    /* updating the project keeps the group's ACLs */
+    json_t *body = J("{\"display_name\":\"P one\"}");
+    assert_int_equal(graph_obj_update(&f->g2, "project", p, body, 0, "t", NULL, NULL, &f->err), 0);
+    json_decref(body);
+    check_full(f);
+    const char *sgu = json_string_value(json_object_get(sg, "uuid"));
+    int rc = graph_obj_delete(&f->g1, "security-group", sgu, 0, "t", NULL, &f->err);
+    assert_int_equal(rc, GRAPH_ECONFLICT);
+    assert_non_null(strstr(f->err.message, "deleted with the project"));
+    /* a network under the project blocks its delete; gone, the project goes
+     * with its group and ACLs */
+    assert_int_equal(create(f, &f->g1, "virtual-network", vn, VN_FMT, "n", p), 0);
+    assert_int_equal(graph_obj_delete(&f->g2, "project", p, 0, "t", NULL, &f->err), GRAPH_ECONFLICT);
+    assert_int_equal(graph_obj_delete(&f->g2, "virtual-network", vn, 0, "t", NULL, &f->err), 0);
+    assert_int_equal(graph_obj_delete(&f->g2, "project", p, 0, "t", NULL, &f->err), 0);
+    json_t *gone = by_fq(f, "security-group", "default-domain:p1:default");
+    assert_null(gone);
+    gone = by_fq(f, "access-control-list", "default-domain:p1:default:ingress-access-control-list");
+    assert_null(gone);
+    json_decref(sg);
+    check_full(f);
+}
+
+/* A cluster version this build does not implement: compiling writes are
+ * refused (503) and nothing is written; other writes go on. */
+static void test_cluster_version_gate(void **state)
+{
+    struct fx *f = *state;
+    char vn[GRAPH_UUID_SIZE];
+    struct store_compare none[1];
+    struct store_op put = {.kind = STORE_OP_PUT,
+                           .sel = store_sel_key(DERIVE_KEY_CV, (uint32_t)strlen(DERIVE_KEY_CV)),
+                           .value = (const uint8_t *)"2", .value_size = 1};
+    struct store_cmd c = {.kind = STORE_CMD_TXN, .compares = none, .compares_len = 0,
+                          .success = &put, .success_len = 1};
+    struct buf cmd, reply;
+    buf_init(&cmd, 0);
+    buf_init(&reply, 0);
+    assert_int_equal(store_cmd_encode(&c, &cmd), 0);
+    struct graph_kv kv = graph_kv_fsm(&f->kv);
+    assert_int_equal(kv.cmd(kv.arg, &cmd, false, &reply), 0);
+    buf_destroy(&cmd);
+    buf_destroy(&reply);
+    assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
+    int rc = create(f, &f->g1, "virtual-network", vn, VN_FMT, "vn-x", f->proj);
+    assert_int_equal(rc, GRAPH_EUNAVAIL);
+    assert_int_equal(f->err.status, 503);
+    assert_non_null(strstr(f->err.message, "version 2"));
+    json_t *none_vn = by_fq(f, "virtual-network", "default-domain:default-project:vn-x");
+    assert_null(none_vn);
+    char ipam[GRAPH_UUID_SIZE];
+    assert_int_equal(create(f, &f->g1, "network-ipam", ipam, "{\"name\":\"i\"}"), 0);
+}
+
+int main(void)
+{
+    struct schema_error se;
+    if (schema_load_builtin(&g_schema, &se) != 0) {
+        fprintf(stderr, "schema: %s\n", se.message);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_id_keys),
+        cmocka_unit_test_setup_teardown(test_vn_create, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_attach_detach, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_image_allocates_fresh, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_image_absent_name, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_project_default_group, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_version_gate, fx_setup, fx_teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    schema_free(g_schema);
+    return rc;
+}
