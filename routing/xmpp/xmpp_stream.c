@@ -829,11 +829,21 @@ void xmpp_stream_destroy(struct xmpp_stream *s)
     s->p = NULL;
 }
 
+/* libxml2 reports some errors (encoding conversion, I/O) through its
+ * per-thread generic handler, which prints to stderr by default; a peer must
+ * not be able to write there, and the stream error already says it all. */
+static void silent_generic_error(void *ctx, const char *msg, ...)
+{
+}
+
 int xmpp_stream_feed(struct xmpp_stream *s, const void *data, size_t size)
 {
     if (!live(s)) {
         return XMPP_ERR_DONE;
     }
+    xmlGenericErrorFunc saved_func = xmlGenericError;
+    void *saved_ctx = xmlGenericErrorContext;
+    xmlSetGenericErrorFunc(NULL, silent_generic_error);
     size_t slice = s->limits.max_stanza_size / 8;
     if (slice < 64) {
         slice = 64;
@@ -865,6 +875,7 @@ int xmpp_stream_feed(struct xmpp_stream *s, const void *data, size_t size)
             break;
         }
     }
+    xmlSetGenericErrorFunc(saved_ctx, saved_func);
     if (s->state == XMPP_STREAM_FAILED) {
         /* the partial stanza is of no further use */
         xmpp_elem_free(s->p->root);
