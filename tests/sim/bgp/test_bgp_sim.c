@@ -685,6 +685,67 @@ static void test_bad_open(void **state)
     sim_free(&x.s);
 }
 
+/* Frames an UPDATE with no withdrawn routes from 'attrs' and 'nlri'. */
+static size_t update_make(uint8_t *out, const uint8_t *attrs, size_t asize, const uint8_t *nlri, size_t nsize)
+{
+    size_t size = BGP_HDR_SIZE + 4 + asize + nsize;
+    memset(out, 0xFF, 16);
+    be16_store(out + 16, (uint16_t)size);
+    out[18] = BGP_MSG_UPDATE;
+    be16_store(out + 19, 0);
+    be16_store(out + 21, (uint16_t)asize);
+    memcpy(out + 23, attrs, asize);
+    if (nsize) {
+        memcpy(out + 23 + asize, nlri, nsize);
+    }
+    return size;
+}
+
+static void test_afi_safi_disable(void **state)
+{
+    struct solo x;
+    struct bgp_fsm_config cfg = cfg_base(65000, 7, false);
+    cfg.families = BGP_FAM_BIT(BGP_FAM_IPV4_UNICAST) | BGP_FAM_BIT(BGP_FAM_VPNV4);
+    solo_up(&x, &cfg);
+    /* OPEN from AS 65001 with MP 1/1 and 1/128, then KEEPALIVE. */
+    static const uint8_t open[] = {M16,  0x00, 0x2B, 0x01, 0x04, 0xFD, 0xE9, 0x00, 0x5A, 0x0A, 0x00,
+                                   0x00, 0x02, 0x0E, 0x02, 0x0C, 0x01, 0x04, 0x00, 0x01, 0x00, 0x01,
+                                   0x01, 0x04, 0x00, 0x01, 0x00, 0x80};
+    static const uint8_t ka[] = {M16, 0x00, 0x13, 0x04};
+    bgp_fsm_recv(x.n.fsm, x.s.now, open, sizeof open);
+    bgp_fsm_recv(x.n.fsm, x.s.now, ka, sizeof ka);
+    assert_int_equal(bgp_fsm_state(x.n.fsm), BGP_ESTABLISHED);
+    assert_int_equal(x.n.caps.families, cfg.families);
+    uint8_t w[256];
+    size_t size;
+    /* VPNv4 MP_REACH with a 5-octet next hop: AFI/SAFI disable, session up. */
+    static const uint8_t bad[] = {0x80, 0x0E, 0x0A, 0x00, 0x01, 0x80, 0x05, 1,    2,    3,    4,   5,
+                                  0x00, 0x40, 0x01, 0x01, 0x00, 0x40, 0x02, 0x00};
+    size = update_make(w, bad, sizeof bad, NULL, 0);
+    bgp_fsm_recv(x.n.fsm, x.s.now, w, size);
+    assert_int_equal(bgp_fsm_state(x.n.fsm), BGP_ESTABLISHED);
+    assert_int_equal(x.n.updates, 1);
+    assert_int_equal(x.n.update_action, BGP_UPDATE_AFI_SAFI_DISABLE);
+    /* Later VPNv4 routes are refused for the rest of the session ... */
+    static const uint8_t vpn[] = {0x80, 0x0E, 0x20, 0x00, 0x01, 0x80, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                  0x00, 0x00, 0x00, 0xC0, 0x00, 0x02, 0x01, 0x00, 0x70, 0x00, 0x06, 0x41,
+                                  0x00, 0x00, 0xFD, 0xE8, 0x00, 0x00, 0x00, 0x01, 0x0A, 0x01, 0x01, 0x40,
+                                  0x01, 0x01, 0x00, 0x40, 0x02, 0x00};
+    size = update_make(w, vpn, sizeof vpn, NULL, 0);
+    bgp_fsm_recv(x.n.fsm, x.s.now, w, size);
+    assert_int_equal(x.n.updates, 2);
+    assert_int_equal(x.n.update_action, BGP_UPDATE_AFI_SAFI_DISABLE);
+    /* ... while IPv4 unicast still flows. */
+    static const uint8_t v4[] = {0x40, 0x01, 0x01, 0x00, 0x40, 0x02, 0x00, 0x40, 0x03, 0x04, 0xC0, 0x00, 0x02, 0x01};
+    size = update_make(w, v4, sizeof v4, (const uint8_t[]){0x18, 0x0A, 0x01, 0x02}, 4);
+    bgp_fsm_recv(x.n.fsm, x.s.now, w, size);
+    assert_int_equal(x.n.updates, 3);
+    assert_int_equal(x.n.update_action, BGP_UPDATE_OK);
+    assert_int_equal(x.n.update_nlri, 1);
+    assert_int_equal(x.n.downs, 0);
+    sim_free(&x.s);
+}
+
 static void test_open_timeout_and_config(void **state)
 {
     struct solo x;
@@ -722,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_graceful_restart),
         cmocka_unit_test(test_connect_retry),
         cmocka_unit_test(test_bad_open),
+        cmocka_unit_test(test_afi_safi_disable),
         cmocka_unit_test(test_open_timeout_and_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
