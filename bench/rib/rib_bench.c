@@ -102,6 +102,31 @@ static void run(uint32_t n, uint32_t vrfs)
     printf("  memory: %.1f bytes/route (RIB accounting), %.1f bytes/route (heap growth incl. malloc overhead), "
            "per route in any table: %.1f\n",
            (double)st.bytes / st.routes, (double)(h2 - h1) / n, (double)(h2 - h1) / st.routes);
+    if (vrfs) {
+        /* A live import change: the last VRF starts importing the first
+         * VRF's target too, then stops. */
+        char name[64];
+        snprintf(name, sizeof name, "default-domain:bench:vn%u:vn%u", vrfs - 1, vrfs - 1);
+        struct rib_instance *inst = rib_instance_find(r, name);
+        struct rib_rt rts[2] = {rib_rt_make(64512, 8000000 + vrfs - 1), rib_rt_make(64512, 8000000)};
+        struct rib_instance_config cfg = {.rd = rib_rd_make(64512, vrfs), .import_rts = rts, .import_len = 2,
+                                          .export_rts = rts, .export_len = 1, .vpn = true};
+        size_t before = rib_table_count(rib_instance_table(inst, RIB_AF_INET));
+        t0 = now();
+        if ((rc = rib_instance_configure(inst, &cfg)))
+            die("rib_instance_configure", rc);
+        rib_flush(r);
+        t1 = now();
+        size_t after = rib_table_count(rib_instance_table(inst, RIB_AF_INET));
+        cfg.import_len = 1;
+        double t2 = now();
+        if ((rc = rib_instance_configure(inst, &cfg)))
+            die("rib_instance_configure", rc);
+        rib_flush(r);
+        double t3 = now();
+        printf("  import target added to a live VRF: %zu -> %zu routes in %.1f ms; removed again in %.1f ms\n",
+               before, after, (t1 - t0) * 1e3, (t3 - t2) * 1e3);
+    }
     t0 = now();
     for (uint32_t i = 0; i < n; i++) {
         struct rib_prefix p = vpn_prefix(i);

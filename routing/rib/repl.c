@@ -9,10 +9,16 @@
  * ones are replaced in place, missing ones added, extra ones removed — and
  * finally updates every route it touched, which may replicate further. Since
  * an unchanged replica leaves its route untouched, propagation stops where
- * nothing changes. Loops are prevented by the rules in rib.h; a replica
- * records its hop count, which grows around any cycle the rules do not see,
- * and no replica is made past RIB_REPL_DEPTH_MAX hops, so such a cycle
- * collapses instead of sustaining itself. */
+ * nothing changes.
+ *
+ * Loops. A path is never imported or leaked into a table its replication
+ * chain already passes through (chain_has(): its own table, each primary's
+ * table, back to the origin). Every cycle of replication would have to
+ * re-enter a VRF (VPN tables only feed VRFs, and an imported path is never
+ * exported), so none can form; the global VPN table may appear twice in a
+ * chain under different RDs (a BGP route imported, leaked into a service
+ * instance and exported again), which is the service-chain case. Chains
+ * are also capped at RIB_REPL_DEPTH_MAX hops. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,26 +165,89 @@ static void want_add(struct rib *r, struct wants *w, struct rib_table *dt, const
     memcpy(n->key, key, keylen);
 }
 
+static bool imported(const struct rib_path *p)
+{
+    return (p->flags & RIB_PATH_REPLICATED) && !(p->flags & RIB_PATH_LEAKED);
+}
+
+/* The path of 'pr' that the replica 'p' was made from, as the want builders
+ * below choose it: for an export, the first primary path of the best set
+ * with p's source and path id, else the first leaked one; for a leak, the
+ * first non-leaked one of the best set. NULL when it cannot be told. */
+static const struct rib_path *parent_of(const struct rib_table *pt, const struct rib_path *p)
+{
+    const struct rib_route *pr = p->primary;
+    const struct rib_path *leaked = NULL;
+    bool leak = (p->flags & RIB_PATH_LEAKED) != 0;
+    for (uint16_t i = 0; i < pr->nbest; i++) {
+        const struct rib_path *q = &pr->paths[i];
+        if (q->source != p->source || q->path_id != p->path_id)
+            continue;
+        if (leak) {
+            if (!(q->flags & RIB_PATH_LEAKED))
+                return q;
+        } else if (pt->inst) {
+            if (!(q->flags & RIB_PATH_REPLICATED))
+                return q;
+            if (!imported(q) && !leaked)
+                leaked = q;
+        }
+    }
+    return leaked;
+}
+
+/* True when the replication chain of 'p' (its own table, the tables its
+ * primaries live in, back to the origin) includes table 'id'. Exports and
+ * leaks know their parent path exactly (parent_of()); an import from a VPN
+ * route holding several paths of one source and path id counts all of them
+ * (conservative). Chains longer than the cap count as including every
+ * table. */
+static bool chain_has(const struct rib *r, const struct rib_path *p, uint32_t id, int budget)
+{
+    if (p->origin_table == id)
+        return true;
+    if (!(p->flags & RIB_PATH_REPLICATED))
+        return false;
+    if (p->primary_table == id || budget <= 0)
+        return true;
+    const struct rib_table *pt = r->tables[p->primary_table];
+    if (!pt)
+        return true;
+    if (pt->inst) {
+        const struct rib_path *q = parent_of(pt, p);
+        return !q || chain_has(r, q, id, budget - 1);
+    }
+    const struct rib_route *pr = p->primary;
+    for (uint16_t i = 0; i < pr->npaths; i++) {
+        const struct rib_path *q = &pr->paths[i];
+        if (q->source == p->source && q->path_id == p->path_id && chain_has(r, q, id, budget - 1))
+            return true;
+    }
+    return false;
+}
+
 static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, struct wants *w)
 {
     struct rib_instance *inst = t->inst;
     struct rib_table *vpn = r->vpn[rib_family_vpn(t->family)];
     int vi = vrf_index(t->family);
-    for (uint16_t i = 0; i < rt->nbest; i++) {
-        const struct rib_path *bp = &rt->paths[i];
-        bool imported = (bp->flags & RIB_PATH_REPLICATED) && !(bp->flags & RIB_PATH_LEAKED);
-        if (bp->depth + 1 > RIB_REPL_DEPTH_MAX)
-            continue;
-        struct rib_path np = {
-            .primary = rt,
-            .source = bp->source,
-            .path_id = bp->path_id,
-            .primary_table = t->id,
-            .origin_table = bp->origin_table,
-            .flags = (uint8_t)((bp->flags & RIB_PATH_USER_FLAGS) | RIB_PATH_REPLICATED),
-            .depth = (uint8_t)(bp->depth + 1),
-        };
-        if (!imported && inst->vpn && vpn && vpn->id != bp->origin_table) {
+    /* Exports: primary paths of the best set, then leaked ones (the order
+     * parent_of() relies on when a source has both). */
+    for (int pass = 0; pass < 2 && inst->vpn && vpn; pass++) {
+        for (uint16_t i = 0; i < rt->nbest; i++) {
+            const struct rib_path *bp = &rt->paths[i];
+            bool want = pass == 0 ? !(bp->flags & RIB_PATH_REPLICATED) : (bp->flags & RIB_PATH_LEAKED) != 0;
+            if (!want || bp->depth + 1 > RIB_REPL_DEPTH_MAX)
+                continue;
+            struct rib_path np = {
+                .primary = rt,
+                .source = bp->source,
+                .path_id = bp->path_id,
+                .primary_table = t->id,
+                .origin_table = bp->origin_table,
+                .flags = (uint8_t)((bp->flags & RIB_PATH_USER_FLAGS) | RIB_PATH_REPLICATED),
+                .depth = (uint8_t)(bp->depth + 1),
+            };
             uint8_t key[RIB_KEY_MAX];
             memcpy(key, inst->rd.b, 8);
             memcpy(key + 8, rt->key, rt->keylen);
@@ -187,15 +256,26 @@ static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, 
             else
                 r->repl_failures++;
         }
-        if (bp->flags & RIB_PATH_LEAKED)
+    }
+    /* Leaks: every non-leaked path of the best set, through every rule. */
+    for (uint16_t i = 0; i < rt->nbest; i++) {
+        const struct rib_path *bp = &rt->paths[i];
+        if ((bp->flags & RIB_PATH_LEAKED) || bp->depth + 1 > RIB_REPL_DEPTH_MAX)
             continue;
         for (size_t l = 0; l < inst->leaks_len; l++) {
             const struct rib_leak *lk = &inst->leaks[l];
             struct rib_table *dt = lk->to->tables[vi];
-            if (dt->id == bp->origin_table)
+            if (chain_has(r, bp, dt->id, RIB_REPL_DEPTH_MAX))
                 continue;
-            struct rib_path lp = np;
-            lp.flags |= RIB_PATH_LEAKED;
+            struct rib_path lp = {
+                .primary = rt,
+                .source = bp->source,
+                .path_id = bp->path_id,
+                .primary_table = t->id,
+                .origin_table = bp->origin_table,
+                .flags = (uint8_t)((bp->flags & RIB_PATH_USER_FLAGS) | RIB_PATH_REPLICATED | RIB_PATH_LEAKED),
+                .depth = (uint8_t)(bp->depth + 1),
+            };
             if (rib_attr_derive(r, bp->attr, NULL, 0, 0, &lk->cfg.nexthop, lk->cfg.has_label ? &lk->cfg.label : NULL,
                                 &lp.attr) == 0)
                 want_add(r, w, dt, rt->key, rt->keylen, &lp);
@@ -225,7 +305,7 @@ static void wants_vpn(struct rib *r, struct rib_table *t, struct rib_route *rt, 
             for (size_t k = 0; ix && k < ix->len; k++) {
                 struct rib_instance *inst = ix->insts[k];
                 struct rib_table *dt = inst->tables[vi];
-                if (!inst->vpn || inst->gen == gen || dt->id == p->primary_table || dt->id == p->origin_table)
+                if (!inst->vpn || inst->gen == gen || chain_has(r, p, dt->id, RIB_REPL_DEPTH_MAX))
                     continue;
                 inst->gen = gen;
                 struct rib_path np = {
@@ -580,11 +660,20 @@ int rib_instance_configure(struct rib_instance *inst, const struct rib_instance_
                 r->repl_failures++;
                 continue;
             }
+            /* Few distinct attribute sets serve many routes: decide once
+             * per set (memoised in the node for this scan's generation). */
+            uint32_t gen = ++r->gen;
             for (size_t k = 0; k < n; k++) {
                 bool hit = false;
-                for (uint16_t j = 0; j < a[k]->npaths && !hit; j++)
-                    hit = any_rt_of(a[k]->paths[j].attr, new_eff, new_len, old_vpn ? old_imp : NULL,
-                                    old_vpn ? old_imp_len : 0);
+                for (uint16_t j = 0; j < a[k]->npaths && !hit; j++) {
+                    struct rib_attr_node *an = rib_attr_node(a[k]->paths[j].attr);
+                    if (an->scan_gen != gen) {
+                        an->scan_gen = gen;
+                        an->scan_hit = any_rt_of(a[k]->paths[j].attr, new_eff, new_len, old_vpn ? old_imp : NULL,
+                                                 old_vpn ? old_imp_len : 0);
+                    }
+                    hit = an->scan_hit;
+                }
                 if (hit)
                     rib_replicate(t, a[k]);
             }

@@ -37,9 +37,10 @@
  * decision process treats it like the original) and records the route it was
  * made from; it follows its primary (changes, stale flags, removal) and is
  * never added or deleted by the glue. Loop rules: an imported path is never
- * exported; a leaked path is never leaked again; a path is never imported or
- * leaked into the table it originates from or was exported from; a chain of
- * replications is at most RIB_REPL_DEPTH_MAX hops long.
+ * exported; a leaked path is never leaked again (but is exported: service
+ * chains); a path is never imported or leaked into a table its chain of
+ * replications already passes through; a chain is at most
+ * RIB_REPL_DEPTH_MAX hops long.
  *
  * Not thread safe: one owner thread calls everything. Listener callbacks run
  * inside rib_flush() and must not modify the RIB. */

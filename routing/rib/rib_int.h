@@ -23,6 +23,8 @@ struct rib_attr_node {
     uint32_t refs;
     uint32_t hash;
     uint32_t blob_size;
+    uint32_t scan_gen; /* scratch for table scans: result valid when == rib->gen */
+    bool scan_hit;
     size_t alloc_size;
     const uint8_t *blob;
     struct rib_attr pub;
