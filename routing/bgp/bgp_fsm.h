@@ -10,7 +10,8 @@
  * States and transitions (simplified from §8.2.2, documented deviations):
  *   Idle --start--> Connect (io.connect) or Active (passive)
  *   Connect/Active --tcp_connected--> OpenSent (OPEN sent, hold = open_hold)
- *   Connect/Active --tcp_failed / connect-retry expiry--> Connect again
+ *   Connect --tcp_failed--> Active; Connect/Active --connect-retry expiry-->
+ *     Connect (io.connect again; a passive FSM stays in Active)
  *   OpenSent --valid OPEN--> OpenConfirm (KEEPALIVE sent, hold negotiated)
  *   OpenConfirm --KEEPALIVE--> Established (io.established)
  *   any --error--> NOTIFICATION sent when the transport is up, io.close,
