@@ -145,7 +145,7 @@ bool rib_best_sort(struct rib *r, struct rib_table *t, struct rib_route *rt)
     (void)t;
     uint16_t n = rt->npaths, old_nbest = rt->nbest;
     bool changed = (rt->flags & RIB_RT_TOUCHED) != 0;
-    rt->flags &= (uint8_t)~RIB_RT_TOUCHED;
+    rt->flags &= (uint8_t)~(RIB_RT_TOUCHED | RIB_RT_UNSORTED);
     if (n == 0) {
         rt->nbest = 0;
         return changed || old_nbest != 0;
@@ -168,6 +168,7 @@ bool rib_best_sort(struct rib *r, struct rib_table *t, struct rib_route *rt)
             free(tmp);
             r->repl_failures++;
             rt->nbest = 0;
+            rt->flags |= RIB_RT_UNSORTED;
             return changed || old_nbest != 0;
         }
     }

@@ -313,6 +313,8 @@ struct rib_table *rib_vpn_table(struct rib *r, enum rib_family family);
 const char *rib_table_name(const struct rib_table *t);
 enum rib_family rib_table_family(const struct rib_table *t);
 uint32_t rib_table_id(const struct rib_table *t);
+/* The table named 'name' ("bgp.l3vpn.0", "<instance>.inet.0", ...), or NULL. */
+struct rib_table *rib_table_find(struct rib *r, const char *name);
 /* The live table with id 'id', or NULL. */
 struct rib_table *rib_table_by_id(struct rib *r, uint32_t id);
 /* Routes with at least one path. */

@@ -40,6 +40,7 @@ struct rib_dep {
 #define RIB_RT_CHANGED 0x02 /* paths changed since the last route_update() */
 #define RIB_RT_TOUCHED 0x04 /* a path among the first 'nbest' changed or went */
 #define RIB_RT_MARK 0x08    /* scratch for set building */
+#define RIB_RT_UNSORTED 0x10 /* the last decision ran out of memory: no best set, order undefined */
 
 /* A prefix of one table. Invariants: paths[0..nbest) is the ECMP set in
  * order, the rest follow in decision order (after route_update()); a route

@@ -528,6 +528,14 @@ uint32_t rib_table_id(const struct rib_table *t)
     return t->id;
 }
 
+struct rib_table *rib_table_find(struct rib *r, const char *name)
+{
+    for (uint32_t i = 1; r && name && i < r->tables_len; i++)
+        if (r->tables[i] && strcmp(r->tables[i]->name, name) == 0)
+            return r->tables[i];
+    return NULL;
+}
+
 struct rib_table *rib_table_by_id(struct rib *r, uint32_t id)
 {
     return r && id < r->tables_len ? r->tables[id] : NULL;
@@ -1057,6 +1065,39 @@ void rib_stats_get(const struct rib *r, struct rib_stats *st)
         goto out;                                   \
     } while (0)
 
+/* True when deciding 'rt' afresh gives the order and best set it has. */
+static bool audit_order(struct rib *r, struct rib_table *t, const struct rib_route *rt)
+{
+    if (rt->npaths < 2 || (rt->flags & RIB_RT_UNSORTED))
+        return true;
+    struct rib_route *c = malloc(sizeof *c + rt->keylen);
+    struct rib_path *paths = malloc(rt->npaths * sizeof *paths);
+    bool ok = true;
+    if (c && paths) {
+        memcpy(c, rt, sizeof *c + rt->keylen);
+        /* Decide from the reverse order, so that an unsorted route shows. */
+        for (uint16_t i = 0; i < rt->npaths; i++)
+            paths[i] = rt->paths[rt->npaths - 1 - i];
+        c->paths = paths;
+        c->nbest = 0;
+        c->flags = 0;
+        size_t failures = r->repl_failures;
+        rib_best_sort(r, t, c);
+        if (r->repl_failures == failures) {
+            ok = c->nbest == rt->nbest;
+            for (uint16_t i = 0; i < rt->npaths && ok; i++) {
+                const struct rib_path *x = &paths[i], *y = &rt->paths[i];
+                ok = x->source == y->source && x->path_id == y->path_id && x->primary == y->primary &&
+                     x->attr == y->attr && x->flags == y->flags && x->depth == y->depth;
+            }
+        }
+        r->repl_failures = failures;
+    }
+    free(c);
+    free(paths);
+    return ok;
+}
+
 int rib_audit(struct rib *r, char *why, size_t size)
 {
     int rc = 0;
@@ -1080,6 +1121,8 @@ int rib_audit(struct rib *r, char *why, size_t size)
                 FAIL("%s: empty route not queued", t->name);
             if (rt->nbest > rt->npaths)
                 FAIL("%s: nbest > npaths", t->name);
+            if (!audit_order(r, t, rt))
+                FAIL("%s: paths not in decision order", t->name);
             if (rt->flags & (RIB_RT_CHANGED | RIB_RT_TOUCHED))
                 FAIL("%s: route left with pending change flags", t->name);
             for (uint16_t k = 0; k < rt->npaths; k++) {

@@ -196,6 +196,9 @@ static void test_prefix_keys(void **state)
     assert_string_equal(w.lines[0], "64512:target:64512:5/96");
     rib_attr_unref(r, ia);
     assert_string_equal(rib_table_name(ev), "vn.evpn.0");
+    assert_ptr_equal(rib_table_find(r, "vn.evpn.0"), ev);
+    assert_ptr_equal(rib_table_find(r, "bgp.rtarget.0"), rtc);
+    assert_null(rib_table_find(r, "vn.evpn.1"));
     audit_ok(r);
     rib_free(r);
 }
