@@ -49,7 +49,6 @@ struct rib_dep {
 struct rib_route {
     struct rib_path *paths;
     struct rib_dep *deps;
-    uint32_t hash;
     uint16_t npaths;
     uint16_t ndeps;
     uint16_t nbest;

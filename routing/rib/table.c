@@ -548,6 +548,13 @@ size_t rib_table_count(const struct rib_table *t)
 
 /* ---- hash index ---- */
 
+/* Routes do not store their hash (it would cost a malloc size class for
+ * VPNv4 routes); it is recomputed from the key when the index moves them. */
+static uint32_t route_hash(const struct rib_route *rt)
+{
+    return rib_key_hash(rt->key, rt->keylen);
+}
+
 static bool index_grow(struct rib_table *t)
 {
     struct rib *r = t->rib;
@@ -559,7 +566,7 @@ static bool index_grow(struct rib_table *t)
         struct rib_route *rt = t->slots[i];
         if (!rt)
             continue;
-        size_t j = rt->hash & (ncap - 1);
+        size_t j = route_hash(rt) & (ncap - 1);
         while (ns[j])
             j = (j + 1) & (ncap - 1);
         ns[j] = rt;
@@ -572,7 +579,7 @@ static bool index_grow(struct rib_table *t)
 
 static void index_remove(struct rib_table *t, struct rib_route *rt)
 {
-    size_t mask = t->cap - 1, i = rt->hash & mask;
+    size_t mask = t->cap - 1, i = route_hash(rt) & mask;
     while (t->slots[i] != rt)
         i = (i + 1) & mask;
     t->slots[i] = NULL;
@@ -582,7 +589,7 @@ static void index_remove(struct rib_table *t, struct rib_route *rt)
         struct rib_route *m = t->slots[j];
         if (!m)
             break;
-        size_t home = m->hash & mask;
+        size_t home = route_hash(m) & mask;
         bool movable = (i <= j) ? (home <= i || home > j) : (home <= i && home > j);
         if (movable) {
             t->slots[i] = m;
@@ -601,7 +608,7 @@ struct rib_route *rib_route_find(struct rib_table *t, const uint8_t *key, uint8_
     size_t mask = t->cap - 1;
     for (size_t i = h & mask; t->slots[i]; i = (i + 1) & mask) {
         struct rib_route *rt = t->slots[i];
-        if (rt->hash == h && rt->keylen == len && memcmp(rt->key, key, len) == 0)
+        if (rt->keylen == len && memcmp(rt->key, key, len) == 0)
             return rt;
     }
     return NULL;
@@ -658,10 +665,9 @@ struct rib_route *rib_route_get(struct rib_table *t, const uint8_t *key, uint8_t
     if (!rt)
         return NULL;
     memset(rt, 0, sizeof *rt);
-    rt->hash = rib_key_hash(key, len);
     rt->keylen = len;
     memcpy(rt->key, key, len);
-    size_t mask = t->cap - 1, i = rt->hash & mask;
+    size_t mask = t->cap - 1, i = rib_key_hash(key, len) & mask;
     while (t->slots[i])
         i = (i + 1) & mask;
     t->slots[i] = rt;
