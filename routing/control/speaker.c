@@ -420,6 +420,38 @@ static void peer_rewalk(struct speaker *sp, struct peer *p)
 
 /* ---- sending ---- */
 
+/* True when 'a' and 'b' encode to the same path attributes: equal but for
+ * the labels and VNI, which travel in each NLRI. Routes that differ only in
+ * their label (the common case: one label per prefix) share one UPDATE. */
+static bool same_update_attrs(const struct rib_attr *a, const struct rib_attr *b)
+{
+    if (a == b) {
+        return true;
+    }
+    if (!a || !b) {
+        return false;
+    }
+    const uint16_t labels = RIB_ATTR_HAS_LABEL | RIB_ATTR_HAS_L3_LABEL | RIB_ATTR_HAS_VNI;
+    if ((a->flags & ~labels) != (b->flags & ~labels) || a->origin != b->origin || a->med != b->med ||
+        a->local_pref != b->local_pref || memcmp(&a->nexthop, &b->nexthop, sizeof a->nexthop) != 0 ||
+        a->as_path_len != b->as_path_len || a->comms_len != b->comms_len || a->exts_len != b->exts_len ||
+        a->originator_id != b->originator_id || a->cluster_len != b->cluster_len || a->seq != b->seq ||
+        a->sgids_len != b->sgids_len) {
+        return false;
+    }
+    for (size_t i = 0; i < a->as_path_len; i++) {
+        if (a->as_path[i].type != b->as_path[i].type || a->as_path[i].len != b->as_path[i].len ||
+            memcmp(a->as_path[i].asns, b->as_path[i].asns, a->as_path[i].len * sizeof(uint32_t)) != 0) {
+            return false;
+        }
+    }
+    return (a->comms_len == 0 || memcmp(a->comms, b->comms, a->comms_len * sizeof(uint32_t)) == 0) &&
+           (a->exts_len == 0 || memcmp(a->exts, b->exts, a->exts_len * sizeof(struct rib_ext)) == 0) &&
+           (a->cluster_len == 0 || memcmp(a->cluster_list, b->cluster_list, a->cluster_len * sizeof(uint32_t)) == 0) &&
+           (a->sgids_len == 0 || memcmp(a->sgids, b->sgids, a->sgids_len * sizeof(uint32_t)) == 0) &&
+           ((a->vn == NULL && b->vn == NULL) || (a->vn && b->vn && strcmp(a->vn, b->vn) == 0));
+}
+
 static int send_group(struct speaker *sp, struct peer *p, enum bgp_family f, const struct pend *first,
                       struct bgp_nlri *nl, size_t n, bool withdraw);
 
@@ -443,7 +475,8 @@ static void peer_send_pending(struct speaker *sp, struct peer *p)
         size_t n = 0, j = i;
         while (j < p->pend_len && n < PACK_MAX_NLRI) {
             const struct pend *e = &p->pend[j];
-            if (e->attr != first->attr || e->reflect != first->reflect || e->p.family != first->p.family) {
+            if (!same_update_attrs(e->attr, first->attr) || e->reflect != first->reflect ||
+                e->originator != first->originator || e->p.family != first->p.family) {
                 break;
             }
             if (bgp_conv_nlri(&e->p, e->attr, &nl[n]) == 0) {
