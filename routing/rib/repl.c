@@ -355,7 +355,7 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
 
     /* 1. Mark the current replicas; whatever is still marked after the new
      *    set is applied goes. */
-    for (uint16_t d = 0; d < rt->ndeps; d++) {
+    for (uint32_t d = 0; d < rt->ndeps; d++) {
         struct rib_route *dr = rt->deps[d].route;
         for (uint16_t k = 0; k < dr->npaths; k++)
             if (dr->paths[k].primary == rt)
@@ -397,7 +397,7 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
     for (size_t i = 0; i < nnd; i++)
         nd[i].route->flags &= (uint8_t)~RIB_RT_MARK;
     /* 3. Drop replicas no longer wanted. */
-    for (uint16_t d = 0; d < rt->ndeps; d++) {
+    for (uint32_t d = 0; d < rt->ndeps; d++) {
         struct rib_route *dr = rt->deps[d].route;
         struct rib_table *dt = r->tables[rt->deps[d].table];
         bool was_empty = dr->npaths == 0;
@@ -408,14 +408,14 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
     }
     /* 4. Swap the dependents list (old one kept for step 5). */
     struct rib_dep *old = rt->deps;
-    uint16_t nold = rt->ndeps;
+    uint32_t nold = rt->ndeps;
     rt->deps = NULL;
     rt->ndeps = 0;
     if (nnd) {
         rt->deps = rib_alloc(r, nnd * sizeof *nd);
         if (rt->deps) {
             memcpy(rt->deps, nd, nnd * sizeof *nd);
-            rt->ndeps = (uint16_t)nnd;
+            rt->ndeps = (uint32_t)nnd;
         } else {
             /* Cannot record the replicas: take them back out. */
             r->repl_failures++;
@@ -433,7 +433,7 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
         rib_attr_unref(r, w.v[i].p.attr);
     free(w.v);
     /* 5. Let every touched route re-decide (and replicate further). */
-    for (uint16_t d = 0; d < nold; d++)
+    for (uint32_t d = 0; d < nold; d++)
         rib_route_update(r->tables[old[d].table], old[d].route);
     for (size_t i = 0; i < nnd; i++)
         rib_route_update(r->tables[nd[i].table], nd[i].route);

@@ -281,6 +281,17 @@ const struct rib_source_info *rib_source_get(const struct rib *r, uint32_t id);
 
 /* ---- tables, paths ---- */
 
+/* The decision process (best.c has the full order): feasible before
+ * infeasible; non-LLGR-stale first; higher sequence number (MAC mobility /
+ * VM move; 0 when absent, applied to every path so the order stays
+ * transitive); higher LOCAL_PREF (absent: 100); LOCAL and XMPP sources
+ * before BGP; shorter AS path; lower ORIGIN; lower MED within one
+ * neighbouring AS (deterministic-MED; always with always_compare_med); eBGP
+ * before iBGP; lower router id / ORIGINATOR_ID; shorter CLUSTER_LIST; lower
+ * peer address; then source id, path id. The ECMP set is the best path and
+ * every path equal to it through the eBGP/iBGP step, unless either says
+ * RIB_ATTR_SINGLE_PATH. Same paths in any insertion order, same result. */
+
 struct rib_table;
 struct rib_route;
 
@@ -351,8 +362,10 @@ int rib_table_walk(struct rib_table *t, rib_walk_fn fn, void *ctx) STRATA_WARN_U
 
 /* A table listener: called from rib_flush() once per prefix whose best path
  * set (the ECMP paths, their attributes or flags) changed since the last
- * flush, with the new set ('nbest' > 0) or nbest == 0 when the prefix has no
- * usable path any more ("gone"). */
+ * flush, however many updates it took, with the new set ('nbest' > 0) or
+ * nbest == 0 when the prefix has no usable path any more ("gone"; also for a
+ * prefix added and withdrawn again between two flushes). 'best' points into
+ * the route and is valid during the call only. */
 typedef void (*rib_listener_fn)(void *ctx, struct rib_table *t, const struct rib_prefix *p,
                                 const struct rib_path *best, size_t nbest);
 int rib_listener_add(struct rib_table *t, rib_listener_fn fn, void *ctx, uint32_t *id) STRATA_WARN_UNUSED;

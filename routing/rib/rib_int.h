@@ -5,6 +5,8 @@
 #ifndef STRATA_RIB_INT_H
 #define STRATA_RIB_INT_H
 
+#include <stddef.h>
+
 #include "routing/rib/rib.h"
 
 #define RIB_KEY_MAX 40
@@ -50,12 +52,18 @@ struct rib_route {
     struct rib_path *paths;
     struct rib_dep *deps;
     uint16_t npaths;
-    uint16_t ndeps;
     uint16_t nbest;
+    uint32_t ndeps;
     uint8_t flags;
     uint8_t keylen;
     uint8_t key[];
 };
+
+/* Allocation size of a route with a 'len'-byte key: the key starts at its
+ * offset, not after the struct's tail padding (a VPNv4 route fits 40 bytes). */
+#define RIB_ROUTE_SIZE(len)                                                                   \
+    (offsetof(struct rib_route, key) + (len) > sizeof(struct rib_route) ? offsetof(struct rib_route, key) + (len) \
+                                                                         : sizeof(struct rib_route))
 
 struct rib_listener {
     uint32_t id;
@@ -182,7 +190,6 @@ void rib_route_path_remove(struct rib *r, struct rib_route *rt, int idx);
 void rib_route_update(struct rib_table *t, struct rib_route *rt);
 /* Snapshot of the routes of 't' (array owned by the caller, free()). */
 struct rib_route **rib_table_snapshot(struct rib_table *t, size_t *len);
-int rib_dep_add(struct rib *r, struct rib_route *rt, struct rib_route *d, uint32_t table) STRATA_WARN_UNUSED;
 void rib_dep_del(struct rib *r, struct rib_route *rt, struct rib_route *d);
 
 /* ---- decision process (best.c) ---- */

@@ -486,7 +486,7 @@ static void route_free(struct rib *r, struct rib_route *rt)
     }
     rib_dealloc(r, rt->paths, rt->npaths * sizeof *rt->paths);
     rib_dealloc(r, rt->deps, rt->ndeps * sizeof *rt->deps);
-    rib_dealloc(r, rt, sizeof *rt + rt->keylen);
+    rib_dealloc(r, rt, RIB_ROUTE_SIZE(rt->keylen));
 }
 
 /* Frees 't' and everything in it without replication bookkeeping (the caller
@@ -661,10 +661,10 @@ struct rib_route *rib_route_get(struct rib_table *t, const uint8_t *key, uint8_t
     struct rib *r = t->rib;
     if ((t->used + 1) * 10 > t->cap * 7 && !index_grow(t))
         return NULL;
-    rt = rib_alloc(r, sizeof *rt + len);
+    rt = rib_alloc(r, RIB_ROUTE_SIZE(len));
     if (!rt)
         return NULL;
-    memset(rt, 0, sizeof *rt);
+    memset(rt, 0, offsetof(struct rib_route, key));
     rt->keylen = len;
     memcpy(rt->key, key, len);
     size_t mask = t->cap - 1, i = rib_key_hash(key, len) & mask;
@@ -742,26 +742,9 @@ void rib_route_path_remove(struct rib *r, struct rib_route *rt, int idx)
     }
 }
 
-int rib_dep_add(struct rib *r, struct rib_route *rt, struct rib_route *d, uint32_t table)
-{
-    for (uint16_t i = 0; i < rt->ndeps; i++)
-        if (rt->deps[i].route == d)
-            return 0;
-    if (rt->ndeps == UINT16_MAX)
-        return RIB_ERR_LIMIT;
-    struct rib_dep *nd = rib_realloc(r, rt->deps, rt->ndeps * sizeof *nd, (rt->ndeps + 1u) * sizeof *nd);
-    if (!nd)
-        return RIB_ERR_NOMEM;
-    rt->deps = nd;
-    nd[rt->ndeps].route = d;
-    nd[rt->ndeps].table = table;
-    rt->ndeps++;
-    return 0;
-}
-
 void rib_dep_del(struct rib *r, struct rib_route *rt, struct rib_route *d)
 {
-    for (uint16_t i = 0; i < rt->ndeps; i++) {
+    for (uint32_t i = 0; i < rt->ndeps; i++) {
         if (rt->deps[i].route != d)
             continue;
         rt->deps[i] = rt->deps[rt->ndeps - 1];
@@ -1076,11 +1059,11 @@ static bool audit_order(struct rib *r, struct rib_table *t, const struct rib_rou
 {
     if (rt->npaths < 2 || (rt->flags & RIB_RT_UNSORTED))
         return true;
-    struct rib_route *c = malloc(sizeof *c + rt->keylen);
+    struct rib_route *c = malloc(RIB_ROUTE_SIZE(rt->keylen));
     struct rib_path *paths = malloc(rt->npaths * sizeof *paths);
     bool ok = true;
     if (c && paths) {
-        memcpy(c, rt, sizeof *c + rt->keylen);
+        memcpy(c, rt, RIB_ROUTE_SIZE(rt->keylen));
         /* Decide from the reverse order, so that an unsorted route shows. */
         for (uint16_t i = 0; i < rt->npaths; i++)
             paths[i] = rt->paths[rt->npaths - 1 - i];
@@ -1152,7 +1135,7 @@ int rib_audit(struct rib *r, char *why, size_t size)
                     if (rib_route_find(pt, p->primary->key, p->primary->keylen) != p->primary)
                         FAIL("%s: primary route not in its table", t->name);
                     bool listed = false;
-                    for (uint16_t d = 0; d < p->primary->ndeps; d++)
+                    for (uint32_t d = 0; d < p->primary->ndeps; d++)
                         if (p->primary->deps[d].route == rt && p->primary->deps[d].table == t->id)
                             listed = true;
                     if (!listed)
@@ -1161,7 +1144,7 @@ int rib_audit(struct rib *r, char *why, size_t size)
                     FAIL("%s: primary path with replication fields", t->name);
                 }
             }
-            for (uint16_t d = 0; d < rt->ndeps; d++) {
+            for (uint32_t d = 0; d < rt->ndeps; d++) {
                 struct rib_table *dt = rib_table_by_id(r, rt->deps[d].table);
                 if (!dt || rib_route_find(dt, rt->deps[d].route->key, rt->deps[d].route->keylen) != rt->deps[d].route)
                     FAIL("%s: dependent route gone", t->name);
