@@ -106,15 +106,25 @@ int bgp_conv_prefix(const struct bgp_nlri *n, struct rib_prefix *p)
     return 0;
 }
 
-int bgp_conv_nlri(const struct rib_prefix *p, const struct rib_attr *attr, struct bgp_nlri *n)
+int bgp_conv_nlri(const struct rib_prefix *p, const struct rib_attr *attr, const struct rib_labels *labels,
+                  struct bgp_nlri *n)
 {
+    struct rib_labels own = {0};
+    if (!labels) {
+        if (attr) {
+            own.label = attr->label;
+            own.l3_label = attr->l3_label;
+            own.vni = attr->vni;
+        }
+        labels = &own;
+    }
     memset(n, 0, sizeof *n);
     int f = bgp_conv_bgp_family(p->family);
     if (f < 0) {
         return RIB_ERR_FAMILY;
     }
     n->family = (uint8_t)f;
-    uint32_t label = attr ? attr->label : 0;
+    uint32_t label = labels->label;
     /* EVPN over VXLAN carries the VNI itself in the label field (RFC 8365),
      * which BGP_LABEL() would shift: pre-shift it back. */
     bool vni = attr && (attr->flags & RIB_ATTR_HAS_VNI) && !(attr->flags & RIB_ATTR_HAS_LABEL);
@@ -137,16 +147,16 @@ int bgp_conv_nlri(const struct rib_prefix *p, const struct rib_attr *attr, struc
         if (p->evpn.type == BGP_EVPN_MAC_IP) {
             memcpy(n->mac, p->evpn.mac, 6);
             n->label_count = 1;
-            n->labels[0] = vni ? attr->vni & 0xFFFFFFu : BGP_LABEL(label, true);
+            n->labels[0] = vni ? labels->vni & 0xFFFFFFu : BGP_LABEL(label, true);
             if (attr && (attr->flags & RIB_ATTR_HAS_L3_LABEL)) {
-                n->labels[0] = vni ? attr->vni & 0xFFFFFFu : BGP_LABEL(label, false);
-                n->labels[1] = BGP_LABEL(attr->l3_label, true);
+                n->labels[0] = vni ? labels->vni & 0xFFFFFFu : BGP_LABEL(label, false);
+                n->labels[1] = BGP_LABEL(labels->l3_label, true);
                 n->label_count = 2;
             }
         } else if (p->evpn.type == BGP_EVPN_IP_PREFIX) {
             n->plen = p->plen;
             n->label_count = 1;
-            n->labels[0] = vni ? attr->vni & 0xFFFFFFu : BGP_LABEL(label, true);
+            n->labels[0] = vni ? labels->vni & 0xFFFFFFu : BGP_LABEL(label, true);
         } else if (p->evpn.type != BGP_EVPN_IMET) {
             return RIB_ERR_FAMILY;
         }
@@ -264,26 +274,27 @@ static bool has_vxlan(const struct rib_attr *a)
     return false;
 }
 
-void bgp_conv_attr_labels(struct bgp_conv_attr *c, const struct bgp_nlri *n)
+void bgp_conv_attr_labels(struct bgp_conv_attr *c, const struct bgp_nlri *n, struct rib_labels *labels)
 {
     struct rib_attr *a = &c->a;
     a->flags &= (uint16_t)~(RIB_ATTR_HAS_LABEL | RIB_ATTR_HAS_L3_LABEL | RIB_ATTR_HAS_VNI);
     a->label = 0;
     a->l3_label = 0;
     a->vni = 0;
+    memset(labels, 0, sizeof *labels);
     if (n->label_count >= 1) {
         if (n->family == BGP_FAM_EVPN && has_vxlan(a)) {
             /* RFC 8365 §5.1.3: with VXLAN the 24-bit field is the VNI. */
             a->flags |= RIB_ATTR_HAS_VNI;
-            a->vni = n->labels[0] & 0xFFFFFFu;
+            labels->vni = n->labels[0] & 0xFFFFFFu;
         } else {
             a->flags |= RIB_ATTR_HAS_LABEL;
-            a->label = BGP_LABEL_VALUE(n->labels[0]);
+            labels->label = BGP_LABEL_VALUE(n->labels[0]);
         }
     }
     if (n->label_count >= 2) {
         a->flags |= RIB_ATTR_HAS_L3_LABEL;
-        a->l3_label = BGP_LABEL_VALUE(n->labels[1]);
+        labels->l3_label = BGP_LABEL_VALUE(n->labels[1]);
     }
 }
 

@@ -33,9 +33,12 @@ int bgp_conv_bgp_family(enum rib_family af);
 int bgp_conv_prefix(const struct bgp_nlri *n, struct rib_prefix *p) STRATA_WARN_UNUSED;
 
 /* Fills '*n' (zeroed first) with the NLRI of RIB prefix 'p'; the label
- * stack comes from 'attr' (NULL for a withdrawal: VPN withdrawals carry the
- * RFC 8277 withdraw label). RIB_ERR_FAMILY when 'p' has no BGP form. */
-int bgp_conv_nlri(const struct rib_prefix *p, const struct rib_attr *attr, struct bgp_nlri *n) STRATA_WARN_UNUSED;
+ * stack comes from 'labels' (the path's), or from 'attr''s fields when
+ * 'labels' is NULL, with 'attr''s RIB_ATTR_HAS_* flags saying which exist
+ * ('attr' NULL for a withdrawal: VPN withdrawals carry the RFC 8277
+ * withdraw label). RIB_ERR_FAMILY when 'p' has no BGP form. */
+int bgp_conv_nlri(const struct rib_prefix *p, const struct rib_attr *attr, const struct rib_labels *labels,
+                  struct bgp_nlri *n) STRATA_WARN_UNUSED;
 
 /* Scratch storage for one attribute set being built from an UPDATE: the
  * rib_attr points into it until rib_attr_intern() copies it. */
@@ -57,8 +60,10 @@ struct bgp_conv_attr {
 int bgp_conv_attr(const struct bgp_update *u, const struct bgp_mp *mp, bool ebgp,
                   struct bgp_conv_attr *out) STRATA_WARN_UNUSED;
 
-/* Sets the per-NLRI parts of 'c' (labels) from 'n'. */
-void bgp_conv_attr_labels(struct bgp_conv_attr *c, const struct bgp_nlri *n);
+/* Sets the per-NLRI parts from 'n': which labels exist (RIB_ATTR_HAS_*
+ * flags in 'c', label values there zero, so that routes differing only in
+ * label intern one set) and their values in '*labels'. */
+void bgp_conv_attr_labels(struct bgp_conv_attr *c, const struct bgp_nlri *n, struct rib_labels *labels);
 
 /* Storage for the path attributes of one UPDATE being sent (struct
  * bgp_attrs points into it). */

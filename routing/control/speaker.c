@@ -21,12 +21,19 @@
     (BGP_FAM_BIT(BGP_FAM_VPNV4) | BGP_FAM_BIT(BGP_FAM_VPNV6) | BGP_FAM_BIT(BGP_FAM_EVPN))
 #define PACK_MAX_NLRI 256 /* NLRI per UPDATE before the size check splits it */
 
-/* ---- Adj-RIB-Out: the set of prefixes advertised to one peer ---- */
+/* ---- Adj-RIB-Out: the set of prefixes advertised to one peer ----
+ *
+ * Only membership is ever asked ("was this prefix sent to the peer?"), with
+ * the prefix at hand, so the set stores a 92-bit fingerprint of each prefix
+ * (two independent 64-bit hashes, one truncated to 28 bits) and its family
+ * in 12 bytes, not the 56-byte key: 1M advertised routes cost ~24 MiB per
+ * peer. Two distinct prefixes share a fingerprint with probability about
+ * n^2 / 2^93 (1e-16 for a million routes). */
 
 struct adj_slot {
-    struct rib_prefix p;
-    uint32_t hash; /* 0: empty */
-};
+    uint64_t h1;  /* 0: empty */
+    uint32_t h2;  /* family << 28 | 28 bits of the second hash */
+} __attribute__((packed));
 
 struct adj_set {
     struct adj_slot *v;
@@ -34,24 +41,40 @@ struct adj_set {
     size_t len;
 };
 
-static uint32_t prefix_hash(const struct rib_prefix *p)
+static void prefix_fp(const struct rib_prefix *p, uint64_t *h1, uint32_t *h2)
 {
+    /* word at a time: the prefix is zero-filled (padding included) */
+    uint64_t a = 0x9e3779b97f4a7c15ull, c = 0xc2b2ae3d27d4eb4full;
     const uint8_t *b = (const uint8_t *)p;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < sizeof *p; i++) {
-        h = (h ^ b[i]) * 16777619u;
+    size_t i = 0;
+    for (; i + 8 <= sizeof *p; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        a = (a ^ w) * 0xff51afd7ed558ccdull;
+        a ^= a >> 32;
+        c = (c ^ w) * 0xc4ceb9fe1a85ec53ull;
+        c ^= c >> 29;
     }
-    return h ? h : 1;
+    for (; i < sizeof *p; i++) {
+        a = (a ^ b[i]) * 0xff51afd7ed558ccdull;
+        c = (c ^ b[i]) * 0xc4ceb9fe1a85ec53ull;
+    }
+    a ^= a >> 33;
+    a *= 0xbf58476d1ce4e5b9ull;
+    a ^= a >> 31;
+    c ^= c >> 31;
+    *h1 = a ? a : 1;
+    *h2 = ((uint32_t)p->family << 28) | (uint32_t)(c & 0x0FFFFFFFu);
 }
 
-static struct adj_slot *adj_find(struct adj_set *s, const struct rib_prefix *p, uint32_t h)
+static struct adj_slot *adj_find(struct adj_set *s, uint64_t h1, uint32_t h2)
 {
     if (s->cap == 0) {
         return NULL;
     }
-    for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+    for (size_t i = (size_t)h1 & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
         struct adj_slot *e = &s->v[i];
-        if (e->hash == 0 || (e->hash == h && memcmp(&e->p, p, sizeof *p) == 0)) {
+        if (e->h1 == 0 || (e->h1 == h1 && e->h2 == h2)) {
             return e;
         }
     }
@@ -66,8 +89,8 @@ static int adj_grow(struct adj_set *s)
     }
     struct adj_set n = {.v = v, .cap = cap, .len = 0};
     for (size_t i = 0; i < s->cap; i++) {
-        if (s->v[i].hash) {
-            *adj_find(&n, &s->v[i].p, s->v[i].hash) = s->v[i];
+        if (s->v[i].h1) {
+            *adj_find(&n, s->v[i].h1, s->v[i].h2) = s->v[i];
             n.len++;
         }
     }
@@ -79,40 +102,35 @@ static int adj_grow(struct adj_set *s)
 /* Returns true when 'p' was not in the set (and adds it). */
 static bool adj_add(struct adj_set *s, const struct rib_prefix *p)
 {
-    if ((s->len + 1) * 4 > s->cap * 3 && adj_grow(s) != 0) {
+    if ((s->len + 1) * 8 > s->cap * 7 && adj_grow(s) != 0) {
         return true; /* cannot track it: advertise anyway */
     }
-    uint32_t h = prefix_hash(p);
-    struct adj_slot *e = adj_find(s, p, h);
-    if (e->hash) {
+    uint64_t h1;
+    uint32_t h2;
+    prefix_fp(p, &h1, &h2);
+    struct adj_slot *e = adj_find(s, h1, h2);
+    if (e->h1) {
         return false;
     }
-    e->hash = h;
-    e->p = *p;
+    e->h1 = h1;
+    e->h2 = h2;
     s->len++;
     return true;
 }
 
-/* Returns true when 'p' was in the set (and removes it). */
-static bool adj_del(struct adj_set *s, const struct rib_prefix *p)
+/* Removes slot 'i', keeping probe chains intact (backward shift). */
+static void adj_remove_at(struct adj_set *s, size_t i)
 {
-    uint32_t h = prefix_hash(p);
-    struct adj_slot *e = adj_find(s, p, h);
-    if (!e || !e->hash) {
-        return false;
-    }
-    /* backward-shift deletion keeps probe chains intact */
-    size_t i = (size_t)(e - s->v);
     for (;;) {
-        s->v[i].hash = 0;
+        s->v[i].h1 = 0;
         size_t j = i;
         for (;;) {
             j = (j + 1) & (s->cap - 1);
-            if (s->v[j].hash == 0) {
+            if (s->v[j].h1 == 0) {
                 s->len--;
-                return true;
+                return;
             }
-            size_t home = s->v[j].hash & (s->cap - 1);
+            size_t home = (size_t)s->v[j].h1 & (s->cap - 1);
             if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
                 break;
             }
@@ -122,11 +140,38 @@ static bool adj_del(struct adj_set *s, const struct rib_prefix *p)
     }
 }
 
+/* Returns true when 'p' was in the set (and removes it). */
+static bool adj_del(struct adj_set *s, const struct rib_prefix *p)
+{
+    uint64_t h1;
+    uint32_t h2;
+    prefix_fp(p, &h1, &h2);
+    struct adj_slot *e = adj_find(s, h1, h2);
+    if (!e || !e->h1) {
+        return false;
+    }
+    adj_remove_at(s, (size_t)(e - s->v));
+    return true;
+}
+
+/* Forgets every prefix of RIB family 'af'. */
+static void adj_clear_family(struct adj_set *s, enum rib_family af)
+{
+    for (size_t i = 0; i < s->cap;) {
+        if (s->v[i].h1 && (s->v[i].h2 >> 28) == (uint32_t)af) {
+            adj_remove_at(s, i); /* slot i now holds a shifted entry: look again */
+        } else {
+            i++;
+        }
+    }
+}
+
 /* ---- peers ---- */
 
 struct pend {
     struct rib_prefix p;
     const struct rib_attr *attr; /* referenced; NULL: withdraw */
+    struct rib_labels labels;    /* the path's */
     uint32_t originator;         /* router id of the path's source (reflection) */
     bool reflect;
 };
@@ -167,7 +212,7 @@ struct peer {
     bool rtc_eor;          /* RTC End-of-RIB received (VPN dump may start) */
     bool vpn_dumped;
     uint64_t up_since_ms;
-    uint64_t msgs_in, msgs_out, updates_in, updates_out, prefixes_in;
+    uint64_t msgs_in, msgs_out, updates_in, updates_out;
     uint32_t flaps;
     char last_error[160];
     bool removed;
@@ -218,7 +263,7 @@ static void pend_clear(struct speaker *sp, struct peer *p)
     p->pend_len = 0;
 }
 
-static int pend_push(struct peer *p, const struct rib_prefix *pfx, const struct rib_attr *attr, bool reflect,
+static int pend_push(struct peer *p, const struct rib_prefix *pfx, const struct rib_path *path, bool reflect,
                      uint32_t originator)
 {
     if (p->pend_len == p->pend_cap) {
@@ -232,7 +277,13 @@ static int pend_push(struct peer *p, const struct rib_prefix *pfx, const struct 
     }
     struct pend *e = &p->pend[p->pend_len++];
     e->p = *pfx;
-    e->attr = attr ? rib_attr_ref(attr) : NULL;
+    e->attr = path ? rib_attr_ref(path->attr) : NULL;
+    memset(&e->labels, 0, sizeof e->labels);
+    if (path) {
+        e->labels.label = path->label;
+        e->labels.l3_label = path->l3_label;
+        e->labels.vni = path->vni;
+    }
     e->reflect = reflect;
     e->originator = originator;
     return 0;
@@ -305,15 +356,18 @@ static bool export_ok(struct speaker *sp, struct peer *p, enum bgp_family family
     return true;
 }
 
-/* Queues what 'p' must learn about prefix 'pfx' whose best set is 'best'. */
+/* Queues what 'p' must learn about prefix 'pfx' whose best set is 'best'.
+ * 'changed': the best path changed, so an advertised prefix is sent again;
+ * otherwise (a table walk) only prefixes not yet advertised are. */
 static void peer_consider(struct speaker *sp, struct peer *p, enum bgp_family family, const struct rib_prefix *pfx,
-                          const struct rib_path *best, size_t nbest)
+                          const struct rib_path *best, size_t nbest, bool changed)
 {
     bool reflect = false;
     uint32_t originator = 0;
     if (nbest > 0 && export_ok(sp, p, family, &best[0], &reflect, &originator)) {
-        adj_add(&p->out, pfx);
-        (void)pend_push(p, pfx, best[0].attr, reflect, originator);
+        if (adj_add(&p->out, pfx) || changed) {
+            (void)pend_push(p, pfx, &best[0], reflect, originator);
+        }
     } else if (adj_del(&p->out, pfx)) {
         (void)pend_push(p, pfx, NULL, false, 0);
     }
@@ -329,7 +383,7 @@ static void on_best_change(void *ctx, struct rib_table *t, const struct rib_pref
     }
     for (struct peer *p = sp->peers; p; p = p->next) {
         if (peer_wants(p, (enum bgp_family)f) && !p->rewalk) {
-            peer_consider(sp, p, (enum bgp_family)f, pfx, best, nbest);
+            peer_consider(sp, p, (enum bgp_family)f, pfx, best, nbest, true);
         }
     }
 }
@@ -344,7 +398,7 @@ static int walk_one(void *ctx, const struct rib_prefix *pfx, const struct rib_pa
 {
     (void)count;
     struct walk_ctx *w = ctx;
-    peer_consider(w->sp, w->p, w->family, pfx, paths, nbest);
+    peer_consider(w->sp, w->p, w->family, pfx, paths, nbest, false);
     return 0;
 }
 
@@ -374,46 +428,15 @@ static void peer_dump(struct speaker *sp, struct peer *p, enum bgp_family family
     }
 }
 
-/* After an RT membership change: withdraw advertised VPN prefixes the peer
- * no longer wants, then advertise what it now wants. */
+/* After an RT membership change: every VPN route is considered again, so
+ * what the peer no longer wants is withdrawn (it is in the Adj-RIB-Out) and
+ * what it now wants is advertised. */
 static void peer_rewalk(struct speaker *sp, struct peer *p)
 {
     p->rewalk = false;
-    for (size_t i = 0; i < p->out.cap; i++) {
-        struct adj_slot *e = &p->out.v[i];
-        if (!e->hash) {
-            continue;
-        }
-        int f = bgp_conv_bgp_family(e->p.family);
-        if (f < 0 || !(SPEAKER_VPN_FAMILIES & BGP_FAM_BIT(f))) {
-            continue;
-        }
-        struct rib_table *t = family_table(sp, (enum bgp_family)f);
-        const struct rib_path *paths;
-        size_t count, nbest;
-        bool keep = false, reflect;
-        uint32_t originator;
-        if (t && rib_table_lookup(t, &e->p, &paths, &count, &nbest) == 0 && nbest > 0) {
-            keep = export_ok(sp, p, (enum bgp_family)f, &paths[0], &reflect, &originator);
-        }
-        if (!keep) {
-            struct rib_prefix pfx = e->p;
-            adj_del(&p->out, &pfx);
-            (void)pend_push(p, &pfx, NULL, false, 0);
-            i--; /* backward shift may have moved an entry into slot i */
-        }
-    }
     for (int f = 0; f < BGP_FAM_COUNT; f++) {
         if ((SPEAKER_VPN_FAMILIES & BGP_FAM_BIT(f)) && peer_wants(p, (enum bgp_family)f)) {
-            struct rib_table *t = family_table(sp, (enum bgp_family)f);
-            struct walk_ctx w = {.sp = sp, .p = p, .family = (enum bgp_family)f};
-            if (t) {
-                /* adj_add skips what is already there, but a changed best
-                 * path may need re-sending: re-queue every wanted prefix. */
-                if (rib_table_walk(t, walk_one, &w) != 0) {
-                    log_warn("bgp", "table walk failed", "peer=%s", p->cfg.name);
-                }
-            }
+            peer_dump(sp, p, (enum bgp_family)f);
         }
     }
 }
@@ -479,7 +502,7 @@ static void peer_send_pending(struct speaker *sp, struct peer *p)
                 e->originator != first->originator || e->p.family != first->p.family) {
                 break;
             }
-            if (bgp_conv_nlri(&e->p, e->attr, &nl[n]) == 0) {
+            if (bgp_conv_nlri(&e->p, e->attr, e->attr ? &e->labels : NULL, &nl[n]) == 0) {
                 n++;
             }
             j++;
@@ -650,7 +673,6 @@ static void withdraw_list(struct speaker *sp, struct peer *p, const struct bgp_n
             continue;
         }
         if (rib_path_del(t, &pfx, p->source, 0) == 0) {
-            p->prefixes_in--;
             if (pfx.family == RIB_AF_RTARGET) {
                 rtc_update(p, &pfx, false);
             }
@@ -669,33 +691,41 @@ static void add_list(struct speaker *sp, struct peer *p, const struct bgp_update
         withdraw_list(sp, p, l);
         return;
     }
+    const struct rib_attr *a = NULL;
+    uint16_t a_flags = 0;
     for (size_t i = 0; i < l->count; i++) {
         struct rib_prefix pfx;
         struct rib_table *t;
         if (bgp_conv_prefix(&l->v[i], &pfx) != 0 || !(t = family_table(sp, (enum bgp_family)l->v[i].family))) {
             continue;
         }
-        bgp_conv_attr_labels(&ca, &l->v[i]);
-        const struct rib_attr *a;
-        if (rib_attr_intern(sp->rib, &ca.a, &a) != 0) {
-            continue;
+        struct rib_labels lb;
+        bgp_conv_attr_labels(&ca, &l->v[i], &lb);
+        /* one interned set per UPDATE (per label layout): labels live in paths */
+        if (!a || ca.a.flags != a_flags) {
+            rib_attr_unref(sp->rib, a);
+            a = NULL;
+            if (rib_attr_intern(sp->rib, &ca.a, &a) != 0) {
+                continue;
+            }
+            a_flags = ca.a.flags;
         }
-        const struct rib_path *paths;
-        size_t count, nbest;
         bool existed = false;
-        if (rib_table_lookup(t, &pfx, &paths, &count, &nbest) == 0) {
-            for (size_t k = 0; k < count; k++) {
-                existed |= paths[k].source == p->source && !(paths[k].flags & (RIB_PATH_REPLICATED | RIB_PATH_LEAKED));
+        if (pfx.family == RIB_AF_RTARGET) { /* RT membership counts each route once */
+            const struct rib_path *paths;
+            size_t count, nbest;
+            if (rib_table_lookup(t, &pfx, &paths, &count, &nbest) == 0) {
+                for (size_t k = 0; k < count; k++) {
+                    existed |= paths[k].source == p->source &&
+                               !(paths[k].flags & (RIB_PATH_REPLICATED | RIB_PATH_LEAKED));
+                }
             }
         }
-        if (rib_path_add(t, &pfx, p->source, 0, a, 0) == 0 && !existed) {
-            p->prefixes_in++;
-            if (pfx.family == RIB_AF_RTARGET) {
-                rtc_update(p, &pfx, true);
-            }
+        if (rib_path_add_labels(t, &pfx, p->source, 0, a, 0, &lb) == 0 && pfx.family == RIB_AF_RTARGET && !existed) {
+            rtc_update(p, &pfx, true);
         }
-        rib_attr_unref(sp->rib, a);
     }
+    rib_attr_unref(sp->rib, a);
 }
 
 /* ---- FSM callbacks ---- */
@@ -739,7 +769,6 @@ static void io_established(void *ctx, const struct bgp_fsm_caps *caps)
                      p->cfg.name, n);
             p->gr_phase = 0;
             p->eor_wait = 0;
-            p->prefixes_in = 0;
         }
     }
     p->eor_due = caps->families;
@@ -770,7 +799,6 @@ static void gr_timer_cb(uv_timer_t *t)
         int n = rib_source_sweep(sp->rib, p->source);
         log_info("bgp", "stale paths swept (timer)", "peer=%s paths=%d", p->cfg.name, n);
         p->gr_phase = 0;
-        p->prefixes_in = 0;
     }
     speaker_schedule(sp);
 }
@@ -811,7 +839,6 @@ static void io_down(void *ctx, const struct bgp_fsm_down *d)
                  p->cfg.name, n, d->restart_time, p->llgr_secs);
     } else {
         int n = rib_source_withdraw_all(sp->rib, p->source);
-        p->prefixes_in = 0;
         log_info("bgp", "session down; peer's paths withdrawn", "peer=%s paths=%d reason=\"%s\"", p->cfg.name, n,
                  p->last_error);
     }
@@ -860,7 +887,6 @@ static void io_update(void *ctx, const struct bgp_update *u)
          * paths and let the remaining families be re-advertised. */
         int n = rib_source_withdraw_all(sp->rib, p->source);
         log_info("bgp", "peer's paths withdrawn; other families asked again", "peer=%s paths=%d", p->cfg.name, n);
-        p->prefixes_in = 0;
         for (int g = 0; g < BGP_FAM_COUNT; g++) {
             if ((p->caps.families & BGP_FAM_BIT(g)) && p->caps.route_refresh &&
                 bgp_fsm_send_route_refresh(p->fsm, now_ms(sp), (enum bgp_family)g) == 0) {
@@ -904,12 +930,9 @@ static void io_route_refresh(void *ctx, enum bgp_family family)
         return;
     }
     /* re-send everything of the family: forget what was sent */
-    for (size_t i = 0; i < p->out.cap; i++) {
-        if (p->out.v[i].hash && bgp_conv_bgp_family(p->out.v[i].p.family) == (int)family) {
-            struct rib_prefix pfx = p->out.v[i].p;
-            adj_del(&p->out, &pfx);
-            i--;
-        }
+    int af = bgp_conv_rib_family(family);
+    if (af >= 0) {
+        adj_clear_family(&p->out, (enum rib_family)af);
     }
     peer_dump(sp, p, family);
     p->eor_due |= BGP_FAM_BIT(family);
@@ -1463,8 +1486,44 @@ uint32_t speaker_local_source(const struct speaker *sp)
 
 /* ---- operator views ---- */
 
+struct count_ctx {
+    uint64_t *per_source;
+    uint32_t max_source;
+};
+
+static int count_paths(void *ctx, const struct rib_prefix *pfx, const struct rib_path *paths, size_t count,
+                       size_t nbest)
+{
+    (void)pfx;
+    (void)nbest;
+    struct count_ctx *c = ctx;
+    for (size_t i = 0; i < count; i++) {
+        if (!(paths[i].flags & (RIB_PATH_REPLICATED | RIB_PATH_LEAKED)) && paths[i].source <= c->max_source) {
+            c->per_source[paths[i].source]++;
+        }
+    }
+    return 0;
+}
+
 json_t *speaker_neighbors_json(struct speaker *sp)
 {
+    /* prefixes received: primary paths per source, counted on demand (an
+     * operator's command) rather than on every UPDATE */
+    struct count_ctx cc = {0};
+    for (struct peer *p = sp->peers; p; p = p->next) {
+        cc.max_source = p->source > cc.max_source ? p->source : cc.max_source;
+    }
+    cc.per_source = calloc((size_t)cc.max_source + 1, sizeof *cc.per_source);
+    if (!cc.per_source) {
+        return NULL;
+    }
+    for (int f = 0; f < BGP_FAM_COUNT; f++) {
+        struct rib_table *t = family_table(sp, (enum bgp_family)f);
+        if (t && rib_table_walk(t, count_paths, &cc) != 0) {
+            free(cc.per_source);
+            return NULL;
+        }
+    }
     json_t *arr = json_array();
     uint64_t now = now_ms(sp);
     for (struct peer *p = sp->peers; arr && p; p = p->next) {
@@ -1479,13 +1538,14 @@ json_t *speaker_neighbors_json(struct speaker *sp)
                            p->cfg.name, "address", p->cfg.address, "peer_as", (json_int_t)p->cfg.peer_as, "state",
                            bgp_fsm_state_name(bgp_fsm_state(p->fsm)), "ebgp", p->ebgp, "uptime_s",
                            (json_int_t)(p->up ? (now - p->up_since_ms) / 1000 : 0), "families", fams,
-                           "prefixes_received", (json_int_t)p->prefixes_in, "prefixes_advertised",
+                           "prefixes_received", (json_int_t)cc.per_source[p->source], "prefixes_advertised",
                            (json_int_t)p->out.len, "updates_received", (json_int_t)p->updates_in,
                            "updates_sent", (json_int_t)p->updates_out, "flaps", (json_int_t)p->flaps,
                            "stale_routes", (json_int_t)(p->gr_phase ? 1 : 0), "graceful_restart",
                            p->gr_phase == 1 ? "stale" : p->gr_phase == 2 ? "llgr-stale" : "none", "last_error",
                            p->last_error));
     }
+    free(cc.per_source);
     return arr;
 }
 
@@ -1553,7 +1613,7 @@ static int route_json(void *ctx, const struct rib_prefix *pfx, const struct rib_
         }
         json_array_append_new(
             jp, json_pack("{s:I, s:s, s:I, s:I, s:I, s:o, s:o, s:b, s:b, s:b}", "source", (json_int_t)p->source,
-                          "next_hop", nh, "label", (json_int_t)a->label, "vni", (json_int_t)a->vni, "local_pref",
+                          "next_hop", nh, "label", (json_int_t)p->label, "vni", (json_int_t)p->vni, "local_pref",
                           (json_int_t)((a->flags & RIB_ATTR_HAS_LOCAL_PREF) ? a->local_pref : 100), "as_path", asp,
                           "route_targets", rts, "best", i < nbest, "stale", (p->flags & RIB_PATH_STALE) != 0,
                           "llgr_stale", (p->flags & RIB_PATH_LLGR_STALE) != 0));

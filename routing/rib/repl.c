@@ -241,6 +241,9 @@ static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, 
                 continue;
             struct rib_path np = {
                 .primary = rt,
+                .label = bp->label,
+                .l3_label = bp->l3_label,
+                .vni = bp->vni,
                 .source = bp->source,
                 .path_id = bp->path_id,
                 .primary_table = t->id,
@@ -269,6 +272,9 @@ static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, 
                 continue;
             struct rib_path lp = {
                 .primary = rt,
+                .label = lk->cfg.has_label ? lk->cfg.label : bp->label,
+                .l3_label = bp->l3_label,
+                .vni = bp->vni,
                 .source = bp->source,
                 .path_id = bp->path_id,
                 .primary_table = t->id,
@@ -311,6 +317,9 @@ static void wants_vpn(struct rib *r, struct rib_table *t, struct rib_route *rt, 
                 struct rib_path np = {
                     .attr = rib_attr_ref(p->attr),
                     .primary = rt,
+                    .label = p->label,
+                    .l3_label = p->l3_label,
+                    .vni = p->vni,
                     .source = p->source,
                     .path_id = p->path_id,
                     .primary_table = t->id,
@@ -326,7 +335,8 @@ static void wants_vpn(struct rib *r, struct rib_table *t, struct rib_route *rt, 
 
 static bool same_replica(const struct rib_path *old, const struct rib_path *n)
 {
-    return old->attr == n->attr && (old->flags & (uint8_t)~RIB_PATH_MARK) == n->flags && old->depth == n->depth &&
+    return old->attr == n->attr && rib_path_same_labels(old, n) &&
+           (old->flags & (uint8_t)~RIB_PATH_MARK) == n->flags && old->depth == n->depth &&
            old->origin_table == n->origin_table && old->primary_table == n->primary_table;
 }
 

@@ -308,6 +308,15 @@ struct rib_route;
 struct rib_path {
     const struct rib_attr *attr;
     struct rib_route *primary;  /* route this path was replicated from */
+    /* The path's labels: MPLS label (EVPN label 1), EVPN label 2 / L3 VNI,
+     * VNI; valid as the attribute set's RIB_ATTR_HAS_LABEL /
+     * _HAS_L3_LABEL / _HAS_VNI flags say. Kept in the path, not only in
+     * the set, so that routes differing only in label (one label per
+     * prefix is the norm) share one interned set: see rib_path_add_labels().
+     * Replicas copy them; a leak rule's label rewrite sets 'label'. */
+    uint32_t label;
+    uint32_t l3_label;
+    uint32_t vni;
     uint32_t source;            /* source id */
     uint32_t path_id;           /* distinguishes paths of one source (ADD-PATH, next hops) */
     uint32_t primary_table;     /* table id of 'primary' */
@@ -341,6 +350,19 @@ size_t rib_table_count(const struct rib_table *t);
  * changed best path set at the next rib_flush(). */
 int rib_path_add(struct rib_table *t, const struct rib_prefix *p, uint32_t source, uint32_t path_id,
                  const struct rib_attr *attr, unsigned flags) STRATA_WARN_UNUSED;
+/* Like rib_path_add(), but the labels come from 'labels' instead of
+ * 'attr''s label/l3_label/vni fields (whose values are ignored; its
+ * RIB_ATTR_HAS_* flags still say which labels exist). Lets a caller intern
+ * one attribute set for every route of an UPDATE that differ only in their
+ * label: memory per route is then the path, not a set. */
+struct rib_labels {
+    uint32_t label;
+    uint32_t l3_label;
+    uint32_t vni;
+};
+int rib_path_add_labels(struct rib_table *t, const struct rib_prefix *p, uint32_t source, uint32_t path_id,
+                        const struct rib_attr *attr, unsigned flags, const struct rib_labels *labels) STRATA_WARN_UNUSED;
+
 /* Withdraws the primary path of ('source', 'path_id') at 'p'. RIB_ERR_NOENT
  * when there is none. */
 int rib_path_del(struct rib_table *t, const struct rib_prefix *p, uint32_t source, uint32_t path_id) STRATA_WARN_UNUSED;

@@ -15,6 +15,12 @@
 
 /* Internal path flag: replica scheduled for removal during replicate(). */
 #define RIB_PATH_MARK 0x80
+
+/* Paths carrying the same labels (struct rib_path's label fields). */
+static inline bool rib_path_same_labels(const struct rib_path *a, const struct rib_path *b)
+{
+    return a->label == b->label && a->l3_label == b->l3_label && a->vni == b->vni;
+}
 #define RIB_PATH_USER_FLAGS (RIB_PATH_STALE | RIB_PATH_LLGR_STALE | RIB_PATH_INFEASIBLE)
 
 /* An interned attribute set. 'pub' and its arrays live in this allocation;

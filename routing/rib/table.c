@@ -800,6 +800,18 @@ static int check_family(const struct rib_table *t, const struct rib_prefix *p)
 int rib_path_add(struct rib_table *t, const struct rib_prefix *p, uint32_t source, uint32_t path_id,
                  const struct rib_attr *attr, unsigned flags)
 {
+    struct rib_labels lb = {0};
+    if (attr) {
+        lb.label = attr->label;
+        lb.l3_label = attr->l3_label;
+        lb.vni = attr->vni;
+    }
+    return rib_path_add_labels(t, p, source, path_id, attr, flags, &lb);
+}
+
+int rib_path_add_labels(struct rib_table *t, const struct rib_prefix *p, uint32_t source, uint32_t path_id,
+                        const struct rib_attr *attr, unsigned flags, const struct rib_labels *labels)
+{
     if (!t)
         return RIB_ERR_INVAL;
     struct rib *r = t->rib;
@@ -820,6 +832,9 @@ int rib_path_add(struct rib_table *t, const struct rib_prefix *p, uint32_t sourc
         return RIB_ERR_NOMEM;
     struct rib_path np = {
         .attr = attr,
+        .label = labels->label,
+        .l3_label = labels->l3_label,
+        .vni = labels->vni,
         .source = source,
         .path_id = path_id,
         .origin_table = t->id,
@@ -828,7 +843,7 @@ int rib_path_add(struct rib_table *t, const struct rib_prefix *p, uint32_t sourc
     int idx = rib_route_path_find(rt, source, path_id, NULL);
     if (idx >= 0) {
         const struct rib_path *old = &rt->paths[idx];
-        if (old->attr == attr && old->flags == np.flags)
+        if (old->attr == attr && old->flags == np.flags && rib_path_same_labels(old, &np))
             return 0;
         rib_route_path_replace(r, rt, idx, &np);
     } else {
@@ -1077,7 +1092,8 @@ static bool audit_order(struct rib *r, struct rib_table *t, const struct rib_rou
             for (uint16_t i = 0; i < rt->npaths && ok; i++) {
                 const struct rib_path *x = &paths[i], *y = &rt->paths[i];
                 ok = x->source == y->source && x->path_id == y->path_id && x->primary == y->primary &&
-                     x->attr == y->attr && x->flags == y->flags && x->depth == y->depth;
+                     x->attr == y->attr && x->flags == y->flags && x->depth == y->depth &&
+                     rib_path_same_labels(x, y);
             }
         }
         r->repl_failures = failures;

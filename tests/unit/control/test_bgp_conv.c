@@ -28,10 +28,10 @@ static void test_vpnv4_round_trip(void **state)
     assert_memory_equal(p.rd.b, n.rd, 8);
     struct rib_attr attr = {.flags = RIB_ATTR_HAS_LABEL, .label = 200};
     struct bgp_nlri back;
-    assert_int_equal(bgp_conv_nlri(&p, &attr, &back), 0);
+    assert_int_equal(bgp_conv_nlri(&p, &attr, NULL, &back), 0);
     assert_true(bgp_nlri_equal(&n, &back));
     /* a withdrawal carries the RFC 8277 withdraw label */
-    assert_int_equal(bgp_conv_nlri(&p, NULL, &back), 0);
+    assert_int_equal(bgp_conv_nlri(&p, NULL, NULL, &back), 0);
     assert_int_equal(back.labels[0], BGP_LABEL_WITHDRAW);
 }
 
@@ -55,11 +55,14 @@ static void test_evpn_vxlan_vni(void **state)
     n.labels[0] = 300; /* raw 24 bits: VNI 300 */
     assert_int_equal(bgp_rd_make(n.rd, BGP_RD_AS2, 64512, 2), 0);
     static struct bgp_conv_attr ca;
+    struct rib_labels lb;
     assert_int_equal(bgp_conv_attr(&u, &mp, false, &ca), 0);
-    bgp_conv_attr_labels(&ca, &n);
+    bgp_conv_attr_labels(&ca, &n, &lb);
     assert_true(ca.a.flags & RIB_ATTR_HAS_VNI);
     assert_false(ca.a.flags & RIB_ATTR_HAS_LABEL);
-    assert_int_equal(ca.a.vni, 300);
+    /* the value goes to the path, the set keeps only which labels exist */
+    assert_int_equal(lb.vni, 300);
+    assert_int_equal(ca.a.vni, 0);
     assert_int_equal(ca.a.local_pref, 150);
     assert_int_equal(ca.a.nexthop.af, 4);
     assert_int_equal(ca.a.nexthop.b[3], 2);
@@ -69,7 +72,7 @@ static void test_evpn_vxlan_vni(void **state)
     assert_int_equal(p.evpn.type, 2);
     assert_int_equal(p.plen, 32);
     struct bgp_nlri back;
-    assert_int_equal(bgp_conv_nlri(&p, &ca.a, &back), 0);
+    assert_int_equal(bgp_conv_nlri(&p, &ca.a, &lb, &back), 0);
     assert_true(bgp_nlri_equal(&n, &back));
     /* from an eBGP peer LOCAL_PREF is ignored */
     assert_int_equal(bgp_conv_attr(&u, &mp, true, &ca), 0);
@@ -78,9 +81,10 @@ static void test_evpn_vxlan_vni(void **state)
     u.attrs.ext_community_count = 1;
     n.labels[0] = BGP_LABEL(77, true);
     assert_int_equal(bgp_conv_attr(&u, &mp, false, &ca), 0);
-    bgp_conv_attr_labels(&ca, &n);
+    bgp_conv_attr_labels(&ca, &n, &lb);
     assert_true(ca.a.flags & RIB_ATTR_HAS_LABEL);
-    assert_int_equal(ca.a.label, 77);
+    assert_int_equal(lb.label, 77);
+    assert_int_equal(lb.vni, 0);
 }
 
 static void test_other_families(void **state)
@@ -97,11 +101,11 @@ static void test_other_families(void **state)
     assert_int_equal(bgp_conv_prefix(&rtc, &p), 0);
     assert_int_equal(p.family, RIB_AF_RTARGET);
     assert_int_equal(p.rt_origin_as, 64512);
-    assert_int_equal(bgp_conv_nlri(&p, NULL, &back), 0);
+    assert_int_equal(bgp_conv_nlri(&p, NULL, NULL, &back), 0);
     assert_true(bgp_nlri_equal(&rtc, &back));
     struct bgp_nlri imet = {.family = BGP_FAM_EVPN, .evpn_type = BGP_EVPN_IMET, .ip_size = 4, .addr = {10, 99, 0, 2}};
     assert_int_equal(bgp_conv_prefix(&imet, &p), 0);
-    assert_int_equal(bgp_conv_nlri(&p, NULL, &back), 0);
+    assert_int_equal(bgp_conv_nlri(&p, NULL, NULL, &back), 0);
     assert_true(bgp_nlri_equal(&imet, &back));
     /* EVPN types the RIB does not hold, and a type 3 without an address */
     struct bgp_nlri ad = {.family = BGP_FAM_EVPN, .evpn_type = BGP_EVPN_AD};
