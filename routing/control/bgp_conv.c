@@ -382,7 +382,9 @@ int bgp_conv_export_attr(const struct rib_attr *a, enum bgp_family f, const stru
             return RIB_ERR_LIMIT;
         }
         o->clusters[0] = x->cluster_id;
-        memcpy(o->clusters + 1, a->cluster_list, a->cluster_len * sizeof(uint32_t));
+        if (a->cluster_len > 0) {
+            memcpy(o->clusters + 1, a->cluster_list, a->cluster_len * sizeof(uint32_t));
+        }
         b->cluster_list = o->clusters;
         b->cluster_count = a->cluster_len + 1;
     } else if (!x->ebgp && a->cluster_len > 0) {

@@ -1,0 +1,631 @@
+/* XMPP agents <-> RIB: see xmpp_glue.h. */
+#include "routing/control/xmpp_glue.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+
+/* A routing instance some agent subscribed or published to. */
+struct ginst {
+    struct rib_instance *inst;
+    char name[XMPP_NAME_MAX];
+    uint32_t listener[3]; /* inet, inet6, evpn */
+    struct xglue *g;
+    struct ginst *next;
+};
+
+struct qent {
+    struct ginst *gi;
+    enum rib_family af;
+    struct rib_prefix p;
+};
+
+struct xglue_agent {
+    char name[XMPP_JID_MAX];
+    uint32_t source;
+    struct xmpp_session *session; /* NULL while disconnected (stale) */
+    struct ginst **subs;
+    size_t subs_len, subs_cap;
+    struct qent *q;
+    size_t q_len, q_cap;
+    bool eor_due;
+    bool eor_sent;
+    struct xglue_agent_stats st;
+    struct xglue_agent *next;
+};
+
+struct xglue {
+    struct rib *rib;
+    struct ginst *insts;
+    struct xglue_agent *agents;
+};
+
+static const enum rib_family vrf_families[3] = {RIB_AF_INET, RIB_AF_INET6, RIB_AF_EVPN};
+
+static enum xmpp_family xmpp_family_of(enum rib_family af)
+{
+    return af == RIB_AF_INET ? XMPP_FAMILY_INET : af == RIB_AF_INET6 ? XMPP_FAMILY_INET6 : XMPP_FAMILY_EVPN;
+}
+
+static int rib_family_of(enum xmpp_family f, enum rib_family *af)
+{
+    switch (f) {
+    case XMPP_FAMILY_INET: *af = RIB_AF_INET; return 0;
+    case XMPP_FAMILY_INET6: *af = RIB_AF_INET6; return 0;
+    case XMPP_FAMILY_EVPN: *af = RIB_AF_EVPN; return 0;
+    case XMPP_FAMILY_NONE: break;
+    }
+    return RIB_ERR_FAMILY;
+}
+
+static bool subscribed(const struct xglue_agent *a, const struct ginst *gi)
+{
+    for (size_t i = 0; i < a->subs_len; i++) {
+        if (a->subs[i] == gi) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void queue_push(struct xglue_agent *a, struct ginst *gi, enum rib_family af, const struct rib_prefix *p)
+{
+    if (a->q_len == a->q_cap) {
+        size_t cap = a->q_cap ? a->q_cap * 2 : 64;
+        struct qent *v = realloc(a->q, cap * sizeof *v);
+        if (!v) {
+            log_warn("xmpp", "out of memory queueing a route for an agent", "agent=%s", a->name);
+            return;
+        }
+        a->q = v;
+        a->q_cap = cap;
+    }
+    a->q[a->q_len].gi = gi;
+    a->q[a->q_len].af = af;
+    a->q[a->q_len].p = *p;
+    a->q_len++;
+}
+
+static void on_change(void *ctx, struct rib_table *t, const struct rib_prefix *p, const struct rib_path *best,
+                      size_t nbest)
+{
+    (void)best;
+    (void)nbest;
+    struct ginst *gi = ctx;
+    for (struct xglue_agent *a = gi->g->agents; a; a = a->next) {
+        if (a->session && subscribed(a, gi)) {
+            queue_push(a, gi, rib_table_family(t), p);
+        }
+    }
+}
+
+static struct ginst *ginst_get(struct xglue *g, const char *name)
+{
+    for (struct ginst *gi = g->insts; gi; gi = gi->next) {
+        if (strcmp(gi->name, name) == 0) {
+            return gi;
+        }
+    }
+    if (!name[0] || strlen(name) >= XMPP_NAME_MAX) {
+        return NULL;
+    }
+    struct ginst *gi = calloc(1, sizeof *gi);
+    if (!gi) {
+        return NULL;
+    }
+    gi->g = g;
+    snprintf(gi->name, sizeof gi->name, "%s", name);
+    gi->inst = rib_instance_find(g->rib, name);
+    if (!gi->inst && rib_instance_create(g->rib, name, &gi->inst) != 0) {
+        free(gi);
+        return NULL;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (rib_listener_add(rib_instance_table(gi->inst, vrf_families[i]), on_change, gi, &gi->listener[i]) != 0) {
+            while (--i >= 0) {
+                if (rib_listener_del(rib_instance_table(gi->inst, vrf_families[i]), gi->listener[i]) != 0) {
+                    log_warn("xmpp", "listener already gone", "instance=%s", name);
+                }
+            }
+            free(gi);
+            return NULL;
+        }
+    }
+    gi->next = g->insts;
+    g->insts = gi;
+    return gi;
+}
+
+int xglue_create(struct rib *rib, struct xglue **out)
+{
+    struct xglue *g = calloc(1, sizeof *g);
+    if (!g) {
+        return RIB_ERR_NOMEM;
+    }
+    g->rib = rib;
+    *out = g;
+    return 0;
+}
+
+static void agent_free(struct xglue_agent *a)
+{
+    free(a->subs);
+    free(a->q);
+    free(a);
+}
+
+void xglue_free(struct xglue *g)
+{
+    if (!g) {
+        return;
+    }
+    while (g->agents) {
+        struct xglue_agent *a = g->agents;
+        g->agents = a->next;
+        agent_free(a);
+    }
+    while (g->insts) {
+        struct ginst *gi = g->insts;
+        g->insts = gi->next;
+        for (int i = 0; i < 3; i++) {
+            struct rib_table *t = rib_instance_table(gi->inst, vrf_families[i]);
+            if (t && rib_listener_del(t, gi->listener[i]) != 0) {
+                log_warn("xmpp", "listener already gone", "instance=%s", gi->name);
+            }
+        }
+        free(gi);
+    }
+    free(g);
+}
+
+static struct xglue_agent *agent_find(struct xglue *g, const char *name)
+{
+    for (struct xglue_agent *a = g->agents; a; a = a->next) {
+        if (strcmp(a->name, name) == 0) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+int xglue_agent_up(struct xglue *g, const char *name, struct xmpp_session *session, struct xglue_agent **out)
+{
+    struct xglue_agent *a = agent_find(g, name);
+    if (a && a->session) {
+        return RIB_ERR_EXISTS;
+    }
+    if (!a) {
+        if (strlen(name) >= sizeof a->name) {
+            return RIB_ERR_INVAL;
+        }
+        a = calloc(1, sizeof *a);
+        if (!a) {
+            return RIB_ERR_NOMEM;
+        }
+        snprintf(a->name, sizeof a->name, "%s", name);
+        struct rib_source_info si = {.type = RIB_SRC_XMPP, .name = name};
+        int rc = rib_source_add(g->rib, &si, &a->source);
+        if (rc != 0) {
+            free(a);
+            return rc;
+        }
+        a->next = g->agents;
+        g->agents = a;
+    }
+    a->session = session;
+    a->st.connected = true;
+    a->eor_due = false;
+    a->eor_sent = false;
+    a->subs_len = 0;
+    a->q_len = 0;
+    *out = a;
+    return 0;
+}
+
+static void agent_remove(struct xglue *g, struct xglue_agent *a)
+{
+    for (struct xglue_agent **pp = &g->agents; *pp; pp = &(*pp)->next) {
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    }
+    if (rib_source_del(g->rib, a->source) != 0) {
+        log_warn("xmpp", "agent's RIB source already gone", "agent=%s", a->name);
+    }
+    agent_free(a);
+}
+
+void xglue_agent_down(struct xglue *g, struct xglue_agent *a, bool graceful)
+{
+    a->session = NULL;
+    a->st.connected = false;
+    a->subs_len = 0;
+    a->q_len = 0;
+    if (graceful) {
+        int n = rib_source_mark_stale(g->rib, a->source);
+        log_info("xmpp", "agent lost; its routes kept stale", "agent=%s paths=%d", a->name, n);
+    } else {
+        log_info("xmpp", "agent left; its routes withdrawn", "agent=%s", a->name);
+        agent_remove(g, a);
+    }
+}
+
+int xglue_agent_expire(struct xglue *g, const char *name)
+{
+    struct xglue_agent *a = agent_find(g, name);
+    if (!a || a->session) {
+        return RIB_ERR_NOENT;
+    }
+    log_info("xmpp", "agent did not come back; its stale routes removed", "agent=%s", a->name);
+    agent_remove(g, a);
+    return 0;
+}
+
+struct dump_ctx {
+    struct xglue_agent *a;
+    struct ginst *gi;
+    enum rib_family af;
+};
+
+static int dump_one(void *ctx, const struct rib_prefix *p, const struct rib_path *paths, size_t count, size_t nbest)
+{
+    (void)paths;
+    (void)count;
+    struct dump_ctx *d = ctx;
+    if (nbest > 0) {
+        queue_push(d->a, d->gi, d->af, p);
+    }
+    return 0;
+}
+
+int xglue_subscribe(struct xglue *g, struct xglue_agent *a, const char *instance)
+{
+    struct ginst *gi = ginst_get(g, instance);
+    if (!gi) {
+        return RIB_ERR_NOMEM;
+    }
+    if (subscribed(a, gi)) {
+        return 0;
+    }
+    if (a->subs_len == a->subs_cap) {
+        size_t cap = a->subs_cap ? a->subs_cap * 2 : 8;
+        struct ginst **v = realloc(a->subs, cap * sizeof *v);
+        if (!v) {
+            return RIB_ERR_NOMEM;
+        }
+        a->subs = v;
+        a->subs_cap = cap;
+    }
+    a->subs[a->subs_len++] = gi;
+    a->st.subscriptions = (uint32_t)a->subs_len;
+    if (!a->eor_sent) {
+        a->eor_due = true;
+    }
+    for (int i = 0; i < 3; i++) {
+        struct dump_ctx d = {.a = a, .gi = gi, .af = vrf_families[i]};
+        int rc = rib_table_walk(rib_instance_table(gi->inst, vrf_families[i]), dump_one, &d);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void xglue_unsubscribe(struct xglue *g, struct xglue_agent *a, const char *instance)
+{
+    (void)g;
+    for (size_t i = 0; i < a->subs_len; i++) {
+        if (strcmp(a->subs[i]->name, instance) == 0) {
+            a->subs[i] = a->subs[--a->subs_len];
+            a->st.subscriptions = (uint32_t)a->subs_len;
+            return;
+        }
+    }
+}
+
+static int key_to_prefix(enum rib_family af, const struct xmpp_route_key *k, struct rib_prefix *p)
+{
+    memset(p, 0, sizeof *p);
+    p->family = af;
+    if (af == RIB_AF_EVPN) {
+        p->evpn.type = 2;
+        p->evpn.eth_tag = k->ethernet_tag;
+        memcpy(p->evpn.mac, k->mac, 6);
+        if (k->prefix.version) {
+            p->addr.af = k->prefix.version;
+            memcpy(p->addr.b, k->prefix.addr, k->prefix.version == 4 ? 4 : 16);
+            p->plen = k->plen;
+        }
+        return 0;
+    }
+    if (k->prefix.version != (af == RIB_AF_INET ? 4 : 6)) {
+        return RIB_ERR_PREFIX;
+    }
+    p->addr.af = k->prefix.version;
+    memcpy(p->addr.b, k->prefix.addr, af == RIB_AF_INET ? 4 : 16);
+    p->plen = k->plen;
+    return 0;
+}
+
+/* Removes the agent's paths at 'p' from path id 'from' on. */
+static void remove_paths_from(struct xglue *g, struct xglue_agent *a, struct rib_table *t, const struct rib_prefix *p,
+                              uint32_t from)
+{
+    const struct rib_path *paths;
+    size_t count, nbest;
+    uint32_t ids[XMPP_MAX_NEXTHOPS * 2];
+    size_t n = 0;
+    if (rib_table_lookup(t, p, &paths, &count, &nbest) != 0) {
+        return;
+    }
+    for (size_t i = 0; i < count && n < sizeof ids / sizeof ids[0]; i++) {
+        if (paths[i].source == a->source && !paths[i].primary && paths[i].path_id >= from) {
+            ids[n++] = paths[i].path_id;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rib_path_del(t, p, a->source, ids[i]) != 0) {
+            log_warn("xmpp", "agent path vanished while withdrawing", "agent=%s", a->name);
+        }
+    }
+    (void)g;
+}
+
+int xglue_publish(struct xglue *g, struct xglue_agent *a, const char *instance, const struct xmpp_route_entry *e)
+{
+    enum rib_family af;
+    struct rib_prefix p;
+    int rc = rib_family_of(e->family, &af);
+    if (rc == 0) {
+        rc = key_to_prefix(af, &e->key, &p);
+    }
+    struct ginst *gi = rc == 0 ? ginst_get(g, instance) : NULL;
+    if (rc != 0 || !gi) {
+        return rc ? rc : RIB_ERR_NOMEM;
+    }
+    struct rib_table *t = rib_instance_table(gi->inst, af);
+    for (size_t i = 0; i < e->next_hop_count; i++) {
+        const struct xmpp_nexthop *nh = &e->next_hops[i];
+        struct rib_ext exts[3];
+        size_t nexts = 0;
+        if (nh->encaps & XMPP_ENCAP_GRE) {
+            exts[nexts++] = rib_ext_encap(RIB_ENCAP_GRE);
+        }
+        if (nh->encaps & XMPP_ENCAP_UDP) {
+            exts[nexts++] = rib_ext_encap(RIB_ENCAP_MPLS_UDP);
+        }
+        if (nh->encaps & XMPP_ENCAP_VXLAN) {
+            exts[nexts++] = rib_ext_encap(RIB_ENCAP_VXLAN);
+        }
+        struct rib_attr attr = {
+            .flags = RIB_ATTR_HAS_LABEL,
+            .origin = RIB_ORIGIN_IGP,
+            .exts = exts,
+            .exts_len = nexts,
+            .seq = e->sequence_number,
+            .sgids = e->security_groups,
+            .sgids_len = e->security_group_count,
+            .vn = e->virtual_network[0] ? e->virtual_network : NULL,
+        };
+        attr.nexthop.af = nh->address.version;
+        memcpy(attr.nexthop.b, nh->address.addr, nh->address.version == 4 ? 4 : 16);
+        struct rib_labels lb = {.label = nh->label};
+        if (nh->has_vni) {
+            attr.flags |= RIB_ATTR_HAS_VNI;
+            lb.vni = nh->vni;
+        }
+        if (nh->has_l3_label) {
+            attr.flags |= RIB_ATTR_HAS_L3_LABEL;
+            lb.l3_label = nh->l3_label;
+        }
+        if (e->has_local_preference) {
+            attr.flags |= RIB_ATTR_HAS_LOCAL_PREF;
+            attr.local_pref = e->local_preference;
+        }
+        if (e->has_med) {
+            attr.flags |= RIB_ATTR_HAS_MED;
+            attr.med = e->med;
+        }
+        const struct rib_attr *ia;
+        if ((rc = rib_attr_intern(g->rib, &attr, &ia)) != 0) {
+            return rc;
+        }
+        rc = rib_path_add_labels(t, &p, a->source, (uint32_t)i, ia, 0, &lb);
+        rib_attr_unref(g->rib, ia);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    remove_paths_from(g, a, t, &p, (uint32_t)e->next_hop_count);
+    a->st.published++;
+    return 0;
+}
+
+void xglue_withdraw(struct xglue *g, struct xglue_agent *a, const char *instance, enum xmpp_family family,
+                    const struct xmpp_route_key *key)
+{
+    enum rib_family af;
+    struct rib_prefix p;
+    struct rib_instance *inst = rib_instance_find(g->rib, instance);
+    if (!inst || rib_family_of(family, &af) != 0 || key_to_prefix(af, key, &p) != 0) {
+        return;
+    }
+    remove_paths_from(g, a, rib_instance_table(inst, af), &p, 0);
+    a->st.withdrawn++;
+}
+
+int xglue_eor(struct xglue *g, struct xglue_agent *a)
+{
+    int n = rib_source_sweep(g->rib, a->source);
+    if (n > 0) {
+        log_info("xmpp", "agent's End-of-RIB: stale routes swept", "agent=%s paths=%d", a->name, n);
+    }
+    return n;
+}
+
+/* ---- RIB -> agents ---- */
+
+static unsigned encaps_of(const struct rib_attr *a)
+{
+    unsigned e = 0;
+    for (size_t i = 0; i < a->exts_len; i++) {
+        const uint8_t *x = a->exts[i].b;
+        if (x[0] != 0x03 || x[1] != 0x0c) {
+            continue;
+        }
+        unsigned type = (unsigned)x[6] << 8 | x[7];
+        e |= type == RIB_ENCAP_VXLAN ? XMPP_ENCAP_VXLAN
+             : type == RIB_ENCAP_MPLS_UDP ? XMPP_ENCAP_UDP
+             : (type == RIB_ENCAP_GRE || type == 11) ? XMPP_ENCAP_GRE
+                                                      : 0;
+    }
+    return e ? e : XMPP_ENCAP_GRE;
+}
+
+/* Fills item 'it' for prefix 'p' of 'af' as 'a' should see it now. */
+static void build_item(struct xglue *g, struct xglue_agent *a, struct ginst *gi, enum rib_family af,
+                       const struct rib_prefix *p, struct xmpp_route_item *it)
+{
+    memset(it, 0, sizeof *it);
+    struct xmpp_route_entry *e = &it->entry;
+    e->family = xmpp_family_of(af);
+    if (af == RIB_AF_EVPN) {
+        e->key.ethernet_tag = p->evpn.eth_tag;
+        memcpy(e->key.mac, p->evpn.mac, 6);
+    }
+    if (p->addr.af) {
+        e->key.prefix.version = p->addr.af;
+        memcpy(e->key.prefix.addr, p->addr.b, p->addr.af == 4 ? 4 : 16);
+        e->key.plen = p->plen;
+    }
+    const struct rib_path *paths;
+    size_t count, nbest = 0;
+    struct rib_table *t = rib_instance_table(gi->inst, af);
+    if (rib_table_lookup(t, p, &paths, &count, &nbest) != 0 || nbest == 0) {
+        it->retract = true;
+        return;
+    }
+    bool all_own = true;
+    for (size_t i = 0; i < nbest; i++) {
+        all_own &= paths[i].source == a->source;
+    }
+    if (all_own) {
+        it->retract = true; /* the agent's own route: not sent back */
+        return;
+    }
+    const struct rib_attr *b = paths[0].attr;
+    for (size_t i = 0; i < nbest && e->next_hop_count < XMPP_MAX_NEXTHOPS; i++) {
+        const struct rib_attr *x = paths[i].attr;
+        if (x->nexthop.af != 4 && x->nexthop.af != 6) {
+            continue;
+        }
+        struct xmpp_nexthop *nh = &e->next_hops[e->next_hop_count++];
+        nh->address.version = x->nexthop.af;
+        memcpy(nh->address.addr, x->nexthop.b, x->nexthop.af == 4 ? 4 : 16);
+        nh->label = paths[i].label & XMPP_LABEL_MAX;
+        if (x->flags & RIB_ATTR_HAS_VNI) {
+            nh->has_vni = true;
+            nh->vni = paths[i].vni & XMPP_VNI_MAX;
+        }
+        if (x->flags & RIB_ATTR_HAS_L3_LABEL) {
+            nh->has_l3_label = true;
+            nh->l3_label = paths[i].l3_label & XMPP_LABEL_MAX;
+        }
+        nh->encaps = encaps_of(x);
+    }
+    if (e->next_hop_count == 0) {
+        it->retract = true;
+        return;
+    }
+    if (b->vn) {
+        snprintf(e->virtual_network, sizeof e->virtual_network, "%s", b->vn);
+    }
+    e->sequence_number = b->seq;
+    for (size_t i = 0; i < b->sgids_len && i < XMPP_MAX_SECURITY_GROUPS; i++) {
+        e->security_groups[e->security_group_count++] = b->sgids[i];
+    }
+    if (b->flags & RIB_ATTR_HAS_LOCAL_PREF) {
+        e->has_local_preference = true;
+        e->local_preference = b->local_pref;
+    }
+    if (b->flags & RIB_ATTR_HAS_MED) {
+        e->has_med = true;
+        e->med = b->med;
+    }
+    (void)g;
+}
+
+static void agent_send(struct xglue_agent *a, uint64_t now, struct xmpp_stanza *st)
+{
+    snprintf(st->from, sizeof st->from, "%s", XMPP_CONTROL_JID);
+    snprintf(st->to, sizeof st->to, "%s", a->name);
+    int rc = xmpp_session_send(a->session, now, st);
+    if (rc != 0) {
+        log_warn("xmpp", "cannot send to agent", "agent=%s err=\"%s\"", a->name, strata_strerror(rc));
+    } else {
+        a->st.messages_sent++;
+    }
+}
+
+size_t xglue_flush(struct xglue *g, uint64_t now)
+{
+    (void)rib_flush(g->rib);
+    size_t sent = 0;
+    struct xmpp_route_item *items = calloc(XGLUE_ITEMS_PER_MESSAGE, sizeof *items);
+    if (!items) {
+        return 0;
+    }
+    for (struct xglue_agent *a = g->agents; a; a = a->next) {
+        if (!a->session) {
+            continue;
+        }
+        size_t i = 0;
+        while (i < a->q_len) {
+            struct ginst *gi = a->q[i].gi;
+            enum rib_family af = a->q[i].af;
+            size_t n = 0;
+            while (i < a->q_len && n < XGLUE_ITEMS_PER_MESSAGE && a->q[i].gi == gi && a->q[i].af == af) {
+                if (subscribed(a, gi)) {
+                    build_item(g, a, gi, af, &a->q[i].p, &items[n++]);
+                }
+                i++;
+            }
+            if (n == 0) {
+                continue;
+            }
+            struct xmpp_stanza st;
+            memset(&st, 0, sizeof st);
+            st.type = XMPP_STANZA_ROUTES;
+            snprintf(st.instance, sizeof st.instance, "%s", gi->name);
+            st.family = xmpp_family_of(af);
+            st.items = items;
+            st.item_count = n;
+            agent_send(a, now, &st);
+            a->st.items_sent += n;
+            sent += n;
+        }
+        a->q_len = 0;
+        if (a->eor_due) {
+            struct xmpp_stanza st;
+            memset(&st, 0, sizeof st);
+            st.type = XMPP_STANZA_EOR_EVENT;
+            agent_send(a, now, &st);
+            a->eor_due = false;
+            a->eor_sent = true;
+        }
+    }
+    free(items);
+    return sent;
+}
+
+int xglue_agent_stats(struct xglue *g, const char *name, struct xglue_agent_stats *st)
+{
+    struct xglue_agent *a = agent_find(g, name);
+    if (!a) {
+        return RIB_ERR_NOENT;
+    }
+    *st = a->st;
+    return 0;
+}

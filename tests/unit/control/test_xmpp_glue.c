@@ -1,0 +1,379 @@
+/* routing/control/xmpp_glue.c: agents' XMPP sessions (real routing/xmpp
+ * sessions, control and agent sides, wired back to back in memory) and the
+ * RIB: a route published by one agent reaches the agents subscribed to its
+ * instance, withdrawals become retracts, an agent is not sent its own
+ * routes, several next hops form one ECMP item, and an agent lost without
+ * an orderly close keeps its routes stale until its End-of-RIB after
+ * reconnecting (or until its record expires). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lib/buf.h"
+#include "routing/control/xmpp_glue.h"
+
+#define MAX_SEEN 64
+
+struct seen {
+    char key[640];
+    bool retract;
+    unsigned nexthops;
+    uint32_t label;
+    uint8_t nh_last; /* last byte of the first next hop */
+    unsigned encaps;
+};
+
+struct side {
+    struct xmpp_session s;
+    struct buf wire;
+    struct xglue *g;            /* control side */
+    struct xglue_agent *agent;  /* control side: the glue's record */
+    char name[64];
+    /* agent side: what arrived */
+    struct seen seen[MAX_SEEN];
+    unsigned nseen;
+    unsigned eors;
+};
+
+static void cb_send(void *arg, const uint8_t *data, size_t size)
+{
+    struct side *d = arg;
+    assert_int_equal(buf_put(&d->wire, data, size), 0);
+}
+
+static void cb_established(void *arg, const char *peer)
+{
+    struct side *d = arg;
+    if (d->g) {
+        assert_int_equal(xglue_agent_up(d->g, peer, &d->s, &d->agent), 0);
+    }
+}
+
+static void cb_closed(void *arg, enum xmpp_stream_cond cond, const char *text, bool by_peer)
+{
+    (void)arg;
+    (void)cond;
+    (void)text;
+    (void)by_peer;
+}
+
+static void cb_subscribe(void *arg, const char *instance, uint32_t id)
+{
+    (void)id;
+    struct side *d = arg;
+    assert_int_equal(xglue_subscribe(d->g, d->agent, instance), 0);
+}
+
+static void cb_unsubscribe(void *arg, const char *instance)
+{
+    struct side *d = arg;
+    xglue_unsubscribe(d->g, d->agent, instance);
+}
+
+static void cb_publish(void *arg, const char *instance, const struct xmpp_route_entry *e)
+{
+    struct side *d = arg;
+    assert_int_equal(xglue_publish(d->g, d->agent, instance, e), 0);
+}
+
+static void cb_withdraw(void *arg, const char *instance, enum xmpp_family family, const struct xmpp_route_key *key)
+{
+    struct side *d = arg;
+    xglue_withdraw(d->g, d->agent, instance, family, key);
+}
+
+static void cb_eor(void *arg)
+{
+    struct side *d = arg;
+    if (d->g) {
+        (void)xglue_eor(d->g, d->agent);
+    } else {
+        d->eors++;
+    }
+}
+
+static void cb_routes(void *arg, const struct xmpp_stanza *st)
+{
+    struct side *d = arg;
+    for (size_t i = 0; i < st->item_count; i++) {
+        const struct xmpp_route_item *it = &st->items[i];
+        char key[80];
+        assert_int_equal(xmpp_route_key_format(key, sizeof key, it->entry.family, &it->entry.key), 0);
+        assert_true(d->nseen < MAX_SEEN);
+        struct seen *s = &d->seen[d->nseen++];
+        snprintf(s->key, sizeof s->key, "%s/%s", st->instance, key);
+        s->retract = it->retract;
+        s->nexthops = (unsigned)it->entry.next_hop_count;
+        if (!it->retract) {
+            s->label = it->entry.next_hops[0].label;
+            s->nh_last = it->entry.next_hops[0].address.addr[3];
+            s->encaps = it->entry.next_hops[0].encaps;
+        }
+    }
+}
+
+static int cb_config(void *arg, const struct xmpp_stanza *st)
+{
+    (void)arg;
+    (void)st;
+    return 0;
+}
+
+static const struct xmpp_session_ops ops = {
+    .send = cb_send,
+    .established = cb_established,
+    .closed = cb_closed,
+    .subscribe = cb_subscribe,
+    .unsubscribe = cb_unsubscribe,
+    .route_publish = cb_publish,
+    .route_withdraw = cb_withdraw,
+    .eor = cb_eor,
+    .routes = cb_routes,
+    .config = cb_config,
+};
+
+/* One agent: its session and the control node's session for it. */
+struct pair {
+    struct side ctl, agent;
+};
+
+static void deliver(struct side *from, struct side *to, uint64_t now)
+{
+    if (from->wire.size == 0) {
+        return;
+    }
+    struct buf b = from->wire;
+    buf_init(&from->wire, 0);
+    if (to->s.state != XMPP_SESSION_CLOSED) {
+        assert_int_equal(xmpp_session_input(&to->s, now, b.data, b.size), 0);
+    }
+    buf_destroy(&b);
+}
+
+static void pump(struct pair *p, uint64_t now)
+{
+    while (p->ctl.wire.size || p->agent.wire.size) {
+        deliver(&p->agent, &p->ctl, now);
+        deliver(&p->ctl, &p->agent, now);
+    }
+}
+
+static void pair_open(struct pair *p, struct xglue *g, const char *name)
+{
+    memset(p, 0, sizeof *p);
+    buf_init(&p->ctl.wire, 0);
+    buf_init(&p->agent.wire, 0);
+    p->ctl.g = g;
+    snprintf(p->agent.name, sizeof p->agent.name, "%s", name);
+    struct xmpp_session_config cc = {.role = XMPP_ROLE_CONTROL, .peer_identity = name, .stream_id = "s1"};
+    struct xmpp_session_config ac = {.role = XMPP_ROLE_AGENT, .local_jid = name};
+    assert_int_equal(xmpp_session_init(&p->ctl.s, &cc, &ops, &p->ctl), 0);
+    assert_int_equal(xmpp_session_init(&p->agent.s, &ac, &ops, &p->agent), 0);
+    assert_int_equal(xmpp_session_start(&p->ctl.s, 0), 0);
+    assert_int_equal(xmpp_session_start(&p->agent.s, 0), 0);
+    pump(p, 0);
+    assert_int_equal(p->ctl.s.state, XMPP_SESSION_ESTABLISHED);
+    assert_non_null(p->ctl.agent);
+}
+
+static void pair_close(struct pair *p)
+{
+    xmpp_session_destroy(&p->ctl.s);
+    xmpp_session_destroy(&p->agent.s);
+    buf_destroy(&p->ctl.wire);
+    buf_destroy(&p->agent.wire);
+}
+
+static void agent_send(struct pair *p, const struct xmpp_stanza *st)
+{
+    assert_int_equal(xmpp_session_send(&p->agent.s, 0, st), 0);
+    pump(p, 0);
+}
+
+static void subscribe(struct pair *p, const char *instance)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_SUBSCRIBE, .instance_id = 1};
+    snprintf(st.id, sizeof st.id, "sub-%s", instance);
+    snprintf(st.to, sizeof st.to, "%s", XMPP_CONTROL_JID "/bgp-peer");
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    agent_send(p, &st);
+}
+
+static void publish(struct pair *p, const char *instance, const char *prefix, uint8_t nh_last, uint32_t label,
+                    unsigned nexthops)
+{
+    struct xmpp_route_entry e;
+    memset(&e, 0, sizeof e);
+    e.family = XMPP_FAMILY_INET;
+    assert_int_equal(xmpp_route_key_parse(prefix, XMPP_FAMILY_INET, &e.key), 0);
+    for (unsigned i = 0; i < nexthops; i++) {
+        struct xmpp_nexthop *nh = &e.next_hops[i];
+        nh->address.version = 4;
+        nh->address.addr[0] = 192;
+        nh->address.addr[2] = 2;
+        nh->address.addr[3] = (uint8_t)(nh_last + i);
+        nh->label = label + i;
+        nh->encaps = XMPP_ENCAP_UDP;
+    }
+    e.next_hop_count = nexthops;
+    snprintf(e.virtual_network, sizeof e.virtual_network, "default-domain:admin:%s", instance);
+    struct xmpp_stanza st = {.type = XMPP_STANZA_PUBLISH, .entry = &e, .family = e.family, .key = e.key};
+    snprintf(st.id, sizeof st.id, "pub");
+    snprintf(st.to, sizeof st.to, "%s", XMPP_CONTROL_JID "/bgp-peer");
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    agent_send(p, &st);
+}
+
+static void withdraw(struct pair *p, const char *instance, const char *prefix)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_DISSOCIATE, .family = XMPP_FAMILY_INET};
+    assert_int_equal(xmpp_route_key_parse(prefix, XMPP_FAMILY_INET, &st.key), 0);
+    snprintf(st.id, sizeof st.id, "wd");
+    snprintf(st.to, sizeof st.to, "%s", XMPP_CONTROL_JID "/bgp-peer");
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    agent_send(p, &st);
+}
+
+static void eor(struct pair *p)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_EOR};
+    snprintf(st.id, sizeof st.id, "eor");
+    snprintf(st.to, sizeof st.to, "%s", XMPP_CONTROL_JID "/bgp-peer");
+    agent_send(p, &st);
+}
+
+/* Flushes the glue and delivers to every agent. */
+static void flush(struct xglue *g, struct pair **ps, size_t n)
+{
+    (void)xglue_flush(g, 0);
+    for (size_t i = 0; i < n; i++) {
+        pump(ps[i], 0);
+    }
+}
+
+static const struct seen *last_seen(const struct side *d, const char *key)
+{
+    for (unsigned i = d->nseen; i-- > 0;) {
+        if (strcmp(d->seen[i].key, key) == 0) {
+            return &d->seen[i];
+        }
+    }
+    return NULL;
+}
+
+static void test_routes_between_agents(void **state)
+{
+    (void)state;
+    struct rib *rib;
+    struct xglue *g;
+    assert_int_equal(rib_create(&(struct rib_config){0}, &rib), 0);
+    assert_int_equal(xglue_create(rib, &g), 0);
+    struct pair a, b, c;
+    pair_open(&a, g, "compute-a");
+    pair_open(&b, g, "compute-b");
+    pair_open(&c, g, "compute-c");
+    struct pair *all[] = {&a, &b, &c};
+    subscribe(&a, "blue");
+    subscribe(&b, "blue");
+    subscribe(&c, "red");
+    flush(g, all, 3);
+    /* End-of-RIB once after the first subscription's dump */
+    assert_int_equal(a.agent.eors, 1);
+    assert_int_equal(b.agent.eors, 1);
+
+    publish(&a, "blue", "10.1.1.5/32", 11, 17, 1);
+    flush(g, all, 3);
+    const struct seen *s = last_seen(&b.agent, "blue/10.1.1.5/32");
+    assert_non_null(s);
+    assert_false(s->retract);
+    assert_int_equal(s->label, 17);
+    assert_int_equal(s->nh_last, 11);
+    assert_int_equal(s->encaps, XMPP_ENCAP_UDP);
+    /* not to the agent that published it, not to another instance's agent */
+    s = last_seen(&a.agent, "blue/10.1.1.5/32");
+    assert_true(s == NULL || s->retract);
+    assert_null(last_seen(&c.agent, "blue/10.1.1.5/32"));
+
+    /* two next hops from one agent: one item, ECMP */
+    publish(&a, "blue", "10.1.1.6/32", 21, 30, 2);
+    flush(g, all, 3);
+    s = last_seen(&b.agent, "blue/10.1.1.6/32");
+    assert_non_null(s);
+    assert_int_equal(s->nexthops, 2);
+    /* re-publish with one next hop: the second path goes */
+    publish(&a, "blue", "10.1.1.6/32", 21, 30, 1);
+    flush(g, all, 3);
+    assert_int_equal(last_seen(&b.agent, "blue/10.1.1.6/32")->nexthops, 1);
+
+    /* a late subscriber gets the table */
+    subscribe(&c, "blue");
+    flush(g, all, 3);
+    assert_non_null(last_seen(&c.agent, "blue/10.1.1.5/32"));
+    assert_false(last_seen(&c.agent, "blue/10.1.1.5/32")->retract);
+
+    /* withdraw -> retract */
+    withdraw(&a, "blue", "10.1.1.5/32");
+    flush(g, all, 3);
+    assert_true(last_seen(&b.agent, "blue/10.1.1.5/32")->retract);
+    assert_true(last_seen(&c.agent, "blue/10.1.1.5/32")->retract);
+
+    /* agent a lost without an orderly close: its route stays (stale) */
+    unsigned before = b.agent.nseen;
+    xglue_agent_down(g, a.ctl.agent, true);
+    pair_close(&a);
+    flush(g, all + 1, 2);
+    for (unsigned i = before; i < b.agent.nseen; i++) {
+        assert_false(b.agent.seen[i].retract); /* no retract while stale */
+    }
+    struct xglue_agent_stats st;
+    assert_int_equal(xglue_agent_stats(g, "compute-a", &st), 0);
+    assert_false(st.connected);
+    /* a comes back, re-publishes one route of two, End-of-RIB sweeps the other */
+    pair_open(&a, g, "compute-a");
+    all[0] = &a;
+    subscribe(&a, "blue");
+    publish(&a, "blue", "10.1.1.9/32", 41, 90, 1);
+    flush(g, all, 3);
+    assert_false(last_seen(&b.agent, "blue/10.1.1.6/32")->retract); /* still stale, still there */
+    eor(&a);
+    flush(g, all, 3);
+    assert_true(last_seen(&b.agent, "blue/10.1.1.6/32")->retract);
+    assert_false(last_seen(&b.agent, "blue/10.1.1.9/32")->retract);
+
+    /* b lost and never back: expiry removes its routes */
+    publish(&b, "blue", "10.2.2.2/32", 51, 60, 1);
+    flush(g, all, 3);
+    assert_false(last_seen(&a.agent, "blue/10.2.2.2/32")->retract);
+    xglue_agent_down(g, b.ctl.agent, true);
+    pair_close(&b);
+    struct pair *ac[] = {&a, &c};
+    assert_int_equal(xglue_agent_expire(g, "compute-a"), RIB_ERR_NOENT); /* connected */
+    assert_int_equal(xglue_agent_expire(g, "compute-b"), 0);
+    flush(g, ac, 2);
+    assert_true(last_seen(&a.agent, "blue/10.2.2.2/32")->retract);
+    assert_int_equal(xglue_agent_stats(g, "compute-b", &st), RIB_ERR_NOENT);
+
+    /* an orderly leave withdraws at once */
+    xglue_agent_down(g, a.ctl.agent, false);
+    flush(g, &ac[1], 1);
+    assert_true(last_seen(&c.agent, "blue/10.1.1.9/32")->retract);
+    char why[128];
+    assert_int_equal(rib_audit(rib, why, sizeof why), 0);
+    pair_close(&a);
+    pair_close(&c);
+    xglue_free(g);
+    rib_free(rib);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes_between_agents),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
