@@ -4,8 +4,9 @@
  * devices (a veth end) it reads through AF_PACKET; the fabric is two UDP
  * sockets (MPLSoUDP 6635, VXLAN 4789) and a raw IP socket for GRE (47) on
  * the underlay address, plus a raw IPPROTO_RAW socket that sends the outer
- * headers the core built, byte for byte. Packets move in batches
- * (recvmmsg/sendmmsg). A unix stream socket speaks the control message set
+ * headers the core built, byte for byte. Packets move in batches:
+ * AF_PACKET ports receive through a memory-mapped ring (struct vrd_ring),
+ * other sockets with recvmmsg; transmissions go out with sendmmsg. A unix stream socket speaks the control message set
  * (vrouter/msg); any number of clients may connect, and a client going away
  * changes nothing (headless): state only changes by messages, generations
  * and sweeps. Single-threaded: control and forwarding share the loop, which
@@ -37,6 +38,7 @@ const char *vrd_strerror(int code);
 #define VRD_HEADROOM 128
 #define VRD_FRAME_MAX 16384 /* largest frame or fabric datagram handled */
 #define VRD_TXQ (VRD_BATCH * 4)
+#define VRD_RING_BYTES (16u << 20) /* receive ring per AF_PACKET port */
 
 struct vrd;
 
@@ -55,11 +57,28 @@ struct vrd_src {
     int fd;
 };
 
+/* The receive ring of an AF_PACKET port (PACKET_RX_RING, TPACKET_V2):
+ * 'frame_nr' frames of 'frame_size' bytes in 'map'; the kernel writes a
+ * frame (after VRD_HEADROOM reserved bytes) and hands it over by its
+ * status word; the loop forwards it from there (no copy, no receive call)
+ * and hands it back once what it queued for transmission is sent. Frames
+ * too large for a slot are also queued whole on the socket
+ * (PACKET_COPY_THRESH) and read from there. 'map' is NULL when the socket
+ * has no ring (then frames are read with recvmmsg). */
+struct vrd_ring {
+    uint8_t *map;
+    size_t map_size;
+    uint32_t frame_size;
+    uint32_t frame_nr;
+    uint32_t head; /* the next frame the kernel hands over */
+};
+
 /* An OS device attached to core interface 'ifindex'. */
 struct vrd_port {
     struct vrd_src src; /* TAP or PACKET */
     uint32_t ifindex;
     char name[VR_MSG_NAME_MAX];
+    struct vrd_ring ring;       /* PACKET only */
     struct vrd_port *dead_next; /* on vrd->dead once detached */
 };
 

@@ -5,8 +5,12 @@
  * Fabric datagrams arrive without their outer headers (UDP sockets) or
  * without Ethernet (raw GRE socket); the missing headers are synthesized in
  * the headroom from the socket addresses, so the core sees the frame the
- * wire carried. Transmissions are queued per batch and flushed with one
- * sendmmsg per run of the same socket (writev for TAP). */
+ * wire carried. AF_PACKET ports receive through a TPACKET_V2 ring whose
+ * frames are forwarded in place (the reserved bytes in front of each frame
+ * are its headroom) and handed back after the batch's transmissions went
+ * out; they transmit with PACKET_QDISC_BYPASS. Transmissions are queued
+ * per batch and flushed with one sendmmsg per run of the same socket
+ * (writev for TAP). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
@@ -17,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,10 +55,11 @@ static void src_close(struct vrd *vrd, struct vrd_src *src)
     }
 }
 
-/* A larger socket receive buffer absorbs bursts between loop turns. */
+/* A larger socket receive buffer absorbs bursts between loop turns (the
+ * loop may not be scheduled for milliseconds on a busy host). */
 static void rcvbuf_grow(int fd)
 {
-    int size = 4 << 20;
+    int size = 32 << 20;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     }
@@ -61,17 +67,82 @@ static void rcvbuf_grow(int fd)
 
 /* ---- ports ---- */
 
-static int open_packet(unsigned os_ifindex)
+/* The bytes before a ring frame's data that belong to the kernel: the
+ * frame header and the link-layer address after it. */
+#define RING_HDR (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) + sizeof(struct sockaddr_ll))
+
+/* Sets up the receive ring of AF_PACKET socket 'fd' bound to device 'name'
+ * (frames sized for its MTU, VRD_RING_BYTES in all). Returns 0 with 'r'
+ * filled, or -1 (errno set; the socket then has no ring). */
+static int ring_open(int fd, const char *name, struct vrd_ring *r)
 {
-    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    if (ioctl(fd, SIOCGIFMTU, &ifr) != 0) {
+        return -1;
+    }
+    uint32_t mtu = ifr.ifr_mtu > 0 && ifr.ifr_mtu < VRD_FRAME_MAX ? (uint32_t)ifr.ifr_mtu : VRD_FRAME_MAX;
+    /* header, link-layer minimum, reserve, Ethernet + VLAN header, MTU */
+    uint32_t need = (uint32_t)TPACKET_ALIGN(RING_HDR + 16) + VRD_HEADROOM + 18 + mtu;
+    uint32_t frame = 2048;
+    while (frame < need) {
+        frame <<= 1;
+    }
+    uint32_t block = frame > (64u << 10) ? frame : 64u << 10;
+    int v2 = TPACKET_V2, reserve = VRD_HEADROOM, one = 1;
+    struct tpacket_req req = {.tp_block_size = block, .tp_block_nr = VRD_RING_BYTES / block, .tp_frame_size = frame};
+    if (req.tp_block_nr == 0) {
+        req.tp_block_nr = 1;
+    }
+    req.tp_frame_nr = req.tp_block_nr * (block / frame);
+    if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_RESERVE, &reserve, sizeof reserve) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0) {
+        return -1;
+    }
+    size_t size = (size_t)req.tp_block_size * req.tp_block_nr;
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        return -1;
+    }
+    *r = (struct vrd_ring){.map = map, .map_size = size, .frame_size = frame, .frame_nr = req.tp_frame_nr};
+    return 0;
+}
+
+static void ring_close(struct vrd_ring *r)
+{
+    if (r->map) {
+        munmap(r->map, r->map_size);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+/* An AF_PACKET socket on device 'name' (OS index 'os_ifindex'), with a
+ * receive ring in 'r' when one can be set up (else r->map stays NULL and
+ * frames are read with recvmmsg). */
+static int open_packet(unsigned os_ifindex, const char *name, struct vrd_ring *r)
+{
+    /* Protocol 0: nothing is received before bind, so no frame can wait on
+     * the socket queue from before the ring existed. */
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return -1;
     }
+    int one = 1;
+    if (ring_open(fd, name, r) != 0) {
+        log_warn("vrouter", "no receive ring, reading frames one by one", "name=%s errno=%d", name, errno);
+        memset(r, 0, sizeof *r);
+    }
+    /* Frames sent here go straight to the driver: no queueing discipline
+     * (best effort; without it they take the usual path). */
+    (void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
                               .sll_ifindex = (int)os_ifindex};
-    int one = 1;
     if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0 ||
         setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0) {
+        ring_close(r);
         close(fd);
         return -1;
     }
@@ -112,7 +183,7 @@ int vrd_port_attach(struct vrd *vrd, uint32_t ifindex, const char *name)
     }
     unsigned os = if_nametoindex(name);
     p->src.kind = os ? VRD_SRC_PACKET : VRD_SRC_TAP;
-    p->src.fd = os ? open_packet(os) : open_tap(name);
+    p->src.fd = os ? open_packet(os, name, &p->ring) : open_tap(name);
     p->ifindex = ifindex;
     snprintf(p->name, sizeof p->name, "%s", name);
     if (p->src.fd < 0 || src_watch(vrd, &p->src) != 0) {
@@ -120,12 +191,13 @@ int vrd_port_attach(struct vrd *vrd, uint32_t ifindex, const char *name)
         if (p->src.fd >= 0) {
             close(p->src.fd);
         }
+        ring_close(&p->ring);
         free(p);
         return VRD_EPORT;
     }
     vrd->ports[ifindex] = p;
     log_info("vrouter", "port attached", "ifindex=%u name=%s kind=%s", ifindex, name,
-             os ? "af_packet" : "tap");
+             !os ? "tap" : p->ring.map ? "af_packet ring" : "af_packet");
     return 0;
 }
 
@@ -138,6 +210,7 @@ void vrd_port_detach(struct vrd *vrd, uint32_t ifindex)
     /* the transmit queue is empty here: it is flushed after every batch,
      * and control runs between batches */
     src_close(vrd, &p->src);
+    ring_close(&p->ring);
     log_info("vrouter", "port detached", "ifindex=%u name=%s", ifindex, p->name);
     p->dead_next = vrd->dead;
     vrd->dead = p;
@@ -352,6 +425,86 @@ static uint32_t synth_udp(struct vrd *vrd, uint32_t k, uint32_t n, uint16_t dpor
     return OUTER_UDP + n;
 }
 
+static struct tpacket2_hdr *ring_frame(const struct vrd_ring *r, uint32_t i)
+{
+    return (struct tpacket2_hdr *)(void *)(r->map + (size_t)i * r->frame_size);
+}
+
+/* Takes up to VRD_BATCH frames the kernel handed over in port 'p''s ring
+ * into the batch: in place, or, for a frame larger than a ring slot, from
+ * the socket queue into a slot. '*held' receives how many ring frames were
+ * taken (to hand back with ring_release once the batch is sent). Returns
+ * the number of packets in the batch (frames truncated without a full copy
+ * are dropped here). */
+static uint32_t ring_collect(struct vrd *vrd, struct vrd_port *p, uint32_t *held)
+{
+    struct vrd_ring *r = &p->ring;
+    uint32_t count = 0, n = 0;
+    while (n < VRD_BATCH) {
+        struct tpacket2_hdr *h = ring_frame(r, (r->head + n) % r->frame_nr);
+        uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+        if (!(status & TP_STATUS_USER)) {
+            break;
+        }
+        n++;
+        if (status & TP_STATUS_COPY) {
+            /* too large for the slot: the whole frame waits on the socket */
+            ssize_t got = recv(p->src.fd, vrd->slots[count].data + VRD_HEADROOM, VRD_FRAME_MAX,
+                               MSG_DONTWAIT | MSG_TRUNC);
+            if (got > 0 && got <= VRD_FRAME_MAX) {
+                pkt_set(vrd, count++, (uint32_t)got);
+            }
+            continue;
+        }
+        if (h->tp_snaplen != h->tp_len || h->tp_mac < RING_HDR + DP_HEADROOM ||
+            h->tp_mac + h->tp_snaplen > r->frame_size) {
+            continue; /* truncated, and no copy was queued (socket full) */
+        }
+        uint32_t room = h->tp_mac - (uint32_t)RING_HDR;
+        vrd->pkts[count++] = (struct dp_pkt){.buf = (uint8_t *)h + RING_HDR, .size = room + h->tp_snaplen,
+                                             .off = room, .len = h->tp_snaplen};
+    }
+    *held = n;
+    return count;
+}
+
+/* Hands the first 'n' frames from the ring's head back to the kernel. */
+static void ring_release(struct vrd_ring *r, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        __atomic_store_n(&ring_frame(r, r->head)->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        r->head = (r->head + 1) % r->frame_nr;
+    }
+}
+
+/* Forwards what port 'p''s ring holds, a batch at a time, up to 8 batches. */
+static void ring_ready(struct vrd *vrd, struct vrd_port *p)
+{
+    for (int round = 0; round < 8; round++) {
+        uint32_t held = 0;
+        uint32_t count = ring_collect(vrd, p, &held);
+        if (held == 0) {
+            /* Woken with nothing in the ring: whatever is on the socket
+             * queue has no ring frame (it cannot happen by construction:
+             * copies are queued with their frame, and nothing arrives
+             * before the ring exists); read it so the socket stops polling
+             * readable rather than spin. */
+            if (round == 0) {
+                while (recv(p->src.fd, vrd->slots[0].data, VRD_FRAME_MAX, MSG_DONTWAIT | MSG_TRUNC) >= 0) {
+                }
+            }
+            return;
+        }
+        if (count) {
+            batch_process(vrd, p->ifindex, count);
+        }
+        ring_release(&p->ring, held);
+        if (held < VRD_BATCH) {
+            return;
+        }
+    }
+}
+
 /* Receives and forwards up to a few batches from 'src'. */
 void vrd_io_ready(struct vrd *vrd, struct vrd_src *src)
 {
@@ -375,6 +528,10 @@ void vrd_io_ready(struct vrd *vrd, struct vrd_src *src)
         }
         case VRD_SRC_PACKET: {
             struct vrd_port *p = (struct vrd_port *)src;
+            if (p->ring.map) {
+                ring_ready(vrd, p);
+                return;
+            }
             ifindex = p->ifindex;
             uint32_t got = rx_mmsg(vrd, src->fd, 0, 0);
             for (uint32_t k = 0; k < got; k++) {

@@ -11,7 +11,8 @@
 # sweep however slow the run). Asserted:
 #   1. ping and a 4 MB TCP transfer v1 <-> v2 over MPLSoGRE, MPLSoUDP and
 #      VXLAN, each with the fabric captured and dissected by tshark showing
-#      the expected outer protocol and MPLS labels / VNI in both directions;
+#      the expected outer protocol and MPLS labels / VNI in both directions
+#      (v1's veth read through A's AF_PACKET receive ring);
 #   2. v1 <-> v3 isolated (different VNs): pings fail both ways;
 #   3. headless: the driver that programmed A is killed (SIGKILL) in the
 #      middle of a 400-packet ping: zero loss; a new driver announces
@@ -219,6 +220,7 @@ tcp_xfer() { # BYTES
     wait_for 5 grep -q listening "$WORK/tcp-rx.log"
     in_ns $V1 timeout 30 "$TCPXFER" send 192.168.1.2 5001 "$1" >"$WORK/tcp-tx.log" 2>&1
     local rc=$?
+    [ $rc = 0 ] || kill $rx 2>/dev/null # a failed sender never connects: do not wait forever
     wait $rx
     [ $rc = 0 ] && [ "$(tail -1 "$WORK/tcp-tx.log")" = "$(tail -1 "$WORK/tcp-rx.log")" ] &&
         grep -q "^bytes $1 " "$WORK/tcp-rx.log"
@@ -267,6 +269,13 @@ for encap in gre udp vxlan; do
     fi
     grep -m3 -E "Label: |VXLAN Network Identifier|Generic Routing" "$WORK/$encap.verbose" | sed 's/^/    /'
 done
+
+# The veth of v1 was read through A's AF_PACKET receive ring all along.
+if grep -q "name=p1 kind=af_packet ring" "$WORK/a.log"; then
+    pass "A reads v1's veth through the AF_PACKET receive ring"
+else
+    fail "A did not attach v1's veth with a receive ring"; grep "port attached" "$WORK/a.log"
+fi
 
 # ---- 2. isolation between VNs ----
 uu_before=$("$VRCTL" -s "$WORK/a.sock" stats | awk '$2 == "unknown-unicast" {print $3}')
