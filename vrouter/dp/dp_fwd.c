@@ -1422,25 +1422,26 @@ static void rx_run(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_
      * kernel module passes one packet at a time). */
     int fast = in.type == DP_IF_VM && (in.flags & DP_IF_POLICY) && in.vrf < dp->cfg.vrfs &&
                dp_load_acquire(&dp->vrfs[in.vrf].present);
-    uint32_t rx_packets = 0;
+    uint32_t uncounted = 0; /* packets not received on the interface (bad frames) */
     uint64_t rx_bytes = 0;
     uint32_t i = 0;
     if (fast) {
-        uint32_t in_rt_ver = dp_load_acquire(&dp->vrfs[in.vrf].rt_ver);
+        uint32_t in_vrf = in.vrf;
+        uint32_t in_rt_ver = dp_load_acquire(&dp->vrfs[in_vrf].rt_ver);
         for (; i < count; i++) {
             struct dp_pkt *pkt = &pkts[i];
             uint32_t len = pkt->len;
             if ((uint64_t)pkt->off + len <= pkt->size &&
-                vm_fast4(dp, pkt, &outs[i], &acct, now_ms, in.vrf, in_rt_ver)) {
-                rx_packets++;
+                vm_fast4(dp, pkt, &outs[i], &acct, now_ms, in_vrf, in_rt_ver)) {
                 rx_bytes += len;
                 continue;
             }
             c.pkt = pkt;
             c.out = &outs[i];
             if (rx_one(&c, &in)) {
-                rx_packets++;
                 rx_bytes += len;
+            } else {
+                uncounted++;
             }
         }
     }
@@ -1449,10 +1450,12 @@ static void rx_run(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_
         c.out = &outs[i];
         uint32_t len = pkts[i].len;
         if (rx_one(&c, &in)) {
-            rx_packets++;
             rx_bytes += len;
+        } else {
+            uncounted++;
         }
     }
+    uint32_t rx_packets = count - uncounted;
     if (rx_packets) {
         struct dp_if_ent *e = &dp->ifs[ifindex];
         dp_counter_add(&e->rx_packets, rx_packets);
