@@ -15,7 +15,9 @@
 #   bird:  VPNv4 both ways; graceful restart with BIRD restarting (-R):
 #          Strata keeps BIRD's route stale while it is down and marks it
 #          fresh after BIRD's End-of-RIB; a BIRD restart without preserved
-#          forwarding flushes the stale route first (RFC 4724 §4.2).
+#          forwarding flushes the stale route first (RFC 4724 §4.2); BIRD
+#          down past its restart time: the route goes long-lived stale
+#          (RFC 9494) instead of being swept, fresh again once BIRD is back.
 #   frr:   VPNv4 both ways, EVPN type 2 from Strata with its VNI and
 #          encapsulation; TCP-MD5 on the session (both ends keyed).
 #
@@ -208,7 +210,9 @@ protocol bgp strata {
   local $B as 64512;
   neighbor $A as 64512;
   graceful restart on;
-  graceful restart time 60;
+  graceful restart time 6;
+  long lived graceful restart on;
+  long lived stale time 120;
   vpn4 mpls { table vpntab4; import all; export filter { bgp_ext_community.add((rt, 64512, 2)); accept; }; next hop self; };
 }
 EOF
@@ -239,6 +243,19 @@ EOF
         strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.stale == false'
     grep -q 'peer did not preserve forwarding; stale paths flushed" peer=bird' "$WORK/strata.log" &&
         ok "flush on a restart without preserved forwarding logged" || fail "no flush logged"
+    # Long-lived GR (RFC 9494): BIRD stays down past its 6 s restart time;
+    # the route goes LLGR-stale (kept, LLGR_STALE community, least
+    # preferred) instead of being swept, and is fresh again after BIRD
+    # comes back with preserved forwarding.
+    kill -9 "$BIRD"
+    wait_until 10 "BIRD killed (LLGR): stale" strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.stale == true'
+    wait_until 20 "past the restart time: long-lived stale, still present" \
+        strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.llgr_stale == true'
+    grep -q 'restart time passed; paths long-lived stale" peer=bird' "$WORK/strata.log" &&
+        ok "LLGR transition logged" || fail "no LLGR transition logged"
+    start_bird -R
+    wait_until 30 "BIRD back: route fresh again (neither stale nor LLGR-stale)" \
+        strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.stale == false and .llgr_stale == false'
     ;;
 frr)
     mkdir -p "$WORK/frr"
