@@ -233,16 +233,16 @@ EOF
     wait_until 30 "BIRD restarted with preserved forwarding: session Established" strata_state Established
     wait_until 15 "after BIRD's End-of-RIB the route is fresh" \
         strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.stale == false'
-    grep -q 'End-of-RIB from every family; stale paths swept" peer=bird paths=0' "$WORK/strata.log" &&
-        ok "swept after End-of-RIB, nothing left stale" || fail "no End-of-RIB sweep logged"
+    wait_until 10 "swept after BIRD's End-of-RIB, nothing left stale" \
+        grep -q 'End-of-RIB from every family; stale paths swept" peer=bird paths=0' "$WORK/strata.log"
     kill -9 "$BIRD"
     wait_until 10 "BIRD killed again: stale" strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.stale == true'
     start_bird
     wait_until 30 "BIRD restarted without preserved forwarding: Established" strata_state Established
     wait_until 10 "stale route flushed (no F bit), then relearned fresh" \
         strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.stale == false'
-    grep -q 'peer did not preserve forwarding; stale paths flushed" peer=bird' "$WORK/strata.log" &&
-        ok "flush on a restart without preserved forwarding logged" || fail "no flush logged"
+    wait_until 10 "flush on a restart without preserved forwarding logged" \
+        grep -q 'peer did not preserve forwarding; stale paths flushed" peer=bird' "$WORK/strata.log"
     # Long-lived GR (RFC 9494): BIRD stays down past its 6 s restart time;
     # the route goes LLGR-stale (kept, LLGR_STALE community, least
     # preferred) instead of being swept, and is fresh again after BIRD
@@ -251,8 +251,8 @@ EOF
     wait_until 10 "BIRD killed (LLGR): stale" strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.stale == true'
     wait_until 20 "past the restart time: long-lived stale, still present" \
         strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.llgr_stale == true'
-    grep -q 'restart time passed; paths long-lived stale" peer=bird' "$WORK/strata.log" &&
-        ok "LLGR transition logged" || fail "no LLGR transition logged"
+    wait_until 5 "LLGR transition logged" \
+        grep -q 'restart time passed; paths long-lived stale" peer=bird' "$WORK/strata.log"
     start_bird -R
     wait_until 30 "BIRD back: route fresh again (neither stale nor LLGR-stale)" \
         strata_route bgp.l3vpn.0 64512:2:10.2.0.0/24 '.stale == false and .llgr_stale == false'
