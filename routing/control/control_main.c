@@ -1,0 +1,365 @@
+/* strata-control: the control node's agent-facing process. It runs the XMPP
+ * server (routing/control/xmpp_server.c) on one RIB, with a JSON
+ * configuration and a local control socket.
+ *
+ *   strata-control --config FILE [--ctl SOCKET]    run it
+ *   strata-control query SOCKET COMMAND...         ask a running one
+ *
+ * Configuration (JSON):
+ *   {"xmpp": {"listen": "127.0.0.1", "port": 5269, "pki_dir": "/etc/strata/pki",
+ *             "cert": "node.pem", "key": "node.key", "ca": "ca.pem",
+ *             "hold_time": 90, "stale_time": 300, "max_connections": 4096,
+ *             "write_high_watermark": 16777216}}
+ * File names are relative to pki_dir (defaults shown); times in seconds
+ * (hold_time 0: 90; stale_time 0: 300).
+ *
+ * Control socket commands (one line; the answer is one JSON document):
+ *   agents | routes TABLE    (TABLE as "INSTANCE.inet.0", "INSTANCE.inet6.0",
+ *                             "INSTANCE.evpn.0")
+ * BGP in the same process (sharing the RIB with strata-bgpd's speaker) is
+ * not wired yet: docs/xmpp.md says why. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "lib/log.h"
+#include "lib/pki.h"
+#include "routing/control/xmpp_server.h"
+#include "routing/rib/rib.h"
+
+static uv_loop_t *g_loop;
+static struct rib *g_rib;
+static struct xsrv *g_xsrv;
+static uv_pipe_t g_ctl;
+static bool g_ctl_open;
+static uv_signal_t g_sigterm, g_sigint;
+
+/* ---- configuration ---- */
+
+static int pki_path(char *out, size_t size, const char *dir, json_t *x, const char *key, const char *def)
+{
+    const char *name = json_string_value(json_object_get(x, key));
+    int n = snprintf(out, size, "%s/%s", dir, name ? name : def);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static int load_config(const char *path, char *err, size_t esize)
+{
+    json_error_t je;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!doc) {
+        snprintf(err, esize, "%s:%d: %s", path, je.line, je.text);
+        return -1;
+    }
+    int ret = -1;
+    struct pki_cert *ca = NULL, *cert = NULL;
+    struct pki_key *key = NULL;
+    json_t *x = json_object_get(doc, "xmpp");
+    const char *dir = json_string_value(json_object_get(x, "pki_dir"));
+    if (!json_is_object(x) || !dir) {
+        snprintf(err, esize, "an \"xmpp\" section with \"pki_dir\" is required");
+        goto out_doc;
+    }
+    char ca_path[4096], cert_path[4096], key_path[4096];
+    if (pki_path(ca_path, sizeof ca_path, dir, x, "ca", "ca.pem") != 0 ||
+        pki_path(cert_path, sizeof cert_path, dir, x, "cert", "node.pem") != 0 ||
+        pki_path(key_path, sizeof key_path, dir, x, "key", "node.key") != 0) {
+        snprintf(err, esize, "pki path too long");
+        goto out_doc;
+    }
+    int rc;
+    if ((rc = pki_cert_load(ca_path, &ca)) != 0 || (rc = pki_cert_load(cert_path, &cert)) != 0 ||
+        (rc = pki_key_load(key_path, &key)) != 0) {
+        snprintf(err, esize, "PKI files in %s: %s", dir, strata_strerror(rc));
+        goto out_pki;
+    }
+    struct xsrv_config xc = {0};
+    const char *listen = json_string_value(json_object_get(x, "listen"));
+    snprintf(xc.listen, sizeof xc.listen, "%s", listen ? listen : "");
+    json_int_t port = json_integer_value(json_object_get(x, "port"));
+    json_int_t hold = json_integer_value(json_object_get(x, "hold_time"));
+    json_int_t stale = json_integer_value(json_object_get(x, "stale_time"));
+    json_int_t maxc = json_integer_value(json_object_get(x, "max_connections"));
+    json_int_t hwm = json_integer_value(json_object_get(x, "write_high_watermark"));
+    if (port < 0 || port > 65535 || hold < 0 || hold > 65535 || stale < 0 || stale > 86400 * 7 || maxc < 0 ||
+        maxc > 1000000 || hwm < 0) {
+        snprintf(err, esize, "xmpp: port, hold_time, stale_time, max_connections or write_high_watermark out of range");
+        goto out_pki;
+    }
+    xc.port = (uint16_t)port;
+    xc.hold_ms = (uint64_t)hold * 1000;
+    xc.stale_ms = (uint64_t)stale * 1000;
+    xc.max_conns = (uint32_t)maxc;
+    xc.write_high_watermark = (size_t)hwm;
+    xc.ca = ca;
+    xc.cert = cert;
+    xc.key = key;
+    struct rib_config rcfg = {0};
+    rc = rib_create(&rcfg, &g_rib);
+    if (rc != 0) {
+        snprintf(err, esize, "rib: %s", strata_strerror(rc));
+        goto out_pki;
+    }
+    char xerr[256] = "";
+    rc = xsrv_create(g_loop, g_rib, &xc, &g_xsrv, xerr, sizeof xerr);
+    if (rc != 0) {
+        snprintf(err, esize, "xmpp: %s", xerr);
+        goto out_pki;
+    }
+    log_info("xmpp", "listening", "address=%s port=%u", xc.listen[0] ? xc.listen : "0.0.0.0",
+             (unsigned)xsrv_port(g_xsrv));
+    ret = 0;
+out_pki:
+    pki_cert_free(ca);
+    pki_cert_free(cert);
+    pki_key_free(key);
+out_doc:
+    json_decref(doc);
+    return ret;
+}
+
+/* ---- control socket ---- */
+
+struct ctl_conn {
+    uv_pipe_t pipe;
+    char buf[4096];
+    size_t len;
+    bool answered;
+};
+
+static void ctl_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void ctl_written(uv_write_t *w, int status)
+{
+    (void)status;
+    struct ctl_conn *c = w->data;
+    free(w);
+    uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+}
+
+/* Sends 'doc' (consumed; NULL answers an error) and closes. */
+static void ctl_answer(struct ctl_conn *c, json_t *doc)
+{
+    c->answered = true;
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : strdup("{\"error\":\"not found or out of memory\"}");
+    json_decref(doc);
+    size_t n = text ? strlen(text) : 0;
+    uv_write_t *w = text ? malloc(sizeof *w + n + 1) : NULL;
+    if (!w) {
+        free(text);
+        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+        return;
+    }
+    char *out = (char *)(w + 1);
+    memcpy(out, text, n);
+    out[n] = '\n';
+    free(text);
+    w->data = c;
+    uv_buf_t b = uv_buf_init(out, (unsigned)n + 1);
+    if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, ctl_written) != 0) {
+        free(w);
+        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+    }
+}
+
+static void ctl_command(struct ctl_conn *c, char *line)
+{
+    char *arg = strchr(line, ' ');
+    if (arg) {
+        *arg++ = '\0';
+    }
+    if (strcmp(line, "agents") == 0) {
+        ctl_answer(c, xsrv_agents_json(g_xsrv));
+    } else if (strcmp(line, "routes") == 0 && arg && *arg) {
+        json_t *doc = xsrv_routes_json(g_xsrv, arg);
+        ctl_answer(c, doc ? doc : json_pack("{s:s}", "error", "no such table"));
+    } else {
+        ctl_answer(c, json_pack("{s:s}", "error", "commands: agents | routes TABLE"));
+    }
+}
+
+static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    struct ctl_conn *c = h->data;
+    b->base = c->buf + c->len;
+    b->len = sizeof c->buf - c->len - 1;
+}
+
+static void ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    struct ctl_conn *c = s->data;
+    if (c->answered) {
+        return;
+    }
+    if (n < 0) {
+        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+        return;
+    }
+    c->len += (size_t)n;
+    c->buf[c->len] = '\0';
+    char *nl = strchr(c->buf, '\n');
+    if (nl) {
+        *nl = '\0';
+        uv_read_stop(s);
+        ctl_command(c, c->buf);
+    } else if (c->len >= sizeof c->buf - 1) {
+        uv_read_stop(s);
+        ctl_answer(c, json_pack("{s:s}", "error", "command too long"));
+    }
+}
+
+static void ctl_accept(uv_stream_t *server, int status)
+{
+    if (status != 0) {
+        return;
+    }
+    struct ctl_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        return;
+    }
+    uv_pipe_init(g_loop, &c->pipe, 0);
+    c->pipe.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
+        uv_read_start((uv_stream_t *)&c->pipe, ctl_alloc, ctl_read) != 0) {
+        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+    }
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+    (void)s;
+    log_info("xmpp", "stopping", "signal=%d", sig);
+    xsrv_close(g_xsrv);
+    g_xsrv = NULL;
+    if (g_ctl_open) {
+        uv_close((uv_handle_t *)&g_ctl, NULL);
+        g_ctl_open = false;
+    }
+    uv_close((uv_handle_t *)&g_sigterm, NULL);
+    uv_close((uv_handle_t *)&g_sigint, NULL);
+}
+
+/* ---- query client ---- */
+
+static int query(const char *path, int argc, char **argv)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (fd < 0 || strlen(path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "strata-control: bad socket path\n");
+        if (fd >= 0) {
+            close(fd);
+        }
+        return 2;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr, "strata-control: %s: %s\n", path, strerror(errno));
+        close(fd);
+        return 1;
+    }
+    char line[4096];
+    size_t len = 0;
+    for (int i = 0; i < argc; i++) {
+        int n = snprintf(line + len, sizeof line - len, "%s%s", i ? " " : "", argv[i]);
+        if (n < 0 || (size_t)n >= sizeof line - len - 1) {
+            fprintf(stderr, "strata-control: command too long\n");
+            close(fd);
+            return 2;
+        }
+        len += (size_t)n;
+    }
+    line[len++] = '\n';
+    if (write(fd, line, len) != (ssize_t)len) {
+        close(fd);
+        return 1;
+    }
+    char buf[65536];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
+            rc = 1;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "query") == 0) {
+        return query(argv[2], argc - 3, argv + 3);
+    }
+    const char *config = NULL, *ctl = NULL;
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"ctl", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "c:s:", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': config = optarg; break;
+        case 's': ctl = optarg; break;
+        default:
+            fprintf(stderr, "usage: strata-control --config FILE [--ctl SOCKET]\n"
+                            "       strata-control query SOCKET agents|routes TABLE\n");
+            return 2;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "strata-control: --config FILE is required\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    g_loop = uv_default_loop();
+    char err[512];
+    if (load_config(config, err, sizeof err) != 0) {
+        fprintf(stderr, "strata-control: %s\n", err);
+        uv_run(g_loop, UV_RUN_DEFAULT); /* lets a half-built server free itself */
+        rib_free(g_rib);
+        return 1;
+    }
+    if (ctl) {
+        unlink(ctl);
+        uv_pipe_init(g_loop, &g_ctl, 0);
+        g_ctl_open = true;
+        int rc = uv_pipe_bind(&g_ctl, ctl);
+        if (rc == 0) {
+            rc = chmod(ctl, 0600) == 0 ? 0 : UV_EPERM;
+        }
+        if (rc == 0) {
+            rc = uv_listen((uv_stream_t *)&g_ctl, 16, ctl_accept);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "strata-control: %s: %s\n", ctl, uv_strerror(rc));
+            xsrv_close(g_xsrv);
+            uv_close((uv_handle_t *)&g_ctl, NULL);
+            uv_run(g_loop, UV_RUN_DEFAULT);
+            rib_free(g_rib);
+            return 1;
+        }
+    }
+    uv_signal_init(g_loop, &g_sigterm);
+    uv_signal_init(g_loop, &g_sigint);
+    uv_signal_start(&g_sigterm, on_signal, SIGTERM);
+    uv_signal_start(&g_sigint, on_signal, SIGINT);
+    log_info("xmpp", "control node running", "config=%s", config);
+    uv_run(g_loop, UV_RUN_DEFAULT);
+    uv_loop_close(g_loop);
+    rib_free(g_rib);
+    return 0;
+}

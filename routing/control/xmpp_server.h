@@ -1,0 +1,70 @@
+/* The control node's XMPP server: vRouter agents connect over mutual TLS
+ * (lib/tls, default TCP 5269), one control-side xmpp_session (routing/xmpp)
+ * per connection, its callbacks forwarded to the route glue (xmpp_glue.h)
+ * on a shared RIB. Admission: the client certificate must chain to the
+ * cluster CA and carry the agent role (PKI_ROLE_AGENT); its identity is the
+ * session's peer_identity, so a stream 'from' naming another agent is
+ * refused by the session (invalid-from). RIB changes are delivered once per
+ * loop iteration after the reads that caused them (xglue_flush() in a
+ * uv_idle). Timers: each session's hold/keepalive deadline; an agent lost
+ * without an orderly stream close keeps its routes stale until it
+ * reconnects and sends End-of-RIB, or until 'stale_ms' passes
+ * (xglue_agent_expire()). Caps: connections, bytes queued per connection
+ * (an agent that does not read is dropped, never buffered without bound). */
+#ifndef STRATA_ROUTING_XMPP_SERVER_H
+#define STRATA_ROUTING_XMPP_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "lib/pki.h"
+#include "lib/tls.h"
+#include "routing/rib/rib.h"
+
+#define XSRV_DEFAULT_PORT 5269
+#define XSRV_DEFAULT_STALE_MS 300000u
+#define XSRV_DEFAULT_MAX_CONNS 4096u
+#define XSRV_DEFAULT_HIGH_WATERMARK ((size_t)16 << 20)
+
+struct xsrv_config {
+    char listen[64];          /* IPv4/IPv6 literal; "" = 0.0.0.0 */
+    uint16_t port;            /* 0 with 'ephemeral' false: XSRV_DEFAULT_PORT */
+    bool ephemeral;           /* listen on a kernel-chosen port (tests) */
+    const struct pki_cert *ca;   /* cluster CA (copied into the TLS context) */
+    const struct pki_cert *cert; /* this control node's certificate */
+    const struct pki_key *key;
+    uint64_t hold_ms;         /* 0: XMPP_DEFAULT_HOLD_MS */
+    uint64_t stale_ms;        /* 0: XSRV_DEFAULT_STALE_MS */
+    uint32_t max_conns;       /* 0: XSRV_DEFAULT_MAX_CONNS */
+    size_t write_high_watermark; /* 0: XSRV_DEFAULT_HIGH_WATERMARK */
+};
+
+struct xsrv;
+
+/* Creates the server on 'loop' for 'rib' (not owned; it must outlive the
+ * server) and starts listening. 'errmsg' says why on failure. Errors:
+ * LIB_EINVAL, LIB_ENOMEM, TLS_* (context), negative libuv codes (bind). */
+int xsrv_create(uv_loop_t *loop, struct rib *rib, const struct xsrv_config *cfg, struct xsrv **out, char *errmsg,
+                size_t errmsg_size) STRATA_WARN_UNUSED;
+/* The port listened on. */
+uint16_t xsrv_port(const struct xsrv *srv);
+/* Stops listening, drops every connection (agents' routes withdrawn), and
+ * frees the server once libuv has closed its handles (run the loop). */
+void xsrv_close(struct xsrv *srv);
+/* Asks for a delivery of RIB changes made outside the server (e.g. BGP) on
+ * the next loop iteration. */
+void xsrv_kick(struct xsrv *srv);
+
+/* Operators' view: one object per agent known (connected, or disconnected
+ * with stale routes): name, connected, subscriptions, published,
+ * withdrawn, items_sent, messages_sent, queued bytes. NULL on ENOMEM. */
+json_t *xsrv_agents_json(struct xsrv *srv);
+/* Routes of the table named 'table' ("vn1.inet.0", "bgp.l3vpn.0"), each
+ * with its paths (source name, next hop, label, stale, best). NULL for an
+ * unknown table or on ENOMEM. */
+json_t *xsrv_routes_json(struct xsrv *srv, const char *table);
+
+#endif

@@ -1,0 +1,322 @@
+/* tests/sim/agent-swarm/swarm.c: simulated vRouter agents over real TLS and
+ * XMPP (swarm.h), used by the agent_swarm load tool and the XMPP e2e
+ * tests. */
+#include "tests/sim/agent-swarm/swarm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SA_ROUTE_BASE 0x0a000000u /* 10.0.0.0 */
+#define SA_NH_BASE 0x64400000u    /* 100.64.0.0 */
+#define SA_TO XMPP_CONTROL_JID "/bgp-peer"
+
+int sa_issue(const struct pki_cert *ca, const struct pki_key *ca_key, const char *name, const char *role,
+             struct pki_cert **cert, struct pki_key **key)
+{
+    const char *dns[] = {name};
+    struct pki_leaf_params p = {
+        .common_name = name,
+        .dns_names = dns,
+        .dns_count = 1,
+        .uri = role,
+        .usage = PKI_USAGE_CLIENT,
+        .days_valid = 2,
+    };
+    return pki_leaf_issue(ca, ca_key, &p, cert, key);
+}
+
+static void put_ip4(struct xmpp_ip *ip, uint32_t v)
+{
+    memset(ip, 0, sizeof *ip);
+    ip->version = 4;
+    ip->addr[0] = (uint8_t)(v >> 24);
+    ip->addr[1] = (uint8_t)(v >> 16);
+    ip->addr[2] = (uint8_t)(v >> 8);
+    ip->addr[3] = (uint8_t)v;
+}
+
+static uint32_t get_ip4(const struct xmpp_ip *ip)
+{
+    return (uint32_t)ip->addr[0] << 24 | (uint32_t)ip->addr[1] << 16 | (uint32_t)ip->addr[2] << 8 | ip->addr[3];
+}
+
+static uint32_t route_label(uint32_t r)
+{
+    return 16 + r % 1000000u;
+}
+
+/* ---- session callbacks ---- */
+
+static void ses_send(void *arg, const uint8_t *data, size_t size)
+{
+    struct sa_agent *a = arg;
+    if (!a->conn || tls_conn_write(a->conn, data, size) != 0) {
+        a->write_fails++;
+    }
+}
+
+static void ses_established(void *arg, const char *peer)
+{
+    (void)peer;
+    struct sa_agent *a = arg;
+    a->established = true;
+    a->established_at_ms = uv_now(a->loop);
+}
+
+static void ses_closed(void *arg, enum xmpp_stream_cond cond, const char *text, bool by_peer)
+{
+    (void)text;
+    struct sa_agent *a = arg;
+    a->closed = true;
+    a->close_cond = cond;
+    a->close_by_peer = by_peer;
+    if (a->conn) {
+        tls_conn_close(a->conn);
+    }
+}
+
+static void ses_eor(void *arg)
+{
+    struct sa_agent *a = arg;
+    a->eors++;
+}
+
+/* Checks an item against the route scheme and updates the bitmap. */
+static void take_item(struct sa_agent *a, const struct xmpp_route_item *it)
+{
+    a->items++;
+    const struct xmpp_route_entry *e = &it->entry;
+    if (e->family != XMPP_FAMILY_INET || e->key.prefix.version != 4 || e->key.plen != 32) {
+        a->wrong++;
+        return;
+    }
+    uint32_t r = get_ip4(&e->key.prefix) - SA_ROUTE_BASE;
+    if (r >= a->routes_max) {
+        a->wrong++;
+        return;
+    }
+    bool had = (a->have[r / 8] >> (r % 8)) & 1;
+    if (it->retract) {
+        a->retracts++;
+        if (had) {
+            a->have[r / 8] &= (uint8_t) ~(1u << (r % 8));
+            a->have_count--;
+        }
+        return;
+    }
+    if (e->next_hop_count != 1 || e->next_hops[0].address.version != 4 ||
+        get_ip4(&e->next_hops[0].address) - SA_NH_BASE == a->index || e->next_hops[0].label != route_label(r)) {
+        a->wrong++;
+        return;
+    }
+    if (!had) {
+        a->have[r / 8] |= (uint8_t)(1u << (r % 8));
+        a->have_count++;
+        if (a->have_count == a->expect && !a->complete_at_ms) {
+            a->complete_at_ms = uv_now(a->loop);
+        }
+    }
+}
+
+static void ses_routes(void *arg, const struct xmpp_stanza *st)
+{
+    struct sa_agent *a = arg;
+    for (size_t i = 0; i < st->item_count; i++) {
+        take_item(a, &st->items[i]);
+    }
+}
+
+static int ses_config(void *arg, const struct xmpp_stanza *st)
+{
+    (void)arg;
+    (void)st;
+    return 0;
+}
+
+static const struct xmpp_session_ops sa_ops = {
+    .send = ses_send,
+    .established = ses_established,
+    .closed = ses_closed,
+    .eor = ses_eor,
+    .routes = ses_routes,
+    .config = ses_config,
+};
+
+/* ---- TLS callbacks ---- */
+
+static void tls_established(struct tls_conn *conn)
+{
+    struct sa_agent *a = tls_conn_data(conn);
+    a->tls_up = true;
+    if (xmpp_session_start(&a->s, uv_now(a->loop)) != 0) {
+        a->write_fails++;
+    }
+}
+
+static void tls_read(struct tls_conn *conn, const uint8_t *data, size_t size)
+{
+    struct sa_agent *a = tls_conn_data(conn);
+    if (a->s.state != XMPP_SESSION_CLOSED) {
+        /* a stream error ends the session through ses_closed() */
+        if (xmpp_session_input(&a->s, uv_now(a->loop), data, size) != 0 && !a->closed) {
+            a->write_fails++;
+        }
+    }
+}
+
+static void tls_closed(struct tls_conn *conn, int status)
+{
+    struct sa_agent *a = tls_conn_data(conn);
+    a->conn_done = true;
+    a->conn_status = status;
+    a->conn = NULL;
+    tls_conn_free(conn);
+}
+
+static const struct tls_conn_callbacks sa_conn_cbs = {
+    .on_established = tls_established,
+    .on_read = tls_read,
+    .on_close = tls_closed,
+};
+
+int sa_agent_create(uv_loop_t *loop, uint32_t index, const struct pki_cert *ca, const struct pki_cert *cert,
+                    const struct pki_key *key, const char *jid, const char *address, uint16_t port,
+                    uint32_t routes_max, struct sa_agent **out)
+{
+    struct sa_agent *a = calloc(1, sizeof *a);
+    if (!a) {
+        return LIB_ENOMEM;
+    }
+    a->loop = loop;
+    a->index = index;
+    a->routes_max = routes_max;
+    a->have = calloc(routes_max / 8 + 1, 1);
+    snprintf(a->name, sizeof a->name, "%s", pki_cert_identity(cert));
+    snprintf(a->jid, sizeof a->jid, "%s", jid ? jid : a->name);
+    int rc = a->have ? 0 : LIB_ENOMEM;
+    struct tls_config tc = {
+        .role = TLS_ROLE_CLIENT,
+        .ca = ca,
+        .cert = cert,
+        .key = key,
+        .write_high_watermark = (size_t)64 << 20,
+    };
+    char err[256];
+    if (rc == 0) {
+        rc = tls_ctx_create(&tc, &a->ctx, err, sizeof err);
+        if (rc != 0) {
+            fprintf(stderr, "agent %s: TLS: %s\n", a->name, err);
+        }
+    }
+    struct xmpp_session_config sc = {.role = XMPP_ROLE_AGENT, .local_jid = a->jid};
+    if (rc == 0) {
+        rc = xmpp_session_init(&a->s, &sc, &sa_ops, a);
+        a->session_init = rc == 0;
+    }
+    if (rc == 0) {
+        rc = tls_conn_connect(a->ctx, loop, address, port, address, &sa_conn_cbs, a, &a->conn);
+    }
+    if (rc != 0) {
+        sa_agent_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+void sa_agent_free(struct sa_agent *a)
+{
+    if (!a) {
+        return;
+    }
+    tls_conn_free(a->conn);
+    if (a->session_init) {
+        xmpp_session_destroy(&a->s);
+    }
+    tls_ctx_free(a->ctx);
+    free(a->have);
+    free(a);
+}
+
+void sa_agent_close(struct sa_agent *a)
+{
+    xmpp_session_close(&a->s, XMPP_SC_NONE, NULL);
+}
+
+static int send_st(struct sa_agent *a, struct xmpp_stanza *st, const char *id)
+{
+    snprintf(st->id, sizeof st->id, "%s", id);
+    snprintf(st->to, sizeof st->to, "%s", SA_TO);
+    return xmpp_session_send(&a->s, uv_now(a->loop), st);
+}
+
+int sa_subscribe(struct sa_agent *a, const char *instance)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_SUBSCRIBE, .instance_id = 1};
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    return send_st(a, &st, "sub");
+}
+
+int sa_publish(struct sa_agent *a, const char *instance, uint32_t r)
+{
+    struct xmpp_route_entry e;
+    memset(&e, 0, sizeof e);
+    e.family = XMPP_FAMILY_INET;
+    put_ip4(&e.key.prefix, SA_ROUTE_BASE + r);
+    e.key.plen = 32;
+    put_ip4(&e.next_hops[0].address, SA_NH_BASE + a->index);
+    e.next_hops[0].label = route_label(r);
+    e.next_hops[0].encaps = XMPP_ENCAP_GRE | XMPP_ENCAP_UDP;
+    e.next_hop_count = 1;
+    snprintf(e.virtual_network, sizeof e.virtual_network, "default-domain:admin:%s", instance);
+    struct xmpp_stanza st = {.type = XMPP_STANZA_PUBLISH, .entry = &e, .family = e.family, .key = e.key};
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    return send_st(a, &st, "pub");
+}
+
+int sa_withdraw(struct sa_agent *a, const char *instance, uint32_t r)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_DISSOCIATE, .family = XMPP_FAMILY_INET};
+    put_ip4(&st.key.prefix, SA_ROUTE_BASE + r);
+    st.key.plen = 32;
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    return send_st(a, &st, "wd");
+}
+
+int sa_eor(struct sa_agent *a)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_EOR};
+    return send_st(a, &st, "eor");
+}
+
+int sa_send_raw(struct sa_agent *a, const void *data, size_t size)
+{
+    return a->conn ? tls_conn_write(a->conn, data, size) : TLS_ECLOSED;
+}
+
+bool sa_has(const struct sa_agent *a, uint32_t r)
+{
+    return r < a->routes_max && ((a->have[r / 8] >> (r % 8)) & 1);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+bool sa_run_until(uv_loop_t *loop, bool (*done)(void *arg), void *arg, uint64_t timeout_ms)
+{
+    uv_timer_t tick;
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    uv_update_time(loop);
+    uint64_t deadline = uv_now(loop) + timeout_ms;
+    bool ok;
+    while (!(ok = done(arg)) && uv_now(loop) < deadline) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return ok;
+}

@@ -1,0 +1,81 @@
+/* Simulated vRouter agents for load tools and e2e tests: each one is a real
+ * mutual-TLS connection (lib/tls) carrying an agent-side xmpp_session
+ * (routing/xmpp) to a control node, on one libuv loop. Routes follow one
+ * numbering so that what an agent receives can be checked exactly: route
+ * 'r' is 10.0.0.0 + r /32 published by agent 'owner' with next hop
+ * 100.64.0.0 + owner and label 16 + r % 1000000; an agent records the
+ * routes it holds in a bitmap indexed by 'r', and counts every item that
+ * does not fit the scheme as 'wrong'. */
+#ifndef STRATA_TESTS_SWARM_H
+#define STRATA_TESTS_SWARM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "lib/pki.h"
+#include "lib/tls.h"
+#include "routing/xmpp/xmpp_session.h"
+
+struct sa_agent {
+    uv_loop_t *loop;
+    uint32_t index;             /* owner number in the route scheme */
+    char name[64];              /* certificate identity */
+    char jid[64];               /* stream 'from' (normally == name) */
+    struct tls_ctx *ctx;
+    struct tls_conn *conn;
+    struct xmpp_session s;
+    bool session_init;
+    /* outcome */
+    bool tls_up;                /* TLS handshake completed (client side) */
+    bool established;           /* XMPP headers exchanged */
+    bool closed;                /* XMPP session over */
+    enum xmpp_stream_cond close_cond;
+    bool close_by_peer;
+    bool conn_done;             /* TLS on_close seen */
+    int conn_status;
+    uint64_t eors;              /* End-of-RIB events received */
+    uint64_t established_at_ms; /* uv_now when established */
+    uint64_t complete_at_ms;    /* uv_now when 'have_count' first reached 'expect' */
+    /* received routes */
+    uint8_t *have;              /* bitmap over route numbers < 'routes_max' */
+    uint32_t routes_max;
+    uint32_t have_count;
+    uint32_t expect;            /* routes the test expects; see complete_at_ms */
+    uint64_t items, retracts, wrong, write_fails;
+};
+
+/* Issues an agent certificate named 'name' (CN and DNS SAN) carrying the
+ * role URI 'role' (NULL: none) from 'ca'/'ca_key'. */
+int sa_issue(const struct pki_cert *ca, const struct pki_key *ca_key, const char *name, const char *role,
+             struct pki_cert **cert, struct pki_key **key) STRATA_WARN_UNUSED;
+
+/* Connects a new agent to 'address':'port' (server certificate must name
+ * 'address'), trusting 'ca', with 'cert'/'key' (copied). 'jid' is its
+ * stream 'from' (NULL: the certificate's identity). Its route bitmap holds
+ * 'routes_max' route numbers. The session starts once TLS is up. */
+int sa_agent_create(uv_loop_t *loop, uint32_t index, const struct pki_cert *ca, const struct pki_cert *cert,
+                    const struct pki_key *key, const char *jid, const char *address, uint16_t port,
+                    uint32_t routes_max, struct sa_agent **out) STRATA_WARN_UNUSED;
+/* Resets the connection if still live (no stream close: the server sees a
+ * lost connection) and frees everything. NULL accepted. */
+void sa_agent_free(struct sa_agent *a);
+/* Orderly close: </stream:stream>, then TLS close. */
+void sa_agent_close(struct sa_agent *a);
+
+int sa_subscribe(struct sa_agent *a, const char *instance) STRATA_WARN_UNUSED;
+/* Publishes route number 'r' into 'instance' with the agent's next hop. */
+int sa_publish(struct sa_agent *a, const char *instance, uint32_t r) STRATA_WARN_UNUSED;
+int sa_withdraw(struct sa_agent *a, const char *instance, uint32_t r) STRATA_WARN_UNUSED;
+int sa_eor(struct sa_agent *a) STRATA_WARN_UNUSED;
+/* Writes 'size' raw bytes on the TLS connection, bypassing the session. */
+int sa_send_raw(struct sa_agent *a, const void *data, size_t size) STRATA_WARN_UNUSED;
+/* Whether route 'r' is held. */
+bool sa_has(const struct sa_agent *a, uint32_t r);
+
+/* Runs 'loop' until 'done(arg)' is true or 'timeout_ms' passes; returns
+ * whether it became true. */
+bool sa_run_until(uv_loop_t *loop, bool (*done)(void *arg), void *arg, uint64_t timeout_ms);
+
+#endif
