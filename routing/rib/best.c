@@ -150,6 +150,11 @@ bool rib_best_sort(struct rib *r, struct rib_table *t, struct rib_route *rt)
         rt->nbest = 0;
         return changed || old_nbest != 0;
     }
+    if (n == 1) {
+        /* The common case: nothing to order. */
+        rt->nbest = (rt->paths[0].flags & RIB_PATH_INFEASIBLE) ? 0 : 1;
+        return changed || rt->nbest != old_nbest;
+    }
     struct pkey kbuf[8];
     const struct pkey *lbuf[8];
     struct rib_path pbuf[8];

@@ -53,20 +53,25 @@ struct rib_dep {
 /* A prefix of one table. Invariants: paths[0..nbest) is the ECMP set in
  * order, the rest follow in decision order (after route_update()); a route
  * with npaths == 0 is either DIRTY (freed by rib_flush()) or being built;
- * every replica made from this route is listed once in 'deps'. */
+ * every replica made from this route is listed once in 'deps'. 'paths'
+ * points at 'path0' while the route has at most one path (most routes have
+ * exactly one: no second allocation, and the path shares the route's cache
+ * lines), else at an allocation of exactly 'npaths' paths. */
 struct rib_route {
     struct rib_path *paths;
     struct rib_dep *deps;
     uint16_t npaths;
     uint16_t nbest;
     uint32_t ndeps;
+    struct rib_path path0;
     uint8_t flags;
     uint8_t keylen;
     uint8_t key[];
 };
 
 /* Allocation size of a route with a 'len'-byte key: the key starts at its
- * offset, not after the struct's tail padding (a VPNv4 route fits 40 bytes). */
+ * offset, not after the struct's tail padding (a VPNv4 route, path
+ * included, fits 88 bytes: one 96-byte malloc chunk). */
 #define RIB_ROUTE_SIZE(len)                                                                   \
     (offsetof(struct rib_route, key) + (len) > sizeof(struct rib_route) ? offsetof(struct rib_route, key) + (len) \
                                                                          : sizeof(struct rib_route))

@@ -484,7 +484,8 @@ static void route_free(struct rib *r, struct rib_route *rt)
         if (rt->paths[i].flags & RIB_PATH_REPLICATED)
             r->replicated--;
     }
-    rib_dealloc(r, rt->paths, rt->npaths * sizeof *rt->paths);
+    if (rt->paths != &rt->path0)
+        rib_dealloc(r, rt->paths, rt->npaths * sizeof *rt->paths);
     rib_dealloc(r, rt->deps, rt->ndeps * sizeof *rt->deps);
     rib_dealloc(r, rt, RIB_ROUTE_SIZE(rt->keylen));
 }
@@ -665,6 +666,7 @@ struct rib_route *rib_route_get(struct rib_table *t, const uint8_t *key, uint8_t
     if (!rt)
         return NULL;
     memset(rt, 0, offsetof(struct rib_route, key));
+    rt->paths = &rt->path0;
     rt->keylen = len;
     memcpy(rt->key, key, len);
     size_t mask = t->cap - 1, i = rib_key_hash(key, len) & mask;
@@ -693,11 +695,23 @@ int rib_route_path_append(struct rib *r, struct rib_route *rt, const struct rib_
 {
     if (rt->npaths == UINT16_MAX)
         return RIB_ERR_LIMIT;
-    struct rib_path *np = rib_realloc(r, rt->paths, rt->npaths * sizeof *np, (rt->npaths + 1u) * sizeof *np);
-    if (!np)
-        return RIB_ERR_NOMEM;
-    rt->paths = np;
-    np[rt->npaths++] = *p;
+    if (rt->npaths == 0) {
+        rt->path0 = *p;
+    } else if (rt->npaths == 1) {
+        struct rib_path *np = rib_alloc(r, 2 * sizeof *np);
+        if (!np)
+            return RIB_ERR_NOMEM;
+        np[0] = rt->path0;
+        np[1] = *p;
+        rt->paths = np;
+    } else {
+        struct rib_path *np = rib_realloc(r, rt->paths, rt->npaths * sizeof *np, (rt->npaths + 1u) * sizeof *np);
+        if (!np)
+            return RIB_ERR_NOMEM;
+        rt->paths = np;
+        np[rt->npaths] = *p;
+    }
+    rt->npaths++;
     rib_attr_ref(p->attr);
     r->paths++;
     if (p->flags & RIB_PATH_REPLICATED)
@@ -726,8 +740,11 @@ void rib_route_path_remove(struct rib *r, struct rib_route *rt, int idx)
     memmove(&rt->paths[idx], &rt->paths[idx + 1], (size_t)(rt->npaths - idx - 1) * sizeof *rt->paths);
     rt->npaths--;
     if (rt->npaths == 0) {
-        rib_dealloc(r, rt->paths, sizeof *rt->paths);
-        rt->paths = NULL;
+        /* 'paths' is 'path0' */
+    } else if (rt->npaths == 1) {
+        rt->path0 = rt->paths[0];
+        rib_dealloc(r, rt->paths, 2 * sizeof *rt->paths);
+        rt->paths = &rt->path0;
     } else {
         struct rib_path *np = rib_realloc(r, rt->paths, (rt->npaths + 1u) * sizeof *np, rt->npaths * sizeof *np);
         if (np)
@@ -1126,6 +1143,9 @@ int rib_audit(struct rib *r, char *why, size_t size)
                 FAIL("%s: empty route not queued", t->name);
             if (rt->nbest > rt->npaths)
                 FAIL("%s: nbest > npaths", t->name);
+            if ((rt->paths == &rt->path0) != (rt->npaths <= 1))
+                FAIL("%s: %u paths %s the route", t->name, rt->npaths,
+                     rt->paths == &rt->path0 ? "inside" : "outside");
             if (!audit_order(r, t, rt))
                 FAIL("%s: paths not in decision order", t->name);
             if (rt->flags & (RIB_RT_CHANGED | RIB_RT_TOUCHED))
