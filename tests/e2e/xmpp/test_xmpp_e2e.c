@@ -9,7 +9,10 @@
  *   restart   an agent process killed with SIGKILL leaves its routes, stale,
  *             at the others; when it reconnects and sends End-of-RIB only
  *             what it re-published remains; an agent that does not come
- *             back has its routes removed after the stale time.
+ *             back has its routes removed after the stale time;
+ *   dual      agents attached to two control nodes (127.0.0.1, 127.0.0.2)
+ *             get the same routes from both; killing one loses none at the
+ *             other.
  * Usage: test_xmpp_e2e STRATA-CONTROL AGENT-SWARM WORKDIR SCENARIO
  *        test_xmpp_e2e pki-setup DIR   (CA + node certificate for 127.0.0.1) */
 #include <fcntl.h>
@@ -42,6 +45,7 @@ static struct pki_key *g_ca_key;
 static uv_loop_t g_loop;
 
 struct server {
+    const char *address;
     pid_t pid;
     uint16_t port;
     char ctl[1200];
@@ -56,10 +60,10 @@ static void pki_setup(const char *dir)
     snprintf(cak, sizeof cak, "%s/ca.key", dir);
     snprintf(cert, sizeof cert, "%s/node.pem", dir);
     snprintf(key, sizeof key, "%s/node.key", dir);
-    const char *ips[] = {"127.0.0.1"};
+    const char *ips[] = {"127.0.0.1", "127.0.0.2"};
     const char *dns[] = {"control-1"};
     struct pki_leaf_params p = {.common_name = "control-1", .dns_names = dns, .dns_count = 1, .ip_addrs = ips,
-                                .ip_count = 1, .uri = PKI_ROLE_NODE, .usage = PKI_USAGE_BOTH, .days_valid = 2};
+                                .ip_count = 2, .uri = PKI_ROLE_NODE, .usage = PKI_USAGE_BOTH, .days_valid = 2};
     CHECK(pki_leaf_issue_files(ca, cak, &p, cert, key, err, sizeof err) == 0);
 }
 
@@ -68,8 +72,10 @@ static uint16_t pick_port(unsigned salt)
     return (uint16_t)(20000 + ((unsigned)getpid() * 7 + salt * 101) % 40000);
 }
 
-static void server_start(struct server *s, const char *name, unsigned stale_s, unsigned salt)
+static void server_start_at(struct server *s, const char *address, const char *name, unsigned stale_s,
+                            unsigned salt)
 {
+    s->address = address;
     char cfg[1200], log[1200], pki[1100];
     snprintf(pki, sizeof pki, "%s/pki", g_dir);
     snprintf(cfg, sizeof cfg, "%s/%s.json", g_dir, name);
@@ -80,8 +86,8 @@ static void server_start(struct server *s, const char *name, unsigned stale_s, u
         unlink(s->ctl);
         FILE *f = fopen(cfg, "w");
         CHECK(f);
-        fprintf(f, "{\"xmpp\": {\"listen\": \"127.0.0.1\", \"port\": %u, \"pki_dir\": \"%s\", \"stale_time\": %u}}\n",
-                s->port, pki, stale_s);
+        fprintf(f, "{\"xmpp\": {\"listen\": \"%s\", \"port\": %u, \"pki_dir\": \"%s\", \"stale_time\": %u}}\n",
+                address, s->port, pki, stale_s);
         fclose(f);
         s->pid = fork();
         CHECK(s->pid >= 0);
@@ -115,6 +121,11 @@ static void server_start(struct server *s, const char *name, unsigned stale_s, u
     }
     fprintf(stderr, "strata-control did not start; see %s\n", log);
     exit(1);
+}
+
+static void server_start(struct server *s, const char *name, unsigned stale_s, unsigned salt)
+{
+    server_start_at(s, "127.0.0.1", name, stale_s, salt);
 }
 
 static void server_stop(struct server *s)
@@ -181,7 +192,7 @@ static struct sa_agent *agent_new(const struct server *s, uint32_t index, const 
     struct pki_key *key;
     struct sa_agent *a;
     CHECK(sa_issue(issuer, issuer_key, name, role, &cert, &key) == 0);
-    CHECK(sa_agent_create(&g_loop, index, g_ca, cert, key, jid, "127.0.0.1", s->port, 4096, &a) == 0);
+    CHECK(sa_agent_create(&g_loop, index, g_ca, cert, key, jid, s->address, s->port, 4096, &a) == 0);
     pki_cert_free(cert);
     pki_key_free(key);
     return a;
@@ -417,6 +428,75 @@ static void scenario_restart(void)
     server_stop(&s);
 }
 
+#define DUAL_AGENTS 6
+#define DUAL_ROUTES 3
+
+struct dual {
+    struct sa_agent *conn[DUAL_AGENTS][2];
+    int nodes; /* connections per agent still checked */
+};
+
+static bool dual_done(void *arg)
+{
+    struct dual *d = arg;
+    for (int i = 0; i < DUAL_AGENTS; i++) {
+        for (int n = 0; n < d->nodes; n++) {
+            if (!is_complete(d->conn[i][n])) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Every agent attached to two control nodes (127.0.0.1 and 127.0.0.2),
+ * publishing to both as Contrail agents do: both give it the same routes,
+ * exactly the other agents'; after one node is killed, the other still
+ * serves them all. */
+static void scenario_dual(void)
+{
+    struct server s[2];
+    server_start_at(&s[0], "127.0.0.1", "node1", 300, 5);
+    server_start_at(&s[1], "127.0.0.2", "node2", 300, 6);
+    struct dual d = {.nodes = 2};
+    for (int i = 0; i < DUAL_AGENTS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "compute-d%d", i);
+        for (int n = 0; n < 2; n++) {
+            struct sa_agent *a = agent_up(&s[n], (uint32_t)i, name);
+            CHECK(sa_subscribe(a, "red") == 0);
+            for (uint32_t j = 0; j < DUAL_ROUTES; j++) {
+                CHECK(sa_publish(a, "red", (uint32_t)i * DUAL_ROUTES + j) == 0);
+            }
+            CHECK(sa_eor(a) == 0);
+            a->expect = (DUAL_AGENTS - 1) * DUAL_ROUTES;
+            d.conn[i][n] = a;
+        }
+    }
+    CHECK(sa_run_until(&g_loop, dual_done, &d, WAIT_MS));
+    for (int i = 0; i < DUAL_AGENTS; i++) {
+        for (uint32_t r = 0; r < DUAL_AGENTS * DUAL_ROUTES; r++) {
+            bool want = r / DUAL_ROUTES != (uint32_t)i;
+            CHECK(sa_has(d.conn[i][0], r) == want && sa_has(d.conn[i][1], r) == want);
+        }
+        CHECK(d.conn[i][0]->wrong == 0 && d.conn[i][1]->wrong == 0);
+    }
+    /* kill node 2: the connections to node 1 keep every route */
+    CHECK(kill(s[1].pid, SIGKILL) == 0);
+    CHECK(waitpid(s[1].pid, NULL, 0) == s[1].pid);
+    for (int i = 0; i < DUAL_AGENTS; i++) {
+        CHECK(sa_run_until(&g_loop, is_over, d.conn[i][1], WAIT_MS));
+    }
+    d.nodes = 1;
+    CHECK(sa_run_until(&g_loop, dual_done, &d, WAIT_MS));
+    CHECK(agent_state(&s[0], "compute-d0") == 1);
+    for (int i = 0; i < DUAL_AGENTS; i++) {
+        sa_agent_free(d.conn[i][1]);
+        agent_gone(d.conn[i][0]);
+    }
+    server_stop(&s[0]);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -425,7 +505,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc != 5) {
-        fprintf(stderr, "usage: test_xmpp_e2e STRATA-CONTROL AGENT-SWARM WORKDIR converge|refuse|restart\n"
+        fprintf(stderr, "usage: test_xmpp_e2e STRATA-CONTROL AGENT-SWARM WORKDIR converge|refuse|restart|dual\n"
                         "       test_xmpp_e2e pki-setup DIR\n");
         return 2;
     }
@@ -445,6 +525,8 @@ int main(int argc, char **argv)
         scenario_converge();
     } else if (strcmp(argv[4], "refuse") == 0) {
         scenario_refuse();
+    } else if (strcmp(argv[4], "dual") == 0) {
+        scenario_dual();
     } else if (strcmp(argv[4], "restart") == 0) {
         scenario_restart();
     } else {
