@@ -188,12 +188,13 @@ int main(int argc, char **argv)
     bool conv = sa_run_until(&loop, all_converged, &sw, (uint64_t)timeout * 1000);
     double t_end = now_ms();
     /* exactness: each agent holds exactly the other members' routes */
-    uint64_t missing = 0, extra = 0, wrong = 0, items = 0, fails = 0;
+    uint64_t missing = 0, extra = 0, wrong = 0, items = 0, retracts = 0, fails = 0;
     uint64_t *lat = calloc(sw.n, sizeof *lat);
     for (uint32_t i = 0; i < sw.n; i++) {
         struct sa_agent *a = sw.agents[i];
         wrong += a->wrong;
         items += a->items;
+        retracts += a->retracts;
         fails += a->write_fails + (a->closed || a->conn_done);
         for (uint32_t r = 0; r < routes_max; r++) {
             uint32_t owner = r / sw.m;
@@ -219,8 +220,8 @@ int main(int argc, char **argv)
            t_end - t_pub);
     printf("per_agent_complete_ms p50=%llu p99=%llu max=%llu\n", (unsigned long long)p50, (unsigned long long)p99,
            (unsigned long long)pmax);
-    printf("items_received=%llu missing=%llu extra=%llu wrong=%llu failures=%llu converged=%s\n",
-           (unsigned long long)items, (unsigned long long)missing, (unsigned long long)extra,
+    printf("items_received=%llu retracts=%llu missing=%llu extra=%llu wrong=%llu failures=%llu converged=%s\n",
+           (unsigned long long)items, (unsigned long long)retracts, (unsigned long long)missing, (unsigned long long)extra,
            (unsigned long long)wrong, (unsigned long long)fails, conv ? "yes" : "no");
     ret = conv && missing == 0 && extra == 0 && wrong == 0 && fails == 0 ? 0 : 1;
 out:
