@@ -236,6 +236,18 @@ static void ses_established(void *arg, const char *peer)
     struct xconn *c = arg;
     struct xsrv *srv = c->srv;
     snprintf(c->name, sizeof c->name, "%s", peer);
+    /* The certificate proved who this is: a new connection of a connected
+     * agent (restarted before its old connection timed out) replaces the
+     * old one, which is reset as lost (its routes stay stale until the new
+     * session's End-of-RIB). */
+    for (struct xconn *o = srv->conns; o; o = o->next) {
+        if (o != c && o->agent && strcmp(o->name, peer) == 0) {
+            log_warn("xmpp", "agent reconnected; its previous connection is dropped", "agent=%s", peer);
+            conn_agent_down(o, true);
+            conn_free(o);
+            break;
+        }
+    }
     int rc = xglue_agent_up(srv->glue, peer, &c->s, &c->agent);
     if (rc != 0) {
         c->agent = NULL;

@@ -5,7 +5,8 @@
  *   refuse    a certificate whose name differs from the stream 'from'
  *             (invalid-from), one from another CA, one without the agent
  *             role are refused; malformed XML gets a stream error while
- *             the other agents keep being served;
+ *             the other agents keep being served; a second connection of a
+ *             connected agent replaces the first;
  *   restart   an agent process killed with SIGKILL leaves its routes, stale,
  *             at the others; when it reconnects and sends End-of-RIB only
  *             what it re-published remains; an agent that does not come
@@ -311,8 +312,22 @@ static void scenario_refuse(void)
     CHECK(sa_run_until(&g_loop, is_complete, sub, WAIT_MS));
     CHECK(sa_has(sub, 10) && sa_has(sub, 11) && sub->wrong == 0);
     CHECK(agent_state(&s, "compute-1") == 1 && agent_state(&s, "compute-2") == 1);
+
+    /* a second connection of compute-2 (restarted) replaces the first; the
+     * route it publishes after its End-of-RIB sweep reaches compute-1 */
+    struct sa_agent *sub2 = agent_up(&s, 2, "compute-2");
+    CHECK(sa_run_until(&g_loop, is_over, sub, WAIT_MS));
+    CHECK(sub->conn_status != 0);
+    CHECK(sa_subscribe(sub2, "blue") == 0);
+    CHECK(sa_publish(sub2, "blue", 2 * 1000 + 1) == 0);
+    CHECK(sa_eor(sub2) == 0);
+    pub->expect = 1;
+    CHECK(sa_run_until(&g_loop, is_complete, pub, WAIT_MS));
+    CHECK(sa_has(pub, 2001) && pub->wrong == 0);
+    CHECK(agent_state(&s, "compute-2") == 1);
+    sa_agent_free(sub);
     agent_gone(pub);
-    agent_gone(sub);
+    agent_gone(sub2);
     server_stop(&s);
 }
 
