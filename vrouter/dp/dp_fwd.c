@@ -1133,6 +1133,175 @@ static inline __attribute__((__always_inline__)) uint32_t slot_key4(const struct
     return s;
 }
 
+/* The fast paths' commit of IPv4 packet 'p' (IPv4 header at 'ip', 'plen'
+ * bytes received) of flow 'e', already rewritten into 'len' bytes at
+ * 'off' for interface 'ifindex': flow counters, TTL and checksum, the
+ * verdict and the one transmission, transmit counters in 'a'. */
+static inline __attribute__((__always_inline__)) void fast_commit(struct dp *dp, struct dp_flow_ent *e, uint8_t *ip,
+                                                              struct dp_pkt *p, struct dp_out *o, struct acct *a,
+                                                              uint64_t now, uint32_t plen, uint32_t off,
+                                                              uint32_t len, uint32_t ifindex)
+{
+    dp_counter_add(&e->packets, 1);
+    dp_counter_add(&e->bytes, plen);
+    dp_store_relaxed(&e->last_seen, now);
+    ip[8]--;
+    csum_ttl_dec(ip);
+    p->off = off;
+    p->len = len;
+    /* The verdict and the one transmission, as few stores as the layout
+     * allows (verdict, drop, count; ifindex, off; len, hdr_size). */
+    _Static_assert(__builtin_offsetof(struct dp_out, count) == 2 && __builtin_offsetof(struct dp_tx, off) == 4 &&
+                       __builtin_offsetof(struct dp_tx, hdr_size) == 12,
+                   "dp_out layout");
+    struct dp_tx *t = &o->tx[0];
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t vdc = DP_VERDICT_TX | DP_DROP_NONE << 8 | 1u << 16;
+    uint64_t io = (uint64_t)ifindex | (uint64_t)off << 32;
+#else
+    uint32_t vdc = (uint32_t)DP_VERDICT_TX << 24 | (uint32_t)DP_DROP_NONE << 16 | 1u;
+    uint64_t io = (uint64_t)ifindex << 32 | off;
+#endif
+    dp_memcpy(o, &vdc, 4);
+    dp_memcpy(t, &io, 8);
+    t->len = len;
+    t->hdr_size = 0;
+    if (a->tx_if != ifindex) {
+        acct_flush(dp, a);
+        a->tx_if = ifindex;
+    }
+    a->tx_packets++;
+    a->tx_bytes += len;
+#ifdef STRATA_TEST_HOOKS
+    dp->fast_hits++;
+#endif
+}
+
+/* Enters in the exact-match cache the decision vm_fast4 just applied to
+ * the IPv4 packet at 'frame' (its bytes 20..37 are as received, but for
+ * the TTL and checksum the key masks out): 'v' holds everything but the
+ * key and the slot's sequence. Takes the slot only if no other writer
+ * holds it; never waits. */
+static __attribute__((__noinline__)) void emc_fill(struct dp_emc_ent *emc, const uint8_t *frame, uint32_t in_vrf,
+                                                   const struct dp_emc_ent *v)
+{
+    uint64_t kb = dp_ld64(frame + 20) & DP_EMC_MASK_B;
+    uint64_t kc = dp_ld64(frame + 26);
+    uint64_t kd = (uint64_t)dp_ld32(frame + 34) | (uint64_t)in_vrf << 32;
+    struct dp_emc_ent *m = &emc[dp_emc_index(kc, kd)];
+    if (!dp_seq_trylock(&m->seq, dp_load_relaxed(&m->seq))) {
+        return;
+    }
+    m->flow = v->flow;
+    m->kb = kb;
+    m->kc = kc;
+    m->kd = kd;
+    m->flow_seq = v->flow_seq;
+    m->rt_ver = v->rt_ver;
+    m->leaf = v->leaf;
+    m->leaf_seq = v->leaf_seq;
+    m->ifindex = v->ifindex;
+    m->csum = v->csum;
+    m->sport = v->sport;
+    m->tot_min = v->tot_min;
+    m->kind = v->kind;
+    m->grow = v->grow;
+    m->size = v->size;
+    dp_seq_write_end(&m->seq);
+}
+
+/* The exact-match cache's fast path (struct dp_emc_ent): forwards packet
+ * 'p' exactly as vm_fast4 would (same arguments; 'vrf_hi' is the VRF
+ * shifted left by 32, 'emc', 'flows', 'nhs' the tables) when the raw
+ * header bytes its decision rests on equal those of the last packet of
+ * the flow entered in the packet's slot, the TTL survives the decrement,
+ * the total length fits the protocol and the frame, and the versions the
+ * decision rested on (flow, route, next hop) still hold. No flow key, no
+ * flow table read. Returns 1 when it forwarded the packet; 0, with the
+ * packet and every counter untouched, otherwise. The caller checked that
+ * the frame lies inside its buffer. */
+static inline __attribute__((__always_inline__)) int vm_emc4(struct dp *dp, const struct dp_emc_ent *emc,
+                                                         struct dp_flow_ent *flows, const struct dp_nh_ent *nhs,
+                                                         struct dp_pkt *p, struct dp_out *o, struct acct *a,
+                                                         uint64_t now, uint64_t vrf_hi, uint32_t in_rt_ver)
+{
+    uint32_t plen = p->len;
+    if (plen < 14 + 20 + 8) {
+        return 0;
+    }
+    uint8_t *frame = p->buf + p->off;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if ((dp_ld32(frame + 12) & 0xffffffu) != 0x450008u || (frame[0] & 1)) {
+        return 0;
+    }
+#else
+    if ((dp_ld32(frame + 12) >> 8) != 0x080045u || (frame[0] & 1)) {
+        return 0;
+    }
+#endif
+    uint64_t kb = dp_ld64(frame + 20) & DP_EMC_MASK_B;
+    uint64_t kc = dp_ld64(frame + 26);
+    uint64_t kd = (uint64_t)dp_ld32(frame + 34) | vrf_hi;
+    const struct dp_emc_ent *m = &emc[dp_emc_index(kc, kd)];
+    uint32_t ms = dp_load_acquire(&m->seq);
+    if (((m->kb ^ kb) | (m->kc ^ kc) | (m->kd ^ kd) | (ms & 1)) != 0) {
+        return 0;
+    }
+    uint32_t tot = dp_bswap16_be(dp_ld16(frame + 16));
+    uint32_t grow = m->grow;
+    uint32_t len = 14 + tot + grow;
+    uint32_t off = p->off;
+    struct dp_flow_ent *e = &flows[m->flow];
+    if (__builtin_expect(frame[22] <= 1, 0) || __builtin_expect(tot < m->tot_min, 0) ||
+        __builtin_expect(tot > plen - 14, 0) || __builtin_expect(m->rt_ver != in_rt_ver, 0) ||
+        __builtin_expect(off < grow, 0) || __builtin_expect(len - 14 > 0xffffu, 0) ||
+        __builtin_expect(dp_load_acquire(&e->seq) != m->flow_seq, 0)) {
+        return 0;
+    }
+    const struct dp_nh_ent *n = &nhs[m->leaf];
+    uint32_t leaf_seq = m->leaf_seq, ifindex = m->ifindex;
+    uint8_t *h = frame - grow;
+    if (m->kind == DP_FK_IF) {
+        uint64_t m0 = dp_ld64(n->fast);
+        uint32_t m1 = dp_ld32(n->fast + 8);
+        if (dp_seq_read_retry(&n->seq, leaf_seq) || dp_seq_read_retry(&m->seq, ms)) {
+            return 0;
+        }
+        dp_memcpy(h, &m0, 8);
+        dp_memcpy(h + 8, &m1, 4);
+    } else {
+        uint32_t size = m->size, kind = m->kind;
+        uint32_t sport = m->sport;
+        uint32_t iplen = dp_bswap16_be((uint16_t)(len - 14));
+        uint32_t sum = m->csum + iplen;
+        const uint8_t *tail = n->fast + size - 32;
+        dp_v16 t0, t1, t2, t3;
+        dp_memcpy(&t0, n->fast, 16);
+        dp_memcpy(&t1, n->fast + 16, 16);
+        dp_memcpy(&t2, tail, 16);
+        dp_memcpy(&t3, tail + 16, 16);
+        if (dp_seq_read_retry(&n->seq, leaf_seq) || dp_seq_read_retry(&m->seq, ms)) {
+            return 0;
+        }
+        uint8_t *htail = h + size - 32;
+        dp_memcpy(h, &t0, 16);
+        dp_memcpy(h + 16, &t1, 16);
+        dp_memcpy(htail, &t2, 16);
+        dp_memcpy(htail + 16, &t3, 16);
+        dp_st16(h + 16, (uint16_t)iplen);
+        dp_st16(h + 24, (uint16_t)~((sum & 0xffff) + (sum >> 16)));
+        if (kind == DP_FK_TUN_UDP) {
+            dp_st16(h + 34, (uint16_t)sport);
+            dp_st16(h + 38, dp_bswap16_be((uint16_t)(len - 14 - 20)));
+        }
+    }
+    fast_commit(dp, e, frame + 14, p, o, a, now, plen, off - grow, len, ifindex);
+#ifdef STRATA_TEST_HOOKS
+    dp->emc_hits++;
+#endif
+    return 1;
+}
+
 /* Forwards IPv4 TCP/UDP packet 'p' (its fate in 'o', transmit counters in
  * 'a', time 'now') from a policy VM port in VRF 'in_vrf' (present, at
  * route version 'in_rt_ver') whose flow is installed (FORWARD) with a
@@ -1145,9 +1314,9 @@ static inline __attribute__((__always_inline__)) uint32_t slot_key4(const struct
  * actions, stale caches, TTL expiry, no headroom), which the full pipeline
  * then handles from the start. Inlined into the receive loop: it is the
  * per-packet path the core is tuned for. */
-static inline __attribute__((__always_inline__)) int vm_fast4(struct dp *dp, struct dp_pkt *p, struct dp_out *o,
-                                                          struct acct *a, uint64_t now, uint32_t in_vrf,
-                                                          uint32_t in_rt_ver)
+static inline __attribute__((__always_inline__)) int vm_fast4(struct dp *dp, struct dp_emc_ent *emc,
+                                                          struct dp_pkt *p, struct dp_out *o, struct acct *a,
+                                                          uint64_t now, uint32_t in_vrf, uint32_t in_rt_ver)
 {
     uint32_t plen = p->len;
     if (plen < 14 + 20 + 8) {
@@ -1244,19 +1413,21 @@ found:;
 #endif
     _Static_assert(DP_FLOW_FORWARD == 0 && __builtin_offsetof(struct dp_flow_action, flags) == 1, "action");
     uint32_t rt_ver = in_rt_ver;
+    uint32_t top = fe->cache.nh;
     if (__builtin_expect(dp_ld16(&fe->act.type) & other, 0)) {
         uint32_t rv = fe->act.vrf;
         if (fe->act.type != DP_FLOW_FORWARD || rv >= dp->cfg.vrfs) {
             return 0;
         }
         rt_ver = dp_load_acquire(&dp->vrfs[rv].rt_ver);
+        top = DP_NONE; /* not for the exact-match cache */
     }
     const struct dp_flow_cache *fc = &fe->cache;
-    uint32_t leaf = fc->leaf, leaf_seq = fc->leaf_seq, top = fc->nh;
+    uint32_t leaf = fc->leaf, leaf_seq = fc->leaf_seq;
     if (__builtin_expect(fc->rt_ver != rt_ver, 0)) {
         return 0;
     }
-    if (__builtin_expect(leaf != top, 0) && dp_load_acquire(&dp->nhs[top].seq) != fc->nh_seq) {
+    if (__builtin_expect(leaf != fc->nh, 0) && dp_load_acquire(&dp->nhs[fc->nh].seq) != fc->nh_seq) {
         return 0;
     }
     if (__builtin_expect(dp_seq_read_retry(&fe->seq, fseq), 0)) {
@@ -1315,41 +1486,22 @@ found:;
     }
 
     /* Committed: nothing below can fail. */
-    struct dp_flow_ent *e = (struct dp_flow_ent *)fe; /* the fast path's own counters */
-    dp_counter_add(&e->packets, 1);
-    dp_counter_add(&e->bytes, plen);
-    dp_store_relaxed(&e->last_seen, now);
-    ip[8]--;
-    csum_ttl_dec(ip);
-    off -= grow;
-    p->off = off;
-    p->len = len;
-    /* The verdict and the one transmission, as few stores as the layout
-     * allows (verdict, drop, count; ifindex, off; len, hdr_size). */
-    _Static_assert(__builtin_offsetof(struct dp_out, count) == 2 && __builtin_offsetof(struct dp_tx, off) == 4 &&
-                       __builtin_offsetof(struct dp_tx, hdr_size) == 12,
-                   "dp_out layout");
-    struct dp_tx *t = &o->tx[0];
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint32_t vdc = DP_VERDICT_TX | DP_DROP_NONE << 8 | 1u << 16;
-    uint64_t io = (uint64_t)ifindex | (uint64_t)off << 32;
-#else
-    uint32_t vdc = (uint32_t)DP_VERDICT_TX << 24 | (uint32_t)DP_DROP_NONE << 16 | 1u;
-    uint64_t io = (uint64_t)ifindex << 32 | off;
-#endif
-    dp_memcpy(o, &vdc, 4);
-    dp_memcpy(t, &io, 8);
-    t->len = len;
-    t->hdr_size = 0;
-    if (a->tx_if != ifindex) {
-        acct_flush(dp, a);
-        a->tx_if = ifindex;
+    fast_commit(dp, (struct dp_flow_ent *)fe, ip, p, o, a, now, plen, off - grow, len, ifindex);
+    if (top == leaf) { /* a plain FORWARD in the receiving VRF, no ECMP */
+        struct dp_emc_ent v = {.flow = (uint32_t)(fe - dp->flows),
+                               .flow_seq = fseq,
+                               .rt_ver = in_rt_ver,
+                               .leaf = leaf,
+                               .leaf_seq = leaf_seq,
+                               .ifindex = ifindex,
+                               .csum = n->fast_csum,
+                               .sport = dp_bswap16_be(dp_udp_sport(hash)),
+                               .tot_min = (uint8_t)tot_min,
+                               .kind = (uint8_t)(meta & 0xff),
+                               .grow = (uint8_t)grow,
+                               .size = (uint8_t)(meta >> 16)};
+        emc_fill(emc, frame, in_vrf, &v);
     }
-    a->tx_packets++;
-    a->tx_bytes += len;
-#ifdef STRATA_TEST_HOOKS
-    dp->fast_hits++;
-#endif
     return 1;
 }
 
@@ -1428,11 +1580,16 @@ static void rx_run(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_
     if (fast) {
         uint32_t in_vrf = in.vrf;
         uint32_t in_rt_ver = dp_load_acquire(&dp->vrfs[in_vrf].rt_ver);
+        struct dp_emc_ent *emc = dp->emc;
+        struct dp_flow_ent *flows = dp->flows;
+        const struct dp_nh_ent *nhs = dp->nhs;
+        uint64_t vrf_hi = (uint64_t)in_vrf << 32;
         for (; i < count; i++) {
             struct dp_pkt *pkt = &pkts[i];
             uint32_t len = pkt->len;
             if ((uint64_t)pkt->off + len <= pkt->size &&
-                vm_fast4(dp, pkt, &outs[i], &acct, now_ms, in_vrf, in_rt_ver)) {
+                (vm_emc4(dp, emc, flows, nhs, pkt, &outs[i], &acct, now_ms, vrf_hi, in_rt_ver) ||
+                 vm_fast4(dp, emc, pkt, &outs[i], &acct, now_ms, in_vrf, in_rt_ver))) {
                 rx_bytes += len;
                 continue;
             }

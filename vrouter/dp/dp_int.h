@@ -182,6 +182,60 @@ struct dp_flow_ent {
     uint64_t packets, bytes, last_seen;
 };
 
+/* Exact-match cache entry, one cache line: the raw header bytes of the last
+ * IPv4 packet of a flow forwarded by the fast path whose index
+ * (dp_emc_index) is this slot, and what that packet's decision rested on.
+ * 'kb' is frame bytes 20..27 (fragment field, protocol, the high half of
+ * the source address; TTL and checksum masked out, DP_EMC_MASK_B), 'kc'
+ * bytes 26..33 (addresses), 'kd' bytes 34..37 (ports) in its low half as
+ * loaded and the VRF of the receiving port in its high half; the Ethernet
+ * type and IPv4 version/IHL are checked against constants first. The
+ * decision stays valid while flow slot 'flow' is at sequence 'flow_seq'
+ * (any control write of the flow moves it), the VRF's route version is
+ * 'rt_ver' and next hop 'leaf' is at 'leaf_seq': the versions today's
+ * flow cache checks, checked the same way. 'sport' is the outer UDP
+ * source port (network order) of the flow, 'tot_min' the smallest IPv4
+ * total length the protocol allows; 'ifindex', 'csum', 'kind', 'grow' and
+ * 'size' copy the next hop's (valid with 'leaf_seq'), whose 'fast' bytes
+ * are read from the next hop itself. Only the fast path writes entries,
+ * under 'seq' (dp_seq_trylock, never waiting); readers check 'seq' after
+ * reading. Only plain FORWARD flows in the receiving VRF with a non-ECMP
+ * next hop are entered. An empty entry holds bits in 'kb' that the mask
+ * clears in every packet's. */
+struct dp_emc_ent {
+    uint32_t seq;
+    uint32_t flow;
+    uint64_t kb, kc, kd;
+    uint32_t flow_seq;
+    uint32_t rt_ver;
+    uint32_t leaf, leaf_seq;
+    uint32_t ifindex; /* the next hop's output interface */
+    uint32_t csum;    /* the next hop's fast_csum */
+    uint16_t sport;
+    uint8_t tot_min;
+    uint8_t kind, grow, size; /* the next hop's fast_meta, split */
+    uint8_t pad[2];
+};
+_Static_assert(sizeof(struct dp_emc_ent) == 64, "one cache line");
+#define DP_EMC_BITS 14 /* 16384 entries, 1 MiB */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define DP_EMC_MASK_B 0xffff0000ff00ffffull /* drops bytes 22 (TTL), 24, 25 (checksum) */
+#else
+#define DP_EMC_MASK_B 0xffff00ff0000ffffull
+#endif
+/* The slot of a packet with 'kc', 'kd' (struct dp_emc_ent). */
+static inline uint32_t dp_emc_index(uint64_t kc, uint64_t kd)
+{
+#ifdef __SIZEOF_INT128__
+    unsigned __int128 m = (unsigned __int128)(kc ^ 0x9e3779b97f4a7c15ull) * (kd ^ 0xc2b2ae3d27d4eb4full);
+    uint64_t x = (uint64_t)m ^ (uint64_t)(m >> 64);
+#else
+    uint64_t x = (kc ^ kd * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
+    x ^= x >> 29;
+#endif
+    return (uint32_t)x & ((1u << DP_EMC_BITS) - 1);
+}
+
 /* What the fast path copies out of a matching flow entry under its 'seq'. */
 struct dp_flow_view {
     uint32_t seq;
@@ -230,10 +284,14 @@ struct dp {
     uint32_t *flow_ovf_head;
     struct dp_pool flow_ovf_pool;
 
+    struct dp_emc_ent *emc; /* 1 << DP_EMC_BITS entries, 64-byte aligned inside 'emc_mem' */
+    void *emc_mem;
+
     uint64_t drops[DP_DROP_COUNT];
     uint64_t punts;
 #ifdef STRATA_TEST_HOOKS
     uint64_t fast_hits; /* packets the established-flow fast path forwarded (tests) */
+    uint64_t emc_hits;  /* of those, packets decided by the exact-match cache (tests) */
 #endif
 };
 

@@ -154,10 +154,12 @@ int dp_create(const struct dp_config *cfg, struct dp **out)
     dp->routes = dp_env_zalloc(((size_t)c.routes + 1) * sizeof *dp->routes);
     dp->route_bucket = dp_env_zalloc(((size_t)dp->route_mask + 1) * sizeof *dp->route_bucket);
     dp->lpm = dp_env_zalloc(((size_t)c.lpm_nodes + 1) * sizeof *dp->lpm);
+    dp->emc_mem = dp_env_zalloc(((size_t)1 << DP_EMC_BITS) * sizeof *dp->emc + 63);
+    dp->emc = (struct dp_emc_ent *)(((uintptr_t)dp->emc_mem + 63) & ~(uintptr_t)63);
     int rc = VR_ENOMEM;
     if (!dp->lock || !dp->flow_lock || !dp->ifs || !dp->vrfs || !dp->nhs || !dp->comps || !dp->labels ||
         !dp->macs || !dp->mac_bucket || !dp->vnis || !dp->vni_bucket || !dp->routes || !dp->route_bucket ||
-        !dp->lpm) {
+        !dp->lpm || !dp->emc_mem) {
         goto fail;
     }
     if ((rc = dp_pool_init(&dp->comp_pool, c.composites)) != 0 ||
@@ -165,6 +167,9 @@ int dp_create(const struct dp_config *cfg, struct dp **out)
         (rc = dp_pool_init(&dp->route_pool, c.routes)) != 0 ||
         (rc = dp_pool_init(&dp->lpm_pool, c.lpm_nodes)) != 0 || (rc = dp_flow_tables_init(dp)) != 0) {
         goto fail;
+    }
+    for (uint32_t i = 0; i < (1u << DP_EMC_BITS); i++) {
+        dp->emc[i].kb = ~DP_EMC_MASK_B; /* no packet's masked bytes: empty */
     }
     for (uint32_t v = 0; v < c.vrfs; v++) {
         dp->vrfs[v].root[0] = dp->vrfs[v].root[1] = DP_NONE;
@@ -188,6 +193,7 @@ void dp_free(struct dp *dp)
     dp_pool_destroy(&dp->vni_pool);
     dp_pool_destroy(&dp->mac_pool);
     dp_pool_destroy(&dp->comp_pool);
+    dp_env_free(dp->emc_mem);
     dp_env_free(dp->lpm);
     dp_env_free(dp->route_bucket);
     dp_env_free(dp->routes);

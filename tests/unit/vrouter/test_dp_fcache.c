@@ -454,7 +454,10 @@ static void test_fast_path_differential(void **state)
 #ifdef STRATA_TEST_HOOKS
     uint64_t hits0 = fast->fast_hits;
 #endif
-    for (int round = 0; round < 3; round++) {
+#ifdef STRATA_TEST_HOOKS
+    uint64_t emc0 = fast->emc_hits;
+#endif
+    for (int round = 0; round < 4; round++) {
         for (int i = 0; i < count; i++) {
             struct dp_out a, b;
             uint8_t ga[512], gb[512];
@@ -471,19 +474,21 @@ static void test_fast_path_differential(void **state)
         }
     }
 #ifdef STRATA_TEST_HOOKS
-    /* Rounds 2 and 3 of the first six frames (tunnels, local, ECMP,
-     * padding) took the fast path; nothing else did. */
-    assert_int_equal(fast->fast_hits - hits0, 12);
+    /* Rounds 2 to 4 of the first six frames (tunnels, local, ECMP,
+     * padding) took the fast path; nothing else did. Rounds 3 and 4 of
+     * those but the ECMP one (never entered) hit the exact-match cache. */
+    assert_int_equal(fast->fast_hits - hits0, 18);
+    assert_int_equal(fast->emc_hits - emc0, 10);
     assert_int_equal(slow->fast_hits, 0);
 #endif
-    /* Every flow counted every packet it saw (3 rounds). */
+    /* Every flow counted every packet it saw (4 rounds). */
     for (int i = 0; i < count; i++) {
         struct dp_flow_key k;
         frame_key(f[i], &k);
         struct dp_flow fl;
         assert_int_equal(dp_flow_get(fast, &k, &fl), 0);
         int counted = i != 7 && i != 11; /* punted and BUM packets never reach the flow stage */
-        assert_int_equal(fl.packets, counted ? 3 : 0);
+        assert_int_equal(fl.packets, counted ? 4 : 0);
     }
     struct dp_if x, y;
     assert_int_equal(dp_if_get(fast, IF_FAB, &x), 0);
@@ -627,6 +632,102 @@ static void test_fast_path_leaves_punts(void **state)
     dp_free(dp);
 }
 
+#ifdef STRATA_TEST_HOOKS
+/* Sends the test flow's packet with TTL 'ttl' and fragment field 'frag'
+ * from A to 'fast' and 'slow'; both must give the same verdict and bytes.
+ * Returns 1 when 'fast' decided it from its exact-match cache. */
+static int emc_send(struct dp *fast, struct dp *slow, uint8_t ttl, uint16_t frag, struct dp_out *out, uint8_t *got)
+{
+    uint8_t f[128], other[256];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 1000, 2000, 10, ttl);
+    t_put16(f + 14 + 6, frag);
+    t_put16(f + 14 + 10, 0);
+    t_put16(f + 14 + 10, t_fold(t_sum(0, f + 14, 20)));
+    uint64_t hits = fast->emc_hits;
+    struct dp_out o2;
+    size_t na = run(fast, IF_A, f, n, DP_HEADROOM, out, got);
+    size_t nb = run(slow, IF_A, f, n, DP_HEADROOM, &o2, other);
+    assert_int_equal(out->verdict, o2.verdict);
+    assert_int_equal(out->drop, o2.drop);
+    assert_int_equal(na, nb);
+    assert_memory_equal(got, other, na);
+    return fast->emc_hits != hits;
+}
+
+/* The exact-match cache: filled by the second packet of a flow, used from
+ * the third, always giving what the full pipeline gives, and not used
+ * after a route, next-hop or flow change (the next packet is decided
+ * afresh, later ones hit again), nor for TTL expiry or a header that
+ * differs in a byte the decision rests on (here the DF bit). */
+static void test_emc_invalidation(void **state)
+{
+    struct dp *fast = setup();
+    struct dp *slow = setup();
+    set_policy(slow, IF_A, 0);
+    struct dp_out out;
+    uint8_t got[256];
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    assert_true(emc_send(fast, slow, 64, 0, &out, got));
+    assert_int_equal(udp_label(got), 100);
+    /* TTL 1 on a cached flow: expired, as in the full pipeline. */
+    assert_false(emc_send(fast, slow, 1, 0, &out, got));
+    assert_int_equal(out.drop, DP_DROP_TTL);
+    assert_true(emc_send(fast, slow, 2, 0, &out, got));
+    /* DF set: another header, not this entry's. */
+    assert_false(emc_send(fast, slow, 64, 0x4000, &out, got));
+    assert_int_equal(out.verdict, DP_VERDICT_TX);
+    /* A first fragment (MF) is another header too. */
+    assert_false(emc_send(fast, slow, 64, 0x2000, &out, got));
+    /* Each took the slot (same addresses and ports): the next packet
+     * without DF refills it. */
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    /* Route change in the VRF. */
+    assert_true(emc_send(fast, slow, 64, 0, &out, got));
+    t_route4(fast, VRF_RED, IP4(172, 16, 5, 0), 24, NH_GRE);
+    t_route4(slow, VRF_RED, IP4(172, 16, 5, 0), 24, NH_GRE);
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    assert_int_equal(gre_label(got), 200);
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    assert_true(emc_send(fast, slow, 64, 0, &out, got));
+    assert_int_equal(gre_label(got), 200);
+    /* Next-hop change. */
+    t_nh_tun(fast, NH_GRE, DP_ENCAP_MPLS_GRE, 201, 0);
+    t_nh_tun(slow, NH_GRE, DP_ENCAP_MPLS_GRE, 201, 0);
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    assert_int_equal(gre_label(got), 201);
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    assert_true(emc_send(fast, slow, 64, 0, &out, got));
+    assert_int_equal(gre_label(got), 201);
+    /* Flow change: the flow now drops (the slow datapath has no flows:
+     * compare with the expected drop instead). */
+    struct dp_flow_key k;
+    t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, 1000, 2000);
+    const struct dp_flow_action drop_act = {.type = DP_FLOW_DROP};
+    assert_int_equal(dp_flow_set(fast, &k, &drop_act, 1, NULL), 0);
+    uint8_t f[128];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 1000, 2000, 10, 64);
+    uint64_t hits = fast->emc_hits;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run(fast, IF_A, f, n, DP_HEADROOM, &out, got), 0);
+        assert_int_equal(out.drop, DP_DROP_FLOW_ACTION);
+    }
+    assert_int_equal(fast->emc_hits, hits);
+    /* Forwarding again: decided afresh, then cached again. */
+    assert_int_equal(dp_flow_set(fast, &k, &FWD, 1, NULL), 0);
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    assert_false(emc_send(fast, slow, 64, 0, &out, got));
+    assert_true(emc_send(fast, slow, 64, 0, &out, got));
+    /* The flow deleted: held and punted, never the cache. */
+    assert_int_equal(dp_flow_del(fast, &k), 0);
+    run(fast, IF_A, f, n, DP_HEADROOM, &out, got);
+    assert_int_not_equal(out.verdict, DP_VERDICT_TX);
+    assert_int_equal(fast->emc_hits, hits + 1);
+    dp_free(fast);
+    dp_free(slow);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +743,9 @@ int main(void)
         cmocka_unit_test(test_fast_path_overflow_flows),
         cmocka_unit_test(test_ttl_checksum_every_value),
         cmocka_unit_test(test_fast_path_leaves_punts),
+#ifdef STRATA_TEST_HOOKS
+        cmocka_unit_test(test_emc_invalidation),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
