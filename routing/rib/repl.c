@@ -794,7 +794,7 @@ void rib_instance_destroy(struct rib_instance *inst)
     for (int i = 0; i < 3; i++) {
         struct rib_table *t = inst->tables[i];
         for (size_t s = 0; s < t->cap; s++) {
-            struct rib_route *rt = t->slots[s];
+            struct rib_route *rt = rib_slot_route(t->slots[s]);
             if (!rt)
                 continue;
             for (int k = rt->npaths - 1; k >= 0; k--) {

@@ -6,6 +6,7 @@
 #define STRATA_RIB_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "routing/rib/rib.h"
 
@@ -82,8 +83,21 @@ struct rib_listener {
     void *ctx;
 };
 
+/* An index slot: 0 when empty, else a route's address with bits of its
+ * key's hash in the low bits that the route's alignment leaves zero (a
+ * "tag": probes skip routes whose tag differs without touching them). */
+#define RIB_SLOT_TAG_MASK ((uintptr_t)(_Alignof(struct rib_route) >= 8 ? 7 : _Alignof(struct rib_route) - 1))
+_Static_assert(_Alignof(struct rib_route) >= 4, "routes leave two low address bits for the tag");
+
+static inline struct rib_route *rib_slot_route(uintptr_t slot)
+{
+    return (struct rib_route *)(slot & ~RIB_SLOT_TAG_MASK);
+}
+
 /* Invariant: 'slots' is an open-addressing table (linear probing, no
- * tombstones) of 'cap' (a power of two, or 0) entries holding 'used' routes;
+ * tombstones) of 'cap' (a power of two, or 0) entries holding 'used' routes,
+ * each at or after (cyclically) its home slot, hash & (cap - 1), with no
+ * empty slot in between, and tagged with the top bits of that hash;
  * 'count' of them have paths. */
 struct rib_table {
     struct rib *rib;
@@ -93,7 +107,7 @@ struct rib_table {
     bool rescan; /* some DIRTY route missing from 'dirty' (queue growth failed) */
     char *name;
     struct rib_instance *inst; /* NULL for the global VPN tables */
-    struct rib_route **slots;
+    uintptr_t *slots;
     size_t cap, used, count;
     struct rib_route **dirty;
     size_t dirty_len, dirty_cap;

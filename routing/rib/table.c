@@ -339,11 +339,24 @@ void rib_prefix_format(const struct rib_prefix *p, char *out, size_t size)
 
 uint32_t rib_key_hash(const uint8_t *k, size_t len)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ len;
-    for (size_t i = 0; i < len; i++) {
-        h ^= k[i];
-        h *= 0x100000001B3ULL;
+    /* Eight bytes at a time (keys are at most RIB_KEY_MAX bytes), then a
+     * 64-bit finaliser so that low bits (home slot) and top bits (tag) both
+     * depend on every key byte. */
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ len, w;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, k + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
     }
+    if (i < len) {
+        w = 0;
+        memcpy(&w, k + i, len - i);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
     h ^= h >> 29;
     h *= 0xBF58476D1CE4E5B9ULL;
     h ^= h >> 32;
@@ -497,7 +510,7 @@ void rib_table_release(struct rib_table *t)
     struct rib *r = t->rib;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i])
-            route_free(r, t->slots[i]);
+            route_free(r, rib_slot_route(t->slots[i]));
     r->routes -= t->count;
     rib_dealloc(r, t->slots, t->cap * sizeof *t->slots);
     rib_dealloc(r, t->dirty, t->dirty_cap * sizeof *t->dirty);
@@ -550,27 +563,39 @@ size_t rib_table_count(const struct rib_table *t)
 /* ---- hash index ---- */
 
 /* Routes do not store their hash (it would cost a malloc size class for
- * VPNv4 routes); it is recomputed from the key when the index moves them. */
+ * VPNv4 routes); it is recomputed from the key when the index moves them.
+ * Lookups compare the slot's tag (the hash's top bits) first, so a probe
+ * dereferences only the routes whose tag matches: a miss in a table at
+ * load 0.5 touches about 0.2 routes instead of 1.5. */
 static uint32_t route_hash(const struct rib_route *rt)
 {
     return rib_key_hash(rt->key, rt->keylen);
+}
+
+static uintptr_t slot_tag(uint32_t h)
+{
+    return (uintptr_t)(h >> 29) & RIB_SLOT_TAG_MASK;
+}
+
+static uintptr_t slot_make(const struct rib_route *rt, uint32_t h)
+{
+    return (uintptr_t)rt | slot_tag(h);
 }
 
 static bool index_grow(struct rib_table *t)
 {
     struct rib *r = t->rib;
     size_t ncap = t->cap ? t->cap * 2 : 16;
-    struct rib_route **ns = rib_zalloc(r, ncap * sizeof *ns);
+    uintptr_t *ns = rib_zalloc(r, ncap * sizeof *ns);
     if (!ns)
         return false;
     for (size_t i = 0; i < t->cap; i++) {
-        struct rib_route *rt = t->slots[i];
-        if (!rt)
+        if (!t->slots[i])
             continue;
-        size_t j = route_hash(rt) & (ncap - 1);
+        size_t j = route_hash(rib_slot_route(t->slots[i])) & (ncap - 1);
         while (ns[j])
             j = (j + 1) & (ncap - 1);
-        ns[j] = rt;
+        ns[j] = t->slots[i];
     }
     rib_dealloc(r, t->slots, t->cap * sizeof *t->slots);
     t->slots = ns;
@@ -581,38 +606,48 @@ static bool index_grow(struct rib_table *t)
 static void index_remove(struct rib_table *t, struct rib_route *rt)
 {
     size_t mask = t->cap - 1, i = route_hash(rt) & mask;
-    while (t->slots[i] != rt)
+    while (rib_slot_route(t->slots[i]) != rt)
         i = (i + 1) & mask;
-    t->slots[i] = NULL;
+    t->slots[i] = 0;
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        struct rib_route *m = t->slots[j];
+        uintptr_t m = t->slots[j];
         if (!m)
             break;
-        size_t home = route_hash(m) & mask;
+        size_t home = route_hash(rib_slot_route(m)) & mask;
         bool movable = (i <= j) ? (home <= i || home > j) : (home <= i && home > j);
         if (movable) {
             t->slots[i] = m;
-            t->slots[j] = NULL;
+            t->slots[j] = 0;
             i = j;
         }
     }
     t->used--;
 }
 
-struct rib_route *rib_route_find(struct rib_table *t, const uint8_t *key, uint8_t len)
+/* Probes for 'key' (hash 'h'): returns its route, or NULL with '*empty' at
+ * the empty slot that ended the probe (where the key would go). */
+static struct rib_route *index_probe(const struct rib_table *t, const uint8_t *key, uint8_t len, uint32_t h,
+                                     size_t *empty)
 {
-    if (!t->cap)
-        return NULL;
-    uint32_t h = rib_key_hash(key, len);
-    size_t mask = t->cap - 1;
-    for (size_t i = h & mask; t->slots[i]; i = (i + 1) & mask) {
-        struct rib_route *rt = t->slots[i];
+    size_t mask = t->cap - 1, i = h & mask;
+    uintptr_t tag = slot_tag(h), s;
+    for (; (s = t->slots[i]); i = (i + 1) & mask) {
+        if ((s & RIB_SLOT_TAG_MASK) != tag)
+            continue;
+        struct rib_route *rt = rib_slot_route(s);
         if (rt->keylen == len && memcmp(rt->key, key, len) == 0)
             return rt;
     }
+    *empty = i;
     return NULL;
+}
+
+struct rib_route *rib_route_find(struct rib_table *t, const uint8_t *key, uint8_t len)
+{
+    size_t empty;
+    return t->cap ? index_probe(t, key, len, rib_key_hash(key, len), &empty) : NULL;
 }
 
 /* Marks 'rt' for delivery at the next flush (and, if it has no path then,
@@ -656,23 +691,23 @@ static void route_queue(struct rib_table *t, struct rib_route *rt)
 
 struct rib_route *rib_route_get(struct rib_table *t, const uint8_t *key, uint8_t len)
 {
-    struct rib_route *rt = rib_route_find(t, key, len);
+    /* Grown before probing (at worst one insertion early) so that one probe
+     * finds the route or the slot for it. */
+    if ((t->used + 1) * 10 > t->cap * 7 && !index_grow(t))
+        return rib_route_find(t, key, len);
+    uint32_t h = rib_key_hash(key, len);
+    size_t i;
+    struct rib_route *rt = index_probe(t, key, len, h, &i);
     if (rt)
         return rt;
-    struct rib *r = t->rib;
-    if ((t->used + 1) * 10 > t->cap * 7 && !index_grow(t))
-        return NULL;
-    rt = rib_alloc(r, RIB_ROUTE_SIZE(len));
+    rt = rib_alloc(t->rib, RIB_ROUTE_SIZE(len));
     if (!rt)
         return NULL;
     memset(rt, 0, offsetof(struct rib_route, key));
     rt->paths = &rt->path0;
     rt->keylen = len;
     memcpy(rt->key, key, len);
-    size_t mask = t->cap - 1, i = rib_key_hash(key, len) & mask;
-    while (t->slots[i])
-        i = (i + 1) & mask;
-    t->slots[i] = rt;
+    t->slots[i] = slot_make(rt, h);
     t->used++;
     /* Queued at once so that an empty route is always freed by rib_flush(). */
     route_queue(t, rt);
@@ -803,7 +838,7 @@ struct rib_route **rib_table_snapshot(struct rib_table *t, size_t *len)
         return NULL;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i])
-            a[(*len)++] = t->slots[i];
+            a[(*len)++] = rib_slot_route(t->slots[i]);
     return a;
 }
 
@@ -1024,7 +1059,7 @@ static size_t flush_table(struct rib *r, struct rib_table *t)
         /* Removal shifts later entries back into slot i: look at it again.
          * Entries wrapped from the front were already delivered. */
         for (size_t i = 0; i < t->cap;) {
-            struct rib_route *rt = t->slots[i];
+            struct rib_route *rt = rib_slot_route(t->slots[i]);
             if (!rt || !(rt->flags & RIB_RT_DIRTY)) {
                 i++;
                 continue;
@@ -1131,10 +1166,12 @@ int rib_audit(struct rib *r, char *why, size_t size)
             continue;
         size_t used = 0, count = 0;
         for (size_t i = 0; i < t->cap; i++) {
-            struct rib_route *rt = t->slots[i];
+            struct rib_route *rt = rib_slot_route(t->slots[i]);
             if (!rt)
                 continue;
             used++;
+            if ((t->slots[i] & RIB_SLOT_TAG_MASK) != slot_tag(route_hash(rt)))
+                FAIL("%s: index slot with a wrong tag", t->name);
             if (rt->npaths)
                 count++;
             if (rib_route_find(t, rt->key, rt->keylen) != rt)
