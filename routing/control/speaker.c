@@ -526,6 +526,7 @@ static void peer_send_pending(struct speaker *sp, struct peer *p)
             }
         }
     }
+    peer_arm_timer(p); /* a failed send may have ended the session */
 }
 
 static int send_group(struct speaker *sp, struct peer *p, enum bgp_family f, const struct pend *first,
@@ -975,10 +976,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n > 0) {
+        /* The FSM may close this connection (a NOTIFICATION, an error):
+         * its timers (idle hold, connect retry) must be armed either way. */
         bgp_fsm_recv(p->fsm, now_ms(p->sp), (const uint8_t *)b->base, (size_t)n);
-        if (p->conn == c) {
-            peer_arm_timer(p);
-        }
+        peer_arm_timer(p);
     } else if (n < 0) {
         conn_drop(c);
         bgp_fsm_tcp_closed(p->fsm, now_ms(p->sp));
@@ -1309,6 +1310,7 @@ int speaker_peer_add(struct speaker *sp, const struct speaker_peer_config *pc)
         .local_id = sp->cfg.router_id,
         .peer_as = pc->peer_as,
         .hold_time = pc->hold_time,
+        .connect_retry = pc->connect_retry,
         .passive = pc->passive,
         .families = p->cfg.families,
         .gr = sp->cfg.gr,
@@ -1386,6 +1388,62 @@ int speaker_peer_del(struct speaker *sp, const char *address)
         }
     }
     return RIB_ERR_NOENT;
+}
+
+/* Same session parameters (the name aside); 'b' is normalised like
+ * speaker_peer_add() does. */
+static bool same_session(const struct speaker_peer_config *a, const struct speaker_peer_config *b)
+{
+    uint32_t bf = b->families ? b->families : SPEAKER_DEFAULT_FAMILIES;
+    uint16_t ap = a->port ? a->port : BGP_PORT, bp = b->port ? b->port : BGP_PORT;
+    return ap == bp && a->peer_as == b->peer_as && a->families == bf && a->passive == b->passive &&
+           a->rr_client == b->rr_client && a->hold_time == b->hold_time && a->connect_retry == b->connect_retry &&
+           strcmp(a->password, b->password) == 0;
+}
+
+int speaker_sync(struct speaker *sp, const struct speaker_peer_config *peers, size_t count)
+{
+    int touched = 0;
+    /* removed or changed */
+    struct peer **pp = &sp->peers;
+    while (*pp) {
+        struct peer *p = *pp;
+        const struct speaker_peer_config *want = NULL;
+        for (size_t i = 0; i < count && !want; i++) {
+            if (strcmp(peers[i].address, p->cfg.address) == 0) {
+                want = &peers[i];
+            }
+        }
+        if (want && same_session(&p->cfg, want)) {
+            if (want->name[0] && strcmp(want->name, p->cfg.name) != 0) {
+                snprintf(p->cfg.name, sizeof p->cfg.name, "%s", want->name);
+            }
+            pp = &p->next;
+            continue;
+        }
+        log_info("bgp", want ? "peer configuration changed; restarting its session" : "peer removed", "peer=%s",
+                 p->cfg.name);
+        *pp = p->next;
+        peer_destroy(sp, p);
+        touched += want == NULL; /* a changed one counts once, when re-added */
+    }
+    /* added (and the changed ones again) */
+    for (size_t i = 0; i < count; i++) {
+        bool have = false;
+        for (struct peer *p = sp->peers; p && !have; p = p->next) {
+            have = strcmp(p->cfg.address, peers[i].address) == 0;
+        }
+        if (have) {
+            continue;
+        }
+        int rc = speaker_peer_add(sp, &peers[i]);
+        if (rc != 0) {
+            return rc;
+        }
+        touched++;
+    }
+    speaker_schedule(sp);
+    return touched;
 }
 
 int speaker_create(uv_loop_t *loop, const struct speaker_config *cfg, struct speaker **out)

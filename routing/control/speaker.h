@@ -57,6 +57,7 @@ struct speaker_peer_config {
     bool rr_client;            /* route-reflector client (iBGP) */
     char password[SPEAKER_PASSWORD_MAX + 1]; /* TCP-MD5 key, "" for none */
     uint16_t hold_time;        /* 0: 90 */
+    uint16_t connect_retry;    /* seconds; 0: 30 */
 };
 
 struct speaker_config {
@@ -88,6 +89,15 @@ int speaker_peer_add(struct speaker *sp, const struct speaker_peer_config *pc) S
 /* Stops and removes the peer with 'address' (its routes are withdrawn).
  * RIB_ERR_NOENT when there is none. */
 int speaker_peer_del(struct speaker *sp, const char *address) STRATA_WARN_UNUSED;
+
+/* Brings the configured peers to exactly 'peers' ('count' entries, keyed by
+ * address): peers not listed are removed, new ones added, and only those
+ * whose session parameters changed (AS, port, families, passive, route
+ * reflection client, password, hold time, connect retry) are restarted; a changed name is
+ * applied in place. Unrelated sessions are not touched. Returns the number
+ * of sessions added, removed or restarted, or the first error (the peers
+ * handled before it keep their new state). */
+int speaker_sync(struct speaker *sp, const struct speaker_peer_config *peers, size_t count) STRATA_WARN_UNUSED;
 
 /* The RIB (for the XMPP side, static routes, instance configuration). Call
  * speaker_kick() after changing it so changes are flushed and advertised. */
