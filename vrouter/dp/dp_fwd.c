@@ -1200,8 +1200,6 @@ static __attribute__((__noinline__)) void emc_fill(struct dp_emc_ent *emc, const
     m->rt_ver = v->rt_ver;
     m->leaf = v->leaf;
     m->leaf_seq = v->leaf_seq;
-    m->ifindex = v->ifindex;
-    m->csum = v->csum;
     m->sport = v->sport;
     m->tot_min = v->tot_min;
     m->kind = v->kind;
@@ -1212,7 +1210,7 @@ static __attribute__((__noinline__)) void emc_fill(struct dp_emc_ent *emc, const
 
 /* The exact-match cache's fast path (struct dp_emc_ent): forwards packet
  * 'p' exactly as vm_fast4 would (same arguments; 'vrf_hi' is the VRF
- * shifted left by 32, 'emc', 'flows', 'nhs' the tables) when the raw
+ * shifted left by 32) when the raw
  * header bytes its decision rests on equal those of the last packet of
  * the flow entered in the packet's slot, the TTL survives the decrement,
  * the total length fits the protocol and the frame, and the versions the
@@ -1221,7 +1219,6 @@ static __attribute__((__noinline__)) void emc_fill(struct dp_emc_ent *emc, const
  * packet and every counter untouched, otherwise. The caller checked that
  * the frame lies inside its buffer. */
 static inline __attribute__((__always_inline__)) int vm_emc4(struct dp *dp, const struct dp_emc_ent *emc,
-                                                         struct dp_flow_ent *flows, const struct dp_nh_ent *nhs,
                                                          struct dp_pkt *p, struct dp_out *o, struct acct *a,
                                                          uint64_t now, uint64_t vrf_hi, uint32_t in_rt_ver)
 {
@@ -1251,15 +1248,15 @@ static inline __attribute__((__always_inline__)) int vm_emc4(struct dp *dp, cons
     uint32_t grow = m->grow;
     uint32_t len = 14 + tot + grow;
     uint32_t off = p->off;
-    struct dp_flow_ent *e = &flows[m->flow];
+    struct dp_flow_ent *e = m->flow;
     if (__builtin_expect(frame[22] <= 1, 0) || __builtin_expect(tot < m->tot_min, 0) ||
         __builtin_expect(tot > plen - 14, 0) || __builtin_expect(m->rt_ver != in_rt_ver, 0) ||
         __builtin_expect(off < grow, 0) || __builtin_expect(len - 14 > 0xffffu, 0) ||
         __builtin_expect(dp_load_acquire(&e->seq) != m->flow_seq, 0)) {
         return 0;
     }
-    const struct dp_nh_ent *n = &nhs[m->leaf];
-    uint32_t leaf_seq = m->leaf_seq, ifindex = m->ifindex;
+    const struct dp_nh_ent *n = m->leaf;
+    uint32_t leaf_seq = m->leaf_seq;
     uint8_t *h = frame - grow;
     if (m->kind == DP_FK_IF) {
         uint64_t m0 = dp_ld64(n->fast);
@@ -1273,7 +1270,7 @@ static inline __attribute__((__always_inline__)) int vm_emc4(struct dp *dp, cons
         uint32_t size = m->size, kind = m->kind;
         uint32_t sport = m->sport;
         uint32_t iplen = dp_bswap16_be((uint16_t)(len - 14));
-        uint32_t sum = m->csum + iplen;
+        uint32_t sum = n->fast_csum + iplen;
         const uint8_t *tail = n->fast + size - 32;
         dp_v16 t0, t1, t2, t3;
         dp_memcpy(&t0, n->fast, 16);
@@ -1295,7 +1292,7 @@ static inline __attribute__((__always_inline__)) int vm_emc4(struct dp *dp, cons
             dp_st16(h + 38, dp_bswap16_be((uint16_t)(len - 14 - 20)));
         }
     }
-    fast_commit(dp, e, frame + 14, p, o, a, now, plen, off - grow, len, ifindex);
+    fast_commit(dp, e, frame + 14, p, o, a, now, plen, off - grow, len, n->ifindex);
 #ifdef STRATA_TEST_HOOKS
     dp->emc_hits++;
 #endif
@@ -1488,13 +1485,11 @@ found:;
     /* Committed: nothing below can fail. */
     fast_commit(dp, (struct dp_flow_ent *)fe, ip, p, o, a, now, plen, off - grow, len, ifindex);
     if (top == leaf) { /* a plain FORWARD in the receiving VRF, no ECMP */
-        struct dp_emc_ent v = {.flow = (uint32_t)(fe - dp->flows),
+        struct dp_emc_ent v = {.flow = (struct dp_flow_ent *)fe,
                                .flow_seq = fseq,
                                .rt_ver = in_rt_ver,
-                               .leaf = leaf,
+                               .leaf = n,
                                .leaf_seq = leaf_seq,
-                               .ifindex = ifindex,
-                               .csum = n->fast_csum,
                                .sport = dp_bswap16_be(dp_udp_sport(hash)),
                                .tot_min = (uint8_t)tot_min,
                                .kind = (uint8_t)(meta & 0xff),
@@ -1581,14 +1576,12 @@ static void rx_run(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_
         uint32_t in_vrf = in.vrf;
         uint32_t in_rt_ver = dp_load_acquire(&dp->vrfs[in_vrf].rt_ver);
         struct dp_emc_ent *emc = dp->emc;
-        struct dp_flow_ent *flows = dp->flows;
-        const struct dp_nh_ent *nhs = dp->nhs;
         uint64_t vrf_hi = (uint64_t)in_vrf << 32;
         for (; i < count; i++) {
             struct dp_pkt *pkt = &pkts[i];
             uint32_t len = pkt->len;
             if ((uint64_t)pkt->off + len <= pkt->size &&
-                (vm_emc4(dp, emc, flows, nhs, pkt, &outs[i], &acct, now_ms, vrf_hi, in_rt_ver) ||
+                (vm_emc4(dp, emc, pkt, &outs[i], &acct, now_ms, vrf_hi, in_rt_ver) ||
                  vm_fast4(dp, emc, pkt, &outs[i], &acct, now_ms, in_vrf, in_rt_ver))) {
                 rx_bytes += len;
                 continue;

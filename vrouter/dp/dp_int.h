@@ -190,31 +190,30 @@ struct dp_flow_ent {
  * bytes 26..33 (addresses), 'kd' bytes 34..37 (ports) in its low half as
  * loaded and the VRF of the receiving port in its high half; the Ethernet
  * type and IPv4 version/IHL are checked against constants first. The
- * decision stays valid while flow slot 'flow' is at sequence 'flow_seq'
+ * decision stays valid while flow entry 'flow' is at sequence 'flow_seq'
  * (any control write of the flow moves it), the VRF's route version is
- * 'rt_ver' and next hop 'leaf' is at 'leaf_seq': the versions today's
+ * 'rt_ver' and next-hop entry 'leaf' is at 'leaf_seq': the versions the
  * flow cache checks, checked the same way. 'sport' is the outer UDP
  * source port (network order) of the flow, 'tot_min' the smallest IPv4
- * total length the protocol allows; 'ifindex', 'csum', 'kind', 'grow' and
- * 'size' copy the next hop's (valid with 'leaf_seq'), whose 'fast' bytes
- * are read from the next hop itself. Only the fast path writes entries,
+ * total length the protocol allows; 'kind', 'grow' and 'size' split the
+ * next hop's fast_meta (valid with 'leaf_seq'), whose interface, checksum
+ * base and 'fast' bytes are read from the next hop itself. Only the fast path writes entries,
  * under 'seq' (dp_seq_trylock, never waiting); readers check 'seq' after
  * reading. Only plain FORWARD flows in the receiving VRF with a non-ECMP
  * next hop are entered. An empty entry holds bits in 'kb' that the mask
  * clears in every packet's. */
 struct dp_emc_ent {
     uint32_t seq;
-    uint32_t flow;
-    uint64_t kb, kc, kd;
     uint32_t flow_seq;
+    uint64_t kb, kc, kd;
+    struct dp_flow_ent *flow;
+    const struct dp_nh_ent *leaf;
     uint32_t rt_ver;
-    uint32_t leaf, leaf_seq;
-    uint32_t ifindex; /* the next hop's output interface */
-    uint32_t csum;    /* the next hop's fast_csum */
+    uint32_t leaf_seq;
     uint16_t sport;
     uint8_t tot_min;
     uint8_t kind, grow, size; /* the next hop's fast_meta, split */
-    uint8_t pad[2];
+    uint8_t pad[64 - 46 - 2 * sizeof(void *)];
 };
 _Static_assert(sizeof(struct dp_emc_ent) == 64, "one cache line");
 #define DP_EMC_BITS 14 /* 16384 entries, 1 MiB */
