@@ -582,6 +582,19 @@ static uintptr_t slot_make(const struct rib_route *rt, uint32_t h)
     return (uintptr_t)rt | slot_tag(h);
 }
 
+#define INDEX_PREFETCH 16 /* slots */
+
+static void route_prefetch(const struct rib_route *rt)
+{
+#if defined(__GNUC__)
+    const uint8_t *k = &rt->keylen;
+    __builtin_prefetch(k);
+    __builtin_prefetch(k + 16);
+#else
+    (void)rt;
+#endif
+}
+
 static bool index_grow(struct rib_table *t)
 {
     struct rib *r = t->rib;
@@ -590,6 +603,10 @@ static bool index_grow(struct rib_table *t)
     if (!ns)
         return false;
     for (size_t i = 0; i < t->cap; i++) {
+        /* Rehashing reads every route's key in slot (random) order: ask for
+         * the routes a few slots ahead so the loads overlap. */
+        if (i + INDEX_PREFETCH < t->cap && t->slots[i + INDEX_PREFETCH])
+            route_prefetch(rib_slot_route(t->slots[i + INDEX_PREFETCH]));
         if (!t->slots[i])
             continue;
         size_t j = route_hash(rib_slot_route(t->slots[i])) & (ncap - 1);
@@ -609,6 +626,10 @@ static void index_remove(struct rib_table *t, struct rib_route *rt)
     while (rib_slot_route(t->slots[i]) != rt)
         i = (i + 1) & mask;
     t->slots[i] = 0;
+    /* The shift below reads the key of each route up to the next empty
+     * slot: start those loads together. */
+    for (size_t k = (i + 1) & mask, n = 0; t->slots[k] && n < 8; k = (k + 1) & mask, n++)
+        route_prefetch(rib_slot_route(t->slots[k]));
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
