@@ -9,7 +9,7 @@
  *   {"xmpp": {"listen": "127.0.0.1", "port": 5269, "pki_dir": "/etc/strata/pki",
  *             "cert": "node.pem", "key": "node.key", "ca": "ca.pem",
  *             "hold_time": 90, "stale_time": 300, "max_connections": 4096,
- *             "write_high_watermark": 16777216}}
+ *             "write_high_watermark": 1048576, "max_queued_bytes": 67108864}}
  * File names are relative to pki_dir (defaults shown); times in seconds
  * (hold_time 0: 90; stale_time 0: 300).
  *
@@ -91,9 +91,11 @@ static int load_config(const char *path, char *err, size_t esize)
     json_int_t stale = json_integer_value(json_object_get(x, "stale_time"));
     json_int_t maxc = json_integer_value(json_object_get(x, "max_connections"));
     json_int_t hwm = json_integer_value(json_object_get(x, "write_high_watermark"));
+    json_int_t maxq = json_integer_value(json_object_get(x, "max_queued_bytes"));
     if (port < 0 || port > 65535 || hold < 0 || hold > 65535 || stale < 0 || stale > 86400 * 7 || maxc < 0 ||
-        maxc > 1000000 || hwm < 0) {
-        snprintf(err, esize, "xmpp: port, hold_time, stale_time, max_connections or write_high_watermark out of range");
+        maxc > 1000000 || hwm < 0 || maxq < 0 || (maxq > 0 && maxq < hwm)) {
+        snprintf(err, esize, "xmpp: port, hold_time, stale_time, max_connections, write_high_watermark or "
+                            "max_queued_bytes out of range");
         goto out_pki;
     }
     xc.port = (uint16_t)port;
@@ -101,6 +103,7 @@ static int load_config(const char *path, char *err, size_t esize)
     xc.stale_ms = (uint64_t)stale * 1000;
     xc.max_conns = (uint32_t)maxc;
     xc.write_high_watermark = (size_t)hwm;
+    xc.max_queued = (size_t)maxq;
     xc.ca = ca;
     xc.cert = cert;
     xc.key = key;

@@ -25,6 +25,9 @@ struct xconn {
     struct xmpp_session s;
     struct xglue_agent *agent;
     uv_timer_t timer;
+    /* Bytes the TLS queue refused (at its high watermark), in order; they
+     * go out at on_drain. TLS queue + 'over' never exceed max_queued. */
+    struct buf over;
     char name[XMPP_JID_MAX];
     bool doomed;
     struct xconn *prev, *next;
@@ -52,6 +55,7 @@ struct xsrv {
     struct xstale *stale;
     uint64_t hold_ms, stale_ms;
     uint32_t max_conns;
+    size_t max_queued;
     uint64_t next_stream_id;
     unsigned handles; /* uv handles not yet closed (+1 for the TLS server) */
     bool closing;
@@ -179,6 +183,7 @@ static void conn_free(struct xconn *c)
     }
     srv->nconns--;
     xmpp_session_destroy(&c->s);
+    buf_destroy(&c->over);
     tls_conn_free(c->tls);
     c->tls = NULL;
     uv_close((uv_handle_t *)&c->timer, conn_timer_closed);
@@ -216,16 +221,23 @@ static void conn_timer_fired(uv_timer_t *t)
     conn_after(c);
 }
 
+/* Writes or queues 'data'; a connection whose queued bytes would pass
+ * max_queued is doomed (dropped at the next idle pass, outside
+ * xglue_flush()). */
 static void ses_send(void *arg, const uint8_t *data, size_t size)
 {
     struct xconn *c = arg;
     if (c->doomed) {
         return;
     }
-    int rc = tls_conn_write(c->tls, data, size);
-    if (rc == TLS_EAGAIN) {
+    int rc = c->over.size ? TLS_EAGAIN : tls_conn_write(c->tls, data, size);
+    if (rc != TLS_EAGAIN) {
+        return; /* sent, or TLS_ECLOSED: on_close follows */
+    }
+    size_t queued = tls_conn_queued_size(c->tls);
+    if (queued + c->over.size + size > c->srv->max_queued || buf_put(&c->over, data, size) != 0) {
         log_warn("xmpp", "agent does not read its routes fast enough; dropping its connection",
-                 "agent=%s queued=%zu", c->name[0] ? c->name : "?", tls_conn_queued_size(c->tls));
+                 "agent=%s queued=%zu", c->name, queued + c->over.size);
         c->doomed = true;
         request_flush(c->srv);
     }
@@ -359,8 +371,18 @@ static void tls_on_close(struct tls_conn *conn, int status)
     conn_free(c);
 }
 
+static void tls_on_drain(struct tls_conn *conn)
+{
+    struct xconn *c = tls_conn_data(conn);
+    if (c->over.size && !c->doomed && tls_conn_write(conn, c->over.data, c->over.size) == 0) {
+        buf_destroy(&c->over); /* a burst's storage is not kept */
+        buf_init(&c->over, 0);
+    }
+}
+
 static const struct tls_conn_callbacks conn_cbs = {
     .on_read = tls_on_read,
+    .on_drain = tls_on_drain,
     .on_close = tls_on_close,
 };
 
@@ -396,6 +418,7 @@ static void srv_accept(struct tls_server *server, struct tls_conn *conn)
     }
     c->srv = srv;
     c->tls = conn;
+    buf_init(&c->over, 0);
     snprintf(c->name, sizeof c->name, "%s", tls_conn_peer_identity(conn));
     char sid[32];
     snprintf(sid, sizeof sid, "%llx", (unsigned long long)++srv->next_stream_id);
@@ -416,6 +439,7 @@ static void srv_accept(struct tls_server *server, struct tls_conn *conn)
         log_error("xmpp", "session setup failed", "identity=%s err=\"%s\"", tls_conn_peer_identity(conn),
                   strata_strerror(rc));
         tls_conn_free(conn);
+        buf_destroy(&c->over);
         free(c);
         return;
     }
@@ -503,6 +527,7 @@ int xsrv_create(uv_loop_t *loop, struct rib *rib, const struct xsrv_config *cfg,
     srv->hold_ms = cfg->hold_ms ? cfg->hold_ms : XMPP_DEFAULT_HOLD_MS;
     srv->stale_ms = cfg->stale_ms ? cfg->stale_ms : XSRV_DEFAULT_STALE_MS;
     srv->max_conns = cfg->max_conns ? cfg->max_conns : XSRV_DEFAULT_MAX_CONNS;
+    srv->max_queued = cfg->max_queued ? cfg->max_queued : XSRV_DEFAULT_MAX_QUEUED;
     int rc = xglue_create(rib, &srv->glue);
     if (rc != 0) {
         snprintf(errmsg, errmsg_size, "glue: %s", strata_strerror(rc));

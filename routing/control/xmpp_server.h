@@ -10,7 +10,8 @@
  * without an orderly stream close keeps its routes stale until it
  * reconnects and sends End-of-RIB, or until 'stale_ms' passes
  * (xglue_agent_expire()). Caps: connections, bytes queued per connection
- * (an agent that does not read is dropped, never buffered without bound). */
+ * (bytes the TLS queue refuses wait in an overflow buffer; an agent whose
+ * queue passes max_queued is dropped, never buffered without bound). */
 #ifndef STRATA_ROUTING_XMPP_SERVER_H
 #define STRATA_ROUTING_XMPP_SERVER_H
 
@@ -27,7 +28,8 @@
 #define XSRV_DEFAULT_PORT 5269
 #define XSRV_DEFAULT_STALE_MS 300000u
 #define XSRV_DEFAULT_MAX_CONNS 4096u
-#define XSRV_DEFAULT_HIGH_WATERMARK ((size_t)16 << 20)
+#define XSRV_DEFAULT_HIGH_WATERMARK ((size_t)1 << 20)
+#define XSRV_DEFAULT_MAX_QUEUED ((size_t)64 << 20)
 
 struct xsrv_config {
     char listen[64];          /* IPv4/IPv6 literal; "" = 0.0.0.0 */
@@ -39,7 +41,9 @@ struct xsrv_config {
     uint64_t hold_ms;         /* 0: XMPP_DEFAULT_HOLD_MS */
     uint64_t stale_ms;        /* 0: XSRV_DEFAULT_STALE_MS */
     uint32_t max_conns;       /* 0: XSRV_DEFAULT_MAX_CONNS */
-    size_t write_high_watermark; /* 0: XSRV_DEFAULT_HIGH_WATERMARK */
+    size_t write_high_watermark; /* TLS queue; 0: XSRV_DEFAULT_HIGH_WATERMARK */
+    size_t max_queued;        /* bytes queued per agent before it is dropped;
+                               * 0: XSRV_DEFAULT_MAX_QUEUED */
 };
 
 struct xsrv;

@@ -11,6 +11,8 @@
  *             at the others; when it reconnects and sends End-of-RIB only
  *             what it re-published remains; an agent that does not come
  *             back has its routes removed after the stale time;
+ *   slow      an agent that stops reading is dropped (routes kept stale)
+ *             rather than buffered without bound; the others are served;
  *   dual      agents attached to two control nodes (127.0.0.1, 127.0.0.2)
  *             get the same routes from both; killing one loses none at the
  *             other.
@@ -39,6 +41,7 @@
     } while (0)
 
 #define WAIT_MS 20000u
+#define SLOW_ROUTES 40000u
 
 static const char *g_control, *g_swarm, *g_dir;
 static struct pki_cert *g_ca;
@@ -73,6 +76,8 @@ static uint16_t pick_port(unsigned salt)
     return (uint16_t)(20000 + ((unsigned)getpid() * 7 + salt * 101) % 40000);
 }
 
+static unsigned g_high_watermark; /* 0: the server's default */
+
 static void server_start_at(struct server *s, const char *address, const char *name, unsigned stale_s,
                             unsigned salt)
 {
@@ -87,8 +92,10 @@ static void server_start_at(struct server *s, const char *address, const char *n
         unlink(s->ctl);
         FILE *f = fopen(cfg, "w");
         CHECK(f);
-        fprintf(f, "{\"xmpp\": {\"listen\": \"%s\", \"port\": %u, \"pki_dir\": \"%s\", \"stale_time\": %u}}\n",
-                address, s->port, pki, stale_s);
+        fprintf(f,
+                "{\"xmpp\": {\"listen\": \"%s\", \"port\": %u, \"pki_dir\": \"%s\", \"stale_time\": %u, "
+                "\"write_high_watermark\": %u, \"max_queued_bytes\": %u}}\n",
+                address, s->port, pki, stale_s, g_high_watermark, g_high_watermark * 16);
         fclose(f);
         s->pid = fork();
         CHECK(s->pid >= 0);
@@ -193,7 +200,7 @@ static struct sa_agent *agent_new(const struct server *s, uint32_t index, const 
     struct pki_key *key;
     struct sa_agent *a;
     CHECK(sa_issue(issuer, issuer_key, name, role, &cert, &key) == 0);
-    CHECK(sa_agent_create(&g_loop, index, g_ca, cert, key, jid, s->address, s->port, 4096, &a) == 0);
+    CHECK(sa_agent_create(&g_loop, index, g_ca, cert, key, jid, s->address, s->port, SLOW_ROUTES + 1, &a) == 0);
     pki_cert_free(cert);
     pki_key_free(key);
     return a;
@@ -443,6 +450,42 @@ static void scenario_restart(void)
     server_stop(&s);
 }
 
+/* An agent that stops reading while 40,000 routes are published: with a
+ * 64 KiB TLS queue and 1 MiB queued at most per agent the server drops it
+ * (routes kept stale) instead of buffering, and keeps serving a reading
+ * agent every route. The publisher goes in steps of 1,000 routes that the
+ * reading agent receives before the next (its queue stays under the cap). */
+static void scenario_slow(void)
+{
+    struct server s;
+    g_high_watermark = 65536;
+    server_start(&s, "slow", 300, 7);
+    struct sa_agent *pub = agent_up(&s, 1, "compute-pub");
+    struct sa_agent *fast = agent_up(&s, 2, "compute-fast");
+    struct sa_agent *stuck = agent_up(&s, 3, "compute-stuck");
+    CHECK(sa_subscribe(fast, "blue") == 0);
+    CHECK(sa_subscribe(stuck, "blue") == 0);
+    CHECK(sa_publish(stuck, "blue", SLOW_ROUTES) == 0);
+    fast->expect = 1;
+    CHECK(sa_run_until(&g_loop, is_complete, fast, WAIT_MS));
+    sa_read_stop(stuck);
+    for (uint32_t r = 0; r < SLOW_ROUTES; r++) {
+        CHECK(sa_publish(pub, "blue", r) == 0);
+        if ((r + 1) % 1000 == 0) {
+            fast->expect = r + 2;
+            CHECK(sa_run_until(&g_loop, is_complete, fast, 6 * WAIT_MS));
+        }
+    }
+    CHECK(fast->wrong == 0);
+    wait_agent_state(&s, "compute-stuck", 0);
+    /* its route stays (stale) at the others */
+    CHECK(sa_has(fast, SLOW_ROUTES) && fast->have_count == SLOW_ROUTES + 1);
+    sa_agent_free(stuck);
+    agent_gone(pub);
+    agent_gone(fast);
+    server_stop(&s);
+}
+
 #define DUAL_AGENTS 6
 #define DUAL_ROUTES 3
 
@@ -520,7 +563,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc != 5) {
-        fprintf(stderr, "usage: test_xmpp_e2e STRATA-CONTROL AGENT-SWARM WORKDIR converge|refuse|restart|dual\n"
+        fprintf(stderr, "usage: test_xmpp_e2e STRATA-CONTROL AGENT-SWARM WORKDIR converge|refuse|restart|dual|slow\n"
                         "       test_xmpp_e2e pki-setup DIR\n");
         return 2;
     }
@@ -540,6 +583,8 @@ int main(int argc, char **argv)
         scenario_converge();
     } else if (strcmp(argv[4], "refuse") == 0) {
         scenario_refuse();
+    } else if (strcmp(argv[4], "slow") == 0) {
+        scenario_slow();
     } else if (strcmp(argv[4], "dual") == 0) {
         scenario_dual();
     } else if (strcmp(argv[4], "restart") == 0) {

@@ -295,6 +295,13 @@ int sa_send_raw(struct sa_agent *a, const void *data, size_t size)
     return a->conn ? tls_conn_write(a->conn, data, size) : TLS_ECLOSED;
 }
 
+void sa_read_stop(struct sa_agent *a)
+{
+    if (a->conn) {
+        tls_conn_read_stop(a->conn);
+    }
+}
+
 bool sa_has(const struct sa_agent *a, uint32_t r)
 {
     return r < a->routes_max && ((a->have[r / 8] >> (r % 8)) & 1);

@@ -71,6 +71,8 @@ int sa_withdraw(struct sa_agent *a, const char *instance, uint32_t r) STRATA_WAR
 int sa_eor(struct sa_agent *a) STRATA_WARN_UNUSED;
 /* Writes 'size' raw bytes on the TLS connection, bypassing the session. */
 int sa_send_raw(struct sa_agent *a, const void *data, size_t size) STRATA_WARN_UNUSED;
+/* Stops reading from the connection (a stuck agent). */
+void sa_read_stop(struct sa_agent *a);
 /* Whether route 'r' is held. */
 bool sa_has(const struct sa_agent *a, uint32_t r);
 
