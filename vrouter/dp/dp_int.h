@@ -225,14 +225,9 @@ _Static_assert(sizeof(struct dp_emc_ent) == 64, "one cache line");
 /* The slot of a packet with 'kc', 'kd' (struct dp_emc_ent). */
 static inline uint32_t dp_emc_index(uint64_t kc, uint64_t kd)
 {
-#ifdef __SIZEOF_INT128__
-    unsigned __int128 m = (unsigned __int128)(kc ^ 0x9e3779b97f4a7c15ull) * (kd ^ 0xc2b2ae3d27d4eb4full);
-    uint64_t x = (uint64_t)m ^ (uint64_t)(m >> 64);
-#else
-    uint64_t x = (kc ^ kd * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
-    x ^= x >> 29;
-#endif
-    return (uint32_t)x & ((1u << DP_EMC_BITS) - 1);
+    /* Multilinear hashing (odd multipliers, the sum's top bits). */
+    uint64_t x = kc * 0x9e3779b97f4a7c15ull + kd * 0xc2b2ae3d27d4eb4full;
+    return (uint32_t)(x >> (64 - DP_EMC_BITS));
 }
 
 /* What the fast path copies out of a matching flow entry under its 'seq'. */
