@@ -20,6 +20,7 @@
 #define SPEAKER_VPN_FAMILIES                                                                              \
     (BGP_FAM_BIT(BGP_FAM_VPNV4) | BGP_FAM_BIT(BGP_FAM_VPNV6) | BGP_FAM_BIT(BGP_FAM_EVPN))
 #define PACK_MAX_NLRI 256 /* NLRI per UPDATE before the size check splits it */
+#define NLRI_PREFETCH 4   /* received NLRI the RIB is asked to prefetch ahead */
 
 /* ---- Adj-RIB-Out: the set of prefixes advertised to one peer ----
  *
@@ -697,6 +698,12 @@ static void add_list(struct speaker *sp, struct peer *p, const struct bgp_update
     for (size_t i = 0; i < l->count; i++) {
         struct rib_prefix pfx;
         struct rib_table *t;
+        if (i + NLRI_PREFETCH < l->count) { /* overlap the RIB's cache misses */
+            const struct bgp_nlri *ahead = &l->v[i + NLRI_PREFETCH];
+            if (bgp_conv_prefix(ahead, &pfx) == 0 && (t = family_table(sp, (enum bgp_family)ahead->family))) {
+                rib_table_prefetch(t, &pfx);
+            }
+        }
         if (bgp_conv_prefix(&l->v[i], &pfx) != 0 || !(t = family_table(sp, (enum bgp_family)l->v[i].family))) {
             continue;
         }

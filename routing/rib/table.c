@@ -932,6 +932,16 @@ int rib_path_add_labels(struct rib_table *t, const struct rib_prefix *p, uint32_
     return 0;
 }
 
+void rib_table_prefetch(const struct rib_table *t, const struct rib_prefix *p)
+{
+    uint8_t key[RIB_KEY_MAX], len;
+    if (!t || !t->cap || check_family(t, p) || rib_key_encode(p, key, &len))
+        return;
+#if defined(__GNUC__)
+    __builtin_prefetch(&t->slots[rib_key_hash(key, len) & (t->cap - 1)]);
+#endif
+}
+
 int rib_path_del(struct rib_table *t, const struct rib_prefix *p, uint32_t source, uint32_t path_id)
 {
     if (!t)

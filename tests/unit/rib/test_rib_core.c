@@ -477,6 +477,74 @@ static void test_churn_200k(void **state)
     rib_free(r);
 }
 
+/* A route's paths move between the route itself (one path) and an array
+ * (several) as paths come and go; the survivors keep their attributes and
+ * labels, and the best path follows local-pref. rib_table_prefetch() is a
+ * hint: any argument, no change. */
+static void test_path_storage_and_prefetch(void **state)
+{
+    (void)state;
+    struct rib *r;
+    assert_int_equal(rib_create(NULL, &r), 0);
+    struct rib_table *t = rib_vpn_table(r, RIB_AF_L3VPN);
+    struct rib_prefix p = pfx_vpn4(rib_rd_make(64512, 7), 10, 1, 2, 0, 24);
+    struct rib_prefix bad = p, other = pfx4(10, 1, 2, 0, 24);
+    bad.plen = 33;
+    rib_table_prefetch(t, &p); /* empty index */
+    rib_table_prefetch(NULL, &p);
+    uint32_t s[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = add_source(r, RIB_SRC_EBGP, (uint32_t)i + 1, (uint8_t)(i + 1));
+    const struct rib_attr *a[3];
+    for (int i = 0; i < 3; i++) {
+        struct rib_attr at = {.flags = RIB_ATTR_HAS_LOCAL_PREF | RIB_ATTR_HAS_LABEL, .local_pref = 100u + (uint32_t)i,
+                              .nexthop = ip4(192, 0, 2, (uint8_t)(i + 1))};
+        a[i] = intern(r, &at);
+    }
+    struct rib_labels lb[3] = {{.label = 16}, {.label = 17}, {.label = 18}};
+    size_t nbest;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rib_path_add_labels(t, &p, s[i], 0, a[i], 0, &lb[i]), 0);
+        assert_int_equal(path_count(t, &p), (size_t)i + 1);
+        assert_ptr_equal(best_of(t, &p, &nbest)->attr, a[i]);
+        audit_ok(r);
+    }
+    struct rib_stats before, after;
+    rib_stats_get(r, &before);
+    rib_table_prefetch(t, &p);
+    rib_table_prefetch(t, &bad);
+    rib_table_prefetch(t, &other);
+    rib_stats_get(r, &after);
+    assert_memory_equal(&before, &after, sizeof before);
+    /* 3 -> 2 -> 1 (into the route) -> 2 (out again) -> 0. */
+    assert_int_equal(rib_path_del(t, &p, s[2], 0), 0);
+    assert_int_equal(best_of(t, &p, &nbest)->label, 17);
+    audit_ok(r);
+    assert_int_equal(rib_path_del(t, &p, s[1], 0), 0);
+    const struct rib_path *b = best_of(t, &p, &nbest);
+    assert_non_null(b);
+    assert_ptr_equal(b->attr, a[0]);
+    assert_int_equal(b->label, 16);
+    assert_int_equal(b->source, s[0]);
+    assert_int_equal(nbest, 1);
+    audit_ok(r);
+    assert_int_equal(rib_path_add_labels(t, &p, s[2], 0, a[2], 0, &lb[2]), 0);
+    assert_int_equal(path_count(t, &p), 2);
+    assert_int_equal(best_of(t, &p, &nbest)->label, 18);
+    audit_ok(r);
+    assert_int_equal(rib_path_del(t, &p, s[2], 0), 0);
+    assert_int_equal(rib_path_del(t, &p, s[0], 0), 0);
+    assert_int_equal(path_count(t, &p), 0);
+    (void)rib_flush(r);
+    audit_ok(r);
+    rib_stats_get(r, &after);
+    assert_int_equal(after.routes, 0);
+    assert_int_equal(after.paths, 0);
+    for (int i = 0; i < 3; i++)
+        rib_attr_unref(r, a[i]);
+    rib_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -489,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_stale_refresh_sweep),
         cmocka_unit_test(test_llgr),
         cmocka_unit_test(test_churn_200k),
+        cmocka_unit_test(test_path_storage_and_prefetch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
