@@ -180,6 +180,19 @@ static const struct tls_conn_callbacks sa_conn_cbs = {
     .on_close = tls_closed,
 };
 
+static void timer_fired(uv_timer_t *t)
+{
+    struct sa_agent *a = t->data;
+    if (a->session_init) {
+        xmpp_session_tick(&a->s, uv_now(a->loop));
+    }
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 int sa_agent_create(uv_loop_t *loop, uint32_t index, const struct pki_cert *ca, const struct pki_cert *cert,
                     const struct pki_key *key, const char *jid, const char *address, uint16_t port,
                     uint32_t routes_max, struct sa_agent **out)
@@ -215,6 +228,13 @@ int sa_agent_create(uv_loop_t *loop, uint32_t index, const struct pki_cert *ca, 
         a->session_init = rc == 0;
     }
     if (rc == 0) {
+        a->timer = malloc(sizeof *a->timer);
+        rc = a->timer ? 0 : LIB_ENOMEM;
+    }
+    if (rc == 0) {
+        uv_timer_init(loop, a->timer);
+        a->timer->data = a;
+        uv_timer_start(a->timer, timer_fired, 1000, 1000);
         rc = tls_conn_connect(a->ctx, loop, address, port, address, &sa_conn_cbs, a, &a->conn);
     }
     if (rc != 0) {
@@ -231,6 +251,9 @@ void sa_agent_free(struct sa_agent *a)
         return;
     }
     tls_conn_free(a->conn);
+    if (a->timer) {
+        uv_close((uv_handle_t *)a->timer, timer_closed);
+    }
     if (a->session_init) {
         xmpp_session_destroy(&a->s);
     }

@@ -27,6 +27,7 @@ struct sa_agent {
     struct tls_conn *conn;
     struct xmpp_session s;
     bool session_init;
+    uv_timer_t *timer;          /* ticks the session each second (keepalive pings) */
     /* outcome */
     bool tls_up;                /* TLS handshake completed (client side) */
     bool established;           /* XMPP headers exchanged */
@@ -59,7 +60,8 @@ int sa_agent_create(uv_loop_t *loop, uint32_t index, const struct pki_cert *ca, 
                     const struct pki_key *key, const char *jid, const char *address, uint16_t port,
                     uint32_t routes_max, struct sa_agent **out) STRATA_WARN_UNUSED;
 /* Resets the connection if still live (no stream close: the server sees a
- * lost connection) and frees everything. NULL accepted. */
+ * lost connection) and frees everything (its timer once the loop runs).
+ * NULL accepted. */
 void sa_agent_free(struct sa_agent *a);
 /* Orderly close: </stream:stream>, then TLS close. */
 void sa_agent_close(struct sa_agent *a);
