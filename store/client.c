@@ -27,6 +27,17 @@ struct store_client {
     int ev_error;
 };
 
+/* One watch event for the caller; a non-zero answer stops the watch. */
+static int cl_event(void *arg, const struct store_event *ev)
+{
+    struct store_client *c = arg;
+    if (c->ev_cb(c->ev_arg, ev) != 0) {
+        c->ev_stop = true;
+        return 1;
+    }
+    return 0;
+}
+
 static void cl_on_frame(struct store_pconn *pc, const struct store_frame *f)
 {
     struct store_client *c = store_pconn_data(pc);
@@ -34,29 +45,10 @@ static void cl_on_frame(struct store_pconn *pc, const struct store_frame *f)
         return;
     }
     if (f->type == STORE_MSG_EVENTS && c->ev_cb) {
-        struct cursor cur;
-        uint32_t n;
-        cursor_init(&cur, f->body, f->body_size);
-        if (buf_get_u32(&cur, &n) != 0) {
+        int rc = c->ev_stop ? 0 : store_events_foreach(f->body, f->body_size, cl_event, c);
+        if (rc == STORE_EFORMAT) {
             c->ev_error = STORE_EFORMAT;
             return;
-        }
-        for (uint32_t i = 0; i < n && !c->ev_stop; i++) {
-            struct store_event ev;
-            memset(&ev, 0, sizeof ev);
-            if (buf_get_u64(&cur, &ev.revision) != 0 || buf_get_u32(&cur, &ev.sub) != 0 ||
-                buf_get_u8(&cur, &ev.type) != 0 || buf_get_u32(&cur, &ev.kv.key_size) != 0 ||
-                buf_get_view(&cur, ev.kv.key_size, &ev.kv.key) != 0 ||
-                buf_get_u32(&cur, &ev.kv.value_size) != 0 ||
-                buf_get_view(&cur, ev.kv.value_size, &ev.kv.value) != 0 ||
-                buf_get_u64(&cur, &ev.kv.create_revision) != 0 ||
-                buf_get_u64(&cur, &ev.kv.mod_revision) != 0 || buf_get_u64(&cur, &ev.kv.version) != 0) {
-                c->ev_error = STORE_EFORMAT;
-                return;
-            }
-            if (c->ev_cb(c->ev_arg, &ev) != 0) {
-                c->ev_stop = true;
-            }
         }
         uv_timer_again(&c->timer);
         return;

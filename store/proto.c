@@ -36,6 +36,34 @@ struct pipe_write {
     uint8_t data[];
 };
 
+int store_events_foreach(const uint8_t *body, size_t size, int (*fn)(void *arg, const struct store_event *ev),
+                         void *arg)
+{
+    struct cursor cur;
+    uint32_t n;
+    cursor_init(&cur, body, size);
+    if (buf_get_u32(&cur, &n) != 0) {
+        return STORE_EFORMAT;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct store_event ev;
+        memset(&ev, 0, sizeof ev);
+        if (buf_get_u64(&cur, &ev.revision) != 0 || buf_get_u32(&cur, &ev.sub) != 0 ||
+            buf_get_u8(&cur, &ev.type) != 0 || buf_get_u32(&cur, &ev.kv.key_size) != 0 ||
+            buf_get_view(&cur, ev.kv.key_size, &ev.kv.key) != 0 || buf_get_u32(&cur, &ev.kv.value_size) != 0 ||
+            buf_get_view(&cur, ev.kv.value_size, &ev.kv.value) != 0 ||
+            buf_get_u64(&cur, &ev.kv.create_revision) != 0 || buf_get_u64(&cur, &ev.kv.mod_revision) != 0 ||
+            buf_get_u64(&cur, &ev.kv.version) != 0) {
+            return STORE_EFORMAT;
+        }
+        int rc = fn(arg, &ev);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int store_frame_encode(struct buf *out, uint8_t type, uint8_t flags, uint64_t id, int32_t status,
                        const void *body, size_t size)
 {

@@ -70,6 +70,14 @@ struct store_frame {
 int store_frame_encode(struct buf *out, uint8_t type, uint8_t flags, uint64_t id, int32_t status,
                        const void *body, size_t size) STRATA_WARN_UNUSED;
 
+/* Decodes the body of an EVENTS frame (u32 count, then per event: u64
+ * revision, u32 sub, u8 type, key, value, u64 create, mod revision,
+ * version) and calls 'fn' for each, in order, until it returns non-zero
+ * (then that value is returned). Views point into 'body'. STORE_EFORMAT
+ * for a malformed body (events before the bad one were delivered). */
+int store_events_foreach(const uint8_t *body, size_t size, int (*fn)(void *arg, const struct store_event *ev),
+                         void *arg) STRATA_WARN_UNUSED;
+
 /* ---- a framed connection over TLS or a unix socket ---- */
 
 struct store_pconn;

@@ -1,0 +1,299 @@
+/* The control role's BGP configuration, followed in the store: see
+ * store_feed.h. */
+#include "routing/control/store_feed.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "store/cmd.h"
+#include "store/proto.h"
+
+#define FEED_RETRY_MS 1000
+
+enum { KIND_ROUTERS = 0, KIND_GSC = 1, KINDS = 2 };
+static const char *const prefixes[KINDS] = {"/c/o/bgp-router/", "/c/o/global-system-config/"};
+
+/* Request ids: loads 1..2, watches 11..12, bumped by 100 per connection so
+ * late frames of an old connection are never mistaken for new ones. */
+#define ID_LOAD(k) (1u + (k))
+#define ID_WATCH(k) (11u + (k))
+
+struct store_feed {
+    uv_loop_t *loop;
+    struct tls_ctx *tls;
+    char target[256];
+    store_feed_fn *fn;
+    void *arg;
+    struct store_pconn *pc;
+    uv_timer_t retry;
+    bool stopping;
+    int open_refs; /* while stopping: the retry timer and the connection */
+    uint64_t base; /* id offset of the current connection */
+    json_t *objs[KINDS];   /* key -> object */
+    bool loaded[KINDS];
+    uint64_t revision[KINDS];
+};
+
+static void feed_connect(struct store_feed *f);
+
+static void notify(struct store_feed *f)
+{
+    if (!f->loaded[KIND_ROUTERS] || !f->loaded[KIND_GSC]) {
+        return;
+    }
+    json_t *routers = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(f->objs[KIND_ROUTERS], k, v) {
+        json_array_append(routers, v);
+    }
+    uint32_t as = 0;
+    json_object_foreach(f->objs[KIND_GSC], k, v) {
+        json_int_t a = json_integer_value(json_object_get(v, "autonomous_system"));
+        if (a > 0 && a <= 0xFFFFFFFF) {
+            as = (uint32_t)a;
+        }
+    }
+    f->fn(f->arg, routers, as);
+    json_decref(routers);
+}
+
+static void put_object(struct store_feed *f, int kind, const uint8_t *key, size_t key_size, const uint8_t *value,
+                       size_t value_size)
+{
+    char k[512];
+    if (key_size >= sizeof k) {
+        return;
+    }
+    memcpy(k, key, key_size);
+    k[key_size] = '\0';
+    json_error_t je;
+    json_t *obj = json_loadb((const char *)value, value_size, 0, &je);
+    if (!json_is_object(obj)) {
+        log_warn("control", "unreadable object in the store; ignored", "key=%s err=\"%s\"", k, je.text);
+        json_decref(obj);
+        return;
+    }
+    json_object_set_new(f->objs[kind], k, obj);
+}
+
+static void retry_cb(uv_timer_t *t)
+{
+    struct store_feed *f = t->data;
+    if (!f->stopping) {
+        feed_connect(f);
+    }
+}
+
+static void restart(struct store_feed *f, const char *why)
+{
+    log_warn("control", "store feed restarting", "reason=\"%s\"", why);
+    if (f->pc) {
+        store_pconn_close(f->pc); /* on_close schedules the retry */
+    } else if (!f->stopping) {
+        uv_timer_start(&f->retry, retry_cb, FEED_RETRY_MS, 0);
+    }
+}
+
+static int send_watch(struct store_feed *f, int kind)
+{
+    struct buf body;
+    buf_init(&body, 64);
+    struct store_keysel sel = store_sel_prefix(prefixes[kind], (uint32_t)strlen(prefixes[kind]));
+    int rc = buf_put_u64(&body, f->revision[kind] + 1);
+    if (rc == 0) rc = buf_put_u8(&body, sel.kind);
+    if (rc == 0) rc = buf_put_u32(&body, sel.key_size);
+    if (rc == 0) rc = buf_put(&body, sel.key, sel.key_size);
+    if (rc == 0) {
+        rc = store_pconn_send(f->pc, STORE_MSG_WATCH, 0, f->base + ID_WATCH(kind), 0, body.data, body.size);
+    }
+    buf_destroy(&body);
+    return rc;
+}
+
+struct ev_ctx {
+    struct store_feed *f;
+    int kind;
+    bool changed;
+};
+
+static int on_event(void *arg, const struct store_event *ev)
+{
+    struct ev_ctx *c = arg;
+    if (ev->type == STORE_EVENT_PUT) {
+        put_object(c->f, c->kind, ev->kv.key, ev->kv.key_size, ev->kv.value, ev->kv.value_size);
+    } else {
+        char k[512];
+        if (ev->kv.key_size < sizeof k) {
+            memcpy(k, ev->kv.key, ev->kv.key_size);
+            k[ev->kv.key_size] = '\0';
+            json_object_del(c->f->objs[c->kind], k);
+        }
+    }
+    c->f->revision[c->kind] = ev->revision;
+    c->changed = true;
+    return 0;
+}
+
+static void on_frame(struct store_pconn *pc, const struct store_frame *f0)
+{
+    struct store_feed *f = store_pconn_data(pc);
+    if (f0->id < f->base || f0->id - f->base > 100) {
+        return; /* an earlier connection's */
+    }
+    uint64_t id = f0->id - f->base;
+    for (int kind = 0; kind < KINDS; kind++) {
+        if (id == ID_LOAD(kind)) {
+            struct store_reply reply;
+            if (f0->status != 0 || store_reply_decode(&reply, f0->body, f0->body_size) != 0) {
+                restart(f, "initial read failed");
+                return;
+            }
+            json_object_clear(f->objs[kind]);
+            const struct store_op_result *r = reply.results_len ? &reply.results[0] : NULL;
+            for (uint32_t i = 0; r && i < r->kvs_len; i++) {
+                put_object(f, kind, r->kvs[i].key, r->kvs[i].key_size, r->kvs[i].value, r->kvs[i].value_size);
+            }
+            bool more = r && (r->flags & STORE_R_MORE);
+            f->revision[kind] = reply.revision;
+            store_reply_destroy(&reply);
+            if (more) {
+                restart(f, "more objects than one read returns");
+                return;
+            }
+            if (send_watch(f, kind) != 0) {
+                restart(f, "cannot start a watch");
+                return;
+            }
+            f->loaded[kind] = true;
+            notify(f);
+            return;
+        }
+        if (id == ID_WATCH(kind)) {
+            if (f0->type != STORE_MSG_EVENTS) {
+                /* the watch ended: compacted history or an error */
+                restart(f, f0->status == STORE_ECOMPACTED ? "watch history compacted" : "watch ended");
+                return;
+            }
+            struct ev_ctx c = {.f = f, .kind = kind};
+            if (store_events_foreach(f0->body, f0->body_size, on_event, &c) != 0) {
+                restart(f, "malformed events");
+                return;
+            }
+            if (c.changed) {
+                notify(f);
+            }
+            return;
+        }
+    }
+}
+
+static void on_ready(struct store_pconn *pc)
+{
+    struct store_feed *f = store_pconn_data(pc);
+    for (int kind = 0; kind < KINDS; kind++) {
+        struct buf cmd;
+        buf_init(&cmd, 64);
+        struct store_keysel sel = store_sel_prefix(prefixes[kind], (uint32_t)strlen(prefixes[kind]));
+        int rc = store_cmd_encode_range(&cmd, &sel, 0, 0);
+        if (rc == 0) {
+            rc = store_pconn_send(pc, STORE_MSG_CMD, STORE_MSG_F_SERIALIZABLE, f->base + ID_LOAD(kind), 0, cmd.data,
+                                  cmd.size);
+        }
+        buf_destroy(&cmd);
+        if (rc != 0) {
+            restart(f, "cannot send the initial read");
+            return;
+        }
+    }
+}
+
+static void feed_release(struct store_feed *f)
+{
+    if (--f->open_refs > 0) {
+        return;
+    }
+    for (int k = 0; k < KINDS; k++) {
+        json_decref(f->objs[k]);
+    }
+    free(f);
+}
+
+static void on_close(struct store_pconn *pc, int status)
+{
+    struct store_feed *f = store_pconn_data(pc);
+    if (f->pc == pc) {
+        f->pc = NULL;
+    }
+    f->loaded[KIND_ROUTERS] = f->loaded[KIND_GSC] = false;
+    if (f->stopping) {
+        feed_release(f);
+        return;
+    }
+    log_warn("control", "store connection lost; reconnecting", "err=\"%s\"", strata_strerror(status));
+    uv_timer_start(&f->retry, retry_cb, FEED_RETRY_MS, 0);
+}
+
+static const struct store_pconn_callbacks feed_cbs = {
+    .on_frame = on_frame,
+    .on_ready = on_ready,
+    .on_close = on_close,
+};
+
+static void feed_connect(struct store_feed *f)
+{
+    f->base += 100;
+    int rc = store_pconn_connect(f->loop, f->tls, f->target, &feed_cbs, f, &f->pc);
+    if (rc != 0) {
+        f->pc = NULL;
+        log_warn("control", "cannot connect to the store; retrying", "target=%s err=\"%s\"", f->target,
+                 strata_strerror(rc));
+        uv_timer_start(&f->retry, retry_cb, FEED_RETRY_MS, 0);
+    }
+}
+
+int store_feed_start(uv_loop_t *loop, struct tls_ctx *tls, const char *target, store_feed_fn *fn, void *arg,
+                     struct store_feed **out)
+{
+    struct store_feed *f = calloc(1, sizeof *f);
+    if (!f || strlen(target) >= sizeof f->target) {
+        free(f);
+        return f ? LIB_EINVAL : LIB_ENOMEM;
+    }
+    f->loop = loop;
+    f->tls = tls;
+    snprintf(f->target, sizeof f->target, "%s", target);
+    f->fn = fn;
+    f->arg = arg;
+    for (int k = 0; k < KINDS; k++) {
+        f->objs[k] = json_object();
+        if (!f->objs[k]) {
+            json_decref(f->objs[0]);
+            free(f);
+            return LIB_ENOMEM;
+        }
+    }
+    uv_timer_init(loop, &f->retry);
+    f->retry.data = f;
+    feed_connect(f);
+    *out = f;
+    return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    feed_release(h->data);
+}
+
+void store_feed_stop(struct store_feed *f)
+{
+    f->stopping = true;
+    f->open_refs = 1;
+    if (f->pc) {
+        f->open_refs++;
+        store_pconn_close(f->pc); /* on_close releases its reference */
+    }
+    uv_close((uv_handle_t *)&f->retry, timer_closed);
+}

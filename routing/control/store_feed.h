@@ -1,0 +1,40 @@
+/* The control role's view of its BGP configuration in the store: the
+ * bgp-router objects and the cluster's autonomous system
+ * (global-system-config), loaded once and then followed with watches, on
+ * the role's own libuv loop (store_pconn, asynchronous). Every change
+ * calls the owner back with the whole current set, which it turns into a
+ * session plan (bgp_peers_plan) and applies (speaker_sync): so a change in
+ * the store reaches the speaker without restarting unrelated sessions.
+ *
+ * Keys read (compiler/graph.c's layout): /c/o/bgp-router/<uuid> and
+ * /c/o/global-system-config/<uuid>, JSON objects. Loading is a serializable
+ * range read per prefix, then a watch per prefix from the revision after
+ * the read, so no change is missed or seen twice. A lost connection, or a
+ * watch answered "compacted", reloads from scratch after a short delay; the
+ * owner sees the reloaded set (and nothing in between). */
+#ifndef STRATA_ROUTING_STORE_FEED_H
+#define STRATA_ROUTING_STORE_FEED_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "lib/err.h"
+#include "lib/tls.h"
+
+struct store_feed;
+
+/* 'routers': a JSON array of the bgp-router objects (borrowed for the call);
+ * 'cluster_as': global-system-config's autonomous_system, 0 when unset. */
+typedef void store_feed_fn(void *arg, json_t *routers, uint32_t cluster_as);
+
+/* Starts following the store at 'target' ("unix:PATH", or NAME@HOST:PORT
+ * with 'tls' a store client context). 'fn' is first called once the
+ * initial load is complete. LIB_ENOMEM or the connect error. */
+int store_feed_start(uv_loop_t *loop, struct tls_ctx *tls, const char *target, store_feed_fn *fn, void *arg,
+                     struct store_feed **out) STRATA_WARN_UNUSED;
+/* Stops; the feed frees itself once its handles have closed (run the loop). */
+void store_feed_stop(struct store_feed *f);
+
+#endif

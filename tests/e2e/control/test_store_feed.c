@@ -1,0 +1,189 @@
+/* routing/control/store_feed.c against a real three-node store: bgp-router
+ * objects written to the store reach the control role's callback, are
+ * turned into the right session plan (bgp_peers_plan), follow every later
+ * put and delete, and survive the loss of the node the feed is connected
+ * to (it reconnects, reloads, and sees what changed meanwhile).
+ * Usage: test_store_feed STRATAD WORKDIR */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "routing/control/bgp_peers.h"
+#include "routing/control/store_feed.h"
+#include "tests/e2e/store/cluster.h"
+
+static struct cluster cl;
+static uv_loop_t loop;
+static struct bgp_peers_plan plan;
+static unsigned calls;
+static size_t routers_seen;
+
+static void on_config(void *arg, json_t *routers, uint32_t cluster_as)
+{
+    (void)arg;
+    char err[160];
+    calls++;
+    routers_seen = json_array_size(routers);
+    if (bgp_peers_plan(routers, "ctl1", cluster_as, &plan, err, sizeof err) != 0) {
+        plan.count = (size_t)-1;
+        fprintf(stderr, "plan: %s\n", err);
+    }
+}
+
+/* Writes (value != NULL) or deletes 'key' through node 'node'. */
+static int store_op(int node, const char *key, const char *value)
+{
+    struct store_client *c;
+    if (cluster_client(&cl, node, 5000, &c) != 0) {
+        return -1;
+    }
+    struct buf cmd, raw;
+    buf_init(&cmd, 0);
+    buf_init(&raw, 0);
+    struct store_reply reply;
+    int rc;
+    if (value) {
+        rc = store_cmd_encode_put(&cmd, key, (uint32_t)strlen(key), value, (uint32_t)strlen(value), 0);
+    } else {
+        struct store_keysel sel = store_sel_key(key, (uint32_t)strlen(key));
+        rc = store_cmd_encode_delete(&cmd, &sel, 0);
+    }
+    for (int attempt = 0; rc == 0 && attempt < 50; attempt++) {
+        rc = store_client_cmd(c, &cmd, false, &raw, &reply);
+        if (rc == 0) {
+            store_reply_destroy(&reply);
+            break;
+        }
+        if (attempt == 49) {
+            break;
+        }
+        usleep(100 * 1000); /* no leader yet: retry */
+        rc = 0;
+    }
+    buf_destroy(&cmd);
+    buf_destroy(&raw);
+    store_client_close(c);
+    return rc;
+}
+
+static void tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop until the feed has delivered a set of 'n' routers (15 s). */
+static int wait_routers(size_t n)
+{
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, tick, 50, 50);
+    uint64_t end = uv_now(&loop) + 15000;
+    while (!(calls > 0 && routers_seen == n) && uv_now(&loop) < end) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (routers_seen != n) {
+        fprintf(stderr, "feed: %zu routers seen, %zu expected (after %u callbacks)\n", routers_seen, n, calls);
+        return -1;
+    }
+    return 0;
+}
+
+static bool has_peer(const char *name)
+{
+    for (size_t i = 0; i < plan.count && plan.count != (size_t)-1; i++) {
+        if (strcmp(plan.peers[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+#define ROUTER(uuid, name, addr, type, extra)                                                               \
+    "{\"uuid\": \"" uuid "\", \"fq_name\": [\"default-global-system-config\", \"" name "\"],"               \
+    " \"bgp_router_parameters\": {\"router_type\": \"" type "\", \"address\": \"" addr "\"" extra "}}"
+
+#define CHECK(cond, what)                                                                                   \
+    do {                                                                                                    \
+        if (!(cond)) {                                                                                      \
+            fprintf(stderr, "FAIL: %s\n", what);                                                            \
+            errors++;                                                                                       \
+        } else {                                                                                            \
+            printf("ok: %s\n", what);                                                                       \
+        }                                                                                                   \
+    } while (0)
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_store_feed STRATAD WORKDIR\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    wolfSSL_Init();
+    if (cluster_init(&cl, argv[1], argv[2], (uint16_t)(9300 + (getpid() % 100) * 4)) != 0) {
+        return 1;
+    }
+    for (int i = 0; i < CLUSTER_NODES; i++) {
+        cluster_start(&cl, i);
+    }
+    int errors = 0;
+    if (cluster_converge(&cl, 20000, NULL) != 0) {
+        fprintf(stderr, "cluster did not form\n");
+        cluster_destroy(&cl);
+        return 1;
+    }
+    CHECK(store_op(1, "/c/o/global-system-config/g0", "{\"uuid\": \"g0\", \"autonomous_system\": 64512}") == 0,
+          "global-system-config written");
+    CHECK(store_op(1, "/c/o/bgp-router/u1", ROUTER("u1", "ctl1", "10.0.0.11", "control-node", "")) == 0,
+          "ctl1 written");
+    CHECK(store_op(1, "/c/o/bgp-router/u2", ROUTER("u2", "ctl2", "10.0.0.12", "control-node", "")) == 0,
+          "ctl2 written");
+
+    if (uv_loop_init(&loop) != 0) {
+        return 1;
+    }
+    char target[128];
+    cluster_target(&cl, 0, target, sizeof target);
+    struct store_feed *feed;
+    if (store_feed_start(&loop, cl.tls, target, on_config, NULL, &feed) != 0) {
+        fprintf(stderr, "feed did not start\n");
+        return 1;
+    }
+    CHECK(wait_routers(2) == 0 && plan.count == 1 && has_peer("ctl2") && plan.local.local_as == 64512,
+          "initial load: ctl1 peers with ctl2 in AS 64512");
+    /* a gateway linked from ctl1 */
+    CHECK(store_op(2, "/c/o/bgp-router/w1",
+                   "{\"uuid\": \"w1\", \"fq_name\": [\"default-global-system-config\", \"gw1\"],"
+                   " \"bgp_router_parameters\": {\"router_type\": \"router\", \"address\": \"192.0.2.1\","
+                   " \"autonomous_system\": 65001},"
+                   " \"bgp_router_refs\": [{\"to\": [\"default-global-system-config\", \"ctl1\"], \"uuid\": \"u1\"}]}") ==
+              0,
+          "gw1 written (linked to ctl1)");
+    CHECK(wait_routers(3) == 0 && plan.count == 2 && has_peer("gw1"), "put followed: gw1 joins the plan");
+    CHECK(store_op(2, "/c/o/bgp-router/u2", NULL) == 0, "ctl2 deleted");
+    CHECK(wait_routers(2) == 0 && plan.count == 1 && has_peer("gw1") && !has_peer("ctl2"),
+          "delete followed: ctl2 leaves the plan");
+    /* the node the feed is connected to dies; a change is made meanwhile */
+    unsigned before = calls;
+    cluster_kill(&cl, 0, SIGKILL);
+    CHECK(store_op(1, "/c/o/bgp-router/u3", ROUTER("u3", "ctl3", "10.0.0.13", "control-node", "")) == 0,
+          "ctl3 written while the feed's node is down");
+    cluster_start(&cl, 0);
+    CHECK(wait_routers(3) == 0 && calls > before && has_peer("ctl3"),
+          "after reconnecting the feed reloads and sees ctl3");
+    store_feed_stop(feed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0, "every handle closed");
+    errors += cluster_check_logs(&cl);
+    cluster_destroy(&cl);
+    printf("%s\n", errors ? "FAILED" : "all checks passed");
+    return errors ? 1 : 0;
+}
