@@ -81,10 +81,50 @@ static void queue_push(struct xglue_agent *a, struct ginst *gi, enum rib_family 
         a->q = v;
         a->q_cap = cap;
     }
-    a->q[a->q_len].gi = gi;
-    a->q[a->q_len].af = af;
-    a->q[a->q_len].p = *p;
-    a->q_len++;
+    struct qent *e = &a->q[a->q_len++];
+    memset(e, 0, sizeof *e); /* padding too: entries are compared bytewise */
+    e->gi = gi;
+    e->af = af;
+    e->p.family = p->family;
+    e->p.plen = p->plen;
+    e->p.rd = p->rd;
+    e->p.addr = p->addr;
+    e->p.evpn.type = p->evpn.type;
+    e->p.evpn.eth_tag = p->evpn.eth_tag;
+    memcpy(e->p.evpn.mac, p->evpn.mac, 6);
+    e->p.rt_origin_as = p->rt_origin_as;
+    e->p.rt = p->rt;
+}
+
+static int qent_cmp(const void *x, const void *y)
+{
+    const struct qent *a = x, *b = y;
+    if (a->gi != b->gi) {
+        return (uintptr_t)a->gi < (uintptr_t)b->gi ? -1 : 1;
+    }
+    if (a->af != b->af) {
+        return a->af < b->af ? -1 : 1;
+    }
+    return memcmp(&a->p, &b->p, sizeof a->p);
+}
+
+/* Sorts the queue by instance, family, prefix and drops repeats: an item
+ * is built from the RIB's current state, so one per prefix per flush says
+ * everything (a subscription's dump and a change in the same flush used to
+ * send the route twice). */
+static void queue_dedupe(struct xglue_agent *a)
+{
+    if (a->q_len < 2) {
+        return;
+    }
+    qsort(a->q, a->q_len, sizeof *a->q, qent_cmp);
+    size_t out = 1;
+    for (size_t i = 1; i < a->q_len; i++) {
+        if (qent_cmp(&a->q[i], &a->q[out - 1]) != 0) {
+            a->q[out++] = a->q[i];
+        }
+    }
+    a->q_len = out;
 }
 
 static void on_change(void *ctx, struct rib_table *t, const struct rib_prefix *p, const struct rib_path *best,
@@ -581,6 +621,7 @@ size_t xglue_flush(struct xglue *g, uint64_t now)
         if (!a->session) {
             continue;
         }
+        queue_dedupe(a);
         size_t i = 0;
         while (i < a->q_len) {
             struct ginst *gi = a->q[i].gi;

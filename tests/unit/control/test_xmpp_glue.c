@@ -316,6 +316,21 @@ static void test_routes_between_agents(void **state)
     assert_non_null(last_seen(&c.agent, "blue/10.1.1.5/32"));
     assert_false(last_seen(&c.agent, "blue/10.1.1.5/32")->retract);
 
+    /* a subscription and a change of the same route in one flush: the
+     * subscriber gets the route once, not twice */
+    publish(&a, "green", "10.3.3.3/32", 61, 70, 1);
+    flush(g, all, 3);
+    unsigned mark = c.agent.nseen;
+    subscribe(&c, "green");
+    publish(&a, "green", "10.3.3.3/32", 61, 71, 1);
+    flush(g, all, 3);
+    unsigned copies = 0;
+    for (unsigned i = mark; i < c.agent.nseen; i++) {
+        copies += strcmp(c.agent.seen[i].key, "green/10.3.3.3/32") == 0;
+    }
+    assert_int_equal(copies, 1);
+    assert_int_equal(last_seen(&c.agent, "green/10.3.3.3/32")->label, 71);
+
     /* withdraw -> retract */
     withdraw(&a, "blue", "10.1.1.5/32");
     flush(g, all, 3);
