@@ -369,6 +369,12 @@ int api_authorize(const struct api_shared *sh, const struct api_auth *auth,
                   const struct schema_type *t, const json_t *fq, bool write, char *msg,
                   size_t msg_size)
 {
+    if (write && t->derived) {
+        /* the compiler owns them, admins included: a hand edit would be
+         * undone, or left stale, by the next compile of its source */
+        snprintf(msg, msg_size, "%s objects are derived by the compiler: read-only", t->name);
+        return 403;
+    }
     if (auth->role == API_ROLE_ADMIN) {
         return 0;
     }
@@ -380,10 +386,6 @@ int api_authorize(const struct api_shared *sh, const struct api_auth *auth,
     if (write) {
         if (auth->role < API_ROLE_MEMBER) {
             snprintf(msg, msg_size, "a %s token may only read", api_role_name(auth->role));
-            return 403;
-        }
-        if (t->derived) {
-            snprintf(msg, msg_size, "%s objects are derived by the compiler: read-only", t->name);
             return 403;
         }
         if (!scoped || t == sh->project) {

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "appliance/api_int.h"
 #include "appliance/config_role.h"
 #include "appliance/pkiset.h"
+#include "compiler/derive.h"
 #include "lib/log.h"
 #include "store/client.h"
 #include "store/proto.h"
@@ -68,6 +70,10 @@ struct config_role {
     uint64_t store_clients;
     uint64_t conflicts;
     uint64_t requests; /* loop thread */
+    struct derive *derive;  /* the compiler's image, shared by the workers */
+    pthread_t feeder;       /* keeps 'derive' current: load, then watch /c/ */
+    bool feeder_started;
+    atomic_int feeder_stop; /* set on close; read by the feeder */
     void (*on_closed)(void *data);
     void *on_closed_data;
 };
@@ -115,6 +121,7 @@ static struct worker *worker_take(struct config_role *r)
         }
         w->role = r;
         graph_init(&w->g, r->schema, (struct graph_kv){.cmd = worker_cmd, .arg = w});
+        graph_set_derive(&w->g, r->derive);
         pthread_mutex_lock(&r->lock);
         r->workers++;
         pthread_mutex_unlock(&r->lock);
@@ -209,6 +216,111 @@ static void on_request(struct http_request *req, void *data)
     }
 }
 
+
+/* ---- the compiler's image ---- */
+
+#define FEEDER_FLUSH_MS 3   /* a watch quiet this long after events: they are complete */
+#define FEEDER_QUIET_MS 250 /* a watch with nothing pending returns this often */
+#define FEEDER_RETRY_MS 500 /* after a failed load or connection */
+
+/* The store's watch stream does not say where a revision's events end. A
+ * revision counts as complete when an event of a later one arrives, or when
+ * the watch has been quiet for FEEDER_FLUSH_MS. A watch started with nothing
+ * pending waits FEEDER_QUIET_MS (few restarts while idle); the first new
+ * event stops it, and the feeder re-watches from that event's revision with
+ * the short timeout. Every watch starts at the last revision seen, so a
+ * revision whose events a quiet gap cut in two is re-delivered whole
+ * (re-applying a state is harmless; older states are ignored). */
+struct feed {
+    struct config_role *role;
+    uint64_t applied; /* every event up to this revision is in the image */
+    uint64_t pending; /* revision of the events being applied */
+    bool quiet;       /* this watch was started with nothing pending */
+    bool woke;        /* it stopped at its first event */
+    int error;
+};
+
+/* One watch event into the image. */
+static int feed_event(void *arg, const struct store_event *ev)
+{
+    struct feed *f = arg;
+    if (ev->revision > f->pending && f->pending > f->applied) {
+        f->applied = f->pending;
+        derive_caught_up(f->role->derive, f->applied);
+    }
+    f->pending = ev->revision;
+    int rc = derive_apply(f->role->derive, ev->kv.key, ev->kv.key_size, ev->kv.value,
+                          ev->kv.value_size, ev->revision, ev->type == STORE_EVENT_DELETE);
+    if (rc) {
+        f->error = rc;
+        return 1;
+    }
+    if (f->quiet && ev->revision > f->applied) {
+        f->woke = true; /* events re-delivered from before 'applied' do not wake it */
+        return 1;
+    }
+    return f->role->feeder_stop;
+}
+
+static void *feeder_main(void *arg)
+{
+    struct config_role *r = arg;
+    derive_set_watched(r->derive, true);
+    while (!r->feeder_stop) {
+        struct store_client *c = NULL;
+        struct graph_error err;
+        uint64_t first = 0;
+        int rc = store_client_open(r->store_target, r->store_tls, r->store_timeout_ms, &c);
+        if (rc == 0) {
+            struct graph g;
+            graph_init(&g, r->schema, graph_kv_client(c));
+            rc = graph_derive_load(&g, r->derive, &first, &err);
+            if (rc) {
+                log_event(LOG_LEVEL_WARN, MOD, "compiler image load failed", "error=\"%s\"",
+                          err.message);
+            }
+        }
+        struct feed f = {.role = r, .applied = derive_revision(r->derive)};
+        f.pending = f.applied;
+        uint64_t from = first + 1;
+        while (rc == 0 && !r->feeder_stop && !derive_broken(r->derive)) {
+            struct store_keysel sel = store_sel_prefix("/c/", 3);
+            uint64_t compacted = 0;
+            f.quiet = f.pending == f.applied;
+            f.woke = false;
+            rc = store_client_watch(c, from, &sel, f.quiet ? FEEDER_QUIET_MS : FEEDER_FLUSH_MS,
+                                    feed_event, &f, &compacted);
+            if (rc == 0 && f.error) {
+                log_event(LOG_LEVEL_WARN, MOD, "compiler image event unreadable", "error=\"%s\"",
+                          strata_strerror(f.error));
+                rc = f.error;
+            }
+            if (rc == 0 && f.woke) {
+                from = f.pending; /* again from the revision it stopped in */
+                continue;
+            }
+            if (rc == 0 && f.pending > f.applied) {
+                f.applied = f.pending;
+                derive_caught_up(r->derive, f.applied);
+            }
+            /* again from the last revision seen, not the one after: its
+             * events may have been split over frames (history is read in
+             * chunks) and a quiet gap cut the watch between them */
+            from = f.pending > from ? f.pending : from;
+        }
+        if (rc && rc != STORE_ECOMPACTED && !r->feeder_stop) {
+            log_event(LOG_LEVEL_WARN, MOD, "compiler image watch ended", "error=\"%s\"",
+                      strata_strerror(rc));
+        }
+        store_client_close(c);
+        if (rc && rc != STORE_ECOMPACTED && !r->feeder_stop) {
+            usleep(FEEDER_RETRY_MS * 1000);
+        }
+    }
+    derive_set_watched(r->derive, false);
+    return NULL;
+}
+
 /* ---- routes ---- */
 
 static int route_add(struct config_role *r, enum http_method_id m, const char *pattern,
@@ -269,6 +381,11 @@ static void role_free(struct config_role *r)
     if (!r) {
         return;
     }
+    if (r->feeder_started) {
+        r->feeder_stop = 1;
+        pthread_join(r->feeder, NULL);
+    }
+    derive_free(r->derive);
     while (r->idle) {
         struct worker *w = r->idle;
         r->idle = w->next;
@@ -312,6 +429,16 @@ int config_role_create(uv_loop_t *loop, const struct config_role_config *config,
     if (rc == 0 && api_shared_init(&r->shared, r->schema) != 0) {
         snprintf(errmsg, errmsg_size, "cannot build the OpenAPI document");
         rc = CONFIG_ROLE_ENOMEM;
+    }
+    if (rc == 0 && derive_create(&r->derive) != 0) {
+        snprintf(errmsg, errmsg_size, "cannot create the compiler image");
+        rc = CONFIG_ROLE_ENOMEM;
+    }
+    if (rc == 0 && pthread_create(&r->feeder, NULL, feeder_main, r) != 0) {
+        snprintf(errmsg, errmsg_size, "cannot start the compiler image thread");
+        rc = CONFIG_ROLE_ENOMEM;
+    } else if (rc == 0) {
+        r->feeder_started = true;
     }
     if (rc == 0 && (rc = routes_build(r)) != 0) {
         snprintf(errmsg, errmsg_size, "routes: %s", strata_strerror(rc));
@@ -444,8 +571,15 @@ int config_role_bootstrap_token(const char *store_target, struct tls_ctx *store_
         goto out_schema;
     }
     struct graph g;
+    struct derive *d = NULL;
     graph_init(&g, schema, graph_kv_client(c));
-    rc = graph_bootstrap(&g, "bootstrap", &err);
+    /* compiled like any write: the default project gets its default group */
+    rc = derive_create(&d) ? CONFIG_ROLE_ENOMEM : graph_derive_load(&g, d, NULL, &err);
+    if (rc == CONFIG_ROLE_ENOMEM) {
+        snprintf(err.message, sizeof err.message, "out of memory");
+    }
+    graph_set_derive(&g, d);
+    rc = rc ? rc : graph_bootstrap(&g, "bootstrap", &err);
     struct graph_list_req req = {.limit = 1, .linearizable = true};
     if (rc == 0) {
         rc = graph_obj_list(&g, "api-token", &req, &list, next, &err);
@@ -500,6 +634,7 @@ out_file:
     }
 out_client:
     json_decref(list);
+    derive_free(d);
     store_client_close(c);
 out_schema:
     schema_free(schema);

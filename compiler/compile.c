@@ -493,6 +493,16 @@ int compile_model_load(struct compile_model *m, const json_t *input)
     return 0;
 }
 
+const char *compile_model_find(const struct compile_model *m, const char *type,
+                               const json_t *fq_name)
+{
+    char key[FQ_STR_MAX];
+    if (fq_key(type, fq_name, key, sizeof key) != 0) {
+        return NULL;
+    }
+    return json_string_value(json_object_get(m->fq, key));
+}
+
 static const json_t *model_by_fq(const struct compile_model *m, const char *type, const json_t *fq)
 {
     char key[FQ_STR_MAX];

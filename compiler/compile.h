@@ -94,6 +94,11 @@ const json_t *compile_model_get(const struct compile_model *m, const char *uuid,
 #define COMPILE_READS_OOM "\x1foom"
 void compile_model_track(struct compile_model *m, json_t *reads);
 
+/* The uuid (borrowed) of the object of 'type' named 'fq_name' in 'm', or
+ * NULL. Not recorded in the read set. */
+const char *compile_model_find(const struct compile_model *m, const char *type,
+                               const json_t *fq_name);
+
 /* Loads every object of 'input' (a JSON array of objects, each with a
  * "type" member naming its type) into 'm'. */
 int compile_model_load(struct compile_model *m, const json_t *input) STRATA_WARN_UNUSED;

@@ -22,9 +22,9 @@ STRATA_ERR_DEFINE(derive, DERIVE_ERRORS)
  * 'derived' ("<type>/<uuid>") has one in 'dmods'; 'rt' and 'vni' map the
  * decimal number to its owner. 'revision' only grows between resets. */
 struct derive {
+    pthread_mutex_t compiling; /* one compiling transaction of this process at a time */
     pthread_mutex_t mu;   /* guards everything below */
     pthread_cond_t moved; /* 'revision' grew */
-    pthread_mutex_t compiling;
     struct compile_model *model;
     json_t *mods;    /* intent uuid -> mod revision */
     json_t *derived; /* "<type>/<uuid>" -> derived object */
@@ -33,6 +33,11 @@ struct derive {
     json_t *vni;     /* "<n>" -> owner */
     char cv[32];     /* value of /c/cv, "" when absent */
     uint64_t rel_mod[2]; /* mod revision of /c/id/rel/rt and /c/id/rel/vni, 0: absent */
+    json_t *keyrev;  /* key -> revision of the state applied (puts and deletes) */
+    json_t *resv;    /* identifiers taken by plans in flight in this process:
+                      * "<pool>\x1f<owner>" -> [number, plan token]; kept
+                      * across reloads, dropped by derive_unreserve() */
+    uint64_t tokens; /* last plan token handed out */
     uint64_t revision;
     bool ready, broken, watched;
 };
@@ -114,7 +119,8 @@ static void image_clear(struct derive *d)
     json_decref(d->dmods);
     json_decref(d->rt);
     json_decref(d->vni);
-    d->mods = d->derived = d->dmods = d->rt = d->vni = NULL;
+    json_decref(d->keyrev);
+    d->mods = d->derived = d->dmods = d->rt = d->vni = d->keyrev = NULL;
 }
 
 static int image_init(struct derive *d)
@@ -124,10 +130,11 @@ static int image_init(struct derive *d)
     d->dmods = json_object();
     d->rt = json_object();
     d->vni = json_object();
+    d->keyrev = json_object();
     d->cv[0] = '\0';
     d->rel_mod[0] = d->rel_mod[1] = 0;
     if (compile_model_create(&d->model) != 0 || !d->mods || !d->derived || !d->dmods || !d->rt ||
-        !d->vni) {
+        !d->vni || !d->keyrev) {
         image_clear(d);
         return DERIVE_ENOMEM;
     }
@@ -140,7 +147,9 @@ int derive_create(struct derive **out)
     if (!d) {
         return DERIVE_ENOMEM;
     }
-    if (image_init(d) != 0) {
+    d->resv = json_object();
+    if (!d->resv || image_init(d) != 0) {
+        json_decref(d->resv);
         free(d);
         return DERIVE_ENOMEM;
     }
@@ -161,6 +170,7 @@ void derive_free(struct derive *d)
         return;
     }
     image_clear(d);
+    json_decref(d->resv);
     pthread_cond_destroy(&d->moved);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->compiling);
@@ -265,7 +275,26 @@ int derive_apply(struct derive *d, const uint8_t *key, size_t key_size, const ui
     memcpy(k, key, key_size);
     k[key_size] = '\0';
     pthread_mutex_lock(&d->mu);
-    int rc = apply_locked(d, k, value, size, mod, deleted);
+    /* states arrive from the feeder and from this process's own commits,
+     * not necessarily in order: a key never goes back to an older state */
+    int rc = 0;
+    bool followed = false;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0] && !followed; i++) {
+        followed = strncmp(k, prefixes[i], strlen(prefixes[i])) == 0;
+    }
+    if (!followed) {
+        pthread_mutex_unlock(&d->mu);
+        return 0;
+    }
+    json_t *seen = d->keyrev ? json_object_get(d->keyrev, k) : NULL;
+    if (seen && (uint64_t)json_integer_value(seen) > mod) {
+        pthread_mutex_unlock(&d->mu);
+        return 0;
+    }
+    if (d->keyrev && json_object_set_new(d->keyrev, k, json_integer((json_int_t)mod))) {
+        rc = DERIVE_ENOMEM;
+    }
+    rc = rc ? rc : apply_locked(d, k, value, size, mod, deleted);
     if (rc) {
         d->broken = true;
     }
@@ -308,6 +337,15 @@ bool derive_broken(const struct derive *d)
     bool b = m->broken;
     pthread_mutex_unlock(&m->mu);
     return b;
+}
+
+bool derive_ready(const struct derive *d)
+{
+    struct derive *m = (struct derive *)d;
+    pthread_mutex_lock(&m->mu);
+    bool r = m->ready && !m->broken;
+    pthread_mutex_unlock(&m->mu);
+    return r;
 }
 
 uint64_t derive_revision(const struct derive *d)
@@ -369,6 +407,7 @@ static void plan_clear(struct derive_plan *p)
     }
     p->ncmps = p->nops = 0;
     p->sources = p->puts = p->deletes = 0;
+    p->token = 0;
 }
 
 void derive_plan_destroy(struct derive_plan *p)
@@ -479,6 +518,92 @@ static json_t *ids_state(const struct derive *d)
     return st;
 }
 
+/* The identifier state with this process's reservations added (those
+ * whose owner or number the image now shows committed are left out, they
+ * are settled); d->mu held. */
+static json_t *ids_state_reserved(const struct derive *d)
+{
+    json_t *st = ids_state(d);
+    const char *k;
+    json_t *v;
+    if (!st) {
+        return NULL;
+    }
+    json_object_foreach(d->resv, k, v) {
+        const char *sep = strchr(k, '\x1f');
+        bool rt = strncmp(k, "rt\x1f", 3) == 0;
+        json_t *pool = json_object_get(st, rt ? "route_target" : "vni");
+        char num[24];
+        json_int_t n = json_integer_value(json_array_get(v, 0));
+        snprintf(num, sizeof num, "%lld", (long long)n);
+        if (!sep || json_object_get(pool, sep + 1) || json_object_get(rt ? d->rt : d->vni, num)) {
+            continue;
+        }
+        bool taken = false;
+        const char *o;
+        json_t *x;
+        json_object_foreach(pool, o, x) {
+            taken |= json_integer_value(x) == n;
+        }
+        if (!taken && json_object_set_new(pool, sep + 1, json_integer(n))) {
+            json_decref(st);
+            return NULL;
+        }
+    }
+    return st;
+}
+
+/* Records the allocations of 'after' absent from 'before' as reserved by
+ * plan 'token'; d->mu held. */
+static int reserve(struct derive *d, const json_t *before, const json_t *after, uint64_t token)
+{
+    static const char *const pools[2][2] = {{"route_target", "rt"}, {"vni", "vni"}};
+    for (int i = 0; i < 2; i++) {
+        const json_t *b = json_object_get(before, pools[i][0]);
+        const char *owner;
+        json_t *v;
+        json_object_foreach(json_object_get(after, pools[i][0]), owner, v) {
+            json_t *was = json_object_get(b, owner);
+            if (was && json_integer_value(was) == json_integer_value(v)) {
+                continue;
+            }
+            char *key = fmt("%s\x1f%s", pools[i][1], owner);
+            json_t *e = json_pack("[I,I]", json_integer_value(v), (json_int_t)token);
+            int rc = key && e && json_object_set_new(d->resv, key, e) == 0 ? 0 : DERIVE_ENOMEM;
+            if (rc && !key) {
+                json_decref(e);
+            }
+            free(key);
+            if (rc) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static void unreserve_locked(struct derive *d, uint64_t token)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(d->resv, tmp, k, v) {
+        if ((uint64_t)json_integer_value(json_array_get(v, 1)) == token) {
+            json_object_del(d->resv, k);
+        }
+    }
+}
+
+void derive_unreserve(struct derive *d, uint64_t token)
+{
+    if (!token) {
+        return;
+    }
+    pthread_mutex_lock(&d->mu);
+    unreserve_locked(d, token);
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* Compares and writes for the identifier changes from 'before' to 'after'
  * (both as compile_alloc_dump() writes). An allocation compares CREATE ==
  * 0 on its key (no one else took the number) and MOD of the pool's release
@@ -486,8 +611,8 @@ static json_t *ids_state(const struct derive *d)
  * so the number taken is still the lowest free); a release deletes its key
  * and rewrites the marker. Only releases write the marker: creates do not
  * conflict with each other through it. d->mu held. */
-static int plan_ids(struct derive_plan *p, const struct derive *d, const json_t *before,
-                    const json_t *after)
+static int plan_ids(struct derive_plan *p, const struct derive *d, const json_t *image,
+                    const json_t *before, const json_t *after)
 {
     static const char *const pools[2][2] = {{"route_target", "rt"}, {"vni", "vni"}};
     int rc = 0;
@@ -508,6 +633,7 @@ static int plan_ids(struct derive_plan *p, const struct derive *d, const json_t 
             derive_id_key(pools[i][1], (unsigned long)json_integer_value(v), key, sizeof key);
             rc = plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, strdup(key), NULL, 0);
             rc = rc ? rc : plan_op(p, false, strdup(key), strdup(owner));
+            was = json_object_get(json_object_get(image, pools[i][0]), owner);
             if (rc == 0 && was) {
                 released = (unsigned long)json_integer_value(was);
                 derive_id_key(pools[i][1], released, key, sizeof key);
@@ -517,7 +643,8 @@ static int plan_ids(struct derive_plan *p, const struct derive *d, const json_t 
                 return rc;
             }
         }
-        json_object_foreach((json_t *)b, owner, v) {
+        /* releases: only numbers the store holds (not other plans' reservations) */
+        json_object_foreach(json_object_get(image, pools[i][0]), owner, v) {
             if (!json_object_get(a, owner)) {
                 released = (unsigned long)json_integer_value(v);
                 derive_id_key(pools[i][1], released, key, sizeof key);
@@ -773,9 +900,9 @@ static int adopt_default_acls(json_t *out)
 int derive_plan_change(struct derive *d, const char *type, const char *uuid, const json_t *old,
                        const json_t *now, struct derive_plan *p, char *msg, size_t msg_size)
 {
-    struct saved sv = {.obj = NULL}, sg = {.obj = NULL};
+    struct saved sv = {.obj = NULL}, sg = {.obj = NULL}, dup = {.obj = NULL};
     json_t *reads = json_object(), *sources = json_object(), *skip = json_object();
-    json_t *out = json_object(), *before = NULL, *after = NULL, *owned = NULL;
+    json_t *out = json_object(), *before = NULL, *after = NULL, *owned = NULL, *image = NULL;
     struct compile_alloc *alloc = NULL;
     char *skip_name = NULL;
     int rc = 0;
@@ -825,6 +952,17 @@ int derive_plan_change(struct derive *d, const char *type, const char *uuid, con
             dsg = compile_model_get(d->model, dsg_uuid, NULL);
         }
     }
+    /* a create named like an object the image holds (it will fail the
+     * graph's fq_name compare, or the image is stale): putting it in the
+     * model takes over that object's name indexes, so the other object is
+     * put back afterwards */
+    const char *twin = !old && now ? compile_model_find(d->model, type, json_object_get(now, "fq_name"))
+                                   : NULL;
+    if (twin && strcmp(twin, uuid) != 0) {
+        snprintf(dup.uuid, sizeof dup.uuid, "%s", twin);
+        snprintf(dup.type, sizeof dup.type, "%s", type);
+        dup.obj = json_incref((json_t *)compile_model_get(d->model, twin, NULL));
+    }
     if ((rc = model_swap(d->model, &sv, type, uuid, (json_t *)now)) != 0) {
         goto out_restore;
     }
@@ -857,8 +995,9 @@ int derive_plan_change(struct derive *d, const char *type, const char *uuid, con
         json_decref(g);
     }
     if (rc == 0) {
-        before = ids_state(d);
-        rc = before ? compile_alloc_create(&alloc) : DERIVE_ENOMEM;
+        image = ids_state(d);
+        before = ids_state_reserved(d);
+        rc = image && before ? compile_alloc_create(&alloc) : DERIVE_ENOMEM;
     }
     rc = rc ? rc : compile_alloc_load(alloc, before);
     rc = rc ? rc : compile_sources(d->model, alloc, sources, out);
@@ -881,12 +1020,21 @@ int derive_plan_change(struct derive *d, const char *type, const char *uuid, con
     }
     rc = rc ? rc : plan_reads(p, d, reads, skip, skip_name);
     rc = rc ? rc : plan_derived(p, d, sources, owned, out);
-    rc = rc ? rc : plan_ids(p, d, before, after);
+    rc = rc ? rc : plan_ids(p, d, image, before, after);
+    if (rc == 0) {
+        p->token = ++d->tokens;
+        rc = reserve(d, before, after, p->token);
+        if (rc) {
+            unreserve_locked(d, p->token);
+            p->token = 0;
+        }
+    }
     p->sources = json_object_size(sources);
 out_restore:
     compile_model_track(d->model, NULL);
     bool restored = model_restore(d->model, &sg);
-    if (!model_restore(d->model, &sv) || !restored) {
+    restored &= model_restore(d->model, &sv);
+    if (!model_restore(d->model, &dup) || !restored) {
         d->broken = true; /* the feeder reloads */
     }
 out_unlock:
@@ -903,6 +1051,7 @@ out_unlock:
     json_decref(skip);
     json_decref(out);
     json_decref(before);
+    json_decref(image);
     json_decref(after);
     json_decref(owned);
     free(skip_name);

@@ -18,9 +18,13 @@
  * plans again.
  *
  * Threads: every function may be called from any thread; the image is
- * guarded by an internal mutex. derive_lock()/derive_unlock() serialize
- * compiling transactions of one process (plan + commit + catch-up), so the
- * nodes of a cluster, not the workers of one node, race for identifiers. */
+ * guarded by an internal mutex. Plans in flight in one process reserve the
+ * identifiers they allocate until their transaction is decided
+ * (derive_unreserve()), so concurrent workers of one node never take the
+ * same numbers. The graph still runs one compiling transaction per process
+ * at a time (derive_lock()): measured, letting every worker of every node
+ * race for the lowest free numbers loses more rounds across nodes than
+ * pipelining gains within one (docs/design-config.md). */
 #ifndef STRATA_COMPILER_DERIVE_H
 #define STRATA_COMPILER_DERIVE_H
 
@@ -72,9 +76,12 @@ bool derive_type_derived(const char *type);
 const char *const *derive_prefixes(size_t *len);
 
 /* Feeding. derive_reset() forgets everything (not ready). derive_apply()
- * takes the state of one key at 'mod' ('deleted', or 'value' of 'size'
- * bytes); keys outside derive_prefixes() are ignored; a value that does not
- * parse marks the image broken (derive_broken()) until the next reset.
+ * takes the state of one key at revision 'mod' (a put's mod revision, a
+ * delete's revision; 'deleted', or 'value' of 'size' bytes); a state older
+ * than the one the image has for that key is ignored, so the feeder and
+ * the process's own commits may race; keys outside derive_prefixes() are
+ * ignored; a value that does not parse marks the image broken
+ * (derive_broken()) until the next reset.
  * derive_caught_up() says the image reflects the store up to 'revision'
  * (events applied in order up to it, or a reload finished) and wakes
  * waiters; the first call makes it ready. 'watched': the feeder follows
@@ -87,14 +94,12 @@ void derive_caught_up(struct derive *d, uint64_t revision);
 void derive_set_watched(struct derive *d, bool watched);
 bool derive_watched(const struct derive *d);
 bool derive_broken(const struct derive *d);
+bool derive_ready(const struct derive *d);
 uint64_t derive_revision(const struct derive *d);
 
 /* Waits until the image has caught up to 'revision' or 'timeout_ms' pass;
  * true when it has. Returns at once when not watched. */
 bool derive_wait(struct derive *d, uint64_t revision, unsigned timeout_ms);
-
-void derive_lock(struct derive *d);
-void derive_unlock(struct derive *d);
 
 /* A plan: compares and writes to add to a transaction. Strings are owned. */
 struct derive_cmp {
@@ -119,6 +124,7 @@ struct derive_plan {
     size_t sources;   /* sources compiled */
     size_t puts;      /* derived objects written */
     size_t deletes;   /* derived objects deleted */
+    uint64_t token;   /* the plan's identifier reservation (derive_unreserve()) */
 };
 
 void derive_plan_init(struct derive_plan *p);
@@ -135,6 +141,17 @@ void derive_plan_destroy(struct derive_plan *p);
 int derive_plan_change(struct derive *d, const char *type, const char *uuid, const json_t *old,
                        const json_t *now, struct derive_plan *p, char *msg,
                        size_t msg_size) STRATA_WARN_UNUSED;
+
+/* Serializes the compiling transactions of this process (plan, commit,
+ * image update). */
+void derive_lock(struct derive *d);
+void derive_unlock(struct derive *d);
+
+/* Drops the identifiers plan 'token' reserved: call once its transaction
+ * committed (the image then holds them) or was refused. Reservations keep
+ * plans in flight in one process from taking the same numbers; 0 is
+ * ignored. */
+void derive_unreserve(struct derive *d, uint64_t token);
 
 /* The identifier key of number 'n' in pool 'pool' ("rt" or "vni") into
  * 'out'; parses one back: 0 and '*pool'/'*n' set, or -1. Pure helpers. */

@@ -101,6 +101,7 @@ struct graph {
     bool fresh_reads;        /* internal: decision reads go through the leader */
     uint64_t seen_revision;  /* internal: store revision of the last transaction */
     struct derive *derive;   /* the compiler's image, or NULL: no compiling */
+    uint64_t derive_token;   /* internal: the identifiers the plan in flight reserved */
 };
 
 /* Sets up 'g' on 'schema' and 'kv' (both must outlive it). */

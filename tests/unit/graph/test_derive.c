@@ -496,8 +496,23 @@ static void test_project_default_group(void **state)
     int rc = graph_obj_delete(&f->g1, "security-group", sgu, 0, "t", NULL, &f->err);
     assert_int_equal(rc, GRAPH_ECONFLICT);
     assert_non_null(strstr(f->err.message, "deleted with the project"));
-    /* a network under the project blocks its delete; gone, the project goes
-     * with its group and ACLs */
+    /* a port in another project using the group blocks the project's
+     * delete (409 naming it); a network under the project does too; both
+     * gone, the project goes with its group and ACLs */
+    char vmi[GRAPH_UUID_SIZE], vn2[GRAPH_UUID_SIZE];
+    assert_int_equal(create(f, &f->g1, "virtual-network", vn2, VN_FMT, "other", f->proj), 0);
+    assert_int_equal(create(f, &f->g2, "virtual-machine-interface", vmi,
+                            "{\"name\":\"port1\",\"parent_type\":\"project\","
+                            "\"parent_uuid\":\"%s\",\"virtual_network_refs\":[{\"uuid\":\"%s\"}],"
+                            "\"security_group_refs\":[{\"uuid\":\"%s\"}]}",
+                            f->proj, vn2, sgu),
+                     0);
+    rc = graph_obj_delete(&f->g2, "project", p, 0, "t", NULL, &f->err);
+    assert_int_equal(rc, GRAPH_ECONFLICT);
+    assert_non_null(strstr(f->err.message, "default security-group is referred to by"));
+    assert_non_null(strstr(f->err.message, "port1"));
+    assert_int_equal(graph_obj_delete(&f->g1, "virtual-machine-interface", vmi, 0, "t", NULL,
+                                      &f->err), 0);
     assert_int_equal(create(f, &f->g1, "virtual-network", vn, VN_FMT, "n", p), 0);
     assert_int_equal(graph_obj_delete(&f->g2, "project", p, 0, "t", NULL, &f->err), GRAPH_ECONFLICT);
     assert_int_equal(graph_obj_delete(&f->g2, "virtual-network", vn, 0, "t", NULL, &f->err), 0);
@@ -541,6 +556,109 @@ static void test_cluster_version_gate(void **state)
     assert_int_equal(create(f, &f->g1, "network-ipam", ipam, "{\"name\":\"i\"}"), 0);
 }
 
+static bool plan_has_op(const struct derive_plan *p, const char *key)
+{
+    for (size_t i = 0; i < p->nops; i++) {
+        if (strcmp(p->ops[i].key, key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Plans in flight in one process take distinct numbers (reservations);
+ * a dropped reservation frees its number for the next plan. */
+static void test_reservations(void **state)
+{
+    struct fx *f = *state;
+    struct derive_plan p1, p2, p3;
+    char msg[256];
+    const char *ua = "00000000-0000-4000-8000-00000000000a";
+    const char *ub = "00000000-0000-4000-8000-00000000000b";
+    derive_plan_init(&p1);
+    derive_plan_init(&p2);
+    derive_plan_init(&p3);
+    json_t *a = J("{\"uuid\":\"%s\",\"name\":\"a\",\"fq_name\":[\"default-domain\","
+                  "\"default-project\",\"a\"],\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}",
+                  ua, f->proj);
+    json_t *b = J("{\"uuid\":\"%s\",\"name\":\"b\",\"fq_name\":[\"default-domain\","
+                  "\"default-project\",\"b\"],\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}",
+                  ub, f->proj);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", ua, NULL, a, &p1, msg, sizeof msg), 0);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", ub, NULL, b, &p2, msg, sizeof msg), 0);
+    assert_true(plan_has_op(&p1, "/c/id/rt/0008000000"));
+    assert_true(plan_has_op(&p1, "/c/id/vni/0000000001"));
+    assert_true(plan_has_op(&p2, "/c/id/rt/0008000001"));
+    assert_true(plan_has_op(&p2, "/c/id/vni/0000000002"));
+    assert_true(p1.token != 0 && p2.token != 0 && p1.token != p2.token);
+    /* a dropped, b still in flight: a new plan for a takes 8000000 again */
+    derive_unreserve(f->d1, p1.token);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", ua, NULL, a, &p3, msg, sizeof msg), 0);
+    assert_true(plan_has_op(&p3, "/c/id/rt/0008000000"));
+    assert_false(plan_has_op(&p3, "/c/id/rt/0008000001"));
+    derive_unreserve(f->d1, p2.token);
+    derive_unreserve(f->d1, p3.token);
+    /* nothing reserved: b takes the lowest number */
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", ub, NULL, b, &p2, msg, sizeof msg), 0);
+    assert_true(plan_has_op(&p2, "/c/id/rt/0008000000"));
+    derive_unreserve(f->d1, p2.token);
+    derive_plan_destroy(&p1);
+    derive_plan_destroy(&p2);
+    derive_plan_destroy(&p3);
+    json_decref(a);
+    json_decref(b);
+}
+
+static bool plan_has_cmp(const struct derive_plan *p, const char *key)
+{
+    for (size_t i = 0; i < p->ncmps; i++) {
+        if (strcmp(p->cmps[i].key, key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Planning a create named like an object the image holds (it will fail
+ * the graph's fq_name compare) must not cost that object its name index:
+ * a later plan still finds it by name (no "absent" compare for it). */
+static void test_twin_name_keeps_index(void **state)
+{
+    struct fx *f = *state;
+    char a[GRAPH_UUID_SIZE], b[GRAPH_UUID_SIZE], pol[GRAPH_UUID_SIZE], msg[256];
+    assert_int_equal(create(f, &f->g1, "virtual-network", a, VN_FMT, "vn-a", f->proj), 0);
+    assert_int_equal(create(f, &f->g1, "virtual-network", b, VN_FMT, "vn-b", f->proj), 0);
+    assert_int_equal(create(f, &f->g1, "network-policy", pol, POLICY, f->proj), 0);
+    assert_int_equal(graph_ref_update(&f->g1, GRAPH_REF_ADD, "virtual-network", b, "network-policy",
+                                      pol, NULL, NULL, "t", NULL, &f->err), 0);
+    struct derive_plan p;
+    derive_plan_init(&p);
+    json_t *twin = J("{\"uuid\":\"00000000-0000-4000-8000-0000000000aa\",\"name\":\"vn-a\","
+                     "\"fq_name\":[\"default-domain\",\"default-project\",\"vn-a\"],"
+                     "\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}", f->proj);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network",
+                                        "00000000-0000-4000-8000-0000000000aa", NULL, twin, &p,
+                                        msg, sizeof msg), 0);
+    derive_unreserve(f->d1, p.token);
+    /* vn-b's policy names vn-a: recompiling vn-b looks it up by name */
+    json_t *now = NULL, *obj = NULL;
+    assert_int_equal(graph_obj_read(&f->g1, "virtual-network", b, NULL, true, &obj, NULL, &f->err), 0);
+    now = json_deep_copy(obj);
+    json_object_set_new(now, "display_name", json_string("B"));
+    json_object_del(now, "href");
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", b, obj, now, &p, msg, sizeof msg), 0);
+    assert_false(plan_has_cmp(&p, "/c/f/virtual-network/default-domain\x1f" "default-project\x1fvn-a"));
+    char key[128];
+    snprintf(key, sizeof key, "/c/o/virtual-network/%s", a);
+    assert_true(plan_has_cmp(&p, key)); /* read, present */
+    derive_unreserve(f->d1, p.token);
+    derive_plan_destroy(&p);
+    json_decref(twin);
+    json_decref(obj);
+    json_decref(now);
+    check_full(f);
+}
+
 int main(void)
 {
     struct schema_error se;
@@ -556,6 +674,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_image_absent_name, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_project_default_group, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cluster_version_gate, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reservations, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_twin_name_keeps_index, fx_setup, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     schema_free(g_schema);
