@@ -41,12 +41,12 @@
 #include <uv.h>
 
 #include "lib/log.h"
+#include "routing/control/ctl_sock.h"
 #include "routing/control/speaker.h"
 
 static struct speaker *g_sp;
 static uv_loop_t *g_loop;
-static uv_pipe_t g_ctl;
-static bool g_ctl_open;
+static struct ctl_sock *g_ctl;
 static uv_signal_t g_sigterm, g_sigint;
 
 /* ---- configuration ---- */
@@ -403,134 +403,37 @@ static int load_config(const char *path, char *err, size_t esize)
 
 /* ---- control socket ---- */
 
-struct ctl_conn {
-    uv_pipe_t pipe;
-    char buf[65536];
-    size_t len;
-    bool answered;
-};
-
-static void ctl_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void ctl_written(uv_write_t *w, int status)
-{
-    (void)status;
-    struct ctl_conn *c = w->data;
-    free(w);
-    uv_close((uv_handle_t *)&c->pipe, ctl_closed);
-}
-
-static void ctl_answer(struct ctl_conn *c, json_t *doc)
-{
-    c->answered = true;
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!text) {
-        text = strdup("{\"error\":\"not found or out of memory\"}");
-    }
-    size_t n = text ? strlen(text) : 0;
-    uv_write_t *w = malloc(sizeof *w + n + 1);
-    if (!w || !text) {
-        free(w);
-        free(text);
-        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
-        return;
-    }
-    char *out = (char *)(w + 1);
-    memcpy(out, text, n);
-    out[n] = '\n';
-    free(text);
-    w->data = c;
-    uv_buf_t b = uv_buf_init(out, (unsigned)n + 1);
-    if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, ctl_written) != 0) {
-        free(w);
-        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
-    }
-}
-
 static json_t *error_doc(const char *msg)
 {
     return json_pack("{s:s}", "error", msg);
 }
 
-static void ctl_command(struct ctl_conn *c, char *line)
+static json_t *ctl_command(void *data, const char *cmd, const char *arg)
 {
-    char *arg = strchr(line, ' ');
-    if (arg) {
-        *arg++ = '\0';
+    (void)data;
+    if (strcmp(cmd, "neighbors") == 0) {
+        return speaker_neighbors_json(g_sp);
     }
-    if (strcmp(line, "neighbors") == 0) {
-        ctl_answer(c, speaker_neighbors_json(g_sp));
-    } else if (strcmp(line, "routes") == 0) {
+    if (strcmp(cmd, "routes") == 0) {
         json_t *doc = speaker_routes_json(g_sp, arg && *arg ? arg : NULL);
-        ctl_answer(c, doc ? doc : error_doc("no such table"));
-    } else if ((strcmp(line, "originate") == 0 || strcmp(line, "withdraw") == 0) && arg) {
+        return doc ? doc : error_doc("no such table");
+    }
+    if ((strcmp(cmd, "originate") == 0 || strcmp(cmd, "withdraw") == 0) && arg) {
         json_error_t je;
         json_t *r = json_loads(arg, JSON_REJECT_DUPLICATES, &je);
         char err[128];
+        json_t *answer;
         if (!r) {
-            ctl_answer(c, error_doc(je.text));
-        } else if (route_apply(r, line[0] == 'o', err, sizeof err) != 0) {
-            ctl_answer(c, error_doc(err));
+            answer = error_doc(je.text);
+        } else if (route_apply(r, cmd[0] == 'o', err, sizeof err) != 0) {
+            answer = error_doc(err);
         } else {
-            ctl_answer(c, json_pack("{s:b}", "ok", 1));
+            answer = json_pack("{s:b}", "ok", 1);
         }
         json_decref(r);
-    } else {
-        ctl_answer(c, error_doc("commands: neighbors | routes [TABLE] | originate ROUTE | withdraw ROUTE"));
+        return answer;
     }
-}
-
-static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    (void)suggested;
-    struct ctl_conn *c = h->data;
-    b->base = c->buf + c->len;
-    b->len = sizeof c->buf - c->len - 1;
-}
-
-static void ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    (void)b;
-    struct ctl_conn *c = s->data;
-    if (c->answered) {
-        return;
-    }
-    if (n < 0) {
-        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
-        return;
-    }
-    c->len += (size_t)n;
-    c->buf[c->len] = '\0';
-    char *nl = strchr(c->buf, '\n');
-    if (nl) {
-        *nl = '\0';
-        uv_read_stop(s);
-        ctl_command(c, c->buf);
-    } else if (c->len >= sizeof c->buf - 1) {
-        uv_read_stop(s);
-        ctl_answer(c, error_doc("command too long"));
-    }
-}
-
-static void ctl_accept(uv_stream_t *server, int status)
-{
-    if (status != 0) {
-        return;
-    }
-    struct ctl_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        return;
-    }
-    uv_pipe_init(g_loop, &c->pipe, 0);
-    c->pipe.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
-        uv_read_start((uv_stream_t *)&c->pipe, ctl_alloc, ctl_read) != 0) {
-        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
-    }
+    return error_doc("commands: neighbors | routes [TABLE] | originate ROUTE | withdraw ROUTE");
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -538,61 +441,16 @@ static void on_signal(uv_signal_t *s, int sig)
     (void)s;
     log_info("bgp", "stopping", "signal=%d", sig);
     speaker_close(g_sp);
-    if (g_ctl_open) {
-        uv_close((uv_handle_t *)&g_ctl, NULL);
-    }
+    ctl_sock_close(g_ctl);
+    g_ctl = NULL;
     uv_close((uv_handle_t *)&g_sigterm, NULL);
     uv_close((uv_handle_t *)&g_sigint, NULL);
-}
-
-/* ---- query client ---- */
-
-static int query(const char *path, int argc, char **argv)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (fd < 0 || strlen(path) >= sizeof sa.sun_path) {
-        fprintf(stderr, "strata-bgpd: bad socket path\n");
-        return 2;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        fprintf(stderr, "strata-bgpd: %s: %s\n", path, strerror(errno));
-        close(fd);
-        return 1;
-    }
-    char line[65536];
-    size_t len = 0;
-    for (int i = 0; i < argc; i++) {
-        int n = snprintf(line + len, sizeof line - len, "%s%s", i ? " " : "", argv[i]);
-        if (n < 0 || (size_t)n >= sizeof line - len - 1) {
-            fprintf(stderr, "strata-bgpd: command too long\n");
-            close(fd);
-            return 2;
-        }
-        len += (size_t)n;
-    }
-    line[len++] = '\n';
-    if (write(fd, line, len) != (ssize_t)len) {
-        close(fd);
-        return 1;
-    }
-    char buf[65536];
-    ssize_t n;
-    int rc = 0;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
-            rc = 1;
-        }
-    }
-    close(fd);
-    return rc;
 }
 
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "query") == 0) {
-        return query(argv[2], argc - 3, argv + 3);
+        return ctl_sock_query("strata-bgpd", argv[2], argc - 3, argv + 3);
     }
     const char *config = NULL, *ctl = NULL;
     static const struct option opts[] = {
@@ -620,20 +478,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if (ctl) {
-        unlink(ctl);
-        uv_pipe_init(g_loop, &g_ctl, 0);
-        int rc = uv_pipe_bind(&g_ctl, ctl);
-        if (rc == 0) {
-            rc = chmod(ctl, 0600) == 0 ? 0 : UV_EPERM;
-        }
-        if (rc == 0) {
-            rc = uv_listen((uv_stream_t *)&g_ctl, 16, ctl_accept);
-        }
+        int rc = ctl_sock_listen(g_loop, ctl, 65535, ctl_command, NULL, &g_ctl);
         if (rc != 0) {
             fprintf(stderr, "strata-bgpd: %s: %s\n", ctl, uv_strerror(rc));
             return 1;
         }
-        g_ctl_open = true;
     }
     uv_signal_init(g_loop, &g_sigterm);
     uv_signal_init(g_loop, &g_sigint);
