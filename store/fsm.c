@@ -17,10 +17,8 @@
  * are fdatasync'ed at each commit, the meta page is not, which keeps LMDB's
  * integrity (a crash may undo the last commits, which replay redoes) for one
  * flush per batch — cheap because a batch carries many entries.
- * config.durable syncs meta pages too; config.no_sync skips all syncing and
- * is only for callers that rebuild the environment after a machine crash:
- * store/node.c does, wiping LMDB after any unclean shutdown so that libraft
- * restores its snapshot and replays its log into an empty database. store_fsm_sync() forces everything to disk before
+ * config.durable syncs meta pages too; config.no_sync (benchmarks and tests
+ * only) skips all syncing. store_fsm_sync() forces everything to disk before
  * raft may drop log entries that LMDB alone would have to remember.
  *
  * Determinism. Everything a replica writes is a function of the entry
@@ -1815,6 +1813,21 @@ static int fsm_snap_load(struct store_fsm *fsm, MDB_txn *txn, const void *data, 
         rc = STORE_EFORMAT;
     }
     return rc;
+}
+
+int store_fsm_snapshot_applied(const void *data, size_t size, uint64_t *applied)
+{
+    struct cursor c;
+    uint8_t magic[8], version;
+    cursor_init(&c, data, data ? size : 0);
+    if (buf_get_bytes(&c, magic, 8) || memcmp(magic, FSM_SNAP_MAGIC, 8) != 0 ||
+        buf_get_u8(&c, &version)) {
+        return STORE_EFORMAT;
+    }
+    if (version != FSM_SNAP_VERSION) {
+        return STORE_EVERSION;
+    }
+    return buf_get_u64(&c, applied) ? STORE_EFORMAT : 0;
 }
 
 int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size)

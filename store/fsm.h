@@ -111,9 +111,7 @@ struct store_fsm_config {
     /* Local settings. */
     store_event_fn *on_event; /* may be NULL */
     void *event_arg;
-    bool no_sync;             /* MDB_NOSYNC: only for a caller that can rebuild the
-                                 environment after a machine crash, as store/node.c
-                                 does from raft's snapshot and log (see fsm.c) */
+    bool no_sync;             /* MDB_NOSYNC: benchmarks and tests only (see fsm.c) */
 };
 
 /* One committed raft entry: its index and command bytes (not owned). */
@@ -247,6 +245,11 @@ int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out) STRATA_WARN_UNUSE
  * storage errors as store_fsm_apply_batch(); on any error the old state is
  * intact. No events are delivered for a restore. */
 int store_fsm_restore(struct store_fsm *fsm, const void *data, size_t size) STRATA_WARN_UNUSED;
+
+/* Reads the raft index a snapshot was taken at from its header into
+ * '*applied' without checking the rest (store_fsm_restore() does):
+ * STORE_EFORMAT or STORE_EVERSION when the header is not one of ours. */
+int store_fsm_snapshot_applied(const void *data, size_t size, uint64_t *applied) STRATA_WARN_UNUSED;
 
 /* Checks the stored invariants (every record parses; keys in order and
  * within caps; 1 <= create <= mod <= revision, version >= 1; history keys

@@ -13,12 +13,10 @@
 #include "store/node.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <raft/uv.h>
 
@@ -91,12 +89,6 @@ struct store_node {
 
     int last_state;
     bool leader_ready; /* the election barrier has applied */
-    /* Serializable reads are served locally only once this node's state has
-     * caught up with the cluster since it started (node_local_ready()):
-     * before that, e.g. while raft rebuilds a wiped LMDB cache, they are
-     * forwarded to the leader. 'start_index' is the last log index at start. */
-    bool local_ready;
-    uint64_t start_index;
 
     /* Stuck-follower watchdog (docs/raft-0.15-findings.md, finding 3): the
      * leader's view of each follower's match index and since when it is
@@ -293,8 +285,6 @@ static void node_check_leadership(struct store_node *n)
     }
 }
 
-static bool node_local_ready(struct store_node *n);
-
 static void check_cb(uv_check_t *h)
 {
     struct store_node *n = h->data;
@@ -306,7 +296,6 @@ static void check_cb(uv_check_t *h)
     }
     node_run_ready_reads(n);
     node_check_leadership(n);
-    (void)node_local_ready(n);
 }
 
 /* ---- the raft_fsm ---- */
@@ -369,7 +358,14 @@ static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned
         free(rb);
         return RAFT_IOERR;
     }
-    /* No LMDB sync: libraft persists the snapshot bytes themselves. */
+    /* The snapshot's state must survive a crash once raft drops the log. */
+    rc = store_fsm_sync(n->fsm);
+    if (rc != 0) {
+        buf_destroy(out);
+        free(out);
+        free(rb);
+        return RAFT_IOERR;
+    }
     rb->base = out->data;
     rb->len = out->size;
     out->data = NULL; /* now owned through 'rb'; freed in finalize */
@@ -394,12 +390,33 @@ static int fsm_snapshot_finalize(struct raft_fsm *f, struct raft_buffer *bufs[],
     return 0;
 }
 
+/* libraft restores its last snapshot at every start, and a leader sends one
+ * to a follower that fell behind its log. LMDB is durable (fsm.c) and holds
+ * the state after some prefix of the committed log, so when it is already at
+ * or past the snapshot's index the restore is skipped: libraft replays the
+ * entries after the snapshot and the FSM skips those it has. Restoring
+ * anyway would roll a restarted node back to its last snapshot, and its
+ * serializable reads would miss keys it served before the restart until
+ * replay caught up. */
 static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
 {
     struct store_node *n = f->data;
     int rc = node_flush(n);
+    uint64_t snap_applied = 0;
+    struct store_fsm_status fst;
+    if (rc == 0 && store_fsm_snapshot_applied(buf->base, buf->len, &snap_applied) == 0 &&
+        store_fsm_status(n->fsm, &fst) == 0 && fst.applied_index >= snap_applied) {
+        log_info("store", "snapshot not restored: local state is already past it",
+                 "snapshot_index=%llu applied=%llu", (unsigned long long)snap_applied,
+                 (unsigned long long)fst.applied_index);
+        raft_free(buf->base);
+        return 0;
+    }
     if (rc == 0) {
         rc = store_fsm_restore(n->fsm, buf->base, buf->len);
+    }
+    if (rc == 0) {
+        rc = store_fsm_sync(n->fsm);
     }
     if (rc != 0) {
         log_error("store", "snapshot restore failed", "err=\"%s\"", strata_strerror(rc));
@@ -561,38 +578,6 @@ static int node_check_write(struct store_node *n, const uint8_t *data, size_t si
     return rc;
 }
 
-/* True once serializable reads may be served from this node's own state:
- * the state has caught up with what the cluster had committed when the node
- * started, so a local read never shows less than this node showed before a
- * restart. A leader is ready once its election barrier has applied. A
- * follower is ready when it knows a leader, its commit index has reached
- * both 1 (a brand-new member has nothing yet) and the last log index it
- * started with (the log it had replays first), and it has applied up to its
- * commit index. An uncommitted tail that the leader truncates keeps the node
- * "not ready" until new entries pass that index: its reads are forwarded
- * meanwhile, which is slower but never stale. Sticky once true. */
-static bool node_local_ready(struct store_node *n)
-{
-    if (n->local_ready) {
-        return true;
-    }
-    if (raft_state(&n->raft) == RAFT_LEADER) {
-        n->local_ready = n->leader_ready && n->pend_len == 0;
-    } else {
-        raft_id leader_id = 0;
-        const char *leader_address = NULL;
-        raft_leader(&n->raft, &leader_id, &leader_address);
-        uint64_t commit = n->raft.commit_index;
-        n->local_ready = leader_id != 0 && commit >= 1 && commit >= n->start_index &&
-                         raft_last_applied(&n->raft) >= commit && n->pend_len == 0;
-    }
-    if (n->local_ready) {
-        log_info("store", "local state caught up; serving serializable reads",
-                 "applied=%llu", (unsigned long long)raft_last_applied(&n->raft));
-    }
-    return n->local_ready;
-}
-
 int store_node_submit(struct store_node *n, const uint8_t *cmd, size_t size, bool serializable,
                       store_node_done_fn *done, void *arg)
 {
@@ -608,12 +593,6 @@ int store_node_submit(struct store_node *n, const uint8_t *cmd, size_t size, boo
     }
     if (read && !serializable && raft_state(&n->raft) != RAFT_LEADER) {
         return STORE_ENOTLEADER;
-    }
-    if (read && serializable && !node_local_ready(n)) {
-        if (raft_state(&n->raft) != RAFT_LEADER) {
-            return STORE_ENOTLEADER; /* the server forwards it to the leader */
-        }
-        serializable = false; /* a new leader serves it after its barrier */
     }
     if (!read) {
         int rc = node_check_write(n, cmd, size);
@@ -701,56 +680,6 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-/* LMDB is not the durability point: on every start libraft restores its
- * last snapshot into the FSM and replays the log after it, so the LMDB
- * database is a cache of raft's own durable files. Commits therefore skip
- * LMDB's fdatasync (MDB_NOSYNC): a process crash loses nothing (the page
- * cache has it), and the one risk left, a torn database after a power loss,
- * is removed by wiping LMDB after any shutdown that was not clean, so raft
- * rebuilds it. A clean close syncs LMDB and leaves NODE_CLEAN_MARK. */
-#define NODE_CLEAN_MARK "clean"
-
-static void node_db_prepare(struct store_node *n)
-{
-    char mark[4200], data[4200], lock[4200];
-    snprintf(mark, sizeof mark, "%s/%s", n->db_dir, NODE_CLEAN_MARK);
-    snprintf(data, sizeof data, "%s/data.mdb", n->db_dir);
-    snprintf(lock, sizeof lock, "%s/lock.mdb", n->db_dir);
-    if (unlink(mark) == 0) {
-        return; /* closed cleanly: the database is whole */
-    }
-    if (access(data, F_OK) == 0) {
-        log_warn("store", "unclean shutdown: rebuilding the state from raft's snapshot and log",
-                 "dir=%s", n->db_dir);
-        unlink(data);
-        unlink(lock);
-    }
-}
-
-/* Leaves the clean marker after LMDB has been synced. */
-static void node_db_mark_clean(struct store_node *n)
-{
-    char mark[4200];
-    if (store_fsm_failed(n->fsm) != 0 || store_fsm_sync(n->fsm) != 0) {
-        return;
-    }
-    snprintf(mark, sizeof mark, "%s/%s", n->db_dir, NODE_CLEAN_MARK);
-    int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        if (fsync(fd) != 0) {
-            log_warn("store", "cannot sync the clean marker", "path=%s", mark);
-        }
-        close(fd);
-    }
-    int dfd = open(n->db_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0) {
-            log_warn("store", "cannot sync the data directory", "dir=%s", n->db_dir);
-        }
-        close(dfd);
-    }
-}
-
 static bool node_is_member(void *arg, const char *name)
 {
     struct store_node *n = arg;
@@ -795,8 +724,6 @@ int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
     }
     n->cfg.fsm.on_event = node_event;
     n->cfg.fsm.event_arg = n;
-    n->cfg.fsm.no_sync = true;
-    node_db_prepare(n);
     rc = store_fsm_open(&n->fsm, n->db_dir, &n->cfg.fsm);
     if (rc != 0) {
         goto err_free;
@@ -883,7 +810,6 @@ int store_node_start(struct store_node *n)
         log_error("store", "raft start failed", "err=\"%s\"", raft_errmsg(&n->raft));
         return STORE_EIO;
     }
-    n->start_index = raft_last_index(&n->raft);
     uv_check_start(&n->check, check_cb);
     uv_timer_start(&n->watchdog, watchdog_cb, NODE_WATCHDOG_MS, NODE_WATCHDOG_MS);
     n->started = true;
@@ -920,8 +846,8 @@ static void raft_closed_cb(struct raft *r)
 {
     struct store_node *n = r->data;
     /* Entries libraft applied are committed before the files close. */
-    if (store_fsm_failed(n->fsm) == 0 && node_flush(n) == 0 && !n->pend_head) {
-        node_db_mark_clean(n);
+    if (store_fsm_failed(n->fsm) == 0) {
+        (void)node_flush(n);
     }
     while (n->pend_head) {
         struct pending *p = n->pend_head;
@@ -994,7 +920,6 @@ int store_node_status(struct store_node *n, struct store_node_status *st)
     st->last_index = raft_last_index(&n->raft);
     st->storage_error = store_fsm_failed(n->fsm);
     st->watchdog_transfers = n->watchdog_transfers;
-    st->local_reads = node_local_ready(n);
     unsigned count = n->raft.configuration.n;
     if (count > STORE_MEMBERS_MAX) {
         count = STORE_MEMBERS_MAX;

@@ -100,7 +100,6 @@ struct store_node_status {
     } members[STORE_MEMBERS_MAX];
     int storage_error;  /* sticky FSM error, 0 when healthy */
     uint64_t watchdog_transfers; /* leadership handed over for a stuck follower */
-    bool local_reads;   /* serializable reads are served from local state (caught up since start) */
 };
 
 int store_node_status(struct store_node *node, struct store_node_status *st) STRATA_WARN_UNUSED;

@@ -521,7 +521,6 @@ static void handle_status(struct sconn *c, const struct store_frame *f)
     }
     if (doc) {
         json_object_set_new(doc, "watchdog_transfers", json_integer((json_int_t)st.watchdog_transfers));
-        json_object_set_new(doc, "local_reads", json_boolean(st.local_reads));
         json_object_set_new(doc, "consistency",
                             json_pack("{s:I, s:I, s:I, s:I}", "checks_ok", (json_int_t)srv->checks_ok,
                                       "mismatches", (json_int_t)srv->mismatches, "mismatch_revision",
