@@ -79,6 +79,7 @@ struct store_fsm {
     char *path;
     struct store_fsm_config cfg; /* defaults resolved */
     int failed;                  /* sticky storage error, 0 when healthy */
+    unsigned views;              /* open store_fsm_view read transactions */
     struct fsm_state st;
     bool ckpt_set;     /* last checkpoint since open (see store_fsm_checkpoint) */
     uint64_t ckpt_rev;
@@ -485,6 +486,9 @@ int store_fsm_recover(struct store_fsm *fsm)
     if (!fsm->failed && fsm->env) {
         return 0;
     }
+    if (fsm->views) {
+        return STORE_EBUSY; /* the environment cannot close under a view */
+    }
     fsm_read_release(fsm);
     if (fsm->env) {
         MDB_envinfo info;
@@ -512,6 +516,9 @@ int store_fsm_set_map_size(struct store_fsm *fsm, size_t size)
 {
     if (!fsm->env) {
         return STORE_EPANIC;
+    }
+    if (fsm->views) {
+        return STORE_EBUSY; /* LMDB resizes only with no transaction open */
     }
     fsm_read_release(fsm);
     int rc = fsm_err(mdb_env_set_mapsize(fsm->env, size));
@@ -1666,16 +1673,13 @@ static int fsm_snap_db(MDB_txn *txn, MDB_dbi dbi, bool hist, struct buf *out)
     return rc;
 }
 
-int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out)
+/* Appends the snapshot of the state 'txn' sees to 'out'. Reads only 'txn'
+ * and the handle's database ids, so it may run on any thread. */
+static int fsm_snap_write(struct store_fsm *fsm, MDB_txn *txn, struct buf *out)
 {
-    MDB_txn *txn;
     struct fsm_state st;
     size_t mark = out->size;
-    int rc = fsm_read_begin(fsm, &txn);
-    if (rc) {
-        return rc;
-    }
-    rc = fsm_meta_read(fsm, txn, &st);
+    int rc = fsm_meta_read(fsm, txn, &st);
     rc = rc ? rc : buf_put(out, FSM_SNAP_MAGIC, 8);
     rc = rc ? rc : buf_put_u8(out, FSM_SNAP_VERSION);
     rc = rc ? rc : buf_put_u64(out, st.applied);
@@ -1684,7 +1688,6 @@ int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out)
     rc = rc ? rc : buf_put(out, st.hash, STORE_HASH_SIZE);
     rc = rc ? rc : fsm_snap_db(txn, fsm->dbi_kv, false, out);
     rc = rc ? rc : fsm_snap_db(txn, fsm->dbi_hist, true, out);
-    fsm_read_end(fsm, txn);
     uint8_t sum[STORE_HASH_SIZE];
     rc = rc ? rc : fsm_sha(sum, out->data + mark, out->size - mark, NULL, 0, NULL, 0);
     rc = rc ? rc : buf_put(out, sum, sizeof sum);
@@ -1692,6 +1695,74 @@ int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out)
         out->size = mark;
     }
     return rc;
+}
+
+int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out)
+{
+    MDB_txn *txn;
+    int rc = fsm_read_begin(fsm, &txn);
+    if (rc) {
+        return rc;
+    }
+    rc = fsm_snap_write(fsm, txn, out);
+    fsm_read_end(fsm, txn);
+    return rc;
+}
+
+struct store_fsm_view {
+    struct store_fsm *fsm;
+    MDB_txn *txn;
+    uint64_t applied;
+};
+
+int store_fsm_view_begin(struct store_fsm *fsm, struct store_fsm_view **out)
+{
+    if (fsm->failed || !fsm->env) {
+        return STORE_EPANIC;
+    }
+    struct store_fsm_view *v = calloc(1, sizeof *v);
+    if (!v) {
+        return LIB_ENOMEM;
+    }
+    /* A fresh transaction, not the cached reader: the environment is opened
+     * MDB_NOTLS, so this one may be used from another thread. */
+    int rc = fsm_txn_begin(fsm, MDB_RDONLY, &v->txn);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    struct fsm_state st;
+    rc = fsm_meta_read(fsm, v->txn, &st);
+    if (rc) {
+        mdb_txn_abort(v->txn);
+        free(v);
+        return rc;
+    }
+    v->fsm = fsm;
+    v->applied = st.applied;
+    fsm->views++;
+    *out = v;
+    return 0;
+}
+
+uint64_t store_fsm_view_applied(const struct store_fsm_view *v)
+{
+    return v->applied;
+}
+
+int store_fsm_view_snapshot(struct store_fsm_view *v, struct buf *out)
+{
+    return fsm_snap_write(v->fsm, v->txn, out);
+}
+
+void store_fsm_view_end(struct store_fsm_view *v)
+{
+    if (!v) {
+        return;
+    }
+    mdb_txn_abort(v->txn);
+    v->fsm->views--;
+    free(v);
 }
 
 /* Reads and, when 'txn' is not NULL, stores the key space of a snapshot. */

@@ -239,6 +239,18 @@ int store_fsm_history(struct store_fsm *fsm, uint64_t from_rev, const struct sto
  * (replicas with equal state produce equal bytes). */
 int store_fsm_snapshot(struct store_fsm *fsm, struct buf *out) STRATA_WARN_UNUSED;
 
+/* A consistent read-only view of the state for a snapshot written on
+ * another thread while this handle keeps applying batches: begin and end
+ * on the handle's thread, store_fsm_view_snapshot() on any one thread in
+ * between. While a view is open, store_fsm_recover() and
+ * store_fsm_set_map_size() return STORE_EBUSY, and the handle must not be
+ * closed. */
+struct store_fsm_view;
+int store_fsm_view_begin(struct store_fsm *fsm, struct store_fsm_view **out) STRATA_WARN_UNUSED;
+uint64_t store_fsm_view_applied(const struct store_fsm_view *view); /* raft index it holds */
+int store_fsm_view_snapshot(struct store_fsm_view *view, struct buf *out) STRATA_WARN_UNUSED;
+void store_fsm_view_end(struct store_fsm_view *view);
+
 /* Replaces the whole state with the snapshot of 'size' bytes at 'data' in
  * one write transaction. STORE_EFORMAT (or STORE_EVERSION) for a malformed
  * snapshot, STORE_ETOOLARGE for one with keys/values past this handle's caps,

@@ -13,6 +13,7 @@
 #include "store/node.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,22 @@ struct store_node {
     store_event_fn *event_hook;
     void *event_arg;
     int handles_open;
+
+    /* Asynchronous snapshots (raft_fsm version 3). fsm_snapshot() commits
+     * the pending batch and opens a read-only view on the loop thread;
+     * fsm_snapshot_async() serializes it on a libuv worker thread while the
+     * loop keeps applying; node_work_done() closes the view. Debian's
+     * raft_uv is raft_io version 1 without async_work, so the node supplies
+     * it (node_io_async_work) and holds back raft_uv's close until the work
+     * has finished. */
+    struct store_fsm_view *snap_view;
+    uv_work_t work;
+    struct raft_io_async_work *work_req;
+    raft_io_async_work_cb work_cb;
+    int work_status;
+    bool work_busy;
+    void (*io_close)(struct raft_io *io, raft_io_close_cb cb); /* raft_uv's */
+    raft_io_close_cb io_close_cb; /* a close waiting for the work to end */
 };
 
 static void node_event(void *arg, const struct store_event *ev)
@@ -336,51 +353,71 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **r
     return 0;
 }
 
+/* Runs on the loop thread: the state at raft's last applied index is
+ * committed and synced (raft drops log entries once the snapshot is
+ * stored, and LMDB must then hold them across a machine crash), and a view
+ * of it is opened. The bytes are produced by fsm_snapshot_async(). */
 static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct store_node *n = f->data;
+    if (n->snap_view) {
+        return RAFT_BUSY;
+    }
     int rc = node_flush(n);
+    rc = rc ? rc : store_fsm_sync(n->fsm);
     if (rc != 0) {
         return RAFT_IOERR;
     }
-    struct buf *out = malloc(sizeof *out);
-    struct raft_buffer *rb = malloc(sizeof *rb);
-    if (!out || !rb) {
-        free(out);
-        free(rb);
+    struct raft_buffer *rb = calloc(1, sizeof *rb);
+    if (!rb) {
         return RAFT_NOMEM;
     }
-    buf_init(out, 0);
-    rc = store_fsm_snapshot(n->fsm, out);
+    rc = store_fsm_view_begin(n->fsm, &n->snap_view);
     if (rc != 0) {
-        buf_destroy(out);
-        free(out);
         free(rb);
         return RAFT_IOERR;
     }
-    /* The snapshot's state must survive a crash once raft drops the log. */
-    rc = store_fsm_sync(n->fsm);
-    if (rc != 0) {
-        buf_destroy(out);
-        free(out);
-        free(rb);
-        return RAFT_IOERR;
-    }
-    rb->base = out->data;
-    rb->len = out->size;
-    out->data = NULL; /* now owned through 'rb'; freed in finalize */
-    buf_destroy(out);
-    free(out);
     *bufs = rb;
     *n_bufs = 1;
-    log_info("store", "snapshot taken", "index=%llu size=%zu",
-             (unsigned long long)n->raft.last_applied, rb->len);
     return 0;
+}
+
+/* Runs on a worker thread: serializes the view into the buffer. Touches
+ * only the view and the buffer. */
+static int fsm_snapshot_async(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct store_node *n = f->data;
+    if (!n->snap_view || *n_bufs != 1) {
+        return RAFT_IOERR;
+    }
+    struct buf out;
+    buf_init(&out, 0);
+    int rc = store_fsm_view_snapshot(n->snap_view, &out);
+    if (rc != 0) {
+        buf_destroy(&out);
+        return RAFT_IOERR;
+    }
+    (*bufs)[0].base = out.data; /* freed in fsm_snapshot_finalize */
+    (*bufs)[0].len = out.size;
+    return 0;
+}
+
+static void node_snap_view_end(struct store_node *n)
+{
+    if (n->snap_view) {
+        store_fsm_view_end(n->snap_view);
+        n->snap_view = NULL;
+    }
 }
 
 static int fsm_snapshot_finalize(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-    (void)f;
+    struct store_node *n = f->data;
+    node_snap_view_end(n); /* when the work never ran */
+    if (*bufs) {
+        log_info("store", "snapshot taken", "index=%llu size=%zu",
+                 (unsigned long long)n->raft.last_applied, (*bufs)[0].len);
+    }
     for (unsigned i = 0; i < *n_bufs; i++) {
         free((*bufs)[i].base);
     }
@@ -388,6 +425,68 @@ static int fsm_snapshot_finalize(struct raft_fsm *f, struct raft_buffer *bufs[],
     *bufs = NULL;
     *n_bufs = 0;
     return 0;
+}
+
+/* ---- raft_io async work (libuv thread pool) ---- */
+
+static struct store_node *node_of_io(struct raft_io *io)
+{
+    return (struct store_node *)((char *)io - offsetof(struct store_node, io));
+}
+
+static void node_work_run(uv_work_t *w)
+{
+    struct store_node *n = w->data;
+    n->work_status = n->work_req->work(n->work_req);
+}
+
+static void node_work_done(uv_work_t *w, int status)
+{
+    struct store_node *n = w->data;
+    struct raft_io_async_work *req = n->work_req;
+    raft_io_async_work_cb cb = n->work_cb;
+    n->work_req = NULL;
+    n->work_cb = NULL;
+    n->work_busy = false;
+    node_snap_view_end(n);
+    cb(req, status == 0 ? n->work_status : RAFT_CANCELED);
+    if (n->io_close_cb) {
+        raft_io_close_cb close_cb = n->io_close_cb;
+        n->io_close_cb = NULL;
+        n->io_close(&n->io, close_cb);
+    }
+}
+
+static int node_io_async_work(struct raft_io *io, struct raft_io_async_work *req, raft_io_async_work_cb cb)
+{
+    struct store_node *n = node_of_io(io);
+    if (n->work_busy || n->io_close_cb) {
+        return RAFT_BUSY;
+    }
+    n->work.data = n;
+    n->work_req = req;
+    n->work_cb = cb;
+    int rc = uv_queue_work(n->loop, &n->work, node_work_run, node_work_done);
+    if (rc != 0) {
+        n->work_req = NULL;
+        n->work_cb = NULL;
+        return RAFT_IOERR;
+    }
+    n->work_busy = true;
+    return 0;
+}
+
+/* raft_uv's close, held back while a work item runs (its callback must
+ * reach a raft whose io is still open). */
+static void node_io_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    struct store_node *n = node_of_io(io);
+    if (n->work_busy) {
+        log_info("store", "closing after the snapshot being written", NULL);
+        n->io_close_cb = cb;
+        return;
+    }
+    n->io_close(io, cb);
 }
 
 /* libraft restores its last snapshot at every start, and a leader sends one
@@ -746,12 +845,19 @@ int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
         rc = STORE_EIO;
         goto err_transport;
     }
-    n->raft_fsm.version = 2;
+    if (n->io.version < 2) {
+        n->io.version = 2;
+        n->io.async_work = node_io_async_work;
+    }
+    n->io_close = n->io.close;
+    n->io.close = node_io_close;
+    n->raft_fsm.version = 3;
     n->raft_fsm.data = n;
     n->raft_fsm.apply = fsm_apply;
     n->raft_fsm.snapshot = fsm_snapshot;
     n->raft_fsm.restore = fsm_restore;
     n->raft_fsm.snapshot_finalize = fsm_snapshot_finalize;
+    n->raft_fsm.snapshot_async = fsm_snapshot_async;
     rc = raft_init(&n->raft, &n->io, &n->raft_fsm, config->id, n->address);
     if (rc != 0) {
         log_error("store", "raft init failed", "err=\"%s\"", raft_errmsg(&n->raft));

@@ -113,13 +113,17 @@ int cluster_start(struct cluster *c, int i)
     return 0;
 }
 
-void cluster_kill(struct cluster *c, int i, int sig)
+int cluster_kill(struct cluster *c, int i, int sig)
 {
+    int status = -1;
     if (c->pid[i] > 0) {
         kill(c->pid[i], sig);
-        waitpid(c->pid[i], NULL, 0);
+        if (waitpid(c->pid[i], &status, 0) < 0) {
+            status = -1;
+        }
         c->pid[i] = 0;
     }
+    return status;
 }
 
 void cluster_destroy(struct cluster *c)

@@ -29,7 +29,9 @@ struct cluster {
  * after this call. */
 int cluster_init(struct cluster *c, const char *stratad, const char *dir, uint16_t port);
 int cluster_start(struct cluster *c, int i);
-void cluster_kill(struct cluster *c, int i, int sig);
+/* Sends 'sig' to node i and waits for it; returns its wait status (-1 when
+ * it was not running). */
+int cluster_kill(struct cluster *c, int i, int sig);
 void cluster_destroy(struct cluster *c);
 /* "nI@127.0.0.I:PORT+1" */
 void cluster_target(const struct cluster *c, int i, char *out, size_t size);

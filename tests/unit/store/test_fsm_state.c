@@ -3,6 +3,7 @@
  * the space gate, snapshot/restore, hash determinism across replicas, and
  * a read-only handle in another process while the writer keeps writing. */
 #include <lmdb.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 #include "fsm_fixture.h"
@@ -450,6 +451,63 @@ static int ro_check(struct store_fsm *ro, const char *want, uint64_t rev)
     return bad;
 }
 
+/* A view keeps the state it was opened on while batches keep applying (a
+ * snapshot of it is byte-equal to one taken at the moment it opened, even
+ * when written on another thread), map resizes and recovery wait for it,
+ * and the snapshot header says which raft index it holds. */
+struct view_job {
+    struct store_fsm_view *view;
+    struct buf out;
+    int rc;
+};
+
+static void *view_thread(void *arg)
+{
+    struct view_job *j = arg;
+    j->rc = store_fsm_view_snapshot(j->view, &j->out);
+    return NULL;
+}
+
+static void test_view_snapshot(void **state)
+{
+    (void)state;
+    struct store_fsm_config cfg = {.no_sync = true, .retention = 50, .history_prev_kv = true};
+    struct fx a;
+    fx_init(&a, &cfg);
+    feed(a.fsm, 11, 200, 7, &a.index);
+    struct buf before;
+    buf_init(&before, 0);
+    assert_int_equal(store_fsm_snapshot(a.fsm, &before), 0);
+    struct view_job j = {0};
+    buf_init(&j.out, 0);
+    assert_int_equal(store_fsm_view_begin(a.fsm, &j.view), 0);
+    assert_int_equal(store_fsm_view_applied(j.view), a.index);
+    feed(a.fsm, 12, 100, 5, &a.index); /* the state moves on */
+    assert_int_equal(store_fsm_set_map_size(a.fsm, (size_t)64 << 20), STORE_EBUSY);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, view_thread, &j), 0);
+    feed(a.fsm, 13, 100, 5, &a.index); /* concurrently with the writer thread */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(j.rc, 0);
+    assert_int_equal(j.out.size, before.size);
+    assert_memory_equal(j.out.data, before.data, before.size);
+    uint64_t idx = 0;
+    assert_int_equal(store_fsm_snapshot_applied(j.out.data, j.out.size, &idx), 0);
+    assert_int_equal(idx, store_fsm_view_applied(j.view));
+    assert_int_equal(store_fsm_snapshot_applied(j.out.data, 8, &idx), STORE_EFORMAT);
+    store_fsm_view_end(j.view);
+    assert_int_equal(store_fsm_set_map_size(a.fsm, (size_t)64 << 20), 0);
+    struct buf after;
+    buf_init(&after, 0);
+    assert_int_equal(store_fsm_snapshot(a.fsm, &after), 0);
+    assert_int_equal(store_fsm_snapshot_applied(after.data, after.size, &idx), 0);
+    assert_int_equal(idx, a.index);
+    buf_destroy(&before);
+    buf_destroy(&after);
+    buf_destroy(&j.out);
+    fx_destroy(&a);
+}
+
 static void test_read_only_in_child(void **state)
 {
     struct fx f;
@@ -559,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_map_full_then_grow),
         cmocka_unit_test(test_space_check_disk),
         cmocka_unit_test(test_snapshot_restore),
+        cmocka_unit_test(test_view_snapshot),
         cmocka_unit_test(test_hash_determinism),
         cmocka_unit_test(test_checkpoints),
         cmocka_unit_test(test_read_only_in_child),
