@@ -1,0 +1,786 @@
+/* Unit tests of the agent core (vrouter/agent): every datapath request the
+ * core makes is applied to a real forwarding core (vrouter/dp), so the
+ * tests check forwarding, not message lists: a port's packets reach a
+ * remote agent's tunnel with the chosen encapsulation and label; both
+ * control nodes' copies give one route, the better copy wins and losing
+ * one copy keeps forwarding; a lost node's copies stay programmed (stale)
+ * until its End-of-RIB or the stale expiry; a new generation re-installs
+ * and sweeps only what it did not re-install; flow misses install the
+ * forward and reverse flows or a drop, and the re-injected frame, run
+ * through the datapath's agent interface, leaves on the right port with
+ * the right bytes. Also the port text form (ctl and state file). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vrouter/agent/agent.h"
+#include "vrouter/dp/dp.h"
+
+#define FABRIC_IP 0x0a630001u /* 10.99.0.1 */
+#define REMOTE_IP 0x0a630002u /* 10.99.0.2 */
+#define REMOTE2_IP 0x0a630003u
+
+static const uint8_t ROUTER_MAC[6] = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x00};
+
+struct pub {
+    int node;
+    char ri[64];
+    enum xmpp_family family;
+    struct xmpp_route_key key;
+    struct xmpp_nexthop nh;
+    bool withdraw;
+};
+
+struct fx {
+    struct dp *dp;
+    struct agent_core *core;
+    int dp_errors;
+    size_t msgs[VR_MSG_TYPE_MAX + 1];
+    uint32_t swept; /* entries removed by the last SWEEP */
+    struct pub pubs[64];
+    size_t pub_count;
+    int subs[AGENT_MAX_NODES], unsubs[AGENT_MAX_NODES], eors[AGENT_MAX_NODES];
+};
+
+/* Applies one request to the real datapath, as strata-vrouter would. */
+static void apply(void *arg, const struct vr_msg *m)
+{
+    struct fx *f = arg;
+    struct dp *dp = f->dp;
+    int rc = 0;
+    uint8_t frame[VR_MSG_MAX];
+    size_t size;
+    struct vr_msg back;
+    /* every request must survive the wire codec */
+    assert_int_equal(vr_msg_encode(m, frame, sizeof frame, &size), 0);
+    assert_int_equal(vr_msg_decode(frame, size, &back), 0);
+    f->msgs[m->type]++;
+    switch (m->type) {
+    case VR_MSG_IF:
+        rc = dp_if_add(dp, &m->u.ifc.dpif);
+        break;
+    case VR_MSG_IF_DEL:
+        rc = dp_if_del(dp, m->u.id);
+        break;
+    case VR_MSG_VRF:
+        rc = dp_vrf_add(dp, &m->u.vrf);
+        break;
+    case VR_MSG_VRF_DEL:
+        rc = dp_vrf_del(dp, m->u.id);
+        break;
+    case VR_MSG_NH:
+        rc = dp_nh_add(dp, &m->u.nh);
+        break;
+    case VR_MSG_NH_DEL:
+        rc = dp_nh_del(dp, m->u.id);
+        break;
+    case VR_MSG_ROUTE:
+        rc = dp_route_add(dp, &m->u.route);
+        break;
+    case VR_MSG_ROUTE_DEL:
+        rc = dp_route_del(dp, &m->u.route);
+        break;
+    case VR_MSG_LABEL:
+        rc = dp_label_add(dp, &m->u.label);
+        break;
+    case VR_MSG_LABEL_DEL:
+        rc = dp_label_del(dp, m->u.id);
+        break;
+    case VR_MSG_VNI:
+        rc = dp_vni_add(dp, &m->u.vni);
+        break;
+    case VR_MSG_VNI_DEL:
+        rc = dp_vni_del(dp, m->u.id);
+        break;
+    case VR_MSG_FLOW:
+        rc = dp_flow_set(dp, &m->u.flow.key, &m->u.flow.action, 1, NULL);
+        break;
+    case VR_MSG_GEN_BEGIN:
+        dp_generation_begin(dp, m->u.id);
+        break;
+    case VR_MSG_SWEEP:
+        f->swept = dp_sweep(dp, m->u.id);
+        break;
+    default:
+        fail_msg("unexpected request type %u", m->type);
+    }
+    if (rc != 0) {
+        f->dp_errors++;
+        fprintf(stderr, "datapath refused %s: %d\n", vr_msg_type_name(m->type), rc);
+    }
+}
+
+static void record_pub(struct fx *f, int node, const char *ri, enum xmpp_family family,
+                       const struct xmpp_route_key *k, const struct xmpp_nexthop *nh, bool withdraw)
+{
+    assert_true(f->pub_count < 64);
+    struct pub *p = &f->pubs[f->pub_count++];
+    memset(p, 0, sizeof *p);
+    p->node = node;
+    snprintf(p->ri, sizeof p->ri, "%s", ri);
+    p->family = family;
+    p->key = *k;
+    if (nh) {
+        p->nh = *nh;
+    }
+    p->withdraw = withdraw;
+}
+
+static void on_publish(void *arg, int node, const char *ri, const struct xmpp_route_entry *e)
+{
+    assert_int_equal(e->next_hop_count, 1);
+    record_pub(arg, node, ri, e->family, &e->key, &e->next_hops[0], false);
+}
+
+static void on_withdraw(void *arg, int node, const char *ri, enum xmpp_family family, const struct xmpp_route_key *k)
+{
+    record_pub(arg, node, ri, family, k, NULL, true);
+}
+
+static void on_subscribe(void *arg, int node, const char *ri, uint32_t id)
+{
+    struct fx *f = arg;
+    (void)ri;
+    assert_true(id > 0);
+    f->subs[node]++;
+}
+
+static void on_unsubscribe(void *arg, int node, const char *ri)
+{
+    struct fx *f = arg;
+    (void)ri;
+    f->unsubs[node]++;
+}
+
+static void on_eor(void *arg, int node)
+{
+    struct fx *f = arg;
+    f->eors[node]++;
+}
+
+static const struct agent_ops OPS = {
+    .dp_send = apply,
+    .subscribe = on_subscribe,
+    .unsubscribe = on_unsubscribe,
+    .publish = on_publish,
+    .withdraw = on_withdraw,
+    .eor = on_eor,
+};
+
+static void fx_core(struct fx *f, uint32_t gen, const char *encaps)
+{
+    struct agent_config cfg = {.fabric_ip = FABRIC_IP, .node_count = 2, .generation = gen};
+    memcpy(cfg.router_mac, ROUTER_MAC, 6);
+    snprintf(cfg.agent_if_name, sizeof cfg.agent_if_name, "pkt0");
+    for (const char *e = encaps; *e; e++) {
+        cfg.encaps[cfg.encap_count++] = *e == 'u' ? DP_ENCAP_MPLS_UDP : *e == 'g' ? DP_ENCAP_MPLS_GRE : DP_ENCAP_VXLAN;
+    }
+    assert_int_equal(agent_core_create(&cfg, &OPS, f, &f->core), 0);
+    agent_core_start(f->core);
+}
+
+static struct fx *fx_new(uint32_t gen, const char *encaps)
+{
+    struct fx *f = test_calloc(1, sizeof *f);
+    struct dp_config dc;
+    dp_config_default(&dc);
+    dc.ifs = 64;
+    dc.vrfs = 64;
+    dc.nhs = 4096;
+    dc.labels = 4096;
+    dc.routes = 1024;
+    dc.flows = 1024;
+    dc.lpm_nodes = 256;
+    dc.bridge = 256;
+    dc.vnis = 256;
+    dc.composites = 16;
+    assert_int_equal(dp_create(&dc, &f->dp), 0);
+    fx_core(f, gen, encaps);
+    return f;
+}
+
+static void fx_free(struct fx *f)
+{
+    agent_core_free(f->core);
+    dp_free(f->dp);
+    test_free(f);
+}
+
+static struct agent_port_spec spec(const char *line)
+{
+    struct agent_port_spec s;
+    char err[128];
+    int rc = agent_spec_parse(line, &s, err, sizeof err);
+    if (rc != 0) {
+        fail_msg("spec '%s': %s", line, err);
+    }
+    return s;
+}
+
+static void add_port(struct fx *f, const char *line)
+{
+    struct agent_port_spec s = spec(line);
+    assert_int_equal(agent_port_add(f->core, &s), 0);
+}
+
+/* A route item for 'ri' from a remote agent at 'dip'. */
+static struct xmpp_route_item item(uint32_t prefix, uint8_t plen, uint32_t dip, uint32_t label, unsigned encaps,
+                                   uint32_t vni)
+{
+    struct xmpp_route_item it;
+    memset(&it, 0, sizeof it);
+    it.entry.family = XMPP_FAMILY_INET;
+    it.entry.key.prefix.version = 4;
+    be32_store(it.entry.key.prefix.addr, prefix);
+    it.entry.key.plen = plen;
+    it.entry.next_hop_count = 1;
+    struct xmpp_nexthop *nh = &it.entry.next_hops[0];
+    nh->address.version = 4;
+    be32_store(nh->address.addr, dip);
+    nh->label = label;
+    nh->encaps = encaps;
+    nh->has_vni = vni != 0;
+    nh->vni = vni;
+    return it;
+}
+
+static void route_in(struct fx *f, int node, const char *ri, struct xmpp_route_item it)
+{
+    agent_route_item(f->core, node, ri, XMPP_FAMILY_INET, &it);
+}
+
+static void retract(struct fx *f, int node, const char *ri, uint32_t prefix, uint8_t plen)
+{
+    struct xmpp_route_item it = item(prefix, plen, 0, 0, 0, 0);
+    it.retract = true;
+    agent_route_item(f->core, node, ri, XMPP_FAMILY_INET, &it);
+}
+
+/* The datapath's next hop for 'ip' in 'vrf' (zeroed when none). */
+static struct dp_nh lookup(struct fx *f, uint32_t vrf, uint32_t ip)
+{
+    uint8_t a[16] = {0};
+    be32_store(a, ip);
+    struct dp_nh nh;
+    memset(&nh, 0, sizeof nh);
+    uint32_t id = dp_route_lookup(f->dp, vrf, 4, a);
+    if (id) {
+        assert_int_equal(dp_nh_get(f->dp, id, &nh), 0);
+    }
+    return nh;
+}
+
+#define VM1 "vm1 tap=tap1 ri=red mac=02:00:00:00:01:01 ip=192.168.1.1/24 gw=192.168.1.254 vni=5001"
+#define VM3 "vm3 tap=tap3 ri=blue mac=02:00:00:00:02:03 ip=192.168.2.3/24 gw=192.168.2.254"
+
+/* ---- ports ---- */
+
+static void test_port_add_installs_and_publishes(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "ugv");
+    agent_node_up(f->core, 0);
+    assert_int_equal(f->eors[0], 1);
+    add_port(f, VM1);
+    assert_int_equal(f->dp_errors, 0);
+    const struct agent_port *p = agent_port_find(f->core, "vm1");
+    assert_non_null(p);
+    assert_int_equal(p->spec.ifindex, AGENT_IF_FIRST_PORT);
+    assert_int_equal(p->spec.vrf, 1);
+    struct dp_if dif;
+    assert_int_equal(dp_if_get(f->dp, p->spec.ifindex, &dif), 0);
+    assert_int_equal(dif.type, DP_IF_VM);
+    assert_true(dif.flags & DP_IF_POLICY);
+    assert_int_equal(dif.vrf, 1);
+    assert_int_equal(dif.gw_ip4, 0xc0a801feu);
+    assert_int_equal(dp_if_get(f->dp, AGENT_IF_AGENT, &dif), 0);
+    assert_int_equal(dif.type, DP_IF_AGENT);
+    assert_int_equal(dp_if_get(f->dp, AGENT_IF_FABRIC, &dif), 0);
+    assert_int_equal(dif.ip4, FABRIC_IP);
+    /* local /32 -> the port, label -> the port, VNI -> the VRF */
+    struct dp_nh nh = lookup(f, 1, 0xc0a80101u);
+    assert_int_equal(nh.type, DP_NH_IF);
+    assert_int_equal(nh.ifindex, p->spec.ifindex);
+    struct dp_label l;
+    assert_int_equal(dp_label_get(f->dp, p->label, &l), 0);
+    assert_int_equal(l.nh, p->nh);
+    struct dp_vni v;
+    assert_int_equal(dp_vni_get(f->dp, 5001, &v), 0);
+    assert_int_equal(v.vrf, 1);
+    /* subscribed once, inet + EVPN published to the node that is up only */
+    assert_int_equal(f->subs[0], 1);
+    assert_int_equal(f->subs[1], 0);
+    assert_int_equal(f->pub_count, 2);
+    assert_int_equal(f->pubs[0].family, XMPP_FAMILY_INET);
+    assert_int_equal(f->pubs[1].family, XMPP_FAMILY_EVPN);
+    assert_memory_equal(f->pubs[1].key.mac, p->spec.mac, 6);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(f->pubs[i].key.plen, 32);
+        assert_int_equal(be32_load(f->pubs[i].key.prefix.addr), 0xc0a80101u);
+        assert_int_equal(be32_load(f->pubs[i].nh.address.addr), FABRIC_IP);
+        assert_int_equal(f->pubs[i].nh.label, p->label);
+        assert_int_equal(f->pubs[i].nh.vni, 5001);
+        assert_int_equal(f->pubs[i].nh.encaps, XMPP_ENCAP_UDP | XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN);
+    }
+    /* node 1 comes up later: it gets the subscription, both routes, EoR */
+    agent_node_up(f->core, 1);
+    assert_int_equal(f->subs[1], 1);
+    assert_int_equal(f->pub_count, 4);
+    assert_int_equal(f->pubs[3].node, 1);
+    assert_int_equal(f->eors[1], 1);
+    /* conflicts change nothing */
+    struct agent_port_spec s = spec(VM1);
+    assert_int_equal(agent_port_add(f->core, &s), AGENT_EEXIST);
+    s = spec("vm9 tap=tap1 ri=red mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254");
+    assert_int_equal(agent_port_add(f->core, &s), AGENT_ECONFLICT);
+    s = spec("vm9 tap=tap9 ri=red mac=02:00:00:00:01:09 ip=192.168.1.1/24 gw=192.168.1.254");
+    assert_int_equal(agent_port_add(f->core, &s), AGENT_ECONFLICT);
+    s = spec("vm9 tap=tap9 ri=green mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254 vrf=1");
+    assert_int_equal(agent_port_add(f->core, &s), AGENT_ECONFLICT);
+    assert_int_equal(agent_port_count(f->core), 1);
+    fx_free(f);
+}
+
+static void test_port_del_removes_everything(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "g");
+    agent_node_up(f->core, 0);
+    add_port(f, VM1);
+    add_port(f, VM3);
+    route_in(f, 0, "blue", item(0xc0a80207u, 32, REMOTE_IP, 77, XMPP_ENCAP_GRE, 0));
+    assert_int_equal(lookup(f, 2, 0xc0a80207u).type, DP_NH_TUNNEL);
+    f->pub_count = 0;
+    assert_int_equal(agent_port_del(f->core, "vm3"), 0);
+    assert_int_equal(agent_port_del(f->core, "vm3"), AGENT_ENOENT);
+    assert_int_equal(f->dp_errors, 0);
+    /* withdrawn (inet, EVPN), unsubscribed, VRF gone with its routes and the tunnel */
+    assert_int_equal(f->pub_count, 2);
+    assert_true(f->pubs[0].withdraw && f->pubs[1].withdraw);
+    assert_int_equal(f->unsubs[0], 1);
+    struct dp_vrf vrf;
+    assert_int_equal(dp_vrf_get(f->dp, 2, &vrf), VR_ENOENT);
+    struct agent_status st;
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.tunnel_nhs, 0);
+    assert_int_equal(st.instances, 1);
+    uint32_t pos = 0, n = 0;
+    struct dp_if dif;
+    while (dp_if_next(f->dp, &pos, &dif) == 0) {
+        n++;
+    }
+    assert_int_equal(n, 3); /* agent, fabric, vm1 */
+    /* the freed ifindex and VRF are reused */
+    add_port(f, VM3);
+    assert_int_equal(agent_port_find(f->core, "vm3")->spec.ifindex, AGENT_IF_FIRST_PORT + 1);
+    assert_int_equal(agent_port_find(f->core, "vm3")->spec.vrf, 2);
+    fx_free(f);
+}
+
+/* ---- routes from the control nodes ---- */
+
+static void test_best_path_and_encap(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "ugv");
+    agent_node_up(f->core, 0);
+    agent_node_up(f->core, 1);
+    add_port(f, VM1);
+    /* both nodes send the same route: one tunnel, MPLSoUDP first in our order */
+    struct xmpp_route_item it = item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_UDP, 0);
+    route_in(f, 0, "red", it);
+    route_in(f, 1, "red", it);
+    struct dp_nh nh = lookup(f, 1, 0xc0a80102u);
+    assert_int_equal(nh.type, DP_NH_TUNNEL);
+    assert_int_equal(nh.encap, DP_ENCAP_MPLS_UDP);
+    assert_int_equal(nh.label, 200);
+    assert_int_equal(nh.dip, REMOTE_IP);
+    assert_int_equal(nh.sip, FABRIC_IP);
+    struct agent_status st;
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.routes, 1);
+    assert_int_equal(st.tunnel_nhs, 1);
+    /* node 1's copy prefers another endpoint with a higher local-pref */
+    struct xmpp_route_item better = item(0xc0a80102u, 32, REMOTE2_IP, 300, XMPP_ENCAP_GRE, 0);
+    better.entry.has_local_preference = true;
+    better.entry.local_preference = 200;
+    route_in(f, 1, "red", better);
+    nh = lookup(f, 1, 0xc0a80102u);
+    assert_int_equal(nh.dip, REMOTE2_IP);
+    assert_int_equal(nh.encap, DP_ENCAP_MPLS_GRE);
+    assert_int_equal(nh.label, 300);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.tunnel_nhs, 1); /* the unused tunnel was released */
+    /* equal local-pref: the higher sequence number wins, then node 0 */
+    better.entry.local_preference = 100;
+    better.entry.sequence_number = 5;
+    route_in(f, 1, "red", better);
+    assert_int_equal(lookup(f, 1, 0xc0a80102u).dip, REMOTE2_IP);
+    better.entry.sequence_number = 0;
+    route_in(f, 1, "red", better);
+    assert_int_equal(lookup(f, 1, 0xc0a80102u).dip, REMOTE_IP);
+    /* node 0 withdraws: node 1's copy takes over; node 1 withdraws: gone */
+    retract(f, 0, "red", 0xc0a80102u, 32);
+    assert_int_equal(lookup(f, 1, 0xc0a80102u).dip, REMOTE2_IP);
+    retract(f, 1, "red", 0xc0a80102u, 32);
+    assert_int_equal(lookup(f, 1, 0xc0a80102u).type, DP_NH_NONE);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.routes, 0);
+    assert_int_equal(st.tunnel_nhs, 0);
+    /* VXLAN needs a VNI; a route offering only VXLAN without one is not programmed */
+    route_in(f, 0, "red", item(0xc0a80103u, 32, REMOTE_IP, 201, XMPP_ENCAP_VXLAN, 0));
+    assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_NONE);
+    route_in(f, 0, "red", item(0xc0a80103u, 32, REMOTE_IP, 201, XMPP_ENCAP_VXLAN, 5001));
+    nh = lookup(f, 1, 0xc0a80103u);
+    assert_int_equal(nh.encap, DP_ENCAP_VXLAN);
+    assert_int_equal(nh.label, 5001);
+    assert_memory_equal(nh.dmac, ROUTER_MAC, 6);
+    /* our own routes reflected back, unknown instances: ignored */
+    route_in(f, 0, "red", item(0xc0a80104u, 32, FABRIC_IP, 17, XMPP_ENCAP_GRE, 0));
+    route_in(f, 0, "green", item(0xc0a80105u, 32, REMOTE_IP, 17, XMPP_ENCAP_GRE, 0));
+    assert_int_equal(lookup(f, 1, 0xc0a80104u).type, DP_NH_NONE);
+    /* a remote copy of a local port's address never overrides the port */
+    route_in(f, 0, "red", item(0xc0a80101u, 32, REMOTE_IP, 18, XMPP_ENCAP_GRE, 0));
+    assert_int_equal(lookup(f, 1, 0xc0a80101u).type, DP_NH_IF);
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(agent_routes_format(f->core, "red", &out), 0);
+    assert_int_equal(buf_put_u8(&out, 0), 0);
+    assert_non_null(strstr((char *)out.data, "inet 192.168.1.1/32 local port=vm1"));
+    assert_non_null(strstr((char *)out.data, "inet 192.168.1.3/32 node0=10.99.0.2,label=201,vni=5001"));
+    assert_int_equal(agent_routes_format(f->core, "nope", &out), AGENT_ENOENT);
+    buf_destroy(&out);
+    assert_int_equal(f->dp_errors, 0);
+    fx_free(f);
+}
+
+static void test_headless_stale_and_eor(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "g");
+    agent_node_up(f->core, 0);
+    agent_node_up(f->core, 1);
+    add_port(f, VM1);
+    for (int n = 0; n < 2; n++) {
+        route_in(f, n, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+        route_in(f, n, "red", item(0xc0a80103u, 32, REMOTE_IP, 201, XMPP_ENCAP_GRE, 0));
+    }
+    size_t dels = f->msgs[VR_MSG_ROUTE_DEL];
+    /* both nodes lost: everything stays programmed, stale */
+    agent_node_down(f->core, 0);
+    agent_node_down(f->core, 1);
+    struct agent_status st;
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.stale_copies, 4);
+    assert_int_equal(st.programmed, 2);
+    assert_int_equal(f->msgs[VR_MSG_ROUTE_DEL], dels);
+    assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_TUNNEL);
+    /* node 0 returns with only .2: after its End-of-RIB, .3 loses node 0's
+     * copy but node 1's stale copy still holds it */
+    agent_node_up(f->core, 0);
+    route_in(f, 0, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+    agent_node_eor(f->core, 0);
+    assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_TUNNEL);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.stale_copies, 2);
+    /* the stale timer: node 1's stale copies go, .3 with them */
+    assert_int_equal(agent_stale_expire(f->core), 2);
+    assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_NONE);
+    assert_int_equal(lookup(f, 1, 0xc0a80102u).type, DP_NH_TUNNEL);
+    assert_int_equal(f->dp_errors, 0);
+    fx_free(f);
+}
+
+/* An agent restart: the datapath keeps the old generation's entries; the
+ * new core re-adds the port and re-learns one of two routes; nothing is
+ * swept before every node that is up sent End-of-RIB; then exactly the
+ * unrefreshed route and its tunnel go, and all that remains is the new
+ * generation's. */
+static void test_restart_generation_sweep(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "g");
+    agent_node_up(f->core, 0);
+    add_port(f, VM1);
+    route_in(f, 0, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+    route_in(f, 0, "red", item(0xc0a80103u, 32, REMOTE2_IP, 201, XMPP_ENCAP_GRE, 0));
+    uint32_t old_nh = lookup(f, 1, 0xc0a80102u).id;
+    agent_core_free(f->core);
+    f->core = NULL;
+    fx_core(f, 2, "g");
+    struct agent_port_spec s = spec(VM1 " ifindex=2 vrf=1");
+    assert_int_equal(agent_port_add(f->core, &s), 0);
+    agent_node_up(f->core, 0);
+    agent_node_up(f->core, 1);
+    route_in(f, 0, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+    /* the new generation's tunnel ids do not overwrite the old ones */
+    struct dp_nh nh = lookup(f, 1, 0xc0a80102u);
+    assert_int_not_equal(nh.id, old_nh);
+    assert_int_not_equal((nh.id - AGENT_NH_TUNNEL_BASE) / AGENT_NH_TUNNEL_SPAN,
+                         (old_nh - AGENT_NH_TUNNEL_BASE) / AGENT_NH_TUNNEL_SPAN);
+    assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_TUNNEL); /* old, still forwarding */
+    agent_node_eor(f->core, 0);
+    assert_false(agent_generation_swept(f->core)); /* node 1 is up and has not sent it */
+    assert_int_equal(f->msgs[VR_MSG_SWEEP], 0);
+    agent_node_eor(f->core, 1);
+    assert_true(agent_generation_swept(f->core));
+    assert_int_equal(f->swept, 3); /* the stale route and both old tunnels */
+    assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_NONE);
+    assert_int_equal(lookup(f, 1, 0xc0a80102u).type, DP_NH_TUNNEL);
+    assert_int_equal(lookup(f, 1, 0xc0a80101u).type, DP_NH_IF);
+    /* every remaining entry is of generation 2 */
+    uint32_t pos = 0;
+    struct dp_route r;
+    while (dp_route_next(f->dp, &pos, &r) == 0) {
+        assert_int_equal(r.gen, 2);
+    }
+    pos = 0;
+    struct dp_nh n;
+    while (dp_nh_next(f->dp, &pos, &n) == 0) {
+        assert_int_equal(n.gen, 2);
+    }
+    agent_generation_sweep(f->core); /* once only */
+    assert_int_equal(f->msgs[VR_MSG_SWEEP], 1);
+    assert_int_equal(f->dp_errors, 0);
+    fx_free(f);
+}
+
+/* ---- punts and flows ---- */
+
+/* A punted ICMP echo from 'src' to 'dst' received on 'ifindex'. */
+static size_t punted(uint8_t *b, uint8_t reason, uint32_t ifindex, uint32_t vrf, uint32_t src, uint32_t dst)
+{
+    memset(b, 0, 16 + 14 + 28);
+    be16_store(b, DP_PUNT_MAGIC);
+    b[2] = DP_PUNT_VERSION;
+    b[3] = reason;
+    be32_store(b + 4, ifindex);
+    be32_store(b + 8, vrf);
+    be32_store(b + 12, 7);
+    uint8_t *e = b + 16;
+    memcpy(e, ROUTER_MAC, 6);
+    e[6] = 0x02;
+    e[11] = 0x01;
+    be16_store(e + 12, 0x0800);
+    uint8_t *ip = e + 14;
+    ip[0] = 0x45;
+    be16_store(ip + 2, 28);
+    ip[8] = 64;
+    ip[9] = 1;
+    be32_store(ip + 12, src);
+    be32_store(ip + 16, dst);
+    ip[20] = 8; /* echo request */
+    return 16 + 14 + 28;
+}
+
+/* Runs the re-injection frame through the datapath's agent interface. */
+static void inject(struct fx *f, const struct buf *b, struct dp_out *out, uint8_t *copy, uint32_t *copy_size)
+{
+    static uint8_t mem[2048];
+    assert_true(b->size + DP_HEADROOM <= sizeof mem);
+    memcpy(mem + DP_HEADROOM, b->data, b->size);
+    struct dp_pkt pkt = {.buf = mem, .size = sizeof mem, .off = DP_HEADROOM, .len = (uint32_t)b->size};
+    dp_rx(f->dp, AGENT_IF_AGENT, &pkt, 2, out);
+    assert_int_equal(out->verdict, DP_VERDICT_TX);
+    assert_int_equal(out->count, 1);
+    *copy_size = dp_tx_copy(&pkt, &out->tx[0], copy, 2048);
+    assert_true(*copy_size > 0);
+}
+
+static void test_flow_miss_local_remote_drop(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "gv");
+    agent_node_up(f->core, 0);
+    add_port(f, VM1);
+    add_port(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
+    route_in(f, 0, "red", item(0xc0a80105u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+    uint8_t b[128], tx[2048];
+    uint32_t tx_size;
+    struct agent_punt p;
+    struct agent_flow_decision d;
+    struct buf re;
+    struct dp_out out;
+    buf_init(&re, 0);
+    /* local destination: forward + reverse; re-injected to vm2, routed */
+    size_t n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80102u);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(p.reason, DP_PUNT_FLOW_MISS);
+    assert_int_equal(p.flow, 7);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    assert_true(d.forward);
+    struct dp_flow fl;
+    assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
+    assert_int_equal(fl.action.type, DP_FLOW_FORWARD);
+    assert_int_equal(dp_flow_get(f->dp, &d.reverse, &fl), 0);
+    assert_int_equal(be32_load(fl.key.src), 0xc0a80102u);
+    inject(f, &re, &out, tx, &tx_size);
+    assert_int_equal(out.tx[0].ifindex, agent_port_find(f->core, "vm2")->spec.ifindex);
+    assert_int_equal(tx_size, 14 + 28);
+    const uint8_t vm2_mac[6] = {2, 0, 0, 0, 1, 2};
+    assert_memory_equal(tx, vm2_mac, 6);
+    assert_memory_equal(tx + 6, ROUTER_MAC, 6);
+    assert_int_equal(tx[14 + 8], 63); /* TTL decremented */
+    /* remote destination: MPLSoGRE to 10.99.0.2 with label 200 */
+    buf_reset(&re);
+    n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80105u);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    assert_true(d.forward);
+    inject(f, &re, &out, tx, &tx_size);
+    assert_int_equal(out.tx[0].ifindex, AGENT_IF_FABRIC);
+    assert_int_equal(tx_size, 14 + 20 + 4 + 4 + 28);
+    const uint8_t *o = tx + 14;
+    assert_int_equal(o[9], 47);
+    assert_int_equal(be32_load(o + 12), FABRIC_IP);
+    assert_int_equal(be32_load(o + 16), REMOTE_IP);
+    assert_int_equal(be16_load(o + 2), 20 + 8 + 28);
+    assert_int_equal(be16_load(o + 22), 0x8847);
+    assert_int_equal(be32_load(o + 24) >> 12, 200);
+    assert_int_equal(be32_load(o + 40), 0xc0a80101u); /* inner source */
+    /* the same with VXLAN first in the order and a VNI on the route */
+    route_in(f, 0, "red", item(0xc0a80106u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN, 5001));
+    buf_reset(&re);
+    fx_free(f);
+    f = fx_new(1, "vg");
+    agent_node_up(f->core, 0);
+    add_port(f, VM1);
+    route_in(f, 0, "red", item(0xc0a80106u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN, 5001));
+    n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80106u);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    inject(f, &re, &out, tx, &tx_size);
+    assert_int_equal(tx_size, 14 + 20 + 8 + 8 + 14 + 28);
+    o = tx + 14;
+    assert_int_equal(o[9], 17);
+    assert_int_equal(be16_load(o + 22), 4789);
+    assert_int_equal(be32_load(o + 32) >> 8, 5001);
+    assert_memory_equal(o + 36, ROUTER_MAC, 6);
+    /* unknown destination: a drop flow, nothing re-injected */
+    buf_reset(&re);
+    n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0x08080808u);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    assert_false(d.forward);
+    assert_int_equal(re.size, 0);
+    assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
+    assert_int_equal(fl.action.type, DP_FLOW_DROP);
+    assert_int_equal(dp_flow_get(f->dp, &d.reverse, &fl), VR_ENOENT);
+    struct agent_status st;
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.flows_forward, 1);
+    assert_int_equal(st.flows_drop, 1);
+    buf_destroy(&re);
+    assert_int_equal(f->dp_errors, 0);
+    fx_free(f);
+}
+
+static void test_punt_malformed(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "g");
+    add_port(f, VM1);
+    uint8_t b[128];
+    struct agent_punt p;
+    struct agent_flow_decision d;
+    struct buf re;
+    buf_init(&re, 0);
+    size_t n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80102u);
+    /* every truncation of the header and of the Ethernet frame is refused */
+    for (size_t cut = 0; cut < 16 + 14; cut++) {
+        assert_int_equal(agent_punt_parse(b, cut, &p), AGENT_EPUNT);
+    }
+    b[0] ^= 1;
+    assert_int_equal(agent_punt_parse(b, n, &p), AGENT_EPUNT);
+    b[0] ^= 1;
+    b[3] = DP_AGENT_TX;
+    assert_int_equal(agent_punt_parse(b, n, &p), AGENT_EPUNT);
+    b[3] = DP_PUNT_FLOW_MISS;
+    /* truncated IPv4 packets, bad versions and lengths */
+    for (size_t cut = 16 + 14; cut < n; cut++) {
+        assert_int_equal(agent_punt_parse(b, cut, &p), 0);
+        assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), AGENT_EPUNT);
+    }
+    b[16 + 14] = 0x65;
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), AGENT_EPUNT);
+    b[16 + 14] = 0x45;
+    be16_store(b + 16 + 14 + 2, 200);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), AGENT_EPUNT);
+    be16_store(b + 16 + 12, 0x86dd);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), AGENT_EUNSUPPORTED);
+    assert_int_equal(re.size, 0);
+    assert_int_equal(f->msgs[VR_MSG_FLOW], 0);
+    /* the injection header */
+    assert_int_equal(agent_inject_build(5, b + 16, 14, &re), 0);
+    assert_int_equal(re.size, 16 + 14);
+    assert_int_equal(re.data[3], DP_AGENT_TX);
+    assert_int_equal(be32_load(re.data + 4), 5);
+    buf_destroy(&re);
+    fx_free(f);
+}
+
+/* ---- text form ---- */
+
+static void test_spec_text(void **state)
+{
+    (void)state;
+    struct agent_port_spec s = spec("p1 tap=veth1 ri=default-domain:p:vn1 mac=02:aa:bb:cc:dd:ee ip=10.1.2.3/24 "
+                                    "gw=10.1.2.1 dns=10.1.2.2 hostname=web-1 vni=77 ifindex=9 vrf=4");
+    assert_string_equal(s.name, "p1");
+    assert_string_equal(s.tap, "veth1");
+    assert_string_equal(s.ri, "default-domain:p:vn1");
+    assert_int_equal(s.ip4, 0x0a010203u);
+    assert_int_equal(s.plen, 24);
+    assert_int_equal(s.gw4, 0x0a010201u);
+    assert_int_equal(s.dns4, 0x0a010202u);
+    assert_int_equal(s.vni, 77);
+    assert_int_equal(s.ifindex, 9);
+    assert_int_equal(s.vrf, 4);
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(agent_spec_format(&s, &out), 0);
+    assert_int_equal(buf_put_u8(&out, 0), 0);
+    struct agent_port_spec t = spec((const char *)out.data);
+    assert_memory_equal(&s, &t, sizeof s);
+    buf_destroy(&out);
+    static const char *bad[] = {
+        "",
+        "p1",
+        "p1 tap=t ri=r mac=02:00:00:00:00:01 ip=10.0.0.1/24",                 /* no gw */
+        "p1 tap=t ri=r mac=03:00:00:00:00:01 ip=10.0.0.1/24 gw=10.0.0.254",  /* multicast MAC */
+        "p1 tap=t ri=r mac=02:00:00:00:00:01 ip=10.0.0.1/33 gw=10.0.0.254",
+        "p1 tap=t ri=r mac=02:00:00:00:00:01 ip=10.0.0.1 gw=10.0.0.254",
+        "p1 tap=t ri=r mac=02:00:00:00:00:01 ip=10.0.0.1/24 gw=10.0.0.254 vni=16777216",
+        "p1 tap=t ri=r mac=02:00:00:00:00:01 ip=10.0.0.1/24 gw=10.0.0.254 tap=u",
+        "p1 tap=t ri=r mac=02:00:00:00:00:01 ip=10.0.0.1/24 gw=10.0.0.254 color=red",
+        "p1 tap=averyveryverylongname ri=r mac=02:00:00:00:00:01 ip=10.0.0.1/24 gw=10.0.0.254",
+        "p1 tap=t ri=r mac=02:00:00:00:00:01 ip=10.0.0.1/24 gw=10.0.0.254 ifindex=1",
+        "p1 tap=t ri=r mac=02:00:00:00:00:01 ip=10.0.0.1/24 gw=10.0.0.254 vrf=-1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[128] = "";
+        assert_int_equal(agent_spec_parse(bad[i], &s, err, sizeof err), AGENT_ESYNTAX);
+        assert_true(err[0] != '\0');
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_port_add_installs_and_publishes),
+        cmocka_unit_test(test_port_del_removes_everything),
+        cmocka_unit_test(test_best_path_and_encap),
+        cmocka_unit_test(test_headless_stale_and_eor),
+        cmocka_unit_test(test_restart_generation_sweep),
+        cmocka_unit_test(test_flow_miss_local_remote_drop),
+        cmocka_unit_test(test_punt_malformed),
+        cmocka_unit_test(test_spec_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

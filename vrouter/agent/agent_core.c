@@ -1,0 +1,924 @@
+/* The agent's state and decisions (agent.h): ports and routing instances,
+ * identifier allocation, per-control-node route copies with the local
+ * best-path choice, tunnel next hops shared by reference count, stale
+ * copies and the generation sweep. Pure: every effect is a call through
+ * 'struct agent_ops'. Tables are small arrays searched linearly (a compute
+ * node has tens of ports and instances with hundreds of routes). */
+#include "vrouter/agent/agent.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vrouter/agent/agent_int.h"
+
+STRATA_ERR_DEFINE(agent, AGENT_ERRORS)
+
+static void dp_send(struct agent_core *c, const struct vr_msg *m)
+{
+    c->ops.dp_send(c->arg, m);
+}
+
+static void msg_id(struct agent_core *c, uint8_t type, uint32_t id)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, type, 0, 0);
+    m.u.id = id;
+    dp_send(c, &m);
+}
+
+int agent_core_create(const struct agent_config *cfg, const struct agent_ops *ops, void *arg,
+                      struct agent_core **out)
+{
+    if (!cfg || !ops || !ops->dp_send || cfg->encap_count == 0 || cfg->encap_count > 3 ||
+        cfg->node_count == 0 || cfg->node_count > AGENT_MAX_NODES || cfg->generation == 0) {
+        return AGENT_EINVAL;
+    }
+    for (size_t i = 0; i < cfg->encap_count; i++) {
+        if (cfg->encaps[i] < DP_ENCAP_MPLS_GRE || cfg->encaps[i] > DP_ENCAP_VXLAN) {
+            return AGENT_EINVAL;
+        }
+    }
+    struct agent_core *c = calloc(1, sizeof *c);
+    if (!c) {
+        return AGENT_ENOMEM;
+    }
+    c->cfg = *cfg;
+    c->ops = *ops;
+    c->arg = arg;
+    *out = c;
+    return 0;
+}
+
+void agent_core_free(struct agent_core *c)
+{
+    if (!c) {
+        return;
+    }
+    for (size_t i = 0; i < c->ri_count; i++) {
+        free(c->ris[i]->routes);
+        free(c->ris[i]);
+    }
+    free(c->ris);
+    free(c->ports);
+    free(c);
+}
+
+void agent_core_start(struct agent_core *c)
+{
+    msg_id(c, VR_MSG_GEN_BEGIN, c->cfg.generation);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif.ifindex = AGENT_IF_FABRIC;
+    m.u.ifc.dpif.type = DP_IF_FABRIC;
+    m.u.ifc.dpif.ip4 = c->cfg.fabric_ip;
+    dp_send(c, &m);
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif.ifindex = AGENT_IF_AGENT;
+    m.u.ifc.dpif.type = DP_IF_AGENT;
+    snprintf(m.u.ifc.name, sizeof m.u.ifc.name, "%s", c->cfg.agent_if_name);
+    dp_send(c, &m);
+}
+
+/* ---- lookups ---- */
+
+struct agent_ri *agent_ri_find(const struct agent_core *c, const char *name)
+{
+    for (size_t i = 0; i < c->ri_count; i++) {
+        if (strcmp(c->ris[i]->name, name) == 0) {
+            return c->ris[i];
+        }
+    }
+    return NULL;
+}
+
+struct agent_ri *agent_ri_by_vrf(const struct agent_core *c, uint32_t vrf)
+{
+    for (size_t i = 0; i < c->ri_count; i++) {
+        if (c->ris[i]->vrf == vrf) {
+            return c->ris[i];
+        }
+    }
+    return NULL;
+}
+
+uint32_t agent_ri_vrf(const struct agent_core *c, const char *ri)
+{
+    const struct agent_ri *r = agent_ri_find(c, ri);
+    return r ? r->vrf : 0;
+}
+
+const char *agent_vrf_ri(const struct agent_core *c, uint32_t vrf)
+{
+    const struct agent_ri *r = agent_ri_by_vrf(c, vrf);
+    return r ? r->name : NULL;
+}
+
+size_t agent_port_count(const struct agent_core *c)
+{
+    return c->port_count;
+}
+
+const struct agent_port *agent_port_at(const struct agent_core *c, size_t i)
+{
+    return i < c->port_count ? &c->ports[i] : NULL;
+}
+
+const struct agent_port *agent_port_find(const struct agent_core *c, const char *name)
+{
+    for (size_t i = 0; i < c->port_count; i++) {
+        if (strcmp(c->ports[i].spec.name, name) == 0) {
+            return &c->ports[i];
+        }
+    }
+    return NULL;
+}
+
+const struct agent_port *agent_port_by_ifindex(const struct agent_core *c, uint32_t ifindex)
+{
+    for (size_t i = 0; i < c->port_count; i++) {
+        if (c->ports[i].spec.ifindex == ifindex) {
+            return &c->ports[i];
+        }
+    }
+    return NULL;
+}
+
+const struct agent_port *agent_port_by_ip(const struct agent_core *c, uint32_t vrf, uint32_t ip4)
+{
+    for (size_t i = 0; i < c->port_count; i++) {
+        if (c->ports[i].spec.vrf == vrf && c->ports[i].spec.ip4 == ip4) {
+            return &c->ports[i];
+        }
+    }
+    return NULL;
+}
+
+static uint32_t key_ip4(const struct xmpp_route_key *k)
+{
+    return (uint32_t)k->prefix.addr[0] << 24 | (uint32_t)k->prefix.addr[1] << 16 |
+           (uint32_t)k->prefix.addr[2] << 8 | k->prefix.addr[3];
+}
+
+static uint32_t plen_mask(uint8_t plen)
+{
+    return plen == 0 ? 0 : 0xffffffffu << (32 - plen);
+}
+
+const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_t vrf, uint32_t ip4)
+{
+    const struct agent_ri *r = agent_ri_by_vrf(c, vrf);
+    const struct agent_route *best = NULL;
+    if (!r) {
+        return NULL;
+    }
+    for (size_t i = 0; i < r->route_count; i++) {
+        const struct agent_route *rt = &r->routes[i];
+        if (rt->family != XMPP_FAMILY_INET || rt->nh == 0 || rt->key.prefix.version != 4) {
+            continue;
+        }
+        uint32_t m = plen_mask(rt->key.plen);
+        if ((ip4 & m) == (key_ip4(&rt->key) & m) && (!best || rt->key.plen > best->key.plen)) {
+            best = rt;
+        }
+    }
+    return best;
+}
+
+bool agent_ip4_known(const struct agent_core *c, uint32_t vrf, uint32_t ip4)
+{
+    return agent_port_by_ip(c, vrf, ip4) != NULL || agent_route_lookup(c, vrf, ip4) != NULL;
+}
+
+const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t id)
+{
+    for (size_t i = 0; i < AGENT_NH_TUNNEL_SPAN; i++) {
+        if (c->tunnels[i].id == id && id != 0) {
+            return &c->tunnels[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- tunnel next hops ---- */
+
+static uint32_t tunnel_acquire(struct agent_core *c, uint32_t dip, uint8_t encap, uint32_t label)
+{
+    struct agent_tunnel *free_slot = NULL;
+    for (size_t i = 0; i < AGENT_NH_TUNNEL_SPAN; i++) {
+        struct agent_tunnel *t = &c->tunnels[i];
+        if (t->id && t->dip == dip && t->encap == encap && t->label == label) {
+            t->refs++;
+            return t->id;
+        }
+        if (!t->id && !free_slot) {
+            free_slot = t;
+        }
+    }
+    if (!free_slot) {
+        return 0;
+    }
+    size_t slot = (size_t)(free_slot - c->tunnels);
+    *free_slot = (struct agent_tunnel){
+        .id = AGENT_NH_TUNNEL_BASE + (c->cfg.generation & 1u) * AGENT_NH_TUNNEL_SPAN + (uint32_t)slot,
+        .dip = dip,
+        .encap = encap,
+        .label = label,
+        .refs = 1,
+    };
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_NH, 0, 0);
+    m.u.nh.id = free_slot->id;
+    m.u.nh.type = DP_NH_TUNNEL;
+    m.u.nh.encap = encap;
+    m.u.nh.ifindex = AGENT_IF_FABRIC;
+    m.u.nh.label = label;
+    m.u.nh.sip = c->cfg.fabric_ip;
+    m.u.nh.dip = dip;
+    memcpy(m.u.nh.dmac, c->cfg.router_mac, 6);
+    dp_send(c, &m);
+    return free_slot->id;
+}
+
+static void tunnel_release(struct agent_core *c, uint32_t id)
+{
+    for (size_t i = 0; i < AGENT_NH_TUNNEL_SPAN; i++) {
+        struct agent_tunnel *t = &c->tunnels[i];
+        if (t->id == id && id != 0) {
+            if (--t->refs == 0) {
+                msg_id(c, VR_MSG_NH_DEL, id);
+                memset(t, 0, sizeof *t);
+            }
+            return;
+        }
+    }
+}
+
+/* ---- best path and programming ---- */
+
+/* Whether copy 'a' (of node 'ia') beats copy 'b' (of node 'ib'). */
+static bool copy_better(const struct agent_copy *a, int ia, const struct agent_copy *b, int ib)
+{
+    if (a->stale != b->stale) {
+        return !a->stale;
+    }
+    if (a->local_pref != b->local_pref) {
+        return a->local_pref > b->local_pref;
+    }
+    if (a->seq != b->seq) {
+        return a->seq > b->seq;
+    }
+    return ia < ib;
+}
+
+static int best_copy(const struct agent_route *rt)
+{
+    int best = -1;
+    for (int n = 0; n < AGENT_MAX_NODES; n++) {
+        if (rt->copy[n].present && (best < 0 || copy_better(&rt->copy[n], n, &rt->copy[best], best))) {
+            best = n;
+        }
+    }
+    return best;
+}
+
+/* The encapsulation and label/VNI to use for 'cp', per the preference
+ * order; false when none is common. */
+static bool choose_encap(const struct agent_core *c, const struct agent_copy *cp, uint8_t *encap, uint32_t *label)
+{
+    for (size_t i = 0; i < c->cfg.encap_count; i++) {
+        switch (c->cfg.encaps[i]) {
+        case DP_ENCAP_MPLS_UDP:
+            if (cp->encaps & XMPP_ENCAP_UDP) {
+                *encap = DP_ENCAP_MPLS_UDP;
+                *label = cp->label;
+                return true;
+            }
+            break;
+        case DP_ENCAP_MPLS_GRE:
+            if (cp->encaps & XMPP_ENCAP_GRE) {
+                *encap = DP_ENCAP_MPLS_GRE;
+                *label = cp->label;
+                return true;
+            }
+            break;
+        case DP_ENCAP_VXLAN:
+            if ((cp->encaps & XMPP_ENCAP_VXLAN) && cp->has_vni) {
+                *encap = DP_ENCAP_VXLAN;
+                *label = cp->vni;
+                return true;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
+static void route_msg(struct agent_core *c, uint8_t type, uint32_t vrf, const struct xmpp_route_key *k, uint32_t nh)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, type, 0, 0);
+    m.u.route.vrf = vrf;
+    m.u.route.family = 4;
+    m.u.route.plen = k->plen;
+    memcpy(m.u.route.addr, k->prefix.addr, 4);
+    m.u.route.nh = type == VR_MSG_ROUTE ? nh : 0;
+    dp_send(c, &m);
+}
+
+/* Brings the datapath in line with 'rt''s best copy. */
+static void route_program(struct agent_core *c, struct agent_ri *ri, struct agent_route *rt)
+{
+    rt->best = best_copy(rt);
+    if (rt->family != XMPP_FAMILY_INET || rt->key.prefix.version != 4) {
+        return; /* EVPN and inet6 are kept, not programmed (docs/agent.md) */
+    }
+    uint32_t want = 0;
+    uint8_t encap = 0;
+    uint32_t label = 0;
+    bool have = rt->best >= 0 && choose_encap(c, &rt->copy[rt->best], &encap, &label);
+    if (have && agent_port_by_ip(c, ri->vrf, key_ip4(&rt->key)) && rt->key.plen == 32) {
+        have = false; /* a local port owns this address */
+    }
+    if (have) {
+        const struct agent_tunnel *cur = agent_tunnel_get(c, rt->nh);
+        const struct agent_copy *b = &rt->copy[rt->best];
+        if (cur && cur->dip == b->dip && cur->encap == encap && cur->label == label && rt->programmed_gen) {
+            return;
+        }
+        want = tunnel_acquire(c, b->dip, encap, label);
+    }
+    if (want) {
+        route_msg(c, VR_MSG_ROUTE, ri->vrf, &rt->key, want);
+    } else if (rt->nh) {
+        route_msg(c, VR_MSG_ROUTE_DEL, ri->vrf, &rt->key, 0);
+    }
+    if (rt->nh) {
+        tunnel_release(c, rt->nh);
+    }
+    rt->nh = want;
+    rt->programmed_gen = want ? c->cfg.generation : 0;
+}
+
+static bool key_eq(enum xmpp_family fa, const struct xmpp_route_key *a, enum xmpp_family fb,
+                   const struct xmpp_route_key *b)
+{
+    return fa == fb && a->plen == b->plen && a->ethernet_tag == b->ethernet_tag &&
+           a->prefix.version == b->prefix.version && memcmp(a->prefix.addr, b->prefix.addr, 16) == 0 &&
+           memcmp(a->mac, b->mac, 6) == 0;
+}
+
+static struct agent_route *route_find(struct agent_ri *ri, enum xmpp_family family, const struct xmpp_route_key *k)
+{
+    for (size_t i = 0; i < ri->route_count; i++) {
+        if (key_eq(ri->routes[i].family, &ri->routes[i].key, family, k)) {
+            return &ri->routes[i];
+        }
+    }
+    return NULL;
+}
+
+static void route_remove_at(struct agent_ri *ri, size_t i)
+{
+    ri->routes[i] = ri->routes[--ri->route_count];
+}
+
+/* Drops routes without any copy (after unprogramming them). */
+static void ri_compact(struct agent_core *c, struct agent_ri *ri)
+{
+    for (size_t i = 0; i < ri->route_count;) {
+        struct agent_route *rt = &ri->routes[i];
+        if (best_copy(rt) < 0) {
+            route_program(c, ri, rt);
+            route_remove_at(ri, i);
+        } else {
+            i++;
+        }
+    }
+}
+
+void agent_route_item(struct agent_core *c, int node, const char *ri_name, enum xmpp_family family,
+                      const struct xmpp_route_item *item)
+{
+    struct agent_ri *ri = agent_ri_find(c, ri_name);
+    if (!ri || node < 0 || node >= AGENT_MAX_NODES) {
+        return;
+    }
+    const struct xmpp_route_key *k = &item->entry.key;
+    struct agent_route *rt = route_find(ri, family, k);
+    if (item->retract) {
+        if (rt && rt->copy[node].present) {
+            rt->copy[node].present = false;
+            route_program(c, ri, rt);
+            ri_compact(c, ri);
+        }
+        return;
+    }
+    /* the first IPv4 next hop that is not us */
+    const struct xmpp_nexthop *nh = NULL;
+    for (size_t i = 0; i < item->entry.next_hop_count; i++) {
+        const struct xmpp_nexthop *h = &item->entry.next_hops[i];
+        if (h->address.version == 4 && key_ip4(&(struct xmpp_route_key){.prefix = h->address}) != c->cfg.fabric_ip) {
+            nh = h;
+            break;
+        }
+    }
+    if (!nh) {
+        if (rt && rt->copy[node].present) { /* now only our own next hop: not a remote route */
+            rt->copy[node].present = false;
+            route_program(c, ri, rt);
+            ri_compact(c, ri);
+        }
+        return;
+    }
+    if (!rt) {
+        if (ri->route_count == ri->route_cap) {
+            size_t cap = ri->route_cap ? ri->route_cap * 2 : 16;
+            struct agent_route *r = realloc(ri->routes, cap * sizeof *r);
+            if (!r) {
+                c->alloc_failures++;
+                return;
+            }
+            ri->routes = r;
+            ri->route_cap = cap;
+        }
+        rt = &ri->routes[ri->route_count++];
+        memset(rt, 0, sizeof *rt);
+        rt->family = family;
+        rt->key = *k;
+        rt->best = -1;
+    }
+    struct agent_copy *cp = &rt->copy[node];
+    *cp = (struct agent_copy){
+        .present = true,
+        .dip = key_ip4(&(struct xmpp_route_key){.prefix = nh->address}),
+        .label = nh->label,
+        .has_vni = nh->has_vni,
+        .vni = nh->vni,
+        .encaps = nh->encaps,
+        .local_pref = item->entry.has_local_preference ? item->entry.local_preference : AGENT_DEFAULT_LOCAL_PREF,
+        .seq = item->entry.sequence_number,
+    };
+    route_program(c, ri, rt);
+}
+
+/* ---- ports ---- */
+
+static void port_publish(struct agent_core *c, int node, const struct agent_port *p, bool withdraw)
+{
+    struct xmpp_route_entry *e = &c->scratch;
+    memset(e, 0, sizeof *e);
+    e->key.prefix.version = 4;
+    be32_store(e->key.prefix.addr, p->spec.ip4);
+    e->key.plen = 32;
+    struct xmpp_nexthop *nh = &e->next_hops[0];
+    e->next_hop_count = 1;
+    nh->address.version = 4;
+    be32_store(nh->address.addr, c->cfg.fabric_ip);
+    nh->label = p->label;
+    nh->has_vni = p->spec.vni != 0;
+    nh->vni = p->spec.vni;
+    for (size_t i = 0; i < c->cfg.encap_count; i++) {
+        switch (c->cfg.encaps[i]) {
+        case DP_ENCAP_MPLS_GRE:
+            nh->encaps |= XMPP_ENCAP_GRE;
+            break;
+        case DP_ENCAP_MPLS_UDP:
+            nh->encaps |= XMPP_ENCAP_UDP;
+            break;
+        case DP_ENCAP_VXLAN:
+            if (p->spec.vni) {
+                nh->encaps |= XMPP_ENCAP_VXLAN;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    if (nh->encaps == 0) {
+        nh->encaps = XMPP_ENCAP_GRE; /* VXLAN only, port without VNI: MPLS still works */
+    }
+    snprintf(e->virtual_network, sizeof e->virtual_network, "%s", p->spec.ri);
+    for (int pass = 0; pass < 2; pass++) {
+        e->family = pass == 0 ? XMPP_FAMILY_INET : XMPP_FAMILY_EVPN;
+        if (pass == 1) {
+            memcpy(e->key.mac, p->spec.mac, 6);
+            e->key.ethernet_tag = 0;
+        }
+        if (withdraw) {
+            if (c->ops.withdraw) {
+                c->ops.withdraw(c->arg, node, p->spec.ri, e->family, &e->key);
+            }
+        } else if (c->ops.publish) {
+            c->ops.publish(c->arg, node, p->spec.ri, e);
+        }
+    }
+}
+
+static uint32_t vrf_alloc(const struct agent_core *c)
+{
+    for (uint32_t v = 1; v <= AGENT_VRFS_MAX; v++) {
+        if (!agent_ri_by_vrf(c, v)) {
+            return v;
+        }
+    }
+    return 0;
+}
+
+static uint32_t ifindex_alloc(const struct agent_core *c)
+{
+    for (uint32_t i = AGENT_IF_FIRST_PORT; i < AGENT_IF_FIRST_PORT + AGENT_PORTS_MAX; i++) {
+        if (!agent_port_by_ifindex(c, i)) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+static void port_install(struct agent_core *c, const struct agent_port *p)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    struct dp_if *i = &m.u.ifc.dpif;
+    i->ifindex = p->spec.ifindex;
+    i->type = DP_IF_VM;
+    i->flags = DP_IF_POLICY;
+    i->vrf = p->spec.vrf;
+    memcpy(i->mac, p->spec.mac, 6);
+    i->gw_ip4 = p->spec.gw4;
+    i->dns_ip4 = p->spec.dns4 ? p->spec.dns4 : p->spec.gw4;
+    snprintf(m.u.ifc.name, sizeof m.u.ifc.name, "%s", p->spec.tap);
+    dp_send(c, &m);
+    vr_msg_init(&m, VR_MSG_NH, 0, 0);
+    m.u.nh.id = p->nh;
+    m.u.nh.type = DP_NH_IF;
+    m.u.nh.ifindex = p->spec.ifindex;
+    memcpy(m.u.nh.dmac, p->spec.mac, 6);
+    dp_send(c, &m);
+    vr_msg_init(&m, VR_MSG_LABEL, 0, 0);
+    m.u.label.label = p->label;
+    m.u.label.nh = p->nh;
+    dp_send(c, &m);
+    if (p->spec.vni) {
+        vr_msg_init(&m, VR_MSG_VNI, 0, 0);
+        m.u.vni.vni = p->spec.vni;
+        m.u.vni.vrf = p->spec.vrf;
+        dp_send(c, &m);
+    }
+    struct xmpp_route_key k = {.plen = 32};
+    k.prefix.version = 4;
+    be32_store(k.prefix.addr, p->spec.ip4);
+    route_msg(c, VR_MSG_ROUTE, p->spec.vrf, &k, p->nh);
+}
+
+static void ri_reprogram(struct agent_core *c, struct agent_ri *ri)
+{
+    for (size_t i = 0; i < ri->route_count; i++) {
+        route_program(c, ri, &ri->routes[i]);
+    }
+}
+
+int agent_port_add(struct agent_core *c, const struct agent_port_spec *spec)
+{
+    if (!spec->name[0] || !spec->tap[0] || !spec->ri[0] || spec->ip4 == 0 || spec->plen > 32 ||
+        spec->vni > XMPP_VNI_MAX || (spec->ifindex && (spec->ifindex < AGENT_IF_FIRST_PORT ||
+                                                       spec->ifindex >= AGENT_IF_FIRST_PORT + AGENT_PORTS_MAX)) ||
+        spec->vrf > AGENT_VRFS_MAX) {
+        return AGENT_EINVAL;
+    }
+    if (agent_port_find(c, spec->name)) {
+        return AGENT_EEXIST;
+    }
+    for (size_t i = 0; i < c->port_count; i++) {
+        if (strcmp(c->ports[i].spec.tap, spec->tap) == 0) {
+            return AGENT_ECONFLICT;
+        }
+    }
+    struct agent_ri *ri = agent_ri_find(c, spec->ri);
+    uint32_t vrf;
+    if (ri) {
+        vrf = ri->vrf;
+        if (spec->vrf && spec->vrf != vrf) {
+            return AGENT_ECONFLICT;
+        }
+        if (agent_port_by_ip(c, vrf, spec->ip4)) {
+            return AGENT_ECONFLICT;
+        }
+    } else {
+        vrf = spec->vrf ? spec->vrf : vrf_alloc(c);
+        if (vrf == 0) {
+            return AGENT_EFULL;
+        }
+        if (agent_ri_by_vrf(c, vrf)) {
+            return AGENT_ECONFLICT;
+        }
+    }
+    uint32_t ifindex = spec->ifindex ? spec->ifindex : ifindex_alloc(c);
+    if (ifindex == 0) {
+        return AGENT_EFULL;
+    }
+    if (agent_port_by_ifindex(c, ifindex)) {
+        return AGENT_ECONFLICT;
+    }
+    /* allocate everything before changing anything */
+    struct agent_port *ports = realloc(c->ports, (c->port_count + 1) * sizeof *ports);
+    if (!ports) {
+        return AGENT_ENOMEM;
+    }
+    c->ports = ports;
+    bool new_ri = ri == NULL;
+    if (new_ri) {
+        struct agent_ri **ris = realloc(c->ris, (c->ri_count + 1) * sizeof *ris);
+        if (!ris) {
+            return AGENT_ENOMEM;
+        }
+        c->ris = ris;
+        ri = calloc(1, sizeof *ri);
+        if (!ri) {
+            return AGENT_ENOMEM;
+        }
+        snprintf(ri->name, sizeof ri->name, "%s", spec->ri);
+        ri->vrf = vrf;
+        c->ris[c->ri_count++] = ri;
+    }
+    size_t at = 0;
+    while (at < c->port_count && c->ports[at].spec.ifindex < ifindex) {
+        at++;
+    }
+    memmove(&c->ports[at + 1], &c->ports[at], (c->port_count - at) * sizeof *c->ports);
+    struct agent_port *p = &c->ports[at];
+    memset(p, 0, sizeof *p);
+    p->spec = *spec;
+    p->spec.ifindex = ifindex;
+    p->spec.vrf = vrf;
+    p->nh = AGENT_NH_PORT_BASE + ifindex;
+    p->label = AGENT_LABEL_BASE + ifindex;
+    c->port_count++;
+    ri->ports++;
+    if (new_ri) {
+        struct vr_msg m;
+        vr_msg_init(&m, VR_MSG_VRF, 0, 0);
+        m.u.vrf.vrf = vrf;
+        dp_send(c, &m);
+    }
+    port_install(c, p);
+    /* a remote /32 for this address stops being programmed */
+    ri_reprogram(c, ri);
+    for (int n = 0; n < (int)c->cfg.node_count; n++) {
+        if (!c->node_up[n]) {
+            continue;
+        }
+        if (new_ri && c->ops.subscribe) {
+            c->ops.subscribe(c->arg, n, ri->name, ri->vrf);
+        }
+        port_publish(c, n, p, false);
+    }
+    return 0;
+}
+
+static void ri_remove(struct agent_core *c, struct agent_ri *ri)
+{
+    for (size_t i = 0; i < ri->route_count; i++) {
+        struct agent_route *rt = &ri->routes[i];
+        memset(rt->copy, 0, sizeof rt->copy);
+        route_program(c, ri, rt);
+    }
+    for (int n = 0; n < (int)c->cfg.node_count; n++) {
+        if (c->node_up[n] && c->ops.unsubscribe) {
+            c->ops.unsubscribe(c->arg, n, ri->name);
+        }
+    }
+    msg_id(c, VR_MSG_VRF_DEL, ri->vrf);
+    for (size_t i = 0; i < c->ri_count; i++) {
+        if (c->ris[i] == ri) {
+            c->ris[i] = c->ris[--c->ri_count];
+            break;
+        }
+    }
+    free(ri->routes);
+    free(ri);
+}
+
+int agent_port_del(struct agent_core *c, const char *name)
+{
+    const struct agent_port *found = agent_port_find(c, name);
+    if (!found) {
+        return AGENT_ENOENT;
+    }
+    size_t at = (size_t)(found - c->ports);
+    struct agent_port p = *found;
+    struct agent_ri *ri = agent_ri_find(c, p.spec.ri);
+    for (int n = 0; n < (int)c->cfg.node_count; n++) {
+        if (c->node_up[n]) {
+            port_publish(c, n, &p, true);
+        }
+    }
+    memmove(&c->ports[at], &c->ports[at + 1], (c->port_count - at - 1) * sizeof *c->ports);
+    c->port_count--;
+    struct xmpp_route_key k = {.plen = 32};
+    k.prefix.version = 4;
+    be32_store(k.prefix.addr, p.spec.ip4);
+    route_msg(c, VR_MSG_ROUTE_DEL, p.spec.vrf, &k, 0);
+    msg_id(c, VR_MSG_LABEL_DEL, p.label);
+    bool vni_used = false;
+    for (size_t i = 0; i < c->port_count; i++) {
+        vni_used |= p.spec.vni && c->ports[i].spec.vni == p.spec.vni;
+    }
+    if (p.spec.vni && !vni_used) {
+        msg_id(c, VR_MSG_VNI_DEL, p.spec.vni);
+    }
+    msg_id(c, VR_MSG_IF_DEL, p.spec.ifindex);
+    msg_id(c, VR_MSG_NH_DEL, p.nh);
+    if (ri && --ri->ports == 0) {
+        ri_remove(c, ri);
+    } else if (ri) {
+        ri_reprogram(c, ri); /* a remote copy of the address may apply now */
+    }
+    return 0;
+}
+
+/* ---- control nodes ---- */
+
+void agent_node_up(struct agent_core *c, int node)
+{
+    if (node < 0 || node >= (int)c->cfg.node_count) {
+        return;
+    }
+    c->node_up[node] = true;
+    c->node_eor[node] = false;
+    for (size_t i = 0; i < c->ri_count; i++) {
+        if (c->ops.subscribe) {
+            c->ops.subscribe(c->arg, node, c->ris[i]->name, c->ris[i]->vrf);
+        }
+    }
+    for (size_t i = 0; i < c->port_count; i++) {
+        port_publish(c, node, &c->ports[i], false);
+    }
+    if (c->ops.eor) {
+        c->ops.eor(c->arg, node);
+    }
+}
+
+void agent_node_down(struct agent_core *c, int node)
+{
+    if (node < 0 || node >= (int)c->cfg.node_count) {
+        return;
+    }
+    c->node_up[node] = false;
+    c->node_eor[node] = false;
+    for (size_t i = 0; i < c->ri_count; i++) {
+        struct agent_ri *ri = c->ris[i];
+        for (size_t j = 0; j < ri->route_count; j++) {
+            struct agent_route *rt = &ri->routes[j];
+            if (rt->copy[node].present && !rt->copy[node].stale) {
+                rt->copy[node].stale = true;
+                route_program(c, ri, rt);
+            }
+        }
+    }
+}
+
+static size_t remove_stale(struct agent_core *c, int node)
+{
+    size_t removed = 0;
+    for (size_t i = 0; i < c->ri_count; i++) {
+        struct agent_ri *ri = c->ris[i];
+        for (size_t j = 0; j < ri->route_count; j++) {
+            struct agent_route *rt = &ri->routes[j];
+            for (int n = 0; n < AGENT_MAX_NODES; n++) {
+                if ((node < 0 || n == node) && rt->copy[n].present && rt->copy[n].stale) {
+                    rt->copy[n].present = false;
+                    removed++;
+                    route_program(c, ri, rt);
+                }
+            }
+        }
+        ri_compact(c, ri);
+    }
+    return removed;
+}
+
+void agent_generation_sweep(struct agent_core *c)
+{
+    if (c->swept) {
+        return;
+    }
+    c->swept = true;
+    msg_id(c, VR_MSG_SWEEP, c->cfg.generation);
+}
+
+bool agent_generation_swept(const struct agent_core *c)
+{
+    return c->swept;
+}
+
+void agent_node_eor(struct agent_core *c, int node)
+{
+    if (node < 0 || node >= (int)c->cfg.node_count || !c->node_up[node]) {
+        return;
+    }
+    c->node_eor[node] = true;
+    remove_stale(c, node);
+    bool all = true;
+    for (int n = 0; n < (int)c->cfg.node_count; n++) {
+        all &= !c->node_up[n] || c->node_eor[n];
+    }
+    if (all) {
+        agent_generation_sweep(c);
+    }
+}
+
+size_t agent_stale_expire(struct agent_core *c)
+{
+    return remove_stale(c, -1);
+}
+
+void agent_status_get(const struct agent_core *c, struct agent_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->generation = c->cfg.generation;
+    st->swept = c->swept;
+    st->ports = c->port_count;
+    st->instances = c->ri_count;
+    for (size_t i = 0; i < c->ri_count; i++) {
+        const struct agent_ri *ri = c->ris[i];
+        st->routes += ri->route_count;
+        for (size_t j = 0; j < ri->route_count; j++) {
+            st->programmed += ri->routes[j].nh != 0;
+            for (int n = 0; n < AGENT_MAX_NODES; n++) {
+                st->stale_copies += ri->routes[j].copy[n].present && ri->routes[j].copy[n].stale;
+            }
+        }
+    }
+    for (size_t i = 0; i < AGENT_NH_TUNNEL_SPAN; i++) {
+        st->tunnel_nhs += c->tunnels[i].id != 0;
+    }
+    for (int n = 0; n < AGENT_MAX_NODES; n++) {
+        st->node_up[n] = c->node_up[n];
+        st->node_eor[n] = c->node_eor[n];
+    }
+    st->flows_forward = c->flows_forward;
+    st->flows_drop = c->flows_drop;
+    st->punts_bad = c->punts_bad;
+}
+
+static int put_str(struct buf *out, const char *s)
+{
+    return buf_put(out, s, strlen(s));
+}
+
+int agent_routes_format(const struct agent_core *c, const char *name, struct buf *out)
+{
+    const struct agent_ri *ri = agent_ri_find(c, name);
+    if (!ri) {
+        return AGENT_ENOENT;
+    }
+    char line[256], a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+    int rc = 0;
+    for (size_t i = 0; i < c->port_count && rc == 0; i++) {
+        const struct agent_port *p = &c->ports[i];
+        if (p->spec.vrf != ri->vrf) {
+            continue;
+        }
+        uint32_t ip = htonl(p->spec.ip4);
+        inet_ntop(AF_INET, &ip, a, sizeof a);
+        snprintf(line, sizeof line, "inet %s/32 local port=%s nh=%u label=%u\n", a, p->spec.name, p->nh, p->label);
+        rc = put_str(out, line);
+    }
+    for (size_t i = 0; i < ri->route_count && rc == 0; i++) {
+        const struct agent_route *rt = &ri->routes[i];
+        char key[96];
+        if (rt->family == XMPP_FAMILY_EVPN) {
+            const uint8_t *m = rt->key.mac;
+            snprintf(key, sizeof key, "evpn %u-%02x:%02x:%02x:%02x:%02x:%02x", rt->key.ethernet_tag, m[0], m[1], m[2],
+                     m[3], m[4], m[5]);
+        } else if (rt->key.prefix.version == 4) {
+            inet_ntop(AF_INET, rt->key.prefix.addr, a, sizeof a);
+            snprintf(key, sizeof key, "inet %s/%u", a, rt->key.plen);
+        } else {
+            inet_ntop(AF_INET6, rt->key.prefix.addr, b, sizeof b);
+            snprintf(key, sizeof key, "inet6 %s/%u", b, rt->key.plen);
+        }
+        rc = put_str(out, key);
+        for (int n = 0; n < AGENT_MAX_NODES && rc == 0; n++) {
+            const struct agent_copy *cp = &rt->copy[n];
+            if (!cp->present) {
+                snprintf(line, sizeof line, " node%d=-", n);
+            } else {
+                uint32_t ip = htonl(cp->dip);
+                inet_ntop(AF_INET, &ip, a, sizeof a);
+                snprintf(line, sizeof line, " node%d=%s,label=%u,vni=%u,lp=%u,seq=%u%s", n, a, cp->label,
+                         cp->has_vni ? cp->vni : 0, cp->local_pref, cp->seq, cp->stale ? ",stale" : "");
+            }
+            rc = put_str(out, line);
+        }
+        if (rc == 0) {
+            snprintf(line, sizeof line, " best=%d nh=%u\n", rt->best, rt->nh);
+            rc = put_str(out, line);
+        }
+    }
+    return rc == 0 ? 0 : LIB_ENOMEM;
+}

@@ -1,0 +1,253 @@
+/* Punted frames and flow decisions (agent.h): the punt header, the
+ * injection header, and the flow-miss path — parse the first packet's IPv4
+ * header through the checked cursor, decide forward (the destination is a
+ * local port or a programmed route of the VRF) or drop, install the flow
+ * and its reverse, and build the frame that re-injects the packet exactly
+ * as the datapath would have forwarded it (Ethernet rewritten for a local
+ * port; MPLSoGRE, MPLSoUDP or VXLAN encapsulation for a tunnel). No policy
+ * or security-group objects reach the agent yet: reachability is the only
+ * rule (docs/agent.md). */
+#include <string.h>
+
+#include "vrouter/agent/agent_int.h"
+
+#define ETH_IP4 0x0800
+#define ETH_MPLS 0x8847
+#define UDP_MPLS_PORT 6635
+#define UDP_VXLAN_PORT 4789
+#define OUTER_TTL 64
+
+int agent_punt_parse(const uint8_t *p, size_t len, struct agent_punt *out)
+{
+    struct cursor cur;
+    cursor_init(&cur, p, len);
+    uint16_t magic;
+    uint8_t version, reason;
+    memset(out, 0, sizeof *out);
+    if (buf_get_u16(&cur, &magic) != 0 || buf_get_u8(&cur, &version) != 0 || buf_get_u8(&cur, &reason) != 0 ||
+        buf_get_u32(&cur, &out->ifindex) != 0 || buf_get_u32(&cur, &out->vrf) != 0 ||
+        buf_get_u32(&cur, &out->flow) != 0) {
+        return AGENT_EPUNT;
+    }
+    if (magic != DP_PUNT_MAGIC || version != DP_PUNT_VERSION || reason == 0 || reason > DP_PUNT_NH) {
+        return AGENT_EPUNT;
+    }
+    out->reason = reason;
+    out->frame_size = cursor_remaining(&cur);
+    if (buf_get_view(&cur, out->frame_size, &out->frame) != 0 || out->frame_size < 14) {
+        return AGENT_EPUNT;
+    }
+    return 0;
+}
+
+int agent_inject_build(uint32_t ifindex, const uint8_t *frame, size_t size, struct buf *out)
+{
+    int rc = buf_put_u16(out, DP_PUNT_MAGIC);
+    rc = rc ? rc : buf_put_u8(out, DP_PUNT_VERSION);
+    rc = rc ? rc : buf_put_u8(out, DP_AGENT_TX);
+    rc = rc ? rc : buf_put_u32(out, ifindex);
+    rc = rc ? rc : buf_put_u32(out, 0);
+    rc = rc ? rc : buf_put_u32(out, DP_FLOW_NONE);
+    rc = rc ? rc : buf_put(out, frame, size);
+    return rc;
+}
+
+/* The IPv4 packet of a punted frame. */
+struct ip4_view {
+    const uint8_t *ip; /* the header (and payload after it) */
+    size_t size;       /* total length per the header, <= bytes present */
+    uint8_t proto;
+    uint32_t src, dst; /* host order */
+    uint16_t sport, dport;
+};
+
+static int parse_ip4(const uint8_t *frame, size_t frame_size, struct ip4_view *v)
+{
+    struct cursor cur;
+    cursor_init(&cur, frame, frame_size);
+    uint16_t et;
+    if (buf_skip(&cur, 12) != 0 || buf_get_u16(&cur, &et) != 0) {
+        return AGENT_EPUNT;
+    }
+    if (et != ETH_IP4) {
+        return AGENT_EUNSUPPORTED;
+    }
+    uint8_t vihl, tos, ttl;
+    uint16_t total, id, frag, csum;
+    if (buf_get_u8(&cur, &vihl) != 0 || buf_get_u8(&cur, &tos) != 0 || buf_get_u16(&cur, &total) != 0 ||
+        buf_get_u16(&cur, &id) != 0 || buf_get_u16(&cur, &frag) != 0 || buf_get_u8(&cur, &ttl) != 0 ||
+        buf_get_u8(&cur, &v->proto) != 0 || buf_get_u16(&cur, &csum) != 0 || buf_get_u32(&cur, &v->src) != 0 ||
+        buf_get_u32(&cur, &v->dst) != 0) {
+        return AGENT_EPUNT;
+    }
+    size_t ihl = (size_t)(vihl & 0xf) * 4;
+    if ((vihl >> 4) != 4 || ihl < 20 || total < ihl || total > frame_size - 14) {
+        return AGENT_EPUNT;
+    }
+    struct cursor whole;
+    cursor_init(&whole, frame, frame_size);
+    if (buf_skip(&cur, ihl - 20) != 0 || buf_skip(&whole, 14) != 0 || buf_get_view(&whole, total, &v->ip) != 0) {
+        return AGENT_EPUNT;
+    }
+    v->size = total;
+    v->sport = v->dport = 0;
+    bool first_fragment_only = (frag & 0x3fff) == 0; /* not a fragment */
+    if ((v->proto == 6 || v->proto == 17) && first_fragment_only) {
+        if (buf_get_u16(&cur, &v->sport) != 0 || buf_get_u16(&cur, &v->dport) != 0) {
+            return AGENT_EPUNT;
+        }
+    }
+    return 0;
+}
+
+static void key_fill(struct dp_flow_key *k, uint32_t vrf, uint32_t src, uint32_t dst, uint16_t sport,
+                     uint16_t dport, uint8_t proto)
+{
+    memset(k, 0, sizeof *k);
+    k->vrf = vrf;
+    be32_store(k->src, src);
+    be32_store(k->dst, dst);
+    k->sport = sport;
+    k->dport = dport;
+    k->proto = proto;
+    k->family = 4;
+}
+
+static void flow_send(struct agent_core *c, const struct dp_flow_key *k, uint8_t action)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_FLOW, 0, 0);
+    m.u.flow.key = *k;
+    m.u.flow.action.type = action;
+    m.u.flow.reverse = DP_FLOW_NONE;
+    c->ops.dp_send(c->arg, &m);
+}
+
+static uint16_t csum16(const uint8_t *p, size_t size)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < size; i += 2) {
+        sum += (uint32_t)p[i] << 8 | p[i + 1];
+    }
+    if (size & 1) {
+        sum += (uint32_t)p[size - 1] << 8;
+    }
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    return (uint16_t)~sum;
+}
+
+/* Appends the inner IPv4 packet with its TTL decremented (header checksum
+ * recomputed), as the datapath's routing would. */
+static int put_inner(struct buf *out, const struct ip4_view *v)
+{
+    uint8_t *at;
+    int rc = buf_put_space(out, v->size, &at);
+    if (rc != 0) {
+        return rc;
+    }
+    memcpy(at, v->ip, v->size);
+    size_t ihl = (size_t)(at[0] & 0xf) * 4;
+    at[8]--;
+    at[10] = at[11] = 0;
+    be16_store(at + 10, csum16(at, ihl));
+    return 0;
+}
+
+static int put_eth(struct buf *out, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
+{
+    int rc = buf_put(out, dst, 6);
+    rc = rc ? rc : buf_put(out, src, 6);
+    return rc ? rc : buf_put_u16(out, type);
+}
+
+/* Appends the frame that the tunnel next hop 't' would send for 'v'. */
+static int put_tunnel(struct agent_core *c, const struct agent_tunnel *t, const struct ip4_view *v,
+                      const struct dp_flow_key *k, struct buf *out)
+{
+    static const uint8_t zero[6];
+    size_t inner = v->size + (t->encap == DP_ENCAP_VXLAN ? 14 : 0);
+    size_t shim = t->encap == DP_ENCAP_MPLS_GRE ? 4 + 4 : t->encap == DP_ENCAP_MPLS_UDP ? 8 + 4 : 8 + 8;
+    size_t total = 20 + shim + inner;
+    uint8_t hdr[20 + 16];
+    memset(hdr, 0, sizeof hdr);
+    hdr[0] = 0x45;
+    be16_store(hdr + 2, (uint16_t)total);
+    hdr[8] = OUTER_TTL;
+    hdr[9] = t->encap == DP_ENCAP_MPLS_GRE ? 47 : 17;
+    be32_store(hdr + 12, c->cfg.fabric_ip);
+    be32_store(hdr + 16, t->dip);
+    be16_store(hdr + 10, csum16(hdr, 20));
+    uint8_t *s = hdr + 20;
+    uint32_t mpls = (t->label & 0xfffffu) << 12 | 1u << 8 | OUTER_TTL;
+    if (t->encap == DP_ENCAP_MPLS_GRE) {
+        be16_store(s + 2, ETH_MPLS);
+        be32_store(s + 4, mpls);
+    } else {
+        be16_store(s, dp_udp_sport(dp_flow_hash(k)));
+        be16_store(s + 2, t->encap == DP_ENCAP_VXLAN ? UDP_VXLAN_PORT : UDP_MPLS_PORT);
+        be16_store(s + 4, (uint16_t)(shim + inner));
+        if (t->encap == DP_ENCAP_VXLAN) {
+            s[8] = 0x08;
+            be32_store(s + 12, (t->label & 0xffffffu) << 8);
+        } else {
+            be32_store(s + 8, mpls);
+        }
+    }
+    int rc = put_eth(out, zero, zero, ETH_IP4); /* the raw fabric sender skips it */
+    rc = rc ? rc : buf_put(out, hdr, 20 + shim);
+    if (rc == 0 && t->encap == DP_ENCAP_VXLAN) {
+        rc = put_eth(out, c->cfg.router_mac, c->cfg.router_mac, ETH_IP4);
+    }
+    return rc ? rc : put_inner(out, v);
+}
+
+int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
+                    struct buf *reinject)
+{
+    struct ip4_view v;
+    memset(d, 0, sizeof *d);
+    int rc = parse_ip4(p->frame, p->frame_size, &v);
+    if (rc != 0) {
+        c->punts_bad += rc == AGENT_EPUNT;
+        return rc;
+    }
+    key_fill(&d->key, p->vrf, v.src, v.dst, v.sport, v.dport, v.proto);
+    key_fill(&d->reverse, p->vrf, v.dst, v.src, v.dport, v.sport, v.proto);
+    const struct agent_port *local = agent_port_by_ip(c, p->vrf, v.dst);
+    const struct agent_route *rt = local ? NULL : agent_route_lookup(c, p->vrf, v.dst);
+    const struct agent_tunnel *t = rt ? agent_tunnel_get(c, rt->nh) : NULL;
+    bool ttl_ok = v.size > 8 && v.ip[8] > 1;
+    d->forward = (local || t) && agent_ri_by_vrf(c, p->vrf) != NULL;
+    flow_send(c, &d->key, d->forward ? DP_FLOW_FORWARD : DP_FLOW_DROP);
+    if (!d->forward) {
+        c->flows_drop++;
+        return 0;
+    }
+    flow_send(c, &d->reverse, DP_FLOW_FORWARD);
+    c->flows_forward++;
+    if (!ttl_ok) {
+        return 0; /* the flow is right; this packet would expire anyway */
+    }
+    size_t start = reinject->size;
+    uint32_t to = local ? local->spec.ifindex : AGENT_IF_FABRIC;
+    uint8_t hdr[DP_PUNT_HDR_SIZE];
+    be16_store(hdr, DP_PUNT_MAGIC);
+    hdr[2] = DP_PUNT_VERSION;
+    hdr[3] = DP_AGENT_TX;
+    be32_store(hdr + 4, to);
+    be32_store(hdr + 8, 0);
+    be32_store(hdr + 12, DP_FLOW_NONE);
+    rc = buf_put(reinject, hdr, sizeof hdr);
+    if (rc == 0 && local) {
+        rc = put_eth(reinject, local->spec.mac, c->cfg.router_mac, ETH_IP4);
+        rc = rc ? rc : put_inner(reinject, &v);
+    } else if (rc == 0) {
+        rc = put_tunnel(c, t, &v, &d->key, reinject);
+    }
+    if (rc != 0) {
+        reinject->size = start;
+    }
+    return rc;
+}

@@ -1,0 +1,74 @@
+/* Internals of the agent core shared by agent_core.c and agent_flow.c. */
+#ifndef STRATA_AGENT_INT_H
+#define STRATA_AGENT_INT_H
+
+#include "vrouter/agent/agent.h"
+
+/* One control node's copy of a route: its first IPv4 next hop that is not
+ * this agent (host order), with what the best-path choice compares. */
+struct agent_copy {
+    bool present;
+    bool stale; /* the node was lost since it sent this copy */
+    bool has_vni;
+    uint32_t dip;
+    uint32_t label;
+    uint32_t vni;
+    unsigned encaps; /* XMPP_ENCAP_* */
+    uint32_t local_pref;
+    uint32_t seq;
+};
+
+/* A remote route of an instance. Invariant: 'nh' is 0 or the id of a
+ * tunnel next hop holding one reference for this route, and the datapath
+ * has the route (vrf, key) -> 'nh' exactly when 'nh' != 0. */
+struct agent_route {
+    enum xmpp_family family;
+    struct xmpp_route_key key;
+    struct agent_copy copy[AGENT_MAX_NODES];
+    int best; /* node index of the chosen copy, -1 for none */
+    uint32_t nh;
+    uint32_t programmed_gen;
+};
+
+struct agent_ri {
+    char name[AGENT_RI_MAX];
+    uint32_t vrf;
+    size_t ports;
+    struct agent_route *routes;
+    size_t route_count, route_cap;
+};
+
+/* A tunnel next hop shared by every route with the same endpoint,
+ * encapsulation and label/VNI. id 0: free slot. */
+struct agent_tunnel {
+    uint32_t id;
+    uint32_t dip;
+    uint8_t encap;
+    uint32_t label;
+    uint32_t refs;
+};
+
+struct agent_core {
+    struct agent_config cfg;
+    struct agent_ops ops;
+    void *arg;
+    struct agent_port *ports; /* sorted by ifindex */
+    size_t port_count;
+    struct agent_ri **ris;
+    size_t ri_count;
+    struct agent_tunnel tunnels[AGENT_NH_TUNNEL_SPAN];
+    bool node_up[AGENT_MAX_NODES];
+    bool node_eor[AGENT_MAX_NODES];
+    bool swept;
+    uint64_t flows_forward, flows_drop, punts_bad, alloc_failures;
+    struct xmpp_route_entry scratch;
+};
+
+struct agent_ri *agent_ri_find(const struct agent_core *c, const char *name);
+struct agent_ri *agent_ri_by_vrf(const struct agent_core *c, uint32_t vrf);
+const struct agent_port *agent_port_by_ip(const struct agent_core *c, uint32_t vrf, uint32_t ip4);
+/* The longest programmed inet route of 'vrf' covering 'ip4', or NULL. */
+const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_t vrf, uint32_t ip4);
+const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t id);
+
+#endif
