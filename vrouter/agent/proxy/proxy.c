@@ -171,6 +171,12 @@ static int handle(struct proxy_ctx *ctx, struct cursor *c, struct buf *reply)
     if ((rc = parse_ip4_udp(c, &u)) != 0) {
         return rc;
     }
+    if (u.dport == PROXY_DHCP_SERVER_PORT) {
+        return proxy_dhcp(ctx, &u, reply);
+    }
+    if (u.dport == PROXY_DNS_PORT) {
+        return proxy_dns(ctx, &u, reply);
+    }
     return PROXY_EUNSUPPORTED;
 }
 
