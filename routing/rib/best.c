@@ -152,7 +152,7 @@ bool rib_best_sort(struct rib *r, struct rib_table *t, struct rib_route *rt)
     }
     if (n == 1) {
         /* The common case: nothing to order. */
-        rt->nbest = (rt->paths[0].flags & RIB_PATH_INFEASIBLE) ? 0 : 1;
+        rt->nbest = (RIB_PATHS(rt)[0].flags & RIB_PATH_INFEASIBLE) ? 0 : 1;
         return changed || rt->nbest != old_nbest;
     }
     struct pkey kbuf[8];
@@ -178,7 +178,7 @@ bool rib_best_sort(struct rib *r, struct rib_table *t, struct rib_route *rt)
         }
     }
     for (int i = 0; i < n; i++)
-        fill_key(r, &rt->paths[i], i, &keys[i]);
+        fill_key(r, &RIB_PATHS(rt)[i], i, &keys[i]);
     qsort(keys, n, sizeof *keys, cmp_in_group);
     size_t ngroups = 0;
     for (int i = 0; i < n; i++)
@@ -211,7 +211,7 @@ bool rib_best_sort(struct rib *r, struct rib_table *t, struct rib_route *rt)
     }
     if (nbest != old_nbest)
         changed = true;
-    memcpy(rt->paths, tmp, n * sizeof *tmp);
+    memcpy(RIB_PATHS(rt), tmp, n * sizeof *tmp);
     rt->nbest = nbest;
     if (keys != kbuf) {
         free(keys);

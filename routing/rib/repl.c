@@ -180,7 +180,7 @@ static const struct rib_path *parent_of(const struct rib_table *pt, const struct
     const struct rib_path *leaked = NULL;
     bool leak = (p->flags & RIB_PATH_LEAKED) != 0;
     for (uint16_t i = 0; i < pr->nbest; i++) {
-        const struct rib_path *q = &pr->paths[i];
+        const struct rib_path *q = &RIB_PATHS(pr)[i];
         if (q->source != p->source || q->path_id != p->path_id)
             continue;
         if (leak) {
@@ -219,7 +219,7 @@ static bool chain_has(const struct rib *r, const struct rib_path *p, uint32_t id
     }
     const struct rib_route *pr = p->primary;
     for (uint16_t i = 0; i < pr->npaths; i++) {
-        const struct rib_path *q = &pr->paths[i];
+        const struct rib_path *q = &RIB_PATHS(pr)[i];
         if (q->source == p->source && q->path_id == p->path_id && chain_has(r, q, id, budget - 1))
             return true;
     }
@@ -235,7 +235,7 @@ static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, 
      * parent_of() relies on when a source has both). */
     for (int pass = 0; pass < 2 && inst->vpn && vpn; pass++) {
         for (uint16_t i = 0; i < rt->nbest; i++) {
-            const struct rib_path *bp = &rt->paths[i];
+            const struct rib_path *bp = &RIB_PATHS(rt)[i];
             bool want = pass == 0 ? !(bp->flags & RIB_PATH_REPLICATED) : (bp->flags & RIB_PATH_LEAKED) != 0;
             if (!want || bp->depth + 1 > RIB_REPL_DEPTH_MAX)
                 continue;
@@ -262,7 +262,7 @@ static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, 
     }
     /* Leaks: every non-leaked path of the best set, through every rule. */
     for (uint16_t i = 0; i < rt->nbest; i++) {
-        const struct rib_path *bp = &rt->paths[i];
+        const struct rib_path *bp = &RIB_PATHS(rt)[i];
         if ((bp->flags & RIB_PATH_LEAKED) || bp->depth + 1 > RIB_REPL_DEPTH_MAX)
             continue;
         for (size_t l = 0; l < inst->leaks_len; l++) {
@@ -297,7 +297,7 @@ static void wants_vpn(struct rib *r, struct rib_table *t, struct rib_route *rt, 
     if (rt->keylen <= 8)
         return;
     for (uint16_t i = 0; i < rt->npaths; i++) {
-        const struct rib_path *p = &rt->paths[i];
+        const struct rib_path *p = &RIB_PATHS(rt)[i];
         if ((p->flags & RIB_PATH_INFEASIBLE) || p->depth + 1 > RIB_REPL_DEPTH_MAX)
             continue;
         uint32_t gen = ++r->gen;
@@ -354,22 +354,22 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
     struct wants w = {0};
     for (uint16_t i = 0; i < rt->npaths && !w.dedupe; i++)
         for (uint16_t j = (uint16_t)(i + 1); j < rt->npaths; j++)
-            if (rt->paths[i].source == rt->paths[j].source && rt->paths[i].path_id == rt->paths[j].path_id)
+            if (RIB_PATHS(rt)[i].source == RIB_PATHS(rt)[j].source && RIB_PATHS(rt)[i].path_id == RIB_PATHS(rt)[j].path_id)
                 w.dedupe = true;
     if (t->inst)
         wants_vrf(r, t, rt, &w);
     else if (rib_family_is_vpn(t->family))
         wants_vpn(r, t, rt, &w);
-    if (w.len == 0 && rt->ndeps == 0)
+    if (w.len == 0 && RIB_NDEPS(rt) == 0)
         return;
 
     /* 1. Mark the current replicas; whatever is still marked after the new
      *    set is applied goes. */
-    for (uint32_t d = 0; d < rt->ndeps; d++) {
-        struct rib_route *dr = rt->deps[d].route;
+    for (uint32_t d = 0; d < RIB_NDEPS(rt); d++) {
+        struct rib_route *dr = rt->deps->v[d].route;
         for (uint16_t k = 0; k < dr->npaths; k++)
-            if (dr->paths[k].primary == rt)
-                dr->paths[k].flags |= RIB_PATH_MARK;
+            if (RIB_PATHS(dr)[k].primary == rt)
+                RIB_PATHS(dr)[k].flags |= RIB_PATH_MARK;
     }
     /* 2. Apply the wanted set. */
     struct rib_dep *nd = w.len ? rib_tmp_alloc(w.len * sizeof *nd) : NULL;
@@ -385,8 +385,8 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
         }
         int idx = rib_route_path_find(dr, x->p.source, x->p.path_id, rt);
         if (idx >= 0) {
-            if (same_replica(&dr->paths[idx], &x->p))
-                dr->paths[idx].flags &= (uint8_t)~RIB_PATH_MARK;
+            if (same_replica(&RIB_PATHS(dr)[idx], &x->p))
+                RIB_PATHS(dr)[idx].flags &= (uint8_t)~RIB_PATH_MARK;
             else
                 rib_route_path_replace(r, dr, idx, &x->p);
         } else {
@@ -407,25 +407,24 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
     for (size_t i = 0; i < nnd; i++)
         nd[i].route->flags &= (uint8_t)~RIB_RT_MARK;
     /* 3. Drop replicas no longer wanted. */
-    for (uint32_t d = 0; d < rt->ndeps; d++) {
-        struct rib_route *dr = rt->deps[d].route;
-        struct rib_table *dt = r->tables[rt->deps[d].table];
+    for (uint32_t d = 0; d < RIB_NDEPS(rt); d++) {
+        struct rib_route *dr = rt->deps->v[d].route;
+        struct rib_table *dt = r->tables[rt->deps->v[d].table];
         bool was_empty = dr->npaths == 0;
         for (int k = dr->npaths - 1; k >= 0; k--)
-            if (dr->paths[k].primary == rt && (dr->paths[k].flags & RIB_PATH_MARK))
+            if (RIB_PATHS(dr)[k].primary == rt && (RIB_PATHS(dr)[k].flags & RIB_PATH_MARK))
                 rib_route_path_remove(r, dr, k);
         count_route(dt, dr, was_empty);
     }
     /* 4. Swap the dependents list (old one kept for step 5). */
-    struct rib_dep *old = rt->deps;
-    uint32_t nold = rt->ndeps;
+    struct rib_deps *old = rt->deps;
+    uint32_t nold = RIB_NDEPS(rt);
     rt->deps = NULL;
-    rt->ndeps = 0;
     if (nnd) {
-        rt->deps = rib_alloc(r, nnd * sizeof *nd);
+        rt->deps = rib_alloc(r, RIB_DEPS_SIZE(nnd));
         if (rt->deps) {
-            memcpy(rt->deps, nd, nnd * sizeof *nd);
-            rt->ndeps = (uint32_t)nnd;
+            memcpy(rt->deps->v, nd, nnd * sizeof *nd);
+            rt->deps->len = (uint32_t)nnd;
         } else {
             /* Cannot record the replicas: take them back out. */
             r->repl_failures++;
@@ -433,7 +432,7 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
                 struct rib_route *dr = nd[i].route;
                 bool was_empty = dr->npaths == 0;
                 for (int k = dr->npaths - 1; k >= 0; k--)
-                    if (dr->paths[k].primary == rt)
+                    if (RIB_PATHS(dr)[k].primary == rt)
                         rib_route_path_remove(r, dr, k);
                 count_route(r->tables[nd[i].table], dr, was_empty);
             }
@@ -444,10 +443,10 @@ void rib_replicate(struct rib_table *t, struct rib_route *rt)
     free(w.v);
     /* 5. Let every touched route re-decide (and replicate further). */
     for (uint32_t d = 0; d < nold; d++)
-        rib_route_update(r->tables[old[d].table], old[d].route);
+        rib_route_update(r->tables[old->v[d].table], old->v[d].route);
     for (size_t i = 0; i < nnd; i++)
         rib_route_update(r->tables[nd[i].table], nd[i].route);
-    rib_dealloc(r, old, nold * sizeof *old);
+    rib_dealloc(r, old, RIB_DEPS_SIZE(nold));
     free(nd);
 }
 
@@ -463,7 +462,7 @@ static void instance_rereplicate(struct rib_instance *inst)
             continue;
         }
         for (size_t k = 0; k < n; k++)
-            if (a[k]->nbest || a[k]->ndeps)
+            if (a[k]->nbest || RIB_NDEPS(a[k]))
                 rib_replicate(t, a[k]);
         free(a);
     }
@@ -638,7 +637,7 @@ int rib_instance_configure(struct rib_instance *inst, const struct rib_instance_
             struct rib_dep *prim = a ? rib_tmp_alloc(total * sizeof *prim) : NULL;
             for (size_t k = 0; prim && k < n; k++) {
                 for (uint16_t j = 0; j < a[k]->npaths; j++) {
-                    const struct rib_path *p = &a[k]->paths[j];
+                    const struct rib_path *p = &RIB_PATHS(a[k])[j];
                     if ((p->flags & RIB_PATH_REPLICATED) && !(p->flags & RIB_PATH_LEAKED) &&
                         !(p->primary->flags & RIB_RT_MARK) &&
                         any_rt_of(p->attr, old_vpn ? old_imp : NULL, old_vpn ? old_imp_len : 0, new_eff, new_len)) {
@@ -676,10 +675,10 @@ int rib_instance_configure(struct rib_instance *inst, const struct rib_instance_
             for (size_t k = 0; k < n; k++) {
                 bool hit = false;
                 for (uint16_t j = 0; j < a[k]->npaths && !hit; j++) {
-                    struct rib_attr_node *an = rib_attr_node(a[k]->paths[j].attr);
+                    struct rib_attr_node *an = rib_attr_node(RIB_PATHS(a[k])[j].attr);
                     if (an->scan_gen != gen) {
                         an->scan_gen = gen;
-                        an->scan_hit = any_rt_of(a[k]->paths[j].attr, new_eff, new_len, old_vpn ? old_imp : NULL,
+                        an->scan_hit = any_rt_of(RIB_PATHS(a[k])[j].attr, new_eff, new_len, old_vpn ? old_imp : NULL,
                                                  old_vpn ? old_imp_len : 0);
                     }
                     hit = an->scan_hit;
@@ -798,13 +797,13 @@ void rib_instance_destroy(struct rib_instance *inst)
             if (!rt)
                 continue;
             for (int k = rt->npaths - 1; k >= 0; k--) {
-                if (rt->paths[k].primary)
-                    rib_dep_del(r, rt->paths[k].primary, rt);
+                if (RIB_PATHS(rt)[k].primary)
+                    rib_dep_del(r, RIB_PATHS(rt)[k].primary, rt);
                 rib_route_path_remove(r, rt, k);
             }
             rt->nbest = 0;
             rt->flags &= (uint8_t)~(RIB_RT_CHANGED | RIB_RT_TOUCHED);
-            if (rt->ndeps)
+            if (RIB_NDEPS(rt))
                 rib_replicate(t, rt);
         }
         r->routes -= t->count;
@@ -855,7 +854,7 @@ static int source_scan(struct rib *r, uint32_t source, enum src_op op)
             struct rib_route *rt = a[k];
             bool was_empty = rt->npaths == 0;
             for (int i = rt->npaths - 1; i >= 0; i--) {
-                struct rib_path *p = &rt->paths[i];
+                struct rib_path *p = &RIB_PATHS(rt)[i];
                 if (p->primary || p->source != source)
                     continue;
                 struct rib_path np = *p;

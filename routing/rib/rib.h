@@ -399,6 +399,27 @@ typedef void (*rib_listener_fn)(void *ctx, struct rib_table *t, const struct rib
                                 const struct rib_path *best, size_t nbest);
 int rib_listener_add(struct rib_table *t, rib_listener_fn fn, void *ctx, uint32_t *id) STRATA_WARN_UNUSED;
 int rib_listener_del(struct rib_table *t, uint32_t id) STRATA_WARN_UNUSED;
+/* Marks: 16 bits per route that belong to the table's users, not to the
+ * RIB (a BGP speaker keeps "advertised to peer k" there, so that its
+ * Adj-RIB-Out costs no memory of its own). A new route's marks are zero;
+ * they survive path changes and are gone with the route, which is freed
+ * only by rib_flush() after its "gone" notification (nbest == 0), so a
+ * listener always sees the marks it set before the prefix disappears.
+ * Users share the 16 bits: each owns the bits it was given.
+ *
+ * A listener (as above) that also gets the route's marks, which it may
+ * change during the call. */
+typedef void (*rib_mark_listener_fn)(void *ctx, struct rib_table *t, const struct rib_prefix *p,
+                                     const struct rib_path *best, size_t nbest, uint16_t *marks);
+int rib_listener_add_marks(struct rib_table *t, rib_mark_listener_fn fn, void *ctx, uint32_t *id) STRATA_WARN_UNUSED;
+/* rib_table_walk() with the marks of each route ('fn' may change them). */
+typedef int (*rib_mark_walk_fn)(void *ctx, const struct rib_prefix *p, const struct rib_path *paths, size_t count,
+                                size_t nbest, uint16_t *marks);
+int rib_table_walk_marks(struct rib_table *t, rib_mark_walk_fn fn, void *ctx) STRATA_WARN_UNUSED;
+/* Clears the bits of 'mask' in every route of 't' (in no particular order,
+ * without sorting). Returns the number of routes that had any of them. */
+size_t rib_table_marks_clear(struct rib_table *t, uint16_t mask);
+
 /* Delivers the pending notifications of every table and frees routes left
  * without paths. Returns the number of notifications made (per prefix, not
  * per listener). */

@@ -45,6 +45,15 @@ struct rib_dep {
     uint32_t table;
 };
 
+/* The replicas made from a route: one allocation with its count, so that a
+ * route without any pays one pointer. */
+struct rib_deps {
+    uint32_t len; /* >= 1 */
+    struct rib_dep v[];
+};
+#define RIB_DEPS_SIZE(n) (offsetof(struct rib_deps, v) + (size_t)(n) * sizeof(struct rib_dep))
+#define RIB_NDEPS(rt) ((rt)->deps ? (rt)->deps->len : 0u)
+
 #define RIB_RT_DIRTY 0x01   /* queued on its table's dirty list */
 #define RIB_RT_CHANGED 0x02 /* paths changed since the last route_update() */
 #define RIB_RT_TOUCHED 0x04 /* a path among the first 'nbest' changed or went */
@@ -54,32 +63,38 @@ struct rib_dep {
 /* A prefix of one table. Invariants: paths[0..nbest) is the ECMP set in
  * order, the rest follow in decision order (after route_update()); a route
  * with npaths == 0 is either DIRTY (freed by rib_flush()) or being built;
- * every replica made from this route is listed once in 'deps'. 'paths'
- * points at 'path0' while the route has at most one path (most routes have
- * exactly one: no second allocation, and the path shares the route's cache
- * lines), else at an allocation of exactly 'npaths' paths. */
+ * every replica made from this route is listed once in 'deps'. A route with
+ * at most one path holds it in 'pv.one' (most routes have exactly one: no
+ * second allocation, no pointer to it, and the path shares the route's cache
+ * lines); with more, 'pv.many' is an allocation of exactly 'npaths' paths.
+ * RIB_PATHS() is the array either way. 'marks' belong to the table's users
+ * (rib_table_marks_clear()): kept across path changes, zero in a new route.
+ * Routes come from the RIB's slabs (rib_route_alloc()): a VPNv4 route with
+ * its path is 80 bytes, with no allocator header. */
 struct rib_route {
-    struct rib_path *paths;
-    struct rib_dep *deps;
+    struct rib_deps *deps;
     uint16_t npaths;
     uint16_t nbest;
-    uint32_t ndeps;
-    struct rib_path path0;
     uint8_t flags;
     uint8_t keylen;
+    uint16_t marks;
+    union {
+        struct rib_path one;
+        struct rib_path *many;
+    } pv;
     uint8_t key[];
 };
 
-/* Allocation size of a route with a 'len'-byte key: the key starts at its
- * offset, not after the struct's tail padding (a VPNv4 route, path
- * included, fits 88 bytes: one 96-byte malloc chunk). */
-#define RIB_ROUTE_SIZE(len)                                                                   \
-    (offsetof(struct rib_route, key) + (len) > sizeof(struct rib_route) ? offsetof(struct rib_route, key) + (len) \
-                                                                         : sizeof(struct rib_route))
+#define RIB_PATHS(rt) ((rt)->npaths > 1 ? (rt)->pv.many : &(rt)->pv.one)
+
+/* Allocation size of a route with a 'len'-byte key, rounded to the slabs'
+ * 8-byte granule. */
+#define RIB_ROUTE_SIZE(len) ((offsetof(struct rib_route, key) + (size_t)(len) + 7u) & ~(size_t)7u)
 
 struct rib_listener {
     uint32_t id;
-    rib_listener_fn fn;
+    rib_listener_fn fn;       /* one of 'fn' and 'mfn' is set */
+    rib_mark_listener_fn mfn;
     void *ctx;
 };
 
@@ -147,8 +162,26 @@ struct rib_rtidx {
     size_t len;
 };
 
+/* Route slabs: one class per route size (8-byte steps up to a RIB_KEY_MAX
+ * key). A block is RIB_SLAB_BLOCK bytes aligned to its size, so an object's
+ * block is found by masking its address; a class lists the blocks that have
+ * a free object, and a block whose objects are all free goes back to malloc.
+ * Invariants: a block is on its class's 'partial' list iff it has a free or
+ * uncarved object; 'used' counts the objects handed out. */
+#define RIB_SLAB_BLOCK 262144u
+#define RIB_SLAB_CLASSES ((RIB_ROUTE_SIZE(RIB_KEY_MAX) - RIB_ROUTE_SIZE(0)) / 8 + 1)
+
+struct rib_slab_block {
+    struct rib_slab_block *next, *prev; /* the class's partial list */
+    void *free;                         /* free objects, linked through their first word */
+    uint32_t used;
+    uint32_t carved;                    /* objects carved from the block so far */
+    uint32_t cls;
+};
+
 struct rib {
     struct rib_config cfg;
+    struct rib_slab_block *slab_partial[RIB_SLAB_CLASSES];
     struct rib_attr_node **attrs;
     size_t attrs_cap, attrs_count;
     struct rib_src *srcs; /* index = source id; 0 unused */
@@ -177,6 +210,10 @@ void *rib_tmp_realloc(void *p, size_t size);
  * n < 0 disarms. Returns how many allocations were made since arming. */
 long rib_test_fail_nth(long n);
 #endif
+/* A route for a 'len'-byte key from the slabs (RIB_ROUTE_SIZE(len) bytes,
+ * accounted, honours the test hook), and its release. */
+struct rib_route *rib_route_alloc(struct rib *r, uint8_t len);
+void rib_route_dealloc(struct rib *r, struct rib_route *rt);
 /* Accounted allocations (struct rib.bytes). */
 void *rib_alloc(struct rib *r, size_t size);
 void *rib_zalloc(struct rib *r, size_t size);

@@ -6,9 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lib/buf.h"
 #include "routing/rib/rib_int.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(a, n) ((void)(a), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(a, n) ((void)(a), (void)(n))
+#endif
 
 /* ---- allocation with accounting ---- */
 
@@ -83,6 +91,97 @@ void rib_dealloc(struct rib *r, void *p, size_t size)
         return;
     r->bytes -= size;
     free(p);
+}
+
+/* ---- route slabs ---- */
+
+#define SLAB_HDR RIB_ROUTE_SIZE(sizeof(struct rib_slab_block) - offsetof(struct rib_route, key))
+
+/* A block straight from the kernel, aligned to its size: malloc's aligned
+ * allocations leave a touched gap before each block (about 12% more
+ * resident memory at 64 KiB), and pages of a mapping cost nothing until
+ * routes are carved from them. */
+static struct rib_slab_block *slab_map(void)
+{
+    size_t n = 2 * (size_t)RIB_SLAB_BLOCK;
+    uint8_t *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uint8_t *b = (uint8_t *)(((uintptr_t)m + RIB_SLAB_BLOCK - 1) & ~(uintptr_t)(RIB_SLAB_BLOCK - 1));
+    if (b > m)
+        munmap(m, (size_t)(b - m));
+    if (m + n > b + RIB_SLAB_BLOCK)
+        munmap(b + RIB_SLAB_BLOCK, (size_t)(m + n - (b + RIB_SLAB_BLOCK)));
+    return (struct rib_slab_block *)b;
+}
+
+static void slab_unlink(struct rib *r, struct rib_slab_block *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        r->slab_partial[b->cls] = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    b->next = b->prev = NULL;
+}
+
+static void slab_push(struct rib *r, struct rib_slab_block *b)
+{
+    b->prev = NULL;
+    b->next = r->slab_partial[b->cls];
+    if (b->next)
+        b->next->prev = b;
+    r->slab_partial[b->cls] = b;
+}
+
+struct rib_route *rib_route_alloc(struct rib *r, uint8_t len)
+{
+    if (len > RIB_KEY_MAX || alloc_fails())
+        return NULL;
+    size_t size = RIB_ROUTE_SIZE(len), cls = (size - RIB_ROUTE_SIZE(0)) / 8;
+    size_t per_block = (RIB_SLAB_BLOCK - SLAB_HDR) / size;
+    struct rib_slab_block *b = r->slab_partial[cls];
+    if (!b) {
+        b = slab_map();
+        if (!b)
+            return NULL;
+        r->bytes += RIB_SLAB_BLOCK;
+        memset(b, 0, sizeof *b);
+        b->cls = (uint32_t)cls;
+        slab_push(r, b);
+    }
+    void *o = b->free;
+    if (o) {
+        ASAN_UNPOISON_MEMORY_REGION(o, size);
+        memcpy(&b->free, o, sizeof b->free);
+    } else {
+        o = (uint8_t *)b + SLAB_HDR + (size_t)b->carved++ * size;
+    }
+    b->used++;
+    if (!b->free && b->carved == per_block)
+        slab_unlink(r, b);
+    return o;
+}
+
+void rib_route_dealloc(struct rib *r, struct rib_route *rt)
+{
+    size_t size = RIB_ROUTE_SIZE(rt->keylen);
+    size_t per_block = (RIB_SLAB_BLOCK - SLAB_HDR) / size;
+    struct rib_slab_block *b = (struct rib_slab_block *)((uintptr_t)rt & ~(uintptr_t)(RIB_SLAB_BLOCK - 1));
+    bool was_full = !b->free && b->carved == per_block;
+    memcpy(rt, &b->free, sizeof b->free);
+    ASAN_POISON_MEMORY_REGION(rt, size);
+    b->free = rt;
+    if (--b->used == 0) {
+        if (!was_full)
+            slab_unlink(r, b);
+        r->bytes -= RIB_SLAB_BLOCK;
+        ASAN_UNPOISON_MEMORY_REGION(b, RIB_SLAB_BLOCK);
+        munmap(b, RIB_SLAB_BLOCK);
+    } else if (was_full) {
+        slab_push(r, b);
+    }
 }
 
 char *rib_strdup(struct rib *r, const char *s)
@@ -492,15 +591,15 @@ struct rib_table *rib_table_new(struct rib *r, enum rib_family af, const char *n
 static void route_free(struct rib *r, struct rib_route *rt)
 {
     for (uint16_t i = 0; i < rt->npaths; i++) {
-        rib_attr_unref(r, rt->paths[i].attr);
+        rib_attr_unref(r, RIB_PATHS(rt)[i].attr);
         r->paths--;
-        if (rt->paths[i].flags & RIB_PATH_REPLICATED)
+        if (RIB_PATHS(rt)[i].flags & RIB_PATH_REPLICATED)
             r->replicated--;
     }
-    if (rt->paths != &rt->path0)
-        rib_dealloc(r, rt->paths, rt->npaths * sizeof *rt->paths);
-    rib_dealloc(r, rt->deps, rt->ndeps * sizeof *rt->deps);
-    rib_dealloc(r, rt, RIB_ROUTE_SIZE(rt->keylen));
+    if (rt->npaths > 1)
+        rib_dealloc(r, rt->pv.many, rt->npaths * sizeof *rt->pv.many);
+    rib_dealloc(r, rt->deps, RIB_DEPS_SIZE(RIB_NDEPS(rt)));
+    rib_route_dealloc(r, rt);
 }
 
 /* Frees 't' and everything in it without replication bookkeeping (the caller
@@ -721,11 +820,10 @@ struct rib_route *rib_route_get(struct rib_table *t, const uint8_t *key, uint8_t
     struct rib_route *rt = index_probe(t, key, len, h, &i);
     if (rt)
         return rt;
-    rt = rib_alloc(t->rib, RIB_ROUTE_SIZE(len));
+    rt = rib_route_alloc(t->rib, len);
     if (!rt)
         return NULL;
     memset(rt, 0, offsetof(struct rib_route, key));
-    rt->paths = &rt->path0;
     rt->keylen = len;
     memcpy(rt->key, key, len);
     t->slots[i] = slot_make(rt, h);
@@ -740,7 +838,7 @@ struct rib_route *rib_route_get(struct rib_table *t, const uint8_t *key, uint8_t
 int rib_route_path_find(const struct rib_route *rt, uint32_t source, uint32_t path_id, const struct rib_route *primary)
 {
     for (int i = 0; i < rt->npaths; i++) {
-        const struct rib_path *p = &rt->paths[i];
+        const struct rib_path *p = &RIB_PATHS(rt)[i];
         if (p->source == source && p->path_id == path_id && p->primary == primary)
             return i;
     }
@@ -752,19 +850,19 @@ int rib_route_path_append(struct rib *r, struct rib_route *rt, const struct rib_
     if (rt->npaths == UINT16_MAX)
         return RIB_ERR_LIMIT;
     if (rt->npaths == 0) {
-        rt->path0 = *p;
+        rt->pv.one = *p;
     } else if (rt->npaths == 1) {
         struct rib_path *np = rib_alloc(r, 2 * sizeof *np);
         if (!np)
             return RIB_ERR_NOMEM;
-        np[0] = rt->path0;
+        np[0] = rt->pv.one;
         np[1] = *p;
-        rt->paths = np;
+        rt->pv.many = np;
     } else {
-        struct rib_path *np = rib_realloc(r, rt->paths, rt->npaths * sizeof *np, (rt->npaths + 1u) * sizeof *np);
+        struct rib_path *np = rib_realloc(r, rt->pv.many, rt->npaths * sizeof *np, (rt->npaths + 1u) * sizeof *np);
         if (!np)
             return RIB_ERR_NOMEM;
-        rt->paths = np;
+        rt->pv.many = np;
         np[rt->npaths] = *p;
     }
     rt->npaths++;
@@ -778,7 +876,7 @@ int rib_route_path_append(struct rib *r, struct rib_route *rt, const struct rib_
 
 void rib_route_path_replace(struct rib *r, struct rib_route *rt, int idx, const struct rib_path *p)
 {
-    struct rib_path *old = &rt->paths[idx];
+    struct rib_path *old = &RIB_PATHS(rt)[idx];
     rib_attr_ref(p->attr);
     rib_attr_unref(r, old->attr);
     *old = *p;
@@ -789,25 +887,23 @@ void rib_route_path_replace(struct rib *r, struct rib_route *rt, int idx, const 
 
 void rib_route_path_remove(struct rib *r, struct rib_route *rt, int idx)
 {
-    rib_attr_unref(r, rt->paths[idx].attr);
+    rib_attr_unref(r, RIB_PATHS(rt)[idx].attr);
     r->paths--;
-    if (rt->paths[idx].flags & RIB_PATH_REPLICATED)
+    if (RIB_PATHS(rt)[idx].flags & RIB_PATH_REPLICATED)
         r->replicated--;
-    memmove(&rt->paths[idx], &rt->paths[idx + 1], (size_t)(rt->npaths - idx - 1) * sizeof *rt->paths);
-    rt->npaths--;
-    if (rt->npaths == 0) {
-        /* 'paths' is 'path0' */
-    } else if (rt->npaths == 1) {
-        rt->path0 = rt->paths[0];
-        rib_dealloc(r, rt->paths, 2 * sizeof *rt->paths);
-        rt->paths = &rt->path0;
-    } else {
-        struct rib_path *np = rib_realloc(r, rt->paths, (rt->npaths + 1u) * sizeof *np, rt->npaths * sizeof *np);
+    memmove(&RIB_PATHS(rt)[idx], &RIB_PATHS(rt)[idx + 1], (size_t)(rt->npaths - idx - 1) * sizeof *RIB_PATHS(rt));
+    if (rt->npaths == 2) {
+        struct rib_path *many = rt->pv.many;
+        rt->pv.one = many[0];
+        rib_dealloc(r, many, 2 * sizeof *many);
+    } else if (rt->npaths > 2) {
+        struct rib_path *np = rib_realloc(r, rt->pv.many, rt->npaths * sizeof *np, (rt->npaths - 1u) * sizeof *np);
         if (np)
-            rt->paths = np;
+            rt->pv.many = np;
         else
             r->bytes -= sizeof *np; /* the block keeps its old size; account as shrunk */
     }
+    rt->npaths--;
     rt->flags |= RIB_RT_CHANGED;
     if (idx < rt->nbest) {
         rt->flags |= RIB_RT_TOUCHED;
@@ -817,20 +913,21 @@ void rib_route_path_remove(struct rib *r, struct rib_route *rt, int idx)
 
 void rib_dep_del(struct rib *r, struct rib_route *rt, struct rib_route *d)
 {
-    for (uint32_t i = 0; i < rt->ndeps; i++) {
-        if (rt->deps[i].route != d)
+    for (uint32_t i = 0; i < RIB_NDEPS(rt); i++) {
+        struct rib_deps *ds = rt->deps;
+        if (ds->v[i].route != d)
             continue;
-        rt->deps[i] = rt->deps[rt->ndeps - 1];
-        rt->ndeps--;
-        if (rt->ndeps == 0) {
-            rib_dealloc(r, rt->deps, sizeof *rt->deps);
+        ds->v[i] = ds->v[ds->len - 1];
+        ds->len--;
+        if (ds->len == 0) {
+            rib_dealloc(r, ds, RIB_DEPS_SIZE(1));
             rt->deps = NULL;
         } else {
-            struct rib_dep *nd = rib_realloc(r, rt->deps, (rt->ndeps + 1u) * sizeof *nd, rt->ndeps * sizeof *nd);
+            struct rib_deps *nd = rib_realloc(r, ds, RIB_DEPS_SIZE(ds->len + 1u), RIB_DEPS_SIZE(ds->len));
             if (nd)
                 rt->deps = nd;
             else
-                r->bytes -= sizeof *nd;
+                r->bytes -= sizeof nd->v[0];
         }
         return;
     }
@@ -915,7 +1012,7 @@ int rib_path_add_labels(struct rib_table *t, const struct rib_prefix *p, uint32_
     };
     int idx = rib_route_path_find(rt, source, path_id, NULL);
     if (idx >= 0) {
-        const struct rib_path *old = &rt->paths[idx];
+        const struct rib_path *old = &RIB_PATHS(rt)[idx];
         if (old->attr == attr && old->flags == np.flags && rib_path_same_labels(old, &np))
             return 0;
         rib_route_path_replace(r, rt, idx, &np);
@@ -979,7 +1076,7 @@ int rib_table_lookup(struct rib_table *t, const struct rib_prefix *p, const stru
     struct rib_route *rt = rib_route_find(t, key, len);
     if (!rt || rt->npaths == 0)
         return RIB_ERR_NOENT;
-    *paths = rt->paths;
+    *paths = RIB_PATHS(rt);
     *count = rt->npaths;
     *nbest = rt->nbest;
     return 0;
@@ -995,10 +1092,8 @@ static int cmp_route_key(const void *a, const void *b)
     return (int)x->keylen - (int)y->keylen;
 }
 
-int rib_table_walk(struct rib_table *t, rib_walk_fn fn, void *ctx)
+static int table_walk(struct rib_table *t, rib_walk_fn fn, rib_mark_walk_fn mfn, void *ctx)
 {
-    if (!t || !fn)
-        return RIB_ERR_INVAL;
     size_t n;
     struct rib_route **a = rib_table_snapshot(t, &n);
     if (!a)
@@ -1010,18 +1105,48 @@ int rib_table_walk(struct rib_table *t, rib_walk_fn fn, void *ctx)
             continue;
         struct rib_prefix p;
         rib_key_decode(t->family, a[i]->key, a[i]->keylen, &p);
-        rc = fn(ctx, &p, a[i]->paths, a[i]->npaths, a[i]->nbest);
+        if (mfn)
+            rc = mfn(ctx, &p, RIB_PATHS(a[i]), a[i]->npaths, a[i]->nbest, &a[i]->marks);
+        else
+            rc = fn(ctx, &p, RIB_PATHS(a[i]), a[i]->npaths, a[i]->nbest);
     }
     free(a);
     return rc;
 }
 
+int rib_table_walk(struct rib_table *t, rib_walk_fn fn, void *ctx)
+{
+    if (!t || !fn)
+        return RIB_ERR_INVAL;
+    return table_walk(t, fn, NULL, ctx);
+}
+
+int rib_table_walk_marks(struct rib_table *t, rib_mark_walk_fn fn, void *ctx)
+{
+    if (!t || !fn)
+        return RIB_ERR_INVAL;
+    return table_walk(t, NULL, fn, ctx);
+}
+
+size_t rib_table_marks_clear(struct rib_table *t, uint16_t mask)
+{
+    size_t n = 0;
+    for (size_t i = 0; t && i < t->cap; i++) {
+        struct rib_route *rt = rib_slot_route(t->slots[i]);
+        if (i + INDEX_PREFETCH < t->cap && t->slots[i + INDEX_PREFETCH])
+            route_prefetch(rib_slot_route(t->slots[i + INDEX_PREFETCH]));
+        if (rt && (rt->marks & mask)) {
+            rt->marks &= (uint16_t)~mask;
+            n++;
+        }
+    }
+    return n;
+}
+
 /* ---- listeners and flush ---- */
 
-int rib_listener_add(struct rib_table *t, rib_listener_fn fn, void *ctx, uint32_t *id)
+static int listener_add(struct rib_table *t, rib_listener_fn fn, rib_mark_listener_fn mfn, void *ctx, uint32_t *id)
 {
-    if (!t || !fn || !id)
-        return RIB_ERR_INVAL;
     struct rib *r = t->rib;
     struct rib_listener *nl = rib_realloc(r, t->ls, t->ls_len * sizeof *nl, (t->ls_len + 1) * sizeof *nl);
     if (!nl)
@@ -1029,10 +1154,25 @@ int rib_listener_add(struct rib_table *t, rib_listener_fn fn, void *ctx, uint32_
     t->ls = nl;
     nl[t->ls_len].id = t->ls_next++;
     nl[t->ls_len].fn = fn;
+    nl[t->ls_len].mfn = mfn;
     nl[t->ls_len].ctx = ctx;
     *id = nl[t->ls_len].id;
     t->ls_len++;
     return 0;
+}
+
+int rib_listener_add(struct rib_table *t, rib_listener_fn fn, void *ctx, uint32_t *id)
+{
+    if (!t || !fn || !id)
+        return RIB_ERR_INVAL;
+    return listener_add(t, fn, NULL, ctx, id);
+}
+
+int rib_listener_add_marks(struct rib_table *t, rib_mark_listener_fn fn, void *ctx, uint32_t *id)
+{
+    if (!t || !fn || !id)
+        return RIB_ERR_INVAL;
+    return listener_add(t, NULL, fn, ctx, id);
 }
 
 int rib_listener_del(struct rib_table *t, uint32_t id)
@@ -1067,10 +1207,15 @@ static bool deliver(struct rib *r, struct rib_table *t, struct rib_route *rt)
     if (t->ls_len) {
         struct rib_prefix p;
         rib_key_decode(t->family, rt->key, rt->keylen, &p);
-        for (size_t l = 0; l < t->ls_len; l++)
-            t->ls[l].fn(t->ls[l].ctx, t, &p, rt->npaths ? rt->paths : NULL, rt->nbest);
+        const struct rib_path *best = rt->npaths ? RIB_PATHS(rt) : NULL;
+        for (size_t l = 0; l < t->ls_len; l++) {
+            if (t->ls[l].mfn)
+                t->ls[l].mfn(t->ls[l].ctx, t, &p, best, rt->nbest, &rt->marks);
+            else
+                t->ls[l].fn(t->ls[l].ctx, t, &p, best, rt->nbest);
+        }
     }
-    if (rt->npaths || rt->ndeps)
+    if (rt->npaths || RIB_NDEPS(rt))
         return false;
     index_remove(t, rt);
     route_free(r, rt);
@@ -1164,8 +1309,8 @@ static bool audit_order(struct rib *r, struct rib_table *t, const struct rib_rou
         memcpy(c, rt, RIB_ROUTE_SIZE(rt->keylen));
         /* Decide from the reverse order, so that an unsorted route shows. */
         for (uint16_t i = 0; i < rt->npaths; i++)
-            paths[i] = rt->paths[rt->npaths - 1 - i];
-        c->paths = paths;
+            paths[i] = RIB_PATHS(rt)[rt->npaths - 1 - i];
+        c->pv.many = paths;
         c->nbest = 0;
         c->flags = 0;
         size_t failures = r->repl_failures;
@@ -1173,7 +1318,7 @@ static bool audit_order(struct rib *r, struct rib_table *t, const struct rib_rou
         if (r->repl_failures == failures) {
             ok = c->nbest == rt->nbest;
             for (uint16_t i = 0; i < rt->npaths && ok; i++) {
-                const struct rib_path *x = &paths[i], *y = &rt->paths[i];
+                const struct rib_path *x = &paths[i], *y = &RIB_PATHS(rt)[i];
                 ok = x->source == y->source && x->path_id == y->path_id && x->primary == y->primary &&
                      x->attr == y->attr && x->flags == y->flags && x->depth == y->depth &&
                      rib_path_same_labels(x, y);
@@ -1211,15 +1356,12 @@ int rib_audit(struct rib *r, char *why, size_t size)
                 FAIL("%s: empty route not queued", t->name);
             if (rt->nbest > rt->npaths)
                 FAIL("%s: nbest > npaths", t->name);
-            if ((rt->paths == &rt->path0) != (rt->npaths <= 1))
-                FAIL("%s: %u paths %s the route", t->name, rt->npaths,
-                     rt->paths == &rt->path0 ? "inside" : "outside");
             if (!audit_order(r, t, rt))
                 FAIL("%s: paths not in decision order", t->name);
             if (rt->flags & (RIB_RT_CHANGED | RIB_RT_TOUCHED))
                 FAIL("%s: route left with pending change flags", t->name);
             for (uint16_t k = 0; k < rt->npaths; k++) {
-                const struct rib_path *p = &rt->paths[k];
+                const struct rib_path *p = &RIB_PATHS(rt)[k];
                 paths++;
                 if (!rib_attr_node(p->attr) || rib_attr_node(p->attr)->refs == 0)
                     FAIL("%s: path with a dead attribute set", t->name);
@@ -1228,8 +1370,8 @@ int rib_audit(struct rib *r, char *why, size_t size)
                 if (k < rt->nbest && (p->flags & RIB_PATH_INFEASIBLE))
                     FAIL("%s: infeasible path in the best set", t->name);
                 for (uint16_t m = (uint16_t)(k + 1); m < rt->npaths; m++)
-                    if (rt->paths[m].source == p->source && rt->paths[m].path_id == p->path_id &&
-                        rt->paths[m].primary == p->primary)
+                    if (RIB_PATHS(rt)[m].source == p->source && RIB_PATHS(rt)[m].path_id == p->path_id &&
+                        RIB_PATHS(rt)[m].primary == p->primary)
                         FAIL("%s: duplicate path", t->name);
                 if (p->flags & RIB_PATH_REPLICATED) {
                     repl++;
@@ -1239,8 +1381,8 @@ int rib_audit(struct rib *r, char *why, size_t size)
                     if (rib_route_find(pt, p->primary->key, p->primary->keylen) != p->primary)
                         FAIL("%s: primary route not in its table", t->name);
                     bool listed = false;
-                    for (uint32_t d = 0; d < p->primary->ndeps; d++)
-                        if (p->primary->deps[d].route == rt && p->primary->deps[d].table == t->id)
+                    for (uint32_t d = 0; d < RIB_NDEPS(p->primary); d++)
+                        if (p->primary->deps->v[d].route == rt && p->primary->deps->v[d].table == t->id)
                             listed = true;
                     if (!listed)
                         FAIL("%s: replica missing from its primary's dependents", t->name);
@@ -1248,14 +1390,14 @@ int rib_audit(struct rib *r, char *why, size_t size)
                     FAIL("%s: primary path with replication fields", t->name);
                 }
             }
-            for (uint32_t d = 0; d < rt->ndeps; d++) {
-                struct rib_table *dt = rib_table_by_id(r, rt->deps[d].table);
-                if (!dt || rib_route_find(dt, rt->deps[d].route->key, rt->deps[d].route->keylen) != rt->deps[d].route)
+            for (uint32_t d = 0; d < RIB_NDEPS(rt); d++) {
+                struct rib_table *dt = rib_table_by_id(r, rt->deps->v[d].table);
+                if (!dt || rib_route_find(dt, rt->deps->v[d].route->key, rt->deps->v[d].route->keylen) != rt->deps->v[d].route)
                     FAIL("%s: dependent route gone", t->name);
                 bool any = false;
-                struct rib_route *dr = rt->deps[d].route;
+                struct rib_route *dr = rt->deps->v[d].route;
                 for (uint16_t k = 0; k < dr->npaths; k++)
-                    if (dr->paths[k].primary == rt)
+                    if (RIB_PATHS(dr)[k].primary == rt)
                         any = true;
                 if (!any)
                     FAIL("%s: dependent without a replica", t->name);

@@ -1,10 +1,12 @@
 /* Unit tests for routing/rib's tables: attribute interning and reference
  * counts, prefix keys of every family, argument errors, listener
  * coalescing, sorted walks, graceful-restart stale / refresh / sweep / LLGR
- * per source, and a 200,000-route insert/withdraw churn checked against a
- * shadow model with the audit. */
+ * per source, a 200,000-route insert/withdraw churn checked against a
+ * shadow model with the audit, route marks (listeners, walks, clearing,
+ * the "gone" notification) and the route slabs (reuse, blocks returned). */
 #include <stdio.h>
 
+#include "routing/rib/rib_int.h"
 #include "tests/unit/rib/rib_test.h"
 
 static void test_intern_shares_and_counts(void **state)
@@ -545,6 +547,170 @@ static void test_path_storage_and_prefetch(void **state)
     rib_free(r);
 }
 
+/* Marks listener: sets bit 0x1 on every prefix with a best path, records
+ * what it saw before changing anything. */
+struct mark_rec {
+    size_t calls;
+    uint16_t seen;   /* marks on entry of the last call */
+    size_t last_nbest;
+};
+
+static void mark_fn(void *ctx, struct rib_table *t, const struct rib_prefix *p, const struct rib_path *best,
+                    size_t nbest, uint16_t *marks)
+{
+    (void)t;
+    (void)p;
+    (void)best;
+    struct mark_rec *m = ctx;
+    m->calls++;
+    m->seen = *marks;
+    m->last_nbest = nbest;
+    if (nbest)
+        *marks |= 0x1;
+}
+
+static int mark_walk(void *ctx, const struct rib_prefix *p, const struct rib_path *paths, size_t count, size_t nbest,
+                     uint16_t *marks)
+{
+    (void)p;
+    (void)paths;
+    (void)count;
+    (void)nbest;
+    size_t *n = ctx;
+    *n += (*marks & 0x1) != 0;
+    *marks |= 0x2;
+    return 0;
+}
+
+static void test_marks(void **state)
+{
+    (void)state;
+    struct rib *r;
+    assert_int_equal(rib_create(NULL, &r), 0);
+    struct rib_table *t = rib_vpn_table(r, RIB_AF_L3VPN);
+    uint32_t s1 = add_source(r, RIB_SRC_EBGP, 1, 1), s2 = add_source(r, RIB_SRC_EBGP, 2, 2);
+    struct mark_rec m = {0};
+    uint32_t id;
+    assert_int_equal(rib_listener_add_marks(NULL, mark_fn, &m, &id), RIB_ERR_INVAL);
+    assert_int_equal(rib_listener_add_marks(t, mark_fn, &m, &id), 0);
+    struct rib_attr at = {.flags = RIB_ATTR_HAS_LABEL, .nexthop = ip4(192, 0, 2, 1)};
+    const struct rib_attr *a = intern(r, &at);
+    struct rib_prefix p = pfx_vpn4(rib_rd_make(64512, 1), 10, 0, 0, 0, 24);
+    struct rib_labels lb = {.label = 100};
+    /* a new route starts with no marks; the listener's bit stays */
+    assert_int_equal(rib_path_add_labels(t, &p, s1, 0, a, 0, &lb), 0);
+    rib_flush(r);
+    assert_int_equal(m.calls, 1);
+    assert_int_equal(m.seen, 0);
+    /* survives a second path and a change of best path */
+    lb.label = 99;
+    assert_int_equal(rib_path_add_labels(t, &p, s2, 0, a, 0, &lb), 0);
+    assert_int_equal(rib_path_del(t, &p, s1, 0), 0);
+    rib_flush(r);
+    assert_int_equal(m.calls, 2);
+    assert_int_equal(m.seen, 0x1);
+    /* walks see and may change them */
+    size_t marked = 0;
+    assert_int_equal(rib_table_walk_marks(t, mark_walk, &marked), 0);
+    assert_int_equal(marked, 1);
+    assert_int_equal(rib_table_walk_marks(NULL, mark_walk, &marked), RIB_ERR_INVAL);
+    /* cleared by mask, counted once per route */
+    assert_int_equal(rib_table_marks_clear(t, 0x1), 1);
+    assert_int_equal(rib_table_marks_clear(t, 0x1), 0);
+    assert_int_equal(rib_table_marks_clear(t, 0x2 | 0x4), 1);
+    assert_int_equal(rib_table_marks_clear(NULL, 0x2), 0);
+    lb.label = 98;
+    assert_int_equal(rib_path_add_labels(t, &p, s2, 0, a, 0, &lb), 0);
+    rib_flush(r);
+    assert_int_equal(m.seen, 0);
+    /* the "gone" notification still carries the marks, then the route is freed */
+    assert_int_equal(rib_path_del(t, &p, s2, 0), 0);
+    rib_flush(r);
+    assert_int_equal(m.last_nbest, 0);
+    assert_int_equal(m.seen, 0x1);
+    assert_int_equal(rib_path_add_labels(t, &p, s1, 0, a, 0, &lb), 0);
+    rib_flush(r);
+    assert_int_equal(m.seen, 0); /* a new route */
+    audit_ok(r);
+    rib_attr_unref(r, a);
+    rib_free(r);
+}
+
+/* Routes of several key sizes fill and empty many slab blocks: the RIB's
+ * byte count goes back to where it was, freed routes are reused, and
+ * prefixes stay reachable throughout. */
+static void test_route_slabs(void **state)
+{
+    (void)state;
+    enum { N = 30000 };
+    struct rib *r;
+    assert_int_equal(rib_create(NULL, &r), 0);
+    struct rib_table *vpn = rib_vpn_table(r, RIB_AF_L3VPN), *vpn6 = rib_vpn_table(r, RIB_AF_L3VPN6);
+    uint32_t s = add_source(r, RIB_SRC_IBGP, 1, 1);
+    struct rib_attr at = {.flags = RIB_ATTR_HAS_LABEL, .nexthop = ip4(192, 0, 2, 1)};
+    const struct rib_attr *a = intern(r, &at);
+    struct rib_stats st0, st;
+    rib_flush(r);
+    rib_stats_get(r, &st0);
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = 0; i < N; i++) {
+            struct rib_prefix p = pfx_vpn4(rib_rd_make(64512, i % 7), 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+                                           (uint8_t)i, 32);
+            struct rib_labels lb = {.label = i};
+            assert_int_equal(rib_path_add_labels(vpn, &p, s, 0, a, 0, &lb), 0);
+            struct rib_prefix q = {.family = RIB_AF_L3VPN6, .plen = 128, .rd = p.rd, .addr = {.af = 6}};
+            memcpy(q.addr.b + 12, p.addr.b, 4);
+            q.addr.b[0] = 0x20;
+            assert_int_equal(rib_path_add_labels(vpn6, &q, s, 0, a, 0, &lb), 0);
+        }
+        rib_flush(r);
+        rib_stats_get(r, &st);
+        assert_int_equal(st.routes, 2 * N);
+        /* every other route goes, then comes back: freed slots are reused */
+        for (uint32_t i = 0; i < N; i += 2) {
+            struct rib_prefix p = pfx_vpn4(rib_rd_make(64512, i % 7), 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+                                           (uint8_t)i, 32);
+            assert_int_equal(rib_path_del(vpn, &p, s, 0), 0);
+        }
+        rib_flush(r);
+        struct rib_stats half;
+        rib_stats_get(r, &half);
+        assert_int_equal(half.routes, 2 * N - N / 2);
+        for (uint32_t i = 0; i < N; i += 2) {
+            struct rib_prefix p = pfx_vpn4(rib_rd_make(64512, i % 7), 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+                                           (uint8_t)i, 32);
+            struct rib_labels lb = {.label = i};
+            assert_int_equal(rib_path_add_labels(vpn, &p, s, 0, a, 0, &lb), 0);
+        }
+        rib_flush(r);
+        struct rib_stats again;
+        rib_stats_get(r, &again);
+        assert_true(again.bytes <= st.bytes); /* no new slab block was needed */
+        audit_ok(r);
+        for (uint32_t i = 0; i < N; i++) {
+            struct rib_prefix p = pfx_vpn4(rib_rd_make(64512, i % 7), 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+                                           (uint8_t)i, 32);
+            const struct rib_path *paths;
+            size_t count, nbest;
+            assert_int_equal(rib_table_lookup(vpn, &p, &paths, &count, &nbest), 0);
+            assert_int_equal(paths[0].label, i);
+            assert_int_equal(rib_path_del(vpn, &p, s, 0), 0);
+        }
+        assert_true(rib_source_withdraw_all(r, s) == N);
+        rib_flush(r);
+        rib_stats_get(r, &st);
+        assert_int_equal(st.routes, 0);
+        /* every slab block went back (a block is RIB_SLAB_BLOCK bytes);
+         * what remains is the two grown indexes and small queues */
+        size_t index = (vpn->cap + vpn6->cap) * sizeof *vpn->slots;
+        assert_true(st.bytes - index < st0.bytes + 4096);
+    }
+    rib_attr_unref(r, a);
+    rib_flush(r);
+    audit_ok(r);
+    rib_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +724,8 @@ int main(void)
         cmocka_unit_test(test_llgr),
         cmocka_unit_test(test_churn_200k),
         cmocka_unit_test(test_path_storage_and_prefetch),
+        cmocka_unit_test(test_marks),
+        cmocka_unit_test(test_route_slabs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
