@@ -1,0 +1,294 @@
+#!/bin/bash
+# e2e test of strata-agent (vrouter/agent) with real processes in network
+# namespaces:
+#
+#   control-1 (10.99.0.11:5269), control-2 (10.99.0.12:5269): strata-control,
+#     running in compute namespace A on extra underlay addresses
+#   A: strata-vrouter (fabric 10.99.0.1) + strata-agent compute-a
+#        v1 (192.168.1.1, VN red) on veth p1
+#   B: strata-vrouter (fabric 10.99.0.2) + strata-agent compute-b
+#        v2 (192.168.1.2, VN red) on veth p2, v3 (192.168.1.3, VN blue) on veth p3
+#
+# Ports are added through each agent's command socket (strata-agent ctl).
+# The VMs have static addresses; ARP goes to the agent's proxy (vrouter/agent/proxy).
+# Asserted:
+#   1. both agents hold both control nodes' copies of the remote routes;
+#      ping both ways and a TCP transfer v1 <-> v2 (first packets of each
+#      flow punted, flows installed by the agents, packets re-injected);
+#   2. v1 (red) and v3 (blue) are isolated both ways;
+#   3. headless: a continuous ping v1 -> v2 loses zero packets while
+#      (a) control-2 is killed (SIGKILL): A's and B's routes stay programmed,
+#          control-2's copies stale;
+#      (b) agent A is killed (SIGKILL) and restarted: it re-creates its port
+#          from its state dir, re-learns, re-installs under generation 2 and
+#          sweeps; A's datapath dumps then hold only generation-2 entries,
+#          exactly the expected counts (no stale, no duplicate).
+# Usage: agent_e2e.sh STRATA_AGENT STRATA_VROUTER STRATA_CONTROL AGENT_E2E_PKI TCPXFER VRCTL
+# AGENT_E2E_ENCAP sets the agents' --encap (default mplsudp,mplsgre,vxlan).
+# Exit 77 (skip) only when namespaces cannot be created (not root).
+set -u
+AGENT=$1 VROUTER=$2 CONTROL=$3 PKITOOL=$4 TCPXFER=$5 VRCTL=$6
+ENCAP=${AGENT_E2E_ENCAP:-mplsudp,mplsgre,vxlan}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: network namespaces need root"
+    exit 77
+fi
+for tool in ip ping; do
+    command -v $tool >/dev/null || { echo "FAIL: $tool is required"; exit 1; }
+done
+
+ID=$(printf '%x%04x' $$ $RANDOM)
+CA=sgca-$ID CB=sgcb-$ID V1=sgv1-$ID V2=sgv2-$ID V3=sgv3-$ID
+WORK=$(mktemp -d /tmp/agent-e2e.XXXXXX)
+MAC1=02:00:00:00:01:01 MAC2=02:00:00:00:01:02 MAC3=02:00:00:00:02:03
+PIDS=()
+declare -A PID
+
+cleanup() {
+    [ "$BASHPID" = "$$" ] || return 0
+    for p in "${PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    for ns in $CA $CB $V1 $V2 $V3; do
+        ip netns del "$ns" 2>/dev/null
+    done
+    if [ "${KEEP_WORK:-0}" = 1 ]; then
+        echo "work dir kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! ip netns add $CA 2>/dev/null; then
+    echo "SKIP: cannot create network namespaces"
+    exit 77
+fi
+
+FAILS=0
+fail() {
+    echo "FAIL: $*"
+    FAILS=$((FAILS + 1))
+}
+pass() {
+    echo "ok: $*"
+}
+in_ns() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+wait_for() { # SECONDS CMD...
+    local deadline=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        [ "$(date +%s)" -ge $deadline ] && return 1
+        sleep 0.05
+    done
+}
+actl() { # a|b COMMAND...
+    local n=$1
+    shift
+    "$AGENT" ctl --ctl "$WORK/agent-$n.ctl" "$@"
+}
+
+set -e
+for ns in $CB $V1 $V2 $V3; do
+    ip netns add $ns
+done
+for ns in $CA $CB $V1 $V2 $V3; do
+    in_ns $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    in_ns $ns ip link set lo up
+done
+ip link add ua netns $CA mtu 9000 type veth peer name ub netns $CB mtu 9000
+in_ns $CA ip addr add 10.99.0.1/24 dev ua
+in_ns $CA ip addr add 10.99.0.11/24 dev ua
+in_ns $CA ip addr add 10.99.0.12/24 dev ua
+in_ns $CB ip addr add 10.99.0.2/24 dev ub
+in_ns $CA ip link set ua up
+in_ns $CB ip link set ub up
+vm() { # VMNS COMPUTENS PORT MAC IP
+    ip link add eth0 netns $1 type veth peer name $3 netns $2
+    in_ns $1 ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 || true
+    in_ns $1 ip link set eth0 address $4
+    in_ns $1 ip addr add $5/24 dev eth0
+    in_ns $1 ip link set eth0 up
+    in_ns $2 ip link set $3 up
+}
+vm $V1 $CA p1 $MAC1 192.168.1.1
+vm $V2 $CB p2 $MAC2 192.168.1.2
+vm $V3 $CB p3 $MAC3 192.168.1.3
+"$PKITOOL" "$WORK/pki" node:control-1=10.99.0.11 node:control-2=10.99.0.12 agent:compute-a agent:compute-b
+set +e
+
+start_control() { # N
+    cat >"$WORK/control-$1.json" <<EOF
+{"xmpp": {"listen": "10.99.0.1$1", "port": 5269, "pki_dir": "$WORK/pki", "cert": "control-$1.pem",
+          "key": "control-$1.key", "stale_time": 300}}
+EOF
+    ip netns exec $CA "$CONTROL" --config "$WORK/control-$1.json" --ctl "$WORK/control-$1.ctl" \
+        >"$WORK/control-$1.log" 2>&1 &
+    PID[control-$1]=$!
+    PIDS+=($!)
+}
+start_vrouter() { # NS NAME
+    ip netns exec $1 "$VROUTER" -s "$WORK/vr-$2.sock" --flows 4096 --nhs 4096 --labels 4096 --routes 4096 \
+        --ifs 64 --vrfs 64 --flow-idle-ms 3600000 >"$WORK/vr-$2.log" 2>&1 &
+    PID[vr-$2]=$!
+    PIDS+=($!)
+    wait_for 5 test -S "$WORK/vr-$2.sock" || { echo "FAIL: vrouter $2 did not start"; cat "$WORK/vr-$2.log"; exit 1; }
+}
+start_agent() { # NS NAME FABRIC
+    ip netns exec $1 "$AGENT" --name compute-$2 --pki "$WORK/pki" --control 10.99.0.11:5269 --control 10.99.0.12:5269 \
+        --vrouter-sock "$WORK/vr-$2.sock" --fabric-ip $3 --state-dir "$WORK/state-$2" \
+        --ctl "$WORK/agent-$2.ctl" --encap $ENCAP --sweep-timeout 60 >>"$WORK/agent-$2.log" 2>&1 &
+    PID[agent-$2]=$!
+    PIDS+=($!)
+    wait_for 10 test -S "$WORK/agent-$2.ctl" || { echo "FAIL: agent $2 did not start"; cat "$WORK/agent-$2.log"; exit 1; }
+}
+both_up() { # a|b
+    local s
+    s=$(actl $1 status) || return 1
+    grep -q "^node0 .* up " <<<"$s" && grep -q "^node1 .* up " <<<"$s"
+}
+programmed() { # a|b RI PREFIX: the route has a tunnel next hop
+    actl $1 routes $2 | grep -q "^inet $3 .* nh=[1-9]"
+}
+
+start_control 1
+start_control 2
+wait_for 10 bash -c "ip netns exec $CA ss -ltn | grep -q 10.99.0.12:5269" || fail "control nodes did not listen"
+start_vrouter $CA a
+start_vrouter $CB b
+start_agent $CA a 10.99.0.1
+start_agent $CB b 10.99.0.2
+wait_for 20 both_up a || fail "agent a: control nodes not both up"
+wait_for 20 both_up b || fail "agent b: control nodes not both up"
+
+actl a port add vm1 tap=p1 ri=red mac=$MAC1 ip=192.168.1.1/24 gw=192.168.1.254 vni=5001 hostname=vm1 \
+    >/dev/null || fail "port add vm1"
+actl b port add vm2 tap=p2 ri=red mac=$MAC2 ip=192.168.1.2/24 gw=192.168.1.254 vni=5001 hostname=vm2 \
+    >/dev/null || fail "port add vm2"
+actl b port add vm3 tap=p3 ri=blue mac=$MAC3 ip=192.168.1.3/24 gw=192.168.1.254 vni=5002 hostname=vm3 \
+    >/dev/null || fail "port add vm3"
+actl b port add vm2 tap=p9 ri=red mac=$MAC2 ip=192.168.1.9/24 gw=192.168.1.254 >/dev/null &&
+    fail "a second port named vm2 was accepted"
+[ "$(stat -c %a "$WORK/agent-a.ctl")" = 600 ] || fail "command socket mode is not 0600"
+
+# ---- 1. routes from both control nodes, ping, TCP ----
+wait_for 20 programmed a red 192.168.1.2/32 || fail "A did not program v2's route"
+wait_for 20 programmed b red 192.168.1.1/32 || fail "B did not program v1's route"
+wait_for 10 bash -c "'$AGENT' ctl --ctl '$WORK/agent-a.ctl' routes red | grep '^inet 192.168.1.2/32' |
+    grep -q 'node0=10.99.0.2.*node1=10.99.0.2'" && pass "A holds both control nodes' copies of v2's route" ||
+    fail "A lacks a control node's copy of v2's route"
+actl a routes red | sed 's/^/    A red: /'
+actl b routes blue | grep -q 192.168.1.1 && fail "B's blue instance holds a red route"
+
+if in_ns $V1 ping -c 5 -i 0.1 -W 2 192.168.1.2 >"$WORK/ping1.log"; then
+    pass "ping v1 -> v2 (A -> B, $ENCAP)"
+else
+    fail "ping v1 -> v2"; cat "$WORK/ping1.log"
+fi
+in_ns $V2 ping -c 3 -i 0.1 -W 2 192.168.1.1 >/dev/null && pass "ping v2 -> v1" || fail "ping v2 -> v1"
+in_ns $V1 ip neigh show 192.168.1.2 | grep -q "00:00:5e:00:01:00" && pass "v1 learned v2 through the ARP proxy (vRouter MAC)" ||
+    fail "v1's neighbour entry for v2 is not the vRouter MAC: $(in_ns $V1 ip neigh show 192.168.1.2)"
+in_ns $V2 "$TCPXFER" listen 5001 >"$WORK/tcp-rx.log" 2>&1 &
+RX=$!
+wait_for 5 grep -q listening "$WORK/tcp-rx.log"
+if in_ns $V1 timeout 30 "$TCPXFER" send 192.168.1.2 5001 2000000 >"$WORK/tcp-tx.log" 2>&1 &&
+    wait $RX && grep -q "^bytes 2000000 " "$WORK/tcp-rx.log" &&
+    [ "$(tail -1 "$WORK/tcp-tx.log")" = "$(tail -1 "$WORK/tcp-rx.log")" ]; then
+    pass "TCP 2000000 bytes v1 -> v2 intact"
+else
+    kill $RX 2>/dev/null
+    fail "TCP transfer v1 -> v2"; cat "$WORK/tcp-tx.log" "$WORK/tcp-rx.log"
+fi
+first=${ENCAP%%,*}
+case $first in mplsudp) want=udp ;; mplsgre) want=gre ;; vxlan) want=vxlan ;; esac
+"$VRCTL" -s "$WORK/vr-a.sock" dump nh | grep -q " tunnel .* encap $want " &&
+    pass "A's tunnel to B uses $want (first of --encap $ENCAP that the route lists)" ||
+    { fail "A's tunnel is not $want"; "$VRCTL" -s "$WORK/vr-a.sock" dump nh; }
+fa=$(actl a status | awk '/^flows/ {print $3}')
+[ "${fa:-0}" -ge 2 ] && pass "agent A installed $fa forward flow pairs from punted first packets" ||
+    fail "agent A installed no flows (${fa:-none})"
+
+# ---- 2. isolation ----
+in_ns $V1 ping -c 3 -i 0.1 -W 1 192.168.1.3 >/dev/null && fail "isolation: v1 (red) reached v3 (blue)" ||
+    pass "isolation: v1 (red) cannot reach v3 (blue)"
+in_ns $V3 ping -c 3 -i 0.1 -W 1 192.168.1.1 >/dev/null && fail "isolation: v3 (blue) reached v1 (red)" ||
+    pass "isolation: v3 (blue) cannot reach v1 (red)"
+
+# ---- 3a. headless: a control node is killed ----
+ping_start() { # LOG
+    in_ns $V1 ping -c 500 -i 0.01 -W 2 192.168.1.2 >"$WORK/$1" 2>&1 &
+    PING=$!
+    wait_for 10 grep -q "icmp_seq=50 " "$WORK/$1" || fail "$1: ping did not start"
+}
+ping_check() { # LOG WHAT
+    wait $PING
+    if grep -q " 500 received, 0% packet loss" "$WORK/$1"; then
+        pass "$2: 500/500 replies"
+    else
+        fail "$2: loss"; tail -3 "$WORK/$1"
+    fi
+}
+ping_start ping-control.log
+kill -KILL ${PID[control-2]}
+wait ${PID[control-2]} 2>/dev/null
+wait_for 10 bash -c "'$AGENT' ctl --ctl '$WORK/agent-a.ctl' status | grep -q '^node1 .* down '" ||
+    fail "A did not notice control-2's loss"
+ping_check ping-control.log "control-2 killed mid-ping"
+actl a routes red | grep '^inet 192.168.1.2/32' | grep -q "node1=.*stale" &&
+    pass "A keeps control-2's copy of v2's route, stale" || fail "A's control-2 copy is not stale"
+programmed a red 192.168.1.2/32 && programmed b red 192.168.1.1/32 ||
+    fail "routes not programmed after control-2's loss"
+
+# ---- 3b. headless: the agent is killed and restarted ----
+actl a status | sed 's/^/    A before restart: /'
+ping_start ping-agent.log
+kill -KILL ${PID[agent-a]}
+wait ${PID[agent-a]} 2>/dev/null
+start_agent $CA a 10.99.0.1
+wait_for 30 bash -c "'$AGENT' ctl --ctl '$WORK/agent-a.ctl' status | grep -q '^generation 2 swept yes'" ||
+    fail "restarted agent A did not sweep generation 1"
+ping_check ping-agent.log "agent A killed and restarted mid-ping"
+actl a status | sed 's/^/    A after restart: /'
+actl a ports | grep -q "^vm1 tap=p1 ri=red .* ifindex=2 vrf=1" && pass "A re-created vm1 from its state dir" ||
+    fail "A did not re-create vm1"
+for t in if vrf nh route label vni flow; do
+    "$VRCTL" -s "$WORK/vr-a.sock" dump $t >"$WORK/dump-$t.txt" || fail "dump $t"
+done
+old=$(cat "$WORK"/dump-*.txt | grep -vc " gen 2\( \|$\)")
+[ "$old" = 0 ] && pass "A's datapath holds only generation-2 entries" ||
+    { fail "$old entries not of generation 2"; grep -v " gen 2\( \|$\)" "$WORK"/dump-*.txt | head; }
+count() { wc -l <"$WORK/dump-$1.txt"; }
+# agent, fabric, vm1 / red / port nh + one tunnel / v1, v2 / v1's label / VNI 5001
+[ "$(count if)" = 3 ] && [ "$(count vrf)" = 1 ] && [ "$(count nh)" = 2 ] && [ "$(count route)" = 2 ] &&
+    [ "$(count label)" = 1 ] && [ "$(count vni)" = 1 ] &&
+    pass "A's dumps: 3 interfaces, 1 VRF, 2 next hops, 2 routes, 1 label, 1 VNI, $(count flow) flows: no stale, no duplicate" ||
+    { fail "unexpected datapath entries"; cat "$WORK"/dump-{if,vrf,nh,route,label,vni}.txt; }
+in_ns $V2 ping -c 3 -i 0.1 -W 2 192.168.1.1 >/dev/null && pass "ping v2 -> v1 after the restart" ||
+    fail "ping v2 -> v1 after the restart"
+
+# ---- end: every process stops on SIGTERM ----
+for p in agent-a agent-b vr-a vr-b control-1; do
+    kill -TERM ${PID[$p]} 2>/dev/null
+    wait ${PID[$p]}
+    rc=$?
+    [ $rc = 0 ] || fail "$p exited with $rc"
+done
+
+if [ $FAILS = 0 ]; then
+    echo "PASS: agent e2e"
+    exit 0
+fi
+echo "FAILED: $FAILS checks"
+for f in agent-a agent-b; do
+    echo "--- $f.log (tail)"
+    tail -20 "$WORK/$f.log"
+done
+KEEP_WORK=1
+exit 1

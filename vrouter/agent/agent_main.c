@@ -1,0 +1,1327 @@
+/* strata-agent: the vRouter agent daemon, thin glue around the pure core
+ * (agent.h) on one libuv loop:
+ *   - one or two control nodes: mutual TLS (lib/tls) + an agent-role XMPP
+ *     session (routing/xmpp) each, reconnected with exponential backoff;
+ *   - strata-vrouter's control socket (vrouter/msg frames; replies are
+ *     checked and refusals logged and counted);
+ *   - the punt interface: an AF_PACKET socket on the datapath's agent TAP;
+ *     ARP/DHCP/DNS go to proxy_handle() (vrouter/agent/proxy), flow misses
+ *     to the core, answers and re-injections go back the same way;
+ *   - the local command socket (--ctl) and the state directory.
+ *   strata-agent --name NAME --pki DIR --control HOST:PORT [--control HOST:PORT]
+ *                --vrouter-sock PATH --fabric-ip ADDR --state-dir DIR --ctl PATH
+ *                [--encap mplsudp,mplsgre,vxlan] [--stale-timeout S]
+ *                [--sweep-timeout S] [--agent-if NAME]
+ *   strata-agent ctl --ctl PATH COMMAND...
+ * The ctl protocol (docs/agent.md): one request line per connection, the
+ * answer is zero or more lines then "ok" or "error: TEXT". */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "lib/log.h"
+#include "lib/pki.h"
+#include "lib/tls.h"
+#include "routing/xmpp/xmpp_session.h"
+#include "vrouter/agent/agent.h"
+#include "vrouter/agent/proxy/proxy.h"
+
+int main(int argc, char **argv);
+
+#define MOD "agent"
+#define STATE_FILE "agent.state"
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 8000
+#define PUNT_FRAME_MAX 16384
+#define CTL_LINE_MAX 1024
+#define XMPP_TO XMPP_CONTROL_JID "/bgp-peer"
+
+struct agentd;
+
+struct node {
+    struct agentd *d;
+    int idx;
+    char host[64];
+    uint16_t port;
+    struct tls_conn *conn;
+    struct xmpp_session s;
+    bool session_init;
+    bool up;
+    uint64_t backoff_ms;
+    uv_timer_t timer; /* session ticks, and the reconnect delay */
+    uint64_t connects, routes_in;
+};
+
+struct ctl_client {
+    uv_pipe_t pipe;
+    struct agentd *d;
+    char line[CTL_LINE_MAX];
+    size_t len;
+    bool answered;
+};
+
+struct agentd {
+    uv_loop_t *loop;
+    struct agent_core *core;
+    /* options */
+    const char *name, *pki, *vr_sock, *state_dir, *ctl_path;
+    char agent_if[VR_MSG_NAME_MAX];
+    uint64_t stale_timeout_ms, sweep_timeout_ms;
+    struct agent_config cfg;
+    /* control nodes */
+    struct tls_ctx *tls;
+    struct node nodes[AGENT_MAX_NODES];
+    size_t node_count;
+    uv_timer_t stale_timer, sweep_timer;
+    /* datapath */
+    uv_pipe_t vr;
+    uint8_t vr_rbuf[VR_MSG_MAX * 8];
+    size_t vr_rlen;
+    uint32_t vr_seq;
+    uint64_t dp_sent, dp_errors;
+    /* punts */
+    int punt_fd;
+    uv_poll_t punt_poll;
+    uv_timer_t punt_timer; /* waits for the datapath to create the agent TAP */
+    uint64_t punt_wait_ms;
+    uint64_t punts[DP_PUNT_NH + 1], punts_bad, proxy_replies, proxy_silent, reinjects, tx_errors;
+    struct buf out;
+    /* ctl */
+    uv_pipe_t ctl;
+    uv_signal_t sigterm, sigint;
+    int exit_code;
+};
+
+/* ---- the datapath connection ---- */
+
+struct vr_write {
+    uv_write_t req;
+    uint8_t data[];
+};
+
+static void vr_written(uv_write_t *req, int status)
+{
+    if (status != 0) {
+        log_error(MOD, "datapath write failed", "err=\"%s\"", uv_strerror(status));
+    }
+    free(req);
+}
+
+static void dp_send(void *arg, const struct vr_msg *m)
+{
+    struct agentd *d = arg;
+    uint8_t frame[VR_MSG_MAX];
+    size_t size;
+    struct vr_msg copy = *m;
+    copy.seq = ++d->vr_seq;
+    int rc = vr_msg_encode(&copy, frame, sizeof frame, &size);
+    if (rc != 0) {
+        log_error(MOD, "cannot encode datapath request", "type=%s err=\"%s\"", vr_msg_type_name(m->type),
+                  strata_strerror(rc));
+        d->dp_errors++;
+        return;
+    }
+    d->dp_sent++;
+    uv_buf_t b = uv_buf_init((char *)frame, (unsigned)size);
+    int n = uv_try_write((uv_stream_t *)&d->vr, &b, 1);
+    size_t done = n > 0 ? (size_t)n : 0;
+    if (done == size) {
+        return;
+    }
+    struct vr_write *w = malloc(sizeof *w + size - done);
+    if (!w) {
+        log_error(MOD, "out of memory queueing a datapath request", "type=%s", vr_msg_type_name(m->type));
+        d->dp_errors++;
+        return;
+    }
+    memcpy(w->data, frame + done, size - done);
+    b = uv_buf_init((char *)w->data, (unsigned)(size - done));
+    rc = uv_write(&w->req, (uv_stream_t *)&d->vr, &b, 1, vr_written);
+    if (rc != 0) {
+        log_error(MOD, "datapath write failed", "err=\"%s\"", uv_strerror(rc));
+        free(w);
+        d->dp_errors++;
+    }
+}
+
+static void vr_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct agentd *d = h->data;
+    (void)hint;
+    *b = uv_buf_init((char *)d->vr_rbuf + d->vr_rlen, (unsigned)(sizeof d->vr_rbuf - d->vr_rlen));
+}
+
+static void vr_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct agentd *d = s->data;
+    (void)b;
+    if (n < 0) {
+        log_error(MOD, "datapath connection lost: exiting (a restarted agent re-installs everything)",
+                  "err=\"%s\"", uv_strerror((int)n));
+        d->exit_code = 1;
+        uv_stop(d->loop);
+        return;
+    }
+    d->vr_rlen += (size_t)n;
+    size_t off = 0;
+    while (d->vr_rlen - off >= VR_MSG_HDR_SIZE) {
+        size_t size;
+        int rc = vr_msg_peek(d->vr_rbuf + off, d->vr_rlen - off, &size);
+        struct vr_msg m;
+        if (rc == 0 && size > d->vr_rlen - off) {
+            break;
+        }
+        if (rc == 0) {
+            rc = vr_msg_decode(d->vr_rbuf + off, size, &m);
+        }
+        if (rc != 0) {
+            log_error(MOD, "datapath sent a malformed frame: exiting", "err=\"%s\"", strata_strerror(rc));
+            d->exit_code = 1;
+            uv_stop(d->loop);
+            return;
+        }
+        if (m.type == VR_MSG_REPLY && m.u.reply.code != 0) {
+            d->dp_errors++;
+            log_warn(MOD, "datapath refused a request", "seq=%u err=\"%s\"", m.seq, strata_strerror(m.u.reply.code));
+        } else if (m.type == VR_MSG_REPLY && m.seq && m.u.reply.value) {
+            log_debug(MOD, "datapath reply", "seq=%u value=%u", m.seq, m.u.reply.value);
+        }
+        off += size;
+    }
+    memmove(d->vr_rbuf, d->vr_rbuf + off, d->vr_rlen - off);
+    d->vr_rlen -= off;
+}
+
+/* ---- control nodes ---- */
+
+static void node_connect(struct node *n);
+
+static void send_stanza(struct node *n, struct xmpp_stanza *st, const char *id)
+{
+    if (!n->up) {
+        return;
+    }
+    snprintf(st->id, sizeof st->id, "%s", id);
+    snprintf(st->to, sizeof st->to, "%s", XMPP_TO);
+    int rc = xmpp_session_send(&n->s, uv_now(n->d->loop), st);
+    if (rc != 0) {
+        log_warn(MOD, "cannot send to control node", "node=%d err=\"%s\"", n->idx, strata_strerror(rc));
+    }
+}
+
+static void op_subscribe(void *arg, int node, const char *ri, uint32_t id)
+{
+    struct agentd *d = arg;
+    struct xmpp_stanza st = {.type = XMPP_STANZA_SUBSCRIBE, .instance_id = id};
+    snprintf(st.instance, sizeof st.instance, "%s", ri);
+    send_stanza(&d->nodes[node], &st, "sub");
+}
+
+static void op_unsubscribe(void *arg, int node, const char *ri)
+{
+    struct agentd *d = arg;
+    struct xmpp_stanza st = {.type = XMPP_STANZA_UNSUBSCRIBE};
+    snprintf(st.instance, sizeof st.instance, "%s", ri);
+    send_stanza(&d->nodes[node], &st, "unsub");
+}
+
+static void op_publish(void *arg, int node, const char *ri, const struct xmpp_route_entry *e)
+{
+    struct agentd *d = arg;
+    struct xmpp_stanza st = {.type = XMPP_STANZA_PUBLISH, .family = e->family, .key = e->key};
+    st.entry = (struct xmpp_route_entry *)e;
+    snprintf(st.instance, sizeof st.instance, "%s", ri);
+    send_stanza(&d->nodes[node], &st, "pub");
+}
+
+static void op_withdraw(void *arg, int node, const char *ri, enum xmpp_family family, const struct xmpp_route_key *k)
+{
+    struct agentd *d = arg;
+    struct xmpp_stanza st = {.type = XMPP_STANZA_DISSOCIATE, .family = family, .key = *k};
+    snprintf(st.instance, sizeof st.instance, "%s", ri);
+    send_stanza(&d->nodes[node], &st, "wd");
+}
+
+static void op_eor(void *arg, int node)
+{
+    struct agentd *d = arg;
+    struct xmpp_stanza st = {.type = XMPP_STANZA_EOR};
+    send_stanza(&d->nodes[node], &st, "eor");
+}
+
+static bool any_node_up(const struct agentd *d)
+{
+    for (size_t i = 0; i < d->node_count; i++) {
+        if (d->nodes[i].up) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void ses_send(void *arg, const uint8_t *data, size_t size)
+{
+    struct node *n = arg;
+    if (n->conn && tls_conn_write(n->conn, data, size) != 0) {
+        log_warn(MOD, "control node write refused", "node=%d bytes=%zu", n->idx, size);
+    }
+}
+
+static void ses_established(void *arg, const char *peer)
+{
+    struct node *n = arg;
+    struct agentd *d = n->d;
+    n->up = true;
+    n->backoff_ms = BACKOFF_MIN_MS;
+    uv_timer_stop(&d->stale_timer);
+    log_info(MOD, "control node up", "node=%d addr=%s:%u peer=%s", n->idx, n->host, n->port, peer);
+    agent_node_up(d->core, n->idx);
+}
+
+static void ses_closed(void *arg, enum xmpp_stream_cond cond, const char *text, bool by_peer)
+{
+    struct node *n = arg;
+    log_warn(MOD, "control node session closed", "node=%d cond=%d by_peer=%d text=\"%s\"", n->idx, (int)cond,
+             by_peer, text ? text : "");
+    if (n->conn) {
+        tls_conn_close(n->conn);
+    }
+}
+
+static void ses_routes(void *arg, const struct xmpp_stanza *st)
+{
+    struct node *n = arg;
+    for (size_t i = 0; i < st->item_count; i++) {
+        agent_route_item(n->d->core, n->idx, st->instance, st->family, &st->items[i]);
+    }
+    n->routes_in += st->item_count;
+}
+
+static void ses_eor(void *arg)
+{
+    struct node *n = arg;
+    bool swept = agent_generation_swept(n->d->core);
+    agent_node_eor(n->d->core, n->idx);
+    log_info(MOD, "control node End-of-RIB", "node=%d", n->idx);
+    if (!swept && agent_generation_swept(n->d->core)) {
+        log_info(MOD, "previous generations swept after End-of-RIB", "generation=%u", n->d->cfg.generation);
+        uv_timer_stop(&n->d->sweep_timer);
+    }
+}
+
+static int ses_config(void *arg, const struct xmpp_stanza *st)
+{
+    (void)arg;
+    (void)st;
+    return 0; /* configuration objects are not used by this agent yet (docs/agent.md) */
+}
+
+static const struct xmpp_session_ops SES_OPS = {
+    .send = ses_send,
+    .established = ses_established,
+    .closed = ses_closed,
+    .routes = ses_routes,
+    .eor = ses_eor,
+    .config = ses_config,
+};
+
+static void stale_fired(uv_timer_t *t)
+{
+    struct agentd *d = t->data;
+    size_t n = agent_stale_expire(d->core);
+    log_warn(MOD, "stale timer expired with every control node gone: stale routes removed", "copies=%zu", n);
+}
+
+static void node_tick(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    if (n->conn) {
+        if (n->session_init) {
+            xmpp_session_tick(&n->s, uv_now(n->d->loop));
+        }
+        return;
+    }
+    node_connect(n);
+}
+
+static void tls_on_established(struct tls_conn *conn)
+{
+    struct node *n = tls_conn_data(conn);
+    if (xmpp_session_start(&n->s, uv_now(n->d->loop)) != 0) {
+        tls_conn_close(conn);
+    }
+}
+
+static void tls_on_read(struct tls_conn *conn, const uint8_t *data, size_t size)
+{
+    struct node *n = tls_conn_data(conn);
+    if (n->s.state != XMPP_SESSION_CLOSED) {
+        int rc = xmpp_session_input(&n->s, uv_now(n->d->loop), data, size);
+        if (rc != 0) { /* the session is over; ses_closed closed the connection */
+            log_debug(MOD, "control node stream ended", "node=%d err=\"%s\"", n->idx, strata_strerror(rc));
+        }
+    }
+}
+
+static void tls_on_close(struct tls_conn *conn, int status)
+{
+    struct node *n = tls_conn_data(conn);
+    struct agentd *d = n->d;
+    bool was_up = n->up;
+    n->up = false;
+    if (n->session_init) {
+        xmpp_session_destroy(&n->s);
+        n->session_init = false;
+    }
+    tls_conn_free(conn);
+    n->conn = NULL;
+    if (was_up) {
+        log_warn(MOD, "control node lost: its routes stay programmed, stale", "node=%d status=\"%s\"", n->idx,
+                 status ? strata_strerror(status) : "closed");
+        agent_node_down(d->core, n->idx);
+        if (!any_node_up(d)) {
+            uv_timer_start(&d->stale_timer, stale_fired, d->stale_timeout_ms, 0);
+        }
+    }
+    uv_timer_start(&n->timer, node_tick, n->backoff_ms, n->backoff_ms);
+    n->backoff_ms = n->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : n->backoff_ms * 2;
+}
+
+static const struct tls_conn_callbacks TLS_CBS = {
+    .on_established = tls_on_established,
+    .on_read = tls_on_read,
+    .on_close = tls_on_close,
+};
+
+static void node_connect(struct node *n)
+{
+    struct agentd *d = n->d;
+    struct xmpp_session_config sc = {.role = XMPP_ROLE_AGENT, .local_jid = d->name};
+    int rc = xmpp_session_init(&n->s, &sc, &SES_OPS, n);
+    if (rc != 0) {
+        log_error(MOD, "cannot create XMPP session", "err=\"%s\"", strata_strerror(rc));
+        return;
+    }
+    n->session_init = true;
+    n->connects++;
+    rc = tls_conn_connect(d->tls, d->loop, n->host, n->port, n->host, &TLS_CBS, n, &n->conn);
+    if (rc != 0) {
+        log_error(MOD, "cannot connect to control node", "node=%d err=\"%s\"", n->idx, strata_strerror(rc));
+        xmpp_session_destroy(&n->s);
+        n->session_init = false;
+        n->conn = NULL;
+        return; /* the tick timer retries */
+    }
+    uv_timer_start(&n->timer, node_tick, 1000, 1000);
+}
+
+/* ---- punts ---- */
+
+static int lk_ip4_known(void *arg, uint32_t vrf, uint32_t ip4)
+{
+    struct agentd *d = arg;
+    return agent_ip4_known(d->core, vrf, ntohl(ip4)) ? 0 : PROXY_ENOTFOUND;
+}
+
+static int lk_name_to_ip4(void *arg, uint32_t vrf, const char *fqdn, uint32_t *ip4)
+{
+    struct agentd *d = arg;
+    for (size_t i = 0; i < agent_port_count(d->core); i++) {
+        const struct agent_port *p = agent_port_at(d->core, i);
+        size_t n = strlen(p->spec.hostname);
+        if (p->spec.vrf == vrf && n && strncmp(fqdn, p->spec.hostname, n) == 0 &&
+            (fqdn[n] == '\0' || fqdn[n] == '.')) {
+            *ip4 = htonl(p->spec.ip4);
+            return 0;
+        }
+    }
+    return PROXY_ENOTFOUND;
+}
+
+static int lk_ip4_to_name(void *arg, uint32_t vrf, uint32_t ip4, char *out, size_t out_size)
+{
+    struct agentd *d = arg;
+    for (size_t i = 0; i < agent_port_count(d->core); i++) {
+        const struct agent_port *p = agent_port_at(d->core, i);
+        if (p->spec.vrf == vrf && p->spec.ip4 == ntohl(ip4) && p->spec.hostname[0]) {
+            snprintf(out, out_size, "%s", p->spec.hostname);
+            return 0;
+        }
+    }
+    return PROXY_ENOTFOUND;
+}
+
+static void punt_send(struct agentd *d, const uint8_t *frame, size_t size)
+{
+    if (send(d->punt_fd, frame, size, MSG_DONTWAIT) < 0) {
+        d->tx_errors++;
+    }
+}
+
+static void punt_proxy(struct agentd *d, const struct agent_punt *p)
+{
+    const struct agent_port *port = agent_port_by_ifindex(d->core, p->ifindex);
+    if (!port) {
+        d->proxy_silent++;
+        return;
+    }
+    struct proxy_port pp;
+    memset(&pp, 0, sizeof pp);
+    memcpy(pp.mac, port->spec.mac, 6);
+    pp.ip4 = htonl(port->spec.ip4);
+    pp.plen4 = port->spec.plen;
+    pp.gw4 = htonl(port->spec.gw4);
+    pp.dns4 = htonl(port->spec.dns4 ? port->spec.dns4 : port->spec.gw4);
+    pp.lease_s = 86400;
+    snprintf(pp.hostname, sizeof pp.hostname, "%s", port->spec.hostname);
+    memcpy(pp.vrouter_mac, d->cfg.router_mac, 6);
+    struct proxy_lookup lk = {
+        .ip4_known = lk_ip4_known, .name_to_ip4 = lk_name_to_ip4, .ip4_to_name = lk_ip4_to_name, .arg = d};
+    struct buf reply;
+    buf_init(&reply, PUNT_FRAME_MAX);
+    int rc = proxy_handle(&pp, &lk, p->vrf, p->frame, p->frame_size, &reply);
+    if (rc == 0) {
+        buf_reset(&d->out);
+        if (agent_inject_build(p->ifindex, reply.data, reply.size, &d->out) == 0) {
+            punt_send(d, d->out.data, d->out.size);
+            d->proxy_replies++;
+        }
+    } else if (rc == PROXY_ENOREPLY) {
+        d->proxy_silent++;
+    } else {
+        d->punts_bad++;
+        log_debug(MOD, "proxy refused a punted frame", "reason=%u err=\"%s\"", p->reason, strata_strerror(rc));
+    }
+    buf_destroy(&reply);
+}
+
+static void punt_frame(struct agentd *d, const uint8_t *frame, size_t size)
+{
+    struct agent_punt p;
+    if (agent_punt_parse(frame, size, &p) != 0) {
+        d->punts_bad++;
+        return;
+    }
+    d->punts[p.reason]++;
+    switch (p.reason) {
+    case DP_PUNT_ARP:
+    case DP_PUNT_DHCP:
+    case DP_PUNT_DNS:
+        punt_proxy(d, &p);
+        break;
+    case DP_PUNT_FLOW_MISS: {
+        struct agent_flow_decision dec;
+        buf_reset(&d->out);
+        int rc = agent_flow_miss(d->core, &p, &dec, &d->out);
+        if (rc != 0) {
+            d->punts_bad++;
+        } else if (d->out.size) {
+            punt_send(d, d->out.data, d->out.size);
+            d->reinjects++;
+        }
+        break;
+    }
+    default:
+        break; /* ND and punt next hops: nothing to answer yet */
+    }
+}
+
+static void punt_ready(uv_poll_t *h, int status, int events)
+{
+    struct agentd *d = h->data;
+    (void)events;
+    if (status < 0) {
+        return;
+    }
+    static uint8_t frame[PUNT_FRAME_MAX];
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_ll from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(d->punt_fd, frame, sizeof frame, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+        if (n < 0) {
+            return;
+        }
+        if (from.sll_pkttype == PACKET_OUTGOING) {
+            continue; /* our own injections */
+        }
+        punt_frame(d, frame, (size_t)n);
+    }
+}
+
+static int punt_open(struct agentd *d)
+{
+    unsigned ifx = if_nametoindex(d->agent_if);
+    if (!ifx) {
+        return -ENODEV;
+    }
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", d->agent_if);
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
+        int e = -errno;
+        if (s >= 0) {
+            close(s);
+        }
+        return e;
+    }
+    ifr.ifr_flags |= IFF_UP;
+    int rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    close(s);
+    if (rc != 0) {
+        return -errno;
+    }
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) {
+        return -errno;
+    }
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)ifx};
+    if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    d->punt_fd = fd;
+    uv_poll_init(d->loop, &d->punt_poll, fd);
+    d->punt_poll.data = d;
+    uv_poll_start(&d->punt_poll, UV_READABLE, punt_ready);
+    log_info(MOD, "punt interface open", "device=%s", d->agent_if);
+    return 0;
+}
+
+static void punt_wait(uv_timer_t *t)
+{
+    struct agentd *d = t->data;
+    int rc = punt_open(d);
+    if (rc == 0) {
+        uv_timer_stop(t);
+        return;
+    }
+    d->punt_wait_ms += 50;
+    if (d->punt_wait_ms % 5000 == 0) {
+        log_warn(MOD, "punt interface not available yet", "device=%s err=\"%s\"", d->agent_if, strerror(-rc));
+    }
+}
+
+/* ---- state directory ---- */
+
+static int state_path(const struct agentd *d, char *out, size_t size, const char *suffix)
+{
+    int n = snprintf(out, size, "%s/%s%s", d->state_dir, STATE_FILE, suffix);
+    return n < 0 || (size_t)n >= size ? LIB_EINVAL : 0;
+}
+
+/* Writes the generation and every port, atomically (temporary file,
+ * fsync, rename). */
+static int state_save(struct agentd *d)
+{
+    char path[4096], tmp[4096];
+    if (state_path(d, path, sizeof path, "") != 0 || state_path(d, tmp, sizeof tmp, ".tmp") != 0) {
+        return LIB_EINVAL;
+    }
+    struct buf b;
+    buf_init(&b, 0);
+    char line[64];
+    int n = snprintf(line, sizeof line, "generation %u\n", d->cfg.generation);
+    int rc = buf_put(&b, line, (size_t)n);
+    for (size_t i = 0; rc == 0 && i < agent_port_count(d->core); i++) {
+        rc = buf_put(&b, "port ", 5);
+        rc = rc ? rc : agent_spec_format(&agent_port_at(d->core, i)->spec, &b);
+        rc = rc ? rc : buf_put_u8(&b, '\n');
+    }
+    int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (rc == 0 && fd < 0) {
+        rc = LIB_EIO;
+    }
+    if (rc == 0 && (write(fd, b.data, b.size) != (ssize_t)b.size || fsync(fd) != 0)) {
+        rc = LIB_EIO;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = LIB_EIO;
+    }
+    buf_destroy(&b);
+    if (rc != 0) {
+        log_error(MOD, "cannot write the state file", "path=%s err=\"%s\"", path, strata_strerror(rc));
+    }
+    return rc;
+}
+
+/* Reads the previous generation and the ports to re-create into 'specs'
+ * (caller frees). A missing file is an empty state. */
+static int state_load(struct agentd *d, uint32_t *gen, struct agent_port_spec **specs, size_t *count)
+{
+    char path[4096];
+    *gen = 0;
+    *specs = NULL;
+    *count = 0;
+    if (state_path(d, path, sizeof path, "") != 0) {
+        return LIB_EINVAL;
+    }
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        return errno == ENOENT ? 0 : LIB_EIO;
+    }
+    char line[CTL_LINE_MAX + 16];
+    int rc = 0;
+    unsigned lineno = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        line[strcspn(line, "\n")] = '\0';
+        unsigned g;
+        char err[128];
+        if (sscanf(line, "generation %u", &g) == 1) {
+            *gen = g;
+        } else if (strncmp(line, "port ", 5) == 0) {
+            struct agent_port_spec *s = realloc(*specs, (*count + 1) * sizeof *s);
+            if (!s) {
+                rc = LIB_ENOMEM;
+                break;
+            }
+            *specs = s;
+            if (agent_spec_parse(line + 5, &s[*count], err, sizeof err) != 0) {
+                log_error(MOD, "bad line in the state file", "path=%s line=%u err=\"%s\"", path, lineno, err);
+                rc = AGENT_ESYNTAX;
+            } else {
+                (*count)++;
+            }
+        } else if (line[0]) {
+            log_error(MOD, "bad line in the state file", "path=%s line=%u", path, lineno);
+            rc = AGENT_ESYNTAX;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---- the command socket ---- */
+
+static int put_line(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int put_line(struct buf *b, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return LIB_EINVAL;
+    }
+    return buf_put(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void cmd_status(struct agentd *d, struct buf *b)
+{
+    struct agent_status st;
+    agent_status_get(d->core, &st);
+    int rc = put_line(b, "generation %u swept %s\n", st.generation, st.swept ? "yes" : "no");
+    for (size_t i = 0; rc == 0 && i < d->node_count; i++) {
+        const struct node *n = &d->nodes[i];
+        rc = put_line(b, "node%zu %s:%u %s eor %s connects %llu routes_in %llu\n", i, n->host, n->port,
+                      n->up ? "up" : "down", st.node_eor[i] ? "yes" : "no", (unsigned long long)n->connects,
+                      (unsigned long long)n->routes_in);
+    }
+    rc = rc ? rc : put_line(b, "ports %zu instances %zu routes %zu programmed %zu stale %zu tunnels %zu\n",
+                            st.ports, st.instances, st.routes, st.programmed, st.stale_copies, st.tunnel_nhs);
+    rc = rc ? rc : put_line(b, "flows forward %llu drop %llu\n", (unsigned long long)st.flows_forward,
+                            (unsigned long long)st.flows_drop);
+    rc = rc ? rc : put_line(b, "punts arp %llu dhcp %llu dns %llu nd %llu flow_miss %llu nh %llu bad %llu\n",
+                            (unsigned long long)d->punts[DP_PUNT_ARP], (unsigned long long)d->punts[DP_PUNT_DHCP],
+                            (unsigned long long)d->punts[DP_PUNT_DNS], (unsigned long long)d->punts[DP_PUNT_ND],
+                            (unsigned long long)d->punts[DP_PUNT_FLOW_MISS], (unsigned long long)d->punts[DP_PUNT_NH],
+                            (unsigned long long)(d->punts_bad + st.punts_bad));
+    rc = rc ? rc : put_line(b, "proxy replies %llu silent %llu reinjects %llu tx_errors %llu\n",
+                            (unsigned long long)d->proxy_replies, (unsigned long long)d->proxy_silent,
+                            (unsigned long long)d->reinjects, (unsigned long long)d->tx_errors);
+    rc = rc ? rc : put_line(b, "datapath requests %llu refused %llu\n", (unsigned long long)d->dp_sent,
+                            (unsigned long long)d->dp_errors);
+    (void)rc;
+}
+
+/* Runs one command line; appends the answer (ending "ok\n" or "error: ...\n"). */
+static void ctl_execute(struct agentd *d, char *line, struct buf *b)
+{
+    char err[160] = "";
+    int rc = 0;
+    while (*line == ' ') {
+        line++;
+    }
+    if (strncmp(line, "port add ", 9) == 0) {
+        struct agent_port_spec s;
+        rc = agent_spec_parse(line + 9, &s, err, sizeof err);
+        if (rc == 0) {
+            rc = agent_port_add(d->core, &s);
+        }
+        if (rc == 0) {
+            rc = state_save(d);
+            const struct agent_port *p = agent_port_find(d->core, s.name);
+            log_info(MOD, "port added", "name=%s ifindex=%u vrf=%u label=%u", p->spec.name, p->spec.ifindex,
+                     p->spec.vrf, p->label);
+        }
+    } else if (strncmp(line, "port del ", 9) == 0) {
+        rc = agent_port_del(d->core, line + 9);
+        if (rc == 0) {
+            rc = state_save(d);
+            log_info(MOD, "port deleted", "name=%s", line + 9);
+        }
+    } else if (strcmp(line, "ports") == 0) {
+        for (size_t i = 0; rc == 0 && i < agent_port_count(d->core); i++) {
+            const struct agent_port *p = agent_port_at(d->core, i);
+            rc = agent_spec_format(&p->spec, b);
+            rc = rc ? rc : put_line(b, " label=%u nh=%u\n", p->label, p->nh);
+        }
+    } else if (strncmp(line, "routes ", 7) == 0) {
+        rc = agent_routes_format(d->core, line + 7, b);
+    } else if (strcmp(line, "status") == 0) {
+        cmd_status(d, b);
+    } else {
+        snprintf(err, sizeof err, "unknown command (port add SPEC, port del NAME, ports, routes RI, status)");
+        rc = AGENT_EINVAL;
+    }
+    if (rc == 0) {
+        (void)put_line(b, "ok\n");
+    } else {
+        (void)put_line(b, "error: %s\n", err[0] ? err : strata_strerror(rc));
+    }
+}
+
+static void ctl_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+struct ctl_write {
+    uv_write_t req;
+    struct ctl_client *c;
+    struct buf b;
+};
+
+static void ctl_written(uv_write_t *req, int status)
+{
+    struct ctl_write *w = (struct ctl_write *)req;
+    (void)status;
+    buf_destroy(&w->b);
+    uv_close((uv_handle_t *)&w->c->pipe, ctl_closed);
+    free(w);
+}
+
+static void ctl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct ctl_client *c = h->data;
+    (void)hint;
+    *b = uv_buf_init(c->line + c->len, (unsigned)(sizeof c->line - 1 - c->len));
+}
+
+static void ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct ctl_client *c = s->data;
+    (void)buf;
+    if (c->answered) {
+        return;
+    }
+    if (n < 0) {
+        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+        c->answered = true;
+        return;
+    }
+    c->len += (size_t)n;
+    c->line[c->len] = '\0';
+    char *nl = strchr(c->line, '\n');
+    if (!nl && c->len < sizeof c->line - 1) {
+        return;
+    }
+    if (nl) {
+        *nl = '\0';
+    }
+    c->answered = true;
+    uv_read_stop(s);
+    struct ctl_write *w = calloc(1, sizeof *w);
+    if (!w) {
+        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+        return;
+    }
+    w->c = c;
+    buf_init(&w->b, 0);
+    if (!nl) {
+        (void)put_line(&w->b, "error: line too long\n");
+    } else {
+        ctl_execute(c->d, c->line, &w->b);
+    }
+    uv_buf_t b = uv_buf_init((char *)w->b.data, (unsigned)w->b.size);
+    if (uv_write(&w->req, s, &b, 1, ctl_written) != 0) {
+        buf_destroy(&w->b);
+        free(w);
+        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+    }
+}
+
+static void ctl_accept(uv_stream_t *server, int status)
+{
+    struct agentd *d = server->data;
+    if (status < 0) {
+        return;
+    }
+    struct ctl_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        return;
+    }
+    c->d = d;
+    uv_pipe_init(d->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
+        uv_read_start((uv_stream_t *)&c->pipe, ctl_alloc, ctl_read) != 0) {
+        uv_close((uv_handle_t *)&c->pipe, ctl_closed);
+    }
+}
+
+/* ---- the ctl client (strata-agent ctl) ---- */
+
+static int ctl_client(int argc, char **argv)
+{
+    const char *path = NULL;
+    int i = 1;
+    if (i + 1 < argc && strcmp(argv[i], "--ctl") == 0) {
+        path = argv[i + 1];
+        i += 2;
+    }
+    if (!path || i >= argc) {
+        fprintf(stderr, "usage: strata-agent ctl --ctl PATH COMMAND...\n");
+        return 2;
+    }
+    char line[CTL_LINE_MAX];
+    size_t len = 0;
+    for (; i < argc; i++) {
+        int n = snprintf(line + len, sizeof line - len, "%s%s", len ? " " : "", argv[i]);
+        if (n < 0 || (size_t)n >= sizeof line - len) {
+            fprintf(stderr, "strata-agent ctl: command too long\n");
+            return 2;
+        }
+        len += (size_t)n;
+    }
+    line[len++] = '\n';
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "strata-agent ctl: socket path too long\n");
+        return 2;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr, "strata-agent ctl: cannot connect to %s: %s\n", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return 1;
+    }
+    if (write(fd, line, len) != (ssize_t)len) {
+        fprintf(stderr, "strata-agent ctl: write: %s\n", strerror(errno));
+        close(fd);
+        return 1;
+    }
+    struct buf ans;
+    buf_init(&ans, 16u << 20);
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+        if (buf_put(&ans, chunk, (size_t)n) != 0) {
+            break;
+        }
+    }
+    close(fd);
+    fwrite(ans.data, 1, ans.size, stdout);
+    bool ok = ans.size >= 3 && memcmp(ans.data + ans.size - 3, "ok\n", 3) == 0 &&
+              (ans.size == 3 || ans.data[ans.size - 4] == '\n');
+    buf_destroy(&ans);
+    return ok ? 0 : 1;
+}
+
+/* ---- startup ---- */
+
+static int parse_encaps(const char *s, struct agent_config *cfg)
+{
+    char copy[128];
+    snprintf(copy, sizeof copy, "%s", s);
+    cfg->encap_count = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        uint8_t e;
+        if (strcmp(t, "mplsudp") == 0) {
+            e = DP_ENCAP_MPLS_UDP;
+        } else if (strcmp(t, "mplsgre") == 0) {
+            e = DP_ENCAP_MPLS_GRE;
+        } else if (strcmp(t, "vxlan") == 0) {
+            e = DP_ENCAP_VXLAN;
+        } else {
+            return -1;
+        }
+        for (size_t i = 0; i < cfg->encap_count; i++) {
+            if (cfg->encaps[i] == e) {
+                return -1;
+            }
+        }
+        if (cfg->encap_count == 3) {
+            return -1;
+        }
+        cfg->encaps[cfg->encap_count++] = e;
+    }
+    return cfg->encap_count ? 0 : -1;
+}
+
+static int parse_hostport(const char *s, struct node *n)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof n->host || colon == s) {
+        return -1;
+    }
+    memcpy(n->host, s, (size_t)(colon - s));
+    n->host[colon - s] = '\0';
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end || p == 0 || p > 65535) {
+        return -1;
+    }
+    n->port = (uint16_t)p;
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: strata-agent --name NAME --pki DIR --control HOST:PORT [--control HOST:PORT]\n"
+                    "         --vrouter-sock PATH --fabric-ip ADDR --state-dir DIR --ctl PATH\n"
+                    "         [--encap mplsudp,mplsgre,vxlan] [--stale-timeout S] [--sweep-timeout S]\n"
+                    "         [--agent-if NAME]\n"
+                    "       strata-agent ctl --ctl PATH COMMAND...\n");
+}
+
+static int parse_args(struct agentd *d, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, 0, 'n'},          {"pki", required_argument, 0, 'p'},
+        {"control", required_argument, 0, 'c'},       {"vrouter-sock", required_argument, 0, 'v'},
+        {"fabric-ip", required_argument, 0, 'f'},     {"state-dir", required_argument, 0, 's'},
+        {"ctl", required_argument, 0, 'C'},           {"encap", required_argument, 0, 'e'},
+        {"stale-timeout", required_argument, 0, 'T'}, {"sweep-timeout", required_argument, 0, 'W'},
+        {"agent-if", required_argument, 0, 'a'},      {0, 0, 0, 0},
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        struct in_addr a;
+        char *end;
+        unsigned long v;
+        switch (o) {
+        case 'n':
+            d->name = optarg;
+            break;
+        case 'p':
+            d->pki = optarg;
+            break;
+        case 'c':
+            if (d->node_count == AGENT_MAX_NODES || parse_hostport(optarg, &d->nodes[d->node_count]) != 0) {
+                return -1;
+            }
+            d->node_count++;
+            break;
+        case 'v':
+            d->vr_sock = optarg;
+            break;
+        case 'f':
+            if (inet_pton(AF_INET, optarg, &a) != 1) {
+                return -1;
+            }
+            d->cfg.fabric_ip = ntohl(a.s_addr);
+            break;
+        case 's':
+            d->state_dir = optarg;
+            break;
+        case 'C':
+            d->ctl_path = optarg;
+            break;
+        case 'e':
+            if (parse_encaps(optarg, &d->cfg) != 0) {
+                return -1;
+            }
+            break;
+        case 'T':
+        case 'W':
+            v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v > 86400UL * 365) {
+                return -1;
+            }
+            *(o == 'T' ? &d->stale_timeout_ms : &d->sweep_timeout_ms) = (uint64_t)v * 1000;
+            break;
+        case 'a':
+            if (strlen(optarg) >= sizeof d->agent_if) {
+                return -1;
+            }
+            snprintf(d->agent_if, sizeof d->agent_if, "%s", optarg);
+            break;
+        default:
+            return -1;
+        }
+    }
+    if (optind != argc || !d->name || !d->pki || !d->node_count || !d->vr_sock || !d->cfg.fabric_ip ||
+        !d->state_dir || !d->ctl_path) {
+        return -1;
+    }
+    return 0;
+}
+
+static int tls_setup(struct agentd *d)
+{
+    char path[4096];
+    struct pki_cert *ca = NULL, *cert = NULL;
+    struct pki_key *key = NULL;
+    snprintf(path, sizeof path, "%s/ca.pem", d->pki);
+    int rc = pki_cert_load(path, &ca);
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/%s.pem", d->pki, d->name);
+        rc = pki_cert_load(path, &cert);
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/%s.key", d->pki, d->name);
+        rc = pki_key_load(path, &key);
+    }
+    if (rc != 0) {
+        log_error(MOD, "cannot load the agent's PKI", "path=%s err=\"%s\"", path, strata_strerror(rc));
+    }
+    if (rc == 0 && strcmp(pki_cert_identity(cert), d->name) != 0) {
+        log_error(MOD, "certificate identity differs from --name", "identity=%s name=%s", pki_cert_identity(cert),
+                  d->name);
+        rc = AGENT_EINVAL;
+    }
+    if (rc == 0) {
+        struct tls_config tc = {.role = TLS_ROLE_CLIENT, .ca = ca, .cert = cert, .key = key,
+                                .write_high_watermark = (size_t)64 << 20};
+        char err[256];
+        rc = tls_ctx_create(&tc, &d->tls, err, sizeof err);
+        if (rc != 0) {
+            log_error(MOD, "TLS context", "err=\"%s\"", err);
+        }
+    }
+    pki_cert_free(ca);
+    pki_cert_free(cert);
+    pki_key_free(key);
+    return rc;
+}
+
+static int vr_connect(struct agentd *d)
+{
+    /* blocking connect (the datapath must be there first), then libuv owns the fd */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (fd < 0 || strlen(d->vr_sock) >= sizeof sa.sun_path) {
+            if (fd >= 0) {
+                close(fd);
+            }
+            return LIB_EINVAL;
+        }
+        memcpy(sa.sun_path, d->vr_sock, strlen(d->vr_sock) + 1);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            uv_pipe_init(d->loop, &d->vr, 0);
+            d->vr.data = d;
+            int rc = uv_pipe_open(&d->vr, fd);
+            if (rc == 0) {
+                rc = uv_read_start((uv_stream_t *)&d->vr, vr_alloc, vr_read);
+            }
+            return rc;
+        }
+        close(fd);
+        usleep(100000);
+    }
+    log_error(MOD, "cannot connect to the datapath", "sock=%s err=\"%s\"", d->vr_sock, strerror(errno));
+    return LIB_EIO;
+}
+
+static int ctl_listen(struct agentd *d)
+{
+    unlink(d->ctl_path);
+    uv_pipe_init(d->loop, &d->ctl, 0);
+    d->ctl.data = d;
+    mode_t old = umask(0077);
+    int rc = uv_pipe_bind(&d->ctl, d->ctl_path);
+    umask(old);
+    if (rc == 0) {
+        rc = chmod(d->ctl_path, 0600) == 0 ? 0 : -errno;
+    }
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&d->ctl, 16, ctl_accept);
+    }
+    if (rc != 0) {
+        log_error(MOD, "cannot listen on the command socket", "path=%s err=\"%s\"", d->ctl_path, uv_strerror(rc));
+    }
+    return rc;
+}
+
+static void sweep_fired(uv_timer_t *t)
+{
+    struct agentd *d = t->data;
+    if (!agent_generation_swept(d->core)) {
+        log_warn(MOD, "no End-of-RIB from every control node in time: sweeping the previous generations",
+                 "generation=%u", d->cfg.generation);
+        agent_generation_sweep(d->core);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    struct agentd *d = h->data;
+    log_info(MOD, "stopping", "signal=%d", sig);
+    uv_stop(d->loop);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "ctl") == 0) {
+        return ctl_client(argc - 1, argv + 1);
+    }
+    static struct agentd dd;
+    struct agentd *d = &dd;
+    d->punt_fd = -1;
+    d->stale_timeout_ms = 24ull * 3600 * 1000;
+    d->sweep_timeout_ms = 120ull * 1000;
+    snprintf(d->agent_if, sizeof d->agent_if, "pkt0");
+    d->cfg.encaps[0] = DP_ENCAP_MPLS_UDP;
+    d->cfg.encaps[1] = DP_ENCAP_MPLS_GRE;
+    d->cfg.encaps[2] = DP_ENCAP_VXLAN;
+    d->cfg.encap_count = 3;
+    if (parse_args(d, argc, argv) != 0) {
+        usage();
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    d->loop = uv_default_loop();
+    buf_init(&d->out, PUNT_FRAME_MAX * 2);
+    struct agent_port_spec *specs = NULL;
+    size_t spec_count = 0;
+    uint32_t prev_gen = 0;
+    if (mkdir(d->state_dir, 0700) != 0 && errno != EEXIST) {
+        log_error(MOD, "cannot create the state directory", "path=%s err=\"%s\"", d->state_dir, strerror(errno));
+        return 1;
+    }
+    int rc = state_load(d, &prev_gen, &specs, &spec_count);
+    if (rc != 0) {
+        log_error(MOD, "cannot read the state file", "err=\"%s\"", strata_strerror(rc));
+        free(specs);
+        return 1;
+    }
+    d->cfg.generation = prev_gen + 1;
+    d->cfg.node_count = d->node_count;
+    static const uint8_t router_mac[6] = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x00};
+    memcpy(d->cfg.router_mac, router_mac, 6);
+    memcpy(d->cfg.agent_if_name, d->agent_if, sizeof d->cfg.agent_if_name);
+    static const struct agent_ops ops = {
+        .dp_send = dp_send,
+        .subscribe = op_subscribe,
+        .unsubscribe = op_unsubscribe,
+        .publish = op_publish,
+        .withdraw = op_withdraw,
+        .eor = op_eor,
+    };
+    rc = tls_setup(d);
+    rc = rc ? rc : agent_core_create(&d->cfg, &ops, d, &d->core);
+    rc = rc ? rc : vr_connect(d);
+    if (rc != 0) {
+        log_error(MOD, "cannot start", "err=\"%s\"", strata_strerror(rc));
+        free(specs);
+        tls_ctx_free(d->tls);
+        agent_core_free(d->core);
+        return 1;
+    }
+    /* the new generation: interfaces, then every port from the state dir */
+    agent_core_start(d->core);
+    for (size_t i = 0; i < spec_count; i++) {
+        rc = agent_port_add(d->core, &specs[i]);
+        if (rc != 0) {
+            log_error(MOD, "cannot re-create a port from the state file", "name=%s err=\"%s\"", specs[i].name,
+                      strata_strerror(rc));
+        }
+    }
+    free(specs);
+    rc = state_save(d);
+    log_info(MOD, "started", "name=%s generation=%u ports=%zu control_nodes=%zu", d->name, d->cfg.generation,
+             agent_port_count(d->core), d->node_count);
+    rc = rc ? rc : ctl_listen(d);
+    if (rc != 0) {
+        return 1;
+    }
+    uv_timer_init(d->loop, &d->punt_timer);
+    d->punt_timer.data = d;
+    uv_timer_start(&d->punt_timer, punt_wait, 0, 50);
+    uv_timer_init(d->loop, &d->stale_timer);
+    d->stale_timer.data = d;
+    uv_timer_init(d->loop, &d->sweep_timer);
+    d->sweep_timer.data = d;
+    uv_timer_start(&d->sweep_timer, sweep_fired, d->sweep_timeout_ms, 0);
+    for (size_t i = 0; i < d->node_count; i++) {
+        struct node *n = &d->nodes[i];
+        n->d = d;
+        n->idx = (int)i;
+        n->backoff_ms = BACKOFF_MIN_MS;
+        uv_timer_init(d->loop, &n->timer);
+        n->timer.data = n;
+        node_connect(n);
+        if (!n->conn) {
+            uv_timer_start(&n->timer, node_tick, n->backoff_ms, 1000);
+        }
+    }
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    /* shutdown: connections are reset (an orderly XMPP close would make the
+     * control nodes withdraw our routes at once; a stop is not a removal) */
+    for (size_t i = 0; i < d->node_count; i++) {
+        struct node *n = &d->nodes[i];
+        if (n->conn) {
+            tls_conn_free(n->conn);
+            n->conn = NULL;
+        }
+        if (n->session_init) {
+            xmpp_session_destroy(&n->s);
+        }
+    }
+    if (d->punt_fd >= 0) {
+        uv_poll_stop(&d->punt_poll);
+    }
+    uv_walk(d->loop, close_walk, NULL);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    if (d->punt_fd >= 0) {
+        close(d->punt_fd);
+    }
+    (void)uv_loop_close(d->loop);
+    unlink(d->ctl_path);
+    tls_ctx_free(d->tls);
+    agent_core_free(d->core);
+    buf_destroy(&d->out);
+    return d->exit_code;
+}
