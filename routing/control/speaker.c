@@ -20,16 +20,27 @@
 #define SPEAKER_VPN_FAMILIES                                                                              \
     (BGP_FAM_BIT(BGP_FAM_VPNV4) | BGP_FAM_BIT(BGP_FAM_VPNV6) | BGP_FAM_BIT(BGP_FAM_EVPN))
 #define PACK_MAX_NLRI 256 /* NLRI per UPDATE before the size check splits it */
+/* Room left for NLRI in an UPDATE: the header, the two length fields and an
+ * allowance for the path attributes (MP_REACH's header and next hop
+ * included). Longer attributes make the encoder refuse the UPDATE, which is
+ * then split in halves. */
+#define PACK_NLRI_ROOM (BGP_MAX_MSG_SIZE - BGP_HDR_SIZE - 4 - 256)
+#define CORK_MAX 65536 /* bytes of UPDATEs gathered per write */
 #define NLRI_PREFETCH 4   /* received NLRI the RIB is asked to prefetch ahead */
 
 /* ---- Adj-RIB-Out: the set of prefixes advertised to one peer ----
  *
  * Only membership is ever asked ("was this prefix sent to the peer?"), with
- * the prefix at hand, so the set stores a 92-bit fingerprint of each prefix
- * (two independent 64-bit hashes, one truncated to 28 bits) and its family
- * in 12 bytes, not the 56-byte key: 1M advertised routes cost ~24 MiB per
- * peer. Two distinct prefixes share a fingerprint with probability about
- * n^2 / 2^93 (1e-16 for a million routes). */
+ * the prefix and its RIB route at hand. The first SPEAKER_MARK_BITS
+ * established peers get one bit of the routes' marks (rib.h): membership is
+ * then a bit in a route the speaker is already reading, no memory and no
+ * cache miss of its own. Peers beyond them use a set of 92-bit fingerprints
+ * of each prefix (two independent 64-bit hashes, one truncated to 28 bits)
+ * and its family in 12 bytes, not the 56-byte key: 1M advertised routes
+ * cost ~24 MiB per such peer. Two distinct prefixes share a fingerprint with
+ * probability about n^2 / 2^93 (1e-16 for a million routes). */
+
+#define SPEAKER_MARK_BITS 16
 
 struct adj_slot {
     uint64_t h1;  /* 0: empty */
@@ -203,6 +214,8 @@ struct peer {
     int gr_phase;          /* 0 none, 1 stale (restart timer), 2 LLGR */
     uint32_t llgr_secs;
     struct rib_addr self;  /* local address of the session */
+    uint16_t mark;         /* the peer's bit in the routes' marks; 0: 'out' holds the Adj-RIB-Out */
+    size_t advertised;     /* prefixes in the Adj-RIB-Out */
     struct adj_set out;
     struct pend *pend;
     size_t pend_len, pend_cap;
@@ -218,6 +231,8 @@ struct peer {
     char last_error[160];
     bool removed;
     int handles_open;
+    bool corked;           /* io_send() gathers into 'obuf' (peer_send_pending) */
+    struct buf obuf;
     struct peer *next;
 };
 
@@ -240,6 +255,7 @@ struct speaker {
     int handles;
     struct peer *peers;
     uint32_t local_source;
+    uint16_t marks_used;   /* route mark bits held by established peers */
     struct buf scratch;
 };
 
@@ -357,25 +373,56 @@ static bool export_ok(struct speaker *sp, struct peer *p, enum bgp_family family
     return true;
 }
 
+/* Records 'pfx' (route marks 'marks') as advertised to 'p'; true when it
+ * was not. */
+static bool out_add(struct peer *p, const struct rib_prefix *pfx, uint16_t *marks)
+{
+    if (p->mark) {
+        if (*marks & p->mark) {
+            return false;
+        }
+        *marks |= p->mark;
+    } else if (!adj_add(&p->out, pfx)) {
+        return false;
+    }
+    p->advertised++;
+    return true;
+}
+
+/* Forgets 'pfx' in the Adj-RIB-Out of 'p'; true when it was there. */
+static bool out_del(struct peer *p, const struct rib_prefix *pfx, uint16_t *marks)
+{
+    if (p->mark) {
+        if (!(*marks & p->mark)) {
+            return false;
+        }
+        *marks &= (uint16_t)~p->mark;
+    } else if (!adj_del(&p->out, pfx)) {
+        return false;
+    }
+    p->advertised--;
+    return true;
+}
+
 /* Queues what 'p' must learn about prefix 'pfx' whose best set is 'best'.
  * 'changed': the best path changed, so an advertised prefix is sent again;
  * otherwise (a table walk) only prefixes not yet advertised are. */
 static void peer_consider(struct speaker *sp, struct peer *p, enum bgp_family family, const struct rib_prefix *pfx,
-                          const struct rib_path *best, size_t nbest, bool changed)
+                          const struct rib_path *best, size_t nbest, bool changed, uint16_t *marks)
 {
     bool reflect = false;
     uint32_t originator = 0;
     if (nbest > 0 && export_ok(sp, p, family, &best[0], &reflect, &originator)) {
-        if (adj_add(&p->out, pfx) || changed) {
+        if (out_add(p, pfx, marks) || changed) {
             (void)pend_push(p, pfx, &best[0], reflect, originator);
         }
-    } else if (adj_del(&p->out, pfx)) {
+    } else if (out_del(p, pfx, marks)) {
         (void)pend_push(p, pfx, NULL, false, 0);
     }
 }
 
 static void on_best_change(void *ctx, struct rib_table *t, const struct rib_prefix *pfx, const struct rib_path *best,
-                           size_t nbest)
+                           size_t nbest, uint16_t *marks)
 {
     struct speaker *sp = ctx;
     int f = bgp_conv_bgp_family(rib_table_family(t));
@@ -383,8 +430,10 @@ static void on_best_change(void *ctx, struct rib_table *t, const struct rib_pref
         return;
     }
     for (struct peer *p = sp->peers; p; p = p->next) {
-        if (peer_wants(p, (enum bgp_family)f) && !p->rewalk) {
-            peer_consider(sp, p, (enum bgp_family)f, pfx, best, nbest, true);
+        /* a peer due for a rewalk gets the prefix then, unless it is gone
+         * (the walk only sees prefixes that have paths) */
+        if (peer_wants(p, (enum bgp_family)f) && (!p->rewalk || nbest == 0)) {
+            peer_consider(sp, p, (enum bgp_family)f, pfx, best, nbest, true, marks);
         }
     }
 }
@@ -395,11 +444,12 @@ struct walk_ctx {
     enum bgp_family family;
 };
 
-static int walk_one(void *ctx, const struct rib_prefix *pfx, const struct rib_path *paths, size_t count, size_t nbest)
+static int walk_one(void *ctx, const struct rib_prefix *pfx, const struct rib_path *paths, size_t count, size_t nbest,
+                    uint16_t *marks)
 {
     (void)count;
     struct walk_ctx *w = ctx;
-    peer_consider(w->sp, w->p, w->family, pfx, paths, nbest, false);
+    peer_consider(w->sp, w->p, w->family, pfx, paths, nbest, false, marks);
     return 0;
 }
 
@@ -415,6 +465,43 @@ static struct rib_table *family_table(struct speaker *sp, enum bgp_family f)
     return rib_vpn_table(sp->rib, (enum rib_family)af);
 }
 
+/* Empties the Adj-RIB-Out of 'p' for 'family' (route refresh: everything
+ * is sent again). */
+static void out_clear_family(struct speaker *sp, struct peer *p, enum bgp_family family)
+{
+    int af = bgp_conv_rib_family(family);
+    if (af < 0) {
+        return;
+    }
+    if (p->mark) {
+        struct rib_table *t = family_table(sp, family);
+        size_t n = t ? rib_table_marks_clear(t, p->mark) : 0;
+        p->advertised -= n < p->advertised ? n : p->advertised;
+    } else {
+        size_t before = p->out.len;
+        adj_clear_family(&p->out, (enum rib_family)af);
+        p->advertised -= before - p->out.len;
+    }
+}
+
+/* Empties the Adj-RIB-Out of 'p' (session down) and gives its mark bit back. */
+static void out_release(struct speaker *sp, struct peer *p)
+{
+    if (p->mark) {
+        for (int f = 0; f < BGP_FAM_COUNT; f++) {
+            struct rib_table *t = family_table(sp, (enum bgp_family)f);
+            if (t) { /* every family: one may have been disabled (RFC 7606) */
+                (void)rib_table_marks_clear(t, p->mark);
+            }
+        }
+        sp->marks_used &= (uint16_t)~p->mark;
+        p->mark = 0;
+    }
+    free(p->out.v);
+    memset(&p->out, 0, sizeof p->out);
+    p->advertised = 0;
+}
+
 /* Advertises everything 'p' should have of 'family' (initial dump, route
  * refresh, RT membership change); withdraws what it should no longer have. */
 static void peer_dump(struct speaker *sp, struct peer *p, enum bgp_family family)
@@ -424,7 +511,7 @@ static void peer_dump(struct speaker *sp, struct peer *p, enum bgp_family family
         return;
     }
     struct walk_ctx w = {.sp = sp, .p = p, .family = family};
-    if (rib_table_walk(t, walk_one, &w) != 0) {
+    if (rib_table_walk_marks(t, walk_one, &w) != 0) {
         log_warn("bgp", "table walk failed", "peer=%s family=%s", p->cfg.name, bgp_family_name(family));
     }
 }
@@ -478,6 +565,28 @@ static bool same_update_attrs(const struct rib_attr *a, const struct rib_attr *b
 
 static int send_group(struct speaker *sp, struct peer *p, enum bgp_family f, const struct pend *first,
                       struct bgp_nlri *nl, size_t n, bool withdraw);
+static void peer_cork(struct peer *p);
+static void peer_uncork(struct peer *p);
+
+/* Encoded size of 'n' (an upper bound for EVPN), for packing UPDATEs. */
+static size_t nlri_wire_size(const struct bgp_nlri *n)
+{
+    size_t prefix = ((size_t)n->plen + 7) / 8;
+    switch ((enum bgp_family)n->family) {
+    case BGP_FAM_IPV4_UNICAST:
+    case BGP_FAM_IPV6_UNICAST:
+        return 1 + prefix;
+    case BGP_FAM_VPNV4:
+    case BGP_FAM_VPNV6:
+        return 1 + 3 * (size_t)(n->label_count ? n->label_count : 1) + 8 + prefix;
+    case BGP_FAM_RTC:
+        return 1 + 12;
+    case BGP_FAM_EVPN:
+    case BGP_FAM_COUNT:
+        break;
+    }
+    return 2 + 8 + 10 + 4 + 1 + 6 + 1 + 16 + 1 + 16 + 6; /* EVPN type 2/5 at most */
+}
 
 /* Sends the queued changes of 'p', packing NLRI that share an attribute set
  * (same interned pointer, same reflection) and family into one UPDATE. */
@@ -492,11 +601,12 @@ static void peer_send_pending(struct speaker *sp, struct peer *p)
         pend_clear(sp, p);
         return;
     }
+    peer_cork(p);
     size_t i = 0;
     while (i < p->pend_len) {
         const struct pend *first = &p->pend[i];
         int f = bgp_conv_bgp_family(first->p.family);
-        size_t n = 0, j = i;
+        size_t n = 0, j = i, room = PACK_NLRI_ROOM;
         while (j < p->pend_len && n < PACK_MAX_NLRI) {
             const struct pend *e = &p->pend[j];
             if (!same_update_attrs(e->attr, first->attr) || e->reflect != first->reflect ||
@@ -504,6 +614,11 @@ static void peer_send_pending(struct speaker *sp, struct peer *p)
                 break;
             }
             if (bgp_conv_nlri(&e->p, e->attr, e->attr ? &e->labels : NULL, &nl[n]) == 0) {
+                size_t size = nlri_wire_size(&nl[n]);
+                if (size > room && n > 0) {
+                    break; /* the next UPDATE starts with this one */
+                }
+                room -= size < room ? size : room;
                 n++;
             }
             j++;
@@ -527,6 +642,7 @@ static void peer_send_pending(struct speaker *sp, struct peer *p)
             }
         }
     }
+    peer_uncork(p);
     peer_arm_timer(p); /* a failed send may have ended the session */
 }
 
@@ -753,6 +869,12 @@ static void io_established(void *ctx, const struct bgp_fsm_caps *caps)
     p->vpn_dumped = false;
     p->rt_default = 0;
     p->rts_len = 0;
+    for (int b = 0; b < SPEAKER_MARK_BITS && !p->mark; b++) {
+        if (!(sp->marks_used & (1u << b))) {
+            p->mark = (uint16_t)(1u << b);
+            sp->marks_used |= p->mark;
+        }
+    }
     /* the local address of this session, for next-hop-self */
     struct sockaddr_storage ss;
     int len = sizeof ss;
@@ -819,8 +941,7 @@ static void io_down(void *ctx, const struct bgp_fsm_down *d)
     p->up = false;
     p->eor_due = 0;
     pend_clear(sp, p);
-    free(p->out.v);
-    memset(&p->out, 0, sizeof p->out);
+    out_release(sp, p);
     if (d->notification) {
         snprintf(p->last_error, sizeof p->last_error, "%s; NOTIFICATION %u/%u",
                  bgp_fsm_errmsg(p->fsm)[0] ? bgp_fsm_errmsg(p->fsm) : "session closed", d->notification->code,
@@ -938,10 +1059,7 @@ static void io_route_refresh(void *ctx, enum bgp_family family)
         return;
     }
     /* re-send everything of the family: forget what was sent */
-    int af = bgp_conv_rib_family(family);
-    if (af >= 0) {
-        adj_clear_family(&p->out, (enum rib_family)af);
-    }
+    out_clear_family(sp, p, family);
     peer_dump(sp, p, family);
     p->eor_due |= BGP_FAM_BIT(family);
     speaker_schedule(sp);
@@ -1119,9 +1237,10 @@ static void write_cb(uv_write_t *req, int status)
     free(req);
 }
 
-static int io_send(void *ctx, const uint8_t *data, size_t size)
+/* Writes 'data' to the peer's connection now, queueing what the socket
+ * does not take. */
+static int conn_write(struct peer *p, const uint8_t *data, size_t size)
 {
-    struct peer *p = ctx;
     if (!p->conn || !p->conn->connected) {
         return UV_ENOTCONN;
     }
@@ -1145,6 +1264,45 @@ static int io_send(void *ctx, const uint8_t *data, size_t size)
         free(w);
     }
     return rc;
+}
+
+static int io_send(void *ctx, const uint8_t *data, size_t size)
+{
+    struct peer *p = ctx;
+    if (!p->corked) {
+        return conn_write(p, data, size);
+    }
+    if (p->obuf.size + size > CORK_MAX) {
+        peer_uncork(p);
+        if (!p->conn) {
+            return UV_ENOTCONN;
+        }
+        p->corked = true;
+    }
+    return buf_put(&p->obuf, data, size) == 0 ? 0 : conn_write(p, data, size);
+}
+
+/* From now on io_send() gathers messages: one write for many UPDATEs. */
+static void peer_cork(struct peer *p)
+{
+    p->corked = true;
+}
+
+/* Writes what was gathered and stops gathering. A failed write ends the
+ * transport as a failed read would. */
+static void peer_uncork(struct peer *p)
+{
+    p->corked = false;
+    if (p->obuf.size == 0) {
+        return;
+    }
+    int rc = p->conn ? conn_write(p, p->obuf.data, p->obuf.size) : 0;
+    buf_reset(&p->obuf);
+    if (rc != 0 && p->conn) {
+        snprintf(p->last_error, sizeof p->last_error, "write: %s", uv_strerror(rc));
+        conn_drop(p->conn);
+        bgp_fsm_tcp_closed(p->fsm, now_ms(p->sp));
+    }
 }
 
 static void peer_timer_cb(uv_timer_t *t)
@@ -1272,6 +1430,7 @@ int speaker_peer_add(struct speaker *sp, const struct speaker_peer_config *pc)
     }
     p->sp = sp;
     p->cfg = *pc;
+    buf_init(&p->obuf, 0);
     if (!p->cfg.name[0]) {
         snprintf(p->cfg.name, sizeof p->cfg.name, "%s", pc->address);
     }
@@ -1359,6 +1518,7 @@ static void peer_handle_closed(uv_handle_t *h)
     struct peer *p = h->data;
     if (--p->handles_open == 0) {
         bgp_fsm_free(p->fsm);
+        buf_destroy(&p->obuf);
         free(p->pend);
         free(p->rts);
         free(p->out.v);
@@ -1480,7 +1640,7 @@ int speaker_create(uv_loop_t *loop, const struct speaker_config *cfg, struct spe
         struct rib_table *t = family_table(sp, (enum bgp_family)f);
         uint32_t id;
         if (t) {
-            rc = rib_listener_add(t, on_best_change, sp, &id);
+            rc = rib_listener_add_marks(t, on_best_change, sp, &id);
         }
     }
     if (rc != 0) {
@@ -1604,7 +1764,7 @@ json_t *speaker_neighbors_json(struct speaker *sp)
                            bgp_fsm_state_name(bgp_fsm_state(p->fsm)), "ebgp", p->ebgp, "uptime_s",
                            (json_int_t)(p->up ? (now - p->up_since_ms) / 1000 : 0), "families", fams,
                            "prefixes_received", (json_int_t)cc.per_source[p->source], "prefixes_advertised",
-                           (json_int_t)p->out.len, "updates_received", (json_int_t)p->updates_in,
+                           (json_int_t)p->advertised, "updates_received", (json_int_t)p->updates_in,
                            "updates_sent", (json_int_t)p->updates_out, "flaps", (json_int_t)p->flaps,
                            "stale_routes", (json_int_t)(p->gr_phase ? 1 : 0), "graceful_restart",
                            p->gr_phase == 1 ? "stale" : p->gr_phase == 2 ? "llgr-stale" : "none", "last_error",
