@@ -10,7 +10,9 @@
 #        v2 (192.168.1.2, VN red) on veth p2, v3 (192.168.1.3, VN blue) on veth p3
 #
 # Ports are added through each agent's command socket (strata-agent ctl).
-# The VMs have static addresses; ARP goes to the agent's proxy (vrouter/agent/proxy).
+# The VMs get their addresses by DHCP from the agent's proxy
+# (vrouter/agent/proxy; busybox udhcpc; static when it is missing) and
+# resolve each other's MAC through the proxy's ARP answers.
 # Asserted:
 #   1. both agents hold both control nodes' copies of the remote routes;
 #      ping both ways and a TCP transfer v1 <-> v2 (first packets of each
@@ -110,17 +112,16 @@ in_ns $CA ip addr add 10.99.0.12/24 dev ua
 in_ns $CB ip addr add 10.99.0.2/24 dev ub
 in_ns $CA ip link set ua up
 in_ns $CB ip link set ub up
-vm() { # VMNS COMPUTENS PORT MAC IP
+vm() { # VMNS COMPUTENS PORT MAC (the address comes later: DHCP or static)
     ip link add eth0 netns $1 type veth peer name $3 netns $2
     in_ns $1 ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 || true
     in_ns $1 ip link set eth0 address $4
-    in_ns $1 ip addr add $5/24 dev eth0
     in_ns $1 ip link set eth0 up
     in_ns $2 ip link set $3 up
 }
-vm $V1 $CA p1 $MAC1 192.168.1.1
-vm $V2 $CB p2 $MAC2 192.168.1.2
-vm $V3 $CB p3 $MAC3 192.168.1.3
+vm $V1 $CA p1 $MAC1
+vm $V2 $CB p2 $MAC2
+vm $V3 $CB p3 $MAC3
 "$PKITOOL" "$WORK/pki" node:control-1=10.99.0.11 node:control-2=10.99.0.12 agent:compute-a agent:compute-b
 set +e
 
@@ -178,6 +179,30 @@ actl b port add vm2 tap=p9 ri=red mac=$MAC2 ip=192.168.1.9/24 gw=192.168.1.254 >
     fail "a second port named vm2 was accepted"
 [ "$(stat -c %a "$WORK/agent-a.ctl")" = 600 ] || fail "command socket mode is not 0600"
 
+# VM addresses: DHCP from the agent's proxy when a client is available
+# (busybox udhcpc), else static
+printf '%s\n' '#!/bin/sh' '[ "$1" = bound ] || exit 0' 'ip addr add "$ip/$mask" dev "$interface"' \
+    'echo "ip=$ip mask=$mask router=$router dns=$dns hostname=$hostname lease=$lease" >"$LEASE_FILE"' \
+    >"$WORK/udhcpc.sh"
+chmod +x "$WORK/udhcpc.sh"
+address() { # VMNS IP NAME
+    if busybox udhcpc --help >/dev/null 2>&1; then
+        LEASE_FILE="$WORK/lease-$3" in_ns $1 busybox udhcpc -i eth0 -f -q -n -t 5 -T 1 -s "$WORK/udhcpc.sh" \
+            >"$WORK/udhcpc-$3.log" 2>&1
+        if grep -q "^ip=$2 mask=24 router=192.168.1.254 dns=192.168.1.254 hostname=$3 " "$WORK/lease-$3" 2>/dev/null; then
+            pass "$3 got $2/24, router, DNS and hostname by DHCP from the agent's proxy"
+        else
+            fail "$3: DHCP lease: $(cat "$WORK/lease-$3" 2>/dev/null) $(tail -2 "$WORK/udhcpc-$3.log")"
+            in_ns $1 ip addr add $2/24 dev eth0
+        fi
+    else
+        in_ns $1 ip addr add $2/24 dev eth0
+    fi
+}
+address $V1 192.168.1.1 vm1
+address $V2 192.168.1.2 vm2
+address $V3 192.168.1.3 vm3
+
 # ---- 1. routes from both control nodes, ping, TCP ----
 wait_for 20 programmed a red 192.168.1.2/32 || fail "A did not program v2's route"
 wait_for 20 programmed b red 192.168.1.1/32 || fail "B did not program v1's route"
@@ -214,6 +239,15 @@ case $first in mplsudp) want=udp ;; mplsgre) want=gre ;; vxlan) want=vxlan ;; es
 fa=$(actl a status | awk '/^flows/ {print $3}')
 [ "${fa:-0}" -ge 2 ] && pass "agent A installed $fa forward flow pairs from punted first packets" ||
     fail "agent A installed no flows (${fa:-none})"
+
+if busybox nslookup -h 2>&1 | grep -qi usage; then
+    in_ns $V2 timeout 10 busybox nslookup vm2 192.168.1.254 >"$WORK/dns-vm2.log" 2>&1
+    grep -q "Address: 192.168.1.2$" "$WORK/dns-vm2.log" && pass "DNS: v2 resolves vm2 through the agent's proxy" ||
+        { fail "DNS: vm2 not resolved"; cat "$WORK/dns-vm2.log"; }
+    in_ns $V3 timeout 10 busybox nslookup vm2 192.168.1.254 >"$WORK/dns-vm3.log" 2>&1
+    grep -q "Address: 192.168.1.2$" "$WORK/dns-vm3.log" && fail "DNS: v3 (blue) resolved vm2 (red)" ||
+        pass "DNS: v3 (blue) does not resolve vm2 (red)"
+fi
 
 # ---- 2. isolation ----
 in_ns $V1 ping -c 3 -i 0.1 -W 1 192.168.1.3 >/dev/null && fail "isolation: v1 (red) reached v3 (blue)" ||
