@@ -26,6 +26,11 @@
  * then split in halves. */
 #define PACK_NLRI_ROOM (BGP_MAX_MSG_SIZE - BGP_HDR_SIZE - 4 - 256)
 #define CORK_MAX 65536 /* bytes of UPDATEs gathered per write */
+/* Bytes read from all peers before the changes are flushed: reading pauses
+ * until the next loop iteration has flushed them, which bounds the pending
+ * queues (about one entry per 16 bytes read) however much the kernel has
+ * buffered while the speaker was not scheduled. */
+#define READ_BUDGET (256 * 1024)
 #define NLRI_PREFETCH 4   /* received NLRI the RIB is asked to prefetch ahead */
 
 /* ---- Adj-RIB-Out: the set of prefixes advertised to one peer ----
@@ -241,6 +246,7 @@ struct conn {
     struct peer *peer; /* NULL once detached */
     bool connected;
     bool inbound;
+    bool paused;       /* reading stopped until the next flush (READ_BUDGET) */
 };
 
 struct speaker {
@@ -256,6 +262,7 @@ struct speaker {
     struct peer *peers;
     uint32_t local_source;
     uint16_t marks_used;   /* route mark bits held by established peers */
+    size_t read_since_flush;
     struct buf scratch;
 };
 
@@ -567,6 +574,8 @@ static int send_group(struct speaker *sp, struct peer *p, enum bgp_family f, con
                       struct bgp_nlri *nl, size_t n, bool withdraw);
 static void peer_cork(struct peer *p);
 static void peer_uncork(struct peer *p);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
 /* Encoded size of 'n' (an upper bound for EVPN), for packing UPDATEs. */
 static size_t nlri_wire_size(const struct bgp_nlri *n)
@@ -728,6 +737,14 @@ static void flush_cb(uv_idle_t *h)
         }
         if (p->pend_len > 0 || p->eor_due) {
             peer_send_pending(sp, p);
+        }
+    }
+    sp->read_since_flush = 0;
+    for (struct peer *p = sp->peers; p; p = p->next) {
+        struct conn *c = p->conn;
+        if (c && c->paused && !uv_is_closing((uv_handle_t *)&c->tcp)) {
+            c->paused = false;
+            uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
         }
     }
 }
@@ -1105,6 +1122,13 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
          * its timers (idle hold, connect retry) must be armed either way. */
         bgp_fsm_recv(p->fsm, now_ms(p->sp), (const uint8_t *)b->base, (size_t)n);
         peer_arm_timer(p);
+        struct speaker *sp = p->sp;
+        sp->read_since_flush += (size_t)n;
+        if (sp->read_since_flush >= READ_BUDGET && p->conn == c && !uv_is_closing((uv_handle_t *)&c->tcp)) {
+            uv_read_stop(s);
+            c->paused = true;
+            speaker_schedule(sp);
+        }
     } else if (n < 0) {
         conn_drop(c);
         bgp_fsm_tcp_closed(p->fsm, now_ms(p->sp));

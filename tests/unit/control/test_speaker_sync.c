@@ -192,7 +192,7 @@ static struct rib_prefix vpn_route(uint32_t i)
 static void test_adj_rib_out_and_packing(void **state)
 {
     (void)state;
-    enum { N = 3000 };
+    enum { N = 24000 }; /* 384 KB of NLRI: more than one READ_BUDGET for b */
     port = (uint16_t)(20000 + (getpid() + 7) % 20000);
     assert_int_equal(uv_loop_init(&loop), 0);
     struct speaker *a = make("127.0.0.1"), *b;
