@@ -1648,6 +1648,7 @@ int speaker_create(uv_loop_t *loop, const struct speaker_config *cfg, struct spe
     }
     sp->loop = loop;
     sp->cfg = *cfg;
+    sp->marks_used = cfg->marks_reserved;
     if (!sp->cfg.cluster_id) {
         sp->cfg.cluster_id = cfg->router_id;
     }

@@ -72,6 +72,8 @@ struct speaker_config {
     bool llgr;
     uint32_t llgr_stale_time;  /* 0: 300 */
     uint32_t cluster_id;       /* route reflection; 0: router_id */
+    uint16_t marks_reserved;   /* route mark bits (rib.h) the speaker leaves to other users of its RIB;
+                                  the rest hold Adj-RIB-Outs, and peers beyond them use their own sets */
 };
 
 struct speaker;

@@ -187,15 +187,20 @@ static struct rib_prefix vpn_route(uint32_t i)
 /* The Adj-RIB-Out (kept in the RIB routes' marks) and UPDATE packing: a
  * originates N VPNv4 routes with one label each towards b over eBGP; b gets
  * them all in UPDATEs filled close to 4096 bytes; withdrawing a third of them
- * reaches b and a's count of advertised prefixes follows; a route refresh
- * from b (its session restarted) brings them back exactly once. */
-static void test_adj_rib_out_and_packing(void **state)
+ * reaches b and a's count of advertised prefixes follows; b's session
+ * restarting brings them back exactly once. Once with the Adj-RIB-Out in
+ * the routes' marks, once (no mark bit left to the speaker) in its own
+ * fingerprint set. */
+static void adj_rib_out_and_packing(uint16_t marks_reserved)
 {
-    (void)state;
     enum { N = 24000 }; /* 384 KB of NLRI: more than one READ_BUDGET for b */
-    port = (uint16_t)(20000 + (getpid() + 7) % 20000);
+    port = (uint16_t)(20000 + (getpid() + 7 + marks_reserved % 2) % 20000);
     assert_int_equal(uv_loop_init(&loop), 0);
-    struct speaker *a = make("127.0.0.1"), *b;
+    struct speaker_config ca = {.local_as = 64512, .port = port, .router_id = 0x7f000001,
+                                .marks_reserved = marks_reserved};
+    snprintf(ca.listen, sizeof ca.listen, "127.0.0.1");
+    struct speaker *a, *b;
+    assert_int_equal(speaker_create(&loop, &ca, &a), 0);
     struct speaker_config cb = {.local_as = 65002, .port = port, .router_id = 0x7f000002};
     snprintf(cb.listen, sizeof cb.listen, "127.0.0.2");
     assert_int_equal(speaker_create(&loop, &cb, &b), 0);
@@ -249,6 +254,13 @@ static void test_adj_rib_out_and_packing(void **state)
     speaker_close(b);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_adj_rib_out_and_packing(void **state)
+{
+    (void)state;
+    adj_rib_out_and_packing(0);      /* in the RIB routes' marks */
+    adj_rib_out_and_packing(0xFFFF); /* every mark bit taken: the fingerprint set */
 }
 
 int main(void)
