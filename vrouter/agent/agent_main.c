@@ -1175,11 +1175,20 @@ static int ctl_listen(struct agentd *d)
 static void sweep_fired(uv_timer_t *t)
 {
     struct agentd *d = t->data;
-    if (!agent_generation_swept(d->core)) {
-        log_warn(MOD, "no End-of-RIB from every control node in time: sweeping the previous generations",
-                 "generation=%u", d->cfg.generation);
-        agent_generation_sweep(d->core);
+    if (agent_generation_swept(d->core)) {
+        return;
     }
+    if (!any_node_up(d)) {
+        /* headless since the restart: what the previous generation
+         * installed is all we have; keep it until a node is back */
+        log_warn(MOD, "no control node reachable: previous generations kept until one is back", "generation=%u",
+                 d->cfg.generation);
+        uv_timer_start(t, sweep_fired, d->sweep_timeout_ms, 0);
+        return;
+    }
+    log_warn(MOD, "no End-of-RIB from every control node in time: sweeping the previous generations",
+             "generation=%u", d->cfg.generation);
+    agent_generation_sweep(d->core);
 }
 
 static void on_signal(uv_signal_t *h, int sig)

@@ -307,8 +307,20 @@ count() { wc -l <"$WORK/dump-$1.txt"; }
 in_ns $V2 ping -c 3 -i 0.1 -W 2 192.168.1.1 >/dev/null && pass "ping v2 -> v1 after the restart" ||
     fail "ping v2 -> v1 after the restart"
 
+# ---- 3c. control-2 comes back: its copies are refreshed, nothing stale ----
+start_control 2
+wait_for 30 both_up a || fail "A did not reconnect to control-2"
+# (B reconnects with its backoff and re-publishes; control-2 then reflects v2's route to A)
+fresh_copies() {
+    local r
+    r=$(actl a routes red) || return 1
+    ! grep -q stale <<<"$r" && grep '^inet 192.168.1.2/32' <<<"$r" | grep -q "node0=10.99.0.2.*node1=10.99.0.2"
+}
+wait_for 30 fresh_copies && pass "control-2 restarted: A holds both copies again, none stale" ||
+    { fail "after control-2's return"; actl a routes red; }
+
 # ---- end: every process stops on SIGTERM ----
-for p in agent-a agent-b vr-a vr-b control-1; do
+for p in agent-a agent-b vr-a vr-b control-1 control-2; do
     kill -TERM ${PID[$p]} 2>/dev/null
     wait ${PID[$p]}
     rc=$?

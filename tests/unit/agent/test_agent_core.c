@@ -725,6 +725,63 @@ static void test_punt_malformed(void **state)
     fx_free(f);
 }
 
+/* Hostile punts: 20,000 seeded mutations (random bytes overwritten,
+ * lengths cut) of valid flow-miss frames. Every result is a typed answer;
+ * a forward always comes with a re-injection frame the datapath accepts
+ * (parsed again here), and the datapath never refuses a request. Run
+ * under valgrind and ASAN+UBSAN, this is the parser's memory-safety net
+ * until it has a fuzz target. */
+static void test_punt_mutations(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "gv");
+    add_port(f, VM1);
+    add_port(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
+    route_in(f, 0, "red", item(0xc0a80100u, 24, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN, 7));
+    uint32_t seed = 12345;
+    struct buf re;
+    buf_init(&re, 0);
+    size_t forwards = 0, errors = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint8_t b[128];
+        size_t n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, i & 1 ? 0xc0a80102u : 0xc0a80109u);
+        b[16 + 14 + 9] = (uint8_t)(i % 3 == 0 ? 6 : i % 3 == 1 ? 17 : 1);
+        int flips = 1 + (int)((seed >> 8) % 4);
+        for (int k = 0; k < flips; k++) {
+            seed = seed * 1103515245u + 12345u;
+            b[16 + (seed >> 16) % (n - 16)] = (uint8_t)(seed >> 3);
+        }
+        seed = seed * 1103515245u + 12345u;
+        size_t len = (seed >> 16) % 4 == 0 ? 16 + (seed >> 8) % (n - 15) : n;
+        struct agent_punt p;
+        if (agent_punt_parse(b, len, &p) != 0) {
+            errors++;
+            continue;
+        }
+        struct agent_flow_decision d;
+        buf_reset(&re);
+        int rc = agent_flow_miss(f->core, &p, &d, &re);
+        assert_true(rc == 0 || rc == AGENT_EPUNT || rc == AGENT_EUNSUPPORTED);
+        if (rc != 0) {
+            assert_int_equal(re.size, 0);
+            errors++;
+            continue;
+        }
+        if (re.size) {
+            assert_true(d.forward);
+            struct agent_punt back;
+            assert_int_equal(agent_punt_parse(re.data, re.size, &back), AGENT_EPUNT); /* a TX, not a punt */
+            assert_int_equal(re.data[3], DP_AGENT_TX);
+            forwards++;
+        }
+    }
+    assert_true(forwards > 100);
+    assert_true(errors > 100);
+    assert_int_equal(f->dp_errors, 0);
+    buf_destroy(&re);
+    fx_free(f);
+}
+
 /* ---- text form ---- */
 
 static void test_spec_text(void **state)
@@ -780,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_restart_generation_sweep),
         cmocka_unit_test(test_flow_miss_local_remote_drop),
         cmocka_unit_test(test_punt_malformed),
+        cmocka_unit_test(test_punt_mutations),
         cmocka_unit_test(test_spec_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
