@@ -16,10 +16,11 @@
  * DP_ENV_COUNTERS_SHARED, which the kernel build always is (dp_rx on every
  * CPU). Otherwise, as in the user-space build, each dp must see dp_rx /
  * dp_rx_batch from one thread at a time (control may still run on others):
- * counters are then plain relaxed read-modify-writes. Interface and
- * transmit counters are added once per dp_rx / dp_rx_batch call, and an
- * interface's configuration is read once per call, so a batch is forwarded
- * as if it arrived at once. Established flows (FORWARD and NAT) remember
+ * counters are then plain relaxed read-modify-writes, and the exact-match
+ * cache, which only dp_rx writes, is read without its entries' sequence
+ * counters. Interface and transmit counters are added once per dp_rx /
+ * dp_rx_batch call, and an interface's configuration is read once per
+ * call, so a batch is forwarded as if it arrived at once. Established flows (FORWARD and NAT) remember
  * their forwarding decision; it is revalidated per packet against version
  * counters of the routing VRF and of the next hops it used, so every table
  * change is seen by the next packet, exactly as without the cache.

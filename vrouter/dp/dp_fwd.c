@@ -315,9 +315,16 @@ done:
  * recomputation give it. */
 static inline void csum_ttl_dec(uint8_t *ip)
 {
-    uint32_t sum = (uint32_t)dp_ld16(ip + 10) + dp_bswap16_be(0x0100);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* As loaded, + 0x0100 is + 1; the end-around carry adds one more when
+     * that reaches 0xffff (0xffff becomes 0). */
+    uint32_t x = dp_ld16(ip + 10);
+    dp_st16(ip + 10, (uint16_t)(x + 2 - (x < 0xfffeu)));
+#else
+    uint32_t sum = (uint32_t)dp_ld16(ip + 10) + 0x0100;
     sum += sum >= 0xffffu;
     dp_st16(ip + 10, (uint16_t)sum);
+#endif
 }
 
 /* Decrements the TTL / hop limit of the packet parsed in 'c'. */
@@ -1136,60 +1143,70 @@ static inline __attribute__((__always_inline__)) uint32_t slot_key4(const struct
 /* The fast paths' commit of IPv4 packet 'p' (IPv4 header at 'ip', 'plen'
  * bytes received) of flow 'e', already rewritten into 'len' bytes at
  * 'off' for interface 'ifindex': flow counters, TTL and checksum, the
- * verdict and the one transmission, transmit counters in 'a'. */
-static inline __attribute__((__always_inline__)) void fast_commit(struct dp *dp, struct dp_flow_ent *e, uint8_t *ip,
-                                                              struct dp_pkt *p, struct dp_out *o, struct acct *a,
-                                                              uint64_t now, uint32_t plen, uint32_t off,
-                                                              uint32_t len, uint32_t ifindex)
+ * verdict and the one transmission. The caller counts the transmission. */
+static inline __attribute__((__always_inline__)) void fast_commit(struct dp_flow_ent *e, uint8_t *ip, struct dp_pkt *p,
+                                                              struct dp_out *o, uint64_t now, uint32_t plen,
+                                                              uint32_t off, uint32_t len, uint32_t ifindex)
 {
     dp_counter_add(&e->packets, 1);
     dp_counter_add(&e->bytes, plen);
     dp_store_relaxed(&e->last_seen, now);
     ip[8]--;
     csum_ttl_dec(ip);
-    p->off = off;
-    p->len = len;
-    /* The verdict and the one transmission, as few stores as the layout
-     * allows (verdict, drop, count; ifindex, off; len, hdr_size). */
-    _Static_assert(__builtin_offsetof(struct dp_out, count) == 2 && __builtin_offsetof(struct dp_tx, off) == 4 &&
-                       __builtin_offsetof(struct dp_tx, hdr_size) == 12,
-                   "dp_out layout");
+    /* The packet's new offset and length, the verdict and the one
+     * transmission in as few stores as the layouts allow: (off, len) of
+     * the packet and of the transmission are the same adjacent pair;
+     * (verdict, drop, count) and the interface make one word. */
+    _Static_assert(__builtin_offsetof(struct dp_pkt, len) == __builtin_offsetof(struct dp_pkt, off) + 4 &&
+                       __builtin_offsetof(struct dp_out, count) == 2 &&
+                       __builtin_offsetof(struct dp_out, tx) == 4 && __builtin_offsetof(struct dp_tx, off) == 4 &&
+                       __builtin_offsetof(struct dp_tx, len) == 8,
+                   "dp_pkt, dp_out layout");
     struct dp_tx *t = &o->tx[0];
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint32_t vdc = DP_VERDICT_TX | DP_DROP_NONE << 8 | 1u << 16;
-    uint64_t io = (uint64_t)ifindex | (uint64_t)off << 32;
+    uint64_t ol = (uint64_t)off | (uint64_t)len << 32;
+    uint64_t vi = (DP_VERDICT_TX | DP_DROP_NONE << 8 | 1u << 16) | (uint64_t)ifindex << 32;
 #else
-    uint32_t vdc = (uint32_t)DP_VERDICT_TX << 24 | (uint32_t)DP_DROP_NONE << 16 | 1u;
-    uint64_t io = (uint64_t)ifindex << 32 | off;
+    uint64_t ol = (uint64_t)off << 32 | len;
+    uint64_t vi = ((uint64_t)DP_VERDICT_TX << 56 | (uint64_t)DP_DROP_NONE << 48 | 1ull << 32) | ifindex;
 #endif
-    dp_memcpy(o, &vdc, 4);
-    dp_memcpy(t, &io, 8);
-    t->len = len;
-    t->hdr_size = 0;
-    if (a->tx_if != ifindex) {
-        acct_flush(dp, a);
-        a->tx_if = ifindex;
-    }
-    a->tx_packets++;
-    a->tx_bytes += len;
-#ifdef STRATA_TEST_HOOKS
-    dp->fast_hits++;
-#endif
+    dp_memcpy(&p->off, &ol, 8);
+    dp_memcpy(o, &vi, 8);
+    dp_memcpy(&t->off, &ol, 8);
+    /* hdr_size 0 and, in the same store, the first two 'hdr' bytes,
+     * which a transmission without header leaves unused. */
+    _Static_assert(__builtin_offsetof(struct dp_tx, hdr) == __builtin_offsetof(struct dp_tx, hdr_size) + 2 &&
+                       DP_TX_HDR_MAX >= 2,
+                   "dp_tx layout");
+    const uint32_t zero = 0;
+    dp_memcpy(&t->hdr_size, &zero, 4);
 }
 
-/* Enters in the exact-match cache the decision vm_fast4 just applied to
- * the IPv4 packet at 'frame' (its bytes 20..37 are as received, but for
- * the TTL and checksum the key masks out): 'v' holds everything but the
- * key and the slot's sequence. Takes the slot only if no other writer
- * holds it; never waits. */
+/* Enters in the exact-match cache the decision vm_fast4 just applied at
+ * time 'now' to the IPv4 packet at 'frame' (its bytes 20..37 are as
+ * received, but for the TTL and checksum the key masks out), received in
+ * VRF 'in_vrf' at route version 'rt_ver': 'v' holds everything but the key
+ * and the slot's sequence. Leaves the slot to another flow's entry that
+ * still holds (same route version, flow unchanged) when that flow was
+ * seen at 'now': two active flows sharing a slot would otherwise evict
+ * each other on every packet, and both miss; this way one of them hits.
+ * Takes the slot only if no other writer holds it; never waits. */
 static __attribute__((__noinline__)) void emc_fill(struct dp_emc_ent *emc, const uint8_t *frame, uint32_t in_vrf,
-                                                   const struct dp_emc_ent *v)
+                                                   uint32_t rt_ver, uint64_t now, const struct dp_emc_ent *v)
 {
-    uint64_t kb = dp_ld64(frame + 20) & DP_EMC_MASK_B;
+    uint64_t kb = (dp_ld64(frame + 20) & DP_EMC_MASK_B) | dp_emc_rtb(rt_ver);
     uint64_t kc = dp_ld64(frame + 26);
     uint64_t kd = (uint64_t)dp_ld32(frame + 34) | (uint64_t)in_vrf << 32;
     struct dp_emc_ent *m = &emc[dp_emc_index(kc, kd)];
-    if (!dp_seq_trylock(&m->seq, dp_load_relaxed(&m->seq))) {
+    uint32_t ms = dp_load_relaxed(&m->seq);
+    uint64_t mb = dp_load_relaxed(&m->kb);
+    if (mb != DP_EMC_EMPTY_B && ((mb ^ kb) & dp_emc_rtb(~0u)) == 0 && m->flow != v->flow) {
+        const struct dp_flow_ent *o = dp_load_relaxed(&m->flow);
+        if (dp_load_relaxed(&o->last_seen) == now && dp_load_acquire(&o->seq) == dp_load_relaxed(&m->flow_seq)) {
+            return; /* a torn read of a slot being written only means a refill skipped */
+        }
+    }
+    if (!dp_seq_trylock(&m->seq, ms)) {
         return;
     }
     m->flow = v->flow;
@@ -1197,10 +1214,10 @@ static __attribute__((__noinline__)) void emc_fill(struct dp_emc_ent *emc, const
     m->kc = kc;
     m->kd = kd;
     m->flow_seq = v->flow_seq;
-    m->rt_ver = v->rt_ver;
     m->leaf = v->leaf;
     m->leaf_seq = v->leaf_seq;
     m->sport = v->sport;
+    m->ncsum = v->ncsum;
     m->tot_min = v->tot_min;
     m->kind = v->kind;
     m->grow = v->grow;
@@ -1208,95 +1225,183 @@ static __attribute__((__noinline__)) void emc_fill(struct dp_emc_ent *emc, const
     dp_seq_write_end(&m->seq);
 }
 
-/* The exact-match cache's fast path (struct dp_emc_ent): forwards packet
- * 'p' exactly as vm_fast4 would (same arguments; 'vrf_hi' is the VRF
- * shifted left by 32) when the raw
- * header bytes its decision rests on equal those of the last packet of
- * the flow entered in the packet's slot, the TTL survives the decrement,
- * the total length fits the protocol and the frame, and the versions the
- * decision rested on (flow, route, next hop) still hold. No flow key, no
- * flow table read. Returns 1 when it forwarded the packet; 0, with the
- * packet and every counter untouched, otherwise. The caller checked that
- * the frame lies inside its buffer. */
-static inline __attribute__((__always_inline__)) int vm_emc4(struct dp *dp, const struct dp_emc_ent *emc,
-                                                         struct dp_pkt *p, struct dp_out *o, struct acct *a,
-                                                         uint64_t now, uint64_t vrf_hi, uint32_t in_rt_ver)
+/* What the cache-hit pass (emc_pass) holds for a whole batch. */
+struct emc_batch {
+    struct dp *dp;
+    const struct dp_emc_ent *emc;
+    uint64_t vrf_hi; /* the receiving VRF shifted as in 'kd' */
+    uint64_t rtb;    /* its route version placed as in 'kb' (dp_emc_rtb) */
+    uint64_t now;
+};
+
+/* The cache-hit pass's tunnel rewrite of the IPv4 packet at 'frame' by
+ * entry 'm' of next hop 'n': the next hop's outer header read, its
+ * sequence checked against the entry's, and only then written at 'h'
+ * (frame - grow), with the outer IPv4 length (of 'len' bytes sent) and
+ * checksum: the complement of the entry's base plus the inner total
+ * length as loaded (the rewrite ends before it). Returns 0, the packet untouched, when the next
+ * hop changed. */
+static inline __attribute__((__always_inline__)) int emc_tunnel(const struct dp_emc_ent *m, const struct dp_nh_ent *n,
+                                                               uint8_t *h, const uint8_t *frame, uint32_t len)
 {
-    uint32_t plen = p->len;
-    if (plen < 14 + 20 + 8) {
+    const uint8_t *tail = n->fast + m->size - 32;
+    dp_v16 t0, t1, t2, t3;
+    dp_memcpy(&t0, n->fast, 16);
+    dp_memcpy(&t1, n->fast + 16, 16);
+    dp_memcpy(&t2, tail, 16);
+    dp_memcpy(&t3, tail + 16, 16);
+    if (dp_seq_read_retry(&n->seq, m->leaf_seq)) {
         return 0;
     }
-    uint8_t *frame = p->buf + p->off;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if ((dp_ld32(frame + 12) & 0xffffffu) != 0x450008u || (frame[0] & 1)) {
-        return 0;
-    }
-#else
-    if ((dp_ld32(frame + 12) >> 8) != 0x080045u || (frame[0] & 1)) {
-        return 0;
-    }
-#endif
-    uint64_t kb = dp_ld64(frame + 20) & DP_EMC_MASK_B;
-    uint64_t kc = dp_ld64(frame + 26);
-    uint64_t kd = (uint64_t)dp_ld32(frame + 34) | vrf_hi;
-    const struct dp_emc_ent *m = &emc[dp_emc_index(kc, kd)];
-    uint32_t ms = dp_load_acquire(&m->seq);
-    if (((m->kb ^ kb) | (m->kc ^ kc) | (m->kd ^ kd) | (ms & 1)) != 0) {
-        return 0;
-    }
-    uint32_t tot = dp_bswap16_be(dp_ld16(frame + 16));
-    uint32_t grow = m->grow;
-    uint32_t len = 14 + tot + grow;
-    uint32_t off = p->off;
-    struct dp_flow_ent *e = m->flow;
-    if (__builtin_expect(frame[22] <= 1, 0) || __builtin_expect(tot < m->tot_min, 0) ||
-        __builtin_expect(tot > plen - 14, 0) || __builtin_expect(m->rt_ver != in_rt_ver, 0) ||
-        __builtin_expect(off < grow, 0) || __builtin_expect(len - 14 > 0xffffu, 0) ||
-        __builtin_expect(dp_load_acquire(&e->seq) != m->flow_seq, 0)) {
-        return 0;
-    }
-    const struct dp_nh_ent *n = m->leaf;
-    uint32_t leaf_seq = m->leaf_seq;
-    uint8_t *h = frame - grow;
-    if (m->kind == DP_FK_IF) {
-        uint64_t m0 = dp_ld64(n->fast);
-        uint32_t m1 = dp_ld32(n->fast + 8);
-        if (dp_seq_read_retry(&n->seq, leaf_seq) || dp_seq_read_retry(&m->seq, ms)) {
-            return 0;
-        }
-        dp_memcpy(h, &m0, 8);
-        dp_memcpy(h + 8, &m1, 4);
-    } else {
-        uint32_t size = m->size, kind = m->kind;
-        uint32_t sport = m->sport;
-        uint32_t iplen = dp_bswap16_be((uint16_t)(len - 14));
-        uint32_t sum = n->fast_csum + iplen;
-        const uint8_t *tail = n->fast + size - 32;
-        dp_v16 t0, t1, t2, t3;
-        dp_memcpy(&t0, n->fast, 16);
-        dp_memcpy(&t1, n->fast + 16, 16);
-        dp_memcpy(&t2, tail, 16);
-        dp_memcpy(&t3, tail + 16, 16);
-        if (dp_seq_read_retry(&n->seq, leaf_seq) || dp_seq_read_retry(&m->seq, ms)) {
-            return 0;
-        }
-        uint8_t *htail = h + size - 32;
-        dp_memcpy(h, &t0, 16);
-        dp_memcpy(h + 16, &t1, 16);
-        dp_memcpy(htail, &t2, 16);
-        dp_memcpy(htail + 16, &t3, 16);
-        dp_st16(h + 16, (uint16_t)iplen);
-        dp_st16(h + 24, (uint16_t)~((sum & 0xffff) + (sum >> 16)));
-        if (kind == DP_FK_TUN_UDP) {
-            dp_st16(h + 34, (uint16_t)sport);
-            dp_st16(h + 38, dp_bswap16_be((uint16_t)(len - 14 - 20)));
-        }
-    }
-    fast_commit(dp, e, frame + 14, p, o, a, now, plen, off - grow, len, n->ifindex);
-#ifdef STRATA_TEST_HOOKS
-    dp->emc_hits++;
-#endif
+    uint8_t *htail = h + m->size - 32;
+    dp_memcpy(h, &t0, 16);
+    dp_memcpy(h + 16, &t1, 16);
+    dp_memcpy(htail, &t2, 16);
+    dp_memcpy(htail + 16, &t3, 16);
+    /* ~(c + t) in ones' complement is ~c - t, less one on a borrow. */
+    uint32_t nc = m->ncsum, t = dp_ld16(frame + 16);
+    dp_st16(h + 16, dp_bswap16_be((uint16_t)(len - 14)));
+    dp_st16(h + 24, (uint16_t)(nc - t - (nc < t)));
     return 1;
+}
+
+/* The cache-hit pass's accumulator: transmit bytes (bits 0..23), transmit
+ * packets (24..31) of the current output interface and received bytes
+ * (32..63). Within a run of at most DP_EMC_RUN packets of at most 65535
+ * received bytes, each sent with at most 14 + 65535 + DP_FAST_MAX bytes,
+ * no field overflows into the next. */
+#define EMC_ACC_TXP (1ull << 24)
+#define EMC_ACC_RX(bytes) ((uint64_t)(bytes) << 32)
+/* The longest frame the cache-hit pass takes: any IPv4 total length it
+ * holds plus the most a rewrite grows it still fits the outer length. */
+#define EMC_PLEN_MAX (0xffffu + 14 - DP_FAST_MAX)
+_Static_assert(64 * (14 + 65535 + DP_FAST_MAX) < (1 << 24) && 64 < 256, "emc_pass accumulator");
+
+/* The exact-match cache's fast path (struct dp_emc_ent) over packets
+ * 'pkts'[0 .. count) from a policy VM port of batch 'eb', their fates in
+ * 'outs': forwards each packet exactly as vm_fast4 would when the raw
+ * header bytes its decision rests on equal those of the last packet of the
+ * flow entered in the packet's slot, the TTL survives the decrement, the
+ * total length fits the protocol and the frame, and the versions the
+ * decision rested on (route, flow, next hop) still hold. No flow key, no
+ * flow table read. Adds the transmit counters to 'a' and the received
+ * bytes of the packets it forwarded to '*rx_bytes'. Returns the packets it
+ * left untouched, as a mask of their indices. 'count' is at most
+ * DP_EMC_RUN (64). A loop with no call in it, so that its invariants stay
+ * in registers.
+ *
+ * Unless dp_rx runs on several threads at once (DP_ENV_COUNTERS_SHARED),
+ * the thread running this is the only writer of the cache (emc_fill), so
+ * entries are read without their sequence counter. */
+static inline __attribute__((__always_inline__)) uint64_t emc_pass(const struct emc_batch *eb, struct dp_pkt *pkts,
+                                                       struct dp_out *outs, uint32_t count, struct acct *a,
+                                                       uint64_t *rx_bytes)
+{
+    const struct dp_emc_ent *emc = eb->emc;
+    const uint64_t vrf_hi = eb->vrf_hi, rtb = eb->rtb, now = eb->now;
+    uint64_t acc = 0, miss = 0;
+    struct dp_out *o = outs;
+    for (struct dp_pkt *p = pkts, *end = pkts + count; p != end; p++, o++) {
+        uint32_t plen = p->len, off = p->off;
+        if ((uint64_t)off + plen > p->size || plen - (14 + 20 + 8) > EMC_PLEN_MAX - (14 + 20 + 8)) {
+            goto miss;
+        }
+        uint8_t *frame = p->buf + off;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if ((dp_ld32(frame + 12) & 0xffffffu) != 0x450008u || (frame[0] & 1)) {
+            goto miss;
+        }
+#else
+        if ((dp_ld32(frame + 12) >> 8) != 0x080045u || (frame[0] & 1)) {
+            goto miss;
+        }
+#endif
+        uint64_t kb = (dp_ld64(frame + 20) & DP_EMC_MASK_B) | rtb;
+        uint64_t kc = dp_ld64(frame + 26);
+        uint64_t kd = (uint64_t)dp_ld32(frame + 34) | vrf_hi;
+        const struct dp_emc_ent *m = &emc[dp_emc_index(kc, kd)];
+#ifdef DP_ENV_COUNTERS_SHARED
+        /* Other threads may write the slot: one consistent copy. */
+        struct dp_emc_ent snap;
+        uint32_t ms = dp_load_acquire(&m->seq);
+        dp_memcpy(&snap, m, sizeof snap);
+        if ((ms & 1) || dp_seq_read_retry(&m->seq, ms)) {
+            goto miss;
+        }
+        m = &snap;
+#endif
+        if (((m->kb ^ kb) | (m->kc ^ kc) | (m->kd ^ kd)) != 0) {
+            goto miss;
+        }
+        /* The frame's length bounds its IPv4 total length (EMC_PLEN_MAX),
+         * so the outer one cannot overflow. Fields of the entry are read
+         * where they are used: re-reading one costs no more than keeping
+         * it in a register across the rewrite. */
+        uint32_t tot = dp_bswap16_be(dp_ld16(frame + 16));
+        uint32_t grow = m->grow;
+        const struct dp_flow_ent *fe = m->flow;
+        if (__builtin_expect(frame[22] <= 1, 0) || __builtin_expect(tot < m->tot_min, 0) ||
+            __builtin_expect(tot > plen - 14, 0) || __builtin_expect(off < grow, 0) ||
+            __builtin_expect(dp_load_acquire(&fe->seq) != m->flow_seq, 0)) {
+            goto miss;
+        }
+        const struct dp_nh_ent *n = m->leaf;
+        uint32_t len = 14 + tot + grow;
+        uint8_t *h = frame - grow;
+        uint32_t kind = m->kind;
+        if (__builtin_expect(kind == DP_FK_TUN_UDP, 1)) {
+            if (!emc_tunnel(m, n, h, frame, len)) {
+                goto miss;
+            }
+            dp_st16(h + 34, m->sport);
+            dp_st16(h + 38, dp_bswap16_be((uint16_t)(len - 14 - 20)));
+        } else if (kind == DP_FK_TUN) {
+            if (!emc_tunnel(m, n, h, frame, len)) {
+                goto miss;
+            }
+        } else {
+            uint64_t m0 = dp_ld64(n->fast);
+            uint32_t m1 = dp_ld32(n->fast + 8);
+            if (dp_seq_read_retry(&n->seq, m->leaf_seq)) {
+                goto miss;
+            }
+            dp_memcpy(h, &m0, 8);
+            dp_memcpy(h + 8, &m1, 4);
+        }
+        struct dp_flow_ent *e = m->flow;
+        uint32_t ifindex = n->ifindex;
+        fast_commit(e, frame + 14, p, o, now, plen, off - grow, len, ifindex);
+        if (__builtin_expect(a->tx_if != ifindex, 0)) {
+            /* Flushed to the interface it counted for: 'a' keeps only
+             * what it held before this pass. */
+            if (acc & 0xffffffffu) {
+                struct dp_if_ent *te = &eb->dp->ifs[a->tx_if];
+                dp_counter_add(&te->tx_packets, (acc >> 24) & 0xff);
+                dp_counter_add(&te->tx_bytes, acc & 0xffffff);
+                acc &= ~0xffffffffull;
+            }
+            if (a->tx_packets) {
+                struct dp_if_ent *te = &eb->dp->ifs[a->tx_if];
+                dp_counter_add(&te->tx_packets, a->tx_packets);
+                dp_counter_add(&te->tx_bytes, a->tx_bytes);
+                a->tx_packets = 0;
+                a->tx_bytes = 0;
+            }
+            a->tx_if = ifindex;
+        }
+        acc += EMC_ACC_RX(plen) + EMC_ACC_TXP + len;
+#ifdef STRATA_TEST_HOOKS
+        eb->dp->fast_hits++;
+        eb->dp->emc_hits++;
+#endif
+        continue;
+    miss:
+        miss |= 1ull << (p - pkts);
+    }
+    a->tx_packets += (uint32_t)((acc >> 24) & 0xff);
+    a->tx_bytes += acc & 0xffffff;
+    *rx_bytes += acc >> 32;
+    return miss;
 }
 
 /* Forwards IPv4 TCP/UDP packet 'p' (its fate in 'o', transmit counters in
@@ -1449,6 +1554,7 @@ found:;
     }
     uint32_t ifindex = n->ifindex;
     uint8_t *h = frame - grow;
+    uint32_t csum = 0; /* the next hop's fast_csum, for tunnels */
     if ((meta & 0xff) == DP_FK_IF) {
         uint64_t m0 = dp_ld64(n->fast);
         uint32_t m1 = dp_ld32(n->fast + 8);
@@ -1465,7 +1571,8 @@ found:;
         dp_memcpy(&t2, tail, 16);
         dp_memcpy(&t3, tail + 16, 16);
         uint32_t iplen = dp_bswap16_be((uint16_t)(len - 14));
-        uint32_t sum = n->fast_csum + iplen;
+        csum = n->fast_csum;
+        uint32_t sum = csum + iplen;
         if (dp_seq_read_retry(&n->seq, leaf_seq)) {
             return 0;
         }
@@ -1483,28 +1590,34 @@ found:;
     }
 
     /* Committed: nothing below can fail. */
-    fast_commit(dp, (struct dp_flow_ent *)fe, ip, p, o, a, now, plen, off - grow, len, ifindex);
+    fast_commit((struct dp_flow_ent *)fe, ip, p, o, now, plen, off - grow, len, ifindex);
+    if (a->tx_if != ifindex) {
+        acct_flush(dp, a);
+        a->tx_if = ifindex;
+    }
+    a->tx_packets++;
+    a->tx_bytes += len;
+#ifdef STRATA_TEST_HOOKS
+    dp->fast_hits++;
+#endif
     if (top == leaf) { /* a plain FORWARD in the receiving VRF, no ECMP */
         struct dp_emc_ent v = {.flow = (struct dp_flow_ent *)fe,
                                .flow_seq = fseq,
-                               .rt_ver = in_rt_ver,
                                .leaf = n,
                                .leaf_seq = leaf_seq,
                                .sport = dp_bswap16_be(dp_udp_sport(hash)),
+                               .ncsum = (uint16_t)~dp_csum_fold(csum + dp_bswap16_be((uint16_t)grow)),
                                .tot_min = (uint8_t)tot_min,
                                .kind = (uint8_t)(meta & 0xff),
                                .grow = (uint8_t)grow,
                                .size = (uint8_t)(meta >> 16)};
-        emc_fill(emc, frame, in_vrf, &v);
+        emc_fill(emc, frame, in_vrf, in_rt_ver, now, &v);
     }
     return 1;
 }
 
 /* ---- entry points ---- */
 
-/* dp_rx over 'count' frames from 'ifindex': the interface is read once, and
- * its receive counters and the transmit counters are added once per run of
- * packets rather than per packet. */
 /* The full pipeline for the packet in 'c' from interface 'in' (c->in_if).
  * Returns 1 when the packet counts as received on the interface. Kept out
  * of line so that the receive loop around the fast path stays small. */
@@ -1548,70 +1661,109 @@ static __attribute__((__noinline__)) int rx_one(struct ctx *c, const struct ifv 
     return 1;
 }
 
+/* What the out-of-line parts of rx_run share: the batch's interface, as
+ * read once, its counters so far and the pipeline's context. */
+struct rx_batch {
+    struct ctx c;
+    struct ifv in;
+    struct acct acct;
+    uint64_t rx_bytes;  /* bytes of the packets received on the interface */
+    uint32_t uncounted; /* packets not received on the interface (bad frames) */
+};
+
+/* The full pipeline for packet 'pkt' (fate in 'out') of batch 'rb'. */
+static void rx_full(struct rx_batch *rb, struct dp_pkt *pkt, struct dp_out *out)
+{
+    uint32_t len = pkt->len;
+    rb->c.pkt = pkt;
+    rb->c.out = out;
+    if (rx_one(&rb->c, &rb->in)) {
+        rb->rx_bytes += len;
+    } else {
+        rb->uncounted++;
+    }
+}
+
+/* The packets of 'pkts' that the cache-hit pass left ('miss', a mask of
+ * indices), in order: the flow fast path, else the full pipeline. */
+static __attribute__((__noinline__)) void rx_misses(struct rx_batch *rb, struct dp_pkt *pkts, struct dp_out *outs,
+                                                    uint64_t miss, uint32_t in_rt_ver)
+{
+    struct dp *dp = rb->c.dp;
+    for (; miss; miss &= miss - 1) {
+        uint32_t j = (uint32_t)__builtin_ctzll(miss);
+        struct dp_pkt *pkt = &pkts[j];
+        uint32_t len = pkt->len;
+        if ((uint64_t)pkt->off + len <= pkt->size &&
+            vm_fast4(dp, dp->emc, pkt, &outs[j], &rb->acct, rb->c.now, rb->in.vrf, in_rt_ver)) {
+            rb->rx_bytes += len;
+            continue;
+        }
+        rx_full(rb, pkt, &outs[j]);
+    }
+}
+
+/* Packets per run of the cache-hit pass (emc_pass). */
+#define DP_EMC_RUN 64
+
 /* dp_rx over 'count' frames from 'ifindex': the interface is read once, and
  * its receive counters and the transmit counters are added once per run of
- * packets rather than per packet. */
+ * packets rather than per packet. For a policy VM port of a present VRF,
+ * runs of up to DP_EMC_RUN packets go first through the cache-hit pass,
+ * then the packets it left, in their order, through the flow fast path or
+ * the full pipeline. Taking a later packet's hit before an earlier
+ * packet's miss gives the same outcome: a path writes only its own packet
+ * and verdict, counters, and caches of decisions that hold (a valid cache
+ * entry's flow has a valid flow cache, so nothing refills it with another
+ * decision), and none moves a route version or a next hop. */
 static void rx_run(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_t count, uint64_t now_ms,
                    struct dp_out *outs)
 {
-    struct acct acct = {.tx_if = 0, .tx_packets = 0, .tx_bytes = 0};
-    struct ctx c;
-    c.dp = dp;
-    c.now = now_ms;
-    c.in_if = ifindex;
-    c.acct = &acct;
-    struct ifv in = {.type = DP_IF_NONE};
+    struct rx_batch rb;
+    rb.c.dp = dp;
+    rb.c.now = now_ms;
+    rb.c.in_if = ifindex;
+    rb.c.acct = &rb.acct;
+    rb.acct.tx_if = 0;
+    rb.acct.tx_packets = 0;
+    rb.acct.tx_bytes = 0;
+    rb.rx_bytes = 0;
+    rb.uncounted = 0;
+    rb.in.type = DP_IF_NONE;
     if (ifindex < dp->cfg.ifs) {
-        if_read(dp, ifindex, &in);
+        if_read(dp, ifindex, &rb.in);
     }
-    /* The fast path is for policy VM ports of a present VRF; the answer
+    /* The fast paths are for policy VM ports of a present VRF; the answer
      * holds for the batch (hosts run control between batches, and the
      * kernel module passes one packet at a time). */
-    int fast = in.type == DP_IF_VM && (in.flags & DP_IF_POLICY) && in.vrf < dp->cfg.vrfs &&
-               dp_load_acquire(&dp->vrfs[in.vrf].present);
-    uint32_t uncounted = 0; /* packets not received on the interface (bad frames) */
-    uint64_t rx_bytes = 0;
-    uint32_t i = 0;
-    if (fast) {
-        uint32_t in_vrf = in.vrf;
-        uint32_t in_rt_ver = dp_load_acquire(&dp->vrfs[in_vrf].rt_ver);
-        struct dp_emc_ent *emc = dp->emc;
-        uint64_t vrf_hi = (uint64_t)in_vrf << 32;
-        for (; i < count; i++) {
-            struct dp_pkt *pkt = &pkts[i];
-            uint32_t len = pkt->len;
-            if ((uint64_t)pkt->off + len <= pkt->size &&
-                (vm_emc4(dp, emc, pkt, &outs[i], &acct, now_ms, vrf_hi, in_rt_ver) ||
-                 vm_fast4(dp, emc, pkt, &outs[i], &acct, now_ms, in_vrf, in_rt_ver))) {
-                rx_bytes += len;
-                continue;
+    if (rb.in.type == DP_IF_VM && (rb.in.flags & DP_IF_POLICY) && rb.in.vrf < dp->cfg.vrfs &&
+        dp_load_acquire(&dp->vrfs[rb.in.vrf].present)) {
+        uint32_t in_rt_ver = dp_load_acquire(&dp->vrfs[rb.in.vrf].rt_ver);
+        const struct emc_batch eb = {.dp = dp,
+                                     .emc = dp->emc,
+                                     .vrf_hi = (uint64_t)rb.in.vrf << 32,
+                                     .rtb = dp_emc_rtb(in_rt_ver),
+                                     .now = now_ms};
+        for (uint32_t i = 0; i < count;) {
+            uint32_t run = count - i < DP_EMC_RUN ? count - i : DP_EMC_RUN;
+            uint64_t miss = emc_pass(&eb, pkts + i, outs + i, run, &rb.acct, &rb.rx_bytes);
+            if (miss) {
+                rx_misses(&rb, pkts + i, outs + i, miss, in_rt_ver);
             }
-            c.pkt = pkt;
-            c.out = &outs[i];
-            if (rx_one(&c, &in)) {
-                rx_bytes += len;
-            } else {
-                uncounted++;
-            }
+            i += run;
+        }
+    } else {
+        for (uint32_t i = 0; i < count; i++) {
+            rx_full(&rb, &pkts[i], &outs[i]);
         }
     }
-    for (; i < count; i++) {
-        c.pkt = &pkts[i];
-        c.out = &outs[i];
-        uint32_t len = pkts[i].len;
-        if (rx_one(&c, &in)) {
-            rx_bytes += len;
-        } else {
-            uncounted++;
-        }
-    }
-    uint32_t rx_packets = count - uncounted;
+    uint32_t rx_packets = count - rb.uncounted;
     if (rx_packets) {
         struct dp_if_ent *e = &dp->ifs[ifindex];
         dp_counter_add(&e->rx_packets, rx_packets);
-        dp_counter_add(&e->rx_bytes, rx_bytes);
+        dp_counter_add(&e->rx_bytes, rb.rx_bytes);
     }
-    acct_flush(dp, &acct);
+    acct_flush(dp, &rb.acct);
 }
 
 void dp_rx(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkt, uint64_t now_ms, struct dp_out *out)

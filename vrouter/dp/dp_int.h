@@ -185,43 +185,58 @@ struct dp_flow_ent {
 /* Exact-match cache entry, one cache line: the raw header bytes of the last
  * IPv4 packet of a flow forwarded by the fast path whose index
  * (dp_emc_index) is this slot, and what that packet's decision rested on.
- * 'kb' is frame bytes 20..27 (fragment field, protocol, the high half of
- * the source address; TTL and checksum masked out, DP_EMC_MASK_B), 'kc'
- * bytes 26..33 (addresses), 'kd' bytes 34..37 (ports) in its low half as
- * loaded and the VRF of the receiving port in its high half; the Ethernet
- * type and IPv4 version/IHL are checked against constants first. The
- * decision stays valid while flow entry 'flow' is at sequence 'flow_seq'
- * (any control write of the flow moves it), the VRF's route version is
- * 'rt_ver' and next-hop entry 'leaf' is at 'leaf_seq': the versions the
- * flow cache checks, checked the same way. 'sport' is the outer UDP
- * source port (network order) of the flow, 'tot_min' the smallest IPv4
- * total length the protocol allows; 'kind', 'grow' and 'size' split the
- * next hop's fast_meta (valid with 'leaf_seq'), whose interface, checksum
- * base and 'fast' bytes are read from the next hop itself. Only the fast path writes entries,
- * under 'seq' (dp_seq_trylock, never waiting); readers check 'seq' after
- * reading. Only plain FORWARD flows in the receiving VRF with a non-ECMP
- * next hop are entered. An empty entry holds bits in 'kb' that the mask
- * clears in every packet's. */
+ * 'kb' is frame bytes 20..27 as loaded with only the fragment field and
+ * the protocol kept (DP_EMC_MASK_B) and, in place of bytes 24..27
+ * (checksum, high half of the source address), the receiving VRF's route
+ * version (dp_emc_rtb); 'kc' bytes 26..33 (addresses), 'kd' bytes 34..37
+ * (ports) in its low half as loaded and the VRF of the receiving port in
+ * its high half; the Ethernet type and IPv4 version/IHL are checked
+ * against constants first. The decision stays valid while flow entry
+ * 'flow' is at sequence 'flow_seq' (any control write of the flow moves
+ * it), the VRF's route version is the one in 'kb' and next-hop entry
+ * 'leaf' is at 'leaf_seq': the versions the flow cache checks, checked the
+ * same way. 'sport' is the outer UDP source port (network order) of the
+ * flow, 'tot_min' the smallest IPv4 total length the protocol allows;
+ * 'kind', 'grow' and 'size' split the next hop's fast_meta and 'ncsum' is
+ * the complement of its fast_csum with 'grow' added (both valid with
+ * 'leaf_seq'), so that the outer checksum is 'ncsum' less the inner total
+ * length as loaded (ones' complement sums do not depend on byte order);
+ * its interface and 'fast' bytes are read from the next hop itself. Only the fast path writes entries, under 'seq'
+ * (dp_seq_trylock, never waiting); readers check 'seq' after reading. Only
+ * plain FORWARD flows in the receiving VRF with a non-ECMP next hop are
+ * entered. An empty entry holds DP_EMC_EMPTY_B in 'kb': a bit that no
+ * packet's key has. */
 struct dp_emc_ent {
     uint32_t seq;
     uint32_t flow_seq;
     uint64_t kb, kc, kd;
     struct dp_flow_ent *flow;
     const struct dp_nh_ent *leaf;
-    uint32_t rt_ver;
     uint32_t leaf_seq;
     uint16_t sport;
+    uint16_t ncsum; /* ~(the next hop's fast_csum plus 'grow' in network order, folded) */
     uint8_t tot_min;
     uint8_t kind, grow, size; /* the next hop's fast_meta, split */
-    uint8_t pad[64 - 46 - 2 * sizeof(void *)];
+    uint8_t pad[64 - 44 - 2 * sizeof(void *)];
 };
 _Static_assert(sizeof(struct dp_emc_ent) == 64, "one cache line");
 #define DP_EMC_BITS 14 /* 16384 entries, 1 MiB */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define DP_EMC_MASK_B 0xffff0000ff00ffffull /* drops bytes 22 (TTL), 24, 25 (checksum) */
+#define DP_EMC_MASK_B 0x00000000ff00ffffull /* keeps bytes 20, 21 (fragment field), 23 (protocol) */
+#define DP_EMC_EMPTY_B 0x0000000000ff0000ull /* byte 22 (TTL), which the mask clears */
 #else
-#define DP_EMC_MASK_B 0xffff00ff0000ffffull
+#define DP_EMC_MASK_B 0xffff00ff00000000ull
+#define DP_EMC_EMPTY_B 0x0000ff0000000000ull
 #endif
+/* The route version 'rt_ver' placed where 'kb' holds it (bytes 24..27). */
+static inline uint64_t dp_emc_rtb(uint32_t rt_ver)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (uint64_t)rt_ver << 32;
+#else
+    return rt_ver;
+#endif
+}
 /* The slot of a packet with 'kc', 'kd' (struct dp_emc_ent). */
 static inline uint32_t dp_emc_index(uint64_t kc, uint64_t kd)
 {

@@ -169,7 +169,7 @@ int dp_create(const struct dp_config *cfg, struct dp **out)
         goto fail;
     }
     for (uint32_t i = 0; i < (1u << DP_EMC_BITS); i++) {
-        dp->emc[i].kb = ~DP_EMC_MASK_B; /* no packet's masked bytes: empty */
+        dp->emc[i].kb = DP_EMC_EMPTY_B; /* no packet's key: empty */
     }
     for (uint32_t v = 0; v < c.vrfs; v++) {
         dp->vrfs[v].root[0] = dp->vrfs[v].root[1] = DP_NONE;

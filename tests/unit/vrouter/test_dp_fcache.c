@@ -728,6 +728,203 @@ static void test_emc_invalidation(void **state)
 }
 #endif
 
+/* The exact-match cache's tunnel and local rewrites for every IPv4 total
+ * length from the smallest UDP packet to 1,828 bytes (the outer length and
+ * checksum come from the inner length as loaded, so every byte value of it
+ * matters): the same bytes as the full pipeline, outer checksums valid. */
+static void test_emc_every_length(void **state)
+{
+    struct dp *fast = diff_setup(1);
+    struct dp *slow = diff_setup(0);
+    const uint32_t dsts[] = {IP4(172, 16, 5, 5), IP4(172, 17, 1, 1), IP4(172, 18, 0, 9), IP4(192, 168, 1, 20)};
+    static uint8_t f[2048], got[4096], want[4096];
+    for (size_t d = 0; d < sizeof dsts / sizeof dsts[0]; d++) {
+        size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), dsts[d], 4000, 5000, 0, 64);
+        struct dp_flow_key k;
+        frame_key(f, &k);
+        assert_int_equal(dp_flow_set(fast, &k, &FWD, 1, NULL), 0);
+#ifdef STRATA_TEST_HOOKS
+        uint64_t hits = fast->emc_hits;
+#endif
+        const size_t last = 1800;
+        for (size_t payload = 0; payload <= last; payload++) {
+            n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), dsts[d], 4000, 5000, payload, 64);
+            struct dp_out a, b;
+            size_t na = run(fast, IF_A, f, n, DP_HEADROOM, &a, got);
+            size_t nb = run(slow, IF_A, f, n, DP_HEADROOM, &b, want);
+            assert_int_equal(a.verdict, DP_VERDICT_TX);
+            assert_int_equal(b.verdict, DP_VERDICT_TX);
+            assert_int_equal(a.tx[0].ifindex, b.tx[0].ifindex);
+            assert_int_equal(na, nb);
+            assert_memory_equal(got, want, na);
+            if (a.tx[0].ifindex == IF_FAB) {
+                assert_true(t_ip4_csum_ok(got + 14));
+            }
+        }
+#ifdef STRATA_TEST_HOOKS
+        assert_int_equal(fast->emc_hits - hits, last + 1 - 2); /* all but the first two */
+#endif
+    }
+    dp_free(fast);
+    dp_free(slow);
+}
+
+/* A batch of 100 packets (two runs of the cache-hit pass) mixing cache
+ * hits with packets the pass leaves (TTL expiry, a broadcast, DNS to the
+ * gateway, a truncated frame, a later fragment): every packet gets the
+ * verdict and bytes it gets alone through the full pipeline, and the
+ * interface counters are those of the packets sent one by one. */
+static void test_emc_batch_mixed(void **state)
+{
+    struct dp *fast = diff_setup(1);
+    struct dp *slow = diff_setup(0);
+    const uint32_t src = IP4(192, 168, 1, 10);
+    const uint32_t dsts[] = {IP4(172, 16, 5, 5), IP4(172, 17, 1, 1), IP4(172, 18, 0, 9), IP4(192, 168, 1, 20)};
+    enum { N = 100 };
+    static uint8_t f[N][160];
+    size_t n[N];
+    for (int i = 0; i < N; i++) {
+        uint32_t dst = dsts[i % 4];
+        switch (i % 7) {
+        case 3:
+            n[i] = t_udp4(f[i], MAC_ROUTER, MAC_A, src, dst, 1000, 2000, 10, 1); /* TTL expires */
+            break;
+        case 5:
+            n[i] = t_udp4(f[i], i % 2 ? MAC_BCAST : MAC_ROUTER, MAC_A, src, i % 2 ? dst : IP4(192, 168, 1, 1),
+                          5353, i % 2 ? 2000 : 53, 10, 64);
+            break;
+        default:
+            n[i] = t_udp4(f[i], MAC_ROUTER, MAC_A, src, dst, 1000, 2000, (size_t)i, 64);
+            break;
+        }
+        if (i == 61) { /* a later fragment */
+            t_put16(f[i] + 14 + 6, 0x0010);
+            t_put16(f[i] + 14 + 10, 0);
+            t_put16(f[i] + 14 + 10, t_fold(t_sum(0, f[i] + 14, 20)));
+        }
+        struct dp_flow_key k;
+        frame_key(f[i], &k);
+        assert_int_equal(dp_flow_set(fast, &k, &FWD, 1, NULL), 0);
+    }
+    /* Warm the caches: each flow twice, on both datapaths. */
+    uint8_t got[4096], want[4096];
+    for (int w = 0; w < 2; w++) {
+        for (int i = 0; i < 4; i++) {
+            struct dp_out o;
+            run(fast, IF_A, f[i], n[i], DP_HEADROOM, &o, got);
+            run(slow, IF_A, f[i], n[i], DP_HEADROOM, &o, got);
+        }
+    }
+    static struct t_buf bufs[N];
+    struct dp_pkt pk[N];
+    static struct dp_out outs[N];
+    for (int i = 0; i < N; i++) {
+        pk[i] = *t_pkt(&bufs[i], f[i], n[i]);
+    }
+    pk[77].len = pk[77].size; /* truncated: beyond its buffer */
+#ifdef STRATA_TEST_HOOKS
+    uint64_t hits = fast->emc_hits;
+#endif
+    dp_rx_batch(fast, IF_A, pk, N, 7, outs);
+#ifdef STRATA_TEST_HOOKS
+    assert_true(fast->emc_hits - hits >= N / 2);
+#endif
+    for (int i = 0; i < N; i++) {
+        struct dp_out o;
+        if (i == 77) {
+            assert_int_equal(outs[i].verdict, DP_VERDICT_DROP);
+            assert_int_equal(outs[i].drop, DP_DROP_TRUNCATED);
+            struct t_buf b;
+            struct dp_pkt *p = t_pkt(&b, f[i], n[i]);
+            p->len = p->size;
+            dp_rx(slow, IF_A, p, 7, &o);
+            continue;
+        }
+        size_t nb = run(slow, IF_A, f[i], n[i], DP_HEADROOM, &o, want);
+        assert_int_equal(outs[i].verdict, o.verdict);
+        assert_int_equal(outs[i].drop, o.drop);
+        assert_int_equal(outs[i].count, o.count);
+        if (o.verdict != DP_VERDICT_DROP) {
+            size_t na = t_tx(&pk[i], &outs[i], 0, got);
+            assert_int_equal(na, nb);
+            assert_memory_equal(got, want, na);
+            assert_int_equal(outs[i].tx[0].ifindex, o.tx[0].ifindex);
+        }
+    }
+    const uint32_t ifs[] = {IF_A, IF_B, IF_FAB, IF_AGENT};
+    for (size_t i = 0; i < sizeof ifs / sizeof ifs[0]; i++) {
+        struct dp_if x, y;
+        assert_int_equal(dp_if_get(fast, ifs[i], &x), 0);
+        assert_int_equal(dp_if_get(slow, ifs[i], &y), 0);
+        assert_memory_equal(&x.stats, &y.stats, sizeof x.stats);
+    }
+    dp_free(fast);
+    dp_free(slow);
+}
+
+#ifdef STRATA_TEST_HOOKS
+/* Sends UDP 192.168.1.10:'sport' -> 172.16.5.5:2000 from A at time 'now';
+ * returns 1 when the exact-match cache decided it. */
+static int emc_hit_at(struct dp *dp, uint16_t sport, uint64_t now)
+{
+    uint8_t f[128];
+    size_t n = t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), sport, 2000, 10, 64);
+    struct t_buf b;
+    struct dp_out out;
+    uint64_t hits = dp->emc_hits;
+    dp_rx(dp, IF_A, t_pkt(&b, f, n), now, &out);
+    assert_int_equal(out.verdict, DP_VERDICT_TX);
+    assert_int_equal(out.tx[0].ifindex, IF_FAB);
+    return dp->emc_hits != hits;
+}
+
+/* Two flows whose packets share a cache slot: the one in it keeps it while
+ * it was seen at the current time (the other is forwarded by the flow fast
+ * path, and does not evict it), and loses it once it was not. */
+static void test_emc_collision_keeps_active(void **state)
+{
+    struct dp *dp = setup();
+    uint8_t f[128];
+    uint16_t sp[2] = {0, 0};
+    uint32_t first = 0;
+    for (uint32_t port = 1024; port < 65535 && !sp[1]; port++) {
+        t_udp4(f, MAC_ROUTER, MAC_A, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), (uint16_t)port, 2000, 10, 64);
+        uint64_t kc, kd;
+        uint32_t ports;
+        memcpy(&kc, f + 26, 8);
+        memcpy(&ports, f + 34, 4);
+        kd = (uint64_t)ports | (uint64_t)VRF_RED << 32;
+        uint32_t slot = dp_emc_index(kc, kd);
+        if (port == 1024) {
+            first = slot;
+            sp[0] = (uint16_t)port;
+        } else if (slot == first) {
+            sp[1] = (uint16_t)port;
+        }
+    }
+    assert_int_not_equal(sp[1], 0);
+    for (int i = 0; i < 2; i++) {
+        struct dp_flow_key k;
+        t_key4(&k, VRF_RED, IP4(192, 168, 1, 10), IP4(172, 16, 5, 5), 17, sp[i], 2000);
+        assert_int_equal(dp_flow_set(dp, &k, &FWD, 1, NULL), 0);
+    }
+    assert_false(emc_hit_at(dp, sp[0], 10)); /* full pipeline: fills the flow's cache */
+    assert_false(emc_hit_at(dp, sp[0], 10)); /* flow fast path: fills the slot */
+    assert_true(emc_hit_at(dp, sp[0], 10));
+    for (int i = 0; i < 3; i++) {
+        assert_false(emc_hit_at(dp, sp[1], 10)); /* the slot stays with the first */
+        assert_true(emc_hit_at(dp, sp[0], 10));
+    }
+    /* A later millisecond: the first was not seen yet, the second takes
+     * the slot; now the first is the one left out. */
+    assert_false(emc_hit_at(dp, sp[1], 11));
+    assert_true(emc_hit_at(dp, sp[1], 11));
+    assert_false(emc_hit_at(dp, sp[0], 11));
+    assert_true(emc_hit_at(dp, sp[1], 11));
+    dp_free(dp);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -743,8 +940,11 @@ int main(void)
         cmocka_unit_test(test_fast_path_overflow_flows),
         cmocka_unit_test(test_ttl_checksum_every_value),
         cmocka_unit_test(test_fast_path_leaves_punts),
+        cmocka_unit_test(test_emc_every_length),
+        cmocka_unit_test(test_emc_batch_mixed),
 #ifdef STRATA_TEST_HOOKS
         cmocka_unit_test(test_emc_invalidation),
+        cmocka_unit_test(test_emc_collision_keeps_active),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
