@@ -1554,6 +1554,9 @@ static void peer_destroy(struct speaker *sp, struct peer *p)
 {
     p->removed = true;
     bgp_fsm_stop(p->fsm, now_ms(sp));
+    if (p->mark) {
+        out_release(sp, p); /* normally done by io_down() */
+    }
     if (p->conn) {
         conn_drop(p->conn);
     }
