@@ -182,6 +182,7 @@ struct rib_slab_block {
 struct rib {
     struct rib_config cfg;
     struct rib_slab_block *slab_partial[RIB_SLAB_CLASSES];
+    size_t slab_live; /* routes handed out by the slabs: every one is in a table's index */
     struct rib_attr_node **attrs;
     size_t attrs_cap, attrs_count;
     struct rib_src *srcs; /* index = source id; 0 unused */

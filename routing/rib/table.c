@@ -159,6 +159,7 @@ struct rib_route *rib_route_alloc(struct rib *r, uint8_t len)
         o = (uint8_t *)b + SLAB_HDR + (size_t)b->carved++ * size;
     }
     b->used++;
+    r->slab_live++;
     if (!b->free && b->carved == per_block)
         slab_unlink(r, b);
     return o;
@@ -173,6 +174,7 @@ void rib_route_dealloc(struct rib *r, struct rib_route *rt)
     memcpy(rt, &b->free, sizeof b->free);
     ASAN_POISON_MEMORY_REGION(rt, size);
     b->free = rt;
+    r->slab_live--;
     if (--b->used == 0) {
         if (!was_full)
             slab_unlink(r, b);
@@ -1334,7 +1336,7 @@ static bool audit_order(struct rib *r, struct rib_table *t, const struct rib_rou
 int rib_audit(struct rib *r, char *why, size_t size)
 {
     int rc = 0;
-    size_t routes = 0, paths = 0, repl = 0;
+    size_t routes = 0, paths = 0, repl = 0, indexed = 0;
     size_t nattr = 0;
     for (uint32_t ti = 1; ti < r->tables_len; ti++) {
         struct rib_table *t = r->tables[ti];
@@ -1406,7 +1408,10 @@ int rib_audit(struct rib *r, char *why, size_t size)
         if (used != t->used || count != t->count)
             FAIL("%s: counters %zu/%zu, found %zu/%zu", t->name, t->used, t->count, used, count);
         routes += count;
+        indexed += used;
     }
+    if (indexed != r->slab_live)
+        FAIL("%zu routes from the slabs, %zu in the indexes", r->slab_live, indexed);
     if (routes != r->routes || paths != r->paths || repl != r->replicated)
         FAIL("rib counters routes %zu paths %zu repl %zu, found %zu %zu %zu", r->routes, r->paths, r->replicated,
              routes, paths, repl);
