@@ -496,7 +496,8 @@ struct rib_stats {
     size_t paths;       /* primary + replicated */
     size_t replicated;
     size_t attrs;       /* distinct interned sets */
-    size_t bytes;       /* bytes the RIB requested from malloc (excluding malloc's own overhead) */
+    size_t bytes;       /* bytes the RIB requested from malloc (excluding malloc's own overhead),
+                           route slab blocks counted whole */
     size_t repl_failures; /* replications skipped for lack of memory */
 };
 void rib_stats_get(const struct rib *r, struct rib_stats *st);

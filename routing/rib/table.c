@@ -1,8 +1,9 @@
 /* The RIB's core: the RIB object and its sources, prefix keys, the per-table
  * hash index (open addressing over the prefix's key bytes, linear probing,
- * backward-shift deletion), paths of a route, change tracking and the
- * coalesced listener notifications delivered by rib_flush(), lookups,
- * sorted walks, statistics and the audit. */
+ * backward-shift deletion), the slabs routes are carved from, paths of a
+ * route, change tracking and the coalesced listener notifications delivered
+ * by rib_flush(), route marks, lookups, sorted walks, statistics and the
+ * audit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
