@@ -165,6 +165,7 @@ struct agent_status {
     bool node_up[AGENT_MAX_NODES];
     bool node_eor[AGENT_MAX_NODES];
     uint64_t flows_forward, flows_drop, punts_bad;
+    uint64_t drops_lifted; /* drop flows deleted because a route appeared */
 };
 void agent_status_get(const struct agent_core *c, struct agent_status *st);
 
@@ -208,8 +209,9 @@ struct agent_flow_decision {
  * else drop), sends the flow request(s) and, when forwarding, appends the
  * re-injection frame (agent_inject_build() form: to the local port with
  * its Ethernet rewritten, or to the fabric encapsulated as the route's
- * tunnel next hop) to 'reinject'. AGENT_EPUNT, AGENT_EUNSUPPORTED (not
- * IPv4), LIB_ENOMEM. */
+ * tunnel next hop) to 'reinject'. A drop flow is deleted again as soon as
+ * a route or local port covers its destination. AGENT_EPUNT,
+ * AGENT_EUNSUPPORTED (not IPv4), LIB_ENOMEM. */
 int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
                     struct buf *reinject) STRATA_WARN_UNUSED;
 

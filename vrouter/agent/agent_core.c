@@ -255,6 +255,39 @@ static void tunnel_release(struct agent_core *c, uint32_t id)
     }
 }
 
+/* ---- drop flows ---- */
+
+void agent_drop_flow_note(struct agent_core *c, const struct dp_flow_key *k)
+{
+    size_t at = (c->drop_head + c->drop_count) % AGENT_DROP_FLOWS_MAX;
+    if (c->drop_count == AGENT_DROP_FLOWS_MAX) {
+        c->drop_head = (c->drop_head + 1) % AGENT_DROP_FLOWS_MAX; /* forget the oldest */
+    } else {
+        c->drop_count++;
+    }
+    c->drop_flows[at] = *k;
+}
+
+void agent_drop_flows_lift(struct agent_core *c, uint32_t vrf, uint32_t prefix, uint8_t plen)
+{
+    uint32_t m = plen_mask(plen);
+    size_t kept = 0;
+    for (size_t i = 0; i < c->drop_count; i++) {
+        const struct dp_flow_key *k = &c->drop_flows[(c->drop_head + i) % AGENT_DROP_FLOWS_MAX];
+        if (k->vrf == vrf && (be32_load(k->dst) & m) == (prefix & m)) {
+            struct vr_msg msg;
+            vr_msg_init(&msg, VR_MSG_FLOW_DEL, 0, 0);
+            msg.u.flow.key = *k;
+            dp_send(c, &msg);
+            c->drops_lifted++;
+            continue;
+        }
+        c->drop_flows[(c->drop_head + kept) % AGENT_DROP_FLOWS_MAX] = *k;
+        kept++;
+    }
+    c->drop_count = kept;
+}
+
 /* ---- best path and programming ---- */
 
 /* Whether copy 'a' (of node 'ia') beats copy 'b' (of node 'ib'). */
@@ -353,6 +386,9 @@ static void route_program(struct agent_core *c, struct agent_ri *ri, struct agen
     }
     if (want) {
         route_msg(c, VR_MSG_ROUTE, ri->vrf, &rt->key, want);
+        if (!rt->nh) {
+            agent_drop_flows_lift(c, ri->vrf, key_ip4(&rt->key), rt->key.plen);
+        }
     } else if (rt->nh) {
         route_msg(c, VR_MSG_ROUTE_DEL, ri->vrf, &rt->key, 0);
     }
@@ -665,6 +701,7 @@ int agent_port_add(struct agent_core *c, const struct agent_port_spec *spec)
         dp_send(c, &m);
     }
     port_install(c, p);
+    agent_drop_flows_lift(c, vrf, p->spec.ip4, 32);
     /* a remote /32 for this address stops being programmed */
     ri_reprogram(c, ri);
     for (int n = 0; n < (int)c->cfg.node_count; n++) {
@@ -862,6 +899,7 @@ void agent_status_get(const struct agent_core *c, struct agent_status *st)
     }
     st->flows_forward = c->flows_forward;
     st->flows_drop = c->flows_drop;
+    st->drops_lifted = c->drops_lifted;
     st->punts_bad = c->punts_bad;
 }
 

@@ -223,6 +223,7 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
     flow_send(c, &d->key, d->forward ? DP_FLOW_FORWARD : DP_FLOW_DROP);
     if (!d->forward) {
         c->flows_drop++;
+        agent_drop_flow_note(c, &d->key);
         return 0;
     }
     flow_send(c, &d->reverse, DP_FLOW_FORWARD);

@@ -48,6 +48,13 @@ struct agent_tunnel {
     uint32_t refs;
 };
 
+/* Drop flows installed for destinations without a route: withdrawn from
+ * the datapath as soon as a route (or a local port) covers the
+ * destination, so a flow decided before a remote port existed does not
+ * stay dropped. A bounded ring: the oldest is forgotten (and stays a drop
+ * flow until it ages out) when it is full. */
+#define AGENT_DROP_FLOWS_MAX 4096
+
 struct agent_core {
     struct agent_config cfg;
     struct agent_ops ops;
@@ -60,7 +67,9 @@ struct agent_core {
     bool node_up[AGENT_MAX_NODES];
     bool node_eor[AGENT_MAX_NODES];
     bool swept;
-    uint64_t flows_forward, flows_drop, punts_bad, alloc_failures;
+    uint64_t flows_forward, flows_drop, punts_bad, alloc_failures, drops_lifted;
+    struct dp_flow_key drop_flows[AGENT_DROP_FLOWS_MAX];
+    size_t drop_head, drop_count; /* ring: oldest at drop_head */
     struct xmpp_route_entry scratch;
 };
 
@@ -70,5 +79,10 @@ const struct agent_port *agent_port_by_ip(const struct agent_core *c, uint32_t v
 /* The longest programmed inet route of 'vrf' covering 'ip4', or NULL. */
 const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_t vrf, uint32_t ip4);
 const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t id);
+/* Remembers drop flow 'k' (agent_flow.c). */
+void agent_drop_flow_note(struct agent_core *c, const struct dp_flow_key *k);
+/* Deletes the remembered drop flows of 'vrf' whose destination is inside
+ * 'prefix'/'plen' (host order). */
+void agent_drop_flows_lift(struct agent_core *c, uint32_t vrf, uint32_t prefix, uint8_t plen);
 
 #endif

@@ -742,8 +742,8 @@ static void cmd_status(struct agentd *d, struct buf *b)
     }
     rc = rc ? rc : put_line(b, "ports %zu instances %zu routes %zu programmed %zu stale %zu tunnels %zu\n",
                             st.ports, st.instances, st.routes, st.programmed, st.stale_copies, st.tunnel_nhs);
-    rc = rc ? rc : put_line(b, "flows forward %llu drop %llu\n", (unsigned long long)st.flows_forward,
-                            (unsigned long long)st.flows_drop);
+    rc = rc ? rc : put_line(b, "flows forward %llu drop %llu drops_lifted %llu\n", (unsigned long long)st.flows_forward,
+                            (unsigned long long)st.flows_drop, (unsigned long long)st.drops_lifted);
     rc = rc ? rc : put_line(b, "punts arp %llu dhcp %llu dns %llu nd %llu flow_miss %llu nh %llu bad %llu\n",
                             (unsigned long long)d->punts[DP_PUNT_ARP], (unsigned long long)d->punts[DP_PUNT_DHCP],
                             (unsigned long long)d->punts[DP_PUNT_DNS], (unsigned long long)d->punts[DP_PUNT_ND],

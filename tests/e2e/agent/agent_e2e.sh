@@ -27,7 +27,10 @@
 #          exactly the expected counts (no stale, no duplicate);
 #      (c) control-2 restarted: both copies fresh again;
 #      (d) both control nodes killed: zero loss, both stale copies still
-#          programmed; both restarted: copies fresh, forwarding.
+#          programmed; both restarted: copies fresh, forwarding;
+#      (e) both control nodes and agent A killed, A restarted headless:
+#          zero loss, generation 3 not swept past its timeout; nodes back:
+#          swept, only generation-3 entries.
 # Usage: agent_e2e.sh STRATA_AGENT STRATA_VROUTER STRATA_CONTROL AGENT_E2E_PKI TCPXFER VRCTL
 # AGENT_E2E_ENCAP sets the agents' --encap (default mplsudp,mplsgre,vxlan).
 # Exit 77 (skip) only when namespaces cannot be created (not root).
@@ -148,7 +151,7 @@ start_vrouter() { # NS NAME
 start_agent() { # NS NAME FABRIC
     ip netns exec $1 "$AGENT" --name compute-$2 --pki "$WORK/pki" --control 10.99.0.11:5269 --control 10.99.0.12:5269 \
         --vrouter-sock "$WORK/vr-$2.sock" --fabric-ip $3 --state-dir "$WORK/state-$2" \
-        --ctl "$WORK/agent-$2.ctl" --encap $ENCAP --sweep-timeout 60 >>"$WORK/agent-$2.log" 2>&1 &
+        --ctl "$WORK/agent-$2.ctl" --encap $ENCAP --sweep-timeout ${SWEEP:-60} >>"$WORK/agent-$2.log" 2>&1 &
     PID[agent-$2]=$!
     PIDS+=($!)
     wait_for 10 test -S "$WORK/agent-$2.ctl" || { echo "FAIL: agent $2 did not start"; cat "$WORK/agent-$2.log"; exit 1; }
@@ -346,6 +349,31 @@ wait_for 30 fresh_copies && pass "both control nodes restarted: A holds both cop
     { fail "after both control nodes' return"; actl a routes red; }
 in_ns $V1 ping -c 3 -i 0.1 -W 2 192.168.1.2 >/dev/null && pass "ping v1 -> v2 after both control nodes' return" ||
     fail "ping v1 -> v2 after both control nodes' return"
+
+# ---- 3e. the agent restarted while headless: nothing swept until a node is back ----
+ping_start ping-headless-restart.log
+kill -KILL ${PID[control-1]} ${PID[control-2]} ${PID[agent-a]}
+wait ${PID[control-1]} ${PID[control-2]} ${PID[agent-a]} 2>/dev/null
+SWEEP=1 start_agent $CA a 10.99.0.1
+wait_for 10 grep -q "previous generations kept until one is back" "$WORK/agent-a.log" ||
+    fail "restarted headless agent: the sweep timer did not fire"
+actl a status | grep -q "^generation 3 swept no" && pass "agent restarted headless: generation 3 not swept past its timeout" ||
+    { fail "headless restart swept"; actl a status; }
+ping_check ping-headless-restart.log "both control nodes and agent A killed, A restarted headless, mid-ping"
+start_control 1
+start_control 2
+wait_for 30 bash -c "'$AGENT' ctl --ctl '$WORK/agent-a.ctl' status | grep -q '^generation 3 swept yes'" &&
+    wait_for 30 fresh_copies && pass "control nodes back: A swept generation 2, both copies fresh" ||
+    { fail "after the headless restart"; actl a status; actl a routes red; }
+wait_for 10 in_ns $V1 ping -c 1 -W 1 192.168.1.2 >/dev/null && in_ns $V1 ping -c 3 -i 0.1 -W 2 192.168.1.2 >/dev/null &&
+    pass "ping v1 -> v2 after the headless restart" || fail "ping v1 -> v2 after the headless restart"
+for t in if vrf nh route label vni flow; do
+    "$VRCTL" -s "$WORK/vr-a.sock" dump $t >"$WORK/dump-$t.txt" || fail "dump $t"
+done
+old=$(cat "$WORK"/dump-*.txt | grep -vc " gen 3\( \|$\)")
+[ "$old" = 0 ] && [ "$(count nh)" = 2 ] && [ "$(count route)" = 2 ] &&
+    pass "A's datapath: only generation-3 entries, 2 next hops, 2 routes" ||
+    { fail "after the headless restart: $old old entries"; cat "$WORK"/dump-{nh,route,flow}.txt; }
 
 # ---- end: every process stops on SIGTERM ----
 for p in agent-a agent-b vr-a vr-b control-1 control-2; do

@@ -100,6 +100,9 @@ static void apply(void *arg, const struct vr_msg *m)
     case VR_MSG_FLOW:
         rc = dp_flow_set(dp, &m->u.flow.key, &m->u.flow.action, 1, NULL);
         break;
+    case VR_MSG_FLOW_DEL:
+        rc = dp_flow_del(dp, &m->u.flow.key);
+        break;
     case VR_MSG_GEN_BEGIN:
         dp_generation_begin(dp, m->u.id);
         break;
@@ -675,6 +678,27 @@ static void test_flow_miss_local_remote_drop(void **state)
     agent_status_get(f->core, &st);
     assert_int_equal(st.flows_forward, 1);
     assert_int_equal(st.flows_drop, 1);
+    /* a route to that destination appears: the drop flow goes, the next
+     * packet is punted again and forwarded */
+    route_in(f, 0, "red", item(0x08080800u, 24, REMOTE_IP, 300, XMPP_ENCAP_GRE, 0));
+    assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), VR_ENOENT);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.drops_lifted, 1);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    assert_true(d.forward);
+    assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
+    assert_int_equal(fl.action.type, DP_FLOW_FORWARD);
+    /* a drop flow toward an address that a local port later takes */
+    buf_reset(&re);
+    n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80109u);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    assert_false(d.forward);
+    add_port(f, "vm9 tap=tap9 ri=red mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254");
+    assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), VR_ENOENT);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.drops_lifted, 2);
     buf_destroy(&re);
     assert_int_equal(f->dp_errors, 0);
     fx_free(f);
