@@ -4,8 +4,8 @@
  * MTU) with lookups that know a few names and addresses. Every answer must
  * be a whole frame: the 60-byte Ethernet minimum for ARP, and for IPv4 a
  * header and UDP datagram whose lengths match the frame and whose
- * checksums verify; every error must leave the reply empty and be one of
- * the proxy's codes. */
+ * checksums verify; fed back to the proxy, no answer gets an answer.
+ * Every error must leave the reply empty and be one of the proxy's codes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +126,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc = proxy_handle(&ports[i], &lk, 1, data, size, &reply);
         if (rc == 0) {
             check_reply(reply.data, reply.size);
+            /* the proxy never answers its own answers (no ping-pong) */
+            struct buf again;
+            buf_init(&again, 0);
+            if (proxy_handle(&ports[i], &lk, 1, reply.data, reply.size, &again) == 0) {
+                abort();
+            }
+            buf_destroy(&again);
         } else if (reply.size != 0 || rc > PROXY_ENOREPLY || rc < PROXY_EINVAL) {
             abort();
         }
