@@ -146,6 +146,15 @@ void agent_node_down(struct agent_core *c, int node);
  * unknown instances, routes whose next hop is this agent. */
 void agent_route_item(struct agent_core *c, int node, const char *ri, enum xmpp_family family,
                       const struct xmpp_route_item *item);
+/* Adopts route 'r' of an earlier generation found in the datapath (a
+ * dump at start), with its tunnel next hop 'nh', as a stale copy of its
+ * instance's route: a restarted agent answers ARP for it, forwards new
+ * flows over it and keeps it programmed (re-installed under the new
+ * generation, in the next hop span of the new parity) until the sweep,
+ * which removes adopted copies that no control node confirmed. Only
+ * remote (tunnel) IPv4 routes of instances that have a port; returns
+ * whether it was adopted. Ignored after the sweep. */
+bool agent_route_adopt(struct agent_core *c, const struct dp_route *r, const struct dp_nh *nh);
 /* 'node' sent End-of-RIB: its copies still stale are removed. When every
  * node that is up has sent one since start, the datapath is swept of the
  * previous generations (once). */
@@ -166,6 +175,8 @@ struct agent_status {
     bool node_eor[AGENT_MAX_NODES];
     uint64_t flows_forward, flows_drop, punts_bad;
     uint64_t drops_lifted; /* drop flows deleted because a route appeared */
+    size_t adopted;        /* routes holding a copy adopted from the datapath */
+    uint64_t alloc_failures; /* routes dropped because their table could not grow */
 };
 void agent_status_get(const struct agent_core *c, struct agent_status *st);
 

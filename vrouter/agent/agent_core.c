@@ -308,7 +308,7 @@ static bool copy_better(const struct agent_copy *a, int ia, const struct agent_c
 static int best_copy(const struct agent_route *rt)
 {
     int best = -1;
-    for (int n = 0; n < AGENT_MAX_NODES; n++) {
+    for (int n = 0; n < AGENT_COPIES; n++) {
         if (rt->copy[n].present && (best < 0 || copy_better(&rt->copy[n], n, &rt->copy[best], best))) {
             best = n;
         }
@@ -436,6 +436,68 @@ static void ri_compact(struct agent_core *c, struct agent_ri *ri)
     }
 }
 
+/* A new route without copies; NULL (counted) when the table cannot grow. */
+static struct agent_route *route_add(struct agent_core *c, struct agent_ri *ri, enum xmpp_family family,
+                                     const struct xmpp_route_key *k)
+{
+    if (ri->route_count == ri->route_cap) {
+        size_t cap = ri->route_cap ? ri->route_cap * 2 : 16;
+        struct agent_route *r = realloc(ri->routes, cap * sizeof *r);
+        if (!r) {
+            c->alloc_failures++;
+            return NULL;
+        }
+        ri->routes = r;
+        ri->route_cap = cap;
+    }
+    struct agent_route *rt = &ri->routes[ri->route_count++];
+    memset(rt, 0, sizeof *rt);
+    rt->family = family;
+    rt->key = *k;
+    rt->best = -1;
+    return rt;
+}
+
+bool agent_route_adopt(struct agent_core *c, const struct dp_route *r, const struct dp_nh *nh)
+{
+    struct agent_ri *ri = agent_ri_by_vrf(c, r->vrf);
+    if (c->swept || !ri || r->family != 4 || r->gen == c->cfg.generation || nh->type != DP_NH_TUNNEL ||
+        nh->id != r->nh || nh->dip == c->cfg.fabric_ip) {
+        return false;
+    }
+    struct xmpp_route_key k = {.plen = r->plen};
+    k.prefix.version = 4;
+    memcpy(k.prefix.addr, r->addr, 4);
+    if (agent_port_by_ip(c, ri->vrf, key_ip4(&k)) && k.plen == 32) {
+        return false;
+    }
+    struct agent_route *rt = route_find(ri, XMPP_FAMILY_INET, &k);
+    rt = rt ? rt : route_add(c, ri, XMPP_FAMILY_INET, &k);
+    if (!rt) {
+        return false;
+    }
+    struct agent_copy *cp = &rt->copy[AGENT_COPY_DP];
+    *cp = (struct agent_copy){.present = true, .stale = true, .dip = nh->dip,
+                              .local_pref = AGENT_DEFAULT_LOCAL_PREF};
+    switch (nh->encap) {
+    case DP_ENCAP_MPLS_GRE:
+        cp->encaps = XMPP_ENCAP_GRE;
+        cp->label = nh->label;
+        break;
+    case DP_ENCAP_MPLS_UDP:
+        cp->encaps = XMPP_ENCAP_UDP;
+        cp->label = nh->label;
+        break;
+    default:
+        cp->encaps = XMPP_ENCAP_VXLAN;
+        cp->has_vni = true;
+        cp->vni = nh->label;
+        break;
+    }
+    route_program(c, ri, rt);
+    return true;
+}
+
 void agent_route_item(struct agent_core *c, int node, const char *ri_name, enum xmpp_family family,
                       const struct xmpp_route_item *item)
 {
@@ -470,22 +532,9 @@ void agent_route_item(struct agent_core *c, int node, const char *ri_name, enum 
         }
         return;
     }
+    rt = rt ? rt : route_add(c, ri, family, k);
     if (!rt) {
-        if (ri->route_count == ri->route_cap) {
-            size_t cap = ri->route_cap ? ri->route_cap * 2 : 16;
-            struct agent_route *r = realloc(ri->routes, cap * sizeof *r);
-            if (!r) {
-                c->alloc_failures++;
-                return;
-            }
-            ri->routes = r;
-            ri->route_cap = cap;
-        }
-        rt = &ri->routes[ri->route_count++];
-        memset(rt, 0, sizeof *rt);
-        rt->family = family;
-        rt->key = *k;
-        rt->best = -1;
+        return;
     }
     struct agent_copy *cp = &rt->copy[node];
     *cp = (struct agent_copy){
@@ -825,7 +874,7 @@ static size_t remove_stale(struct agent_core *c, int node)
         struct agent_ri *ri = c->ris[i];
         for (size_t j = 0; j < ri->route_count; j++) {
             struct agent_route *rt = &ri->routes[j];
-            for (int n = 0; n < AGENT_MAX_NODES; n++) {
+            for (int n = 0; n < AGENT_COPIES; n++) {
                 if ((node < 0 || n == node) && rt->copy[n].present && rt->copy[n].stale) {
                     rt->copy[n].present = false;
                     removed++;
@@ -844,6 +893,7 @@ void agent_generation_sweep(struct agent_core *c)
         return;
     }
     c->swept = true;
+    remove_stale(c, AGENT_COPY_DP);
     msg_id(c, VR_MSG_SWEEP, c->cfg.generation);
 }
 
@@ -885,7 +935,8 @@ void agent_status_get(const struct agent_core *c, struct agent_status *st)
         st->routes += ri->route_count;
         for (size_t j = 0; j < ri->route_count; j++) {
             st->programmed += ri->routes[j].nh != 0;
-            for (int n = 0; n < AGENT_MAX_NODES; n++) {
+            st->adopted += ri->routes[j].copy[AGENT_COPY_DP].present;
+            for (int n = 0; n < AGENT_COPIES; n++) {
                 st->stale_copies += ri->routes[j].copy[n].present && ri->routes[j].copy[n].stale;
             }
         }
@@ -900,6 +951,7 @@ void agent_status_get(const struct agent_core *c, struct agent_status *st)
     st->flows_forward = c->flows_forward;
     st->flows_drop = c->flows_drop;
     st->drops_lifted = c->drops_lifted;
+    st->alloc_failures = c->alloc_failures;
     st->punts_bad = c->punts_bad;
 }
 
@@ -941,9 +993,16 @@ int agent_routes_format(const struct agent_core *c, const char *name, struct buf
             snprintf(key, sizeof key, "inet6 %s/%u", b, rt->key.plen);
         }
         rc = put_str(out, key);
-        for (int n = 0; n < AGENT_MAX_NODES && rc == 0; n++) {
+        for (int n = 0; n < AGENT_COPIES && rc == 0; n++) {
             const struct agent_copy *cp = &rt->copy[n];
-            if (!cp->present) {
+            if (n == AGENT_COPY_DP && !cp->present) {
+                continue;
+            }
+            if (n == AGENT_COPY_DP) {
+                uint32_t ip = htonl(cp->dip);
+                inet_ntop(AF_INET, &ip, a, sizeof a);
+                snprintf(line, sizeof line, " dp=%s,label=%u,adopted", a, cp->label);
+            } else if (!cp->present) {
                 snprintf(line, sizeof line, " node%d=-", n);
             } else {
                 uint32_t ip = htonl(cp->dip);

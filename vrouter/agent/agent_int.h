@@ -18,13 +18,19 @@ struct agent_copy {
     uint32_t seq;
 };
 
+/* Copies per route: one per control node, and AGENT_COPY_DP for a route
+ * adopted from the datapath's previous generation (agent_route_adopt):
+ * always stale, removed by the generation sweep. */
+#define AGENT_COPY_DP AGENT_MAX_NODES
+#define AGENT_COPIES (AGENT_MAX_NODES + 1)
+
 /* A remote route of an instance. Invariant: 'nh' is 0 or the id of a
  * tunnel next hop holding one reference for this route, and the datapath
  * has the route (vrf, key) -> 'nh' exactly when 'nh' != 0. */
 struct agent_route {
     enum xmpp_family family;
     struct xmpp_route_key key;
-    struct agent_copy copy[AGENT_MAX_NODES];
+    struct agent_copy copy[AGENT_COPIES];
     int best; /* node index of the chosen copy, -1 for none */
     uint32_t nh;
     uint32_t programmed_gen;

@@ -95,6 +95,11 @@ struct agentd {
     size_t vr_rlen;
     uint32_t vr_seq;
     uint64_t dp_sent, dp_errors;
+    /* adoption of the previous generation's remote routes (a dump at start) */
+    struct dp_nh *dump_nhs;
+    size_t dump_nh_count;
+    uint32_t dump_route_seq; /* 0 once done */
+    size_t adopted;
     /* punts */
     int punt_fd;
     uv_poll_t punt_poll;
@@ -195,6 +200,26 @@ static void vr_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             d->exit_code = 1;
             uv_stop(d->loop);
             return;
+        }
+        if ((m.flags & VR_MSG_F_DUMP) && m.type == VR_MSG_NH && d->dump_route_seq) {
+            struct dp_nh *nhs = realloc(d->dump_nhs, (d->dump_nh_count + 1) * sizeof *nhs);
+            if (nhs) {
+                d->dump_nhs = nhs;
+                d->dump_nhs[d->dump_nh_count++] = m.u.nh;
+            }
+        } else if ((m.flags & VR_MSG_F_DUMP) && m.type == VR_MSG_ROUTE && d->dump_route_seq) {
+            for (size_t i = 0; i < d->dump_nh_count; i++) {
+                if (d->dump_nhs[i].id == m.u.route.nh) {
+                    d->adopted += agent_route_adopt(d->core, &m.u.route, &d->dump_nhs[i]);
+                    break;
+                }
+            }
+        } else if (m.type == VR_MSG_REPLY && m.seq == d->dump_route_seq && d->dump_route_seq) {
+            log_info(MOD, "previous generation's remote routes adopted until the sweep", "routes=%zu", d->adopted);
+            d->dump_route_seq = 0;
+            free(d->dump_nhs);
+            d->dump_nhs = NULL;
+            d->dump_nh_count = 0;
         }
         if (m.type == VR_MSG_REPLY && m.u.reply.code != 0) {
             d->dp_errors++;
@@ -740,8 +765,9 @@ static void cmd_status(struct agentd *d, struct buf *b)
                       n->up ? "up" : "down", st.node_eor[i] ? "yes" : "no", (unsigned long long)n->connects,
                       (unsigned long long)n->routes_in);
     }
-    rc = rc ? rc : put_line(b, "ports %zu instances %zu routes %zu programmed %zu stale %zu tunnels %zu\n",
-                            st.ports, st.instances, st.routes, st.programmed, st.stale_copies, st.tunnel_nhs);
+    rc = rc ? rc : put_line(b, "ports %zu instances %zu routes %zu programmed %zu stale %zu tunnels %zu adopted %zu\n",
+                            st.ports, st.instances, st.routes, st.programmed, st.stale_copies, st.tunnel_nhs,
+                            st.adopted);
     rc = rc ? rc : put_line(b, "flows forward %llu drop %llu drops_lifted %llu\n", (unsigned long long)st.flows_forward,
                             (unsigned long long)st.flows_drop, (unsigned long long)st.drops_lifted);
     rc = rc ? rc : put_line(b, "punts arp %llu dhcp %llu dns %llu nd %llu flow_miss %llu nh %llu bad %llu\n",
@@ -752,8 +778,9 @@ static void cmd_status(struct agentd *d, struct buf *b)
     rc = rc ? rc : put_line(b, "proxy replies %llu silent %llu reinjects %llu tx_errors %llu\n",
                             (unsigned long long)d->proxy_replies, (unsigned long long)d->proxy_silent,
                             (unsigned long long)d->reinjects, (unsigned long long)d->tx_errors);
-    rc = rc ? rc : put_line(b, "datapath requests %llu refused %llu\n", (unsigned long long)d->dp_sent,
-                            (unsigned long long)d->dp_errors);
+    rc = rc ? rc : put_line(b, "datapath requests %llu refused %llu alloc_failures %llu\n",
+                            (unsigned long long)d->dp_sent, (unsigned long long)d->dp_errors,
+                            (unsigned long long)st.alloc_failures);
     (void)rc;
 }
 
@@ -1274,6 +1301,15 @@ int main(int argc, char **argv)
         }
     }
     free(specs);
+    if (prev_gen) { /* what the previous generation programmed, for agent_route_adopt() */
+        struct vr_msg m;
+        vr_msg_init(&m, VR_MSG_DUMP_REQ, 0, 0);
+        m.u.table = VR_TABLE_NH;
+        dp_send(d, &m);
+        m.u.table = VR_TABLE_ROUTE;
+        dp_send(d, &m);
+        d->dump_route_seq = d->vr_seq;
+    }
     rc = state_save(d);
     log_info(MOD, "started", "name=%s generation=%u ports=%zu control_nodes=%zu", d->name, d->cfg.generation,
              agent_port_count(d->core), d->node_count);
@@ -1332,5 +1368,6 @@ int main(int argc, char **argv)
     tls_ctx_free(d->tls);
     agent_core_free(d->core);
     buf_destroy(&d->out);
+    free(d->dump_nhs);
     return d->exit_code;
 }

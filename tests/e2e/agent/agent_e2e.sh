@@ -29,7 +29,8 @@
 #      (d) both control nodes killed: zero loss, both stale copies still
 #          programmed; both restarted: copies fresh, forwarding;
 #      (e) both control nodes and agent A killed, A restarted headless:
-#          zero loss, generation 3 not swept past its timeout; nodes back:
+#          zero loss (it adopts the datapath's remote route, so ARP is still
+#          answered), generation 3 not swept past its timeout; nodes back:
 #          swept, only generation-3 entries.
 # Usage: agent_e2e.sh STRATA_AGENT STRATA_VROUTER STRATA_CONTROL AGENT_E2E_PKI TCPXFER VRCTL
 # AGENT_E2E_ENCAP sets the agents' --encap (default mplsudp,mplsgre,vxlan).
@@ -357,7 +358,8 @@ wait ${PID[control-1]} ${PID[control-2]} ${PID[agent-a]} 2>/dev/null
 SWEEP=1 start_agent $CA a 10.99.0.1
 wait_for 10 grep -q "previous generations kept until one is back" "$WORK/agent-a.log" ||
     fail "restarted headless agent: the sweep timer did not fire"
-actl a status | grep -q "^generation 3 swept no" && pass "agent restarted headless: generation 3 not swept past its timeout" ||
+actl a status | grep -q "^generation 3 swept no" && actl a status | grep -q " adopted 1$" &&
+    pass "agent restarted headless: v2's route adopted from the datapath, generation 3 not swept past its timeout" ||
     { fail "headless restart swept"; actl a status; }
 ping_check ping-headless-restart.log "both control nodes and agent A killed, A restarted headless, mid-ping"
 start_control 1

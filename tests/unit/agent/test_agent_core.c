@@ -595,6 +595,79 @@ static void inject(struct fx *f, const struct buf *b, struct dp_out *out, uint8_
     assert_true(*copy_size > 0);
 }
 
+/* A restart while no control node answers: the new core adopts the old
+ * generation's remote routes from the datapath (ARP answers, new flows,
+ * re-installed under the new generation); the sweep after End-of-RIB keeps
+ * what a control node confirmed and removes the rest. */
+static void test_restart_adopts_datapath_routes(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "u");
+    agent_node_up(f->core, 0);
+    add_port(f, VM1);
+    route_in(f, 0, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_UDP, 0));
+    route_in(f, 0, "red", item(0xc0a80103u, 32, REMOTE2_IP, 201, XMPP_ENCAP_UDP, 0));
+    agent_core_free(f->core);
+    fx_core(f, 2, "u");
+    struct agent_port_spec s = spec(VM1 " ifindex=2 vrf=1");
+    assert_int_equal(agent_port_add(f->core, &s), 0);
+    assert_false(agent_ip4_known(f->core, 1, 0xc0a80103u));
+    uint32_t pos = 0;
+    struct dp_route r;
+    size_t adopted = 0;
+    struct dp_route routes[16];
+    size_t n = 0;
+    while (dp_route_next(f->dp, &pos, &r) == 0 && n < 16) {
+        routes[n++] = r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct dp_nh nh;
+        assert_int_equal(dp_nh_get(f->dp, routes[i].nh, &nh), 0);
+        adopted += agent_route_adopt(f->core, &routes[i], &nh);
+    }
+    assert_int_equal(adopted, 2); /* not the local /32 */
+    assert_true(agent_ip4_known(f->core, 1, 0xc0a80103u));
+    struct agent_status st;
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.adopted, 2);
+    /* re-installed under generation 2 with the same encapsulation and label */
+    struct dp_nh nh = lookup(f, 1, 0xc0a80103u);
+    assert_int_equal(nh.gen, 2);
+    assert_int_equal(nh.encap, DP_ENCAP_MPLS_UDP);
+    assert_int_equal(nh.label, 201);
+    assert_int_equal(nh.dip, REMOTE2_IP);
+    /* a new flow toward an adopted route is forwarded */
+    uint8_t b[128];
+    size_t len = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80103u);
+    struct agent_punt p;
+    struct agent_flow_decision d;
+    struct buf re;
+    buf_init(&re, 0);
+    assert_int_equal(agent_punt_parse(b, len, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    assert_true(d.forward);
+    assert_true(re.size > 0);
+    buf_destroy(&re);
+    /* a node confirms .2 only; its End-of-RIB sweeps: .3 goes */
+    agent_node_up(f->core, 0);
+    route_in(f, 0, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_UDP, 0));
+    agent_node_eor(f->core, 0);
+    assert_true(agent_generation_swept(f->core));
+    assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_NONE);
+    assert_int_equal(lookup(f, 1, 0xc0a80102u).label, 200);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.adopted, 0);
+    assert_int_equal(st.routes, 1);
+    /* nothing adopted after the sweep */
+    assert_false(agent_route_adopt(f->core, &routes[0], &nh));
+    pos = 0;
+    while (dp_route_next(f->dp, &pos, &r) == 0) {
+        assert_int_equal(r.gen, 2);
+    }
+    assert_int_equal(f->dp_errors, 0);
+    fx_free(f);
+}
+
 static void test_flow_miss_local_remote_drop(void **state)
 {
     (void)state;
@@ -859,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_best_path_and_encap),
         cmocka_unit_test(test_headless_stale_and_eor),
         cmocka_unit_test(test_restart_generation_sweep),
+        cmocka_unit_test(test_restart_adopts_datapath_routes),
         cmocka_unit_test(test_flow_miss_local_remote_drop),
         cmocka_unit_test(test_punt_malformed),
         cmocka_unit_test(test_punt_mutations),
