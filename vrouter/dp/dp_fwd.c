@@ -1201,9 +1201,13 @@ static __attribute__((__noinline__)) void emc_fill(struct dp_emc_ent *emc, const
     uint32_t ms = dp_load_relaxed(&m->seq);
     uint64_t mb = dp_load_relaxed(&m->kb);
     if (mb != DP_EMC_EMPTY_B && ((mb ^ kb) & dp_emc_rtb(~0u)) == 0 && m->flow != v->flow) {
+        /* Another CPU may be writing the slot (kernel): its flow pointer is
+         * either NULL (never filled) or points into the flow table, and a
+         * torn read only means a refill skipped. */
         const struct dp_flow_ent *o = dp_load_relaxed(&m->flow);
-        if (dp_load_relaxed(&o->last_seen) == now && dp_load_acquire(&o->seq) == dp_load_relaxed(&m->flow_seq)) {
-            return; /* a torn read of a slot being written only means a refill skipped */
+        if (o && dp_load_relaxed(&o->last_seen) == now &&
+            dp_load_acquire(&o->seq) == dp_load_relaxed(&m->flow_seq)) {
+            return;
         }
     }
     if (!dp_seq_trylock(&m->seq, ms)) {
