@@ -1269,6 +1269,10 @@ static inline __attribute__((__always_inline__)) int emc_tunnel(const struct dp_
     return 1;
 }
 
+/* Packets per run of the cache-hit pass (emc_pass): its misses are a
+ * 64-bit mask. */
+#define DP_EMC_RUN 64
+
 /* The cache-hit pass's accumulator: transmit bytes (bits 0..23), transmit
  * packets (24..31) of the current output interface and received bytes
  * (32..63). Within a run of at most DP_EMC_RUN packets of at most 65535
@@ -1279,7 +1283,8 @@ static inline __attribute__((__always_inline__)) int emc_tunnel(const struct dp_
 /* The longest frame the cache-hit pass takes: any IPv4 total length it
  * holds plus the most a rewrite grows it still fits the outer length. */
 #define EMC_PLEN_MAX (0xffffu + 14 - DP_FAST_MAX)
-_Static_assert(64 * (14 + 65535 + DP_FAST_MAX) < (1 << 24) && 64 < 256, "emc_pass accumulator");
+_Static_assert(DP_EMC_RUN <= 64 && DP_EMC_RUN * (14 + 65535 + DP_FAST_MAX) < (1 << 24) && DP_EMC_RUN < 256,
+               "emc_pass accumulator");
 
 /* The exact-match cache's fast path (struct dp_emc_ent) over packets
  * 'pkts'[0 .. count) from a policy VM port of batch 'eb', their fates in
@@ -1706,9 +1711,6 @@ static __attribute__((__noinline__)) void rx_misses(struct rx_batch *rb, struct 
         rx_full(rb, pkt, &outs[j]);
     }
 }
-
-/* Packets per run of the cache-hit pass (emc_pass). */
-#define DP_EMC_RUN 64
 
 /* dp_rx over 'count' frames from 'ifindex': the interface is read once, and
  * its receive counters and the transmit counters are added once per run of
