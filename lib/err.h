@@ -4,7 +4,8 @@
  * table registers itself so strata_strerror() names any code. Codes in
  * (-4096, 0) are negative errno / libuv codes. Module ranges:
  *   lib -10000, store -11000, api -12000, compiler -13000, bgp -14000,
- *   rib -14500, xmpp -15000, vrouter -16000, agent -17000, telemetry -18000. */
+ *   rib -14500, xmpp -15000, vrouter -16000 (the agent's proxy -16600),
+ *   agent -17000, telemetry -18000. */
 #ifndef STRATA_ERR_H
 #define STRATA_ERR_H
 
