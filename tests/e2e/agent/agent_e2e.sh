@@ -39,65 +39,14 @@ set -u
 AGENT=$1 VROUTER=$2 CONTROL=$3 PKITOOL=$4 TCPXFER=$5 VRCTL=$6
 ENCAP=${AGENT_E2E_ENCAP:-mplsudp,mplsgre,vxlan}
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: network namespaces need root"
-    exit 77
-fi
-for tool in ip ping; do
-    command -v $tool >/dev/null || { echo "FAIL: $tool is required"; exit 1; }
-done
-
-ID=$(printf '%x%04x' $$ $RANDOM)
+E2E_KILL_SIGNAL=KILL
+. "$(dirname "$0")/../lib/netns.sh"
+e2e_setup agent-e2e ping
 CA=sgca-$ID CB=sgcb-$ID V1=sgv1-$ID V2=sgv2-$ID V3=sgv3-$ID
-WORK=$(mktemp -d /tmp/agent-e2e.XXXXXX)
 MAC1=02:00:00:00:01:01 MAC2=02:00:00:00:01:02 MAC3=02:00:00:00:02:03
-PIDS=()
 declare -A PID
 
-cleanup() {
-    [ "$BASHPID" = "$$" ] || return 0
-    for p in "${PIDS[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    for ns in $CA $CB $V1 $V2 $V3; do
-        ip netns del "$ns" 2>/dev/null
-    done
-    if [ "${KEEP_WORK:-0}" = 1 ]; then
-        echo "work dir kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-if ! ip netns add $CA 2>/dev/null; then
-    echo "SKIP: cannot create network namespaces"
-    exit 77
-fi
-
-FAILS=0
-fail() {
-    echo "FAIL: $*"
-    FAILS=$((FAILS + 1))
-}
-pass() {
-    echo "ok: $*"
-}
-in_ns() {
-    local ns=$1
-    shift
-    ip netns exec "$ns" "$@"
-}
-wait_for() { # SECONDS CMD...
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -ge $deadline ] && return 1
-        sleep 0.05
-    done
-}
+e2e_first_ns $CA
 actl() { # a|b COMMAND...
     local n=$1
     shift
@@ -105,20 +54,10 @@ actl() { # a|b COMMAND...
 }
 
 set -e
-for ns in $CB $V1 $V2 $V3; do
-    ip netns add $ns
-done
-for ns in $CA $CB $V1 $V2 $V3; do
-    in_ns $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    in_ns $ns ip link set lo up
-done
-ip link add ua netns $CA mtu 9000 type veth peer name ub netns $CB mtu 9000
-in_ns $CA ip addr add 10.99.0.1/24 dev ua
+e2e_add_ns $CA $CB $V1 $V2 $V3
+e2e_underlay $CA $CB
 in_ns $CA ip addr add 10.99.0.11/24 dev ua
 in_ns $CA ip addr add 10.99.0.12/24 dev ua
-in_ns $CB ip addr add 10.99.0.2/24 dev ub
-in_ns $CA ip link set ua up
-in_ns $CB ip link set ub up
 vm() { # VMNS COMPUTENS PORT MAC (the address comes later: DHCP or static)
     ip link add eth0 netns $1 type veth peer name $3 netns $2
     in_ns $1 ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 || true

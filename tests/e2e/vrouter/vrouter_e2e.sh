@@ -25,88 +25,18 @@
 set -u
 VROUTER=$1 VRCTL=$2 TCPXFER=$3
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: network namespaces need root"
-    exit 77
-fi
-for tool in ip ping tshark ethtool; do
-    if ! command -v $tool >/dev/null; then
-        echo "FAIL: $tool is required (scripts/install-deps installs it)"
-        exit 1
-    fi
-done
-
-ID=$(printf '%x%04x' $$ $RANDOM)
+. "$(dirname "$0")/../lib/netns.sh"
+e2e_setup vrouter-e2e ping tshark ethtool
 CA=svca-$ID CB=svcb-$ID V1=svv1-$ID V2=svv2-$ID V3=svv3-$ID
-WORK=$(mktemp -d /tmp/vrouter-e2e.XXXXXX)
 ROUTER_MAC=00:00:5e:00:01:00
 XFER=${VROUTER_E2E_BYTES:-4000000} # TCP transfer size per encapsulation
 MAC1=02:00:00:00:01:01 MAC2=02:00:00:00:01:02 MAC3=02:00:00:00:02:03
-PIDS=()
 declare -A VR_PID
 
-cleanup() {
-    [ "$BASHPID" = "$$" ] || return 0 # not in background subshells
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    for ns in $CA $CB $V1 $V2 $V3; do
-        ip netns del "$ns" 2>/dev/null
-    done
-    if [ "${KEEP_WORK:-0}" = 1 ]; then
-        echo "work dir kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-if ! ip netns add $CA 2>/dev/null; then
-    echo "SKIP: cannot create network namespaces"
-    exit 77
-fi
-
-FAILS=0
-fail() {
-    echo "FAIL: $*"
-    FAILS=$((FAILS + 1))
-}
-pass() {
-    echo "ok: $*"
-}
-in_ns() {
-    local ns=$1
-    shift
-    ip netns exec "$ns" "$@"
-}
-# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
-wait_for() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        if [ "$(date +%s)" -ge $deadline ]; then
-            return 1
-        fi
-        sleep 0.05
-    done
-}
-
+e2e_first_ns $CA
 set -e
-for ns in $CB $V1 $V2 $V3; do
-    ip netns add $ns
-done
-for ns in $CA $CB $V1 $V2 $V3; do
-    in_ns $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    in_ns $ns ip link set lo up
-done
-# underlay
-ip link add ua netns $CA mtu 9000 type veth peer name ub netns $CB mtu 9000
-in_ns $CA ip addr add 10.99.0.1/24 dev ua
-in_ns $CB ip addr add 10.99.0.2/24 dev ub
-in_ns $CA ip link set ua up
-in_ns $CB ip link set ub up
+e2e_add_ns $CA $CB $V1 $V2 $V3
+e2e_underlay $CA $CB
 # v1: a veth pair, the datapath reads p1 through AF_PACKET; the VM side
 # computes its own checksums and segments (no offload to a software port)
 ip link add eth0 netns $V1 type veth peer name p1 netns $CA
