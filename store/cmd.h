@@ -36,8 +36,8 @@
  * tighter key/value caps (struct store_fsm_config). */
 #define STORE_KEY_MAX 4096u
 #define STORE_VALUE_MAX (1024u * 1024u)
-#define STORE_TXN_COMPARES_MAX 128u /* compares per txn */
-#define STORE_TXN_OPS_MAX 128u      /* ops per branch of a txn */
+#define STORE_TXN_COMPARES_MAX 4096u /* compares per txn */
+#define STORE_TXN_OPS_MAX 4096u     /* ops per branch of a txn */
 #define STORE_REPLY_RESULTS_MAX STORE_TXN_OPS_MAX
 /* Largest command the codec accepts: a full txn of maximal puts would be far
  * bigger, so this bounds the total instead (16 MiB). */
