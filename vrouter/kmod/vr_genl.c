@@ -75,62 +75,24 @@ static int vr_send(struct genl_info *info, struct vr_ctl *c)
 }
 
 /*
- * Applies request 'm' from namespace 'net' to the core; '*value' receives
- * the reply's value. Returns 0, a core or codec code, or -errno.
+ * Applies request 'm' from namespace 'net': the core's tables through the
+ * shared vr_msg_apply(), then the devices that follow them; '*value'
+ * receives the reply's value. Returns 0, a core or codec code, or -errno.
  */
 static int vr_apply(struct net *net, const struct vr_msg *m, u32 *value)
 {
-	struct dp *dp = vr.dp;
-	int code;
+	int code = vr_msg_apply(vr.dp, m, vr_now_ms(), value);
 
-	switch (m->type) {
-	case VR_MSG_IF:
-		return vr_port_set(net, &m->u.ifc);
-	case VR_MSG_IF_DEL:
-		code = dp_if_del(dp, m->u.id);
-		if (!code)
-			vr_port_reconcile();
-		return code;
-	case VR_MSG_VRF:
-		return dp_vrf_add(dp, &m->u.vrf);
-	case VR_MSG_VRF_DEL:
-		return dp_vrf_del(dp, m->u.id);
-	case VR_MSG_NH:
-		return dp_nh_add(dp, &m->u.nh);
-	case VR_MSG_NH_DEL:
-		return dp_nh_del(dp, m->u.id);
-	case VR_MSG_ROUTE:
-		return dp_route_add(dp, &m->u.route);
-	case VR_MSG_ROUTE_DEL:
-		return dp_route_del(dp, &m->u.route);
-	case VR_MSG_MAC:
-		return dp_mac_add(dp, &m->u.mac);
-	case VR_MSG_MAC_DEL:
-		return dp_mac_del(dp, m->u.mac.vrf, m->u.mac.mac);
-	case VR_MSG_LABEL:
-		return dp_label_add(dp, &m->u.label);
-	case VR_MSG_LABEL_DEL:
-		return dp_label_del(dp, m->u.id);
-	case VR_MSG_VNI:
-		return dp_vni_add(dp, &m->u.vni);
-	case VR_MSG_VNI_DEL:
-		return dp_vni_del(dp, m->u.id);
-	case VR_MSG_FLOW:
-		return dp_flow_set(dp, &m->u.flow.key, &m->u.flow.action,
-				   vr_now_ms(), value);
-	case VR_MSG_FLOW_DEL:
-		return dp_flow_del(dp, &m->u.flow.key);
-	case VR_MSG_GEN_BEGIN:
-		dp_generation_begin(dp, m->u.id);
-		return 0;
-	case VR_MSG_SWEEP:
-		*value = dp_sweep(dp, m->u.id);
-		vr_port_reconcile();
-		return 0;
-	default:
+	if (code == VR_MSG_ETYPE)
 		/* Dumps need NLM_F_DUMP; STATS and REPLY are answers. */
 		return VR_EINVAL;
-	}
+	if (code)
+		return code;
+	if (m->type == VR_MSG_IF)
+		return vr_port_set(net, &m->u.ifc);
+	if (m->type == VR_MSG_IF_DEL || m->type == VR_MSG_SWEEP)
+		vr_port_reconcile();
+	return 0;
 }
 
 /* Decodes the frame of attribute 'a' into 'm'; -EINVAL when it does not. */

@@ -50,10 +50,11 @@ void vr_reader_enter(void);
 void vr_reader_exit(void);
 
 /*
- * Installs interface 'm->dpif' in the core and binds its slot to device
- * 'm->name' in 'net' (attached if it exists, created as a vif for VM and
- * agent ports if not); the same name keeps the bound device, an empty name
- * unbinds it. Returns 0, a core code (VR_*) or -errno.
+ * Binds the slot of interface 'm->dpif', which vr_msg_apply() has just
+ * installed in the core, to device 'm->name' in 'net' (attached if it
+ * exists, created as a vif for VM and agent ports if not); the same name
+ * keeps the bound device, an empty name unbinds it. Returns 0, VR_ERANGE
+ * (no such slot) or -errno.
  */
 int vr_port_set(struct net *net, const struct vr_msg_if *m);
 /* Copies the name of the device bound to 'slot' ("" for none) to 'name'

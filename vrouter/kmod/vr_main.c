@@ -386,14 +386,11 @@ int vr_port_set(struct net *net, const struct vr_msg_if *m)
 {
 	const struct dp_if *i = &m->dpif;
 	struct vr_port *port = NULL;
-	int code;
+	int code = 0;
 
 	if (i->ifindex >= vr.nslots)
 		return VR_ERANGE;
 	rtnl_lock();
-	code = dp_if_add(vr.dp, i);
-	if (code)
-		goto unlock;
 	port = vr_port_get(i->ifindex);
 	if (port && m->name[0] && !strcmp(port->dev->name, m->name)) {
 		/* The same device: only the core entry changed. */

@@ -153,4 +153,16 @@ int vr_msg_peek(const uint8_t *p, size_t avail, size_t *size) STRATA_WARN_UNUSED
  * flag, nonzero padding) or ETRAILING. 'm' is unspecified on error. */
 int vr_msg_decode(const uint8_t *p, size_t size, struct vr_msg *m) STRATA_WARN_UNUSED;
 
+/* Applies request 'm' to the forwarding core 'dp' (msg_apply.c): the one
+ * mapping of the table-writing frame types IF .. SWEEP onto their dp_*
+ * calls, shared by every host (strata-vrouter, the kernel module, tests).
+ * 'now_ms' is the core's clock for FLOW (its last-seen time); '*value' (may
+ * be NULL) receives the reply's value: the flow's slot for FLOW, the swept
+ * entry count for SWEEP, 0 otherwise. Returns 0, the core's code (VR_*), or
+ * VR_MSG_ETYPE for the types it does not apply (STATS_REQ and DUMP_REQ, which
+ * the host answers from the core, and the answers STATS and REPLY). Host
+ * work follows a successful call: attaching the OS device an IF names,
+ * releasing devices whose interface IF_DEL or SWEEP removed. */
+int vr_msg_apply(struct dp *dp, const struct vr_msg *m, uint64_t now_ms, uint32_t *value) STRATA_WARN_UNUSED;
+
 #endif

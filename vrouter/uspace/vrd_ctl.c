@@ -51,12 +51,9 @@ static void ports_reconcile(struct vrd *vrd)
     }
 }
 
-static int if_add(struct vrd *vrd, const struct vr_msg_if *m)
+/* Attaches the OS device of interface 'm', just installed in the core. */
+static int if_attach(struct vrd *vrd, const struct vr_msg_if *m)
 {
-    int rc = dp_if_add(vrd->dp, &m->dpif);
-    if (rc != 0) {
-        return rc;
-    }
     uint32_t ifindex = m->dpif.ifindex;
     if (m->dpif.type == DP_IF_FABRIC) {
         vrd_port_detach(vrd, ifindex);
@@ -140,64 +137,6 @@ int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out)
     int rc = 0;
     uint32_t value = 0;
     switch ((enum vr_msg_type)m->type) {
-    case VR_MSG_IF:
-        rc = if_add(vrd, &m->u.ifc);
-        break;
-    case VR_MSG_IF_DEL:
-        rc = dp_if_del(dp, m->u.id);
-        if (rc == 0) {
-            ports_reconcile(vrd);
-        }
-        break;
-    case VR_MSG_VRF:
-        rc = dp_vrf_add(dp, &m->u.vrf);
-        break;
-    case VR_MSG_VRF_DEL:
-        rc = dp_vrf_del(dp, m->u.id);
-        break;
-    case VR_MSG_NH:
-        rc = dp_nh_add(dp, &m->u.nh);
-        break;
-    case VR_MSG_NH_DEL:
-        rc = dp_nh_del(dp, m->u.id);
-        break;
-    case VR_MSG_ROUTE:
-        rc = dp_route_add(dp, &m->u.route);
-        break;
-    case VR_MSG_ROUTE_DEL:
-        rc = dp_route_del(dp, &m->u.route);
-        break;
-    case VR_MSG_MAC:
-        rc = dp_mac_add(dp, &m->u.mac);
-        break;
-    case VR_MSG_MAC_DEL:
-        rc = dp_mac_del(dp, m->u.mac.vrf, m->u.mac.mac);
-        break;
-    case VR_MSG_LABEL:
-        rc = dp_label_add(dp, &m->u.label);
-        break;
-    case VR_MSG_LABEL_DEL:
-        rc = dp_label_del(dp, m->u.id);
-        break;
-    case VR_MSG_VNI:
-        rc = dp_vni_add(dp, &m->u.vni);
-        break;
-    case VR_MSG_VNI_DEL:
-        rc = dp_vni_del(dp, m->u.id);
-        break;
-    case VR_MSG_FLOW:
-        rc = dp_flow_set(dp, &m->u.flow.key, &m->u.flow.action, vrd_now_ms(), &value);
-        break;
-    case VR_MSG_FLOW_DEL:
-        rc = dp_flow_del(dp, &m->u.flow.key);
-        break;
-    case VR_MSG_GEN_BEGIN:
-        dp_generation_begin(dp, m->u.id);
-        break;
-    case VR_MSG_SWEEP:
-        value = dp_sweep(dp, m->u.id);
-        ports_reconcile(vrd);
-        break;
     case VR_MSG_STATS_REQ: {
         struct vr_msg s;
         vr_msg_init(&s, VR_MSG_STATS, 0, m->seq);
@@ -218,6 +157,32 @@ int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out)
     case VR_MSG_STATS:
     case VR_MSG_REPLY:
         rc = VRD_EREQUEST;
+        break;
+    case VR_MSG_IF:
+    case VR_MSG_IF_DEL:
+    case VR_MSG_VRF:
+    case VR_MSG_VRF_DEL:
+    case VR_MSG_NH:
+    case VR_MSG_NH_DEL:
+    case VR_MSG_ROUTE:
+    case VR_MSG_ROUTE_DEL:
+    case VR_MSG_MAC:
+    case VR_MSG_MAC_DEL:
+    case VR_MSG_LABEL:
+    case VR_MSG_LABEL_DEL:
+    case VR_MSG_VNI:
+    case VR_MSG_VNI_DEL:
+    case VR_MSG_FLOW:
+    case VR_MSG_FLOW_DEL:
+    case VR_MSG_GEN_BEGIN:
+    case VR_MSG_SWEEP:
+        /* the core's tables, then the OS devices that follow them */
+        rc = vr_msg_apply(dp, m, vrd_now_ms(), &value);
+        if (rc == 0 && m->type == VR_MSG_IF) {
+            rc = if_attach(vrd, &m->u.ifc);
+        } else if (rc == 0 && (m->type == VR_MSG_IF_DEL || m->type == VR_MSG_SWEEP)) {
+            ports_reconcile(vrd);
+        }
         break;
     }
     return put_reply(out, m->seq, rc, value);
