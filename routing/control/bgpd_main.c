@@ -22,9 +22,10 @@
  *   "eth_tag": 0; RTC: "origin_as": 64512, "route_target": "target:..."}.
  *
  * Control socket commands (one line; the answer is one JSON document):
- *   neighbors | routes [TABLE] | originate ROUTE-JSON | withdraw ROUTE-JSON
- * These are what `stratactl bgp ...` will reach through the REST API once
- * the control role runs inside stratad (docs/bgp.md). */
+ *   neighbors | summary | routes [TABLE] | originate ROUTE-JSON | withdraw ROUTE-JSON
+ * Inside stratad the control role (appliance/control_role.c) answers the
+ * same neighbors, summary and routes on its own socket, which the REST API's
+ * /bgp endpoints and `stratactl bgp` reach. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -415,6 +416,9 @@ static json_t *ctl_command(void *data, const char *cmd, const char *arg)
     if (strcmp(cmd, "neighbors") == 0) {
         return speaker_neighbors_json(g_sp);
     }
+    if (strcmp(cmd, "summary") == 0) {
+        return speaker_summary_json(g_sp);
+    }
     if (strcmp(cmd, "routes") == 0) {
         json_t *doc = speaker_routes_json(g_sp, arg && *arg ? arg : NULL);
         return doc ? doc : error_doc("no such table");
@@ -434,7 +438,7 @@ static json_t *ctl_command(void *data, const char *cmd, const char *arg)
         json_decref(r);
         return answer;
     }
-    return error_doc("commands: neighbors | routes [TABLE] | originate ROUTE | withdraw ROUTE");
+    return error_doc("commands: neighbors | summary | routes [TABLE] | originate ROUTE | withdraw ROUTE");
 }
 
 static void on_signal(uv_signal_t *s, int sig)

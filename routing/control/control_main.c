@@ -16,8 +16,9 @@
  * Control socket commands (one line; the answer is one JSON document):
  *   agents | routes TABLE    (TABLE as "INSTANCE.inet.0", "INSTANCE.inet6.0",
  *                             "INSTANCE.evpn.0")
- * BGP in the same process (sharing the RIB with strata-bgpd's speaker) is
- * not wired yet: docs/xmpp.md says why. */
+ * This is the XMPP side alone (tests, benchmarks); stratad's control role
+ * (appliance/control_role.c) runs it together with the BGP speaker on one
+ * RIB, with both configured from the store. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

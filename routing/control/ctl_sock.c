@@ -2,10 +2,12 @@
 #include "routing/control/ctl_sock.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -159,47 +161,144 @@ void ctl_sock_close(struct ctl_sock *s)
     }
 }
 
-int ctl_sock_query(const char *prog, const char *path, int argc, char **argv)
+static uint64_t mono_ms(void)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (fd < 0 || strlen(path) >= sizeof sa.sun_path) {
-        fprintf(stderr, "%s: bad socket path\n", prog);
-        if (fd >= 0) {
-            close(fd);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits until 'fd' is ready for 'events' or 'deadline' passes. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t now = mono_ms();
+        if (now >= deadline) {
+            return UV_ETIMEDOUT;
         }
-        return 2;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int n = poll(&pfd, 1, (int)(deadline - now));
+        if (n > 0) {
+            return 0;
+        }
+        if (n < 0 && errno != EINTR) {
+            return -errno;
+        }
+    }
+}
+
+int ctl_sock_request(const char *path, const char *line, unsigned timeout_ms, size_t answer_max, char **answer)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(line);
+    if (strlen(path) >= sizeof sa.sun_path || strchr(line, '\n')) {
+        return UV_EINVAL;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
-        close(fd);
-        return 1;
+    uint64_t deadline = mono_ms() + timeout_ms;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return -errno;
     }
+    int rc = 0;
+    size_t cap = len + 1 > 4096 ? len + 1 : 4096;
+    char *out = malloc(cap);
+    if (!out) {
+        rc = UV_ENOMEM;
+        goto out_fd;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        /* a unix socket whose backlog is full says EAGAIN: wait once */
+        rc = errno == EAGAIN ? wait_fd(fd, POLLOUT, deadline) : -errno;
+        if (rc == 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EISCONN) {
+            rc = -errno;
+        }
+        if (rc != 0) {
+            goto out_buf;
+        }
+    }
+    memcpy(out, line, len);
+    out[len] = '\n';
+    for (size_t done = 0; done < len + 1;) {
+        ssize_t n = send(fd, out + done, len + 1 - done, MSG_NOSIGNAL);
+        if (n > 0) {
+            done += (size_t)n;
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            rc = -errno;
+            goto out_buf;
+        } else if ((rc = wait_fd(fd, POLLOUT, deadline)) != 0) {
+            goto out_buf;
+        }
+    }
+    size_t got = 0;
+    for (;;) {
+        if (got > answer_max) {
+            rc = UV_E2BIG;
+            goto out_buf;
+        }
+        if (got + 1 >= cap) {
+            size_t ncap = cap * 2 > answer_max + 2 ? answer_max + 2 : cap * 2;
+            char *grown = realloc(out, ncap);
+            if (!grown) {
+                rc = UV_ENOMEM;
+                goto out_buf;
+            }
+            out = grown;
+            cap = ncap;
+        }
+        ssize_t n = recv(fd, out + got, cap - 1 - got, 0);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n == 0) {
+            break;
+        } else if (errno != EAGAIN && errno != EINTR) {
+            rc = -errno;
+            goto out_buf;
+        } else if ((rc = wait_fd(fd, POLLIN, deadline)) != 0) {
+            goto out_buf;
+        }
+    }
+    if (got > answer_max) {
+        rc = UV_E2BIG;
+        goto out_buf;
+    }
+    while (got > 0 && out[got - 1] == '\n') {
+        got--;
+    }
+    out[got] = '\0';
+    *answer = out;
+    close(fd);
+    return 0;
+out_buf:
+    free(out);
+out_fd:
+    close(fd);
+    return rc;
+}
+
+int ctl_sock_query(const char *prog, const char *path, int argc, char **argv)
+{
     static char line[65536];
     size_t len = 0;
     for (int i = 0; i < argc; i++) {
         int n = snprintf(line + len, sizeof line - len, "%s%s", i ? " " : "", argv[i]);
         if (n < 0 || (size_t)n >= sizeof line - len - 1) {
             fprintf(stderr, "%s: command too long\n", prog);
-            close(fd);
             return 2;
         }
         len += (size_t)n;
     }
-    line[len++] = '\n';
-    if (write(fd, line, len) != (ssize_t)len) {
-        close(fd);
+    char *answer = NULL;
+    int rc = ctl_sock_request(path, line, 60000, (size_t)256 << 20, &answer);
+    if (rc == UV_EINVAL) {
+        fprintf(stderr, "%s: bad socket path or command\n", prog);
+        return 2;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path, uv_strerror(rc));
         return 1;
     }
-    char buf[65536];
-    ssize_t n;
-    int rc = 0;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
-            rc = 1;
-        }
-    }
-    close(fd);
-    return rc;
+    int status = printf("%s\n", answer) < 0 ? 1 : 0;
+    free(answer);
+    return status;
 }

@@ -25,6 +25,16 @@ int ctl_sock_listen(uv_loop_t *loop, const char *path, size_t line_max, ctl_sock
 /* Stops listening; freed once libuv has closed the handle. */
 void ctl_sock_close(struct ctl_sock *s);
 
+/* Blocking client: sends 'line' (no newline; it is added) to the daemon at
+ * 'path' and reads its answer, at most 'answer_max' bytes, within
+ * 'timeout_ms' in all. On success '*answer' is the NUL-terminated answer
+ * (malloc'd, the caller frees it; the trailing newline removed). Errors:
+ * UV_ENOENT or UV_ECONNREFUSED (nobody listens at 'path'), UV_ETIMEDOUT,
+ * UV_E2BIG (answer too long), UV_EINVAL (path too long, newline in 'line'),
+ * UV_ENOMEM, other negative errno values. */
+int ctl_sock_request(const char *path, const char *line, unsigned timeout_ms, size_t answer_max,
+                     char **answer) STRATA_WARN_UNUSED;
+
 /* Client: sends argv joined by spaces as one line to 'path' and copies the
  * answer to stdout. Returns a process exit code; 'prog' prefixes errors. */
 int ctl_sock_query(const char *prog, const char *path, int argc, char **argv);

@@ -257,6 +257,7 @@ struct speaker {
     uv_tcp_t listener;
     bool listening;
     uv_idle_t flush;
+    bool in_flush;         /* inside flush_cb's rib_flush() */
     bool closing;
     int handles;
     struct peer *peers;
@@ -435,6 +436,9 @@ static void on_best_change(void *ctx, struct rib_table *t, const struct rib_pref
     int f = bgp_conv_bgp_family(rib_table_family(t));
     if (f < 0) {
         return;
+    }
+    if (!sp->in_flush) {
+        speaker_schedule(sp); /* another user of the RIB flushed it: send what changed */
     }
     for (struct peer *p = sp->peers; p; p = p->next) {
         /* a peer due for a rewalk gets the prefix then, unless it is gone
@@ -722,7 +726,9 @@ static void flush_cb(uv_idle_t *h)
 {
     struct speaker *sp = h->data;
     uv_idle_stop(h);
+    sp->in_flush = true;
     (void)rib_flush(sp->rib);
+    sp->in_flush = false;
     for (struct peer *p = sp->peers; p; p = p->next) {
         if (p->rewalk && p->up) {
             peer_rewalk(sp, p);
@@ -1418,6 +1424,13 @@ static void accept_cb(uv_stream_t *server, int status)
             bgp_fsm_stop_with(p->fsm, now_ms(sp), BGP_CEASE_COLLISION);
             bgp_fsm_start(p->fsm, now_ms(sp));
         }
+    } else if (st == BGP_CONNECT && p->conn && !p->conn->inbound && peer_addr_id(p) != 0) {
+        /* Both sides connecting at once (a mesh configured at the same
+         * moment): the same rule as above with the peer's address for its
+         * identifier, so both ends keep the same connection. Dropping our
+         * attempt unconditionally made both ends drop the connection the
+         * other kept, go Idle together and collide again, for ever. */
+        adopt = peer_addr_id(p) > sp->cfg.router_id;
     } else {
         adopt = true; /* Connect / Active: no transport open yet */
     }
@@ -1684,9 +1697,13 @@ int speaker_create(uv_loop_t *loop, const struct speaker_config *cfg, struct spe
         uv_tcp_init(loop, &sp->listener);
         sp->listener.data = sp;
         sp->listening = true;
-        rc = local_sockaddr(sp, fam, cfg->port ? cfg->port : BGP_PORT, &ss);
-        if (rc == 0) {
-            rc = uv_tcp_bind(&sp->listener, (struct sockaddr *)&ss, 0);
+        if (cfg->listen_fd > 0) {
+            rc = uv_tcp_open(&sp->listener, cfg->listen_fd);
+        } else {
+            rc = local_sockaddr(sp, fam, cfg->port ? cfg->port : BGP_PORT, &ss);
+            if (rc == 0) {
+                rc = uv_tcp_bind(&sp->listener, (struct sockaddr *)&ss, 0);
+            }
         }
         if (rc == 0) {
             rc = uv_listen((uv_stream_t *)&sp->listener, 64, accept_cb);
@@ -1898,4 +1915,22 @@ json_t *speaker_routes_json(struct speaker *sp, const char *table)
         return NULL;
     }
     return arr;
+}
+
+json_t *speaker_summary_json(struct speaker *sp)
+{
+    size_t peers = 0, established = 0;
+    for (struct peer *p = sp->peers; p; p = p->next) {
+        peers++;
+        established += p->up;
+    }
+    char rid[INET_ADDRSTRLEN];
+    struct in_addr a = {.s_addr = htonl(sp->cfg.router_id)};
+    inet_ntop(AF_INET, &a, rid, sizeof rid);
+    json_t *tables = speaker_routes_json(sp, NULL);
+    if (!tables) {
+        return NULL;
+    }
+    return json_pack("{s:I, s:s, s:I, s:I, s:o}", "local_as", (json_int_t)sp->cfg.local_as, "router_id", rid,
+                     "peers", (json_int_t)peers, "established", (json_int_t)established, "tables", tables);
 }

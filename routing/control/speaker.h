@@ -74,6 +74,9 @@ struct speaker_config {
     uint32_t cluster_id;       /* route reflection; 0: router_id */
     uint16_t marks_reserved;   /* route mark bits (rib.h) the speaker leaves to other users of its RIB;
                                   the rest hold Adj-RIB-Outs, and peers beyond them use their own sets */
+    int listen_fd;             /* > 0: an already bound, listening socket to accept on (stratad's
+                                  supervisor binds the BGP port); the speaker takes it over and
+                                  'port' is then only what peers are told; 0: bind listen:port */
 };
 
 struct speaker;
@@ -102,7 +105,10 @@ int speaker_peer_del(struct speaker *sp, const char *address) STRATA_WARN_UNUSED
 int speaker_sync(struct speaker *sp, const struct speaker_peer_config *peers, size_t count) STRATA_WARN_UNUSED;
 
 /* The RIB (for the XMPP side, static routes, instance configuration). Call
- * speaker_kick() after changing it so changes are flushed and advertised. */
+ * speaker_kick() after changing it so changes are flushed and advertised.
+ * Changes that another user of the RIB flushes itself (rib_flush()) reach
+ * the speaker through its table listeners, which schedule its own flush:
+ * no kick is needed then. */
 struct rib *speaker_rib(struct speaker *sp);
 void speaker_kick(struct speaker *sp);
 /* The RIB source id of locally originated routes. */
@@ -114,5 +120,10 @@ uint32_t speaker_local_source(const struct speaker *sp);
  * list of tables with counts). NULL on allocation failure / unknown table. */
 json_t *speaker_neighbors_json(struct speaker *sp);
 json_t *speaker_routes_json(struct speaker *sp, const char *table);
+/* One object: local AS, router id (dotted), peers configured and
+ * established, and "tables": the route count of each VPN table and of the
+ * master instance's inet table (speaker_routes_json(sp, NULL)). NULL on
+ * allocation failure. */
+json_t *speaker_summary_json(struct speaker *sp);
 
 #endif

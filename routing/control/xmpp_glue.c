@@ -39,6 +39,8 @@ struct xglue {
     struct rib *rib;
     struct ginst *insts;
     struct xglue_agent *agents;
+    void (*notify)(void *arg);
+    void *notify_arg;
 };
 
 static const enum rib_family vrf_families[3] = {RIB_AF_INET, RIB_AF_INET6, RIB_AF_EVPN};
@@ -133,11 +135,22 @@ static void on_change(void *ctx, struct rib_table *t, const struct rib_prefix *p
     (void)best;
     (void)nbest;
     struct ginst *gi = ctx;
+    bool queued = false;
     for (struct xglue_agent *a = gi->g->agents; a; a = a->next) {
         if (a->session && subscribed(a, gi)) {
             queue_push(a, gi, rib_table_family(t), p);
+            queued = true;
         }
     }
+    if (queued && gi->g->notify) {
+        gi->g->notify(gi->g->notify_arg);
+    }
+}
+
+void xglue_set_notify(struct xglue *g, void (*fn)(void *arg), void *arg)
+{
+    g->notify = fn;
+    g->notify_arg = arg;
 }
 
 static struct ginst *ginst_get(struct xglue *g, const char *name)

@@ -71,6 +71,12 @@ void xglue_withdraw(struct xglue *g, struct xglue_agent *a, const char *instance
 /* The agent's End-of-RIB: sweeps its paths still stale. Returns how many. */
 int xglue_eor(struct xglue *g, struct xglue_agent *a);
 
+/* 'fn(arg)' is called whenever a RIB notification queued something for an
+ * agent, also one delivered by another user of the RIB flushing it (a BGP
+ * speaker sharing the RIB): the caller then schedules an xglue_flush().
+ * NULL 'fn' turns it off. */
+void xglue_set_notify(struct xglue *g, void (*fn)(void *arg), void *arg);
+
 /* Delivers RIB changes: rib_flush(), then routes messages to every agent
  * with something queued, End-of-RIB where due. Returns the number of items
  * sent. */

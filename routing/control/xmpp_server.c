@@ -50,6 +50,7 @@ struct xsrv {
     struct tls_server *tls;
     uv_idle_t idle;
     bool idle_active;
+    bool in_idle;     /* inside on_idle: its own flush needs no new delivery */
     struct xconn *conns;
     uint32_t nconns;
     struct xstale *stale;
@@ -59,6 +60,8 @@ struct xsrv {
     uint64_t next_stream_id;
     unsigned handles; /* uv handles not yet closed (+1 for the TLS server) */
     bool closing;
+    void (*on_closed)(void *arg);
+    void *on_closed_arg;
 };
 
 static void srv_maybe_free(struct xsrv *srv)
@@ -66,9 +69,14 @@ static void srv_maybe_free(struct xsrv *srv)
     if (!srv->closing || srv->handles != 0) {
         return;
     }
+    void (*on_closed)(void *) = srv->on_closed;
+    void *arg = srv->on_closed_arg;
     xglue_free(srv->glue);
     tls_ctx_free(srv->ctx);
     free(srv);
+    if (on_closed) {
+        on_closed(arg);
+    }
 }
 
 static void request_flush(struct xsrv *srv);
@@ -473,7 +481,9 @@ static void on_idle(uv_idle_t *h)
             }
         }
         if (round == 0) {
+            srv->in_idle = true;
             (void)xglue_flush(srv->glue, uv_now(srv->loop));
+            srv->in_idle = false;
         }
     }
     /* Drops in the second round changed the RIB (stale marks): deliver them
@@ -492,6 +502,14 @@ static void request_flush(struct xsrv *srv)
 void xsrv_kick(struct xsrv *srv)
 {
     request_flush(srv);
+}
+
+static void glue_notify(void *arg)
+{
+    struct xsrv *srv = arg;
+    if (!srv->in_idle) {
+        request_flush(srv);
+    }
 }
 
 /* ---- life cycle ---- */
@@ -556,7 +574,12 @@ int xsrv_create(uv_loop_t *loop, struct rib *rib, const struct xsrv_config *cfg,
         goto fail_ctx;
     }
     uint16_t port = cfg->ephemeral ? 0 : cfg->port ? cfg->port : XSRV_DEFAULT_PORT;
-    rc = tls_server_listen(srv->tls, cfg->listen[0] ? cfg->listen : "0.0.0.0", port);
+    if (cfg->listen_fd > 0) {
+        int fd = cfg->listen_fd;
+        rc = tls_server_listen_fd(srv->tls, &fd);
+    } else {
+        rc = tls_server_listen(srv->tls, cfg->listen[0] ? cfg->listen : "0.0.0.0", port);
+    }
     if (rc != 0) {
         snprintf(errmsg, errmsg_size, "listen %s port %u: %s", cfg->listen[0] ? cfg->listen : "0.0.0.0", port,
                  strata_strerror(rc));
@@ -564,6 +587,7 @@ int xsrv_create(uv_loop_t *loop, struct rib *rib, const struct xsrv_config *cfg,
     }
     uv_idle_init(loop, &srv->idle);
     srv->idle.data = srv;
+    xglue_set_notify(srv->glue, glue_notify, srv);
     srv->handles = 2; /* idle + TLS server */
     *out = srv;
     return 0;
@@ -591,9 +615,16 @@ uint16_t xsrv_port(const struct xsrv *srv)
 
 void xsrv_close(struct xsrv *srv)
 {
+    xsrv_close_cb(srv, NULL, NULL);
+}
+
+void xsrv_close_cb(struct xsrv *srv, void (*on_closed)(void *arg), void *arg)
+{
     if (!srv || srv->closing) {
         return;
     }
+    srv->on_closed = on_closed;
+    srv->on_closed_arg = arg;
     while (srv->conns) {
         struct xconn *c = srv->conns;
         conn_agent_down(c, false);

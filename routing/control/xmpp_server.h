@@ -35,6 +35,9 @@ struct xsrv_config {
     char listen[64];          /* IPv4/IPv6 literal; "" = 0.0.0.0 */
     uint16_t port;            /* 0 with 'ephemeral' false: XSRV_DEFAULT_PORT */
     bool ephemeral;           /* listen on a kernel-chosen port (tests) */
+    int listen_fd;            /* > 0: an already bound, listening socket to accept on
+                               * (stratad's supervisor binds it), taken over by the server;
+                               * 'listen', 'port' and 'ephemeral' are then unused */
     const struct pki_cert *ca;   /* cluster CA (copied into the TLS context) */
     const struct pki_cert *cert; /* this control node's certificate */
     const struct pki_key *key;
@@ -58,8 +61,12 @@ uint16_t xsrv_port(const struct xsrv *srv);
 /* Stops listening, drops every connection (agents' routes withdrawn), and
  * frees the server once libuv has closed its handles (run the loop). */
 void xsrv_close(struct xsrv *srv);
-/* Asks for a delivery of RIB changes made outside the server (e.g. BGP) on
- * the next loop iteration. */
+/* xsrv_close(), then 'on_closed(arg)' once the server is freed (it no longer
+ * touches the RIB then, so the RIB may go). */
+void xsrv_close_cb(struct xsrv *srv, void (*on_closed)(void *arg), void *arg);
+/* Asks for a delivery of RIB changes made outside the server on the next
+ * loop iteration. Not needed for changes another user of the RIB flushes
+ * (a BGP speaker): the server's table listeners schedule that delivery. */
 void xsrv_kick(struct xsrv *srv);
 
 /* Operators' view: one object per agent known (connected, or disconnected
