@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "appliance/api_int.h"
+#include "routing/control/ctl_sock.h"
 
 /* An answer under construction: a JSON document or borrowed raw text. */
 struct res {
@@ -1268,6 +1269,37 @@ static void op_batch(const struct ctx *c, const struct api_call *call, struct re
 
 /* ---- dispatch ---- */
 
+/* GET /bgp/...: asks the local control role (api_bgp.c). BGP state is the
+ * cluster's, not a project's: a project-scoped token is refused. */
+static void op_bgp(const struct ctx *c, const struct api_call *call, struct res *r)
+{
+    char line[API_BGP_TABLE_MAX + 32], msg[256];
+    if (c->auth->role < API_ROLE_READER ||
+        (c->auth->project_fq && c->auth->role != API_ROLE_ADMIN)) {
+        res_error(r, 403, "BGP state needs a token without project scope", NULL);
+        return;
+    }
+    int st = api_bgp_command(call, line, sizeof line, msg, sizeof msg);
+    if (st) {
+        res_error(r, st, msg, st == 400 ? "table" : NULL);
+        return;
+    }
+    if (!c->sh->control_sock) {
+        res_error(r, 503, "the control role is not running on this node", NULL);
+        return;
+    }
+    char *answer = NULL;
+    int rc = ctl_sock_request(c->sh->control_sock, line, API_BGP_TIMEOUT_MS, API_BGP_ANSWER_MAX, &answer);
+    json_t *doc;
+    st = api_bgp_answer(call, rc, answer, &doc, msg, sizeof msg);
+    free(answer);
+    if (st != 200) {
+        res_error(r, st, msg, NULL);
+        return;
+    }
+    res_ok(r, 200, doc);
+}
+
 static void dispatch(const struct ctx *c, const struct api_call *call, struct res *r)
 {
     switch (call->route) {
@@ -1317,6 +1349,11 @@ static void dispatch(const struct ctx *c, const struct api_call *call, struct re
         return;
     case API_R_TOKEN_DELETE:
         op_token_delete(c, call, r);
+        return;
+    case API_R_BGP_NEIGHBORS:
+    case API_R_BGP_ROUTES:
+    case API_R_BGP_SUMMARY:
+        op_bgp(c, call, r);
         return;
     }
     res_error(r, 404, "no such route", NULL);

@@ -68,6 +68,9 @@ enum api_route {
     API_R_TOKEN_CREATE,
     API_R_TOKEN_LIST,
     API_R_TOKEN_DELETE,
+    API_R_BGP_NEIGHBORS,
+    API_R_BGP_ROUTES,
+    API_R_BGP_SUMMARY,
 };
 
 /* One request as the operations see it. Pointers are views valid for the
@@ -77,6 +80,7 @@ struct api_call {
     enum api_route route;
     const struct schema_type *type; /* per-type routes */
     const char *uuid;               /* READ/UPDATE/DELETE/TOKEN_DELETE */
+    const char *table;              /* BGP_ROUTES: /bgp/routes/{table}, else NULL */
     const struct http_param *query;
     size_t query_len;
     const uint8_t *body;
@@ -109,6 +113,7 @@ struct api_shared {
     bool *scoped; /* schema_type_count() entries */
     const struct schema_type *project;
     const struct schema_type *token;
+    const char *control_sock; /* the local control role's socket; NULL: /bgp answers 503 */
 };
 
 /* Builds 'sh' for 'schema' (which must outlive it): the OpenAPI text and
@@ -124,6 +129,32 @@ void api_handle(const struct api_shared *sh, struct graph *g, const char *bearer
 
 /* Sets 'res' to the JSON error {"error": {"code", "message", "field"}}. */
 void api_result_error(struct api_result *res, int status, const char *message, const char *field);
+
+/* ---- the /bgp endpoints (api_bgp.c) ----
+ * GET /bgp/neighbors, GET /bgp/summary, GET /bgp/routes (the tables and
+ * their counts), GET /bgp/routes?table=T and GET /bgp/routes/T, answered by
+ * the local control role over its control socket (one command line, one
+ * JSON answer). A table T without a '.' names a routing instance: its
+ * "T.inet.0". */
+
+#define API_BGP_TABLE_MAX 255
+#define API_BGP_TIMEOUT_MS 5000
+#define API_BGP_ANSWER_MAX ((size_t)256 << 20)
+
+/* The control socket's command line for 'call' into 'line'. 0, or 400 with
+ * 'msg' (a table name with characters other than letters, digits and
+ * "._:-", or too long; table given twice). */
+int api_bgp_command(const struct api_call *call, char *line, size_t size, char *msg,
+                    size_t msg_size) STRATA_WARN_UNUSED;
+/* The REST answer for 'call' from the control socket's result: 'rc' (0 or
+ * ctl_sock_request()'s error) and its 'answer' text. Returns 200 with the
+ * document in '*doc' ({"neighbors": [...]}, {"table": T, "routes": [...]},
+ * {"tables": {...}}, or the summary object), or an error status with
+ * 'msg': 503 when nothing listens on the socket, it does not answer in
+ * time, or the role has not started BGP yet; 404 for an unknown table;
+ * 502 for an answer that is not JSON. */
+int api_bgp_answer(const struct api_call *call, int rc, const char *answer, json_t **doc, char *msg,
+                   size_t msg_size) STRATA_WARN_UNUSED;
 
 /* ---- tokens and access (api_auth.c) ---- */
 

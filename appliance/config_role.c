@@ -18,6 +18,7 @@
 
 #include "appliance/api_int.h"
 #include "appliance/config_role.h"
+#include "appliance/hostport.h"
 #include "appliance/pkiset.h"
 #include "compiler/derive.h"
 #include "lib/log.h"
@@ -56,6 +57,7 @@ struct job {
 struct config_role {
     uv_loop_t *loop;
     char *store_target;
+    char *control_sock;
     struct tls_ctx *store_tls;
     unsigned store_timeout_ms;
     struct schema *schema;
@@ -202,6 +204,7 @@ static void on_request(struct http_request *req, void *data)
         .route = rt->kind,
         .type = rt->type,
         .uuid = http_request_param(req, "uuid"),
+        .table = http_request_param(req, "table"),
         .query = req->query,
         .query_len = req->query_len,
         .body = req->body,
@@ -336,7 +339,7 @@ static int route_add(struct config_role *r, enum http_method_id m, const char *p
 static int routes_build(struct config_role *r)
 {
     size_t n = schema_type_count(r->schema);
-    r->routes = calloc(5 * n + 16, sizeof *r->routes);
+    r->routes = calloc(5 * n + 24, sizeof *r->routes);
     if (!r->routes) {
         return CONFIG_ROLE_ENOMEM;
     }
@@ -356,6 +359,10 @@ static int routes_build(struct config_role *r)
         {HTTP_METHOD_POST, "/tokens", API_R_TOKEN_CREATE},
         {HTTP_METHOD_GET, "/tokens", API_R_TOKEN_LIST},
         {HTTP_METHOD_DELETE, "/tokens/{uuid}", API_R_TOKEN_DELETE},
+        {HTTP_METHOD_GET, "/bgp/neighbors", API_R_BGP_NEIGHBORS},
+        {HTTP_METHOD_GET, "/bgp/summary", API_R_BGP_SUMMARY},
+        {HTTP_METHOD_GET, "/bgp/routes", API_R_BGP_ROUTES},
+        {HTTP_METHOD_GET, "/bgp/routes/{table}", API_R_BGP_ROUTES},
     };
     for (size_t i = 0; rc == 0 && i < sizeof fixed / sizeof fixed[0]; i++) {
         rc = route_add(r, fixed[i].m, fixed[i].pattern, fixed[i].kind, NULL);
@@ -397,6 +404,7 @@ static void role_free(struct config_role *r)
     api_shared_destroy(&r->shared);
     schema_free(r->schema);
     free(r->store_target);
+    free(r->control_sock);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -420,8 +428,9 @@ int config_role_create(uv_loop_t *loop, const struct config_role_config *config,
     r->store_timeout_ms =
         config->store_timeout_ms ? config->store_timeout_ms : CONFIG_ROLE_DEFAULT_STORE_TIMEOUT_MS;
     r->store_target = strdup(config->store_target);
+    r->control_sock = config->control_sock ? strdup(config->control_sock) : NULL;
     struct schema_error se;
-    int rc = r->store_target ? 0 : CONFIG_ROLE_ENOMEM;
+    int rc = r->store_target && (r->control_sock || !config->control_sock) ? 0 : CONFIG_ROLE_ENOMEM;
     if (rc == 0 && schema_load_builtin(&r->schema, &se) != 0) {
         snprintf(errmsg, errmsg_size, "schema: %s", se.message);
         rc = CONFIG_ROLE_ESCHEMA;
@@ -430,6 +439,7 @@ int config_role_create(uv_loop_t *loop, const struct config_role_config *config,
         snprintf(errmsg, errmsg_size, "cannot build the OpenAPI document");
         rc = CONFIG_ROLE_ENOMEM;
     }
+    r->shared.control_sock = r->control_sock;
     if (rc == 0 && derive_create(&r->derive) != 0) {
         snprintf(errmsg, errmsg_size, "cannot create the compiler image");
         rc = CONFIG_ROLE_ENOMEM;
@@ -674,31 +684,7 @@ static void usage(void)
             "usage: config --store unix:PATH|NAME@HOST:PORT [--store-cert NAME]\n"
             "              --pki DIR --cert NAME (--listen HOST:PORT | --listen-fd N)\n"
             "              [--workers N] [--bootstrap-token-file PATH] [--alpn-optional]\n"
-            "              [--log-level LEVEL]\n");
-}
-
-/* "HOST:PORT" or "[V6]:PORT" into 'host' and '*port'. */
-static int hostport(const char *s, char *host, size_t size, uint16_t *port)
-{
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s) {
-        return -1;
-    }
-    const char *h = s;
-    size_t hl = (size_t)(colon - s);
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    char *end;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (hl == 0 || hl >= size || *end || p > 65535 || colon[1] == '\0') {
-        return -1;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (uint16_t)p;
-    return 0;
+            "              [--control-sock PATH] [--log-level LEVEL]\n");
 }
 
 int config_role_main(int argc, char **argv)
@@ -713,12 +699,13 @@ int config_role_main(int argc, char **argv)
         {"workers", required_argument, NULL, 'w'},
         {"bootstrap-token-file", required_argument, NULL, 'b'},
         {"alpn-optional", no_argument, NULL, 'a'},
+        {"control-sock", required_argument, NULL, 'C'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *listen = NULL, *store = NULL, *store_cert = NULL, *pki = NULL, *cert = NULL,
-               *token_file = NULL;
+               *token_file = NULL, *control_sock = NULL;
     int listen_fd = -1, ch;
     unsigned long workers = CONFIG_ROLE_DEFAULT_WORKERS;
     bool alpn_optional = false;
@@ -761,6 +748,9 @@ int config_role_main(int argc, char **argv)
         case 'a':
             alpn_optional = true;
             break;
+        case 'C':
+            control_sock = optarg;
+            break;
         case 'L': {
             enum log_level lv;
             if (log_level_parse(optarg, &lv) != 0) {
@@ -778,7 +768,7 @@ int config_role_main(int argc, char **argv)
     char host[256];
     uint16_t port = 0;
     if (!store || !pki || !cert || (!listen && listen_fd < 0) || (listen && listen_fd >= 0) ||
-        (listen && hostport(listen, host, sizeof host, &port) != 0) ||
+        (listen && hostport_parse(listen, host, sizeof host, &port) != 0) ||
         (strncmp(store, "unix:", 5) != 0 && !store_cert)) {
         usage();
         return 2;
@@ -835,6 +825,7 @@ int config_role_main(int argc, char **argv)
         .cert = server.cert,
         .key = server.key,
         .alpn_optional = alpn_optional,
+        .control_sock = control_sock,
     };
     if (config_role_create(&loop, &cfg, &m.role, errmsg, sizeof errmsg) != 0) {
         log_event(LOG_LEVEL_ERROR, MOD, "cannot start", "error=\"%s\"", errmsg);

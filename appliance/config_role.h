@@ -53,6 +53,7 @@ struct config_role_config {
     const struct pki_key *key;
     struct http_limits limits; /* zero fields: appliance/http.h defaults */
     bool alpn_optional;        /* accept clients that send no ALPN */
+    const char *control_sock;  /* the local control role's socket for /bgp; NULL: none */
 };
 
 struct config_role_stats {
@@ -102,6 +103,7 @@ int config_role_bootstrap_token(const char *store_target, struct tls_ctx *store_
  *   --workers N                          threadpool size (default 16)
  *   --bootstrap-token-file PATH          create an admin token if none exists
  *   --alpn-optional                      accept clients without ALPN
+ *   --control-sock PATH                  the control role's socket (/bgp endpoints)
  *   --log-level debug|info|warn|error
  * Runs until SIGTERM/SIGINT; returns the process exit status. */
 int config_role_main(int argc, char **argv);

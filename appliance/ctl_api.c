@@ -12,6 +12,8 @@
  *                          --ttl SECONDS] [--description TEXT]
  *   stratactl token list | token revoke UUID
  *   stratactl cluster status
+ *   stratactl bgp neighbors | bgp routes [TABLE|INSTANCE] | bgp summary
+ *     (the control role of the node the first URL names: GET /bgp/...)
  * TYPE is a schema type ("virtual-network"), its plural, or an alias (port,
  * vn, ipam, ip, vm, fip, sg, policy, router). ID is a uuid or a full
  * fq_name "a:b:c". key=value pairs set fields of the object (dotted keys
@@ -42,6 +44,7 @@ struct api_ctl {
     char token[512];
     char ca[1024];
     bool json;
+    bool no_retry_unavailable; /* a 503 is final (the /bgp endpoints) */
     struct ctl_http *http;
     struct schema *schema;
 };
@@ -72,6 +75,7 @@ static int api_usage(void)
             "               [--description TEXT]\n"
             "  token list | token revoke UUID\n"
             "  cluster status\n"
+            "  bgp neighbors | bgp routes [TABLE|INSTANCE] | bgp summary   (the first URL's node)\n"
             "  types                      (the object types; aliases: port vn ipam ip vm fip sg policy router)\n"
             "  store ...                  (stratactl store help)\n"
             "ID is a uuid or a full fq_name a:b:c. Exit: 0 ok, 1 failed, 2 usage, 3 not found,\n"
@@ -214,7 +218,8 @@ static int api_call(struct api_ctl *c, const char *method, const char *path, con
     }
     for (int attempt = 0;; attempt++) {
         rc = ctl_http_request(c->http, method, path, c->token, text, text ? strlen(text) : 0, &status, &resp);
-        bool retry = (rc == 0 && status == 503) || rc == CTL_HTTP_ECONNECT || rc == UV_ECONNREFUSED;
+        bool retry = (rc == 0 && status == 503 && !c->no_retry_unavailable) || rc == CTL_HTTP_ECONNECT ||
+                     rc == UV_ECONNREFUSED;
         /* A failed connect means nothing was sent: safe to retry any method. */
         if (!retry || attempt >= API_RETRIES) {
             break;
@@ -304,10 +309,7 @@ static int resolve_id(struct api_ctl *c, const struct schema_type *t, const char
         snprintf(uuid, size, "%s", id);
         return 0;
     }
-    if (!strchr(id, ':')) {
-        fprintf(stderr, "stratactl: '%s' is neither a uuid nor a full fq_name (a:b:c)\n", id);
-        return CTL_EXIT_USAGE;
-    }
+    /* an fq_name without ':' is a one-element one (global-system-config) */
     json_t *req = json_pack("{s:s, s:o}", "type", t->name, "fq_name", fq_split(id));
     json_t *doc = NULL;
     char what[600];
@@ -924,6 +926,111 @@ static int cmd_cluster(struct api_ctl *c, int argc, char **argv)
     return up * 2 > total ? CTL_EXIT_OK : CTL_EXIT_UNAVAILABLE;
 }
 
+/* ---- bgp ---- */
+
+static void print_neighbors(const json_t *arr)
+{
+    printf("%-16s  %-15s  %-10s  %-11s  %8s  %5s  %8s  %8s  %s\n", "NAME", "ADDRESS", "AS", "STATE", "UPTIME",
+           "FLAPS", "RECEIVED", "SENT", "LAST ERROR");
+    size_t i;
+    json_t *n;
+    json_array_foreach(arr, i, n) {
+        const char *err = json_string_value(json_object_get(n, "last_error"));
+        printf("%-16s  %-15s  %-10lld  %-11s  %8lld  %5lld  %8lld  %8lld  %s\n",
+               json_string_value(json_object_get(n, "name")), json_string_value(json_object_get(n, "address")),
+               (long long)json_integer_value(json_object_get(n, "peer_as")),
+               json_string_value(json_object_get(n, "state")),
+               (long long)json_integer_value(json_object_get(n, "uptime_s")),
+               (long long)json_integer_value(json_object_get(n, "flaps")),
+               (long long)json_integer_value(json_object_get(n, "prefixes_received")),
+               (long long)json_integer_value(json_object_get(n, "prefixes_advertised")), err && *err ? err : "-");
+    }
+}
+
+static void print_routes(const json_t *arr)
+{
+    printf("%-40s  %-15s  %8s  %4s  %-12s  %s\n", "PREFIX", "NEXT HOP", "LABEL", "BEST", "AS PATH", "TARGETS");
+    size_t i, k, m;
+    json_t *r, *p, *v;
+    json_array_foreach(arr, i, r) {
+        json_array_foreach(json_object_get(r, "paths"), k, p) {
+            char asp[128] = "", rts[256] = "";
+            size_t len = 0;
+            json_array_foreach(json_object_get(p, "as_path"), m, v) {
+                int n = snprintf(asp + len, sizeof asp - len, "%s%lld", m ? " " : "", (long long)json_integer_value(v));
+                len = n > 0 && (size_t)n < sizeof asp - len ? len + (size_t)n : len;
+            }
+            len = 0;
+            json_array_foreach(json_object_get(p, "route_targets"), m, v) {
+                int n = snprintf(rts + len, sizeof rts - len, "%s%s", m ? "," : "", json_string_value(v));
+                len = n > 0 && (size_t)n < sizeof rts - len ? len + (size_t)n : len;
+            }
+            printf("%-40s  %-15s  %8lld  %4s  %-12s  %s\n", k ? "" : json_string_value(json_object_get(r, "prefix")),
+                   json_string_value(json_object_get(p, "next_hop")),
+                   (long long)json_integer_value(json_object_get(p, "label")),
+                   json_is_true(json_object_get(p, "best")) ? "*" : "", asp[0] ? asp : "-", rts[0] ? rts : "-");
+        }
+    }
+}
+
+/* Prints a summary object as "key: value" lines, nested keys dotted. */
+static void print_flat(const char *prefix, const json_t *obj)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "", k);
+        if (json_is_object(v)) {
+            print_flat(name, v);
+        } else if (json_is_string(v)) {
+            printf("%-32s %s\n", name, json_string_value(v));
+        } else {
+            char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            printf("%-32s %s\n", name, text ? text : "?");
+            free(text);
+        }
+    }
+}
+
+static int cmd_bgp(struct api_ctl *c, int argc, char **argv)
+{
+    char path[512];
+    if (argc == 1 && strcmp(argv[0], "neighbors") == 0) {
+        snprintf(path, sizeof path, "/bgp/neighbors");
+    } else if (argc == 1 && strcmp(argv[0], "summary") == 0) {
+        snprintf(path, sizeof path, "/bgp/summary");
+    } else if (argc == 1 && strcmp(argv[0], "routes") == 0) {
+        snprintf(path, sizeof path, "/bgp/routes");
+    } else if (argc == 2 && strcmp(argv[0], "routes") == 0 && argv[1][0] &&
+               strspn(argv[1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") ==
+                   strlen(argv[1]) &&
+               strlen(argv[1]) < 256) {
+        snprintf(path, sizeof path, "/bgp/routes/%s", argv[1]);
+    } else {
+        return api_usage();
+    }
+    json_t *doc = NULL;
+    c->no_retry_unavailable = true;
+    int rc = api_call(c, "GET", path, NULL, path + 1, &doc);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    if (c->json) {
+        print_json(doc);
+    } else if (json_object_get(doc, "neighbors")) {
+        print_neighbors(json_object_get(doc, "neighbors"));
+    } else if (json_object_get(doc, "routes")) {
+        print_routes(json_object_get(doc, "routes"));
+    } else if (json_object_get(doc, "tables")) {
+        print_flat("", json_object_get(doc, "tables"));
+    } else {
+        print_flat("", doc);
+    }
+    json_decref(doc);
+    return CTL_EXIT_OK;
+}
+
 static int cmd_types(const struct schema *s)
 {
     size_t n = schema_type_count(s);
@@ -991,7 +1098,8 @@ int ctl_api(int argc, char **argv)
         rc = cmd_types(c.schema);
         goto out;
     }
-    if (strcmp(cmd, "token") != 0 && strcmp(cmd, "cluster") != 0 && !(t = find_type(c.schema, cmd))) {
+    if (strcmp(cmd, "token") != 0 && strcmp(cmd, "cluster") != 0 && strcmp(cmd, "bgp") != 0 &&
+        !(t = find_type(c.schema, cmd))) {
         fprintf(stderr, "stratactl: unknown command or object type '%s' (stratactl types)\n", cmd);
         rc = CTL_EXIT_USAGE;
         goto out;
@@ -1017,6 +1125,8 @@ int ctl_api(int argc, char **argv)
         rc = cmd_token(&c, nargs, args);
     } else if (strcmp(cmd, "cluster") == 0) {
         rc = cmd_cluster(&c, nargs, args);
+    } else if (strcmp(cmd, "bgp") == 0) {
+        rc = cmd_bgp(&c, nargs, args);
     } else if (strcmp(args[0], "list") == 0) {
         rc = obj_list(&c, t, nargs - 1, args + 1);
     } else if (strcmp(args[0], "show") == 0 || strcmp(args[0], "get") == 0) {

@@ -26,6 +26,10 @@
  * must be started with the same values.
  *   stratad config --listen-fd N | --listen HOST:PORT --store unix:PATH ...
  * the config role (REST API), when this build has it.
+ *   stratad control --bgp-fd N|--bgp HOST:PORT --xmpp-fd M|--xmpp HOST:PORT
+ *                   --store unix:PATH --pki DIR --cert NAME --ctl PATH
+ * the control role (BGP speaker and XMPP server on one RIB, peers from the
+ * store's bgp-router objects; appliance/control_role.h).
  *   stratad add-member --pki DIR --cert NAME --id N --address NAME@HOST:PORT
  *                      --via NAME@HOST:RAFTPORT ...
  * adds member N to the cluster through the first reachable --via member (its
@@ -46,6 +50,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "appliance/control_role.h"
 #include "appliance/pkiset.h"
 #include "appliance/supervisor.h"
 #ifdef STRATA_HAVE_CONFIG_ROLE
@@ -71,7 +76,9 @@ static int usage(void)
             "                     [--checkpoint-interval REVISIONS] [--value-max BYTES]\n"
             "                     [--snapshot-threshold ENTRIES] [--snapshot-trailing ENTRIES]\n"
             "       stratad config --listen-fd N|--listen HOST:PORT --store unix:PATH --pki DIR --cert NAME\n"
-            "                      [--workers N] [--bootstrap-token-file PATH]\n"
+            "                      [--workers N] [--bootstrap-token-file PATH] [--control-sock PATH]\n"
+            "       stratad control --bgp-fd N|--bgp HOST:PORT --xmpp-fd N|--xmpp HOST:PORT\n"
+            "                       --store unix:PATH --pki DIR --cert NAME --ctl PATH\n"
             "       stratad add-member --pki DIR --cert NAME --id N --address NAME@HOST:PORT\n"
             "                          --via NAME@HOST:RAFTPORT ...\n"
             "       stratad roles\n");
@@ -383,6 +390,7 @@ static int cmd_run(int argc, char **argv, bool join)
 #ifdef STRATA_HAVE_CONFIG_ROLE
         .have_config_role = true,
 #endif
+        .have_control_role = true,
     };
     const char *grace = getenv("STRATA_STOP_GRACE_MS");
     if (grace) {
@@ -537,11 +545,14 @@ int main(int argc, char **argv)
         return 2;
 #endif
     }
+    if (strcmp(argv[1], "control") == 0) {
+        return control_role_main(argc - 1, argv + 1);
+    }
     if (strcmp(argv[1], "roles") == 0) {
 #ifdef STRATA_HAVE_CONFIG_ROLE
-        puts("store\nconfig");
+        puts("store\nconfig\ncontrol");
 #else
-        puts("store");
+        puts("store\ncontrol");
 #endif
         return 0;
     }

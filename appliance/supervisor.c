@@ -75,9 +75,9 @@ static int cfg_port(json_t *doc, const char *key, bool required, uint16_t *out, 
 
 int sup_config_parse(const char *text, struct sup_config *cfg, char *errmsg, size_t errmsg_size)
 {
-    static const char *const known[] = {"id", "name", "address", "raft_port", "api_port", "data_dir",
-                                        "pki_dir", "members", "roles", "user", "config_workers",
-                                        "bootstrap_token_file", "store_args"};
+    static const char *const known[] = {"id", "name", "address", "raft_port", "api_port", "bgp_port",
+                                        "xmpp_port", "data_dir", "pki_dir", "members", "roles", "user",
+                                        "config_workers", "bootstrap_token_file", "store_args"};
     json_error_t jerr;
     int rc;
     memset(cfg, 0, sizeof *cfg);
@@ -112,6 +112,8 @@ int sup_config_parse(const char *text, struct sup_config *cfg, char *errmsg, siz
         (rc = cfg_string(doc, "address", true, cfg->address, sizeof cfg->address, errmsg, errmsg_size)) ||
         (rc = cfg_port(doc, "raft_port", true, &cfg->raft_port, errmsg, errmsg_size)) ||
         (rc = cfg_port(doc, "api_port", false, &cfg->api_port, errmsg, errmsg_size)) ||
+        (rc = cfg_port(doc, "bgp_port", false, &cfg->bgp_port, errmsg, errmsg_size)) ||
+        (rc = cfg_port(doc, "xmpp_port", false, &cfg->xmpp_port, errmsg, errmsg_size)) ||
         (rc = cfg_string(doc, "data_dir", true, cfg->data_dir, sizeof cfg->data_dir, errmsg, errmsg_size)) ||
         (rc = cfg_string(doc, "pki_dir", true, cfg->pki_dir, sizeof cfg->pki_dir, errmsg, errmsg_size)) ||
         (rc = cfg_string(doc, "user", false, cfg->user, sizeof cfg->user, errmsg, errmsg_size)) ||
@@ -171,8 +173,35 @@ int sup_config_parse(const char *text, struct sup_config *cfg, char *errmsg, siz
             cfg->roles[SUP_ROLE_STORE] = true;
         } else if (s && strcmp(s, "config") == 0) {
             cfg->roles[SUP_ROLE_CONFIG] = true;
+        } else if (s && strcmp(s, "control") == 0) {
+            cfg->roles[SUP_ROLE_CONTROL] = true;
         } else {
-            rc = cfg_fail(errmsg, errmsg_size, "roles", "known roles are \"store\" and \"config\"");
+            rc = cfg_fail(errmsg, errmsg_size, "roles", "known roles are \"store\", \"config\" and \"control\"");
+            goto out;
+        }
+    }
+    if (!cfg->bgp_port) {
+        cfg->bgp_port = SUP_DEFAULT_BGP_PORT;
+    }
+    if (!cfg->xmpp_port) {
+        cfg->xmpp_port = SUP_DEFAULT_XMPP_PORT;
+    }
+    if (cfg->roles[SUP_ROLE_CONTROL]) {
+        if (!cfg->roles[SUP_ROLE_STORE]) {
+            rc = cfg_fail(errmsg, errmsg_size, "roles", "the control role needs the store role on its node");
+            goto out;
+        }
+        const uint16_t taken[] = {cfg->raft_port, (uint16_t)(cfg->raft_port + 1),
+                                  cfg->roles[SUP_ROLE_CONFIG] ? cfg->api_port : 0};
+        for (size_t k = 0; k < sizeof taken / sizeof taken[0]; k++) {
+            if (taken[k] && (cfg->bgp_port == taken[k] || cfg->xmpp_port == taken[k])) {
+                rc = cfg_fail(errmsg, errmsg_size, cfg->bgp_port == taken[k] ? "bgp_port" : "xmpp_port",
+                              "collides with raft_port, raft_port + 1 or api_port");
+                goto out;
+            }
+        }
+        if (cfg->bgp_port == cfg->xmpp_port) {
+            rc = cfg_fail(errmsg, errmsg_size, "xmpp_port", "collides with bgp_port");
             goto out;
         }
     }
@@ -317,6 +346,23 @@ int sup_role_argv(const struct sup_config *cfg, const struct sup_options *opts, 
             arg_add(&b, "--workers");
             arg_add(&b, "%u", cfg->config_workers);
         }
+        arg_add(&b, "--control-sock");
+        arg_add(&b, "%s/control.sock", cfg->data_dir);
+        break;
+    case SUP_ROLE_CONTROL:
+        arg_add(&b, "control");
+        arg_add(&b, "--bgp-fd");
+        arg_add(&b, "%d", fds[0]);
+        arg_add(&b, "--xmpp-fd");
+        arg_add(&b, "%d", fds[1]);
+        arg_add(&b, "--store");
+        arg_add(&b, "unix:%s/store.sock", cfg->data_dir);
+        arg_add(&b, "--pki");
+        arg_add(&b, "%s", cfg->pki_dir);
+        arg_add(&b, "--cert");
+        arg_add(&b, "%s", cfg->name);
+        arg_add(&b, "--ctl");
+        arg_add(&b, "%s/control.sock", cfg->data_dir);
         break;
     case SUP_ROLE_COUNT_:
         return LIB_EINVAL;
@@ -388,7 +434,7 @@ static int bind_listener(const char *address, uint16_t port, const char *what, i
 #define SUP_JOIN SUP_ROLE_COUNT_ /* index of the one-shot join child */
 #define SUP_CHILDREN (SUP_ROLE_COUNT_ + 1)
 
-static const char *const child_names[SUP_CHILDREN] = {"store", "config", "join"};
+static const char *const child_names[SUP_CHILDREN] = {"store", "config", "control", "join"};
 
 struct child {
     bool enabled;
@@ -619,6 +665,10 @@ int sup_run(const struct sup_config *cfg, const struct sup_options *opts)
         log_error("supervisor", "this stratad was built without the config role", NULL);
         return SUP_EROLE;
     }
+    if (cfg->roles[SUP_ROLE_CONTROL] && !opts->have_control_role) {
+        log_error("supervisor", "this stratad was built without the control role", NULL);
+        return SUP_EROLE;
+    }
 
     /* Credentials first: a node that cannot prove who it is must not bind. */
     struct pkiset set;
@@ -658,6 +708,11 @@ int sup_run(const struct sup_config *cfg, const struct sup_options *opts)
     }
     if (cfg->roles[SUP_ROLE_CONFIG] &&
         (rc = bind_listener(cfg->address, cfg->api_port, "api", &s.children[SUP_ROLE_CONFIG].fds[0])) != 0) {
+        goto out_fds;
+    }
+    if (cfg->roles[SUP_ROLE_CONTROL] &&
+        ((rc = bind_listener(cfg->address, cfg->bgp_port, "bgp", &s.children[SUP_ROLE_CONTROL].fds[0])) != 0 ||
+         (rc = bind_listener(cfg->address, cfg->xmpp_port, "xmpp", &s.children[SUP_ROLE_CONTROL].fds[1])) != 0)) {
         goto out_fds;
     }
     log_info("supervisor", "node starting", "id=%llu name=%s address=%s raft_port=%u api_port=%u join=%d",

@@ -14,12 +14,17 @@
  *    "raft_port": 7100, "api_port": 8082,
  *    "data_dir": "/var/lib/strata", "pki_dir": "/etc/strata/pki",
  *    "members": ["1=ctl1@10.0.0.11:7100", "2=ctl2@10.0.0.12:7100", ...],
- *    "roles": ["store", "config"],
+ *    "roles": ["store", "config", "control"],
+ *    "bgp_port": 179, "xmpp_port": 5269,
  *    "user": "strata", "config_workers": 4,
  *    "bootstrap_token_file": "/var/lib/strata/bootstrap-token",
  *    "store_args": ["--map-size", "2147483648"]}
  * The store's client port is raft_port + 1 (followers forward to the
- * leader's client port derived the same way). */
+ * leader's client port derived the same way). The control role (`stratad
+ * control --bgp-fd N --xmpp-fd M ...`) gets the BGP and XMPP listeners on
+ * the node's address (bgp_port, default 179; xmpp_port, default 5269) and
+ * answers operators on DATA_DIR/control.sock, which the config role's /bgp
+ * endpoints ask. */
 #ifndef STRATA_APPLIANCE_SUPERVISOR_H
 #define STRATA_APPLIANCE_SUPERVISOR_H
 
@@ -45,10 +50,13 @@ const char *sup_strerror(int code);
 #define SUP_STORE_ARGS_MAX 16
 #define SUP_PATH_MAX 1024
 #define SUP_NAME_MAX 64
+#define SUP_DEFAULT_BGP_PORT 179
+#define SUP_DEFAULT_XMPP_PORT 5269
 
 enum sup_role {
     SUP_ROLE_STORE,
     SUP_ROLE_CONFIG,
+    SUP_ROLE_CONTROL,
     SUP_ROLE_COUNT_,
 };
 
@@ -62,6 +70,8 @@ struct sup_config {
     char address[64];
     uint16_t raft_port;
     uint16_t api_port;
+    uint16_t bgp_port;  /* control role; SUP_DEFAULT_BGP_PORT when not set */
+    uint16_t xmpp_port; /* control role; SUP_DEFAULT_XMPP_PORT when not set */
     char data_dir[SUP_PATH_MAX];
     char pki_dir[SUP_PATH_MAX];
     char user[SUP_NAME_MAX]; /* "" to keep the supervisor's user */
@@ -89,6 +99,7 @@ struct sup_options {
                             * node to the running cluster, then the marker
                             * DATA_DIR/joined is written */
     bool have_config_role; /* whether this stratad was built with it */
+    bool have_control_role;
     unsigned grace_ms;     /* SIGTERM to SIGKILL on shutdown; 0: 20 s */
 };
 
