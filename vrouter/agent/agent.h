@@ -59,6 +59,14 @@ const char *agent_strerror(int code);
 #define AGENT_LABEL_BASE 16
 #define AGENT_NH_TUNNEL_BASE 1024
 #define AGENT_NH_TUNNEL_SPAN 1024 /* per generation parity */
+#define AGENT_NH_L2_BASE 3072     /* a port's bridging next hop: base + ifindex */
+#define AGENT_LABEL_L2_BASE 2048  /* a port's bridging (EVPN) label: base + ifindex */
+#define AGENT_NH_ECMP_BASE 4096   /* ECMP composites: base + parity * span + slot */
+#define AGENT_NH_ECMP_SPAN 512
+#define AGENT_ECMP_PATHS 8        /* next hops kept per route copy */
+#define AGENT_ECMP_SLOTS 16       /* members of an ECMP composite (DP_NH_MAX_MEMBERS) */
+#define AGENT_FLOW_LIMIT_DEFAULT 200000u   /* datapath flow entries the agent may hold */
+#define AGENT_FLOW_IDLE_MS_DEFAULT 180000u /* idle time after which a flow is deleted */
 #define AGENT_DEFAULT_LOCAL_PREF 100
 #define AGENT_NAME_MAX 64
 #define AGENT_RI_MAX 128
@@ -79,11 +87,15 @@ struct agent_port_spec {
     uint32_t vrf;     /* 0: allocate (or the RI's); else restore this one */
 };
 
-/* A port as installed. */
+/* A port as installed. 'nh'/'label' route to it (IF next hop, routed:
+ * Ethernet rewritten); 'l2_nh'/'l2_label' bridge to it (IF next hop with
+ * DP_NH_L2, the label published with its EVPN MAC/IP route). */
 struct agent_port {
     struct agent_port_spec spec; /* ifindex and vrf filled in */
     uint32_t label;
     uint32_t nh;
+    uint32_t l2_label;
+    uint32_t l2_nh;
 };
 
 /* What the core asks of its host. 'node' is a control node index. */
@@ -107,6 +119,8 @@ struct agent_config {
     uint8_t router_mac[6];    /* the vRouter's MAC (00:00:5e:00:01:00) */
     uint32_t generation;      /* this run's datapath generation (>= 1) */
     char agent_if_name[VR_MSG_NAME_MAX]; /* the punt interface's OS device */
+    uint32_t flow_limit;      /* datapath flow entries (a forward flow takes 2); 0: default */
+    uint64_t flow_idle_ms;    /* 0: AGENT_FLOW_IDLE_MS_DEFAULT */
 };
 
 struct agent_core;
@@ -177,6 +191,10 @@ struct agent_status {
     uint64_t drops_lifted; /* drop flows deleted because a route appeared */
     size_t adopted;        /* routes holding a copy adopted from the datapath */
     uint64_t alloc_failures; /* routes dropped because their table could not grow */
+    size_t ecmp_nhs;         /* ECMP composites programmed */
+    size_t macs;             /* remote MAC entries programmed (EVPN) */
+    size_t flow_entries;     /* datapath flow entries the agent holds (<= flow_limit) */
+    uint64_t flows_over_limit, flows_aged;
 };
 void agent_status_get(const struct agent_core *c, struct agent_status *st);
 
@@ -194,6 +212,21 @@ const char *agent_vrf_ri(const struct agent_core *c, uint32_t vrf);
 bool agent_ip4_known(const struct agent_core *c, uint32_t vrf, uint32_t ip4);
 
 /* ---- punts and flows (agent_flow.c) ---- */
+
+/* The core's clock: monotonic milliseconds, set by the host before it
+ * hands the core punts (flows remember when they were installed). */
+void agent_time_set(struct agent_core *c, uint64_t now_ms);
+/* Reports that datapath flow 'k' (either direction of a flow the agent
+ * installed) has counted 'packets' so far: when that differs from the last
+ * report, the flow was active now (agent_time_set). Unknown keys are
+ * ignored. */
+void agent_flow_seen(struct agent_core *c, const struct dp_flow_key *k, uint64_t packets);
+/* Deletes every flow (both directions) not active for more than
+ * 'flow_idle_ms' at 'now_ms' (which also becomes the core's clock) and
+ * returns how many flows went. */
+size_t agent_flow_age(struct agent_core *c, uint64_t now_ms);
+/* Deletes every flow the agent holds (datapath and table). */
+void agent_flow_flush(struct agent_core *c);
 
 /* A parsed punt header (dp.h). */
 struct agent_punt {
@@ -221,8 +254,13 @@ struct agent_flow_decision {
  * re-injection frame (agent_inject_build() form: to the local port with
  * its Ethernet rewritten, or to the fabric encapsulated as the route's
  * tunnel next hop) to 'reinject'. A drop flow is deleted again as soon as
- * a route or local port covers its destination. AGENT_EPUNT,
- * AGENT_EUNSUPPORTED (not IPv4), LIB_ENOMEM. */
+ * a route or local port covers its destination. With the flow table at
+ * 'flow_limit' (agent_config) nothing is installed or injected: the
+ * packet is dropped and counted (flows_over_limit; the datapath's hold
+ * entry drops the flow's next packets until it ages) and AGENT_EFULL is
+ * returned. A route with ECMP paths re-injects through the member the
+ * datapath's hash picks for this flow. AGENT_EPUNT, AGENT_EUNSUPPORTED
+ * (not IPv4), LIB_ENOMEM. */
 int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
                     struct buf *reinject) STRATA_WARN_UNUSED;
 

@@ -62,6 +62,7 @@ void agent_core_free(struct agent_core *c)
     }
     free(c->ris);
     free(c->ports);
+    agent_flows_destroy(c);
     free(c);
 }
 
@@ -201,6 +202,20 @@ const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t
     return NULL;
 }
 
+const struct agent_tunnel *agent_route_tunnel_for(const struct agent_core *c, const struct agent_route *rt,
+                                                  const struct dp_flow_key *k)
+{
+    if (rt->nh == 0) {
+        return NULL;
+    }
+    if (!rt->ecmp) {
+        return agent_tunnel_get(c, rt->nh);
+    }
+    /* the datapath's choice (dp_fwd.c ecmp_pick): hash scaled to the members */
+    uint32_t m = (uint32_t)(((uint64_t)dp_flow_hash(k) * AGENT_ECMP_SLOTS) >> 32);
+    return agent_tunnel_get(c, rt->slots[m]);
+}
+
 /* ---- tunnel next hops ---- */
 
 static uint32_t tunnel_acquire(struct agent_core *c, uint32_t dip, uint8_t encap, uint32_t label)
@@ -255,6 +270,28 @@ static void tunnel_release(struct agent_core *c, uint32_t id)
     }
 }
 
+/* ---- ECMP composites ---- */
+
+static uint32_t ecmp_alloc(struct agent_core *c)
+{
+    for (uint32_t i = 0; i < AGENT_NH_ECMP_SPAN; i++) {
+        if (!c->ecmp_used[i]) {
+            c->ecmp_used[i] = true;
+            return AGENT_NH_ECMP_BASE + (c->cfg.generation & 1u) * AGENT_NH_ECMP_SPAN + i;
+        }
+    }
+    return 0;
+}
+
+static void ecmp_free(struct agent_core *c, uint32_t id)
+{
+    uint32_t base = AGENT_NH_ECMP_BASE + (c->cfg.generation & 1u) * AGENT_NH_ECMP_SPAN;
+    if (id >= base && id < base + AGENT_NH_ECMP_SPAN) {
+        c->ecmp_used[id - base] = false;
+        msg_id(c, VR_MSG_NH_DEL, id);
+    }
+}
+
 /* ---- drop flows ---- */
 
 void agent_drop_flow_note(struct agent_core *c, const struct dp_flow_key *k)
@@ -279,6 +316,7 @@ void agent_drop_flows_lift(struct agent_core *c, uint32_t vrf, uint32_t prefix, 
             vr_msg_init(&msg, VR_MSG_FLOW_DEL, 0, 0);
             msg.u.flow.key = *k;
             dp_send(c, &msg);
+            agent_flow_forget(c, k);
             c->drops_lifted++;
             continue;
         }
@@ -318,7 +356,7 @@ static int best_copy(const struct agent_route *rt)
 
 /* The encapsulation and label/VNI to use for 'cp', per the preference
  * order; false when none is common. */
-static bool choose_encap(const struct agent_core *c, const struct agent_copy *cp, uint8_t *encap, uint32_t *label)
+static bool choose_encap(const struct agent_core *c, const struct agent_path *cp, uint8_t *encap, uint32_t *label)
 {
     for (size_t i = 0; i < c->cfg.encap_count; i++) {
         switch (c->cfg.encaps[i]) {
@@ -355,48 +393,179 @@ static void route_msg(struct agent_core *c, uint8_t type, uint32_t vrf, const st
     struct vr_msg m;
     vr_msg_init(&m, type, 0, 0);
     m.u.route.vrf = vrf;
-    m.u.route.family = 4;
+    m.u.route.family = k->prefix.version == 6 ? 6 : 4;
     m.u.route.plen = k->plen;
-    memcpy(m.u.route.addr, k->prefix.addr, 4);
+    memcpy(m.u.route.addr, k->prefix.addr, m.u.route.family == 6 ? 16 : 4);
     m.u.route.nh = type == VR_MSG_ROUTE ? nh : 0;
     dp_send(c, &m);
 }
 
-/* Brings the datapath in line with 'rt''s best copy. */
+static void mac_msg(struct agent_core *c, uint8_t type, uint32_t vrf, const uint8_t mac[6], uint32_t nh)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, type, 0, 0);
+    m.u.mac.vrf = vrf;
+    memcpy(m.u.mac.mac, mac, 6);
+    m.u.mac.nh = type == VR_MSG_MAC ? nh : 0;
+    dp_send(c, &m);
+}
+
+/* Programs (nh != 0) or removes (nh == 0) 'rt' in the datapath: a route
+ * for inet/inet6, a MAC entry for EVPN. */
+static void route_set(struct agent_core *c, struct agent_ri *ri, const struct agent_route *rt, uint32_t nh)
+{
+    if (rt->family == XMPP_FAMILY_EVPN) {
+        mac_msg(c, nh ? VR_MSG_MAC : VR_MSG_MAC_DEL, ri->vrf, rt->key.mac, nh);
+    } else {
+        route_msg(c, nh ? VR_MSG_ROUTE : VR_MSG_ROUTE_DEL, ri->vrf, &rt->key, nh);
+    }
+}
+
+/* Whether 'rt' may be programmed at all: a remote route for a local
+ * port's own /32 or MAC never is (the port owns it). */
+static bool route_allowed(const struct agent_core *c, const struct agent_ri *ri, const struct agent_route *rt)
+{
+    if (rt->family == XMPP_FAMILY_EVPN) {
+        for (size_t i = 0; i < c->port_count; i++) {
+            if (c->ports[i].spec.vrf == ri->vrf && memcmp(c->ports[i].spec.mac, rt->key.mac, 6) == 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (rt->key.prefix.version == 6) {
+        return rt->key.plen <= 128;
+    }
+    return !(rt->key.plen == 32 && agent_port_by_ip(c, ri->vrf, key_ip4(&rt->key)));
+}
+
+/* Lays 'count' distinct 'ids' over the AGENT_ECMP_SLOTS composite slots,
+ * starting from the previous layout 'slots': a slot keeps its member while
+ * the member stays and is within its fair share (slots / count, the first
+ * slots % count members in 'ids' order one more); the freed slots go to
+ * members below their share. */
+static void ecmp_layout(uint32_t slots[AGENT_ECMP_SLOTS], const uint32_t *ids, size_t count)
+{
+    size_t have[AGENT_ECMP_PATHS] = {0};
+    bool keep[AGENT_ECMP_SLOTS];
+    for (size_t s = 0; s < AGENT_ECMP_SLOTS; s++) {
+        keep[s] = false;
+        for (size_t i = 0; i < count; i++) {
+            size_t share = AGENT_ECMP_SLOTS / count + (i < AGENT_ECMP_SLOTS % count);
+            if (slots[s] == ids[i] && have[i] < share) {
+                have[i]++;
+                keep[s] = true;
+                break;
+            }
+        }
+    }
+    size_t next = 0;
+    for (size_t s = 0; s < AGENT_ECMP_SLOTS; s++) {
+        if (keep[s]) {
+            continue;
+        }
+        while (have[next] >= AGENT_ECMP_SLOTS / count + (next < AGENT_ECMP_SLOTS % count)) {
+            next++;
+        }
+        slots[s] = ids[next];
+        have[next]++;
+    }
+}
+
+/* Brings the datapath in line with 'rt''s best copy: one tunnel next hop
+ * per path (the first encapsulation of the preference order the path
+ * lists), an ECMP composite over them for two or more, then the route or
+ * MAC entry. New next hops are installed before the entry points at them,
+ * old ones removed after, so forwarding never sees a missing next hop. */
 static void route_program(struct agent_core *c, struct agent_ri *ri, struct agent_route *rt)
 {
     rt->best = best_copy(rt);
-    if (rt->family != XMPP_FAMILY_INET || rt->key.prefix.version != 4) {
-        return; /* EVPN and inet6 are kept, not programmed (docs/agent.md) */
-    }
-    uint32_t want = 0;
-    uint8_t encap = 0;
-    uint32_t label = 0;
-    bool have = rt->best >= 0 && choose_encap(c, &rt->copy[rt->best], &encap, &label);
-    if (have && agent_port_by_ip(c, ri->vrf, key_ip4(&rt->key)) && rt->key.plen == 32) {
-        have = false; /* a local port owns this address */
-    }
-    if (have) {
-        const struct agent_tunnel *cur = agent_tunnel_get(c, rt->nh);
+    uint32_t want[AGENT_ECMP_PATHS];
+    size_t want_count = 0;
+    if (rt->best >= 0 && route_allowed(c, ri, rt)) {
         const struct agent_copy *b = &rt->copy[rt->best];
-        if (cur && cur->dip == b->dip && cur->encap == encap && cur->label == label && rt->programmed_gen) {
-            return;
+        for (size_t i = 0; i < b->path_count; i++) {
+            uint8_t encap;
+            uint32_t label;
+            if (!choose_encap(c, &b->path[i], &encap, &label)) {
+                continue;
+            }
+            uint32_t id = tunnel_acquire(c, b->path[i].dip, encap, label);
+            if (id == 0) {
+                continue;
+            }
+            bool dup = false;
+            for (size_t j = 0; j < want_count; j++) {
+                dup |= want[j] == id;
+            }
+            if (dup) {
+                tunnel_release(c, id);
+            } else {
+                want[want_count++] = id;
+            }
         }
-        want = tunnel_acquire(c, b->dip, encap, label);
     }
-    if (want) {
-        route_msg(c, VR_MSG_ROUTE, ri->vrf, &rt->key, want);
-        if (!rt->nh) {
+    bool same = rt->programmed_gen && want_count == rt->tunnel_count;
+    for (size_t i = 0; same && i < want_count; i++) {
+        same = want[i] == rt->tunnels[i];
+    }
+    if (same) { /* nothing changes: give back the references just taken */
+        for (size_t i = 0; i < want_count; i++) {
+            tunnel_release(c, want[i]);
+        }
+        return;
+    }
+    uint32_t nh = want_count == 1 ? want[0] : 0;
+    uint32_t old_ecmp = rt->ecmp;
+    if (want_count >= 2) {
+        uint32_t id = rt->ecmp ? rt->ecmp : ecmp_alloc(c);
+        if (id != 0) {
+            if (!rt->ecmp) {
+                for (size_t s = 0; s < AGENT_ECMP_SLOTS; s++) {
+                    rt->slots[s] = 0;
+                }
+            }
+            ecmp_layout(rt->slots, want, want_count);
+            struct vr_msg m;
+            vr_msg_init(&m, VR_MSG_NH, 0, 0);
+            m.u.nh.id = id;
+            m.u.nh.type = DP_NH_ECMP;
+            m.u.nh.member_count = AGENT_ECMP_SLOTS;
+            memcpy(m.u.nh.members, rt->slots, sizeof rt->slots);
+            dp_send(c, &m);
+            nh = id;
+            old_ecmp = 0;
+            rt->ecmp = id;
+        } else { /* no composite left: the first path alone */
+            c->alloc_failures++;
+            for (size_t i = 1; i < want_count; i++) {
+                tunnel_release(c, want[i]);
+            }
+            want_count = 1;
+            nh = want[0];
+        }
+    }
+    if (nh == 0 || nh != rt->ecmp) {
+        rt->ecmp = 0;
+    }
+    if (nh) {
+        route_set(c, ri, rt, nh);
+        if (!rt->nh && rt->family == XMPP_FAMILY_INET && rt->key.prefix.version == 4) {
             agent_drop_flows_lift(c, ri->vrf, key_ip4(&rt->key), rt->key.plen);
         }
     } else if (rt->nh) {
-        route_msg(c, VR_MSG_ROUTE_DEL, ri->vrf, &rt->key, 0);
+        route_set(c, ri, rt, 0);
     }
-    if (rt->nh) {
-        tunnel_release(c, rt->nh);
+    if (old_ecmp) {
+        ecmp_free(c, old_ecmp);
     }
-    rt->nh = want;
-    rt->programmed_gen = want ? c->cfg.generation : 0;
+    for (size_t i = 0; i < rt->tunnel_count; i++) {
+        tunnel_release(c, rt->tunnels[i]);
+    }
+    memcpy(rt->tunnels, want, want_count * sizeof *want);
+    rt->tunnel_count = (uint8_t)want_count;
+    rt->nh = nh;
+    rt->programmed_gen = nh ? c->cfg.generation : 0;
 }
 
 static bool key_eq(enum xmpp_family fa, const struct xmpp_route_key *a, enum xmpp_family fb,
@@ -476,9 +645,11 @@ bool agent_route_adopt(struct agent_core *c, const struct dp_route *r, const str
     if (!rt) {
         return false;
     }
-    struct agent_copy *cp = &rt->copy[AGENT_COPY_DP];
-    *cp = (struct agent_copy){.present = true, .stale = true, .dip = nh->dip,
+    struct agent_copy *c0 = &rt->copy[AGENT_COPY_DP];
+    *c0 = (struct agent_copy){.present = true, .stale = true, .path_count = 1,
                               .local_pref = AGENT_DEFAULT_LOCAL_PREF};
+    struct agent_path *cp = &c0->path[0];
+    cp->dip = nh->dip;
     switch (nh->encap) {
     case DP_ENCAP_MPLS_GRE:
         cp->encaps = XMPP_ENCAP_GRE;
@@ -515,16 +686,22 @@ void agent_route_item(struct agent_core *c, int node, const char *ri_name, enum 
         }
         return;
     }
-    /* the first IPv4 next hop that is not us */
-    const struct xmpp_nexthop *nh = NULL;
-    for (size_t i = 0; i < item->entry.next_hop_count; i++) {
+    /* the IPv4 next hops that are not us, distinct endpoints */
+    struct agent_copy cp = {.present = true};
+    for (size_t i = 0; i < item->entry.next_hop_count && cp.path_count < AGENT_ECMP_PATHS; i++) {
         const struct xmpp_nexthop *h = &item->entry.next_hops[i];
-        if (h->address.version == 4 && key_ip4(&(struct xmpp_route_key){.prefix = h->address}) != c->cfg.fabric_ip) {
-            nh = h;
-            break;
+        uint32_t dip = key_ip4(&(struct xmpp_route_key){.prefix = h->address});
+        bool dup = false;
+        for (size_t j = 0; j < cp.path_count; j++) {
+            dup |= cp.path[j].dip == dip;
         }
+        if (h->address.version != 4 || dip == c->cfg.fabric_ip || dip == 0 || dup) {
+            continue;
+        }
+        cp.path[cp.path_count++] = (struct agent_path){
+            .dip = dip, .label = h->label, .has_vni = h->has_vni, .vni = h->vni, .encaps = h->encaps};
     }
-    if (!nh) {
+    if (cp.path_count == 0) {
         if (rt && rt->copy[node].present) { /* now only our own next hop: not a remote route */
             rt->copy[node].present = false;
             route_program(c, ri, rt);
@@ -536,17 +713,9 @@ void agent_route_item(struct agent_core *c, int node, const char *ri_name, enum 
     if (!rt) {
         return;
     }
-    struct agent_copy *cp = &rt->copy[node];
-    *cp = (struct agent_copy){
-        .present = true,
-        .dip = key_ip4(&(struct xmpp_route_key){.prefix = nh->address}),
-        .label = nh->label,
-        .has_vni = nh->has_vni,
-        .vni = nh->vni,
-        .encaps = nh->encaps,
-        .local_pref = item->entry.has_local_preference ? item->entry.local_preference : AGENT_DEFAULT_LOCAL_PREF,
-        .seq = item->entry.sequence_number,
-    };
+    cp.local_pref = item->entry.has_local_preference ? item->entry.local_preference : AGENT_DEFAULT_LOCAL_PREF;
+    cp.seq = item->entry.sequence_number;
+    rt->copy[node] = cp;
     route_program(c, ri, rt);
 }
 
@@ -592,6 +761,7 @@ static void port_publish(struct agent_core *c, int node, const struct agent_port
         if (pass == 1) {
             memcpy(e->key.mac, p->spec.mac, 6);
             e->key.ethernet_tag = 0;
+            nh->label = p->l2_label; /* bridged frames: Ethernet after the label */
         }
         if (withdraw) {
             if (c->ops.withdraw) {
@@ -647,6 +817,18 @@ static void port_install(struct agent_core *c, const struct agent_port *p)
     m.u.label.label = p->label;
     m.u.label.nh = p->nh;
     dp_send(c, &m);
+    vr_msg_init(&m, VR_MSG_NH, 0, 0);
+    m.u.nh.id = p->l2_nh;
+    m.u.nh.type = DP_NH_IF;
+    m.u.nh.flags = DP_NH_L2;
+    m.u.nh.ifindex = p->spec.ifindex;
+    memcpy(m.u.nh.dmac, p->spec.mac, 6);
+    dp_send(c, &m);
+    vr_msg_init(&m, VR_MSG_LABEL, 0, 0);
+    m.u.label.label = p->l2_label;
+    m.u.label.nh = p->l2_nh;
+    dp_send(c, &m);
+    mac_msg(c, VR_MSG_MAC, p->spec.vrf, p->spec.mac, p->l2_nh);
     if (p->spec.vni) {
         vr_msg_init(&m, VR_MSG_VNI, 0, 0);
         m.u.vni.vni = p->spec.vni;
@@ -741,6 +923,8 @@ int agent_port_add(struct agent_core *c, const struct agent_port_spec *spec)
     p->spec.vrf = vrf;
     p->nh = AGENT_NH_PORT_BASE + ifindex;
     p->label = AGENT_LABEL_BASE + ifindex;
+    p->l2_nh = AGENT_NH_L2_BASE + ifindex;
+    p->l2_label = AGENT_LABEL_L2_BASE + ifindex;
     c->port_count++;
     ri->ports++;
     if (new_ri) {
@@ -808,7 +992,9 @@ int agent_port_del(struct agent_core *c, const char *name)
     k.prefix.version = 4;
     be32_store(k.prefix.addr, p.spec.ip4);
     route_msg(c, VR_MSG_ROUTE_DEL, p.spec.vrf, &k, 0);
+    mac_msg(c, VR_MSG_MAC_DEL, p.spec.vrf, p.spec.mac, 0);
     msg_id(c, VR_MSG_LABEL_DEL, p.label);
+    msg_id(c, VR_MSG_LABEL_DEL, p.l2_label);
     bool vni_used = false;
     for (size_t i = 0; i < c->port_count; i++) {
         vni_used |= p.spec.vni && c->ports[i].spec.vni == p.spec.vni;
@@ -818,6 +1004,7 @@ int agent_port_del(struct agent_core *c, const char *name)
     }
     msg_id(c, VR_MSG_IF_DEL, p.spec.ifindex);
     msg_id(c, VR_MSG_NH_DEL, p.nh);
+    msg_id(c, VR_MSG_NH_DEL, p.l2_nh);
     if (ri && --ri->ports == 0) {
         ri_remove(c, ri);
     } else if (ri) {
@@ -935,6 +1122,8 @@ void agent_status_get(const struct agent_core *c, struct agent_status *st)
         st->routes += ri->route_count;
         for (size_t j = 0; j < ri->route_count; j++) {
             st->programmed += ri->routes[j].nh != 0;
+            st->ecmp_nhs += ri->routes[j].ecmp != 0;
+            st->macs += ri->routes[j].nh != 0 && ri->routes[j].family == XMPP_FAMILY_EVPN;
             st->adopted += ri->routes[j].copy[AGENT_COPY_DP].present;
             for (int n = 0; n < AGENT_COPIES; n++) {
                 st->stale_copies += ri->routes[j].copy[n].present && ri->routes[j].copy[n].stale;
@@ -953,6 +1142,9 @@ void agent_status_get(const struct agent_core *c, struct agent_status *st)
     st->drops_lifted = c->drops_lifted;
     st->alloc_failures = c->alloc_failures;
     st->punts_bad = c->punts_bad;
+    st->flow_entries = c->flows.count;
+    st->flows_over_limit = c->flows_over_limit;
+    st->flows_aged = c->flows_aged;
 }
 
 static int put_str(struct buf *out, const char *s)
@@ -999,21 +1191,34 @@ int agent_routes_format(const struct agent_core *c, const char *name, struct buf
                 continue;
             }
             if (n == AGENT_COPY_DP) {
-                uint32_t ip = htonl(cp->dip);
+                uint32_t ip = htonl(cp->path[0].dip);
                 inet_ntop(AF_INET, &ip, a, sizeof a);
-                snprintf(line, sizeof line, " dp=%s,label=%u,adopted", a, cp->label);
-            } else if (!cp->present) {
-                snprintf(line, sizeof line, " node%d=-", n);
-            } else {
-                uint32_t ip = htonl(cp->dip);
-                inet_ntop(AF_INET, &ip, a, sizeof a);
-                snprintf(line, sizeof line, " node%d=%s,label=%u,vni=%u,lp=%u,seq=%u%s", n, a, cp->label,
-                         cp->has_vni ? cp->vni : 0, cp->local_pref, cp->seq, cp->stale ? ",stale" : "");
+                snprintf(line, sizeof line, " dp=%s,label=%u,adopted", a, cp->path[0].label);
+                rc = put_str(out, line);
+                continue;
             }
-            rc = put_str(out, line);
+            if (!cp->present) {
+                snprintf(line, sizeof line, " node%d=-", n);
+                rc = put_str(out, line);
+                continue;
+            }
+            for (size_t pi = 0; pi < cp->path_count && rc == 0; pi++) {
+                const struct agent_path *pa = &cp->path[pi];
+                uint32_t ip = htonl(pa->dip);
+                inet_ntop(AF_INET, &ip, a, sizeof a);
+                if (pi == 0) {
+                    snprintf(line, sizeof line, " node%d=%s,label=%u,vni=%u", n, a, pa->label,
+                             pa->has_vni ? pa->vni : 0);
+                } else {
+                    snprintf(line, sizeof line, "|%s,label=%u,vni=%u", a, pa->label, pa->has_vni ? pa->vni : 0);
+                }
+                rc = put_str(out, line);
+            }
+            snprintf(line, sizeof line, ",lp=%u,seq=%u%s", cp->local_pref, cp->seq, cp->stale ? ",stale" : "");
+            rc = rc ? rc : put_str(out, line);
         }
         if (rc == 0) {
-            snprintf(line, sizeof line, " best=%d nh=%u\n", rt->best, rt->nh);
+            snprintf(line, sizeof line, " best=%d nh=%u%s\n", rt->best, rt->nh, rt->ecmp ? " ecmp" : "");
             rc = put_str(out, line);
         }
     }

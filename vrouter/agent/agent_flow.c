@@ -4,9 +4,12 @@
  * local port or a programmed route of the VRF) or drop, install the flow
  * and its reverse, and build the frame that re-injects the packet exactly
  * as the datapath would have forwarded it (Ethernet rewritten for a local
- * port; MPLSoGRE, MPLSoUDP or VXLAN encapsulation for a tunnel). No policy
- * or security-group objects reach the agent yet: reachability is the only
- * rule (docs/agent.md). */
+ * port; MPLSoGRE, MPLSoUDP or VXLAN encapsulation for a tunnel, through
+ * the ECMP member the datapath's hash picks). The flows installed are kept
+ * in a table for the flow limit and idle aging, with time as an input
+ * (agent_time_set, agent_flow_age). No policy or security-group objects
+ * reach the agent yet: reachability is the only rule (docs/agent.md). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "vrouter/agent/agent_int.h"
@@ -113,6 +116,229 @@ static void key_fill(struct dp_flow_key *k, uint32_t vrf, uint32_t src, uint32_t
     k->family = 4;
 }
 
+/* ---- the flow table ---- */
+
+enum { FLOW_DROP = 1, FLOW_FWD, FLOW_REV };
+
+static bool fkey_eq(const struct dp_flow_key *a, const struct dp_flow_key *b)
+{
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
+static void fkey_reverse(const struct dp_flow_key *k, struct dp_flow_key *r)
+{
+    *r = *k;
+    memcpy(r->src, k->dst, sizeof r->src);
+    memcpy(r->dst, k->src, sizeof r->dst);
+    r->sport = k->dport;
+    r->dport = k->sport;
+}
+
+static uint32_t flow_limit(const struct agent_core *c)
+{
+    return c->cfg.flow_limit ? c->cfg.flow_limit : AGENT_FLOW_LIMIT_DEFAULT;
+}
+
+/* The slot of 'k' (hash 'h'), or UINT32_MAX. */
+static uint32_t ft_find(const struct agent_flows *t, const struct dp_flow_key *k, uint32_t h)
+{
+    if (t->cap == 0) {
+        return UINT32_MAX;
+    }
+    uint32_t mask = t->cap - 1;
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        const struct agent_flow_ent *e = &t->slots[i];
+        if (!e->used) {
+            return UINT32_MAX;
+        }
+        if (e->hash == h && fkey_eq(&e->key, k)) {
+            return i;
+        }
+    }
+}
+
+static void ft_put(struct agent_flows *t, const struct agent_flow_ent *src)
+{
+    uint32_t mask = t->cap - 1;
+    uint32_t i = src->hash & mask;
+    while (t->slots[i].used) {
+        i = (i + 1) & mask;
+    }
+    t->slots[i] = *src;
+    t->count++;
+}
+
+/* Removes slot 'i', shifting later entries of its probe run back. */
+static void ft_remove_at(struct agent_flows *t, uint32_t i)
+{
+    uint32_t mask = t->cap - 1;
+    t->slots[i].used = 0;
+    t->count--;
+    for (uint32_t j = (i + 1) & mask; t->slots[j].used; j = (j + 1) & mask) {
+        uint32_t home = t->slots[j].hash & mask;
+        /* move j to the hole at i when i lies cyclically in [home, j) */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            t->slots[i] = t->slots[j];
+            t->slots[j].used = 0;
+            i = j;
+        }
+    }
+}
+
+/* Room for 'more' entries at a load of at most one half. */
+static int ft_reserve(struct agent_flows *t, uint32_t more)
+{
+    if ((uint64_t)(t->count + more) * 2 <= t->cap) {
+        return 0;
+    }
+    uint32_t cap = t->cap ? t->cap * 2 : 1024;
+    while ((uint64_t)(t->count + more) * 2 > cap) {
+        cap *= 2;
+    }
+    struct agent_flow_ent *slots = calloc(cap, sizeof *slots);
+    if (!slots) {
+        return LIB_ENOMEM;
+    }
+    struct agent_flows old = *t;
+    t->slots = slots;
+    t->cap = cap;
+    t->count = 0;
+    for (uint32_t i = 0; i < old.cap; i++) {
+        if (old.slots[i].used) {
+            ft_put(t, &old.slots[i]);
+        }
+    }
+    free(old.slots);
+    return 0;
+}
+
+void agent_flows_destroy(struct agent_core *c)
+{
+    free(c->flows.slots);
+    memset(&c->flows, 0, sizeof c->flows);
+}
+
+void agent_time_set(struct agent_core *c, uint64_t now_ms)
+{
+    c->now_ms = now_ms;
+}
+
+/* Forgets 'k' and, for a forward or reverse entry, its other direction. */
+static void ft_forget(struct agent_flows *t, const struct dp_flow_key *k)
+{
+    uint32_t i = ft_find(t, k, dp_flow_hash(k));
+    if (i == UINT32_MAX) {
+        return;
+    }
+    uint8_t kind = t->slots[i].used;
+    ft_remove_at(t, i);
+    if (kind != FLOW_DROP) {
+        struct dp_flow_key r;
+        fkey_reverse(k, &r);
+        i = ft_find(t, &r, dp_flow_hash(&r));
+        if (i != UINT32_MAX) {
+            ft_remove_at(t, i);
+        }
+    }
+}
+
+void agent_flow_forget(struct agent_core *c, const struct dp_flow_key *k)
+{
+    ft_forget(&c->flows, k);
+}
+
+void agent_flow_seen(struct agent_core *c, const struct dp_flow_key *k, uint64_t packets)
+{
+    uint32_t i = ft_find(&c->flows, k, dp_flow_hash(k));
+    if (i != UINT32_MAX && c->flows.slots[i].packets != packets) {
+        c->flows.slots[i].packets = packets;
+        c->flows.slots[i].last_ms = c->now_ms;
+    }
+}
+
+static void flow_del_send(struct agent_core *c, const struct dp_flow_key *k)
+{
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_FLOW_DEL, 0, 0);
+    m.u.flow.key = *k;
+    c->ops.dp_send(c->arg, &m);
+}
+
+size_t agent_flow_age(struct agent_core *c, uint64_t now_ms)
+{
+    struct agent_flows *t = &c->flows;
+    uint64_t idle = c->cfg.flow_idle_ms ? c->cfg.flow_idle_ms : AGENT_FLOW_IDLE_MS_DEFAULT;
+    size_t aged = 0;
+    c->now_ms = now_ms;
+    for (uint32_t i = 0; i < t->cap;) {
+        struct agent_flow_ent *e = &t->slots[i];
+        if (!e->used || e->used == FLOW_REV || now_ms - e->last_ms <= idle || e->last_ms > now_ms) {
+            i++;
+            continue;
+        }
+        struct dp_flow_key k = e->key;
+        if (e->used == FLOW_FWD) {
+            struct dp_flow_key r;
+            fkey_reverse(&k, &r);
+            uint32_t ri = ft_find(t, &r, dp_flow_hash(&r));
+            if (ri != UINT32_MAX && now_ms - t->slots[ri].last_ms <= idle) {
+                i++;
+                continue; /* the reverse direction is active */
+            }
+            if (ri != UINT32_MAX) {
+                flow_del_send(c, &r);
+            }
+        }
+        flow_del_send(c, &k);
+        ft_forget(t, &k); /* slot i now holds a shifted entry (or none): look again */
+        aged++;
+    }
+    c->flows_aged += aged;
+    return aged;
+}
+
+void agent_flow_flush(struct agent_core *c)
+{
+    struct agent_flows *t = &c->flows;
+    for (uint32_t i = 0; i < t->cap; i++) {
+        if (t->slots[i].used) {
+            flow_del_send(c, &t->slots[i].key);
+        }
+    }
+    c->flows_aged += t->count;
+    memset(t->slots, 0, (size_t)t->cap * sizeof *t->slots);
+    t->count = 0;
+}
+
+/* Makes room for and records a flow: its forward entry (and reverse when
+ * 'forward'). AGENT_EFULL at the limit, LIB_ENOMEM. */
+static int ft_record(struct agent_core *c, const struct dp_flow_key *k, const struct dp_flow_key *r, bool forward)
+{
+    struct agent_flows *t = &c->flows;
+    ft_forget(t, k); /* a re-punted flow replaces its old record */
+    if (forward) {
+        ft_forget(t, r);
+    }
+    uint32_t need = forward ? 2 : 1;
+    if (t->count + need > flow_limit(c)) {
+        return AGENT_EFULL;
+    }
+    int rc = ft_reserve(t, need);
+    if (rc != 0) {
+        return rc;
+    }
+    struct agent_flow_ent e = {.key = *k, .hash = dp_flow_hash(k), .last_ms = c->now_ms,
+                               .used = forward ? FLOW_FWD : FLOW_DROP};
+    ft_put(t, &e);
+    if (forward) {
+        e.key = *r;
+        e.hash = dp_flow_hash(r);
+        e.used = FLOW_REV;
+        ft_put(t, &e);
+    }
+    return 0;
+}
+
 static void flow_send(struct agent_core *c, const struct dp_flow_key *k, uint8_t action)
 {
     struct vr_msg m;
@@ -217,9 +443,16 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
     key_fill(&d->reverse, p->vrf, v.dst, v.src, v.dport, v.sport, v.proto);
     const struct agent_port *local = agent_port_by_ip(c, p->vrf, v.dst);
     const struct agent_route *rt = local ? NULL : agent_route_lookup(c, p->vrf, v.dst);
-    const struct agent_tunnel *t = rt ? agent_tunnel_get(c, rt->nh) : NULL;
+    const struct agent_tunnel *t = rt ? agent_route_tunnel_for(c, rt, &d->key) : NULL;
     bool ttl_ok = v.size > 8 && v.ip[8] > 1;
     d->forward = (local || t) && agent_ri_by_vrf(c, p->vrf) != NULL;
+    rc = ft_record(c, &d->key, &d->reverse, d->forward);
+    if (rc != 0) {
+        c->flows_over_limit += rc == AGENT_EFULL;
+        c->alloc_failures += rc == LIB_ENOMEM;
+        d->forward = false;
+        return rc == LIB_ENOMEM ? AGENT_ENOMEM : rc;
+    }
     flow_send(c, &d->key, d->forward ? DP_FLOW_FORWARD : DP_FLOW_DROP);
     if (!d->forward) {
         c->flows_drop++;

@@ -4,16 +4,25 @@
 
 #include "vrouter/agent/agent.h"
 
-/* One control node's copy of a route: its first IPv4 next hop that is not
- * this agent (host order), with what the best-path choice compares. */
-struct agent_copy {
-    bool present;
-    bool stale; /* the node was lost since it sent this copy */
+/* One path of a route copy: a remote agent (tunnel endpoint, host order)
+ * with its label, VNI and encapsulations. */
+struct agent_path {
     bool has_vni;
     uint32_t dip;
     uint32_t label;
     uint32_t vni;
     unsigned encaps; /* XMPP_ENCAP_* */
+};
+
+/* One control node's copy of a route: its IPv4 next hops that are not this
+ * agent (the first AGENT_ECMP_PATHS of them, distinct endpoints, in the
+ * item's order; two or more make an ECMP route), with what the best-path
+ * choice compares. */
+struct agent_copy {
+    bool present;
+    bool stale; /* the node was lost since it sent this copy */
+    uint8_t path_count; /* 1..AGENT_ECMP_PATHS when present */
+    struct agent_path path[AGENT_ECMP_PATHS];
     uint32_t local_pref;
     uint32_t seq;
 };
@@ -24,15 +33,26 @@ struct agent_copy {
 #define AGENT_COPY_DP AGENT_MAX_NODES
 #define AGENT_COPIES (AGENT_MAX_NODES + 1)
 
-/* A remote route of an instance. Invariant: 'nh' is 0 or the id of a
- * tunnel next hop holding one reference for this route, and the datapath
- * has the route (vrf, key) -> 'nh' exactly when 'nh' != 0. */
+/* A remote route of an instance: inet (IPv4), inet6 or EVPN (a MAC entry
+ * of the VRF). Invariants: 'tunnels[0..tunnel_count)' are distinct tunnel
+ * next hops holding one reference each for this route; 'nh' is 0 (nothing
+ * programmed, tunnel_count 0), the single tunnel (tunnel_count 1, ecmp 0)
+ * or 'ecmp' (tunnel_count >= 2), the composite whose AGENT_ECMP_SLOTS
+ * members 'slots' are those tunnels; the datapath has the route (or MAC
+ * entry) -> 'nh' exactly when 'nh' != 0. Slots keep their member when the
+ * member set changes (only the slots of a member that left, or the excess
+ * of over-represented members when one joins, are reassigned), so flows
+ * hashed to a member that stays keep it. */
 struct agent_route {
     enum xmpp_family family;
     struct xmpp_route_key key;
     struct agent_copy copy[AGENT_COPIES];
     int best; /* node index of the chosen copy, -1 for none */
     uint32_t nh;
+    uint32_t ecmp;
+    uint8_t tunnel_count;
+    uint32_t tunnels[AGENT_ECMP_PATHS];
+    uint32_t slots[AGENT_ECMP_SLOTS];
     uint32_t programmed_gen;
 };
 
@@ -61,6 +81,28 @@ struct agent_tunnel {
  * flow until it ages out) when it is full. */
 #define AGENT_DROP_FLOWS_MAX 4096
 
+/* The flows the agent installed, for aging and the flow limit: an open
+ * addressing table (linear probing, backward-shift deletion) of datapath
+ * flow entries, each direction its own entry linked to the other by
+ * 'pair' (the slot index, or UINT32_MAX for a drop flow). Grows by
+ * doubling up to twice the limit's size; one allocation per growth, none
+ * per flow. 'used' is 0 for a free slot. */
+struct agent_flow_ent {
+    struct dp_flow_key key;
+    uint32_t hash;
+    uint32_t pair;
+    uint64_t packets;
+    uint64_t last_ms;
+    uint8_t used;
+};
+
+struct agent_flows {
+    struct agent_flow_ent *slots;
+    uint32_t cap; /* power of two, or 0 */
+    uint32_t count;
+};
+
+/* An ECMP composite id in use (id 0: free). */
 struct agent_core {
     struct agent_config cfg;
     struct agent_ops ops;
@@ -70,6 +112,7 @@ struct agent_core {
     struct agent_ri **ris;
     size_t ri_count;
     struct agent_tunnel tunnels[AGENT_NH_TUNNEL_SPAN];
+    bool ecmp_used[AGENT_NH_ECMP_SPAN];
     bool node_up[AGENT_MAX_NODES];
     bool node_eor[AGENT_MAX_NODES];
     bool swept;
@@ -77,6 +120,9 @@ struct agent_core {
     struct dp_flow_key drop_flows[AGENT_DROP_FLOWS_MAX];
     size_t drop_head, drop_count; /* ring: oldest at drop_head */
     struct xmpp_route_entry scratch;
+    struct agent_flows flows;
+    uint64_t now_ms;
+    uint64_t flows_over_limit, flows_aged;
 };
 
 struct agent_ri *agent_ri_find(const struct agent_core *c, const char *name);
@@ -85,6 +131,15 @@ const struct agent_port *agent_port_by_ip(const struct agent_core *c, uint32_t v
 /* The longest programmed inet route of 'vrf' covering 'ip4', or NULL. */
 const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_t vrf, uint32_t ip4);
 const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t id);
+/* The tunnel route 'rt' sends flow 'k' through: its single tunnel, or the
+ * ECMP member the datapath's hash of 'k' picks; NULL when not programmed. */
+const struct agent_tunnel *agent_route_tunnel_for(const struct agent_core *c, const struct agent_route *rt,
+                                                  const struct dp_flow_key *k);
+/* Frees the flow table (agent_flow.c). */
+void agent_flows_destroy(struct agent_core *c);
+/* Forgets flow 'k' (and its other direction) in the flow table; the
+ * datapath is not told (agent_flow.c). */
+void agent_flow_forget(struct agent_core *c, const struct dp_flow_key *k);
 /* Remembers drop flow 'k' (agent_flow.c). */
 void agent_drop_flow_note(struct agent_core *c, const struct dp_flow_key *k);
 /* Deletes the remembered drop flows of 'vrf' whose destination is inside

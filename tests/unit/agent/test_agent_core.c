@@ -326,7 +326,7 @@ static void test_port_add_installs_and_publishes(void **state)
         assert_int_equal(f->pubs[i].key.plen, 32);
         assert_int_equal(be32_load(f->pubs[i].key.prefix.addr), 0xc0a80101u);
         assert_int_equal(be32_load(f->pubs[i].nh.address.addr), FABRIC_IP);
-        assert_int_equal(f->pubs[i].nh.label, p->label);
+        assert_int_equal(f->pubs[i].nh.label, i == 0 ? p->label : p->l2_label); /* EVPN: the bridging label */
         assert_int_equal(f->pubs[i].nh.vni, 5001);
         assert_int_equal(f->pubs[i].nh.encaps, XMPP_ENCAP_UDP | XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN);
     }
