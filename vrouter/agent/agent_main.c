@@ -3,10 +3,17 @@
  *   - one or two control nodes: mutual TLS (lib/tls) + an agent-role XMPP
  *     session (routing/xmpp) each, reconnected with exponential backoff;
  *   - strata-vrouter's control socket (vrouter/msg frames; replies are
- *     checked and refusals logged and counted);
+ *     checked and refusals logged and counted). Requests are encoded into
+ *     one pending buffer and written once per loop iteration (a uv_prepare
+ *     handle), so a batch of punts costs one write for all its flows;
  *   - the punt interface: an AF_PACKET socket on the datapath's agent TAP;
  *     ARP/DHCP/DNS go to proxy_handle() (vrouter/agent/proxy), flow misses
- *     to the core, answers and re-injections go back the same way;
+ *     to the core, answers and re-injections go back the same way; punts
+ *     are read with recvmmsg and injections sent with sendmmsg, a batch at
+ *     a time, with no allocation per frame;
+ *   - flow aging: every quarter of --flow-idle a dump of the datapath's
+ *     flows reports their packet counts to the core, which then deletes
+ *     the flows idle for longer (agent_flow_age);
  *   - the local command socket (--ctl) and the state directory.
  *   strata-agent --name NAME --pki DIR --control HOST:PORT [--control HOST:PORT]
  *                --vrouter-sock PATH --fabric-ip ADDR --state-dir DIR --ctl PATH
@@ -49,6 +56,10 @@ int main(int argc, char **argv);
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 8000
 #define PUNT_FRAME_MAX 16384
+#define PUNT_BATCH 64
+#define PUNT_RCVBUF (32 << 20)
+#define PUNT_RX_MAX 2048 /* punted frames are a header and one VM frame */
+#define VR_FLUSH_AT (256 * 1024)
 #define CTL_LINE_MAX 1024
 #define XMPP_TO XMPP_CONTROL_JID "/bgp-peer"
 
@@ -94,7 +105,14 @@ struct agentd {
     uint8_t vr_rbuf[VR_MSG_MAX * 8];
     size_t vr_rlen;
     uint32_t vr_seq;
-    uint64_t dp_sent, dp_errors;
+    uint64_t dp_sent, dp_errors, dp_enoent;
+    struct buf vr_pending; /* encoded requests not yet written */
+    uv_prepare_t vr_prepare;
+    uint64_t vr_writes;
+    /* flow aging */
+    uint64_t flow_idle_ms;
+    uv_timer_t age_timer;
+    uint32_t flow_dump_seq; /* 0 when no dump is under way */
     /* adoption of the previous generation's remote routes (a dump at start) */
     struct dp_nh *dump_nhs;
     size_t dump_nh_count;
@@ -105,8 +123,16 @@ struct agentd {
     uv_poll_t punt_poll;
     uv_timer_t punt_timer; /* waits for the datapath to create the agent TAP */
     uint64_t punt_wait_ms;
-    uint64_t punts[DP_PUNT_NH + 1], punts_bad, proxy_replies, proxy_silent, reinjects, tx_errors;
+    uint64_t punts[DP_PUNT_NH + 1], punts_bad, proxy_replies, proxy_silent, reinjects, tx_errors, over_limit;
     struct buf out;
+    /* batched punt I/O */
+    uint8_t (*rx_frames)[PUNT_RX_MAX];
+    struct mmsghdr rx_mm[PUNT_BATCH];
+    struct iovec rx_iov[PUNT_BATCH];
+    struct sockaddr_ll rx_from[PUNT_BATCH];
+    struct buf tx_frames; /* injections of the batch, back to back */
+    size_t tx_ends[PUNT_BATCH];
+    size_t tx_count;
     /* ctl */
     uv_pipe_t ctl;
     uv_signal_t sigterm, sigint;
@@ -128,6 +154,42 @@ static void vr_written(uv_write_t *req, int status)
     free(req);
 }
 
+/* Writes the pending requests: as much as the socket takes now, the rest
+ * queued (in order) behind libuv's write queue. */
+static void vr_flush(struct agentd *d)
+{
+    if (d->vr_pending.size == 0) {
+        return;
+    }
+    size_t size = d->vr_pending.size, done = 0;
+    uv_buf_t b = uv_buf_init((char *)d->vr_pending.data, (unsigned)size);
+    int n = uv_try_write((uv_stream_t *)&d->vr, &b, 1);
+    done = n > 0 ? (size_t)n : 0;
+    d->vr_writes++;
+    if (done < size) {
+        struct vr_write *w = malloc(sizeof *w + size - done);
+        if (!w) {
+            log_error(MOD, "out of memory queueing datapath requests", "bytes=%zu", size - done);
+            d->dp_errors++;
+        } else {
+            memcpy(w->data, d->vr_pending.data + done, size - done);
+            b = uv_buf_init((char *)w->data, (unsigned)(size - done));
+            int rc = uv_write(&w->req, (uv_stream_t *)&d->vr, &b, 1, vr_written);
+            if (rc != 0) {
+                log_error(MOD, "datapath write failed", "err=\"%s\"", uv_strerror(rc));
+                free(w);
+                d->dp_errors++;
+            }
+        }
+    }
+    buf_reset(&d->vr_pending);
+}
+
+static void vr_prepare_cb(uv_prepare_t *h)
+{
+    vr_flush(h->data);
+}
+
 static void dp_send(void *arg, const struct vr_msg *m)
 {
     struct agentd *d = arg;
@@ -142,26 +204,14 @@ static void dp_send(void *arg, const struct vr_msg *m)
         d->dp_errors++;
         return;
     }
+    if (buf_put(&d->vr_pending, frame, size) != 0) {
+        log_error(MOD, "out of memory for a datapath request", "type=%s", vr_msg_type_name(m->type));
+        d->dp_errors++;
+        return;
+    }
     d->dp_sent++;
-    uv_buf_t b = uv_buf_init((char *)frame, (unsigned)size);
-    int n = uv_try_write((uv_stream_t *)&d->vr, &b, 1);
-    size_t done = n > 0 ? (size_t)n : 0;
-    if (done == size) {
-        return;
-    }
-    struct vr_write *w = malloc(sizeof *w + size - done);
-    if (!w) {
-        log_error(MOD, "out of memory queueing a datapath request", "type=%s", vr_msg_type_name(m->type));
-        d->dp_errors++;
-        return;
-    }
-    memcpy(w->data, frame + done, size - done);
-    b = uv_buf_init((char *)w->data, (unsigned)(size - done));
-    rc = uv_write(&w->req, (uv_stream_t *)&d->vr, &b, 1, vr_written);
-    if (rc != 0) {
-        log_error(MOD, "datapath write failed", "err=\"%s\"", uv_strerror(rc));
-        free(w);
-        d->dp_errors++;
+    if (d->vr_pending.size >= VR_FLUSH_AT) {
+        vr_flush(d);
     }
 }
 
@@ -214,6 +264,16 @@ static void vr_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                     break;
                 }
             }
+        } else if ((m.flags & VR_MSG_F_DUMP) && m.type == VR_MSG_FLOW && d->flow_dump_seq) {
+            if (m.u.flow.state == DP_FLOW_ACTIVE) {
+                agent_flow_seen(d->core, &m.u.flow.key, m.u.flow.packets);
+            }
+        } else if (m.type == VR_MSG_REPLY && m.seq == d->flow_dump_seq && d->flow_dump_seq) {
+            d->flow_dump_seq = 0;
+            size_t aged = agent_flow_age(d->core, uv_now(d->loop));
+            if (aged) {
+                log_debug(MOD, "idle flows deleted", "flows=%zu", aged);
+            }
         } else if (m.type == VR_MSG_REPLY && m.seq == d->dump_route_seq && d->dump_route_seq) {
             log_info(MOD, "previous generation's remote routes adopted until the sweep", "routes=%zu", d->adopted);
             d->dump_route_seq = 0;
@@ -221,7 +281,9 @@ static void vr_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             d->dump_nhs = NULL;
             d->dump_nh_count = 0;
         }
-        if (m.type == VR_MSG_REPLY && m.u.reply.code != 0) {
+        if (m.type == VR_MSG_REPLY && m.u.reply.code == VR_ENOENT) {
+            d->dp_enoent++; /* deleting what the datapath already aged */
+        } else if (m.type == VR_MSG_REPLY && m.u.reply.code != 0) {
             d->dp_errors++;
             log_warn(MOD, "datapath refused a request", "seq=%u err=\"%s\"", m.seq, strata_strerror(m.u.reply.code));
         } else if (m.type == VR_MSG_REPLY && m.seq && m.u.reply.value) {
@@ -499,6 +561,29 @@ static void punt_send(struct agentd *d, const uint8_t *frame, size_t size)
     }
 }
 
+/* Sends the batch's queued injections with one sendmmsg per call. */
+static void punt_tx_flush(struct agentd *d)
+{
+    struct mmsghdr mm[PUNT_BATCH];
+    struct iovec iov[PUNT_BATCH];
+    size_t start = 0;
+    for (size_t i = 0; i < d->tx_count; i++) {
+        iov[i] = (struct iovec){.iov_base = d->tx_frames.data + start, .iov_len = d->tx_ends[i] - start};
+        mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+        start = d->tx_ends[i];
+    }
+    for (size_t done = 0; done < d->tx_count;) {
+        int n = sendmmsg(d->punt_fd, mm + done, (unsigned)(d->tx_count - done), MSG_DONTWAIT);
+        if (n <= 0) {
+            d->tx_errors += d->tx_count - done;
+            break;
+        }
+        done += (size_t)n;
+    }
+    d->tx_count = 0;
+    buf_reset(&d->tx_frames);
+}
+
 static void punt_proxy(struct agentd *d, const struct agent_punt *p)
 {
     const struct agent_port *port = agent_port_by_ifindex(d->core, p->ifindex);
@@ -552,12 +637,14 @@ static void punt_frame(struct agentd *d, const uint8_t *frame, size_t size)
         break;
     case DP_PUNT_FLOW_MISS: {
         struct agent_flow_decision dec;
-        buf_reset(&d->out);
-        int rc = agent_flow_miss(d->core, &p, &dec, &d->out);
-        if (rc != 0) {
+        size_t before = d->tx_frames.size;
+        int rc = agent_flow_miss(d->core, &p, &dec, &d->tx_frames);
+        if (rc == AGENT_EFULL) {
+            d->over_limit++;
+        } else if (rc != 0) {
             d->punts_bad++;
-        } else if (d->out.size) {
-            punt_send(d, d->out.data, d->out.size);
+        } else if (d->tx_frames.size > before) {
+            d->tx_ends[d->tx_count++] = d->tx_frames.size;
             d->reinjects++;
         }
         break;
@@ -574,18 +661,34 @@ static void punt_ready(uv_poll_t *h, int status, int events)
     if (status < 0) {
         return;
     }
-    static uint8_t frame[PUNT_FRAME_MAX];
-    for (int i = 0; i < 64; i++) {
-        struct sockaddr_ll from;
-        socklen_t fl = sizeof from;
-        ssize_t n = recvfrom(d->punt_fd, frame, sizeof frame, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
-        if (n < 0) {
+    agent_time_set(d->core, uv_now(d->loop));
+    for (int round = 0; round < 16; round++) {
+        for (size_t i = 0; i < PUNT_BATCH; i++) {
+            d->rx_iov[i] = (struct iovec){.iov_base = d->rx_frames[i], .iov_len = PUNT_RX_MAX};
+            d->rx_mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &d->rx_from[i],
+                                                       .msg_namelen = sizeof d->rx_from[i],
+                                                       .msg_iov = &d->rx_iov[i],
+                                                       .msg_iovlen = 1}};
+        }
+        int n = recvmmsg(d->punt_fd, d->rx_mm, PUNT_BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0) {
             return;
         }
-        if (from.sll_pkttype == PACKET_OUTGOING) {
-            continue; /* our own injections */
+        for (int i = 0; i < n; i++) {
+            if (d->rx_from[i].sll_pkttype == PACKET_OUTGOING) {
+                continue; /* our own injections */
+            }
+            if (d->rx_mm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                d->punts_bad++;
+                continue;
+            }
+            punt_frame(d, d->rx_frames[i], d->rx_mm[i].msg_len);
         }
-        punt_frame(d, frame, (size_t)n);
+        vr_flush(d); /* the flows first: the injections' replies may follow at once */
+        punt_tx_flush(d);
+        if (n < PUNT_BATCH) {
+            return;
+        }
     }
 }
 
@@ -615,6 +718,12 @@ static int punt_open(struct agentd *d)
     int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
     if (fd < 0) {
         return -errno;
+    }
+    /* room for bursts of punts while the loop is busy (FORCE needs
+     * CAP_NET_ADMIN; otherwise the rmem_max-capped request) */
+    int rcvbuf = PUNT_RCVBUF;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     }
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)ifx};
     if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) {
@@ -768,8 +877,11 @@ static void cmd_status(struct agentd *d, struct buf *b)
     rc = rc ? rc : put_line(b, "ports %zu instances %zu routes %zu programmed %zu stale %zu tunnels %zu adopted %zu\n",
                             st.ports, st.instances, st.routes, st.programmed, st.stale_copies, st.tunnel_nhs,
                             st.adopted);
-    rc = rc ? rc : put_line(b, "flows forward %llu drop %llu drops_lifted %llu\n", (unsigned long long)st.flows_forward,
-                            (unsigned long long)st.flows_drop, (unsigned long long)st.drops_lifted);
+    rc = rc ? rc : put_line(b, "flows forward %llu drop %llu drops_lifted %llu entries %zu over_limit %llu aged %llu\n",
+                            (unsigned long long)st.flows_forward, (unsigned long long)st.flows_drop,
+                            (unsigned long long)st.drops_lifted, st.flow_entries,
+                            (unsigned long long)st.flows_over_limit, (unsigned long long)st.flows_aged);
+    rc = rc ? rc : put_line(b, "ecmp %zu macs %zu\n", st.ecmp_nhs, st.macs);
     rc = rc ? rc : put_line(b, "punts arp %llu dhcp %llu dns %llu nd %llu flow_miss %llu nh %llu bad %llu\n",
                             (unsigned long long)d->punts[DP_PUNT_ARP], (unsigned long long)d->punts[DP_PUNT_DHCP],
                             (unsigned long long)d->punts[DP_PUNT_DNS], (unsigned long long)d->punts[DP_PUNT_ND],
@@ -778,8 +890,9 @@ static void cmd_status(struct agentd *d, struct buf *b)
     rc = rc ? rc : put_line(b, "proxy replies %llu silent %llu reinjects %llu tx_errors %llu\n",
                             (unsigned long long)d->proxy_replies, (unsigned long long)d->proxy_silent,
                             (unsigned long long)d->reinjects, (unsigned long long)d->tx_errors);
-    rc = rc ? rc : put_line(b, "datapath requests %llu refused %llu alloc_failures %llu\n",
-                            (unsigned long long)d->dp_sent, (unsigned long long)d->dp_errors,
+    rc = rc ? rc : put_line(b, "datapath requests %llu writes %llu refused %llu gone %llu alloc_failures %llu\n",
+                            (unsigned long long)d->dp_sent, (unsigned long long)d->vr_writes,
+                            (unsigned long long)d->dp_errors, (unsigned long long)d->dp_enoent,
                             (unsigned long long)st.alloc_failures);
     (void)rc;
 }
@@ -1035,7 +1148,7 @@ static void usage(void)
     fprintf(stderr, "usage: strata-agent --name NAME --pki DIR --control HOST:PORT [--control HOST:PORT]\n"
                     "         --vrouter-sock PATH --fabric-ip ADDR --state-dir DIR --ctl PATH\n"
                     "         [--encap mplsudp,mplsgre,vxlan] [--stale-timeout S] [--sweep-timeout S]\n"
-                    "         [--agent-if NAME]\n"
+                    "         [--agent-if NAME] [--flow-limit N] [--flow-idle S]\n"
                     "       strata-agent ctl --ctl PATH COMMAND...\n");
 }
 
@@ -1047,7 +1160,8 @@ static int parse_args(struct agentd *d, int argc, char **argv)
         {"fabric-ip", required_argument, 0, 'f'},     {"state-dir", required_argument, 0, 's'},
         {"ctl", required_argument, 0, 'C'},           {"encap", required_argument, 0, 'e'},
         {"stale-timeout", required_argument, 0, 'T'}, {"sweep-timeout", required_argument, 0, 'W'},
-        {"agent-if", required_argument, 0, 'a'},      {0, 0, 0, 0},
+        {"agent-if", required_argument, 0, 'a'},      {"flow-limit", required_argument, 0, 'L'},
+        {"flow-idle", required_argument, 0, 'I'},     {0, 0, 0, 0},
     };
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1094,6 +1208,20 @@ static int parse_args(struct agentd *d, int argc, char **argv)
                 return -1;
             }
             *(o == 'T' ? &d->stale_timeout_ms : &d->sweep_timeout_ms) = (uint64_t)v * 1000;
+            break;
+        case 'L':
+            v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v > 64UL * 1024 * 1024) {
+                return -1;
+            }
+            d->cfg.flow_limit = (uint32_t)v;
+            break;
+        case 'I':
+            v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v > 86400UL) {
+                return -1;
+            }
+            d->flow_idle_ms = (uint64_t)v * 1000;
             break;
         case 'a':
             if (strlen(optarg) >= sizeof d->agent_if) {
@@ -1218,6 +1346,21 @@ static void sweep_fired(uv_timer_t *t)
     agent_generation_sweep(d->core);
 }
 
+/* Starts a flow dump; its reply runs the aging (vr_read). */
+static void age_fired(uv_timer_t *t)
+{
+    struct agentd *d = t->data;
+    if (d->flow_dump_seq) {
+        return; /* the previous dump is still coming */
+    }
+    agent_time_set(d->core, uv_now(d->loop));
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_DUMP_REQ, 0, 0);
+    m.u.table = VR_TABLE_FLOW;
+    dp_send(d, &m);
+    d->flow_dump_seq = d->vr_seq;
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
     struct agentd *d = h->data;
@@ -1248,6 +1391,7 @@ int main(int argc, char **argv)
     d->cfg.encaps[1] = DP_ENCAP_MPLS_GRE;
     d->cfg.encaps[2] = DP_ENCAP_VXLAN;
     d->cfg.encap_count = 3;
+    d->flow_idle_ms = AGENT_FLOW_IDLE_MS_DEFAULT;
     if (parse_args(d, argc, argv) != 0) {
         usage();
         return 2;
@@ -1255,6 +1399,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     d->loop = uv_default_loop();
     buf_init(&d->out, PUNT_FRAME_MAX * 2);
+    buf_init(&d->tx_frames, (size_t)PUNT_BATCH * 256);
+    buf_init(&d->vr_pending, 64 * 1024);
+    d->cfg.flow_idle_ms = d->flow_idle_ms;
+    d->rx_frames = malloc((size_t)PUNT_BATCH * PUNT_RX_MAX);
+    if (!d->rx_frames) {
+        log_error(MOD, "out of memory", "bytes=%zu", (size_t)PUNT_BATCH * PUNT_RX_MAX);
+        return 1;
+    }
     struct agent_port_spec *specs = NULL;
     size_t spec_count = 0;
     uint32_t prev_gen = 0;
@@ -1284,6 +1436,11 @@ int main(int argc, char **argv)
     rc = tls_setup(d);
     rc = rc ? rc : agent_core_create(&d->cfg, &ops, d, &d->core);
     rc = rc ? rc : vr_connect(d);
+    if (rc == 0) {
+        uv_prepare_init(d->loop, &d->vr_prepare);
+        d->vr_prepare.data = d;
+        uv_prepare_start(&d->vr_prepare, vr_prepare_cb);
+    }
     if (rc != 0) {
         log_error(MOD, "cannot start", "err=\"%s\"", strata_strerror(rc));
         free(specs);
@@ -1325,6 +1482,10 @@ int main(int argc, char **argv)
     uv_timer_init(d->loop, &d->sweep_timer);
     d->sweep_timer.data = d;
     uv_timer_start(&d->sweep_timer, sweep_fired, d->sweep_timeout_ms, 0);
+    uv_timer_init(d->loop, &d->age_timer);
+    d->age_timer.data = d;
+    uint64_t age_every = d->flow_idle_ms / 4 > 1000 ? d->flow_idle_ms / 4 : 1000;
+    uv_timer_start(&d->age_timer, age_fired, age_every, age_every);
     for (size_t i = 0; i < d->node_count; i++) {
         struct node *n = &d->nodes[i];
         n->d = d;
@@ -1368,6 +1529,9 @@ int main(int argc, char **argv)
     tls_ctx_free(d->tls);
     agent_core_free(d->core);
     buf_destroy(&d->out);
+    buf_destroy(&d->tx_frames);
+    buf_destroy(&d->vr_pending);
+    free(d->rx_frames);
     free(d->dump_nhs);
     return d->exit_code;
 }
