@@ -168,6 +168,23 @@ static void ft_put(struct agent_flows *t, const struct agent_flow_ent *src)
     t->count++;
 }
 
+/* Inserts 'src' unless its key is present: one probe run for both.
+ * Returns false (nothing changed) when the key is there already. The
+ * table must have room. */
+static bool ft_insert_new(struct agent_flows *t, const struct agent_flow_ent *src)
+{
+    uint32_t mask = t->cap - 1;
+    uint32_t i = src->hash & mask;
+    for (; t->slots[i].used; i = (i + 1) & mask) {
+        if (t->slots[i].hash == src->hash && fkey_eq(&t->slots[i].key, &src->key)) {
+            return false;
+        }
+    }
+    t->slots[i] = *src;
+    t->count++;
+    return true;
+}
+
 /* Removes slot 'i', shifting later entries of its probe run back. */
 static void ft_remove_at(struct agent_flows *t, uint32_t i)
 {
@@ -315,26 +332,34 @@ void agent_flow_flush(struct agent_core *c)
 static int ft_record(struct agent_core *c, const struct dp_flow_key *k, const struct dp_flow_key *r, bool forward)
 {
     struct agent_flows *t = &c->flows;
-    ft_forget(t, k); /* a re-punted flow replaces its old record */
-    if (forward) {
-        ft_forget(t, r);
-    }
     uint32_t need = forward ? 2 : 1;
-    if (t->count + need > flow_limit(c)) {
-        return AGENT_EFULL;
-    }
     int rc = ft_reserve(t, need);
     if (rc != 0) {
         return rc;
     }
     struct agent_flow_ent e = {.key = *k, .hash = dp_flow_hash(k), .last_ms = c->now_ms,
                                .used = forward ? FLOW_FWD : FLOW_DROP};
+    struct agent_flow_ent re = {.key = forward ? *r : *k, .hash = forward ? dp_flow_hash(r) : 0,
+                                .last_ms = c->now_ms, .used = FLOW_REV};
+    /* the common case, a new flow, probes each run once: insert both
+     * directions when neither is known (and the limit allows) */
+    if (t->count + need <= flow_limit(c) && ft_insert_new(t, &e)) {
+        if (!forward || ft_insert_new(t, &re)) {
+            return 0;
+        }
+        ft_forget(t, k); /* the reverse is known (a pair punted the other way): start over */
+    }
+    /* a re-punted flow replaces its old record (both directions) */
+    ft_forget(t, k);
+    if (forward) {
+        ft_forget(t, r);
+    }
+    if (t->count + need > flow_limit(c)) {
+        return AGENT_EFULL;
+    }
     ft_put(t, &e);
     if (forward) {
-        e.key = *r;
-        e.hash = dp_flow_hash(r);
-        e.used = FLOW_REV;
-        ft_put(t, &e);
+        ft_put(t, &re);
     }
     return 0;
 }

@@ -553,6 +553,24 @@ static void test_flow_aging_idle(void **state)
     first_packet(f, 0xc0a80102u, 1, &rc); /* F1 */
     first_packet(f, 0xc0a80102u, 2, &rc); /* F2 */
     first_packet(f, 0x0a0a0a0au, 3, &rc); /* D: a drop flow */
+    struct agent_status st;
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.flow_entries, 5);
+    /* F2 gone from the datapath and punted again: its record is replaced, not doubled */
+    struct dp_flow_key f2;
+    memset(&f2, 0, sizeof f2);
+    f2.vrf = 1;
+    be32_store(f2.src, 0xc0a80101u);
+    be32_store(f2.dst, 0xc0a80102u);
+    f2.sport = 2;
+    f2.dport = 7000;
+    f2.proto = 17;
+    f2.family = 4;
+    assert_int_equal(dp_flow_del(f->dp, &f2), 0);
+    first_packet(f, 0xc0a80102u, 2, &rc);
+    assert_int_equal(rc, 0);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.flow_entries, 5);
     assert_int_equal(agent_flow_age(f->core, 10900), 0);
     /* F1's reverse direction counted packets: active at 10600 */
     f->now = 10600;
@@ -574,7 +592,6 @@ static void test_flow_aging_idle(void **state)
     assert_true(dp_has_flow(f, 0xc0a80102u, 0xc0a80101u, 7000, 1));
     assert_false(dp_has_flow(f, 0xc0a80101u, 0xc0a80102u, 2, 7000));
     assert_false(dp_has_flow(f, 0xc0a80102u, 0xc0a80101u, 7000, 2));
-    struct agent_status st;
     agent_status_get(f->core, &st);
     assert_int_equal(st.flow_entries, 2);
     /* the same count again is no activity */
