@@ -51,8 +51,6 @@ struct fx {
 static void apply(void *arg, const struct vr_msg *m)
 {
     struct fx *f = arg;
-    struct dp *dp = f->dp;
-    int rc = 0;
     uint8_t frame[VR_MSG_MAX];
     size_t size;
     struct vr_msg back;
@@ -60,57 +58,10 @@ static void apply(void *arg, const struct vr_msg *m)
     assert_int_equal(vr_msg_encode(m, frame, sizeof frame, &size), 0);
     assert_int_equal(vr_msg_decode(frame, size, &back), 0);
     f->msgs[m->type]++;
-    switch (m->type) {
-    case VR_MSG_IF:
-        rc = dp_if_add(dp, &m->u.ifc.dpif);
-        break;
-    case VR_MSG_IF_DEL:
-        rc = dp_if_del(dp, m->u.id);
-        break;
-    case VR_MSG_VRF:
-        rc = dp_vrf_add(dp, &m->u.vrf);
-        break;
-    case VR_MSG_VRF_DEL:
-        rc = dp_vrf_del(dp, m->u.id);
-        break;
-    case VR_MSG_NH:
-        rc = dp_nh_add(dp, &m->u.nh);
-        break;
-    case VR_MSG_NH_DEL:
-        rc = dp_nh_del(dp, m->u.id);
-        break;
-    case VR_MSG_ROUTE:
-        rc = dp_route_add(dp, &m->u.route);
-        break;
-    case VR_MSG_ROUTE_DEL:
-        rc = dp_route_del(dp, &m->u.route);
-        break;
-    case VR_MSG_LABEL:
-        rc = dp_label_add(dp, &m->u.label);
-        break;
-    case VR_MSG_LABEL_DEL:
-        rc = dp_label_del(dp, m->u.id);
-        break;
-    case VR_MSG_VNI:
-        rc = dp_vni_add(dp, &m->u.vni);
-        break;
-    case VR_MSG_VNI_DEL:
-        rc = dp_vni_del(dp, m->u.id);
-        break;
-    case VR_MSG_FLOW:
-        rc = dp_flow_set(dp, &m->u.flow.key, &m->u.flow.action, 1, NULL);
-        break;
-    case VR_MSG_FLOW_DEL:
-        rc = dp_flow_del(dp, &m->u.flow.key);
-        break;
-    case VR_MSG_GEN_BEGIN:
-        dp_generation_begin(dp, m->u.id);
-        break;
-    case VR_MSG_SWEEP:
-        f->swept = dp_sweep(dp, m->u.id);
-        break;
-    default:
-        fail_msg("unexpected request type %u", m->type);
+    uint32_t value = 0;
+    int rc = vr_msg_apply(f->dp, &back, 1, &value);
+    if (m->type == VR_MSG_SWEEP) {
+        f->swept = value;
     }
     if (rc != 0) {
         f->dp_errors++;
