@@ -1332,7 +1332,10 @@ int store_fsm_apply_batch(struct store_fsm *fsm, const struct store_entry *entri
     }
     for (size_t i = 0; i < n; i++) {
         struct store_result *res = &results[i];
-        if (entries[i].index <= a.ws.applied) {
+        /* A replay: an entry committed before this batch, or an entry this
+         * batch already holds (later parts of one entry share its index). */
+        if (entries[i].index <= fsm->st.applied ||
+            (entries[i].index <= a.ws.applied && entries[i].part == 0)) {
             res->status = STORE_EAPPLIED;
             res->revision = a.ws.revision;
             buf_reset(&res->reply);

@@ -119,6 +119,10 @@ struct store_entry {
     uint64_t index;
     const void *data;
     size_t size;
+    /* The command's position in its raft entry (store/entry.h: a batch
+     * entry carries several commands, which share its index and must all
+     * be in the same store_fsm_apply_batch call); 0 for the first. */
+    uint32_t part;
 };
 
 /* The outcome of one entry of a batch. 'status': 0 when applied (a txn whose

@@ -22,6 +22,7 @@
 #include <raft/uv.h>
 
 #include "lib/log.h"
+#include "store/entry.h"
 
 #define NODE_ELECTION_MS 1000
 #define NODE_HEARTBEAT_MS 100
@@ -37,15 +38,23 @@ struct request {
     struct request *next;
     store_node_done_fn *done;
     void *arg;
-    struct raft_apply apply; /* writes */
-    uint8_t *cmd;            /* reads: the RANGE command; writes: padded copy */
+    uint8_t *cmd; /* a copy of the command */
     size_t cmd_size;
     bool serializable;
 };
 
-/* One entry applied by libraft and not yet committed to LMDB. */
+/* The writes proposed together as one raft entry (store/entry.h), in
+ * order; they complete together. */
+struct proposal {
+    struct raft_apply apply;
+    struct request *reqs;
+};
+
+/* One command applied by libraft and not yet committed to LMDB. The
+ * commands of one batch entry share its index. */
 struct pending {
     uint64_t index;
+    uint32_t part;
     uint8_t *data;
     size_t size;
     struct request *req; /* the leader's client waiting for it, if any */
@@ -71,6 +80,11 @@ struct store_node {
     uv_check_t check;    /* commits the pending batch each iteration */
     uv_idle_t kick;      /* keeps the loop from blocking while reads are ready */
     uv_timer_t retry;    /* retries a batch after a storage error */
+
+    /* Writes accepted in this loop iteration, not yet proposed: the check
+     * handle proposes them as one raft entry (store/entry.h). */
+    struct request *wb_head, *wb_tail;
+    size_t wb_len, wb_bytes;
 
     /* Entries applied by raft, awaiting commit, in index order. */
     struct pending *pend_head, *pend_tail;
@@ -201,7 +215,8 @@ static int node_flush(struct store_node *n)
     }
     size_t i = 0;
     for (struct pending *p = n->pend_head; p; p = p->next, i++) {
-        n->entries[i] = (struct store_entry){.index = p->index, .data = p->data, .size = p->size};
+        n->entries[i] =
+            (struct store_entry){.index = p->index, .data = p->data, .size = p->size, .part = p->part};
     }
     int rc = store_fsm_apply_batch(n->fsm, n->entries, n->pend_len, n->results);
     if (rc != 0) {
@@ -302,12 +317,17 @@ static void node_check_leadership(struct store_node *n)
     }
 }
 
+static void node_propose(struct store_node *n);
+
 static void check_cb(uv_check_t *h)
 {
     struct store_node *n = h->data;
     if (!n->started || n->closing) {
         return;
     }
+    /* Proposing first starts the log append and the replication, which
+     * then overlap the LMDB commit below. */
+    node_propose(n);
     if (store_fsm_failed(n->fsm) == 0) {
         node_flush(n);
     }
@@ -317,39 +337,56 @@ static void check_cb(uv_check_t *h)
 
 /* ---- the raft_fsm ---- */
 
+static void pending_free_list(struct pending *p)
+{
+    while (p) {
+        struct pending *next = p->next;
+        free(p->data);
+        free(p);
+        p = next;
+    }
+}
+
+/* Queues the commands of one entry (store/entry.h) for the next commit;
+ * '*result' is the first one's pending, for apply_cb. */
 static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **result)
 {
     struct store_node *n = f->data;
-    struct pending *p = calloc(1, sizeof *p);
-    if (!p) {
-        return RAFT_NOMEM;
-    }
     /* libraft sets last_applied after this returns; entries apply in order.
-     * An entry is u32 size, the command, zero padding (see submit); a
-     * malformed frame goes to the FSM as it is, which rejects it the same
-     * way on every replica. */
-    p->index = n->raft.last_applied + 1;
-    const uint8_t *data = buf->base;
-    size_t size = buf->len;
-    if (size >= 4 && be32_load(data) <= size - 4) {
-        size = be32_load(data);
-        data += 4;
+     * A malformed entry reads as one command, which the FSM rejects the
+     * same way on every replica. */
+    uint64_t index = n->raft.last_applied + 1;
+    struct store_entry_reader rd;
+    struct pending *head = NULL, *tail = NULL;
+    const uint8_t *data;
+    size_t size, count = 0;
+    store_entry_read_init(&rd, buf->base, buf->len);
+    while (store_entry_read_next(&rd, &data, &size)) {
+        struct pending *p = calloc(1, sizeof *p);
+        if (!p || !(p->data = malloc(size ? size : 1))) {
+            free(p);
+            pending_free_list(head);
+            return RAFT_NOMEM;
+        }
+        p->index = index;
+        p->part = (uint32_t)count++;
+        p->size = size;
+        memcpy(p->data, data, size);
+        if (tail) {
+            tail->next = p;
+        } else {
+            head = p;
+        }
+        tail = p;
     }
-    p->size = size;
-    p->data = malloc(size ? size : 1);
-    if (!p->data) {
-        free(p);
-        return RAFT_NOMEM;
-    }
-    memcpy(p->data, data, size);
     if (n->pend_tail) {
-        n->pend_tail->next = p;
+        n->pend_tail->next = head;
     } else {
-        n->pend_head = p;
+        n->pend_head = head;
     }
-    n->pend_tail = p;
-    n->pend_len++;
-    *result = p;
+    n->pend_tail = tail;
+    n->pend_len += count;
+    *result = head;
     return 0;
 }
 
@@ -588,21 +625,90 @@ static void watchdog_cb(uv_timer_t *t)
 
 static void kick_cb(uv_idle_t *h)
 {
-    uv_idle_stop(h);
+    struct store_node *n = h->data;
+    if (!n->wb_head) {
+        uv_idle_stop(h); /* else the loop must not block before proposing */
+    }
 }
 
 static void apply_cb(struct raft_apply *req, int status, void *result)
 {
-    struct request *r = req->data;
+    struct proposal *pr = req->data;
     if (status != 0) {
         /* Leadership lost or shutdown: the entry may still commit later,
-         * so the outcome is unknown to the client. */
-        request_finish(r, status == RAFT_SHUTDOWN ? STORE_ESHUTDOWN : STORE_ENOTLEADER, NULL, 0);
+         * so the outcome is unknown to the clients. */
+        fail_list(&pr->reqs, status == RAFT_SHUTDOWN ? STORE_ESHUTDOWN : STORE_ENOTLEADER);
+        free(pr);
         return;
     }
-    /* Answered after the LMDB commit of its batch. */
+    /* Each is answered after the LMDB commit of its batch; the entry's
+     * commands are the pendings from 'result' on, in proposal order. */
     struct pending *p = result;
-    p->req = r;
+    while (pr->reqs) {
+        struct request *r = pr->reqs;
+        pr->reqs = r->next;
+        r->next = NULL;
+        if (p && p->part == 0 && p != result) {
+            p = NULL; /* the entry had fewer commands: cannot happen */
+        }
+        if (p) {
+            p->req = r;
+            p = p->next;
+        } else {
+            request_finish(r, STORE_EFORMAT, NULL, 0);
+        }
+    }
+    free(pr);
+}
+
+/* Proposes the writes gathered since the last proposal as one raft entry;
+ * on failure their clients get the error. */
+static void node_propose(struct store_node *n)
+{
+    if (!n->wb_head) {
+        return;
+    }
+    struct request *reqs = n->wb_head;
+    size_t count = n->wb_len, total = n->wb_bytes;
+    n->wb_head = n->wb_tail = NULL;
+    n->wb_len = n->wb_bytes = 0;
+    const uint8_t *cmds_small[16];
+    size_t sizes_small[16];
+    const uint8_t **cmds = cmds_small;
+    size_t *sizes = sizes_small;
+    if (count > 16) {
+        cmds = malloc(count * sizeof *cmds);
+        sizes = malloc(count * sizeof *sizes);
+    }
+    struct proposal *pr = malloc(sizeof *pr);
+    size_t len = store_entry_size(count, total);
+    struct raft_buffer rb = {.base = raft_malloc(len), .len = len};
+    if (!cmds || !sizes || !pr || !rb.base) {
+        fail_list(&reqs, LIB_ENOMEM);
+        goto out;
+    }
+    size_t i = 0;
+    for (struct request *r = reqs; r; r = r->next, i++) {
+        cmds[i] = r->cmd;
+        sizes[i] = r->cmd_size;
+    }
+    store_entry_encode(rb.base, cmds, sizes, count);
+    pr->apply.data = pr;
+    pr->reqs = reqs;
+    int rc = raft_apply(&n->raft, &pr->apply, &rb, 1, apply_cb);
+    if (rc != 0) {
+        fail_list(&reqs, rc == RAFT_NOTLEADER ? STORE_ENOTLEADER : STORE_ENOQUORUM);
+        goto out;
+    }
+    rb.base = NULL;
+    pr = NULL;
+out:
+    raft_free(rb.base);
+    free(pr);
+    if (cmds != cmds_small) {
+        free(cmds);
+        free(sizes);
+    }
 }
 
 static void barrier_cb(struct raft_barrier *req, int status)
@@ -713,19 +819,14 @@ int store_node_submit(struct store_node *n, const uint8_t *cmd, size_t size, boo
     r->done = done;
     r->arg = arg;
     r->serializable = serializable;
-    /* libraft slices received entries in 8-byte steps, so entries are
-     * padded to a multiple of 8; the command codec rejects trailing bytes,
-     * so the entry carries the command's size first: u32 size, command,
-     * zero padding. */
-    size_t padded = (4 + size + 7) & ~(size_t)7;
-    r->cmd = calloc(1, padded);
+    r->cmd = malloc(size);
     if (!r->cmd) {
         free(r);
         return LIB_ENOMEM;
     }
+    memcpy(r->cmd, cmd, size);
+    r->cmd_size = size;
     if (read) {
-        memcpy(r->cmd, cmd, size);
-        r->cmd_size = size;
         if (serializable) {
             r->next = n->reads_ready;
             n->reads_ready = r;
@@ -737,24 +838,21 @@ int store_node_submit(struct store_node *n, const uint8_t *cmd, size_t size, boo
         node_start_barrier(n);
         return 0;
     }
-    be32_store(r->cmd, (uint32_t)size);
-    memcpy(r->cmd + 4, cmd, size);
-    r->cmd_size = padded;
-    struct raft_buffer rb = {.base = raft_malloc(padded), .len = padded};
-    if (!rb.base) {
-        free(r->cmd);
-        free(r);
-        return LIB_ENOMEM;
+    /* Writes of one loop iteration become one raft entry, proposed from
+     * the check handle (or now, when this one would overflow the batch):
+     * one log append, one message per follower and one commit for all. */
+    if (n->wb_head && (n->wb_len >= STORE_ENTRY_BATCH_CMDS || n->wb_bytes + size > STORE_ENTRY_BATCH_BYTES)) {
+        node_propose(n);
     }
-    memcpy(rb.base, r->cmd, padded);
-    r->apply.data = r;
-    int rc = raft_apply(&n->raft, &r->apply, &rb, 1, apply_cb);
-    if (rc != 0) {
-        raft_free(rb.base);
-        free(r->cmd);
-        free(r);
-        return rc == RAFT_NOTLEADER ? STORE_ENOTLEADER : STORE_ENOQUORUM;
+    if (n->wb_tail) {
+        n->wb_tail->next = r;
+    } else {
+        n->wb_head = r;
     }
+    n->wb_tail = r;
+    n->wb_len++;
+    n->wb_bytes += size;
+    uv_idle_start(&n->kick, kick_cb); /* reach the check phase without blocking */
     return 0;
 }
 
@@ -984,6 +1082,9 @@ void store_node_close(struct store_node *n, void (*cb)(void *arg), void *arg)
     n->close_cb = cb;
     n->close_arg = arg;
     fail_list(&n->reads_next, STORE_ESHUTDOWN);
+    fail_list(&n->wb_head, STORE_ESHUTDOWN);
+    n->wb_tail = NULL;
+    n->wb_len = n->wb_bytes = 0;
     uv_timer_stop(&n->retry);
     uv_timer_stop(&n->watchdog);
     n->raft.data = n;

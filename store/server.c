@@ -84,7 +84,9 @@ struct store_server {
     struct store_pconn *leader;
     char leader_target[STORE_ADDRESS_MAX];
     bool leader_ready;
-    struct pending_req *forwarded; /* waiting on 'leader' */
+    /* Waiting on 'leader', oldest first: the leader answers in about that
+     * order, so a reply is found near the head. */
+    struct pending_req *forwarded, **fwd_tail;
     uint64_t next_fwd_id;
     bool closing;
     int closes_pending;
@@ -96,6 +98,7 @@ struct store_server {
     unsigned ring_next;
     struct peer peers[STORE_MEMBERS_MAX];
     uint64_t checks_ok, mismatches, mismatch_revision, mismatch_peer;
+    size_t watches; /* on all connections: none, and events cost nothing */
 };
 
 int store_client_address(const char *raft_address, char *out, size_t size)
@@ -175,6 +178,9 @@ static void leader_on_frame(struct store_pconn *pc, const struct store_frame *f)
         if ((*p)->fwd_id == f->id) {
             struct pending_req *r = *p;
             *p = r->next;
+            if (!*p) {
+                s->fwd_tail = p;
+            }
             r->next = NULL;
             req_complete(r, f->status, f->body, f->body_size);
             return;
@@ -207,6 +213,7 @@ static void leader_on_close(struct store_pconn *pc, int status)
         r->next = NULL;
         req_complete(r, fail, NULL, 0);
     }
+    s->fwd_tail = &s->forwarded;
     (void)status;
     if (s->closing) {
         server_part_closed(s);
@@ -258,8 +265,9 @@ static void forward(struct sconn *c, const struct store_frame *f)
         sconn_reply(c, f->type, f->id, rc == TLS_EAGAIN ? STORE_EBUSY : STORE_ENOQUORUM, NULL, 0);
         return;
     }
-    r->next = s->forwarded;
-    s->forwarded = r;
+    r->next = NULL;
+    *s->fwd_tail = r;
+    s->fwd_tail = &r->next;
     /* Keep r findable for the client's close: a pointer back is enough, since
      * req_complete checks r->conn; sconn_free clears it via the scan below. */
 }
@@ -621,6 +629,7 @@ static void watch_remove(struct watch *w)
     for (struct watch **p = &w->conn->watches; *p; p = &(*p)->next) {
         if (*p == w) {
             *p = w->next;
+            w->conn->srv->watches--;
             break;
         }
     }
@@ -684,6 +693,9 @@ static bool watch_catch_up(struct watch *w)
 static void server_event(void *arg, const struct store_event *ev)
 {
     struct store_server *s = arg;
+    if (s->watches == 0) {
+        return;
+    }
     for (struct sconn *c = s->conns; c; c = c->next) {
         for (struct watch *w = c->watches; w; w = w->next) {
             if (w->catching_up || ev->revision < w->next_rev) {
@@ -708,7 +720,7 @@ static void server_check_cb(uv_check_t *h)
     ring_update(s);
     struct store_fsm_status st;
     bool have_st = false;
-    for (struct sconn *c = s->conns; c; c = c->next) {
+    for (struct sconn *c = s->watches ? s->conns : NULL; c; c = c->next) {
         struct watch *w = c->watches;
         while (w) {
             struct watch *next = w->next;
@@ -772,6 +784,7 @@ static void handle_watch(struct sconn *c, const struct store_frame *f)
     w->catching_up = true;
     w->next = c->watches;
     c->watches = w;
+    c->srv->watches++;
     watch_catch_up(w);
 }
 
@@ -845,6 +858,7 @@ static void sconn_on_close(struct store_pconn *pc, int status)
     while (c->watches) {
         struct watch *w = c->watches;
         c->watches = w->next;
+        s->watches--;
         watch_free(w);
     }
     for (struct pending_req *r = c->reqs; r; r = r->next) {
@@ -966,6 +980,7 @@ int store_server_create(const struct store_server_config *config, struct store_s
         return LIB_ENOMEM;
     }
     s->cfg = *config;
+    s->fwd_tail = &s->forwarded;
     uv_check_init(config->loop, &s->check);
     s->check.data = s;
     uv_check_start(&s->check, server_check_cb);
