@@ -14,6 +14,7 @@
 #ifndef STRATA_VRD_H
 #define STRATA_VRD_H
 
+#include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -39,6 +40,7 @@ const char *vrd_strerror(int code);
 #define VRD_FRAME_MAX 16384 /* largest frame or fabric datagram handled */
 #define VRD_TXQ (VRD_BATCH * 4)
 #define VRD_RING_BYTES (16u << 20) /* receive ring per AF_PACKET port */
+#define VRD_GSO_MAX (65536 + 64)   /* largest GSO super-frame taken from a VM port */
 
 struct vrd;
 
@@ -79,6 +81,8 @@ struct vrd_port {
     uint32_t ifindex;
     char name[VR_MSG_NAME_MAX];
     struct vrd_ring ring;       /* PACKET only */
+    int vnet;                   /* PACKET with a ring: frames carry a virtio_net_hdr
+                                   (PACKET_VNET_HDR) both ways */
     struct vrd_port *dead_next; /* on vrd->dead once detached */
 };
 
@@ -133,11 +137,69 @@ struct vrd {
     uint32_t txq_len; /* queued transmissions, flushed after each batch */
     struct vrd_txe txq[VRD_TXQ];
     struct mmsghdr tx_mm[VRD_TXQ];
-    struct iovec tx_iov[VRD_TXQ][2];
+    struct iovec tx_iov[VRD_TXQ][3];
     struct sockaddr_in tx_addr[VRD_TXQ];
     uint64_t tx_errors; /* transmissions the kernel refused */
+    uint8_t *gso_buf;   /* VRD_GSO_MAX + vnet header: a super-frame read from a socket */
+    struct vrd_gro *gro; /* TCP segments being merged for a VM port (vrd_io.c) */
+    uint64_t gro_frames;   /* super-frames handed to VM ports */
+    uint64_t gro_segments; /* the segments merged into them */
+    uint64_t gso_frames;  /* GSO super-frames received from VM ports */
+    uint64_t gso_segments; /* the segments they were cut into */
+    uint64_t gso_errors;  /* super-frames dropped (malformed, unsupported type) */
     volatile int stop;
 };
+
+/* ---- GSO passthrough (vrd_gso.c) ---- */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5 /* UDP segmentation (Linux 4.18); older uapi headers lack it */
+#endif
+
+/* A super-frame's layout (vrd_gso_parse): transport header at 'l4', all
+ * headers 'hdr' bytes, 'payload' bytes cut into 'count' segments of 'mss'
+ * (the last may be shorter). */
+struct vrd_gso {
+    uint32_t l4, hdr, mss, payload, count;
+    uint8_t v6, tcp;
+};
+
+/* A merge of TCP/IPv4 segments for one port ('key'); idle when 'count' is
+ * 0. 'buf' holds the first segment's headers and every payload so far. */
+struct vrd_gro {
+    uint32_t key;
+    uint32_t count;
+    uint32_t len;  /* bytes in 'buf' */
+    uint32_t hdr;  /* Ethernet + IPv4 + TCP header bytes */
+    uint32_t mss;  /* the first segment's payload */
+    uint32_t next; /* the sequence number that continues the merge */
+    struct virtio_net_hdr vh; /* set by vrd_gro_finish */
+    uint8_t buf[14 + 65535];
+};
+
+/* Completes the checksum a sender left partial in the 'len'-byte frame 'f':
+ * the sum from 'start' to the end, stored at 'start + off' (UDP's 0 as
+ * 0xffff). Returns 0, or -1 when the offsets lie outside the frame. */
+int vrd_csum_complete(uint8_t *f, uint32_t len, uint32_t start, uint32_t off) STRATA_WARN_UNUSED;
+/* Checks that super-frame 'f' ('len' bytes, Ethernet first) is a TCP/IPv4,
+ * TCP/IPv6 or UDP super-frame as 'vh' says, with headers and segment size
+ * that fit a VRD_FRAME_MAX slot, and fills 'g'. Returns 0 or -1. */
+int vrd_gso_parse(const uint8_t *f, uint32_t len, const struct virtio_net_hdr *vh, struct vrd_gso *g)
+    STRATA_WARN_UNUSED;
+/* Writes segment 'i' (< g->count) of super-frame 'f' to 'out' (at least
+ * g->hdr + g->mss bytes) as a complete packet; returns its length. */
+uint32_t vrd_gso_segment(const struct vrd_gso *g, const uint8_t *f, uint32_t i, uint8_t *out);
+/* Whether frame 'f' ('len' bytes) for port 'key' can be merged: -1 not a
+ * TCP/IPv4 data segment a merge takes (send it as is, after the merge), 0 a
+ * candidate that does not continue 'g' (send 'g' first, then add it), 1 it
+ * continues 'g'. */
+int vrd_gro_fits(const struct vrd_gro *g, uint32_t key, const uint8_t *f, uint32_t len);
+/* Adds 'f' to 'g' (vrd_gro_fits said 1, or 0 and 'g' was emptied since).
+ * Returns 1 when the merge must end with it (short segment or PSH). */
+int vrd_gro_add(struct vrd_gro *g, uint32_t key, const uint8_t *f, uint32_t len);
+/* Completes 'g''s headers and sets 'vh' (and g->vh's use is the caller's):
+ * one segment goes as it came, several as a TCPV4 super-frame with partial
+ * checksum. The caller sends vh + buf[0..len) and sets count to 0. */
+void vrd_gro_finish(struct vrd_gro *g, struct virtio_net_hdr *vh);
 
 struct vrd_options {
     const char *sock_path;

@@ -32,6 +32,9 @@
 #define PORT_VXLAN 4789
 #define IPPROTO_GRE_ 47
 #define OUTER_UDP (14 + 20 + 8)
+#define VNET_HDR ((uint32_t)sizeof(struct virtio_net_hdr))
+
+static const struct virtio_net_hdr vnet_none; /* a plain frame: no GSO, checksum complete */
 
 uint64_t vrd_now_ms(void)
 {
@@ -74,7 +77,7 @@ static void rcvbuf_grow(int fd)
 /* Sets up the receive ring of AF_PACKET socket 'fd' bound to device 'name'
  * (frames sized for its MTU, VRD_RING_BYTES in all). Returns 0 with 'r'
  * filled, or -1 (errno set; the socket then has no ring). */
-static int ring_open(int fd, const char *name, struct vrd_ring *r)
+static int ring_open(int fd, const char *name, int vnet, struct vrd_ring *r)
 {
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
@@ -83,8 +86,8 @@ static int ring_open(int fd, const char *name, struct vrd_ring *r)
         return -1;
     }
     uint32_t mtu = ifr.ifr_mtu > 0 && ifr.ifr_mtu < VRD_FRAME_MAX ? (uint32_t)ifr.ifr_mtu : VRD_FRAME_MAX;
-    /* header, link-layer minimum, reserve, Ethernet + VLAN header, MTU */
-    uint32_t need = (uint32_t)TPACKET_ALIGN(RING_HDR + 16) + VRD_HEADROOM + 18 + mtu;
+    /* header, link-layer minimum, reserve, virtio header, Ethernet + VLAN header, MTU */
+    uint32_t need = (uint32_t)TPACKET_ALIGN(RING_HDR + 16) + VRD_HEADROOM + (vnet ? VNET_HDR : 0) + 18 + mtu;
     uint32_t frame = 2048;
     while (frame < need) {
         frame <<= 1;
@@ -122,7 +125,7 @@ static void ring_close(struct vrd_ring *r)
 /* An AF_PACKET socket on device 'name' (OS index 'os_ifindex'), with a
  * receive ring in 'r' when one can be set up (else r->map stays NULL and
  * frames are read with recvmmsg). */
-static int open_packet(unsigned os_ifindex, const char *name, struct vrd_ring *r)
+static int open_packet(unsigned os_ifindex, const char *name, struct vrd_ring *r, int *vnet)
 {
     /* Protocol 0: nothing is received before bind, so no frame can wait on
      * the socket queue from before the ring existed. */
@@ -131,9 +134,19 @@ static int open_packet(unsigned os_ifindex, const char *name, struct vrd_ring *r
         return -1;
     }
     int one = 1;
-    if (ring_open(fd, name, r) != 0) {
+    /* GSO passthrough: a virtio_net_hdr in front of every frame, both ways
+     * (set before the ring, which fixes the frame layout). Only with a
+     * ring: the recvmmsg fallback takes complete frames as before. */
+    *vnet = setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) == 0;
+    if (ring_open(fd, name, *vnet, r) != 0) {
         log_warn("vrouter", "no receive ring, reading frames one by one", "name=%s errno=%d", name, errno);
         memset(r, 0, sizeof *r);
+        int zero = 0;
+        if (*vnet && setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &zero, sizeof zero) != 0) {
+            close(fd);
+            return -1;
+        }
+        *vnet = 0;
     }
     /* Frames sent here go straight to the driver: no queueing discipline
      * (best effort; without it they take the usual path). */
@@ -183,7 +196,7 @@ int vrd_port_attach(struct vrd *vrd, uint32_t ifindex, const char *name)
     }
     unsigned os = if_nametoindex(name);
     p->src.kind = os ? VRD_SRC_PACKET : VRD_SRC_TAP;
-    p->src.fd = os ? open_packet(os, name, &p->ring) : open_tap(name);
+    p->src.fd = os ? open_packet(os, name, &p->ring, &p->vnet) : open_tap(name);
     p->ifindex = ifindex;
     snprintf(p->name, sizeof p->name, "%s", name);
     if (p->src.fd < 0 || src_watch(vrd, &p->src) != 0) {
@@ -197,7 +210,7 @@ int vrd_port_attach(struct vrd *vrd, uint32_t ifindex, const char *name)
     }
     vrd->ports[ifindex] = p;
     log_info("vrouter", "port attached", "ifindex=%u name=%s kind=%s", ifindex, name,
-             !os ? "tap" : p->ring.map ? "af_packet ring" : "af_packet");
+             !os ? "tap" : p->ring.map ? (p->vnet ? "af_packet ring gso" : "af_packet ring") : "af_packet");
     return 0;
 }
 
@@ -348,9 +361,68 @@ static void tx_queue(struct vrd *vrd, const struct dp_pkt *pkt, struct dp_tx *t)
             vrd->tx_errors++;
             return;
         }
+        if (p->vnet) {
+            /* the socket reads a virtio_net_hdr first: a complete frame */
+            memmove(iov + 1, iov, (size_t)n * sizeof *iov);
+            iov[0] = (struct iovec){.iov_base = (void *)&vnet_none, .iov_len = VNET_HDR};
+            h->msg_iovlen = (size_t)n + 1;
+        }
         vrd->txq[i] = (struct vrd_txe){.fd = p->src.fd, .kind = p->src.kind};
     }
     vrd->txq_len++;
+}
+
+/* Sends the merge in progress towards a VM port (everything queued before
+ * it goes first). See vrd_gso.c. */
+static void gro_flush(struct vrd *vrd)
+{
+    struct vrd_gro *g = vrd->gro;
+    if (!g->count) {
+        return;
+    }
+    struct vrd_port *p = vrd->ports[g->key]; /* ports change only between batches */
+    vrd_gro_finish(g, &g->vh);
+    if (g->count > 1) {
+        vrd->gro_frames++;
+        vrd->gro_segments += g->count;
+    }
+    if (vrd->txq_len == VRD_TXQ) {
+        tx_flush(vrd);
+    }
+    uint32_t i = vrd->txq_len++;
+    struct iovec *iov = vrd->tx_iov[i];
+    struct msghdr *h = &vrd->tx_mm[i].msg_hdr;
+    memset(h, 0, sizeof *h);
+    iov[0] = (struct iovec){.iov_base = &g->vh, .iov_len = VNET_HDR};
+    iov[1] = (struct iovec){.iov_base = g->buf, .iov_len = g->len};
+    h->msg_iov = iov;
+    h->msg_iovlen = 2;
+    vrd->txq[i] = (struct vrd_txe){.fd = p->src.fd, .kind = p->src.kind};
+    tx_flush(vrd); /* the buffer is reused by the next merge */
+    g->count = 0;
+}
+
+/* Offers transmission 't' of 'pkt' to the merge towards VM ports with
+ * virtio headers. Returns 1 when taken, 0 when the caller queues it as
+ * usual (after the merge was sent). */
+static int gro_offer(struct vrd *vrd, const struct dp_pkt *pkt, const struct dp_tx *t)
+{
+    struct vrd_port *p = t->ifindex < vrd->port_slots ? vrd->ports[t->ifindex] : NULL;
+    const uint8_t *f = pkt->buf + t->off;
+    int fit = -1;
+    if (!t->hdr_size && p && p->vnet && !(vrd->fabric_if && t->ifindex == vrd->fabric_if - 1)) {
+        fit = vrd_gro_fits(vrd->gro, t->ifindex, f, t->len);
+    }
+    if (fit < 1) {
+        gro_flush(vrd);
+    }
+    if (fit < 0) {
+        return 0;
+    }
+    if (vrd_gro_add(vrd->gro, t->ifindex, f, t->len)) {
+        gro_flush(vrd);
+    }
+    return 1;
 }
 
 /* Runs 'count' received frames of core interface 'ifindex' through the core
@@ -363,10 +435,14 @@ static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
         if (o->verdict == DP_VERDICT_DROP) {
             continue;
         }
+        if (o->verdict == DP_VERDICT_TX && o->count == 1 && gro_offer(vrd, &vrd->pkts[k], &o->tx[0])) {
+            continue;
+        }
         for (uint32_t t = 0; t < o->count; t++) {
             tx_queue(vrd, &vrd->pkts[k], &o->tx[t]);
         }
     }
+    gro_flush(vrd);
     tx_flush(vrd);
 }
 
@@ -425,6 +501,46 @@ static uint32_t synth_udp(struct vrd *vrd, uint32_t k, uint32_t n, uint16_t dpor
     return OUTER_UDP + n;
 }
 
+/* ---- GSO passthrough (VM ports with a virtio_net_hdr; vrd_gso.c) ---- */
+
+/* Cuts super-frame 'f' ('len' bytes, described by 'vh') into complete
+ * segments in the batch slots and forwards them from core interface
+ * 'ifindex', a batch at a time. Malformed or unsupported super-frames are
+ * counted in gso_errors and dropped. */
+static void gso_forward(struct vrd *vrd, uint32_t ifindex, const uint8_t *f, uint32_t len,
+                        const struct virtio_net_hdr *vh)
+{
+    struct vrd_gso g;
+    if (vrd_gso_parse(f, len, vh, &g) != 0) {
+        vrd->gso_errors++;
+        return;
+    }
+    vrd->gso_frames++;
+    vrd->gso_segments += g.count;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < g.count; i++) {
+        pkt_set(vrd, k, vrd_gso_segment(&g, f, i, vrd->slots[k].data + VRD_HEADROOM));
+        if (++k == VRD_BATCH || i + 1 == g.count) {
+            batch_process(vrd, ifindex, k);
+            k = 0;
+        }
+    }
+}
+
+/* Makes VM port frame 'f' ('len' bytes, its virtio_net_hdr 'vh') complete
+ * in place. Returns 1 when it is a plain frame to forward, 0 when it is a
+ * super-frame (for gso_forward), -1 to drop. */
+static int vnet_prepare(uint8_t *f, uint32_t len, const struct virtio_net_hdr *vh)
+{
+    if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+        return 0;
+    }
+    if ((vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && vrd_csum_complete(f, len, vh->csum_start, vh->csum_offset) != 0) {
+        return -1;
+    }
+    return 1;
+}
+
 static struct tpacket2_hdr *ring_frame(const struct vrd_ring *r, uint32_t i)
 {
     return (struct tpacket2_hdr *)(void *)(r->map + (size_t)i * r->frame_size);
@@ -432,33 +548,72 @@ static struct tpacket2_hdr *ring_frame(const struct vrd_ring *r, uint32_t i)
 
 /* Takes up to VRD_BATCH frames the kernel handed over in port 'p''s ring
  * into the batch: in place, or, for a frame larger than a ring slot, from
- * the socket queue into a slot. '*held' receives how many ring frames were
- * taken (to hand back with ring_release once the batch is sent). Returns
- * the number of packets in the batch (frames truncated without a full copy
- * are dropped here). */
-static uint32_t ring_collect(struct vrd *vrd, struct vrd_port *p, uint32_t *held)
+ * the socket queue into a slot. On a port with virtio headers, partial
+ * checksums are completed, and a GSO super-frame ends the batch: taken
+ * alone (after the frames before it were forwarded), it is cut and
+ * forwarded here and '*gso' is set. '*held' receives how many ring frames
+ * were taken (to hand back with ring_release once the batch is sent).
+ * Returns the number of packets in the batch (frames truncated without a
+ * full copy are dropped here). */
+static uint32_t ring_collect(struct vrd *vrd, struct vrd_port *p, uint32_t *held, int *gso)
 {
     struct vrd_ring *r = &p->ring;
-    uint32_t count = 0, n = 0;
+    uint32_t count = 0, n = 0, vn = p->vnet ? VNET_HDR : 0;
+    *gso = 0;
     while (n < VRD_BATCH) {
         struct tpacket2_hdr *h = ring_frame(r, (r->head + n) % r->frame_nr);
         uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
         if (!(status & TP_STATUS_USER)) {
             break;
         }
+        struct virtio_net_hdr vh = vnet_none;
+        if (vn && h->tp_mac >= RING_HDR + VNET_HDR && h->tp_mac <= r->frame_size) {
+            memcpy(&vh, (uint8_t *)h + h->tp_mac - VNET_HDR, VNET_HDR);
+        }
+        if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+            if (count) {
+                break; /* forward what came before it first */
+            }
+            n++;
+            *gso = 1;
+            if (status & TP_STATUS_COPY) {
+                ssize_t got = recv(p->src.fd, vrd->gso_buf, VNET_HDR + VRD_GSO_MAX, MSG_DONTWAIT | MSG_TRUNC);
+                if (got > (ssize_t)VNET_HDR && got <= (ssize_t)(VNET_HDR + VRD_GSO_MAX)) {
+                    memcpy(&vh, vrd->gso_buf, VNET_HDR);
+                    gso_forward(vrd, p->ifindex, vrd->gso_buf + VNET_HDR, (uint32_t)got - VNET_HDR, &vh);
+                } else {
+                    vrd->gso_errors++;
+                }
+            } else if (h->tp_snaplen == h->tp_len && h->tp_mac + h->tp_snaplen <= r->frame_size) {
+                gso_forward(vrd, p->ifindex, (uint8_t *)h + h->tp_mac, h->tp_snaplen, &vh);
+            } else {
+                vrd->gso_errors++;
+            }
+            break;
+        }
         n++;
         if (status & TP_STATUS_COPY) {
-            /* too large for the slot: the whole frame waits on the socket */
-            ssize_t got = recv(p->src.fd, vrd->slots[count].data + VRD_HEADROOM, VRD_FRAME_MAX,
-                               MSG_DONTWAIT | MSG_TRUNC);
-            if (got > 0 && got <= VRD_FRAME_MAX) {
-                pkt_set(vrd, count++, (uint32_t)got);
+            /* too large for the slot: the whole frame waits on the socket
+             * (behind its virtio header, which lands in the headroom) */
+            uint8_t *at = vrd->slots[count].data + VRD_HEADROOM - vn;
+            ssize_t got = recv(p->src.fd, at, VRD_FRAME_MAX + vn, MSG_DONTWAIT | MSG_TRUNC);
+            if (got > (ssize_t)vn && got <= (ssize_t)(VRD_FRAME_MAX + vn)) {
+                memcpy(&vh, vn ? at : (const uint8_t *)&vnet_none, VNET_HDR);
+                if (vnet_prepare(at + vn, (uint32_t)got - vn, &vh) == 1) {
+                    pkt_set(vrd, count++, (uint32_t)got - vn);
+                } else {
+                    vrd->gso_errors++;
+                }
             }
             continue;
         }
-        if (h->tp_snaplen != h->tp_len || h->tp_mac < RING_HDR + DP_HEADROOM ||
+        if (h->tp_snaplen != h->tp_len || h->tp_mac < RING_HDR + DP_HEADROOM + vn ||
             h->tp_mac + h->tp_snaplen > r->frame_size) {
             continue; /* truncated, and no copy was queued (socket full) */
+        }
+        if (vn && vnet_prepare((uint8_t *)h + h->tp_mac, h->tp_snaplen, &vh) != 1) {
+            vrd->gso_errors++;
+            continue;
         }
         uint32_t room = h->tp_mac - (uint32_t)RING_HDR;
         vrd->pkts[count++] = (struct dp_pkt){.buf = (uint8_t *)h + RING_HDR, .size = room + h->tp_snaplen,
@@ -482,7 +637,8 @@ static void ring_ready(struct vrd *vrd, struct vrd_port *p)
 {
     for (int round = 0; round < 8; round++) {
         uint32_t held = 0;
-        uint32_t count = ring_collect(vrd, p, &held);
+        int gso = 0;
+        uint32_t count = ring_collect(vrd, p, &held, &gso);
         if (held == 0) {
             /* Woken with nothing in the ring: whatever is on the socket
              * queue has no ring frame (it cannot happen by construction:
@@ -499,7 +655,7 @@ static void ring_ready(struct vrd *vrd, struct vrd_port *p)
             batch_process(vrd, p->ifindex, count);
         }
         ring_release(&p->ring, held);
-        if (held < VRD_BATCH) {
+        if (held < VRD_BATCH && !gso) {
             return;
         }
     }
@@ -603,7 +759,15 @@ void vrd_io_ready(struct vrd *vrd, struct vrd_src *src)
 int vrd_io_init(struct vrd *vrd)
 {
     vrd->slots = calloc(VRD_BATCH, sizeof *vrd->slots);
-    if (!vrd->slots) {
+    vrd->gso_buf = malloc(VNET_HDR + VRD_GSO_MAX);
+    vrd->gro = calloc(1, sizeof *vrd->gro);
+    if (!vrd->slots || !vrd->gso_buf || !vrd->gro) {
+        free(vrd->slots);
+        free(vrd->gso_buf);
+        free(vrd->gro);
+        vrd->slots = NULL;
+        vrd->gso_buf = NULL;
+        vrd->gro = NULL;
         return LIB_ENOMEM;
     }
     vrd->udp[0] = (struct vrd_src){.kind = VRD_SRC_FAB_UDP, .fd = -1};
@@ -621,5 +785,9 @@ void vrd_io_destroy(struct vrd *vrd)
     vrd_fabric_close(vrd);
     vrd_port_reap(vrd);
     free(vrd->slots);
+    free(vrd->gso_buf);
+    free(vrd->gro);
     vrd->slots = NULL;
+    vrd->gso_buf = NULL;
+    vrd->gro = NULL;
 }
