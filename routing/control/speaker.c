@@ -1413,8 +1413,17 @@ static void accept_cb(uv_stream_t *server, int status)
     }
     enum bgp_fsm_state st = bgp_fsm_state(p->fsm);
     bool adopt;
-    if (st == BGP_ESTABLISHED || st == BGP_IDLE) {
+    if (st == BGP_ESTABLISHED) {
         adopt = false;
+    } else if (st == BGP_IDLE) {
+        /* A configured peer is always started: Idle is the second of idle
+         * hold after a failed attempt. Refusing here made two ends whose
+         * holds were out of phase refuse each other's attempts in turn
+         * (each connected while the other was Idle) for tens of seconds.
+         * Start now (Connect, whose own attempt is dropped below) and take
+         * the peer's connection. */
+        bgp_fsm_start(p->fsm, now_ms(sp));
+        adopt = bgp_fsm_state(p->fsm) == BGP_CONNECT || bgp_fsm_state(p->fsm) == BGP_ACTIVE;
     } else if (st == BGP_OPENSENT || st == BGP_OPENCONFIRM) {
         /* §6.8: the connection opened by the higher BGP identifier wins. */
         const struct bgp_open *o = bgp_fsm_peer_open(p->fsm);

@@ -12,10 +12,11 @@
 
 #define FEED_RETRY_MS 1000
 
-enum { KIND_ROUTERS = 0, KIND_GSC = 1, KINDS = 2 };
-static const char *const prefixes[KINDS] = {"/c/o/bgp-router/", "/c/o/global-system-config/"};
+enum { KIND_ROUTERS = 0, KIND_GSC = 1, KIND_RI = 2, KINDS = 3 };
+static const char *const prefixes[KINDS] = {"/c/o/bgp-router/", "/c/o/global-system-config/",
+                                            "/c/o/routing-instance/"};
 
-/* Request ids: loads 1..2, watches 11..12, bumped by 100 per connection so
+/* Request ids: loads 1..3, watches 11..13, bumped by 100 per connection so
  * late frames of an old connection are never mistaken for new ones. */
 #define ID_LOAD(k) (1u + (k))
 #define ID_WATCH(k) (11u + (k))
@@ -40,14 +41,20 @@ static void feed_connect(struct store_feed *f);
 
 static void notify(struct store_feed *f)
 {
-    if (!f->loaded[KIND_ROUTERS] || !f->loaded[KIND_GSC]) {
-        return;
+    for (int kind = 0; kind < KINDS; kind++) {
+        if (!f->loaded[kind]) {
+            return;
+        }
     }
     json_t *routers = json_array();
+    json_t *instances = json_array();
     const char *k;
     json_t *v;
     json_object_foreach(f->objs[KIND_ROUTERS], k, v) {
         json_array_append(routers, v);
+    }
+    json_object_foreach(f->objs[KIND_RI], k, v) {
+        json_array_append(instances, v);
     }
     uint32_t as = 0;
     json_object_foreach(f->objs[KIND_GSC], k, v) {
@@ -56,8 +63,9 @@ static void notify(struct store_feed *f)
             as = (uint32_t)a;
         }
     }
-    f->fn(f->arg, routers, as);
+    f->fn(f->arg, routers, as, instances);
     json_decref(routers);
+    json_decref(instances);
 }
 
 static void put_object(struct store_feed *f, int kind, const uint8_t *key, size_t key_size, const uint8_t *value,
@@ -227,7 +235,9 @@ static void on_close(struct store_pconn *pc, int status)
     if (f->pc == pc) {
         f->pc = NULL;
     }
-    f->loaded[KIND_ROUTERS] = f->loaded[KIND_GSC] = false;
+    for (int kind = 0; kind < KINDS; kind++) {
+        f->loaded[kind] = false;
+    }
     if (f->stopping) {
         feed_release(f);
         return;
@@ -270,7 +280,9 @@ int store_feed_start(uv_loop_t *loop, struct tls_ctx *tls, const char *target, s
     for (int k = 0; k < KINDS; k++) {
         f->objs[k] = json_object();
         if (!f->objs[k]) {
-            json_decref(f->objs[0]);
+            while (--k >= 0) {
+                json_decref(f->objs[k]);
+            }
             free(f);
             return LIB_ENOMEM;
         }

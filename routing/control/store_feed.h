@@ -1,13 +1,14 @@
 /* The control role's view of its BGP configuration in the store: the
- * bgp-router objects and the cluster's autonomous system
- * (global-system-config), loaded once and then followed with watches, on
+ * bgp-router objects, the cluster's autonomous system
+ * (global-system-config) and the routing instances, loaded once and then followed with watches, on
  * the role's own libuv loop (store_pconn, asynchronous). Every change
  * calls the owner back with the whole current set, which it turns into a
  * session plan (bgp_peers_plan) and applies (speaker_sync): so a change in
  * the store reaches the speaker without restarting unrelated sessions.
  *
- * Keys read (compiler/graph.c's layout): /c/o/bgp-router/<uuid> and
- * /c/o/global-system-config/<uuid>, JSON objects. Loading is a serializable
+ * Keys read (compiler/graph.c's layout): /c/o/bgp-router/<uuid>,
+ * /c/o/global-system-config/<uuid> and /c/o/routing-instance/<uuid> (the
+ * compiler's, with their route targets), JSON objects. Loading is a serializable
  * range read per prefix, then a watch per prefix from the revision after
  * the read, so no change is missed or seen twice. A lost connection, or a
  * watch answered "compacted", reloads from scratch after a short delay; the
@@ -26,8 +27,9 @@
 struct store_feed;
 
 /* 'routers': a JSON array of the bgp-router objects (borrowed for the call);
- * 'cluster_as': global-system-config's autonomous_system, 0 when unset. */
-typedef void store_feed_fn(void *arg, json_t *routers, uint32_t cluster_as);
+ * 'cluster_as': global-system-config's autonomous_system, 0 when unset;
+ * 'instances': a JSON array of the routing-instance objects (borrowed). */
+typedef void store_feed_fn(void *arg, json_t *routers, uint32_t cluster_as, json_t *instances);
 
 /* Starts following the store at 'target' ("unix:PATH", or NAME@HOST:PORT
  * with 'tls' a store client context). 'fn' is first called once the

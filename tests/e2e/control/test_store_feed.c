@@ -23,9 +23,10 @@ static struct bgp_peers_plan plan;
 static unsigned calls;
 static size_t routers_seen;
 
-static void on_config(void *arg, json_t *routers, uint32_t cluster_as)
+static void on_config(void *arg, json_t *routers, uint32_t cluster_as, json_t *instances)
 {
     (void)arg;
+    (void)instances;
     char err[160];
     calls++;
     routers_seen = json_array_size(routers);
