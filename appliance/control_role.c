@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "routing/control/bgp_peers.h"
 #include "routing/control/ctl_sock.h"
+#include "routing/control/ri_config.h"
 #include "routing/control/speaker.h"
 #include "routing/control/store_feed.h"
 #include "routing/control/xmpp_server.h"
@@ -148,6 +149,7 @@ struct role {
     struct tls_ctx *store_tls;   /* NULL for unix: */
     struct store_feed *feed;
     struct speaker *sp;
+    struct ri_sync *ri;          /* routing instances into the speaker's RIB */
     struct xsrv *xsrv;
     struct ctl_sock *ctl;
     uv_signal_t sigterm, sigint;
@@ -207,7 +209,29 @@ static bool identity_changed(const struct speaker_config *a, const struct speake
     return a->local_as != b->local_as || a->router_id != b->router_id || strcmp(a->listen, b->listen) != 0;
 }
 
-static void on_feed(void *arg, json_t *routers, uint32_t cluster_as)
+/* Routing instances from the store into the RIB (their RD needs the
+ * router id, so only once the speaker runs). */
+static void instances_apply(struct role *r, json_t *instances)
+{
+    int rc = 0;
+    if (!r->ri) {
+        rc = ri_sync_create(speaker_rib(r->sp), speaker_local_source(r->sp), r->running.router_id,
+                            r->running.local_as, &r->ri);
+    }
+    size_t skipped = 0;
+    if (rc == 0) {
+        rc = ri_sync_apply(r->ri, instances, &skipped);
+    }
+    if (rc != 0) {
+        log_warn(MOD, "routing instances not all applied", "err=\"%s\"", strata_strerror(rc));
+    }
+    if (skipped) {
+        log_warn(MOD, "routing instances skipped (malformed)", "count=%zu", skipped);
+    }
+    speaker_kick(r->sp);
+}
+
+static void on_feed(void *arg, json_t *routers, uint32_t cluster_as, json_t *instances)
 {
     struct role *r = arg;
     if (r->stopping) {
@@ -245,6 +269,7 @@ static void on_feed(void *arg, json_t *routers, uint32_t cluster_as)
     } else if (rc > 0) {
         log_info(MOD, "sessions applied", "peers=%zu changed=%d", r->plan.count, rc);
     }
+    instances_apply(r, instances);
 }
 
 /* ---- control socket ---- */
@@ -269,6 +294,10 @@ static json_t *summary_json(struct role *r)
                             "xmpp", "port", (json_int_t)(r->xsrv ? xsrv_port(r->xsrv) : 0), "agents_connected",
                             (json_int_t)connected);
     json_decref(agents);
+    if (doc && r->ri) {
+        json_object_set_new(doc, "vpn_instances", json_integer((json_int_t)ri_sync_instances(r->ri)));
+        json_object_set_new(doc, "rt_memberships", json_integer((json_int_t)ri_sync_memberships(r->ri)));
+    }
     if (doc && r->plan_error[0]) {
         json_object_set_new(doc, "plan_error", json_string(r->plan_error));
     }
@@ -304,11 +333,18 @@ static json_t *ctl_command(void *data, const char *cmd, const char *arg)
 
 /* ---- stopping ---- */
 
-static void xsrv_closed(void *arg)
+/* The speaker, after what uses its RIB. */
+static void speaker_stop(struct role *r)
 {
-    struct role *r = arg;
+    ri_sync_free(r->ri);
+    r->ri = NULL;
     speaker_close(r->sp);
     r->sp = NULL;
+}
+
+static void xsrv_closed(void *arg)
+{
+    speaker_stop(arg);
 }
 
 static void role_stop(struct role *r, int status)
@@ -329,8 +365,7 @@ static void role_stop(struct role *r, int status)
         r->xsrv = NULL;
         xsrv_close_cb(x, xsrv_closed, r); /* the speaker (and its RIB) after */
     } else if (r->sp) {
-        speaker_close(r->sp);
-        r->sp = NULL;
+        speaker_stop(r);
     }
 }
 

@@ -11,7 +11,9 @@
  * (the node's local unix socket, or a TLS client): store_feed follows the
  * bgp-router objects and global-system-config's AS, bgp_peers_plan() turns
  * them into this node's sessions and speaker_sync() applies them, so a
- * changed bgp-router restarts only its own session. The speaker and the
+ * changed bgp-router restarts only its own session; the routing-instance
+ * objects (the compiler's) configure the RIB's instances with their route
+ * targets and an RD (routing/control/ri_config.h). The speaker and the
  * XMPP server start once the plan first names this node's own bgp-router
  * (its AS and router id); a later change of that identity (AS, router id,
  * address) exits the process with CONTROL_ROLE_EXIT_RESTART so that the
