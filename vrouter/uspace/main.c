@@ -112,10 +112,12 @@ int main(int argc, char **argv)
     if (rc != 0) {
         log_error("vrouter", "loop failed", "err=\"%s\"", strata_strerror(rc));
     }
-    log_info("vrouter", "stopping", "tx_errors=%llu gso_frames=%llu gso_segments=%llu gso_errors=%llu gro_frames=%llu gro_segments=%llu",
+    log_info("vrouter", "stopping", "tx_errors=%llu gso_frames=%llu gso_segments=%llu gso_errors=%llu gro_frames=%llu gro_segments=%llu "
+             "fabric_af_packet=%llu fabric_raw=%llu",
              (unsigned long long)the_vrd->tx_errors, (unsigned long long)the_vrd->gso_frames,
              (unsigned long long)the_vrd->gso_segments, (unsigned long long)the_vrd->gso_errors,
-             (unsigned long long)the_vrd->gro_frames, (unsigned long long)the_vrd->gro_segments);
+             (unsigned long long)the_vrd->gro_frames, (unsigned long long)the_vrd->gro_segments,
+             (unsigned long long)the_vrd->fabric_pkt_tx, (unsigned long long)the_vrd->fabric_raw_tx);
     vrd_free(the_vrd);
     return rc == 0 ? 0 : 1;
 }

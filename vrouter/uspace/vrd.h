@@ -14,6 +14,7 @@
 #ifndef STRATA_VRD_H
 #define STRATA_VRD_H
 
+#include <linux/if_packet.h>
 #include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -41,6 +42,7 @@ const char *vrd_strerror(int code);
 #define VRD_TXQ (VRD_BATCH * 4)
 #define VRD_RING_BYTES (16u << 20) /* receive ring per AF_PACKET port */
 #define VRD_GSO_MAX (65536 + 64)   /* largest GSO super-frame taken from a VM port */
+#define VRD_NEIGH 16               /* underlay neighbours remembered for AF_PACKET transmission */
 
 struct vrd;
 
@@ -125,6 +127,23 @@ struct vrd {
     struct vrd_src udp[2]; /* [0] MPLSoUDP, [1] VXLAN; fd -1 when closed */
     struct vrd_src gre;
     int raw_tx;
+    /* the underlay device, when the underlay address is on one: fabric
+     * packets go out whole through an AF_PACKET socket on it (outer
+     * Ethernet addresses from the device and the kernel's neighbour table,
+     * VRD_NEIGH entries re-read every second); -1 / unresolved
+     * destinations take raw_tx */
+    int pkt_tx;
+    struct sockaddr_ll pkt_tx_addr;
+    uint8_t underlay_mac[6];
+    struct vrd_neigh {
+        uint32_t ip;     /* host order, 0: free */
+        uint8_t mac[6];
+        uint8_t valid;
+        uint64_t read_ms; /* when the kernel's table was read for it */
+    } neigh[VRD_NEIGH];
+    uint64_t batch_ms;
+    uint64_t fabric_pkt_tx; /* fabric packets queued on pkt_tx ... */
+    uint64_t fabric_raw_tx; /* ... and on raw_tx */
     uint64_t flow_idle_ms;
     uint64_t last_age_ms;
     /* the batch */

@@ -13,7 +13,8 @@
  * (writev for TAP). */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if_packet.h>
+#include <ifaddrs.h>
+#include <net/if_arp.h>
 #include <linux/if_tun.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -250,6 +251,11 @@ void vrd_fabric_close(struct vrd *vrd)
         close(vrd->raw_tx);
         vrd->raw_tx = -1;
     }
+    if (vrd->pkt_tx >= 0) {
+        close(vrd->pkt_tx);
+        vrd->pkt_tx = -1;
+    }
+    memset(vrd->neigh, 0, sizeof vrd->neigh);
     vrd->fabric_if = 0;
 }
 
@@ -268,6 +274,85 @@ static int bound_socket(int type, int proto, uint32_t ip, uint16_t port)
     }
     rcvbuf_grow(fd);
     return fd;
+}
+
+/* Opens the AF_PACKET transmitter on the device that holds underlay
+ * address 'ip' (host order); without one (no such device, not Ethernet,
+ * no permission) fabric packets keep going through the raw IPv4 socket. */
+static void pkt_tx_open(struct vrd *vrd, uint32_t ip)
+{
+    struct ifaddrs *ifa = NULL;
+    char name[IFNAMSIZ] = "";
+    if (ip == 0 || getifaddrs(&ifa) != 0) {
+        return;
+    }
+    for (struct ifaddrs *a = ifa; a; a = a->ifa_next) {
+        if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET &&
+            ((struct sockaddr_in *)(void *)a->ifa_addr)->sin_addr.s_addr == htonl(ip)) {
+            snprintf(name, sizeof name, "%s", a->ifa_name);
+            break;
+        }
+    }
+    freeifaddrs(ifa);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    unsigned os = name[0] ? if_nametoindex(name) : 0;
+    if (!os || ioctl(vrd->raw_tx, SIOCGIFHWADDR, &ifr) != 0 || ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+        return;
+    }
+    /* protocol 0: it receives nothing. No PACKET_QDISC_BYPASS here: captures
+     * on the underlay device must see the fabric's traffic. */
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    vrd->pkt_tx = fd;
+    vrd->pkt_tx_addr = (struct sockaddr_ll){.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
+                                            .sll_ifindex = (int)os, .sll_halen = 6};
+    memcpy(vrd->underlay_mac, ifr.ifr_hwaddr.sa_data, 6);
+    memset(vrd->neigh, 0, sizeof vrd->neigh);
+    log_info("vrouter", "fabric transmits through AF_PACKET", "device=%s", name);
+}
+
+/* The Ethernet address of the underlay neighbour at 'be' (network byte
+ * order), from the kernel's neighbour table. NULL when unknown: the packet then takes the raw socket, whose
+ * route lookup makes the kernel resolve it. */
+static const uint8_t *neigh_mac(struct vrd *vrd, const uint8_t be[4])
+{
+    uint32_t ip = be32_load(be);
+    struct vrd_neigh *n = NULL, *oldest = &vrd->neigh[0];
+    for (uint32_t k = 0; k < VRD_NEIGH; k++) {
+        if (vrd->neigh[k].ip == ip) {
+            n = &vrd->neigh[k];
+            break;
+        }
+        if (vrd->neigh[k].read_ms < oldest->read_ms) {
+            oldest = &vrd->neigh[k];
+        }
+    }
+    /* a known address is re-read every second, an unknown one soon (the
+     * raw socket's first packets make the kernel resolve it) */
+    if (n && vrd->batch_ms - n->read_ms < (n->valid ? 1000u : 20u)) {
+        return n->valid ? n->mac : NULL;
+    }
+    if (!n) {
+        n = oldest;
+        n->ip = ip;
+    }
+    n->read_ms = vrd->batch_ms;
+    n->valid = 0;
+    struct arpreq req;
+    memset(&req, 0, sizeof req);
+    struct sockaddr_in *pa = (struct sockaddr_in *)(void *)&req.arp_pa;
+    pa->sin_family = AF_INET;
+    memcpy(&pa->sin_addr, be, 4);
+    if_indextoname((unsigned)vrd->pkt_tx_addr.sll_ifindex, req.arp_dev);
+    if (ioctl(vrd->raw_tx, SIOCGARP, &req) == 0 && (req.arp_flags & ATF_COM)) {
+        memcpy(n->mac, req.arp_ha.sa_data, 6);
+        n->valid = 1;
+    }
+    return n->valid ? n->mac : NULL;
 }
 
 int vrd_fabric_open(struct vrd *vrd, uint32_t ifindex, uint32_t ip)
@@ -289,6 +374,7 @@ int vrd_fabric_open(struct vrd *vrd, uint32_t ifindex, uint32_t ip)
     }
     vrd->fabric_if = ifindex + 1;
     vrd->underlay_ip = ip;
+    pkt_tx_open(vrd, ip);
     log_info("vrouter", "fabric open", "ifindex=%u ip=%u.%u.%u.%u", ifindex, ip >> 24, (ip >> 16) & 0xff,
              (ip >> 8) & 0xff, ip & 0xff);
     return 0;
@@ -347,7 +433,21 @@ static void tx_queue(struct vrd *vrd, const struct dp_pkt *pkt, struct dp_tx *t)
             vrd->tx_errors++;
             return;
         }
-        iov[0].iov_base = (uint8_t *)iov[0].iov_base + 14;
+        uint8_t *eth = iov[0].iov_base;
+        const uint8_t *mac = vrd->pkt_tx >= 0 ? neigh_mac(vrd, eth + 14 + 16) : NULL;
+        if (mac) {
+            /* whole, through the underlay device: the outer Ethernet
+             * addresses are the device's and the neighbour's */
+            memcpy(eth, mac, 6);
+            memcpy(eth + 6, vrd->underlay_mac, 6);
+            h->msg_name = &vrd->pkt_tx_addr;
+            h->msg_namelen = sizeof vrd->pkt_tx_addr;
+            vrd->txq[i] = (struct vrd_txe){.fd = vrd->pkt_tx, .kind = VRD_SRC_PACKET};
+            vrd->txq_len++;
+            vrd->fabric_pkt_tx++;
+            return;
+        }
+        iov[0].iov_base = eth + 14;
         iov[0].iov_len -= 14;
         const uint8_t *ip = iov[0].iov_base;
         vrd->tx_addr[i] = (struct sockaddr_in){.sin_family = AF_INET};
@@ -355,6 +455,7 @@ static void tx_queue(struct vrd *vrd, const struct dp_pkt *pkt, struct dp_tx *t)
         h->msg_name = &vrd->tx_addr[i];
         h->msg_namelen = sizeof vrd->tx_addr[i];
         vrd->txq[i] = (struct vrd_txe){.fd = vrd->raw_tx, .kind = VRD_SRC_FAB_GRE};
+        vrd->fabric_raw_tx++;
     } else {
         struct vrd_port *p = t->ifindex < vrd->port_slots ? vrd->ports[t->ifindex] : NULL;
         if (!p) {
@@ -429,7 +530,8 @@ static int gro_offer(struct vrd *vrd, const struct dp_pkt *pkt, const struct dp_
  * and queues what it decides. */
 static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
 {
-    dp_rx_batch(vrd->dp, ifindex, vrd->pkts, count, vrd_now_ms(), vrd->outs);
+    vrd->batch_ms = vrd_now_ms();
+    dp_rx_batch(vrd->dp, ifindex, vrd->pkts, count, vrd->batch_ms, vrd->outs);
     for (uint32_t k = 0; k < count; k++) {
         struct dp_out *o = &vrd->outs[k];
         if (o->verdict == DP_VERDICT_DROP) {
@@ -774,6 +876,7 @@ int vrd_io_init(struct vrd *vrd)
     vrd->udp[1] = (struct vrd_src){.kind = VRD_SRC_FAB_UDP, .fd = -1};
     vrd->gre = (struct vrd_src){.kind = VRD_SRC_FAB_GRE, .fd = -1};
     vrd->raw_tx = -1;
+    vrd->pkt_tx = -1;
     return 0;
 }
 

@@ -217,6 +217,14 @@ else
     fail "A did not attach v1's veth with a receive ring"; grep "port attached" "$WORK/a.log"
 fi
 
+# A sent the fabric's packets whole through AF_PACKET on its underlay device
+# (the transfers and dissections above went that way once ARP was known).
+if grep -q "fabric transmits through AF_PACKET" "$WORK/a.log"; then
+    pass "A transmits the fabric through AF_PACKET on its underlay device"
+else
+    fail "A did not open its AF_PACKET fabric transmitter"; grep "fabric" "$WORK/a.log"
+fi
+
 # ---- 2. isolation between VNs ----
 uu_before=$("$VRCTL" -s "$WORK/a.sock" stats | awk '$2 == "unknown-unicast" {print $3}')
 if in_ns $V1 ping -c 3 -i 0.1 -W 1 192.168.1.3 >/dev/null; then
@@ -292,10 +300,10 @@ done
 # A cut v1's super-frames (the transfers above were intact, so the segments
 # and completed checksums were right) and merged B's segments towards v1
 stop=$(grep -o 'gso_frames=.*' "$WORK/a.log" | tail -1)
-if echo "$stop" | grep -q 'gso_frames=[1-9].* gso_errors=0 gro_frames=[1-9]'; then
-    pass "A: GSO super-frames cut, segments merged towards v1 ($stop)"
+if echo "$stop" | grep -q 'gso_frames=[1-9].* gso_errors=0 gro_frames=[1-9].* fabric_af_packet=[1-9]'; then
+    pass "A: GSO super-frames cut, segments merged towards v1, fabric through AF_PACKET ($stop)"
 else
-    fail "A: no GSO passthrough or merging seen ($stop)"
+    fail "A: no GSO passthrough, merging or AF_PACKET fabric transmission seen ($stop)"
 fi
 
 if [ $FAILS = 0 ]; then
