@@ -9,16 +9,6 @@
 
 #include "appliance/api_int.h"
 
-static const char *query_get(const struct api_call *call, const char *name)
-{
-    for (size_t i = 0; i < call->query_len; i++) {
-        if (strcmp(call->query[i].name, name) == 0) {
-            return call->query[i].value;
-        }
-    }
-    return NULL;
-}
-
 static bool table_ok(const char *t)
 {
     size_t n = strlen(t);
@@ -38,7 +28,7 @@ static bool table_ok(const char *t)
 /* The table asked for, or NULL for none; '*bad' when it is unusable. */
 static const char *table_of(const struct api_call *call, bool *bad)
 {
-    const char *q = query_get(call, "table");
+    const char *q = api_query_get(call, "table");
     *bad = (q && call->table) || (q && !table_ok(q)) || (call->table && !table_ok(call->table));
     return call->table ? call->table : q;
 }
@@ -120,4 +110,36 @@ int api_bgp_answer(const struct api_call *call, int rc, const char *answer, json
         return 500;
     }
     return 200;
+}
+
+void api_bgp_openapi(json_t *paths)
+{
+    static const struct {
+        const char *path, *summary;
+        bool table_param, table_query;
+    } ops[] = {
+        {"/bgp/neighbors", "This node's BGP sessions (its control role)", false, false},
+        {"/bgp/summary", "This node's control role: BGP, store feed, XMPP", false, false},
+        {"/bgp/routes", "Route tables and their counts, or one table (?table=)", false, true},
+        {"/bgp/routes/{table}", "The routes of one table (an instance name: its inet table)", true, false},
+    };
+    if (!json_is_object(paths)) {
+        return;
+    }
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        json_t *params = json_array();
+        if (ops[i].table_param || ops[i].table_query) {
+            json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:{s:s, s:s, s:i}}", "name", "table", "in",
+                                                    ops[i].table_param ? "path" : "query", "required",
+                                                    ops[i].table_param, "schema", "type", "string", "pattern",
+                                                    "^[A-Za-z0-9._:-]+$", "maxLength", API_BGP_TABLE_MAX));
+        }
+        json_object_set_new(
+            paths, ops[i].path,
+            json_pack("{s:{s:s, s:[s], s:o, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}}}", "get", "summary",
+                      ops[i].summary, "tags", "bgp", "parameters", params, "responses", "200", "description", "OK",
+                      "400", "description", "malformed table name", "403", "description",
+                      "project-scoped token", "404", "description", "no such table", "503", "description",
+                      "the control role is not running on this node or not answering"));
+    }
 }

@@ -98,6 +98,7 @@ int api_shared_init(struct api_shared *sh, const struct schema *schema)
         api_shared_destroy(sh);
         return LIB_ENOMEM;
     }
+    api_bgp_openapi(json_object_get(doc, "paths"));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text) {
@@ -139,7 +140,7 @@ void api_shared_destroy(struct api_shared *sh)
 
 /* ---- helpers ---- */
 
-static const char *qget(const struct api_call *call, const char *name)
+const char *api_query_get(const struct api_call *call, const char *name)
 {
     for (size_t i = 0; i < call->query_len; i++) {
         if (strcmp(call->query[i].name, name) == 0) {
@@ -407,7 +408,7 @@ static void op_read(const struct ctx *c, const struct api_call *call, struct res
     if (authz(c, t, NULL, false, r)) {
         return;
     }
-    int rc = graph_obj_read(c->g, t->name, call->uuid, qget(call, "fields"), true, &out, &rev, &err);
+    int rc = graph_obj_read(c->g, t->name, call->uuid, api_query_get(call, "fields"), true, &out, &rev, &err);
     if (rc) {
         res_graph(r, rc, &err);
         return;
@@ -530,15 +531,15 @@ static int limit_parse(const char *v, uint32_t *out, struct res *r)
 static void op_list(const struct ctx *c, const struct api_call *call, struct res *r)
 {
     struct graph_list_req req = {
-        .parent_ids = qget(call, "parent_id"),
-        .back_ref_ids = qget(call, "back_ref_id"),
-        .fields = qget(call, "fields"),
-        .filters = qget(call, "filters"),
-        .marker = qget(call, "page_marker"),
-        .detail = truthy(qget(call, "detail")),
+        .parent_ids = api_query_get(call, "parent_id"),
+        .back_ref_ids = api_query_get(call, "back_ref_id"),
+        .fields = api_query_get(call, "fields"),
+        .filters = api_query_get(call, "filters"),
+        .marker = api_query_get(call, "page_marker"),
+        .detail = truthy(api_query_get(call, "detail")),
         .linearizable = true,
     };
-    if (limit_parse(qget(call, "page_limit"), &req.limit, r)) {
+    if (limit_parse(api_query_get(call, "page_limit"), &req.limit, r)) {
         return;
     }
     list_common(c, call->type, &req, r);
@@ -840,7 +841,8 @@ static void op_root(const struct ctx *c, struct res *r)
                                                t->name, "rel", "resource-base"));
     }
     static const char *const actions[] = {"fqname-to-id", "id-to-fqname", "ref-update",
-                                          "list-bulk-collection", "batch", "tokens", "openapi.json"};
+                                          "list-bulk-collection", "batch", "tokens", "openapi.json",
+                                          "bgp/neighbors", "bgp/routes", "bgp/summary"};
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
         snprintf(buf, sizeof buf, "https://%s/%s", c->host, actions[i]);
         json_array_append_new(links, json_pack("{s:{s:s,s:s,s:s}}", "link", "href", buf, "name",
@@ -1007,8 +1009,8 @@ static void op_token_list(const struct ctx *c, const struct api_call *call, stru
     }
     struct graph_list_req req = {.detail = true,
                                  .linearizable = true,
-                                 .marker = qget(call, "page_marker")};
-    if (limit_parse(qget(call, "page_limit"), &req.limit, r)) {
+                                 .marker = api_query_get(call, "page_marker")};
+    if (limit_parse(api_query_get(call, "page_limit"), &req.limit, r)) {
         return;
     }
     int rc = graph_obj_list(c->g, c->sh->token->name, &req, &items, next, &err);

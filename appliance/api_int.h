@@ -127,6 +127,9 @@ void api_shared_destroy(struct api_shared *sh);
 void api_handle(const struct api_shared *sh, struct graph *g, const char *bearer,
                 const struct api_call *call, struct api_result *res);
 
+/* The first query parameter 'name' of 'call', or NULL. */
+const char *api_query_get(const struct api_call *call, const char *name);
+
 /* Sets 'res' to the JSON error {"error": {"code", "message", "field"}}. */
 void api_result_error(struct api_result *res, int status, const char *message, const char *field);
 
@@ -155,6 +158,10 @@ int api_bgp_command(const struct api_call *call, char *line, size_t size, char *
  * 502 for an answer that is not JSON. */
 int api_bgp_answer(const struct api_call *call, int rc, const char *answer, json_t **doc, char *msg,
                    size_t msg_size) STRATA_WARN_UNUSED;
+
+/* Adds the /bgp operations to the OpenAPI document's "paths" object
+ * (nothing when it is not an object). */
+void api_bgp_openapi(json_t *paths);
 
 /* ---- tokens and access (api_auth.c) ---- */
 

@@ -291,6 +291,20 @@ static void arg_add(struct argv_builder *b, const char *fmt, ...)
     b->used += (size_t)n + 1;
 }
 
+/* What the config and control roles share: the local store, the node's
+ * credentials, and the control role's socket ('ctl_flag' names it). */
+static void arg_add_local(struct argv_builder *b, const struct sup_config *cfg, const char *ctl_flag)
+{
+    arg_add(b, "--store");
+    arg_add(b, "unix:%s/store.sock", cfg->data_dir);
+    arg_add(b, "--pki");
+    arg_add(b, "%s", cfg->pki_dir);
+    arg_add(b, "--cert");
+    arg_add(b, "%s", cfg->name);
+    arg_add(b, "%s", ctl_flag);
+    arg_add(b, "%s/control.sock", cfg->data_dir);
+}
+
 int sup_role_argv(const struct sup_config *cfg, const struct sup_options *opts, enum sup_role role,
                   const int *fds, char **argv, size_t max, char *store, size_t store_size)
 {
@@ -334,20 +348,13 @@ int sup_role_argv(const struct sup_config *cfg, const struct sup_options *opts, 
         arg_add(&b, "config");
         arg_add(&b, "--listen-fd");
         arg_add(&b, "%d", fds[0]);
-        arg_add(&b, "--store");
-        arg_add(&b, "unix:%s/store.sock", cfg->data_dir);
-        arg_add(&b, "--pki");
-        arg_add(&b, "%s", cfg->pki_dir);
-        arg_add(&b, "--cert");
-        arg_add(&b, "%s", cfg->name);
+        arg_add_local(&b, cfg, "--control-sock");
         arg_add(&b, "--bootstrap-token-file");
         arg_add(&b, "%s", cfg->bootstrap_token_file);
         if (cfg->config_workers) {
             arg_add(&b, "--workers");
             arg_add(&b, "%u", cfg->config_workers);
         }
-        arg_add(&b, "--control-sock");
-        arg_add(&b, "%s/control.sock", cfg->data_dir);
         break;
     case SUP_ROLE_CONTROL:
         arg_add(&b, "control");
@@ -355,14 +362,7 @@ int sup_role_argv(const struct sup_config *cfg, const struct sup_options *opts, 
         arg_add(&b, "%d", fds[0]);
         arg_add(&b, "--xmpp-fd");
         arg_add(&b, "%d", fds[1]);
-        arg_add(&b, "--store");
-        arg_add(&b, "unix:%s/store.sock", cfg->data_dir);
-        arg_add(&b, "--pki");
-        arg_add(&b, "%s", cfg->pki_dir);
-        arg_add(&b, "--cert");
-        arg_add(&b, "%s", cfg->name);
-        arg_add(&b, "--ctl");
-        arg_add(&b, "%s/control.sock", cfg->data_dir);
+        arg_add_local(&b, cfg, "--ctl");
         break;
     case SUP_ROLE_COUNT_:
         return LIB_EINVAL;

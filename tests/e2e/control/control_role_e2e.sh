@@ -207,6 +207,8 @@ code() { curl -s -o "$work/body" -w '%{http_code}' --cacert "$work/pki/ca.pem" -
   "https://127.0.0.1:$api_port$1"; }
 [ "$(code '/bgp/routes?table=bad%20table')" = 400 ] || fail "malformed table: $(cat "$work/body")"
 [ "$(code /bgp/routes/no-such-instance)" = 404 ] || fail "unknown table: $(cat "$work/body")"
+[ "$(code /openapi.json)" = 200 ] && jq -e '.paths["/bgp/routes/{table}"].get' "$work/body" >/dev/null ||
+  fail "/bgp not in the OpenAPI document"
 # node 3 without its control role: 503 with the JSON error shape
 sup3=${pids[3]}
 ctl3=$(pgrep -P "$sup3" -f "stratad control " | head -1)

@@ -284,6 +284,25 @@ static void test_bgp_answer(void **state)
     json_decref(doc);
 }
 
+static void test_bgp_openapi(void **state)
+{
+    (void)state;
+    json_t *paths = json_object();
+    api_bgp_openapi(paths);
+    assert_int_equal(json_object_size(paths), 4);
+    json_t *p = json_object_get(json_object_get(paths, "/bgp/routes/{table}"), "get");
+    assert_non_null(p);
+    json_t *param = json_array_get(json_object_get(p, "parameters"), 0);
+    assert_string_equal(json_string_value(json_object_get(param, "in")), "path");
+    assert_true(json_is_true(json_object_get(param, "required")));
+    assert_non_null(json_object_get(json_object_get(p, "responses"), "503"));
+    assert_int_equal(json_array_size(json_object_get(json_object_get(json_object_get(paths, "/bgp/neighbors"), "get"),
+                                                     "parameters")),
+                     0);
+    json_decref(paths);
+    api_bgp_openapi(NULL); /* not an object: nothing */
+}
+
 /* ---- the control socket's client against a real server ---- */
 
 struct server {
@@ -387,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_role_argv),
         cmocka_unit_test(test_bgp_command),
         cmocka_unit_test(test_bgp_answer),
+        cmocka_unit_test(test_bgp_openapi),
         cmocka_unit_test(test_ctl_sock_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
