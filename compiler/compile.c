@@ -35,6 +35,7 @@
  *    input like any group (users may edit it) and owns its ACLs. */
 #include "compiler/compile.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,15 @@ struct compile_model {
     json_t *vn_lrs;    /* network uuid -> {logical-router uuid: true} */
     json_t *name_pols; /* network fq ':' string, or 0x1f + service-instance fq
                         * ':' string -> {policy uuid: true} */
+    json_t *vm_vrs;    /* virtual-machine uuid -> {virtual-router uuid: true} */
+    json_t *vm_vmis;   /* virtual-machine uuid -> {interface uuid referring to it: true} */
+    json_t *vm_cvmis;  /* virtual-machine uuid -> {interface uuid under it: true} */
+    json_t *vmi_fips;  /* interface uuid -> {floating-ip uuid: true} */
+    json_t *vmi_iips;  /* interface uuid -> {instance-ip uuid: true} */
+    json_t *st_sis;    /* service-template uuid -> {service-instance uuid: true} */
+    json_t *si_pts;    /* service-instance uuid -> {port-tuple uuid: true} */
+    json_t *pt_vmis;   /* port-tuple uuid -> {interface uuid: true} */
+    int version;       /* rules version (compile_model_set_version()) */
     char gsc[64];      /* uuid of the global-system-config, "" when none */
     json_t *reads;     /* NULL, or the read set being recorded (compile_model_track()) */
 };
@@ -248,8 +258,18 @@ int compile_model_create(struct compile_model **out)
     m->pol_vns = json_object();
     m->name_pols = json_object();
     m->vn_lrs = json_object();
+    m->vm_vrs = json_object();
+    m->vm_vmis = json_object();
+    m->vm_cvmis = json_object();
+    m->vmi_fips = json_object();
+    m->vmi_iips = json_object();
+    m->st_sis = json_object();
+    m->si_pts = json_object();
+    m->pt_vmis = json_object();
+    m->version = COMPILE_VERSION_MAX;
     if (!m->objs || !m->fq || !m->vn_names || !m->si_names || !m->pol_vns || !m->name_pols ||
-        !m->vn_lrs) {
+        !m->vn_lrs || !m->vm_vrs || !m->vm_vmis || !m->vm_cvmis || !m->vmi_fips || !m->vmi_iips ||
+        !m->st_sis || !m->si_pts || !m->pt_vmis) {
         compile_model_free(m);
         return COMPILE_ENOMEM;
     }
@@ -269,7 +289,50 @@ void compile_model_free(struct compile_model *m)
     json_decref(m->pol_vns);
     json_decref(m->name_pols);
     json_decref(m->vn_lrs);
+    json_decref(m->vm_vrs);
+    json_decref(m->vm_vmis);
+    json_decref(m->vm_cvmis);
+    json_decref(m->vmi_fips);
+    json_decref(m->vmi_iips);
+    json_decref(m->st_sis);
+    json_decref(m->si_pts);
+    json_decref(m->pt_vmis);
     free(m);
+}
+
+void compile_model_set_version(struct compile_model *m, int version)
+{
+    m->version = version < COMPILE_VERSION_MIN   ? COMPILE_VERSION_MIN
+                 : version > COMPILE_VERSION_MAX ? COMPILE_VERSION_MAX
+                                                 : version;
+}
+
+int compile_model_version(const struct compile_model *m)
+{
+    return m->version;
+}
+
+/* Adds ('add') or removes 'uuid' in idx[target] for every ref in
+ * obj[refs_key]. */
+static int refs_index(json_t *idx, const json_t *obj, const char *refs_key, const char *uuid, bool add)
+{
+    size_t i;
+    const json_t *ref;
+    json_array_foreach(json_object_get(obj, refs_key), i, ref) {
+        const char *to = str_of(ref, "uuid");
+        if (!to) {
+            continue;
+        }
+        if (add) {
+            int rc = index_add(idx, to, uuid);
+            if (rc != 0) {
+                return rc;
+            }
+        } else {
+            index_del(idx, to, uuid);
+        }
+    }
+    return 0;
 }
 
 static int fq_key(const char *type, const json_t *fq, char *out, size_t size)
@@ -374,11 +437,38 @@ static int model_index(struct compile_model *m, const char *type, const char *uu
         } else {
             json_object_del(m->si_names, key);
         }
+        return refs_index(m->st_sis, obj, "service_template_refs", uuid, add);
     } else if (strcmp(type, "global-system-config") == 0) {
         if (add) {
             snprintf(m->gsc, sizeof m->gsc, "%s", uuid);
         } else if (strcmp(m->gsc, uuid) == 0) {
             m->gsc[0] = '\0';
+        }
+    } else if (strcmp(type, "virtual-router") == 0) {
+        return refs_index(m->vm_vrs, obj, "virtual_machine_refs", uuid, add);
+    } else if (strcmp(type, "virtual-machine-interface") == 0) {
+        const char *pt = str_of(obj, "parent_type"), *pu = str_of(obj, "parent_uuid");
+        if (pt && pu && strcmp(pt, "virtual-machine") == 0) {
+            if (add && (rc = index_add(m->vm_cvmis, pu, uuid)) != 0) {
+                return rc;
+            } else if (!add) {
+                index_del(m->vm_cvmis, pu, uuid);
+            }
+        }
+        if ((rc = refs_index(m->vm_vmis, obj, "virtual_machine_refs", uuid, add)) != 0) {
+            return rc;
+        }
+        return refs_index(m->pt_vmis, obj, "port_tuple_refs", uuid, add);
+    } else if (strcmp(type, "floating-ip") == 0) {
+        return refs_index(m->vmi_fips, obj, "virtual_machine_interface_refs", uuid, add);
+    } else if (strcmp(type, "instance-ip") == 0) {
+        return refs_index(m->vmi_iips, obj, "virtual_machine_interface_refs", uuid, add);
+    } else if (strcmp(type, "port-tuple") == 0) {
+        const char *si = str_of(obj, "parent_uuid");
+        if (si && add) {
+            return index_add(m->si_pts, si, uuid);
+        } else if (si) {
+            index_del(m->si_pts, si, uuid);
         }
     }
     return 0;
@@ -421,6 +511,25 @@ static const char *name_get(const struct compile_model *m, const json_t *idx, co
         }
     }
     return u;
+}
+
+/* The set idx[key] (borrowed, may be NULL), recording in the read set
+ * that the store's relation index 'kind' ("br", "wbr" or "ch") under
+ * 'key' holds as many entries of 'type' as the set has (an enumeration
+ * read: the caller compares COUNT(/c/<kind>/<key>/<type>/)). */
+static const json_t *members(const struct compile_model *m, const json_t *idx, const char *key,
+                             const char *kind, const char *type)
+{
+    const json_t *set = json_object_get(idx, key);
+    if (m->reads) {
+        char k[256];
+        snprintf(k, sizeof k, "%s/c/%s/%s/%s/", COMPILE_READS_COUNT, kind, key, type);
+        if (!json_object_get(m->reads, k) &&
+            json_object_set_new(m->reads, k, json_integer((json_int_t)json_object_size(set))) != 0) {
+            json_object_set_new(m->reads, COMPILE_READS_OOM, json_true());
+        }
+    }
+    return set;
 }
 
 int compile_model_put(struct compile_model *m, const char *type, json_t *obj)
@@ -1314,6 +1423,73 @@ static uint32_t svc_rt(const struct compile_alloc *a, const json_t *vn, const js
     return compile_alloc_rt(a, owner);
 }
 
+/* Version 2 service chain information of instance 'si' into 'sci': the
+ * service mode of its template and the interfaces of its port tuples (in
+ * port-tuple fq_name, then interface uuid order), so a change of the
+ * template or of a port tuple recompiles the chain. */
+static int sci_v2(const struct compile_model *m, const json_t *si, json_t *sci)
+{
+    const json_t *refs = json_object_get(si, "service_template_refs");
+    const char *tu = str_of(json_array_get(refs, 0), "uuid");
+    const char *type = NULL;
+    const json_t *st = tu ? compile_model_get(m, tu, &type) : NULL;
+    const char *mode = st && strcmp(type, "service-template") == 0
+                           ? str_of(json_object_get(st, "service_template_properties"), "service_mode")
+                           : NULL;
+    if (mode && json_object_set_new(sci, "service_mode", json_string(mode)) != 0) {
+        return COMPILE_ENOMEM;
+    }
+    /* port tuples by fq_name: "<fq ':'>\x1f<uuid>" sorts by name first */
+    json_t *byname = json_object(), *ifs = json_array();
+    const char *k;
+    json_t *v;
+    int rc = byname && ifs ? 0 : COMPILE_ENOMEM;
+    json_object_foreach((json_t *)members(m, m->si_pts, str_of(si, "uuid"), "ch", "port-tuple"), k, v) {
+        const json_t *pt = rc == 0 ? compile_model_get(m, k, NULL) : NULL;
+        char ptfq[FQ_STR_MAX], key[FQ_STR_MAX + 64];
+        if (pt && fq_join(json_object_get(pt, "fq_name"), ':', ptfq, sizeof ptfq) == 0) {
+            snprintf(key, sizeof key, "%s\x1f%s", ptfq, k);
+            rc = set_add(byname, key);
+        }
+    }
+    size_t npt = 0;
+    const char **pts = rc == 0 ? sorted_keys(byname, &npt) : NULL;
+    rc = rc ? rc : pts ? 0 : COMPILE_ENOMEM;
+    for (size_t i = 0; i < npt && rc == 0; i++) {
+        const char *sep = strrchr(pts[i], '\x1f');
+        char ptfq[FQ_STR_MAX];
+        snprintf(ptfq, sizeof ptfq, "%.*s", (int)(sep - pts[i]), pts[i]);
+        size_t nv = 0;
+        const char **vmis =
+            sorted_keys(members(m, m->pt_vmis, sep + 1, "br", "virtual-machine-interface"), &nv);
+        rc = vmis ? 0 : COMPILE_ENOMEM;
+        for (size_t j = 0; j < nv && rc == 0; j++) {
+            const json_t *vmi = compile_model_get(m, vmis[j], NULL);
+            if (!vmi) {
+                continue;
+            }
+            const char *it = str_of(json_object_get(vmi, "virtual_machine_interface_properties"),
+                                    "service_interface_type");
+            json_t *row = json_pack("{s:s,s:s}", "port_tuple", ptfq, "virtual_machine_interface",
+                                    vmis[j]);
+            if (row && it) {
+                json_object_set_new(row, "interface_type", json_string(it));
+            }
+            if (!row || json_array_append_new(ifs, row) != 0) {
+                rc = COMPILE_ENOMEM;
+            }
+        }
+        free(vmis);
+    }
+    if (rc == 0 && json_array_size(ifs) > 0 && json_object_set(sci, "service_interfaces", ifs) != 0) {
+        rc = COMPILE_ENOMEM;
+    }
+    free(pts);
+    json_decref(byname);
+    json_decref(ifs);
+    return rc;
+}
+
 static int chain_visit(void *arg, const struct chain *c)
 {
     struct chain_ctx *x = arg;
@@ -1334,6 +1510,9 @@ static int chain_visit(void *arg, const struct chain *c)
                           "source_routing_instance", deffq);
             if (!e || json_object_set_new(x->sris, name, e) != 0) {
                 return COMPILE_ENOMEM;
+            }
+            if (x->m->version >= 2 && (rc = sci_v2(x->m, c->si[k], json_object_get(e, "sci"))) != 0) {
+                return rc;
             }
         }
         json_t *imp = json_object_get(e, "imports");
@@ -1720,6 +1899,321 @@ static int project_compile(const struct compile_model *m, const json_t *proj, js
     return rc;
 }
 
+/* ---- floating IPs, virtual routers (version 2) ---------------------------- */
+
+/* Orders address texts 'a' and 'b' of one family numerically (unparsable
+ * ones last, by text). */
+static int addr_cmp(const char *a, const char *b)
+{
+    uint8_t x[16], y[16];
+    int fa = strchr(a, ':') ? AF_INET6 : AF_INET, fb = strchr(b, ':') ? AF_INET6 : AF_INET;
+    if (fa == fb && inet_pton(fa, a, x) == 1 && inet_pton(fb, b, y) == 1) {
+        return memcmp(x, y, fa == AF_INET ? 4 : 16);
+    }
+    return strcmp(a, b);
+}
+
+/* The ':' string of the default routing instance of the network whose
+ * fq_name is 'vnfq' (an array): the network's fq_name plus its name. */
+static int vn_ri_str(const json_t *vnfq, char *out, size_t size)
+{
+    char s[FQ_STR_MAX];
+    const char *last = json_string_value(json_array_get(vnfq, json_array_size(vnfq) - 1));
+    int rc = fq_join(vnfq, ':', s, sizeof s);
+    if (rc == 0 && (!last || (size_t)snprintf(out, size, "%s:%s", s, last) >= size)) {
+        rc = last ? COMPILE_ETOOLARGE : COMPILE_EINVAL;
+    }
+    return rc;
+}
+
+/* The network fq_name (borrowed) interface 'vmi' refers to, or NULL. */
+static const json_t *vmi_vn_fq(const json_t *vmi)
+{
+    return json_object_get(json_array_get(json_object_get(vmi, "virtual_network_refs"), 0), "to");
+}
+
+/* The lowest address of family 'v6' among the instance-ips of interface
+ * 'vmi_uuid' (borrowed), or NULL. */
+static const char *vmi_fixed_ip(const struct compile_model *m, const char *vmi_uuid, bool v6)
+{
+    size_t n = 0;
+    const char *best = NULL;
+    const char **iips = sorted_keys(members(m, m->vmi_iips, vmi_uuid, "br", "instance-ip"), &n);
+    for (size_t i = 0; iips && i < n; i++) {
+        const json_t *iip = compile_model_get(m, iips[i], NULL);
+        const char *a = iip ? str_of(iip, "instance_ip_address") : NULL;
+        if (a && (strchr(a, ':') != NULL) == v6 && (!best || addr_cmp(a, best) < 0)) {
+            best = a;
+        }
+    }
+    free(iips);
+    return best;
+}
+
+/* Floating IP 'fip': when it has an address and refers to an interface
+ * present in 'm' with a fixed address of the same family, one
+ * floating-ip-mapping under the pool network's default routing instance,
+ * named by the floating IP's uuid: the route (the floating address as a
+ * host prefix in that instance, towards the interface) and the NAT (fixed
+ * <-> floating address, the routing instances of both sides). */
+static int fip_compile(const struct compile_model *m, const json_t *fip, json_t *out)
+{
+    const char *addr = str_of(fip, "floating_ip_address");
+    const json_t *fq = json_object_get(fip, "fq_name");
+    if (!addr || json_array_size(fq) != 5) {
+        return 0; /* no address yet, or not [domain, project, network, pool, name] */
+    }
+    size_t i;
+    const json_t *ref, *vmi = NULL;
+    const char *vmi_uuid = NULL;
+    json_array_foreach(json_object_get(fip, "virtual_machine_interface_refs"), i, ref) {
+        const char *type = NULL;
+        const char *u = str_of(ref, "uuid");
+        const json_t *o = u ? compile_model_get(m, u, &type) : NULL;
+        if (o && strcmp(type, "virtual-machine-interface") == 0) {
+            vmi = o;
+            vmi_uuid = u;
+            break;
+        }
+    }
+    bool v6 = strchr(addr, ':') != NULL;
+    const char *fixed = vmi ? str_of(fip, "floating_ip_fixed_ip_address") : NULL;
+    if (vmi && !fixed) {
+        fixed = vmi_fixed_ip(m, vmi_uuid, v6);
+    }
+    const json_t *fixed_vn = vmi ? vmi_vn_fq(vmi) : NULL;
+    if (!vmi || !fixed || !fixed_vn) {
+        return 0;
+    }
+    char pool_ri[FQ_STR_MAX], fixed_ri[FQ_STR_MAX], prefix[80], ru[37];
+    json_t *vnfq = json_pack("[O,O,O]", json_array_get(fq, 0), json_array_get(fq, 1),
+                             json_array_get(fq, 2));
+    json_t *rifq = json_pack("[O,O,O,O]", json_array_get(fq, 0), json_array_get(fq, 1),
+                             json_array_get(fq, 2), json_array_get(fq, 2));
+    int rc = vnfq && rifq ? 0 : COMPILE_ENOMEM;
+    rc = rc ? rc : vn_ri_str(vnfq, pool_ri, sizeof pool_ri);
+    rc = rc ? rc : vn_ri_str(fixed_vn, fixed_ri, sizeof fixed_ri);
+    rc = rc ? rc : compile_uuid("routing-instance", rifq, ru);
+    json_t *parent = rc == 0 ? json_pack("{s:s,s:O}", "uuid", ru, "fq_name", rifq) : NULL;
+    json_t *mp = NULL;
+    if (rc == 0 && !parent) {
+        rc = COMPILE_ENOMEM;
+    }
+    if (rc == 0) {
+        const char *dir = str_of(fip, "floating_ip_traffic_direction");
+        snprintf(prefix, sizeof prefix, "%s/%d", addr, v6 ? 128 : 32);
+        json_t *df = json_pack("[o,o]", source_ref("floating-ip", fip),
+                               source_ref("virtual-machine-interface", vmi));
+        rc = derived_new(out, "floating-ip-mapping", fq_child(parent, str_of(fip, "uuid")),
+                         "routing-instance", parent, df, &mp);
+        if (rc == 0 && json_object_set_new(mp, "floating_ip_mapping",
+                                           json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "prefix", prefix,
+                                                     "floating_ip_address", addr, "fixed_ip_address",
+                                                     fixed, "virtual_machine_interface", vmi_uuid,
+                                                     "floating_routing_instance", pool_ri,
+                                                     "fixed_routing_instance", fixed_ri,
+                                                     "traffic_direction", dir ? dir : "both")) != 0) {
+            rc = COMPILE_ENOMEM;
+        }
+    }
+    json_decref(parent);
+    json_decref(vnfq);
+    json_decref(rifq);
+    return rc;
+}
+
+/* Adds 'v' to the set 'set' (a JSON object used as a sorted-on-output set). */
+static int sset_add(json_t *set, const char *v)
+{
+    return v ? set_add(set, v) : 0;
+}
+
+/* The keys of 'set' as a sorted JSON array of strings, a new reference. */
+static json_t *sset_array(const json_t *set)
+{
+    size_t n = 0;
+    const char **keys = sorted_keys(set, &n);
+    json_t *a = keys ? json_array() : NULL;
+    for (size_t i = 0; a && i < n; i++) {
+        if (json_array_append_new(a, json_string(keys[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    free(keys);
+    return a;
+}
+
+/* One interface of a virtual-router index, adding what it needs to the
+ * index's sets ('vns', 'ris', 'acls', 'sgs'). */
+static json_t *vr_interface(const struct compile_model *m, const char *uuid, const json_t *vmi,
+                            json_t *vns, json_t *ris, json_t *acls, json_t *sgs, int *rc)
+{
+    char vn[FQ_STR_MAX], ri[FQ_STR_MAX];
+    const json_t *vnfq = vmi_vn_fq(vmi);
+    json_t *e = json_pack("{s:s,s:O}", "uuid", uuid, "fq_name", json_object_get(vmi, "fq_name"));
+    json_t *sgl = json_array(), *ips = json_array(), *fips = json_array(), *byname = json_object();
+    size_t i, n = 0;
+    const json_t *ref;
+    *rc = e && sgl && ips && fips && byname ? 0 : COMPILE_ENOMEM;
+    if (*rc == 0 && vnfq && fq_join(vnfq, ':', vn, sizeof vn) == 0 &&
+        vn_ri_str(vnfq, ri, sizeof ri) == 0) {
+        json_object_set_new(e, "virtual_network", json_string(vn));
+        json_object_set_new(e, "routing_instance", json_string(ri));
+        json_object_set_new(e, "access_control_list", json_string(ri));
+        *rc = sset_add(vns, vn);
+        *rc = *rc ? *rc : sset_add(ris, ri);
+        *rc = *rc ? *rc : sset_add(acls, ri);
+    }
+    /* security groups, by name */
+    json_array_foreach(json_object_get(vmi, "security_group_refs"), i, ref) {
+        char sg[FQ_STR_MAX];
+        if (*rc == 0 && fq_join(json_object_get(ref, "to"), ':', sg, sizeof sg) == 0) {
+            *rc = sset_add(byname, sg);
+        }
+    }
+    const char **names = *rc == 0 ? sorted_keys(byname, &n) : NULL;
+    for (size_t j = 0; names && j < n && *rc == 0; j++) {
+        char in[FQ_STR_MAX + 32], eg[FQ_STR_MAX + 32];
+        snprintf(in, sizeof in, "%s:ingress-access-control-list", names[j]);
+        snprintf(eg, sizeof eg, "%s:egress-access-control-list", names[j]);
+        if (json_array_append_new(sgl, json_pack("{s:s,s:s,s:s}", "security_group", names[j],
+                                                 "ingress_access_control_list", in,
+                                                 "egress_access_control_list", eg)) != 0) {
+            *rc = COMPILE_ENOMEM;
+        }
+        *rc = *rc ? *rc : sset_add(sgs, names[j]);
+        *rc = *rc ? *rc : sset_add(acls, in);
+        *rc = *rc ? *rc : sset_add(acls, eg);
+    }
+    free(names);
+    /* fixed addresses, in address order */
+    size_t ni = 0;
+    const char **iips =
+        *rc == 0 ? sorted_keys(members(m, m->vmi_iips, uuid, "br", "instance-ip"), &ni) : NULL;
+    const char **addrs = iips ? calloc(ni + 1, sizeof *addrs) : NULL;
+    size_t na = 0;
+    for (size_t j = 0; addrs && j < ni; j++) {
+        const json_t *iip = compile_model_get(m, iips[j], NULL);
+        const char *a = iip ? str_of(iip, "instance_ip_address") : NULL;
+        if (a) {
+            size_t k = na++;
+            while (k > 0 && addr_cmp(addrs[k - 1], a) > 0) {
+                addrs[k] = addrs[k - 1];
+                k--;
+            }
+            addrs[k] = a;
+        }
+    }
+    for (size_t j = 0; j < na && *rc == 0; j++) {
+        *rc = json_array_append_new(ips, json_string(addrs[j])) == 0 ? 0 : COMPILE_ENOMEM;
+    }
+    if (*rc == 0 && ni > 0 && !addrs) {
+        *rc = COMPILE_ENOMEM;
+    }
+    free(addrs);
+    free(iips);
+    /* floating IPs, by uuid, with the pool network's instance */
+    size_t nf = 0;
+    const char **fl =
+        *rc == 0 ? sorted_keys(members(m, m->vmi_fips, uuid, "wbr", "floating-ip"), &nf) : NULL;
+    for (size_t j = 0; fl && j < nf && *rc == 0; j++) {
+        const json_t *fip = compile_model_get(m, fl[j], NULL);
+        const json_t *ffq = fip ? json_object_get(fip, "fq_name") : NULL;
+        const char *fa = fip ? str_of(fip, "floating_ip_address") : NULL;
+        char pri[FQ_STR_MAX];
+        if (!fa || json_array_size(ffq) != 5) {
+            continue;
+        }
+        json_t *pvn = json_pack("[O,O,O]", json_array_get(ffq, 0), json_array_get(ffq, 1),
+                                json_array_get(ffq, 2));
+        *rc = pvn ? vn_ri_str(pvn, pri, sizeof pri) : COMPILE_ENOMEM;
+        json_decref(pvn);
+        if (*rc == 0 && json_array_append_new(fips, json_pack("{s:s,s:s,s:s}", "floating_ip", fl[j],
+                                                              "floating_ip_address", fa,
+                                                              "routing_instance", pri)) != 0) {
+            *rc = COMPILE_ENOMEM;
+        }
+        *rc = *rc ? *rc : sset_add(ris, pri);
+    }
+    if (*rc == 0 && nf > 0 && !fl) {
+        *rc = COMPILE_ENOMEM;
+    }
+    free(fl);
+    if (*rc == 0) {
+        json_object_set(e, "security_groups", sgl);
+        json_object_set(e, "instance_ip_addresses", ips);
+        json_object_set(e, "floating_ips", fips);
+    }
+    json_decref(sgl);
+    json_decref(ips);
+    json_decref(fips);
+    json_decref(byname);
+    if (*rc != 0) {
+        json_decref(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Virtual router 'vr': its virtual-router-index, listing the interfaces
+ * of the virtual machines it refers to (referring to the machine or under
+ * it; in uuid order) and the networks, routing instances, ACLs and
+ * security groups they need. */
+static int vr_compile(const struct compile_model *m, const json_t *vr, json_t *out)
+{
+    size_t i, n = 0;
+    const json_t *ref;
+    json_t *all = json_object();
+    json_array_foreach(json_object_get(vr, "virtual_machine_refs"), i, ref) {
+        const char *vm = str_of(ref, "uuid");
+        if (all && vm) {
+            json_object_update(all, (json_t *)members(m, m->vm_vmis, vm, "br", "virtual-machine-interface"));
+            json_object_update(all, (json_t *)members(m, m->vm_cvmis, vm, "ch", "virtual-machine-interface"));
+        }
+    }
+    const char **vmis = all ? sorted_keys(all, &n) : NULL;
+    json_t *ifs = json_array(), *vns = json_object(), *ris = json_object(), *acls = json_object(),
+           *sgs = json_object();
+    int rc = vmis && ifs && vns && ris && acls && sgs ? 0 : COMPILE_ENOMEM;
+    for (i = 0; i < n && rc == 0; i++) {
+        const char *type = NULL;
+        const json_t *vmi = compile_model_get(m, vmis[i], &type);
+        if (!vmi || strcmp(type, "virtual-machine-interface") != 0) {
+            continue;
+        }
+        json_t *e = vr_interface(m, vmis[i], vmi, vns, ris, acls, sgs, &rc);
+        if (e && json_array_append_new(ifs, e) != 0) {
+            rc = COMPILE_ENOMEM;
+        }
+    }
+    json_decref(all);
+    json_t *idx = NULL;
+    if (rc == 0) {
+        idx = json_pack("{s:O,s:o,s:o,s:o,s:o}", "interfaces", ifs, "virtual_networks", sset_array(vns),
+                        "routing_instances", sset_array(ris), "access_control_lists",
+                        sset_array(acls), "security_groups", sset_array(sgs));
+        rc = idx ? 0 : COMPILE_ENOMEM;
+    }
+    json_t *obj = NULL;
+    if (rc == 0) {
+        json_t *df = json_pack("[o]", source_ref("virtual-router", vr));
+        rc = derived_new(out, "virtual-router-index", fq_child(vr, "index"), "virtual-router", vr, df,
+                         &obj);
+    }
+    if (rc == 0) {
+        json_object_set(obj, "virtual_router_index", idx);
+    }
+    json_decref(idx);
+    free(vmis);
+    json_decref(ifs);
+    json_decref(vns);
+    json_decref(ris);
+    json_decref(acls);
+    json_decref(sgs);
+    return rc;
+}
+
 /* ---- drivers -------------------------------------------------------------- */
 
 static int str_cmp(const void *a, const void *b)
@@ -1793,6 +2287,10 @@ int compile_sources(const struct compile_model *m, struct compile_alloc *a, cons
             json_t *df = json_pack("[o]", source_ref("logical-router", o));
             rc = derived_new(out, "route-target", rt_fq(m, compile_alloc_rt(a, keys[i])), NULL, NULL,
                              df, NULL);
+        } else if (m->version >= 2 && strcmp(type, "floating-ip") == 0) {
+            rc = fip_compile(m, o, out);
+        } else if (m->version >= 2 && strcmp(type, "virtual-router") == 0) {
+            rc = vr_compile(m, o, out);
         }
     }
     free(keys);
@@ -1813,7 +2311,8 @@ int compile_all(const struct compile_model *m, struct compile_alloc *a, json_t *
     json_object_foreach(m->objs, k, v) {
         const char *t = str_of(v, "t");
         if (strcmp(t, "virtual-network") == 0 || strcmp(t, "security-group") == 0 ||
-            strcmp(t, "project") == 0 || strcmp(t, "logical-router") == 0) {
+            strcmp(t, "project") == 0 || strcmp(t, "logical-router") == 0 ||
+            (m->version >= 2 && (strcmp(t, "floating-ip") == 0 || strcmp(t, "virtual-router") == 0))) {
             if ((rc = set_add(sources, k)) != 0) {
                 goto out;
             }
@@ -1868,7 +2367,7 @@ static int affected_attached(struct affected_ctx *c, const char *pol)
 {
     const char *vu;
     json_t *v;
-    json_object_foreach(json_object_get(c->m->pol_vns, pol), vu, v) {
+    json_object_foreach((json_t *)members(c->m, c->m->pol_vns, pol, "br", "virtual-network"), vu, v) {
         if ((c->rc = set_add(c->sources, vu)) != 0) {
             return c->rc;
         }
@@ -1890,6 +2389,134 @@ static int affected_vn_policies(struct affected_ctx *c, const json_t *vn)
         }
     }
     return 0;
+}
+
+/* The networks of every chain through service instance 'si' (may be NULL). */
+static int affected_si(struct affected_ctx *c, const json_t *si)
+{
+    char fq[FQ_STR_MAX];
+    const char *k;
+    json_t *v;
+    fq[0] = '\x1f';
+    if (si && fq_join(json_object_get(si, "fq_name"), ':', fq + 1, sizeof fq - 1) == 0) {
+        json_object_foreach(json_object_get(c->m->name_pols, fq), k, v) {
+            if (affected_attached(c, k) != 0) {
+                return c->rc;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The virtual-routers referring to a virtual machine of interface 'vmi'
+ * (one it refers to, or its parent). */
+static int affected_vmi_obj(struct affected_ctx *c, const json_t *vmi)
+{
+    size_t i;
+    const json_t *ref;
+    const char *pt = str_of(vmi, "parent_type"), *pu = str_of(vmi, "parent_uuid");
+    const char *k;
+    json_t *v;
+    for (i = 0; i <= json_array_size(json_object_get(vmi, "virtual_machine_refs")) && c->rc == 0; i++) {
+        ref = json_array_get(json_object_get(vmi, "virtual_machine_refs"), i);
+        const char *vm = ref ? str_of(ref, "uuid") : pt && strcmp(pt, "virtual-machine") == 0 ? pu : NULL;
+        if (!vm) {
+            continue;
+        }
+        json_object_foreach((json_t *)members(c->m, c->m->vm_vrs, vm, "br", "virtual-router"), k, v) {
+            if ((c->rc = set_add(c->sources, k)) != 0) {
+                break;
+            }
+        }
+    }
+    return c->rc;
+}
+
+/* The virtual-routers hosting interface 'vmi_uuid' (read from the model). */
+static int affected_vmi_host(struct affected_ctx *c, const char *vmi_uuid)
+{
+    const char *type = NULL;
+    const json_t *vmi = vmi_uuid ? compile_model_get(c->m, vmi_uuid, &type) : NULL;
+    if (!vmi || strcmp(type, "virtual-machine-interface") != 0) {
+        return 0;
+    }
+    return affected_vmi_obj(c, vmi);
+}
+
+/* Adds every key of set 'set' to the sources. */
+static int affected_set(struct affected_ctx *c, const json_t *set)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)set, k, v) {
+        if ((c->rc = set_add(c->sources, k)) != 0) {
+            break;
+        }
+    }
+    return c->rc;
+}
+
+/* The chains through the service instance of port tuple 'pt_uuid'. */
+static int affected_pt(struct affected_ctx *c, const char *pt_uuid)
+{
+    const json_t *pt = pt_uuid ? compile_model_get(c->m, pt_uuid, NULL) : NULL;
+    const char *si = pt ? str_of(pt, "parent_uuid") : NULL;
+    return affected_si(c, si ? compile_model_get(c->m, si, NULL) : NULL);
+}
+
+/* Version 2 triggers (compile_affected()). */
+static int affected_v2(struct affected_ctx *c, const char *type, const char *uuid, const json_t *old,
+                       const json_t *now)
+{
+    size_t j;
+    const json_t *ref;
+    if (strcmp(type, "virtual-router") == 0 || strcmp(type, "floating-ip") == 0) {
+        if ((c->rc = set_add(c->sources, uuid)) != 0) {
+            return c->rc;
+        }
+    }
+    if (strcmp(type, "service-template") == 0) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)members(c->m, c->m->st_sis, uuid, "br", "service-instance"), k, v) {
+            if (affected_si(c, compile_model_get(c->m, k, NULL)) != 0) {
+                return c->rc;
+            }
+        }
+        return 0;
+    }
+    for (int i = 0; i < 2; i++) {
+        const json_t *o = i ? now : old;
+        if (!o) {
+            continue;
+        }
+        if (strcmp(type, "port-tuple") == 0) {
+            const char *si = str_of(o, "parent_uuid");
+            if (affected_si(c, si ? compile_model_get(c->m, si, NULL) : NULL) != 0) {
+                return c->rc;
+            }
+        } else if (strcmp(type, "virtual-machine-interface") == 0) {
+            if (affected_vmi_obj(c, o) != 0 ||
+                affected_set(c, members(c->m, c->m->vmi_fips, uuid, "wbr", "floating-ip")) != 0) {
+                return c->rc;
+            }
+            json_array_foreach(json_object_get(o, "port_tuple_refs"), j, ref) {
+                if (affected_pt(c, str_of(ref, "uuid")) != 0) {
+                    return c->rc;
+                }
+            }
+        } else if (strcmp(type, "floating-ip") == 0 || strcmp(type, "instance-ip") == 0) {
+            json_array_foreach(json_object_get(o, "virtual_machine_interface_refs"), j, ref) {
+                const char *vu = str_of(ref, "uuid");
+                if (affected_vmi_host(c, vu) != 0 ||
+                    (strcmp(type, "instance-ip") == 0 && vu &&
+                     affected_set(c, members(c->m, c->m->vmi_fips, vu, "wbr", "floating-ip")) != 0)) {
+                    return c->rc;
+                }
+            }
+        }
+    }
+    return c->rc;
 }
 
 int compile_affected(const struct compile_model *m, const char *type, const char *uuid,
@@ -1963,18 +2590,14 @@ int compile_affected(const struct compile_model *m, const char *type, const char
     }
     if (strcmp(type, "service-instance") == 0) {
         for (int i = 0; i < 2; i++) {
-            const json_t *o = i ? now : old;
-            char fq[FQ_STR_MAX];
-            fq[0] = '\x1f';
-            if (o && fq_join(json_object_get(o, "fq_name"), ':', fq + 1, sizeof fq - 1) == 0) {
-                json_object_foreach(json_object_get(m->name_pols, fq), k, v) {
-                    if (affected_attached(&c, k) != 0) {
-                        return c.rc;
-                    }
-                }
+            if (affected_si(&c, i ? now : old) != 0) {
+                return c.rc;
             }
         }
         return 0;
+    }
+    if (m->version >= 2) {
+        return affected_v2(&c, type, uuid, old, now);
     }
     if (strcmp(type, "global-system-config") == 0) {
         json_object_foreach(m->vn_names, k, v) {

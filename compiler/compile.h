@@ -19,7 +19,13 @@
  * the attached policies, also listed in derived_from); a security-group
  * owns its ingress/egress ACLs; a network also owns the service routing
  * instances (and their route-targets) on its side of every service chain
- * it is an end of; a logical-router owns its route-target, which the
+ * it is an end of; a floating-ip owns its floating-ip-mapping (version 2:
+ * the floating address as a route in the pool network's default routing
+ * instance towards its interface, with the NAT the agent applies); a
+ * virtual-router owns its virtual-router-index (version 2: the interfaces
+ * bound to it by host_id, with their networks, routing instances, ACLs,
+ * security groups, addresses and floating IPs); a logical-router owns its
+ * route-target, which the
  * default routing instance of every internal network it connects imports
  * and exports; a project owns its default security-group
  * and that group's ACLs while the group is not itself an input (the group
@@ -57,6 +63,18 @@ const char *compile_strerror(int code);
 #define COMPILE_DEFAULT_ASN 64512
 #define COMPILE_ACL_RULES_MAX 65536    /* AclEntriesType acl_rule max-items */
 
+/* Compiler rules versions (docs/compiler.md, "Versions"). A model compiles
+ * with one version, so that nodes of two releases produce the same output
+ * while the cluster version (derive.h) names the older rules:
+ *   1: networks, policies, security groups, projects' default groups,
+ *      logical routers, service chains (instances and targets).
+ *   2: 1, plus floating-ip mappings (floating-ip-mapping), the
+ *      per-virtual-router index (virtual-router-index), and service chain
+ *      information carrying the template's service mode and the port-tuple
+ *      interfaces. */
+#define COMPILE_VERSION_MIN 1
+#define COMPILE_VERSION_MAX 2
+
 /* The intent objects, indexed by uuid, fq_name and the relations the
  * compiler follows (policy -> attached networks, network name -> policies
  * naming it, project -> security groups). Holds references to the objects
@@ -76,6 +94,11 @@ void compile_model_free(struct compile_model *m);
  * are accepted and ignored. COMPILE_EINVAL when uuid/fq_name are missing. */
 int compile_model_put(struct compile_model *m, const char *type, json_t *obj) STRATA_WARN_UNUSED;
 
+/* The rules version 'm' compiles with (COMPILE_VERSION_MIN..MAX; a new
+ * model has COMPILE_VERSION_MAX). Values outside the range are clamped. */
+void compile_model_set_version(struct compile_model *m, int version);
+int compile_model_version(const struct compile_model *m);
+
 /* Removes object 'uuid' from 'm'; absent is not an error. */
 void compile_model_remove(struct compile_model *m, const char *uuid);
 
@@ -89,9 +112,15 @@ const json_t *compile_model_get(const struct compile_model *m, const char *uuid,
  * uuid -> its type (string), an absent uuid as uuid -> false, a lookup of a
  * name that found nothing as "<type>\x1f<fq_name joined by ':'>" -> false.
  * The caller turns the set into store compares, so a compile made on a
- * stale model cannot commit. When memory ran out while recording, 'reads'
- * holds the key COMPILE_READS_OOM and is incomplete. */
+ * stale model cannot commit. An enumeration of a relation (the networks
+ * attached to a policy, the addresses of an interface, ...) is recorded
+ * as COMPILE_READS_COUNT followed by the store's index prefix
+ * ("/c/br/<target uuid>/<type>/", "/c/wbr/...", "/c/ch/<parent>/<type>/")
+ * -> the number of members the model has (an integer): with the members'
+ * own reads, it pins the exact set. When memory ran out while recording,
+ * 'reads' holds the key COMPILE_READS_OOM and is incomplete. */
 #define COMPILE_READS_OOM "\x1foom"
+#define COMPILE_READS_COUNT "\x1e"
 void compile_model_track(struct compile_model *m, json_t *reads);
 
 /* The uuid (borrowed) of the object of 'type' named 'fq_name' in 'm', or
@@ -145,7 +174,15 @@ int compile_all(const struct compile_model *m, struct compile_alloc *a, json_t *
  * network attached to it and every network its old or new rules name; a
  * security-group: itself and its project; a project: itself; a
  * service-instance: every network attached to a policy applying it; a
- * global-system-config (the ASN): every network. */
+ * global-system-config (the ASN): every network. From version 2 also: a
+ * service-template: the networks of every chain through an instance of
+ * it; a port-tuple: those of its service instance; a
+ * virtual-machine-interface: the virtual-routers named by its old and new
+ * binding host_id, the floating-ips referring to it, and the chains of the
+ * port tuples it belongs to; a floating-ip: itself and the virtual-routers
+ * hosting its old and new interface; an instance-ip: the virtual-routers
+ * hosting its old and new interfaces and their floating-ips; a
+ * virtual-router: itself. */
 int compile_affected(const struct compile_model *m, const char *type, const char *uuid,
                      const json_t *old, const json_t *now, json_t *sources) STRATA_WARN_UNUSED;
 

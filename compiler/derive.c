@@ -39,20 +39,30 @@ struct derive {
                       * across reloads, dropped by derive_unreserve() */
     uint64_t tokens; /* last plan token handed out */
     uint64_t revision;
+    int vmin, vmax;  /* rules versions this process compiles (derive_set_versions()) */
+    json_t *pend;    /* pending key -> [mod revision, [source uuid, ...]] */
+    size_t budget_cmps, budget_ops; /* derive_set_budget(); 0: the store's caps */
     bool ready, broken, watched;
 };
 
 static const char *const input_types[] = {
     "virtual-network", "network-policy", "security-group",  "project",
     "global-system-config", "service-instance", "logical-router",
+    /* version 2 */
+    "service-template", "port-tuple", "virtual-machine-interface", "instance-ip",
+    "floating-ip", "virtual-router",
 };
-static const char *const derived_types[] = {"routing-instance", "route-target", "access-control-list"};
+static const char *const derived_types[] = {"routing-instance", "route-target", "access-control-list",
+                                            "floating-ip-mapping", "virtual-router-index"};
 
 static const char *const prefixes[] = {
     "/c/o/virtual-network/", "/c/o/network-policy/", "/c/o/security-group/",
     "/c/o/project/", "/c/o/global-system-config/", "/c/o/service-instance/",
-    "/c/o/logical-router/", "/c/o/routing-instance/", "/c/o/route-target/",
-    "/c/o/access-control-list/", "/c/id/", DERIVE_KEY_CV,
+    "/c/o/logical-router/", "/c/o/service-template/", "/c/o/port-tuple/",
+    "/c/o/virtual-machine-interface/", "/c/o/instance-ip/", "/c/o/floating-ip/",
+    "/c/o/virtual-router/", "/c/o/routing-instance/", "/c/o/route-target/",
+    "/c/o/access-control-list/", "/c/o/floating-ip-mapping/", "/c/o/virtual-router-index/",
+    "/c/id/", DERIVE_KEY_CV, DERIVE_KEY_PEND,
 };
 
 static bool in_list(const char *const *list, size_t n, const char *s)
@@ -120,7 +130,8 @@ static void image_clear(struct derive *d)
     json_decref(d->rt);
     json_decref(d->vni);
     json_decref(d->keyrev);
-    d->mods = d->derived = d->dmods = d->rt = d->vni = d->keyrev = NULL;
+    json_decref(d->pend);
+    d->mods = d->derived = d->dmods = d->rt = d->vni = d->keyrev = d->pend = NULL;
 }
 
 static int image_init(struct derive *d)
@@ -131,10 +142,11 @@ static int image_init(struct derive *d)
     d->rt = json_object();
     d->vni = json_object();
     d->keyrev = json_object();
+    d->pend = json_object();
     d->cv[0] = '\0';
     d->rel_mod[0] = d->rel_mod[1] = 0;
     if (compile_model_create(&d->model) != 0 || !d->mods || !d->derived || !d->dmods || !d->rt ||
-        !d->vni || !d->keyrev) {
+        !d->vni || !d->keyrev || !d->pend) {
         image_clear(d);
         return DERIVE_ENOMEM;
     }
@@ -148,6 +160,8 @@ int derive_create(struct derive **out)
         return DERIVE_ENOMEM;
     }
     d->resv = json_object();
+    d->vmin = DERIVE_VERSION_MIN;
+    d->vmax = DERIVE_VERSION;
     if (!d->resv || image_init(d) != 0) {
         json_decref(d->resv);
         free(d);
@@ -198,6 +212,19 @@ static int apply_locked(struct derive *d, const char *key, const uint8_t *value,
         snprintf(d->cv, sizeof d->cv, "%.*s", deleted ? 0 : (int)(size < 31 ? size : 31),
                  (const char *)value);
         return 0;
+    }
+    if (strncmp(key, DERIVE_KEY_PEND, strlen(DERIVE_KEY_PEND)) == 0) {
+        if (deleted) {
+            json_object_del(d->pend, key);
+            return 0;
+        }
+        json_t *list = json_loadb((const char *)value, size, 0, NULL);
+        json_t *e = json_is_array(list) ? json_pack("[I,o]", (json_int_t)mod, list) : NULL;
+        if (!e) {
+            json_decref(list);
+            return COMPILE_EINVAL;
+        }
+        return json_object_set_new(d->pend, key, e) ? DERIVE_ENOMEM : 0;
     }
     const char *pool;
     unsigned long n;
@@ -378,6 +405,36 @@ bool derive_wait(struct derive *d, uint64_t revision, unsigned timeout_ms)
     return ok;
 }
 
+int derive_set_versions(struct derive *d, int min, int max)
+{
+    if (min < DERIVE_VERSION_MIN || max > DERIVE_VERSION || min > max) {
+        return DERIVE_EVERSION;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->vmin = min;
+    d->vmax = max;
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+void derive_versions(const struct derive *d, int *min, int *max)
+{
+    struct derive *m = (struct derive *)d;
+    pthread_mutex_lock(&m->mu);
+    *min = m->vmin;
+    *max = m->vmax;
+    pthread_mutex_unlock(&m->mu);
+}
+
+int derive_cluster_version(const struct derive *d)
+{
+    struct derive *m = (struct derive *)d;
+    pthread_mutex_lock(&m->mu);
+    int v = m->cv[0] ? atoi(m->cv) : 0;
+    pthread_mutex_unlock(&m->mu);
+    return v;
+}
+
 void derive_lock(struct derive *d)
 {
     pthread_mutex_lock(&d->compiling);
@@ -406,7 +463,7 @@ static void plan_clear(struct derive_plan *p)
         free(p->ops[i].value);
     }
     p->ncmps = p->nops = 0;
-    p->sources = p->puts = p->deletes = 0;
+    p->sources = p->puts = p->deletes = p->deferred = 0;
     p->token = 0;
 }
 
@@ -416,6 +473,23 @@ void derive_plan_destroy(struct derive_plan *p)
     free(p->cmps);
     free(p->ops);
     derive_plan_init(p);
+}
+
+void derive_set_budget(struct derive *d, size_t cmps, size_t ops)
+{
+    pthread_mutex_lock(&d->mu);
+    d->budget_cmps = cmps;
+    d->budget_ops = ops;
+    pthread_mutex_unlock(&d->mu);
+}
+
+bool derive_pending(const struct derive *d)
+{
+    struct derive *m = (struct derive *)d;
+    pthread_mutex_lock(&m->mu);
+    bool r = m->pend && json_object_size(m->pend) > 0;
+    pthread_mutex_unlock(&m->mu);
+    return r;
 }
 
 /* Takes ownership of 'key' and 'value' (either may be NULL: out of memory). */
@@ -664,11 +738,46 @@ static int plan_ids(struct derive_plan *p, const struct derive *d, const json_t 
     return rc;
 }
 
+/* 1 when object 'obj' of 'type' has an entry under the store's relation
+ * prefix 'prefix' ("/c/<br|wbr|ch>/<uuid>/<type>/"), else 0. */
+static int relation_has(const char *prefix, const char *type, const json_t *obj)
+{
+    char kind[8], key[80], t[80];
+    if (!obj || sscanf(prefix, "/c/%7[^/]/%79[^/]/%79[^/]/", kind, key, t) != 3 ||
+        strcmp(t, type) != 0) {
+        return 0;
+    }
+    if (strcmp(kind, "ch") == 0) {
+        const char *pu = json_string_value(json_object_get(obj, "parent_uuid"));
+        return pu && strcmp(pu, key) == 0;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        size_t n = strlen(k), i;
+        json_t *ref;
+        if (n < 5 || strcmp(k + n - 5, "_refs") != 0) {
+            continue;
+        }
+        json_array_foreach(v, i, ref) {
+            const char *u = json_string_value(json_object_get(ref, "uuid"));
+            if (u && strcmp(u, key) == 0) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Compares for the read set 'reads' (compile_model_track()), leaving out
  * the objects the change itself writes ('skip' uuids, and the name
- * 'skip_name' = "<type>\x1f<fq ':'>"); d->mu held. */
+ * 'skip_name' = "<type>\x1f<fq ':'>"). An enumeration's count is what the
+ * store holds before the change's own transaction: the model's count,
+ * less the changed object ('type' from 'old' to 'now') when the model has
+ * it as a member now, plus it when it was one before. d->mu held. */
 static int plan_reads(struct derive_plan *p, const struct derive *d, const json_t *reads,
-                      const json_t *skip, const char *skip_name)
+                      const json_t *skip, const char *skip_name, const char *ctype,
+                      const json_t *old, const json_t *now)
 {
     const char *k;
     json_t *v;
@@ -681,7 +790,12 @@ static int plan_reads(struct derive_plan *p, const struct derive *d, const json_
         if (json_object_get(skip, k) || (skip_name && strcmp(k, skip_name) == 0)) {
             continue;
         }
-        if (sep) {
+        if (k[0] == COMPILE_READS_COUNT[0]) {
+            json_int_t n = json_integer_value(v) - relation_has(k + 1, ctype, now) +
+                           relation_has(k + 1, ctype, old);
+            rc = plan_cmp(p, STORE_CMP_COUNT, STORE_CMP_EQ, strdup(k + 1), NULL,
+                          (uint64_t)(n < 0 ? 0 : n));
+        } else if (sep) {
             /* a name that resolved to nothing: still nothing */
             char type[64];
             if ((size_t)(sep - k) >= sizeof type) {
@@ -805,21 +919,276 @@ out:
     return rc;
 }
 
-/* The cluster-version gate; d->mu held. */
-static int plan_cv(struct derive_plan *p, const struct derive *d, char *msg, size_t msg_size)
+/* The cluster-version gate: the plan compiles with the recorded version
+ * (the newest this node implements when none is recorded yet, which the
+ * plan then records) and compares it; '*version' gets it. d->mu held. */
+static int plan_cv(struct derive_plan *p, const struct derive *d, int *version, char *msg,
+                   size_t msg_size)
 {
     char ours[16];
-    snprintf(ours, sizeof ours, "%d", DERIVE_VERSION);
     if (!d->cv[0]) {
+        snprintf(ours, sizeof ours, "%d", d->vmax);
+        *version = d->vmax;
         int rc = plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, strdup(DERIVE_KEY_CV), NULL, 0);
         return rc ? rc : plan_op(p, false, strdup(DERIVE_KEY_CV), strdup(ours));
     }
-    if (strcmp(d->cv, ours) != 0) {
-        snprintf(msg, msg_size, "the cluster compiles with version %s; this node implements %s",
-                 d->cv, ours);
+    char *end = NULL;
+    long v = strtol(d->cv, &end, 10);
+    if (!end || *end || v < d->vmin || v > d->vmax) {
+        snprintf(msg, msg_size, "the cluster compiles with version %s; this node implements %d to %d",
+                 d->cv, d->vmin, d->vmax);
         return DERIVE_EVERSION;
     }
-    return plan_cmp(p, STORE_CMP_VALUE, STORE_CMP_EQ, strdup(DERIVE_KEY_CV), strdup(ours), 0);
+    *version = (int)v;
+    return plan_cmp(p, STORE_CMP_VALUE, STORE_CMP_EQ, strdup(DERIVE_KEY_CV), strdup(d->cv), 0);
+}
+
+static int adopt_default_acls(json_t *out);
+
+/* ---- chunks: a compile split over several transactions ---- */
+
+/* What plan_chunked() compiles: 'sources' (all of them), of which 'must'
+ * ride in this transaction; the lookups already made ('base_reads', e.g.
+ * by compile_affected()) and what plan_reads() skips; the change (type,
+ * uuid, old, now; NULL when none); the pending key that lists deferred
+ * sources, merged with what it holds ('merge') or replaced (a follow-up
+ * consuming it). */
+struct chunk {
+    const json_t *sources, *must, *base_reads, *skip;
+    const char *skip_name, *type, *uuid;
+    const json_t *old, *now;
+    const char *pend_key;
+    bool merge;
+};
+
+static size_t plan_bytes(const struct derive_plan *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->ncmps; i++) {
+        n += 16 + strlen(p->cmps[i].key) + (p->cmps[i].value ? strlen(p->cmps[i].value) : 0);
+    }
+    for (size_t i = 0; i < p->nops; i++) {
+        n += 16 + strlen(p->ops[i].key) + (p->ops[i].value ? strlen(p->ops[i].value) : 0);
+    }
+    return n;
+}
+
+/* Drops the compares and writes after the first 'nc' and 'no'. */
+static void plan_truncate(struct derive_plan *p, size_t nc, size_t no)
+{
+    for (size_t i = nc; i < p->ncmps; i++) {
+        free(p->cmps[i].key);
+        free(p->cmps[i].value);
+    }
+    for (size_t i = no; i < p->nops; i++) {
+        free(p->ops[i].key);
+        free(p->ops[i].value);
+    }
+    p->ncmps = nc;
+    p->nops = no;
+}
+
+static bool plan_fits(const struct derive *d, const struct derive_plan *p)
+{
+    size_t bc = p->budget_cmps ? p->budget_cmps : STORE_TXN_COMPARES_MAX - DERIVE_TXN_MARGIN;
+    size_t bo = p->budget_ops ? p->budget_ops : STORE_TXN_OPS_MAX - DERIVE_TXN_MARGIN;
+    if (d->budget_cmps && d->budget_cmps < bc) {
+        bc = d->budget_cmps;
+    }
+    if (d->budget_ops && d->budget_ops < bo) {
+        bo = d->budget_ops;
+    }
+    return p->ncmps <= bc && p->nops <= bo && plan_bytes(p) <= DERIVE_TXN_BYTES;
+}
+
+/* Compiles the sources 'subset' into 'p' (reads, derived objects,
+ * identifiers); '*before' and '*after' get the identifier states for
+ * reserve(). d->mu held. */
+static int plan_subset(struct derive *d, struct derive_plan *p, const struct chunk *c,
+                       const json_t *subset, json_t **before, json_t **after, char *msg,
+                       size_t msg_size)
+{
+    json_t *reads = json_copy((json_t *)c->base_reads), *out = json_object(), *owned = NULL;
+    json_t *image = NULL;
+    struct compile_alloc *alloc = NULL;
+    int rc = reads && out ? 0 : DERIVE_ENOMEM;
+    *before = *after = NULL;
+    if (rc == 0) {
+        image = ids_state(d);
+        *before = ids_state_reserved(d);
+        rc = image && *before ? compile_alloc_create(&alloc) : DERIVE_ENOMEM;
+    }
+    compile_model_track(d->model, reads);
+    rc = rc ? rc : compile_alloc_load(alloc, *before);
+    rc = rc ? rc : compile_sources(d->model, alloc, subset, out);
+    compile_model_track(d->model, NULL);
+    if (rc == 0) {
+        *after = compile_alloc_dump(alloc);
+        owned = compile_owned_by(d->derived, subset);
+        rc = *after && owned ? 0 : DERIVE_ENOMEM;
+    }
+    rc = rc ? rc : adopt_default_acls(out);
+    /* the compiler re-creating the default group being deleted: refuse */
+    if (rc == 0 && c->type && strcmp(c->type, "security-group") == 0 && !c->now) {
+        char k[128];
+        snprintf(k, sizeof k, "security-group/%s", c->uuid);
+        if (json_object_get(out, k)) {
+            snprintf(msg, msg_size, "the default security-group of a project is deleted with the "
+                     "project");
+            rc = DERIVE_EDEFAULT;
+        }
+    }
+    rc = rc ? rc : plan_reads(p, d, reads, c->skip, c->skip_name, c->type ? c->type : "", c->old, c->now);
+    rc = rc ? rc : plan_derived(p, d, subset, owned, out);
+    rc = rc ? rc : plan_ids(p, d, image, *before, *after);
+    compile_alloc_free(alloc);
+    json_decref(reads);
+    json_decref(out);
+    json_decref(owned);
+    json_decref(image);
+    return rc;
+}
+
+/* The sources of 'c' in the order chunks take them: 'must' first, then
+ * the rest, each in uuid order; a new array. */
+static json_t *chunk_order(const struct chunk *c)
+{
+    json_t *order = json_array(), *rest = json_array();
+    const char *k;
+    json_t *v;
+    for (int pass = 0; order && rest && pass < 2; pass++) {
+        json_object_foreach((json_t *)c->sources, k, v) {
+            bool m = c->must && json_object_get(c->must, k);
+            if (m == (pass == 0) && json_array_append_new(m ? order : rest, json_string(k))) {
+                json_decref(order);
+                json_decref(rest);
+                return NULL;
+            }
+        }
+    }
+    if (!order || !rest) {
+        json_decref(order);
+        json_decref(rest);
+        return NULL;
+    }
+    /* uuid order within each part (json objects do not keep one) */
+    json_t *parts[2] = {order, rest};
+    for (int i = 0; i < 2; i++) {
+        size_t n = json_array_size(parts[i]);
+        for (size_t x = 1; x < n; x++) {
+            for (size_t y = x; y > 0 && strcmp(json_string_value(json_array_get(parts[i], y - 1)),
+                                               json_string_value(json_array_get(parts[i], y))) > 0; y--) {
+                json_t *t = json_incref(json_array_get(parts[i], y));
+                json_array_set(parts[i], y, json_array_get(parts[i], y - 1));
+                json_array_set_new(parts[i], y - 1, t);
+            }
+        }
+    }
+    json_array_extend(order, rest);
+    json_decref(rest);
+    return order;
+}
+
+/* The pending list's compare and write: sources 'rest' (an array, may be
+ * empty) still to compile. d->mu held. */
+static int plan_pending_key(struct derive_plan *p, const struct derive *d, const struct chunk *c,
+                            const json_t *rest)
+{
+    const json_t *cur = json_object_get(d->pend, c->pend_key);
+    json_t *list = json_array();
+    int rc = list ? 0 : DERIVE_ENOMEM;
+    if (rc == 0 && c->merge && cur) {
+        json_t *set = json_object();
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_array_get(cur, 1), i, v) {
+            if (set) {
+                json_object_set(set, json_string_value(v), json_true());
+            }
+        }
+        json_array_foreach((json_t *)rest, i, v) {
+            if (set) {
+                json_object_set(set, json_string_value(v), json_true());
+            }
+        }
+        struct chunk all = {.sources = set};
+        json_t *sorted = set ? chunk_order(&all) : NULL;
+        rc = sorted ? json_array_extend(list, sorted) : DERIVE_ENOMEM;
+        json_decref(sorted);
+        json_decref(set);
+    } else if (rc == 0) {
+        rc = json_array_extend(list, (json_t *)rest) ? DERIVE_ENOMEM : 0;
+    }
+    if (rc == 0 && json_array_size(list) == 0 && !cur) {
+        json_decref(list);
+        return 0; /* nothing deferred, nothing pending */
+    }
+    rc = rc ? rc
+            : cur ? plan_cmp(p, STORE_CMP_MOD, STORE_CMP_EQ, strdup(c->pend_key), NULL,
+                             (uint64_t)json_integer_value(json_array_get(cur, 0)))
+                  : plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, strdup(c->pend_key), NULL, 0);
+    if (rc == 0) {
+        rc = json_array_size(list) ? plan_op(p, false, strdup(c->pend_key), json_dumps(list, JSON_COMPACT))
+                                   : plan_op(p, true, strdup(c->pend_key), NULL);
+    }
+    json_decref(list);
+    return rc;
+}
+
+/* Plans the compile of the sources of 'c' into 'p': all of them when the
+ * transaction can hold it, else the largest prefix of chunk_order() that
+ * fits (halving; never fewer than the 'must' ones: COMPILE_ETOOLARGE),
+ * with the rest recorded under the pending key for follow-up transactions
+ * (derive_plan_pending()). Reserves the identifiers taken. d->mu held. */
+static int plan_chunked(struct derive *d, struct derive_plan *p, const struct chunk *c, char *msg,
+                        size_t msg_size)
+{
+    json_t *order = chunk_order(c), *before = NULL, *after = NULL;
+    size_t n = json_array_size(order), nmust = c->must ? json_object_size(c->must) : 0;
+    size_t nc = p->ncmps, no = p->nops, k = n;
+    int rc = order ? 0 : DERIVE_ENOMEM;
+    while (rc == 0) {
+        json_t *subset = json_object(), *rest = json_array();
+        rc = subset && rest ? 0 : DERIVE_ENOMEM;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            json_t *u = json_array_get(order, i);
+            rc = i < k ? (json_object_set(subset, json_string_value(u), json_true()) ? DERIVE_ENOMEM : 0)
+                       : (json_array_append(rest, u) ? DERIVE_ENOMEM : 0);
+        }
+        json_decref(before);
+        json_decref(after);
+        before = after = NULL;
+        p->puts = p->deletes = 0;
+        rc = rc ? rc : plan_subset(d, p, c, subset, &before, &after, msg, msg_size);
+        rc = rc ? rc : plan_pending_key(p, d, c, rest);
+        p->sources = k;
+        p->deferred = n - k;
+        json_decref(subset);
+        json_decref(rest);
+        if (rc || plan_fits(d, p)) {
+            break;
+        }
+        if (k <= nmust || k <= 1) {
+            snprintf(msg, msg_size, "the compile of %zu source(s) needs more than one transaction "
+                     "holds", k);
+            rc = COMPILE_ETOOLARGE;
+            break;
+        }
+        plan_truncate(p, nc, no);
+        k = k / 2 > nmust ? k / 2 : nmust;
+    }
+    if (rc == 0) {
+        p->token = ++d->tokens;
+        rc = reserve(d, before, after, p->token);
+        if (rc) {
+            unreserve_locked(d, p->token);
+            p->token = 0;
+        }
+    }
+    json_decref(before);
+    json_decref(after);
+    json_decref(order);
+    return rc;
 }
 
 /* One entry of the model to restore after planning. */
@@ -902,8 +1271,7 @@ int derive_plan_change(struct derive *d, const char *type, const char *uuid, con
 {
     struct saved sv = {.obj = NULL}, sg = {.obj = NULL}, dup = {.obj = NULL};
     json_t *reads = json_object(), *sources = json_object(), *skip = json_object();
-    json_t *out = json_object(), *before = NULL, *after = NULL, *owned = NULL, *image = NULL;
-    struct compile_alloc *alloc = NULL;
+    json_t *out = json_object();
     char *skip_name = NULL;
     int rc = 0;
     msg[0] = '\0';
@@ -918,9 +1286,11 @@ int derive_plan_change(struct derive *d, const char *type, const char *uuid, con
         rc = DERIVE_ENOTREADY;
         goto out_unlock;
     }
-    if ((rc = plan_cv(p, d, msg, msg_size)) != 0) {
+    int version = 0;
+    if ((rc = plan_cv(p, d, &version, msg, msg_size)) != 0) {
         goto out_unlock;
     }
+    compile_model_set_version(d->model, version);
     const json_t *self = now ? now : old;
     char *fqc = fq_join(json_object_get(self, "fq_name"), ':');
     skip_name = fqc ? fmt("%s\x1f%s", type, fqc) : NULL;
@@ -994,42 +1364,26 @@ int derive_plan_change(struct derive *d, const char *type, const char *uuid, con
         rc = rc ? rc : plan_op(p, true, fmt("/c/wbr/%s/", dsg_uuid), NULL);
         json_decref(g);
     }
-    if (rc == 0) {
-        image = ids_state(d);
-        before = ids_state_reserved(d);
-        rc = image && before ? compile_alloc_create(&alloc) : DERIVE_ENOMEM;
-    }
-    rc = rc ? rc : compile_alloc_load(alloc, before);
-    rc = rc ? rc : compile_sources(d->model, alloc, sources, out);
     compile_model_track(d->model, NULL);
     if (rc == 0) {
-        after = compile_alloc_dump(alloc);
-        owned = compile_owned_by(d->derived, sources);
-        rc = after && owned ? 0 : DERIVE_ENOMEM;
-    }
-    rc = rc ? rc : adopt_default_acls(out);
-    /* the compiler re-creating the default group being deleted: refuse */
-    if (rc == 0 && strcmp(type, "security-group") == 0 && !now) {
-        char k[128];
-        snprintf(k, sizeof k, "security-group/%s", uuid);
-        if (json_object_get(out, k)) {
-            snprintf(msg, msg_size, "the default security-group of a project is deleted with the "
-                     "project");
-            rc = DERIVE_EDEFAULT;
+        /* the changed object and the default group going with a project
+         * compile in this transaction; the rest may be deferred */
+        json_t *must = json_object();
+        rc = must ? 0 : DERIVE_ENOMEM;
+        if (rc == 0 && json_object_get(sources, uuid)) {
+            rc = json_object_set_new(must, uuid, json_true()) ? DERIVE_ENOMEM : 0;
         }
-    }
-    rc = rc ? rc : plan_reads(p, d, reads, skip, skip_name);
-    rc = rc ? rc : plan_derived(p, d, sources, owned, out);
-    rc = rc ? rc : plan_ids(p, d, image, before, after);
-    if (rc == 0) {
-        p->token = ++d->tokens;
-        rc = reserve(d, before, after, p->token);
-        if (rc) {
-            unreserve_locked(d, p->token);
-            p->token = 0;
+        if (rc == 0 && dsg_uuid[0] && json_object_get(sources, dsg_uuid)) {
+            rc = json_object_set_new(must, dsg_uuid, json_true()) ? DERIVE_ENOMEM : 0;
         }
+        char *pend = fmt("%s%s", DERIVE_KEY_PEND, uuid);
+        struct chunk ck = {.sources = sources, .must = must, .base_reads = reads, .skip = skip,
+                           .skip_name = skip_name, .type = type, .uuid = uuid, .old = old,
+                           .now = now, .pend_key = pend, .merge = true};
+        rc = rc ? rc : pend ? plan_chunked(d, p, &ck, msg, msg_size) : DERIVE_ENOMEM;
+        free(pend);
+        json_decref(must);
     }
-    p->sources = json_object_size(sources);
 out_restore:
     compile_model_track(d->model, NULL);
     bool restored = model_restore(d->model, &sg);
@@ -1045,15 +1399,152 @@ out_unlock:
             compile_code_msg(rc, msg, msg_size);
         }
     }
-    compile_alloc_free(alloc);
     json_decref(reads);
     json_decref(sources);
     json_decref(skip);
     json_decref(out);
-    json_decref(before);
-    json_decref(image);
-    json_decref(after);
-    json_decref(owned);
     free(skip_name);
+    return rc;
+}
+
+/* True for the types compile_sources() compiles (the owners of derived
+ * objects). */
+static bool source_type(const char *t)
+{
+    static const char *const types[] = {"virtual-network", "security-group", "project",
+                                        "logical-router", "floating-ip", "virtual-router"};
+    return t && in_list(types, sizeof types / sizeof types[0], t);
+}
+
+int derive_plan_version(struct derive *d, int version, struct derive_plan *p, char *msg,
+                        size_t msg_size)
+{
+    json_t *reads = json_object(), *sources = json_object(), *skip = json_object();
+    int rc = 0;
+    msg[0] = '\0';
+    plan_clear(p);
+    pthread_mutex_lock(&d->mu);
+    if (!reads || !sources || !skip) {
+        rc = DERIVE_ENOMEM;
+        goto out_unlock;
+    }
+    if (!d->ready || d->broken || !d->model) {
+        snprintf(msg, msg_size, "the compiler has not loaded the store yet");
+        rc = DERIVE_ENOTREADY;
+        goto out_unlock;
+    }
+    if (version < d->vmin || version > d->vmax) {
+        snprintf(msg, msg_size, "this node implements compiler versions %d to %d, not %d", d->vmin,
+                 d->vmax, version);
+        rc = DERIVE_EVERSION;
+        goto out_unlock;
+    }
+    /* the version it replaces, then the new one */
+    rc = d->cv[0] ? plan_cmp(p, STORE_CMP_VALUE, STORE_CMP_EQ, strdup(DERIVE_KEY_CV), strdup(d->cv), 0)
+                  : plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_EQ, strdup(DERIVE_KEY_CV), NULL, 0);
+    rc = rc ? rc : plan_op(p, false, strdup(DERIVE_KEY_CV), fmt("%d", version));
+    /* every source, and every owner of a derived object or an identifier */
+    const char *k;
+    json_t *v;
+    json_object_foreach(d->mods, k, v) {
+        const char *t = NULL;
+        (void)compile_model_get(d->model, k, &t);
+        if (rc == 0 && source_type(t) && json_object_set_new(sources, k, json_true())) {
+            rc = DERIVE_ENOMEM;
+        }
+    }
+    json_object_foreach(d->derived, k, v) {
+        const char *o = compile_owner(v);
+        if (rc == 0 && o && json_object_set_new(sources, o, json_true())) {
+            rc = DERIVE_ENOMEM;
+        }
+    }
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        json_object_foreach(i ? d->vni : d->rt, k, v) {
+            const char *o = json_string_value(v), *slash = o ? strchr(o, '/') : NULL;
+            char owner[64];
+            snprintf(owner, sizeof owner, "%.*s", slash ? (int)(slash - o) : 63, o ? o : "");
+            if (owner[0] && json_object_set_new(sources, owner, json_true())) {
+                rc = DERIVE_ENOMEM;
+                break;
+            }
+        }
+    }
+    if (rc) {
+        goto out_unlock;
+    }
+    compile_model_set_version(d->model, version);
+    struct chunk ck = {.sources = sources, .base_reads = reads, .skip = skip,
+                       .pend_key = DERIVE_KEY_PEND "cluster-version", .merge = true};
+    rc = plan_chunked(d, p, &ck, msg, msg_size);
+out_unlock:
+    pthread_mutex_unlock(&d->mu);
+    if (rc) {
+        plan_clear(p);
+        if (rc != DERIVE_ENOTREADY && rc != DERIVE_EVERSION) {
+            compile_code_msg(rc, msg, msg_size);
+        }
+    }
+    json_decref(reads);
+    json_decref(sources);
+    json_decref(skip);
+    return rc;
+}
+
+int derive_plan_pending(struct derive *d, struct derive_plan *p, char *msg, size_t msg_size)
+{
+    json_t *sources = json_object(), *empty = json_object();
+    char *key = NULL;
+    int rc = 0;
+    msg[0] = '\0';
+    plan_clear(p);
+    pthread_mutex_lock(&d->mu);
+    if (!sources || !empty) {
+        rc = DERIVE_ENOMEM;
+        goto out_unlock;
+    }
+    if (!d->ready || d->broken || !d->model || json_object_size(d->pend) == 0) {
+        snprintf(msg, msg_size, "%s", d->ready ? "nothing pending" : "the compiler has not loaded the store yet");
+        rc = DERIVE_ENOTREADY;
+        goto out_unlock;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(d->pend, k, v) {
+        if (!key || strcmp(k, key) < 0) {
+            free(key);
+            key = strdup(k);
+            if (!key) {
+                rc = DERIVE_ENOMEM;
+                goto out_unlock;
+            }
+        }
+    }
+    size_t i;
+    json_array_foreach(json_array_get(json_object_get(d->pend, key), 1), i, v) {
+        if (json_string_value(v) && json_object_set_new(sources, json_string_value(v), json_true())) {
+            rc = DERIVE_ENOMEM;
+            goto out_unlock;
+        }
+    }
+    int version = 0;
+    if ((rc = plan_cv(p, d, &version, msg, msg_size)) != 0) {
+        goto out_unlock;
+    }
+    compile_model_set_version(d->model, version);
+    struct chunk ck = {.sources = sources, .base_reads = empty, .skip = empty, .pend_key = key,
+                       .merge = false};
+    rc = plan_chunked(d, p, &ck, msg, msg_size);
+out_unlock:
+    pthread_mutex_unlock(&d->mu);
+    if (rc) {
+        plan_clear(p);
+        if (rc != DERIVE_ENOTREADY && rc != DERIVE_EVERSION) {
+            compile_code_msg(rc, msg, msg_size);
+        }
+    }
+    free(key);
+    json_decref(sources);
+    json_decref(empty);
     return rc;
 }

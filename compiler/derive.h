@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 
+#include "compiler/compile.h"
 #include "lib/err.h"
 
 #define DERIVE_ERRORS(X)                                                              \
@@ -46,10 +47,24 @@ enum derive_err { DERIVE_ERRORS(STRATA_ERR_ENUM) };
 
 const char *derive_strerror(int code);
 
-/* The compiler rules version this build implements: the value (decimal
- * text) of DERIVE_KEY_CV, written by the first compiling transaction. */
-#define DERIVE_VERSION 1
+/* The compiler rules versions this build implements (compile.h,
+ * COMPILE_VERSION_*): DERIVE_KEY_CV holds the one the cluster compiles
+ * with (decimal text), written by the first compiling transaction (the
+ * newest the node implements) and raised by graph_cluster_version_raise().
+ * Nodes report the versions they implement under DERIVE_KEY_NV
+ * ("/c/nv/<node>" = "<min> <max>"); raising is refused while a reported
+ * node lacks the new version. */
+#define DERIVE_VERSION_MIN COMPILE_VERSION_MIN
+#define DERIVE_VERSION COMPILE_VERSION_MAX
 #define DERIVE_KEY_CV "/c/cv"
+#define DERIVE_KEY_NV "/c/nv/"
+/* Deferred compiles: "/c/pend/<uuid of the change>" (or
+ * "/c/pend/cluster-version") = JSON array of source uuids still to
+ * compile, written by a transaction whose compile did not fit and
+ * consumed by follow-ups (derive_plan_pending()) on any node. */
+#define DERIVE_KEY_PEND "/c/pend/"
+#define DERIVE_TXN_MARGIN 32u                /* compares/ops left to the graph's own */
+#define DERIVE_TXN_BYTES (12u * 1024u * 1024u) /* most bytes one plan adds */
 #define DERIVE_WAIT_MS 5000 /* most a writer waits for the image to catch up */
 
 /* Identifier keys: /c/id/rt/<n> and /c/id/vni/<n> (n as 10 decimal digits,
@@ -66,6 +81,17 @@ struct derive;
 
 int derive_create(struct derive **out) STRATA_WARN_UNUSED;
 void derive_free(struct derive *d);
+
+/* Limits the rules versions this process compiles to 'min'..'max' (within
+ * DERIVE_VERSION_MIN..DERIVE_VERSION; otherwise DERIVE_EVERSION): what a
+ * node of an older release implements, for tests of mixed-version
+ * clusters. A plan under a recorded version outside the range is refused
+ * with DERIVE_EVERSION. */
+int derive_set_versions(struct derive *d, int min, int max) STRATA_WARN_UNUSED;
+void derive_versions(const struct derive *d, int *min, int *max);
+
+/* The version the image shows the cluster compiling with (0: none yet). */
+int derive_cluster_version(const struct derive *d);
 
 /* True when the compiler reads objects of 'type' (a change to one is
  * compiled); true for the derived types in derive_type_derived(). */
@@ -121,7 +147,11 @@ struct derive_plan {
     size_t ncmps, capcmps;
     struct derive_op *ops;
     size_t nops, capops;
+    size_t budget_cmps, budget_ops; /* set by the caller: the most compares / ops the
+                                     * plan may add (0: the store's caps less
+                                     * DERIVE_TXN_MARGIN); kept across plans */
     size_t sources;   /* sources compiled */
+    size_t deferred;  /* sources left to follow-up transactions */
     size_t puts;      /* derived objects written */
     size_t deletes;   /* derived objects deleted */
     uint64_t token;   /* the plan's identifier reservation (derive_unreserve()) */
@@ -141,6 +171,32 @@ void derive_plan_destroy(struct derive_plan *p);
 int derive_plan_change(struct derive *d, const char *type, const char *uuid, const json_t *old,
                        const json_t *now, struct derive_plan *p, char *msg,
                        size_t msg_size) STRATA_WARN_UNUSED;
+
+/* Plans raising the cluster version to 'version' into 'p' (reset first):
+ * compares the recorded version (or its absence), writes the new one, and
+ * recompiles every source (networks, security groups, projects, logical
+ * routers, floating IPs, virtual routers, and every owner of a derived
+ * object or identifier) under the new rules, with the compares of
+ * derive_plan_change(). Errors: DERIVE_ENOTREADY, DERIVE_EVERSION (this
+ * node does not implement 'version'), DERIVE_ENOMEM, COMPILE_*. */
+int derive_plan_version(struct derive *d, int version, struct derive_plan *p, char *msg,
+                        size_t msg_size) STRATA_WARN_UNUSED;
+
+/* Follow-ups of deferred compiles. derive_pending(): the image shows a
+ * pending key. derive_plan_pending() plans the next chunk of the first
+ * pending key into 'p': the compile of as many of its sources as fit, the
+ * key rewritten with the rest (MOD compare) or deleted, under the cluster
+ * version's rules. Errors as derive_plan_change(); DERIVE_ENOTREADY also
+ * when nothing is pending. While a key is pending, the sources it lists
+ * may hold output compiled from an older state of the intent (any change
+ * recompiling one of them brings it current earlier). */
+bool derive_pending(const struct derive *d);
+int derive_plan_pending(struct derive *d, struct derive_plan *p, char *msg,
+                        size_t msg_size) STRATA_WARN_UNUSED;
+
+/* Test knob: caps what one plan may add (0: no extra cap), so that splits
+ * happen with small inputs. */
+void derive_set_budget(struct derive *d, size_t cmps, size_t ops);
 
 /* Serializes the compiling transactions of this process (plan, commit,
  * image update). */

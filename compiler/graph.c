@@ -8,6 +8,7 @@
 #include "compiler/graph.h"
 #include "compiler/compile.h"
 #include "compiler/derive.h"
+#include "lib/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1658,6 +1659,9 @@ static int derive_fail(struct graph_error *err, int rc, const char *msg)
     return fail(err, code, NULL, "%s", msg[0] ? msg : strata_strerror(rc));
 }
 
+static void plan_into_txn(struct graph *g, struct txn *tx, struct derive_plan *pp);
+int graph_compile_pending(struct graph *g, struct graph_error *err);
+
 /* Adds to 'tx' what compiling the change of 'uuid' from 'old' to 'now'
  * writes and assumes (nothing when 't' is not compiled). */
 static int derive_add(struct graph *g, struct txn *tx, const struct schema_type *t,
@@ -1670,11 +1674,25 @@ static int derive_add(struct graph *g, struct txn *tx, const struct schema_type 
     struct derive_plan p;
     char msg[GRAPH_MSG_MAX];
     derive_plan_init(&p);
+    /* what the graph's own part left of the transaction */
+    p.budget_cmps = STORE_TXN_COMPARES_MAX - tx->ncmp > DERIVE_TXN_MARGIN
+                        ? STORE_TXN_COMPARES_MAX - tx->ncmp - DERIVE_TXN_MARGIN : 1;
+    p.budget_ops = STORE_TXN_OPS_MAX - tx->nops > DERIVE_TXN_MARGIN
+                       ? STORE_TXN_OPS_MAX - tx->nops - DERIVE_TXN_MARGIN : 1;
     int rc = derive_plan_change(g->derive, t->name, uuid, old, now, &p, msg, sizeof msg);
     if (rc) {
         derive_plan_destroy(&p);
         return derive_fail(err, rc, msg);
     }
+    plan_into_txn(g, tx, &p);
+    return 0;
+}
+
+/* Moves the compares and writes of plan 'p' into 'tx' and destroys 'p'. */
+static void plan_into_txn(struct graph *g, struct txn *tx, struct derive_plan *pp)
+{
+    struct derive_plan p = *pp;
+    derive_plan_init(pp);
     for (size_t i = 0; i < p.ncmps; i++) {
         struct derive_cmp *c = &p.cmps[i];
         const char *key = txn_own(tx, c->key);
@@ -1702,7 +1720,6 @@ static int derive_add(struct graph *g, struct txn *tx, const struct schema_type 
     g->derived_writes += p.puts + p.deletes;
     g->derive_token = p.token;
     derive_plan_destroy(&p);
-    return 0;
 }
 
 int graph_derive_load(struct graph *g, struct derive *d, uint64_t *first_revision,
@@ -1823,6 +1840,7 @@ static void compile_end(struct graph *g, bool on, bool proposed, const struct tx
     }
     derive_unreserve(g->derive, g->derive_token);
     g->derive_token = 0;
+    bool follow = proposed && ok && !g->in_pending;
     if (proposed && !ok) {
         if (derive_watched(g->derive)) {
             /* a lagging image only makes the next plan's compares fail */
@@ -1835,6 +1853,18 @@ static void compile_end(struct graph *g, bool on, bool proposed, const struct tx
         }
     }
     derive_unlock(g->derive);
+    /* a compile split over several transactions is finished by the
+     * request that committed its first part (or, if that one fails, by
+     * any later compiling request on any node); the request itself has
+     * succeeded either way */
+    if (follow && derive_pending(g->derive)) {
+        struct graph_error e;
+        if (graph_compile_pending(g, &e) != 0) {
+            char q[GRAPH_MSG_MAX + 8];
+            log_warn("graph", "deferred compile left for later", "err=%s",
+                     log_quote(q, sizeof q, e.message));
+        }
+    }
 }
 
 int graph_obj_create(struct graph *g, const char *type, const json_t *body, const char *actor,
@@ -3024,4 +3054,175 @@ int graph_bootstrap(struct graph *g, const char *actor, struct graph_error *err)
         memset(err, 0, sizeof *err);
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The cluster version (compiler/derive.h). */
+
+int graph_node_versions_report(struct graph *g, const char *node, int min, int max,
+                               struct graph_error *err)
+{
+    size_t n = node ? strlen(node) : 0;
+    if (n == 0 || n > 64 || strchr(node, '/') || min < 1 || max < min) {
+        return fail(err, GRAPH_EBADREQ, NULL, "a node name (1 to 64 bytes, no '/') and 1 <= min <= max");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)node[i] < 0x20) {
+            return fail(err, GRAPH_EBADREQ, NULL, "a node name without control characters");
+        }
+    }
+    struct txn *tx = txn_new();
+    if (!tx) {
+        return nomem(err);
+    }
+    bool ok = false;
+    txn_put(tx, txn_fmt(tx, "%s%s", DERIVE_KEY_NV, node), txn_fmt(tx, "%d %d", min, max));
+    int rc = txn_apply(g, tx, &ok, NULL, err);
+    txn_free(tx);
+    return rc;
+}
+
+/* One attempt of graph_cluster_version_raise(). */
+static int raise_attempt(struct graph *g, struct txn *tx, int version, const char *actor, bool *ok,
+                         uint64_t *revision, struct graph_error *err)
+{
+    struct rd rd;
+    rd_init(&rd);
+    *ok = false;
+    char *end = prefix_end(DERIVE_KEY_NV);
+    if (!end) {
+        return nomem(err);
+    }
+    int rc = kv_range(g, store_sel_interval(DERIVE_KEY_NV, (uint32_t)strlen(DERIVE_KEY_NV), end,
+                                            (uint32_t)strlen(end)),
+                      0, 0, false, &rd, err);
+    free(end);
+    const struct store_op_result *res = rc == 0 ? &rd.r.results[0] : NULL;
+    if (rc == 0 && res->kvs_len == 0) {
+        rc = fail(err, GRAPH_ECONFLICT, NULL,
+                  "no node has reported the compiler versions it implements (%s<node>)", DERIVE_KEY_NV);
+    }
+    /* every node that reported must implement the new version; a node
+     * reporting meanwhile (or again) fails the compares */
+    for (uint32_t i = 0; rc == 0 && i < res->kvs_len; i++) {
+        const struct store_kv *kv = &res->kvs[i];
+        char text[64];
+        int lo = 0, hi = 0;
+        snprintf(text, sizeof text, "%.*s", (int)(kv->value_size < 63 ? kv->value_size : 63),
+                 (const char *)kv->value);
+        size_t pl = strlen(DERIVE_KEY_NV);
+        int nl = (int)(kv->key_size - pl);
+        if (sscanf(text, "%d %d", &lo, &hi) != 2 || version < lo || version > hi) {
+            rc = fail(err, GRAPH_ECONFLICT, NULL,
+                      "node %.*s implements compiler versions %s, not %d: upgrade it first", nl,
+                      (const char *)kv->key + pl, text, version);
+            break;
+        }
+        txn_cmp(tx, STORE_CMP_MOD, STORE_CMP_EQ,
+                txn_own(tx, strndup((const char *)kv->key, kv->key_size)), kv->mod_revision);
+    }
+    if (rc == 0) {
+        txn_cmp(tx, STORE_CMP_COUNT, STORE_CMP_EQ, DERIVE_KEY_NV, res->kvs_len);
+    }
+    rd_destroy(&rd);
+    if (rc) {
+        return rc;
+    }
+    int current = derive_cluster_version(g->derive);
+    if (current > version) {
+        return fail(err, GRAPH_ECONFLICT, NULL,
+                    "the cluster compiles with version %d; a version is never lowered", current);
+    }
+    struct derive_plan p;
+    char msg[GRAPH_MSG_MAX];
+    derive_plan_init(&p);
+    rc = derive_plan_version(g->derive, version, &p, msg, sizeof msg);
+    if (rc) {
+        derive_plan_destroy(&p);
+        return rc == DERIVE_EVERSION ? fail(err, GRAPH_EINVALID, NULL, "%s", msg)
+                                     : derive_fail(err, rc, msg);
+    }
+    plan_into_txn(g, tx, &p);
+    char req[GRAPH_UUID_SIZE];
+    if ((rc = graph_uuid_generate(req)) != 0) {
+        return fail(err, GRAPH_EINTERNAL, NULL, "no random uuid: %s", strerror(-rc));
+    }
+    json_t *a = json_pack("{s:s,s:s,s:i,s:i}", "actor", actor ? actor : "", "op", "cluster-version",
+                          "from", current, "to", version);
+    txn_put(tx, txn_fmt(tx, "/c/a/%s", req), a ? txn_json(tx, a) : NULL);
+    json_decref(a);
+    return txn_apply(g, tx, ok, revision, err);
+}
+
+int graph_cluster_version_raise(struct graph *g, int version, const char *actor, uint64_t *revision,
+                                struct graph_error *err)
+{
+    if (!g->derive) {
+        return fail(err, GRAPH_EUNAVAIL, NULL, "this node does not compile");
+    }
+    struct txn *tx = txn_new();
+    if (!tx) {
+        return nomem(err);
+    }
+    int rc = GRAPH_EBUSY;
+    for (unsigned attempt = 0; attempt < g->retries * 16; attempt++) {
+        bool ok = false;
+        txn_reset(tx);
+        uint64_t proposed = g->txn_count;
+        compile_begin(g, true);
+        rc = raise_attempt(g, tx, version, actor, &ok, revision, err);
+        compile_end(g, true, proposed != g->txn_count, tx, ok);
+        if (ok || rc) {
+            break;
+        }
+        rc = GRAPH_EBUSY;
+    }
+    if (rc == GRAPH_EBUSY) {
+        rc = fail(err, GRAPH_EBUSY, NULL, "cluster version: too many concurrent changes");
+    }
+    txn_free(tx);
+    return rc;
+}
+
+int graph_compile_pending(struct graph *g, struct graph_error *err)
+{
+    if (!g->derive) {
+        return 0;
+    }
+    struct txn *tx = txn_new();
+    if (!tx) {
+        return nomem(err);
+    }
+    int rc = 0;
+    unsigned lost = 0;
+    g->in_pending = true;
+    while (rc == 0) {
+        bool ok = false;
+        txn_reset(tx);
+        uint64_t proposed = g->txn_count;
+        compile_begin(g, true);
+        struct derive_plan p;
+        char msg[GRAPH_MSG_MAX];
+        derive_plan_init(&p);
+        int prc = derive_plan_pending(g->derive, &p, msg, sizeof msg);
+        if (prc == DERIVE_ENOTREADY && derive_ready(g->derive)) {
+            derive_plan_destroy(&p);
+            compile_end(g, true, false, tx, false);
+            break; /* nothing pending */
+        }
+        if (prc) {
+            derive_plan_destroy(&p);
+            rc = derive_fail(err, prc, msg);
+        } else {
+            plan_into_txn(g, tx, &p);
+            rc = txn_apply(g, tx, &ok, NULL, err);
+        }
+        compile_end(g, true, proposed != g->txn_count, tx, ok);
+        if (rc == 0 && !ok && ++lost >= g->retries * 16) {
+            rc = fail(err, GRAPH_EBUSY, NULL, "deferred compile: too many concurrent changes");
+        }
+    }
+    g->in_pending = false;
+    txn_free(tx);
+    return rc;
 }

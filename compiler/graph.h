@@ -102,6 +102,7 @@ struct graph {
     uint64_t seen_revision;  /* internal: store revision of the last transaction */
     struct derive *derive;   /* the compiler's image, or NULL: no compiling */
     uint64_t derive_token;   /* internal: the identifiers the plan in flight reserved */
+    bool in_pending;         /* internal: running graph_compile_pending() */
 };
 
 /* Sets up 'g' on 'schema' and 'kv' (both must outlive it). */
@@ -229,6 +230,34 @@ int graph_ref_update(struct graph *g, enum graph_ref_op op, const char *type, co
                      const char *ref_type, const char *ref_uuid, const json_t *ref_fq_name,
                      const json_t *attr, const char *actor, uint64_t *revision,
                      struct graph_error *err) STRATA_WARN_UNUSED;
+
+/* Finishes every deferred compile (derive.h, DERIVE_KEY_PEND): follow-up
+ * transactions, each compiling as many pending sources as one holds,
+ * until none is pending. Every compiling request runs it after it commits
+ * when something is pending; a config role also calls it at start (a
+ * node that died mid-split left the key). 0 when nothing is left. */
+int graph_compile_pending(struct graph *g, struct graph_error *err) STRATA_WARN_UNUSED;
+
+/* Records that node 'node' implements compiler rules versions 'min' to
+ * 'max' (DERIVE_KEY_NV + node = "<min> <max>", derive.h); a config role
+ * reports at start. GRAPH_EBADREQ for a bad name or range. */
+int graph_node_versions_report(struct graph *g, const char *node, int min, int max,
+                               struct graph_error *err) STRATA_WARN_UNUSED;
+
+/* Raises the cluster version (the compiler rules every node compiles
+ * with) to 'version', an admin operation: refused (GRAPH_ECONFLICT, 409)
+ * while no node has reported or a reported node does not implement
+ * 'version', or when it would lower the version; GRAPH_EINVALID (422)
+ * when this node does not implement it. One transaction records the new
+ * version and an audit record {actor, op: "cluster-version", from, to},
+ * compares every node report (and their count), and recompiles every
+ * source under the new rules (derive_plan_version()), so the derived state
+ * stays a full compile of the intent. Raising to the current version
+ * recompiles nothing and changes only the audit trail. GRAPH_ETOOLARGE
+ * when the recompile exceeds one transaction. Needs the compiler attached
+ * (GRAPH_EUNAVAIL otherwise). */
+int graph_cluster_version_raise(struct graph *g, int version, const char *actor, uint64_t *revision,
+                                struct graph_error *err) STRATA_WARN_UNUSED;
 
 /* Writes a random (version 4) uuid in text form into 'out'. 0 or an errno
  * code from getrandom(2). */

@@ -37,6 +37,9 @@ static json_t *compile_input(const json_t *input)
     assert_int_equal(compile_model_create(&m), 0);
     assert_int_equal(compile_alloc_create(&a), 0);
     assert_int_equal(compile_model_load(m, json_object_get(input, "objects")), 0);
+    if (json_is_integer(json_object_get(input, "version"))) {
+        compile_model_set_version(m, (int)json_integer_value(json_object_get(input, "version")));
+    }
     assert_int_equal(compile_alloc_load(a, json_object_get(input, "allocations")), 0);
     assert_int_equal(compile_all(m, a, &out), 0);
     json_t *res = json_pack("{s:o,s:o}", "objects", out, "allocations", compile_alloc_dump(a));
@@ -101,6 +104,21 @@ static void test_golden_logical_router(void **state)
     golden("logical_router");
 }
 
+static void test_golden_service_chain_two_v1(void **state)
+{
+    golden("service_chain_two_v1");
+}
+
+static void test_golden_floating_ip(void **state)
+{
+    golden("floating_ip");
+}
+
+static void test_golden_vrouter_index(void **state)
+{
+    golden("vrouter_index");
+}
+
 static void test_golden_allocations_kept(void **state)
 {
     golden("allocations_kept");
@@ -110,7 +128,8 @@ static void test_golden_allocations_kept(void **state)
 static void test_determinism(void **state)
 {
     static const char *const cases[] = {"logical_router", "policy_three_vns", "security_groups",
-                                        "service_chain_two", "vn_basic"};
+                                        "service_chain_two", "vn_basic", "floating_ip",
+                                        "vrouter_index", "service_chain_two_v1"};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char in[1024];
         snprintf(in, sizeof in, "%s/%s/input.json", STRATA_GOLDEN_DIR, cases[c]);
@@ -128,6 +147,9 @@ static void test_determinism(void **state)
                 json_array_append(shuffled, json_array_get(objs, k));
             }
             json_t *in2 = json_pack("{s:o}", "objects", shuffled);
+            if (json_object_get(input, "version")) {
+                json_object_set(in2, "version", json_object_get(input, "version"));
+            }
             json_t *r3 = compile_input(in2);
             char *s3 = json_dumps(r3, JSON_SORT_KEYS | JSON_COMPACT);
             assert_string_equal(s1, s3);
@@ -591,6 +613,9 @@ int main(void)
         cmocka_unit_test(test_golden_policy_three_vns),
         cmocka_unit_test(test_golden_security_groups),
         cmocka_unit_test(test_golden_service_chain_two),
+        cmocka_unit_test(test_golden_service_chain_two_v1),
+        cmocka_unit_test(test_golden_floating_ip),
+        cmocka_unit_test(test_golden_vrouter_index),
         cmocka_unit_test(test_golden_logical_router),
         cmocka_unit_test(test_golden_allocations_kept),
         cmocka_unit_test(test_service_removal),

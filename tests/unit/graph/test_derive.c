@@ -182,9 +182,6 @@ static json_t *by_fq(struct fx *f, const char *type, const char *fq)
  * intent state, with consistent indexes. */
 static void check_full(struct fx *f)
 {
-    static const char *const inputs[] = {"virtual-network", "network-policy", "security-group",
-                                         "project", "global-system-config", "service-instance",
-                                         "logical-router"};
     json_t *all = scan(f, "/c/o/"), *input = json_array(), *stored = json_object();
     const char *k;
     json_t *v;
@@ -197,11 +194,7 @@ static void check_full(struct fx *f)
             json_object_set_new(stored, t, o);
             continue;
         }
-        bool in = false;
-        for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
-            in |= strcmp(inputs[i], type) == 0;
-        }
-        if (in) {
+        if (derive_type_input(type)) {
             json_object_set_new(o, "type", json_string(type));
             json_array_append(input, o);
         }
@@ -224,6 +217,11 @@ static void check_full(struct fx *f)
     assert_int_equal(compile_model_create(&m), 0);
     assert_int_equal(compile_alloc_create(&a), 0);
     assert_int_equal(compile_model_load(m, input), 0);
+    /* the rules of the recorded cluster version */
+    json_t *cv = scan(f, DERIVE_KEY_CV);
+    json_t *cvv = json_object_get(cv, DERIVE_KEY_CV);
+    compile_model_set_version(m, cvv ? atoi(json_string_value(cvv)) : DERIVE_VERSION);
+    json_decref(cv);
     assert_int_equal(compile_alloc_load(a, state), 0);
     assert_int_equal(compile_all(m, a, &full), 0);
     /* no allocation was missing and none was left behind */
@@ -326,7 +324,11 @@ static void test_id_keys(void **state)
     assert_int_equal(derive_id_parse("/c/id/rt/00000000a1", 19, &pool, &n), -1);
     assert_true(derive_type_input("virtual-network"));
     assert_true(derive_type_input("routing-instance"));
-    assert_false(derive_type_input("virtual-machine-interface"));
+    assert_true(derive_type_input("virtual-machine-interface"));
+    assert_false(derive_type_input("virtual-machine"));
+    assert_false(derive_type_input("floating-ip-pool"));
+    assert_true(derive_type_derived("floating-ip-mapping"));
+    assert_true(derive_type_derived("virtual-router-index"));
     assert_true(derive_type_derived("route-target"));
     assert_false(derive_type_derived("security-group"));
 }
@@ -361,7 +363,7 @@ static void test_vn_create(void **state)
     assert_non_null(sg);
     json_decref(sg);
     json_t *cv = scan(f, DERIVE_KEY_CV);
-    assert_string_equal(json_string_value(json_object_get(cv, DERIVE_KEY_CV)), "1");
+    assert_string_equal(json_string_value(json_object_get(cv, DERIVE_KEY_CV)), "2");
     json_decref(cv);
     check_full(f);
 }
@@ -534,7 +536,7 @@ static void test_cluster_version_gate(void **state)
     struct store_compare none[1];
     struct store_op put = {.kind = STORE_OP_PUT,
                            .sel = store_sel_key(DERIVE_KEY_CV, (uint32_t)strlen(DERIVE_KEY_CV)),
-                           .value = (const uint8_t *)"2", .value_size = 1};
+                           .value = (const uint8_t *)"3", .value_size = 1};
     struct store_cmd c = {.kind = STORE_CMD_TXN, .compares = none, .compares_len = 0,
                           .success = &put, .success_len = 1};
     struct buf cmd, reply;
@@ -549,11 +551,655 @@ static void test_cluster_version_gate(void **state)
     int rc = create(f, &f->g1, "virtual-network", vn, VN_FMT, "vn-x", f->proj);
     assert_int_equal(rc, GRAPH_EUNAVAIL);
     assert_int_equal(f->err.status, 503);
-    assert_non_null(strstr(f->err.message, "version 2"));
+    assert_non_null(strstr(f->err.message, "version 3"));
     json_t *none_vn = by_fq(f, "virtual-network", "default-domain:default-project:vn-x");
     assert_null(none_vn);
     char ipam[GRAPH_UUID_SIZE];
     assert_int_equal(create(f, &f->g1, "network-ipam", ipam, "{\"name\":\"i\"}"), 0);
+}
+
+/* ---- version 2: floating IPs, virtual routers, service chains ---- */
+
+/* A network with one IPv4 subnet (through its own ipam). */
+static void make_vn_subnet(struct fx *f, struct graph *g, const char *name, const char *prefix,
+                           char vn[GRAPH_UUID_SIZE])
+{
+    char ipam[GRAPH_UUID_SIZE];
+    assert_int_equal(create(f, g, "network-ipam", ipam, "{\"name\":\"ipam-%s\"}", name), 0);
+    int rc = create(f, g, "virtual-network", vn,
+                    "{\"name\":\"%s\",\"network_ipam_refs\":[{\"uuid\":\"%s\",\"attr\":"
+                    "{\"ipam_subnets\":[{\"subnet\":{\"ip_prefix\":\"%s\",\"ip_prefix_len\":24}}]}}]}",
+                    name, ipam, prefix);
+    if (rc) {
+        fail_msg("make_vn_subnet: %s", f->err.message);
+    }
+}
+
+static void update(struct fx *f, struct graph *g, const char *type, const char *uuid,
+                   const char *body_text)
+{
+    json_t *body = J("%s", body_text);
+    int rc = graph_obj_update(g, type, uuid, body, 0, "t", NULL, NULL, &f->err);
+    if (rc) {
+        fail_msg("update %s: %s", type, f->err.message);
+    }
+    json_decref(body);
+}
+
+static void delete(struct fx *f, struct graph *g, const char *type, const char *uuid)
+{
+    int rc = graph_obj_delete(g, type, uuid, 0, "t", NULL, &f->err);
+    if (rc) {
+        fail_msg("delete %s: %s", type, f->err.message);
+    }
+}
+
+#define VMI_FMT                                                                               \
+    "{\"name\":\"%s\",\"virtual_network_refs\":[{\"uuid\":\"%s\"}]%s}"
+
+/* The floating-ip-mapping of floating IP 'fip' under network 'vn_fq'. */
+static json_t *mapping_of(struct fx *f, const char *vn_fq, const char *fip)
+{
+    char fq[512];
+    snprintf(fq, sizeof fq, "%s:%s:%s", vn_fq, strrchr(vn_fq, ':') + 1, fip);
+    return by_fq(f, "floating-ip-mapping", fq);
+}
+
+/* A floating IP compiles to the route in the pool network's instance and
+ * the NAT towards its interface's fixed address; deleting the floating IP,
+ * or its interface (the reference is weak), removes the mapping. */
+static void test_floating_ip(void **state)
+{
+    struct fx *f = *state;
+    char pub[GRAPH_UUID_SIZE], priv[GRAPH_UUID_SIZE], pool[GRAPH_UUID_SIZE], vmi[GRAPH_UUID_SIZE];
+    char iip[GRAPH_UUID_SIZE], fip[GRAPH_UUID_SIZE];
+    make_vn_subnet(f, &f->g1, "public", "192.0.2.0", pub);
+    make_vn_subnet(f, &f->g1, "private", "10.0.0.0", priv);
+    assert_int_equal(create(f, &f->g2, "floating-ip-pool", pool,
+                            "{\"name\":\"pool\",\"parent_type\":\"virtual-network\","
+                            "\"parent_uuid\":\"%s\"}", pub), 0);
+    assert_int_equal(create(f, &f->g1, "virtual-machine-interface", vmi, VMI_FMT, "vm1", priv, ""), 0);
+    assert_int_equal(create(f, &f->g2, "instance-ip", iip,
+                            "{\"virtual_network_refs\":[{\"uuid\":\"%s\"}],"
+                            "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", priv, vmi), 0);
+    uint64_t w = f->g1.derived_writes;
+    assert_int_equal(create(f, &f->g1, "floating-ip", fip,
+                            "{\"name\":\"fip\",\"parent_type\":\"floating-ip-pool\",\"parent_uuid\":\"%s\","
+                            "\"floating_ip_address\":\"192.0.2.50\","
+                            "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", pool, vmi), 0);
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    json_t *m = mapping_of(f, "default-domain:default-project:public", fip);
+    assert_non_null(m);
+    json_t *nat = json_object_get(m, "floating_ip_mapping");
+    assert_string_equal(json_string_value(json_object_get(nat, "prefix")), "192.0.2.50/32");
+    assert_string_equal(json_string_value(json_object_get(nat, "fixed_ip_address")), "10.0.0.3");
+    assert_string_equal(json_string_value(json_object_get(nat, "virtual_machine_interface")), vmi);
+    assert_string_equal(json_string_value(json_object_get(nat, "floating_routing_instance")),
+                        "default-domain:default-project:public:public");
+    assert_string_equal(json_string_value(json_object_get(nat, "fixed_routing_instance")),
+                        "default-domain:default-project:private:private");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(
+                            json_object_get(m, "derived_from"), 0), "uuid")), fip);
+    json_decref(m);
+    check_full(f);
+    /* the fixed address goes: the mapping goes (incomplete), and comes back */
+    delete(f, &f->g2, "instance-ip", iip);
+    assert_null(mapping_of(f, "default-domain:default-project:public", fip));
+    check_full(f);
+    assert_int_equal(create(f, &f->g2, "instance-ip", iip,
+                            "{\"virtual_network_refs\":[{\"uuid\":\"%s\"}],"
+                            "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", priv, vmi), 0);
+    m = mapping_of(f, "default-domain:default-project:public", fip);
+    assert_non_null(m);
+    json_decref(m);
+    /* deleting the floating IP removes its mapping */
+    delete(f, &f->g1, "floating-ip", fip);
+    assert_null(mapping_of(f, "default-domain:default-project:public", fip));
+    check_full(f);
+    /* deleting the interface removes it too; the floating IP stays */
+    assert_int_equal(create(f, &f->g1, "floating-ip", fip,
+                            "{\"name\":\"fip\",\"parent_type\":\"floating-ip-pool\",\"parent_uuid\":\"%s\","
+                            "\"floating_ip_address\":\"192.0.2.50\","
+                            "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", pool, vmi), 0);
+    m = mapping_of(f, "default-domain:default-project:public", fip);
+    assert_non_null(m);
+    json_decref(m);
+    delete(f, &f->g2, "instance-ip", iip);
+    delete(f, &f->g2, "virtual-machine-interface", vmi);
+    assert_null(mapping_of(f, "default-domain:default-project:public", fip));
+    json_t *fo = by_fq(f, "floating-ip", "default-domain:default-project:public:pool:fip");
+    assert_non_null(fo);
+    json_decref(fo);
+    check_full(f);
+    /* nothing dangles */
+    json_t *left = scan(f, "/c/o/floating-ip-mapping/");
+    assert_int_equal(json_object_size(left), 0);
+    json_decref(left);
+}
+
+/* The index interfaces of virtual router 'name', as "vmi-name,..." */
+static void vr_ifs(struct fx *f, const char *name, char *out, size_t size)
+{
+    char fq[256];
+    snprintf(fq, sizeof fq, "default-global-system-config:%s:index", name);
+    json_t *idx = by_fq(f, "virtual-router-index", fq);
+    out[0] = '\0';
+    if (!idx) {
+        snprintf(out, size, "(none)");
+        return;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(json_object_get(idx, "virtual_router_index"), "interfaces"), i, e) {
+        json_t *fq_a = json_object_get(e, "fq_name");
+        size_t n = strlen(out);
+        snprintf(out + n, size - n, "%s%s", n ? "," : "",
+                 json_string_value(json_array_get(fq_a, json_array_size(fq_a) - 1)));
+    }
+    json_decref(idx);
+}
+
+/* Binding (a virtual-router refers to the interface's virtual machine),
+ * moving, unbinding and changing interfaces rewrites exactly the index of
+ * each virtual router concerned: the write counts say so. */
+static void test_vrouter_index(void **state)
+{
+    struct fx *f = *state;
+    char vn[GRAPH_UUID_SIZE], vn2[GRAPH_UUID_SIZE], vm[3][GRAPH_UUID_SIZE], r[3][GRAPH_UUID_SIZE];
+    char a[GRAPH_UUID_SIZE], b[GRAPH_UUID_SIZE], c[GRAPH_UUID_SIZE], buf[256], body[512];
+    make_vn_subnet(f, &f->g1, "net", "10.0.0.0", vn);
+    make_vn_subnet(f, &f->g1, "net2", "10.0.1.0", vn2);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(create(f, &f->g1, "virtual-machine", vm[i], "{\"name\":\"vm-%d\"}", i), 0);
+    }
+    /* compute-1 hosts vm-0, compute-2 vm-1, compute-3 nothing */
+    for (int i = 0; i < 3; i++) {
+        char refs[256] = "";
+        if (i < 2) {
+            snprintf(refs, sizeof refs, ",\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]", vm[i]);
+        }
+        assert_int_equal(create(f, &f->g1, "virtual-router", r[i],
+                                "{\"name\":\"compute-%d\",\"virtual_router_ip_address\":\"172.16.0.%d\"%s}",
+                                i + 1, i + 1, refs), 0);
+    }
+    vr_ifs(f, "compute-1", buf, sizeof buf);
+    assert_string_equal(buf, "");
+    /* bind: one index written */
+    uint64_t w = f->g1.derived_writes;
+    snprintf(body, sizeof body, ",\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]", vm[0]);
+    assert_int_equal(create(f, &f->g1, "virtual-machine-interface", a, VMI_FMT, "a", vn, body), 0);
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    w = f->g1.derived_writes;
+    assert_int_equal(create(f, &f->g1, "virtual-machine-interface", b, VMI_FMT, "b", vn, body), 0);
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    vr_ifs(f, "compute-1", buf, sizeof buf);
+    assert_true(strcmp(buf, "a,b") == 0 || strcmp(buf, "b,a") == 0);
+    check_full(f);
+    /* move a from compute-1 to compute-2: two indexes */
+    w = f->g1.derived_writes;
+    snprintf(body, sizeof body, "{\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]}", vm[1]);
+    update(f, &f->g1, "virtual-machine-interface", a, body);
+    assert_int_equal(f->g1.derived_writes - w, 2);
+    vr_ifs(f, "compute-1", buf, sizeof buf);
+    assert_string_equal(buf, "b");
+    vr_ifs(f, "compute-2", buf, sizeof buf);
+    assert_string_equal(buf, "a");
+    /* a change the index does not show: nothing written */
+    w = f->g1.derived_writes;
+    update(f, &f->g1, "virtual-machine-interface", a, "{\"display_name\":\"A\"}");
+    assert_int_equal(f->g1.derived_writes - w, 0);
+    /* the interface moves to another network: its router's index only */
+    snprintf(body, sizeof body, "{\"virtual_network_refs\":[{\"uuid\":\"%s\"}]}", vn2);
+    w = f->g1.derived_writes;
+    update(f, &f->g1, "virtual-machine-interface", a, body);
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    /* a network change does not touch any index */
+    w = f->g1.derived_writes;
+    update(f, &f->g1, "virtual-network", vn, "{\"display_name\":\"N\"}");
+    assert_int_equal(f->g1.derived_writes - w, 0);
+    /* an address of a bound interface: its router's index */
+    char iip[GRAPH_UUID_SIZE];
+    w = f->g1.derived_writes;
+    assert_int_equal(create(f, &f->g1, "instance-ip", iip,
+                            "{\"virtual_network_refs\":[{\"uuid\":\"%s\"}],"
+                            "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", vn, b), 0);
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    /* unbind: one index */
+    w = f->g1.derived_writes;
+    update(f, &f->g1, "virtual-machine-interface", a, "{\"virtual_machine_refs\":null}");
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    vr_ifs(f, "compute-2", buf, sizeof buf);
+    assert_string_equal(buf, "");
+    /* a router takes vm-0 too: its index only */
+    snprintf(body, sizeof body, "{\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]}", vm[0]);
+    w = f->g1.derived_writes;
+    update(f, &f->g1, "virtual-router", r[2], body);
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    vr_ifs(f, "compute-3", buf, sizeof buf);
+    assert_string_equal(buf, "b");
+    check_full(f);
+    /* a router created on node 1 after node 2 bound an interface to its
+     * machine: node 1's image is stale, the COUNT compare on the machine's
+     * back-references catches it and the retry lists the interface */
+    char vmx[GRAPH_UUID_SIZE], r9[GRAPH_UUID_SIZE];
+    assert_int_equal(create(f, &f->g2, "virtual-machine", vmx, "{\"name\":\"vm-x\"}"), 0);
+    snprintf(body, sizeof body, ",\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]", vmx);
+    assert_int_equal(create(f, &f->g2, "virtual-machine-interface", c, VMI_FMT, "c", vn, body), 0);
+    uint64_t conflicts = f->g1.txn_conflicts;
+    assert_int_equal(create(f, &f->g1, "virtual-router", r9,
+                            "{\"name\":\"compute-9\",\"virtual_router_ip_address\":\"172.16.0.9\","
+                            "\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]}", vmx), 0);
+    assert_true(f->g1.txn_conflicts > conflicts);
+    vr_ifs(f, "compute-9", buf, sizeof buf);
+    assert_string_equal(buf, "c");
+    check_full(f);
+    /* deleting a router deletes its index; deleting an interface updates
+     * every router hosting it (b: compute-1 and compute-3) */
+    delete(f, &f->g1, "virtual-router", r9);
+    vr_ifs(f, "compute-9", buf, sizeof buf);
+    assert_string_equal(buf, "(none)");
+    delete(f, &f->g1, "instance-ip", iip);
+    w = f->g1.derived_writes;
+    delete(f, &f->g1, "virtual-machine-interface", b);
+    assert_int_equal(f->g1.derived_writes - w, 2);
+    vr_ifs(f, "compute-1", buf, sizeof buf);
+    assert_string_equal(buf, "");
+    check_full(f);
+}
+
+/* The service mode in the chain information of network 'vn''s instance
+ * for service 'si' ("" when absent), and the number of interfaces. */
+static void sci_of(struct fx *f, const char *vn, const char *si, char *mode, size_t size, size_t *nifs)
+{
+    char name[256];
+    snprintf(name, sizeof name, "service-%s", si);
+    for (char *c = name; *c; c++) {
+        *c = *c == ':' ? '_' : *c;
+    }
+    json_t *ri = ri_of(f, vn, name);
+    assert_non_null(ri);
+    json_t *sci = json_object_get(ri, "service_chain_information");
+    snprintf(mode, size, "%s", json_string_value(json_object_get(sci, "service_mode")) ?: "");
+    *nifs = json_array_size(json_object_get(sci, "service_interfaces"));
+    json_decref(ri);
+}
+
+/* Service templates, port tuples and their interfaces are chain inputs:
+ * changing one recompiles the chains through instances that use it. */
+static void test_service_chain_triggers(void **state)
+{
+    struct fx *f = *state;
+    char st[GRAPH_UUID_SIZE], si[GRAPH_UUID_SIZE], pol[GRAPH_UUID_SIZE], l[GRAPH_UUID_SIZE];
+    char r[GRAPH_UUID_SIZE], pt[GRAPH_UUID_SIZE], vmi[GRAPH_UUID_SIZE], mode[64], body[512];
+    size_t nifs;
+    assert_int_equal(create(f, &f->g1, "service-template", st,
+                            "{\"name\":\"fw-t\",\"service_template_properties\":"
+                            "{\"service_mode\":\"in-network\"}}"), 0);
+    assert_int_equal(create(f, &f->g1, "service-instance", si,
+                            "{\"name\":\"fw\",\"service_template_refs\":[{\"uuid\":\"%s\"}]}", st), 0);
+    assert_int_equal(create(f, &f->g1, "network-policy", pol,
+                            "{\"name\":\"via-fw\",\"network_policy_entries\":{\"policy_rule\":[{"
+                            "\"direction\":\"<>\",\"protocol\":\"any\","
+                            "\"src_addresses\":[{\"virtual_network\":\"left\"}],"
+                            "\"dst_addresses\":[{\"virtual_network\":\"right\"}],"
+                            "\"action_list\":{\"simple_action\":\"pass\",\"apply_service\":[\"fw\"]}}]}}"), 0);
+    make_vn_subnet(f, &f->g1, "left", "10.0.0.0", l);
+    make_vn_subnet(f, &f->g2, "right", "10.0.1.0", r);
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body, "{\"network_policy_refs\":[{\"uuid\":\"%s\",\"attr\":"
+                 "{\"sequence\":{\"major\":0,\"minor\":0}}}]}", pol);
+        update(f, i ? &f->g2 : &f->g1, "virtual-network", i ? r : l, body);
+    }
+    const char *lfq = "default-domain:default-project:left", *sifq = "default-domain:default-project:fw";
+    sci_of(f, lfq, sifq, mode, sizeof mode, &nifs);
+    assert_string_equal(mode, "in-network");
+    assert_int_equal(nifs, 0);
+    check_full(f);
+    /* the template's mode: both ends' service instances are rewritten */
+    uint64_t w = f->g2.derived_writes;
+    update(f, &f->g2, "service-template", st,
+           "{\"service_template_properties\":{\"service_mode\":\"transparent\"}}");
+    assert_int_equal(f->g2.derived_writes - w, 2);
+    sci_of(f, lfq, sifq, mode, sizeof mode, &nifs);
+    assert_string_equal(mode, "transparent");
+    check_full(f);
+    /* a port tuple and an interface in it */
+    assert_int_equal(create(f, &f->g1, "port-tuple", pt,
+                            "{\"name\":\"pt\",\"parent_type\":\"service-instance\",\"parent_uuid\":\"%s\"}",
+                            si), 0);
+    snprintf(body, sizeof body, ",\"port_tuple_refs\":[{\"uuid\":\"%s\"}],"
+             "\"virtual_machine_interface_properties\":{\"service_interface_type\":\"left\"}", pt);
+    w = f->g1.derived_writes;
+    assert_int_equal(create(f, &f->g1, "virtual-machine-interface", vmi, VMI_FMT, "fw-left", l, body), 0);
+    assert_int_equal(f->g1.derived_writes - w, 2);
+    sci_of(f, lfq, sifq, mode, sizeof mode, &nifs);
+    assert_int_equal(nifs, 1);
+    check_full(f);
+    /* the interface leaves, then the port tuple goes: chains follow */
+    delete(f, &f->g2, "virtual-machine-interface", vmi);
+    sci_of(f, lfq, sifq, mode, sizeof mode, &nifs);
+    assert_int_equal(nifs, 0);
+    delete(f, &f->g2, "port-tuple", pt);
+    check_full(f);
+}
+
+/* One policy attached to 500 networks: changing its rules recompiles the
+ * 500 ACLs in one transaction (the raised store caps), and only them. */
+static void test_policy_many_networks(void **state)
+{
+    struct fx *f = *state;
+    char pol[GRAPH_UUID_SIZE], vn[GRAPH_UUID_SIZE], body[512];
+    enum { N = 500 };
+    assert_int_equal(create(f, &f->g1, "network-policy", pol,
+                            "{\"name\":\"wide\",\"network_policy_entries\":{\"policy_rule\":[{"
+                            "\"direction\":\">\",\"protocol\":\"tcp\","
+                            "\"src_addresses\":[{\"virtual_network\":\"any\"}],"
+                            "\"dst_addresses\":[{\"virtual_network\":\"local\"}],"
+                            "\"dst_ports\":[{\"start_port\":22,\"end_port\":22}],"
+                            "\"action_list\":{\"simple_action\":\"pass\"}}]}}"), 0);
+    for (int i = 0; i < N; i++) {
+        int rc = create(f, &f->g1, "virtual-network", vn,
+                        "{\"name\":\"n%03d\",\"network_policy_refs\":[{\"uuid\":\"%s\",\"attr\":"
+                        "{\"sequence\":{\"major\":0,\"minor\":0}}}]}", i, pol);
+        if (rc) {
+            fail_msg("network %d: %s", i, f->err.message);
+        }
+    }
+    uint64_t w = f->g2.derived_writes, t = f->g2.txn_count, c = f->g2.txn_conflicts;
+    snprintf(body, sizeof body, "{\"network_policy_entries\":{\"policy_rule\":[{"
+             "\"direction\":\">\",\"protocol\":\"tcp\","
+             "\"src_addresses\":[{\"virtual_network\":\"any\"}],"
+             "\"dst_addresses\":[{\"virtual_network\":\"local\"}],"
+             "\"dst_ports\":[{\"start_port\":443,\"end_port\":443}],"
+             "\"action_list\":{\"simple_action\":\"pass\"}}]}}");
+    update(f, &f->g2, "network-policy", pol, body);
+    assert_int_equal(f->g2.derived_writes - w, N);
+    /* node 2's image had not seen the 500 attachments: its first plan
+     * (compiling none of them) failed the COUNT compare on the policy's
+     * back-references; the one that committed compiled all 500 */
+    assert_int_equal(f->g2.txn_conflicts - c, 1);
+    assert_int_equal(f->g2.txn_count - t, 2);
+    json_t *acl = by_fq(f, "access-control-list", "default-domain:default-project:n499:n499");
+    assert_non_null(acl);
+    json_t *e = json_array_get(json_object_get(json_object_get(acl, "access_control_list_entries"),
+                                               "acl_rule"), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(
+                         e, "match_condition"), "dst_port"), "start_port")), 443);
+    json_decref(acl);
+    check_full(f);
+}
+
+/* A cluster started by a release that implements version 1 only: node 1
+ * is limited to version 1 before the bootstrap records the version. */
+static int fx_setup_v1(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/strata-derive-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    struct store_fsm_config c = {.no_sync = true, .map_size = 64u << 20};
+    assert_int_equal(store_fsm_open(&f->fsm, f->dir, &c), 0);
+    graph_kv_fsm_init(&f->kv, f->fsm, 0);
+    assert_int_equal(derive_create(&f->d1), 0);
+    assert_int_equal(derive_create(&f->d2), 0);
+    assert_int_equal(derive_set_versions(f->d1, 1, 1), 0);
+    graph_init(&f->g1, g_schema, graph_kv_fsm(&f->kv));
+    graph_init(&f->g2, g_schema, graph_kv_fsm(&f->kv));
+    assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
+    graph_set_derive(&f->g1, f->d1);
+    graph_set_derive(&f->g2, f->d2);
+    assert_int_equal(graph_bootstrap(&f->g1, "test", &f->err), 0);
+    assert_int_equal(graph_derive_load(&f->g2, f->d2, NULL, &f->err), 0);
+    json_t *fq = json_pack("[s,s]", "default-domain", "default-project");
+    assert_int_equal(graph_fqname_to_id(&f->g1, "project", fq, true, f->proj, &f->err), 0);
+    json_decref(fq);
+    *state = f;
+    return 0;
+}
+
+/* The plans of 'a' and 'b' for one change, as text: equal when the two
+ * nodes would commit the same compares and writes. */
+static char *plan_text(struct derive *d, const char *type, const char *uuid, const json_t *old,
+                       const json_t *now)
+{
+    struct derive_plan p;
+    char msg[256];
+    derive_plan_init(&p);
+    int rc = derive_plan_change(d, type, uuid, old, now, &p, msg, sizeof msg);
+    if (rc) {
+        fail_msg("plan %s: %s", type, msg);
+    }
+    size_t size = 1;
+    char *t = calloc(1, size);
+    for (size_t i = 0; i < p.ncmps; i++) {
+        char *line = NULL;
+        assert_true(asprintf(&line, "cmp %u %u %s %s %llu\n", p.cmps[i].target, p.cmps[i].op,
+                             p.cmps[i].key, p.cmps[i].value ? p.cmps[i].value : "-",
+                             (unsigned long long)p.cmps[i].number) > 0);
+        t = realloc(t, size += strlen(line));
+        strcat(t, line);
+        free(line);
+    }
+    for (size_t i = 0; i < p.nops; i++) {
+        char *line = NULL;
+        assert_true(asprintf(&line, "%s %s %s\n", p.ops[i].del ? "del" : "put", p.ops[i].key,
+                             p.ops[i].value ? p.ops[i].value : "-") > 0);
+        t = realloc(t, size += strlen(line));
+        strcat(t, line);
+        free(line);
+    }
+    derive_unreserve(d, p.token);
+    derive_plan_destroy(&p);
+    return t;
+}
+
+/* A rolling upgrade: while the cluster version is 1, a node of the new
+ * release (versions 1 and 2) plans every change exactly as a node of the
+ * old release (version 1 only): same compares, same writes, no version 2
+ * objects. Raising the version is refused while the old node reports it
+ * lacks version 2; once it is upgraded, the raise recompiles everything
+ * under version 2 in one transaction, recorded in the audit trail. */
+static void test_version_raise_two_releases(void **state)
+{
+    struct fx *f = *state;
+    char vn[GRAPH_UUID_SIZE], vm[GRAPH_UUID_SIZE], vr[GRAPH_UUID_SIZE], vmi[GRAPH_UUID_SIZE];
+    char body[512], buf[256];
+    int lo, hi;
+    derive_versions(f->d1, &lo, &hi);
+    assert_int_equal(hi, 1);
+    assert_int_equal(graph_node_versions_report(&f->g1, "node-1", 1, 1, &f->err), 0);
+    assert_int_equal(graph_node_versions_report(&f->g2, "node-2", 1, 2, &f->err), 0);
+    json_t *cv = scan(f, DERIVE_KEY_CV);
+    assert_string_equal(json_string_value(json_object_get(cv, DERIVE_KEY_CV)), "1");
+    json_decref(cv);
+    /* changes through both nodes */
+    make_vn_subnet(f, &f->g2, "net", "10.0.0.0", vn);
+    assert_int_equal(create(f, &f->g1, "virtual-machine", vm, "{\"name\":\"vm\"}"), 0);
+    snprintf(body, sizeof body, ",\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]", vm);
+    assert_int_equal(create(f, &f->g2, "virtual-machine-interface", vmi, VMI_FMT, "p", vn, body), 0);
+    assert_int_equal(create(f, &f->g2, "virtual-router", vr,
+                            "{\"name\":\"compute-1\",\"virtual_router_ip_address\":\"172.16.0.1\","
+                            "\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]}", vm), 0);
+    vr_ifs(f, "compute-1", buf, sizeof buf);
+    assert_string_equal(buf, "(none)"); /* version 1 has no index */
+    check_full(f);
+    /* both images from the store: every plan is identical on both nodes */
+    assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
+    assert_int_equal(graph_derive_load(&f->g2, f->d2, NULL, &f->err), 0);
+    json_t *nvn = J("{\"uuid\":\"11111111-2222-4333-8444-555555555555\",\"fq_name\":"
+                    "[\"default-domain\",\"default-project\",\"n2\"],\"name\":\"n2\","
+                    "\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}", f->proj);
+    json_t *vrobj = by_fq(f, "virtual-router", "default-global-system-config:compute-1");
+    json_t *vmiobj = by_fq(f, "virtual-machine-interface", "default-domain:default-project:p");
+    json_t *vr2 = json_deep_copy(vrobj);
+    json_object_set_new(vr2, "virtual_machine_refs", json_array());
+    const struct {
+        const char *type, *uuid;
+        const json_t *old, *now;
+    } changes[] = {
+        {"virtual-network", "11111111-2222-4333-8444-555555555555", NULL, nvn},
+        {"virtual-router", vr, vrobj, vr2},
+        {"virtual-machine-interface", vmi, vmiobj, NULL},
+        {"virtual-router", vr, vrobj, NULL},
+    };
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        char *a = plan_text(f->d1, changes[i].type, changes[i].uuid, changes[i].old, changes[i].now);
+        char *b = plan_text(f->d2, changes[i].type, changes[i].uuid, changes[i].old, changes[i].now);
+        assert_string_equal(a, b);
+        assert_non_null(strstr(a, "/c/cv"));
+        free(a);
+        free(b);
+    }
+    json_decref(nvn);
+    json_decref(vr2);
+    json_decref(vrobj);
+    json_decref(vmiobj);
+    /* raising: refused while node 1 lacks version 2, then by node 1 itself */
+    int rc = graph_cluster_version_raise(&f->g2, 2, "admin", NULL, &f->err);
+    assert_int_equal(rc, GRAPH_ECONFLICT);
+    assert_non_null(strstr(f->err.message, "node-1"));
+    rc = graph_cluster_version_raise(&f->g1, 2, "admin", NULL, &f->err);
+    assert_int_equal(rc, GRAPH_ECONFLICT);
+    /* node 1 upgraded: it reports, and the raise goes through */
+    assert_int_equal(derive_set_versions(f->d1, 1, 2), 0);
+    assert_int_equal(graph_node_versions_report(&f->g1, "node-1", 1, 2, &f->err), 0);
+    uint64_t w = f->g2.derived_writes;
+    rc = graph_cluster_version_raise(&f->g2, 2, "admin", NULL, &f->err);
+    if (rc) {
+        fail_msg("raise: %s", f->err.message);
+    }
+    assert_int_equal(f->g2.derived_writes - w, 1); /* compute-1's index */
+    vr_ifs(f, "compute-1", buf, sizeof buf);
+    assert_string_equal(buf, "p");
+    cv = scan(f, DERIVE_KEY_CV);
+    assert_string_equal(json_string_value(json_object_get(cv, DERIVE_KEY_CV)), "2");
+    json_decref(cv);
+    json_t *audit = scan(f, "/c/a/");
+    const char *k;
+    json_t *v;
+    bool recorded = false;
+    json_object_foreach(audit, k, v) {
+        recorded |= strstr(json_string_value(v), "\"op\":\"cluster-version\"") &&
+                    strstr(json_string_value(v), "\"to\":2");
+    }
+    assert_true(recorded);
+    json_decref(audit);
+    check_full(f);
+    /* never lowered; node 1's next change compiles version 2 */
+    assert_int_equal(graph_cluster_version_raise(&f->g1, 1, "admin", NULL, &f->err), GRAPH_ECONFLICT);
+    assert_int_equal(create(f, &f->g1, "virtual-machine-interface", vmi, VMI_FMT, "q", vn, body), 0);
+    vr_ifs(f, "compute-1", buf, sizeof buf);
+    assert_true(strcmp(buf, "p,q") == 0 || strcmp(buf, "q,p") == 0);
+    check_full(f);
+}
+
+/* A compile larger than one transaction is split, not refused: with a
+ * budget of 40 compares per plan, changing a policy attached to 30
+ * networks commits the policy with the first chunk and a pending key,
+ * and follow-up transactions (run by the same request) compile the rest
+ * in uuid order. A follow-up left behind (the node died) is finished by
+ * another node. */
+static void test_split_compile(void **state)
+{
+    struct fx *f = *state;
+    char pol[GRAPH_UUID_SIZE], vn[GRAPH_UUID_SIZE];
+    enum { N = 30 };
+    assert_int_equal(create(f, &f->g1, "network-policy", pol,
+                            "{\"name\":\"p\",\"network_policy_entries\":{\"policy_rule\":[{"
+                            "\"direction\":\">\",\"protocol\":\"udp\","
+                            "\"src_addresses\":[{\"virtual_network\":\"any\"}],"
+                            "\"dst_addresses\":[{\"virtual_network\":\"local\"}],"
+                            "\"action_list\":{\"simple_action\":\"pass\"}}]}}"), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(create(f, &f->g1, "virtual-network", vn,
+                                "{\"name\":\"s%02d\",\"network_policy_refs\":[{\"uuid\":\"%s\",\"attr\":"
+                                "{\"sequence\":{\"major\":0,\"minor\":0}}}]}", i, pol), 0);
+    }
+    assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
+    derive_set_budget(f->d1, 40, 40);
+    uint64_t w = f->g1.derived_writes, t = f->g1.txn_count;
+    update(f, &f->g1, "network-policy", pol,
+           "{\"network_policy_entries\":{\"policy_rule\":[{\"direction\":\">\",\"protocol\":\"tcp\","
+           "\"src_addresses\":[{\"virtual_network\":\"any\"}],"
+           "\"dst_addresses\":[{\"virtual_network\":\"local\"}],"
+           "\"action_list\":{\"simple_action\":\"pass\"}}]}}");
+    assert_int_equal(f->g1.derived_writes - w, N);
+    assert_true(f->g1.txn_count - t >= 4); /* 30 networks at ~5 compares each, 40 per plan */
+    json_t *pend = scan(f, DERIVE_KEY_PEND);
+    assert_int_equal(json_object_size(pend), 0);
+    json_decref(pend);
+    check_full(f);
+    /* the first part only, as a node that dies after it would leave it */
+    struct derive_plan p;
+    char msg[256];
+    derive_plan_init(&p);
+    json_t *old = by_fq(f, "network-policy", "default-domain:default-project:p");
+    json_t *now = json_deep_copy(old);
+    json_object_set_new(json_array_get(json_object_get(json_object_get(now, "network_policy_entries"),
+                                                       "policy_rule"), 0),
+                        "protocol", json_string("icmp"));
+    assert_int_equal(derive_plan_change(f->d1, "network-policy", pol, old, now, &p, msg, sizeof msg), 0);
+    assert_true(p.deferred > 0);
+    assert_true(p.sources + p.deferred == N);
+    /* commit the plan with the policy's own write (what the graph adds) */
+    size_t nops = p.nops + 1, ncmps = p.ncmps;
+    struct store_op *ops = calloc(nops, sizeof *ops);
+    struct store_compare *cmps = calloc(ncmps ? ncmps : 1, sizeof *cmps);
+    char *text = json_dumps(now, JSON_COMPACT), *okey = NULL;
+    assert_true(asprintf(&okey, "/c/o/network-policy/%s", pol) > 0);
+    for (size_t i = 0; i < p.ncmps; i++) {
+        cmps[i] = (struct store_compare){.target = p.cmps[i].target, .op = p.cmps[i].op,
+            .key = (const uint8_t *)p.cmps[i].key, .key_size = (uint32_t)strlen(p.cmps[i].key),
+            .number = p.cmps[i].number};
+        if (p.cmps[i].value) {
+            cmps[i].value = (const uint8_t *)p.cmps[i].value;
+            cmps[i].value_size = (uint32_t)strlen(p.cmps[i].value);
+        }
+    }
+    for (size_t i = 0; i < p.nops; i++) {
+        ops[i].kind = p.ops[i].del ? STORE_OP_DELETE : STORE_OP_PUT;
+        ops[i].sel = store_sel_key(p.ops[i].key, (uint32_t)strlen(p.ops[i].key));
+        if (!p.ops[i].del) {
+            ops[i].value = (const uint8_t *)p.ops[i].value;
+            ops[i].value_size = (uint32_t)strlen(p.ops[i].value);
+        }
+    }
+    ops[nops - 1] = (struct store_op){.kind = STORE_OP_PUT,
+        .sel = store_sel_key(okey, (uint32_t)strlen(okey)), .value = (const uint8_t *)text,
+        .value_size = (uint32_t)strlen(text)};
+    struct store_cmd c = {.kind = STORE_CMD_TXN, .compares = cmps, .compares_len = (uint32_t)ncmps,
+                          .success = ops, .success_len = (uint32_t)nops};
+    struct buf cmd, reply;
+    buf_init(&cmd, 0);
+    buf_init(&reply, 0);
+    assert_int_equal(store_cmd_encode(&c, &cmd), 0);
+    struct graph_kv kv = graph_kv_fsm(&f->kv);
+    assert_int_equal(kv.cmd(kv.arg, &cmd, false, &reply), 0);
+    struct store_reply r;
+    assert_int_equal(store_reply_decode(&r, reply.data, reply.size), 0);
+    assert_int_equal(r.succeeded, 1);
+    store_reply_destroy(&r);
+    buf_destroy(&cmd);
+    buf_destroy(&reply);
+    derive_unreserve(f->d1, p.token);
+    derive_plan_destroy(&p);
+    free(ops);
+    free(cmps);
+    free(text);
+    free(okey);
+    json_decref(old);
+    json_decref(now);
+    pend = scan(f, DERIVE_KEY_PEND);
+    assert_int_equal(json_object_size(pend), 1);
+    json_decref(pend);
+    /* node 2 finishes it */
+    assert_int_equal(graph_derive_load(&f->g2, f->d2, NULL, &f->err), 0);
+    assert_true(derive_pending(f->d2));
+    assert_int_equal(graph_compile_pending(&f->g2, &f->err), 0);
+    pend = scan(f, DERIVE_KEY_PEND);
+    assert_int_equal(json_object_size(pend), 0);
+    json_decref(pend);
+    check_full(f);
 }
 
 static bool plan_has_op(const struct derive_plan *p, const char *key)
@@ -676,6 +1322,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_version_gate, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reservations, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_twin_name_keeps_index, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_floating_ip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_vrouter_index, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_service_chain_triggers, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_many_networks, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_version_raise_two_releases, fx_setup_v1, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_split_compile, fx_setup, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     schema_free(g_schema);
