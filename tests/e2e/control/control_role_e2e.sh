@@ -3,7 +3,7 @@
 # with the roles store, config and control, and a gobgpd gateway on
 # 127.0.0.4 (eBGP, AS 65001, VPNv4), all on a non-179 BGP port. Sessions
 # come only from bgp-router objects created through the REST API.
-#   control_role_e2e.sh STRATAD STRATACTL WORKDIR
+#   control_role_e2e.sh STRATAD STRATACTL WORKDIR AGENT_PROBE
 # Checks, each bounded in time:
 #  - the iBGP mesh (n1-n2-n3) and every node's session to the gateway reach
 #    Established (`stratactl bgp neighbors` through each node's API);
@@ -11,14 +11,17 @@
 #    bgp.l3vpn.0` on every node, with gobgp's label and target;
 #  - a virtual network created through the API gets a routing instance
 #    (the compiler's) that every node configures: a VPN route with its
-#    target reaches the instance's table (what agents subscribe to);
+#    target reaches the instance's table, and an agent (agent_probe, over
+#    XMPP to node 1) subscribed to it receives that route; the agent's own
+#    route goes out as a VPNv4 route (RD node-1:N, the instance's target)
+#    to gobgpd and over the mesh to the other nodes;
 #  - admin_down on the gateway (a REST update) drops exactly the gateway
 #    sessions, while the mesh sessions keep their uptime and flap counters;
 #  - the REST errors: a malformed table is 400, an unknown one 404, a node
 #    whose control role is down answers 503.
 # Exit 77 (ctest SKIP) when gobgpd, gobgp or jq is not installed.
 set -euo pipefail
-stratad=$1 stratactl=$2 work=$3
+stratad=$1 stratactl=$2 work=$3 probe=$4
 for tool in gobgpd gobgp jq curl; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
 done
@@ -30,6 +33,7 @@ rm -rf "$work"
 mkdir -p "$work"
 pids=()
 gobgpd_pid=""
+probe_pid=""
 t0=$SECONDS
 
 fail() {
@@ -42,6 +46,7 @@ ok() { echo "ok $(( SECONDS - t0 ))s: $*"; }
 cleanup() {
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
   [ -n "$gobgpd_pid" ] && kill -TERM "$gobgpd_pid" 2>/dev/null || true
+  [ -n "$probe_pid" ] && kill -TERM "$probe_pid" 2>/dev/null || true
   sleep 0.5
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -9 "$p" $(pgrep -P "$p" 2>/dev/null) 2>/dev/null || true; done
   [ -n "$gobgpd_pid" ] && kill -9 "$gobgpd_pid" 2>/dev/null || true
@@ -171,6 +176,23 @@ for i in 1 2 3; do wait_for 15 in_instance "$i" || fail "node $i: 10.30.0.0/24 n
 api 2 -o json bgp summary | jq -e '.vpn_instances >= 1 and .rt_memberships >= 1' >/dev/null ||
   fail "summary: $(api 2 -o json bgp summary)"
 ok "a VPN route with $rt imported into $ri on every node"
+
+# ---- an agent on node 1: BGP routes reach it, its route reaches BGP ----
+"$probe" "$work/pki" 127.0.0.1 "$xmpp_port" "$ri" 7 1 60 >"$work/probe.out" 2>"$work/probe.err" &
+probe_pid=$!
+wait_for 20 grep -q '^received' "$work/probe.out" || fail "agent: $(cat "$work/probe.err")"
+rdn=$(( ${rt##*:} % 65535 + 1 ))
+agent_vpn="127.0.0.1:$rdn:10.0.0.0/32"
+at_gobgp_any() { G global rib -a vpnv4 -j | jq -e --arg p "$agent_vpn" '.[$p]' >/dev/null; }
+wait_for 15 at_gobgp_any || fail "agent's route not at gobgp as $agent_vpn: $(G global rib -a vpnv4)"
+G global rib -a vpnv4 | grep -F "10.0.0.0/32" | grep -q "${rt#target:}" ||
+  fail "agent's route at gobgp without the instance's target: $(G global rib -a vpnv4)"
+mesh_has() { api "$1" -o json bgp routes bgp.l3vpn.0 | jq -e --arg p "$agent_vpn" '.routes[] | select(.prefix == $p)' >/dev/null; }
+for i in 2 3; do wait_for 15 mesh_has "$i" || fail "node $i lacks the agent's VPN route $agent_vpn"; done
+ok "agent on node 1 got the gateway's route over XMPP; its route reached gobgp ($agent_vpn, $rt) and nodes 2, 3"
+kill -TERM "$probe_pid" 2>/dev/null || true
+wait "$probe_pid" 2>/dev/null || true
+probe_pid=""
 
 # ---- admin_down on the gateway: only its sessions go ----
 mesh() { # mesh NODE: "peer uptime flaps" of its mesh sessions
