@@ -13,6 +13,9 @@
  *    member tokens alike (create, update, delete, ref-update);
  *  - detach: the imports go; delete: the derived objects go (404) and the
  *    lowest route-target number is reused by the next network;
+ *  - a floating IP's mapping and a virtual router's index (compiler
+ *    version 2) are readable with derived_from; the mapping goes with the
+ *    floating IP;
  *  - 20 networks created concurrently through two nodes get 20 distinct
  *    route-target numbers and VNIs (read from the /c/id/ keys);
  *  - afterwards every replica reports the same revision and consistency
@@ -543,6 +546,96 @@ struct creator {
     char uuid[64];
 };
 
+/* Version 2 over HTTPS: a floating IP's mapping (the route in the pool
+ * network's instance and the NAT) and a virtual router's index are
+ * readable with derived_from, on another node than the one written to;
+ * deleting the floating IP removes its mapping (404). */
+static void test_floating_ip_and_index(const char *member)
+{
+    struct api_client *c1 = client(0), *c2 = client(1), *c3 = client(2);
+    struct api_resp r = {0};
+    char ipam[64], pub[64], priv[64], pool[64], vm[64], vmi[64], iip[64], fip[64], fq[512];
+    CHECK(call(c1, member, "POST", "/network-ipams",
+               "{\"network-ipam\": {\"fq_name\": [" PFQ ", \"fip-ipam\"]}}", &r) == 201,
+          "ipam: %d %s", r.status, r.body);
+    snprintf(ipam, sizeof ipam, "%s", jstr(r.doc, "network-ipam", "uuid"));
+    const char *nets[2][2] = {{"pub", "192.0.2.0"}, {"priv", "10.9.0.0"}};
+    for (int i = 0; i < 2; i++) {
+        CHECK(callf(c1, member, "POST", "/virtual-networks", &r,
+                    "{\"virtual-network\": {\"fq_name\": [" PFQ ", \"%s\"], \"network_ipam_refs\": "
+                    "[{\"uuid\": \"%s\", \"attr\": {\"ipam_subnets\": [{\"subnet\": {\"ip_prefix\": "
+                    "\"%s\", \"ip_prefix_len\": 24}}]}}]}}",
+                    nets[i][0], ipam, nets[i][1]) == 201,
+              "%s: %d %s", nets[i][0], r.status, r.body);
+        snprintf(i ? priv : pub, 64, "%s", jstr(r.doc, "virtual-network", "uuid"));
+    }
+    CHECK(callf(c2, member, "POST", "/floating-ip-pools", &r,
+                "{\"floating-ip-pool\": {\"fq_name\": [" PFQ ", \"pub\", \"pool\"], "
+                "\"parent_type\": \"virtual-network\", \"parent_uuid\": \"%s\"}}", pub) == 201,
+          "pool: %d %s", r.status, r.body);
+    snprintf(pool, sizeof pool, "%s", jstr(r.doc, "floating-ip-pool", "uuid"));
+    CHECK(call(c2, admin_token, "POST", "/virtual-machines",
+               "{\"virtual-machine\": {\"fq_name\": [\"fip-vm\"]}}", &r) == 201,
+          "vm: %d %s", r.status, r.body);
+    snprintf(vm, sizeof vm, "%s", jstr(r.doc, "virtual-machine", "uuid"));
+    CHECK(callf(c2, member, "POST", "/virtual-machine-interfaces", &r,
+                "{\"virtual-machine-interface\": {\"fq_name\": [" PFQ ", \"fip-port\"], "
+                "\"parent_type\": \"project\", \"virtual_network_refs\": [{\"uuid\": \"%s\"}], "
+                "\"virtual_machine_refs\": [{\"uuid\": \"%s\"}]}}", priv, vm) == 201,
+          "port: %d %s", r.status, r.body);
+    snprintf(vmi, sizeof vmi, "%s", jstr(r.doc, "virtual-machine-interface", "uuid"));
+    CHECK(callf(c3, admin_token, "POST", "/instance-ips", &r,
+                "{\"instance-ip\": {\"virtual_network_refs\": [{\"uuid\": \"%s\"}], "
+                "\"virtual_machine_interface_refs\": [{\"uuid\": \"%s\"}]}}", priv, vmi) == 201,
+          "instance-ip: %d %s", r.status, r.body);
+    snprintf(iip, sizeof iip, "%s", jstr(r.doc, "instance-ip", "uuid"));
+    CHECK(callf(c3, member, "POST", "/floating-ips", &r,
+                "{\"floating-ip\": {\"fq_name\": [" PFQ ", \"pub\", \"pool\", \"f1\"], "
+                "\"parent_type\": \"floating-ip-pool\", \"parent_uuid\": \"%s\", "
+                "\"floating_ip_address\": \"192.0.2.77\", "
+                "\"virtual_machine_interface_refs\": [{\"uuid\": \"%s\"}]}}", pool, vmi) == 201,
+          "floating-ip: %d %s", r.status, r.body);
+    snprintf(fip, sizeof fip, "%s", jstr(r.doc, "floating-ip", "uuid"));
+    snprintf(fq, sizeof fq, "[" PFQ ", \"pub\", \"pub\", \"%s\"]", fip);
+    json_t *m = get_by_fq(c1, "floating-ip-mapping", fq);
+    const json_t *nat = json_object_get(m, "floating_ip_mapping");
+    CHECK(m && derived_from(m, "floating-ip", fip), "floating-ip-mapping with derived_from");
+    CHECK(strcmp(jstr(nat, "prefix", NULL), "192.0.2.77/32") == 0 &&
+              strcmp(jstr(nat, "fixed_ip_address", NULL), "10.9.0.3") == 0 &&
+              strcmp(jstr(nat, "virtual_machine_interface", NULL), vmi) == 0 &&
+              strcmp(jstr(nat, "floating_routing_instance", NULL), "default-domain:cp:pub:pub") == 0 &&
+              strcmp(jstr(nat, "fixed_routing_instance", NULL), "default-domain:cp:priv:priv") == 0,
+          "mapping: route and NAT");
+    json_decref(m);
+    /* the router hosting the machine lists the port, its instances and the pool's */
+    CHECK(callf(c1, admin_token, "POST", "/virtual-routers", &r,
+                "{\"virtual-router\": {\"fq_name\": [\"default-global-system-config\", \"cr-1\"], "
+                "\"virtual_router_ip_address\": \"172.16.9.1\", "
+                "\"virtual_machine_refs\": [{\"uuid\": \"%s\"}]}}", vm) == 201,
+          "virtual-router: %d %s", r.status, r.body);
+    json_t *idx = get_by_fq(c2, "virtual-router-index", "[\"default-global-system-config\", \"cr-1\", \"index\"]");
+    const json_t *vri = json_object_get(idx, "virtual_router_index");
+    const json_t *ifs = json_object_get(vri, "interfaces");
+    CHECK(idx && derived_from(idx, "virtual-router", jstr(r.doc, "virtual-router", "uuid")) &&
+              json_array_size(ifs) == 1 &&
+              strcmp(jstr(json_array_get(ifs, 0), "uuid", NULL), vmi) == 0 &&
+              json_array_size(json_object_get(vri, "routing_instances")) == 2,
+          "virtual-router-index lists the port and two instances");
+    json_decref(idx);
+    /* the floating IP goes: so does its mapping */
+    char path[128];
+    snprintf(path, sizeof path, "/floating-ip/%s", fip);
+    CHECK(call(c2, member, "DELETE", path, NULL, &r) == 200, "delete floating-ip: %d %s", r.status,
+          r.body);
+    m = get_by_fq(c3, "floating-ip-mapping", fq);
+    CHECK(m == NULL, "mapping gone with the floating IP");
+    json_decref(m);
+    api_resp_clear(&r);
+    api_client_free(c1);
+    api_client_free(c2);
+    api_client_free(c3);
+}
+
 static void *create_thread(void *arg)
 {
     struct creator *k = arg;
@@ -668,6 +761,7 @@ int main(int argc, char **argv)
     if (atomic_load(&errors) == 0) {
         char member[128];
         test_lifecycle(member);
+        test_floating_ip_and_index(member);
         test_concurrent(member);
     }
     for (int i = 0; i < CLUSTER_NODES; i++) {
