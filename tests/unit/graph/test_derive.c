@@ -32,7 +32,24 @@ struct fx {
     struct graph g1, g2; /* "node 1" and "node 2" */
     struct graph_error err;
     char proj[GRAPH_UUID_SIZE];
+    struct graph_kv inner; /* the state machine; the graphs go through log_cmd() */
+    struct buf *log;       /* every transaction proposed, in order */
+    size_t log_len;
 };
+
+/* Records every transaction the graphs propose, for replays. */
+static int log_cmd(void *arg, const struct buf *cmd, bool serializable, struct buf *reply)
+{
+    struct fx *f = arg;
+    if (cmd->size > 1 && cmd->data[1] == STORE_CMD_TXN) {
+        f->log = realloc(f->log, (f->log_len + 1) * sizeof *f->log);
+        assert_non_null(f->log);
+        buf_init(&f->log[f->log_len], 0);
+        assert_int_equal(buf_put(&f->log[f->log_len], cmd->data, cmd->size), 0);
+        f->log_len++;
+    }
+    return f->inner.cmd(f->inner.arg, cmd, serializable, reply);
+}
 
 static int fx_setup(void **state)
 {
@@ -45,8 +62,9 @@ static int fx_setup(void **state)
     graph_kv_fsm_init(&f->kv, f->fsm, 0);
     assert_int_equal(derive_create(&f->d1), 0);
     assert_int_equal(derive_create(&f->d2), 0);
-    graph_init(&f->g1, g_schema, graph_kv_fsm(&f->kv));
-    graph_init(&f->g2, g_schema, graph_kv_fsm(&f->kv));
+    f->inner = graph_kv_fsm(&f->kv);
+    graph_init(&f->g1, g_schema, (struct graph_kv){log_cmd, f});
+    graph_init(&f->g2, g_schema, (struct graph_kv){log_cmd, f});
     assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
     graph_set_derive(&f->g1, f->d1);
     graph_set_derive(&f->g2, f->d2);
@@ -72,6 +90,10 @@ static int fx_teardown(void **state)
     rmdir(f->dir);
     derive_free(f->d1);
     derive_free(f->d2);
+    for (size_t i = 0; i < f->log_len; i++) {
+        buf_destroy(&f->log[i]);
+    }
+    free(f->log);
     free(f);
     return 0;
 }
@@ -943,8 +965,9 @@ static int fx_setup_v1(void **state)
     assert_int_equal(derive_create(&f->d1), 0);
     assert_int_equal(derive_create(&f->d2), 0);
     assert_int_equal(derive_set_versions(f->d1, 1, 1), 0);
-    graph_init(&f->g1, g_schema, graph_kv_fsm(&f->kv));
-    graph_init(&f->g2, g_schema, graph_kv_fsm(&f->kv));
+    f->inner = graph_kv_fsm(&f->kv);
+    graph_init(&f->g1, g_schema, (struct graph_kv){log_cmd, f});
+    graph_init(&f->g2, g_schema, (struct graph_kv){log_cmd, f});
     assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
     graph_set_derive(&f->g1, f->d1);
     graph_set_derive(&f->g2, f->d2);
@@ -1202,6 +1225,92 @@ static void test_split_compile(void **state)
     check_full(f);
 }
 
+/* Determinism: the transactions of a scenario with every version 2
+ * construct (a floating IP, a virtual router's index, a service chain with
+ * a port tuple, a split compile), replayed on a fresh state machine, give
+ * the same revision and consistency hash. */
+static void test_replay_v2(void **state)
+{
+    struct fx *f = *state;
+    char pub[GRAPH_UUID_SIZE], priv[GRAPH_UUID_SIZE], pool[GRAPH_UUID_SIZE], vm[GRAPH_UUID_SIZE];
+    char vmi[GRAPH_UUID_SIZE], x[GRAPH_UUID_SIZE], st[GRAPH_UUID_SIZE], si[GRAPH_UUID_SIZE];
+    char pol[GRAPH_UUID_SIZE], body[512];
+    make_vn_subnet(f, &f->g1, "pub", "192.0.2.0", pub);
+    make_vn_subnet(f, &f->g2, "priv", "10.0.0.0", priv);
+    assert_int_equal(create(f, &f->g1, "floating-ip-pool", pool,
+                            "{\"name\":\"pool\",\"parent_type\":\"virtual-network\","
+                            "\"parent_uuid\":\"%s\"}", pub), 0);
+    assert_int_equal(create(f, &f->g2, "virtual-machine", vm, "{\"name\":\"vm\"}"), 0);
+    snprintf(body, sizeof body, ",\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]", vm);
+    assert_int_equal(create(f, &f->g1, "virtual-machine-interface", vmi, VMI_FMT, "p", priv, body), 0);
+    assert_int_equal(create(f, &f->g2, "instance-ip", x,
+                            "{\"virtual_network_refs\":[{\"uuid\":\"%s\"}],"
+                            "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", priv, vmi), 0);
+    assert_int_equal(create(f, &f->g1, "floating-ip", x,
+                            "{\"name\":\"f\",\"parent_type\":\"floating-ip-pool\",\"parent_uuid\":\"%s\","
+                            "\"floating_ip_address\":\"192.0.2.9\","
+                            "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", pool, vmi), 0);
+    assert_int_equal(create(f, &f->g2, "virtual-router", x,
+                            "{\"name\":\"c1\",\"virtual_router_ip_address\":\"172.16.0.1\","
+                            "\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]}", vm), 0);
+    assert_int_equal(create(f, &f->g1, "service-template", st,
+                            "{\"name\":\"t\",\"service_template_properties\":{\"service_mode\":\"in-network\"}}"), 0);
+    assert_int_equal(create(f, &f->g1, "service-instance", si,
+                            "{\"name\":\"s\",\"service_template_refs\":[{\"uuid\":\"%s\"}]}", st), 0);
+    assert_int_equal(create(f, &f->g2, "port-tuple", x,
+                            "{\"name\":\"pt\",\"parent_type\":\"service-instance\",\"parent_uuid\":\"%s\"}", si), 0);
+    assert_int_equal(create(f, &f->g1, "network-policy", pol,
+                            "{\"name\":\"chain\",\"network_policy_entries\":{\"policy_rule\":[{"
+                            "\"direction\":\"<>\",\"protocol\":\"any\","
+                            "\"src_addresses\":[{\"virtual_network\":\"pub\"}],"
+                            "\"dst_addresses\":[{\"virtual_network\":\"priv\"}],"
+                            "\"action_list\":{\"simple_action\":\"pass\",\"apply_service\":[\"s\"]}}]}}"), 0);
+    derive_set_budget(f->d2, 24, 24);
+    bool split = false;
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body, "{\"network_policy_refs\":[{\"uuid\":\"%s\",\"attr\":"
+                 "{\"sequence\":{\"major\":0,\"minor\":0}}}]}", pol);
+        size_t before = f->log_len;
+        update(f, &f->g2, "virtual-network", i ? priv : pub, body);
+        for (size_t j = before; j < f->log_len; j++) {
+            split |= memmem(f->log[j].data, f->log[j].size, DERIVE_KEY_PEND, strlen(DERIVE_KEY_PEND)) != NULL;
+        }
+    }
+    assert_true(split); /* the second attachment's compile was split */
+    derive_set_budget(f->d2, 0, 0);
+    check_full(f);
+    json_t *m = by_fq(f, "virtual-router-index", "default-global-system-config:c1:index");
+    assert_non_null(m);
+    json_decref(m);
+    /* replay */
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/strata-derive-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    struct store_fsm *other;
+    struct store_fsm_config c = {.no_sync = true, .map_size = 64u << 20};
+    assert_int_equal(store_fsm_open(&other, dir, &c), 0);
+    struct store_result res;
+    buf_init(&res.reply, 0);
+    for (size_t i = 0; i < f->log_len; i++) {
+        struct store_entry e = {.index = i + 1, .data = f->log[i].data, .size = f->log[i].size};
+        assert_int_equal(store_fsm_apply_batch(other, &e, 1, &res), 0);
+    }
+    buf_destroy(&res.reply);
+    uint8_t h1[STORE_HASH_SIZE], h2[STORE_HASH_SIZE];
+    uint64_t r1, r2;
+    assert_int_equal(store_fsm_hash(f->fsm, &r1, h1), 0);
+    assert_int_equal(store_fsm_hash(other, &r2, h2), 0);
+    assert_true(r1 == r2);
+    assert_memory_equal(h1, h2, STORE_HASH_SIZE);
+    store_fsm_close(other);
+    char p[128];
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/lock.mdb", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
 static bool plan_has_op(const struct derive_plan *p, const char *key)
 {
     for (size_t i = 0; i < p->nops; i++) {
@@ -1328,6 +1437,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_many_networks, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_version_raise_two_releases, fx_setup_v1, fx_teardown),
         cmocka_unit_test_setup_teardown(test_split_compile, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_v2, fx_setup, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     schema_free(g_schema);
