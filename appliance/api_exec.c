@@ -841,7 +841,7 @@ static void op_root(const struct ctx *c, struct res *r)
                                                t->name, "rel", "resource-base"));
     }
     static const char *const actions[] = {"fqname-to-id", "id-to-fqname", "ref-update",
-                                          "list-bulk-collection", "batch", "tokens", "openapi.json",
+                                          "list-bulk-collection", "batch", "tokens", "join-tokens", "enroll", "openapi.json",
                                           "bgp/neighbors", "bgp/routes", "bgp/summary"};
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
         snprintf(buf, sizeof buf, "https://%s/%s", c->host, actions[i]);
@@ -1302,6 +1302,37 @@ static void op_bgp(const struct ctx *c, const struct api_call *call, struct res 
     res_ok(r, 200, doc);
 }
 
+/* Moves a join/enrol answer into 'r'. */
+static void res_join(struct res *r, struct api_join_answer *a)
+{
+    if (a->doc && a->status < 300) {
+        res_ok(r, a->status, a->doc);
+        a->doc = NULL;
+        snprintf(r->location, sizeof r->location, "%s", a->location);
+    } else {
+        res_error(r, a->status ? a->status : 500, a->msg, a->field);
+    }
+    api_join_answer_destroy(a);
+}
+
+/* The /join-tokens endpoints: admin only (a join token makes a node). */
+static void op_join(const struct ctx *c, const struct api_call *call, struct res *r)
+{
+    struct api_join_answer a;
+    if (c->auth->role != API_ROLE_ADMIN) {
+        res_error(r, 403, "join tokens need an admin token", NULL);
+        return;
+    }
+    if (call->route == API_R_JOIN_CREATE) {
+        api_join_token_create(c->sh, c->g, c->auth, call, time(NULL), &a);
+    } else if (call->route == API_R_JOIN_LIST) {
+        api_join_token_list(c->sh, c->g, time(NULL), &a);
+    } else {
+        api_join_token_revoke(c->sh, c->g, c->auth, call, &a);
+    }
+    res_join(r, &a);
+}
+
 static void dispatch(const struct ctx *c, const struct api_call *call, struct res *r)
 {
     switch (call->route) {
@@ -1357,6 +1388,19 @@ static void dispatch(const struct ctx *c, const struct api_call *call, struct re
     case API_R_BGP_SUMMARY:
         op_bgp(c, call, r);
         return;
+    case API_R_JOIN_CREATE:
+    case API_R_JOIN_LIST:
+    case API_R_JOIN_DELETE:
+        if (c->depth) {
+            res_error(r, 400, "join tokens cannot be managed inside a batch", NULL);
+            return;
+        }
+        op_join(c, call, r);
+        return;
+    case API_R_ENROLL:
+    case API_R_ENROLL_CA:
+        res_error(r, 400, "enrolment is not an operation of a batch", NULL);
+        return;
     }
     res_error(r, 404, "no such route", NULL);
 }
@@ -1383,6 +1427,16 @@ void api_handle(const struct api_shared *sh, struct graph *g, const char *bearer
     struct res r = {0};
     char msg[256];
     memset(res, 0, sizeof *res);
+    if (call->route == API_R_ENROLL || call->route == API_R_ENROLL_CA) {
+        struct api_join_answer a;
+        if (call->route == API_R_ENROLL) {
+            api_enroll(sh, g, bearer, call, time(NULL), &a);
+        } else {
+            api_enroll_ca(sh, &a);
+        }
+        res_join(&r, &a);
+        goto answer;
+    }
     int st = api_authenticate(sh, g, bearer, time(NULL), &auth, msg, sizeof msg);
     if (st) {
         api_auth_destroy(&auth);
@@ -1392,6 +1446,7 @@ void api_handle(const struct api_shared *sh, struct graph *g, const char *bearer
     struct ctx c = {.sh = sh, .g = g, .auth = &auth, .host = host_ok(call->host) ? call->host : "localhost"};
     dispatch(&c, call, &r);
     api_auth_destroy(&auth);
+answer:
     res->status = r.status;
     res->etag = r.etag;
     snprintf(res->location, sizeof res->location, "%s", r.location);

@@ -18,6 +18,7 @@
 #include "appliance/http.h"
 #include "compiler/graph.h"
 #include "compiler/schema/schema.h"
+#include "lib/pki.h"
 
 #define API_BODY_MAX (8u * 1024 * 1024) /* request body bytes (the HTTP layer's cap) */
 #define API_JSON_DEPTH 64               /* nesting of request bodies */
@@ -71,6 +72,11 @@ enum api_route {
     API_R_BGP_NEIGHBORS,
     API_R_BGP_ROUTES,
     API_R_BGP_SUMMARY,
+    API_R_JOIN_CREATE,
+    API_R_JOIN_LIST,
+    API_R_JOIN_DELETE,
+    API_R_ENROLL,    /* authenticated by a join token, not an API token */
+    API_R_ENROLL_CA, /* unauthenticated: the CA certificate is public */
 };
 
 /* One request as the operations see it. Pointers are views valid for the
@@ -114,6 +120,12 @@ struct api_shared {
     const struct schema_type *project;
     const struct schema_type *token;
     const char *control_sock; /* the local control role's socket; NULL: /bgp answers 503 */
+    const struct pki_cert *ca;  /* the cluster CA (GET /enroll/ca), or NULL */
+    const struct pki_key *ca_key; /* its key: POST /enroll signs with it; NULL: 503 */
+    /* The store's members as a new JSON array of "ID=NAME@HOST:PORT"
+     * (controllers enrol with it), asked through 'g''s store connection;
+     * NULL: controllers cannot enrol (503). */
+    int (*members)(struct graph *g, json_t **members);
 };
 
 /* Builds 'sh' for 'schema' (which must outlive it): the OpenAPI text and
@@ -162,6 +174,42 @@ int api_bgp_answer(const struct api_call *call, int rc, const char *answer, json
 /* Adds the /bgp operations to the OpenAPI document's "paths" object
  * (nothing when it is not an object). */
 void api_bgp_openapi(json_t *paths);
+
+/* ---- join tokens and enrolment (api_join.c) ----
+ * The answer of one of these operations: 'status', on success 'doc' (owned),
+ * else 'msg' and 'field' ("" for none) for the JSON error. */
+struct api_join_answer {
+    int status;
+    json_t *doc;
+    char msg[256];
+    char field[64];
+    char location[128];
+};
+
+void api_join_answer_destroy(struct api_join_answer *a);
+/* POST /join-tokens by admin 'auth': {"kind": "controller"|"vrouter", "name",
+ * "ttl" (seconds, default JOIN_TTL_DEFAULT, at most JOIN_TTL_MAX), "address"
+ * (controllers: binds the certificate's IP)} -> 201 {"token",
+ * "join-token": {uuid, kind, name, expires, state, ...}}; 400 for bad
+ * fields; 503/507 when the store cannot answer. Audited. */
+void api_join_token_create(const struct api_shared *sh, struct graph *g, const struct api_auth *auth,
+                           const struct api_call *call, time_t now, struct api_join_answer *a);
+/* GET /join-tokens -> 200 {"join-tokens": [...]} (state unused|used|expired). */
+void api_join_token_list(const struct api_shared *sh, struct graph *g, time_t now, struct api_join_answer *a);
+/* DELETE /join-tokens/{uuid} -> 200 {}; 404 unknown. Audited. */
+void api_join_token_revoke(const struct api_shared *sh, struct graph *g, const struct api_auth *auth,
+                           const struct api_call *call, struct api_join_answer *a);
+/* GET /enroll/ca -> 200 {"ca": PEM, "ca_fingerprint": hex}. */
+void api_enroll_ca(const struct api_shared *sh, struct api_join_answer *a);
+/* POST /enroll with join token 'bearer' and {"public_key": PEM, "address",
+ * "kind" (optional: what the joiner expects to become; another -> 403)}
+ * -> 200 {"kind", "name", "certificate", "ca", "ca_fingerprint",
+ * "address", "members" (controllers)}. 401: no, unknown, revoked or
+ * expired token; 409: already used (also when a concurrent use won);
+ * 400: bad body or key; 503: no CA key on this node or no store. The
+ * token is marked used only when the certificate is answered. */
+void api_enroll(const struct api_shared *sh, struct graph *g, const char *bearer, const struct api_call *call,
+                time_t now, struct api_join_answer *a);
 
 /* ---- tokens and access (api_auth.c) ---- */
 

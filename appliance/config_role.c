@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <wolfssl/options.h>
@@ -23,6 +24,7 @@
 #include "compiler/derive.h"
 #include "lib/log.h"
 #include "store/client.h"
+#include "store/fsm.h"
 #include "store/proto.h"
 
 STRATA_ERR_DEFINE(config_role, CONFIG_ROLE_ERRORS)
@@ -106,6 +108,56 @@ static int worker_cmd(void *arg, const struct buf *cmd, bool serializable, struc
         return rc;
     }
     return status;
+}
+
+/* api_shared.members: the store's members from a STATUS call on the
+ * worker's connection ('g' is a worker's graph). */
+static int worker_members(struct graph *g, json_t **out)
+{
+    struct worker *w = g->kv.arg;
+    struct config_role *r = w->role;
+    struct buf raw;
+    int status = 0, rc = 0;
+    *out = NULL;
+    if (!w->client) {
+        rc = store_client_open(r->store_target, r->store_tls, r->store_timeout_ms, &w->client);
+        if (rc) {
+            w->client = NULL;
+            return rc;
+        }
+    }
+    buf_init(&raw, 0);
+    rc = store_client_call(w->client, STORE_MSG_STATUS, 0, NULL, 0, &status, &raw);
+    if (rc) {
+        store_client_close(w->client);
+        w->client = NULL;
+    }
+    rc = rc ? rc : status;
+    json_t *doc = rc ? NULL : json_loadb((const char *)raw.data, raw.size, 0, NULL);
+    buf_destroy(&raw);
+    if (!rc && !doc) {
+        rc = STORE_EFORMAT;
+    }
+    json_t *list = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(doc, "members"), i, m) {
+        const char *addr = json_string_value(json_object_get(m, "address"));
+        json_int_t id = json_integer_value(json_object_get(m, "id"));
+        if (addr && id > 0) {
+            json_array_append_new(list, json_sprintf("%lld=%s", (long long)id, addr));
+        }
+    }
+    json_decref(doc);
+    if (!rc && json_array_size(list) == 0) {
+        rc = STORE_ENOQUORUM; /* a node without a leader knows no members */
+    }
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return 0;
 }
 
 static struct worker *worker_take(struct config_role *r)
@@ -363,6 +415,11 @@ static int routes_build(struct config_role *r)
         {HTTP_METHOD_GET, "/bgp/summary", API_R_BGP_SUMMARY},
         {HTTP_METHOD_GET, "/bgp/routes", API_R_BGP_ROUTES},
         {HTTP_METHOD_GET, "/bgp/routes/{table}", API_R_BGP_ROUTES},
+        {HTTP_METHOD_POST, "/join-tokens", API_R_JOIN_CREATE},
+        {HTTP_METHOD_GET, "/join-tokens", API_R_JOIN_LIST},
+        {HTTP_METHOD_DELETE, "/join-tokens/{uuid}", API_R_JOIN_DELETE},
+        {HTTP_METHOD_POST, "/enroll", API_R_ENROLL},
+        {HTTP_METHOD_GET, "/enroll/ca", API_R_ENROLL_CA},
     };
     for (size_t i = 0; rc == 0 && i < sizeof fixed / sizeof fixed[0]; i++) {
         rc = route_add(r, fixed[i].m, fixed[i].pattern, fixed[i].kind, NULL);
@@ -440,6 +497,9 @@ int config_role_create(uv_loop_t *loop, const struct config_role_config *config,
         rc = CONFIG_ROLE_ENOMEM;
     }
     r->shared.control_sock = r->control_sock;
+    r->shared.ca = config->ca;
+    r->shared.ca_key = config->ca_key;
+    r->shared.members = worker_members;
     if (rc == 0 && derive_create(&r->derive) != 0) {
         snprintf(errmsg, errmsg_size, "cannot create the compiler image");
         rc = CONFIG_ROLE_ENOMEM;
@@ -684,7 +744,7 @@ static void usage(void)
             "usage: config --store unix:PATH|NAME@HOST:PORT [--store-cert NAME]\n"
             "              --pki DIR --cert NAME (--listen HOST:PORT | --listen-fd N)\n"
             "              [--workers N] [--bootstrap-token-file PATH] [--alpn-optional]\n"
-            "              [--control-sock PATH] [--log-level LEVEL]\n");
+            "              [--control-sock PATH] [--ca-key PATH] [--log-level LEVEL]\n");
 }
 
 int config_role_main(int argc, char **argv)
@@ -700,12 +760,13 @@ int config_role_main(int argc, char **argv)
         {"bootstrap-token-file", required_argument, NULL, 'b'},
         {"alpn-optional", no_argument, NULL, 'a'},
         {"control-sock", required_argument, NULL, 'C'},
+        {"ca-key", required_argument, NULL, 'K'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *listen = NULL, *store = NULL, *store_cert = NULL, *pki = NULL, *cert = NULL,
-               *token_file = NULL, *control_sock = NULL;
+               *token_file = NULL, *control_sock = NULL, *ca_key_path = NULL;
     int listen_fd = -1, ch;
     unsigned long workers = CONFIG_ROLE_DEFAULT_WORKERS;
     bool alpn_optional = false;
@@ -751,6 +812,9 @@ int config_role_main(int argc, char **argv)
         case 'C':
             control_sock = optarg;
             break;
+        case 'K':
+            ca_key_path = optarg;
+            break;
         case 'L': {
             enum log_level lv;
             if (log_level_parse(optarg, &lv) != 0) {
@@ -784,6 +848,7 @@ int config_role_main(int argc, char **argv)
     char errmsg[256] = "";
     struct pkiset server = {0}, client = {0};
     struct tls_ctx *store_tls = NULL;
+    struct pki_key *ca_key = NULL;
     uv_loop_t loop;
     struct main_state m = {0};
     if (uv_loop_init(&loop) != 0) {
@@ -793,6 +858,18 @@ int config_role_main(int argc, char **argv)
         log_event(LOG_LEVEL_ERROR, MOD, "server credentials", "dir=%s cert=%s error=\"%s\"", pki,
                   cert, errmsg);
         goto out;
+    }
+    if (ca_key_path) {
+        /* The CA key signs every enrolled node: refuse one others may read. */
+        struct stat st;
+        int krc = stat(ca_key_path, &st) != 0 ? PKI_EIO : (st.st_mode & 077) ? PKI_EINVAL : 0;
+        krc = krc ? krc : pki_key_load(ca_key_path, &ca_key);
+        krc = krc ? krc : pki_key_matches_cert(ca_key, server.ca);
+        if (krc) {
+            log_event(LOG_LEVEL_ERROR, MOD, "CA key", "path=%s error=\"%s\"", ca_key_path,
+                      krc == PKI_EINVAL ? "must be mode 0600 (no group or other access)" : strata_strerror(krc));
+            goto out;
+        }
     }
     if (store_cert && (pkiset_load(&client, pki, store_cert, errmsg, sizeof errmsg) != 0 ||
                        pkiset_tls(&client, TLS_ROLE_CLIENT, STORE_PROTO_ALPN, &store_tls, errmsg,
@@ -826,6 +903,7 @@ int config_role_main(int argc, char **argv)
         .key = server.key,
         .alpn_optional = alpn_optional,
         .control_sock = control_sock,
+        .ca_key = ca_key,
     };
     if (config_role_create(&loop, &cfg, &m.role, errmsg, sizeof errmsg) != 0) {
         log_event(LOG_LEVEL_ERROR, MOD, "cannot start", "error=\"%s\"", errmsg);
@@ -853,6 +931,7 @@ out:
     }
     uv_loop_close(&loop);
     tls_ctx_free(store_tls);
+    pki_key_free(ca_key);
     pkiset_destroy(&client);
     pkiset_destroy(&server);
     wolfSSL_Cleanup();

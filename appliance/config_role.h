@@ -54,6 +54,8 @@ struct config_role_config {
     struct http_limits limits; /* zero fields: appliance/http.h defaults */
     bool alpn_optional;        /* accept clients that send no ALPN */
     const char *control_sock;  /* the local control role's socket for /bgp; NULL: none */
+    const struct pki_key *ca_key; /* the cluster CA's key: POST /enroll issues certificates
+                                   * with it; NULL: enrolment answers 503 */
 };
 
 struct config_role_stats {
@@ -104,6 +106,8 @@ int config_role_bootstrap_token(const char *store_target, struct tls_ctx *store_
  *   --bootstrap-token-file PATH          create an admin token if none exists
  *   --alpn-optional                      accept clients without ALPN
  *   --control-sock PATH                  the control role's socket (/bgp endpoints)
+ *   --ca-key PATH                        the cluster CA's key (mode 0600, matching
+ *                                        DIR/ca.pem): enables POST /enroll
  *   --log-level debug|info|warn|error
  * Runs until SIGTERM/SIGINT; returns the process exit status. */
 int config_role_main(int argc, char **argv);

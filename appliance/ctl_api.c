@@ -11,6 +11,8 @@
  *   stratactl token create [--role R] [--project FQ|UUID] [--expires RFC3339 |
  *                          --ttl SECONDS] [--description TEXT]
  *   stratactl token list | token revoke UUID
+ *   stratactl join-token create --kind controller|vrouter --name NAME [--ttl S]
+ *                               [--address IP] | join-token list | join-token revoke UUID
  *   stratactl cluster status
  *   stratactl bgp neighbors | bgp routes [TABLE|INSTANCE] | bgp summary
  *     (the control role of the node the first URL names: GET /bgp/...)
@@ -36,6 +38,7 @@
 #include "appliance/ctl.h"
 #include "appliance/ctl_http.h"
 #include "compiler/schema/schema.h"
+#include "lib/pki.h"
 
 #define API_RETRIES 8
 
@@ -74,7 +77,9 @@ static int api_usage(void)
             "  token create [--role admin|member|reader] [--project FQ|UUID] [--expires TIME|--ttl SECONDS]\n"
             "               [--description TEXT]\n"
             "  token list | token revoke UUID\n"
-            "  cluster status\n"
+            "  join-token create --kind controller|vrouter --name NAME [--ttl SECONDS] [--address IP]\n"
+            "  join-token list | join-token revoke UUID\n"
+            "  cluster status             (also prints the CA fingerprint joining nodes pin)\n"
             "  bgp neighbors | bgp routes [TABLE|INSTANCE] | bgp summary   (the first URL's node)\n"
             "  types                      (the object types; aliases: port vn ipam ip vm fip sg policy router)\n"
             "  store ...                  (stratactl store help)\n"
@@ -865,6 +870,101 @@ static int cmd_token(struct api_ctl *c, int argc, char **argv)
     return rc;
 }
 
+/* ---- join tokens ---- */
+
+static int cmd_join_token(struct api_ctl *c, int argc, char **argv)
+{
+    if (argc < 1) {
+        return api_usage();
+    }
+    const char *verb = argv[0];
+    json_t *doc = NULL;
+    int rc = 0;
+    if (strcmp(verb, "create") == 0) {
+        json_t *req = json_object();
+        for (int i = 1; i < argc && rc == 0; i++) {
+            const char *key = strcmp(argv[i], "--kind") == 0      ? "kind"
+                              : strcmp(argv[i], "--name") == 0    ? "name"
+                              : strcmp(argv[i], "--ttl") == 0     ? "ttl"
+                              : strcmp(argv[i], "--address") == 0 ? "address"
+                                                                  : NULL;
+            if (!key || i + 1 >= argc) {
+                rc = api_usage();
+                break;
+            }
+            const char *v = argv[++i];
+            if (strcmp(key, "ttl") == 0) {
+                char *end = NULL;
+                long long ttl = strtoll(v, &end, 10);
+                if (*end || ttl <= 0) {
+                    fprintf(stderr, "stratactl: --ttl wants a number of seconds\n");
+                    rc = CTL_EXIT_USAGE;
+                }
+                json_object_set_new(req, key, json_integer(ttl));
+            } else {
+                json_object_set_new(req, key, json_string(v));
+            }
+        }
+        if (rc == 0 && (!json_object_get(req, "kind") || !json_object_get(req, "name"))) {
+            fprintf(stderr, "stratactl: join-token create wants --kind controller|vrouter and --name NAME\n");
+            rc = CTL_EXIT_USAGE;
+        }
+        if (rc == 0) {
+            rc = api_call(c, "POST", "/join-tokens", req, "join-token create", &doc);
+        }
+        json_decref(req);
+        if (rc == 0 && c->json) {
+            print_json(doc);
+        } else if (rc == 0) {
+            const char *tok = json_string_value(json_object_get(doc, "token"));
+            json_t *info = json_object_get(doc, "join-token");
+            const char *u = json_string_value(json_object_get(info, "uuid"));
+            printf("%s\n", tok ? tok : "(no token in the answer)");
+            fprintf(stderr, "join token uuid=%s expires=%lld (single use; shown once)\n", u ? u : "-",
+                    (long long)json_integer_value(json_object_get(info, "expires")));
+        }
+    } else if (strcmp(verb, "list") == 0 && argc == 1) {
+        rc = api_call(c, "GET", "/join-tokens", NULL, "join-token list", &doc);
+        json_t *items = json_object_get(doc, "join-tokens");
+        if (rc == 0 && c->json) {
+            print_json(items ? items : doc);
+        } else if (rc == 0) {
+            size_t i;
+            json_t *e;
+            printf("%-36s  %-10s  %-20s  %-7s  %-20s  %s\n", "UUID", "KIND", "NAME", "STATE", "EXPIRES", "ADDRESS");
+            json_array_foreach(items, i, e) {
+                char when[32] = "-";
+                time_t t = (time_t)json_integer_value(json_object_get(e, "expires"));
+                struct tm tm;
+                if (t && gmtime_r(&t, &tm)) {
+                    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+                }
+                const char *addr = json_string_value(json_object_get(e, "address"));
+                printf("%-36s  %-10s  %-20s  %-7s  %-20s  %s\n",
+                       json_string_value(json_object_get(e, "uuid")) ?: "-",
+                       json_string_value(json_object_get(e, "kind")) ?: "-",
+                       json_string_value(json_object_get(e, "name")) ?: "-",
+                       json_string_value(json_object_get(e, "state")) ?: "-", when, addr ? addr : "-");
+            }
+        }
+    } else if (strcmp(verb, "revoke") == 0 && argc == 2) {
+        char path[256];
+        if (!is_uuid(argv[1])) {
+            fprintf(stderr, "stratactl: join-token revoke wants the token's uuid (stratactl join-token list)\n");
+            return CTL_EXIT_USAGE;
+        }
+        snprintf(path, sizeof path, "/join-tokens/%s", argv[1]);
+        rc = api_call(c, "DELETE", path, NULL, "join-token revoke", NULL);
+        if (rc == 0) {
+            printf("revoked join token %s\n", argv[1]);
+        }
+    } else {
+        rc = api_usage();
+    }
+    json_decref(doc);
+    return rc;
+}
+
 /* ---- cluster ---- */
 
 /* Probes every API URL on its own connection: reachable, authenticated,
@@ -917,12 +1017,22 @@ static int cmd_cluster(struct api_ctl *c, int argc, char **argv)
         buf_destroy(&resp);
         ctl_http_free(h);
     }
+    /* What a joining node pins (stratad join --ca-fingerprint). */
+    struct pki_cert *ca = NULL;
+    char fp[PKI_FINGERPRINT_HEX] = "";
+    if (pki_cert_load(c->ca, &ca) != 0 || pki_cert_fingerprint(ca, fp) != 0) {
+        fp[0] = '\0';
+    }
+    pki_cert_free(ca);
     if (c->json) {
-        print_json(out);
+        json_t *doc = json_pack("{s:o,s:s}", "endpoints", out, "ca_fingerprint", fp[0] ? fp : "");
+        print_json(doc);
+        json_decref(doc);
     } else {
         printf("%d of %d endpoints answer%s\n", up, total, up * 2 > total ? "" : " (no majority)");
+        printf("cluster CA %s fingerprint %s%s\n", c->ca, fp[0] ? "sha256:" : "", fp[0] ? fp : "(unreadable)");
+        json_decref(out);
     }
-    json_decref(out);
     return up * 2 > total ? CTL_EXIT_OK : CTL_EXIT_UNAVAILABLE;
 }
 
@@ -1098,7 +1208,8 @@ int ctl_api(int argc, char **argv)
         rc = cmd_types(c.schema);
         goto out;
     }
-    if (strcmp(cmd, "token") != 0 && strcmp(cmd, "cluster") != 0 && strcmp(cmd, "bgp") != 0 &&
+    if (strcmp(cmd, "token") != 0 && strcmp(cmd, "join-token") != 0 && strcmp(cmd, "cluster") != 0 &&
+        strcmp(cmd, "bgp") != 0 &&
         !(t = find_type(c.schema, cmd))) {
         fprintf(stderr, "stratactl: unknown command or object type '%s' (stratactl types)\n", cmd);
         rc = CTL_EXIT_USAGE;
@@ -1123,6 +1234,8 @@ int ctl_api(int argc, char **argv)
     char **args = argv + i + 1;
     if (strcmp(cmd, "token") == 0) {
         rc = cmd_token(&c, nargs, args);
+    } else if (strcmp(cmd, "join-token") == 0) {
+        rc = cmd_join_token(&c, nargs, args);
     } else if (strcmp(cmd, "cluster") == 0) {
         rc = cmd_cluster(&c, nargs, args);
     } else if (strcmp(cmd, "bgp") == 0) {

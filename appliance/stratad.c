@@ -14,6 +14,11 @@
  * empty and a one-shot `stratad add-member` child asks the cluster (with the
  * node's own certificate, issued beforehand by `stratad init --node`) to add
  * it; later starts use `stratad run`.
+ *   stratad join --url https://IP:PORT --token T --ca-fingerprint SHA256
+ *                --dir DIR --name NAME --address IP --raft-port P [--api-port P]
+ * enrols with an admin's join token first (POST /enroll: the cluster CA,
+ * pinned by its fingerprint, signs this node's own key), writes DIR/pki and
+ * DIR/node.json, then joins as above.
  *   stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR
  *                 --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]
  *                 [--raft-fd FD] [--client-fd FD]
@@ -51,6 +56,7 @@
 #include <wolfssl/ssl.h>
 
 #include "appliance/control_role.h"
+#include "appliance/join_client.h"
 #include "appliance/pkiset.h"
 #include "appliance/supervisor.h"
 #ifdef STRATA_HAVE_CONFIG_ROLE
@@ -69,6 +75,9 @@ static int usage(void)
             "                    [--agent NAME ...]\n"
             "       stratad run --config FILE\n"
             "       stratad join --config FILE\n"
+            "       stratad join --url https://IP:PORT --token T|--token-file F --ca-fingerprint SHA256\n"
+            "                    --dir DIR --name NAME --address IP --raft-port P [--api-port P]\n"
+            "                    [--id N] [--role store|config|control ...]\n"
             "       stratad store --id N --name NAME --raft HOST:PORT --dir DIR --pki DIR\n"
             "                     --member ID=NAME@HOST:PORT ... [--join] [--unix PATH]\n"
             "                     [--raft-fd FD] [--client-fd FD]\n"
@@ -155,6 +164,15 @@ static int cmd_init(int argc, char **argv)
         }
         printf("issued agent certificate %s/%s.pem\n", dir, agents[i]);
     }
+    struct pki_cert *ca = NULL;
+    char fp[PKI_FINGERPRINT_HEX];
+    if (pki_cert_load(path, &ca) != 0 || pki_cert_fingerprint(ca, fp) != 0) {
+        pki_cert_free(ca);
+        fprintf(stderr, "stratad: cannot read %s\n", path);
+        return 1;
+    }
+    pki_cert_free(ca);
+    printf("cluster CA fingerprint sha256:%s\n", fp);
     return 0;
 }
 
@@ -354,23 +372,9 @@ static int cmd_store(int argc, char **argv)
 
 /* ---- the supervisor ---- */
 
-static int cmd_run(int argc, char **argv, bool join)
+/* Runs the supervisor on the node config at 'path'. */
+static int run_config(const char *path, bool join)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *path = NULL;
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (o != 'c') {
-            return usage();
-        }
-        path = optarg;
-    }
-    if (!path || optind != argc) {
-        return usage();
-    }
     struct sup_config cfg;
     char err[1024] = "";
     if (sup_config_load(path, &cfg, err, sizeof err) != 0) {
@@ -396,12 +400,177 @@ static int cmd_run(int argc, char **argv, bool join)
     if (grace) {
         so.grace_ms = (unsigned)strtoul(grace, NULL, 10);
     }
+    char ca_key[SUP_PATH_MAX + 16];
+    snprintf(ca_key, sizeof ca_key, "%s/ca.key", cfg.pki_dir);
+    so.ca_key = access(ca_key, F_OK) == 0;
     int rc = sup_run(&cfg, &so);
     if (rc != 0) {
         fprintf(stderr, "stratad: %s\n", strata_strerror(rc));
         return 1;
     }
     return 0;
+}
+
+static int cmd_run(int argc, char **argv, bool join)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o != 'c') {
+            return usage();
+        }
+        path = optarg;
+    }
+    if (!path || optind != argc) {
+        return usage();
+    }
+    return run_config(path, join);
+}
+
+static int port_arg(const char *s, uint16_t *out)
+{
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || v < 1 || v > 65534) {
+        return -1;
+    }
+    *out = (uint16_t)v;
+    return 0;
+}
+
+/* stratad join --url URL --token T --ca-fingerprint FP --dir DIR --name NAME
+ *              --address IP --raft-port P [--api-port P] [--id N] [--role R ...]
+ * Enrols with the join token (appliance/join_client.h), writes DIR/pki/
+ * and DIR/node.json (data in DIR/data), then runs the node as `stratad
+ * join --config DIR/node.json` does: its store starts empty and asks the
+ * cluster to add it. With DIR/node.json already there (a restart), it
+ * goes straight to running it. */
+static int cmd_join_token(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"url", required_argument, NULL, 'u'},       {"token", required_argument, NULL, 't'},
+        {"ca-fingerprint", required_argument, NULL, 'f'}, {"dir", required_argument, NULL, 'd'},
+        {"name", required_argument, NULL, 'n'},      {"address", required_argument, NULL, 'a'},
+        {"raft-port", required_argument, NULL, 'r'}, {"api-port", required_argument, NULL, 'p'},
+        {"id", required_argument, NULL, 'i'},        {"role", required_argument, NULL, 'R'},
+        {"token-file", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
+    };
+    const char *url = NULL, *token = NULL, *fp = NULL, *dir = NULL, *name = NULL, *address = NULL,
+               *token_file = NULL, *roles[4] = {NULL};
+    struct join_node_opts no = {0};
+    int o, nroles = 0;
+    char tokbuf[128] = "";
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'u': url = optarg; break;
+        case 't': token = optarg; break;
+        case 'T': token_file = optarg; break;
+        case 'f': fp = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'n': name = optarg; break;
+        case 'a': address = optarg; break;
+        case 'r':
+            if (port_arg(optarg, &no.raft_port) != 0) {
+                return usage();
+            }
+            break;
+        case 'p':
+            if (port_arg(optarg, &no.api_port) != 0) {
+                return usage();
+            }
+            break;
+        case 'i': no.id = strtoull(optarg, NULL, 10); break;
+        case 'R':
+            if (nroles >= 3) {
+                return usage();
+            }
+            roles[nroles++] = optarg;
+            break;
+        default: return usage();
+        }
+    }
+    if (!dir || optind != argc) {
+        return usage();
+    }
+    char cfg_path[4096], pki[4096], data[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/node.json", dir);
+    if (access(cfg_path, F_OK) == 0) {
+        log_info("stratad", "already enrolled; joining with the written config", "config=%s", cfg_path);
+        return run_config(cfg_path, true);
+    }
+    if (token_file && !token) {
+        FILE *f = fopen(token_file, "re");
+        if (!f || !fgets(tokbuf, sizeof tokbuf, f)) {
+            fprintf(stderr, "stratad: cannot read %s\n", token_file);
+            if (f) {
+                fclose(f);
+            }
+            return 2;
+        }
+        fclose(f);
+        tokbuf[strcspn(tokbuf, "\r\n")] = '\0';
+        token = tokbuf;
+    }
+    if (!url || !token || !fp || !name || !address || !no.raft_port) {
+        return usage();
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "stratad: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    snprintf(pki, sizeof pki, "%s/pki", dir);
+    snprintf(data, sizeof data, "%s/data", dir);
+    char err[1024] = "";
+    json_t *answer = NULL, *cfg = NULL;
+    int status = 0;
+    struct join_request jr = {.url = url, .token = token, .fingerprint = fp, .pki_dir = pki, .address = address,
+                              .kind = JOIN_KIND_CONTROLLER};
+    int rc = join_client_enroll(&jr, &answer, &status, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "stratad: join: %s\n", err);
+        /* stratactl's exit codes: 6 refused token, 4 token already used. */
+        return rc != JOIN_EREFUSED ? 1 : status == 401 || status == 403 ? 6 : status == 409 ? 4 : 1;
+    }
+    const char *bound = json_string_value(json_object_get(answer, "name"));
+    if (!bound || strcmp(bound, name) != 0) {
+        fprintf(stderr, "stratad: join: the token is for node %s, not %s\n", bound ? bound : "?", name);
+        json_decref(answer);
+        return 1;
+    }
+    no.name = name;
+    no.address = json_string_value(json_object_get(answer, "address")) ?: address;
+    no.data_dir = data;
+    no.pki_dir = pki;
+    no.roles = nroles ? roles : NULL;
+    bool need_api = nroles == 0;
+    for (int i = 0; i < nroles; i++) {
+        need_api = need_api || strcmp(roles[i], "config") == 0;
+    }
+    if (!no.api_port && need_api) {
+        fprintf(stderr, "stratad: join: --api-port is needed for the config role\n");
+        json_decref(answer);
+        return 2;
+    }
+    rc = join_node_config(json_object_get(answer, "members"), &no, &cfg, err, sizeof err);
+    json_decref(answer);
+    if (rc != 0) {
+        fprintf(stderr, "stratad: join: %s\n", err);
+        return 1;
+    }
+    if (json_dump_file(cfg, cfg_path, JSON_INDENT(1)) != 0) {
+        fprintf(stderr, "stratad: cannot write %s\n", cfg_path);
+        json_decref(cfg);
+        return 1;
+    }
+    printf("enrolled as node %s (id %lld); node config %s\n", name,
+           (long long)json_integer_value(json_object_get(cfg, "id")), cfg_path);
+    fflush(stdout);
+    json_decref(cfg);
+    return run_config(cfg_path, true);
 }
 
 /* Whether member 'id' is a voter in the configuration 'client' reports. */
@@ -561,6 +730,9 @@ int main(int argc, char **argv)
         rc = cmd_init(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "store") == 0) {
         rc = cmd_store(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "join") == 0 && argc > 2 && strcmp(argv[2], "--config") != 0 &&
+               strncmp(argv[2], "--config=", 9) != 0) {
+        rc = cmd_join_token(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "join") == 0) {
         rc = cmd_run(argc - 1, argv + 1, argv[1][0] == 'j');
     } else if (strcmp(argv[1], "add-member") == 0) {

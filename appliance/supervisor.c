@@ -351,6 +351,10 @@ int sup_role_argv(const struct sup_config *cfg, const struct sup_options *opts, 
         arg_add_local(&b, cfg, "--control-sock");
         arg_add(&b, "--bootstrap-token-file");
         arg_add(&b, "%s", cfg->bootstrap_token_file);
+        if (opts->ca_key) {
+            arg_add(&b, "--ca-key");
+            arg_add(&b, "%s/ca.key", cfg->pki_dir);
+        }
         if (cfg->config_workers) {
             arg_add(&b, "--workers");
             arg_add(&b, "%u", cfg->config_workers);
@@ -637,6 +641,12 @@ static int resolve_user(struct sup *s)
                       strerror(errno));
             return SUP_ESYS;
         }
+    }
+    snprintf(path, sizeof path, "%s/ca.key", cfg->pki_dir);
+    if (s->opts->ca_key && chown(path, s->uid, s->gid) != 0) {
+        log_error("supervisor", "cannot hand the CA key to the service user", "path=%s err=\"%s\"", path,
+                  strerror(errno));
+        return SUP_ESYS;
     }
     if (chown(cfg->pki_dir, s->uid, s->gid) != 0) {
         log_warn("supervisor", "cannot hand the PKI folder to the service user", "path=%s err=\"%s\"",

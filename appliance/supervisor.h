@@ -100,6 +100,8 @@ struct sup_options {
                             * DATA_DIR/joined is written */
     bool have_config_role; /* whether this stratad was built with it */
     bool have_control_role;
+    bool ca_key;           /* PKI_DIR/ca.key exists: the config role gets it
+                            * (--ca-key) to sign enrolments (POST /enroll) */
     unsigned grace_ms;     /* SIGTERM to SIGKILL on shutdown; 0: 20 s */
 };
 

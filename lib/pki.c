@@ -23,6 +23,8 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 
 STRATA_ERR_DEFINE(pki, PKI_ERRORS)
 
@@ -846,13 +848,12 @@ err_c:
     return rv;
 }
 
-int pki_leaf_issue(const struct pki_cert *ca, const struct pki_key *ca_key,
-                   const struct pki_leaf_params *params, struct pki_cert **cert,
-                   struct pki_key **key)
+/* Issues the leaf 'params' describes for 'subject' (its public half is
+ * what gets certified), signed by 'ca' with 'ca_key'. */
+static int leaf_issue_for(const struct pki_cert *ca, const struct pki_key *ca_key,
+                          const struct pki_leaf_params *params, struct pki_key *subject,
+                          struct pki_cert **cert)
 {
-    if (!ca || !ca_key || !params || !cert || !key) {
-        return PKI_EINVAL;
-    }
     if ((params->usage & PKI_USAGE_BOTH) == 0 || (params->usage & ~(unsigned)PKI_USAGE_BOTH)) {
         return PKI_EINVAL;
     }
@@ -903,11 +904,6 @@ int pki_leaf_issue(const struct pki_cert *ca, const struct pki_key *ca_key,
     if (rv != 0) {
         goto err_rng;
     }
-    struct pki_key *k;
-    rv = pki_key_generate(&k);
-    if (rv != 0) {
-        goto err_rng;
-    }
     rv = PKI_ECERTGEN;
     const char *eku = params->usage == PKI_USAGE_BOTH     ? "serverAuth,clientAuth"
                       : params->usage == PKI_USAGE_SERVER ? "serverAuth"
@@ -916,26 +912,114 @@ int pki_leaf_issue(const struct pki_cert *ca, const struct pki_key *ca_key,
     c->selfSigned = 0;
     if (wc_SetIssuerBuffer(c, ca->der, (int)ca->der_size) != 0 ||
         wc_SetAuthKeyIdFromCert(c, ca->der, (int)ca->der_size) != 0 ||
-        wc_SetSubjectKeyIdFromPublicKey(c, NULL, &k->ecc) != 0 ||
+        wc_SetSubjectKeyIdFromPublicKey(c, NULL, &subject->ecc) != 0 ||
         wc_SetKeyUsage(c, "digitalSignature") != 0 || wc_SetExtKeyUsage(c, eku) != 0) {
-        goto err_key;
+        goto err_rng;
     }
-    rv = cert_make_sign(c, k, ca_key, &rng, cert);
-    if (rv != 0) {
-        goto err_key;
-    }
-    wc_FreeRng(&rng);
-    free(c);
-    *key = k;
-    return 0;
-
-err_key:
-    pki_key_free(k);
+    rv = cert_make_sign(c, subject, ca_key, &rng, cert);
 err_rng:
     wc_FreeRng(&rng);
 err_c:
     free(c);
     return rv;
+}
+
+int pki_leaf_issue(const struct pki_cert *ca, const struct pki_key *ca_key,
+                   const struct pki_leaf_params *params, struct pki_cert **cert,
+                   struct pki_key **key)
+{
+    if (!ca || !ca_key || !params || !cert || !key) {
+        return PKI_EINVAL;
+    }
+    struct pki_key *k;
+    int rv = pki_key_generate(&k);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = leaf_issue_for(ca, ca_key, params, k, cert);
+    if (rv != 0) {
+        pki_key_free(k);
+        return rv;
+    }
+    *key = k;
+    return 0;
+}
+
+int pki_leaf_issue_for_public(const struct pki_cert *ca, const struct pki_key *ca_key,
+                              const struct pki_leaf_params *params, const char *pub_pem,
+                              size_t pub_size, struct pki_cert **cert)
+{
+    if (!ca || !ca_key || !params || !pub_pem || !cert || pub_size == 0 || pub_size > 4096) {
+        return PKI_EINVAL;
+    }
+    uint8_t der[1024];
+    int der_size = wc_PubKeyPemToDer((const unsigned char *)pub_pem, (int)pub_size, der, sizeof der);
+    if (der_size <= 0) {
+        return PKI_EFORMAT;
+    }
+    struct pki_key *k = key_alloc();
+    if (!k) {
+        return PKI_ENOMEM;
+    }
+    int rv = PKI_EFORMAT;
+    word32 idx = 0;
+    if (wc_EccPublicKeyDecode(der, &idx, &k->ecc, (word32)der_size) == 0 && idx == (word32)der_size &&
+        wc_ecc_get_curve_id(k->ecc.idx) == ECC_SECP256R1 && wc_ecc_check_key(&k->ecc) == 0) {
+        rv = leaf_issue_for(ca, ca_key, params, k, cert);
+    }
+    pki_key_free(k);
+    return rv;
+}
+
+int pki_key_public_pem(const struct pki_key *key, char **pem, size_t *size)
+{
+    if (!key || !pem || !size) {
+        return PKI_EINVAL;
+    }
+    uint8_t der[256];
+    int n = wc_EccPublicKeyToDer((ecc_key *)&key->ecc, der, sizeof der, 1);
+    if (n <= 0) {
+        return PKI_EFORMAT;
+    }
+    return der_to_pem(der, (size_t)n, PUBLICKEY_TYPE, pem, size);
+}
+
+int pki_cert_fingerprint(const struct pki_cert *cert, char hex[PKI_FINGERPRINT_HEX])
+{
+    uint8_t h[WC_SHA256_DIGEST_SIZE];
+    if (!cert || !hex || wc_Sha256Hash(cert->der, (word32)cert->der_size, h) != 0) {
+        return PKI_EINVAL;
+    }
+    for (size_t i = 0; i < sizeof h; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    }
+    return 0;
+}
+
+int pki_fingerprint_normalize(const char *text, char hex[PKI_FINGERPRINT_HEX])
+{
+    if (!text || !hex) {
+        return PKI_EINVAL;
+    }
+    if (strncasecmp(text, "sha256:", 7) == 0) {
+        text += 7;
+    }
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        char ch = *p;
+        if (ch == ':') {
+            continue;
+        }
+        if (n >= 64 || !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))) {
+            return PKI_EINVAL;
+        }
+        hex[n++] = (char)(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
+    }
+    if (n != 64) {
+        return PKI_EINVAL;
+    }
+    hex[n] = '\0';
+    return 0;
 }
 
 int pki_ca_create_files(const char *dir, const char *common_name, unsigned days_valid,

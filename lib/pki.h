@@ -160,6 +160,30 @@ int pki_leaf_issue_files(const char *ca_cert_path, const char *ca_key_path,
                          const struct pki_leaf_params *params, const char *cert_path,
                          const char *key_path, char *errmsg, size_t errmsg_size) STRATA_WARN_UNUSED;
 
+/* ---- enrolment ----
+ * A joining node or agent makes its own key and sends only the public half;
+ * the cluster CA signs a leaf for it. The CA certificate is pinned by the
+ * SHA-256 of its DER ("fingerprint"), which the admin hands to the joiner. */
+
+#define PKI_FINGERPRINT_HEX 65 /* SHA-256 in lower-case hex with NUL */
+
+/* The lower-case hex SHA-256 of 'cert''s DER into 'hex'. 0 or PKI_EINVAL. */
+int pki_cert_fingerprint(const struct pki_cert *cert, char hex[PKI_FINGERPRINT_HEX]) STRATA_WARN_UNUSED;
+/* Normalizes a fingerprint as people write it: an optional "sha256:" or
+ * "SHA256:" prefix, hex digits in either case, optionally separated by
+ * ':'. Writes the 64 lower-case digits into 'hex'. PKI_EINVAL unless
+ * exactly 32 bytes are given. */
+int pki_fingerprint_normalize(const char *text, char hex[PKI_FINGERPRINT_HEX]) STRATA_WARN_UNUSED;
+/* The public half of 'key' as a PEM "PUBLIC KEY" (SubjectPublicKeyInfo)
+ * into a malloc'd NUL-terminated '*pem' of '*size' bytes. */
+int pki_key_public_pem(const struct pki_key *key, char **pem, size_t *size) STRATA_WARN_UNUSED;
+/* As pki_leaf_issue(), for the P-256 public key given as PEM "PUBLIC KEY"
+ * 'pub_pem' ('pub_size' bytes, need not be NUL-terminated) instead of a new
+ * key. PKI_EFORMAT when it is not a P-256 public key. */
+int pki_leaf_issue_for_public(const struct pki_cert *ca, const struct pki_key *ca_key,
+                              const struct pki_leaf_params *params, const char *pub_pem,
+                              size_t pub_size, struct pki_cert **cert) STRATA_WARN_UNUSED;
+
 /* ---- roles ----
  * What a Strata certificate may do is its URI SAN. The store's raft and
  * client ports admit nodes (and, on the client port, operators); agents on

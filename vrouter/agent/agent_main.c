@@ -20,6 +20,11 @@
  *                [--encap mplsudp,mplsgre,vxlan] [--stale-timeout S]
  *                [--sweep-timeout S] [--agent-if NAME]
  *   strata-agent ctl --ctl PATH COMMAND...
+ *   strata-agent enroll --url https://IP:PORT --token T --ca-fingerprint SHA256
+ *                       --pki-dir DIR
+ * obtains the agent's certificate with a vrouter join token (appliance/
+ * join_client.h): DIR/ca.pem, DIR/NAME.pem, DIR/NAME.key, NAME being the
+ * virtual-router name the token binds (printed; pass it as --name).
  * The ctl protocol (docs/agent.md): one request line per connection, the
  * answer is zero or more lines then "ok" or "error: TEXT". */
 #include <arpa/inet.h>
@@ -42,6 +47,12 @@
 
 #include <uv.h>
 
+#ifdef STRATA_HAVE_JOIN_CLIENT
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "appliance/join_client.h"
+#endif
 #include "lib/log.h"
 #include "lib/pki.h"
 #include "lib/tls.h"
@@ -1149,8 +1160,57 @@ static void usage(void)
                     "         --vrouter-sock PATH --fabric-ip ADDR --state-dir DIR --ctl PATH\n"
                     "         [--encap mplsudp,mplsgre,vxlan] [--stale-timeout S] [--sweep-timeout S]\n"
                     "         [--agent-if NAME] [--flow-limit N] [--flow-idle S]\n"
-                    "       strata-agent ctl --ctl PATH COMMAND...\n");
+                    "       strata-agent ctl --ctl PATH COMMAND...\n"
+                    "       strata-agent enroll --url https://IP:PORT --token T --ca-fingerprint SHA256\n"
+                    "                           --pki-dir DIR\n");
 }
+
+#ifdef STRATA_HAVE_JOIN_CLIENT
+/* `strata-agent enroll`: the agent's certificate from a vrouter join token.
+ * Exit 0 (prints the bound virtual-router name), 1 failed, 2 usage, 4 the
+ * token was already used (409), 6 the server refused the token (401/403). */
+static int enroll_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"url", required_argument, 0, 'u'},     {"token", required_argument, 0, 't'},
+        {"ca-fingerprint", required_argument, 0, 'f'}, {"pki-dir", required_argument, 0, 'p'},
+        {0, 0, 0, 0},
+    };
+    struct join_request jr = {.kind = JOIN_KIND_VROUTER};
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'u': jr.url = optarg; break;
+        case 't': jr.token = optarg; break;
+        case 'f': jr.fingerprint = optarg; break;
+        case 'p': jr.pki_dir = optarg; break;
+        default: usage(); return 2;
+        }
+    }
+    if (optind != argc || !jr.url || !jr.token || !jr.fingerprint || !jr.pki_dir) {
+        usage();
+        return 2;
+    }
+    char err[1024] = "";
+    json_t *answer = NULL;
+    int status = 0;
+    wolfSSL_Init();
+    int rc = join_client_enroll(&jr, &answer, &status, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "strata-agent: enroll: %s\n", err);
+        wolfSSL_Cleanup();
+        return rc != JOIN_EREFUSED ? 1 : status == 401 || status == 403 ? 6 : status == 409 ? 4 : 1;
+    }
+    const char *name = json_string_value(json_object_get(answer, "name"));
+    printf("%s\n", name);
+    fprintf(stderr, "strata-agent: enrolled as virtual-router %s: %s/%s.pem (run with --name %s --pki %s)\n",
+            name, jr.pki_dir, name, name, jr.pki_dir);
+    json_decref(answer);
+    wolfSSL_Cleanup();
+    return 0;
+}
+#endif
 
 static int parse_args(struct agentd *d, int argc, char **argv)
 {
@@ -1381,6 +1441,11 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "ctl") == 0) {
         return ctl_client(argc - 1, argv + 1);
     }
+#ifdef STRATA_HAVE_JOIN_CLIENT
+    if (argc > 1 && strcmp(argv[1], "enroll") == 0) {
+        return enroll_main(argc - 1, argv + 1);
+    }
+#endif
     static struct agentd dd;
     struct agentd *d = &dd;
     d->punt_fd = -1;
