@@ -12,8 +12,9 @@ _stratactl() {
   case $prev in
     -o) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
     --ca|--token-file|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --url|--token|--parent|--parent-type|--ref|--ref-attr|--columns|--limit|--role|--project|--expires|--ttl|--description) 
+    --url|--token|--parent|--parent-type|--ref|--ref-attr|--columns|--limit|--role|--project|--expires|--ttl|--description|--kind|--name|--address)
       [ "$prev" = --role ] && COMPREPLY=($(compgen -W "admin member reader" -- "$cur"))
+      [ "$prev" = --kind ] && COMPREPLY=($(compgen -W "controller vrouter" -- "$cur"))
       return ;;
   esac
   # The command word: skip global options and their values.
@@ -28,7 +29,7 @@ _stratactl() {
   if [ -z "$cmd" ]; then
     local types
     types=$(stratactl types 2>/dev/null)
-    COMPREPLY=($(compgen -W "$globals store token cluster types port vn ipam ip vm fip sg policy router $types" -- "$cur"))
+    COMPREPLY=($(compgen -W "$globals store token join-token cluster bgp types port vn ipam ip vm fip sg policy router $types" -- "$cur"))
     return
   fi
   case $cmd in
@@ -37,7 +38,15 @@ _stratactl() {
     token)
       if [ -z "$verb" ]; then COMPREPLY=($(compgen -W "create list revoke" -- "$cur"))
       elif [ "$verb" = create ]; then COMPREPLY=($(compgen -W "--role --project --expires --ttl --description" -- "$cur")); fi ;;
+    join-token)
+      if [ -z "$verb" ]; then COMPREPLY=($(compgen -W "create list revoke" -- "$cur"))
+      elif [ "$verb" = create ]; then COMPREPLY=($(compgen -W "--kind --name --ttl --address" -- "$cur")); fi ;;
     cluster) [ -z "$verb" ] && COMPREPLY=($(compgen -W "status" -- "$cur")) ;;
+    bgp)
+      if [ -z "$verb" ]; then COMPREPLY=($(compgen -W "neighbors routes summary" -- "$cur"))
+      elif [ "$verb" = routes ]; then
+        COMPREPLY=($(compgen -W "bgp.l3vpn.0 bgp.l3vpn-inet6.0 bgp.evpn.0 bgp.rtarget.0" -- "$cur"))
+      fi ;;
     types) ;;
     *)
       case $verb in

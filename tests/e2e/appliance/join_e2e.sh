@@ -11,7 +11,8 @@
 # of objects created before it joined; the same token used again is refused
 # (409) and the token shows as used. An agent enrols with a vrouter token
 # (`strata-agent enroll`): its certificate verifies against the CA, names
-# the virtual-router the token binds and carries the agent role.
+# the virtual-router the token binds and carries the agent role; two agents
+# racing with one token: one certificate, one 409.
 # Every wait is bounded and every check fails the test with a message.
 set -euo pipefail
 stratad=$1 stratactl=$2 agent=$3 work=$4
@@ -168,6 +169,17 @@ if [ "$agent" != - ]; then
   rc=0; "$agent" enroll --url "https://127.0.0.3:$api_port" --token "$ta" --ca-fingerprint "$fp" \
     --pki-dir "$work/agent2" >/dev/null 2>"$work/agent2.err" || rc=$?
   [ "$rc" = 4 ] && grep -q "HTTP 409" "$work/agent2.err" || fail "agent token reuse: exit $rc: $(cat "$work/agent2.err")"
+  # Two agents racing with one token: exactly one gets a certificate.
+  expect 0 api 1 join-token create --kind vrouter --name vr-race
+  tr2=$(cat "$work/out")
+  for k in 1 2; do
+    ( rc=0; "$agent" enroll --url "https://127.0.0.$k:$api_port" --token "$tr2" --ca-fingerprint "$fp" \
+        --pki-dir "$work/race$k" >/dev/null 2>&1 || rc=$?; echo "$rc" >"$work/race$k.rc" ) &
+  done
+  wait_race() { [ -s "$work/race1.rc" ] && [ -s "$work/race2.rc" ]; }
+  wait_for 20 wait_race || fail "racing enrolments did not finish"
+  [ "$(sort "$work/race1.rc" "$work/race2.rc" | tr '\n' ' ')" = "0 4 " ] ||
+    fail "racing enrolments: exits $(cat "$work/race1.rc") and $(cat "$work/race2.rc"), want 0 and 4"
   # A controller token does not make an agent.
   expect 0 api 3 join-token create --kind controller --name n9 --address 127.0.0.9
   rc=0; "$agent" enroll --url "https://127.0.0.3:$api_port" --token "$(cat "$work/out")" --ca-fingerprint "$fp" \

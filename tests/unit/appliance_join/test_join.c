@@ -3,7 +3,8 @@
  * checks, leaf parameters, the joiner's node config) and the REST
  * operations (appliance/api_join.c through api_handle) over an in-process
  * store state machine: create/list/revoke join tokens as admin only,
- * enrolment that binds the token's identity, single use (409), expiry and
+ * enrolment that binds the token's identity, single use (409, also when a
+ * rival enrolment commits between the read and the write), expiry and
  * forgery (401), and no state change on every refusal. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 
 #include "appliance/api_int.h"
 #include "appliance/join.h"
+#include "store/cmd.h"
 #include "store/fsm.h"
 
 static struct schema *g_schema;
@@ -529,6 +531,58 @@ static void test_enroll_refusals(void **state)
     assert_int_equal(n_enroll, 1);
 }
 
+/* A kv that lets a rival enrolment run just before this graph's first
+ * transaction: the race where both read the unused token. */
+struct racing_kv {
+    struct fx *f;
+    struct graph_kv inner;
+    const char *token;
+    const char *body;
+    bool raced;
+    int rival_status;
+};
+
+static int racing_cmd(void *arg, const struct buf *cmd, bool serializable, struct buf *reply)
+{
+    struct racing_kv *rk = arg;
+    struct store_cmd c;
+    if (!rk->raced && store_cmd_decode(&c, cmd->data, cmd->size) == 0) {
+        bool txn = c.kind == STORE_CMD_TXN;
+        store_cmd_destroy(&c);
+        if (txn) {
+            rk->raced = true;
+            struct api_call call = {.route = API_R_ENROLL, .host = "test", .body = (const uint8_t *)rk->body,
+                                    .body_size = strlen(rk->body)};
+            struct api_join_answer a;
+            api_enroll(&rk->f->sh, &rk->f->g, rk->token, &call, time(NULL), &a);
+            rk->rival_status = a.status;
+            api_join_answer_destroy(&a);
+        }
+    }
+    return rk->inner.cmd(rk->inner.arg, cmd, serializable, reply);
+}
+
+static void test_enroll_race(void **state)
+{
+    struct fx *f = *state;
+    char token[JOIN_TOKEN_SIZE], uuid[GRAPH_UUID_SIZE], body[1024], st[32];
+    mint(f, "{\"kind\": \"vrouter\", \"name\": \"vr-race\"}", token, uuid);
+    snprintf(body, sizeof body, "{\"public_key\": %s}", f->pub);
+    struct racing_kv rk = {.f = f, .inner = f->g.kv, .token = token, .body = body};
+    struct graph g2;
+    graph_init(&g2, g_schema, (struct graph_kv){.cmd = racing_cmd, .arg = &rk});
+    struct api_call call = {.route = API_R_ENROLL, .host = "test", .body = (const uint8_t *)body,
+                            .body_size = strlen(body)};
+    struct api_join_answer a;
+    api_enroll(&f->sh, &g2, token, &call, time(NULL), &a);
+    assert_true(rk.raced);
+    assert_int_equal(rk.rival_status, 200); /* the rival committed first */
+    assert_int_equal(a.status, 409);        /* this one lost the compare */
+    assert_null(a.doc);
+    api_join_answer_destroy(&a);
+    assert_string_equal(state_of(f, uuid, st, sizeof st), "used");
+}
+
 static void test_enroll_ca(void **state)
 {
     struct fx *f = *state;
@@ -557,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_only_and_bad_input, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_enroll_agent_single_use, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_enroll_refusals, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_enroll_race, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_enroll_ca, fx_setup, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
