@@ -21,6 +21,7 @@
 #include "appliance/hostport.h"
 #include "appliance/pkiset.h"
 #include "lib/log.h"
+#include "routing/control/agent_config.h"
 #include "routing/control/bgp_peers.h"
 #include "routing/control/ctl_sock.h"
 #include "routing/control/ri_config.h"
@@ -151,6 +152,7 @@ struct role {
     struct speaker *sp;
     struct ri_sync *ri;          /* routing instances into the speaker's RIB */
     struct xsrv *xsrv;
+    struct acfg *acfg;           /* agents' configuration, fed by the store feed */
     struct ctl_sock *ctl;
     uv_signal_t sigterm, sigint;
     struct speaker_config running; /* the identity the speaker started with */
@@ -201,6 +203,7 @@ static void speaker_start(struct role *r)
         role_stop(r, 1);
         return;
     }
+    xsrv_set_agent_config(r->xsrv, r->acfg);
     log_info(MOD, "XMPP server running", "port=%u", (unsigned)xsrv_port(r->xsrv));
 }
 
@@ -270,6 +273,17 @@ static void on_feed(void *arg, json_t *routers, uint32_t cluster_as, json_t *ins
         log_info(MOD, "sessions applied", "peers=%zu changed=%d", r->plan.count, rc);
     }
     instances_apply(r, instances);
+}
+
+/* Store objects for the agents' configuration (virtual-router indexes and
+ * what they name): the agents concerned get the change on the server's
+ * next delivery. */
+static void on_feed_object(void *arg, const char *type, const char *key, json_t *obj)
+{
+    struct role *r = arg;
+    if (!r->stopping && acfg_object(r->acfg, type, key, obj) && r->xsrv) {
+        xsrv_kick(r->xsrv);
+    }
 }
 
 /* ---- control socket ---- */
@@ -419,7 +433,17 @@ int control_role_main(int argc, char **argv)
         log_error(MOD, "control socket", "path=%s err=\"%s\"", r->opts.ctl, uv_strerror(rc));
         goto out_tls;
     }
+    rc = acfg_create(&r->acfg);
+    if (rc != 0) {
+        log_error(MOD, "agents' configuration", "err=\"%s\"", strata_strerror(rc));
+        ctl_sock_close(r->ctl);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+        goto out_tls;
+    }
     rc = store_feed_start(&r->loop, r->store_tls, r->opts.store, on_feed, r, &r->feed);
+    if (rc == 0) {
+        store_feed_set_objects(r->feed, on_feed_object, r);
+    }
     if (rc != 0) {
         log_error(MOD, "store feed", "store=%s err=\"%s\"", r->opts.store, strata_strerror(rc));
         ctl_sock_close(r->ctl);
@@ -436,6 +460,7 @@ int control_role_main(int argc, char **argv)
     status = r->status;
     unlink(r->opts.ctl);
 out_tls:
+    acfg_free(r->acfg); /* after the loop: the XMPP server, its user, is gone */
     tls_ctx_free(r->store_tls);
 out_pki:
     pkiset_destroy(&r->node);

@@ -9,9 +9,11 @@
  *   {"xmpp": {"listen": "127.0.0.1", "port": 5269, "pki_dir": "/etc/strata/pki",
  *             "cert": "node.pem", "key": "node.key", "ca": "ca.pem",
  *             "hold_time": 90, "stale_time": 300, "max_connections": 4096,
- *             "write_high_watermark": 1048576, "max_queued_bytes": 67108864}}
+ *             "write_high_watermark": 1048576, "max_queued_bytes": 67108864,
+ *             "eor_hold_ms": 10000}}
  * File names are relative to pki_dir (defaults shown); times in seconds
- * (hold_time 0: 90; stale_time 0: 300).
+ * (hold_time 0: 90; stale_time 0: 300) except eor_hold_ms (End-of-RIB to
+ * agents held after the start, xsrv_config; 0: 10 s, -1: not held).
  *
  * Control socket commands (one line; the answer is one JSON document):
  *   agents | routes TABLE    (TABLE as "INSTANCE.inet.0", "INSTANCE.inet6.0",
@@ -93,10 +95,12 @@ static int load_config(const char *path, char *err, size_t esize)
     json_int_t maxc = json_integer_value(json_object_get(x, "max_connections"));
     json_int_t hwm = json_integer_value(json_object_get(x, "write_high_watermark"));
     json_int_t maxq = json_integer_value(json_object_get(x, "max_queued_bytes"));
+    json_int_t eor_hold = json_integer_value(json_object_get(x, "eor_hold_ms"));
     if (port < 0 || port > 65535 || hold < 0 || hold > 65535 || stale < 0 || stale > 86400 * 7 || maxc < 0 ||
-        maxc > 1000000 || hwm < 0 || maxq < 0 || (maxq > 0 && maxq < hwm)) {
-        snprintf(err, esize, "xmpp: port, hold_time, stale_time, max_connections, write_high_watermark or "
-                            "max_queued_bytes out of range");
+        maxc > 1000000 || hwm < 0 || maxq < 0 || (maxq > 0 && maxq < hwm) || eor_hold < -1 ||
+        eor_hold > 3600000) {
+        snprintf(err, esize, "xmpp: port, hold_time, stale_time, max_connections, write_high_watermark, "
+                            "max_queued_bytes or eor_hold_ms out of range");
         goto out_pki;
     }
     xc.port = (uint16_t)port;
@@ -105,6 +109,8 @@ static int load_config(const char *path, char *err, size_t esize)
     xc.max_conns = (uint32_t)maxc;
     xc.write_high_watermark = (size_t)hwm;
     xc.max_queued = (size_t)maxq;
+    xc.no_eor_hold = eor_hold < 0;
+    xc.eor_hold_ms = eor_hold > 0 ? (uint64_t)eor_hold : 0;
     xc.ca = ca;
     xc.cert = cert;
     xc.key = key;

@@ -12,11 +12,25 @@
 
 #define FEED_RETRY_MS 1000
 
-enum { KIND_ROUTERS = 0, KIND_GSC = 1, KIND_RI = 2, KINDS = 3 };
-static const char *const prefixes[KINDS] = {"/c/o/bgp-router/", "/c/o/global-system-config/",
-                                            "/c/o/routing-instance/"};
+/* Kinds below KIND_BGP_KINDS feed the BGP callback; KIND_RI and those after
+ * it feed the object callback (the agents' configuration). */
+enum {
+    KIND_ROUTERS = 0,
+    KIND_GSC = 1,
+    KIND_RI = 2,
+    KIND_BGP_KINDS = 3,
+    KIND_VRI = 3,
+    KIND_VN = 4,
+    KIND_ACL = 5,
+    KINDS = 6
+};
+static const char *const prefixes[KINDS] = {"/c/o/bgp-router/",     "/c/o/global-system-config/",
+                                            "/c/o/routing-instance/", "/c/o/virtual-router-index/",
+                                            "/c/o/virtual-network/",  "/c/o/access-control-list/"};
+static const char *const types[KINDS] = {"bgp-router",           "global-system-config", "routing-instance",
+                                         "virtual-router-index", "virtual-network",      "access-control-list"};
 
-/* Request ids: loads 1..3, watches 11..13, bumped by 100 per connection so
+/* Request ids: loads 1..6, watches 11..16, bumped by 100 per connection so
  * late frames of an old connection are never mistaken for new ones. */
 #define ID_LOAD(k) (1u + (k))
 #define ID_WATCH(k) (11u + (k))
@@ -27,6 +41,8 @@ struct store_feed {
     char target[256];
     store_feed_fn *fn;
     void *arg;
+    store_feed_obj_fn *obj_fn;
+    void *obj_arg;
     struct store_pconn *pc;
     uv_timer_t retry;
     bool stopping;
@@ -41,7 +57,7 @@ static void feed_connect(struct store_feed *f);
 
 static void notify(struct store_feed *f)
 {
-    for (int kind = 0; kind < KINDS; kind++) {
+    for (int kind = 0; kind < KIND_BGP_KINDS; kind++) {
         if (!f->loaded[kind]) {
             return;
         }
@@ -68,6 +84,13 @@ static void notify(struct store_feed *f)
     json_decref(instances);
 }
 
+static void obj_event(struct store_feed *f, int kind, const char *key, json_t *obj)
+{
+    if (f->obj_fn && kind >= KIND_RI) {
+        f->obj_fn(f->obj_arg, types[kind], key, obj);
+    }
+}
+
 static void put_object(struct store_feed *f, int kind, const uint8_t *key, size_t key_size, const uint8_t *value,
                        size_t value_size)
 {
@@ -85,6 +108,7 @@ static void put_object(struct store_feed *f, int kind, const uint8_t *key, size_
         return;
     }
     json_object_set_new(f->objs[kind], k, obj);
+    obj_event(f, kind, k, obj);
 }
 
 static void retry_cb(uv_timer_t *t)
@@ -137,6 +161,9 @@ static int on_event(void *arg, const struct store_event *ev)
         if (ev->kv.key_size < sizeof k) {
             memcpy(k, ev->kv.key, ev->kv.key_size);
             k[ev->kv.key_size] = '\0';
+            if (json_object_get(c->f->objs[c->kind], k)) {
+                obj_event(c->f, c->kind, k, NULL);
+            }
             json_object_del(c->f->objs[c->kind], k);
         }
     }
@@ -160,6 +187,7 @@ static void on_frame(struct store_pconn *pc, const struct store_frame *f0)
                 return;
             }
             json_object_clear(f->objs[kind]);
+            obj_event(f, kind, NULL, NULL); /* reloaded: what follows is the whole set */
             const struct store_op_result *r = reply.results_len ? &reply.results[0] : NULL;
             for (uint32_t i = 0; r && i < r->kvs_len; i++) {
                 put_object(f, kind, r->kvs[i].key, r->kvs[i].key_size, r->kvs[i].value, r->kvs[i].value_size);
@@ -176,7 +204,10 @@ static void on_frame(struct store_pconn *pc, const struct store_frame *f0)
                 return;
             }
             f->loaded[kind] = true;
-            notify(f);
+            obj_event(f, kind, "", NULL); /* loaded */
+            if (kind < KIND_BGP_KINDS) {
+                notify(f);
+            }
             return;
         }
         if (id == ID_WATCH(kind)) {
@@ -190,7 +221,7 @@ static void on_frame(struct store_pconn *pc, const struct store_frame *f0)
                 restart(f, "malformed events");
                 return;
             }
-            if (c.changed) {
+            if (c.changed && kind < KIND_BGP_KINDS) {
                 notify(f);
             }
             return;
@@ -297,6 +328,12 @@ int store_feed_start(uv_loop_t *loop, struct tls_ctx *tls, const char *target, s
 static void timer_closed(uv_handle_t *h)
 {
     feed_release(h->data);
+}
+
+void store_feed_set_objects(struct store_feed *f, store_feed_obj_fn *fn, void *arg)
+{
+    f->obj_fn = fn;
+    f->obj_arg = arg;
 }
 
 void store_feed_stop(struct store_feed *f)

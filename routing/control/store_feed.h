@@ -7,6 +7,8 @@
  * the store reaches the speaker without restarting unrelated sessions.
  *
  * Keys read (compiler/graph.c's layout): /c/o/bgp-router/<uuid>,
+ * /c/o/virtual-router-index/, /c/o/virtual-network/,
+ * /c/o/access-control-list/ (for store_feed_set_objects()),
  * /c/o/global-system-config/<uuid> and /c/o/routing-instance/<uuid> (the
  * compiler's, with their route targets), JSON objects. Loading is a serializable
  * range read per prefix, then a watch per prefix from the revision after
@@ -36,6 +38,16 @@ typedef void store_feed_fn(void *arg, json_t *routers, uint32_t cluster_as, json
  * initial load is complete. LIB_ENOMEM or the connect error. */
 int store_feed_start(uv_loop_t *loop, struct tls_ctx *tls, const char *target, store_feed_fn *fn, void *arg,
                      struct store_feed **out) STRATA_WARN_UNUSED;
+/* The agents' configuration (routing/control/agent_config.h): 'fn' is
+ * called for every object of the types routing-instance,
+ * virtual-router-index, virtual-network and access-control-list as it is
+ * loaded or changes: 'key' its store key, 'obj' the object (borrowed; NULL
+ * when deleted). A (re)load of a type first calls fn(type, NULL, NULL)
+ * ("forget every object of this type") and, once complete, fn(type, "",
+ * NULL). Set it before the loop runs. */
+typedef void store_feed_obj_fn(void *arg, const char *type, const char *key, json_t *obj);
+void store_feed_set_objects(struct store_feed *f, store_feed_obj_fn *fn, void *arg);
+
 /* Stops; the feed frees itself once its handles have closed (run the loop). */
 void store_feed_stop(struct store_feed *f);
 

@@ -31,6 +31,7 @@ struct xglue_agent {
     size_t q_len, q_cap;
     bool eor_due;
     bool eor_sent;
+    bool peer_eor;  /* the agent's End-of-RIB seen on this session */
     struct xglue_agent_stats st;
     struct xglue_agent *next;
 };
@@ -41,6 +42,7 @@ struct xglue {
     struct xglue_agent *agents;
     void (*notify)(void *arg);
     void *notify_arg;
+    bool eor_held; /* End-of-RIB to agents held (xglue_hold_eor) */
 };
 
 static const enum rib_family vrf_families[3] = {RIB_AF_INET, RIB_AF_INET6, RIB_AF_EVPN};
@@ -270,6 +272,7 @@ int xglue_agent_up(struct xglue *g, const char *name, struct xmpp_session *sessi
     a->st.connected = true;
     a->eor_due = false;
     a->eor_sent = false;
+    a->peer_eor = false;
     a->subs_len = 0;
     a->q_len = 0;
     *out = a;
@@ -511,6 +514,7 @@ void xglue_withdraw(struct xglue *g, struct xglue_agent *a, const char *instance
 
 int xglue_eor(struct xglue *g, struct xglue_agent *a)
 {
+    a->peer_eor = true;
     int n = rib_source_sweep(g->rib, a->source);
     if (n > 0) {
         log_info("xmpp", "agent's End-of-RIB: stale routes swept", "agent=%s paths=%d", a->name, n);
@@ -552,6 +556,11 @@ static void build_item(struct xglue *g, struct xglue_agent *a, struct ginst *gi,
         e->key.prefix.version = p->addr.af;
         memcpy(e->key.prefix.addr, p->addr.b, p->addr.af == 4 ? 4 : 16);
         e->key.plen = p->plen;
+        if (af == RIB_AF_EVPN && p->evpn.type == 2) {
+            /* a MAC/IP route's address is a host address: the RIB keys it
+             * without a length (RFC 7432), the item id says /32 or /128 */
+            e->key.plen = p->addr.af == 4 ? 32 : 128;
+        }
     }
     const struct rib_path *paths;
     size_t count, nbest = 0;
@@ -661,7 +670,7 @@ size_t xglue_flush(struct xglue *g, uint64_t now)
             sent += n;
         }
         a->q_len = 0;
-        if (a->eor_due) {
+        if (a->eor_due && !g->eor_held) {
             struct xmpp_stanza st;
             memset(&st, 0, sizeof st);
             st.type = XMPP_STANZA_EOR_EVENT;
@@ -672,6 +681,35 @@ size_t xglue_flush(struct xglue *g, uint64_t now)
     }
     free(items);
     return sent;
+}
+
+void xglue_hold_eor(struct xglue *g, bool hold)
+{
+    bool release = g->eor_held && !hold;
+    g->eor_held = hold;
+    if (release && g->notify) {
+        for (struct xglue_agent *a = g->agents; a; a = a->next) {
+            if (a->session && a->eor_due) {
+                g->notify(g->notify_arg); /* the held End-of-RIBs go out at the next flush */
+                break;
+            }
+        }
+    }
+}
+
+size_t xglue_agents_pending_eor(const struct xglue *g, size_t *connected)
+{
+    size_t pending = 0, n = 0;
+    for (const struct xglue_agent *a = g->agents; a; a = a->next) {
+        if (a->session) {
+            n++;
+            pending += !a->peer_eor;
+        }
+    }
+    if (connected) {
+        *connected = n;
+    }
+    return pending;
 }
 
 int xglue_agent_stats(struct xglue *g, const char *name, struct xglue_agent_stats *st)

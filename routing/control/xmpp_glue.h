@@ -82,6 +82,17 @@ void xglue_set_notify(struct xglue *g, void (*fn)(void *arg), void *arg);
  * sent. */
 size_t xglue_flush(struct xglue *g, uint64_t now);
 
+/* Graceful restart of the control node: while 'hold' is set, no
+ * End-of-RIB goes to any agent (they are kept due); clearing it sends the
+ * due ones at the next flush. A control node that (re)starts holds them
+ * until the agents that reconnected have re-published (their End-of-RIB)
+ * or a bounded time passed, so that an agent does not sweep the routes it
+ * kept from this node against a table still being refilled. */
+void xglue_hold_eor(struct xglue *g, bool hold);
+/* Connected agents whose End-of-RIB has not arrived on their current
+ * session; '*connected' (may be NULL) gets the number connected. */
+size_t xglue_agents_pending_eor(const struct xglue *g, size_t *connected);
+
 /* Counters for operators and tests. */
 struct xglue_agent_stats {
     uint64_t published, withdrawn, items_sent, messages_sent;

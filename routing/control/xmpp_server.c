@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "routing/control/agent_config.h"
 #include "routing/control/xmpp_glue.h"
 #include "routing/xmpp/xmpp_session.h"
 
@@ -30,6 +31,8 @@ struct xconn {
     struct buf over;
     char name[XMPP_JID_MAX];
     bool doomed;
+    bool config_up;   /* known to srv->cfg as connected */
+    uint64_t config_seq, config_acks, config_nacks;
     struct xconn *prev, *next;
 };
 
@@ -46,6 +49,7 @@ struct xsrv {
     uv_loop_t *loop;
     struct rib *rib;
     struct xglue *glue;
+    struct acfg *cfg; /* agents' configuration, NULL: none sent */
     struct tls_ctx *ctx;
     struct tls_server *tls;
     uv_idle_t idle;
@@ -58,6 +62,9 @@ struct xsrv {
     uint32_t max_conns;
     size_t max_queued;
     uint64_t next_stream_id;
+    uv_timer_t eor_timer;  /* while End-of-RIB is held after the start */
+    bool eor_holding;
+    uint64_t eor_hold_until, last_agent_up, started;
     unsigned handles; /* uv handles not yet closed (+1 for the TLS server) */
     bool closing;
     void (*on_closed)(void *arg);
@@ -166,6 +173,12 @@ static void conn_timer_closed(uv_handle_t *h)
  * starts its stale timer), otherwise they are withdrawn. */
 static void conn_agent_down(struct xconn *c, bool graceful)
 {
+    if (c->config_up) {
+        c->config_up = false;
+        if (c->srv->cfg) {
+            acfg_agent_down(c->srv->cfg, c->name);
+        }
+    }
     if (!c->agent) {
         return;
     }
@@ -280,6 +293,14 @@ static void ses_established(void *arg, const char *peer)
     if (st) {
         stale_remove(st);
     }
+    if (srv->cfg) {
+        if (acfg_agent_up(srv->cfg, peer, c) == 0) {
+            c->config_up = true;
+        } else {
+            log_error("xmpp", "no memory for the agent's configuration state", "agent=%s", peer);
+        }
+    }
+    srv->last_agent_up = uv_now(srv->loop);
     log_info("xmpp", "agent up", "agent=%s", peer);
 }
 
@@ -343,7 +364,19 @@ static void ses_eor(void *arg)
     }
 }
 
+static void ses_config_ack(void *arg, const char *id, bool ok)
+{
+    struct xconn *c = arg;
+    if (ok) {
+        c->config_acks++;
+    } else {
+        c->config_nacks++;
+        log_warn("xmpp", "agent refused a config stanza", "agent=%s id=%s", c->name, id);
+    }
+}
+
 static const struct xmpp_session_ops session_ops = {
+    .config_ack = ses_config_ack,
     .send = ses_send,
     .established = ses_established,
     .closed = ses_closed,
@@ -466,6 +499,36 @@ static void srv_accept(struct tls_server *server, struct tls_conn *conn)
 
 /* ---- delivery ---- */
 
+/* acfg_send_fn: one config stanza to the agent's connection. */
+static int send_config(void *arg, void *user, const struct xmpp_config_obj *objs, size_t count)
+{
+    struct xsrv *srv = arg;
+    struct xconn *c = user;
+    if (!c || c->doomed || c->s.state != XMPP_SESSION_ESTABLISHED) {
+        return -1;
+    }
+    struct xmpp_stanza st = {.type = XMPP_STANZA_CONFIG, .objs = (struct xmpp_config_obj *)objs, .obj_count = count};
+    snprintf(st.id, sizeof st.id, "config-%llu", (unsigned long long)++c->config_seq);
+    snprintf(st.to, sizeof st.to, "%s", c->name);
+    snprintf(st.from, sizeof st.from, "%s", XMPP_CONTROL_JID);
+    int rc = xmpp_session_send(&c->s, uv_now(srv->loop), &st);
+    if (rc != 0) {
+        log_warn("xmpp", "config stanza not sent", "agent=%s err=\"%s\"", c->name, strata_strerror(rc));
+    }
+    return rc;
+}
+
+void xsrv_set_agent_config(struct xsrv *srv, struct acfg *cfg)
+{
+    srv->cfg = cfg;
+    for (struct xconn *c = srv->conns; cfg && c; c = c->next) {
+        if (c->agent && !c->config_up && acfg_agent_up(cfg, c->name, c) == 0) {
+            c->config_up = true;
+        }
+    }
+    request_flush(srv);
+}
+
 static void on_idle(uv_idle_t *h)
 {
     struct xsrv *srv = h->data;
@@ -483,6 +546,9 @@ static void on_idle(uv_idle_t *h)
         if (round == 0) {
             srv->in_idle = true;
             (void)xglue_flush(srv->glue, uv_now(srv->loop));
+            if (srv->cfg && acfg_pending(srv->cfg) && acfg_flush(srv->cfg, send_config, srv) < 0) {
+                log_error("xmpp", "no memory for agents' configuration; retried on the next change", NULL);
+            }
             srv->in_idle = false;
         }
     }
@@ -512,7 +578,44 @@ static void glue_notify(void *arg)
     }
 }
 
+/* ---- graceful restart: End-of-RIB held after the start ---- */
+
+static void eor_release(struct xsrv *srv, const char *why)
+{
+    if (!srv->eor_holding) {
+        return;
+    }
+    srv->eor_holding = false;
+    uv_timer_stop(&srv->eor_timer);
+    xglue_hold_eor(srv->glue, false);
+    size_t connected = 0;
+    (void)xglue_agents_pending_eor(srv->glue, &connected);
+    log_info("xmpp", "End-of-RIB to agents released", "reason=%s after_ms=%llu agents=%zu", why,
+             (unsigned long long)(uv_now(srv->loop) - srv->started), connected);
+    request_flush(srv);
+}
+
+static void eor_check(uv_timer_t *t)
+{
+    struct xsrv *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    size_t connected = 0;
+    size_t pending = xglue_agents_pending_eor(srv->glue, &connected);
+    if (now >= srv->eor_hold_until) {
+        eor_release(srv, "timer");
+    } else if (connected > 0 && pending == 0 && now - srv->last_agent_up >= XSRV_EOR_QUIET_MS) {
+        eor_release(srv, "agents-synced");
+    }
+}
+
 /* ---- life cycle ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct xsrv *srv = h->data;
+    srv->handles--;
+    srv_maybe_free(srv);
+}
 
 static void idle_closed(uv_handle_t *h)
 {
@@ -588,7 +691,16 @@ int xsrv_create(uv_loop_t *loop, struct rib *rib, const struct xsrv_config *cfg,
     uv_idle_init(loop, &srv->idle);
     srv->idle.data = srv;
     xglue_set_notify(srv->glue, glue_notify, srv);
-    srv->handles = 2; /* idle + TLS server */
+    uv_timer_init(loop, &srv->eor_timer);
+    srv->eor_timer.data = srv;
+    srv->handles = 3; /* idle + EoR timer + TLS server */
+    srv->started = srv->last_agent_up = uv_now(loop);
+    if (!cfg->no_eor_hold) {
+        srv->eor_holding = true;
+        srv->eor_hold_until = srv->started + (cfg->eor_hold_ms ? cfg->eor_hold_ms : XSRV_DEFAULT_EOR_HOLD_MS);
+        xglue_hold_eor(srv->glue, true);
+        uv_timer_start(&srv->eor_timer, eor_check, 50, 50);
+    }
     *out = srv;
     return 0;
 
@@ -636,21 +748,31 @@ void xsrv_close_cb(struct xsrv *srv, void (*on_closed)(void *arg), void *arg)
     srv->closing = true;
     uv_idle_stop(&srv->idle);
     uv_close((uv_handle_t *)&srv->idle, idle_closed);
+    uv_timer_stop(&srv->eor_timer);
+    uv_close((uv_handle_t *)&srv->eor_timer, handle_closed);
     tls_server_close(srv->tls, tls_server_closed);
 }
 
 /* ---- operators' views ---- */
 
-static json_t *agent_json(struct xsrv *srv, const char *name, size_t queued)
+static json_t *agent_json(struct xsrv *srv, const char *name, size_t queued, const struct xconn *c)
 {
     struct xglue_agent_stats st;
     if (xglue_agent_stats(srv->glue, name, &st) != 0) {
         return NULL;
     }
-    return json_pack("{s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I}", "name", name, "connected", st.connected,
+    size_t objects = 0, stanzas = 0;
+    json_t *o = json_pack("{s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I}", "name", name, "connected", st.connected,
                      "subscriptions", (int)st.subscriptions, "published", (json_int_t)st.published, "withdrawn",
                      (json_int_t)st.withdrawn, "items_sent", (json_int_t)st.items_sent, "messages_sent",
                      (json_int_t)st.messages_sent, "queued_bytes", (json_int_t)queued);
+    if (o && c && srv->cfg && acfg_agent_stats(srv->cfg, name, &objects, &stanzas) == 0) {
+        json_object_set_new(o, "config_objects", json_integer((json_int_t)objects));
+        json_object_set_new(o, "config_stanzas", json_integer((json_int_t)stanzas));
+        json_object_set_new(o, "config_acks", json_integer((json_int_t)c->config_acks));
+        json_object_set_new(o, "config_refused", json_integer((json_int_t)c->config_nacks));
+    }
+    return o;
 }
 
 json_t *xsrv_agents_json(struct xsrv *srv)
@@ -661,7 +783,7 @@ json_t *xsrv_agents_json(struct xsrv *srv)
     }
     for (struct xconn *c = srv->conns; c; c = c->next) {
         if (c->agent) {
-            json_t *o = agent_json(srv, c->name, c->tls ? tls_conn_queued_size(c->tls) : 0);
+            json_t *o = agent_json(srv, c->name, c->tls ? tls_conn_queued_size(c->tls) : 0, c);
             if (o && json_array_append_new(arr, o) != 0) {
                 json_decref(arr);
                 return NULL;
@@ -669,7 +791,7 @@ json_t *xsrv_agents_json(struct xsrv *srv)
         }
     }
     for (struct xstale *st = srv->stale; st; st = st->next) {
-        json_t *o = agent_json(srv, st->name, 0);
+        json_t *o = agent_json(srv, st->name, 0, NULL);
         if (o && json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return NULL;

@@ -30,6 +30,8 @@
 #define XSRV_DEFAULT_MAX_CONNS 4096u
 #define XSRV_DEFAULT_HIGH_WATERMARK ((size_t)1 << 20)
 #define XSRV_DEFAULT_MAX_QUEUED ((size_t)64 << 20)
+#define XSRV_DEFAULT_EOR_HOLD_MS 10000u
+#define XSRV_EOR_QUIET_MS 250u
 
 struct xsrv_config {
     char listen[64];          /* IPv4/IPv6 literal; "" = 0.0.0.0 */
@@ -47,6 +49,13 @@ struct xsrv_config {
     size_t write_high_watermark; /* TLS queue; 0: XSRV_DEFAULT_HIGH_WATERMARK */
     size_t max_queued;        /* bytes queued per agent before it is dropped;
                                * 0: XSRV_DEFAULT_MAX_QUEUED */
+    /* Graceful restart of this node: after the server starts, End-of-RIB
+     * to agents is held until every connected agent has sent its own
+     * End-of-RIB and none connected for XSRV_EOR_QUIET_MS, or until
+     * eor_hold_ms passed (0: XSRV_DEFAULT_EOR_HOLD_MS; 'no_eor_hold':
+     * not held). */
+    uint64_t eor_hold_ms;
+    bool no_eor_hold;
 };
 
 struct xsrv;
@@ -69,9 +78,18 @@ void xsrv_close_cb(struct xsrv *srv, void (*on_closed)(void *arg), void *arg);
  * (a BGP speaker): the server's table listeners schedule that delivery. */
 void xsrv_kick(struct xsrv *srv);
 
+struct acfg;
+/* Agents' configuration (routing/control/agent_config.h): from now on each
+ * agent that connects gets its config subgraph from 'cfg' and the changes
+ * after it (delivered with the routes, once per loop iteration; call
+ * xsrv_kick() after feeding 'cfg'). 'cfg' is not owned and must outlive the
+ * server. NULL: no configuration is sent (the default). */
+void xsrv_set_agent_config(struct xsrv *srv, struct acfg *cfg);
+
 /* Operators' view: one object per agent known (connected, or disconnected
  * with stale routes): name, connected, subscriptions, published,
- * withdrawn, items_sent, messages_sent, queued bytes. NULL on ENOMEM. */
+ * withdrawn, items_sent, messages_sent, queued bytes, config_objects and
+ * config_acks (answers to config stanzas: ok / refused). NULL on ENOMEM. */
 json_t *xsrv_agents_json(struct xsrv *srv);
 /* Routes of the table named 'table' ("vn1.inet.0", "bgp.l3vpn.0"), each
  * with its paths (source name, next hop, label, stale, best). NULL for an

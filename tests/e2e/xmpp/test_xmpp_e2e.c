@@ -94,7 +94,7 @@ static void server_start_at(struct server *s, const char *address, const char *n
         CHECK(f);
         fprintf(f,
                 "{\"xmpp\": {\"listen\": \"%s\", \"port\": %u, \"pki_dir\": \"%s\", \"stale_time\": %u, "
-                "\"write_high_watermark\": %u, \"max_queued_bytes\": %u}}\n",
+                "\"write_high_watermark\": %u, \"max_queued_bytes\": %u, \"eor_hold_ms\": 1000}}\n",
                 address, s->port, pki, stale_s, g_high_watermark, g_high_watermark * 16);
         fclose(f);
         s->pid = fork();

@@ -3,6 +3,9 @@
  * tests. */
 #include "tests/sim/agent-swarm/swarm.h"
 
+#include "routing/control/agent_config.h"
+
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,18 +122,147 @@ static void take_item(struct sa_agent *a, const struct xmpp_route_item *it)
     }
 }
 
+/* Keeps any item in a->routes ("INSTANCE ID" -> "NEXTHOP LABEL"). */
+static void keep_item(struct sa_agent *a, const char *instance, const struct xmpp_route_item *it)
+{
+    char id[256], key[XMPP_NAME_MAX + 260], nh[INET6_ADDRSTRLEN] = "?", val[INET6_ADDRSTRLEN + 16];
+    if (xmpp_route_key_format(id, sizeof id, it->entry.family, &it->entry.key) != 0) {
+        return;
+    }
+    snprintf(key, sizeof key, "%s %s", instance, id);
+    if (it->retract) {
+        json_object_del(a->routes, key);
+        return;
+    }
+    const struct xmpp_nexthop *n = &it->entry.next_hops[0];
+    if (n->address.version) {
+        inet_ntop(n->address.version == 4 ? AF_INET : AF_INET6, n->address.addr, nh, sizeof nh);
+    }
+    snprintf(val, sizeof val, "%s %u", nh, (unsigned)n->label);
+    json_object_set_new(a->routes, key, json_string(val));
+}
+
 static void ses_routes(void *arg, const struct xmpp_stanza *st)
 {
     struct sa_agent *a = arg;
     for (size_t i = 0; i < st->item_count; i++) {
+        if (a->routes) {
+            keep_item(a, st->instance, &st->items[i]);
+        }
         take_item(a, &st->items[i]);
+    }
+}
+
+static int send_st(struct sa_agent *a, struct xmpp_stanza *st, const char *id);
+
+/* Publishes (or withdraws) IPv4 address 'ip' /32 in 'instance'. */
+static int port_route(struct sa_agent *a, const char *instance, const char *ip, uint32_t label, bool withdraw)
+{
+    struct xmpp_route_entry e;
+    memset(&e, 0, sizeof e);
+    e.family = XMPP_FAMILY_INET;
+    e.key.prefix.version = 4;
+    if (inet_pton(AF_INET, ip, e.key.prefix.addr) != 1) {
+        return 0; /* not IPv4: this simulation publishes IPv4 only */
+    }
+    e.key.plen = 32;
+    struct xmpp_stanza st = {.family = e.family, .key = e.key};
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    if (withdraw) {
+        st.type = XMPP_STANZA_DISSOCIATE;
+        return send_st(a, &st, "wd");
+    }
+    put_ip4(&e.next_hops[0].address, SA_NH_BASE + a->index);
+    e.next_hops[0].label = label;
+    e.next_hops[0].encaps = XMPP_ENCAP_GRE | XMPP_ENCAP_UDP;
+    e.next_hop_count = 1;
+    st.type = XMPP_STANZA_PUBLISH;
+    st.entry = &e;
+    return send_st(a, &st, "pub");
+}
+
+static void port_routes(struct sa_agent *a, const json_t *port, bool withdraw)
+{
+    const char *ri = json_string_value(json_object_get(port, "ri"));
+    size_t i;
+    json_t *ip;
+    json_array_foreach(json_object_get(port, "ips"), i, ip) {
+        if (port_route(a, ri, json_string_value(ip), (uint32_t)json_integer_value(json_object_get(port, "label")),
+                       withdraw) != 0) {
+            a->write_fails++;
+        }
+    }
+}
+
+/* Brings the published ports to what the configuration lists. */
+static void ports_reconcile(struct sa_agent *a)
+{
+    json_t *names = acfg_mirror_names(a->cfg, "virtual-machine-interface");
+    json_t *want = json_object();
+    size_t i;
+    json_t *n;
+    bool published = false;
+    json_array_foreach(names, i, n) {
+        const json_t *p = acfg_mirror_node(a->cfg, "virtual-machine-interface", json_string_value(n));
+        const char *ri = json_string_value(json_object_get(p, "routing_instance"));
+        const char *ipt = json_string_value(json_object_get(p, "instance_ip_addresses"));
+        json_t *ips = ipt ? json_loads(ipt, 0, NULL) : NULL;
+        if (!ri || !json_is_array(ips)) {
+            json_decref(ips);
+            continue;
+        }
+        json_t *old = json_object_get(a->ports, json_string_value(n));
+        if (old && json_equal(json_object_get(old, "ips"), ips) &&
+            strcmp(json_string_value(json_object_get(old, "ri")), ri) == 0) {
+            json_object_set(want, json_string_value(n), old);
+            json_decref(ips);
+            continue;
+        }
+        if (old) {
+            port_routes(a, old, true);
+        }
+        if (!json_object_get(a->subs, ri)) {
+            if (sa_subscribe(a, ri) != 0) {
+                a->write_fails++;
+            }
+            json_object_set_new(a->subs, ri, json_true());
+        }
+        json_t *port = json_pack("{s:s,s:o,s:I}", "ri", ri, "ips", ips,
+                                 "label", (json_int_t)(1000 + json_object_size(a->ports) + i));
+        port_routes(a, port, false);
+        published = true;
+        json_object_set_new(want, json_string_value(n), port);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(a->ports, k, v) {
+        if (!json_object_get(want, k)) {
+            port_routes(a, v, true);
+        }
+    }
+    json_decref(a->ports);
+    a->ports = want;
+    json_decref(names);
+    if (published && !a->config_eor_sent) {
+        a->config_eor_sent = true;
+        if (sa_eor(a) != 0) {
+            a->write_fails++;
+        }
     }
 }
 
 static int ses_config(void *arg, const struct xmpp_stanza *st)
 {
-    (void)arg;
-    (void)st;
+    struct sa_agent *a = arg;
+    a->config_stanzas++;
+    a->config_at_ms = uv_now(a->loop);
+    if (!a->cfg) {
+        return 0;
+    }
+    if (acfg_mirror_apply(a->cfg, st->objs, st->obj_count) != 0) {
+        return -1;
+    }
+    ports_reconcile(a);
     return 0;
 }
 
@@ -258,8 +390,23 @@ void sa_agent_free(struct sa_agent *a)
         xmpp_session_destroy(&a->s);
     }
     tls_ctx_free(a->ctx);
+    acfg_mirror_free(a->cfg);
+    json_decref(a->ports);
+    json_decref(a->routes);
+    json_decref(a->subs);
     free(a->have);
     free(a);
+}
+
+int sa_follow_config(struct sa_agent *a)
+{
+    if (!a->cfg && acfg_mirror_create(&a->cfg) != 0) {
+        return LIB_ENOMEM;
+    }
+    if (!a->ports) a->ports = json_object();
+    if (!a->routes) a->routes = json_object();
+    if (!a->subs) a->subs = json_object();
+    return a->ports && a->routes && a->subs ? 0 : LIB_ENOMEM;
 }
 
 void sa_agent_close(struct sa_agent *a)

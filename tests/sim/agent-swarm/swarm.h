@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "lib/pki.h"
@@ -45,6 +46,14 @@ struct sa_agent {
     uint32_t have_count;
     uint32_t expect;            /* routes the test expects; see complete_at_ms */
     uint64_t items, retracts, wrong, write_fails;
+    /* following configuration (sa_follow_config) */
+    struct acfg_mirror *cfg;    /* the config the control node sent */
+    json_t *ports;              /* interface name -> {"ri", "ips": [...]} published */
+    json_t *routes;             /* "INSTANCE PREFIX" -> "NEXTHOP LABEL", every item held */
+    json_t *subs;               /* instances subscribed to for ports */
+    bool config_eor_sent;       /* End-of-RIB after the first ports were published */
+    uint64_t config_stanzas;
+    uint64_t config_at_ms;      /* uv_now of the last config stanza */
 };
 
 /* Issues an agent certificate named 'name' (CN and DNS SAN) carrying the
@@ -75,6 +84,14 @@ int sa_eor(struct sa_agent *a) STRATA_WARN_UNUSED;
 int sa_send_raw(struct sa_agent *a, const void *data, size_t size) STRATA_WARN_UNUSED;
 /* Stops reading from the connection (a stuck agent). */
 void sa_read_stop(struct sa_agent *a);
+/* The agent follows its configuration like a vRouter agent: it keeps what
+ * config stanzas say (a->cfg), and for every virtual-machine-interface it
+ * is given it subscribes to the interface's routing_instance and publishes
+ * each of its instance_ip_addresses (IPv4, /32; next hop 100.64.0.0 +
+ * index, label 16 + the interface's position) ; an interface deleted is
+ * withdrawn. Every routes item is then also kept in a->routes, whatever
+ * its shape. LIB_ENOMEM. */
+int sa_follow_config(struct sa_agent *a) STRATA_WARN_UNUSED;
 /* Whether route 'r' is held. */
 bool sa_has(const struct sa_agent *a, uint32_t r);
 

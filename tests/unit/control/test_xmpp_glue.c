@@ -385,10 +385,130 @@ static void test_routes_between_agents(void **state)
     rib_free(rib);
 }
 
+/* Publishes an EVPN route (item id "TAG-MAC" or "TAG-MAC,PREFIX") with one
+ * VXLAN next hop. */
+static void publish_evpn(struct pair *p, const char *instance, const char *id, uint8_t nh_last, uint32_t vni)
+{
+    struct xmpp_route_entry e;
+    memset(&e, 0, sizeof e);
+    e.family = XMPP_FAMILY_EVPN;
+    assert_int_equal(xmpp_route_key_parse(id, XMPP_FAMILY_EVPN, &e.key), 0);
+    struct xmpp_nexthop *nh = &e.next_hops[0];
+    nh->address.version = 4;
+    nh->address.addr[0] = 192;
+    nh->address.addr[2] = 2;
+    nh->address.addr[3] = nh_last;
+    nh->label = vni;
+    nh->has_vni = true;
+    nh->vni = vni;
+    nh->encaps = XMPP_ENCAP_VXLAN;
+    e.next_hop_count = 1;
+    struct xmpp_stanza st = {.type = XMPP_STANZA_PUBLISH, .entry = &e, .family = e.family, .key = e.key};
+    snprintf(st.id, sizeof st.id, "pub");
+    snprintf(st.to, sizeof st.to, "%s", XMPP_CONTROL_JID "/bgp-peer");
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    agent_send(p, &st);
+}
+
+/* EVPN MAC and MAC/IP routes are reflected between agents like inet ones:
+ * an agent subscribed to the instance gets them (VXLAN, its VNI), the
+ * publisher does not; a withdraw is a retract. */
+static void test_evpn_between_agents(void **state)
+{
+    (void)state;
+    struct rib *rib;
+    struct xglue *g;
+    assert_int_equal(rib_create(&(struct rib_config){0}, &rib), 0);
+    assert_int_equal(xglue_create(rib, &g), 0);
+    struct pair a, b;
+    pair_open(&a, g, "compute-a");
+    pair_open(&b, g, "compute-b");
+    struct pair *all[] = {&a, &b};
+    subscribe(&a, "blue");
+    subscribe(&b, "blue");
+    flush(g, all, 2);
+    publish_evpn(&a, "blue", "0-02:00:00:00:00:0a,10.1.1.5/32", 11, 5001);
+    publish_evpn(&a, "blue", "0-02:00:00:00:00:0b", 11, 5001);
+    flush(g, all, 2);
+    const struct seen *s = last_seen(&b.agent, "blue/0-02:00:00:00:00:0a,10.1.1.5/32");
+    assert_non_null(s);
+    assert_false(s->retract);
+    assert_int_equal(s->nh_last, 11);
+    assert_int_equal(s->encaps, XMPP_ENCAP_VXLAN);
+    s = last_seen(&b.agent, "blue/0-02:00:00:00:00:0b");
+    assert_non_null(s);
+    assert_false(s->retract);
+    s = last_seen(&a.agent, "blue/0-02:00:00:00:00:0b");
+    assert_true(s == NULL || s->retract);
+    /* withdrawn: a retract */
+    struct xmpp_stanza st = {.type = XMPP_STANZA_DISSOCIATE, .family = XMPP_FAMILY_EVPN};
+    assert_int_equal(xmpp_route_key_parse("0-02:00:00:00:00:0b", XMPP_FAMILY_EVPN, &st.key), 0);
+    snprintf(st.id, sizeof st.id, "wd");
+    snprintf(st.to, sizeof st.to, "%s", XMPP_CONTROL_JID "/bgp-peer");
+    snprintf(st.instance, sizeof st.instance, "blue");
+    agent_send(&a, &st);
+    flush(g, all, 2);
+    s = last_seen(&b.agent, "blue/0-02:00:00:00:00:0b");
+    assert_true(s && s->retract);
+    pair_close(&a);
+    pair_close(&b);
+    xglue_free(g);
+    rib_free(rib);
+}
+
+/* A (re)started control node holds End-of-RIB: agents that subscribe get
+ * routes but no End-of-RIB until the hold is released; the count of agents
+ * whose own End-of-RIB is pending drives the release. */
+static void test_eor_held_after_restart(void **state)
+{
+    (void)state;
+    struct rib *rib;
+    struct xglue *g;
+    assert_int_equal(rib_create(&(struct rib_config){0}, &rib), 0);
+    assert_int_equal(xglue_create(rib, &g), 0);
+    xglue_hold_eor(g, true);
+    struct pair a, b;
+    pair_open(&a, g, "compute-a");
+    pair_open(&b, g, "compute-b");
+    struct pair *all[] = {&a, &b};
+    size_t connected = 0;
+    assert_int_equal(xglue_agents_pending_eor(g, &connected), 2);
+    assert_int_equal(connected, 2);
+    subscribe(&a, "blue");
+    subscribe(&b, "blue");
+    flush(g, all, 2);
+    assert_int_equal(a.agent.eors, 0);
+    assert_int_equal(b.agent.eors, 0);
+    publish(&a, "blue", "10.1.1.5/32", 11, 17, 1);
+    eor(&a);
+    flush(g, all, 2);
+    assert_int_equal(xglue_agents_pending_eor(g, NULL), 1);
+    assert_non_null(last_seen(&b.agent, "blue/10.1.1.5/32")); /* routes flow meanwhile */
+    assert_int_equal(b.agent.eors, 0);
+    eor(&b);
+    flush(g, all, 2);
+    assert_int_equal(xglue_agents_pending_eor(g, NULL), 0);
+    assert_int_equal(b.agent.eors, 0);
+    xglue_hold_eor(g, false);
+    flush(g, all, 2);
+    assert_int_equal(a.agent.eors, 1);
+    assert_int_equal(b.agent.eors, 1);
+    /* once released, a later subscription gets its End-of-RIB at once */
+    subscribe(&b, "red");
+    flush(g, all, 2);
+    assert_int_equal(b.agent.eors, 1); /* only the first subscription's */
+    pair_close(&a);
+    pair_close(&b);
+    xglue_free(g);
+    rib_free(rib);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_between_agents),
+        cmocka_unit_test(test_evpn_between_agents),
+        cmocka_unit_test(test_eor_held_after_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,364 @@
+/* Unit tests for routing/control/agent_config.c: the config subgraph built
+ * from a virtual-router-index, the diff between two subgraphs (order,
+ * exactness), its stanzas round-tripping through the XMPP codec into the
+ * receiving mirror, and which agents a store change reaches. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "routing/control/agent_config.h"
+#include "tests/unit/xmpp/xmpp_samples.h"
+
+/* An interface entry of an index, as the compiler writes it. */
+static json_t *iface(const char *name, const char *uuid, const char *net, const char *ip)
+{
+    char ri[256], acl[256];
+    snprintf(ri, sizeof ri, "default-domain:p:%s:%s", net, net);
+    snprintf(acl, sizeof acl, "default-domain:p:%s:%s", net, net);
+    char vn[256];
+    snprintf(vn, sizeof vn, "default-domain:p:%s", net);
+    return json_pack("{s:[s,s,s],s:s,s:s,s:s,s:s,s:[s],s:[{s:s,s:s,s:s}],s:[]}", "fq_name", "default-domain", "p",
+                     name, "uuid", uuid, "virtual_network", vn, "routing_instance", ri, "access_control_list", acl,
+                     "instance_ip_addresses", ip, "security_groups", "security_group", "default-domain:p:default",
+                     "ingress_access_control_list", "default-domain:p:default:ingress-access-control-list",
+                     "egress_access_control_list", "default-domain:p:default:egress-access-control-list",
+                     "floating_ips");
+}
+
+/* The index of router 'vr' listing 'ifs' (stolen) and the union of their
+ * networks, instances, ACLs and the default group. */
+static json_t *index_of(const char *vr, json_t *ifs)
+{
+    json_t *vns = json_array(), *ris = json_array(), *acls = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(ifs, i, e) {
+        json_array_append(vns, json_object_get(e, "virtual_network"));
+        json_array_append(ris, json_object_get(e, "routing_instance"));
+        json_array_append(acls, json_object_get(e, "access_control_list"));
+    }
+    json_t *sgs = json_array();
+    if (json_array_size(ifs)) {
+        json_array_append_new(acls, json_string("default-domain:p:default:ingress-access-control-list"));
+        json_array_append_new(sgs, json_string("default-domain:p:default"));
+    }
+    char uuid[64];
+    snprintf(uuid, sizeof uuid, "idx-%s", vr);
+    return json_pack("{s:[s,s,s],s:s,s:{s:o,s:o,s:o,s:o,s:o}}", "fq_name", "default-global-system-config", vr,
+                     "index", "uuid", uuid, "virtual_router_index", "interfaces", ifs, "virtual_networks", vns,
+                     "routing_instances", ris, "access_control_lists", acls, "security_groups", sgs);
+}
+
+static json_t *acl_obj(const char *net, const char *action)
+{
+    return json_pack("{s:[s,s,s,s],s:s,s:s,s:{s:[{s:{s:s}}]},s:[{s:s}]}", "fq_name", "default-domain", "p", net, net,
+                     "name", net, "uuid", "acl-uuid", "access_control_list_entries", "acl_rule", "action_list",
+                     "simple_action", action, "derived_from", "type", "virtual-network");
+}
+
+static size_t count_op(const struct xmpp_config_obj *o, size_t n, enum xmpp_config_op op, bool link)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) {
+        c += o[i].op == op && o[i].is_link == link;
+    }
+    return c;
+}
+
+static const struct xmpp_config_obj *find_node(const struct xmpp_config_obj *o, size_t n, const char *type,
+                                               const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!o[i].is_link && strcmp(o[i].node.type, type) == 0 && strcmp(o[i].node.name, name) == 0) {
+            return &o[i];
+        }
+    }
+    return NULL;
+}
+
+static const char *prop(const struct xmpp_config_obj *o, const char *name)
+{
+    for (size_t i = 0; o && i < o->node.prop_count; i++) {
+        if (strcmp(o->node.props[i].name, name) == 0) {
+            return o->node.props[i].value;
+        }
+    }
+    return NULL;
+}
+
+/* Builds, diffs from nothing: every node before any link, the interface's
+ * properties from the index entry, the ACL's from its store object. */
+static void test_build_and_full_diff(void **state)
+{
+    (void)state;
+    json_t *objs = json_object();
+    json_object_set_new(objs, "access-control-list\ndefault-domain:p:red:red", acl_obj("red", "pass"));
+    json_t *idx = index_of("vr1", json_pack("[o]", iface("port1", "u1", "red", "10.1.0.3")));
+    struct acfg_set *s;
+    assert_int_equal(acfg_set_build(idx, "vr1", objs, &s), 0);
+    /* vr, vmi, vn, ri, 2 acls, sg = 7 nodes; vr-vmi, vmi-vn, vmi-ri, vmi-sg = 4 links */
+    assert_int_equal(acfg_set_size(s), 11);
+    assert_true(acfg_set_has_node(s, "virtual-machine-interface", "default-domain:p:port1"));
+    assert_true(acfg_set_has_node(s, "routing-instance", "default-domain:p:red:red"));
+    assert_false(acfg_set_has_node(s, "routing-instance", "default-domain:p:blue:blue"));
+
+    struct xmpp_config_obj *o;
+    size_t n;
+    assert_int_equal(acfg_diff(NULL, s, &o, &n), 0);
+    assert_int_equal(n, 11);
+    assert_int_equal(count_op(o, n, XMPP_CONFIG_UPDATE, false), 7);
+    assert_int_equal(count_op(o, n, XMPP_CONFIG_UPDATE, true), 4);
+    for (size_t i = 0; i < 7; i++) {
+        assert_false(o[i].is_link); /* nodes first */
+    }
+    const struct xmpp_config_obj *vmi = find_node(o, n, "virtual-machine-interface", "default-domain:p:port1");
+    assert_non_null(vmi);
+    assert_string_equal(prop(vmi, "uuid"), "u1");
+    assert_string_equal(prop(vmi, "routing_instance"), "default-domain:p:red:red");
+    assert_string_equal(prop(vmi, "instance_ip_addresses"), "[\"10.1.0.3\"]");
+    assert_null(prop(vmi, "fq_name"));
+    const struct xmpp_config_obj *acl = find_node(o, n, "access-control-list", "default-domain:p:red:red");
+    assert_string_equal(prop(acl, "access_control_list_entries"), "{\"acl_rule\":[{\"action_list\":{\"simple_action\":\"pass\"}}]}");
+    assert_null(prop(acl, "derived_from"));
+    assert_null(prop(acl, "name"));
+    const struct xmpp_config_obj *sg = find_node(o, n, "security-group", "default-domain:p:default");
+    assert_string_equal(prop(sg, "egress_access_control_list"), "default-domain:p:default:egress-access-control-list");
+    /* an ACL not in the store yet is a node without properties */
+    assert_int_equal(find_node(o, n, "access-control-list", "default-domain:p:default:ingress-access-control-list")->node.prop_count, 0);
+    acfg_objs_free(o, n);
+
+    /* the same set twice: nothing to send */
+    struct acfg_set *s2;
+    assert_int_equal(acfg_set_build(idx, "vr1", objs, &s2), 0);
+    assert_int_equal(acfg_diff(s, s2, &o, &n), 0);
+    assert_int_equal(n, 0);
+    acfg_objs_free(o, n);
+    acfg_set_free(s2);
+    /* to nothing: links deleted before nodes */
+    assert_int_equal(acfg_diff(s, NULL, &o, &n), 0);
+    assert_int_equal(n, 11);
+    for (size_t i = 0; i < 4; i++) {
+        assert_true(o[i].is_link && o[i].op == XMPP_CONFIG_DELETE);
+    }
+    for (size_t i = 4; i < n; i++) {
+        assert_true(!o[i].is_link && o[i].op == XMPP_CONFIG_DELETE && o[i].node.prop_count == 0);
+    }
+    acfg_objs_free(o, n);
+    acfg_set_free(s);
+    json_decref(idx);
+    json_decref(objs);
+}
+
+/* A second port on another network: exactly its node, its network's three
+ * nodes and its four links; the shared group and the first port are not
+ * resent. Removing the first port: its links, its node and its network. */
+static void test_incremental_diff(void **state)
+{
+    (void)state;
+    json_t *one = index_of("vr1", json_pack("[o]", iface("port1", "u1", "red", "10.1.0.3")));
+    json_t *two = index_of("vr1", json_pack("[o,o]", iface("port1", "u1", "red", "10.1.0.3"),
+                                            iface("port2", "u2", "blue", "10.2.0.3")));
+    json_t *only2 = index_of("vr1", json_pack("[o]", iface("port2", "u2", "blue", "10.2.0.3")));
+    struct acfg_set *a, *b, *c;
+    assert_int_equal(acfg_set_build(one, "vr1", NULL, &a), 0);
+    assert_int_equal(acfg_set_build(two, "vr1", NULL, &b), 0);
+    assert_int_equal(acfg_set_build(only2, "vr1", NULL, &c), 0);
+    struct xmpp_config_obj *o;
+    size_t n;
+    assert_int_equal(acfg_diff(a, b, &o, &n), 0);
+    assert_int_equal(count_op(o, n, XMPP_CONFIG_UPDATE, false), 4); /* vmi, vn, ri, acl */
+    assert_int_equal(count_op(o, n, XMPP_CONFIG_UPDATE, true), 4);
+    assert_int_equal(n, 8);
+    assert_non_null(find_node(o, n, "virtual-machine-interface", "default-domain:p:port2"));
+    assert_null(find_node(o, n, "virtual-machine-interface", "default-domain:p:port1"));
+    acfg_objs_free(o, n);
+
+    assert_int_equal(acfg_diff(b, c, &o, &n), 0);
+    assert_int_equal(count_op(o, n, XMPP_CONFIG_DELETE, true), 4);
+    assert_int_equal(count_op(o, n, XMPP_CONFIG_DELETE, false), 4);
+    assert_int_equal(n, 8);
+    assert_true(o[0].is_link && o[n - 1].op == XMPP_CONFIG_DELETE && !o[n - 1].is_link);
+    assert_non_null(find_node(o, n, "virtual-network", "default-domain:p:red"));
+    acfg_objs_free(o, n);
+
+    /* a changed address: one update of the interface, nothing else */
+    json_t *moved = index_of("vr1", json_pack("[o]", iface("port2", "u2", "blue", "10.2.0.9")));
+    struct acfg_set *d;
+    assert_int_equal(acfg_set_build(moved, "vr1", NULL, &d), 0);
+    assert_int_equal(acfg_diff(c, d, &o, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(prop(&o[0], "instance_ip_addresses"), "[\"10.2.0.9\"]");
+    acfg_objs_free(o, n);
+    acfg_set_free(a);
+    acfg_set_free(b);
+    acfg_set_free(c);
+    acfg_set_free(d);
+    json_decref(one);
+    json_decref(two);
+    json_decref(only2);
+    json_decref(moved);
+}
+
+/* Stanzas of a diff encode, decode back (through a stream, as an agent
+ * reads them) and are applied to the agent's mirror. */
+struct agent {
+    struct acfg_mirror *m;
+    size_t stanzas, objects;
+};
+
+static int rt_send(void *arg, void *user, const struct xmpp_config_obj *objs, size_t count)
+{
+    size_t *calls = arg;
+    struct agent *ag = user;
+    (*calls)++;
+    assert_non_null(ag);
+    assert_true(count >= 1 && count <= XMPP_MAX_CONFIG_OBJS);
+    struct xmpp_stanza st = {.type = XMPP_STANZA_CONFIG, .objs = (struct xmpp_config_obj *)objs, .obj_count = count};
+    snprintf(st.id, sizeof st.id, "c%zu", ag->stanzas);
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(xmpp_stanza_encode(&out, &st), 0);
+    struct xmpp_elem *e = parse_stanza((const char *)out.data, out.size);
+    assert_non_null(e);
+    struct xmpp_stanza got;
+    assert_int_equal(xmpp_stanza_decode(e, &got), 0);
+    assert_true(xmpp_stanza_equal(&st, &got));
+    assert_int_equal(acfg_mirror_apply(ag->m, got.objs, got.obj_count), 0);
+    xmpp_stanza_clear(&got);
+    xmpp_elem_free(e);
+    buf_destroy(&out);
+    ag->stanzas++;
+    ag->objects += count;
+    return 0;
+}
+
+static void reset_counts(struct agent *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        a[i].stanzas = a[i].objects = 0;
+    }
+}
+
+/* Three agents: a store change reaches exactly the agents it concerns,
+ * and each mirror ends equal to what its index says. */
+static void test_agents_and_mirror(void **state)
+{
+    (void)state;
+    struct acfg *c;
+    assert_int_equal(acfg_create(&c), 0);
+    struct agent ag[3] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(acfg_mirror_create(&ag[i].m), 0);
+    }
+    json_t *i1 = index_of("vr1", json_pack("[o]", iface("port1", "u1", "red", "10.1.0.3")));
+    json_t *i2 = index_of("vr2", json_pack("[o]", iface("port2", "u2", "blue", "10.2.0.3")));
+    assert_false(acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/1", i1)); /* nobody up */
+    assert_false(acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/2", i2));
+    assert_false(acfg_object(c, "bgp-router", "/c/o/bgp-router/x", i2)); /* not a config type */
+    assert_int_equal(acfg_agent_up(c, "vr1", &ag[0]), 0);
+    assert_int_equal(acfg_agent_up(c, "vr2", &ag[1]), 0);
+    assert_int_equal(acfg_agent_up(c, "vr3", &ag[2]), 0); /* no index: nothing to send */
+    assert_true(acfg_pending(c));
+    size_t calls = 0;
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 22);
+    assert_false(acfg_pending(c));
+    assert_int_equal(ag[0].objects, 11);
+    assert_int_equal(ag[1].objects, 11);
+    assert_int_equal(ag[2].objects, 0);
+    assert_non_null(acfg_mirror_node(ag[0].m, "virtual-machine-interface", "default-domain:p:port1"));
+    assert_null(acfg_mirror_node(ag[0].m, "virtual-machine-interface", "default-domain:p:port2"));
+    assert_true(acfg_mirror_has_link(ag[1].m, "virtual-router", "vr2", "virtual-machine-interface",
+                                     "default-domain:p:port2"));
+    assert_int_equal(acfg_mirror_nodes(ag[1].m), 7);
+    assert_int_equal(acfg_mirror_links(ag[1].m), 4);
+
+    /* the red network's ACL appears in the store: only vr1 gets it */
+    reset_counts(ag, 3);
+    json_t *acl = acl_obj("red", "deny");
+    assert_true(acfg_object(c, "access-control-list", "/c/o/access-control-list/a", acl));
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 1);
+    assert_int_equal(ag[0].objects, 1);
+    assert_int_equal(ag[1].objects + ag[2].objects, 0);
+    const json_t *p = acfg_mirror_node(ag[0].m, "access-control-list", "default-domain:p:red:red");
+    assert_string_equal(json_string_value(json_object_get(p, "access_control_list_entries")),
+                        "{\"acl_rule\":[{\"action_list\":{\"simple_action\":\"deny\"}}]}");
+    /* an unrelated network object: nobody */
+    json_t *green = json_pack("{s:[s,s,s],s:s}", "fq_name", "default-domain", "p", "green", "uuid", "g");
+    assert_false(acfg_object(c, "virtual-network", "/c/o/virtual-network/g", green));
+
+    /* port2 moves from vr2 to vr1: vr1 gets its additions, vr2 deletes */
+    reset_counts(ag, 3);
+    json_t *i1b = index_of("vr1", json_pack("[o,o]", iface("port1", "u1", "red", "10.1.0.3"),
+                                            iface("port2", "u2", "blue", "10.2.0.3")));
+    json_t *i2b = index_of("vr2", json_array());
+    assert_true(acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/1", i1b));
+    assert_true(acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/2", i2b));
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 8 + 10);
+    assert_int_equal(ag[0].objects, 8);
+    assert_int_equal(ag[1].objects, 10); /* all but its virtual-router node */
+    assert_int_equal(acfg_mirror_nodes(ag[1].m), 1);
+    assert_int_equal(acfg_mirror_links(ag[1].m), 0);
+    json_t *names = acfg_mirror_names(ag[0].m, "virtual-machine-interface");
+    assert_int_equal(json_array_size(names), 2);
+    assert_string_equal(json_string_value(json_array_get(names, 1)), "default-domain:p:port2");
+    json_decref(names);
+
+    /* the index of vr2 deleted: its last node goes */
+    reset_counts(ag, 3);
+    assert_true(acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/2", NULL));
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 1);
+    assert_int_equal(acfg_mirror_nodes(ag[1].m), 0);
+
+    /* a reload of the same objects sends nothing */
+    reset_counts(ag, 3);
+    assert_true(acfg_object(c, "virtual-router-index", NULL, NULL));
+    assert_false(acfg_object(c, "virtual-router-index", "", NULL));
+    (void)acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/1", i1b);
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 0);
+
+    /* an agent that reconnects gets everything again; one that is down
+     * gets nothing */
+    reset_counts(ag, 3);
+    acfg_agent_down(c, "vr1");
+    assert_false(acfg_object(c, "access-control-list", "/c/o/access-control-list/a", NULL));
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 0);
+    struct acfg_mirror *fresh;
+    assert_int_equal(acfg_mirror_create(&fresh), 0);
+    acfg_mirror_free(ag[0].m);
+    ag[0].m = fresh;
+    assert_int_equal(acfg_agent_up(c, "vr1", &ag[0]), 0);
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 19);
+    assert_int_equal(acfg_mirror_nodes(ag[0].m), 11);
+    size_t objects, stanzas;
+    assert_int_equal(acfg_agent_stats(c, "vr1", &objects, &stanzas), 0);
+    assert_int_equal(objects, 11 + 1 + 8 + 19);
+    assert_int_equal(stanzas, 1 + 1 + 1 + 2);
+    assert_int_equal(acfg_agent_stats(c, "nobody", &objects, &stanzas), LIB_EINVAL);
+
+    acfg_free(c);
+    for (int i = 0; i < 3; i++) {
+        acfg_mirror_free(ag[i].m);
+    }
+    json_decref(i1);
+    json_decref(i2);
+    json_decref(i1b);
+    json_decref(i2b);
+    json_decref(acl);
+    json_decref(green);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build_and_full_diff),
+        cmocka_unit_test(test_incremental_diff),
+        cmocka_unit_test(test_agents_and_mirror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
