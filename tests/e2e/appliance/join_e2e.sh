@@ -11,13 +11,14 @@
 # of objects created before it joined; the same token used again is refused
 # (409) and the token shows as used. An agent enrols with a vrouter token
 # (`strata-agent enroll`): its certificate verifies against the CA, names
-# the virtual-router the token binds and carries the agent role; two agents
+# the virtual-router the token binds, carries the agent role and is admitted
+# by the control role's XMPP server (node 1 runs it); two agents
 # racing with one token: one certificate, one 409.
 # Every wait is bounded and every check fails the test with a message.
 set -euo pipefail
 stratad=$1 stratactl=$2 agent=$3 work=$4
-port=$((7700 + (RANDOM % 50) * 4))
-api_port=$((port + 2))
+port=$((7700 + (RANDOM % 50) * 8))
+api_port=$((port + 2)) bgp_port=$((port + 3)) xmpp_port=$((port + 4))
 rm -rf "$work"
 mkdir -p "$work"
 pids=()
@@ -44,10 +45,14 @@ fp=$(sed -n 's/^cluster CA fingerprint //p' "$work/init.out")
 [ "$(stat -c %a "$work/pki/ca.key")" = 600 ] || fail "ca.key is not mode 0600"
 members=""
 for i in 1 2 3; do members+="${members:+, }\"$i=n$i@127.0.0.$i:$port\""; done
+# Node 1 also runs the control role: its XMPP server checks agents' certificates.
 for i in 1 2 3; do
+  roles='"store", "config"'
+  [ "$i" = 1 ] && roles='"store", "config", "control"'
   cat >"$work/n$i.json" <<JSON
 {"id": $i, "name": "n$i", "address": "127.0.0.$i", "raft_port": $port, "api_port": $api_port,
- "data_dir": "$work/n$i", "pki_dir": "$work/pki", "members": [$members], "roles": ["store", "config"],
+ "bgp_port": $bgp_port, "xmpp_port": $xmpp_port,
+ "data_dir": "$work/n$i", "pki_dir": "$work/pki", "members": [$members], "roles": [$roles],
  "config_workers": 2}
 JSON
   "$stratad" run --config "$work/n$i.json" >"$work/n$i.log" 2>&1 &
@@ -161,6 +166,25 @@ if [ "$agent" != - ]; then
     --pki-dir "$work/agent" >"$work/agent.out" 2>"$work/agent.err" || rc=$?
   [ "$rc" = 0 ] || fail "agent enroll: exit $rc: $(cat "$work/agent.err")"
   [ "$(cat "$work/agent.out")" = vr-compute1 ] || fail "agent enroll printed $(cat "$work/agent.out")"
+  # The control role's XMPP server admits the enrolled certificate (mutual
+  # TLS against the CA, the agent role): it answers the agent's stream
+  # header. A node certificate (no agent role) gets no stream.
+  api 1 global-system-config update default-global-system-config autonomous_system=64512 >/dev/null ||
+    fail "cluster AS"
+  api 1 bgp-router create n1 --parent default-global-system-config bgp_router_parameters.router_type=control-node \
+    bgp_router_parameters.address=127.0.0.1 bgp_router_parameters.identifier=127.0.0.1 \
+    bgp_router_parameters.port=$bgp_port >/dev/null || fail "bgp-router n1"
+  xmpp_hello() { # xmpp_hello CERT KEY NAME: the server's reply to a stream header, over mutual TLS
+    { printf "<?xml version='1.0'?><stream:stream from='%s' to='network-control@contrailsystems.com' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" "$3"
+      sleep 1; } |
+      timeout 5 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$xmpp_port" -cert "$1" -key "$2" \
+        -CAfile "$work/pki/ca.pem" -verify_return_error 2>/dev/null || true
+  }
+  admitted() { xmpp_hello "$work/agent/vr-compute1.pem" "$work/agent/vr-compute1.key" vr-compute1 >"$work/xmpp.out"
+    grep -q "stream:stream" "$work/xmpp.out"; }
+  wait_for 30 admitted || fail "the control role's XMPP server did not admit the enrolled agent: $(cat "$work/xmpp.out")"
+  xmpp_hello "$work/pki/n2.pem" "$work/pki/n2.key" n2 >"$work/xmpp-node.out"
+  ! grep -q "stream:stream" "$work/xmpp-node.out" || fail "the XMPP server admitted a certificate without the agent role"
   openssl verify -CAfile "$work/pki/ca.pem" "$work/agent/vr-compute1.pem" >/dev/null ||
     fail "the agent's certificate does not verify against the cluster CA"
   sans=$(openssl x509 -in "$work/agent/vr-compute1.pem" -noout -ext subjectAltName)
