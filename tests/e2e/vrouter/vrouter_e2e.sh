@@ -41,7 +41,8 @@ e2e_underlay $CA $CB
 # headers (GSO passthrough): the VM side leaves checksums and TCP
 # segmentation to the "device", so A receives 64 KiB super-frames and
 # partial checksums and must cut and complete them; towards v1, A merges
-# the segments B sends (GRO). v2 and v3 are TAP devices without offloads.
+# the segments B sends (GRO). v2 and v3 are TAP devices B creates with
+# virtio headers (IFF_VNET_HDR, TUNSETOFFLOAD): the same both ways at B.
 ip link add eth0 netns $V1 type veth peer name p1 netns $CA
 in_ns $V1 ethtool -K eth0 tx on tso on gso on >/dev/null 2>&1 || true
 in_ns $V1 ip link set eth0 address $MAC1
@@ -299,6 +300,13 @@ done
 [ $FAILS = 0 ] && pass "both datapaths stopped cleanly"
 # A cut v1's super-frames (the transfers above were intact, so the segments
 # and completed checksums were right) and merged B's segments towards v1
+stopb=$(grep -o 'gso_frames=.*' "$WORK/b.log" | tail -1)
+if grep -q "name=tap2 kind=tap gso" "$WORK/b.log" &&
+    echo "$stopb" | grep -q 'gso_frames=[1-9].* gso_errors=0 gro_frames=[1-9]'; then
+    pass "B: TAP ports with virtio headers, v2's super-frames cut, segments merged towards v2 ($stopb)"
+else
+    fail "B: no GSO passthrough on its TAP ports ($stopb)"; grep "port attached" "$WORK/b.log"
+fi
 stop=$(grep -o 'gso_frames=.*' "$WORK/a.log" | tail -1)
 if echo "$stop" | grep -q 'gso_frames=[1-9].* gso_errors=0 gro_frames=[1-9].* fabric_af_packet=[1-9]'; then
     pass "A: GSO super-frames cut, segments merged towards v1, fabric through AF_PACKET ($stop)"
