@@ -99,6 +99,7 @@ int api_shared_init(struct api_shared *sh, const struct schema *schema)
         return LIB_ENOMEM;
     }
     api_bgp_openapi(json_object_get(doc, "paths"));
+    api_join_openapi(json_object_get(doc, "paths"));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text) {

@@ -199,6 +199,9 @@ void api_join_token_list(const struct api_shared *sh, struct graph *g, time_t no
 /* DELETE /join-tokens/{uuid} -> 200 {}; 404 unknown. Audited. */
 void api_join_token_revoke(const struct api_shared *sh, struct graph *g, const struct api_auth *auth,
                            const struct api_call *call, struct api_join_answer *a);
+/* Adds the join-token and enrolment operations to the OpenAPI document's
+ * "paths" object (nothing when it is not an object). */
+void api_join_openapi(json_t *paths);
 /* GET /enroll/ca -> 200 {"ca": PEM, "ca_fingerprint": hex}. */
 void api_enroll_ca(const struct api_shared *sh, struct api_join_answer *a);
 /* POST /enroll with join token 'bearer' and {"public_key": PEM, "address",

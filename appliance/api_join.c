@@ -518,3 +518,43 @@ out:
     pki_cert_free(cert);
     json_decref(body);
 }
+
+void api_join_openapi(json_t *paths)
+{
+    if (!json_is_object(paths)) {
+        return;
+    }
+    json_t *create_body = json_pack(
+        "{s:b,s:{s:{s:{s:s,s:[s,s],s:b,s:{s:{s:s,s:[s,s]},s:{s:s,s:i},s:{s:s,s:i,s:i},s:{s:s}}}}}}", "required", 1,
+        "content", "application/json", "schema", "type", "object", "required", "kind", "name",
+        "additionalProperties", 0, "properties", "kind", "type", "string", "enum", "controller", "vrouter", "name",
+        "type", "string", "maxLength", JOIN_NAME_MAX, "ttl", "type", "integer", "minimum", 1, "maximum",
+        JOIN_TTL_MAX, "address", "type", "string");
+    json_object_set_new(
+        paths, "/join-tokens",
+        json_pack("{s:{s:s,s:[s],s:o,s:{s:{s:s},s:{s:s},s:{s:s}}},s:{s:s,s:[s],s:{s:{s:s},s:{s:s}}}}", "post",
+                  "summary", "Mint a single-use join token (admin); the secret is answered once", "tags",
+                  "enrolment", "requestBody", create_body, "responses", "201", "description", "created", "400",
+                  "description", "bad field", "403", "description", "not an admin token", "get", "summary",
+                  "Join tokens and their state (unused, used, expired)", "tags", "enrolment", "responses", "200",
+                  "description", "OK", "403", "description", "not an admin token"));
+    json_object_set_new(
+        paths, "/join-tokens/{uuid}",
+        json_pack("{s:{s:s,s:[s],s:[{s:s,s:s,s:b,s:{s:s}}],s:{s:{s:s},s:{s:s}}}}", "delete", "summary",
+                  "Revoke a join token (admin)", "tags", "enrolment", "parameters", "name", "uuid", "in", "path",
+                  "required", 1, "schema", "type", "string", "responses", "200", "description", "revoked", "404",
+                  "description", "no such join token"));
+    json_object_set_new(paths, "/enroll/ca",
+                        json_pack("{s:{s:s,s:[s],s:[],s:{s:{s:s}}}}", "get", "summary",
+                                  "The cluster CA certificate and its SHA-256 fingerprint (no token)", "tags",
+                                  "enrolment", "security", "responses", "200", "description", "OK"));
+    json_object_set_new(
+        paths, "/enroll",
+        json_pack("{s:{s:s,s:[s],s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s}}}}", "post", "summary",
+                  "A certificate for the caller's public key, named by the join token (Bearer sj_...)", "tags",
+                  "enrolment", "responses", "200", "description", "the certificate, the CA and the members",
+                  "400", "description", "bad body or public key", "401", "description",
+                  "no, unknown, revoked or expired join token", "403", "description", "a token of another kind",
+                  "409", "description", "the join token was already used", "503", "description",
+                  "this node has no CA key or no store"));
+}

@@ -595,6 +595,20 @@ static void test_enroll_ca(void **state)
     json_decref(doc);
 }
 
+static void test_openapi(void **state)
+{
+    struct fx *f = *state;
+    json_t *doc;
+    assert_int_equal(call(f, API_R_OPENAPI, f->admin, NULL, NULL, &doc), 200);
+    json_t *paths = json_object_get(doc, "paths");
+    assert_non_null(json_object_get(json_object_get(paths, "/join-tokens"), "post"));
+    assert_non_null(json_object_get(json_object_get(paths, "/join-tokens"), "get"));
+    assert_non_null(json_object_get(json_object_get(paths, "/join-tokens/{uuid}"), "delete"));
+    assert_non_null(json_object_get(json_object_get(paths, "/enroll"), "post"));
+    assert_non_null(json_object_get(json_object_get(paths, "/enroll/ca"), "get"));
+    json_decref(doc);
+}
+
 int main(void)
 {
     struct schema_error se;
@@ -613,6 +627,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enroll_refusals, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_enroll_race, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_enroll_ca, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_openapi, fx_setup, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     schema_free(g_schema);
