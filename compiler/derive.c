@@ -435,14 +435,33 @@ int derive_cluster_version(const struct derive *d)
     return v;
 }
 
+/* The image whose compiling lock this thread holds (NULL: none); a
+ * thread holds at most one (a graph compiles with one image). */
+static _Thread_local const struct derive *held_here;
+
 void derive_lock(struct derive *d)
 {
     pthread_mutex_lock(&d->compiling);
+    held_here = d;
 }
 
 void derive_unlock(struct derive *d)
 {
+    held_here = NULL;
     pthread_mutex_unlock(&d->compiling);
+}
+
+bool derive_held(const struct derive *d)
+{
+    return d && held_here == d;
+}
+
+bool derive_type_serial(const char *type)
+{
+    static const char *const free_types[] = {"virtual-machine-interface", "instance-ip",
+                                             "floating-ip", "virtual-router"};
+    return derive_type_input(type) &&
+           !in_list(free_types, sizeof free_types / sizeof free_types[0], type);
 }
 
 /* ---- plans ---- */
@@ -465,6 +484,7 @@ static void plan_clear(struct derive_plan *p)
     p->ncmps = p->nops = 0;
     p->sources = p->puts = p->deletes = p->deferred = 0;
     p->token = 0;
+    p->serial = false;
 }
 
 void derive_plan_destroy(struct derive_plan *p)
@@ -1001,6 +1021,39 @@ static bool plan_fits(const struct derive *d, const struct derive_plan *p)
     return p->ncmps <= bc && p->nops <= bo && plan_bytes(p) <= DERIVE_TXN_BYTES;
 }
 
+/* True when compiling 'subset' may take or release identifiers: it holds
+ * a network or a logical router (compile_sources() allocates for those
+ * only), or a source the model no longer has (a delete releases what it
+ * held). d->mu held. */
+static bool subset_allocates(const struct derive *d, const json_t *subset)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)subset, k, v) {
+        const char *type = NULL;
+        if (!compile_model_get(d->model, k, &type) || strcmp(type, "virtual-network") == 0 ||
+            strcmp(type, "logical-router") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True when 'p' writes identifier keys, release markers, the cluster
+ * version or a pending list: what compiling transactions of several
+ * workers race for (derive_plan.serial). */
+static bool plan_is_serial(const struct derive_plan *p)
+{
+    for (size_t i = 0; i < p->nops; i++) {
+        const char *k = p->ops[i].key;
+        if (strncmp(k, "/c/id/", 6) == 0 || strncmp(k, DERIVE_KEY_PEND, strlen(DERIVE_KEY_PEND)) == 0 ||
+            strcmp(k, DERIVE_KEY_CV) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Compiles the sources 'subset' into 'p' (reads, derived objects,
  * identifiers); '*before' and '*after' get the identifier states for
  * reserve(). d->mu held. */
@@ -1011,20 +1064,23 @@ static int plan_subset(struct derive *d, struct derive_plan *p, const struct chu
     json_t *reads = json_copy((json_t *)c->base_reads), *out = json_object(), *owned = NULL;
     json_t *image = NULL;
     struct compile_alloc *alloc = NULL;
+    bool ids = subset_allocates(d, subset);
     int rc = reads && out ? 0 : DERIVE_ENOMEM;
     *before = *after = NULL;
     if (rc == 0) {
-        image = ids_state(d);
-        *before = ids_state_reserved(d);
+        /* sources that take no identifiers compile against empty pools
+         * (they never read them), so the plan skips copying the pools */
+        image = ids ? ids_state(d) : json_object();
+        *before = ids ? ids_state_reserved(d) : json_object();
         rc = image && *before ? compile_alloc_create(&alloc) : DERIVE_ENOMEM;
     }
     compile_model_track(d->model, reads);
-    rc = rc ? rc : compile_alloc_load(alloc, *before);
+    rc = rc ? rc : compile_alloc_load(alloc, ids ? *before : NULL);
     rc = rc ? rc : compile_sources(d->model, alloc, subset, out);
     compile_model_track(d->model, NULL);
     if (rc == 0) {
-        *after = compile_alloc_dump(alloc);
-        owned = compile_owned_by(d->derived, subset);
+        *after = ids ? compile_alloc_dump(alloc) : json_object();
+        owned = json_object_size(subset) ? compile_owned_by(d->derived, subset) : json_object();
         rc = *after && owned ? 0 : DERIVE_ENOMEM;
     }
     rc = rc ? rc : adopt_default_acls(out);
@@ -1040,7 +1096,7 @@ static int plan_subset(struct derive *d, struct derive_plan *p, const struct chu
     }
     rc = rc ? rc : plan_reads(p, d, reads, c->skip, c->skip_name, c->type ? c->type : "", c->old, c->now);
     rc = rc ? rc : plan_derived(p, d, subset, owned, out);
-    rc = rc ? rc : plan_ids(p, d, image, *before, *after);
+    rc = rc || !ids ? rc : plan_ids(p, d, image, *before, *after);
     compile_alloc_free(alloc);
     json_decref(reads);
     json_decref(out);
@@ -1184,6 +1240,7 @@ static int plan_chunked(struct derive *d, struct derive_plan *p, const struct ch
             unreserve_locked(d, p->token);
             p->token = 0;
         }
+        p->serial = plan_is_serial(p);
     }
     json_decref(before);
     json_decref(after);

@@ -21,10 +21,13 @@
  * guarded by an internal mutex. Plans in flight in one process reserve the
  * identifiers they allocate until their transaction is decided
  * (derive_unreserve()), so concurrent workers of one node never take the
- * same numbers. The graph still runs one compiling transaction per process
- * at a time (derive_lock()): measured, letting every worker of every node
- * race for the lowest free numbers loses more rounds across nodes than
- * pipelining gains within one (docs/design-config.md). */
+ * same numbers. Transactions that take or release identifiers run one per
+ * process at a time (derive_lock()): measured, letting every worker of
+ * every node race for the lowest free numbers loses more rounds across
+ * nodes than pipelining gains within one (docs/design-config.md). The
+ * others (an interface, instance-ip, floating IP or virtual router whose
+ * compile rewrites only indexes and mappings, guarded by compares) run
+ * without it, concurrently (derive_type_serial(), derive_plan.serial). */
 #ifndef STRATA_COMPILER_DERIVE_H
 #define STRATA_COMPILER_DERIVE_H
 
@@ -98,6 +101,19 @@ int derive_cluster_version(const struct derive *d);
 bool derive_type_input(const char *type);
 bool derive_type_derived(const char *type);
 
+/* True when a change of input 'type' plans under derive_lock() from the
+ * start: its compile usually takes identifiers (networks, logical routers)
+ * or may recompile many networks. False for virtual-machine-interface,
+ * instance-ip, floating-ip and virtual-router: their compiles recompile
+ * floating IPs, virtual routers and (through port tuples) service chains
+ * of existing networks, which take no identifiers except in corner cases
+ * (a chain whose network's compile was deferred); such a change plans
+ * without the lock and, should its plan touch identifiers anyway
+ * (derive_plan.serial), plans again under it. Only a watched image is
+ * planned on without the lock (an unwatched one is reloaded by the graph
+ * in between, which needs it). */
+bool derive_type_serial(const char *type);
+
 /* The key prefixes a feeder loads and follows ('*len' of them). */
 const char *const *derive_prefixes(size_t *len);
 
@@ -155,6 +171,9 @@ struct derive_plan {
     size_t puts;      /* derived objects written */
     size_t deletes;   /* derived objects deleted */
     uint64_t token;   /* the plan's identifier reservation (derive_unreserve()) */
+    bool serial;      /* the plan writes identifier keys, release markers, the
+                       * cluster version or a pending list: commit it only
+                       * under derive_lock() */
 };
 
 void derive_plan_init(struct derive_plan *p);
@@ -198,10 +217,12 @@ int derive_plan_pending(struct derive *d, struct derive_plan *p, char *msg,
  * happen with small inputs. */
 void derive_set_budget(struct derive *d, size_t cmps, size_t ops);
 
-/* Serializes the compiling transactions of this process (plan, commit,
- * image update). */
+/* Serializes the compiling transactions of this process that take or
+ * release identifiers (plan, commit, image update). Not recursive.
+ * derive_held(): the calling thread holds 'd''s lock. */
 void derive_lock(struct derive *d);
 void derive_unlock(struct derive *d);
+bool derive_held(const struct derive *d);
 
 /* Drops the identifiers plan 'token' reserved: call once its transaction
  * committed (the image then holds them) or was refused. Reservations keep

@@ -1680,6 +1680,13 @@ static int derive_add(struct graph *g, struct txn *tx, const struct schema_type 
     p.budget_ops = STORE_TXN_OPS_MAX - tx->nops > DERIVE_TXN_MARGIN
                        ? STORE_TXN_OPS_MAX - tx->nops - DERIVE_TXN_MARGIN : 1;
     int rc = derive_plan_change(g->derive, t->name, uuid, old, now, &p, msg, sizeof msg);
+    if (rc == 0 && p.serial && !derive_held(g->derive)) {
+        /* planned without the lock but it takes identifiers after all:
+         * plan again under it (compile_end() releases it) */
+        derive_unreserve(g->derive, p.token);
+        derive_lock(g->derive);
+        rc = derive_plan_change(g->derive, t->name, uuid, old, now, &p, msg, sizeof msg);
+    }
     if (rc) {
         derive_plan_destroy(&p);
         return derive_fail(err, rc, msg);
@@ -1791,17 +1798,23 @@ static unsigned attempts_for(const struct graph *g, const struct schema_type *t)
     return compiling(g, t) ? 16 * g->retries : g->retries;
 }
 
-/* Before an attempt on a compiled type: one compiling transaction of this
- * process at a time (derive.h says why); an image that is not ready
- * (starting, or reloading after a lost watch) is waited for, or loaded
- * here when unwatched; still not ready, the plan answers 503. */
-static void compile_begin(struct graph *g, bool on)
+/* Before an attempt on a compiled type 't' (NULL: an operation that
+ * always serializes): one transaction taking identifiers per process at a
+ * time (derive.h says why), so 't' of derive_type_serial() and anything
+ * on an unwatched image take derive_lock() here; the other types plan
+ * without it, derive_add() taking it should the plan need it. An image
+ * that is not ready (starting, or reloading after a lost watch) is waited
+ * for, or loaded here when unwatched; still not ready, the plan answers
+ * 503. */
+static void compile_begin(struct graph *g, bool on, const struct schema_type *t)
 {
     g->derive_token = 0;
     if (!on) {
         return;
     }
-    derive_lock(g->derive);
+    if (!t || derive_type_serial(t->name) || !derive_watched(g->derive)) {
+        derive_lock(g->derive);
+    }
     if (derive_ready(g->derive)) {
         return;
     }
@@ -1852,7 +1865,9 @@ static void compile_end(struct graph *g, bool on, bool proposed, const struct tx
             }
         }
     }
-    derive_unlock(g->derive);
+    if (derive_held(g->derive)) {
+        derive_unlock(g->derive);
+    }
     /* a compile split over several transactions is finished by the
      * request that committed its first part (or, if that one fails, by
      * any later compiling request on any node); the request itself has
@@ -1934,7 +1949,7 @@ int graph_obj_create(struct graph *g, const char *type, const json_t *body, cons
         txn_reset(tx);
         bool ok = false, on = compiling(g, t);
         uint64_t proposed = g->txn_count;
-        compile_begin(g, on);
+        compile_begin(g, on, t);
         rc = create_attempt(g, tx, t, uuid, obj, actor, err);
         if (rc == 0) {
             rc = derive_add(g, tx, t, uuid, NULL, obj, err);
@@ -2311,7 +2326,7 @@ static int modify(struct graph *g, const struct schema_type *t, const char *uuid
         txn_reset(tx);
         bool on = compiling(g, t);
         uint64_t proposed = g->txn_count;
-        compile_begin(g, on);
+        compile_begin(g, on, t);
         rc = obj_get(g, t->name, uuid, true, &old, &mod, err);
         if (rc == 0 && if_match && mod != if_match) {
             rc = fail(err, GRAPH_EPRECOND, NULL,
@@ -2607,7 +2622,7 @@ int graph_obj_delete(struct graph *g, const char *type, const char *uuid, uint64
         txn_reset(tx);
         bool on = compiling(g, t);
         uint64_t proposed = g->txn_count;
-        compile_begin(g, on);
+        compile_begin(g, on, t);
         rc = delete_attempt(g, tx, t, uuid, if_match, actor, &ok, &rev, err);
         compile_end(g, on, proposed != g->txn_count, tx, ok);
         if (rc == 0 && ok && revision) {
@@ -3169,7 +3184,7 @@ int graph_cluster_version_raise(struct graph *g, int version, const char *actor,
         bool ok = false;
         txn_reset(tx);
         uint64_t proposed = g->txn_count;
-        compile_begin(g, true);
+        compile_begin(g, true, NULL);
         rc = raise_attempt(g, tx, version, actor, &ok, revision, err);
         compile_end(g, true, proposed != g->txn_count, tx, ok);
         if (ok || rc) {
@@ -3200,7 +3215,7 @@ int graph_compile_pending(struct graph *g, struct graph_error *err)
         bool ok = false;
         txn_reset(tx);
         uint64_t proposed = g->txn_count;
-        compile_begin(g, true);
+        compile_begin(g, true, NULL);
         struct derive_plan p;
         char msg[GRAPH_MSG_MAX];
         derive_plan_init(&p);

@@ -5,6 +5,7 @@
  * identifiers in the store equal a full compile (compile_all) of the intent
  * objects in the store, every derived object has its owner-index, uuid and
  * fq_name keys, and nothing else is under those prefixes. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -37,18 +39,38 @@ struct fx {
     size_t log_len;
 };
 
+/* The store is one state machine: commands of concurrent graphs (threads)
+ * apply one at a time, as raft would order them; 'g_moved' wakes the
+ * feeders of watched images after each transaction. */
+static pthread_mutex_t g_store_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_moved = PTHREAD_COND_INITIALIZER;
+
 /* Records every transaction the graphs propose, for replays. */
 static int log_cmd(void *arg, const struct buf *cmd, bool serializable, struct buf *reply)
 {
     struct fx *f = arg;
-    if (cmd->size > 1 && cmd->data[1] == STORE_CMD_TXN) {
-        f->log = realloc(f->log, (f->log_len + 1) * sizeof *f->log);
-        assert_non_null(f->log);
+    pthread_mutex_lock(&g_store_mu);
+    bool txn = cmd->size > 1 && cmd->data[1] == STORE_CMD_TXN;
+    if (txn) {
+        struct buf *log = realloc(f->log, (f->log_len + 1) * sizeof *f->log);
+        if (!log) {
+            pthread_mutex_unlock(&g_store_mu);
+            return -1;
+        }
+        f->log = log;
         buf_init(&f->log[f->log_len], 0);
-        assert_int_equal(buf_put(&f->log[f->log_len], cmd->data, cmd->size), 0);
+        if (buf_put(&f->log[f->log_len], cmd->data, cmd->size) != 0) {
+            pthread_mutex_unlock(&g_store_mu);
+            return -1;
+        }
         f->log_len++;
     }
-    return f->inner.cmd(f->inner.arg, cmd, serializable, reply);
+    int rc = f->inner.cmd(f->inner.arg, cmd, serializable, reply);
+    if (txn) {
+        pthread_cond_broadcast(&g_moved);
+    }
+    pthread_mutex_unlock(&g_store_mu);
+    return rc;
 }
 
 static int fx_setup(void **state)
@@ -1414,6 +1436,377 @@ static void test_twin_name_keeps_index(void **state)
     check_full(f);
 }
 
+
+/* ---- concurrent writers (lock-free compiles) ---- */
+
+/* A watch on the store for one image: after every transaction, the
+ * history since the last revision fed goes into the image (as the config
+ * role's feeder does over the network). */
+struct feeder {
+    struct fx *f;
+    struct derive *d;
+    uint64_t next; /* first revision not fed yet */
+    bool stop;
+    int error;
+    pthread_t thread;
+};
+
+static int feed_event(void *arg, const struct store_event *ev)
+{
+    struct feeder *fd = arg;
+    if (derive_apply(fd->d, ev->kv.key, ev->kv.key_size, ev->kv.value, ev->kv.value_size,
+                     ev->revision, ev->type == STORE_EVENT_DELETE) != 0) {
+        fd->error = -1;
+    }
+    return 0;
+}
+
+static void *feeder_main(void *arg)
+{
+    struct feeder *fd = arg;
+    struct store_keysel sel = store_sel_prefix("/c/", 3);
+    pthread_mutex_lock(&g_store_mu);
+    while (!fd->stop && fd->error == 0) {
+        struct store_fsm_status st;
+        if (store_fsm_status(fd->f->fsm, &st) != 0) {
+            fd->error = -1;
+            break;
+        }
+        if (st.revision < fd->next) {
+            pthread_cond_wait(&g_moved, &g_store_mu);
+            continue;
+        }
+        if (store_fsm_history(fd->f->fsm, fd->next, &sel, 0, feed_event, fd, NULL) != 0) {
+            fd->error = -1;
+            break;
+        }
+        derive_caught_up(fd->d, st.revision);
+        fd->next = st.revision + 1;
+    }
+    pthread_mutex_unlock(&g_store_mu);
+    return NULL;
+}
+
+/* Loads 'd' through 'g' and starts following the store. */
+static void feeder_start(struct feeder *fd, struct fx *f, struct graph *g, struct derive *d)
+{
+    *fd = (struct feeder){.f = f, .d = d};
+    assert_int_equal(graph_derive_load(g, d, NULL, &f->err), 0);
+    fd->next = derive_revision(d) + 1;
+    derive_set_watched(d, true);
+    assert_int_equal(pthread_create(&fd->thread, NULL, feeder_main, fd), 0);
+}
+
+static void feeder_stop(struct feeder *fd)
+{
+    pthread_mutex_lock(&g_store_mu);
+    fd->stop = true;
+    pthread_cond_broadcast(&g_moved);
+    pthread_mutex_unlock(&g_store_mu);
+    assert_int_equal(pthread_join(fd->thread, NULL), 0);
+    derive_set_watched(fd->d, false);
+    assert_int_equal(fd->error, 0);
+}
+
+#define CW_WORKERS 4
+#define CW_PORTS 12
+
+/* One worker thread: a graph of node 1 or 2 creating interfaces (bound to
+ * machines hosted by the two routers, or unbound), their addresses and
+ * floating IPs; worker 0 also creates a network (its compile allocates,
+ * so it takes the lock), worker 3 adds a machine to compute-2 midway. */
+struct cw {
+    struct fx *f;
+    struct graph *g;
+    int id;
+    const char *vn, *pool, *r2;
+    char (*vm)[GRAPH_UUID_SIZE];
+    int rc;
+    char what[64];
+    struct graph_error err;
+};
+
+static int cw_create(struct cw *w, const char *type, char uuid[GRAPH_UUID_SIZE], const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int cw_create(struct cw *w, const char *type, char uuid[GRAPH_UUID_SIZE], const char *fmt, ...)
+{
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_t *body = json_loads(text, 0, NULL), *out = NULL;
+    int rc = body ? graph_obj_create(w->g, type, body, "tester", &out, NULL, &w->err) : -1;
+    if (rc == 0 && uuid) {
+        snprintf(uuid, GRAPH_UUID_SIZE, "%s", json_string_value(json_object_get(out, "uuid")));
+    }
+    json_decref(out);
+    json_decref(body);
+    snprintf(w->what, sizeof w->what, "create %s", type);
+    return rc;
+}
+
+static void *cw_main(void *arg)
+{
+    struct cw *w = arg;
+    for (int i = 0; i < CW_PORTS && w->rc == 0; i++) {
+        char vmi[GRAPH_UUID_SIZE], vmref[128] = "";
+        bool bound = i % 3 != 2;
+        if (bound) {
+            snprintf(vmref, sizeof vmref, ",\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]",
+                     w->vm[(w->id + i) % 4]);
+        }
+        w->rc = cw_create(w, "virtual-machine-interface", vmi,
+                          "{\"name\":\"w%d-%d\",\"virtual_network_refs\":[{\"uuid\":\"%s\"}]%s}",
+                          w->id, i, w->vn, vmref);
+        if (w->rc == 0 && bound) {
+            w->rc = cw_create(w, "instance-ip", NULL,
+                              "{\"virtual_network_refs\":[{\"uuid\":\"%s\"}],"
+                              "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", w->vn, vmi);
+        }
+        if (w->rc == 0 && i % 4 == 0) {
+            w->rc = cw_create(w, "floating-ip", NULL,
+                              "{\"name\":\"fip-%d-%d\",\"parent_type\":\"floating-ip-pool\","
+                              "\"parent_uuid\":\"%s\",\"floating_ip_address\":\"192.0.2.%d\","
+                              "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}",
+                              w->id, i, w->pool, 10 + w->id * CW_PORTS + i, vmi);
+        }
+        if (w->rc == 0 && w->id == 0 && i == CW_PORTS / 2) {
+            w->rc = cw_create(w, "virtual-network", NULL, "{\"name\":\"net-w0\"}");
+        }
+        if (w->rc == 0 && w->id == 3 && i == CW_PORTS / 2) {
+            char body[512];
+            snprintf(body, sizeof body, "{\"virtual_machine_refs\":[{\"uuid\":\"%s\"},{\"uuid\":\"%s\"},"
+                     "{\"uuid\":\"%s\"}]}", w->vm[2], w->vm[3], w->vm[0]);
+            json_t *b = json_loads(body, 0, NULL);
+            w->rc = b ? graph_obj_update(w->g, "virtual-router", w->r2, b, 0, "t", NULL, NULL, &w->err)
+                      : -1;
+            snprintf(w->what, sizeof w->what, "update virtual-router");
+            json_decref(b);
+        }
+    }
+    return NULL;
+}
+
+/* How many interfaces the index of router 'name' lists. */
+static size_t vr_count(struct fx *f, const char *name)
+{
+    char fq[256];
+    snprintf(fq, sizeof fq, "default-global-system-config:%s:index", name);
+    json_t *idx = by_fq(f, "virtual-router-index", fq);
+    size_t n = json_array_size(json_object_get(json_object_get(idx, "virtual_router_index"),
+                                               "interfaces"));
+    json_decref(idx);
+    return n;
+}
+
+/* A create in another thread while this one holds 'd''s compiling lock. */
+struct held {
+    struct fx *f;
+    struct graph *g;
+    const char *type, *body;
+    int rc;
+    bool done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct graph_error err;
+};
+
+static void *held_main(void *arg)
+{
+    struct held *h = arg;
+    json_t *b = json_loads(h->body, 0, NULL);
+    int rc = b ? graph_obj_create(h->g, h->type, b, "t", NULL, NULL, &h->err) : -1;
+    json_decref(b);
+    pthread_mutex_lock(&h->mu);
+    h->rc = rc;
+    h->done = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Runs the create of 'type' 'body' on 'g' in a thread while this thread
+ * holds 'g''s compiling lock; true when it finished (successfully) with
+ * the lock still held: it never waited for it. A create that needed the
+ * lock cannot finish before the 30 s bound; the lock is then released and
+ * the thread joined. */
+static bool create_while_locked(struct fx *f, struct graph *g, const char *type, const char *body)
+{
+    struct held h = {.f = f, .g = g, .type = type, .body = body};
+    pthread_t t;
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    derive_lock(g->derive);
+    assert_int_equal(pthread_create(&t, NULL, held_main, &h), 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    pthread_mutex_lock(&h.mu);
+    while (!h.done && pthread_cond_timedwait(&h.cv, &h.mu, &until) == 0) {
+    }
+    bool done = h.done;
+    pthread_mutex_unlock(&h.mu);
+    derive_unlock(g->derive);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_mutex_destroy(&h.mu);
+    pthread_cond_destroy(&h.cv);
+    if (h.rc) {
+        fail_msg("create %s: %s", type, h.err.message);
+    }
+    return done;
+}
+
+/* Interfaces, instance-ips, floating IPs and virtual routers compile
+ * without the per-process lock. Four workers (two graphs on each of two
+ * nodes' watched images) create interfaces bound to machines hosted by
+ * two routers, unbound ones, their addresses and floating IPs, a network
+ * (which takes the lock) and a router change, all at once: every request
+ * succeeds (stale plans fail their compares, wait for the image and plan
+ * again), and the store equals a full compile of its intent, the result
+ * of a serial compile. An unbound interface's plan is compares only.
+ * Afterwards, on the watched lock-free path, binding, moving and
+ * unbinding write exactly 1, 2 and 1 indexes, as in the serial path. */
+static void test_concurrent_lock_free(void **state)
+{
+    struct fx *f = *state;
+    char vn[GRAPH_UUID_SIZE], pub[GRAPH_UUID_SIZE], pool[GRAPH_UUID_SIZE];
+    char vm[4][GRAPH_UUID_SIZE], r[2][GRAPH_UUID_SIZE], body[512];
+    make_vn_subnet(f, &f->g1, "net", "10.0.0.0", vn);
+    make_vn_subnet(f, &f->g1, "public", "192.0.2.0", pub);
+    assert_int_equal(create(f, &f->g1, "floating-ip-pool", pool,
+                            "{\"name\":\"pool\",\"parent_type\":\"virtual-network\","
+                            "\"parent_uuid\":\"%s\"}", pub), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(create(f, &f->g1, "virtual-machine", vm[i], "{\"name\":\"vm-%d\"}", i), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(create(f, &f->g1, "virtual-router", r[i],
+                                "{\"name\":\"compute-%d\",\"virtual_router_ip_address\":\"172.16.0.%d\","
+                                "\"virtual_machine_refs\":[{\"uuid\":\"%s\"},{\"uuid\":\"%s\"}]}",
+                                i + 1, i + 1, vm[2 * i], vm[2 * i + 1]), 0);
+    }
+    assert_true(derive_type_serial("virtual-network"));
+    assert_true(derive_type_serial("port-tuple"));
+    assert_false(derive_type_serial("virtual-machine-interface"));
+    assert_false(derive_type_serial("instance-ip"));
+    assert_false(derive_type_serial("floating-ip"));
+    assert_false(derive_type_serial("virtual-router"));
+    assert_false(derive_type_serial("virtual-machine"));
+
+    /* an unbound interface no floating IP names: no writes, a few
+     * compares, not serial; a network: serial */
+    struct derive_plan p;
+    char msg[256];
+    derive_plan_init(&p);
+    const char *nu = "00000000-0000-4000-8000-0000000000c1";
+    json_t *nv = J("{\"uuid\":\"%s\",\"name\":\"u\",\"fq_name\":[\"default-domain\","
+                   "\"default-project\",\"u\"],\"parent_type\":\"project\",\"parent_uuid\":\"%s\","
+                   "\"virtual_network_refs\":[{\"uuid\":\"%s\",\"to\":[\"default-domain\","
+                   "\"default-project\",\"net\"]}]}", nu, f->proj, vn);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-machine-interface", nu, NULL, nv, &p, msg,
+                                        sizeof msg), 0);
+    assert_int_equal(p.nops, 0);
+    assert_int_equal(p.sources, 0);
+    assert_false(p.serial);
+    assert_true(p.ncmps >= 1 && p.ncmps <= 8);
+    assert_true(plan_has_cmp(&p, DERIVE_KEY_CV));
+    char key[128];
+    snprintf(key, sizeof key, "/c/wbr/%s/floating-ip/", nu);
+    assert_true(plan_has_cmp(&p, key)); /* no floating IP refers to it */
+    derive_unreserve(f->d1, p.token);
+    json_decref(nv);
+    nv = J("{\"uuid\":\"%s\",\"name\":\"n\",\"fq_name\":[\"default-domain\",\"default-project\",\"n\"],"
+           "\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}", nu, f->proj);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", nu, NULL, nv, &p, msg, sizeof msg), 0);
+    assert_true(p.serial);
+    derive_unreserve(f->d1, p.token);
+    derive_plan_destroy(&p);
+    json_decref(nv);
+
+    struct feeder fd1, fd2;
+    feeder_start(&fd1, f, &f->g1, f->d1);
+    feeder_start(&fd2, f, &f->g2, f->d2);
+    /* with node 1's lock held by another thread: an interface, its
+     * address and a floating IP commit; they never wait for it */
+    char vmi[GRAPH_UUID_SIZE];
+    snprintf(body, sizeof body, "{\"name\":\"held\",\"virtual_network_refs\":[{\"uuid\":\"%s\"}],"
+             "\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]}", vn, vm[0]);
+    assert_true(create_while_locked(f, &f->g1, "virtual-machine-interface", body));
+    json_t *fqv = J("[\"default-domain\",\"default-project\",\"held\"]");
+    assert_int_equal(graph_fqname_to_id(&f->g1, "virtual-machine-interface", fqv, true, vmi, &f->err), 0);
+    json_decref(fqv);
+    snprintf(body, sizeof body, "{\"virtual_network_refs\":[{\"uuid\":\"%s\"}],"
+             "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", vn, vmi);
+    assert_true(create_while_locked(f, &f->g1, "instance-ip", body));
+    snprintf(body, sizeof body, "{\"name\":\"fip-held\",\"parent_type\":\"floating-ip-pool\","
+             "\"parent_uuid\":\"%s\",\"floating_ip_address\":\"192.0.2.200\","
+             "\"virtual_machine_interface_refs\":[{\"uuid\":\"%s\"}]}", pool, vmi);
+    assert_true(create_while_locked(f, &f->g1, "floating-ip", body));
+    assert_int_equal(vr_count(f, "compute-1"), 1);
+
+    /* four workers at once */
+    struct graph g1b, g2b;
+    graph_init(&g1b, g_schema, (struct graph_kv){log_cmd, f});
+    graph_init(&g2b, g_schema, (struct graph_kv){log_cmd, f});
+    graph_set_derive(&g1b, f->d1);
+    graph_set_derive(&g2b, f->d2);
+    struct graph *gs[CW_WORKERS] = {&f->g1, &f->g2, &g1b, &g2b};
+    struct cw w[CW_WORKERS];
+    pthread_t th[CW_WORKERS];
+    uint64_t conflicts = 0;
+    for (int i = 0; i < CW_WORKERS; i++) {
+        conflicts += gs[i]->txn_conflicts;
+        w[i] = (struct cw){.f = f, .g = gs[i], .id = i, .vn = vn, .pool = pool, .r2 = r[1], .vm = vm};
+        assert_int_equal(pthread_create(&th[i], NULL, cw_main, &w[i]), 0);
+    }
+    for (int i = 0; i < CW_WORKERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    }
+    for (int i = 0; i < CW_WORKERS; i++) {
+        if (w[i].rc) {
+            fail_msg("worker %d: %s: %s", i, w[i].what, w[i].err.message);
+        }
+    }
+    for (int i = 0; i < CW_WORKERS; i++) {
+        conflicts -= gs[i]->txn_conflicts;
+    }
+    if (getenv("GRAPH_TEST_VERBOSE")) {
+        fprintf(stderr, "concurrent: %llu refused transactions\n", (unsigned long long)-conflicts);
+    }
+    check_full(f);
+    /* compute-1 hosts vm-0 and vm-1: the held interface and the bound
+     * interfaces of the workers on those machines */
+    size_t want = 1;
+    for (int id = 0; id < CW_WORKERS; id++) {
+        for (int i = 0; i < CW_PORTS; i++) {
+            want += i % 3 != 2 && (id + i) % 4 < 2;
+        }
+    }
+    assert_int_equal(vr_count(f, "compute-1"), want);
+
+    /* the lock-free path's write counts equal the serial path's */
+    char a[GRAPH_UUID_SIZE];
+    uint64_t wr = f->g1.derived_writes;
+    snprintf(body, sizeof body, ",\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]", vm[1]);
+    assert_int_equal(create(f, &f->g1, "virtual-machine-interface", a, VMI_FMT, "late", vn, body), 0);
+    assert_int_equal(f->g1.derived_writes - wr, 1);
+    wr = f->g1.derived_writes;
+    snprintf(body, sizeof body, "{\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]}", vm[3]);
+    update(f, &f->g1, "virtual-machine-interface", a, body);
+    assert_int_equal(f->g1.derived_writes - wr, 2);
+    wr = f->g1.derived_writes;
+    update(f, &f->g1, "virtual-machine-interface", a, "{\"virtual_machine_refs\":null}");
+    assert_int_equal(f->g1.derived_writes - wr, 1);
+    wr = f->g1.derived_writes;
+    assert_int_equal(create(f, &f->g1, "virtual-machine-interface", NULL, VMI_FMT, "plain", vn, ""), 0);
+    assert_int_equal(f->g1.derived_writes - wr, 0);
+    feeder_stop(&fd1);
+    feeder_stop(&fd2);
+    check_full(f);
+}
+
 int main(void)
 {
     struct schema_error se;
@@ -1438,6 +1831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_version_raise_two_releases, fx_setup_v1, fx_teardown),
         cmocka_unit_test_setup_teardown(test_split_compile, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_replay_v2, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_lock_free, fx_setup, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     schema_free(g_schema);
