@@ -146,7 +146,6 @@ static json_t *record_view(const struct join_record *r, time_t now)
     json_t *v = join_record_to_json(r);
     if (v) {
         json_object_set_new(v, "state", json_string(join_record_state(r, now)));
-        json_object_set_new(v, "created_by", json_string(r->created_by));
     }
     return v;
 }

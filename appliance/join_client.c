@@ -226,7 +226,7 @@ static void server_message(const struct buf *body, int status, char *out, size_t
 int join_client_enroll(const struct join_request *req, json_t **answer, int *http_status, char *errmsg,
                        size_t errmsg_size)
 {
-    char path[4096], msg[512];
+    char path[4096], msg[512] = "";
     unsigned timeout = req->timeout_ms ? req->timeout_ms : JOIN_DEFAULT_TIMEOUT_MS;
     struct pki_cert *ca = NULL, *leaf = NULL;
     struct pki_key *key = NULL;
@@ -278,7 +278,7 @@ int join_client_enroll(const struct join_request *req, json_t **answer, int *htt
     free(text);
     if (rc) {
         rc = fail(errmsg, errmsg_size, JOIN_ECONNECT, "POST /enroll at %s: %s", req->url,
-                  msg[0] && rc != 0 && !http ? msg : strata_strerror(rc));
+                  !http && msg[0] ? msg : strata_strerror(rc));
         goto out;
     }
     if (http_status) {

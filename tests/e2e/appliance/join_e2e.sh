@@ -133,7 +133,10 @@ rc=0; join4 "$work/revoked" "$tr_" >"$work/revoked.out" 2>&1 || rc=$?
 [ "$(voters)" = 3 ] || fail "a refused join changed the membership"
 
 # The real join: node 4 enrols, writes its config, becomes a voter, serves reads.
-join4 "$work/n4" "$t4" >"$work/n4.log" 2>&1 &
+# (the token from a file: --token-file keeps it out of the process list)
+(umask 077; echo "$t4" >"$work/t4")
+"$stratad" join --url "https://127.0.0.1:$api_port" --token-file "$work/t4" --ca-fingerprint "$fp" \
+  --dir "$work/n4" --name n4 --address 127.0.0.4 --raft-port "$port" --api-port "$api_port" >"$work/n4.log" 2>&1 &
 pids[4]=$!
 enrolled() { [ -s "$work/n4/node.json" ] && [ -s "$work/n4/pki/n4.pem" ]; }
 wait_for 20 enrolled || fail "node 4 did not enrol"
