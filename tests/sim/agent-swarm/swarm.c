@@ -149,6 +149,9 @@ static void ses_routes(void *arg, const struct xmpp_stanza *st)
         if (a->routes) {
             keep_item(a, st->instance, &st->items[i]);
         }
+        if (a->on_item) {
+            a->on_item(a->on_item_arg, a, st->instance, &st->items[i]);
+        }
         take_item(a, &st->items[i]);
     }
 }

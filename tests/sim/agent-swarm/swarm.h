@@ -53,6 +53,9 @@ struct sa_agent {
     json_t *subs;               /* instances subscribed to for ports */
     bool config_eor_sent;       /* End-of-RIB after the first ports were published */
     uint64_t config_stanzas;
+    /* optional: every routes item as it arrives (load tools) */
+    void (*on_item)(void *arg, struct sa_agent *a, const char *instance, const struct xmpp_route_item *it);
+    void *on_item_arg;
     uint64_t config_at_ms;      /* uv_now of the last config stanza */
 };
 
