@@ -83,6 +83,7 @@ struct vrd_port {
     uint32_t ifindex;
     char name[VR_MSG_NAME_MAX];
     struct vrd_ring ring;       /* PACKET only */
+    uint32_t ring_idle;         /* wake-ups in a row that found the ring empty */
     int vnet;                   /* PACKET with a ring: frames carry a virtio_net_hdr
                                    (PACKET_VNET_HDR) both ways */
     struct vrd_port *dead_next; /* on vrd->dead once detached */

@@ -752,17 +752,21 @@ static void ring_ready(struct vrd *vrd, struct vrd_port *p)
         int gso = 0;
         uint32_t count = ring_collect(vrd, p, &held, &gso);
         if (held == 0) {
-            /* Woken with nothing in the ring: whatever is on the socket
-             * queue has no ring frame (it cannot happen by construction:
-             * copies are queued with their frame, and nothing arrives
-             * before the ring exists); read it so the socket stops polling
+            /* Woken with nothing in the ring. The kernel queues a large
+             * frame's copy on the socket before it hands over the frame's
+             * ring slot, so a copy may be waiting for its slot: keep it
+             * (reading it here would lose the frame). Only after many such
+             * wake-ups in a row is what the queue holds taken for orphaned
+             * (nothing should be) and read, so the socket stops polling
              * readable rather than spin. */
-            if (round == 0) {
+            if (round == 0 && ++p->ring_idle >= 64) {
                 while (recv(p->src.fd, vrd->slots[0].data, VRD_FRAME_MAX, MSG_DONTWAIT | MSG_TRUNC) >= 0) {
                 }
+                p->ring_idle = 0;
             }
             return;
         }
+        p->ring_idle = 0;
         if (count) {
             batch_process(vrd, p->ifindex, count);
         }
