@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "appliance/api_int.h"
+#include "compiler/derive.h"
 #include "routing/control/ctl_sock.h"
 
 /* An answer under construction: a JSON document or borrowed raw text. */
@@ -84,6 +85,26 @@ void api_result_error(struct api_result *res, int status, const char *message, c
 
 /* ---- shared state ---- */
 
+/* The /cluster-version entries of the OpenAPI document. */
+static void cluster_version_openapi(json_t *paths)
+{
+    if (!json_is_object(paths)) {
+        return;
+    }
+    json_t *body = json_pack("{s:b,s:{s:{s:{s:s,s:[s],s:b,s:{s:{s:s,s:i}}}}}}", "required", 1, "content",
+                             "application/json", "schema", "type", "object", "required", "version",
+                             "additionalProperties", 0, "properties", "version", "type", "integer", "minimum", 1);
+    json_object_set_new(
+        paths, "/cluster-version",
+        json_pack("{s:{s:s,s:[s],s:{s:{s:s}}},s:{s:s,s:[s],s:o,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s}}}}", "get",
+                  "summary", "The compiler rules version the cluster compiles with, and this node's range", "tags",
+                  "cluster", "responses", "200", "description", "OK", "post", "summary",
+                  "Raise the cluster version (admin): recorded, audited, every source recompiled", "tags",
+                  "cluster", "requestBody", body, "responses", "200", "description", "raised", "400",
+                  "description", "bad body", "403", "description", "not an admin token", "409", "description",
+                  "a node lacks the version, no node reported, or a lower version"));
+}
+
 int api_shared_init(struct api_shared *sh, const struct schema *schema)
 {
     memset(sh, 0, sizeof *sh);
@@ -100,6 +121,7 @@ int api_shared_init(struct api_shared *sh, const struct schema *schema)
     }
     api_bgp_openapi(json_object_get(doc, "paths"));
     api_join_openapi(json_object_get(doc, "paths"));
+    cluster_version_openapi(json_object_get(doc, "paths"));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text) {
@@ -1334,6 +1356,61 @@ static void op_join(const struct ctx *c, const struct api_call *call, struct res
     res_join(r, &a);
 }
 
+/* GET /cluster-version: the compiler rules version the cluster compiles
+ * with (0 until the first compile, or while this node's image is loading)
+ * and the range this node implements. POST /cluster-version
+ * {"version": N} (admin): raises it (graph_cluster_version_raise(): refused
+ * with 409 while a node that reported lacks N or before any node reported;
+ * one transaction records it, audits it and recompiles every source under
+ * the new rules). */
+static void op_cluster_version(const struct ctx *c, const struct api_call *call, struct res *r)
+{
+    if (c->depth) {
+        res_error(r, 400, "the cluster version is not an operation of a batch", NULL);
+        return;
+    }
+    if (call->route == API_R_CLUSTER_VERSION) {
+        int cv = c->g->derive ? derive_cluster_version(c->g->derive) : 0;
+        res_ok(r, 200, json_pack("{s:i,s:{s:i,s:i}}", "version", cv, "node", "min", DERIVE_VERSION_MIN, "max",
+                                 DERIVE_VERSION));
+        return;
+    }
+    if (c->auth->role != API_ROLE_ADMIN) {
+        res_error(r, 403, "raising the cluster version needs an admin token", NULL);
+        return;
+    }
+    json_t *body = NULL;
+    if (body_json(call, &body, r)) {
+        return;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(body, key, val)
+    {
+        if (strcmp(key, "version") != 0) {
+            res_error(r, 400, "unknown field", key);
+            json_decref(body);
+            return;
+        }
+    }
+    json_t *v = json_object_get(body, "version");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000) {
+        res_error(r, 400, "version must be a positive integer", "version");
+        json_decref(body);
+        return;
+    }
+    int version = (int)json_integer_value(v);
+    json_decref(body);
+    struct graph_error err;
+    uint64_t revision = 0;
+    int rc = graph_cluster_version_raise(c->g, version, c->auth->uuid, &revision, &err);
+    if (rc) {
+        res_graph(r, rc, &err);
+        return;
+    }
+    res_ok(r, 200, json_pack("{s:i,s:I}", "version", version, "revision", (json_int_t)revision));
+}
+
 static void dispatch(const struct ctx *c, const struct api_call *call, struct res *r)
 {
     switch (call->route) {
@@ -1388,6 +1465,10 @@ static void dispatch(const struct ctx *c, const struct api_call *call, struct re
     case API_R_BGP_ROUTES:
     case API_R_BGP_SUMMARY:
         op_bgp(c, call, r);
+        return;
+    case API_R_CLUSTER_VERSION:
+    case API_R_CLUSTER_VERSION_RAISE:
+        op_cluster_version(c, call, r);
         return;
     case API_R_JOIN_CREATE:
     case API_R_JOIN_LIST:

@@ -77,6 +77,8 @@ enum api_route {
     API_R_JOIN_DELETE,
     API_R_ENROLL,    /* authenticated by a join token, not an API token */
     API_R_ENROLL_CA, /* unauthenticated: the CA certificate is public */
+    API_R_CLUSTER_VERSION,       /* GET: the compiler rules version in force and this node's range */
+    API_R_CLUSTER_VERSION_RAISE, /* POST {"version": N}, admin */
 };
 
 /* One request as the operations see it. Pointers are views valid for the

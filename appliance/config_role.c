@@ -77,7 +77,10 @@ struct config_role {
     struct derive *derive;  /* the compiler's image, shared by the workers */
     pthread_t feeder;       /* keeps 'derive' current: load, then watch /c/ */
     bool feeder_started;
-    atomic_int feeder_stop; /* set on close; read by the feeder */
+    atomic_int feeder_stop; /* set on close; read by the feeder and the starter */
+    char *node_name;        /* reports compiler versions under it; NULL: none */
+    pthread_t starter;      /* start-up duties (starter_main) */
+    bool starter_started;
     void (*on_closed)(void *data);
     void *on_closed_data;
 };
@@ -376,6 +379,45 @@ static void *feeder_main(void *arg)
     return NULL;
 }
 
+/* ---- start-up duties ---- */
+
+#define STARTER_RETRY_MS 1000
+
+/* Once per start, on its own thread with a worker's graph, retried every
+ * second until done or the role closes (the store may still be electing a
+ * leader): records the compiler rules versions this node implements
+ * (/c/nv/<node>, which a cluster-version raise checks), then finishes any
+ * compile a node left split when it died (graph_compile_pending()). */
+static void *starter_main(void *arg)
+{
+    struct config_role *r = arg;
+    struct worker *w = worker_take(r);
+    if (!w) {
+        log_event(LOG_LEVEL_ERROR, MOD, "start-up duties skipped", "error=\"out of memory\"");
+        return NULL;
+    }
+    for (unsigned attempt = 0; !r->feeder_stop; attempt++) {
+        for (unsigned ms = 0; attempt && ms < STARTER_RETRY_MS && !r->feeder_stop; ms += 100) {
+            usleep(100 * 1000);
+        }
+        if (r->feeder_stop) {
+            break;
+        }
+        struct graph_error err = {0};
+        int rc = graph_node_versions_report(&w->g, r->node_name, DERIVE_VERSION_MIN, DERIVE_VERSION, &err);
+        rc = rc ? rc : graph_compile_pending(&w->g, &err);
+        if (rc == 0) {
+            log_info(MOD, "compiler versions reported", "node=%s min=%d max=%d", r->node_name,
+                     DERIVE_VERSION_MIN, DERIVE_VERSION);
+            break;
+        }
+        log_event(attempt < 10 ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, MOD, "start-up duties failed, retrying",
+                  "error=\"%s\"", err.message[0] ? err.message : graph_strerror(rc));
+    }
+    worker_give(r, w);
+    return NULL;
+}
+
 /* ---- routes ---- */
 
 static int route_add(struct config_role *r, enum http_method_id m, const char *pattern,
@@ -420,6 +462,8 @@ static int routes_build(struct config_role *r)
         {HTTP_METHOD_DELETE, "/join-tokens/{uuid}", API_R_JOIN_DELETE},
         {HTTP_METHOD_POST, "/enroll", API_R_ENROLL},
         {HTTP_METHOD_GET, "/enroll/ca", API_R_ENROLL_CA},
+        {HTTP_METHOD_GET, "/cluster-version", API_R_CLUSTER_VERSION},
+        {HTTP_METHOD_POST, "/cluster-version", API_R_CLUSTER_VERSION_RAISE},
     };
     for (size_t i = 0; rc == 0 && i < sizeof fixed / sizeof fixed[0]; i++) {
         rc = route_add(r, fixed[i].m, fixed[i].pattern, fixed[i].kind, NULL);
@@ -445,8 +489,11 @@ static void role_free(struct config_role *r)
     if (!r) {
         return;
     }
+    r->feeder_stop = 1;
+    if (r->starter_started) {
+        pthread_join(r->starter, NULL);
+    }
     if (r->feeder_started) {
-        r->feeder_stop = 1;
         pthread_join(r->feeder, NULL);
     }
     derive_free(r->derive);
@@ -462,6 +509,7 @@ static void role_free(struct config_role *r)
     schema_free(r->schema);
     free(r->store_target);
     free(r->control_sock);
+    free(r->node_name);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -509,6 +557,15 @@ int config_role_create(uv_loop_t *loop, const struct config_role_config *config,
         rc = CONFIG_ROLE_ENOMEM;
     } else if (rc == 0) {
         r->feeder_started = true;
+    }
+    if (rc == 0 && config->node_name) {
+        r->node_name = strdup(config->node_name);
+        if (!r->node_name || pthread_create(&r->starter, NULL, starter_main, r) != 0) {
+            snprintf(errmsg, errmsg_size, "cannot start the start-up duties thread");
+            rc = CONFIG_ROLE_ENOMEM;
+        } else {
+            r->starter_started = true;
+        }
     }
     if (rc == 0 && (rc = routes_build(r)) != 0) {
         snprintf(errmsg, errmsg_size, "routes: %s", strata_strerror(rc));
@@ -904,6 +961,7 @@ int config_role_main(int argc, char **argv)
         .alpn_optional = alpn_optional,
         .control_sock = control_sock,
         .ca_key = ca_key,
+        .node_name = cert, /* the node's certificate is named after the node */
     };
     if (config_role_create(&loop, &cfg, &m.role, errmsg, sizeof errmsg) != 0) {
         log_event(LOG_LEVEL_ERROR, MOD, "cannot start", "error=\"%s\"", errmsg);

@@ -56,6 +56,8 @@ struct config_role_config {
     const char *control_sock;  /* the local control role's socket for /bgp; NULL: none */
     const struct pki_key *ca_key; /* the cluster CA's key: POST /enroll issues certificates
                                    * with it; NULL: enrolment answers 503 */
+    const char *node_name;     /* at start, reports the compiler versions this node implements
+                                * under this name and finishes split compiles; NULL: skipped */
 };
 
 struct config_role_stats {

@@ -13,7 +13,7 @@
  *   stratactl token list | token revoke UUID
  *   stratactl join-token create --kind controller|vrouter --name NAME [--ttl S]
  *                               [--address IP] | join-token list | join-token revoke UUID
- *   stratactl cluster status
+ *   stratactl cluster status | cluster version [raise N]
  *   stratactl bgp neighbors | bgp routes [TABLE|INSTANCE] | bgp summary
  *     (the control role of the node the first URL names: GET /bgp/...)
  * TYPE is a schema type ("virtual-network"), its plural, or an alias (port,
@@ -80,6 +80,7 @@ static int api_usage(void)
             "  join-token create --kind controller|vrouter --name NAME [--ttl SECONDS] [--address IP]\n"
             "  join-token list | join-token revoke UUID\n"
             "  cluster status             (also prints the CA fingerprint joining nodes pin)\n"
+            "  cluster version [raise N]  compiler rules version in force; raise it (admin)\n"
             "  bgp neighbors | bgp routes [TABLE|INSTANCE] | bgp summary   (the first URL's node)\n"
             "  types                      (the object types; aliases: port vn ipam ip vm fip sg policy router)\n"
             "  store ...                  (stratactl store help)\n"
@@ -969,8 +970,13 @@ static int cmd_join_token(struct api_ctl *c, int argc, char **argv)
 
 /* Probes every API URL on its own connection: reachable, authenticated,
  * round-trip time. Exit 0 when at least a majority answers. */
+static int cmd_cluster_version(struct api_ctl *c, int argc, char **argv);
+
 static int cmd_cluster(struct api_ctl *c, int argc, char **argv)
 {
+    if (argc >= 1 && strcmp(argv[0], "version") == 0) {
+        return cmd_cluster_version(c, argc - 1, argv + 1);
+    }
     if (argc != 1 || strcmp(argv[0], "status") != 0) {
         return api_usage();
     }
@@ -1034,6 +1040,48 @@ static int cmd_cluster(struct api_ctl *c, int argc, char **argv)
         json_decref(out);
     }
     return up * 2 > total ? CTL_EXIT_OK : CTL_EXIT_UNAVAILABLE;
+}
+
+/* stratactl cluster version [raise N]: the compiler rules version the
+ * cluster compiles with and the answering node's range; raise (admin) moves
+ * the cluster to N once every node reported that it implements N. */
+static int cmd_cluster_version(struct api_ctl *c, int argc, char **argv)
+{
+    json_t *doc = NULL, *body = NULL;
+    int rc;
+    if (argc == 0) {
+        rc = api_call(c, "GET", "/cluster-version", NULL, "cluster version", &doc);
+    } else if (argc == 2 && strcmp(argv[0], "raise") == 0) {
+        char *end;
+        long v = strtol(argv[1], &end, 10);
+        if (*end || v < 1 || v > 1000000) {
+            fprintf(stderr, "stratactl: cluster version raise: '%s' is not a version number\n", argv[1]);
+            return CTL_EXIT_USAGE;
+        }
+        body = json_pack("{s:i}", "version", (int)v);
+        rc = body ? api_call(c, "POST", "/cluster-version", body, "cluster version raise", &doc) : CTL_EXIT_FAIL;
+        json_decref(body);
+    } else {
+        return api_usage();
+    }
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    if (c->json) {
+        print_json(doc);
+    } else if (json_object_get(doc, "node")) {
+        json_t *n = json_object_get(doc, "node");
+        printf("cluster version %lld (this node implements %lld..%lld)\n",
+               (long long)json_integer_value(json_object_get(doc, "version")),
+               (long long)json_integer_value(json_object_get(n, "min")),
+               (long long)json_integer_value(json_object_get(n, "max")));
+    } else {
+        printf("cluster version %lld at revision %lld\n",
+               (long long)json_integer_value(json_object_get(doc, "version")),
+               (long long)json_integer_value(json_object_get(doc, "revision")));
+    }
+    json_decref(doc);
+    return CTL_EXIT_OK;
 }
 
 /* ---- bgp ---- */
@@ -1225,7 +1273,9 @@ int ctl_api(int argc, char **argv)
         goto out;
     }
     char err[512] = "";
-    if (strcmp(cmd, "cluster") != 0 && (rc = ctl_http_create(c.url, c.ca, 30000, &c.http, err, sizeof err)) != 0) {
+    /* cluster status probes every URL on its own connection */
+    bool probe = strcmp(cmd, "cluster") == 0 && (i + 1 >= argc || strcmp(argv[i + 1], "version") != 0);
+    if (!probe && (rc = ctl_http_create(c.url, c.ca, 30000, &c.http, err, sizeof err)) != 0) {
         fprintf(stderr, "stratactl: %s\n", err);
         rc = rc == CTL_HTTP_EURL ? CTL_EXIT_USAGE : CTL_EXIT_FAIL;
         goto out;

@@ -41,7 +41,9 @@ _stratactl() {
     join-token)
       if [ -z "$verb" ]; then COMPREPLY=($(compgen -W "create list revoke" -- "$cur"))
       elif [ "$verb" = create ]; then COMPREPLY=($(compgen -W "--kind --name --ttl --address" -- "$cur")); fi ;;
-    cluster) [ -z "$verb" ] && COMPREPLY=($(compgen -W "status" -- "$cur")) ;;
+    cluster)
+      if [ -z "$verb" ]; then COMPREPLY=($(compgen -W "status version" -- "$cur"))
+      elif [ "$verb" = version ] && [ "${words[cword-1]}" = version ]; then COMPREPLY=($(compgen -W "raise" -- "$cur")); fi ;;
     bgp)
       if [ -z "$verb" ]; then COMPREPLY=($(compgen -W "neighbors routes summary" -- "$cur"))
       elif [ "$verb" = routes ]; then

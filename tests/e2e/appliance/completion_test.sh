@@ -19,6 +19,8 @@ check "create list revoke" stratactl join-token ""
 check "--kind --name --ttl --address" stratactl join-token create ""
 check "controller vrouter" stratactl join-token create --kind ""
 check "create list revoke" stratactl token ""
+check "status version" stratactl cluster ""
+check "raise" stratactl cluster version ""
 check "virtual-network" stratactl virtual-
 check "list show create update delete" stratactl vn ""
 echo "PASS completion"
