@@ -547,14 +547,19 @@ static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
         if (o->verdict == DP_VERDICT_DROP) {
             continue;
         }
-        if (o->verdict == DP_VERDICT_TX && o->count == 1 && gro_offer(vrd, &vrd->pkts[k], &o->tx[0])) {
-            continue;
+        if (o->verdict == DP_VERDICT_TX && o->count == 1) {
+            if (gro_offer(vrd, &vrd->pkts[k], &o->tx[0])) {
+                continue;
+            }
+        } else {
+            gro_flush(vrd); /* keep the order of what goes to the merge's port */
         }
         for (uint32_t t = 0; t < o->count; t++) {
             tx_queue(vrd, &vrd->pkts[k], &o->tx[t]);
         }
     }
-    gro_flush(vrd);
+    /* a merge in progress stays open across the batches of one wake-up
+     * (its bytes are copied): vrd_io_ready sends it before returning */
     tx_flush(vrd);
 }
 
@@ -830,8 +835,16 @@ static void tap_ready(struct vrd *vrd, struct vrd_port *p)
     }
 }
 
-/* Receives and forwards up to a few batches from 'src'. */
+static void io_ready(struct vrd *vrd, struct vrd_src *src);
+
 void vrd_io_ready(struct vrd *vrd, struct vrd_src *src)
+{
+    io_ready(vrd, src);
+    gro_flush(vrd);
+}
+
+/* Receives and forwards up to a few batches from 'src'. */
+static void io_ready(struct vrd *vrd, struct vrd_src *src)
 {
     if (src->fd < 0) {
         return; /* closed earlier in this epoll round */
