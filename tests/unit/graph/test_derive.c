@@ -1707,6 +1707,9 @@ static void test_concurrent_lock_free(void **state)
                    "\"default-project\",\"net\"]}]}", nu, f->proj, vn);
     assert_int_equal(derive_plan_change(f->d1, "virtual-machine-interface", nu, NULL, nv, &p, msg,
                                         sizeof msg), 0);
+    for (size_t i = 0; getenv("GRAPH_TEST_VERBOSE") && i < p.ncmps; i++) {
+        fprintf(stderr, "unbound interface: compare %u %s\n", p.cmps[i].target, p.cmps[i].key);
+    }
     assert_int_equal(p.nops, 0);
     assert_int_equal(p.sources, 0);
     assert_false(p.serial);
