@@ -472,6 +472,13 @@ int xglue_publish(struct xglue *g, struct xglue_agent *a, const char *instance, 
             attr.flags |= RIB_ATTR_HAS_VNI;
             lb.vni = nh->vni;
         }
+        if (af == RIB_AF_EVPN && nh->has_vni && (nh->encaps & XMPP_ENCAP_VXLAN)) {
+            /* EVPN over VXLAN: the VNI is the label (RFC 8365 §5.1.3); an
+             * MPLS label kept beside it would go out over BGP in the VNI's
+             * place and peers would read it as the VNI */
+            attr.flags &= (uint16_t)~RIB_ATTR_HAS_LABEL;
+            lb.label = 0;
+        }
         if (nh->has_l3_label) {
             attr.flags |= RIB_ATTR_HAS_L3_LABEL;
             lb.l3_label = nh->l3_label;

@@ -3,7 +3,8 @@
  * certificate (issued from the CA in CA_DIR) names virtual-router NAME; it
  * attaches to every control node given (one XMPP session each, as Contrail
  * agents attach to two), publishes its ports' routes when their config
- * arrives (sa_follow_config) and keeps the routes each node sends.
+ * arrives (sa_follow_config; inet and EVPN MAC/IP) and keeps the routes
+ * each node sends.
  *
  * A session that is lost is re-opened, after 0.5 s, to the first listed
  * node no other session uses (another node if one is free, else the same
@@ -65,6 +66,7 @@ static int slot_open(struct probe *p, struct slot *s, int server)
                              p->servers[server].port, 16, &s->a);
     if (rc == 0) {
         rc = sa_follow_config(s->a);
+        s->a->publish_evpn = true;
     }
     if (rc != 0) {
         fprintf(stderr, "agent_cfg_probe: %s\n", strata_strerror(rc));

@@ -9,7 +9,8 @@
 #  - configuration: binding a machine to vr1 (virtual_machine_refs) sends
 #    the port's interface, network and instance to agent vr1 only (vr2's
 #    sessions never list it); unbinding deletes them at vr1;
-#  - routes: the port's route (published by vr1 when its config arrives)
+#  - routes: the port's routes, inet and EVPN MAC/IP (published by vr1
+#    when its config arrives)
 #    reaches vr2, subscribed to that network on another control node, and
 #    vr2's port route reaches vr1; vr1, attached to nodes 1 and 2, holds
 #    the same routes from both;
@@ -159,9 +160,18 @@ has_route() { # has_route AGENT IP NEXTHOP: every session holds IP/32 in the ins
 }
 wait_for 20 has_route vr2 "$ip1" 100.64.0.1 || fail "vr2 lacks port1's route $ip1"
 wait_for 20 has_route vr1 "$ip2" 100.64.0.2 || fail "vr1 lacks port2's route $ip2"
+evpn_key() { # the EVPN MAC/IP item id of IPv4 address $1 (MAC 02:00:<address>)
+  local a b c d; IFS=. read -r a b c d <<<"$1"
+  printf '0-02:00:%02x:%02x:%02x:%02x,%s/32' "$a" "$b" "$c" "$d" "$1"
+}
+has_evpn() { # has_evpn AGENT IP NEXTHOP
+  j "$1" "(.sessions | length) as \$n | [.sessions[] | select(.routes[\"$ri $(evpn_key "$2")\"] // \"\" | startswith(\"$3 \"))] | length == \$n"
+}
+wait_for 20 has_evpn vr2 "$ip1" 100.64.0.1 || fail "vr2 lacks port1's EVPN MAC/IP route"
+wait_for 20 has_evpn vr1 "$ip2" 100.64.0.2 || fail "vr1 lacks port2's EVPN MAC/IP route"
 same_both() { j vr1 '.sessions[0].routes == .sessions[1].routes'; }
 wait_for 10 same_both || fail "vr1's two sessions differ"
-ok "port1's route reached vr2 (node 3), port2's reached vr1; vr1 holds the same routes from nodes 1 and 2"
+ok "port1's routes (inet, EVPN MAC/IP) reached vr2 (node 3), port2's reached vr1; vr1 holds the same routes from nodes 1 and 2"
 
 # ---- kill node 2: vr1 loses no route ----
 n2kids=$(pgrep -P "${pids[2]}" || true)
@@ -195,6 +205,8 @@ upd 1 virtual-router "$gsc:vr1" '{"virtual-router": {"virtual_machine_refs": []}
 wait_for 15 lists_none vr1 "$port1" || fail "vr1 still lists port1 after the unbind"
 gone() { j vr2 "[.sessions[] | select(.routes[\"$ri $ip1/32\"])] | length == 0"; }
 wait_for 15 gone || fail "port1's route still at vr2 after the unbind"
+evpn_gone() { j vr2 "[.sessions[] | select(.routes[\"$ri $(evpn_key "$ip1")\"])] | length == 0"; }
+wait_for 15 evpn_gone || fail "port1's EVPN route still at vr2 after the unbind"
 ok "unbound: vr1's port1 config deleted, its route withdrawn at vr2"
 
 for p in "${probes[@]}"; do kill -TERM "$p" 2>/dev/null || true; done

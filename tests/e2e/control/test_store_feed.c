@@ -2,7 +2,10 @@
  * objects written to the store reach the control role's callback, are
  * turned into the right session plan (bgp_peers_plan), follow every later
  * put and delete, and survive the loss of the node the feed is connected
- * to (it reconnects, reloads, and sees what changed meanwhile).
+ * to (it reconnects, reloads, and sees what changed meanwhile). The
+ * object feed for agents' configuration (store_feed_set_objects) into an
+ * agent_config image: an index and a network reach the agent as exactly
+ * the objects they change, also across the reconnect.
  * Usage: test_store_feed STRATAD WORKDIR */
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "routing/control/agent_config.h"
 #include "routing/control/bgp_peers.h"
 #include "routing/control/store_feed.h"
 #include "tests/e2e/store/cluster.h"
@@ -34,6 +38,56 @@ static void on_config(void *arg, json_t *routers, uint32_t cluster_as, json_t *i
         plan.count = (size_t)-1;
         fprintf(stderr, "plan: %s\n", err);
     }
+}
+
+static void tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Agents' configuration: the image the feed fills, objects "sent". */
+static struct acfg *cfg;
+static long objs_sent;
+
+static void on_object(void *arg, const char *type, const char *key, json_t *obj)
+{
+    (void)arg;
+    (void)acfg_object(cfg, type, key, obj);
+}
+
+static int count_send(void *arg, void *user, const struct xmpp_config_obj *objs, size_t count)
+{
+    (void)arg;
+    (void)user;
+    (void)objs;
+    objs_sent += (long)count;
+    return 0;
+}
+
+/* Runs the loop, flushing the image, until 'want' objects more were sent
+ * and then 300 ms without more (or 15 s); returns how many were sent. */
+static long wait_sent(long want)
+{
+    long start = objs_sent;
+    uint64_t end = uv_now(&loop) + 15000, quiet_until = 0;
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, tick, 50, 50);
+    while (uv_now(&loop) < end) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (acfg_pending(cfg)) {
+            (void)acfg_flush(cfg, count_send, NULL);
+        }
+        if (objs_sent - start >= want && !quiet_until) {
+            quiet_until = uv_now(&loop) + 300;
+        }
+        if (quiet_until && uv_now(&loop) >= quiet_until) {
+            break;
+        }
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return objs_sent - start;
 }
 
 /* Writes (value != NULL) or deletes 'key' through node 'node'. */
@@ -70,11 +124,6 @@ static int store_op(int node, const char *key, const char *value)
     buf_destroy(&raw);
     store_client_close(c);
     return rc;
-}
-
-static void tick(uv_timer_t *t)
-{
-    (void)t;
 }
 
 /* Runs the loop until the feed has delivered a set of 'n' routers (15 s). */
@@ -154,12 +203,29 @@ int main(int argc, char **argv)
     char target[128];
     cluster_target(&cl, 0, target, sizeof target);
     struct store_feed *feed;
+    CHECK(store_op(1, "/c/o/virtual-router-index/i9",
+                   "{\"uuid\": \"i9\", \"fq_name\": [\"default-global-system-config\", \"vr9\", \"index\"],"
+                   " \"virtual_router_index\": {\"interfaces\": [{\"fq_name\": [\"d\", \"p\", \"port9\"],"
+                   " \"uuid\": \"v9\", \"virtual_network\": \"d:p:n\", \"routing_instance\": \"d:p:n:n\"}],"
+                   " \"virtual_networks\": [\"d:p:n\"], \"routing_instances\": [\"d:p:n:n\"]}}") == 0,
+          "vr9's index written");
+    if (acfg_create(&cfg) != 0 || acfg_agent_up(cfg, "vr9", NULL) != 0 || acfg_agent_up(cfg, "vr8", NULL) != 0) {
+        return 1;
+    }
     if (store_feed_start(&loop, cl.tls, target, on_config, NULL, &feed) != 0) {
         fprintf(stderr, "feed did not start\n");
         return 1;
     }
+    store_feed_set_objects(feed, on_object, NULL);
     CHECK(wait_routers(2) == 0 && plan.count == 1 && has_peer("ctl2") && plan.local.local_as == 64512,
           "initial load: ctl1 peers with ctl2 in AS 64512");
+    long n = wait_sent(7);
+    size_t o8 = 1, s8 = 1;
+    CHECK(n == 7 && acfg_agent_stats(cfg, "vr8", &o8, &s8) == 0 && o8 == 0,
+          "initial load: vr9 gets its 4 nodes and 3 links, vr8 (no index) nothing");
+    CHECK(store_op(2, "/c/o/virtual-network/n1", "{\"uuid\": \"n1\", \"fq_name\": [\"d\", \"p\", \"n\"],"
+                   " \"virtual_network_network_id\": 5}") == 0, "network d:p:n written");
+    CHECK((n = wait_sent(1)) == 1, "the network's properties: one update to vr9");
     /* a gateway linked from ctl1 */
     CHECK(store_op(2, "/c/o/bgp-router/w1",
                    "{\"uuid\": \"w1\", \"fq_name\": [\"default-global-system-config\", \"gw1\"],"
@@ -177,12 +243,15 @@ int main(int argc, char **argv)
     cluster_kill(&cl, 0, SIGKILL);
     CHECK(store_op(1, "/c/o/bgp-router/u3", ROUTER("u3", "ctl3", "10.0.0.13", "control-node", "")) == 0,
           "ctl3 written while the feed's node is down");
+    CHECK(store_op(1, "/c/o/virtual-network/n1", NULL) == 0, "network d:p:n deleted while the feed's node is down");
     cluster_start(&cl, 0);
     CHECK(wait_routers(3) == 0 && calls > before && has_peer("ctl3"),
           "after reconnecting the feed reloads and sees ctl3");
+    CHECK((n = wait_sent(1)) == 1, "after the reload vr9 gets exactly the one change (the network's properties gone)");
     store_feed_stop(feed);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&loop) == 0, "every handle closed");
+    acfg_free(cfg);
     errors += cluster_check_logs(&cl);
     cluster_destroy(&cl);
     printf("%s\n", errors ? "FAILED" : "all checks passed");

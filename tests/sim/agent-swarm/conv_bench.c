@@ -48,6 +48,7 @@ struct ag {
     uint32_t count;
     bool subscribed;
     uint64_t generation; /* sessions opened */
+    uint64_t gen_at_kill; /* 'generation' when the control role was killed */
 };
 
 static struct {
@@ -68,6 +69,7 @@ static struct {
     atomic_uint created;
     atomic_uint failures;
     uint32_t converged;
+    bool resync; /* phase (b): the control role was killed */
 } B;
 
 static uint64_t now_ns(void)
@@ -135,7 +137,7 @@ static void on_item(void *arg, struct sa_agent *a, const char *instance, const s
     }
     g->got[p / 8] |= (uint8_t)(1u << (p % 8));
     g->count++;
-    if (g->generation == 1 && ++B.recv[p] == expected_per_port()) {
+    if (!B.resync && ++B.recv[p] == expected_per_port()) {
         B.done[p] = now_ns();
         B.converged++;
     }
@@ -156,8 +158,13 @@ static int agent_open(uint32_t i)
     g->a->on_item = on_item;
     g->subscribed = false;
     g->generation++;
-    memset(g->got, 0, B.p / 8 + 1);
-    g->count = 0;
+    if (B.resync) {
+        /* phase (b) counts what the new session brings; in phase (a) an
+         * agent that lost its session keeps what it had (the control
+         * node resends it all; a port is counted once per agent) */
+        memset(g->got, 0, B.p / 8 + 1);
+        g->count = 0;
+    }
     return 0;
 }
 
@@ -208,7 +215,7 @@ static bool resynced(void *arg)
     uint32_t want = expected_per_agent();
     for (uint32_t i = 0; i < B.n; i++) {
         struct ag *g = &B.ags[i];
-        if (!g->a || g->generation < 2 || !g->a->established || g->a->eors == 0 || g->count != want) {
+        if (!g->a || g->generation <= g->gen_at_kill || !g->a->established || g->a->eors == 0 || g->count != want) {
             return false;
         }
     }
@@ -418,6 +425,11 @@ int main(int argc, char **argv)
     }
     qsort(lat, nlat, sizeof *lat, cmp_u64);
     double p50 = nlat ? (double)lat[nlat / 2] / 1e6 : -1, p99 = nlat ? (double)lat[(nlat * 99) / 100] / 1e6 : -1;
+    uint32_t reopened = 0;
+    for (uint32_t i = 0; i < B.n; i++) {
+        reopened += B.ags[i].generation > 1;
+    }
+    printf("agents whose session was lost and re-opened meanwhile: %u\n", reopened);
     printf("ports: %u created (%u REST failures) in %.1f s (%.0f ports/s), converged %u/%u; receivers per port %u\n",
            atomic_load(&B.created), atomic_load(&B.failures), total_s, atomic_load(&B.created) / total_s,
            B.converged, B.p, expected_per_port());
@@ -428,6 +440,10 @@ int main(int argc, char **argv)
     /* (b) resync after a control-role restart */
     double resync_s = -1;
     if (ok && B.kill_cmd) {
+        B.resync = true;
+        for (uint32_t i = 0; i < B.n; i++) {
+            B.ags[i].gen_at_kill = B.ags[i].generation;
+        }
         t = now_ns();
         if (system(B.kill_cmd) != 0) {
             fprintf(stderr, "conv_bench: kill command failed\n");

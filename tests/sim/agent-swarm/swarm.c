@@ -125,7 +125,7 @@ static void take_item(struct sa_agent *a, const struct xmpp_route_item *it)
 /* Keeps any item in a->routes ("INSTANCE ID" -> "NEXTHOP LABEL"). */
 static void keep_item(struct sa_agent *a, const char *instance, const struct xmpp_route_item *it)
 {
-    char id[256], key[XMPP_NAME_MAX + 260], nh[INET6_ADDRSTRLEN] = "?", val[INET6_ADDRSTRLEN + 16];
+    char id[256], key[XMPP_NAME_MAX + 260], nh[INET6_ADDRSTRLEN] = "?", val[INET6_ADDRSTRLEN + 32];
     if (xmpp_route_key_format(id, sizeof id, it->entry.family, &it->entry.key) != 0) {
         return;
     }
@@ -138,7 +138,11 @@ static void keep_item(struct sa_agent *a, const char *instance, const struct xmp
     if (n->address.version) {
         inet_ntop(n->address.version == 4 ? AF_INET : AF_INET6, n->address.addr, nh, sizeof nh);
     }
-    snprintf(val, sizeof val, "%s %u", nh, (unsigned)n->label);
+    if (n->has_vni) {
+        snprintf(val, sizeof val, "%s %u vni %u", nh, (unsigned)n->label, (unsigned)n->vni);
+    } else {
+        snprintf(val, sizeof val, "%s %u", nh, (unsigned)n->label);
+    }
     json_object_set_new(a->routes, key, json_string(val));
 }
 
@@ -184,14 +188,45 @@ static int port_route(struct sa_agent *a, const char *instance, const char *ip, 
     return send_st(a, &st, "pub");
 }
 
+/* The port's EVPN MAC/IP route: MAC 02:00:<IPv4 address>. */
+static int port_evpn_route(struct sa_agent *a, const char *instance, const char *ip, uint32_t label, bool withdraw)
+{
+    struct xmpp_route_entry e;
+    memset(&e, 0, sizeof e);
+    e.family = XMPP_FAMILY_EVPN;
+    e.key.prefix.version = 4;
+    if (inet_pton(AF_INET, ip, e.key.prefix.addr) != 1) {
+        return 0;
+    }
+    e.key.plen = 32;
+    e.key.mac[0] = 0x02;
+    memcpy(e.key.mac + 2, e.key.prefix.addr, 4);
+    struct xmpp_stanza st = {.family = e.family, .key = e.key};
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    if (withdraw) {
+        st.type = XMPP_STANZA_DISSOCIATE;
+        return send_st(a, &st, "wd");
+    }
+    put_ip4(&e.next_hops[0].address, SA_NH_BASE + a->index);
+    e.next_hops[0].label = label;
+    e.next_hops[0].has_vni = true;
+    e.next_hops[0].vni = 5000 + label;
+    e.next_hops[0].encaps = XMPP_ENCAP_VXLAN;
+    e.next_hop_count = 1;
+    st.type = XMPP_STANZA_PUBLISH;
+    st.entry = &e;
+    return send_st(a, &st, "pub");
+}
+
 static void port_routes(struct sa_agent *a, const json_t *port, bool withdraw)
 {
     const char *ri = json_string_value(json_object_get(port, "ri"));
     size_t i;
     json_t *ip;
     json_array_foreach(json_object_get(port, "ips"), i, ip) {
-        if (port_route(a, ri, json_string_value(ip), (uint32_t)json_integer_value(json_object_get(port, "label")),
-                       withdraw) != 0) {
+        uint32_t label = (uint32_t)json_integer_value(json_object_get(port, "label"));
+        if (port_route(a, ri, json_string_value(ip), label, withdraw) != 0 ||
+            (a->publish_evpn && port_evpn_route(a, ri, json_string_value(ip), label, withdraw) != 0)) {
             a->write_fails++;
         }
     }

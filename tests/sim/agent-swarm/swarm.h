@@ -49,9 +49,11 @@ struct sa_agent {
     /* following configuration (sa_follow_config) */
     struct acfg_mirror *cfg;    /* the config the control node sent */
     json_t *ports;              /* interface name -> {"ri", "ips": [...]} published */
-    json_t *routes;             /* "INSTANCE PREFIX" -> "NEXTHOP LABEL", every item held */
+    json_t *routes;             /* "INSTANCE ID" -> "NEXTHOP LABEL[ vni VNI]", every item held */
     json_t *subs;               /* instances subscribed to for ports */
     bool config_eor_sent;       /* End-of-RIB after the first ports were published */
+    bool publish_evpn;          /* ports also as EVPN MAC/IP routes (MAC 02:00 + the IPv4
+                                 * address, VXLAN, VNI 5000 + label) */
     uint64_t config_stanzas;
     /* optional: every routes item as it arrives (load tools) */
     void (*on_item)(void *arg, struct sa_agent *a, const char *instance, const struct xmpp_route_item *it);

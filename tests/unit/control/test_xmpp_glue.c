@@ -26,6 +26,7 @@ struct seen {
     uint32_t label;
     uint8_t nh_last; /* last byte of the first next hop */
     unsigned encaps;
+    uint32_t vni;
 };
 
 struct side {
@@ -113,6 +114,7 @@ static void cb_routes(void *arg, const struct xmpp_stanza *st)
             s->label = it->entry.next_hops[0].label;
             s->nh_last = it->entry.next_hops[0].address.addr[3];
             s->encaps = it->entry.next_hops[0].encaps;
+            s->vni = it->entry.next_hops[0].has_vni ? it->entry.next_hops[0].vni : 0;
         }
     }
 }
@@ -435,6 +437,8 @@ static void test_evpn_between_agents(void **state)
     assert_false(s->retract);
     assert_int_equal(s->nh_last, 11);
     assert_int_equal(s->encaps, XMPP_ENCAP_VXLAN);
+    assert_int_equal(s->label, 0); /* VXLAN: the VNI, no MPLS label (as over BGP) */
+    assert_int_equal(s->vni, 5001);
     s = last_seen(&b.agent, "blue/0-02:00:00:00:00:0b");
     assert_non_null(s);
     assert_false(s->retract);
