@@ -77,6 +77,7 @@ static uint16_t pick_port(unsigned salt)
 }
 
 static unsigned g_high_watermark; /* 0: the server's default */
+static unsigned g_eor_hold_ms = 1000; /* End-of-RIB hold after the server starts */
 
 static void server_start_at(struct server *s, const char *address, const char *name, unsigned stale_s,
                             unsigned salt)
@@ -94,8 +95,8 @@ static void server_start_at(struct server *s, const char *address, const char *n
         CHECK(f);
         fprintf(f,
                 "{\"xmpp\": {\"listen\": \"%s\", \"port\": %u, \"pki_dir\": \"%s\", \"stale_time\": %u, "
-                "\"write_high_watermark\": %u, \"max_queued_bytes\": %u, \"eor_hold_ms\": 1000}}\n",
-                address, s->port, pki, stale_s, g_high_watermark, g_high_watermark * 16);
+                "\"write_high_watermark\": %u, \"max_queued_bytes\": %u, \"eor_hold_ms\": %u}}\n",
+                address, s->port, pki, stale_s, g_high_watermark, g_high_watermark * 16, g_eor_hold_ms);
         fclose(f);
         s->pid = fork();
         CHECK(s->pid >= 0);
@@ -555,6 +556,50 @@ static void scenario_dual(void)
     server_stop(&s[0]);
 }
 
+/* A (re)started control node holds End-of-RIB: routes flow to the agents
+ * at once, but End-of-RIB (which makes an agent sweep what it kept from
+ * this node) comes only once every connected agent has re-published and
+ * sent its own End-of-RIB (the hold timer, 60 s here, never fires). */
+static bool b_has_route0(void *arg)
+{
+    struct sa_agent *b = arg;
+    return sa_has(b, 0) || b->closed;
+}
+
+static bool both_eor(void *arg)
+{
+    struct sa_agent **ab = arg;
+    return (ab[0]->eors > 0 && ab[1]->eors > 0) || ab[0]->closed || ab[1]->closed;
+}
+
+static bool never_done(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+static void scenario_eorhold(void)
+{
+    g_eor_hold_ms = 60000;
+    struct server s;
+    server_start(&s, "eorhold", 300, 7);
+    struct sa_agent *a = agent_up(&s, 1, "agent-a"), *b = agent_up(&s, 2, "agent-b");
+    CHECK(sa_subscribe(a, "vn0") == 0 && sa_subscribe(b, "vn0") == 0);
+    CHECK(sa_publish(a, "vn0", 0) == 0 && sa_publish(b, "vn0", 1) == 0);
+    CHECK(sa_run_until(&g_loop, b_has_route0, b, WAIT_MS) && sa_has(b, 0));
+    CHECK(a->eors == 0 && b->eors == 0); /* routes flow, End-of-RIB held */
+    CHECK(sa_eor(a) == 0);
+    (void)sa_run_until(&g_loop, never_done, NULL, 600);
+    CHECK(a->eors == 0 && b->eors == 0); /* agent-b has not re-published yet */
+    CHECK(sa_eor(b) == 0);
+    struct sa_agent *ab[2] = {a, b};
+    CHECK(sa_run_until(&g_loop, both_eor, ab, 5000) && a->eors == 1 && b->eors == 1);
+    CHECK(sa_has(a, 1) && sa_has(b, 0)); /* everything was there before End-of-RIB */
+    agent_gone(a);
+    agent_gone(b);
+    server_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -563,7 +608,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc != 5) {
-        fprintf(stderr, "usage: test_xmpp_e2e STRATA-CONTROL AGENT-SWARM WORKDIR converge|refuse|restart|dual|slow\n"
+        fprintf(stderr, "usage: test_xmpp_e2e STRATA-CONTROL AGENT-SWARM WORKDIR converge|refuse|restart|dual|slow|eorhold\n"
                         "       test_xmpp_e2e pki-setup DIR\n");
         return 2;
     }
@@ -589,6 +634,8 @@ int main(int argc, char **argv)
         scenario_dual();
     } else if (strcmp(argv[4], "restart") == 0) {
         scenario_restart();
+    } else if (strcmp(argv[4], "eorhold") == 0) {
+        scenario_eorhold();
     } else {
         fprintf(stderr, "unknown scenario %s\n", argv[4]);
         return 2;
