@@ -43,29 +43,11 @@ if ! "$stratad" roles | grep -qx config; then echo "SKIP: this stratad has no co
 fp=$(sed -n 's/^cluster CA fingerprint //p' "$work/init.out")
 [ -n "$fp" ] || fail "stratad init printed no CA fingerprint: $(cat "$work/init.out")"
 [ "$(stat -c %a "$work/pki/ca.key")" = 600 ] || fail "ca.key is not mode 0600"
-members=""
-for i in 1 2 3; do members+="${members:+, }\"$i=n$i@127.0.0.$i:$port\""; done
+. "$(dirname "$0")/../lib/cluster.sh"
 # Node 1 also runs the control role: its XMPP server checks agents' certificates.
-for i in 1 2 3; do
-  roles='"store", "config"'
-  [ "$i" = 1 ] && roles='"store", "config", "control"'
-  cat >"$work/n$i.json" <<JSON
-{"id": $i, "name": "n$i", "address": "127.0.0.$i", "raft_port": $port, "api_port": $api_port,
- "bgp_port": $bgp_port, "xmpp_port": $xmpp_port,
- "data_dir": "$work/n$i", "pki_dir": "$work/pki", "members": [$members], "roles": [$roles],
- "config_workers": 2}
-JSON
-  "$stratad" run --config "$work/n$i.json" >"$work/n$i.log" 2>&1 &
-  pids[$i]=$!
-done
-tok=""
-for _ in $(seq 1 300); do
-  for i in 1 2 3; do [ -s "$work/n$i/bootstrap-token" ] && tok=$(cat "$work/n$i/bootstrap-token") && break 2; done
-  sleep 0.1
-done
-[ -n "$tok" ] || fail "no bootstrap token"
-export STRATA_CA="$work/pki/ca.pem" STRATA_TOKEN="$tok" HOME="$work"
-api() { local i=$1; shift; STRATA_URL="https://127.0.0.$i:$api_port" "$stratactl" "$@"; }
+E2E_NODE_ROLES[1]="store config control"
+e2e_cluster_start store config
+e2e_cluster_token
 expect() { # expect STATUS CMD...
   local want=$1 rc=0; shift
   "$@" >"$work/out" 2>"$work/err" || rc=$?

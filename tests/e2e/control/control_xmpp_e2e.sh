@@ -58,26 +58,9 @@ wait_for() { # wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds
 
 # ---- three nodes ----
 "$stratad" init --pki "$work/pki" --node n1=127.0.0.1 --node n2=127.0.0.2 --node n3=127.0.0.3 >/dev/null
-members=""
-for i in 1 2 3; do members+="${members:+, }\"$i=n$i@127.0.0.$i:$port\""; done
-for i in 1 2 3; do
-  cat >"$work/n$i.json" <<JSON
-{"id": $i, "name": "n$i", "address": "127.0.0.$i", "raft_port": $port, "api_port": $api_port,
- "bgp_port": $bgp_port, "xmpp_port": $xmpp_port,
- "data_dir": "$work/n$i", "pki_dir": "$work/pki", "members": [$members],
- "roles": ["store", "config", "control"], "config_workers": 2}
-JSON
-  STRATA_LOG_LEVEL=${STRATA_E2E_LOG_LEVEL:-info} "$stratad" run --config "$work/n$i.json" >"$work/n$i.log" 2>&1 &
-  pids[$i]=$!
-done
-tok=""
-for _ in $(seq 1 300); do
-  for i in 1 2 3; do [ -s "$work/n$i/bootstrap-token" ] && tok=$(cat "$work/n$i/bootstrap-token") && break 2; done
-  sleep 0.1
-done
-[ -n "$tok" ] || fail "no bootstrap token"
-export STRATA_CA="$work/pki/ca.pem" STRATA_TOKEN="$tok" HOME="$work"
-api() { local i=$1; shift; STRATA_URL="https://127.0.0.$i:$api_port" "$stratactl" "$@"; }
+. "$(dirname "$0")/../lib/cluster.sh"
+e2e_cluster_start store config control
+e2e_cluster_token
 mk() { # mk NODE TYPE JSON: create from a JSON body
   local f="$work/body.$RANDOM.json"; printf '%s' "$3" >"$f"; api "$1" "$2" create -f "$f" >/dev/null || {
     api "$1" "$2" create -f "$f" >&2 || true; fail "create $2: $3"; }
