@@ -440,10 +440,13 @@ static void on_best_change(void *ctx, struct rib_table *t, const struct rib_pref
     if (!sp->in_flush) {
         speaker_schedule(sp); /* another user of the RIB flushed it: send what changed */
     }
+    bool vpn = (SPEAKER_VPN_FAMILIES & BGP_FAM_BIT(f)) != 0;
     for (struct peer *p = sp->peers; p; p = p->next) {
-        /* a peer due for a rewalk gets the prefix then, unless it is gone
-         * (the walk only sees prefixes that have paths) */
-        if (peer_wants(p, (enum bgp_family)f) && (!p->rewalk || nbest == 0)) {
+        /* a peer due for a rewalk gets a VPN prefix then, unless it is gone
+         * (the walk only sees prefixes that have paths); the rewalk covers
+         * only the VPN families, so every other family (RT membership
+         * itself) goes now */
+        if (peer_wants(p, (enum bgp_family)f) && (!vpn || !p->rewalk || nbest == 0)) {
             peer_consider(sp, p, (enum bgp_family)f, pfx, best, nbest, true, marks);
         }
     }
