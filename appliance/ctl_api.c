@@ -769,6 +769,24 @@ static int obj_write(struct api_ctl *c, const struct schema_type *t, bool create
     return rc;
 }
 
+/* `stratactl CMD revoke UUID`: DELETE /COLLECTION/UUID; 'noun' names it in
+ * the confirmation. */
+static int token_revoke(struct api_ctl *c, const char *cmd, const char *collection, const char *noun, const char *uuid)
+{
+    char path[256], what[64];
+    if (!is_uuid(uuid)) {
+        fprintf(stderr, "stratactl: %s revoke wants the token's uuid (stratactl %s list)\n", cmd, cmd);
+        return CTL_EXIT_USAGE;
+    }
+    snprintf(path, sizeof path, "/%s/%s", collection, uuid);
+    snprintf(what, sizeof what, "%s revoke", cmd);
+    int rc = api_call(c, "DELETE", path, NULL, what, NULL);
+    if (rc == 0) {
+        printf("revoked %s %s\n", noun, uuid);
+    }
+    return rc;
+}
+
 /* ---- tokens ---- */
 
 static int cmd_token(struct api_ctl *c, int argc, char **argv)
@@ -854,16 +872,7 @@ static int cmd_token(struct api_ctl *c, int argc, char **argv)
             }
         }
     } else if (strcmp(verb, "revoke") == 0 && argc == 2) {
-        char path[256];
-        if (!is_uuid(argv[1])) {
-            fprintf(stderr, "stratactl: token revoke wants the token's uuid (stratactl token list)\n");
-            return CTL_EXIT_USAGE;
-        }
-        snprintf(path, sizeof path, "/tokens/%s", argv[1]);
-        rc = api_call(c, "DELETE", path, NULL, "token revoke", NULL);
-        if (rc == 0) {
-            printf("revoked token %s\n", argv[1]);
-        }
+        rc = token_revoke(c, "token", "tokens", "token", argv[1]);
     } else {
         rc = api_usage();
     }
@@ -949,16 +958,7 @@ static int cmd_join_token(struct api_ctl *c, int argc, char **argv)
             }
         }
     } else if (strcmp(verb, "revoke") == 0 && argc == 2) {
-        char path[256];
-        if (!is_uuid(argv[1])) {
-            fprintf(stderr, "stratactl: join-token revoke wants the token's uuid (stratactl join-token list)\n");
-            return CTL_EXIT_USAGE;
-        }
-        snprintf(path, sizeof path, "/join-tokens/%s", argv[1]);
-        rc = api_call(c, "DELETE", path, NULL, "join-token revoke", NULL);
-        if (rc == 0) {
-            printf("revoked join token %s\n", argv[1]);
-        }
+        rc = token_revoke(c, "join-token", "join-tokens", "join token", argv[1]);
     } else {
         rc = api_usage();
     }
