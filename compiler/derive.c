@@ -1473,6 +1473,19 @@ static bool source_type(const char *t)
     return t && in_list(types, sizeof types / sizeof types[0], t);
 }
 
+/* After a plan attempt answering 'rc': a failed plan is emptied and, unless
+ * the image was not ready or the version not implemented (their messages
+ * are already set), 'msg' says which compile error it was. */
+static void plan_failed(struct derive_plan *p, int rc, char *msg, size_t msg_size)
+{
+    if (rc) {
+        plan_clear(p);
+        if (rc != DERIVE_ENOTREADY && rc != DERIVE_EVERSION) {
+            compile_code_msg(rc, msg, msg_size);
+        }
+    }
+}
+
 int derive_plan_version(struct derive *d, int version, struct derive_plan *p, char *msg,
                         size_t msg_size)
 {
@@ -1536,12 +1549,7 @@ int derive_plan_version(struct derive *d, int version, struct derive_plan *p, ch
     rc = plan_chunked(d, p, &ck, msg, msg_size);
 out_unlock:
     pthread_mutex_unlock(&d->mu);
-    if (rc) {
-        plan_clear(p);
-        if (rc != DERIVE_ENOTREADY && rc != DERIVE_EVERSION) {
-            compile_code_msg(rc, msg, msg_size);
-        }
-    }
+    plan_failed(p, rc, msg, msg_size);
     json_decref(reads);
     json_decref(sources);
     json_decref(skip);
@@ -1594,12 +1602,7 @@ int derive_plan_pending(struct derive *d, struct derive_plan *p, char *msg, size
     rc = plan_chunked(d, p, &ck, msg, msg_size);
 out_unlock:
     pthread_mutex_unlock(&d->mu);
-    if (rc) {
-        plan_clear(p);
-        if (rc != DERIVE_ENOTREADY && rc != DERIVE_EVERSION) {
-            compile_code_msg(rc, msg, msg_size);
-        }
-    }
+    plan_failed(p, rc, msg, msg_size);
     free(key);
     json_decref(sources);
     json_decref(empty);
