@@ -179,6 +179,26 @@ static int node_status(struct store_client *cl, char *state, size_t ssize, uint6
     return rc;
 }
 
+/* Prints node i's status document (or why there is none) to stderr. */
+static void print_status(struct cluster *c, int i)
+{
+    struct store_client *cl = NULL;
+    struct buf raw;
+    int status = 0;
+    buf_init(&raw, 0);
+    int rc = cluster_client(c, i, 500, &cl);
+    if (rc == 0) {
+        rc = store_client_call(cl, STORE_MSG_STATUS, 0, NULL, 0, &status, &raw);
+    }
+    if (rc == 0 && status == 0) {
+        fprintf(stderr, "cluster: n%d status %.*s\n", i + 1, (int)raw.size, (const char *)raw.data);
+    } else {
+        fprintf(stderr, "cluster: n%d no status: %s\n", i + 1, strata_strerror(rc ? rc : status));
+    }
+    store_client_close(cl);
+    buf_destroy(&raw);
+}
+
 int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
 {
     uint64_t end = now_ms() + wait_ms;
@@ -195,6 +215,23 @@ int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
             }
             store_client_close(cl[i]);
         }
+        /* A node that exits 75 (libraft became unavailable: node.c) is
+         * restarted, as stratad's supervisor does; any other exit is a
+         * failure the caller must see. */
+        for (int i = 0; i < CLUSTER_NODES; i++) {
+            int st;
+            if (c->pid[i] > 0 && waitpid(c->pid[i], &st, WNOHANG) == c->pid[i]) {
+                c->pid[i] = 0;
+                fprintf(stderr, "cluster: n%d exited (%s %d) while converging\n", i + 1,
+                        WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+                if (!WIFEXITED(st) || WEXITSTATUS(st) != 75) {
+                    return -3;
+                }
+                if (cluster_start(c, i) != 0) {
+                    return -3;
+                }
+            }
+        }
         if (ok == CLUSTER_NODES && leaders == 1 && rev[0] == rev[1] && rev[1] == rev[2]) {
             if (strcmp(hash[0], hash[1]) != 0 || strcmp(hash[1], hash[2]) != 0) {
                 fprintf(stderr, "cluster: replicas at revision %llu disagree: %s %s %s\n",
@@ -205,6 +242,12 @@ int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
                 *revision = rev[0];
             }
             return 0;
+        }
+        if (now_ms() + 100 >= end) {
+            /* The last look, for the failure message: who was where. */
+            for (int i = 0; i < CLUSTER_NODES; i++) {
+                print_status(c, i);
+            }
         }
         usleep(100 * 1000);
     }

@@ -38,7 +38,10 @@ void cluster_target(const struct cluster *c, int i, char *out, size_t size);
 /* Opens a blocking client to node 'i', retrying for up to 'wait_ms'. */
 int cluster_client(struct cluster *c, int i, unsigned wait_ms, struct store_client **out);
 /* Waits until every node reports the same leader and applied revision as
- * the leader's linearizable view; fills 'revision' and 'hash' (may be NULL). */
+ * the leader's linearizable view; fills 'revision' (may be NULL). A node
+ * that exits 75 meanwhile is restarted (as stratad's supervisor would).
+ * Returns 0, -1 on timeout (each node's status is printed to stderr), -2 on
+ * replicas that disagree at one revision, -3 when a node exited otherwise. */
 int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision);
 
 /* Scans the nodes' logs for sanitizer reports and crashes; returns how many

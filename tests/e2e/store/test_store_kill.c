@@ -467,7 +467,7 @@ int main(int argc, char **argv)
     uint64_t rev = 0;
     int rc = cluster_converge(&cl, 30000, &rev);
     if (rc != 0) {
-        fprintf(stderr, "replicas did not converge (%s)\n", rc == -2 ? "hash mismatch" : "timeout");
+        fprintf(stderr, "replicas did not converge (%s)\n", rc == -2 ? "hash mismatch" : rc == -3 ? "a node exited" : "timeout");
         errors++;
     }
     for (int i = 0; i < CLUSTER_NODES && rc == 0; i++) {

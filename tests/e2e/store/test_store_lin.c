@@ -602,7 +602,7 @@ int main(int argc, char **argv)
     uint64_t rev = 0;
     int rc = cluster_converge(&cl, 30000, &rev);
     if (rc != 0) {
-        fprintf(stderr, "replicas did not converge (%s)\n", rc == -2 ? "hash mismatch" : "timeout");
+        fprintf(stderr, "replicas did not converge (%s)\n", rc == -2 ? "hash mismatch" : rc == -3 ? "a node exited" : "timeout");
         errors++;
     } else {
         printf("converged at revision %llu, consistency hashes agree\n", (unsigned long long)rev);

@@ -146,7 +146,7 @@ static void verify_all(const char *when)
     uint64_t rev = 0;
     int rc = cluster_converge(&cl, 30000, &rev);
     if (rc != 0) {
-        FAIL("%s: replicas did not converge (%s)", when, rc == -2 ? "hash mismatch" : "timeout");
+        FAIL("%s: replicas did not converge (%s)", when, rc == -2 ? "hash mismatch" : rc == -3 ? "a node exited" : "timeout");
         return;
     }
     for (int i = 0; i < CLUSTER_NODES; i++) {
@@ -348,7 +348,7 @@ int main(int argc, char **argv)
         uint64_t rev = 0;
         int rc = cluster_converge(&cl, 30000, &rev);
         if (rc != 0) {
-            FAIL("final convergence: %s", rc == -2 ? "hash mismatch" : "timeout");
+            FAIL("final convergence: %s", rc == -2 ? "hash mismatch" : rc == -3 ? "a node exited" : "timeout");
         } else {
             printf("final: replicas agree at revision %llu\n", (unsigned long long)rev);
         }
