@@ -43,7 +43,8 @@
     X(AGENT_ESYNTAX, -17006, "malformed port specification")               \
     X(AGENT_EPUNT, -17007, "malformed punted frame")                       \
     X(AGENT_EUNSUPPORTED, -17008, "punted frame of an unsupported kind")   \
-    X(AGENT_ECONFLICT, -17009, "address or identifier already in use")
+    X(AGENT_ECONFLICT, -17009, "address or identifier already in use")    \
+    X(AGENT_EHELD, -17010, "bound, waiting for the interface's configuration")
 
 enum agent_err { AGENT_ERRORS(STRATA_ERR_ENUM) };
 
@@ -83,6 +84,7 @@ struct agent_port_spec {
     uint32_t dns4; /* 0: the gateway */
     uint32_t vni;  /* 0: none (no VXLAN for this port) */
     char hostname[64];
+    char vn[AGENT_RI_MAX]; /* virtual network published with the routes ("": 'ri') */
     uint32_t ifindex; /* 0: allocate; else restore this one */
     uint32_t vrf;     /* 0: allocate (or the RI's); else restore this one */
 };
@@ -90,8 +92,11 @@ struct agent_port_spec {
 /* A port as installed. 'nh'/'label' route to it (IF next hop, routed:
  * Ethernet rewritten); 'l2_nh'/'l2_label' bridge to it (IF next hop with
  * DP_NH_L2, the label published with its EVPN MAC/IP route). */
+struct agent_policy;
+
 struct agent_port {
     struct agent_port_spec spec; /* ifindex and vrf filled in */
+    struct agent_policy *policy; /* NULL: reachability only (agent_port_policy_set) */
     uint32_t label;
     uint32_t nh;
     uint32_t l2_label;
@@ -195,6 +200,7 @@ struct agent_status {
     size_t macs;             /* remote MAC entries programmed (EVPN) */
     size_t flow_entries;     /* datapath flow entries the agent holds (<= flow_limit) */
     uint64_t flows_over_limit, flows_aged;
+    uint64_t flows_denied;   /* drop flows decided by policy (ACL or security group) */
 };
 void agent_status_get(const struct agent_core *c, struct agent_status *st);
 
@@ -225,6 +231,9 @@ void agent_flow_seen(struct agent_core *c, const struct dp_flow_key *k, uint64_t
  * 'flow_idle_ms' at 'now_ms' (which also becomes the core's clock) and
  * returns how many flows went. */
 size_t agent_flow_age(struct agent_core *c, uint64_t now_ms);
+/* Appends one line per flow the agent holds ("vrf=V PROTO SRC:SPORT >
+ * DST:DPORT forward|reverse|drop"), at most 'max' lines. LIB_ENOMEM. */
+int agent_flows_format(const struct agent_core *c, size_t max, struct buf *out) STRATA_WARN_UNUSED;
 /* Deletes every flow the agent holds (datapath and table). */
 void agent_flow_flush(struct agent_core *c);
 
@@ -264,10 +273,105 @@ struct agent_flow_decision {
 int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
                     struct buf *reinject) STRATA_WARN_UNUSED;
 
+/* ---- policy (agent_policy.c): ACLs compiled for the flow decision ---- */
+
+/* An ACL address (docs/compiler.md's address forms): any, a virtual
+ * network by fq_name, an IPv4 subnet, a security group by fq_name, or one
+ * that matches nothing (a form this agent does not evaluate: IPv6 subnets,
+ * network-policy addresses). */
+enum agent_addr_kind { AGENT_ADDR_ANY, AGENT_ADDR_VN, AGENT_ADDR_SUBNET, AGENT_ADDR_SG, AGENT_ADDR_NONE };
+
+struct agent_acl_addr {
+    uint8_t kind;  /* enum agent_addr_kind */
+    uint8_t plen;  /* SUBNET */
+    uint32_t ip4;  /* SUBNET, host order, masked */
+    char name[AGENT_RI_MAX]; /* VN, SG */
+};
+
+/* One ACL entry: protocol (-1 any) and port ranges (inclusive; 0..65535
+ * for any) matched against the packet's ports (0 for other than TCP/UDP),
+ * 'pass' or deny. */
+struct agent_acl_rule {
+    struct agent_acl_addr src, dst;
+    int16_t proto;
+    uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
+    bool pass;
+};
+
+struct agent_acl {
+    struct agent_acl_rule *rules;
+    size_t count;
+};
+
+#define AGENT_SG_MAX 16
+
+/* What decides the flows of one port: its virtual network and that
+ * network's ACL (network policies: first matching entry decides; no match:
+ * allowed within the network, dropped across networks), and its security
+ * groups (stateful allow lists: with 'sg_count' > 0 a flow leaving the port
+ * needs a match in 'sg_egress', one entering it a match in 'sg_ingress'). */
+struct agent_policy {
+    char vn[AGENT_RI_MAX];
+    bool has_vn_acl;
+    struct agent_acl vn_acl;
+    size_t sg_count;
+    char sgs[AGENT_SG_MAX][AGENT_RI_MAX];
+    struct agent_acl sg_ingress, sg_egress;
+};
+
+/* Frees 'p' and its rule arrays. NULL accepted. */
+void agent_policy_free(struct agent_policy *p);
+/* Whether the two policies decide alike (same network, rules, groups). */
+bool agent_policy_equal(const struct agent_policy *a, const struct agent_policy *b);
+
+/* One end of a flow as the decision sees it: a local port's policy (NULL
+ * for a remote end or a port without one), the end's virtual network (""
+ * when unknown), its address and port. */
+struct agent_flow_end {
+    const struct agent_policy *policy;
+    const char *vn;
+    uint32_t ip4;
+    uint16_t port;
+};
+
+enum agent_verdict { AGENT_ALLOW, AGENT_DENY_ACL, AGENT_DENY_DEFAULT, AGENT_DENY_SG };
+
+/* The decision for a first packet 'src' -> 'dst' of IP protocol 'proto'
+ * (pure). With no policy at either end: allowed (reachability only). Else
+ * every end with a policy checks its network's ACL (first match decides;
+ * none: allowed when both networks are known and equal or the other's is
+ * unknown, denied across networks) and its security groups (egress of the
+ * source, ingress of the destination). */
+enum agent_verdict agent_policy_decide(const struct agent_flow_end *src, const struct agent_flow_end *dst,
+                                       uint8_t proto);
+
+/* Sets the policy of port 'name' (takes ownership of 'policy'; NULL
+ * removes it). An actual change deletes every flow the agent installed, so
+ * each is decided again on its next packet. AGENT_ENOENT (policy freed). */
+int agent_port_policy_set(struct agent_core *c, const char *name, struct agent_policy *policy) STRATA_WARN_UNUSED;
+
+/* The IPv4 subnets of virtual networks (from their IPAM): a remote end of
+ * a flow whose route names no network is taken to be in the network with
+ * the longest subnet covering its address. */
+struct agent_vn_subnet {
+    uint32_t ip4; /* host order, masked */
+    uint8_t plen;
+    char vn[AGENT_RI_MAX];
+};
+/* Replaces the table (copied). AGENT_ENOMEM (the old one stays). */
+int agent_vn_subnets_set(struct agent_core *c, const struct agent_vn_subnet *subnets, size_t count)
+    STRATA_WARN_UNUSED;
+
+/* Replaces the encapsulation preference order ('count' 1..3 DP_ENCAP_*,
+ * distinct): when it differs, every port's routes are published again
+ * with the new list to every node that is up and every remote route's
+ * tunnel next hop is chosen again. AGENT_EINVAL. */
+int agent_encap_set(struct agent_core *c, const uint8_t *encaps, size_t count) STRATA_WARN_UNUSED;
+
 /* ---- port specs as text (agent_spec.c): the ctl protocol and the state file ---- */
 
 /* Parses "NAME tap=IF ri=RI mac=MAC ip=A/PLEN gw=G [dns=D] [hostname=H]
- * [vni=N] [ifindex=N] [vrf=N]" (space separated, any order after NAME).
+ * [vni=N] [vn=VN] [ifindex=N] [vrf=N]" (space separated, any order after NAME).
  * AGENT_ESYNTAX with a reason in 'err'. */
 int agent_spec_parse(const char *line, struct agent_port_spec *spec, char *err, size_t err_size) STRATA_WARN_UNUSED;
 /* Appends the canonical form of 'spec' (with ifindex and vrf), no newline. */

@@ -61,7 +61,11 @@ void agent_core_free(struct agent_core *c)
         free(c->ris[i]);
     }
     free(c->ris);
+    for (size_t i = 0; i < c->port_count; i++) {
+        agent_policy_free(c->ports[i].policy);
+    }
     free(c->ports);
+    free(c->vn_subnets);
     agent_flows_destroy(c);
     free(c);
 }
@@ -185,6 +189,11 @@ const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_
         }
     }
     return best;
+}
+
+const char *agent_route_vn(const struct agent_route *rt)
+{
+    return rt->best >= 0 && rt->best < AGENT_COPIES ? rt->copy[rt->best].vn : "";
 }
 
 bool agent_ip4_known(const struct agent_core *c, uint32_t vrf, uint32_t ip4)
@@ -715,6 +724,11 @@ void agent_route_item(struct agent_core *c, int node, const char *ri_name, enum 
     }
     cp.local_pref = item->entry.has_local_preference ? item->entry.local_preference : AGENT_DEFAULT_LOCAL_PREF;
     cp.seq = item->entry.sequence_number;
+    size_t vn_len = strnlen(item->entry.virtual_network, sizeof item->entry.virtual_network);
+    if (vn_len < sizeof cp.vn) {
+        memcpy(cp.vn, item->entry.virtual_network, vn_len);
+        cp.vn[vn_len] = '\0';
+    }
     rt->copy[node] = cp;
     route_program(c, ri, rt);
 }
@@ -755,7 +769,7 @@ static void port_publish(struct agent_core *c, int node, const struct agent_port
     if (nh->encaps == 0) {
         nh->encaps = XMPP_ENCAP_GRE; /* VXLAN only, port without VNI: MPLS still works */
     }
-    snprintf(e->virtual_network, sizeof e->virtual_network, "%s", p->spec.ri);
+    snprintf(e->virtual_network, sizeof e->virtual_network, "%s", p->spec.vn[0] ? p->spec.vn : p->spec.ri);
     for (int pass = 0; pass < 2; pass++) {
         e->family = pass == 0 ? XMPP_FAMILY_INET : XMPP_FAMILY_EVPN;
         if (pass == 1) {
@@ -1005,10 +1019,78 @@ int agent_port_del(struct agent_core *c, const char *name)
     msg_id(c, VR_MSG_IF_DEL, p.spec.ifindex);
     msg_id(c, VR_MSG_NH_DEL, p.nh);
     msg_id(c, VR_MSG_NH_DEL, p.l2_nh);
+    if (p.policy) {
+        agent_policy_free(p.policy);
+        agent_flow_flush(c); /* its flows were decided by its policy */
+    }
     if (ri && --ri->ports == 0) {
         ri_remove(c, ri);
     } else if (ri) {
         ri_reprogram(c, ri); /* a remote copy of the address may apply now */
+    }
+    return 0;
+}
+
+int agent_port_policy_set(struct agent_core *c, const char *name, struct agent_policy *policy)
+{
+    const struct agent_port *found = agent_port_find(c, name);
+    if (!found) {
+        agent_policy_free(policy);
+        return AGENT_ENOENT;
+    }
+    struct agent_port *p = &c->ports[found - c->ports];
+    bool same = (!p->policy && !policy) || (p->policy && policy && agent_policy_equal(p->policy, policy));
+    agent_policy_free(p->policy);
+    p->policy = policy;
+    if (!same) {
+        agent_flow_flush(c);
+    }
+    return 0;
+}
+
+int agent_vn_subnets_set(struct agent_core *c, const struct agent_vn_subnet *subnets, size_t count)
+{
+    struct agent_vn_subnet *copy = NULL;
+    if (count > 0) {
+        copy = malloc(count * sizeof *copy);
+        if (!copy) {
+            return AGENT_ENOMEM;
+        }
+        memcpy(copy, subnets, count * sizeof *copy);
+    }
+    free(c->vn_subnets);
+    c->vn_subnets = copy;
+    c->vn_subnet_count = count;
+    return 0;
+}
+
+int agent_encap_set(struct agent_core *c, const uint8_t *encaps, size_t count)
+{
+    if (count == 0 || count > 3) {
+        return AGENT_EINVAL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (encaps[i] < DP_ENCAP_MPLS_GRE || encaps[i] > DP_ENCAP_VXLAN) {
+            return AGENT_EINVAL;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (encaps[j] == encaps[i]) {
+                return AGENT_EINVAL;
+            }
+        }
+    }
+    if (count == c->cfg.encap_count && memcmp(encaps, c->cfg.encaps, count) == 0) {
+        return 0;
+    }
+    memcpy(c->cfg.encaps, encaps, count);
+    c->cfg.encap_count = count;
+    for (size_t i = 0; i < c->ri_count; i++) {
+        ri_reprogram(c, c->ris[i]);
+    }
+    for (int n = 0; n < (int)c->cfg.node_count; n++) {
+        for (size_t i = 0; c->node_up[n] && i < c->port_count; i++) {
+            port_publish(c, n, &c->ports[i], false);
+        }
     }
     return 0;
 }
@@ -1145,6 +1227,7 @@ void agent_status_get(const struct agent_core *c, struct agent_status *st)
     st->flow_entries = c->flows.count;
     st->flows_over_limit = c->flows_over_limit;
     st->flows_aged = c->flows_aged;
+    st->flows_denied = c->flows_denied;
 }
 
 static int put_str(struct buf *out, const char *s)

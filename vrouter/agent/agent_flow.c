@@ -7,8 +7,10 @@
  * port; MPLSoGRE, MPLSoUDP or VXLAN encapsulation for a tunnel, through
  * the ECMP member the datapath's hash picks). The flows installed are kept
  * in a table for the flow limit and idle aging, with time as an input
- * (agent_time_set, agent_flow_age). No policy or security-group objects
- * reach the agent yet: reachability is the only rule (docs/agent.md). */
+ * (agent_time_set, agent_flow_age). A reachable destination is then
+ * checked against the policy of the local ends (agent_policy_decide): a
+ * denied flow becomes a drop flow. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,6 +316,30 @@ size_t agent_flow_age(struct agent_core *c, uint64_t now_ms)
     return aged;
 }
 
+int agent_flows_format(const struct agent_core *c, size_t max, struct buf *out)
+{
+    static const char *const kinds[] = {[FLOW_DROP] = "drop", [FLOW_FWD] = "forward", [FLOW_REV] = "reverse"};
+    const struct agent_flows *t = &c->flows;
+    size_t n = 0;
+    for (uint32_t i = 0; i < t->cap && n < max; i++) {
+        const struct agent_flow_ent *e = &t->slots[i];
+        if (!e->used) {
+            continue;
+        }
+        char line[160];
+        const uint8_t *s = e->key.src, *d = e->key.dst;
+        int len = snprintf(line, sizeof line, "vrf=%u proto=%u %u.%u.%u.%u:%u > %u.%u.%u.%u:%u %s\n", e->key.vrf,
+                           e->key.proto, s[0], s[1], s[2], s[3], e->key.sport, d[0], d[1], d[2], d[3], e->key.dport,
+                           kinds[e->used]);
+        int rc = buf_put(out, line, (size_t)len);
+        if (rc != 0) {
+            return rc;
+        }
+        n++;
+    }
+    return 0;
+}
+
 void agent_flow_flush(struct agent_core *c)
 {
     struct agent_flows *t = &c->flows;
@@ -323,7 +349,9 @@ void agent_flow_flush(struct agent_core *c)
         }
     }
     c->flows_aged += t->count;
-    memset(t->slots, 0, (size_t)t->cap * sizeof *t->slots);
+    if (t->cap) {
+        memset(t->slots, 0, (size_t)t->cap * sizeof *t->slots);
+    }
     t->count = 0;
 }
 
@@ -454,6 +482,55 @@ static int put_tunnel(struct agent_core *c, const struct agent_tunnel *t, const 
     return rc ? rc : put_inner(out, v);
 }
 
+/* The virtual network of remote address 'ip4' in 'vrf': its route's, else
+ * the one whose subnet covers it (longest), else "". */
+static const char *remote_vn(const struct agent_core *c, const struct agent_route *rt, uint32_t ip4)
+{
+    const char *vn = rt ? agent_route_vn(rt) : "";
+    int best = -1;
+    for (size_t i = 0; !vn[0] && i < c->vn_subnet_count; i++) {
+        const struct agent_vn_subnet *s = &c->vn_subnets[i];
+        uint32_t mask = s->plen == 0 ? 0 : 0xffffffffu << (32 - s->plen);
+        if ((ip4 & mask) == s->ip4 && (int)s->plen > best) {
+            best = s->plen;
+            vn = s->vn;
+        }
+    }
+    return vn;
+}
+
+static void end_local(struct agent_flow_end *e, const struct agent_port *p)
+{
+    e->policy = p->policy;
+    e->vn = p->policy ? p->policy->vn : p->spec.vn;
+}
+
+/* Whether the policy of the flow's local ends lets 'v' (in 'vrf', punted
+ * from 'ifindex', to local port 'local' or over route 'rt') through. */
+static bool policy_allows(const struct agent_core *c, uint32_t ifindex, uint32_t vrf, const struct ip4_view *v,
+                          const struct agent_port *local, const struct agent_route *rt)
+{
+    struct agent_flow_end s = {.ip4 = v->src, .port = v->sport}, t = {.ip4 = v->dst, .port = v->dport};
+    const struct agent_port *sp = ifindex >= AGENT_IF_FIRST_PORT ? agent_port_by_ifindex(c, ifindex) : NULL;
+    if (!sp) {
+        sp = agent_port_by_ip(c, vrf, v->src);
+    }
+    if (sp) {
+        end_local(&s, sp);
+    } else {
+        s.vn = remote_vn(c, agent_route_lookup(c, vrf, v->src), v->src);
+    }
+    if (local) {
+        end_local(&t, local);
+    } else {
+        t.vn = remote_vn(c, rt, v->dst);
+    }
+    if (!s.policy && !t.policy) {
+        return true;
+    }
+    return agent_policy_decide(&s, &t, v->proto) == AGENT_ALLOW;
+}
+
 int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
                     struct buf *reinject)
 {
@@ -471,6 +548,8 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
     const struct agent_tunnel *t = rt ? agent_route_tunnel_for(c, rt, &d->key) : NULL;
     bool ttl_ok = v.size > 8 && v.ip[8] > 1;
     d->forward = (local || t) && agent_ri_by_vrf(c, p->vrf) != NULL;
+    bool denied = d->forward && !policy_allows(c, p->ifindex, p->vrf, &v, local, rt);
+    d->forward = d->forward && !denied;
     rc = ft_record(c, &d->key, &d->reverse, d->forward);
     if (rc != 0) {
         c->flows_over_limit += rc == AGENT_EFULL;
@@ -481,7 +560,11 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
     flow_send(c, &d->key, d->forward ? DP_FLOW_FORWARD : DP_FLOW_DROP);
     if (!d->forward) {
         c->flows_drop++;
-        agent_drop_flow_note(c, &d->key);
+        if (denied) {
+            c->flows_denied++; /* a route appearing does not lift it */
+        } else {
+            agent_drop_flow_note(c, &d->key);
+        }
         return 0;
     }
     flow_send(c, &d->reverse, DP_FLOW_FORWARD);

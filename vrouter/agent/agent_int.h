@@ -25,6 +25,7 @@ struct agent_copy {
     struct agent_path path[AGENT_ECMP_PATHS];
     uint32_t local_pref;
     uint32_t seq;
+    char vn[AGENT_RI_MAX]; /* the route's virtual network ("" unknown or too long) */
 };
 
 /* Copies per route: one per control node, and AGENT_COPY_DP for a route
@@ -122,7 +123,9 @@ struct agent_core {
     struct xmpp_route_entry scratch;
     struct agent_flows flows;
     uint64_t now_ms;
-    uint64_t flows_over_limit, flows_aged;
+    uint64_t flows_over_limit, flows_aged, flows_denied;
+    struct agent_vn_subnet *vn_subnets;
+    size_t vn_subnet_count;
 };
 
 struct agent_ri *agent_ri_find(const struct agent_core *c, const char *name);
@@ -131,6 +134,8 @@ const struct agent_port *agent_port_by_ip(const struct agent_core *c, uint32_t v
 /* The longest programmed inet route of 'vrf' covering 'ip4', or NULL. */
 const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_t vrf, uint32_t ip4);
 const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t id);
+/* The virtual network of the best copy of 'rt' ("" when unknown). */
+const char *agent_route_vn(const struct agent_route *rt);
 /* The tunnel route 'rt' sends flow 'k' through: its single tunnel, or the
  * ECMP member the datapath's hash of 'k' picks; NULL when not programmed. */
 const struct agent_tunnel *agent_route_tunnel_for(const struct agent_core *c, const struct agent_route *rt,

@@ -14,6 +14,9 @@
  *   - flow aging: every quarter of --flow-idle a dump of the datapath's
  *     flows reports their packet counts to the core, which then deletes
  *     the flows idle for longer (agent_flow_age);
+ *   - the controller's config: CONFIG stanzas of each control node go to
+ *     agent_cfg (agent_cfg.h), which makes the ports bound with
+ *     `port bind UUID tap=IF`, their policies and the encapsulation order;
  *   - the local command socket (--ctl) and the state directory.
  *   strata-agent --name NAME --pki DIR --control HOST:PORT [--control HOST:PORT]
  *                --vrouter-sock PATH --fabric-ip ADDR --state-dir DIR --ctl PATH
@@ -58,6 +61,7 @@
 #include "lib/tls.h"
 #include "routing/xmpp/xmpp_session.h"
 #include "vrouter/agent/agent.h"
+#include "vrouter/agent/agent_cfg.h"
 #include "vrouter/agent/proxy/proxy.h"
 
 int main(int argc, char **argv);
@@ -101,6 +105,9 @@ struct ctl_client {
 struct agentd {
     uv_loop_t *loop;
     struct agent_core *core;
+    struct agent_cfg *acfg;
+    uint64_t acfg_changes; /* agent_cfg's change count at the last state save */
+    uint64_t config_stanzas, config_refused;
     /* options */
     const char *name, *pki, *vr_sock, *state_dir, *ctl_path;
     char agent_if[VR_MSG_NAME_MAX];
@@ -363,6 +370,19 @@ static void op_eor(void *arg, int node)
     send_stanza(&d->nodes[node], &st, "eor");
 }
 
+static int state_save(struct agentd *d);
+
+/* Saves the state when the config changed ports since the last save. */
+static void acfg_settle(struct agentd *d)
+{
+    struct agent_cfg_status st;
+    agent_cfg_status_get(d->acfg, &st);
+    if (st.changes != d->acfg_changes) {
+        d->acfg_changes = st.changes;
+        (void)state_save(d);
+    }
+}
+
 static bool any_node_up(const struct agentd *d)
 {
     for (size_t i = 0; i < d->node_count; i++) {
@@ -389,6 +409,9 @@ static void ses_established(void *arg, const char *peer)
     n->backoff_ms = BACKOFF_MIN_MS;
     uv_timer_stop(&d->stale_timer);
     log_info(MOD, "control node up", "node=%d addr=%s:%u peer=%s", n->idx, n->host, n->port, peer);
+    if (agent_cfg_node_up(d->acfg, n->idx) != 0) {
+        log_error(MOD, "cannot reset the node's config view", "node=%d", n->idx);
+    }
     agent_node_up(d->core, n->idx);
 }
 
@@ -417,6 +440,11 @@ static void ses_eor(void *arg)
     bool swept = agent_generation_swept(n->d->core);
     agent_node_eor(n->d->core, n->idx);
     log_info(MOD, "control node End-of-RIB", "node=%d", n->idx);
+    int rc = agent_cfg_node_eor(n->d->acfg, n->idx);
+    if (rc != 0) {
+        log_error(MOD, "config reconciliation failed", "node=%d err=\"%s\"", n->idx, strata_strerror(rc));
+    }
+    acfg_settle(n->d);
     if (!swept && agent_generation_swept(n->d->core)) {
         log_info(MOD, "previous generations swept after End-of-RIB", "generation=%u", n->d->cfg.generation);
         uv_timer_stop(&n->d->sweep_timer);
@@ -425,9 +453,17 @@ static void ses_eor(void *arg)
 
 static int ses_config(void *arg, const struct xmpp_stanza *st)
 {
-    (void)arg;
-    (void)st;
-    return 0; /* configuration objects are not used by this agent yet (docs/agent.md) */
+    struct node *n = arg;
+    struct agentd *d = n->d;
+    d->config_stanzas++;
+    int rc = agent_cfg_apply(d->acfg, n->idx, st->objs, st->obj_count);
+    if (rc != 0) {
+        d->config_refused++;
+        log_error(MOD, "config stanza not applied", "node=%d objects=%zu err=\"%s\"", n->idx, st->obj_count,
+                  strata_strerror(rc));
+    }
+    acfg_settle(d);
+    return rc == AGENT_ENOMEM || rc == AGENT_EINVAL ? rc : 0;
 }
 
 static const struct xmpp_session_ops SES_OPS = {
@@ -493,6 +529,7 @@ static void tls_on_close(struct tls_conn *conn, int status)
         log_warn(MOD, "control node lost: its routes stay programmed, stale", "node=%d status=\"%s\"", n->idx,
                  status ? strata_strerror(status) : "closed");
         agent_node_down(d->core, n->idx);
+        agent_cfg_node_down(d->acfg, n->idx);
         if (!any_node_up(d)) {
             uv_timer_start(&d->stale_timer, stale_fired, d->stale_timeout_ms, 0);
         }
@@ -790,6 +827,12 @@ static int state_save(struct agentd *d)
         rc = rc ? rc : agent_spec_format(&agent_port_at(d->core, i)->spec, &b);
         rc = rc ? rc : buf_put_u8(&b, '\n');
     }
+    for (size_t i = 0; rc == 0 && d->acfg && i < agent_cfg_binding_count(d->acfg); i++) {
+        const struct agent_cfg_binding *bd = agent_cfg_binding_at(d->acfg, i);
+        char bl[AGENT_NAME_MAX + VR_MSG_NAME_MAX + 16];
+        int bn = snprintf(bl, sizeof bl, "bind %s tap=%s\n", bd->uuid, bd->tap);
+        rc = buf_put(&b, bl, (size_t)bn);
+    }
     int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
     if (rc == 0 && fd < 0) {
         rc = LIB_EIO;
@@ -812,6 +855,29 @@ static int state_save(struct agentd *d)
 
 /* Reads the previous generation and the ports to re-create into 'specs'
  * (caller frees). A missing file is an empty state. */
+/* A "bind UUID tap=IF" line of the state file. */
+struct bind_line {
+    char uuid[AGENT_NAME_MAX];
+    char tap[VR_MSG_NAME_MAX];
+};
+
+/* Parses "UUID tap=IF" (the ctl command's and the state file's form). */
+static int bind_parse(const char *s, struct bind_line *b)
+{
+    char uuid[CTL_LINE_MAX], tap[CTL_LINE_MAX];
+    char extra;
+    if (sscanf(s, "%1023s tap=%1023s %c", uuid, tap, &extra) != 2 || strlen(uuid) >= sizeof b->uuid ||
+        strlen(tap) >= sizeof b->tap) {
+        return AGENT_ESYNTAX;
+    }
+    memcpy(b->uuid, uuid, strlen(uuid) + 1);
+    memcpy(b->tap, tap, strlen(tap) + 1);
+    return 0;
+}
+
+static struct bind_line *load_binds;
+static size_t load_bind_count;
+
 static int state_load(struct agentd *d, uint32_t *gen, struct agent_port_spec **specs, size_t *count)
 {
     char path[4096];
@@ -847,6 +913,19 @@ static int state_load(struct agentd *d, uint32_t *gen, struct agent_port_spec **
                 rc = AGENT_ESYNTAX;
             } else {
                 (*count)++;
+            }
+        } else if (strncmp(line, "bind ", 5) == 0) {
+            struct bind_line *bl = realloc(load_binds, (load_bind_count + 1) * sizeof *bl);
+            if (!bl) {
+                rc = LIB_ENOMEM;
+                break;
+            }
+            load_binds = bl;
+            if (bind_parse(line + 5, &bl[load_bind_count]) != 0) {
+                log_error(MOD, "bad line in the state file", "path=%s line=%u", path, lineno);
+                rc = AGENT_ESYNTAX;
+            } else {
+                load_bind_count++;
             }
         } else if (line[0]) {
             log_error(MOD, "bad line in the state file", "path=%s line=%u", path, lineno);
@@ -892,7 +971,20 @@ static void cmd_status(struct agentd *d, struct buf *b)
                             (unsigned long long)st.flows_forward, (unsigned long long)st.flows_drop,
                             (unsigned long long)st.drops_lifted, st.flow_entries,
                             (unsigned long long)st.flows_over_limit, (unsigned long long)st.flows_aged);
-    rc = rc ? rc : put_line(b, "ecmp %zu macs %zu\n", st.ecmp_nhs, st.macs);
+    rc = rc ? rc : put_line(b, "ecmp %zu macs %zu denied %llu\n", st.ecmp_nhs, st.macs,
+                            (unsigned long long)st.flows_denied);
+    struct agent_cfg_status cs;
+    agent_cfg_status_get(d->acfg, &cs);
+    static const char *const encap_names[] = {[DP_ENCAP_MPLS_GRE] = "mplsgre", [DP_ENCAP_MPLS_UDP] = "mplsudp",
+                                              [DP_ENCAP_VXLAN] = "vxlan"};
+    char enc[64] = "";
+    for (size_t i = 0; i < cs.encap_count; i++) {
+        size_t at = strlen(enc);
+        snprintf(enc + at, sizeof enc - at, "%s%s", i ? "," : "", encap_names[cs.encaps[i]]);
+    }
+    rc = rc ? rc : put_line(b, "config stanzas %llu refused %llu bindings %zu bound %zu held %zu encap %s (%s)\n",
+                            (unsigned long long)d->config_stanzas, (unsigned long long)d->config_refused,
+                            cs.bindings, cs.bound, cs.held, enc, cs.encap_from_config ? "config" : "default");
     rc = rc ? rc : put_line(b, "punts arp %llu dhcp %llu dns %llu nd %llu flow_miss %llu nh %llu bad %llu\n",
                             (unsigned long long)d->punts[DP_PUNT_ARP], (unsigned long long)d->punts[DP_PUNT_DHCP],
                             (unsigned long long)d->punts[DP_PUNT_DNS], (unsigned long long)d->punts[DP_PUNT_ND],
@@ -928,6 +1020,45 @@ static void ctl_execute(struct agentd *d, char *line, struct buf *b)
             log_info(MOD, "port added", "name=%s ifindex=%u vrf=%u label=%u", p->spec.name, p->spec.ifindex,
                      p->spec.vrf, p->label);
         }
+    } else if (strncmp(line, "port bind ", 10) == 0) {
+        struct bind_line bl;
+        rc = bind_parse(line + 10, &bl);
+        if (rc != 0) {
+            snprintf(err, sizeof err, "usage: port bind UUID tap=IF");
+        } else {
+            rc = agent_cfg_bind(d->acfg, bl.uuid, bl.tap);
+            if (rc == AGENT_EHELD) { /* kept: completed when the config arrives */
+                const struct agent_cfg_binding *bd = NULL;
+                for (size_t i = 0; i < agent_cfg_binding_count(d->acfg); i++) {
+                    bd = agent_cfg_binding_at(d->acfg, i);
+                    if (strcmp(bd->uuid, bl.uuid) == 0) {
+                        break;
+                    }
+                }
+                rc = put_line(b, "held %s\n", bd ? bd->reason : "");
+            }
+            if (rc == 0) {
+                acfg_settle(d);
+                rc = state_save(d);
+                log_info(MOD, "port bound", "uuid=%s tap=%s port=%s", bl.uuid, bl.tap,
+                         agent_port_find(d->core, bl.uuid) ? "created" : "held");
+            }
+        }
+    } else if (strncmp(line, "port unbind ", 12) == 0) {
+        rc = agent_cfg_unbind(d->acfg, line + 12);
+        if (rc == 0) {
+            acfg_settle(d);
+            rc = state_save(d);
+            log_info(MOD, "port unbound", "uuid=%s", line + 12);
+        }
+    } else if (strcmp(line, "flows") == 0) {
+        rc = agent_flows_format(d->core, 10000, b);
+    } else if (strcmp(line, "bindings") == 0) {
+        for (size_t i = 0; rc == 0 && i < agent_cfg_binding_count(d->acfg); i++) {
+            const struct agent_cfg_binding *bd = agent_cfg_binding_at(d->acfg, i);
+            rc = put_line(b, "%s tap=%s %s%s%s\n", bd->uuid, bd->tap, bd->bound ? "bound" : "held",
+                          bd->bound ? "" : " ", bd->bound ? "" : bd->reason);
+        }
     } else if (strncmp(line, "port del ", 9) == 0) {
         rc = agent_port_del(d->core, line + 9);
         if (rc == 0) {
@@ -945,7 +1076,8 @@ static void ctl_execute(struct agentd *d, char *line, struct buf *b)
     } else if (strcmp(line, "status") == 0) {
         cmd_status(d, b);
     } else {
-        snprintf(err, sizeof err, "unknown command (port add SPEC, port del NAME, ports, routes RI, status)");
+        snprintf(err, sizeof err, "unknown command (port add SPEC, port bind UUID tap=IF, port unbind UUID, port del NAME, bindings, "
+                 "ports, routes RI, flows, status)");
         rc = AGENT_EINVAL;
     }
     if (rc == 0) {
@@ -1483,6 +1615,7 @@ int main(int argc, char **argv)
     if (rc != 0) {
         log_error(MOD, "cannot read the state file", "err=\"%s\"", strata_strerror(rc));
         free(specs);
+        free(load_binds);
         return 1;
     }
     d->cfg.generation = prev_gen + 1;
@@ -1500,6 +1633,7 @@ int main(int argc, char **argv)
     };
     rc = tls_setup(d);
     rc = rc ? rc : agent_core_create(&d->cfg, &ops, d, &d->core);
+    rc = rc ? rc : agent_cfg_create(d->core, d->node_count, d->cfg.encaps, d->cfg.encap_count, &d->acfg);
     rc = rc ? rc : vr_connect(d);
     if (rc == 0) {
         uv_prepare_init(d->loop, &d->vr_prepare);
@@ -1509,7 +1643,9 @@ int main(int argc, char **argv)
     if (rc != 0) {
         log_error(MOD, "cannot start", "err=\"%s\"", strata_strerror(rc));
         free(specs);
+        free(load_binds);
         tls_ctx_free(d->tls);
+        agent_cfg_free(d->acfg);
         agent_core_free(d->core);
         return 1;
     }
@@ -1523,6 +1659,14 @@ int main(int argc, char **argv)
         }
     }
     free(specs);
+    for (size_t i = 0; i < load_bind_count; i++) { /* their ports were restored above */
+        rc = agent_cfg_bind(d->acfg, load_binds[i].uuid, load_binds[i].tap);
+        if (rc != 0 && rc != AGENT_EHELD) {
+            log_error(MOD, "cannot restore a binding", "uuid=%s err=\"%s\"", load_binds[i].uuid, strata_strerror(rc));
+        }
+    }
+    free(load_binds);
+    load_binds = NULL;
     if (prev_gen) { /* what the previous generation programmed, for agent_route_adopt() */
         struct vr_msg m;
         vr_msg_init(&m, VR_MSG_DUMP_REQ, 0, 0);
@@ -1592,6 +1736,7 @@ int main(int argc, char **argv)
     (void)uv_loop_close(d->loop);
     unlink(d->ctl_path);
     tls_ctx_free(d->tls);
+    agent_cfg_free(d->acfg);
     agent_core_free(d->core);
     buf_destroy(&d->out);
     buf_destroy(&d->tx_frames);

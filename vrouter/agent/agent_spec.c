@@ -87,7 +87,7 @@ int agent_spec_parse(const char *line, struct agent_port_spec *spec, char *err, 
     memset(spec, 0, sizeof *spec);
     unsigned seen = 0;
     enum { K_TAP = 1, K_RI = 2, K_MAC = 4, K_IP = 8, K_GW = 16, K_DNS = 32, K_HOST = 64, K_VNI = 128,
-           K_IFX = 256, K_VRF = 512 };
+           K_IFX = 256, K_VRF = 512, K_VN = 1024 };
     char *save = NULL;
     char *tok = strtok_r(copy, " \t\r\n", &save);
     if (!tok || !name_ok(tok, sizeof spec->name) || strchr(tok, '=')) {
@@ -145,6 +145,12 @@ int agent_spec_parse(const char *line, struct agent_port_spec *spec, char *err, 
         } else if (strcmp(k, "vni") == 0) {
             bit = K_VNI;
             bad = parse_u32(v, XMPP_VNI_MAX, &spec->vni) != 0 || spec->vni == 0;
+        } else if (strcmp(k, "vn") == 0) {
+            bit = K_VN;
+            bad = !name_ok(v, sizeof spec->vn);
+            if (!bad) {
+                snprintf(spec->vn, sizeof spec->vn, "%s", v);
+            }
         } else if (strcmp(k, "ifindex") == 0) {
             bit = K_IFX;
             bad = parse_u32(v, AGENT_IF_FIRST_PORT + AGENT_PORTS_MAX - 1, &spec->ifindex) != 0 ||
@@ -172,7 +178,7 @@ int agent_spec_parse(const char *line, struct agent_port_spec *spec, char *err, 
 
 int agent_spec_format(const struct agent_port_spec *s, struct buf *out)
 {
-    char line[512], ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], dns[INET_ADDRSTRLEN];
+    char line[1024], ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], dns[INET_ADDRSTRLEN];
     struct in_addr a = {.s_addr = htonl(s->ip4)};
     inet_ntop(AF_INET, &a, ip, sizeof ip);
     a.s_addr = htonl(s->gw4);
@@ -190,6 +196,9 @@ int agent_spec_format(const struct agent_port_spec *s, struct buf *out)
     }
     if (s->vni) {
         n += snprintf(line + n, sizeof line - (size_t)n, " vni=%u", s->vni);
+    }
+    if (s->vn[0]) {
+        n += snprintf(line + n, sizeof line - (size_t)n, " vn=%s", s->vn);
     }
     if (s->ifindex) {
         n += snprintf(line + n, sizeof line - (size_t)n, " ifindex=%u", s->ifindex);
