@@ -2214,6 +2214,102 @@ static int vr_compile(const struct compile_model *m, const json_t *vr, json_t *o
     return rc;
 }
 
+/* ---- global settings (version 3) ------------------------------------------ */
+
+/* The effective encapsulation order from 'prio' (EncapsulationPrioritiesType,
+ * may be NULL): the known names in the order given, a repeated one dropped
+ * after its first occurrence (the REST layer refuses repeats; this keeps
+ * objects written otherwise deterministic); none left: the default order. */
+static json_t *egc_encaps(const json_t *prio)
+{
+    static const char *const known[] = {"MPLSoUDP", "MPLSoGRE", "VXLAN"};
+    json_t *list = json_array();
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(prio, "encapsulation"), i, e) {
+        const char *name = json_string_value(e);
+        bool ok = false, seen = false;
+        for (size_t k = 0; name && k < sizeof known / sizeof known[0]; k++) {
+            ok = ok || strcmp(name, known[k]) == 0;
+        }
+        size_t j;
+        const json_t *f;
+        json_array_foreach(list, j, f) {
+            seen = seen || (name && strcmp(json_string_value(f), name) == 0);
+        }
+        if (list && ok && !seen && json_array_append_new(list, json_string(name)) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    bool none = list && json_array_size(list) == 0;
+    for (size_t k = 0; none && k < sizeof known / sizeof known[0]; k++) {
+        if (json_array_append_new(list, json_string(known[k])) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list ? json_pack("{s:o}", "encapsulation", list) : NULL;
+}
+
+static json_t *gr_bool(const json_t *gr, const char *key, bool dflt)
+{
+    const json_t *v = json_object_get(gr, key);
+    return json_boolean(json_is_boolean(v) ? json_is_true(v) : dflt);
+}
+
+static json_t *gr_int(const json_t *gr, const char *key, json_int_t dflt)
+{
+    const json_t *v = json_object_get(gr, key);
+    return json_integer(json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : dflt);
+}
+
+/* Global-system-config 'gsc': its effective-global-config (fq_name gsc's
+ * plus COMPILE_EGC_NAME) with the autonomous system, every
+ * graceful-restart parameter and the encapsulation order of its child
+ * COMPILE_GVRC_NAME, defaults filled; derived_from names the
+ * global-system-config and, when present, the global-vrouter-config. */
+static int egc_compile(const struct compile_model *m, const json_t *gsc, json_t *out)
+{
+    json_t *vfq = fq_child(gsc, COMPILE_GVRC_NAME);
+    const json_t *gvrc = vfq ? model_by_fq(m, "global-vrouter-config", vfq) : NULL;
+    json_decref(vfq);
+    if (!vfq) {
+        return COMPILE_ENOMEM;
+    }
+    const json_t *gr = json_object_get(gsc, "graceful_restart_parameters");
+    const json_t *asn = json_object_get(gsc, "autonomous_system");
+    json_t *df = gvrc ? json_pack("[o,o]", source_ref("global-system-config", gsc),
+                                  source_ref("global-vrouter-config", gvrc))
+                      : json_pack("[o]", source_ref("global-system-config", gsc));
+    json_t *grp = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "enable", gr_bool(gr, "enable", true),
+                            "restart_time", gr_int(gr, "restart_time", COMPILE_GR_RESTART_TIME),
+                            "long_lived_restart_time",
+                            gr_int(gr, "long_lived_restart_time", COMPILE_GR_LLGR_TIME),
+                            "end_of_rib_timeout", gr_int(gr, "end_of_rib_timeout", COMPILE_GR_EOR_TIMEOUT),
+                            "bgp_helper_enable", gr_bool(gr, "bgp_helper_enable", true),
+                            "xmpp_helper_enable", gr_bool(gr, "xmpp_helper_enable", true));
+    json_t *enc = egc_encaps(gvrc ? json_object_get(gvrc, "encapsulation_priorities") : NULL);
+    json_t *obj = NULL;
+    int rc = df && grp && enc ? 0 : COMPILE_ENOMEM;
+    if (rc == 0) {
+        rc = derived_new(out, COMPILE_EGC_TYPE, fq_child(gsc, COMPILE_EGC_NAME), "global-system-config",
+                         gsc, json_incref(df), &obj);
+    }
+    if (rc == 0 &&
+        (json_object_set_new(obj, "autonomous_system",
+                             json_integer(json_is_integer(asn) ? json_integer_value(asn)
+                                                               : COMPILE_DEFAULT_ASN)) != 0 ||
+         json_object_set(obj, "graceful_restart_parameters", grp) != 0 ||
+         json_object_set(obj, "encapsulation_priorities", enc) != 0)) {
+        rc = COMPILE_ENOMEM;
+    }
+    json_decref(df);
+    json_decref(grp);
+    json_decref(enc);
+    return rc;
+}
+
 /* ---- drivers -------------------------------------------------------------- */
 
 static int str_cmp(const void *a, const void *b)
@@ -2291,6 +2387,8 @@ int compile_sources(const struct compile_model *m, struct compile_alloc *a, cons
             rc = fip_compile(m, o, out);
         } else if (m->version >= 2 && strcmp(type, "virtual-router") == 0) {
             rc = vr_compile(m, o, out);
+        } else if (m->version >= 3 && strcmp(type, "global-system-config") == 0) {
+            rc = egc_compile(m, o, out);
         }
     }
     free(keys);
@@ -2312,7 +2410,8 @@ int compile_all(const struct compile_model *m, struct compile_alloc *a, json_t *
         const char *t = str_of(v, "t");
         if (strcmp(t, "virtual-network") == 0 || strcmp(t, "security-group") == 0 ||
             strcmp(t, "project") == 0 || strcmp(t, "logical-router") == 0 ||
-            (m->version >= 2 && (strcmp(t, "floating-ip") == 0 || strcmp(t, "virtual-router") == 0))) {
+            (m->version >= 2 && (strcmp(t, "floating-ip") == 0 || strcmp(t, "virtual-router") == 0)) ||
+            (m->version >= 3 && strcmp(t, "global-system-config") == 0)) {
             if ((rc = set_add(sources, k)) != 0) {
                 goto out;
             }
@@ -2519,6 +2618,41 @@ static int affected_v2(struct affected_ctx *c, const char *type, const char *uui
     return c->rc;
 }
 
+/* Version 3: a global-system-config recompiles itself (its
+ * effective-global-config) and, when its autonomous system changed (or it
+ * came or went), every network (the ASN is in their targets); a
+ * global-vrouter-config recompiles its parent global-system-config. */
+static int affected_v3(struct affected_ctx *c, const char *type, const char *uuid, const json_t *old,
+                       const json_t *now)
+{
+    if (strcmp(type, "global-vrouter-config") == 0) {
+        for (int i = 0; i < 2; i++) {
+            const json_t *o = i ? now : old;
+            const char *pu = o ? str_of(o, "parent_uuid") : NULL;
+            if (pu && compile_model_get(c->m, pu, NULL) && (c->rc = set_add(c->sources, pu)) != 0) {
+                return c->rc;
+            }
+        }
+        return 0;
+    }
+    if ((c->rc = set_add(c->sources, uuid)) != 0) {
+        return c->rc;
+    }
+    const json_t *a = old ? json_object_get(old, "autonomous_system") : NULL;
+    const json_t *b = now ? json_object_get(now, "autonomous_system") : NULL;
+    if (old && now && ((!a && !b) || (a && b && json_equal(a, b)))) {
+        return 0;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->m->vn_names, k, v) {
+        if ((c->rc = set_add(c->sources, json_string_value(v))) != 0) {
+            return c->rc;
+        }
+    }
+    return 0;
+}
+
 int compile_affected(const struct compile_model *m, const char *type, const char *uuid,
                      const json_t *old, const json_t *now, json_t *sources)
 {
@@ -2595,6 +2729,10 @@ int compile_affected(const struct compile_model *m, const char *type, const char
             }
         }
         return 0;
+    }
+    if (m->version >= 3 &&
+        (strcmp(type, "global-system-config") == 0 || strcmp(type, "global-vrouter-config") == 0)) {
+        return affected_v3(&c, type, uuid, old, now);
     }
     if (m->version >= 2) {
         return affected_v2(&c, type, uuid, old, now);

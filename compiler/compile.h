@@ -27,7 +27,9 @@
  * security groups, addresses and floating IPs); a logical-router owns its
  * route-target, which the
  * default routing instance of every internal network it connects imports
- * and exports; a project owns its default security-group
+ * and exports; a global-system-config owns its effective-global-config
+ * (version 3: the global settings in effect, defaults filled); a project
+ * owns its default security-group
  * and that group's ACLs while the group is not itself an input (the group
  * itself is created once and owned by nobody: once written it is an
  * input). Compiling a
@@ -71,9 +73,29 @@ const char *compile_strerror(int code);
  *   2: 1, plus floating-ip mappings (floating-ip-mapping), the
  *      per-virtual-router index (virtual-router-index), and service chain
  *      information carrying the template's service mode and the port-tuple
- *      interfaces. */
+ *      interfaces.
+ *   3: 2, plus the effective global settings (effective-global-config):
+ *      one object per global-system-config with its autonomous system,
+ *      graceful-restart parameters and its global-vrouter-config's
+ *      encapsulation priorities, defaults filled; a global-system-config
+ *      change recompiles the networks only when its autonomous system
+ *      changed (under 2 an ASN change did not reach them, see
+ *      docs/compiler.md). */
 #define COMPILE_VERSION_MIN 1
-#define COMPILE_VERSION_MAX 2
+#define COMPILE_VERSION_MAX 3
+
+/* Version 3: the effective global settings. COMPILE_GVRC_NAME is the one
+ * global-vrouter-config (child of the global-system-config) read; the
+ * derived object is named the global-system-config's fq_name plus
+ * COMPILE_EGC_NAME. Defaults: encapsulation MPLSoUDP, MPLSoGRE, VXLAN;
+ * graceful restart on, helper modes on, restart, long-lived restart and
+ * End-of-RIB times 300 s (docs/compiler.md, "Global settings"). */
+#define COMPILE_EGC_TYPE "effective-global-config"
+#define COMPILE_EGC_NAME "effective"
+#define COMPILE_GVRC_NAME "default-global-vrouter-config"
+#define COMPILE_GR_RESTART_TIME 300
+#define COMPILE_GR_LLGR_TIME 300
+#define COMPILE_GR_EOR_TIMEOUT 300
 
 /* The intent objects, indexed by uuid, fq_name and the relations the
  * compiler follows (policy -> attached networks, network name -> policies
@@ -182,7 +204,9 @@ int compile_all(const struct compile_model *m, struct compile_alloc *a, json_t *
  * port tuples it belongs to; a floating-ip: itself and the virtual-routers
  * hosting its old and new interface; an instance-ip: the virtual-routers
  * hosting its old and new interfaces and their floating-ips; a
- * virtual-router: itself. */
+ * virtual-router: itself. From version 3: a global-system-config: itself,
+ * and every network only when its autonomous_system differs between 'old'
+ * and 'now'; a global-vrouter-config: its parent global-system-config. */
 int compile_affected(const struct compile_model *m, const char *type, const char *uuid,
                      const json_t *old, const json_t *now, json_t *sources) STRATA_WARN_UNUSED;
 

@@ -51,9 +51,12 @@ static const char *const input_types[] = {
     /* version 2 */
     "service-template", "port-tuple", "virtual-machine-interface", "instance-ip",
     "floating-ip", "virtual-router",
+    /* version 3 */
+    "global-vrouter-config",
 };
-static const char *const derived_types[] = {"routing-instance", "route-target", "access-control-list",
-                                            "floating-ip-mapping", "virtual-router-index"};
+static const char *const derived_types[] = {"routing-instance",    "route-target",
+                                            "access-control-list", "floating-ip-mapping",
+                                            "virtual-router-index", COMPILE_EGC_TYPE};
 
 static const char *const prefixes[] = {
     "/c/o/virtual-network/", "/c/o/network-policy/", "/c/o/security-group/",
@@ -62,6 +65,7 @@ static const char *const prefixes[] = {
     "/c/o/virtual-machine-interface/", "/c/o/instance-ip/", "/c/o/floating-ip/",
     "/c/o/virtual-router/", "/c/o/routing-instance/", "/c/o/route-target/",
     "/c/o/access-control-list/", "/c/o/floating-ip-mapping/", "/c/o/virtual-router-index/",
+    "/c/o/global-vrouter-config/", "/c/o/" COMPILE_EGC_TYPE "/",
     "/c/id/", DERIVE_KEY_CV, DERIVE_KEY_PEND,
 };
 
@@ -1469,7 +1473,8 @@ out_unlock:
 static bool source_type(const char *t)
 {
     static const char *const types[] = {"virtual-network", "security-group", "project",
-                                        "logical-router", "floating-ip", "virtual-router"};
+                                        "logical-router", "floating-ip", "virtual-router",
+                                        "global-system-config"};
     return t && in_list(types, sizeof types / sizeof types[0], t);
 }
 
@@ -1519,7 +1524,8 @@ int derive_plan_version(struct derive *d, int version, struct derive_plan *p, ch
     json_object_foreach(d->mods, k, v) {
         const char *t = NULL;
         (void)compile_model_get(d->model, k, &t);
-        if (rc == 0 && source_type(t) && json_object_set_new(sources, k, json_true())) {
+        bool src = source_type(t) && (version >= 3 || strcmp(t, "global-system-config") != 0);
+        if (rc == 0 && src && json_object_set_new(sources, k, json_true())) {
             rc = DERIVE_ENOMEM;
         }
     }

@@ -621,9 +621,9 @@ static int field_parse(struct loader *l, const xmlNode *node, struct schema_fiel
 {
     static const char *const allowed[] = {
         "name", "type", "required", "list", "max-items", "min", "max", "min-length",
-        "max-length", "values", "pattern", "description", NULL};
+        "max-length", "values", "pattern", "description", "unique", NULL};
     enum { A_NAME, A_TYPE, A_REQ, A_LIST, A_MAXI, A_MIN, A_MAX, A_MINL, A_MAXL, A_VALS,
-           A_PAT, A_DESC, A_N };
+           A_PAT, A_DESC, A_UNIQ, A_N };
     const char *a[A_N];
     int rc = attrs_read(l, node, allowed, a);
     if (rc) {
@@ -656,8 +656,12 @@ static int field_parse(struct loader *l, const xmlNode *node, struct schema_fiel
         f->kind = SCHEMA_KIND_COMPLEX;
     }
     if ((rc = bool_attr(l, node, "required", a[A_REQ], &f->required)) ||
-        (rc = bool_attr(l, node, "list", a[A_LIST], &f->list))) {
+        (rc = bool_attr(l, node, "list", a[A_LIST], &f->list)) ||
+        (rc = bool_attr(l, node, "unique", a[A_UNIQ], &f->unique))) {
         return rc;
+    }
+    if (f->unique && !f->list) {
+        return load_fail(l, SCHEMA_EDEFINE, node, "unique on '%s', which is not a list", f->name);
     }
     long long v = 0;
     f->max_items = SCHEMA_DEFAULT_MAX_ITEMS;
@@ -1692,6 +1696,11 @@ static int validate_value(struct vctx *v, const struct schema_field *f, const js
         if (rc) {
             return rc;
         }
+        for (size_t k = 0; f->unique && k < i; k++) {
+            if (json_equal((json_t *)item, json_array_get(j, k))) {
+                return vfail(v, 422, "repeats item [%zu]; items must be unique", k);
+            }
+        }
         path_pop(v, old);
     }
     return 0;
@@ -2128,6 +2137,9 @@ static json_t *field_schema(const struct schema_field *f, int *rc)
         oset(out, "type", json_string("array"), rc);
         oset(out, "items", base, rc);
         oset(out, "maxItems", json_integer((json_int_t)f->max_items), rc);
+        if (f->unique) {
+            oset(out, "uniqueItems", json_true(), rc);
+        }
     }
     if (f->description && f->kind != SCHEMA_KIND_COMPLEX) {
         oset(out, "description", json_string(f->description), rc);

@@ -68,6 +68,7 @@ struct schema_field {
     const struct schema_complex *complex;
     bool required; /* on create */
     bool list;     /* a JSON array of the kind, at most max_items long */
+    bool unique;   /* list only: no item may equal another (422) */
     size_t max_items;
     bool has_min, has_max;
     long long min, max;

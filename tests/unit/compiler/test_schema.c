@@ -373,6 +373,12 @@ static void test_integers_strings_enums(void **state)
               "{\"encapsulation_priorities\": {\"encapsulation\": [\"VXLAN\", \"MPLSoUDP\", "
               "\"MPLSoGRE\"]}}",
               SCHEMA_UPDATE);
+    /* unique="true": a repeated item is refused, naming its index */
+    expect_err("global-vrouter-config",
+               "{\"encapsulation_priorities\": {\"encapsulation\": [\"VXLAN\", \"VXLAN\"]}}",
+               SCHEMA_UPDATE, 422, "encapsulation_priorities.encapsulation[1]");
+    expect_ok("global-vrouter-config", "{\"encapsulation_priorities\": {\"encapsulation\": []}}",
+              SCHEMA_UPDATE);
     /* datetime */
     expect_ok("api-token", "{\"token_expires\": \"2026-12-31T23:59:60Z\"}", SCHEMA_UPDATE);
     expect_ok("api-token", "{\"token_expires\": \"2024-02-29T00:00:00.123+05:30\"}",

@@ -119,6 +119,18 @@ static void test_golden_vrouter_index(void **state)
     golden("vrouter_index");
 }
 
+static void test_golden_global_defaults(void **state)
+{
+    (void)state;
+    golden("global_defaults");
+}
+
+static void test_golden_global_settings(void **state)
+{
+    (void)state;
+    golden("global_settings");
+}
+
 static void test_golden_allocations_kept(void **state)
 {
     golden("allocations_kept");
@@ -129,7 +141,8 @@ static void test_determinism(void **state)
 {
     static const char *const cases[] = {"logical_router", "policy_three_vns", "security_groups",
                                         "service_chain_two", "vn_basic", "floating_ip",
-                                        "vrouter_index", "service_chain_two_v1"};
+                                        "vrouter_index", "service_chain_two_v1", "global_defaults",
+                                        "global_settings"};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char in[1024];
         snprintf(in, sizeof in, "%s/%s/input.json", STRATA_GOLDEN_DIR, cases[c]);
@@ -236,6 +249,66 @@ static size_t count_type(const json_t *derived, const char *prefix)
         n += strncmp(k, prefix, strlen(prefix)) == 0;
     }
     return n;
+}
+
+/* Version 3 incrementality, counted in writes: on the global_settings
+ * case, a global-vrouter-config change the effective settings do not show
+ * writes nothing; reversing the encapsulation order writes exactly the
+ * effective-global-config; graceful-restart parameters the same; the
+ * other global-vrouter-config (not the default one) nothing; an ASN change
+ * also the network's route target and instance. Each equals a full
+ * compile. */
+static void test_global_incremental(void **state)
+{
+    (void)state;
+    char in[1024];
+    snprintf(in, sizeof in, "%s/global_settings/input.json", STRATA_GOLDEN_DIR);
+    json_t *input = load_json(in);
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *derived = NULL;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, json_object_get(input, "objects")), 0);
+    assert_int_equal(compile_all(m, a, &derived), 0);
+    const char *gv = "00000000-0000-0000-0000-000000000003", *gsc = "00000000-0000-0000-0000-000000000002";
+    size_t dels, naff;
+    json_t *o = obj_of(input, gv), *o2;
+    json_object_set_new(o, "flow_aging_timeout", json_integer(60));
+    assert_int_equal(apply_change(m, a, derived, "global-vrouter-config", gv, o, &dels, &naff, NULL), 0);
+    assert_int_equal(naff, 1);
+    o2 = json_deep_copy(o);
+    json_decref(o);
+    o = o2;
+    json_object_set_new(o, "encapsulation_priorities",
+                        json_pack("{s:[s,s,s]}", "encapsulation", "MPLSoUDP", "MPLSoGRE", "VXLAN"));
+    assert_int_equal(apply_change(m, a, derived, "global-vrouter-config", gv, o, &dels, NULL, NULL), 1);
+    assert_int_equal(dels, 0);
+    json_decref(o);
+    o = obj_of(input, "00000000-0000-0000-0000-000000000004");
+    json_object_set_new(o, "encapsulation_priorities", json_pack("{s:[s]}", "encapsulation", "VXLAN"));
+    assert_int_equal(apply_change(m, a, derived, "global-vrouter-config", json_string_value(json_object_get(o, "uuid")),
+                                  o, &dels, NULL, NULL), 0);
+    json_decref(o);
+    o = obj_of(input, gsc);
+    json_object_set_new(o, "graceful_restart_parameters", json_pack("{s:b}", "enable", 1));
+    assert_int_equal(apply_change(m, a, derived, "global-system-config", gsc, o, &dels, &naff, NULL), 1);
+    assert_int_equal(naff, 1); /* the ASN did not change: no network recompiled */
+    o2 = json_deep_copy(o); /* the model holds 'o' itself */
+    json_decref(o);
+    o = o2;
+    json_object_set_new(o, "autonomous_system", json_integer(65200));
+    assert_true(apply_change(m, a, derived, "global-system-config", gsc, o, &dels, &naff, NULL) >= 3);
+    assert_int_equal(naff, 2);
+    json_decref(o);
+    json_t *full = NULL;
+    assert_int_equal(compile_all(m, a, &full), 0);
+    assert_true(json_equal(full, derived));
+    json_decref(full);
+    json_decref(derived);
+    compile_model_free(m);
+    compile_alloc_free(a);
+    json_decref(input);
 }
 
 /* Removing the policy between A and B (detaching it, then deleting it)
@@ -618,6 +691,9 @@ int main(void)
         cmocka_unit_test(test_golden_vrouter_index),
         cmocka_unit_test(test_golden_logical_router),
         cmocka_unit_test(test_golden_allocations_kept),
+        cmocka_unit_test(test_golden_global_defaults),
+        cmocka_unit_test(test_golden_global_settings),
+        cmocka_unit_test(test_global_incremental),
         cmocka_unit_test(test_service_removal),
         cmocka_unit_test(test_logical_router_removal),
         cmocka_unit_test(test_default_sg_lifecycle),

@@ -407,7 +407,9 @@ static void test_vn_create(void **state)
     assert_non_null(sg);
     json_decref(sg);
     json_t *cv = scan(f, DERIVE_KEY_CV);
-    assert_string_equal(json_string_value(json_object_get(cv, DERIVE_KEY_CV)), "2");
+    char newest[16];
+    snprintf(newest, sizeof newest, "%d", DERIVE_VERSION);
+    assert_string_equal(json_string_value(json_object_get(cv, DERIVE_KEY_CV)), newest);
     json_decref(cv);
     check_full(f);
 }
@@ -578,9 +580,12 @@ static void test_cluster_version_gate(void **state)
     struct fx *f = *state;
     char vn[GRAPH_UUID_SIZE];
     struct store_compare none[1];
+    char beyond[16], why[32];
+    snprintf(beyond, sizeof beyond, "%d", DERIVE_VERSION + 1);
+    snprintf(why, sizeof why, "version %d", DERIVE_VERSION + 1);
     struct store_op put = {.kind = STORE_OP_PUT,
                            .sel = store_sel_key(DERIVE_KEY_CV, (uint32_t)strlen(DERIVE_KEY_CV)),
-                           .value = (const uint8_t *)"3", .value_size = 1};
+                           .value = (const uint8_t *)beyond, .value_size = (uint32_t)strlen(beyond)};
     struct store_cmd c = {.kind = STORE_CMD_TXN, .compares = none, .compares_len = 0,
                           .success = &put, .success_len = 1};
     struct buf cmd, reply;
@@ -595,7 +600,7 @@ static void test_cluster_version_gate(void **state)
     int rc = create(f, &f->g1, "virtual-network", vn, VN_FMT, "vn-x", f->proj);
     assert_int_equal(rc, GRAPH_EUNAVAIL);
     assert_int_equal(f->err.status, 503);
-    assert_non_null(strstr(f->err.message, "version 3"));
+    assert_non_null(strstr(f->err.message, why));
     json_t *none_vn = by_fq(f, "virtual-network", "default-domain:default-project:vn-x");
     assert_null(none_vn);
     char ipam[GRAPH_UUID_SIZE];
@@ -975,7 +980,8 @@ static void test_policy_many_networks(void **state)
 
 /* A cluster started by a release that implements version 1 only: node 1
  * is limited to version 1 before the bootstrap records the version. */
-static int fx_setup_v1(void **state)
+/* As fx_setup, with d1 a node of an older release: versions 1..'max'. */
+static int fx_setup_old(void **state, int max)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
@@ -986,7 +992,7 @@ static int fx_setup_v1(void **state)
     graph_kv_fsm_init(&f->kv, f->fsm, 0);
     assert_int_equal(derive_create(&f->d1), 0);
     assert_int_equal(derive_create(&f->d2), 0);
-    assert_int_equal(derive_set_versions(f->d1, 1, 1), 0);
+    assert_int_equal(derive_set_versions(f->d1, 1, max), 0);
     f->inner = graph_kv_fsm(&f->kv);
     graph_init(&f->g1, g_schema, (struct graph_kv){log_cmd, f});
     graph_init(&f->g2, g_schema, (struct graph_kv){log_cmd, f});
@@ -1000,6 +1006,16 @@ static int fx_setup_v1(void **state)
     json_decref(fq);
     *state = f;
     return 0;
+}
+
+static int fx_setup_v1(void **state)
+{
+    return fx_setup_old(state, 1);
+}
+
+static int fx_setup_v2(void **state)
+{
+    return fx_setup_old(state, 2);
 }
 
 /* The plans of 'a' and 'b' for one change, as text: equal when the two
@@ -1810,6 +1826,183 @@ static void test_concurrent_lock_free(void **state)
     check_full(f);
 }
 
+/* The encapsulation list of the effective-global-config, joined by ','. */
+static void egc_encaps(struct fx *f, char *out, size_t size)
+{
+    json_t *e = by_fq(f, COMPILE_EGC_TYPE, "default-global-system-config:" COMPILE_EGC_NAME);
+    assert_non_null(e);
+    out[0] = '\0';
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(e, "encapsulation_priorities"), "encapsulation"), i, v) {
+        size_t n = strlen(out);
+        snprintf(out + n, size - n, "%s%s", i ? "," : "", json_string_value(v));
+    }
+    json_decref(e);
+}
+
+static int try_update(struct fx *f, struct graph *g, const char *type, const char *uuid, const char *text)
+{
+    json_t *body = J("%s", text);
+    int rc = graph_obj_update(g, type, uuid, body, 0, "t", NULL, NULL, &f->err);
+    json_decref(body);
+    return rc;
+}
+
+/* Version 3: one effective-global-config, defaults filled from the start;
+ * creating the global-vrouter-config or changing its encapsulation order
+ * writes exactly that object, a change it does not show writes nothing, a
+ * repeated encapsulation is refused (422), graceful-restart parameters
+ * rewrite only it, an ASN change also the networks' targets. */
+static void test_global_settings(void **state)
+{
+    struct fx *f = *state;
+    char gsc[GRAPH_UUID_SIZE], gv[GRAPH_UUID_SIZE], vn[GRAPH_UUID_SIZE], buf[128];
+    json_t *fq = json_pack("[s]", "default-global-system-config");
+    assert_int_equal(graph_fqname_to_id(&f->g1, "global-system-config", fq, true, gsc, &f->err), 0);
+    json_decref(fq);
+    json_t *e = by_fq(f, COMPILE_EGC_TYPE, "default-global-system-config:" COMPILE_EGC_NAME);
+    assert_non_null(e);
+    json_t *want = J("{\"bgp_helper_enable\":true,\"enable\":true,\"end_of_rib_timeout\":300,"
+                     "\"long_lived_restart_time\":300,\"restart_time\":300,\"xmpp_helper_enable\":true}");
+    assert_true(json_equal(json_object_get(e, "graceful_restart_parameters"), want));
+    json_decref(want);
+    assert_int_equal(json_integer_value(json_object_get(e, "autonomous_system")), 64512);
+    assert_int_equal(json_array_size(json_object_get(e, "derived_from")), 1);
+    assert_string_equal(compile_owner(e), gsc);
+    json_decref(e);
+    egc_encaps(f, buf, sizeof buf);
+    assert_string_equal(buf, "MPLSoUDP,MPLSoGRE,VXLAN");
+    assert_int_equal(create(f, &f->g1, "virtual-network", vn, VN_FMT, "net", f->proj), 0);
+
+    uint64_t w = f->g1.derived_writes;
+    assert_int_equal(create(f, &f->g1, "global-vrouter-config", gv,
+                            "{\"fq_name\":[\"default-global-system-config\",\"%s\"],"
+                            "\"parent_type\":\"global-system-config\","
+                            "\"encapsulation_priorities\":{\"encapsulation\":[\"VXLAN\",\"MPLSoGRE\"]}}",
+                            COMPILE_GVRC_NAME), 0);
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    egc_encaps(f, buf, sizeof buf);
+    assert_string_equal(buf, "VXLAN,MPLSoGRE");
+    e = by_fq(f, COMPILE_EGC_TYPE, "default-global-system-config:" COMPILE_EGC_NAME);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(e, "derived_from"), 1), "uuid")), gv);
+    json_decref(e);
+
+    /* through the other node, its image current (writes count planned attempts) */
+    assert_int_equal(graph_derive_load(&f->g2, f->d2, NULL, &f->err), 0);
+    w = f->g2.derived_writes;
+    assert_int_equal(try_update(f, &f->g2, "global-vrouter-config", gv, "{\"flow_aging_timeout\":60}"), 0);
+    assert_int_equal(f->g2.derived_writes - w, 0);
+    assert_int_equal(try_update(f, &f->g2, "virtual-network", vn, "{\"display_name\":\"x\"}"), 0);
+    assert_int_equal(f->g2.derived_writes - w, 0);
+    assert_int_equal(try_update(f, &f->g2, "global-vrouter-config", gv,
+                            "{\"encapsulation_priorities\":{\"encapsulation\":"
+                            "[\"MPLSoGRE\",\"VXLAN\",\"MPLSoUDP\"]}}"), 0);
+    assert_int_equal(f->g2.derived_writes - w, 1);
+    egc_encaps(f, buf, sizeof buf);
+    assert_string_equal(buf, "MPLSoGRE,VXLAN,MPLSoUDP");
+    int rc = try_update(f, &f->g1, "global-vrouter-config", gv,
+                    "{\"encapsulation_priorities\":{\"encapsulation\":[\"VXLAN\",\"VXLAN\"]}}");
+    assert_int_not_equal(rc, 0);
+    assert_int_equal(f->err.status, 422);
+    egc_encaps(f, buf, sizeof buf);
+    assert_string_equal(buf, "MPLSoGRE,VXLAN,MPLSoUDP");
+
+    assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
+    w = f->g1.derived_writes;
+    assert_int_equal(try_update(f, &f->g1, "global-system-config", gsc,
+                            "{\"graceful_restart_parameters\":{\"enable\":false,\"restart_time\":120}}"), 0);
+    assert_int_equal(f->g1.derived_writes - w, 1);
+    e = by_fq(f, COMPILE_EGC_TYPE, "default-global-system-config:" COMPILE_EGC_NAME);
+    json_t *gr = json_object_get(e, "graceful_restart_parameters");
+    assert_true(json_is_false(json_object_get(gr, "enable")));
+    assert_int_equal(json_integer_value(json_object_get(gr, "restart_time")), 120);
+    assert_int_equal(json_integer_value(json_object_get(gr, "end_of_rib_timeout")), 300);
+    json_decref(e);
+    assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
+    w = f->g1.derived_writes;
+    assert_int_equal(try_update(f, &f->g1, "global-system-config", gsc, "{\"autonomous_system\":65001}"), 0);
+    assert_true(f->g1.derived_writes - w > 1); /* the network's target and instance too */
+    json_t *rt = by_fq(f, "route-target", "target:65001:8000000");
+    assert_non_null(rt);
+    json_decref(rt);
+    /* the global-vrouter-config goes: defaults again, derived from the config alone */
+    assert_int_equal(graph_obj_delete(&f->g1, "global-vrouter-config", gv, 0, "t", NULL, &f->err), 0);
+    egc_encaps(f, buf, sizeof buf);
+    assert_string_equal(buf, "MPLSoUDP,MPLSoGRE,VXLAN");
+    check_full(f);
+}
+
+/* A rolling upgrade to version 3: while the cluster compiles with 2, nodes
+ * of releases 1..2 and 1..3 plan global-vrouter-config and
+ * global-system-config changes identically and no effective-global-config
+ * appears; the raise is refused while a node lacks 3 and then writes
+ * exactly that one object. */
+static void test_version_raise_three(void **state)
+{
+    struct fx *f = *state;
+    char gsc[GRAPH_UUID_SIZE], gv[GRAPH_UUID_SIZE], vn[GRAPH_UUID_SIZE], buf[128];
+    json_t *cv = scan(f, DERIVE_KEY_CV);
+    assert_string_equal(json_string_value(json_object_get(cv, DERIVE_KEY_CV)), "2");
+    json_decref(cv);
+    assert_int_equal(graph_node_versions_report(&f->g1, "node-1", 1, 2, &f->err), 0);
+    assert_int_equal(graph_node_versions_report(&f->g2, "node-2", 1, 3, &f->err), 0);
+    json_t *fq = json_pack("[s]", "default-global-system-config");
+    assert_int_equal(graph_fqname_to_id(&f->g1, "global-system-config", fq, true, gsc, &f->err), 0);
+    json_decref(fq);
+    assert_int_equal(create(f, &f->g2, "virtual-network", vn, VN_FMT, "net", f->proj), 0);
+    assert_int_equal(create(f, &f->g2, "global-vrouter-config", gv,
+                            "{\"fq_name\":[\"default-global-system-config\",\"%s\"],"
+                            "\"parent_type\":\"global-system-config\","
+                            "\"encapsulation_priorities\":{\"encapsulation\":[\"VXLAN\"]}}",
+                            COMPILE_GVRC_NAME), 0);
+    json_t *none = by_fq(f, COMPILE_EGC_TYPE, "default-global-system-config:" COMPILE_EGC_NAME);
+    assert_null(none);
+    check_full(f);
+    assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
+    assert_int_equal(graph_derive_load(&f->g2, f->d2, NULL, &f->err), 0);
+    json_t *gobj = by_fq(f, "global-system-config", "default-global-system-config");
+    json_t *vobj = by_fq(f, "global-vrouter-config", "default-global-system-config:" COMPILE_GVRC_NAME);
+    json_t *g2 = json_deep_copy(gobj), *v2 = json_deep_copy(vobj);
+    json_object_set_new(g2, "graceful_restart_parameters", J("{\"restart_time\":60}"));
+    json_object_set_new(v2, "encapsulation_priorities", J("{\"encapsulation\":[\"MPLSoGRE\"]}"));
+    const struct {
+        const char *type, *uuid;
+        const json_t *old, *now;
+    } changes[] = {
+        {"global-system-config", gsc, gobj, g2},
+        {"global-vrouter-config", gv, vobj, v2},
+        {"global-vrouter-config", gv, vobj, NULL},
+    };
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        char *a = plan_text(f->d1, changes[i].type, changes[i].uuid, changes[i].old, changes[i].now);
+        char *b = plan_text(f->d2, changes[i].type, changes[i].uuid, changes[i].old, changes[i].now);
+        assert_string_equal(a, b);
+        assert_null(strstr(a, COMPILE_EGC_TYPE));
+        free(a);
+        free(b);
+    }
+    json_decref(gobj);
+    json_decref(vobj);
+    json_decref(g2);
+    json_decref(v2);
+    int rc = graph_cluster_version_raise(&f->g2, 3, "admin", NULL, &f->err);
+    assert_int_equal(rc, GRAPH_ECONFLICT);
+    assert_non_null(strstr(f->err.message, "node-1"));
+    assert_int_equal(derive_set_versions(f->d1, 1, 3), 0);
+    assert_int_equal(graph_node_versions_report(&f->g1, "node-1", 1, 3, &f->err), 0);
+    uint64_t w = f->g2.derived_writes;
+    rc = graph_cluster_version_raise(&f->g2, 3, "admin", NULL, &f->err);
+    if (rc) {
+        fail_msg("raise: %s", f->err.message);
+    }
+    assert_int_equal(f->g2.derived_writes - w, 1); /* the effective-global-config */
+    egc_encaps(f, buf, sizeof buf);
+    assert_string_equal(buf, "VXLAN");
+    check_full(f);
+}
+
 int main(void)
 {
     struct schema_error se;
@@ -1835,6 +2028,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_compile, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_replay_v2, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_lock_free, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_global_settings, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_version_raise_three, fx_setup_v2, fx_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     schema_free(g_schema);
