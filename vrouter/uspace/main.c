@@ -113,11 +113,15 @@ int main(int argc, char **argv)
         log_error("vrouter", "loop failed", "err=\"%s\"", strata_strerror(rc));
     }
     log_info("vrouter", "stopping", "tx_errors=%llu gso_frames=%llu gso_segments=%llu gso_errors=%llu gro_frames=%llu gro_segments=%llu "
-             "fabric_af_packet=%llu fabric_raw=%llu",
+             "fabric_af_packet=%llu fabric_raw=%llu fabric_uso_sends=%llu fabric_uso_segments=%llu "
+             "fabric_uso_fallbacks=%llu fabric_gro_datagrams=%llu fabric_gro_segments=%llu",
              (unsigned long long)the_vrd->tx_errors, (unsigned long long)the_vrd->gso_frames,
              (unsigned long long)the_vrd->gso_segments, (unsigned long long)the_vrd->gso_errors,
              (unsigned long long)the_vrd->gro_frames, (unsigned long long)the_vrd->gro_segments,
-             (unsigned long long)the_vrd->fabric_pkt_tx, (unsigned long long)the_vrd->fabric_raw_tx);
+             (unsigned long long)the_vrd->fabric_pkt_tx, (unsigned long long)the_vrd->fabric_raw_tx,
+             (unsigned long long)the_vrd->uso_sends, (unsigned long long)the_vrd->uso_segments,
+             (unsigned long long)the_vrd->uso_fallbacks, (unsigned long long)the_vrd->fab_gro_datagrams,
+             (unsigned long long)the_vrd->fab_gro_segments);
     vrd_free(the_vrd);
     return rc == 0 ? 0 : 1;
 }

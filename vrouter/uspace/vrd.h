@@ -4,7 +4,10 @@
  * devices (a veth end) it reads through AF_PACKET; the fabric is two UDP
  * sockets (MPLSoUDP 6635, VXLAN 4789) and a raw IP socket for GRE (47) on
  * the underlay address, plus a raw IPPROTO_RAW socket that sends the outer
- * headers the core built, byte for byte. Packets move in batches:
+ * headers the core built, byte for byte (or an AF_PACKET socket on the
+ * underlay device, or, for runs of one tunnel flow's datagrams, a UDP
+ * socket bound to the flow's source port with UDP_SEGMENT; the UDP
+ * sockets receive with UDP_GRO). Packets move in batches:
  * AF_PACKET ports receive through a memory-mapped ring (struct vrd_ring),
  * other sockets with recvmmsg; transmissions go out with sendmmsg. A unix stream socket speaks the control message set
  * (vrouter/msg); any number of clients may connect, and a client going away
@@ -43,6 +46,13 @@ const char *vrd_strerror(int code);
 #define VRD_RING_BYTES (16u << 20) /* receive ring per AF_PACKET port */
 #define VRD_GSO_MAX (65536 + 64)   /* largest GSO super-frame taken from a VM port */
 #define VRD_NEIGH 16               /* underlay neighbours remembered for AF_PACKET transmission */
+#define VRD_USO_HDR (14 + 20 + 8)  /* outer Ethernet + IPv4 + UDP of a glued fabric datagram */
+#define VRD_USO_SEGS 64            /* segments per UDP_SEGMENT send (the kernel's UDP_MAX_SEGMENTS) */
+#define VRD_USO_PAYLOAD 65507      /* UDP payload of one IPv4 datagram at most */
+#define VRD_USOCKS 64              /* UDP sockets bound to fabric source ports, for UDP_SEGMENT sends */
+#define VRD_FAB_RX 65536           /* a fabric datagram as UDP_GRO may glue it */
+#define VRD_UDP_SEGMENT 103        /* <linux/udp.h>, Linux 4.18 */
+#define VRD_UDP_GRO 104            /* <linux/udp.h>, Linux 5.0 */
 
 struct vrd;
 
@@ -145,6 +155,27 @@ struct vrd {
     uint64_t batch_ms;
     uint64_t fabric_pkt_tx; /* fabric packets queued on pkt_tx ... */
     uint64_t fabric_raw_tx; /* ... and on raw_tx */
+    /* UDP segmentation offload towards the fabric (vrd_uso.c): sockets
+     * bound to the underlay address and one source port each, by port
+     * modulo VRD_USOCKS (fd -1: none, -2: the port could not be bound) */
+    struct vrd_usock {
+        uint16_t port;
+        int fd;
+    } usock[VRD_USOCKS];
+    struct vrd_uso *uso;      /* frames being glued for one UDP_SEGMENT send */
+    uint8_t *uso_out;         /* frames rebuilt when such a send is refused */
+    uint64_t uso_sends;       /* UDP_SEGMENT sends ... */
+    uint64_t uso_segments;    /* ... and the datagrams they carried */
+    uint64_t uso_fallbacks;   /* glued runs sent frame by frame (send refused, no socket) */
+    /* fabric reception with UDP_GRO: VRD_BATCH areas of VRD_FAB_RX bytes */
+    uint8_t *fab_rx;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } rx_cmsg[VRD_BATCH];
+    int fab_gro;               /* the UDP sockets have UDP_GRO */
+    uint64_t fab_gro_datagrams; /* received glued datagrams ... */
+    uint64_t fab_gro_segments;  /* ... and the datagrams they held */
     uint64_t flow_idle_ms;
     uint64_t last_age_ms;
     /* the batch */
@@ -220,6 +251,45 @@ int vrd_gro_add(struct vrd_gro *g, uint32_t key, const uint8_t *f, uint32_t len)
  * one segment goes as it came, several as a TCPV4 super-frame with partial
  * checksum. The caller sends vh + buf[0..len) and sets count to 0. */
 void vrd_gro_finish(struct vrd_gro *g, struct virtio_net_hdr *vh);
+
+/* ---- UDP segmentation offload on the fabric (vrd_uso.c) ---- */
+
+/* Encapsulated fabric frames being glued for one UDP_SEGMENT send; idle
+ * when 'count' is 0. 'hdr' is the first frame's outer header; 'buf' holds
+ * the UDP payloads, every one 'seg' bytes but the last, which may be
+ * shorter. */
+struct vrd_uso {
+    uint32_t count;
+    uint32_t seg;
+    uint32_t size; /* bytes in 'buf' */
+    uint8_t hdr[VRD_USO_HDR];
+    uint8_t buf[VRD_USO_PAYLOAD];
+};
+
+/* Whether fabric frame 'f' ('len' bytes, Ethernet first) can be glued:
+ * -1 it is not an IPv4 (no options, no fragment) UDP frame from underlay
+ * address 'sip' (host order) with consistent lengths (send it as is), 0 a
+ * candidate that does not continue 'u' (send 'u' first, then add it), 1
+ * it continues 'u' (same outer header but for lengths and checksums, a
+ * payload no larger than the first, room left). */
+int vrd_uso_fits(const struct vrd_uso *u, uint32_t sip, const uint8_t *f, uint32_t len);
+/* Adds 'f' to 'u' (vrd_uso_fits said 1, or 0 and 'u' was emptied since).
+ * Returns 1 when the run must end with it (a shorter payload, or full). */
+int vrd_uso_add(struct vrd_uso *u, const uint8_t *f, uint32_t len);
+/* Writes frame 'i' (< u->count) of 'u' to 'out' (VRD_USO_HDR + u->seg
+ * bytes at least) as the core wrote it (outer lengths and IPv4 checksum
+ * set, UDP checksum 0); returns its length. */
+uint32_t vrd_uso_frame(const struct vrd_uso *u, uint32_t i, uint8_t *out);
+/* The segment size a UDP_GRO socket reported in the control messages of
+ * received message 'h': '*gso' 0 when there is none (a plain datagram).
+ * Returns 0, or -1 (with '*gso' 0) when the message is malformed. */
+int vrd_udp_gro_size(const struct msghdr *h, uint32_t *gso) STRATA_WARN_UNUSED;
+/* How many datagrams a received buffer of 'size' bytes with segment size
+ * 'gso' (0: not glued) holds: at least 1. */
+uint32_t vrd_gro_count(uint32_t size, uint32_t gso);
+/* Datagram 'i' of that buffer: its offset in '*off', its length returned
+ * (0 when 'i' is past the last). */
+uint32_t vrd_gro_piece(uint32_t size, uint32_t gso, uint32_t i, uint32_t *off);
 
 struct vrd_options {
     const char *sock_path;

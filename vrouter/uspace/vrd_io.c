@@ -10,11 +10,15 @@
  * are its headroom) and handed back after the batch's transmissions went
  * out; they transmit with PACKET_QDISC_BYPASS. Transmissions are queued
  * per batch and flushed with one sendmmsg per run of the same socket
- * (writev for TAP). */
+ * (writev for TAP). Runs of one tunnel flow's fabric datagrams are glued
+ * and sent with one UDP_SEGMENT sendmsg (vrd_uso.c); the fabric's UDP
+ * sockets receive with UDP_GRO, and what arrives glued is cut back into
+ * datagrams in the slots. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if_arp.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -34,6 +38,7 @@
 #define IPPROTO_GRE_ 47
 #define OUTER_UDP (14 + 20 + 8)
 #define VNET_HDR ((uint32_t)sizeof(struct virtio_net_hdr))
+#define USO_OUT_SIZE ((size_t)VRD_USO_SEGS * VRD_USO_HDR + VRD_USO_PAYLOAD)
 
 static const struct virtio_net_hdr vnet_none; /* a plain frame: no GSO, checksum complete */
 
@@ -252,8 +257,20 @@ void vrd_port_reap(struct vrd *vrd)
 
 /* ---- fabric ---- */
 
+static void usock_close_all(struct vrd *vrd)
+{
+    for (uint32_t k = 0; k < VRD_USOCKS; k++) {
+        if (vrd->usock[k].fd >= 0) {
+            close(vrd->usock[k].fd);
+        }
+        vrd->usock[k] = (struct vrd_usock){.fd = -1};
+    }
+}
+
 void vrd_fabric_close(struct vrd *vrd)
 {
+    usock_close_all(vrd);
+    vrd->fab_gro = 0;
     src_close(vrd, &vrd->udp[0]);
     src_close(vrd, &vrd->udp[1]);
     src_close(vrd, &vrd->gre);
@@ -385,6 +402,11 @@ int vrd_fabric_open(struct vrd *vrd, uint32_t ifindex, uint32_t ip)
     vrd->fabric_if = ifindex + 1;
     vrd->underlay_ip = ip;
     pkt_tx_open(vrd, ip);
+    /* datagrams of one flow may come glued (Linux 5.0; without it they come
+     * one by one) */
+    int one = 1;
+    vrd->fab_gro = setsockopt(vrd->udp[0].fd, IPPROTO_UDP, VRD_UDP_GRO, &one, sizeof one) == 0 &&
+                   setsockopt(vrd->udp[1].fd, IPPROTO_UDP, VRD_UDP_GRO, &one, sizeof one) == 0;
     log_info("vrouter", "fabric open", "ifindex=%u ip=%u.%u.%u.%u", ifindex, ip >> 24, (ip >> 16) & 0xff,
              (ip >> 8) & 0xff, ip & 0xff);
     return 0;
@@ -536,6 +558,133 @@ static int gro_offer(struct vrd *vrd, const struct dp_pkt *pkt, const struct dp_
     return 1;
 }
 
+/* The UDP socket bound to the underlay address and source port 'port'
+ * (network order in the header, host order here), opened on first use:
+ * it receives nothing (a filter drops all), sets DF on what it sends
+ * without the path MTU (as AF_PACKET on the device would) and has a send
+ * buffer for several 64 KiB sends. Returns -1 when the port cannot be bound
+ * (another socket holds it): that port's runs are then sent frame by frame. */
+static int usock_get(struct vrd *vrd, uint16_t port)
+{
+    struct vrd_usock *s = &vrd->usock[port % VRD_USOCKS];
+    if (s->port == port && s->fd != -1) {
+        return s->fd; /* open, or known not to bind (-2) */
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+    *s = (struct vrd_usock){.port = port, .fd = -2};
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        s->fd = -1;
+        return -1;
+    }
+    struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+    struct sock_fprog prog = {.len = 1, .filter = &drop};
+    int pmtu = IP_PMTUDISC_PROBE, sndbuf = 8 << 20;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(vrd->underlay_ip)};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) != 0 ||
+        bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+        close(fd);
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    }
+    s->fd = fd;
+    return fd;
+}
+
+/* Sends glued run 'u' with one UDP_SEGMENT sendmsg from its source port's
+ * socket, TTL and TOS as the core's outer header says. Returns 0, or -1
+ * when the kernel refused it (nothing was sent). */
+static int uso_send(struct vrd *vrd, const struct vrd_uso *u)
+{
+    int fd = usock_get(vrd, be16_load(u->hdr + 34));
+    if (fd < 0) {
+        return -1;
+    }
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t)) + 2 * CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct sockaddr_in to = {.sin_family = AF_INET};
+    memcpy(&to.sin_addr, u->hdr + 14 + 16, 4);
+    memcpy(&to.sin_port, u->hdr + 34 + 2, 2);
+    struct iovec iov = {.iov_base = (void *)u->buf, .iov_len = u->size};
+    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    uint16_t seg = (uint16_t)u->seg;
+    *c = (struct cmsghdr){.cmsg_level = IPPROTO_UDP, .cmsg_type = VRD_UDP_SEGMENT, .cmsg_len = CMSG_LEN(sizeof seg)};
+    memcpy(CMSG_DATA(c), &seg, sizeof seg);
+    int ttl = u->hdr[14 + 8], tos = u->hdr[14 + 1];
+    c = CMSG_NXTHDR(&m, c);
+    *c = (struct cmsghdr){.cmsg_level = IPPROTO_IP, .cmsg_type = IP_TTL, .cmsg_len = CMSG_LEN(sizeof ttl)};
+    memcpy(CMSG_DATA(c), &ttl, sizeof ttl);
+    c = CMSG_NXTHDR(&m, c);
+    *c = (struct cmsghdr){.cmsg_level = IPPROTO_IP, .cmsg_type = IP_TOS, .cmsg_len = CMSG_LEN(sizeof tos)};
+    memcpy(CMSG_DATA(c), &tos, sizeof tos);
+    ssize_t sent = sendmsg(fd, &m, MSG_DONTWAIT);
+    if (sent == (ssize_t)u->size) {
+        return 0;
+    }
+    if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+        return 0; /* a full queue: lost as a sendmmsg would lose it */
+    }
+    return -1;
+}
+
+/* Sends the fabric run being glued: several datagrams with one UDP_SEGMENT
+ * send (everything queued before goes first), a single one, or a run the
+ * kernel refused, frame by frame on the usual fabric path. */
+static void uso_flush(struct vrd *vrd)
+{
+    struct vrd_uso *u = vrd->uso;
+    if (!u->count) {
+        return;
+    }
+    if (u->count > 1) {
+        tx_flush(vrd);
+        if (uso_send(vrd, u) == 0) {
+            vrd->uso_sends++;
+            vrd->uso_segments += u->count;
+            u->count = 0;
+            return;
+        }
+        vrd->uso_fallbacks++;
+    }
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < u->count; i++) {
+        uint32_t len = vrd_uso_frame(u, i, vrd->uso_out + at);
+        struct dp_pkt pkt = {.buf = vrd->uso_out, .size = USO_OUT_SIZE, .off = at, .len = len};
+        struct dp_tx t = {.ifindex = vrd->fabric_if - 1, .off = at, .len = len};
+        tx_queue(vrd, &pkt, &t);
+        at += len;
+    }
+    tx_flush(vrd); /* the buffers are reused by the next run */
+    u->count = 0;
+}
+
+/* Offers fabric transmission 't' of 'pkt' to the glued run. Returns 1 when
+ * taken, 0 when the caller queues it as usual (after the run was sent). */
+static int uso_offer(struct vrd *vrd, const struct dp_pkt *pkt, const struct dp_tx *t)
+{
+    int fit = t->hdr_size ? -1 : vrd_uso_fits(vrd->uso, vrd->underlay_ip, pkt->buf + t->off, t->len);
+    if (fit < 1) {
+        uso_flush(vrd);
+    }
+    if (fit < 0) {
+        return 0;
+    }
+    if (vrd_uso_add(vrd->uso, pkt->buf + t->off, t->len)) {
+        uso_flush(vrd);
+    }
+    return 1;
+}
+
 /* Runs 'count' received frames of core interface 'ifindex' through the core
  * and queues what it decides. */
 static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
@@ -548,11 +697,16 @@ static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
             continue;
         }
         if (o->verdict == DP_VERDICT_TX && o->count == 1) {
-            if (gro_offer(vrd, &vrd->pkts[k], &o->tx[0])) {
+            if (vrd->fabric_if && o->tx[0].ifindex == vrd->fabric_if - 1) {
+                if (uso_offer(vrd, &vrd->pkts[k], &o->tx[0])) {
+                    continue;
+                }
+            } else if (gro_offer(vrd, &vrd->pkts[k], &o->tx[0])) {
                 continue;
             }
         } else {
-            gro_flush(vrd); /* keep the order of what goes to the merge's port */
+            gro_flush(vrd); /* keep the order of what goes to the merge's port ... */
+            uso_flush(vrd); /* ... and to the fabric */
         }
         for (uint32_t t = 0; t < o->count; t++) {
             tx_queue(vrd, &vrd->pkts[k], &o->tx[t]);
@@ -596,11 +750,11 @@ static void eth_ip4(uint8_t *eth)
     eth[13] = 0x00;
 }
 
-/* Rebuilds Ethernet + IPv4 + UDP in front of datagram 'k' ('n' bytes). */
-static uint32_t synth_udp(struct vrd *vrd, uint32_t k, uint32_t n, uint16_t dport)
+/* Rebuilds Ethernet + IPv4 + UDP in front of datagram 'n' bytes in slot
+ * 'k', received from 'from'. */
+static uint32_t synth_udp(struct vrd *vrd, uint32_t k, const struct sockaddr_in *from, uint32_t n, uint16_t dport)
 {
     uint8_t *b = vrd->slots[k].data + VRD_HEADROOM;
-    const struct sockaddr_in *from = &vrd->rx_addr[k];
     eth_ip4(b);
     uint8_t *ip = b + 14;
     memset(ip, 0, 20);
@@ -835,12 +989,72 @@ static void tap_ready(struct vrd *vrd, struct vrd_port *p)
     }
 }
 
+/* Forwards what fabric UDP socket 'src' (with UDP_GRO) holds, up to 8
+ * receive calls of VRD_BATCH messages: each message, a datagram or many
+ * glued, is cut into datagrams copied behind synthesized outer headers
+ * into the slots, forwarded a batch at a time. */
+static void fab_udp_ready(struct vrd *vrd, struct vrd_src *src)
+{
+    uint32_t ifindex = vrd->fabric_if - 1;
+    uint16_t dport = src == &vrd->udp[0] ? PORT_MPLS_UDP : PORT_VXLAN;
+    for (int round = 0; round < 8; round++) {
+        for (uint32_t k = 0; k < VRD_BATCH; k++) {
+            vrd->rx_iov[k] = (struct iovec){.iov_base = vrd->fab_rx + (size_t)k * VRD_FAB_RX, .iov_len = VRD_FAB_RX};
+            vrd->rx_mm[k].msg_hdr = (struct msghdr){.msg_name = &vrd->rx_addr[k],
+                                                    .msg_namelen = sizeof vrd->rx_addr[k],
+                                                    .msg_iov = &vrd->rx_iov[k],
+                                                    .msg_iovlen = 1,
+                                                    .msg_control = vrd->rx_cmsg[k].buf,
+                                                    .msg_controllen = sizeof vrd->rx_cmsg[k].buf};
+        }
+        int got = recvmmsg(src->fd, vrd->rx_mm, VRD_BATCH, MSG_DONTWAIT, NULL);
+        if (got <= 0) {
+            return;
+        }
+        uint32_t count = 0;
+        for (uint32_t k = 0; k < (uint32_t)got; k++) {
+            const struct msghdr *h = &vrd->rx_mm[k].msg_hdr;
+            uint32_t size = vrd->rx_mm[k].msg_len, gso = 0;
+            if (h->msg_flags & MSG_TRUNC) {
+                size = 0; /* the core drops it as truncated */
+            } else if (vrd_udp_gro_size(h, &gso) != 0) {
+                size = 0;
+            }
+            uint32_t n = vrd_gro_count(size, gso);
+            if (n > 1) {
+                vrd->fab_gro_datagrams++;
+                vrd->fab_gro_segments += n;
+            }
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t off, len = vrd_gro_piece(size, gso, i, &off);
+                if (len > VRD_FRAME_MAX - OUTER_UDP) {
+                    len = 0; /* larger than a slot: dropped by the core as truncated */
+                }
+                memcpy(vrd->slots[count].data + VRD_HEADROOM + OUTER_UDP, vrd->fab_rx + (size_t)k * VRD_FAB_RX + off,
+                       len);
+                pkt_set(vrd, count, len ? synth_udp(vrd, count, &vrd->rx_addr[k], len, dport) : 0);
+                if (++count == VRD_BATCH) {
+                    batch_process(vrd, ifindex, count);
+                    count = 0;
+                }
+            }
+        }
+        if (count) {
+            batch_process(vrd, ifindex, count);
+        }
+        if ((uint32_t)got < VRD_BATCH) {
+            return;
+        }
+    }
+}
+
 static void io_ready(struct vrd *vrd, struct vrd_src *src);
 
 void vrd_io_ready(struct vrd *vrd, struct vrd_src *src)
 {
     io_ready(vrd, src);
     gro_flush(vrd);
+    uso_flush(vrd);
 }
 
 /* Receives and forwards up to a few batches from 'src'. */
@@ -882,6 +1096,10 @@ static void io_ready(struct vrd *vrd, struct vrd_src *src)
             if (!vrd->fabric_if) {
                 return;
             }
+            if (vrd->fab_gro) {
+                fab_udp_ready(vrd, src);
+                return;
+            }
             ifindex = vrd->fabric_if - 1;
             uint16_t dport = src == &vrd->udp[0] ? PORT_MPLS_UDP : PORT_VXLAN;
             uint32_t got = rx_mmsg(vrd, src->fd, OUTER_UDP, 1);
@@ -890,7 +1108,7 @@ static void io_ready(struct vrd *vrd, struct vrd_src *src)
                     pkt_set(vrd, k, 0); /* the core drops it as truncated */
                     continue;
                 }
-                pkt_set(vrd, k, synth_udp(vrd, k, vrd->rx_mm[k].msg_len, dport));
+                pkt_set(vrd, k, synth_udp(vrd, k, &vrd->rx_addr[k], vrd->rx_mm[k].msg_len, dport));
             }
             count = got;
             if (got < VRD_BATCH) {
@@ -929,19 +1147,36 @@ static void io_ready(struct vrd *vrd, struct vrd_src *src)
     }
 }
 
+static void io_free(struct vrd *vrd)
+{
+    free(vrd->slots);
+    free(vrd->gso_buf);
+    free(vrd->gro);
+    free(vrd->uso);
+    free(vrd->uso_out);
+    free(vrd->fab_rx);
+    vrd->slots = NULL;
+    vrd->gso_buf = NULL;
+    vrd->gro = NULL;
+    vrd->uso = NULL;
+    vrd->uso_out = NULL;
+    vrd->fab_rx = NULL;
+}
+
 int vrd_io_init(struct vrd *vrd)
 {
     vrd->slots = calloc(VRD_BATCH, sizeof *vrd->slots);
     vrd->gso_buf = malloc(VNET_HDR + VRD_GSO_MAX);
     vrd->gro = calloc(1, sizeof *vrd->gro);
-    if (!vrd->slots || !vrd->gso_buf || !vrd->gro) {
-        free(vrd->slots);
-        free(vrd->gso_buf);
-        free(vrd->gro);
-        vrd->slots = NULL;
-        vrd->gso_buf = NULL;
-        vrd->gro = NULL;
+    vrd->uso = calloc(1, sizeof *vrd->uso);
+    vrd->uso_out = malloc(USO_OUT_SIZE);
+    vrd->fab_rx = malloc((size_t)VRD_BATCH * VRD_FAB_RX);
+    if (!vrd->slots || !vrd->gso_buf || !vrd->gro || !vrd->uso || !vrd->uso_out || !vrd->fab_rx) {
+        io_free(vrd);
         return LIB_ENOMEM;
+    }
+    for (uint32_t k = 0; k < VRD_USOCKS; k++) {
+        vrd->usock[k] = (struct vrd_usock){.fd = -1};
     }
     vrd->udp[0] = (struct vrd_src){.kind = VRD_SRC_FAB_UDP, .fd = -1};
     vrd->udp[1] = (struct vrd_src){.kind = VRD_SRC_FAB_UDP, .fd = -1};
@@ -958,10 +1193,5 @@ void vrd_io_destroy(struct vrd *vrd)
     }
     vrd_fabric_close(vrd);
     vrd_port_reap(vrd);
-    free(vrd->slots);
-    free(vrd->gso_buf);
-    free(vrd->gro);
-    vrd->slots = NULL;
-    vrd->gso_buf = NULL;
-    vrd->gro = NULL;
+    io_free(vrd);
 }

@@ -313,6 +313,15 @@ if echo "$stop" | grep -q 'gso_frames=[1-9].* gso_errors=0 gro_frames=[1-9].* fa
 else
     fail "A: no GSO passthrough, merging or AF_PACKET fabric transmission seen ($stop)"
 fi
+# A glued v1's segments for the fabric (MPLSoUDP and VXLAN runs) into
+# UDP_SEGMENT sends, and B received them glued through UDP_GRO (the
+# transfers above were intact, so cutting them back was right)
+if echo "$stop" | grep -q 'fabric_uso_sends=[1-9].* fabric_uso_fallbacks=0 ' &&
+    echo "$stopb" | grep -q 'fabric_gro_datagrams=[1-9]'; then
+    pass "A: fabric runs sent with UDP_SEGMENT, B: received glued with UDP_GRO"
+else
+    fail "A: no UDP_SEGMENT fabric sends or B: no UDP_GRO reception ($stop / $stopb)"
+fi
 
 if [ $FAILS = 0 ]; then
     echo "PASS: vrouter e2e"
