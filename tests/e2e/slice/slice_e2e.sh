@@ -132,6 +132,7 @@ actl() { # a|b COMMAND...
     shift
     "$AGENT" ctl --ctl "$work/agent-$n.ctl" "$@"
 }
+declare -A DPID
 compute() { # NS NAME FABRIC
     local n
     for n in 1 2; do
@@ -146,6 +147,7 @@ compute() { # NS NAME FABRIC
         --control 127.0.0.2:$xmpp_port --vrouter-sock "$work/vr-$2.sock" --fabric-ip $3 \
         --state-dir "$work/state-$2" --ctl "$work/agent-$2.ctl" >"$work/agent-$2.log" 2>&1 &
     PIDS+=($!)
+    DPID[$2]=$!
     wait_for 10 test -S "$work/agent-$2.ctl" || die "agent $2 did not start"
 }
 compute $CA a 10.99.0.1
@@ -228,6 +230,17 @@ if actl a status | grep -q "^config .* encap .* (config)$"; then
     ok "encapsulation priorities through the API: MPLSoUDP, then MPLSoGRE on the fabric ($gre packets)"
 else
     echo "skip: no global-vrouter-config node in the agents' config yet (encapsulation from --encap)"
+fi
+
+# the agents stop cleanly (exit 0 on SIGTERM; no sanitizer report in an instrumented build)
+for n in a b; do
+    kill -TERM ${DPID[$n]}
+    rc=0
+    wait ${DPID[$n]} || rc=$?
+    [ $rc = 0 ] || fail "agent $n: exit $rc after SIGTERM"
+done
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work"/agent-*.log "$work"/n*.log; then
+    fail "sanitizer report in a log"
 fi
 
 [ $FAILS = 0 ] || exit 1
