@@ -311,6 +311,32 @@ static void test_delete(void **state)
     assert_null(agent_port_find(f->core, U_A));
 }
 
+/* A restarted agent: the port comes back from the state file, its binding
+ * holds it with no config (headless), and the same config changes nothing. */
+static void test_restore(void **state)
+{
+    struct fx *f = *state;
+    struct agent_port_spec spec;
+    char err[128];
+    assert_int_equal(agent_spec_parse(U_A " tap=tapa ri=" RED_RI " mac=02:aa:aa:aa:aa:00 ip=10.1.0.3/24 gw=10.1.0.1 "
+                                          "vni=5001 vn=" RED " ifindex=7 vrf=3",
+                                      &spec, err, sizeof err),
+                     0);
+    assert_int_equal(agent_port_add(f->core, &spec), 0);
+    assert_int_equal(agent_cfg_bind(f->cfg, U_A, "tapa"), 0); /* no node: kept as restored */
+    assert_non_null(agent_port_find(f->core, U_A));
+    assert_int_equal(agent_cfg_node_up(f->cfg, 0), 0);
+    send_vn(f, 0, RED, "{\"ip_prefix\":\"10.1.0.0\",\"ip_prefix_len\":24}", "");
+    send_vmi(f, 0, "d:p:a", U_A, RED, "10.1.0.3", "[]");
+    assert_int_equal(agent_cfg_node_eor(f->cfg, 0), 0);
+    struct agent_cfg_status st;
+    agent_cfg_status_get(f->cfg, &st);
+    assert_int_equal(st.changes, 0); /* identical: not re-created */
+    const struct agent_port *p = agent_port_find(f->core, U_A);
+    assert_int_equal(p->spec.ifindex, 7);
+    assert_non_null(p->policy);
+}
+
 /* ---- policy ---- */
 
 /* Punts the first packet of a flow from port 'ifindex' in 'vrf'; returns
@@ -569,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_before_bind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_network_acl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_security_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_decide_pure, setup, teardown),
