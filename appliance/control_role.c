@@ -160,6 +160,8 @@ struct role {
     char plan_error[256];        /* why the last plan failed, "" when it did not */
     size_t routers;              /* bgp-router objects last seen */
     uint32_t cluster_as;
+    struct bgp_peers_gr gr;      /* graceful restart from the effective-global-config */
+    struct bgp_peers_gr gr_running; /* what the speaker and the XMPP server started with */
     bool stopping;
     int status;
 };
@@ -169,7 +171,10 @@ static void role_stop(struct role *r, int status);
 static void speaker_start(struct role *r)
 {
     struct speaker_config cfg = r->plan.local;
-    cfg.gr = true;
+    cfg.gr = r->gr.gr;
+    cfg.gr_restart_time = r->gr.restart_time;
+    cfg.llgr = r->gr.llgr;
+    cfg.llgr_stale_time = r->gr.llgr_stale_time;
     if (r->opts.bgp_fd >= 0) {
         cfg.listen_fd = r->opts.bgp_fd;
     } else {
@@ -193,6 +198,11 @@ static void speaker_start(struct role *r)
         .key = r->node.key,
         .listen_fd = r->opts.xmpp_fd >= 0 ? r->opts.xmpp_fd : 0,
         .port = r->opts.xmpp_port,
+        /* not a helper: a lost agent's routes go on the first expiry pass
+         * (the server has no "off"; 0 would mean its default) */
+        .stale_ms = r->gr.xmpp_helper && r->gr.xmpp_stale_ms ? r->gr.xmpp_stale_ms : 1,
+        .eor_hold_ms = r->gr.eor_timeout_ms,
+        .no_eor_hold = r->gr.eor_timeout_ms == 0,
     };
     snprintf(xc.listen, sizeof xc.listen, "%s", r->opts.xmpp_host);
     char err[256] = "";
@@ -204,7 +214,11 @@ static void speaker_start(struct role *r)
         return;
     }
     xsrv_set_agent_config(r->xsrv, r->acfg);
-    log_info(MOD, "XMPP server running", "port=%u", (unsigned)xsrv_port(r->xsrv));
+    r->gr_running = r->gr;
+    log_info(MOD, "XMPP server running", "port=%u gr=%d restart_time=%u llgr=%d llgr_stale_time=%u "
+             "xmpp_stale_ms=%llu eor_hold_ms=%llu", (unsigned)xsrv_port(r->xsrv), (int)r->gr.gr,
+             (unsigned)r->gr.restart_time, (int)r->gr.llgr, (unsigned)r->gr.llgr_stale_time,
+             (unsigned long long)xc.stale_ms, (unsigned long long)r->gr.eor_timeout_ms);
 }
 
 static bool identity_changed(const struct speaker_config *a, const struct speaker_config *b)
@@ -275,13 +289,49 @@ static void on_feed(void *arg, json_t *routers, uint32_t cluster_as, json_t *ins
     instances_apply(r, instances);
 }
 
+/* The effective-global-config of default-global-system-config (compiler
+ * rules version 3; NULL: deleted) sets the graceful-restart behaviour.
+ * Before the speaker starts it is what the speaker and the XMPP server
+ * start with. Afterwards the speaker and the server take their GR values
+ * only at creation (speaker.h, xmpp_server.h have no setter), and the
+ * values a BGP session advertises are fixed for that session anyway: a
+ * change is logged and applies from the role's next start; no session is
+ * dropped for it. */
+static void global_settings(struct role *r, const json_t *egc)
+{
+    const json_t *fq = egc ? json_object_get(egc, "fq_name") : NULL;
+    if (egc && (json_array_size(fq) != 2 ||
+                strcmp(json_string_value(json_array_get(fq, 0)) ? json_string_value(json_array_get(fq, 0)) : "",
+                       "default-global-system-config") != 0)) {
+        return; /* another global-system-config's */
+    }
+    struct bgp_peers_gr gr;
+    bgp_peers_gr_from(egc, &gr);
+    if (!bgp_peers_gr_differ(&gr, &r->gr)) {
+        return;
+    }
+    r->gr = gr;
+    if (r->sp && bgp_peers_gr_differ(&gr, &r->gr_running)) {
+        log_info(MOD, "graceful-restart parameters changed; they apply from the next start of the role",
+                 "gr=%d restart_time=%u llgr=%d llgr_stale_time=%u xmpp_helper=%d eor_timeout_ms=%llu",
+                 (int)gr.gr, (unsigned)gr.restart_time, (int)gr.llgr, (unsigned)gr.llgr_stale_time,
+                 (int)gr.xmpp_helper, (unsigned long long)gr.eor_timeout_ms);
+    }
+}
+
 /* Store objects for the agents' configuration (virtual-router indexes and
  * what they name): the agents concerned get the change on the server's
  * next delivery. */
 static void on_feed_object(void *arg, const char *type, const char *key, json_t *obj)
 {
     struct role *r = arg;
-    if (!r->stopping && acfg_object(r->acfg, type, key, obj) && r->xsrv) {
+    if (r->stopping) {
+        return;
+    }
+    if (strcmp(type, "effective-global-config") == 0 && key && key[0]) {
+        global_settings(r, obj);
+    }
+    if (acfg_object(r->acfg, type, key, obj) && r->xsrv) {
         xsrv_kick(r->xsrv);
     }
 }
@@ -406,6 +456,7 @@ int control_role_main(int argc, char **argv)
         free(r);
         return 2;
     }
+    bgp_peers_gr_defaults(&r->gr);
     signal(SIGPIPE, SIG_IGN);
     wolfSSL_Init();
     int status = 1;

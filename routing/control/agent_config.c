@@ -15,6 +15,12 @@
 #define T_RI "routing-instance"
 #define T_ACL "access-control-list"
 #define T_SG "security-group"
+/* compiler/compile.h: COMPILE_EGC_TYPE, COMPILE_EGC_NAME, COMPILE_GVRC_NAME */
+#define T_EGC "effective-global-config"
+#define T_GVRC "global-vrouter-config"
+#define GSC_DEFAULT "default-global-system-config"
+#define EGC_KEY T_EGC "\n" GSC_DEFAULT ":effective"
+#define GVRC_NODE GSC_DEFAULT ":default-global-vrouter-config"
 
 struct acfg_set {
     json_t *entries; /* key -> entry */
@@ -214,6 +220,24 @@ static int build_interface(struct acfg_set *s, const char *vrouter, const json_t
     return rc;
 }
 
+/* The global settings node (agent_config.h) from the compiler's
+ * effective-global-config 'egc': its three properties, as text. */
+static int build_global(struct acfg_set *s, const json_t *egc)
+{
+    static const char *const keys[] = {"autonomous_system", "encapsulation_priorities",
+                                       "graceful_restart_parameters"};
+    json_t *p = json_object();
+    for (size_t i = 0; p && i < sizeof keys / sizeof keys[0]; i++) {
+        const json_t *v = json_object_get(egc, keys[i]);
+        json_t *t = v ? prop_value(v) : NULL;
+        if (v && (!t || json_object_set_new(p, keys[i], t) != 0)) {
+            json_decref(p);
+            p = NULL;
+        }
+    }
+    return p ? set_node(s, T_GVRC, GVRC_NODE, p) : LIB_ENOMEM;
+}
+
 int acfg_set_build(const json_t *index, const char *vrouter, const json_t *objects, struct acfg_set **out)
 {
     struct acfg_set *s = calloc(1, sizeof *s);
@@ -222,6 +246,10 @@ int acfg_set_build(const json_t *index, const char *vrouter, const json_t *objec
         return LIB_ENOMEM;
     }
     int rc = 0;
+    const json_t *egc = objects ? json_object_get(objects, EGC_KEY) : NULL;
+    if (egc && name_ok(vrouter)) {
+        rc = build_global(s, egc);
+    }
     const json_t *vri = json_object_get(index, "virtual_router_index");
     if (index && json_is_object(vri) && name_ok(vrouter)) {
         json_t *p = json_object();
@@ -418,7 +446,8 @@ struct acfg_agent {
 };
 
 struct acfg {
-    json_t *objects;  /* "TYPE\nNAME" -> object (networks, instances, ACLs) */
+    json_t *objects;  /* "TYPE\nNAME" -> object (networks, instances, ACLs, the
+                       * effective-global-config) */
     json_t *indexes;  /* router name -> index object */
     json_t *keys;     /* store key -> [type, name] */
     json_t *agent_ix; /* agent name -> position in 'agents' */
@@ -519,6 +548,11 @@ static bool forget_key(struct acfg *c, const char *key)
     if (strcmp(type, T_VRI) == 0) {
         json_object_del(c->indexes, name);
         any = mark(c, agent_get(c, name));
+    } else if (strcmp(type, T_EGC) == 0) {
+        char k[XMPP_TYPE_MAX + XMPP_NAME_MAX + 8];
+        snprintf(k, sizeof k, "%s\n%s", type, name);
+        json_object_del(c->objects, k);
+        any = mark_all(c);
     } else {
         char k[XMPP_TYPE_MAX + XMPP_NAME_MAX + 8];
         snprintf(k, sizeof k, "%s\n%s", type, name);
@@ -532,7 +566,7 @@ static bool forget_key(struct acfg *c, const char *key)
 static bool known_type(const char *type)
 {
     return strcmp(type, T_VRI) == 0 || strcmp(type, T_VN) == 0 || strcmp(type, T_RI) == 0 ||
-           strcmp(type, T_ACL) == 0;
+           strcmp(type, T_ACL) == 0 || strcmp(type, T_EGC) == 0;
 }
 
 bool acfg_object(struct acfg *c, const char *type, const char *key, const json_t *obj)
@@ -544,12 +578,13 @@ bool acfg_object(struct acfg *c, const char *type, const char *key, const json_t
         /* forget every object of 'type' */
         const char *k;
         json_t *tn, *tmp;
+        bool any = false;
         json_object_foreach_safe(c->keys, tmp, k, tn) {
             if (strcmp(json_string_value(json_array_get(tn, 0)), type) == 0) {
-                (void)forget_key(c, k);
+                any |= forget_key(c, k);
             }
         }
-        return mark_all(c);
+        return mark_all(c) || any;
     }
     bool any = forget_key(c, key);
     if (!obj) {
@@ -577,6 +612,9 @@ bool acfg_object(struct acfg *c, const char *type, const char *key, const json_t
     char k[XMPP_TYPE_MAX + XMPP_NAME_MAX + 8];
     snprintf(k, sizeof k, "%s\n%s", type, name);
     json_object_set(c->objects, k, (json_t *)obj);
+    if (strcmp(type, T_EGC) == 0) {
+        return mark_all(c) || any; /* every agent's set has the global node */
+    }
     return mark_holders(c, type, name) || any;
 }
 

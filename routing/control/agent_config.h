@@ -23,6 +23,19 @@
  *        (no properties while the object is not in the store)
  *   node security-group NAME               ingress_access_control_list,
  *        egress_access_control_list
+ *   node global-vrouter-config
+ *        default-global-system-config:default-global-vrouter-config
+ *        the global settings in effect, from the compiler's
+ *        effective-global-config of default-global-system-config
+ *        (compiler rules version 3, docs/compiler.md "Global settings";
+ *        absent while that object is, i.e. under rules < 3): exactly
+ *        autonomous_system (e.g. "64512"), encapsulation_priorities
+ *        ({"encapsulation":["MPLSoUDP","MPLSoGRE","VXLAN"]} by default)
+ *        and graceful_restart_parameters ({"bgp_helper_enable":true,
+ *        "enable":true,"end_of_rib_timeout":300,"long_lived_restart_time":300,
+ *        "restart_time":300,"xmpp_helper_enable":true} by default; every
+ *        field always present). In every agent's set, also one whose
+ *        router has no index; no links.
  *   link virtual-router -- virtual-machine-interface
  *        (metadata virtual-router-virtual-machine-interface)
  *   link virtual-machine-interface -- virtual-network / routing-instance /
@@ -32,7 +45,9 @@
  * changed properties), updates of new links, deletes of nodes; at most
  * XMPP_MAX_CONFIG_OBJS objects per stanza. An agent that connects gets
  * the whole set; a change of an index concerns its router's agent only, a
- * change of a network, instance or ACL only the agents whose set lists it.
+ * change of a network, instance or ACL only the agents whose set lists it,
+ * a change of the effective-global-config every connected agent (one
+ * update of the one node each).
  * acfg_mirror is the receiving side (what an agent, simulated or real,
  * keeps), for tests and the agent. */
 #ifndef STRATA_ROUTING_AGENT_CONFIG_H
@@ -52,9 +67,12 @@
 struct acfg_set;
 
 /* Builds the set of router 'vrouter' from its index object 'index' (NULL:
- * the empty set) and 'objects' (a JSON object "TYPE\nNAME" -> store
- * object, for virtual-network, routing-instance and access-control-list;
- * may be NULL). LIB_ENOMEM. Malformed entries of the index are skipped. */
+ * no index) and 'objects' (a JSON object "TYPE\nNAME" -> store object, for
+ * virtual-network, routing-instance, access-control-list and
+ * effective-global-config; may be NULL): the global node when 'objects'
+ * holds "effective-global-config\ndefault-global-system-config:effective",
+ * the index's subgraph when there is one. LIB_ENOMEM. Malformed entries of
+ * the index are skipped. */
 int acfg_set_build(const json_t *index, const char *vrouter, const json_t *objects, struct acfg_set **out)
     STRATA_WARN_UNUSED;
 void acfg_set_free(struct acfg_set *s);
@@ -81,8 +99,8 @@ void acfg_free(struct acfg *c);
 /* A store object of 'type' under 'key' (store_feed_obj_fn's contract):
  * 'obj' NULL deletes it; 'key' NULL forgets every object of 'type' (a
  * reload follows); 'key' "" (loaded) is ignored. Types other than
- * virtual-router-index, virtual-network, routing-instance and
- * access-control-list are ignored. Marks the agents concerned; returns
+ * virtual-router-index, virtual-network, routing-instance,
+ * access-control-list and effective-global-config are ignored. Marks the agents concerned; returns
  * true when one was marked (an acfg_flush() is then due). */
 bool acfg_object(struct acfg *c, const char *type, const char *key, const json_t *obj);
 

@@ -182,3 +182,54 @@ int bgp_peers_plan(json_t *routers, const char *node_name, uint32_t cluster_as, 
     }
     return 0;
 }
+
+void bgp_peers_gr_defaults(struct bgp_peers_gr *gr)
+{
+    *gr = (struct bgp_peers_gr){.gr = true, .restart_time = BGP_PEERS_GR_DEFAULT_RESTART,
+                                .bgp_helper = true, .xmpp_helper = true,
+                                .xmpp_stale_ms = BGP_PEERS_GR_DEFAULT_STALE_MS,
+                                .eor_timeout_ms = BGP_PEERS_GR_DEFAULT_EOR_MS};
+}
+
+static bool gr_flag(const json_t *p, const char *key)
+{
+    const json_t *v = json_object_get(p, key);
+    return json_is_boolean(v) ? json_is_true(v) : true;
+}
+
+/* A time field in seconds within 0..'max' (else the compiler's 300). */
+static uint32_t gr_secs(const json_t *p, const char *key, json_int_t max)
+{
+    const json_t *v = json_object_get(p, key);
+    json_int_t n = json_is_integer(v) ? json_integer_value(v) : -1;
+    return n >= 0 && n <= max ? (uint32_t)n : 300u;
+}
+
+void bgp_peers_gr_from(const json_t *egc, struct bgp_peers_gr *gr)
+{
+    bgp_peers_gr_defaults(gr);
+    if (!egc) {
+        return;
+    }
+    const json_t *p = json_object_get(egc, "graceful_restart_parameters");
+    bool enable = gr_flag(p, "enable");
+    uint32_t restart = gr_secs(p, "restart_time", 4095);
+    uint32_t llgr = gr_secs(p, "long_lived_restart_time", 16777215);
+    uint32_t eor = gr_secs(p, "end_of_rib_timeout", 4095);
+    gr->gr = enable && restart > 0;
+    gr->restart_time = (uint16_t)(gr->gr ? restart : 0);
+    gr->llgr = gr->gr && llgr > 0;
+    gr->llgr_stale_time = gr->llgr ? llgr : 0;
+    gr->bgp_helper = enable && gr_flag(p, "bgp_helper_enable");
+    gr->xmpp_helper = enable && gr_flag(p, "xmpp_helper_enable");
+    gr->xmpp_stale_ms = gr->xmpp_helper ? ((uint64_t)restart + (gr->llgr ? llgr : 0)) * 1000u : 0;
+    gr->eor_timeout_ms = (uint64_t)eor * 1000u;
+}
+
+bool bgp_peers_gr_differ(const struct bgp_peers_gr *a, const struct bgp_peers_gr *b)
+{
+    return a->gr != b->gr || a->restart_time != b->restart_time || a->llgr != b->llgr ||
+           a->llgr_stale_time != b->llgr_stale_time || a->bgp_helper != b->bgp_helper ||
+           a->xmpp_helper != b->xmpp_helper || a->xmpp_stale_ms != b->xmpp_stale_ms ||
+           a->eor_timeout_ms != b->eor_timeout_ms;
+}

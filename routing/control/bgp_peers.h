@@ -22,7 +22,9 @@
 #ifndef STRATA_ROUTING_BGP_PEERS_H
 #define STRATA_ROUTING_BGP_PEERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -43,5 +45,48 @@ struct bgp_peers_plan {
  * than BGP_PEERS_MAX peers. */
 int bgp_peers_plan(json_t *routers, const char *node_name, uint32_t cluster_as, struct bgp_peers_plan *plan,
                    char *err, size_t err_size) STRATA_WARN_UNUSED;
+
+/* Graceful restart of the control role, from the compiler's
+ * effective-global-config (compiler rules version 3, docs/compiler.md
+ * "Global settings"; its graceful_restart_parameters, every field filled):
+ *  - gr: advertise graceful restart (RFC 4724) = enable && restart_time > 0;
+ *    restart_time: the restart time advertised;
+ *  - llgr: advertise long-lived GR (RFC 9494) = gr && long_lived_restart_time
+ *    > 0, with that stale time;
+ *  - bgp_helper = enable && bgp_helper_enable (keep a restarting BGP peer's
+ *    paths stale); xmpp_helper = enable && xmpp_helper_enable: keep a lost
+ *    agent's routes stale for xmpp_stale_ms = (restart_time + the
+ *    long-lived time when llgr) x 1000, else drop them at once;
+ *  - eor_timeout_ms = end_of_rib_timeout x 1000: the most the role holds
+ *    End-of-RIB to agents after it starts (0: not held).
+ * Without the object (rules < 3) the role behaves as it always did:
+ * bgp_peers_gr_defaults(). */
+struct bgp_peers_gr {
+    bool gr;
+    uint16_t restart_time;    /* s */
+    bool llgr;
+    uint32_t llgr_stale_time; /* s */
+    bool bgp_helper;
+    bool xmpp_helper;
+    uint64_t xmpp_stale_ms;
+    uint64_t eor_timeout_ms;
+};
+
+#define BGP_PEERS_GR_DEFAULT_RESTART 300u     /* the speaker's default */
+#define BGP_PEERS_GR_DEFAULT_STALE_MS 300000u /* xmpp_server.h XSRV_DEFAULT_STALE_MS */
+#define BGP_PEERS_GR_DEFAULT_EOR_MS 10000u    /* xmpp_server.h XSRV_DEFAULT_EOR_HOLD_MS */
+
+/* The role without an effective-global-config: GR advertised with a 300 s
+ * restart time, no LLGR, both helper modes, agents' routes kept 300 s,
+ * End-of-RIB to agents held at most 10 s. */
+void bgp_peers_gr_defaults(struct bgp_peers_gr *gr);
+
+/* Fills 'gr' from effective-global-config 'egc' (NULL: the defaults above;
+ * a missing or mistyped field of its graceful_restart_parameters takes the
+ * compiler's default: enable and helpers true, times 300 s). Pure. */
+void bgp_peers_gr_from(const json_t *egc, struct bgp_peers_gr *gr);
+
+/* Whether 'a' and 'b' differ. */
+bool bgp_peers_gr_differ(const struct bgp_peers_gr *a, const struct bgp_peers_gr *b);
 
 #endif

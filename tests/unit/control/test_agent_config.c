@@ -353,12 +353,118 @@ static void test_agents_and_mirror(void **state)
     json_decref(green);
 }
 
+/* The compiler's effective-global-config (compiler version 3). */
+static json_t *egc_obj(const char *e1, const char *e2, int restart)
+{
+    return json_pack("{s:[s,s],s:s,s:s,s:I,s:{s:[s,s]},s:{s:b,s:b,s:i,s:i,s:i,s:b},s:[{s:s}]}", "fq_name",
+                     "default-global-system-config", "effective", "name", "effective", "uuid", "egc-uuid",
+                     "autonomous_system", (json_int_t)64512, "encapsulation_priorities", "encapsulation", e1, e2,
+                     "graceful_restart_parameters", "bgp_helper_enable", 1, "enable", 1, "end_of_rib_timeout", 300,
+                     "long_lived_restart_time", 300, "restart_time", restart, "xmpp_helper_enable", 1,
+                     "derived_from", "type", "global-system-config");
+}
+
+/* The global settings node: absent until the compiler's object exists
+ * (rules < 3), then in every connected agent's set (also one whose router
+ * has no index yet) with the contract's property texts; a change of it
+ * reaches every agent as one update of one node; its deletion deletes the
+ * node everywhere; a reconnecting agent gets it again. */
+static void test_global_node(void **state)
+{
+    (void)state;
+    struct acfg *c;
+    assert_int_equal(acfg_create(&c), 0);
+    struct agent ag[2] = {{0}};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(acfg_mirror_create(&ag[i].m), 0);
+    }
+    json_t *i1 = index_of("vr1", json_pack("[o]", iface("port1", "u1", "red", "10.1.0.3")));
+    assert_false(acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/1", i1));
+    assert_int_equal(acfg_agent_up(c, "vr1", &ag[0]), 0);
+    assert_int_equal(acfg_agent_up(c, "vr2", &ag[1]), 0); /* no index */
+    size_t calls = 0;
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 11); /* no global node under rules < 3 */
+    assert_null(acfg_mirror_node(ag[0].m, "global-vrouter-config",
+                                 "default-global-system-config:default-global-vrouter-config"));
+
+    reset_counts(ag, 2);
+    json_t *g1 = egc_obj("MPLSoUDP", "VXLAN", 300);
+    assert_true(acfg_object(c, "effective-global-config", "/c/o/effective-global-config/egc-uuid", g1));
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ag[i].objects, 1);
+        assert_int_equal(ag[i].stanzas, 1);
+        const json_t *p = acfg_mirror_node(ag[i].m, "global-vrouter-config",
+                                           "default-global-system-config:default-global-vrouter-config");
+        assert_non_null(p);
+        assert_int_equal(json_object_size(p), 3);
+        assert_string_equal(json_string_value(json_object_get(p, "encapsulation_priorities")),
+                            "{\"encapsulation\":[\"MPLSoUDP\",\"VXLAN\"]}");
+        assert_string_equal(json_string_value(json_object_get(p, "graceful_restart_parameters")),
+                            "{\"bgp_helper_enable\":true,\"enable\":true,\"end_of_rib_timeout\":300,"
+                            "\"long_lived_restart_time\":300,\"restart_time\":300,\"xmpp_helper_enable\":true}");
+        assert_string_equal(json_string_value(json_object_get(p, "autonomous_system")), "64512");
+    }
+    assert_int_equal(acfg_mirror_nodes(ag[1].m), 1);
+    assert_int_equal(acfg_mirror_links(ag[1].m), 0);
+
+    /* the order changes: one update of the one node per agent */
+    reset_counts(ag, 2);
+    json_t *g2 = egc_obj("VXLAN", "MPLSoUDP", 120);
+    assert_true(acfg_object(c, "effective-global-config", "/c/o/effective-global-config/egc-uuid", g2));
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ag[i].objects, 1);
+        const json_t *p = acfg_mirror_node(ag[i].m, "global-vrouter-config",
+                                           "default-global-system-config:default-global-vrouter-config");
+        assert_string_equal(json_string_value(json_object_get(p, "encapsulation_priorities")),
+                            "{\"encapsulation\":[\"VXLAN\",\"MPLSoUDP\"]}");
+        assert_non_null(strstr(json_string_value(json_object_get(p, "graceful_restart_parameters")),
+                               "\"restart_time\":120"));
+    }
+    /* the same object again (a reload): nothing sent */
+    reset_counts(ag, 2);
+    assert_true(acfg_object(c, "effective-global-config", NULL, NULL));
+    (void)acfg_object(c, "effective-global-config", "/c/o/effective-global-config/egc-uuid", g2);
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 0);
+    /* another global-system-config's object is not the agents' node */
+    json_t *other = json_pack("{s:[s,s],s:s}", "fq_name", "other-gsc", "effective", "uuid", "o");
+    (void)acfg_object(c, "effective-global-config", "/c/o/effective-global-config/o", other);
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 0);
+    /* a reconnecting agent gets the node with its set */
+    struct acfg_mirror *fresh;
+    assert_int_equal(acfg_mirror_create(&fresh), 0);
+    acfg_mirror_free(ag[0].m);
+    ag[0].m = fresh;
+    assert_int_equal(acfg_agent_up(c, "vr1", &ag[0]), 0);
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 12);
+    assert_non_null(acfg_mirror_node(ag[0].m, "global-vrouter-config",
+                                     "default-global-system-config:default-global-vrouter-config"));
+    /* deleted (a cluster without it): the node goes from every agent */
+    reset_counts(ag, 2);
+    assert_true(acfg_object(c, "effective-global-config", "/c/o/effective-global-config/egc-uuid", NULL));
+    assert_int_equal(acfg_flush(c, rt_send, &calls), 2);
+    assert_int_equal(acfg_mirror_nodes(ag[1].m), 0);
+    assert_null(acfg_mirror_node(ag[0].m, "global-vrouter-config",
+                                 "default-global-system-config:default-global-vrouter-config"));
+
+    acfg_free(c);
+    for (int i = 0; i < 2; i++) {
+        acfg_mirror_free(ag[i].m);
+    }
+    json_decref(i1);
+    json_decref(g1);
+    json_decref(g2);
+    json_decref(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_full_diff),
         cmocka_unit_test(test_incremental_diff),
         cmocka_unit_test(test_agents_and_mirror),
+        cmocka_unit_test(test_global_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,11 +100,66 @@ static void test_plan_ctl2_and_errors(void **state)
     json_decref(routers);
 }
 
+/* Graceful restart from the compiler's effective-global-config: without
+ * it, the role's historic behaviour; with the compiler's defaults, GR and
+ * LLGR for 300 s each, agents' routes kept 600 s, End-of-RIB held 300 s;
+ * enable false turns every part off; restart time 0 turns GR and LLGR off
+ * but helpers stay; a mistyped field takes the default. */
+static void test_gr_from_settings(void **state)
+{
+    (void)state;
+    struct bgp_peers_gr gr, dflt;
+    bgp_peers_gr_from(NULL, &gr);
+    bgp_peers_gr_defaults(&dflt);
+    assert_false(bgp_peers_gr_differ(&gr, &dflt));
+    assert_true(gr.gr);
+    assert_int_equal(gr.restart_time, 300);
+    assert_false(gr.llgr);
+    assert_int_equal(gr.xmpp_stale_ms, 300000);
+    assert_int_equal(gr.eor_timeout_ms, 10000);
+
+    json_t *egc = json_loads("{\"graceful_restart_parameters\":{\"bgp_helper_enable\":true,\"enable\":true,"
+                             "\"end_of_rib_timeout\":300,\"long_lived_restart_time\":300,\"restart_time\":300,"
+                             "\"xmpp_helper_enable\":true}}", 0, NULL);
+    assert_non_null(egc);
+    bgp_peers_gr_from(egc, &gr);
+    assert_true(gr.gr && gr.llgr && gr.bgp_helper && gr.xmpp_helper);
+    assert_int_equal(gr.restart_time, 300);
+    assert_int_equal(gr.llgr_stale_time, 300);
+    assert_int_equal(gr.xmpp_stale_ms, 600000);
+    assert_int_equal(gr.eor_timeout_ms, 300000);
+    assert_true(bgp_peers_gr_differ(&gr, &dflt));
+
+    json_t *p = json_object_get(egc, "graceful_restart_parameters");
+    json_object_set_new(p, "restart_time", json_integer(0));
+    bgp_peers_gr_from(egc, &gr);
+    assert_false(gr.gr);
+    assert_false(gr.llgr);
+    assert_true(gr.xmpp_helper);
+    assert_int_equal(gr.xmpp_stale_ms, 0);
+    json_object_set_new(p, "restart_time", json_integer(90));
+    json_object_set_new(p, "long_lived_restart_time", json_integer(0));
+    json_object_set_new(p, "xmpp_helper_enable", json_false());
+    json_object_set_new(p, "end_of_rib_timeout", json_string("soon"));
+    bgp_peers_gr_from(egc, &gr);
+    assert_true(gr.gr);
+    assert_int_equal(gr.restart_time, 90);
+    assert_false(gr.llgr);
+    assert_false(gr.xmpp_helper);
+    assert_int_equal(gr.xmpp_stale_ms, 0);
+    assert_int_equal(gr.eor_timeout_ms, 300000);
+    json_object_set_new(p, "enable", json_false());
+    bgp_peers_gr_from(egc, &gr);
+    assert_false(gr.gr || gr.llgr || gr.bgp_helper || gr.xmpp_helper);
+    json_decref(egc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_ctl1),
         cmocka_unit_test(test_plan_ctl2_and_errors),
+        cmocka_unit_test(test_gr_from_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
