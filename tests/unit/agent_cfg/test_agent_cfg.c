@@ -6,7 +6,9 @@
  * it at once (MAC, address, prefix length, gateway, instance, network,
  * VNI from the config); an address change re-creates the port with the
  * same ifindex; a config delete removes the port (only once the node's
- * view is complete: a reconnecting node's partial view never does);
+ * view is complete: a reconnecting node's partial view never does); a
+ * port restored from the state file stays bound headless and is not
+ * re-created by an identical config;
  * network-policy ACLs (pass, deny, default within/across networks,
  * protocol and port ranges) and security groups (ingress/egress, group
  * addresses, stateful return by the reverse flow) decide the flow misses;
