@@ -229,7 +229,9 @@ if actl a status | grep -q "^config .* encap .* (config)$"; then
     [ "$gre" -ge 5 ] || die "after the PUT, v1 -> v2 not over MPLSoGRE ($gre GRE packets)"
     ok "encapsulation priorities through the API: MPLSoUDP, then MPLSoGRE on the fabric ($gre packets)"
 else
-    echo "skip: no global-vrouter-config node in the agents' config yet (encapsulation from --encap)"
+    echo "skip: no global-vrouter-config node in the agents' config yet (encapsulation from --encap;" \
+        "cluster version $(api 1 cluster version 2>&1 | tr '\n' ' '))"
+    actl a status | grep "^config "
 fi
 
 # the agents stop cleanly (exit 0 on SIGTERM; no sanitizer report in an instrumented build)
