@@ -162,6 +162,8 @@ struct role {
     uint32_t cluster_as;
     struct bgp_peers_gr gr;      /* graceful restart from the effective-global-config */
     struct bgp_peers_gr gr_running; /* what the speaker and the XMPP server started with */
+    bool objects_loaded;         /* the feed's object types were loaded once */
+    json_t *held_routers, *held_instances; /* a first plan held until then */
     bool stopping;
     int status;
 };
@@ -254,6 +256,18 @@ static void on_feed(void *arg, json_t *routers, uint32_t cluster_as, json_t *ins
     if (r->stopping) {
         return;
     }
+    if (!r->sp && !r->objects_loaded) {
+        /* the speaker and the XMPP server start with the graceful-restart
+         * settings of the effective-global-config, an object type the
+         * feed loads after the BGP ones: hold the first plan until the
+         * object types are loaded (access-control-list, the last) */
+        json_decref(r->held_routers);
+        json_decref(r->held_instances);
+        r->held_routers = json_incref(routers);
+        r->held_instances = json_incref(instances);
+        r->cluster_as = cluster_as;
+        return;
+    }
     r->routers = json_array_size(routers);
     r->cluster_as = cluster_as;
     char err[256] = "";
@@ -333,6 +347,16 @@ static void on_feed_object(void *arg, const char *type, const char *key, json_t 
     }
     if (acfg_object(r->acfg, type, key, obj) && r->xsrv) {
         xsrv_kick(r->xsrv);
+    }
+    if (!r->objects_loaded && strcmp(type, "access-control-list") == 0 && key && !key[0]) {
+        r->objects_loaded = true;
+        json_t *routers = r->held_routers, *instances = r->held_instances;
+        r->held_routers = r->held_instances = NULL;
+        if (routers) {
+            on_feed(r, routers, r->cluster_as, instances);
+        }
+        json_decref(routers);
+        json_decref(instances);
     }
 }
 
@@ -420,6 +444,9 @@ static void role_stop(struct role *r, int status)
     r->status = status;
     store_feed_stop(r->feed);
     r->feed = NULL;
+    json_decref(r->held_routers);
+    json_decref(r->held_instances);
+    r->held_routers = r->held_instances = NULL;
     ctl_sock_close(r->ctl);
     r->ctl = NULL;
     uv_close((uv_handle_t *)&r->sigterm, NULL);
@@ -511,6 +538,8 @@ int control_role_main(int argc, char **argv)
     status = r->status;
     unlink(r->opts.ctl);
 out_tls:
+    json_decref(r->held_routers);
+    json_decref(r->held_instances);
     acfg_free(r->acfg); /* after the loop: the XMPP server, its user, is gone */
     tls_ctx_free(r->store_tls);
 out_pki:

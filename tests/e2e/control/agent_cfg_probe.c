@@ -17,6 +17,7 @@
  * Every 100 ms STATE_FILE is rewritten (atomically) with
  *   {"name", "sessions": [{"server", "established", "eors", "stale",
  *     "config_stanzas", "interfaces": [NAME...], "ports": {...},
+ *     "global": the global-vrouter-config node's properties or null,
  *     "routes": {"INSTANCE PREFIX": "NEXTHOP LABEL"}}]}
  * where routes include the stale ones. Runs until SIGTERM (orderly close,
  * exit 0). */
@@ -97,14 +98,19 @@ static json_t *slot_json(const struct slot *s, const struct server *srv)
         json_object_update(routes, s->a->routes);
         ifs = acfg_mirror_names(s->a->cfg, "virtual-machine-interface");
     }
+    /* the global settings node (agent_config.h), null while absent */
+    const json_t *global = s->a && s->a->cfg ? acfg_mirror_node(s->a->cfg, "global-vrouter-config",
+                                                                "default-global-system-config:"
+                                                                "default-global-vrouter-config")
+                                             : NULL;
     char server[96];
     snprintf(server, sizeof server, "%s:%u", srv->host, (unsigned)srv->port);
-    return json_pack("{s:s,s:b,s:I,s:I,s:I,s:o,s:O,s:o}", "server", server, "established",
+    return json_pack("{s:s,s:b,s:I,s:I,s:I,s:o,s:O,s:o,s:O}", "server", server, "established",
                      s->a && s->a->established && !s->a->closed && !s->a->conn_done, "eors",
                      (json_int_t)(s->a ? s->a->eors : 0), "stale", (json_int_t)json_object_size(s->stale),
                      "config_stanzas", (json_int_t)(s->a ? s->a->config_stanzas : 0), "interfaces",
                      ifs ? ifs : json_array(), "ports", s->a && s->a->ports ? s->a->ports : json_null(), "routes",
-                     routes);
+                     routes, "global", global ? global : json_null());
 }
 
 static void write_state(struct probe *p, const char *name)
