@@ -1,0 +1,211 @@
+# The whole slice's set-up, shared by the e2e test (slice_e2e.sh) and
+# `make demo` (scripts/demo): three `stratad run` controller nodes on
+# 127.0.0.1-3, the intent made through stratactl, two compute namespaces
+# with strata-vrouter and strata-agent, four VM namespaces bound to them.
+# Sourced after tests/e2e/lib/netns.sh's e2e_setup (root, $ID, $WORK, the
+# exit trap that kills $PIDS and deletes $E2E_NS) by a script that sets
+# $stratad, $stratactl, $AGENT, $VROUTER and work=$WORK.
+#
+#   slice_controller   certificates (`stratad init`: nodes n1..n3, agents
+#                      compute-a/-b, client admin), the three supervisors
+#                      (store, config, control; tests/e2e/lib/cluster.sh:
+#                      pids[1..3], api I ...), the bootstrap token
+#   slice_intent       through node 1's API: the cluster AS and a
+#                      bgp-router per node (the control role's speaker
+#                      needs them), project s, an IPAM, policy red-blue
+#                      (icmp both ways), networks red 10.10.1.0/24 and blue
+#                      10.10.2.0/24, machines slice-vm1..4 with a port and
+#                      an instance-ip each (1, 2 red; 3, 4 blue), virtual
+#                      routers compute-a (vm1, vm3) and compute-b (vm2,
+#                      vm4); fills UUID[i], MAC[i], IP[i]
+#   slice_compute      namespaces $CA, $CB (underlay 10.99.0.1/.2) and
+#                      ${VNS[1..4]}; per compute node a strata-vrouter and a
+#                      strata-agent attached to n1 and n2 (agent pid in
+#                      DPID[a|b]); VM i's eth0 a veth to port pI; waits until
+#                      both agents have both control nodes up
+#   slice_bind         `strata-agent ctl port bind UUID tap=pI` for the four
+#                      ports (the hypervisor hook); waits until bound
+#   actl a|b CMD...    the agent's command socket
+#   slice_routed a|b RI ADDR  the agent has a programmed route to ADDR/32
+#   slice_denied a|b   the agent's count of denied flows
+#   slice_listen I PORT  a TCP listener in VM i (killed at exit)
+# With SLICE_SHOW=1 every stratactl call of the set-up is printed first
+# ("$ stratactl ...") and its answer shown (the demo's narration); else it
+# is silent. Functions return 1 after a message on stderr.
+
+SLICE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SLICE_FWD=$SLICE_DIR/uxfwd.py
+CA=slca-$ID CB=slcb-$ID
+declare -a VNS=(x slv1-$ID slv2-$ID slv3-$ID slv4-$ID)
+declare -a UUID MAC IP
+declare -A DPID
+. "$SLICE_DIR/../lib/cluster.sh"
+
+slice_err() {
+    echo "slice: $*" >&2
+    return 1
+}
+
+# Prints ARGS as a shell command line: words with blanks or quotes in '...'.
+slice_cmdline() {
+    local w out=""
+    for w in "$@"; do
+        case $w in
+        *[[:space:]\"\'\{\}\*\$\>\<\|\&\;]* | "") w="'$w'" ;;
+        esac
+        out+="${out:+ }$w"
+    done
+    printf '$ %s\n' "$out"
+}
+
+# sapi I ARGS...: stratactl ARGS against node I; shown with SLICE_SHOW=1.
+sapi() {
+    local i=$1 out rc=0
+    shift
+    [ "${SLICE_SHOW:-0}" = 1 ] && slice_cmdline stratactl "$@"
+    out=$(api "$i" "$@" 2>&1) || rc=$?
+    if [ "${SLICE_SHOW:-0}" = 1 ] || [ $rc != 0 ]; then
+        [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/  /'
+    fi
+    [ $rc = 0 ] || slice_err "stratactl $* (node $i): exit $rc"
+}
+
+# field TYPE FQ JQ: a field of an object, read through node 1.
+field() {
+    api 1 -o json "$1" show "$2" | jq -r "(.[\"$1\"] // .) | $3"
+}
+
+slice_controller() {
+    port=$((9700 + (RANDOM % 60) * 8))
+    api_port=$((port + 2)) bgp_port=$((port + 3)) xmpp_port=$((port + 4))
+    pids=()
+    "$stratad" init --pki "$work/pki" --node n1=127.0.0.1 --node n2=127.0.0.2 --node n3=127.0.0.3 \
+        --agent compute-a --agent compute-b --client admin >"$work/init.log" 2>&1 ||
+        { cat "$work/init.log" >&2; slice_err "stratad init"; return 1; }
+    e2e_cluster_start store config control
+    PIDS+=("${pids[1]}" "${pids[2]}" "${pids[3]}")
+    e2e_cluster_token
+    [ -n "$tok" ] || slice_err "no bootstrap token"
+}
+
+slice_intent() {
+    local gsc=default-global-system-config i vn pn
+    local vna='{"ipam_subnets": [{"subnet": {"ip_prefix": "10.10.N.0", "ip_prefix_len": 24}}]}'
+    sapi 1 global-system-config update $gsc autonomous_system=64512 || return 1
+    for i in 1 2 3; do
+        sapi 1 bgp-router create "n$i" --parent $gsc bgp_router_parameters.router_type=control-node \
+            bgp_router_parameters.address=127.0.0.$i bgp_router_parameters.identifier=127.0.0.$i \
+            bgp_router_parameters.port=$bgp_port || return 1
+    done
+    sapi 1 project create s --parent default-domain || return 1
+    sapi 1 ipam create ipam --parent default-domain:s || return 1
+    sapi 1 policy create red-blue --parent default-domain:s network_policy_entries='{"policy_rule": [
+      {"direction": "<>", "protocol": "icmp",
+       "src_addresses": [{"virtual_network": "default-domain:s:red"}],
+       "dst_addresses": [{"virtual_network": "default-domain:s:blue"}],
+       "action_list": {"simple_action": "pass"}}]}' || return 1
+    for vn in red:1 blue:2; do
+        sapi 1 vn create "${vn%:*}" --parent default-domain:s \
+            --ref ipam=default-domain:s:ipam --ref-attr "${vna/N/${vn#*:}}" \
+            --ref policy=default-domain:s:red-blue --ref-attr '{"sequence": {"major": 0, "minor": 0}}' || return 1
+    done
+    for i in 1 2 3 4; do
+        vn=red
+        [ $i -ge 3 ] && vn=blue
+        pn=default-domain:s:port$i
+        sapi 1 vm create slice-vm$i || return 1
+        sapi 1 port create port$i --parent default-domain:s --ref vn=default-domain:s:$vn \
+            --ref vm=slice-vm$i || return 1
+        sapi 1 ip create slice-ip$i --ref vn=default-domain:s:$vn --ref port=$pn || return 1
+        UUID[$i]=$(field virtual-machine-interface $pn .uuid)
+        MAC[$i]=$(field virtual-machine-interface $pn '.virtual_machine_interface_mac_addresses.mac_address[0]')
+        IP[$i]=$(field instance-ip slice-ip$i .instance_ip_address)
+        [ -n "${IP[$i]}" ] && [ "${IP[$i]}" != null ] && [ -n "${MAC[$i]}" ] && [ "${MAC[$i]}" != null ] ||
+            { slice_err "port $i: ip '${IP[$i]}' mac '${MAC[$i]}'"; return 1; }
+    done
+    sapi 1 virtual-router create compute-a --parent $gsc virtual_router_ip_address=10.99.0.1 \
+        --ref vm=slice-vm1 --ref vm=slice-vm3 || return 1
+    sapi 1 virtual-router create compute-b --parent $gsc virtual_router_ip_address=10.99.0.2 \
+        --ref vm=slice-vm2 --ref vm=slice-vm4 || return 1
+}
+
+actl() { # a|b COMMAND...
+    local n=$1
+    shift
+    "$AGENT" ctl --ctl "$work/agent-$n.ctl" "$@"
+}
+
+slice_both_up() { actl $1 status | grep -q "^node0 .* up " && actl $1 status | grep -q "^node1 .* up "; }
+
+# slice_node NS a|b FABRIC-IP: one compute node's vRouter and agent.
+slice_node() {
+    local n
+    for n in 1 2; do
+        ip netns exec $1 python3 "$SLICE_FWD" tcp-to-unix 127.0.0.$n $xmpp_port "$work/xmpp-$n.sock" &
+        PIDS+=($!)
+    done
+    ip netns exec $1 "$VROUTER" -s "$work/vr-$2.sock" --flows 4096 --nhs 8192 --labels 4096 --routes 4096 \
+        --ifs 64 --vrfs 64 --flow-idle-ms 3600000 >"$work/vr-$2.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 5 test -S "$work/vr-$2.sock" || { slice_err "vrouter $2 did not start"; return 1; }
+    ip netns exec $1 "$AGENT" --name compute-$2 --pki "$work/pki" --control 127.0.0.1:$xmpp_port \
+        --control 127.0.0.2:$xmpp_port --vrouter-sock "$work/vr-$2.sock" --fabric-ip $3 \
+        --state-dir "$work/state-$2" --ctl "$work/agent-$2.ctl" >"$work/agent-$2.log" 2>&1 &
+    PIDS+=($!)
+    DPID[$2]=$!
+    wait_for 10 test -S "$work/agent-$2.ctl" || slice_err "agent $2 did not start"
+}
+
+# slice_vm I COMPUTE-NS: VM i's eth0 (the port's MAC and address, default
+# route to the subnet's gateway) on a veth whose other end pI is in COMPUTE-NS.
+slice_vm() {
+    local ns=${VNS[$1]} gw=10.10.$(($1 >= 3 ? 2 : 1)).1
+    ip link add eth0 netns $ns type veth peer name p$1 netns $2 || return 1
+    in_ns $ns ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1
+    in_ns $ns ip link set eth0 address ${MAC[$1]} &&
+        in_ns $ns ip link set eth0 up && in_ns $2 ip link set p$1 up &&
+        in_ns $ns ip addr add ${IP[$1]}/24 dev eth0 && in_ns $ns ip route add default via $gw
+}
+
+slice_compute() {
+    local n
+    e2e_first_ns $CA
+    e2e_add_ns $CA $CB "${VNS[1]}" "${VNS[2]}" "${VNS[3]}" "${VNS[4]}" &&
+        e2e_underlay $CA $CB || { slice_err "namespaces"; return 1; }
+    # the agents reach the nodes' XMPP ports under the addresses the nodes'
+    # certificates name: 127.0.0.N in the compute namespace, a unix socket
+    # to the root namespace's 127.0.0.N (uxfwd.py)
+    for n in 1 2; do
+        python3 "$SLICE_FWD" unix-to-tcp "$work/xmpp-$n.sock" 127.0.0.$n $xmpp_port &
+        PIDS+=($!)
+    done
+    wait_for 5 test -S "$work/xmpp-1.sock" -a -S "$work/xmpp-2.sock" || { slice_err "forwarder did not start"; return 1; }
+    slice_node $CA a 10.99.0.1 && slice_node $CB b 10.99.0.2 || return 1
+    slice_vm 1 $CA && slice_vm 3 $CA && slice_vm 2 $CB && slice_vm 4 $CB || { slice_err "VM namespaces"; return 1; }
+    wait_for 20 slice_both_up a || { slice_err "agent a: control nodes not both up"; return 1; }
+    wait_for 20 slice_both_up b || slice_err "agent b: control nodes not both up"
+}
+
+slice_bound() { [ "$(actl $1 bindings | grep -c " bound$")" = 2 ]; }
+
+slice_bind() {
+    local i n
+    for i in 1 2 3 4; do
+        n=a
+        [ $((i % 2)) = 0 ] && n=b
+        [ "${SLICE_SHOW:-0}" = 1 ] && slice_cmdline strata-agent ctl --ctl agent-$n.ctl port bind ${UUID[$i]} tap=p$i
+        actl $n port bind ${UUID[$i]} tap=p$i >"$work/bind.out" 2>&1 || { cat "$work/bind.out" >&2; slice_err "bind port $i"; return 1; }
+        [ "${SLICE_SHOW:-0}" = 1 ] && sed 's/^/  /' "$work/bind.out"
+    done
+    wait_for 20 slice_bound a || { actl a bindings >&2; slice_err "agent a: bindings not bound"; return 1; }
+    wait_for 20 slice_bound b || { actl b bindings >&2; slice_err "agent b: bindings not bound"; }
+}
+
+slice_routed() { actl $1 routes $2 | grep -q "^inet $3/32 .* nh=[1-9]"; }
+
+slice_denied() { actl $1 status | sed -n 's/.* denied \([0-9]*\).*/\1/p'; }
+
+slice_listen() { # I PORT
+    ip netns exec ${VNS[$1]} busybox nc -l -p $2 >/dev/null 2>&1 &
+    PIDS+=($!)
+}
