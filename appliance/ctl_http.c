@@ -113,6 +113,7 @@ static void h_timer(uv_timer_t *t)
 static void h_run(struct ctl_http *h, bool (*done)(const struct ctl_http *))
 {
     h->timed_out = false;
+    uv_update_time(&h->loop); /* the loop runs only inside calls: its time may be stale */
     uv_timer_start(&h->timer, h_timer, h->timeout_ms, 0);
     while (!done(h) && !h->conn_closed && !h->timed_out && !h->error) {
         uv_run(&h->loop, UV_RUN_ONCE);

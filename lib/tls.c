@@ -566,6 +566,9 @@ static void on_timer(uv_timer_t *t);
 
 static void timer_arm(struct tls_conn *c, uint64_t ms)
 {
+    /* A blocking client runs its loop only inside calls, so the loop's
+     * cached time can be old: a timer armed from it would fire at once. */
+    uv_update_time(c->timer.loop);
     (void)uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 

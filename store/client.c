@@ -94,6 +94,9 @@ static int cl_run(struct store_client *c, bool (*done)(struct store_client *), u
 {
     c->timed_out = false;
     if (timeout_ms) {
+        /* The loop runs only inside calls: its cached time may be from the
+         * previous call, and a timer armed from it would fire at once. */
+        uv_update_time(&c->loop);
         uv_timer_start(&c->timer, cl_timer_cb, timeout_ms, timeout_ms);
     }
     while (!done(c) && !c->timed_out && c->conn_error == 0) {

@@ -86,6 +86,7 @@ static void drop(struct api_client *c)
     if (c->conn) {
         if (!c->closed) {
             tls_conn_close(c->conn);
+            uv_update_time(&c->loop);
             uv_timer_start(&c->timer, on_timer, 2000, 0);
             c->timed_out = false;
             while (!c->closed && !c->timed_out) {
@@ -120,6 +121,7 @@ static int connect_now(struct api_client *c)
         c->conn = NULL;
         return rc;
     }
+    uv_update_time(&c->loop);
     uv_timer_start(&c->timer, on_timer, c->timeout_ms, 0);
     c->timed_out = false;
     while (!c->established && !c->closed && !c->timed_out) {
@@ -218,6 +220,7 @@ static int exchange(struct api_client *c, const void *bytes, size_t size, struct
         int rc = tls_conn_write(c->conn, bytes, size);
         if (rc == TLS_EAGAIN) {
             rc = 0; /* queued past the watermark is refused: wait and retry below */
+            uv_update_time(&c->loop);
             uv_timer_start(&c->timer, on_timer, c->timeout_ms, 0);
             c->timed_out = false;
             while ((rc = tls_conn_write(c->conn, bytes, size)) == TLS_EAGAIN && !c->closed &&
@@ -233,6 +236,7 @@ static int exchange(struct api_client *c, const void *bytes, size_t size, struct
             }
             return rc;
         }
+        uv_update_time(&c->loop);
         uv_timer_start(&c->timer, on_timer, c->timeout_ms, 0);
         c->timed_out = false;
         int got = 0;
