@@ -232,12 +232,13 @@ static struct token_slot *token_slot(const char hex[API_HASH_HEX])
     return &token_slots[v % TOKEN_SLOTS];
 }
 
-/* Reads token object 'uuid' (serializable) into '*obj' when it still holds
- * hash 'hex'; GRAPH_ENOTFOUND when it is gone or holds another hash. */
+/* Reads token object 'uuid' (linearizable or a local, serializable read)
+ * into '*obj' when it still holds hash 'hex'; GRAPH_ENOTFOUND when it is
+ * gone or holds another hash. */
 static int token_object(const struct api_shared *sh, struct graph *g, const char *uuid,
-                        const char *hex, json_t **obj, struct graph_error *err)
+                        const char *hex, bool linearizable, json_t **obj, struct graph_error *err)
 {
-    int rc = graph_obj_read(g, sh->token->name, uuid, NULL, false, obj, NULL, err);
+    int rc = graph_obj_read(g, sh->token->name, uuid, NULL, linearizable, obj, NULL, err);
     if (rc == 0) {
         const char *h = json_string_value(json_object_get(*obj, "token_hash"));
         if (!h || strcmp(h, hex) != 0) {
@@ -268,7 +269,7 @@ int api_authenticate(const struct api_shared *sh, struct graph *g, const char *b
     struct token_slot *slot = token_slot(hex);
     if (strcmp(slot->hex, hex) == 0) {
         snprintf(uuid, sizeof uuid, "%s", slot->uuid);
-        rc = token_object(sh, g, uuid, hex, &obj, &err);
+        rc = token_object(sh, g, uuid, hex, false, &obj, &err);
         if (rc == GRAPH_ENOTFOUND) {
             slot->hex[0] = '\0'; /* forgotten: look it up from the index below */
         }
@@ -279,13 +280,18 @@ int api_authenticate(const struct api_shared *sh, struct graph *g, const char *b
             snprintf(msg, msg_size, "out of memory");
             return 500;
         }
+        bool linearizable = false;
         rc = graph_fqname_to_id(g, sh->token->name, fq, false, uuid, &err);
         if (rc == GRAPH_ENOTFOUND) {
+            /* A token created through another node a moment ago may not
+             * be applied here yet: ask the leader, and read the object the
+             * same way (this replica may still lack it). */
+            linearizable = true;
             rc = graph_fqname_to_id(g, sh->token->name, fq, true, uuid, &err);
         }
         json_decref(fq);
         if (rc == 0) {
-            rc = token_object(sh, g, uuid, hex, &obj, &err);
+            rc = token_object(sh, g, uuid, hex, linearizable, &obj, &err);
         }
         if (rc == 0) {
             snprintf(slot->hex, sizeof slot->hex, "%s", hex);
