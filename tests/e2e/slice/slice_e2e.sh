@@ -46,7 +46,7 @@ die() {
 }
 
 # ---- the controller, the intent, the compute nodes ----
-slice_controller || die "controller"
+slice_pki && slice_controller || die "controller"
 ok "three controller nodes started"
 slice_intent || die "intent"
 ok "intent: 2 networks, a policy, 4 ports (${IP[*]}), 2 virtual routers"

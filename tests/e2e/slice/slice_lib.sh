@@ -6,9 +6,11 @@
 # exit trap that kills $PIDS and deletes $E2E_NS) by a script that sets
 # $stratad, $stratactl, $AGENT, $VROUTER and work=$WORK.
 #
-#   slice_controller   certificates (`stratad init`: nodes n1..n3, agents
-#                      compute-a/-b, client admin), the three supervisors
-#                      (store, config, control; tests/e2e/lib/cluster.sh:
+#   slice_pki          certificates (`stratad init`: nodes n1..n3, agents
+#                      compute-a/-b, client admin) in $work/pki
+#   slice_controller   ports ($port raft, +1 store clients, +2 API, +3 BGP,
+#                      +4 XMPP), the three supervisors (store, config,
+#                      control; tests/e2e/lib/cluster.sh: $work/nI.json,
 #                      pids[1..3], api I ...), the bootstrap token
 #   slice_intent       through node 1's API: the cluster AS and a
 #                      bgp-router per node (the control role's speaker
@@ -29,9 +31,9 @@
 #   slice_routed a|b RI ADDR  the agent has a programmed route to ADDR/32
 #   slice_denied a|b   the agent's count of denied flows
 #   slice_listen I PORT  a TCP listener in VM i (killed at exit)
-# With SLICE_SHOW=1 every stratactl call of the set-up is printed first
-# ("$ stratactl ...") and its answer shown (the demo's narration); else it
-# is silent. Functions return 1 after a message on stderr.
+# With SLICE_SHOW=1 every command of the set-up is printed first
+# ("$ stratactl ...") and its answer shown, with a '#' note per group (the
+# demo's narration); else it is silent. Functions return 1 after a message on stderr.
 
 SLICE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SLICE_FWD=$SLICE_DIR/uxfwd.py
@@ -75,13 +77,25 @@ field() {
     api 1 -o json "$1" show "$2" | jq -r "(.[\"$1\"] // .) | $3"
 }
 
+# slice_note TEXT: a narration line of the set-up, with SLICE_SHOW=1.
+slice_note() {
+    [ "${SLICE_SHOW:-0}" = 1 ] && printf '  \033[2m# %s\033[0m\n' "$*"
+    return 0
+}
+
+slice_pki() {
+    local cmd=("$stratad" init --pki "$work/pki" --node n1=127.0.0.1 --node n2=127.0.0.2 --node n3=127.0.0.3
+        --agent compute-a --agent compute-b --client admin)
+    [ "${SLICE_SHOW:-0}" = 1 ] && slice_cmdline stratad "${cmd[@]:1}"
+    "${cmd[@]}" >"$work/init.log" 2>&1 || { cat "$work/init.log" >&2; slice_err "stratad init"; return 1; }
+    [ "${SLICE_SHOW:-0}" = 1 ] && sed 's/^/  /' "$work/init.log"
+    return 0
+}
+
 slice_controller() {
     port=$((9700 + (RANDOM % 60) * 8))
     api_port=$((port + 2)) bgp_port=$((port + 3)) xmpp_port=$((port + 4))
     pids=()
-    "$stratad" init --pki "$work/pki" --node n1=127.0.0.1 --node n2=127.0.0.2 --node n3=127.0.0.3 \
-        --agent compute-a --agent compute-b --client admin >"$work/init.log" 2>&1 ||
-        { cat "$work/init.log" >&2; slice_err "stratad init"; return 1; }
     e2e_cluster_start store config control
     PIDS+=("${pids[1]}" "${pids[2]}" "${pids[3]}")
     e2e_cluster_token
@@ -91,12 +105,14 @@ slice_controller() {
 slice_intent() {
     local gsc=default-global-system-config i vn pn
     local vna='{"ipam_subnets": [{"subnet": {"ip_prefix": "10.10.N.0", "ip_prefix_len": 24}}]}'
+    slice_note "the control role's BGP speaker: the cluster's AS and a bgp-router per node"
     sapi 1 global-system-config update $gsc autonomous_system=64512 || return 1
     for i in 1 2 3; do
         sapi 1 bgp-router create "n$i" --parent $gsc bgp_router_parameters.router_type=control-node \
             bgp_router_parameters.address=127.0.0.$i bgp_router_parameters.identifier=127.0.0.$i \
             bgp_router_parameters.port=$bgp_port || return 1
     done
+    slice_note "a project, an IPAM and a network policy: icmp passes between red and blue, both ways"
     sapi 1 project create s --parent default-domain || return 1
     sapi 1 ipam create ipam --parent default-domain:s || return 1
     sapi 1 policy create red-blue --parent default-domain:s network_policy_entries='{"policy_rule": [
@@ -104,11 +120,13 @@ slice_intent() {
        "src_addresses": [{"virtual_network": "default-domain:s:red"}],
        "dst_addresses": [{"virtual_network": "default-domain:s:blue"}],
        "action_list": {"simple_action": "pass"}}]}' || return 1
+    slice_note "two virtual networks with subnets, both under the policy"
     for vn in red:1 blue:2; do
         sapi 1 vn create "${vn%:*}" --parent default-domain:s \
             --ref ipam=default-domain:s:ipam --ref-attr "${vna/N/${vn#*:}}" \
             --ref policy=default-domain:s:red-blue --ref-attr '{"sequence": {"major": 0, "minor": 0}}' || return 1
     done
+    slice_note "four VMs, each with a port and an address: vm1, vm2 in red; vm3, vm4 in blue"
     for i in 1 2 3 4; do
         vn=red
         [ $i -ge 3 ] && vn=blue
@@ -123,6 +141,7 @@ slice_intent() {
         [ -n "${IP[$i]}" ] && [ "${IP[$i]}" != null ] && [ -n "${MAC[$i]}" ] && [ "${MAC[$i]}" != null ] ||
             { slice_err "port $i: ip '${IP[$i]}' mac '${MAC[$i]}'"; return 1; }
     done
+    slice_note "two virtual routers (the compute nodes) and the VMs each hosts"
     sapi 1 virtual-router create compute-a --parent $gsc virtual_router_ip_address=10.99.0.1 \
         --ref vm=slice-vm1 --ref vm=slice-vm3 || return 1
     sapi 1 virtual-router create compute-b --parent $gsc virtual_router_ip_address=10.99.0.2 \
