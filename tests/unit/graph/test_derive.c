@@ -1316,9 +1316,24 @@ static void test_replay_v2(void **state)
     }
     assert_true(split); /* the second attachment's compile was split */
     derive_set_budget(f->d2, 0, 0);
+    /* version 3: the global settings, through both nodes */
+    assert_int_equal(create(f, &f->g1, "global-vrouter-config", x,
+                            "{\"fq_name\":[\"default-global-system-config\",\"%s\"],"
+                            "\"parent_type\":\"global-system-config\","
+                            "\"encapsulation_priorities\":{\"encapsulation\":[\"VXLAN\",\"MPLSoGRE\"]}}",
+                            COMPILE_GVRC_NAME), 0);
+    json_t *gfq = json_pack("[s]", "default-global-system-config");
+    assert_int_equal(graph_fqname_to_id(&f->g2, "global-system-config", gfq, true, x, &f->err), 0);
+    json_decref(gfq);
+    update(f, &f->g2, "global-system-config", x, "{\"graceful_restart_parameters\":{\"restart_time\":60}}");
     check_full(f);
     json_t *m = by_fq(f, "virtual-router-index", "default-global-system-config:c1:index");
     assert_non_null(m);
+    json_decref(m);
+    m = by_fq(f, COMPILE_EGC_TYPE, "default-global-system-config:" COMPILE_EGC_NAME);
+    assert_non_null(m);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "graceful_restart_parameters"),
+                                                        "restart_time")), 60);
     json_decref(m);
     /* replay */
     char dir[64];
