@@ -49,6 +49,13 @@ seeds = {
     "truncated_ip": punt(5, eth(ip4(A, [10, 1, 0, 1], 17, struct.pack("!HHHH", 1, 2, 8, 0)))[:30]),
     "short_header": struct.pack("!HBB", 0x5354, 1, 5),
     "bad_vrf": punt(5, eth(ip4(A, [192, 168, 1, 2], 17, struct.pack("!HHHH", 1, 2, 8, 0))), vrf=99),
+    # floating IP 10.9.0.5 of vm1 (pool "ext", VRF 2): to it from the
+    # fabric (vm1's VRF) and from the pool VRF; vm1 to the pool (SNAT)
+    "fip_dnat_fabric": punt(5, eth(ip4([10, 9, 0, 7], [10, 9, 0, 5], 17, struct.pack("!HHHH", 4000, 53, 12, 0) + b"data")),
+                            ifindex=1, vrf=1),
+    "fip_dnat_pool": punt(5, eth(ip4([10, 9, 0, 7], [10, 9, 0, 5], 1, bytes([8, 0, 0, 0, 0, 1, 0, 1]))),
+                          ifindex=1, vrf=2),
+    "fip_snat": punt(5, eth(ip4(A, [10, 9, 0, 7], 6, struct.pack("!HHIIBBHHH", 40001, 22, 1, 0, 0x50, 2, 512, 0, 0)))),
 }
 for name, data in seeds.items():
     with open(os.path.join(HERE, name), "wb") as f:

@@ -1,7 +1,9 @@
 /* Fuzzes the agent's handling of frames punted by the datapath
  * (vrouter/agent): agent_punt_parse on the raw bytes, then, for flow
  * misses, agent_flow_miss on a core with two local ports, a single-path
- * route and an ECMP route (every datapath request is encoded and decoded
+ * route and an ECMP route, and a floating IP of vm1 (10.9.0.5 in pool
+ * instance "ext" with a route 10.9.0.0/24 there: NAT pairs both ways)
+ * (every datapath request is encoded and decoded
  * with the wire codec, which must accept it). A refused frame must get a
  * typed error; an accepted flow miss must produce either nothing or one
  * well-formed injection (DP_AGENT_TX header, to a port or the fabric,
@@ -73,6 +75,21 @@ static struct agent_core *core_get(void)
         }
         agent_route_item(c, 0, "red", XMPP_FAMILY_INET, &it);
     }
+    struct agent_fip f = {.ip4 = 0x0a090005u, .ri = "ext", .vn = "ext"};
+    must(agent_port_fips_set(c, "vm1", &f, 1) == 0);
+    must(agent_ri_vrf(c, "ext") == 2);
+    struct xmpp_route_item it;
+    memset(&it, 0, sizeof it);
+    it.entry.family = XMPP_FAMILY_INET;
+    it.entry.key.prefix.version = 4;
+    be32_store(it.entry.key.prefix.addr, 0x0a090000u);
+    it.entry.key.plen = 24;
+    it.entry.next_hop_count = 1;
+    it.entry.next_hops[0].address.version = 4;
+    be32_store(it.entry.next_hops[0].address.addr, 0x0a630020u);
+    it.entry.next_hops[0].label = 300;
+    it.entry.next_hops[0].encaps = XMPP_ENCAP_GRE;
+    agent_route_item(c, 0, "ext", XMPP_FAMILY_INET, &it);
     return c;
 }
 

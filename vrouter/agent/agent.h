@@ -94,9 +94,31 @@ struct agent_port_spec {
  * DP_NH_L2, the label published with its EVPN MAC/IP route). */
 struct agent_policy;
 
+#define AGENT_FIP_MAX 4 /* floating IPs per port */
+
+/* A floating IP of a port (issue #9, Contrail's floating-ip): an address
+ * of a pool network's routing instance 'ri' (network 'vn') that reaches
+ * the port. The agent installs a route for it in that instance's VRF
+ * towards the port and publishes it there with the port's label; a first
+ * packet to the floating address becomes a NAT flow pair (destination
+ * rewritten to the port's fixed address, the answers' source back to the
+ * floating one), and the port's own traffic to a destination its network
+ * does not reach but the pool's instance does leaves with the floating
+ * address as its source. 'policy' decides those flows (the port's end is
+ * then in 'vn'; NULL: allowed, the floating IP implies reachability). */
+struct agent_fip {
+    uint32_t ip4; /* host order */
+    char ri[AGENT_RI_MAX];
+    char vn[AGENT_RI_MAX];
+    struct agent_policy *policy;
+    uint32_t vrf; /* set by the core: the pool instance's VRF */
+};
+
 struct agent_port {
     struct agent_port_spec spec; /* ifindex and vrf filled in */
     struct agent_policy *policy; /* NULL: reachability only (agent_port_policy_set) */
+    struct agent_fip fips[AGENT_FIP_MAX];
+    size_t fip_count;
     uint32_t label;
     uint32_t nh;
     uint32_t l2_label;
@@ -201,6 +223,8 @@ struct agent_status {
     size_t flow_entries;     /* datapath flow entries the agent holds (<= flow_limit) */
     uint64_t flows_over_limit, flows_aged;
     uint64_t flows_denied;   /* drop flows decided by policy (ACL or security group) */
+    uint64_t flows_nat;      /* forward flows decided with a floating IP (NAT pair) */
+    size_t fips;             /* floating IPs installed */
 };
 void agent_status_get(const struct agent_core *c, struct agent_status *st);
 
@@ -256,10 +280,12 @@ struct agent_flow_decision {
     bool forward;                 /* else drop */
     struct dp_flow_key key;       /* the missed flow */
     struct dp_flow_key reverse;   /* installed with 'forward' only */
+    struct dp_flow_action action;         /* what 'key' was installed with */
+    struct dp_flow_action reverse_action; /* and 'reverse' */
 };
 /* Handles a DP_PUNT_FLOW_MISS: parses the IPv4 packet, decides (forward
  * when the destination is a local port or a programmed route of the VRF,
- * else drop), sends the flow request(s) and, when forwarding, appends the
+ * a NAT pair for floating IPs as below, else drop), sends the flow request(s) and, when forwarding, appends the
  * re-injection frame (agent_inject_build() form: to the local port with
  * its Ethernet rewritten, or to the fabric encapsulated as the route's
  * tunnel next hop) to 'reinject'. A drop flow is deleted again as soon as
@@ -269,7 +295,19 @@ struct agent_flow_decision {
  * entry drops the flow's next packets until it ages) and AGENT_EFULL is
  * returned. A route with ECMP paths re-injects through the member the
  * datapath's hash picks for this flow. AGENT_EPUNT, AGENT_EUNSUPPORTED
- * (not IPv4), LIB_ENOMEM. */
+ * (not IPv4), LIB_ENOMEM.
+ * Floating IPs (agent_port_fips_set), 'P' a port with fixed address F and
+ * floating address A of pool VRF Vr, P's VRF Vp:
+ *  - to A (punted in Vr by a local VM of the pool network, or in Vp on
+ *    delivery from the fabric under P's label): forward NAT DNAT to F
+ *    (routed in Vp), reverse (Vp, F -> source) NAT SNAT to A routed in Vr;
+ *    the packet is re-injected to P with its destination rewritten;
+ *  - from P to a destination Vp does not reach and Vr does: forward NAT
+ *    SNAT to A routed in Vr, reverse (the source seen as A: in Vr when the
+ *    destination is a local port, else in Vp where P's label delivers it)
+ *    NAT DNAT to F routed in Vp; re-injected with its source rewritten.
+ * Both are decided by the floating IP's policy (P's end in the pool
+ * network). */
 int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
                     struct buf *reinject) STRATA_WARN_UNUSED;
 
@@ -344,6 +382,27 @@ enum agent_verdict { AGENT_ALLOW, AGENT_DENY_ACL, AGENT_DENY_DEFAULT, AGENT_DENY
  * source, ingress of the destination). */
 enum agent_verdict agent_policy_decide(const struct agent_flow_end *src, const struct agent_flow_end *dst,
                                        uint8_t proto);
+
+/* Replaces the floating IPs of port 'name' with 'fips' ('count' <=
+ * AGENT_FIP_MAX; takes ownership of their policies, also on error). A
+ * floating IP that goes: its publication withdrawn from every node that
+ * is up, its route deleted, its pool instance released (the VRF and the
+ * subscription go with the instance's last port or floating IP). One that
+ * comes: the pool instance (VRF, subscription) made if the agent has none,
+ * the route ADDR/32 -> the port's next hop in that VRF, and the inet route
+ * published in the pool instance to every node that is up with the port's
+ * label and the network 'vn' (MPLS encapsulations only: the port's VNI
+ * names the port's own VRF). Any change deletes every flow (decided again
+ * with the new set); an identical set changes nothing. AGENT_ENOENT,
+ * AGENT_EINVAL (count, a zero address, an empty instance, an address
+ * twice), AGENT_ECONFLICT (a local port's address or another port's
+ * floating IP in that instance), AGENT_EFULL (VRFs), AGENT_ENOMEM; on
+ * error nothing changed. */
+int agent_port_fips_set(struct agent_core *c, const char *name, const struct agent_fip *fips, size_t count)
+    STRATA_WARN_UNUSED;
+/* The port owning floating IP 'ip4' in 'vrf' (its pool instance's VRF),
+ * or NULL; '*fip' (may be NULL) receives its index in the port's list. */
+const struct agent_port *agent_fip_find(const struct agent_core *c, uint32_t vrf, uint32_t ip4, size_t *fip);
 
 /* Sets the policy of port 'name' (takes ownership of 'policy'; NULL
  * removes it). An actual change deletes every flow the agent installed, so

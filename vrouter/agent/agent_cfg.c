@@ -297,6 +297,81 @@ static bool mac_of(const json_t *vmi, const char *uuid, uint8_t mac[6])
     return true;
 }
 
+/* Appends the security groups of interface node 'vmi' (names and their
+ * two ACLs) to 'pol'. AGENT_ENOMEM. */
+static int sgs_append(const struct acfg_mirror *m, const json_t *vmi, struct agent_policy *pol)
+{
+    json_t *sgs = prop_json(vmi, "security_groups");
+    const json_t *sg;
+    size_t i;
+    int rc = 0;
+    json_array_foreach(sgs, i, sg) {
+        const char *sn = json_string_value(json_object_get(sg, "security_group"));
+        if (rc != 0 || !sn || strlen(sn) >= sizeof pol->sgs[0] || pol->sg_count == AGENT_SG_MAX) {
+            continue;
+        }
+        snprintf(pol->sgs[pol->sg_count++], sizeof pol->sgs[0], "%s", sn);
+        int r1 = acl_append(m, json_string_value(json_object_get(sg, "ingress_access_control_list")), &pol->sg_ingress);
+        int r2 = acl_append(m, json_string_value(json_object_get(sg, "egress_access_control_list")), &pol->sg_egress);
+        rc = r1 < 0 ? r1 : r2 < 0 ? r2 : 0;
+    }
+    json_decref(sgs);
+    return rc;
+}
+
+int agent_cfg_fips_from(const struct acfg_mirror *m, const char *uuid, struct agent_fip *fips, size_t *count)
+{
+    json_t *names = NULL;
+    const char *name = vmi_name(m, uuid, &names);
+    const json_t *vmi = name ? acfg_mirror_node(m, T_VMI, name) : NULL;
+    json_t *list = vmi ? prop_json(vmi, "floating_ips") : NULL;
+    size_t i, n = 0;
+    const json_t *e;
+    int rc = 0;
+    memset(fips, 0, AGENT_FIP_MAX * sizeof *fips);
+    json_array_foreach(list, i, e) {
+        const char *ri = json_string_value(json_object_get(e, "routing_instance"));
+        const char *last = ri ? strrchr(ri, ':') : NULL;
+        struct agent_fip *f = &fips[n];
+        if (rc != 0 || n == AGENT_FIP_MAX || !last || last == ri || strlen(ri) >= sizeof f->ri ||
+            !ip4_parse(json_string_value(json_object_get(e, "floating_ip_address")), &f->ip4) || f->ip4 == 0) {
+            continue;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < n; j++) {
+            dup |= fips[j].ip4 == f->ip4 && strcmp(fips[j].ri, ri) == 0;
+        }
+        if (dup) {
+            continue;
+        }
+        snprintf(f->ri, sizeof f->ri, "%s", ri);
+        snprintf(f->vn, sizeof f->vn, "%.*s", (int)(last - ri), ri);
+        struct agent_policy *pol = calloc(1, sizeof *pol);
+        if (!pol) {
+            rc = AGENT_ENOMEM;
+            continue;
+        }
+        snprintf(pol->vn, sizeof pol->vn, "%s", f->vn);
+        /* the compiler names a network's ACL like its default instance */
+        int r = acl_append(m, ri, &pol->vn_acl);
+        pol->has_vn_acl = r == 1;
+        rc = r < 0 ? r : sgs_append(m, vmi, pol);
+        f->policy = pol;
+        n++;
+    }
+    json_decref(list);
+    json_decref(names);
+    if (rc != 0) {
+        for (size_t j = 0; j < n; j++) {
+            agent_policy_free(fips[j].policy);
+        }
+        memset(fips, 0, AGENT_FIP_MAX * sizeof *fips);
+        n = 0;
+    }
+    *count = n;
+    return rc;
+}
+
 int agent_cfg_port_from(const struct acfg_mirror *m, const char *uuid, const char *tap,
                         struct agent_port_spec *spec, struct agent_policy **policy, char *reason,
                         size_t reason_size)
@@ -305,7 +380,7 @@ int agent_cfg_port_from(const struct acfg_mirror *m, const char *uuid, const cha
     const char *name = vmi_name(m, uuid, &names);
     int rc = 0;
     struct agent_policy *pol = NULL;
-    json_t *ips = NULL, *sgs = NULL;
+    json_t *ips = NULL;
     if (!name) {
         json_decref(names);
         snprintf(reason, reason_size, "no interface %s in the config", uuid);
@@ -362,21 +437,9 @@ int agent_cfg_port_from(const struct acfg_mirror *m, const char *uuid, const cha
     rc = acl_append(m, acl, &pol->vn_acl);
     pol->has_vn_acl = rc == 1;
     rc = rc < 0 ? rc : 0;
-    sgs = prop_json(vmi, "security_groups");
-    const json_t *sg;
-    json_array_foreach(sgs, i, sg) {
-        const char *sn = json_string_value(json_object_get(sg, "security_group"));
-        if (rc != 0 || !sn || strlen(sn) >= sizeof pol->sgs[0] || pol->sg_count == AGENT_SG_MAX) {
-            continue;
-        }
-        snprintf(pol->sgs[pol->sg_count++], sizeof pol->sgs[0], "%s", sn);
-        int r1 = acl_append(m, json_string_value(json_object_get(sg, "ingress_access_control_list")), &pol->sg_ingress);
-        int r2 = acl_append(m, json_string_value(json_object_get(sg, "egress_access_control_list")), &pol->sg_egress);
-        rc = r1 < 0 ? r1 : r2 < 0 ? r2 : 0;
-    }
+    rc = rc ? rc : sgs_append(m, vmi, pol);
 out:
     json_decref(ips);
-    json_decref(sgs);
     json_decref(names);
     if (rc != 0) {
         agent_policy_free(pol);
@@ -421,6 +484,21 @@ static bool spec_same(const struct agent_port_spec *a, const struct agent_port_s
            a->gw4 == b->gw4 && a->dns4 == b->dns4 && a->vni == b->vni && strcmp(a->hostname, b->hostname) == 0;
 }
 
+/* Gives port 'uuid' the floating IPs view 'm' lists for it; a refusal of
+ * the core is counted (fip_refusals), the port stays. */
+static int fips_reconcile(struct agent_cfg *g, const struct acfg_mirror *m, const char *uuid)
+{
+    struct agent_fip fips[AGENT_FIP_MAX];
+    size_t n = 0;
+    int rc = agent_cfg_fips_from(m, uuid, fips, &n);
+    rc = rc ? rc : agent_port_fips_set(g->core, uuid, fips, n);
+    if (rc == AGENT_ENOMEM) {
+        return rc;
+    }
+    g->st.fip_refusals += rc != 0;
+    return 0;
+}
+
 /* Brings binding 'b''s port in line with the view. */
 static int reconcile_one(struct agent_cfg *g, struct agent_cfg_binding *b)
 {
@@ -459,7 +537,8 @@ static int reconcile_one(struct agent_cfg *g, struct agent_cfg_binding *b)
         b->bound = true;
         b->reason[0] = '\0';
         g->st.policy_sets++;
-        return agent_port_policy_set(g->core, b->uuid, pol) == 0 ? 0 : AGENT_ENOENT;
+        rc = agent_port_policy_set(g->core, b->uuid, pol) == 0 ? 0 : AGENT_ENOENT;
+        return rc ? rc : fips_reconcile(g, m, b->uuid);
     } else {
         g->st.port_adds++;
         g->st.changes++;
@@ -478,7 +557,8 @@ static int reconcile_one(struct agent_cfg *g, struct agent_cfg_binding *b)
     b->bound = true;
     b->reason[0] = '\0';
     g->st.policy_sets++;
-    return agent_port_policy_set(g->core, b->uuid, pol);
+    rc = agent_port_policy_set(g->core, b->uuid, pol);
+    return rc ? rc : fips_reconcile(g, m, b->uuid);
 }
 
 /* The encapsulation order of the global-vrouter-config node in 'm' into

@@ -48,6 +48,7 @@ struct agent_cfg_binding {
 struct agent_cfg_status {
     size_t bindings, bound, held;
     uint64_t port_adds, port_updates, port_dels, policy_sets;
+    uint64_t fip_refusals; /* floating IP sets the core refused (conflicts) */
     uint64_t changes; /* port adds + updates + deletions (the host saves its state on a change) */
     bool encap_from_config; /* the global-vrouter-config node sets the order */
     uint8_t encaps[3];
@@ -97,5 +98,16 @@ struct acfg_mirror;
 int agent_cfg_port_from(const struct acfg_mirror *m, const char *uuid, const char *tap,
                         struct agent_port_spec *spec, struct agent_policy **policy, char *reason,
                         size_t reason_size) STRATA_WARN_UNUSED;
+
+/* The floating IPs of interface 'uuid' in mirror 'm' (its node's
+ * floating_ips: address and the pool network's routing instance; at most
+ * AGENT_FIP_MAX, malformed entries skipped) into 'fips', '*count' set;
+ * each with the policy its flows are decided by: the pool network (the
+ * instance's name less its last part), that network's ACL when the config
+ * has it (the compiler names it like the network's default instance) and
+ * the interface's security groups. The policies are the caller's (for
+ * agent_port_fips_set). No interface: none. AGENT_ENOMEM (none kept). */
+int agent_cfg_fips_from(const struct acfg_mirror *m, const char *uuid, struct agent_fip *fips, size_t *count)
+    STRATA_WARN_UNUSED;
 
 #endif

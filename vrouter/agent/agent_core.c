@@ -63,6 +63,9 @@ void agent_core_free(struct agent_core *c)
     free(c->ris);
     for (size_t i = 0; i < c->port_count; i++) {
         agent_policy_free(c->ports[i].policy);
+        for (size_t j = 0; j < c->ports[i].fip_count; j++) {
+            agent_policy_free(c->ports[i].fips[j].policy);
+        }
     }
     free(c->ports);
     free(c->vn_subnets);
@@ -196,9 +199,26 @@ const char *agent_route_vn(const struct agent_route *rt)
     return rt->best >= 0 && rt->best < AGENT_COPIES ? rt->copy[rt->best].vn : "";
 }
 
+const struct agent_port *agent_fip_find(const struct agent_core *c, uint32_t vrf, uint32_t ip4, size_t *fip)
+{
+    for (size_t i = 0; i < c->port_count; i++) {
+        const struct agent_port *p = &c->ports[i];
+        for (size_t j = 0; j < p->fip_count; j++) {
+            if (p->fips[j].vrf == vrf && p->fips[j].ip4 == ip4) {
+                if (fip) {
+                    *fip = j;
+                }
+                return p;
+            }
+        }
+    }
+    return NULL;
+}
+
 bool agent_ip4_known(const struct agent_core *c, uint32_t vrf, uint32_t ip4)
 {
-    return agent_port_by_ip(c, vrf, ip4) != NULL || agent_route_lookup(c, vrf, ip4) != NULL;
+    return agent_port_by_ip(c, vrf, ip4) != NULL || agent_route_lookup(c, vrf, ip4) != NULL ||
+           agent_fip_find(c, vrf, ip4, NULL) != NULL;
 }
 
 const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t id)
@@ -445,7 +465,8 @@ static bool route_allowed(const struct agent_core *c, const struct agent_ri *ri,
     if (rt->key.prefix.version == 6) {
         return rt->key.plen <= 128;
     }
-    return !(rt->key.plen == 32 && agent_port_by_ip(c, ri->vrf, key_ip4(&rt->key)));
+    return !(rt->key.plen == 32 && (agent_port_by_ip(c, ri->vrf, key_ip4(&rt->key)) ||
+                                    agent_fip_find(c, ri->vrf, key_ip4(&rt->key), NULL)));
 }
 
 /* Lays 'count' distinct 'ids' over the AGENT_ECMP_SLOTS composite slots,
@@ -735,8 +756,14 @@ void agent_route_item(struct agent_core *c, int node, const char *ri_name, enum 
 
 /* ---- ports ---- */
 
+static void fip_publish(struct agent_core *c, int node, const struct agent_port *p, const struct agent_fip *f,
+                        bool withdraw);
+
 static void port_publish(struct agent_core *c, int node, const struct agent_port *p, bool withdraw)
 {
+    for (size_t i = 0; i < p->fip_count; i++) {
+        fip_publish(c, node, p, &p->fips[i], withdraw);
+    }
     struct xmpp_route_entry *e = &c->scratch;
     memset(e, 0, sizeof *e);
     e->key.prefix.version = 4;
@@ -986,6 +1013,8 @@ static void ri_remove(struct agent_core *c, struct agent_ri *ri)
     free(ri);
 }
 
+static void fips_drop(struct agent_core *c, struct agent_port *p);
+
 int agent_port_del(struct agent_core *c, const char *name)
 {
     const struct agent_port *found = agent_port_find(c, name);
@@ -993,6 +1022,10 @@ int agent_port_del(struct agent_core *c, const char *name)
         return AGENT_ENOENT;
     }
     size_t at = (size_t)(found - c->ports);
+    if (found->fip_count > 0) {
+        fips_drop(c, &c->ports[at]);
+        agent_flow_flush(c); /* NAT flows of its floating IPs */
+    }
     struct agent_port p = *found;
     struct agent_ri *ri = agent_ri_find(c, p.spec.ri);
     for (int n = 0; n < (int)c->cfg.node_count; n++) {
@@ -1045,6 +1078,214 @@ int agent_port_policy_set(struct agent_core *c, const char *name, struct agent_p
     if (!same) {
         agent_flow_flush(c);
     }
+    return 0;
+}
+
+/* ---- floating IPs ---- */
+
+static void fip_route_msg(struct agent_core *c, uint8_t type, uint32_t vrf, uint32_t ip4, uint32_t nh)
+{
+    struct xmpp_route_key k = {.plen = 32};
+    k.prefix.version = 4;
+    be32_store(k.prefix.addr, ip4);
+    route_msg(c, type, vrf, &k, nh);
+}
+
+/* Publishes (or withdraws) floating IP 'f' of port 'p' in its pool
+ * instance: ADDR/32, next hop this agent, the port's label, the pool
+ * network, the MPLS encapsulations of the preference order. */
+static void fip_publish(struct agent_core *c, int node, const struct agent_port *p, const struct agent_fip *f,
+                        bool withdraw)
+{
+    struct xmpp_route_entry *e = &c->scratch;
+    memset(e, 0, sizeof *e);
+    e->family = XMPP_FAMILY_INET;
+    e->key.prefix.version = 4;
+    be32_store(e->key.prefix.addr, f->ip4);
+    e->key.plen = 32;
+    if (withdraw) {
+        if (c->ops.withdraw) {
+            c->ops.withdraw(c->arg, node, f->ri, e->family, &e->key);
+        }
+        return;
+    }
+    struct xmpp_nexthop *nh = &e->next_hops[0];
+    e->next_hop_count = 1;
+    nh->address.version = 4;
+    be32_store(nh->address.addr, c->cfg.fabric_ip);
+    nh->label = p->label;
+    for (size_t i = 0; i < c->cfg.encap_count; i++) {
+        nh->encaps |= c->cfg.encaps[i] == DP_ENCAP_MPLS_GRE   ? XMPP_ENCAP_GRE
+                      : c->cfg.encaps[i] == DP_ENCAP_MPLS_UDP ? XMPP_ENCAP_UDP
+                                                              : 0;
+    }
+    if (nh->encaps == 0) {
+        nh->encaps = XMPP_ENCAP_GRE;
+    }
+    snprintf(e->virtual_network, sizeof e->virtual_network, "%s", f->vn[0] ? f->vn : f->ri);
+    if (c->ops.publish) {
+        c->ops.publish(c->arg, node, f->ri, e);
+    }
+}
+
+static void fips_free(const struct agent_fip *fips, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        agent_policy_free(fips[i].policy);
+    }
+}
+
+static bool fip_same(const struct agent_fip *a, const struct agent_fip *b)
+{
+    return a->ip4 == b->ip4 && strcmp(a->ri, b->ri) == 0 && strcmp(a->vn, b->vn) == 0 &&
+           ((!a->policy && !b->policy) || (a->policy && b->policy && agent_policy_equal(a->policy, b->policy)));
+}
+
+/* Whether 'fips[0..count)' holds address 'ip4' of instance 'ri'. */
+static bool fip_listed(const struct agent_fip *fips, size_t count, uint32_t ip4, const char *ri)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (fips[i].ip4 == ip4 && strcmp(fips[i].ri, ri) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Releases the floating IPs of 'p' not in 'keep[0..keep_count)' (the
+ * publication, the route) and every one's instance reference and policy;
+ * the port's list is empty afterwards. */
+static void fips_release(struct agent_core *c, struct agent_port *p, const struct agent_fip *keep, size_t keep_count)
+{
+    for (size_t i = 0; i < p->fip_count; i++) {
+        struct agent_fip *f = &p->fips[i];
+        if (!fip_listed(keep, keep_count, f->ip4, f->ri)) {
+            for (int n = 0; n < (int)c->cfg.node_count; n++) {
+                if (c->node_up[n]) {
+                    fip_publish(c, n, p, f, true);
+                }
+            }
+            fip_route_msg(c, VR_MSG_ROUTE_DEL, f->vrf, f->ip4, 0);
+        }
+        struct agent_ri *ri = agent_ri_find(c, f->ri);
+        if (ri && --ri->ports == 0) {
+            ri_remove(c, ri);
+        } else if (ri) {
+            ri_reprogram(c, ri); /* a remote copy of the address may apply now */
+        }
+        agent_policy_free(f->policy);
+    }
+    memset(p->fips, 0, sizeof p->fips);
+    p->fip_count = 0;
+}
+
+static void fips_drop(struct agent_core *c, struct agent_port *p)
+{
+    fips_release(c, p, NULL, 0);
+}
+
+int agent_port_fips_set(struct agent_core *c, const char *name, const struct agent_fip *fips, size_t count)
+{
+    const struct agent_port *found = agent_port_find(c, name);
+    int rc = !found ? AGENT_ENOENT : count > AGENT_FIP_MAX || (count > 0 && !fips) ? AGENT_EINVAL : 0;
+    size_t new_ris = 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        const struct agent_fip *f = &fips[i];
+        if (f->ip4 == 0 || !f->ri[0] || memchr(f->ri, 0, sizeof f->ri) == NULL ||
+            memchr(f->vn, 0, sizeof f->vn) == NULL || fip_listed(fips, i, f->ip4, f->ri)) {
+            rc = AGENT_EINVAL;
+            break;
+        }
+        const struct agent_ri *ri = agent_ri_find(c, f->ri);
+        if (ri && (agent_port_by_ip(c, ri->vrf, f->ip4) ||
+                   (agent_fip_find(c, ri->vrf, f->ip4, NULL) && agent_fip_find(c, ri->vrf, f->ip4, NULL) != found))) {
+            rc = AGENT_ECONFLICT;
+        }
+        bool seen = false;
+        for (size_t j = 0; j < i; j++) {
+            seen |= strcmp(fips[j].ri, f->ri) == 0;
+        }
+        new_ris += !ri && !seen;
+    }
+    if (rc == 0 && found->fip_count == count) {
+        bool same = true;
+        for (size_t i = 0; i < count; i++) {
+            same &= fip_same(&found->fips[i], &fips[i]);
+        }
+        if (same) {
+            fips_free(fips, count);
+            return 0;
+        }
+    }
+    /* allocate everything before changing anything */
+    size_t free_vrfs = 0;
+    for (uint32_t v = 1; rc == 0 && v <= AGENT_VRFS_MAX && free_vrfs < new_ris; v++) {
+        free_vrfs += agent_ri_by_vrf(c, v) == NULL;
+    }
+    if (rc == 0 && free_vrfs < new_ris) {
+        rc = AGENT_EFULL;
+    }
+    struct agent_ri *made[AGENT_FIP_MAX] = {0};
+    if (rc == 0 && new_ris > 0) {
+        struct agent_ri **ris = realloc(c->ris, (c->ri_count + new_ris) * sizeof *ris);
+        rc = ris ? 0 : AGENT_ENOMEM;
+        c->ris = ris ? ris : c->ris;
+        for (size_t i = 0; rc == 0 && i < new_ris; i++) {
+            made[i] = calloc(1, sizeof *made[i]);
+            rc = made[i] ? 0 : AGENT_ENOMEM;
+        }
+    }
+    if (rc != 0) {
+        for (size_t i = 0; i < AGENT_FIP_MAX; i++) {
+            free(made[i]);
+        }
+        fips_free(fips, count);
+        return rc;
+    }
+    struct agent_port *p = &c->ports[found - c->ports];
+    struct agent_fip next[AGENT_FIP_MAX];
+    for (size_t i = 0; i < count; i++) {
+        next[i] = fips[i];
+    }
+    /* the new set's instances first, so one shared with the old set stays */
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++) {
+        struct agent_ri *ri = agent_ri_find(c, next[i].ri);
+        if (!ri) {
+            ri = made[used++];
+            snprintf(ri->name, sizeof ri->name, "%s", next[i].ri);
+            ri->vrf = vrf_alloc(c);
+            c->ris[c->ri_count++] = ri;
+            struct vr_msg m;
+            vr_msg_init(&m, VR_MSG_VRF, 0, 0);
+            m.u.vrf.vrf = ri->vrf;
+            dp_send(c, &m);
+            for (int n = 0; n < (int)c->cfg.node_count; n++) {
+                if (c->node_up[n] && c->ops.subscribe) {
+                    c->ops.subscribe(c->arg, n, ri->name, ri->vrf);
+                }
+            }
+        }
+        ri->ports++;
+        next[i].vrf = ri->vrf;
+    }
+    fips_release(c, p, next, count);
+    for (size_t i = 0; i < count; i++) {
+        p->fips[i] = next[i];
+    }
+    p->fip_count = count;
+    for (size_t i = 0; i < count; i++) {
+        struct agent_fip *f = &p->fips[i];
+        fip_route_msg(c, VR_MSG_ROUTE, f->vrf, f->ip4, p->nh);
+        agent_drop_flows_lift(c, f->vrf, f->ip4, 32);
+        ri_reprogram(c, agent_ri_find(c, f->ri)); /* a remote copy of the address stops being programmed */
+        for (int n = 0; n < (int)c->cfg.node_count; n++) {
+            if (c->node_up[n]) {
+                fip_publish(c, n, p, f, false);
+            }
+        }
+    }
+    agent_flow_flush(c); /* decided again with the new set */
     return 0;
 }
 
@@ -1228,6 +1469,10 @@ void agent_status_get(const struct agent_core *c, struct agent_status *st)
     st->flows_over_limit = c->flows_over_limit;
     st->flows_aged = c->flows_aged;
     st->flows_denied = c->flows_denied;
+    st->flows_nat = c->flows_nat;
+    for (size_t i = 0; i < c->port_count; i++) {
+        st->fips += c->ports[i].fip_count;
+    }
 }
 
 static int put_str(struct buf *out, const char *s)

@@ -141,6 +141,36 @@ static uint32_t flow_limit(const struct agent_core *c)
     return c->cfg.flow_limit ? c->cfg.flow_limit : AGENT_FLOW_LIMIT_DEFAULT;
 }
 
+/* Records in 'e' how the key of its other direction, 'other', differs
+ * from its own key reversed (ent_other() gives it back). */
+static void ent_link(struct agent_flow_ent *e, const struct dp_flow_key *other)
+{
+    struct dp_flow_key s;
+    fkey_reverse(&e->key, &s);
+    e->other_vrf = other->vrf;
+    e->nat = AGENT_NAT_NONE;
+    e->other_ip = 0;
+    if (memcmp(s.src, other->src, sizeof s.src) != 0) {
+        e->nat = AGENT_NAT_SRC;
+        e->other_ip = be32_load(other->src);
+    } else if (memcmp(s.dst, other->dst, sizeof s.dst) != 0) {
+        e->nat = AGENT_NAT_DST;
+        e->other_ip = be32_load(other->dst);
+    }
+}
+
+/* The key of the other direction of 'e' (a forward or reverse entry). */
+static void ent_other(const struct agent_flow_ent *e, struct dp_flow_key *r)
+{
+    fkey_reverse(&e->key, r);
+    r->vrf = e->other_vrf;
+    if (e->nat == AGENT_NAT_SRC) {
+        be32_store(r->src, e->other_ip);
+    } else if (e->nat == AGENT_NAT_DST) {
+        be32_store(r->dst, e->other_ip);
+    }
+}
+
 /* The slot of 'k' (hash 'h'), or UINT32_MAX. */
 static uint32_t ft_find(const struct agent_flows *t, const struct dp_flow_key *k, uint32_t h)
 {
@@ -250,10 +280,10 @@ static void ft_forget(struct agent_flows *t, const struct dp_flow_key *k)
         return;
     }
     uint8_t kind = t->slots[i].used;
+    struct dp_flow_key r;
+    ent_other(&t->slots[i], &r);
     ft_remove_at(t, i);
     if (kind != FLOW_DROP) {
-        struct dp_flow_key r;
-        fkey_reverse(k, &r);
         i = ft_find(t, &r, dp_flow_hash(&r));
         if (i != UINT32_MAX) {
             ft_remove_at(t, i);
@@ -298,7 +328,7 @@ size_t agent_flow_age(struct agent_core *c, uint64_t now_ms)
         struct dp_flow_key k = e->key;
         if (e->used == FLOW_FWD) {
             struct dp_flow_key r;
-            fkey_reverse(&k, &r);
+            ent_other(e, &r);
             uint32_t ri = ft_find(t, &r, dp_flow_hash(&r));
             if (ri != UINT32_MAX && now_ms - t->slots[ri].last_ms <= idle) {
                 i++;
@@ -369,6 +399,8 @@ static int ft_record(struct agent_core *c, const struct dp_flow_key *k, const st
                                .used = forward ? FLOW_FWD : FLOW_DROP};
     struct agent_flow_ent re = {.key = forward ? *r : *k, .hash = forward ? dp_flow_hash(r) : 0,
                                 .last_ms = c->now_ms, .used = FLOW_REV};
+    ent_link(&e, r);
+    ent_link(&re, k);
     /* the common case, a new flow, probes each run once: insert both
      * directions when neither is known (and the limit allows) */
     if (t->count + need <= flow_limit(c) && ft_insert_new(t, &e)) {
@@ -392,12 +424,12 @@ static int ft_record(struct agent_core *c, const struct dp_flow_key *k, const st
     return 0;
 }
 
-static void flow_send(struct agent_core *c, const struct dp_flow_key *k, uint8_t action)
+static void flow_send(struct agent_core *c, const struct dp_flow_key *k, const struct dp_flow_action *a)
 {
     struct vr_msg m;
     vr_msg_init(&m, VR_MSG_FLOW, 0, 0);
     m.u.flow.key = *k;
-    m.u.flow.action.type = action;
+    m.u.flow.action = *a;
     m.u.flow.reverse = DP_FLOW_NONE;
     c->ops.dp_send(c->arg, &m);
 }
@@ -417,9 +449,24 @@ static uint16_t csum16(const uint8_t *p, size_t size)
     return (uint16_t)~sum;
 }
 
+/* Replaces the 32-bit value 'from' by 'to' in the one's complement
+ * checksum at 'sum' (RFC 1624). */
+static void csum_replace32(uint8_t *sum, uint32_t from, uint32_t to)
+{
+    uint32_t x = (uint16_t)~be16_load(sum);
+    x += (uint16_t)~(from >> 16) + (uint16_t)~(from & 0xffff);
+    x += (to >> 16) + (to & 0xffff);
+    while (x >> 16) {
+        x = (x & 0xffff) + (x >> 16);
+    }
+    be16_store(sum, (uint16_t)~x);
+}
+
 /* Appends the inner IPv4 packet with its TTL decremented (header checksum
- * recomputed), as the datapath's routing would. */
-static int put_inner(struct buf *out, const struct ip4_view *v)
+ * recomputed), as the datapath's routing would, its source replaced by
+ * 'nat_src' and its destination by 'nat_dst' when nonzero (a floating
+ * IP's NAT: the TCP or UDP checksum adjusted as the datapath does). */
+static int put_inner(struct buf *out, const struct ip4_view *v, uint32_t nat_src, uint32_t nat_dst)
 {
     uint8_t *at;
     int rc = buf_put_space(out, v->size, &at);
@@ -428,6 +475,27 @@ static int put_inner(struct buf *out, const struct ip4_view *v)
     }
     memcpy(at, v->ip, v->size);
     size_t ihl = (size_t)(at[0] & 0xf) * 4;
+    bool ports = (v->proto == 6 || v->proto == 17) && (be16_load(at + 6) & 0x3fff) == 0;
+    uint8_t *l4sum = NULL;
+    if (ports && v->proto == 6 && v->size >= ihl + 18) {
+        l4sum = at + ihl + 16;
+    } else if (ports && v->proto == 17 && v->size >= ihl + 8 && be16_load(at + ihl + 6) != 0) {
+        l4sum = at + ihl + 6;
+    }
+    for (int dir = 0; dir < 2; dir++) {
+        uint32_t to = dir ? nat_dst : nat_src;
+        uint8_t *addr = at + (dir ? 16 : 12);
+        if (to == 0) {
+            continue;
+        }
+        if (l4sum) {
+            csum_replace32(l4sum, be32_load(addr), to);
+            if (v->proto == 17 && be16_load(l4sum) == 0) {
+                be16_store(l4sum, 0xffff);
+            }
+        }
+        be32_store(addr, to);
+    }
     at[8]--;
     at[10] = at[11] = 0;
     be16_store(at + 10, csum16(at, ihl));
@@ -443,7 +511,7 @@ static int put_eth(struct buf *out, const uint8_t dst[6], const uint8_t src[6], 
 
 /* Appends the frame that the tunnel next hop 't' would send for 'v'. */
 static int put_tunnel(struct agent_core *c, const struct agent_tunnel *t, const struct ip4_view *v,
-                      const struct dp_flow_key *k, struct buf *out)
+                      const struct dp_flow_key *k, uint32_t nat_src, uint32_t nat_dst, struct buf *out)
 {
     static const uint8_t zero[6];
     size_t inner = v->size + (t->encap == DP_ENCAP_VXLAN ? 14 : 0);
@@ -479,7 +547,7 @@ static int put_tunnel(struct agent_core *c, const struct agent_tunnel *t, const 
     if (rc == 0 && t->encap == DP_ENCAP_VXLAN) {
         rc = put_eth(out, c->cfg.router_mac, c->cfg.router_mac, ETH_IP4);
     }
-    return rc ? rc : put_inner(out, v);
+    return rc ? rc : put_inner(out, v, nat_src, nat_dst);
 }
 
 /* The virtual network of remote address 'ip4' in 'vrf': its route's, else
@@ -505,6 +573,30 @@ static void end_local(struct agent_flow_end *e, const struct agent_port *p)
     e->vn = p->policy ? p->policy->vn : p->spec.vn;
 }
 
+/* The port's end of a flow of its floating IP 'f': in the pool network. */
+static void end_fip(struct agent_flow_end *e, const struct agent_fip *f)
+{
+    e->policy = f->policy;
+    e->vn = f->policy ? f->policy->vn : f->vn;
+}
+
+/* The end of address 'ip4' in 'vrf' not given by a port: a local port of
+ * that VRF (its policy), else a remote one. */
+static void end_other(const struct agent_core *c, struct agent_flow_end *e, uint32_t vrf,
+                      const struct agent_port *local, const struct agent_route *rt)
+{
+    if (local) {
+        end_local(e, local);
+    } else {
+        e->vn = remote_vn(c, rt ? rt : agent_route_lookup(c, vrf, e->ip4), e->ip4);
+    }
+}
+
+static bool ends_allow(const struct agent_flow_end *s, const struct agent_flow_end *t, uint8_t proto)
+{
+    return (!s->policy && !t->policy) || agent_policy_decide(s, t, proto) == AGENT_ALLOW;
+}
+
 /* Whether the policy of the flow's local ends lets 'v' (in 'vrf', punted
  * from 'ifindex', to local port 'local' or over route 'rt') through. */
 static bool policy_allows(const struct agent_core *c, uint32_t ifindex, uint32_t vrf, const struct ip4_view *v,
@@ -515,20 +607,101 @@ static bool policy_allows(const struct agent_core *c, uint32_t ifindex, uint32_t
     if (!sp) {
         sp = agent_port_by_ip(c, vrf, v->src);
     }
-    if (sp) {
-        end_local(&s, sp);
+    end_other(c, &s, vrf, sp, NULL);
+    end_other(c, &t, vrf, local, rt);
+    return ends_allow(&s, &t, v->proto);
+}
+
+/* A flow of a floating IP: the port owning it, which one, and where the
+ * packet goes (a local port or a route of the pool VRF). */
+struct fip_flow {
+    const struct agent_port *port;
+    const struct agent_fip *fip;
+    bool snat; /* the port's traffic out; else traffic to the floating address */
+    const struct agent_port *local;
+    const struct agent_route *rt;
+};
+
+/* The floating IP flow of 'v' punted in 'vrf' from 'ifindex', if any:
+ * to a floating address (punted in its pool VRF, or in its port's VRF on
+ * delivery from the fabric), or from a port whose VRF does not reach the
+ * destination while one of its floating IPs' pool VRFs does. */
+static bool fip_flow_find(const struct agent_core *c, uint32_t ifindex, uint32_t vrf, const struct ip4_view *v,
+                          struct fip_flow *ff)
+{
+    memset(ff, 0, sizeof *ff);
+    for (size_t i = 0; i < c->port_count; i++) {
+        const struct agent_port *p = &c->ports[i];
+        for (size_t j = 0; j < p->fip_count; j++) {
+            const struct agent_fip *f = &p->fips[j];
+            if (f->ip4 == v->dst && (f->vrf == vrf || p->spec.vrf == vrf)) {
+                ff->port = ff->local = p;
+                ff->fip = f;
+                return true;
+            }
+        }
+    }
+    const struct agent_port *sp = ifindex >= AGENT_IF_FIRST_PORT ? agent_port_by_ifindex(c, ifindex) : NULL;
+    if (!sp || sp->spec.vrf != vrf || sp->spec.ip4 != v->src) {
+        return false;
+    }
+    for (size_t j = 0; j < sp->fip_count; j++) {
+        const struct agent_fip *f = &sp->fips[j];
+        const struct agent_port *dl = agent_port_by_ip(c, f->vrf, v->dst);
+        const struct agent_route *rt = dl ? NULL : agent_route_lookup(c, f->vrf, v->dst);
+        if (dl || rt) {
+            *ff = (struct fip_flow){.port = sp, .fip = f, .snat = true, .local = dl, .rt = rt};
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Fills the NAT pair of floating IP flow 'ff' into 'd' (keys and actions)
+ * and returns whether its policy allows it. */
+static bool fip_flow_decide(const struct agent_core *c, const struct agent_punt *p, const struct ip4_view *v,
+                            const struct fip_flow *ff, struct agent_flow_decision *d)
+{
+    const struct agent_port *port = ff->port;
+    const struct agent_fip *f = ff->fip;
+    uint32_t vp = port->spec.vrf, fixed = port->spec.ip4;
+    struct agent_flow_end s = {.ip4 = v->src, .port = v->sport}, t = {.ip4 = v->dst, .port = v->dport};
+    if (!ff->snat) {
+        /* to the floating address: destination -> fixed, routed in the port's VRF */
+        d->action = (struct dp_flow_action){.type = DP_FLOW_NAT, .flags = DP_FA_DNAT | DP_FA_VRF, .nat_ip = fixed,
+                                            .vrf = vp};
+        key_fill(&d->reverse, vp, fixed, v->src, v->dport, v->sport, v->proto);
+        d->reverse_action = (struct dp_flow_action){.type = DP_FLOW_NAT, .flags = DP_FA_SNAT | DP_FA_VRF,
+                                                    .nat_ip = f->ip4, .vrf = f->vrf};
+        const struct agent_port *sp = p->ifindex >= AGENT_IF_FIRST_PORT ? agent_port_by_ifindex(c, p->ifindex) : NULL;
+        end_other(c, &s, f->vrf, sp, NULL);
+        end_fip(&t, f);
     } else {
-        s.vn = remote_vn(c, agent_route_lookup(c, vrf, v->src), v->src);
+        /* the port's traffic: source -> floating, routed in the pool VRF; the
+         * answers come to the floating address in the pool VRF (a local
+         * port) or in the port's VRF (under the port's label) */
+        d->action = (struct dp_flow_action){.type = DP_FLOW_NAT, .flags = DP_FA_SNAT | DP_FA_VRF, .nat_ip = f->ip4,
+                                            .vrf = f->vrf};
+        key_fill(&d->reverse, ff->local ? f->vrf : vp, v->dst, f->ip4, v->dport, v->sport, v->proto);
+        d->reverse_action = (struct dp_flow_action){.type = DP_FLOW_NAT, .flags = DP_FA_DNAT | DP_FA_VRF,
+                                                    .nat_ip = fixed, .vrf = vp};
+        end_fip(&s, f);
+        end_other(c, &t, f->vrf, ff->local, ff->rt);
     }
-    if (local) {
-        end_local(&t, local);
-    } else {
-        t.vn = remote_vn(c, rt, v->dst);
-    }
-    if (!s.policy && !t.policy) {
-        return true;
-    }
-    return agent_policy_decide(&s, &t, v->proto) == AGENT_ALLOW;
+    return ends_allow(&s, &t, v->proto);
+}
+
+/* Appends the DP_AGENT_TX header of a re-injection out of 'to'. */
+static int inject_hdr_put(struct buf *out, uint32_t to)
+{
+    uint8_t hdr[DP_PUNT_HDR_SIZE];
+    be16_store(hdr, DP_PUNT_MAGIC);
+    hdr[2] = DP_PUNT_VERSION;
+    hdr[3] = DP_AGENT_TX;
+    be32_store(hdr + 4, to);
+    be32_store(hdr + 8, 0);
+    be32_store(hdr + 12, DP_FLOW_NONE);
+    return buf_put(out, hdr, sizeof hdr);
 }
 
 int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
@@ -543,13 +716,33 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
     }
     key_fill(&d->key, p->vrf, v.src, v.dst, v.sport, v.dport, v.proto);
     key_fill(&d->reverse, p->vrf, v.dst, v.src, v.dport, v.sport, v.proto);
+    d->action.type = DP_FLOW_FORWARD;
+    d->reverse_action.type = DP_FLOW_FORWARD;
     const struct agent_port *local = agent_port_by_ip(c, p->vrf, v.dst);
-    const struct agent_route *rt = local ? NULL : agent_route_lookup(c, p->vrf, v.dst);
+    struct fip_flow ff = {0};
+    bool nat = !local && fip_flow_find(c, p->ifindex, p->vrf, &v, &ff) && !ff.snat;
+    const struct agent_route *rt = local || nat ? NULL : agent_route_lookup(c, p->vrf, v.dst);
+    nat = nat || (!local && !rt && ff.snat);
+    uint32_t nat_src = 0, nat_dst = 0;
+    if (nat) {
+        local = ff.local;
+        rt = ff.rt;
+        nat_src = ff.snat ? ff.fip->ip4 : 0;
+        nat_dst = ff.snat ? 0 : ff.port->spec.ip4;
+    }
     const struct agent_tunnel *t = rt ? agent_route_tunnel_for(c, rt, &d->key) : NULL;
     bool ttl_ok = v.size > 8 && v.ip[8] > 1;
     d->forward = (local || t) && agent_ri_by_vrf(c, p->vrf) != NULL;
-    bool denied = d->forward && !policy_allows(c, p->ifindex, p->vrf, &v, local, rt);
+    bool allowed = !d->forward ? false
+                   : nat       ? fip_flow_decide(c, p, &v, &ff, d)
+                               : policy_allows(c, p->ifindex, p->vrf, &v, local, rt);
+    bool denied = d->forward && !allowed;
     d->forward = d->forward && !denied;
+    if (!d->forward) {
+        d->action = (struct dp_flow_action){.type = DP_FLOW_DROP};
+        d->reverse_action = (struct dp_flow_action){.type = DP_FLOW_FORWARD};
+        key_fill(&d->reverse, p->vrf, v.dst, v.src, v.dport, v.sport, v.proto);
+    }
     rc = ft_record(c, &d->key, &d->reverse, d->forward);
     if (rc != 0) {
         c->flows_over_limit += rc == AGENT_EFULL;
@@ -557,7 +750,7 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
         d->forward = false;
         return rc == LIB_ENOMEM ? AGENT_ENOMEM : rc;
     }
-    flow_send(c, &d->key, d->forward ? DP_FLOW_FORWARD : DP_FLOW_DROP);
+    flow_send(c, &d->key, &d->action);
     if (!d->forward) {
         c->flows_drop++;
         if (denied) {
@@ -567,26 +760,19 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
         }
         return 0;
     }
-    flow_send(c, &d->reverse, DP_FLOW_FORWARD);
+    flow_send(c, &d->reverse, &d->reverse_action);
     c->flows_forward++;
+    c->flows_nat += nat;
     if (!ttl_ok) {
         return 0; /* the flow is right; this packet would expire anyway */
     }
     size_t start = reinject->size;
-    uint32_t to = local ? local->spec.ifindex : AGENT_IF_FABRIC;
-    uint8_t hdr[DP_PUNT_HDR_SIZE];
-    be16_store(hdr, DP_PUNT_MAGIC);
-    hdr[2] = DP_PUNT_VERSION;
-    hdr[3] = DP_AGENT_TX;
-    be32_store(hdr + 4, to);
-    be32_store(hdr + 8, 0);
-    be32_store(hdr + 12, DP_FLOW_NONE);
-    rc = buf_put(reinject, hdr, sizeof hdr);
+    rc = inject_hdr_put(reinject, local ? local->spec.ifindex : AGENT_IF_FABRIC);
     if (rc == 0 && local) {
         rc = put_eth(reinject, local->spec.mac, c->cfg.router_mac, ETH_IP4);
-        rc = rc ? rc : put_inner(reinject, &v);
+        rc = rc ? rc : put_inner(reinject, &v, nat_src, nat_dst);
     } else if (rc == 0) {
-        rc = put_tunnel(c, t, &v, &d->key, reinject);
+        rc = put_tunnel(c, t, &v, &d->key, nat_src, nat_dst, reinject);
     }
     if (rc != 0) {
         reinject->size = start;

@@ -84,17 +84,22 @@ struct agent_tunnel {
 
 /* The flows the agent installed, for aging and the flow limit: an open
  * addressing table (linear probing, backward-shift deletion) of datapath
- * flow entries, each direction its own entry linked to the other by
- * 'pair' (the slot index, or UINT32_MAX for a drop flow). Grows by
- * doubling up to twice the limit's size; one allocation per growth, none
- * per flow. 'used' is 0 for a free slot. */
+ * flow entries, each direction its own entry. The other direction's key
+ * is this key reversed, in VRF 'other_vrf', with (NAT flows of floating
+ * IPs) its source ('nat' AGENT_NAT_SRC) or destination (AGENT_NAT_DST)
+ * replaced by 'other_ip'. Grows by doubling up to twice the limit's size;
+ * one allocation per growth, none per flow. 'used' is 0 for a free slot. */
+enum { AGENT_NAT_NONE, AGENT_NAT_SRC, AGENT_NAT_DST };
+
 struct agent_flow_ent {
     struct dp_flow_key key;
     uint32_t hash;
-    uint32_t pair;
+    uint32_t other_vrf;
+    uint32_t other_ip; /* host order */
     uint64_t packets;
     uint64_t last_ms;
     uint8_t used;
+    uint8_t nat;
 };
 
 struct agent_flows {
@@ -123,7 +128,7 @@ struct agent_core {
     struct xmpp_route_entry scratch;
     struct agent_flows flows;
     uint64_t now_ms;
-    uint64_t flows_over_limit, flows_aged, flows_denied;
+    uint64_t flows_over_limit, flows_aged, flows_denied, flows_nat;
     struct agent_vn_subnet *vn_subnets;
     size_t vn_subnet_count;
 };

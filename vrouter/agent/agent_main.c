@@ -971,10 +971,11 @@ static void cmd_status(struct agentd *d, struct buf *b)
                             (unsigned long long)st.flows_forward, (unsigned long long)st.flows_drop,
                             (unsigned long long)st.drops_lifted, st.flow_entries,
                             (unsigned long long)st.flows_over_limit, (unsigned long long)st.flows_aged);
-    rc = rc ? rc : put_line(b, "ecmp %zu macs %zu denied %llu\n", st.ecmp_nhs, st.macs,
-                            (unsigned long long)st.flows_denied);
     struct agent_cfg_status cs;
     agent_cfg_status_get(d->acfg, &cs);
+    rc = rc ? rc : put_line(b, "ecmp %zu macs %zu denied %llu nat %llu fips %zu fip_refused %llu\n", st.ecmp_nhs,
+                            st.macs, (unsigned long long)st.flows_denied, (unsigned long long)st.flows_nat, st.fips,
+                            (unsigned long long)cs.fip_refusals);
     static const char *const encap_names[] = {[DP_ENCAP_MPLS_GRE] = "mplsgre", [DP_ENCAP_MPLS_UDP] = "mplsudp",
                                               [DP_ENCAP_VXLAN] = "vxlan"};
     char enc[64] = "";
@@ -1069,7 +1070,13 @@ static void ctl_execute(struct agentd *d, char *line, struct buf *b)
         for (size_t i = 0; rc == 0 && i < agent_port_count(d->core); i++) {
             const struct agent_port *p = agent_port_at(d->core, i);
             rc = agent_spec_format(&p->spec, b);
-            rc = rc ? rc : put_line(b, " label=%u nh=%u\n", p->label, p->nh);
+            rc = rc ? rc : put_line(b, " label=%u nh=%u", p->label, p->nh);
+            for (size_t j = 0; rc == 0 && j < p->fip_count; j++) {
+                const struct agent_fip *f = &p->fips[j];
+                rc = put_line(b, " fip=%u.%u.%u.%u@%s", f->ip4 >> 24, (f->ip4 >> 16) & 0xff, (f->ip4 >> 8) & 0xff,
+                              f->ip4 & 0xff, f->ri);
+            }
+            rc = rc ? rc : put_line(b, "\n");
         }
     } else if (strncmp(line, "routes ", 7) == 0) {
         rc = agent_routes_format(d->core, line + 7, b);

@@ -13,7 +13,8 @@
  * protocol and port ranges) and security groups (ingress/egress, group
  * addresses, stateful return by the reverse flow) decide the flow misses;
  * the global-vrouter-config node sets the encapsulation order and the
- * routes are published again with it. */
+ * routes are published again with it; the interface's floating_ips become
+ * the port's floating IPs, their flows decided by the pool network's ACL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -590,6 +591,76 @@ static void test_encap_from_config(void **state)
     assert_int_equal(f->last_tunnel_encap, DP_ENCAP_MPLS_UDP);
 }
 
+/* ---- floating IPs ---- */
+
+static void send_vmi_fips(struct fx *f, const char *fips)
+{
+    const char *kv[] = {"uuid", U_A, "virtual_network", RED, "routing_instance", RED_RI, "access_control_list", RED_RI,
+                        "instance_ip_addresses", "[\"10.1.0.3\"]", "security_groups", "[]", "floating_ips", fips};
+    assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-machine-interface", "d:p:a", 7, kv), 0);
+}
+
+/* The interface's floating_ips (the index entry's form) become the port's
+ * floating IPs, decided by the pool network's ACL (named like its
+ * instance), not the port's network's; an update without them removes
+ * them; malformed entries are skipped. */
+static void test_floating_ips(void **state)
+{
+    struct fx *f = *state;
+    char r1[1024];
+    assert_int_equal(agent_cfg_node_up(f->cfg, 0), 0);
+    send_vn(f, 0, RED, "{\"ip_prefix\":\"10.1.0.0\",\"ip_prefix_len\":24}", "");
+    send_acl(f, 0, RED_RI, ""); /* red: nothing crosses it */
+    send_vmi_fips(f, "[{\"floating_ip\":\"u1\",\"floating_ip_address\":\"10.9.0.5\","
+                     "\"routing_instance\":\"d:p:ext:ext\"},"
+                     "{\"floating_ip\":\"u2\",\"floating_ip_address\":\"not-an-address\",\"routing_instance\":\"d:p:ext:ext\"},"
+                     "{\"floating_ip\":\"u3\",\"floating_ip_address\":\"10.9.0.6\",\"routing_instance\":\"nocolon\"}]");
+    assert_int_equal(agent_cfg_node_eor(f->cfg, 0), 0);
+    agent_node_up(f->core, 0);
+    size_t pubs = f->pubs;
+    assert_int_equal(agent_cfg_bind(f->cfg, U_A, "tapa"), 0);
+    const struct agent_port *a = agent_port_find(f->core, U_A);
+    assert_non_null(a);
+    assert_int_equal(a->fip_count, 1);
+    assert_int_equal(a->fips[0].ip4, ip("10.9.0.5"));
+    assert_string_equal(a->fips[0].ri, "d:p:ext:ext");
+    assert_string_equal(a->fips[0].vn, "d:p:ext");
+    assert_non_null(a->fips[0].policy);
+    assert_string_equal(a->fips[0].policy->vn, "d:p:ext");
+    assert_false(a->fips[0].policy->has_vn_acl); /* ext's ACL is not in the config */
+    assert_int_equal(f->pubs, pubs + 2);         /* the port's /32 and the floating IP */
+    uint32_t pool = agent_ri_vrf(f->core, "d:p:ext:ext");
+    assert_true(pool != 0);
+    remote_route(f, "d:p:ext:ext", "10.9.0.7", "d:p:ext");
+    /* the external VM reaches the floating address (red's ACL would drop it) */
+    uint32_t vrf = a->spec.vrf, ax = a->spec.ifindex;
+    struct agent_flow_decision d;
+    assert_true(miss(f, AGENT_IF_FABRIC, vrf, "10.9.0.7", "10.9.0.5", 1, 0, 0, &d));
+    assert_int_equal(d.action.type, DP_FLOW_NAT);
+    assert_int_equal(d.action.nat_ip, ip("10.1.0.3"));
+    assert_true(miss(f, ax, vrf, "10.1.0.3", "10.9.0.7", 17, 1000, 53, &d));
+    assert_int_equal(d.action.flags, DP_FA_SNAT | DP_FA_VRF);
+    assert_int_equal(d.action.vrf, pool);
+    /* ext's ACL arrives and denies icmp: the floating IP's flows are decided again */
+    send_acl(f, 0, "d:p:ext:ext",
+             rule(r1, sizeof r1, "icmp", "{\"virtual_network\":\"any\"}", "{\"virtual_network\":\"any\"}", -1, -1,
+                  "deny"));
+    a = agent_port_find(f->core, U_A);
+    assert_true(a->fips[0].policy->has_vn_acl);
+    assert_false(miss(f, AGENT_IF_FABRIC, vrf, "10.9.0.7", "10.9.0.5", 1, 0, 0, NULL));
+    assert_true(miss(f, AGENT_IF_FABRIC, vrf, "10.9.0.7", "10.9.0.5", 17, 1, 2, NULL));
+    /* the floating IP is disassociated: gone, with its instance */
+    send_vmi_fips(f, "[]");
+    a = agent_port_find(f->core, U_A);
+    assert_non_null(a);
+    assert_int_equal(a->fip_count, 0);
+    assert_int_equal(agent_ri_vrf(f->core, "d:p:ext:ext"), 0);
+    assert_false(miss(f, AGENT_IF_FABRIC, vrf, "10.9.0.7", "10.9.0.5", 17, 1, 2, NULL));
+    struct agent_cfg_status cs;
+    agent_cfg_status_get(f->cfg, &cs);
+    assert_int_equal(cs.fip_refusals, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +673,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_security_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_decide_pure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encap_from_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_floating_ips, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
