@@ -1,0 +1,261 @@
+#!/bin/bash
+# e2e of floating IPs (issue #9 item 3, evidence "a floating IP reachable
+# from an external VN"): REST intent on a three-node controller to NAT'ed
+# packets between VMs on two compute nodes. The set-up is the slice's
+# (tests/e2e/slice/slice_e2e.sh): three `stratad run` nodes
+# (tests/e2e/lib/cluster.sh), compute namespaces A and B with
+# strata-vrouter and strata-agent reaching the nodes' XMPP ports through
+# tests/e2e/slice/uxfwd.py, VM namespaces on veth ports bound with
+# `strata-agent ctl port bind UUID tap=IF`.
+#
+# Intent: project s, network red 10.10.1.0/24 and an external network ext
+# 10.10.3.0/24 with a floating-ip-pool; no network policy at all. v1 (red)
+# on A holds floating IP 10.10.3.100 from ext's pool; v2 (ext) on B and v3
+# (ext) on A are external VMs. Asserted:
+#   1. agent A gives v1 the floating IP from the config alone (`ports`:
+#      fip=ADDR@INSTANCE), agent B has the floating address's route in
+#      ext's instance (published by A with v1's label);
+#   2. v2 (other compute node) pings the floating address: the replies come
+#      from the floating address (ping's output), v1 sees the requests
+#      DNAT'ed to its fixed address (tshark in v1);
+#   3. v1 pings v2: v2 sees the floating address as the source (tshark in
+#      v2); a TCP connection v1 -> v2 works (SNAT with port checksums);
+#   4. v3 (ext, same compute node as v1) pings the floating address, and v1
+#      pings v3 (the local NAT path: punted in the pool's VRF);
+#   5. agent A counts the NAT flows and lists each pair (the reverse of a
+#      DNAT pair is keyed on the fixed address, of an SNAT pair on the
+#      floating one);
+#   6. the floating IP is deleted through the API: A's port loses it, B's
+#      route is withdrawn, pings to the floating address fail.
+# Usage: fip_e2e.sh STRATAD STRATACTL STRATA_AGENT STRATA_VROUTER
+# Exit 77 (skip) when not root or without namespaces, jq or python3.
+set -u
+stratad=$1 stratactl=$2 AGENT=$3 VROUTER=$4
+FWD="$(dirname "$0")/../slice/uxfwd.py"
+t0=$SECONDS
+
+. "$(dirname "$0")/../lib/netns.sh"
+command -v jq >/dev/null && command -v python3 >/dev/null || { echo "SKIP: jq and python3 are needed"; exit 77; }
+e2e_setup fip-e2e ping busybox tshark
+work=$WORK
+CA=fpca-$ID CB=fpcb-$ID
+declare -a VNS=(x fpv1-$ID fpv2-$ID fpv3-$ID)
+e2e_first_ns $CA
+set -e
+e2e_add_ns $CA $CB "${VNS[1]}" "${VNS[2]}" "${VNS[3]}"
+e2e_underlay $CA $CB
+set +e
+ok() { echo "ok $((SECONDS - t0))s: $*"; }
+die() {
+    fail "$*"
+    for n in a b; do echo "--- agent-$n.log" >&2; tail -15 "$work/agent-$n.log" >&2; done
+    exit 1
+}
+
+# ---- the controller ----
+port=$((9700 + (RANDOM % 60) * 8))
+api_port=$((port + 2)) bgp_port=$((port + 3)) xmpp_port=$((port + 4))
+pids=()
+"$stratad" init --pki "$work/pki" --node n1=127.0.0.1 --node n2=127.0.0.2 --node n3=127.0.0.3 \
+    --agent compute-a --agent compute-b >/dev/null || die "stratad init"
+. "$(dirname "$0")/../lib/cluster.sh"
+e2e_cluster_start store config control
+PIDS+=("${pids[1]}" "${pids[2]}" "${pids[3]}")
+e2e_cluster_token
+ok "three controller nodes started"
+
+mk() { # TYPE JSON
+    local f="$work/body.$RANDOM.json"
+    printf '%s' "$2" >"$f"
+    api 1 "$1" create -f "$f" >/dev/null || { api 1 "$1" create -f "$f" >&2; die "create $1: $2"; }
+}
+field() { # TYPE FQ JQ
+    api 1 -o json "$1" show "$2" | jq -r "(.[\"$1\"] // .) | $3"
+}
+gsc=default-global-system-config
+api 1 global-system-config update $gsc autonomous_system=64512 >/dev/null || die "cluster AS"
+for i in 1 2 3; do
+    api 1 bgp-router create "n$i" --parent $gsc bgp_router_parameters.router_type=control-node \
+        bgp_router_parameters.address=127.0.0.$i bgp_router_parameters.identifier=127.0.0.$i \
+        bgp_router_parameters.port=$bgp_port >/dev/null || die "bgp-router n$i"
+done
+api 1 project create s --parent default-domain >/dev/null || die "project"
+mk network-ipam '{"network-ipam": {"fq_name": ["default-domain", "s", "ipam"], "parent_type": "project"}}'
+ipam=$(field network-ipam default-domain:s:ipam .uuid)
+for vn in red:1 ext:3; do
+    mk virtual-network '{"virtual-network": {"fq_name": ["default-domain", "s", "'${vn%:*}'"], "parent_type": "project",
+      "network_ipam_refs": [{"uuid": "'"$ipam"'", "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": "10.10.'${vn#*:}'.0",
+      "ip_prefix_len": 24}}]}}]}}'
+done
+ext=$(field virtual-network default-domain:s:ext .uuid)
+mk floating-ip-pool '{"floating-ip-pool": {"fq_name": ["default-domain", "s", "ext", "pool"],
+  "parent_type": "virtual-network", "parent_uuid": "'"$ext"'"}}'
+pool=$(field floating-ip-pool default-domain:s:ext:pool .uuid)
+declare -a UUID MAC IP
+NETS=(x red ext ext)
+for i in 1 2 3; do
+    vn=${NETS[$i]}
+    mk virtual-machine '{"virtual-machine": {"fq_name": ["fip-vm'$i'"]}}'
+    mk virtual-machine-interface '{"virtual-machine-interface": {"fq_name": ["default-domain", "s", "port'$i'"],
+      "parent_type": "project", "virtual_network_refs": [{"to": ["default-domain", "s", "'$vn'"]}],
+      "virtual_machine_refs": [{"to": ["fip-vm'$i'"]}]}}'
+    UUID[$i]=$(field virtual-machine-interface default-domain:s:port$i .uuid)
+    MAC[$i]=$(field virtual-machine-interface default-domain:s:port$i '.virtual_machine_interface_mac_addresses.mac_address[0]')
+    mk instance-ip '{"instance-ip": {"fq_name": ["fip-ip'$i'"], "virtual_network_refs": [{"to": ["default-domain", "s", "'$vn'"]}],
+      "virtual_machine_interface_refs": [{"uuid": "'"${UUID[$i]}"'"}]}}'
+    IP[$i]=$(field instance-ip fip-ip$i .instance_ip_address)
+    [ -n "${IP[$i]}" ] && [ "${IP[$i]}" != null ] && [ "${MAC[$i]}" != null ] || die "port $i: ip ${IP[$i]} mac ${MAC[$i]}"
+done
+FIP=10.10.3.100
+mk floating-ip '{"floating-ip": {"fq_name": ["default-domain", "s", "ext", "pool", "f1"],
+  "parent_type": "floating-ip-pool", "parent_uuid": "'"$pool"'", "floating_ip_address": "'$FIP'",
+  "virtual_machine_interface_refs": [{"uuid": "'"${UUID[1]}"'"}]}}'
+mk virtual-router '{"virtual-router": {"fq_name": ["default-global-system-config", "compute-a"],
+  "virtual_router_ip_address": "10.99.0.1", "virtual_machine_refs": [{"to": ["fip-vm1"]}, {"to": ["fip-vm3"]}]}}'
+mk virtual-router '{"virtual-router": {"fq_name": ["default-global-system-config", "compute-b"],
+  "virtual_router_ip_address": "10.99.0.2", "virtual_machine_refs": [{"to": ["fip-vm2"]}]}}'
+ok "intent: red and ext with a floating-ip-pool, 3 ports (${IP[*]}), floating IP $FIP -> v1, 2 virtual routers"
+
+# ---- compute nodes ----
+for n in 1 2; do
+    python3 "$FWD" unix-to-tcp "$work/xmpp-$n.sock" 127.0.0.$n $xmpp_port &
+    PIDS+=($!)
+done
+wait_for 5 test -S "$work/xmpp-2.sock" || die "forwarder did not start"
+vm() { # I COMPUTENS
+    local ns=${VNS[$1]} gw=10.10.$([ ${NETS[$1]} = red ] && echo 1 || echo 3).1
+    ip link add eth0 netns $ns type veth peer name p$1 netns $2 || return 1
+    in_ns $ns ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1
+    in_ns $ns ip link set eth0 address ${MAC[$1]} &&
+        in_ns $ns ip link set eth0 up && in_ns $2 ip link set p$1 up &&
+        in_ns $ns ip addr add ${IP[$1]}/24 dev eth0 && in_ns $ns ip route add default via $gw
+}
+actl() { # a|b COMMAND...
+    local n=$1
+    shift
+    "$AGENT" ctl --ctl "$work/agent-$n.ctl" "$@"
+}
+declare -A DPID
+compute() { # NS NAME FABRIC
+    local n
+    for n in 1 2; do
+        ip netns exec $1 python3 "$FWD" tcp-to-unix 127.0.0.$n $xmpp_port "$work/xmpp-$n.sock" &
+        PIDS+=($!)
+    done
+    ip netns exec $1 "$VROUTER" -s "$work/vr-$2.sock" --flows 4096 --nhs 8192 --labels 4096 --routes 4096 \
+        --ifs 64 --vrfs 64 --flow-idle-ms 3600000 >"$work/vr-$2.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 5 test -S "$work/vr-$2.sock" || die "vrouter $2 did not start"
+    ip netns exec $1 "$AGENT" --name compute-$2 --pki "$work/pki" --control 127.0.0.1:$xmpp_port \
+        --control 127.0.0.2:$xmpp_port --vrouter-sock "$work/vr-$2.sock" --fabric-ip $3 \
+        --state-dir "$work/state-$2" --ctl "$work/agent-$2.ctl" >"$work/agent-$2.log" 2>&1 &
+    PIDS+=($!)
+    DPID[$2]=$!
+    wait_for 10 test -S "$work/agent-$2.ctl" || die "agent $2 did not start"
+}
+compute $CA a 10.99.0.1
+compute $CB b 10.99.0.2
+vm 1 $CA && vm 3 $CA && vm 2 $CB || die "VM namespaces"
+both_up() { actl $1 status | grep -q "^node0 .* up " && actl $1 status | grep -q "^node1 .* up "; }
+wait_for 20 both_up a || die "agent a: control nodes not both up"
+wait_for 20 both_up b || die "agent b: control nodes not both up"
+actl a port bind ${UUID[1]} tap=p1 >/dev/null || die "bind v1"
+actl a port bind ${UUID[3]} tap=p3 >/dev/null || die "bind v3"
+actl b port bind ${UUID[2]} tap=p2 >/dev/null || die "bind v2"
+bound() { [ "$(actl $1 bindings | grep -c " bound$")" = $2 ]; }
+wait_for 20 bound a 2 || { actl a bindings; die "agent a: bindings not bound"; }
+wait_for 20 bound b 1 || { actl b bindings; die "agent b: bindings not bound"; }
+ok "compute nodes up, ports bound"
+
+# ---- 1. the floating IP from the config; its route on the other compute node ----
+EXT_RI=default-domain:s:ext:ext RED_RI=default-domain:s:red:red
+has_fip() { actl a ports | grep -q "^${UUID[1]} .* fip=$FIP@$EXT_RI"; }
+wait_for 20 has_fip || { actl a ports; die "agent a: v1 has no floating IP $FIP"; }
+routed() { actl $1 routes $2 | grep -q "^inet $3/32 .* nh=[1-9]"; }
+wait_for 20 routed b $EXT_RI $FIP || { actl b routes $EXT_RI; die "agent b lacks the floating address's route in ext"; }
+wait_for 20 routed a $EXT_RI ${IP[2]} || { actl a routes $EXT_RI; die "agent a lacks v2's route in ext"; }
+ok "v1 holds $FIP (agent a), its route published in ext (agent b)"
+
+# capture FILE NS FILTER: tshark on eth0 of NS for 4 s in the background (pid in CAP)
+capture() {
+    in_ns $2 tshark -i eth0 -a duration:4 -f "$3" -w "$1" >/dev/null 2>&1 &
+    CAP=$!
+    sleep 1
+}
+count() { tshark -r "$1" -Y "$2" 2>/dev/null | wc -l; }
+
+# ---- 2. the external VM on B pings the floating address ----
+capture "$work/v1-in.pcap" ${VNS[1]} icmp
+out=$(in_ns ${VNS[2]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v2 (ext, compute b) -> $FIP"; }
+echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v2: replies not from $FIP"; }
+wait $CAP
+n=$(count "$work/v1-in.pcap" "icmp.type == 8 && ip.src == ${IP[2]} && ip.dst == ${IP[1]}")
+[ "$n" -ge 3 ] || die "v1 did not see v2's requests DNAT'ed to ${IP[1]} ($n)"
+n=$(count "$work/v1-in.pcap" "ip.dst == $FIP")
+[ "$n" = 0 ] || die "v1 saw $n packets to the floating address itself"
+ok "ext VM on the other compute node pings $FIP: replies from $FIP, v1 sees ${IP[2]} -> ${IP[1]}"
+
+# ---- 3. v1 reaches the external VM with the floating source ----
+capture "$work/v2-in.pcap" ${VNS[2]} "icmp or tcp port 7000"
+in_ns ${VNS[1]} ping -c 3 -i 0.2 -W 2 ${IP[2]} >/dev/null || die "ping v1 (red) -> v2 (ext) through the floating IP"
+in_ns ${VNS[2]} busybox nc -l -p 7000 >"$work/nc.out" 2>/dev/null &
+ncp=$!
+PIDS+=($ncp)
+sleep 0.3
+in_ns ${VNS[1]} timeout 5 bash -c "echo hello-from-v1 >/dev/tcp/${IP[2]}/7000" || die "TCP v1 -> v2:7000"
+wait $CAP
+wait_for 3 grep -q hello-from-v1 "$work/nc.out" || die "v2 did not receive v1's TCP data"
+n=$(count "$work/v2-in.pcap" "icmp.type == 8 && ip.src == $FIP && ip.dst == ${IP[2]}")
+[ "$n" -ge 3 ] || die "v2 did not see v1's requests from $FIP ($n)"
+n=$(count "$work/v2-in.pcap" "tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.src == $FIP")
+[ "$n" -ge 1 ] || die "v2 did not see v1's TCP SYN from $FIP"
+n=$(count "$work/v2-in.pcap" "ip.src == ${IP[1]} || ip.dst == ${IP[1]}")
+[ "$n" = 0 ] || die "v2 saw v1's fixed address ${IP[1]} ($n packets)"
+ok "v1 -> v2: ping and TCP leave with source $FIP, ext never sees ${IP[1]}"
+
+# ---- 4. the external VM on the same compute node ----
+out=$(in_ns ${VNS[3]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v3 (ext, compute a) -> $FIP"; }
+echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v3: replies not from $FIP"; }
+capture "$work/v3-in.pcap" ${VNS[3]} icmp
+in_ns ${VNS[1]} ping -c 3 -i 0.2 -W 2 ${IP[3]} >/dev/null || die "ping v1 -> v3 (ext, same compute node)"
+wait $CAP
+n=$(count "$work/v3-in.pcap" "icmp.type == 8 && ip.src == $FIP")
+[ "$n" -ge 3 ] || die "v3 did not see v1's requests from $FIP ($n)"
+ok "ext VM on v1's compute node: pings $FIP and is reached from $FIP"
+
+# ---- 5. the flows ----
+nat=$(actl a status | sed -n 's/.* nat \([0-9]*\) fips \([0-9]*\).*/\1 \2/p')
+set -- $nat
+# three NAT pairs: v2 -> FIP (its reverse carries v1's pings to v2), v1 -> v2
+# tcp/7000 (SNAT), v3 -> FIP (its reverse carries v1's pings to v3)
+[ "${1:-0}" -ge 3 ] && [ "${2:-0}" = 1 ] || { actl a status; die "agent a: nat flows ${1:-?}, fips ${2:-?}"; }
+actl a flows | grep -q "proto=1 ${IP[2]}:0 > $FIP:0 forward" || { actl a flows; die "A lists no flow v2 -> $FIP"; }
+actl a flows | grep -q "proto=1 ${IP[1]}:0 > ${IP[2]}:0 reverse" || { actl a flows; die "A lists no reverse v1 -> v2"; }
+actl a flows | grep -q "proto=6 ${IP[1]}:[0-9]* > ${IP[2]}:7000 forward" || { actl a flows; die "A lists no flow v1 -> v2:7000"; }
+actl a flows | grep -q "proto=6 ${IP[2]}:7000 > $FIP:[0-9]* reverse" || { actl a flows; die "A lists no reverse v2:7000 -> $FIP"; }
+echo "--- agent a flows"
+actl a flows | grep -v "^ok$"
+ok "agent a: $1 NAT flows, the pairs listed"
+
+# ---- 6. the floating IP goes ----
+api 1 floating-ip delete default-domain:s:ext:pool:f1 >/dev/null || die "delete the floating IP"
+no_fip() { ! actl a ports | grep -q "fip="; }
+wait_for 20 no_fip || { actl a ports; die "agent a: v1 keeps the floating IP"; }
+unrouted() { ! routed b $EXT_RI $FIP; }
+wait_for 20 unrouted || { actl b routes $EXT_RI; die "agent b keeps the floating address's route"; }
+in_ns ${VNS[2]} ping -c 2 -i 0.2 -W 1 $FIP >/dev/null 2>&1 && die "v2 still reaches $FIP after the delete"
+in_ns ${VNS[1]} ping -c 2 -i 0.2 -W 1 ${IP[2]} >/dev/null 2>&1 && die "v1 still reaches v2 after the delete"
+ok "floating IP deleted: agent a drops it, agent b's route withdrawn, no more traffic"
+
+for n in a b; do
+    kill -TERM ${DPID[$n]}
+    rc=0
+    wait ${DPID[$n]} || rc=$?
+    [ $rc = 0 ] || fail "agent $n: exit $rc after SIGTERM"
+done
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work"/agent-*.log "$work"/n*.log; then
+    fail "sanitizer report in a log"
+fi
+
+[ $FAILS = 0 ] || exit 1
+echo "PASS fip ($((SECONDS - t0)) s)"
