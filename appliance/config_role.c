@@ -92,10 +92,14 @@ static int worker_cmd(void *arg, const struct buf *cmd, bool serializable, struc
     struct worker *w = arg;
     struct config_role *r = w->role;
     int rc;
+    bool fresh = !w->client;
+    uint64_t t0 = uv_hrtime();
     if (!w->client) {
         rc = store_client_open(r->store_target, r->store_tls, r->store_timeout_ms, &w->client);
         if (rc) {
             w->client = NULL;
+            log_warn("config", "store connection failed", "target=%s error=\"%s\"", r->store_target,
+                     strata_strerror(rc));
             return rc;
         }
         pthread_mutex_lock(&r->lock);
@@ -106,6 +110,9 @@ static int worker_cmd(void *arg, const struct buf *cmd, bool serializable, struc
     rc = store_client_call(w->client, STORE_MSG_CMD, serializable ? STORE_MSG_F_SERIALIZABLE : 0,
                            cmd->data, cmd->size, &status, reply);
     if (rc) {
+        log_warn("config", "store request failed; connection dropped",
+                 "target=%s serializable=%d new_connection=%d ms=%llu error=\"%s\"", r->store_target,
+                 serializable, fresh, (unsigned long long)((uv_hrtime() - t0) / 1000000), strata_strerror(rc));
         store_client_close(w->client);
         w->client = NULL;
         return rc;

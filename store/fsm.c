@@ -17,9 +17,12 @@
  * are fdatasync'ed at each commit, the meta page is not, which keeps LMDB's
  * integrity (a crash may undo the last commits, which replay redoes) for one
  * flush per batch — cheap because a batch carries many entries.
- * config.durable syncs meta pages too; config.no_sync (benchmarks and tests
- * only) skips all syncing. store_fsm_sync() forces everything to disk before
- * raft may drop log entries that LMDB alone would have to remember.
+ * config.durable syncs meta pages too; config.no_sync skips all syncing and
+ * is for a caller that can tell a machine crash from a process crash and
+ * rebuild the environment after the former, as store/node.c does (a
+ * process crash leaves every commit intact in the page cache).
+ * store_fsm_sync() forces everything to disk before raft may drop log
+ * entries that LMDB alone would have to remember.
  *
  * Determinism. Everything a replica writes is a function of the entry
  * sequence and the replicated settings: no clocks, no local state, and no

@@ -111,7 +111,8 @@ struct store_fsm_config {
     /* Local settings. */
     store_event_fn *on_event; /* may be NULL */
     void *event_arg;
-    bool no_sync;             /* MDB_NOSYNC: benchmarks and tests only (see fsm.c) */
+    bool no_sync;             /* MDB_NOSYNC: only for a caller that rebuilds the
+                                 environment after a machine crash (see fsm.c) */
 };
 
 /* One committed raft entry: its index and command bytes (not owned). */

@@ -13,11 +13,13 @@
 #include "store/node.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <raft/uv.h>
 
@@ -30,6 +32,7 @@
 #define NODE_SNAPSHOT_TRAILING 16384
 #define NODE_REQUEST_TIMEOUT_MS 10000
 #define NODE_RETRY_MS 1000
+#define NODE_SLOW_COMMIT_MS 500 /* LMDB commits longer than this are logged */
 #define NODE_EXIT_UNAVAILABLE 75 /* EX_TEMPFAIL: restart me */
 
 /* A client request waiting for raft and the LMDB commit. */
@@ -328,8 +331,14 @@ static void check_cb(uv_check_t *h)
     /* Proposing first starts the log append and the replication, which
      * then overlap the LMDB commit below. */
     node_propose(n);
-    if (store_fsm_failed(n->fsm) == 0) {
+    if (store_fsm_failed(n->fsm) == 0 && n->pend_len > 0) {
+        size_t entries = n->pend_len;
+        uint64_t t0 = uv_hrtime();
         node_flush(n);
+        uint64_t ms = (uv_hrtime() - t0) / 1000000;
+        if (ms >= NODE_SLOW_COMMIT_MS) {
+            log_warn("store", "slow LMDB commit", "entries=%zu ms=%llu", entries, (unsigned long long)ms);
+        }
     }
     node_run_ready_reads(n);
     node_check_leadership(n);
@@ -901,6 +910,118 @@ static bool node_is_member(void *arg, const char *name)
     return false;
 }
 
+/* ---- LMDB and machine crashes ----
+ *
+ * LMDB commits skip fdatasync (MDB_NOSYNC): raft's log is the durability
+ * point, so the state machine's copy needs to be intact, not on disk. A
+ * killed process loses nothing (its commits are in the kernel's page cache,
+ * and a commit is atomic with respect to a crash of the process), so after
+ * a process crash the node restarts on its LMDB state as it was. Only a
+ * crash of the machine can leave an unsynced LMDB file torn; the node
+ * detects one by the kernel's boot id, recorded at every start: a database
+ * that was not closed cleanly (clean close: LMDB synced, then the marker
+ * NODE_CLEAN_MARK) under another boot is wiped, and libraft rebuilds it
+ * from its snapshot and log. Raft drops log entries only after a snapshot,
+ * and fsm_snapshot() syncs LMDB first. With config.fsm.durable, or when the
+ * boot id cannot be read, LMDB syncs at every commit as before. */
+#define NODE_CLEAN_MARK "clean"
+#define NODE_BOOT_FILE "boot_id"
+#define NODE_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+/* Reads one line (at most size-1 bytes, newline stripped) of 'path' into
+ * 'out'; "" when the file is missing or unreadable. */
+static void node_read_line(const char *path, char *out, size_t size)
+{
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return;
+    }
+    if (!fgets(out, (int)size, f)) {
+        out[0] = 0;
+    }
+    fclose(f);
+    out[strcspn(out, "\n")] = 0;
+}
+
+static int node_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return STORE_EIO;
+    }
+    int rc = fsync(fd) == 0 ? 0 : STORE_EIO;
+    close(fd);
+    return rc;
+}
+
+/* Decides, before LMDB opens, whether the database may be trusted as it is
+ * and records this boot's id. Sets n->cfg.fsm.no_sync when commits may skip
+ * fdatasync. */
+static int node_db_prepare(struct store_node *n)
+{
+    char mark[4200], bootf[4200], tmp[4200], data[4200], lock[4200];
+    char now[64], was[64];
+    snprintf(mark, sizeof mark, "%s/%s", n->db_dir, NODE_CLEAN_MARK);
+    snprintf(bootf, sizeof bootf, "%s/%s", n->db_dir, NODE_BOOT_FILE);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", n->db_dir, NODE_BOOT_FILE);
+    snprintf(data, sizeof data, "%s/data.mdb", n->db_dir);
+    snprintf(lock, sizeof lock, "%s/lock.mdb", n->db_dir);
+    node_read_line(NODE_BOOT_ID_PATH, now, sizeof now);
+    node_read_line(bootf, was, sizeof was);
+    bool clean = unlink(mark) == 0;
+    if (!clean && was[0] && strcmp(was, now) != 0 && access(data, F_OK) == 0) {
+        log_warn("store", "the machine restarted without a clean store shutdown: "
+                 "rebuilding the state from raft's snapshot and log", "dir=%s", n->db_dir);
+        if (unlink(data) != 0 || (unlink(lock) != 0 && errno != ENOENT)) {
+            return STORE_EIO;
+        }
+    }
+    if (!now[0] || n->cfg.fsm.durable) {
+        n->cfg.fsm.no_sync = false; /* no way to tell a machine crash */
+        return node_sync_dir(n->db_dir);
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        return STORE_EIO;
+    }
+    bool ok = fprintf(f, "%s\n", now) > 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, bootf) != 0) {
+        return STORE_EIO;
+    }
+    /* The marker's removal and the boot id reach the disk before any
+     * unsynced commit can. */
+    int rc = node_sync_dir(n->db_dir);
+    if (rc == 0) {
+        n->cfg.fsm.no_sync = true;
+    }
+    return rc;
+}
+
+/* After a clean close: LMDB synced, then the marker that lets the next start
+ * trust the database even under another boot. */
+static void node_db_mark_clean(struct store_node *n)
+{
+    char mark[4200];
+    if (!n->cfg.fsm.no_sync || store_fsm_failed(n->fsm) != 0 || store_fsm_sync(n->fsm) != 0) {
+        return;
+    }
+    snprintf(mark, sizeof mark, "%s/%s", n->db_dir, NODE_CLEAN_MARK);
+    int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_warn("store", "cannot write the clean-shutdown marker", "path=%s", mark);
+        return;
+    }
+    if (fsync(fd) != 0) {
+        log_warn("store", "cannot sync the clean-shutdown marker", "path=%s", mark);
+    }
+    close(fd);
+    if (node_sync_dir(n->db_dir) != 0) {
+        log_warn("store", "cannot sync the data directory", "dir=%s", n->db_dir);
+    }
+}
+
 int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
                       struct store_node **out)
 {
@@ -921,6 +1042,10 @@ int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
     }
     n->cfg.fsm.on_event = node_event;
     n->cfg.fsm.event_arg = n;
+    if ((rc = node_db_prepare(n)) != 0) {
+        log_error("store", "cannot prepare the data directory", "dir=%s", n->db_dir);
+        goto err_free;
+    }
     rc = store_fsm_open(&n->fsm, n->db_dir, &n->cfg.fsm);
     if (rc != 0) {
         goto err_free;
@@ -1050,8 +1175,8 @@ static void raft_closed_cb(struct raft *r)
 {
     struct store_node *n = r->data;
     /* Entries libraft applied are committed before the files close. */
-    if (store_fsm_failed(n->fsm) == 0) {
-        (void)node_flush(n);
+    if (store_fsm_failed(n->fsm) == 0 && node_flush(n) == 0 && !n->pend_head) {
+        node_db_mark_clean(n);
     }
     while (n->pend_head) {
         struct pending *p = n->pend_head;

@@ -25,6 +25,7 @@
 
 #define CKPT_RING 16
 #define CHECK_INTERVAL_MS 2000
+#define SERVER_SLOW_MS 1000  /* requests answered later than this are logged */
 
 /* A consistency checkpoint: the hash of the applied state at 'revision'. */
 struct checkpoint {
@@ -63,6 +64,7 @@ struct pending_req {
     uint64_t id;        /* the client's id */
     uint8_t type;
     uint64_t fwd_id;    /* id on the leader connection, when forwarded */
+    uint64_t start_ms;  /* loop time of its arrival, for the slow-request log */
 };
 
 struct sconn {
@@ -137,6 +139,7 @@ static struct pending_req *req_new(struct sconn *c, uint64_t id, uint8_t type)
         r->conn = c;
         r->id = id;
         r->type = type;
+        r->start_ms = uv_now(c->srv->cfg.loop);
         r->next = c->reqs;
         c->reqs = r;
     }
@@ -159,6 +162,13 @@ static void req_unlink(struct pending_req *r)
 
 static void req_complete(struct pending_req *r, int status, const uint8_t *body, size_t size)
 {
+    uint64_t ms = uv_now(r->srv->cfg.loop) - r->start_ms;
+    if (ms >= SERVER_SLOW_MS) {
+        /* A client with a timeout may have given up already: say where the
+         * time went (forwarded to the leader or served here). */
+        log_warn("store", "slow request", "type=%u ms=%llu forwarded=%d status=%d client_gone=%d",
+                 r->type, (unsigned long long)ms, r->fwd_id != 0, status, r->conn == NULL);
+    }
     if (r->conn) {
         struct sconn *c = r->conn;
         req_unlink(r);

@@ -158,7 +158,7 @@ int cluster_client(struct cluster *c, int i, unsigned wait_ms, struct store_clie
 
 /* Reads a node's status JSON: state, applied store revision, hash. */
 static int node_status(struct store_client *cl, char *state, size_t ssize, uint64_t *rev, char *hash,
-                       size_t hsize)
+                       size_t hsize, uint64_t *applied, uint64_t *last)
 {
     struct buf raw;
     int status = 0;
@@ -172,6 +172,8 @@ static int node_status(struct store_client *cl, char *state, size_t ssize, uint6
         json_t *st = json_object_get(doc, "store");
         snprintf(state, ssize, "%s", json_string_value(json_object_get(doc, "state")) ?: "?");
         *rev = (uint64_t)json_integer_value(json_object_get(st, "revision"));
+        *applied = (uint64_t)json_integer_value(json_object_get(doc, "applied_index"));
+        *last = (uint64_t)json_integer_value(json_object_get(doc, "last_index"));
         snprintf(hash, hsize, "%s", json_string_value(json_object_get(st, "hash")) ?: "");
         json_decref(doc);
     }
@@ -204,14 +206,19 @@ int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
     uint64_t end = now_ms() + wait_ms;
     while (now_ms() < end) {
         struct store_client *cl[CLUSTER_NODES] = {0};
-        uint64_t rev[CLUSTER_NODES] = {0};
+        uint64_t rev[CLUSTER_NODES] = {0}, applied[CLUSTER_NODES] = {0}, last[CLUSTER_NODES] = {0};
+        uint64_t leader_last = 0;
         char state[CLUSTER_NODES][32], hash[CLUSTER_NODES][80];
         int leaders = 0, ok = 0;
         for (int i = 0; i < CLUSTER_NODES; i++) {
             if (cluster_client(c, i, 500, &cl[i]) == 0 &&
-                node_status(cl[i], state[i], sizeof state[i], &rev[i], hash[i], sizeof hash[i]) == 0) {
+                node_status(cl[i], state[i], sizeof state[i], &rev[i], hash[i], sizeof hash[i], &applied[i],
+                            &last[i]) == 0) {
                 ok++;
-                leaders += strcmp(state[i], "leader") == 0;
+                if (strcmp(state[i], "leader") == 0) {
+                    leaders++;
+                    leader_last = last[i];
+                }
             }
             store_client_close(cl[i]);
         }
@@ -232,7 +239,14 @@ int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
                 }
             }
         }
-        if (ok == CLUSTER_NODES && leaders == 1 && rev[0] == rev[1] && rev[1] == rev[2]) {
+        /* Converged: one leader, and every node has applied the leader's
+         * whole log (a node that rebuilds its state holds revision 0 until
+         * then, like the others of a cluster that has not elected yet). */
+        bool applied_all = leaders == 1;
+        for (int i = 0; applied_all && i < CLUSTER_NODES; i++) {
+            applied_all = applied[i] == leader_last;
+        }
+        if (ok == CLUSTER_NODES && applied_all && rev[0] == rev[1] && rev[1] == rev[2]) {
             if (strcmp(hash[0], hash[1]) != 0 || strcmp(hash[1], hash[2]) != 0) {
                 fprintf(stderr, "cluster: replicas at revision %llu disagree: %s %s %s\n",
                         (unsigned long long)rev[0], hash[0], hash[1], hash[2]);
@@ -252,6 +266,23 @@ int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
         usleep(100 * 1000);
     }
     return -1;
+}
+
+int cluster_count_log(const struct cluster *c, const char *text)
+{
+    int found = 0;
+    for (int i = 0; i < CLUSTER_NODES; i++) {
+        char path[1100], line[1024];
+        snprintf(path, sizeof path, "%s/n%d.log", c->dir, i + 1);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            found += strstr(line, text) != NULL;
+        }
+        if (f) {
+            fclose(f);
+        }
+    }
+    return found;
 }
 
 int cluster_check_logs(const struct cluster *c)

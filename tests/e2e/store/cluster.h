@@ -48,5 +48,7 @@ int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision);
  * were found (each printed). A node that died by itself must fail a test
  * even when the cluster carried on. */
 int cluster_check_logs(const struct cluster *c);
+/* The number of lines of the nodes' logs containing 'text'. */
+int cluster_count_log(const struct cluster *c, const char *text);
 
 #endif
