@@ -161,14 +161,14 @@ expect 6 env -u STRATA_TOKEN "$stratactl" port delete default-domain:e2e:p2
 # version no node implements is refused (409), a reader may not raise (403),
 # raising to the current one only adds an audit record
 expect 0 api 3 -o json cluster version
-grep -q '"version": *2' "$work/out" || fail "cluster version is not 2: $(cat "$work/out")"
-grep -q '"max": *2' "$work/out" || fail "node range does not reach 2: $(cat "$work/out")"
-expect 6 env -u STRATA_TOKEN STRATA_TOKEN="$rtok" STRATA_URL="https://127.0.0.2:$api_port" "$stratactl" cluster version raise 2
-reported() { store 1 get /c/nv/ --prefix >"$work/nv" 2>&1 && [ "$(grep -c '1 2' "$work/nv")" = 3 ]; }
+grep -q '"version": *3' "$work/out" || fail "cluster version is not 3: $(cat "$work/out")"
+grep -q '"max": *3' "$work/out" || fail "node range does not reach 3: $(cat "$work/out")"
+expect 6 env -u STRATA_TOKEN STRATA_TOKEN="$rtok" STRATA_URL="https://127.0.0.2:$api_port" "$stratactl" cluster version raise 3
+reported() { store 1 get /c/nv/ --prefix >"$work/nv" 2>&1 && [ "$(grep -c '1 3' "$work/nv")" = 3 ]; }
 wait_for 10 reported || fail "not every node reported its compiler versions: $(cat "$work/nv")"
-expect 4 api 1 cluster version raise 3
-expect 0 api 2 cluster version raise 2
-grep -q "cluster version 2 at revision" "$work/out" || fail "raise answered: $(cat "$work/out")"
+expect 4 api 1 cluster version raise 4
+expect 0 api 2 cluster version raise 3
+grep -q "cluster version 3 at revision" "$work/out" || fail "raise answered: $(cat "$work/out")"
 rm "$work/.config/strata/stratactl.conf"
 # delete, then it is gone everywhere
 expect 0 api 1 -o json ip list
