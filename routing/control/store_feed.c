@@ -19,18 +19,21 @@ enum {
     KIND_GSC = 1,
     KIND_RI = 2,
     KIND_BGP_KINDS = 3,
-    KIND_VRI = 3,
-    KIND_VN = 4,
-    KIND_ACL = 5,
-    KINDS = 6
+    KIND_EGC = 3, /* before the agents' kinds: the control role starts once access-control-list loaded */
+    KIND_VRI = 4,
+    KIND_VN = 5,
+    KIND_ACL = 6, /* the last */
+    KINDS = 7
 };
 static const char *const prefixes[KINDS] = {"/c/o/bgp-router/",     "/c/o/global-system-config/",
-                                            "/c/o/routing-instance/", "/c/o/virtual-router-index/",
-                                            "/c/o/virtual-network/",  "/c/o/access-control-list/"};
-static const char *const types[KINDS] = {"bgp-router",           "global-system-config", "routing-instance",
-                                         "virtual-router-index", "virtual-network",      "access-control-list"};
+                                            "/c/o/routing-instance/", "/c/o/effective-global-config/",
+                                            "/c/o/virtual-router-index/", "/c/o/virtual-network/",
+                                            "/c/o/access-control-list/"};
+static const char *const types[KINDS] = {"bgp-router",           "global-system-config",    "routing-instance",
+                                         "effective-global-config", "virtual-router-index", "virtual-network",
+                                         "access-control-list"};
 
-/* Request ids: loads 1..6, watches 11..16, bumped by 100 per connection so
+/* Request ids: loads 1..7, watches 11..17, bumped by 100 per connection so
  * late frames of an old connection are never mistaken for new ones. */
 #define ID_LOAD(k) (1u + (k))
 #define ID_WATCH(k) (11u + (k))

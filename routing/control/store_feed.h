@@ -8,7 +8,8 @@
  *
  * Keys read (compiler/graph.c's layout): /c/o/bgp-router/<uuid>,
  * /c/o/virtual-router-index/, /c/o/virtual-network/,
- * /c/o/access-control-list/ (for store_feed_set_objects()),
+ * /c/o/access-control-list/, /c/o/effective-global-config/ (for
+ * store_feed_set_objects()),
  * /c/o/global-system-config/<uuid> and /c/o/routing-instance/<uuid> (the
  * compiler's, with their route targets), JSON objects. Loading is a serializable
  * range read per prefix, then a watch per prefix from the revision after
@@ -40,7 +41,8 @@ int store_feed_start(uv_loop_t *loop, struct tls_ctx *tls, const char *target, s
                      struct store_feed **out) STRATA_WARN_UNUSED;
 /* The agents' configuration (routing/control/agent_config.h): 'fn' is
  * called for every object of the types routing-instance,
- * virtual-router-index, virtual-network and access-control-list as it is
+ * virtual-router-index, virtual-network, access-control-list and
+ * effective-global-config (compiler rules version 3) as it is
  * loaded or changes: 'key' its store key, 'obj' the object (borrowed; NULL
  * when deleted). A (re)load of a type first calls fn(type, NULL, NULL)
  * ("forget every object of this type") and, once complete, fn(type, "",
