@@ -325,12 +325,20 @@ static void global_settings(struct role *r, const json_t *egc)
         return;
     }
     r->gr = gr;
-    if (r->sp && bgp_peers_gr_differ(&gr, &r->gr_running)) {
-        log_info(MOD, "graceful-restart parameters changed; they apply from the next start of the role",
-                 "gr=%d restart_time=%u llgr=%d llgr_stale_time=%u xmpp_helper=%d eor_timeout_ms=%llu",
-                 (int)gr.gr, (unsigned)gr.restart_time, (int)gr.llgr, (unsigned)gr.llgr_stale_time,
-                 (int)gr.xmpp_helper, (unsigned long long)gr.eor_timeout_ms);
+    if (!r->sp || !bgp_peers_gr_differ(&gr, &r->gr_running)) {
+        return;
     }
+    /* no session dropped: BGP peers advertise the new values from their
+     * next OPEN, agents lost from now on get the new stale time; the
+     * End-of-RIB hold only matters at a start */
+    int rc = speaker_set_gr(r->sp, gr.gr, gr.restart_time, gr.llgr, gr.llgr_stale_time);
+    if (r->xsrv) {
+        xsrv_set_stale_ms(r->xsrv, gr.xmpp_helper && gr.xmpp_stale_ms ? gr.xmpp_stale_ms : 1);
+    }
+    r->gr_running = gr;
+    log_info(MOD, "graceful-restart parameters changed; sessions use them from their next OPEN",
+             "gr=%d restart_time=%u llgr=%d llgr_stale_time=%u xmpp_helper=%d rc=%d", (int)gr.gr,
+             (unsigned)gr.restart_time, (int)gr.llgr, (unsigned)gr.llgr_stale_time, (int)gr.xmpp_helper, rc);
 }
 
 /* Store objects for the agents' configuration (virtual-router indexes and

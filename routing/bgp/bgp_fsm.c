@@ -58,6 +58,20 @@ static uint64_t after(uint64_t now, uint32_t seconds)
     return now + (uint64_t)seconds * 1000;
 }
 
+int bgp_fsm_set_gr(struct bgp_fsm *fsm, bool gr, uint16_t gr_restart_time, uint32_t gr_forwarding, bool llgr,
+                   uint32_t llgr_stale_time)
+{
+    if (gr_restart_time > BGP_GR_MAX_RESTART_TIME || llgr_stale_time > 0xFFFFFF || (gr_forwarding & ~BGP_FAM_ALL)) {
+        return BGP_ERR_INVALID;
+    }
+    fsm->cfg.gr = gr;
+    fsm->cfg.gr_restart_time = gr_restart_time ? gr_restart_time : 300;
+    fsm->cfg.gr_forwarding = gr_forwarding;
+    fsm->cfg.llgr = llgr;
+    fsm->cfg.llgr_stale_time = llgr_stale_time ? llgr_stale_time : 300;
+    return 0;
+}
+
 int bgp_fsm_create(const struct bgp_fsm_config *cfg, const struct bgp_fsm_io *io, struct bgp_fsm **out)
 {
     if (!cfg || !io || !out || !io->send || !io->connect || !io->close || cfg->local_as == 0 ||

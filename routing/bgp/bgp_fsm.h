@@ -139,6 +139,13 @@ int bgp_fsm_create(const struct bgp_fsm_config *cfg, const struct bgp_fsm_io *io
 /* Frees 'fsm' (NULL allowed) without calling back. */
 void bgp_fsm_free(struct bgp_fsm *fsm);
 
+/* Changes the graceful-restart values 'fsm' advertises (the fields of
+ * struct bgp_fsm_config of the same names; 0 times: 300) from its next
+ * OPEN on: a session up keeps what it negotiated (RFC 4724 and RFC 9494
+ * exchange them only in OPEN). BGP_ERR_INVALID for out-of-range times. */
+int bgp_fsm_set_gr(struct bgp_fsm *fsm, bool gr, uint16_t gr_restart_time, uint32_t gr_forwarding, bool llgr,
+                   uint32_t llgr_stale_time) STRATA_WARN_UNUSED;
+
 enum bgp_fsm_state bgp_fsm_state(const struct bgp_fsm *fsm);
 /* Negotiated capabilities (OpenConfirm and Established), else NULL. */
 const struct bgp_fsm_caps *bgp_fsm_caps(const struct bgp_fsm *fsm);

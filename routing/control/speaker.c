@@ -1946,3 +1946,21 @@ json_t *speaker_summary_json(struct speaker *sp)
     return json_pack("{s:I, s:s, s:I, s:I, s:o}", "local_as", (json_int_t)sp->cfg.local_as, "router_id", rid,
                      "peers", (json_int_t)peers, "established", (json_int_t)established, "tables", tables);
 }
+
+int speaker_set_gr(struct speaker *sp, bool gr, uint16_t gr_restart_time, bool llgr, uint32_t llgr_stale_time)
+{
+    if (gr_restart_time > BGP_GR_MAX_RESTART_TIME || llgr_stale_time > 0xFFFFFF) {
+        return LIB_EINVAL;
+    }
+    sp->cfg.gr = gr;
+    sp->cfg.gr_restart_time = gr_restart_time;
+    sp->cfg.llgr = llgr;
+    sp->cfg.llgr_stale_time = llgr_stale_time;
+    for (struct peer *p = sp->peers; p; p = p->next) {
+        if (p->fsm && bgp_fsm_set_gr(p->fsm, gr, gr_restart_time, gr ? p->cfg.families : 0, llgr,
+                                     llgr_stale_time) != 0) {
+            return LIB_EINVAL;
+        }
+    }
+    return 0;
+}

@@ -104,6 +104,14 @@ int speaker_peer_del(struct speaker *sp, const char *address) STRATA_WARN_UNUSED
  * handled before it keep their new state). */
 int speaker_sync(struct speaker *sp, const struct speaker_peer_config *peers, size_t count) STRATA_WARN_UNUSED;
 
+/* Changes the graceful-restart values the speaker advertises ('gr',
+ * 'gr_restart_time', 'llgr', 'llgr_stale_time' of speaker_config; 0
+ * times: 300) for every peer's next OPEN and for peers added later. No
+ * session is touched: one that is up keeps what it negotiated.
+ * LIB_EINVAL for out-of-range times. */
+int speaker_set_gr(struct speaker *sp, bool gr, uint16_t gr_restart_time, bool llgr,
+                   uint32_t llgr_stale_time) STRATA_WARN_UNUSED;
+
 /* The RIB (for the XMPP side, static routes, instance configuration). Call
  * speaker_kick() after changing it so changes are flushed and advertised.
  * Changes that another user of the RIB flushes itself (rib_flush()) reach

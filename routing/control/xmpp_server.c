@@ -518,6 +518,11 @@ static int send_config(void *arg, void *user, const struct xmpp_config_obj *objs
     return rc;
 }
 
+void xsrv_set_stale_ms(struct xsrv *srv, uint64_t stale_ms)
+{
+    srv->stale_ms = stale_ms ? stale_ms : XSRV_DEFAULT_STALE_MS;
+}
+
 void xsrv_set_agent_config(struct xsrv *srv, struct acfg *cfg)
 {
     srv->cfg = cfg;

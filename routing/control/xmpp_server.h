@@ -78,6 +78,11 @@ void xsrv_close_cb(struct xsrv *srv, void (*on_closed)(void *arg), void *arg);
  * (a BGP speaker): the server's table listeners schedule that delivery. */
 void xsrv_kick(struct xsrv *srv);
 
+/* How long an agent lost from now on keeps its routes stale (xsrv_config
+ * stale_ms; 0: XSRV_DEFAULT_STALE_MS). Agents already stale keep their
+ * timers. */
+void xsrv_set_stale_ms(struct xsrv *srv, uint64_t stale_ms);
+
 struct acfg;
 /* Agents' configuration (routing/control/agent_config.h): from now on each
  * agent that connects gets its config subgraph from 'cfg' and the changes

@@ -129,6 +129,41 @@ wait_for 15 lists vr2 "$port2" || fail "vr2 did not get its port's config"
 lists_none vr1 "$port1" || fail "vr1 got port1 before it was bound"
 ok "vr2 got its interface config on node 3; vr1 none yet"
 
+# ---- global settings (compiler rules 3): every agent has the node; an
+# encapsulation order set through REST reaches every session ----
+encaps() { # encaps AGENT TEXT: every session's global node has that encapsulation_priorities text
+  jq -e --arg t "$2" '(.sessions | length) as $n |
+    [.sessions[] | select(.global.encapsulation_priorities == $t)] | length == $n' "$work/$1.json" >/dev/null 2>&1
+}
+dflt='{"encapsulation":["MPLSoUDP","MPLSoGRE","VXLAN"]}'
+wait_for 10 encaps vr1 "$dflt" || fail "vr1 lacks the default global settings"
+wait_for 10 encaps vr2 "$dflt" || fail "vr2 lacks the default global settings"
+mk 2 global-vrouter-config '{"global-vrouter-config": {"fq_name": ["'$gsc'", "default-global-vrouter-config"],
+  "parent_type": "global-system-config", "encapsulation_priorities": {"encapsulation": ["VXLAN", "MPLSoUDP"]}}}'
+new='{"encapsulation":["VXLAN","MPLSoUDP"]}'
+wait_for 10 encaps vr1 "$new" || fail "vr1 did not get the new encapsulation order"
+wait_for 10 encaps vr2 "$new" || fail "vr2 did not get the new encapsulation order"
+f="$work/body.dup.json"
+printf '%s' '{"global-vrouter-config": {"encapsulation_priorities": {"encapsulation": ["VXLAN", "VXLAN"]}}}' >"$f"
+if api 1 global-vrouter-config update "$gsc:default-global-vrouter-config" -f "$f" >/dev/null 2>&1; then
+  fail "a repeated encapsulation was accepted"
+fi
+j vr1 '.sessions[0].global.graceful_restart_parameters | test("\"restart_time\":300")' ||
+  fail "vr1's global node lacks the graceful-restart parameters"
+for i in 1 2 3; do # the roles started with the settings' graceful restart (LLGR 300 s, End-of-RIB hold 300 s)
+  grep -q 'XMPP server running.* llgr=1 llgr_stale_time=300 xmpp_stale_ms=600000 eor_hold_ms=300000' "$work/n$i.log" ||
+    fail "node $i's control role did not start with the global graceful-restart settings"
+done
+ok "global settings: defaults at every agent and every role's start, a new encapsulation order through REST at every session, a repeat refused"
+upd 3 global-system-config "$gsc" '{"global-system-config": {"graceful_restart_parameters": {"restart_time": 90}}}'
+gr_changed() { grep -q 'graceful-restart parameters changed; sessions use them from their next OPEN.* restart_time=90 ' "$work/n$1.log"; }
+for i in 1 2 3; do wait_for 10 gr_changed $i || fail "node $i's control role did not take the new restart time"; done
+mesh_up || fail "the iBGP mesh dropped on a graceful-restart change"
+! grep -q "session down" "$work"/n*.log || fail "a BGP session went down on a graceful-restart change"
+j vr1 '.sessions[0].global.graceful_restart_parameters | test("\"restart_time\":90")' ||
+  fail "vr1's global node lacks the new restart time"
+ok "graceful-restart restart time 90 s through REST: every role took it for its sessions' next OPEN, no session dropped"
+
 # ---- bind vm1 to vr1: only vr1 gets port1 ----
 upd 2 virtual-router "$gsc:vr1" '{"virtual-router": {"virtual_machine_refs": [{"to": ["vm1"]}]}}'
 wait_for 15 lists vr1 "$port1" || fail "vr1 (both sessions) did not get port1's config"

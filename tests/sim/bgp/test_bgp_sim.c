@@ -557,6 +557,40 @@ static void test_graceful_restart(void **state)
     sim_free(&p.s);
 }
 
+/* bgp_fsm_set_gr(): the session up keeps what it negotiated; the next
+ * OPEN (after the transport dropped and came back) carries the new
+ * values; out-of-range values are refused. */
+static void test_set_gr_next_open(void **state)
+{
+    (void)state;
+    struct pair p;
+    struct bgp_fsm_config ca = cfg_base(65000, 1, false), cb = cfg_base(65000, 2, true);
+    ca.gr = true;
+    ca.gr_restart_time = 120;
+    ca.llgr = true;
+    ca.llgr_stale_time = 3600;
+    pair_up(&p, &ca, &cb);
+    sim_run(&p.s, p.s.now + 5 * SEC);
+    assert_int_equal(bgp_fsm_state(p.b.fsm), BGP_ESTABLISHED);
+    assert_int_equal(p.b.caps.peer_restart_time, 120);
+    assert_int_equal(bgp_fsm_set_gr(p.a.fsm, true, 5000, 0, false, 0), BGP_ERR_INVALID);
+    assert_int_equal(bgp_fsm_set_gr(p.a.fsm, true, 60, BGP_FAM_BIT(BGP_FAM_VPNV4), false, 0), 0);
+    sim_run(&p.s, p.s.now + 5 * SEC);
+    assert_int_equal(bgp_fsm_state(p.b.fsm), BGP_ESTABLISHED);
+    assert_int_equal(p.b.established, 1); /* not dropped */
+    assert_int_equal(p.b.caps.peer_restart_time, 120);
+    assert_true(p.b.caps.peer_llgr);
+    sim_cut(&p.s);
+    sim_run(&p.s, p.s.now + 10);
+    sim_run(&p.s, p.s.now + 120 * SEC);
+    assert_int_equal(bgp_fsm_state(p.b.fsm), BGP_ESTABLISHED);
+    assert_int_equal(p.b.established, 2);
+    assert_int_equal(p.b.caps.peer_restart_time, 60);
+    assert_int_equal(p.b.caps.peer_gr_forwarding, BGP_FAM_BIT(BGP_FAM_VPNV4));
+    assert_false(p.b.caps.peer_llgr);
+    sim_free(&p.s);
+}
+
 static void test_connect_retry(void **state)
 {
     struct pair p;
@@ -781,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_hold_timer_expiry),
         cmocka_unit_test(test_open_mismatch),
         cmocka_unit_test(test_graceful_restart),
+        cmocka_unit_test(test_set_gr_next_open),
         cmocka_unit_test(test_connect_retry),
         cmocka_unit_test(test_bad_open),
         cmocka_unit_test(test_afi_safi_disable),
