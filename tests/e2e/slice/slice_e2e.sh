@@ -93,10 +93,13 @@ ok "flows listed"
 # they keep --encap and this part is skipped.
 fabric_count() { # FILTER: packets on A's fabric veth while v1 pings v2
     local f="$work/cap.$RANDOM" n
-    in_ns $CA tshark -i ua -a duration:3 -f "$1" -w "$f" >/dev/null 2>&1 &
+    ip netns exec $CA tshark -i ua -f "$1" -w "$f" >/dev/null 2>"$f.err" &
     local tp=$!
-    sleep 1
+    # tshark takes seconds to start under load: ping once it says it captures
+    wait_for 20 grep -q "^Capturing on" "$f.err" || { kill $tp; wait $tp; echo 0; return; }
     in_ns ${VNS[1]} ping -c 5 -i 0.2 -W 1 ${IP[2]} >/dev/null
+    sleep 0.5
+    kill -INT $tp
     wait $tp
     n=$(tshark -r "$f" 2>/dev/null | wc -l)
     echo "${n:-0}"
@@ -106,7 +109,13 @@ if actl a status | grep -q "^config .* encap .* (config)$"; then
     gvc=default-global-system-config:default-global-vrouter-config
     printf '%s' '{"global-vrouter-config": {"encapsulation_priorities": {"encapsulation": ["MPLSoGRE", "MPLSoUDP", "VXLAN"]}}}' \
         >"$work/gvc.json"
-    api 1 global-vrouter-config update $gvc -f "$work/gvc.json" >/dev/null || die "PUT encapsulation priorities"
+    # the compiler fills the defaults when no such object exists: create it then, else update it
+    if api 1 global-vrouter-config show $gvc >/dev/null 2>&1; then
+        api 1 global-vrouter-config update $gvc -f "$work/gvc.json" >/dev/null || die "PUT encapsulation priorities"
+    else
+        api 1 global-vrouter-config create default-global-vrouter-config --parent default-global-system-config \
+            -f "$work/gvc.json" >/dev/null || die "POST the global-vrouter-config with encapsulation priorities"
+    fi
     gre_first() { actl $1 status | grep -q "encap mplsgre,mplsudp,vxlan (config)$"; }
     wait_for 15 gre_first a || die "agent a did not take the new encapsulation order"
     wait_for 15 gre_first b || die "agent b did not take the new encapsulation order"
