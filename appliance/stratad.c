@@ -24,6 +24,7 @@
  *                 [--raft-fd FD] [--client-fd FD]
  *                 [--map-size BYTES] [--retention REVS] [--checkpoint-interval REVS]
  *                 [--value-max BYTES] [--snapshot-threshold N] [--snapshot-trailing N]
+ *                 [--durable]
  * the store role (the supervisor runs it; it also runs on its own). The
  * store's client protocol listens on the raft port + 1, or on an inherited
  * --client-fd; raft on --raft-fd when given. --retention,
@@ -84,6 +85,7 @@ static int usage(void)
             "                     [--map-size BYTES] [--retention REVISIONS]\n"
             "                     [--checkpoint-interval REVISIONS] [--value-max BYTES]\n"
             "                     [--snapshot-threshold ENTRIES] [--snapshot-trailing ENTRIES]\n"
+            "                     [--durable]  (sync LMDB at every commit: docs/store-perf.md)\n"
             "       stratad config --listen-fd N|--listen HOST:PORT --store unix:PATH --pki DIR --cert NAME\n"
             "                      [--workers N] [--bootstrap-token-file PATH] [--control-sock PATH]\n"
             "       stratad control --bgp-fd N|--bgp HOST:PORT --xmpp-fd N|--xmpp HOST:PORT\n"
@@ -224,6 +226,7 @@ static int cmd_store(int argc, char **argv)
         {"snapshot-trailing", required_argument, NULL, 'L'},
         {"raft-fd", required_argument, NULL, 'R'},
         {"client-fd", required_argument, NULL, 'C'},
+        {"durable", no_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     struct store_node_config cfg;
@@ -283,6 +286,9 @@ static int cmd_store(int argc, char **argv)
             break;
         case 'L':
             cfg.snapshot_trailing = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'D':
+            cfg.fsm.durable = true;
             break;
         case 'R':
         case 'C': {
