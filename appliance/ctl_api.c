@@ -209,22 +209,19 @@ static int report_error(int status, const struct buf *body, const char *what)
     return exit_for_status(status);
 }
 
-/* Sends one request, retrying while the API answers 503 (the store has no
- * leader: nothing was applied). '*doc' gets the parsed JSON answer of a 2xx
- * (NULL for an empty body). Returns the exit code; errors are printed. */
-static int api_call(struct api_ctl *c, const char *method, const char *path, const json_t *body,
-                    const char *what, json_t **doc)
+/* Sends one request into 'resp', retrying while the API answers 503 (the
+ * store has no leader: nothing was applied) or the connection cannot be
+ * made. Returns 0 with '*status' set, or the transport error; prints
+ * nothing. */
+static int api_send(struct api_ctl *c, const char *method, const char *path, const json_t *body, int *status,
+                    struct buf *resp)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct buf resp;
-    int status = 0, rc = 0, ec;
-    buf_init(&resp, 0);
-    if (doc) {
-        *doc = NULL;
-    }
+    int rc = 0;
+    *status = 0;
     for (int attempt = 0;; attempt++) {
-        rc = ctl_http_request(c->http, method, path, c->token, text, text ? strlen(text) : 0, &status, &resp);
-        bool retry = (rc == 0 && status == 503 && !c->no_retry_unavailable) || rc == CTL_HTTP_ECONNECT ||
+        rc = ctl_http_request(c->http, method, path, c->token, text, text ? strlen(text) : 0, status, resp);
+        bool retry = (rc == 0 && *status == 503 && !c->no_retry_unavailable) || rc == CTL_HTTP_ECONNECT ||
                      rc == UV_ECONNREFUSED;
         /* A failed connect means nothing was sent: safe to retry any method. */
         if (!retry || attempt >= API_RETRIES) {
@@ -233,9 +230,30 @@ static int api_call(struct api_ctl *c, const char *method, const char *path, con
         usleep((useconds_t)(100000u << (attempt < 4 ? attempt : 4)) / 2);
     }
     free(text);
+    return rc;
+}
+
+/* The exit code of a transport error, printed. */
+static int transport_error(struct api_ctl *c, int rc, const char *what)
+{
+    fprintf(stderr, "stratactl: %s: %s (%s)\n", what, strata_strerror(rc), ctl_http_current_url(c->http));
+    return rc == CTL_HTTP_EPROTO || rc == CTL_HTTP_ETOOBIG ? CTL_EXIT_FAIL : CTL_EXIT_UNAVAILABLE;
+}
+
+/* Sends one request (api_send()). '*doc' gets the parsed JSON answer of a
+ * 2xx (NULL for an empty body). Returns the exit code; errors are printed. */
+static int api_call(struct api_ctl *c, const char *method, const char *path, const json_t *body,
+                    const char *what, json_t **doc)
+{
+    struct buf resp;
+    int status = 0, ec;
+    buf_init(&resp, 0);
+    if (doc) {
+        *doc = NULL;
+    }
+    int rc = api_send(c, method, path, body, &status, &resp);
     if (rc != 0) {
-        fprintf(stderr, "stratactl: %s: %s (%s)\n", what, strata_strerror(rc), ctl_http_current_url(c->http));
-        ec = rc == CTL_HTTP_EPROTO || rc == CTL_HTTP_ETOOBIG ? CTL_EXIT_FAIL : CTL_EXIT_UNAVAILABLE;
+        ec = transport_error(c, rc, what);
     } else if (status < 200 || status >= 300) {
         ec = report_error(status, &resp, what);
     } else {
@@ -474,30 +492,39 @@ static int obj_list(struct api_ctl *c, const struct schema_type *t, int argc, ch
             snprintf(parent_uuid, sizeof parent_uuid, "%s", parent);
         } else {
             /* The parent's type: the one of t's parent types that resolves. */
+            /* A 404 means "not of this type": try the next; any other
+             * answer or a transport error is reported as it is. */
             rc = CTL_EXIT_NOTFOUND;
-            for (size_t i = 0; i < t->parents_len && rc != 0; i++) {
+            bool failed = false;
+            for (size_t i = 0; i < t->parents_len && rc != 0 && !failed; i++) {
                 json_t *req = json_pack("{s:s, s:o}", "type", t->parents[i]->name, "fq_name", fq_split(parent));
                 json_t *doc = NULL;
                 struct buf resp;
                 int status = 0;
-                char *text = json_dumps(req, JSON_COMPACT);
                 buf_init(&resp, 0);
-                if (text && ctl_http_request(c->http, "POST", "/fqname-to-id", c->token, text, strlen(text), &status,
-                                             &resp) == 0 && status == 200) {
+                int trc = req ? api_send(c, "POST", "/fqname-to-id", req, &status, &resp) : LIB_ENOMEM;
+                if (trc != 0) {
+                    rc = transport_error(c, trc, "parent lookup");
+                    failed = true;
+                } else if (status == 200) {
                     doc = json_loadb((const char *)resp.data, resp.size, 0, NULL);
                     const char *u = json_string_value(json_object_get(doc, "uuid"));
                     if (u) {
                         snprintf(parent_uuid, sizeof parent_uuid, "%s", u);
                         rc = 0;
                     }
+                } else if (status != 404) {
+                    rc = report_error(status, &resp, "parent lookup");
+                    failed = true;
                 }
-                free(text);
                 buf_destroy(&resp);
                 json_decref(doc);
                 json_decref(req);
             }
             if (rc != 0) {
-                fprintf(stderr, "stratactl: parent %s not found\n", parent);
+                if (!failed) {
+                    fprintf(stderr, "stratactl: parent %s not found\n", parent);
+                }
                 return rc;
             }
         }
