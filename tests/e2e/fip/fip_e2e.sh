@@ -176,11 +176,19 @@ wait_for 20 routed b $EXT_RI $FIP || { actl b routes $EXT_RI; die "agent b lacks
 wait_for 20 routed a $EXT_RI ${IP[2]} || { actl a routes $EXT_RI; die "agent a lacks v2's route in ext"; }
 ok "v1 holds $FIP (agent a), its route published in ext (agent b)"
 
-# capture FILE NS FILTER: tshark on eth0 of NS for 4 s in the background (pid in CAP)
+# capture FILE NS FILTER: tshark on eth0 of NS in the background (pid in
+# CAP), returns once it is capturing; capture_end stops it
 capture() {
-    in_ns $2 tshark -i eth0 -a duration:4 -f "$3" -w "$1" >/dev/null 2>&1 &
+    in_ns $2 tshark -i eth0 -a duration:30 -f "$3" -w "$1" >"$1.log" 2>&1 &
     CAP=$!
-    sleep 1
+    PIDS+=($CAP)
+    wait_for 10 grep -q "Capturing on" "$1.log" || die "tshark did not start capturing: $(cat "$1.log")"
+    sleep 0.2
+}
+capture_end() {
+    sleep 0.3
+    kill -TERM $CAP 2>/dev/null
+    wait $CAP
 }
 count() { tshark -r "$1" -Y "$2" 2>/dev/null | wc -l; }
 
@@ -188,7 +196,7 @@ count() { tshark -r "$1" -Y "$2" 2>/dev/null | wc -l; }
 capture "$work/v1-in.pcap" ${VNS[1]} icmp
 out=$(in_ns ${VNS[2]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v2 (ext, compute b) -> $FIP"; }
 echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v2: replies not from $FIP"; }
-wait $CAP
+capture_end
 n=$(count "$work/v1-in.pcap" "icmp.type == 8 && ip.src == ${IP[2]} && ip.dst == ${IP[1]}")
 [ "$n" -ge 3 ] || die "v1 did not see v2's requests DNAT'ed to ${IP[1]} ($n)"
 n=$(count "$work/v1-in.pcap" "ip.dst == $FIP")
@@ -203,7 +211,7 @@ ncp=$!
 PIDS+=($ncp)
 sleep 0.3
 in_ns ${VNS[1]} timeout 5 bash -c "echo hello-from-v1 >/dev/tcp/${IP[2]}/7000" || die "TCP v1 -> v2:7000"
-wait $CAP
+capture_end
 wait_for 3 grep -q hello-from-v1 "$work/nc.out" || die "v2 did not receive v1's TCP data"
 n=$(count "$work/v2-in.pcap" "icmp.type == 8 && ip.src == $FIP && ip.dst == ${IP[2]}")
 [ "$n" -ge 3 ] || die "v2 did not see v1's requests from $FIP ($n)"
@@ -218,7 +226,7 @@ out=$(in_ns ${VNS[3]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v3
 echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v3: replies not from $FIP"; }
 capture "$work/v3-in.pcap" ${VNS[3]} icmp
 in_ns ${VNS[1]} ping -c 3 -i 0.2 -W 2 ${IP[3]} >/dev/null || die "ping v1 -> v3 (ext, same compute node)"
-wait $CAP
+capture_end
 n=$(count "$work/v3-in.pcap" "icmp.type == 8 && ip.src == $FIP")
 [ "$n" -ge 3 ] || die "v3 did not see v1's requests from $FIP ($n)"
 ok "ext VM on v1's compute node: pings $FIP and is reached from $FIP"
