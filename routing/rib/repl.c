@@ -268,6 +268,8 @@ static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, 
         for (size_t l = 0; l < inst->leaks_len; l++) {
             const struct rib_leak *lk = &inst->leaks[l];
             struct rib_table *dt = lk->to->tables[vi];
+            if (lk->cfg.families && !(lk->cfg.families & RIB_LEAK_FAMILY(t->family)))
+                continue;
             if (chain_has(r, bp, dt->id, RIB_REPL_DEPTH_MAX))
                 continue;
             struct rib_path lp = {
@@ -702,6 +704,8 @@ int rib_leak_set(struct rib_instance *from, struct rib_instance *to, const struc
     if (!from || !to || !cfg || from == to || from->rib != to->rib)
         return RIB_ERR_INVAL;
     if (cfg->nexthop.af != 0 && cfg->nexthop.af != 4 && cfg->nexthop.af != 6)
+        return RIB_ERR_INVAL;
+    if (cfg->families & ~(RIB_LEAK_FAMILY(RIB_AF_INET) | RIB_LEAK_FAMILY(RIB_AF_INET6) | RIB_LEAK_FAMILY(RIB_AF_EVPN)))
         return RIB_ERR_INVAL;
     struct rib *r = from->rib;
     size_t i;

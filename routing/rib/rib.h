@@ -325,7 +325,10 @@ struct rib_path {
     uint8_t depth;              /* replication hops */
 };
 
-#define RIB_REPL_DEPTH_MAX 8
+/* A service chain of n services is 2 + 3n hops (export, import, then per
+ * service a leak, an export and an import): 64 covers the compiler's 16
+ * services with room to spare. */
+#define RIB_REPL_DEPTH_MAX 64
 
 /* The table of 'family' in the global VPN space (RIB_AF_L3VPN, _L3VPN6,
  * _EVPN_VPN, _RTARGET), NULL for other families. */
@@ -462,14 +465,20 @@ int rib_instance_configure(struct rib_instance *inst, const struct rib_instance_
  * (ECMP) paths of every prefix of 'from' appear in the same-family table of
  * 'to', with the next hop replaced by 'nexthop' (when its af != 0) and the
  * MPLS label by 'label' (when has_label) — "next-hop-self" for a service
- * VM's address and label. Leaked paths vanish when their source path goes. */
+ * VM's address and label. 'families' limits the rule to the tables whose
+ * bit (1u << enum rib_family) is set (0: inet, inet6 and evpn): a service
+ * VM's routed label means nothing to an EVPN MAC route. Leaked paths vanish
+ * when their source path goes. */
 struct rib_leak_config {
     struct rib_addr nexthop;
     bool has_label;
     uint32_t label;
+    unsigned families;
 };
+#define RIB_LEAK_FAMILY(af) (1u << (unsigned)(af))
 /* Adds or replaces the rule from 'from' to 'to'. RIB_ERR_INVAL when from ==
- * to, RIB_ERR_NOMEM. */
+ * to, the next hop's af is not 0, 4 or 6, or 'families' names another
+ * family; RIB_ERR_NOMEM. */
 int rib_leak_set(struct rib_instance *from, struct rib_instance *to, const struct rib_leak_config *cfg) STRATA_WARN_UNUSED;
 /* Removes it and its leaked paths. RIB_ERR_NOENT. */
 int rib_leak_clear(struct rib_instance *from, struct rib_instance *to) STRATA_WARN_UNUSED;

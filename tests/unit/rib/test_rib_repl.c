@@ -264,6 +264,32 @@ static void test_leak_rewrite(void **state)
     rib_flush(f->r);
 }
 
+/* A leak rule limited to inet: an EVPN MAC/IP route of A stays out of C,
+ * A's inet route is leaked; a family the rule cannot name is refused. */
+static void test_leak_families(void **state)
+{
+    struct fx *f = *state;
+    struct rib_leak_config lk = {.nexthop = ip4(10, 9, 9, 9), .has_label = true, .label = 77,
+                                 .families = RIB_LEAK_FAMILY(RIB_AF_INET)};
+    assert_int_equal(rib_leak_set(f->a, f->c, &lk), 0);
+    struct rib_prefix p = pfx4(10, 1, 0, 3, 32);
+    struct rib_attr a = agent_attr(20);
+    add_path(inet(f->a), f->r, &p, f->agent, 0, &a, 0);
+    struct rib_prefix m = {.family = RIB_AF_EVPN, .evpn = {.type = 2, .mac = {2, 0, 0, 0, 0, 3}},
+                           .addr = ip4(10, 1, 0, 3)};
+    add_path(rib_instance_table(f->a, RIB_AF_EVPN), f->r, &m, f->agent, 0, &a, 0);
+    assert_int_equal(path_count(inet(f->c), &p), 1);
+    assert_int_equal(path_count(rib_instance_table(f->c, RIB_AF_EVPN), &m), 0);
+    /* widened to every family: the MAC route follows */
+    lk.families = 0;
+    assert_int_equal(rib_leak_set(f->a, f->c, &lk), 0);
+    assert_int_equal(path_count(rib_instance_table(f->c, RIB_AF_EVPN), &m), 1);
+    lk.families = RIB_LEAK_FAMILY(RIB_AF_L3VPN);
+    assert_int_equal(rib_leak_set(f->a, f->c, &lk), RIB_ERR_INVAL);
+    audit_ok(f->r);
+    rib_flush(f->r);
+}
+
 static void test_no_loops(void **state)
 {
     struct fx *f = *state;
@@ -691,6 +717,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_change_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leak_rewrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leak_families, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_loops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycle_collapses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evpn_and_stale_follow, setup, teardown),
