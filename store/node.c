@@ -120,6 +120,10 @@ struct store_node {
     bool transferring;
     struct raft_transfer transfer;
     uint64_t watchdog_transfers;
+    /* Follower side: the commit index and since when it is unchanged while
+     * a leader is known and entries past it are persisted here. */
+    uint64_t fw_commit;
+    uint64_t fw_since_ms;
 
     store_event_fn *event_hook;
     void *event_arg;
@@ -576,6 +580,7 @@ static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
 
 #define NODE_WATCHDOG_MS 1000
 #define NODE_STUCK_ELECTIONS 3
+#define NODE_FOLLOWER_STUCK_MS 10000
 
 static void watchdog_transfer_cb(struct raft_transfer *req)
 {
@@ -588,9 +593,41 @@ static void watchdog_transfer_cb(struct raft_transfer *req)
  * heartbeat (recent_recv) but its match index never moves. A new leader
  * starts with fresh progress, so the leader hands over leadership to the
  * most advanced other voter. A follower that is down is not "stuck". */
+/* A follower of a live leader whose commit index stays below entries it
+ * has persisted (seen once in the kill test after every node restarted: the
+ * leader's match index for it at the end of the log, its own commit index
+ * at 1 for 30 s of heartbeats). libraft 0.15 advances a follower's commit
+ * index only inside its AppendEntries handling, so from outside the node
+ * can only restart: it exits 75 and its supervisor starts it again, which
+ * reloads the log. */
+static void follower_watchdog(struct store_node *n, uint64_t now)
+{
+    raft_id lid = 0;
+    const char *laddr = NULL;
+    raft_leader(&n->raft, &lid, &laddr);
+    uint64_t commit = n->raft.commit_index;
+    if (raft_state(&n->raft) != RAFT_FOLLOWER || lid == 0 || n->raft.last_stored <= commit ||
+        commit != n->fw_commit) {
+        n->fw_commit = commit;
+        n->fw_since_ms = now;
+        return;
+    }
+    if (now - n->fw_since_ms >= NODE_FOLLOWER_STUCK_MS && !n->closing) {
+        log_error("store", "commit index stuck below the persisted log under a live leader; exiting so the role "
+                  "is restarted", "commit=%llu last_stored=%llu leader=%llu term=%llu",
+                  (unsigned long long)commit, (unsigned long long)n->raft.last_stored, (unsigned long long)lid,
+                  (unsigned long long)n->raft.current_term);
+        if (store_fsm_failed(n->fsm) == 0) {
+            (void)node_flush(n);
+        }
+        _exit(NODE_EXIT_UNAVAILABLE);
+    }
+}
+
 static void watchdog_cb(uv_timer_t *t)
 {
     struct store_node *n = t->data;
+    follower_watchdog(n, uv_now(n->loop));
     if (raft_state(&n->raft) != RAFT_LEADER || !n->raft.leader_state.progress || n->transferring) {
         memset(n->watch, 0, sizeof n->watch);
         return;
@@ -1250,6 +1287,7 @@ int store_node_status(struct store_node *n, struct store_node_status *st)
     st->commit_index = n->raft.commit_index;
     st->applied_index = n->raft.last_applied;
     st->last_index = raft_last_index(&n->raft);
+    st->last_stored = n->raft.last_stored;
     st->storage_error = store_fsm_failed(n->fsm);
     st->watchdog_transfers = n->watchdog_transfers;
     unsigned count = n->raft.configuration.n;

@@ -90,6 +90,7 @@ struct store_node_status {
     uint64_t commit_index;
     uint64_t applied_index; /* raft's */
     uint64_t last_index;
+    uint64_t last_stored;   /* raft's: the last log entry persisted here */
     struct store_fsm_status fsm;
     unsigned members_len;
     struct {

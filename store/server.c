@@ -518,11 +518,11 @@ static void handle_status(struct sconn *c, const struct store_frame *f)
         json_array_append_new(members, m);
     }
     json_t *doc = json_pack(
-        "{s:I, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:s, s:I, s:I, s:i}, s:o}",
+        "{s:I, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:s, s:I, s:I, s:i}, s:o}",
         "id", (json_int_t)st.id, "state", st.state >= 0 && st.state <= 3 ? states[st.state] : "?",
         "leader_id", (json_int_t)st.leader_id, "leader_address", st.leader_address, "term",
         (json_int_t)st.term, "commit_index", (json_int_t)st.commit_index, "applied_index",
-        (json_int_t)st.applied_index, "last_index", (json_int_t)st.last_index, "store", "revision",
+        (json_int_t)st.applied_index, "last_index", (json_int_t)st.last_index, "last_stored", (json_int_t)st.last_stored, "store", "revision",
         (json_int_t)st.fsm.revision, "compacted_revision", (json_int_t)st.fsm.compacted_revision,
         "applied_index", (json_int_t)st.fsm.applied_index, "hash", hash, "map_size",
         (json_int_t)st.fsm.map_size, "map_used", (json_int_t)st.fsm.map_used, "storage_error",
