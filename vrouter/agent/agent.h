@@ -111,7 +111,8 @@ struct agent_fip {
     char ri[AGENT_RI_MAX];
     char vn[AGENT_RI_MAX];
     struct agent_policy *policy;
-    uint32_t vrf; /* set by the core: the pool instance's VRF */
+    uint32_t vrf; /* the pool instance's VRF, set by the core; given, the VRF a new
+                     instance takes when free (a restart restores it) */
 };
 
 struct agent_port {

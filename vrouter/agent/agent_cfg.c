@@ -485,17 +485,31 @@ static bool spec_same(const struct agent_port_spec *a, const struct agent_port_s
 }
 
 /* Gives port 'uuid' the floating IPs view 'm' lists for it; a refusal of
- * the core is counted (fip_refusals), the port stays. */
+ * the core is counted (fip_refusals), the port stays. A change of the
+ * addresses or their VRFs counts as a change (the host saves its state). */
 static int fips_reconcile(struct agent_cfg *g, const struct acfg_mirror *m, const char *uuid)
 {
     struct agent_fip fips[AGENT_FIP_MAX];
     size_t n = 0;
+    const struct agent_port *p = agent_port_find(g->core, uuid);
+    uint32_t before_ip[AGENT_FIP_MAX] = {0}, before_vrf[AGENT_FIP_MAX] = {0};
+    size_t before_count = p ? p->fip_count : 0;
+    for (size_t i = 0; i < before_count; i++) {
+        before_ip[i] = p->fips[i].ip4;
+        before_vrf[i] = p->fips[i].vrf;
+    }
     int rc = agent_cfg_fips_from(m, uuid, fips, &n);
     rc = rc ? rc : agent_port_fips_set(g->core, uuid, fips, n);
     if (rc == AGENT_ENOMEM) {
         return rc;
     }
     g->st.fip_refusals += rc != 0;
+    p = agent_port_find(g->core, uuid);
+    bool changed = !p || p->fip_count != before_count;
+    for (size_t i = 0; !changed && i < before_count; i++) {
+        changed = before_ip[i] != p->fips[i].ip4 || before_vrf[i] != p->fips[i].vrf;
+    }
+    g->st.changes += changed; /* the host saves its state (floating IPs are in it) */
     return 0;
 }
 

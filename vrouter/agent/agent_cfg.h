@@ -49,7 +49,8 @@ struct agent_cfg_status {
     size_t bindings, bound, held;
     uint64_t port_adds, port_updates, port_dels, policy_sets;
     uint64_t fip_refusals; /* floating IP sets the core refused (conflicts) */
-    uint64_t changes; /* port adds + updates + deletions (the host saves its state on a change) */
+    uint64_t changes; /* port adds + updates + deletions + floating IP set changes (the host saves
+                         its state on a change) */
     bool encap_from_config; /* the global-vrouter-config node sets the order */
     uint8_t encaps[3];
     size_t encap_count;

@@ -201,6 +201,9 @@ const char *agent_route_vn(const struct agent_route *rt)
 
 const struct agent_port *agent_fip_find(const struct agent_core *c, uint32_t vrf, uint32_t ip4, size_t *fip)
 {
+    if (c->fips == 0) {
+        return NULL;
+    }
     for (size_t i = 0; i < c->port_count; i++) {
         const struct agent_port *p = &c->ports[i];
         for (size_t j = 0; j < p->fip_count; j++) {
@@ -1175,6 +1178,7 @@ static void fips_release(struct agent_core *c, struct agent_port *p, const struc
         }
         agent_policy_free(f->policy);
     }
+    c->fips -= p->fip_count;
     memset(p->fips, 0, sizeof p->fips);
     p->fip_count = 0;
 }
@@ -1254,7 +1258,8 @@ int agent_port_fips_set(struct agent_core *c, const char *name, const struct age
         if (!ri) {
             ri = made[used++];
             snprintf(ri->name, sizeof ri->name, "%s", next[i].ri);
-            ri->vrf = vrf_alloc(c);
+            bool restore = next[i].vrf >= 1 && next[i].vrf <= AGENT_VRFS_MAX && !agent_ri_by_vrf(c, next[i].vrf);
+            ri->vrf = restore ? next[i].vrf : vrf_alloc(c);
             c->ris[c->ri_count++] = ri;
             struct vr_msg m;
             vr_msg_init(&m, VR_MSG_VRF, 0, 0);
@@ -1274,6 +1279,7 @@ int agent_port_fips_set(struct agent_core *c, const char *name, const struct age
         p->fips[i] = next[i];
     }
     p->fip_count = count;
+    c->fips += count;
     for (size_t i = 0; i < count; i++) {
         struct agent_fip *f = &p->fips[i];
         fip_route_msg(c, VR_MSG_ROUTE, f->vrf, f->ip4, p->nh);
@@ -1470,9 +1476,7 @@ void agent_status_get(const struct agent_core *c, struct agent_status *st)
     st->flows_aged = c->flows_aged;
     st->flows_denied = c->flows_denied;
     st->flows_nat = c->flows_nat;
-    for (size_t i = 0; i < c->port_count; i++) {
-        st->fips += c->ports[i].fip_count;
-    }
+    st->fips = c->fips;
 }
 
 static int put_str(struct buf *out, const char *s)

@@ -720,7 +720,7 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
     d->reverse_action.type = DP_FLOW_FORWARD;
     const struct agent_port *local = agent_port_by_ip(c, p->vrf, v.dst);
     struct fip_flow ff = {0};
-    bool nat = !local && fip_flow_find(c, p->ifindex, p->vrf, &v, &ff) && !ff.snat;
+    bool nat = !local && c->fips > 0 && fip_flow_find(c, p->ifindex, p->vrf, &v, &ff) && !ff.snat;
     const struct agent_route *rt = local || nat ? NULL : agent_route_lookup(c, p->vrf, v.dst);
     nat = nat || (!local && !rt && ff.snat);
     uint32_t nat_src = 0, nat_dst = 0;

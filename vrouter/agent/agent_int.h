@@ -131,6 +131,7 @@ struct agent_core {
     uint64_t flows_over_limit, flows_aged, flows_denied, flows_nat;
     struct agent_vn_subnet *vn_subnets;
     size_t vn_subnet_count;
+    size_t fips; /* floating IPs over all ports (0: flow misses skip their lookup) */
 };
 
 struct agent_ri *agent_ri_find(const struct agent_core *c, const char *name);

@@ -827,6 +827,17 @@ static int state_save(struct agentd *d)
         rc = rc ? rc : agent_spec_format(&agent_port_at(d->core, i)->spec, &b);
         rc = rc ? rc : buf_put_u8(&b, '\n');
     }
+    for (size_t i = 0; rc == 0 && i < agent_port_count(d->core); i++) {
+        const struct agent_port *p = agent_port_at(d->core, i);
+        for (size_t j = 0; rc == 0 && j < p->fip_count; j++) {
+            const struct agent_fip *f = &p->fips[j];
+            char fl[AGENT_NAME_MAX + 2 * AGENT_RI_MAX + 64];
+            int fn = snprintf(fl, sizeof fl, "fip %s %u.%u.%u.%u %s %s vrf=%u\n", p->spec.name, f->ip4 >> 24,
+                              (f->ip4 >> 16) & 0xff, (f->ip4 >> 8) & 0xff, f->ip4 & 0xff, f->ri,
+                              f->vn[0] ? f->vn : "-", f->vrf);
+            rc = buf_put(&b, fl, (size_t)fn);
+        }
+    }
     for (size_t i = 0; rc == 0 && d->acfg && i < agent_cfg_binding_count(d->acfg); i++) {
         const struct agent_cfg_binding *bd = agent_cfg_binding_at(d->acfg, i);
         char bl[AGENT_NAME_MAX + VR_MSG_NAME_MAX + 16];
@@ -878,6 +889,58 @@ static int bind_parse(const char *s, struct bind_line *b)
 static struct bind_line *load_binds;
 static size_t load_bind_count;
 
+/* A "fip PORT ADDR INSTANCE NETWORK vrf=N" line of the state file: a
+ * port's floating IP as last installed (restored without its policy, like
+ * the port, until the config says otherwise). */
+struct fip_line {
+    char port[AGENT_NAME_MAX];
+    struct agent_fip fip;
+};
+
+static struct fip_line *load_fips;
+static size_t load_fip_count;
+
+static int fip_parse(const char *s, struct fip_line *l)
+{
+    char port[CTL_LINE_MAX], addr[64], ri[CTL_LINE_MAX], vn[CTL_LINE_MAX];
+    unsigned vrf;
+    char extra;
+    struct in_addr a;
+    memset(l, 0, sizeof *l);
+    if (sscanf(s, "%1023s %63s %1023s %1023s vrf=%u %c", port, addr, ri, vn, &vrf, &extra) != 5 ||
+        strlen(port) >= sizeof l->port || strlen(ri) >= sizeof l->fip.ri || strlen(vn) >= sizeof l->fip.vn ||
+        inet_pton(AF_INET, addr, &a) != 1 || vrf > AGENT_VRFS_MAX) {
+        return AGENT_ESYNTAX;
+    }
+    memcpy(l->port, port, strlen(port) + 1);
+    l->fip.ip4 = ntohl(a.s_addr);
+    memcpy(l->fip.ri, ri, strlen(ri) + 1);
+    if (strcmp(vn, "-") != 0) {
+        memcpy(l->fip.vn, vn, strlen(vn) + 1);
+    }
+    l->fip.vrf = vrf;
+    return 0;
+}
+
+/* Gives every restored port the floating IPs the state file lists for it. */
+static void fips_restore(struct agentd *d)
+{
+    for (size_t i = 0; i < agent_port_count(d->core); i++) {
+        const struct agent_port *p = agent_port_at(d->core, i);
+        struct agent_fip fips[AGENT_FIP_MAX];
+        size_t n = 0;
+        for (size_t j = 0; j < load_fip_count && n < AGENT_FIP_MAX; j++) {
+            if (strcmp(load_fips[j].port, p->spec.name) == 0) {
+                fips[n++] = load_fips[j].fip;
+            }
+        }
+        int rc = n ? agent_port_fips_set(d->core, p->spec.name, fips, n) : 0;
+        if (rc != 0) {
+            log_error(MOD, "cannot restore floating IPs", "port=%s err=\"%s\"", p->spec.name, strata_strerror(rc));
+        }
+    }
+}
+
 static int state_load(struct agentd *d, uint32_t *gen, struct agent_port_spec **specs, size_t *count)
 {
     char path[4096];
@@ -926,6 +989,19 @@ static int state_load(struct agentd *d, uint32_t *gen, struct agent_port_spec **
                 rc = AGENT_ESYNTAX;
             } else {
                 load_bind_count++;
+            }
+        } else if (strncmp(line, "fip ", 4) == 0) {
+            struct fip_line *fl = realloc(load_fips, (load_fip_count + 1) * sizeof *fl);
+            if (!fl) {
+                rc = LIB_ENOMEM;
+                break;
+            }
+            load_fips = fl;
+            if (fip_parse(line + 4, &fl[load_fip_count]) != 0) {
+                log_error(MOD, "bad line in the state file", "path=%s line=%u", path, lineno);
+                rc = AGENT_ESYNTAX;
+            } else {
+                load_fip_count++;
             }
         } else if (line[0]) {
             log_error(MOD, "bad line in the state file", "path=%s line=%u", path, lineno);
@@ -1623,6 +1699,7 @@ int main(int argc, char **argv)
         log_error(MOD, "cannot read the state file", "err=\"%s\"", strata_strerror(rc));
         free(specs);
         free(load_binds);
+        free(load_fips);
         return 1;
     }
     d->cfg.generation = prev_gen + 1;
@@ -1651,6 +1728,7 @@ int main(int argc, char **argv)
         log_error(MOD, "cannot start", "err=\"%s\"", strata_strerror(rc));
         free(specs);
         free(load_binds);
+        free(load_fips);
         tls_ctx_free(d->tls);
         agent_cfg_free(d->acfg);
         agent_core_free(d->core);
@@ -1666,6 +1744,9 @@ int main(int argc, char **argv)
         }
     }
     free(specs);
+    fips_restore(d);
+    free(load_fips);
+    load_fips = NULL;
     for (size_t i = 0; i < load_bind_count; i++) { /* their ports were restored above */
         rc = agent_cfg_bind(d->acfg, load_binds[i].uuid, load_binds[i].tap);
         if (rc != 0 && rc != AGENT_EHELD) {

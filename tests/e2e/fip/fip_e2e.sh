@@ -25,7 +25,10 @@
 #   5. agent A counts the NAT flows and lists each pair (the reverse of a
 #      DNAT pair is keyed on the fixed address, of an SNAT pair on the
 #      floating one);
-#   6. the floating IP is deleted through the API: A's port loses it, B's
+#   6. agent A, cut off from both control nodes, is restarted: the
+#      floating IP comes back from its state file (headless) and v2's
+#      pings to the floating address are answered again;
+#   7. the floating IP is deleted through the API: A's port loses it, B's
 #      route is withdrawn, pings to the floating address fail.
 # Usage: fip_e2e.sh STRATAD STRATACTL STRATA_AGENT STRATA_VROUTER
 # Exit 77 (skip) when not root or without namespaces, jq or python3.
@@ -135,23 +138,30 @@ actl() { # a|b COMMAND...
     shift
     "$AGENT" ctl --ctl "$work/agent-$n.ctl" "$@"
 }
-declare -A DPID
+declare -A DPID FWD1 FWD2
+forwarders() { # NS NAME: the compute node's way to the control nodes
+    ip netns exec $1 python3 "$FWD" tcp-to-unix 127.0.0.1 $xmpp_port "$work/xmpp-1.sock" &
+    FWD1[$2]=$!
+    ip netns exec $1 python3 "$FWD" tcp-to-unix 127.0.0.2 $xmpp_port "$work/xmpp-2.sock" &
+    FWD2[$2]=$!
+    PIDS+=(${FWD1[$2]} ${FWD2[$2]})
+}
+agent_start() { # NS NAME FABRIC
+    rm -f "$work/agent-$2.ctl"
+    ip netns exec $1 "$AGENT" --name compute-$2 --pki "$work/pki" --control 127.0.0.1:$xmpp_port \
+        --control 127.0.0.2:$xmpp_port --vrouter-sock "$work/vr-$2.sock" --fabric-ip $3 \
+        --state-dir "$work/state-$2" --ctl "$work/agent-$2.ctl" >>"$work/agent-$2.log" 2>&1 &
+    PIDS+=($!)
+    DPID[$2]=$!
+    wait_for 10 test -S "$work/agent-$2.ctl" || die "agent $2 did not start"
+}
 compute() { # NS NAME FABRIC
-    local n
-    for n in 1 2; do
-        ip netns exec $1 python3 "$FWD" tcp-to-unix 127.0.0.$n $xmpp_port "$work/xmpp-$n.sock" &
-        PIDS+=($!)
-    done
+    forwarders $1 $2
     ip netns exec $1 "$VROUTER" -s "$work/vr-$2.sock" --flows 4096 --nhs 8192 --labels 4096 --routes 4096 \
         --ifs 64 --vrfs 64 --flow-idle-ms 3600000 >"$work/vr-$2.log" 2>&1 &
     PIDS+=($!)
     wait_for 5 test -S "$work/vr-$2.sock" || die "vrouter $2 did not start"
-    ip netns exec $1 "$AGENT" --name compute-$2 --pki "$work/pki" --control 127.0.0.1:$xmpp_port \
-        --control 127.0.0.2:$xmpp_port --vrouter-sock "$work/vr-$2.sock" --fabric-ip $3 \
-        --state-dir "$work/state-$2" --ctl "$work/agent-$2.ctl" >"$work/agent-$2.log" 2>&1 &
-    PIDS+=($!)
-    DPID[$2]=$!
-    wait_for 10 test -S "$work/agent-$2.ctl" || die "agent $2 did not start"
+    agent_start $1 $2 $3
 }
 compute $CA a 10.99.0.1
 compute $CB b 10.99.0.2
@@ -245,7 +255,29 @@ echo "--- agent a flows"
 actl a flows | grep -v "^ok$"
 ok "agent a: $1 NAT flows, the pairs listed"
 
-# ---- 6. the floating IP goes ----
+# ---- 6. agent A restarted headless: the floating IP from its state file ----
+grep -q "^fip ${UUID[1]} $FIP $EXT_RI default-domain:s:ext vrf=[0-9]*$" "$work/state-a/agent.state" ||
+    { cat "$work/state-a/agent.state"; die "agent a's state file lacks the floating IP"; }
+kill ${FWD1[a]} ${FWD2[a]}
+wait ${FWD1[a]} ${FWD2[a]} 2>/dev/null
+down() { actl a status | grep -q "^node0 .* down " && actl a status | grep -q "^node1 .* down "; }
+wait_for 20 down || { actl a status; die "agent a: control nodes not lost"; }
+kill -TERM ${DPID[a]}
+wait ${DPID[a]}
+agent_start $CA a 10.99.0.1
+wait_for 10 has_fip || { actl a ports; die "restarted agent a (headless): v1 has no floating IP"; }
+actl a status | grep -q "^node0 .* down " || die "agent a is not headless"
+capture "$work/v1-restart.pcap" ${VNS[1]} icmp
+out=$(in_ns ${VNS[2]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v2 -> $FIP after agent a's headless restart"; }
+echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v2: replies not from $FIP after the restart"; }
+capture_end
+n=$(count "$work/v1-restart.pcap" "icmp.type == 8 && ip.src == ${IP[2]} && ip.dst == ${IP[1]}")
+[ "$n" -ge 3 ] || die "after the restart v1 did not see v2's requests DNAT'ed ($n)"
+forwarders $CA a
+wait_for 20 both_up a || die "agent a: control nodes not back"
+ok "agent a restarted headless: v1's floating IP from the state file, $FIP answers; control nodes back"
+
+# ---- 7. the floating IP goes ----
 api 1 floating-ip delete default-domain:s:ext:pool:f1 >/dev/null || die "delete the floating IP"
 no_fip() { ! actl a ports | grep -q "fip="; }
 wait_for 20 no_fip || { actl a ports; die "agent a: v1 keeps the floating IP"; }

@@ -797,6 +797,34 @@ static void test_fip_removal_and_aging(void **state)
     fx_free(f);
 }
 
+/* A restart restores a floating IP with its pool VRF (the state file's
+ * vrf=): a new instance takes the given VRF when free, else the lowest
+ * free one; an existing instance keeps its own. */
+static void test_fip_restore_vrf(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    add_port(f, VM1);
+    struct agent_fip x = fip(FIP, POOL_RI, POOL_VN, NULL);
+    x.vrf = 9;
+    assert_int_equal(agent_port_fips_set(f->core, "vm1", &x, 1), 0);
+    assert_int_equal(agent_ri_vrf(f->core, POOL_RI), 9);
+    assert_int_equal(vm1(f)->fips[0].vrf, 9);
+    uint8_t a[16] = {0};
+    be32_store(a, FIP);
+    assert_int_equal(dp_route_lookup(f->dp, 9, 4, a), vm1(f)->nh);
+    /* a VRF in use by another instance is not taken */
+    struct agent_fip y[2] = {fip(FIP, POOL_RI, POOL_VN, NULL), fip(0x0a0a0001u, "d:p:ext2:ext2", "d:p:ext2", NULL)};
+    y[0].vrf = 3; /* ignored: the instance exists with 9 */
+    y[1].vrf = vm1(f)->spec.vrf;
+    assert_int_equal(agent_port_fips_set(f->core, "vm1", y, 2), 0);
+    assert_int_equal(agent_ri_vrf(f->core, POOL_RI), 9);
+    uint32_t v2 = agent_ri_vrf(f->core, "d:p:ext2:ext2");
+    assert_true(v2 != 0 && v2 != 9 && v2 != vm1(f)->spec.vrf);
+    assert_int_equal(f->dp_errors, 0);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -807,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_fip_local_external_vm),
         cmocka_unit_test(test_fip_policy),
         cmocka_unit_test(test_fip_removal_and_aging),
+        cmocka_unit_test(test_fip_restore_vrf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
