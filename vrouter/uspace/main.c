@@ -1,7 +1,10 @@
 /* strata-vrouter: the user-space datapath process (see vrd.h).
  *   strata-vrouter -s SOCKET [--flow-idle-ms MS] [--flows N] [--nhs N]
  *                  [--labels N] [--routes N] [--vrfs N] [--ifs N]
- * Table sizes default to the anchor's forwarding-plane sizes. SIGTERM or
+ *                  [--no-fabric-uso] [--no-fabric-gro]
+ * Table sizes default to the anchor's forwarding-plane sizes. The last two
+ * turn off UDP segmentation offload towards the fabric and UDP_GRO on its
+ * sockets (for measurements; both are on by default). SIGTERM or
  * SIGINT ends the process; nothing else does (in particular, not the loss
  * of its control clients). */
 #include <getopt.h>
@@ -39,7 +42,7 @@ static int parse_u32(const char *s, uint32_t *v)
 static void usage(void)
 {
     fprintf(stderr, "usage: strata-vrouter -s SOCKET [--flow-idle-ms MS] [--flows N] [--nhs N] "
-                    "[--labels N] [--routes N] [--vrfs N] [--ifs N]\n");
+                    "[--labels N] [--routes N] [--vrfs N] [--ifs N] [--no-fabric-uso] [--no-fabric-gro]\n");
 }
 
 int main(int argc, char **argv)
@@ -49,6 +52,7 @@ int main(int argc, char **argv)
         {"flows", required_argument, 0, 'f'},  {"nhs", required_argument, 0, 'n'},
         {"labels", required_argument, 0, 'l'}, {"routes", required_argument, 0, 'r'},
         {"vrfs", required_argument, 0, 'v'},   {"ifs", required_argument, 0, 'i'},
+        {"no-fabric-uso", no_argument, 0, 'U'}, {"no-fabric-gro", no_argument, 0, 'G'},
         {0, 0, 0, 0},
     };
     struct vrd_options opt;
@@ -59,6 +63,10 @@ int main(int argc, char **argv)
         uint32_t v = 0;
         if (c == 's') {
             opt.sock_path = optarg;
+            continue;
+        }
+        if (c == 'U' || c == 'G') {
+            *(c == 'U' ? &opt.no_fabric_uso : &opt.no_fabric_gro) = 1;
             continue;
         }
         if (c == '?' || parse_u32(optarg, &v) != 0) {

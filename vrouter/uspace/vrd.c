@@ -46,6 +46,8 @@ int vrd_create(const struct vrd_options *opt, struct vrd **out)
     vrd->ep = -1;
     vrd->listen = (struct vrd_src){.kind = VRD_SRC_LISTEN, .fd = -1};
     vrd->flow_idle_ms = opt->flow_idle_ms ? opt->flow_idle_ms : 60000;
+    vrd->no_uso = opt->no_fabric_uso;
+    vrd->no_gro = opt->no_fabric_gro;
     int rc = vrd_io_init(vrd);
     if (rc != 0) {
         goto fail;

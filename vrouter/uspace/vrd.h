@@ -174,6 +174,9 @@ struct vrd {
         struct cmsghdr align;
     } rx_cmsg[VRD_BATCH];
     int fab_gro;               /* the UDP sockets have UDP_GRO */
+    int fab_uso;               /* UDP_SEGMENT sends (the kernel has them, not turned off) */
+    int no_uso, no_gro;        /* struct vrd_options' no_fabric_uso, no_fabric_gro */
+    uint32_t uso_refused;      /* UDP_SEGMENT sends refused (the first is logged) */
     uint64_t fab_gro_datagrams; /* received glued datagrams ... */
     uint64_t fab_gro_segments;  /* ... and the datagrams they held */
     uint64_t flow_idle_ms;
@@ -294,6 +297,8 @@ uint32_t vrd_gro_piece(uint32_t size, uint32_t gso, uint32_t i, uint32_t *off);
 struct vrd_options {
     const char *sock_path;
     uint64_t flow_idle_ms;
+    int no_fabric_uso; /* no UDP_SEGMENT sends towards the fabric */
+    int no_fabric_gro; /* no UDP_GRO on the fabric's UDP sockets */
     struct dp_config cfg;
 };
 

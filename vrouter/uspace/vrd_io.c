@@ -271,6 +271,7 @@ void vrd_fabric_close(struct vrd *vrd)
 {
     usock_close_all(vrd);
     vrd->fab_gro = 0;
+    vrd->fab_uso = 0;
     src_close(vrd, &vrd->udp[0]);
     src_close(vrd, &vrd->udp[1]);
     src_close(vrd, &vrd->gre);
@@ -404,8 +405,11 @@ int vrd_fabric_open(struct vrd *vrd, uint32_t ifindex, uint32_t ip)
     pkt_tx_open(vrd, ip);
     /* datagrams of one flow may come glued (Linux 5.0; without it they come
      * one by one) */
-    int one = 1;
-    vrd->fab_gro = setsockopt(vrd->udp[0].fd, IPPROTO_UDP, VRD_UDP_GRO, &one, sizeof one) == 0 &&
+    int one = 1, zero = 0;
+    /* UDP_SEGMENT exists (Linux 4.18; an older kernel would ignore the
+     * control message and send one large datagram): setting 0 is a no-op */
+    vrd->fab_uso = !vrd->no_uso && setsockopt(vrd->udp[0].fd, IPPROTO_UDP, VRD_UDP_SEGMENT, &zero, sizeof zero) == 0;
+    vrd->fab_gro = !vrd->no_gro && setsockopt(vrd->udp[0].fd, IPPROTO_UDP, VRD_UDP_GRO, &one, sizeof one) == 0 &&
                    setsockopt(vrd->udp[1].fd, IPPROTO_UDP, VRD_UDP_GRO, &one, sizeof one) == 0;
     log_info("vrouter", "fabric open", "ifindex=%u ip=%u.%u.%u.%u", ifindex, ip >> 24, (ip >> 16) & 0xff,
              (ip >> 8) & 0xff, ip & 0xff);
@@ -632,7 +636,14 @@ static int uso_send(struct vrd *vrd, const struct vrd_uso *u)
         return 0;
     }
     if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-        return 0; /* a full queue: lost as a sendmmsg would lose it */
+        vrd->tx_errors += u->count; /* a full queue: lost as a sendmmsg would lose them */
+        return 0;
+    }
+    if (!vrd->uso_refused++) {
+        /* e.g. EIO: the underlay device has no checksum offload; EINVAL: a
+         * segment larger than its MTU */
+        log_warn("vrouter", "UDP_SEGMENT send refused, sending frame by frame", "errno=%d segments=%u size=%u",
+                 sent < 0 ? errno : 0, u->count, u->seg);
     }
     return -1;
 }
@@ -672,7 +683,7 @@ static void uso_flush(struct vrd *vrd)
  * taken, 0 when the caller queues it as usual (after the run was sent). */
 static int uso_offer(struct vrd *vrd, const struct dp_pkt *pkt, const struct dp_tx *t)
 {
-    int fit = t->hdr_size ? -1 : vrd_uso_fits(vrd->uso, vrd->underlay_ip, pkt->buf + t->off, t->len);
+    int fit = t->hdr_size || !vrd->fab_uso ? -1 : vrd_uso_fits(vrd->uso, vrd->underlay_ip, pkt->buf + t->off, t->len);
     if (fit < 1) {
         uso_flush(vrd);
     }
