@@ -9,7 +9,9 @@
  *    importing the route-target of every network V is connected to;
  *    route-target ["target:<ASN>:<n>"] with n the lowest free number from
  *    8,000,000; a VNI (virtual_network_properties.vxlan_network_identifier
- *    when set, else the lowest free from 1); access-control-list F+[N]
+ *    when set, else the lowest free from 1; from rules version 3 the
+ *    default instance carries it as vxlan_network_identifier, which is how
+ *    agents learn it); access-control-list F+[N]
  *    with the entries of the attached policies in (sequence major, minor,
  *    policy fq_name) order.
  *  - A policy rule expands to one ACL entry per (source address,
@@ -1810,6 +1812,11 @@ static int vn_compile(const struct compile_model *m, struct compile_alloc *a, co
     }
     json_object_set_new(ri, "routing_instance_is_default", json_true());
     json_object_set(ri, "route_target_refs", refs);
+    if (m->version >= 3 &&
+        json_object_set_new(ri, "vxlan_network_identifier", json_integer(compile_alloc_vni(a, uuid))) != 0) {
+        rc = COMPILE_ENOMEM;
+        goto out;
+    }
     rc = acl_emit(out, vn, "virtual-network", name, entries, json_incref(df));
 out:
     free(pols);
@@ -2045,7 +2052,9 @@ static json_t *sset_array(const json_t *set)
 }
 
 /* One interface of a virtual-router index, adding what it needs to the
- * index's sets ('vns', 'ris', 'acls', 'sgs'). */
+ * index's sets ('vns', 'ris', 'acls', 'sgs'). From rules version 3 the
+ * entry also carries the interface's virtual_machine_interface_mac_addresses
+ * (its mac_address list, when the interface has one). */
 static json_t *vr_interface(const struct compile_model *m, const char *uuid, const json_t *vmi,
                             json_t *vns, json_t *ris, json_t *acls, json_t *sgs, int *rc)
 {
@@ -2144,6 +2153,14 @@ static json_t *vr_interface(const struct compile_model *m, const char *uuid, con
         json_object_set(e, "security_groups", sgl);
         json_object_set(e, "instance_ip_addresses", ips);
         json_object_set(e, "floating_ips", fips);
+    }
+    /* version 3: the interface's MAC addresses (the API assigns one) */
+    const json_t *macs = json_object_get(json_object_get(vmi, "virtual_machine_interface_mac_addresses"),
+                                         "mac_address");
+    if (*rc == 0 && m->version >= 3 && json_is_array(macs) &&
+        json_object_set_new(e, "virtual_machine_interface_mac_addresses",
+                            json_pack("{s:o}", "mac_address", json_deep_copy(macs))) != 0) {
+        *rc = COMPILE_ENOMEM;
     }
     json_decref(sgl);
     json_decref(ips);

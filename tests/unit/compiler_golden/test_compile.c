@@ -119,6 +119,35 @@ static void test_golden_vrouter_index(void **state)
     golden("vrouter_index");
 }
 
+static void test_golden_vrouter_index_v3(void **state)
+{
+    (void)state;
+    golden("vrouter_index_v3");
+}
+
+/* The version 3 case's input (vrouter_index's plus interface MACs)
+ * compiled under version 2 is vrouter_index's expected output byte for
+ * byte: the MACs and the routing instances' VNIs are version 3 only. */
+static void test_vrouter_index_v3_under_v2(void **state)
+{
+    (void)state;
+    char in[1024], ex[1024];
+    snprintf(in, sizeof in, "%s/vrouter_index_v3/input.json", STRATA_GOLDEN_DIR);
+    snprintf(ex, sizeof ex, "%s/vrouter_index/expected.json", STRATA_GOLDEN_DIR);
+    json_t *input = load_json(in);
+    json_object_set_new(input, "version", json_integer(2));
+    json_t *got = compile_input(input), *want = load_json(ex);
+    char *g = canon(got), *w = canon(want);
+    assert_string_equal(g, w);
+    assert_null(strstr(g, "mac_address"));
+    assert_null(strstr(g, "vxlan_network_identifier"));
+    free(g);
+    free(w);
+    json_decref(want);
+    json_decref(got);
+    json_decref(input);
+}
+
 static void test_golden_global_defaults(void **state)
 {
     (void)state;
@@ -142,7 +171,7 @@ static void test_determinism(void **state)
     static const char *const cases[] = {"logical_router", "policy_three_vns", "security_groups",
                                         "service_chain_two", "vn_basic", "floating_ip",
                                         "vrouter_index", "service_chain_two_v1", "global_defaults",
-                                        "global_settings"};
+                                        "global_settings", "vrouter_index_v3"};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char in[1024];
         snprintf(in, sizeof in, "%s/%s/input.json", STRATA_GOLDEN_DIR, cases[c]);
@@ -305,6 +334,115 @@ static void test_global_incremental(void **state)
     assert_int_equal(compile_all(m, a, &full), 0);
     assert_true(json_equal(full, derived));
     json_decref(full);
+    json_decref(derived);
+    compile_model_free(m);
+    compile_alloc_free(a);
+    json_decref(input);
+}
+
+/* The number of objects of 'derived' that differ from 'before' (or are
+ * new there) and whose key starts with 'prefix'; '*other' those that do not. */
+static size_t changed_of(const json_t *before, const json_t *derived, const char *prefix, size_t *other)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    *other = 0;
+    json_object_foreach((json_t *)derived, k, v) {
+        if (!json_equal(v, json_object_get(before, k))) {
+            if (strncmp(k, prefix, strlen(prefix)) == 0) {
+                n++;
+            } else {
+                (*other)++;
+            }
+        }
+    }
+    return n;
+}
+
+/* The indexes of 'derived' listing interface 'vmi'. */
+static size_t indexes_listing(const json_t *derived, const char *vmi)
+{
+    size_t n = 0, i;
+    const char *k;
+    json_t *v, *e;
+    json_object_foreach((json_t *)derived, k, v) {
+        json_array_foreach(json_object_get(json_object_get(v, "virtual_router_index"), "interfaces"), i, e) {
+            n += strcmp(json_string_value(json_object_get(e, "uuid")), vmi) == 0;
+        }
+    }
+    return n;
+}
+
+/* Version 3 incrementality of what agents read, in writes, on the
+ * vrouter_index_v3 case: an interface's MAC change rewrites exactly the
+ * indexes listing it (with the new MAC); a change the index does not
+ * show nothing; configuring a network's VNI rewrites exactly its default
+ * routing instance (carrying the new VNI) and no index; each equals a
+ * full compile. */
+static void test_v3_agent_fields_incremental(void **state)
+{
+    (void)state;
+    char in[1024];
+    snprintf(in, sizeof in, "%s/vrouter_index_v3/input.json", STRATA_GOLDEN_DIR);
+    json_t *input = load_json(in);
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *derived = NULL;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, json_object_get(input, "objects")), 0);
+    assert_int_equal(compile_all(m, a, &derived), 0);
+    const char *vmi = "00000000-0000-0000-0000-000000000130", *vn = "00000000-0000-0000-0000-000000000112";
+    size_t hosts = indexes_listing(derived, vmi), dels, other;
+    assert_true(hosts >= 1);
+
+    json_t *before = json_deep_copy(derived);
+    json_t *o = obj_of(input, vmi);
+    json_object_set_new(o, "virtual_machine_interface_mac_addresses",
+                        json_pack("{s:[s]}", "mac_address", "02:aa:bb:cc:dd:ee"));
+    assert_int_equal(apply_change(m, a, derived, "virtual-machine-interface", vmi, o, &dels, NULL, NULL), hosts);
+    assert_int_equal(dels, 0);
+    assert_int_equal(changed_of(before, derived, "virtual-router-index/", &other), hosts);
+    assert_int_equal(other, 0);
+    char *text = json_dumps(derived, JSON_COMPACT);
+    assert_non_null(strstr(text, "\"mac_address\":[\"02:aa:bb:cc:dd:ee\"]"));
+    assert_null(strstr(text, "02:00:00:00:01:30"));
+    free(text);
+    json_t *o2 = json_deep_copy(o); /* the model holds 'o' itself */
+    json_decref(o);
+    o = o2;
+    json_object_set_new(o, "display_name", json_string("renamed"));
+    assert_int_equal(apply_change(m, a, derived, "virtual-machine-interface", vmi, o, &dels, NULL, NULL), 0);
+    json_decref(o);
+
+    json_decref(before);
+    before = json_deep_copy(derived);
+    o = obj_of(input, vn);
+    json_object_set_new(o, "virtual_network_properties", json_pack("{s:i}", "vxlan_network_identifier", 4242));
+    assert_int_equal(apply_change(m, a, derived, "virtual-network", vn, o, &dels, NULL, NULL), 1);
+    assert_int_equal(dels, 0);
+    assert_int_equal(changed_of(before, derived, "routing-instance/", &other), 1);
+    assert_int_equal(other, 0);
+    json_decref(o);
+    const char *k;
+    json_t *v;
+    size_t found = 0;
+    json_object_foreach(derived, k, v) {
+        if (strncmp(k, "routing-instance/", 17) == 0 &&
+            strcmp(json_string_value(json_object_get(v, "parent_uuid")), vn) == 0) {
+            assert_int_equal(json_integer_value(json_object_get(v, "vxlan_network_identifier")), 4242);
+            found++;
+        }
+    }
+    assert_int_equal(found, 1);
+    assert_int_equal(compile_alloc_vni(a, vn), 4242);
+
+    json_t *full = NULL;
+    assert_int_equal(compile_all(m, a, &full), 0);
+    assert_true(json_equal(full, derived));
+    json_decref(full);
+    json_decref(before);
     json_decref(derived);
     compile_model_free(m);
     compile_alloc_free(a);
@@ -689,6 +827,9 @@ int main(void)
         cmocka_unit_test(test_golden_service_chain_two_v1),
         cmocka_unit_test(test_golden_floating_ip),
         cmocka_unit_test(test_golden_vrouter_index),
+        cmocka_unit_test(test_golden_vrouter_index_v3),
+        cmocka_unit_test(test_vrouter_index_v3_under_v2),
+        cmocka_unit_test(test_v3_agent_fields_incremental),
         cmocka_unit_test(test_golden_logical_router),
         cmocka_unit_test(test_golden_allocations_kept),
         cmocka_unit_test(test_golden_global_defaults),

@@ -392,6 +392,8 @@ static void test_vn_create(void **state)
     assert_string_equal(json_string_value(json_object_get(df, "type")), "virtual-network");
     assert_string_equal(json_string_value(json_object_get(df, "uuid")), vn);
     assert_true(json_is_true(json_object_get(ri, "routing_instance_is_default")));
+    /* rules 3: the allocated VNI (the /c/id/vni owner below) on the instance */
+    assert_int_equal(json_integer_value(json_object_get(ri, "vxlan_network_identifier")), 1);
     json_decref(ri);
     json_t *rt = by_fq(f, "route-target", "target:64512:8000000");
     assert_non_null(rt);
@@ -783,6 +785,27 @@ static void test_vrouter_index(void **state)
     assert_int_equal(f->g1.derived_writes - w, 1);
     vr_ifs(f, "compute-1", buf, sizeof buf);
     assert_true(strcmp(buf, "a,b") == 0 || strcmp(buf, "b,a") == 0);
+    /* rules 3: each entry carries the MAC the API assigned its interface */
+    json_t *idx = by_fq(f, "virtual-router-index", "default-global-system-config:compute-1:index");
+    json_t *vmi_a = by_fq(f, "virtual-machine-interface", "default-domain:default-project:a");
+    assert_non_null(idx);
+    assert_non_null(vmi_a);
+    const json_t *mac_a = json_object_get(vmi_a, "virtual_machine_interface_mac_addresses");
+    assert_int_equal(json_array_size(json_object_get(mac_a, "mac_address")), 1);
+    size_t ie;
+    json_t *ent;
+    int seen = 0;
+    json_array_foreach(json_object_get(json_object_get(idx, "virtual_router_index"), "interfaces"), ie, ent) {
+        const json_t *em = json_object_get(ent, "virtual_machine_interface_mac_addresses");
+        assert_non_null(em);
+        if (strcmp(json_string_value(json_object_get(ent, "uuid")), a) == 0) {
+            assert_true(json_equal(em, mac_a));
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 1);
+    json_decref(vmi_a);
+    json_decref(idx);
     check_full(f);
     /* move a from compute-1 to compute-2: two indexes */
     w = f->g1.derived_writes;
@@ -2012,7 +2035,12 @@ static void test_version_raise_three(void **state)
     if (rc) {
         fail_msg("raise: %s", f->err.message);
     }
-    assert_int_equal(f->g2.derived_writes - w, 1); /* the effective-global-config */
+    /* the effective-global-config, and net's instance now carrying its VNI */
+    assert_int_equal(f->g2.derived_writes - w, 2);
+    json_t *ri = ri_of(f, "default-domain:default-project:net", "net");
+    assert_non_null(ri);
+    assert_int_equal(json_integer_value(json_object_get(ri, "vxlan_network_identifier")), 1);
+    json_decref(ri);
     egc_encaps(f, buf, sizeof buf);
     assert_string_equal(buf, "VXLAN");
     check_full(f);
