@@ -16,11 +16,16 @@
  *   node virtual-machine-interface FQ      every field of the index's
  *        interface entry except fq_name (uuid, virtual_network,
  *        routing_instance, access_control_list, instance_ip_addresses,
- *        security_groups, floating_ips, ...)
+ *        security_groups, floating_ips, and under compiler rules 3
+ *        virtual_machine_interface_mac_addresses, e.g.
+ *        {"mac_address":["02:..."]}, when the interface has one)
  *   node virtual-network / routing-instance / access-control-list NAME
  *        for each name in the index's lists: every top-level field of the
  *        store object of that name except fq_name, name and derived_from
- *        (no properties while the object is not in the store)
+ *        (no properties while the object is not in the store); under
+ *        compiler rules 3 a network's default routing-instance carries the
+ *        network's VNI, configured or allocated, as vxlan_network_identifier
+ *        (e.g. "5"; docs/compiler.md)
  *   node security-group NAME               ingress_access_control_list,
  *        egress_access_control_list
  *   node global-vrouter-config

@@ -1,7 +1,9 @@
 /* Unit tests for routing/control/agent_config.c: the config subgraph built
  * from a virtual-router-index, the diff between two subgraphs (order,
  * exactness), its stanzas round-tripping through the XMPP codec into the
- * receiving mirror, and which agents a store change reaches. */
+ * receiving mirror, which agents a store change reaches, and (with the
+ * compiler core's output for a golden case) the interface MACs and network
+ * VNIs of rules version 3 in what an agent receives. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "compiler/compile.h"
 #include "routing/control/agent_config.h"
 #include "tests/unit/xmpp/xmpp_samples.h"
 
@@ -458,6 +461,217 @@ static void test_global_node(void **state)
     json_decref(other);
 }
 
+/* ---- what the compiler writes reaches the agent ---- */
+
+/* The compiler core's output for the golden case vrouter_index_v3 (routers
+ * hosting interfaces with MACs) under rules 'version', with 'mac' (NULL:
+ * as in the case) as the MAC of interface 'vmi': the derived objects
+ * ("TYPE/uuid" -> object) into '*derived', the intent objects into
+ * '*input'; returns the VNIs allocated (network uuid -> VNI, a new
+ * reference). */
+static json_t *compile_case(int version, const char *vmi, const char *mac, json_t **input, json_t **derived)
+{
+    json_error_t e;
+    *input = json_load_file(STRATA_GOLDEN_DIR "/vrouter_index_v3/input.json", 0, &e);
+    assert_non_null(*input);
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(*input, "objects"), i, o) {
+        if (mac && strcmp(json_string_value(json_object_get(o, "uuid")), vmi) == 0) {
+            json_object_set_new(o, "virtual_machine_interface_mac_addresses", json_pack("{s:[s]}", "mac_address", mac));
+        }
+    }
+    struct compile_model *m;
+    struct compile_alloc *a;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, json_object_get(*input, "objects")), 0);
+    compile_model_set_version(m, version);
+    assert_int_equal(compile_all(m, a, derived), 0);
+    json_t *pools = compile_alloc_dump(a);
+    json_t *vnis = json_incref(json_object_get(pools, "vni"));
+    assert_true(json_object_size(vnis) >= 1);
+    json_decref(pools);
+    compile_model_free(m);
+    compile_alloc_free(a);
+    return vnis;
+}
+
+/* Adds 'o' to 'objs' under "TYPE\nNAME" (its fq_name joined by ':'). */
+static void obj_add(json_t *objs, const char *type, json_t *o)
+{
+    char key[1024];
+    int n = snprintf(key, sizeof key, "%s\n", type);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(o, "fq_name"), i, e) {
+        n += snprintf(key + n, sizeof key - (size_t)n, "%s%s", i ? ":" : "", json_string_value(e));
+    }
+    assert_true(n < (int)sizeof key);
+    assert_int_equal(json_object_set(objs, key, o), 0);
+}
+
+/* The set router 'vr''s agent gets from 'input' and 'derived' (as the
+ * control role sees them in the store); '*index' is the router's index. */
+static struct acfg_set *agent_set(const json_t *input, const json_t *derived, const char *vr, json_t **index)
+{
+    json_t *objs = json_object();
+    size_t i;
+    json_t *o;
+    const char *k;
+    *index = NULL;
+    json_array_foreach(json_object_get(input, "objects"), i, o) {
+        if (strcmp(json_string_value(json_object_get(o, "type")), "virtual-network") == 0) {
+            obj_add(objs, "virtual-network", o);
+        }
+    }
+    json_object_foreach((json_t *)derived, k, o) {
+        const char *slash = strchr(k, '/');
+        char type[64];
+        snprintf(type, sizeof type, "%.*s", (int)(slash - k), k);
+        if (strcmp(type, "virtual-router-index") == 0) {
+            if (strcmp(json_string_value(json_array_get(json_object_get(o, "fq_name"), 1)), vr) == 0) {
+                *index = o;
+            }
+        } else {
+            obj_add(objs, type, o);
+        }
+    }
+    assert_non_null(*index);
+    struct acfg_set *s;
+    assert_int_equal(acfg_set_build(*index, vr, objs, &s), 0);
+    json_decref(objs);
+    return s;
+}
+
+/* The mirror an agent holding nothing keeps after receiving set 's'. */
+static struct acfg_mirror *mirror_of(const struct acfg_set *s)
+{
+    struct acfg_mirror *mr;
+    struct xmpp_config_obj *o;
+    size_t n;
+    assert_int_equal(acfg_mirror_create(&mr), 0);
+    assert_int_equal(acfg_diff(NULL, s, &o, &n), 0);
+    assert_int_equal(acfg_mirror_apply(mr, o, n), 0);
+    acfg_objs_free(o, n);
+    return mr;
+}
+
+/* The interface entry's fq_name, joined by ':'. */
+static void entry_name(const json_t *e, char *out, size_t size)
+{
+    size_t i, n = 0;
+    json_t *x;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(e, "fq_name"), i, x) {
+        n += (size_t)snprintf(out + n, size - n, "%s%s", i ? ":" : "", json_string_value(x));
+    }
+}
+
+/* Under compiler rules 3 the agent's set carries, for each interface of
+ * its router, the MAC the compiler put in the index entry (a property of
+ * the interface node) and, for each network, the VNI the compiler
+ * allocated (a property of its routing-instance node, the network's
+ * default instance); under rules 2 neither. A MAC change of one interface
+ * reaches the agent as exactly one update, of that interface's node. */
+static void test_compiled_mac_and_vni(void **state)
+{
+    (void)state;
+    const char *vmi = "00000000-0000-0000-0000-000000000130";
+    json_t *input, *derived, *index;
+    json_t *vnis = compile_case(3, vmi, NULL, &input, &derived);
+    struct acfg_set *s = agent_set(input, derived, "compute-1", &index);
+    struct acfg_mirror *mr = mirror_of(s);
+    size_t i, macs = 0;
+    json_t *e;
+    char name[1024];
+    json_array_foreach(json_object_get(json_object_get(index, "virtual_router_index"), "interfaces"), i, e) {
+        entry_name(e, name, sizeof name);
+        const json_t *node = acfg_mirror_node(mr, "virtual-machine-interface", name);
+        assert_non_null(node);
+        const json_t *mac = json_object_get(e, "virtual_machine_interface_mac_addresses");
+        const char *got = json_string_value(json_object_get(node, "virtual_machine_interface_mac_addresses"));
+        if (!mac) {
+            assert_null(got);
+            continue;
+        }
+        char *text = json_dumps(mac, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_non_null(got);
+        assert_string_equal(got, text);
+        free(text);
+        macs++;
+    }
+    assert_true(macs >= 1);
+    /* every routing-instance node of the set (a network's default
+     * instance): the VNI the allocator gave its network (parent_uuid) */
+    json_t *ris = acfg_mirror_names(mr, "routing-instance");
+    assert_true(json_array_size(ris) >= 1);
+    json_array_foreach(ris, i, e) {
+        const json_t *node = acfg_mirror_node(mr, "routing-instance", json_string_value(e));
+        const char *owner = json_string_value(json_object_get(node, "parent_uuid"));
+        assert_non_null(owner);
+        const json_t *n = json_object_get(vnis, owner);
+        assert_true(json_is_integer(n));
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)json_integer_value(n));
+        assert_string_equal(json_string_value(json_object_get(node, "vxlan_network_identifier")), want);
+    }
+    json_decref(ris);
+
+    /* the interface's MAC changes: one update, of its node */
+    json_t *input2, *derived2, *index2;
+    json_t *vnis2 = compile_case(3, vmi, "02:aa:bb:cc:dd:ee", &input2, &derived2);
+    assert_true(json_equal(vnis, vnis2));
+    json_decref(vnis2);
+    struct acfg_set *s2 = agent_set(input2, derived2, "compute-1", &index2);
+    struct xmpp_config_obj *o;
+    size_t n;
+    assert_int_equal(acfg_diff(s, s2, &o, &n), 0);
+    assert_int_equal(n, 1);
+    assert_false(o[0].is_link);
+    assert_int_equal(o[0].op, XMPP_CONFIG_UPDATE);
+    assert_string_equal(o[0].node.type, "virtual-machine-interface");
+    assert_string_equal(prop(&o[0], "uuid"), vmi);
+    assert_string_equal(prop(&o[0], "virtual_machine_interface_mac_addresses"),
+                        "{\"mac_address\":[\"02:aa:bb:cc:dd:ee\"]}");
+    acfg_objs_free(o, n);
+
+    /* rules 2: the same intent, neither property */
+    json_t *input3, *derived3, *index3;
+    json_decref(compile_case(2, vmi, NULL, &input3, &derived3));
+    struct acfg_set *s3 = agent_set(input3, derived3, "compute-1", &index3);
+    struct acfg_mirror *mr3 = mirror_of(s3);
+    json_t *names = acfg_mirror_names(mr3, "virtual-machine-interface");
+    assert_true(json_array_size(names) >= 1);
+    json_array_foreach(names, i, e) {
+        const json_t *node = acfg_mirror_node(mr3, "virtual-machine-interface", json_string_value(e));
+        assert_non_null(json_object_get(node, "uuid"));
+        assert_null(json_object_get(node, "virtual_machine_interface_mac_addresses"));
+    }
+    json_decref(names);
+    names = acfg_mirror_names(mr3, "routing-instance");
+    assert_true(json_array_size(names) >= 1);
+    json_array_foreach(names, i, e) {
+        const json_t *node = acfg_mirror_node(mr3, "routing-instance", json_string_value(e));
+        assert_non_null(json_object_get(node, "uuid"));
+        assert_null(json_object_get(node, "vxlan_network_identifier"));
+    }
+    json_decref(names);
+
+    acfg_mirror_free(mr3);
+    acfg_set_free(s3);
+    json_decref(input3);
+    json_decref(derived3);
+    acfg_set_free(s2);
+    json_decref(input2);
+    json_decref(derived2);
+    acfg_mirror_free(mr);
+    acfg_set_free(s);
+    json_decref(vnis);
+    json_decref(input);
+    json_decref(derived);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_incremental_diff),
         cmocka_unit_test(test_agents_and_mirror),
         cmocka_unit_test(test_global_node),
+        cmocka_unit_test(test_compiled_mac_and_vni),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
