@@ -3,7 +3,8 @@
 CONFIG objects in the control node's forms, one per line (see
 fuzz_agent_cfg.c): two networks, their ACLs, a security group, three
 interfaces; an update and deletes; the global-vrouter-config node;
-malformed property texts."""
+floating IPs (two pools, a malformed entry, one address claimed by two
+ports); malformed property texts."""
 import json
 import os
 
@@ -67,6 +68,21 @@ SEEDS = {
                               'D\tvirtual-machine-interface\td:p:c', 'L', 'N', 'E'],
     'encap': BASE + [u(*GVC, encapsulation_priorities='{"encapsulation":["MPLSoGRE","VXLAN","MPLSoUDP"]}',
                        autonomous_system='64512'), 'D\t%s\t%s' % GVC],
+    'floating_ips': BASE + [u('access-control-list', 'd:p:ext:ext', access_control_list_entries=compact(
+                                  {"acl_rule": [rule("icmp", {"virtual_network": "any"}, {"virtual_network": "any"},
+                                                     -1, -1, "deny")], "dynamic": False})),
+                            u('virtual-machine-interface', 'd:p:a', uuid=U1, virtual_network='d:p:red',
+                              routing_instance='d:p:red:red', instance_ip_addresses='["10.1.0.3"]',
+                              security_groups=SGS, floating_ips=compact(
+                                  [{"floating_ip": "f1", "floating_ip_address": "10.9.0.5",
+                                    "routing_instance": "d:p:ext:ext"},
+                                   {"floating_ip": "f2", "floating_ip_address": "10.8.0.5",
+                                    "routing_instance": "d:p:ext2:ext2"},
+                                   {"floating_ip": "f3", "floating_ip_address": "bad", "routing_instance": "x"}])),
+                            u('virtual-machine-interface', 'd:p:c', uuid=U3, virtual_network='d:p:red',
+                              routing_instance='d:p:red:red', instance_ip_addresses='["10.1.0.4"]',
+                              floating_ips=compact([{"floating_ip_address": "10.9.0.5",
+                                                     "routing_instance": "d:p:ext:ext"}]))],
     'malformed': ['N',
                   u('virtual-network', 'd:p:red', network_ipam_refs='[{"attr":{"ipam_subnets":[{"subnet":'
                                                                     '{"ip_prefix":"10.1.0.0","ip_prefix_len":40}}]}}]'),

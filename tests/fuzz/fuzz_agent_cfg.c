@@ -9,8 +9,10 @@
  *   N / E / L                                node 0 up / End-of-RIB / lost
  * Three interfaces (uuids 00..01, 00..02, 00..03) are bound first.
  * Invariants: every call returns a typed result; a binding said bound has
- * its port; a port's policy names the port's network; flow misses from
- * each port succeed or refuse with a typed error. */
+ * its port; a port's policy names the port's network; a port's floating
+ * IPs (its interface's floating_ips) each have a policy naming the pool
+ * network and the pool instance's VRF; flow misses from each port (also
+ * to its floating addresses) succeed or refuse with a typed error. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +158,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             punt(c, p, 1, 0x0a010004u);
             punt(c, p, 6, 0x0a020005u);
             punt(c, p, 17, p->spec.gw4);
+            must(p->fip_count <= AGENT_FIP_MAX);
+            for (size_t j = 0; j < p->fip_count; j++) {
+                const struct agent_fip *f = &p->fips[j];
+                must(f->policy && strcmp(f->policy->vn, f->vn) == 0 && agent_ri_vrf(c, f->ri) == f->vrf);
+                punt(c, p, 1, f->ip4);
+            }
         }
     }
     agent_cfg_free(g);
