@@ -230,7 +230,8 @@ struct agent_status {
 void agent_status_get(const struct agent_core *c, struct agent_status *st);
 
 /* Appends one line per route of instance 'ri' to 'out' ("PREFIX/PLEN node0=.. node1=.. best=N nh=ID",
- * local routes "PREFIX/PLEN local port=NAME"). AGENT_ENOENT, LIB_ENOMEM. */
+ * local routes "PREFIX/PLEN local port=NAME", floating IPs of the
+ * instance "ADDR/32 local fip port=NAME fixed=F"). AGENT_ENOENT, LIB_ENOMEM. */
 int agent_routes_format(const struct agent_core *c, const char *ri, struct buf *out) STRATA_WARN_UNUSED;
 
 /* ---- lookups (for the proxy) ---- */

@@ -1502,6 +1502,20 @@ int agent_routes_format(const struct agent_core *c, const char *name, struct buf
         snprintf(line, sizeof line, "inet %s/32 local port=%s nh=%u label=%u\n", a, p->spec.name, p->nh, p->label);
         rc = put_str(out, line);
     }
+    for (size_t i = 0; i < c->port_count && rc == 0; i++) {
+        const struct agent_port *p = &c->ports[i];
+        for (size_t j = 0; j < p->fip_count && rc == 0; j++) {
+            if (p->fips[j].vrf != ri->vrf) {
+                continue;
+            }
+            uint32_t ip = htonl(p->fips[j].ip4), fixed = htonl(p->spec.ip4);
+            inet_ntop(AF_INET, &ip, a, sizeof a);
+            inet_ntop(AF_INET, &fixed, b, sizeof b);
+            snprintf(line, sizeof line, "inet %s/32 local fip port=%s fixed=%s nh=%u label=%u\n", a, p->spec.name, b,
+                     p->nh, p->label);
+            rc = put_str(out, line);
+        }
+    }
     for (size_t i = 0; i < ri->route_count && rc == 0; i++) {
         const struct agent_route *rt = &ri->routes[i];
         char key[96];

@@ -181,6 +181,8 @@ ok "compute nodes up, ports bound"
 EXT_RI=default-domain:s:ext:ext RED_RI=default-domain:s:red:red
 has_fip() { actl a ports | grep -q "^${UUID[1]} .* fip=$FIP@$EXT_RI"; }
 wait_for 20 has_fip || { actl a ports; die "agent a: v1 has no floating IP $FIP"; }
+actl a routes $EXT_RI | grep -q "^inet $FIP/32 local fip port=${UUID[1]} fixed=${IP[1]} " ||
+    { actl a routes $EXT_RI; die "agent a: no local route of $FIP in ext"; }
 routed() { actl $1 routes $2 | grep -q "^inet $3/32 .* nh=[1-9]"; }
 wait_for 20 routed b $EXT_RI $FIP || { actl b routes $EXT_RI; die "agent b lacks the floating address's route in ext"; }
 wait_for 20 routed a $EXT_RI ${IP[2]} || { actl a routes $EXT_RI; die "agent a lacks v2's route in ext"; }

@@ -437,6 +437,15 @@ static void test_fip_install_publish_remove(void **state)
     struct agent_status st;
     agent_status_get(f->core, &st);
     assert_int_equal(st.fips, 1);
+    struct buf txt;
+    buf_init(&txt, 0);
+    assert_int_equal(agent_routes_format(f->core, POOL_RI, &txt), 0);
+    assert_int_equal(buf_put_u8(&txt, 0), 0);
+    char want[128];
+    snprintf(want, sizeof want, "inet 10.9.0.5/32 local fip port=vm1 fixed=192.168.1.1 nh=%u label=%u\n",
+             vm1(f)->nh, vm1(f)->label);
+    assert_string_equal((const char *)txt.data, want);
+    buf_destroy(&txt);
     /* the same set again changes nothing */
     size_t msgs = f->msgs[VR_MSG_ROUTE];
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
