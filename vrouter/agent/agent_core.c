@@ -977,10 +977,11 @@ int agent_port_add(struct agent_core *c, const struct agent_port_spec *spec)
         m.u.vrf.vrf = vrf;
         dp_send(c, &m);
     }
+    /* a remote /32 for this address stops being programmed (before the
+     * local route goes in: unprogramming it deletes the prefix) */
+    ri_reprogram(c, ri);
     port_install(c, p);
     agent_drop_flows_lift(c, vrf, p->spec.ip4, 32);
-    /* a remote /32 for this address stops being programmed */
-    ri_reprogram(c, ri);
     for (int n = 0; n < (int)c->cfg.node_count; n++) {
         if (!c->node_up[n]) {
             continue;
@@ -1160,27 +1161,32 @@ static bool fip_listed(const struct agent_fip *fips, size_t count, uint32_t ip4,
  * the port's list is empty afterwards. */
 static void fips_release(struct agent_core *c, struct agent_port *p, const struct agent_fip *keep, size_t keep_count)
 {
-    for (size_t i = 0; i < p->fip_count; i++) {
-        struct agent_fip *f = &p->fips[i];
-        if (!fip_listed(keep, keep_count, f->ip4, f->ri)) {
+    struct agent_fip old[AGENT_FIP_MAX];
+    size_t count = p->fip_count;
+    for (size_t i = 0; i < count; i++) {
+        old[i] = p->fips[i];
+        if (!fip_listed(keep, keep_count, old[i].ip4, old[i].ri)) {
             for (int n = 0; n < (int)c->cfg.node_count; n++) {
                 if (c->node_up[n]) {
-                    fip_publish(c, n, p, f, true);
+                    fip_publish(c, n, p, &old[i], true);
                 }
             }
-            fip_route_msg(c, VR_MSG_ROUTE_DEL, f->vrf, f->ip4, 0);
+            fip_route_msg(c, VR_MSG_ROUTE_DEL, old[i].vrf, old[i].ip4, 0);
         }
-        struct agent_ri *ri = agent_ri_find(c, f->ri);
+    }
+    c->fips -= count;
+    memset(p->fips, 0, sizeof p->fips);
+    p->fip_count = 0;
+    /* the list is empty now: a remote copy of a released address may apply */
+    for (size_t i = 0; i < count; i++) {
+        struct agent_ri *ri = agent_ri_find(c, old[i].ri);
         if (ri && --ri->ports == 0) {
             ri_remove(c, ri);
         } else if (ri) {
-            ri_reprogram(c, ri); /* a remote copy of the address may apply now */
+            ri_reprogram(c, ri);
         }
-        agent_policy_free(f->policy);
+        agent_policy_free(old[i].policy);
     }
-    c->fips -= p->fip_count;
-    memset(p->fips, 0, sizeof p->fips);
-    p->fip_count = 0;
 }
 
 static void fips_drop(struct agent_core *c, struct agent_port *p)
@@ -1282,9 +1288,11 @@ int agent_port_fips_set(struct agent_core *c, const char *name, const struct age
     c->fips += count;
     for (size_t i = 0; i < count; i++) {
         struct agent_fip *f = &p->fips[i];
+        /* a remote copy of the address stops being programmed, before the
+         * local route goes in (unprogramming it deletes the prefix) */
+        ri_reprogram(c, agent_ri_find(c, f->ri));
         fip_route_msg(c, VR_MSG_ROUTE, f->vrf, f->ip4, p->nh);
         agent_drop_flows_lift(c, f->vrf, f->ip4, 32);
-        ri_reprogram(c, agent_ri_find(c, f->ri)); /* a remote copy of the address stops being programmed */
         for (int n = 0; n < (int)c->cfg.node_count; n++) {
             if (c->node_up[n]) {
                 fip_publish(c, n, p, f, false);

@@ -834,6 +834,39 @@ static void test_fip_restore_vrf(void **state)
     fx_free(f);
 }
 
+/* An address first reached over the fabric becomes local: the floating IP
+ * moves to this node (the other node's route for it still programmed), or
+ * a port takes an address a remote route covered. The local route wins in
+ * the datapath, and the remote one comes back when the local one goes. */
+static void test_remote_copy_then_local(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    add_port(f, VM1);
+    add_port(f, "vm7 tap=tap7 ri=" POOL_RI " vn=" POOL_VN " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
+    uint32_t vr = agent_ri_vrf(f->core, POOL_RI);
+    ext_route(f, FIP); /* the floating IP held on REMOTE_IP */
+    uint8_t a[16] = {0};
+    be32_store(a, FIP);
+    struct dp_nh nh;
+    assert_int_equal(dp_nh_get(f->dp, dp_route_lookup(f->dp, vr, 4, a), &nh), 0);
+    assert_int_equal(nh.type, DP_NH_TUNNEL);
+    assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
+    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), vm1(f)->nh);
+    assert_int_equal(agent_port_fips_set(f->core, "vm1", NULL, 0), 0);
+    assert_int_equal(dp_nh_get(f->dp, dp_route_lookup(f->dp, vr, 4, a), &nh), 0);
+    assert_int_equal(nh.type, DP_NH_TUNNEL);
+    /* the same for a port's own address */
+    ext_route(f, 0x0a090009u);
+    be32_store(a, 0x0a090009u);
+    assert_int_equal(dp_nh_get(f->dp, dp_route_lookup(f->dp, vr, 4, a), &nh), 0);
+    assert_int_equal(nh.type, DP_NH_TUNNEL);
+    add_port(f, "vm9 tap=tap9 ri=" POOL_RI " mac=02:00:00:00:09:09 ip=10.9.0.9/24 gw=10.9.0.1");
+    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), agent_port_find(f->core, "vm9")->nh);
+    assert_int_equal(f->dp_errors, 0);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -845,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_fip_policy),
         cmocka_unit_test(test_fip_removal_and_aging),
         cmocka_unit_test(test_fip_restore_vrf),
+        cmocka_unit_test(test_remote_copy_then_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
