@@ -27,6 +27,7 @@
 #include "routing/control/ri_config.h"
 #include "routing/control/speaker.h"
 #include "routing/control/store_feed.h"
+#include "routing/control/svc_chain.h"
 #include "routing/control/xmpp_server.h"
 #include "store/proto.h"
 
@@ -151,6 +152,8 @@ struct role {
     struct store_feed *feed;
     struct speaker *sp;
     struct ri_sync *ri;          /* routing instances into the speaker's RIB */
+    struct svc_sync *svc;        /* service chains' leak rules in that RIB */
+    uv_idle_t svc_idle;          /* runs svc_sync_update() outside rib_flush() */
     struct xsrv *xsrv;
     struct acfg *acfg;           /* agents' configuration, fed by the store feed */
     struct ctl_sock *ctl;
@@ -228,6 +231,22 @@ static bool identity_changed(const struct speaker_config *a, const struct speake
     return a->local_as != b->local_as || a->router_id != b->router_id || strcmp(a->listen, b->listen) != 0;
 }
 
+/* An index again as agents get it (svc_sync_index_view()): the service
+ * ports moved with the chains. */
+static int index_relay(void *arg, const char *key, const json_t *obj)
+{
+    struct role *r = arg;
+    json_t *view = svc_sync_index_view(r->svc, obj);
+    if (!view) {
+        return LIB_ENOMEM;
+    }
+    if (acfg_object(r->acfg, "virtual-router-index", key, view) && r->xsrv) {
+        xsrv_kick(r->xsrv);
+    }
+    json_decref(view);
+    return 0;
+}
+
 /* Routing instances from the store into the RIB (their RD needs the
  * router id, so only once the speaker runs). */
 static void instances_apply(struct role *r, json_t *instances)
@@ -247,7 +266,41 @@ static void instances_apply(struct role *r, json_t *instances)
     if (skipped) {
         log_warn(MOD, "routing instances skipped (malformed)", "count=%zu", skipped);
     }
+    skipped = 0;
+    rc = svc_sync_attach(r->svc, speaker_rib(r->sp));
+    if (rc == 0) {
+        rc = svc_sync_set_instances(r->svc, instances, &skipped);
+    }
+    if (rc != 0 || skipped) {
+        log_warn(MOD, "service chains not all applied", "err=\"%s\" skipped=%zu", rc ? strata_strerror(rc) : "",
+                 skipped);
+    }
+    if (svc_sync_views_changed(r->svc) && svc_sync_index_foreach(r->svc, index_relay, r) != 0) {
+        log_warn(MOD, "service chains: interface index not relayed", NULL);
+    }
     speaker_kick(r->sp);
+}
+
+/* A service interface's route or address changed: leaks follow. */
+static void svc_idle_cb(uv_idle_t *h)
+{
+    struct role *r = h->data;
+    uv_idle_stop(h);
+    if (r->sp && r->svc && svc_sync_dirty(r->svc)) {
+        int rc = svc_sync_update(r->svc);
+        if (rc != 0) {
+            log_warn(MOD, "service chains not all applied", "err=\"%s\"", strata_strerror(rc));
+        }
+        speaker_kick(r->sp);
+    }
+}
+
+static void svc_dirty(void *arg)
+{
+    struct role *r = arg;
+    if (!r->stopping) {
+        uv_idle_start(&r->svc_idle, svc_idle_cb);
+    }
 }
 
 static void on_feed(void *arg, json_t *routers, uint32_t cluster_as, json_t *instances)
@@ -353,7 +406,17 @@ static void on_feed_object(void *arg, const char *type, const char *key, json_t 
     if (strcmp(type, "effective-global-config") == 0 && key && key[0]) {
         global_settings(r, obj);
     }
-    if (acfg_object(r->acfg, type, key, obj) && r->xsrv) {
+    json_t *view = NULL;
+    if (strcmp(type, "virtual-router-index") == 0) {
+        /* agents get the service VMs' ports in their service instances */
+        if (svc_sync_index(r->svc, key, obj) != 0 || (obj && !(view = svc_sync_index_view(r->svc, obj)))) {
+            log_warn(MOD, "service chains: interface index not kept", "key=%s", key ? key : "");
+        }
+        obj = view ? view : obj;
+    }
+    bool marked = acfg_object(r->acfg, type, key, obj);
+    json_decref(view);
+    if (marked && r->xsrv) {
         xsrv_kick(r->xsrv);
     }
     if (!r->objects_loaded && strcmp(type, "access-control-list") == 0 && key && !key[0]) {
@@ -393,6 +456,8 @@ static json_t *summary_json(struct role *r)
     if (doc && r->ri) {
         json_object_set_new(doc, "vpn_instances", json_integer((json_int_t)ri_sync_instances(r->ri)));
         json_object_set_new(doc, "rt_memberships", json_integer((json_int_t)ri_sync_memberships(r->ri)));
+        json_object_set_new(doc, "service_chains", json_integer((json_int_t)svc_sync_chains(r->svc)));
+        json_object_set_new(doc, "service_leaks", json_integer((json_int_t)svc_sync_leaks(r->svc)));
     }
     if (doc && r->plan_error[0]) {
         json_object_set_new(doc, "plan_error", json_string(r->plan_error));
@@ -411,6 +476,10 @@ static json_t *ctl_command(void *data, const char *cmd, const char *arg)
     if (strcmp(cmd, "summary") == 0) {
         return summary_json(r);
     }
+    if (strcmp(cmd, "chains") == 0) {
+        json_t *doc = svc_sync_json(r->svc);
+        return doc ? doc : ctl_error("out of memory");
+    }
     if (strcmp(cmd, "agents") == 0) {
         return r->xsrv ? xsrv_agents_json(r->xsrv) : json_array();
     }
@@ -424,7 +493,7 @@ static json_t *ctl_command(void *data, const char *cmd, const char *arg)
         json_t *doc = speaker_routes_json(r->sp, arg && *arg ? arg : NULL);
         return doc ? doc : ctl_error("no such table");
     }
-    return ctl_error("commands: neighbors | routes [TABLE] | summary | agents");
+    return ctl_error("commands: neighbors | routes [TABLE] | summary | agents | chains");
 }
 
 /* ---- stopping ---- */
@@ -432,6 +501,8 @@ static json_t *ctl_command(void *data, const char *cmd, const char *arg)
 /* The speaker, after what uses its RIB. */
 static void speaker_stop(struct role *r)
 {
+    svc_sync_free(r->svc);
+    r->svc = NULL;
     ri_sync_free(r->ri);
     r->ri = NULL;
     speaker_close(r->sp);
@@ -459,6 +530,7 @@ static void role_stop(struct role *r, int status)
     r->ctl = NULL;
     uv_close((uv_handle_t *)&r->sigterm, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
+    uv_close((uv_handle_t *)&r->svc_idle, NULL);
     if (r->xsrv) {
         struct xsrv *x = r->xsrv;
         r->xsrv = NULL;
@@ -526,6 +598,15 @@ int control_role_main(int argc, char **argv)
         uv_run(&r->loop, UV_RUN_DEFAULT);
         goto out_tls;
     }
+    rc = svc_sync_create(NULL, svc_dirty, r, &r->svc);
+    if (rc != 0) {
+        log_error(MOD, "service chains", "err=\"%s\"", strata_strerror(rc));
+        ctl_sock_close(r->ctl);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+        goto out_tls;
+    }
+    uv_idle_init(&r->loop, &r->svc_idle);
+    r->svc_idle.data = r;
     rc = store_feed_start(&r->loop, r->store_tls, r->opts.store, on_feed, r, &r->feed);
     if (rc == 0) {
         store_feed_set_objects(r->feed, on_feed_object, r);
@@ -533,6 +614,7 @@ int control_role_main(int argc, char **argv)
     if (rc != 0) {
         log_error(MOD, "store feed", "store=%s err=\"%s\"", r->opts.store, strata_strerror(rc));
         ctl_sock_close(r->ctl);
+        uv_close((uv_handle_t *)&r->svc_idle, NULL);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         goto out_tls;
     }
@@ -549,6 +631,7 @@ out_tls:
     json_decref(r->held_routers);
     json_decref(r->held_instances);
     acfg_free(r->acfg); /* after the loop: the XMPP server, its user, is gone */
+    svc_sync_free(r->svc); /* still here when the speaker never started */
     tls_ctx_free(r->store_tls);
 out_pki:
     pkiset_destroy(&r->node);

@@ -127,7 +127,8 @@ static bool host_prefix(const char *text, struct rib_prefix *p)
 
 /* The candidate interfaces of 'c': those whose instance is X's network's
  * default instance or X itself, in the compiler's order. Calls 'fn' with
- * each one's instance and every address prefix; stops on non-zero. */
+ * every address prefix, in X and then in the interface's own instance;
+ * stops on non-zero. */
 typedef int cand_fn(void *arg, const struct svc_chain_iface *f, const char *ri, const struct rib_prefix *p);
 
 static int candidates(const struct svc_chain_ri *c, const json_t *ifaces, cand_fn *fn, void *arg)
@@ -142,11 +143,17 @@ static int candidates(const struct svc_chain_ri *c, const json_t *ifaces, cand_f
         }
         json_array_foreach(json_object_get(e, "addresses"), j, a) {
             struct rib_prefix p;
-            if (host_prefix(json_string_value(a), &p)) {
-                int rc = fn(arg, &c->ifaces[i], ri, &p);
-                if (rc != 0) {
-                    return rc;
-                }
+            if (!host_prefix(json_string_value(a), &p)) {
+                continue;
+            }
+            /* its own instance, then the service instance (where its
+             * agent publishes it when the port is in it: index view) */
+            int rc = fn(arg, &c->ifaces[i], c->name, &p);
+            if (rc == 0 && strcmp(ri, c->name) != 0) {
+                rc = fn(arg, &c->ifaces[i], ri, &p);
+            }
+            if (rc != 0) {
+                return rc;
             }
         }
     }
@@ -236,6 +243,8 @@ struct svc_sync {
     json_t *ifaces;    /* svc_chain_ifaces(indexes), NULL when stale */
     struct svc_leak *leaks; /* what the RIB holds: resolved ones set, in chain order */
     size_t leaks_len;
+    json_t *moves;     /* "<interface uuid>|<source instance>" -> service instance name */
+    bool views_changed;
     json_t *watched;   /* "<table>|<prefix>" -> true */
     json_t *listeners; /* table name -> {"table": id, "listener": id} */
 };
@@ -282,7 +291,8 @@ int svc_sync_create(struct rib *rib, svc_sync_dirty_fn *fn, void *arg, struct sv
     s->indexes = json_object();
     s->watched = json_object();
     s->listeners = json_object();
-    if (!s->indexes || !s->watched || !s->listeners) {
+    s->moves = json_object();
+    if (!s->indexes || !s->watched || !s->listeners || !s->moves) {
         svc_sync_free(s);
         return RIB_ERR_NOMEM;
     }
@@ -353,6 +363,7 @@ void svc_sync_free(struct svc_sync *s)
     json_decref(s->ifaces);
     json_decref(s->watched);
     json_decref(s->listeners);
+    json_decref(s->moves);
     free(s);
 }
 
@@ -379,6 +390,26 @@ int svc_sync_set_instances(struct svc_sync *s, const json_t *instances, size_t *
         }
         len++;
     }
+    json_t *moves = json_object();
+    for (size_t c = 0; moves && c < len; c++) {
+        for (size_t k = 0; k < chains[c].ifaces_len; k++) {
+            char key[SVC_CHAIN_UUID_MAX + RI_CONFIG_NAME_MAX + 2];
+            snprintf(key, sizeof key, "%s|%s", chains[c].ifaces[k].uuid, chains[c].source);
+            if (!json_object_get(moves, key) && json_object_set_new(moves, key, json_string(chains[c].name)) != 0) {
+                json_decref(moves);
+                moves = NULL;
+            }
+        }
+    }
+    if (!moves) {
+        free(chains);
+        return RIB_ERR_NOMEM;
+    }
+    if (!json_equal(moves, s->moves)) {
+        s->views_changed = true;
+    }
+    json_decref(s->moves);
+    s->moves = moves;
     free(s->chains);
     s->chains = chains;
     s->chains_len = len;
@@ -586,4 +617,101 @@ json_t *svc_sync_json(const struct svc_sync *s)
         }
     }
     return arr;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+json_t *svc_sync_index_view(const struct svc_sync *s, const json_t *obj)
+{
+    const json_t *vri = json_object_get(obj, "virtual_router_index");
+    const json_t *ifs = json_object_get(vri, "interfaces");
+    bool moves = false;
+    size_t i;
+    json_t *f;
+    json_array_foreach(ifs, i, f) {
+        char key[SVC_CHAIN_UUID_MAX + RI_CONFIG_NAME_MAX + 2];
+        const char *uuid = json_string_value(json_object_get(f, "uuid"));
+        const char *ri = json_string_value(json_object_get(f, "routing_instance"));
+        snprintf(key, sizeof key, "%s|%s", uuid ? uuid : "", ri ? ri : "");
+        moves = moves || (uuid && ri && json_object_get(s->moves, key));
+    }
+    if (!moves) {
+        return json_incref((json_t *)obj);
+    }
+    json_t *view = json_deep_copy(obj);
+    json_t *vvri = json_object_get(view, "virtual_router_index");
+    json_t *ris = json_object_get(vvri, "routing_instances");
+    if (!view || (!json_is_array(ris) && json_object_set_new(vvri, "routing_instances", json_array()) != 0)) {
+        json_decref(view);
+        return NULL;
+    }
+    ris = json_object_get(vvri, "routing_instances");
+    json_array_foreach(json_object_get(vvri, "interfaces"), i, f) {
+        char key[SVC_CHAIN_UUID_MAX + RI_CONFIG_NAME_MAX + 2];
+        const char *uuid = json_string_value(json_object_get(f, "uuid"));
+        const char *ri = json_string_value(json_object_get(f, "routing_instance"));
+        snprintf(key, sizeof key, "%s|%s", uuid ? uuid : "", ri ? ri : "");
+        const json_t *to = uuid && ri ? json_object_get(s->moves, key) : NULL;
+        if (!to) {
+            continue;
+        }
+        bool listed = false;
+        size_t j;
+        json_t *r;
+        json_array_foreach(ris, j, r) {
+            listed = listed || json_equal(r, to);
+        }
+        if (json_object_set_new(f, "routing_instance", json_copy((json_t *)to)) != 0 ||
+            (!listed && json_array_append_new(ris, json_copy((json_t *)to)) != 0)) {
+            json_decref(view);
+            return NULL;
+        }
+    }
+    /* sorted, as the compiler writes its lists */
+    size_t n = json_array_size(ris);
+    json_t **v = calloc(n ? n : 1, sizeof *v);
+    json_t *sorted = json_array();
+    if (!v || !sorted) {
+        free(v);
+        json_decref(sorted);
+        json_decref(view);
+        return NULL;
+    }
+    for (size_t k = 0; k < n; k++) {
+        v[k] = json_array_get(ris, k);
+    }
+    qsort(v, n, sizeof *v, str_cmp);
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        rc = json_array_append(sorted, v[k]);
+    }
+    free(v);
+    if (rc != 0 || json_object_set_new(vvri, "routing_instances", sorted) != 0) {
+        json_decref(view);
+        return NULL;
+    }
+    return view;
+}
+
+bool svc_sync_views_changed(struct svc_sync *s)
+{
+    bool c = s->views_changed;
+    s->views_changed = false;
+    return c;
+}
+
+int svc_sync_index_foreach(const struct svc_sync *s, svc_index_fn *fn, void *arg)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->indexes, k, v) {
+        int rc = fn(arg, k, v);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
 }

@@ -18,8 +18,9 @@
  * source_routing_instance, or X itself; its address is its lowest
  * instance-ip (the index lists them in address order) that has a route;
  * its route is the best primary path an agent (RIB_SRC_XMPP) published at
- * ADDR/32 (ADDR/128) in that instance: never a replicated or leaked copy,
- * which carry other services' next hops. Several port tuples: the first
+ * ADDR/32 (ADDR/128) in X (where the agent has the port: see
+ * svc_sync_index_view()), else in the interface's own instance: never a
+ * replicated or leaked copy, which carry other services' next hops. Several port tuples: the first
  * interface (in the compiler's port-tuple order) with a route wins; no
  * ECMP across port tuples. No interface with a route: no leak (the chain is
  * down and its routes are withdrawn on that side).
@@ -139,6 +140,31 @@ int svc_sync_index(struct svc_sync *s, const char *key, const json_t *obj) STRAT
  * dirty mark. Call rib_flush() (or kick the speaker) afterwards. Returns 0
  * or the first RIB error (the rest is still applied). */
 int svc_sync_update(struct svc_sync *s) STRATA_WARN_UNUSED;
+
+/* The service VMs' ports in their service instances. A port of a service
+ * VM must forward in its chain's instance on its side (fw-1's right port
+ * in right's instance for fw-1, which holds the destination behind fw-2),
+ * not in its network's default instance (which holds the destination
+ * itself), as in Contrail where the schema transformer gives the service
+ * VM's interface that instance. The compiler's virtual-router-index names
+ * the network's default instance; the agents read the index: so the
+ * control role relays to agents this view of it. 'obj' with every
+ * interface listed in a chain's service_interfaces whose routing_instance
+ * is that chain's source_routing_instance moved to the chain's instance
+ * (added to routing_instances, kept sorted): a new reference (to 'obj'
+ * itself when nothing moves), NULL when out of memory. */
+json_t *svc_sync_index_view(const struct svc_sync *s, const json_t *obj);
+
+/* True, once, after svc_sync_set_instances() changed which interfaces
+ * move where: every index's view must be relayed again
+ * (svc_sync_index_foreach()). */
+bool svc_sync_views_changed(struct svc_sync *s);
+
+/* Calls 'fn' with the store key and the object of every index it holds
+ * (as given to svc_sync_index()); a non-zero return stops and is
+ * returned. */
+typedef int svc_index_fn(void *arg, const char *key, const json_t *obj);
+int svc_sync_index_foreach(const struct svc_sync *s, svc_index_fn *fn, void *arg) STRATA_WARN_UNUSED;
 
 bool svc_sync_dirty(const struct svc_sync *s);
 /* Service routing instances known, and leak rules in the RIB. */

@@ -578,7 +578,7 @@ static void build_item(struct xglue *g, struct xglue_agent *a, struct ginst *gi,
     }
     bool all_own = true;
     for (size_t i = 0; i < nbest; i++) {
-        all_own &= paths[i].source == a->source;
+        all_own &= paths[i].source == a->source && !(paths[i].flags & RIB_PATH_REWRITTEN);
     }
     if (all_own) {
         it->retract = true; /* the agent's own route: not sent back */

@@ -248,7 +248,7 @@ static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, 
                 .path_id = bp->path_id,
                 .primary_table = t->id,
                 .origin_table = bp->origin_table,
-                .flags = (uint8_t)((bp->flags & RIB_PATH_USER_FLAGS) | RIB_PATH_REPLICATED),
+                .flags = (uint8_t)((bp->flags & (RIB_PATH_USER_FLAGS | RIB_PATH_REWRITTEN)) | RIB_PATH_REPLICATED),
                 .depth = (uint8_t)(bp->depth + 1),
             };
             uint8_t key[RIB_KEY_MAX];
@@ -281,7 +281,9 @@ static void wants_vrf(struct rib *r, struct rib_table *t, struct rib_route *rt, 
                 .path_id = bp->path_id,
                 .primary_table = t->id,
                 .origin_table = bp->origin_table,
-                .flags = (uint8_t)((bp->flags & RIB_PATH_USER_FLAGS) | RIB_PATH_REPLICATED | RIB_PATH_LEAKED),
+                .flags = (uint8_t)((bp->flags & (RIB_PATH_USER_FLAGS | RIB_PATH_REWRITTEN)) | RIB_PATH_REPLICATED |
+                                   RIB_PATH_LEAKED |
+                                   (lk->cfg.nexthop.af || lk->cfg.has_label ? RIB_PATH_REWRITTEN : 0)),
                 .depth = (uint8_t)(bp->depth + 1),
             };
             if (rib_attr_derive(r, bp->attr, NULL, 0, 0, &lk->cfg.nexthop, lk->cfg.has_label ? &lk->cfg.label : NULL,
@@ -326,7 +328,7 @@ static void wants_vpn(struct rib *r, struct rib_table *t, struct rib_route *rt, 
                     .path_id = p->path_id,
                     .primary_table = t->id,
                     .origin_table = p->origin_table,
-                    .flags = (uint8_t)((p->flags & RIB_PATH_USER_FLAGS) | RIB_PATH_REPLICATED),
+                    .flags = (uint8_t)((p->flags & (RIB_PATH_USER_FLAGS | RIB_PATH_REWRITTEN)) | RIB_PATH_REPLICATED),
                     .depth = (uint8_t)(p->depth + 1),
                 };
                 want_add(r, w, dt, rt->key + 8, (uint8_t)(rt->keylen - 8), &np);

@@ -300,6 +300,11 @@ struct rib_route;
 #define RIB_PATH_INFEASIBLE 0x04  /* e.g. next hop unresolvable: never best */
 #define RIB_PATH_REPLICATED 0x10  /* read-only: made by import/export */
 #define RIB_PATH_LEAKED 0x20      /* read-only: made by a leak rule */
+/* read-only: a leak rule on the path's replication chain rewrote its next
+ * hop or label (a service chain's next-hop-self), so it is no longer its
+ * source's own route: an agent gets it back, the original it would not.
+ * Kept through later exports and imports. */
+#define RIB_PATH_REWRITTEN 0x40
 
 /* One path of a route, as listeners and lookups see it. Invariant: a primary
  * path has primary == NULL and primary_table == 0; a replicated path has

@@ -231,6 +231,8 @@ static void test_leak_rewrite(void **state)
     const struct rib_path *c = best_of(inet(f->c), &p, NULL);
     assert_non_null(c);
     assert_true(c->flags & RIB_PATH_LEAKED);
+    assert_true(c->flags & RIB_PATH_REWRITTEN);
+    assert_false(best_of(inet(f->a), &p, NULL)->flags & RIB_PATH_REWRITTEN);
     assert_int_equal(c->attr->label, 77);
     assert_memory_equal(c->attr->nexthop.b, ((uint8_t[]){10, 9, 9, 9}), 4);
     /* The original keeps its attributes. */

@@ -6,7 +6,9 @@
  * service VM route appearing, changing and going moves the leaks with it;
  * an interface's address from the virtual-router-index; a chain removed
  * takes every leaked route with it; freeing the sync leaves a clean RIB;
- * chains and indexes collected before the RIB exists apply on attach. */
+ * chains and indexes collected before the RIB exists apply on attach; the
+ * index agents get moves the service ports into their service instances,
+ * where the leaks find their routes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -235,6 +237,20 @@ static void publish_all(struct fx *f, bool fw1_left)
     publish(f, f->c1, RIGHT, host(10, 2, 0, 11), 41);
 }
 
+/* What the control role's idle callback does: flush, and update while
+ * dirty. A leak changes copies of watched prefixes in the service
+ * instances, which re-checks once more; it must settle. */
+static void settle(struct fx *f)
+{
+    int rounds = 0;
+    (void)rib_flush(f->rib);
+    while (svc_sync_dirty(f->svc)) {
+        assert_true(++rounds <= 4);
+        assert_int_equal(svc_sync_update(f->svc), 0);
+        (void)rib_flush(f->rib);
+    }
+}
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -312,11 +328,7 @@ static void test_two_service_chain(void **state)
     feed_indexes(f);
     apply(f, true);
     publish_all(f, true);
-    (void)rib_flush(f->rib);
-    if (svc_sync_dirty(f->svc)) {
-        assert_int_equal(svc_sync_update(f->svc), 0);
-        (void)rib_flush(f->rib);
-    }
+    settle(f);
     assert_int_equal(svc_sync_chains(f->svc), 4);
     assert_int_equal(svc_sync_leaks(f->svc), 4);
     struct rib_prefix vl = host(10, 1, 0, 3), vr = host(10, 2, 0, 3);
@@ -333,6 +345,19 @@ static void test_two_service_chain(void **state)
     /* the VMs' own instances keep their own routes */
     expect_via(f, LEFT, vl, 1, 20);
     expect_via(f, RIGHT, vr, 2, 21);
+    /* rewritten routes say so through exports and imports (an agent gets
+     * them back even when the route began as its own), originals do not */
+    const struct rib_path *paths;
+    size_t count, nbest;
+    assert_int_equal(rib_table_lookup(inet(f, L1), &vr, &paths, &count, &nbest), 0);
+    assert_true(paths[0].flags & RIB_PATH_REWRITTEN);
+    assert_int_equal(rib_table_lookup(inet(f, R1), &vr, &paths, &count, &nbest), 0);
+    assert_true(paths[0].flags & RIB_PATH_REWRITTEN);
+    assert_int_equal(paths[0].source, f->c2); /* still the right VM's agent's */
+    assert_int_equal(rib_table_lookup(inet(f, R2), &vr, &paths, &count, &nbest), 0);
+    assert_false(paths[0].flags & RIB_PATH_REWRITTEN);
+    assert_int_equal(rib_table_lookup(inet(f, RIGHT), &vr, &paths, &count, &nbest), 0);
+    assert_false(paths[0].flags & RIB_PATH_REWRITTEN);
     json_t *js = svc_sync_json(f->svc);
     assert_int_equal(json_array_size(js), 4);
     const json_t *e = json_array_get(js, 0);
@@ -352,11 +377,7 @@ static void test_service_route_follows(void **state)
     feed_indexes(f);
     apply(f, true);
     publish_all(f, false);
-    (void)rib_flush(f->rib);
-    if (svc_sync_dirty(f->svc)) {
-        assert_int_equal(svc_sync_update(f->svc), 0);
-        (void)rib_flush(f->rib);
-    }
+    settle(f);
     struct rib_prefix vr = host(10, 2, 0, 3);
     assert_int_equal(svc_sync_leaks(f->svc), 3);
     assert_false(has_route(f, LEFT, vr)); /* the chain is down on that side */
@@ -369,7 +390,7 @@ static void test_service_route_follows(void **state)
     assert_int_equal(f->dirty_calls, before + 1);
     assert_int_equal(svc_sync_update(f->svc), 0);
     assert_false(svc_sync_dirty(f->svc));
-    (void)rib_flush(f->rib);
+    settle(f);
     assert_int_equal(svc_sync_leaks(f->svc), 4);
     expect_via(f, LEFT, vr, 2, 30);
 
@@ -382,8 +403,7 @@ static void test_service_route_follows(void **state)
     publish(f, f->c2, LEFT, host(10, 1, 0, 10), 33);
     (void)rib_flush(f->rib);
     assert_true(svc_sync_dirty(f->svc));
-    assert_int_equal(svc_sync_update(f->svc), 0);
-    (void)rib_flush(f->rib);
+    settle(f);
     expect_via(f, LEFT, vr, 2, 33);
 
     /* the service VM goes away */
@@ -391,8 +411,7 @@ static void test_service_route_follows(void **state)
     assert_int_equal(rib_path_del(inet(f, LEFT), &fw1l, f->c2, 0), 0);
     (void)rib_flush(f->rib);
     assert_true(svc_sync_dirty(f->svc));
-    assert_int_equal(svc_sync_update(f->svc), 0);
-    (void)rib_flush(f->rib);
+    settle(f);
     assert_int_equal(svc_sync_leaks(f->svc), 3);
     assert_false(has_route(f, LEFT, vr));
     assert_false(has_route(f, L1, vr));
@@ -407,11 +426,7 @@ static void test_index_change(void **state)
     apply(f, true);
     publish_all(f, true);
     publish(f, f->c2, LEFT, host(10, 1, 0, 12), 35);
-    (void)rib_flush(f->rib);
-    if (svc_sync_dirty(f->svc)) {
-        assert_int_equal(svc_sync_update(f->svc), 0);
-        (void)rib_flush(f->rib);
-    }
+    settle(f);
     struct rib_prefix vr = host(10, 2, 0, 3);
     expect_via(f, LEFT, vr, 2, 30);
     json_t *c2 = json_pack("{s:{s:[o,o,o]}}", "virtual_router_index", "interfaces", iface(VM_RIGHT, RIGHT, "10.2.0.3"),
@@ -419,17 +434,15 @@ static void test_index_change(void **state)
     int before = f->dirty_calls;
     assert_int_equal(svc_sync_index(f->svc, "/c/o/virtual-router-index/c2", c2), 0);
     assert_int_equal(f->dirty_calls, before + 1);
+    settle(f);
+    expect_via(f, LEFT, vr, 2, 35);
     /* the same object again changes nothing */
-    assert_int_equal(svc_sync_update(f->svc), 0);
     assert_int_equal(svc_sync_index(f->svc, "/c/o/virtual-router-index/c2", c2), 0);
     assert_false(svc_sync_dirty(f->svc));
     json_decref(c2);
-    (void)rib_flush(f->rib);
-    expect_via(f, LEFT, vr, 2, 35);
     /* a reload forgets every index: no addresses, no leaks */
     assert_int_equal(svc_sync_index(f->svc, NULL, NULL), 0);
-    assert_int_equal(svc_sync_update(f->svc), 0);
-    (void)rib_flush(f->rib);
+    settle(f);
     assert_int_equal(svc_sync_leaks(f->svc), 0);
     assert_false(has_route(f, LEFT, vr));
 }
@@ -442,11 +455,7 @@ static void test_chain_removed(void **state)
     feed_indexes(f);
     apply(f, true);
     publish_all(f, true);
-    (void)rib_flush(f->rib);
-    if (svc_sync_dirty(f->svc)) {
-        assert_int_equal(svc_sync_update(f->svc), 0);
-        (void)rib_flush(f->rib);
-    }
+    settle(f);
     struct rib_prefix vl = host(10, 1, 0, 3), vr = host(10, 2, 0, 3);
     assert_true(has_route(f, LEFT, vr));
     struct rib_stats st;
@@ -513,8 +522,7 @@ static void test_attach_later(void **state)
     assert_int_equal(f->dirty_calls, 1);
     assert_int_equal(svc_sync_attach(f->svc, f->rib), 0);
     assert_int_equal(svc_sync_attach(f->svc, (struct rib *)f), RIB_ERR_INVAL);
-    assert_int_equal(svc_sync_update(f->svc), 0);
-    (void)rib_flush(f->rib);
+    settle(f);
     assert_int_equal(svc_sync_leaks(f->svc), 4);
     expect_via(f, LEFT, host(10, 2, 0, 3), 2, 30);
     /* a malformed service instance is counted, the rest applied */
@@ -528,6 +536,75 @@ static void test_attach_later(void **state)
     assert_false(has_route(f, LEFT, host(10, 2, 0, 3)));
 }
 
+/* The index as agents get it: fw-1's ports in fw-1's instances of their
+ * sides, the right VM's port untouched; an index without service ports is
+ * relayed as it is; a change of the chains says the views changed. */
+static void test_index_view(void **state)
+{
+    struct fx *f = *state;
+    apply(f, true);
+    assert_true(svc_sync_views_changed(f->svc));
+    assert_false(svc_sync_views_changed(f->svc));
+    json_t *c2 = json_pack("{s:{s:[o,o,o],s:[s,s]}}", "virtual_router_index", "interfaces",
+                           iface(VM_RIGHT, RIGHT, "10.2.0.3"), iface(FW1_L, LEFT, "10.1.0.10"),
+                           iface(FW1_R, RIGHT, "10.2.0.10"), "routing_instances", RIGHT, LEFT);
+    json_t *v = svc_sync_index_view(f->svc, c2);
+    assert_non_null(v);
+    assert_ptr_not_equal(v, c2);
+    const json_t *ifs = json_object_get(json_object_get(v, "virtual_router_index"), "interfaces");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ifs, 0), "routing_instance")), RIGHT);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ifs, 1), "routing_instance")), L1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ifs, 2), "routing_instance")), R1);
+    const json_t *ris = json_object_get(json_object_get(v, "virtual_router_index"), "routing_instances");
+    assert_int_equal(json_array_size(ris), 4);
+    assert_string_equal(json_string_value(json_array_get(ris, 0)), LEFT);
+    assert_string_equal(json_string_value(json_array_get(ris, 1)), L1);
+    assert_string_equal(json_string_value(json_array_get(ris, 2)), RIGHT);
+    assert_string_equal(json_string_value(json_array_get(ris, 3)), R1);
+    /* the store's object is unchanged */
+    ifs = json_object_get(json_object_get(c2, "virtual_router_index"), "interfaces");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ifs, 1), "routing_instance")), LEFT);
+    json_decref(v);
+    json_t *plain = json_pack("{s:{s:[o]}}", "virtual_router_index", "interfaces", iface(VM_LEFT, LEFT, "10.1.0.3"));
+    v = svc_sync_index_view(f->svc, plain);
+    assert_ptr_equal(v, plain);
+    json_decref(v);
+    json_decref(plain);
+    /* the chain goes: nothing moves any more */
+    apply(f, true);
+    assert_false(svc_sync_views_changed(f->svc));
+    apply(f, false);
+    assert_true(svc_sync_views_changed(f->svc));
+    v = svc_sync_index_view(f->svc, c2);
+    assert_ptr_equal(v, c2);
+    json_decref(v);
+    json_decref(c2);
+}
+
+/* The service ports in their service instances (the index view): their
+ * agents publish them there, and the leaks take those routes. */
+static void test_ports_in_service_instances(void **state)
+{
+    struct fx *f = *state;
+    feed_indexes(f);
+    apply(f, true);
+    publish(f, f->c1, LEFT, host(10, 1, 0, 3), 20);
+    publish(f, f->c2, RIGHT, host(10, 2, 0, 3), 21);
+    publish(f, f->c2, L1, host(10, 1, 0, 10), 30);
+    publish(f, f->c2, R1, host(10, 2, 0, 10), 31);
+    publish(f, f->c1, L2, host(10, 1, 0, 11), 40);
+    publish(f, f->c1, R2, host(10, 2, 0, 11), 41);
+    settle(f);
+    assert_int_equal(svc_sync_leaks(f->svc), 4);
+    struct rib_prefix vl = host(10, 1, 0, 3), vr = host(10, 2, 0, 3);
+    expect_via(f, LEFT, vr, 2, 30);
+    expect_via(f, R1, vr, 1, 40);
+    expect_via(f, R2, vr, 2, 21);
+    expect_via(f, RIGHT, vl, 1, 41);
+    expect_via(f, L2, vl, 2, 31);
+    expect_via(f, L1, vl, 1, 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +616,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chain_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attach_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_view, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ports_in_service_instances, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
