@@ -576,6 +576,8 @@ int rib_attr_derive(struct rib *r, const struct rib_attr *a, const struct rib_rt
     if (label) {
         c.label = *label;
         c.flags |= RIB_ATTR_HAS_LABEL;
+        c.flags &= (uint16_t)~RIB_ATTR_HAS_VNI;
+        c.vni = 0;
     }
     rc = rib_attr_intern(r, &c, out);
 out:

@@ -470,7 +470,10 @@ int rib_instance_configure(struct rib_instance *inst, const struct rib_instance_
  * (ECMP) paths of every prefix of 'from' appear in the same-family table of
  * 'to', with the next hop replaced by 'nexthop' (when its af != 0) and the
  * MPLS label by 'label' (when has_label) — "next-hop-self" for a service
- * VM's address and label. 'families' limits the rule to the tables whose
+ * VM's address and label; a rewritten label drops the path's VNI (which
+ * names the destination's network, not the service VM's port, and would
+ * let a VXLAN-first agent bypass the service). 'families' limits the rule
+ * to the tables whose
  * bit (1u << enum rib_family) is set (0: inet, inet6 and evpn): a service
  * VM's routed label means nothing to an EVPN MAC route. Leaked paths vanish
  * when their source path goes. */

@@ -229,7 +229,8 @@ void rib_attrs_free_all(struct rib *r);
 /* Interns a copy of 'a' with 'add_rts' appended to its extended
  * communities, 'add_comm' (when non-zero) to its communities, the next hop
  * replaced by 'nexthop' (when non-NULL with af != 0) and the label by
- * '*label' (when non-NULL). The caller owns the reference in '*out'. */
+ * '*label' (when non-NULL; the VNI is then dropped). The caller owns the
+ * reference in '*out'. */
 int rib_attr_derive(struct rib *r, const struct rib_attr *a, const struct rib_rt *add_rts, size_t add_len,
                     uint32_t add_comm, const struct rib_addr *nexthop, const uint32_t *label,
                     const struct rib_attr **out) STRATA_WARN_UNUSED;

@@ -31,6 +31,9 @@
 #      crossed fw-1 (unmarked at its left port), then fw-2 (fw-1's mark at
 #      fw-2's left port), then reached vr (fw-2's mark), each reply crossed
 #      fw-2 then fw-1; the interface counters of both service VMs moved;
+#   3b. with VXLAN first in the encapsulation priorities (through the
+#      API) the requests still cross both services (the chain's routes
+#      carry labels only);
 #   4. the policy loses its services: the control role has no chain, vl
 #      reaches vr directly (the policy still connects the networks) and the
 #      service VMs' counters stay still.
@@ -272,6 +275,25 @@ for x in "${!before[@]}"; do
     [ $d -ge $N ] || die "$1 $2 $3 moved by $d (< $N)"
 done
 ok "vl -> vr: $N/$N replies; requests crossed fw-1 then fw-2, replies fw-2 then fw-1 (nft counters, interface counters)"
+
+# ---- 3b. VXLAN first: the chain's routes carry no VNI (a service port is
+# reached by its label), so the services are not bypassed ----
+gvc=default-global-system-config:default-global-vrouter-config
+printf '%s' '{"global-vrouter-config": {"encapsulation_priorities": {"encapsulation": ["VXLAN", "MPLSoUDP", "MPLSoGRE"]}}}' \
+    >"$work/gvc.json"
+if api 1 global-vrouter-config show $gvc >/dev/null 2>&1; then
+    api 1 global-vrouter-config update $gvc -f "$work/gvc.json" >/dev/null || die "PUT encapsulation priorities"
+else
+    api 1 global-vrouter-config create default-global-vrouter-config --parent default-global-system-config \
+        -f "$work/gvc.json" >/dev/null || die "POST the global-vrouter-config"
+fi
+vxlan_first() { actl $1 status | grep -q "encap vxlan,mplsudp,mplsgre (config)$"; }
+wait_for 15 vxlan_first a && wait_for 15 vxlan_first b || { actl a status; die "agents did not take VXLAN first"; }
+f1=$(counter $NF1 req_in) f2=$(counter $NF2 req_in)
+in_ns $NVL ping -c 5 -i 0.2 -W 2 ${PIP[vr]} >/dev/null || die "ping vl -> vr with VXLAN first"
+d1=$(($(counter $NF1 req_in) - f1)) d2=$(($(counter $NF2 req_in) - f2))
+[ $d1 -ge 5 ] && [ $d2 -ge 5 ] || die "with VXLAN first the requests skipped a service (fw-1 +$d1, fw-2 +$d2)"
+ok "VXLAN first: the requests still cross fw-1 (+$d1) then fw-2 (+$d2)"
 
 # ---- 4. the policy without services: the chain goes, the networks talk directly ----
 pol=$(field network-policy default-domain:s:via-fw .uuid)

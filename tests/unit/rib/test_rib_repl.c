@@ -267,7 +267,8 @@ static void test_leak_rewrite(void **state)
 }
 
 /* A leak rule limited to inet: an EVPN MAC/IP route of A stays out of C,
- * A's inet route is leaked; a family the rule cannot name is refused. */
+ * A's inet route is leaked; a family the rule cannot name is refused; a
+ * label rewrite drops the VNI, a rule without one keeps it. */
 static void test_leak_families(void **state)
 {
     struct fx *f = *state;
@@ -288,6 +289,24 @@ static void test_leak_families(void **state)
     assert_int_equal(path_count(rib_instance_table(f->c, RIB_AF_EVPN), &m), 1);
     lk.families = RIB_LEAK_FAMILY(RIB_AF_L3VPN);
     assert_int_equal(rib_leak_set(f->a, f->c, &lk), RIB_ERR_INVAL);
+    /* a route with a VNI: the label rewrite drops it (the service VM's port
+     * is reached by its label), a rule without a label keeps it */
+    struct rib_prefix pv = pfx4(10, 1, 0, 4, 32);
+    struct rib_attr av = agent_attr(21);
+    av.flags |= RIB_ATTR_HAS_VNI;
+    av.vni = 5001;
+    add_path(inet(f->a), f->r, &pv, f->agent, 0, &av, 0);
+    const struct rib_path *lv = best_of(inet(f->c), &pv, NULL);
+    assert_non_null(lv);
+    assert_int_equal(lv->label, 77);
+    assert_int_equal(lv->vni, 0);
+    assert_false(lv->attr->flags & RIB_ATTR_HAS_VNI);
+    assert_int_equal(best_of(inet(f->a), &pv, NULL)->vni, 5001);
+    struct rib_leak_config keep = {.nexthop = ip4(10, 9, 9, 9)};
+    assert_int_equal(rib_leak_set(f->a, f->c, &keep), 0);
+    lv = best_of(inet(f->c), &pv, NULL);
+    assert_int_equal(lv->vni, 5001);
+    assert_true(lv->attr->flags & RIB_ATTR_HAS_VNI);
     audit_ok(f->r);
     rib_flush(f->r);
 }
