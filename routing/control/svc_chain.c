@@ -536,23 +536,40 @@ int svc_sync_update(struct svc_sync *s)
         mark_dirty(s);
         return rc;
     }
-    /* clear what is no longer wanted (or wanted differently), then set */
+    /* clear what is no longer wanted (or wanted differently), then set;
+     * rules are found by their instance ('to': one rule each) */
+    json_t *old_at = json_object(), *want_at = json_object();
+    for (size_t i = 0; old_at && i < s->leaks_len; i++) {
+        if (s->leaks[i].resolved && json_object_set_new(old_at, s->leaks[i].to, json_integer((json_int_t)i)) != 0) {
+            json_decref(old_at);
+            old_at = NULL;
+        }
+    }
+    for (size_t j = 0; want_at && j < s->chains_len; j++) {
+        if (want[j].resolved && json_object_set_new(want_at, want[j].to, json_integer((json_int_t)j)) != 0) {
+            json_decref(want_at);
+            want_at = NULL;
+        }
+    }
+    if (!old_at || !want_at) {
+        json_decref(old_at);
+        json_decref(want_at);
+        free(want);
+        json_decref(w.watched);
+        json_decref(w.tables);
+        mark_dirty(s);
+        return RIB_ERR_NOMEM;
+    }
     for (size_t i = 0; i < s->leaks_len; i++) {
         const struct svc_leak *old = &s->leaks[i];
-        bool keep = false;
-        for (size_t j = 0; j < s->chains_len && !keep; j++) {
-            keep = old->resolved && leak_same(old, &want[j]);
-        }
-        if (old->resolved && !keep) {
+        const json_t *j = json_object_get(want_at, old->to);
+        if (old->resolved && !(j && leak_same(old, &want[json_integer_value(j)]))) {
             leak_clear(s, old);
         }
     }
     for (size_t j = 0; j < s->chains_len; j++) {
-        bool had = false;
-        for (size_t i = 0; i < s->leaks_len && !had; i++) {
-            had = s->leaks[i].resolved && leak_same(&s->leaks[i], &want[j]);
-        }
-        if (!want[j].resolved || had) {
+        const json_t *i = json_object_get(old_at, want[j].to);
+        if (!want[j].resolved || (i && leak_same(&s->leaks[json_integer_value(i)], &want[j]))) {
             continue;
         }
         int r = rib_leak_set(rib_instance_find(s->rib, want[j].from), rib_instance_find(s->rib, want[j].to),
@@ -562,6 +579,8 @@ int svc_sync_update(struct svc_sync *s)
             rc = rc ? rc : r;
         }
     }
+    json_decref(old_at);
+    json_decref(want_at);
     free(s->leaks);
     s->leaks = want;
     s->leaks_len = s->chains_len;
