@@ -153,6 +153,16 @@ const struct agent_port *agent_port_by_ifindex(const struct agent_core *c, uint3
     return NULL;
 }
 
+const struct agent_port *agent_port_by_label(const struct agent_core *c, uint32_t label)
+{
+    for (size_t i = 0; i < c->port_count; i++) {
+        if (c->ports[i].label == label) {
+            return &c->ports[i];
+        }
+    }
+    return NULL;
+}
+
 const struct agent_port *agent_port_by_ip(const struct agent_core *c, uint32_t vrf, uint32_t ip4)
 {
     for (size_t i = 0; i < c->port_count; i++) {
@@ -237,7 +247,7 @@ const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t
 const struct agent_tunnel *agent_route_tunnel_for(const struct agent_core *c, const struct agent_route *rt,
                                                   const struct dp_flow_key *k)
 {
-    if (rt->nh == 0) {
+    if (rt->nh == 0 || rt->local_ifindex) {
         return NULL;
     }
     if (!rt->ecmp) {
@@ -510,18 +520,52 @@ static void ecmp_layout(uint32_t slots[AGENT_ECMP_SLOTS], const uint32_t *ids, s
  * lists), an ECMP composite over them for two or more, then the route or
  * MAC entry. New next hops are installed before the entry points at them,
  * old ones removed after, so forwarding never sees a missing next hop. */
+/* The local port of the best copy's first local path, or NULL. */
+static const struct agent_port *route_local_port(const struct agent_core *c, const struct agent_route *rt)
+{
+    const struct agent_copy *b = &rt->copy[rt->best];
+    for (size_t i = 0; i < b->path_count; i++) {
+        if (b->path[i].local_ifindex) {
+            return agent_port_by_ifindex(c, b->path[i].local_ifindex);
+        }
+    }
+    return NULL;
+}
+
 static void route_program(struct agent_core *c, struct agent_ri *ri, struct agent_route *rt)
 {
     rt->best = best_copy(rt);
     uint32_t want[AGENT_ECMP_PATHS];
     size_t want_count = 0;
+    const struct agent_port *lp = rt->best >= 0 && route_allowed(c, ri, rt) ? route_local_port(c, rt) : NULL;
+    if (lp) { /* to a port of ours: its next hop, no tunnel */
+        if (rt->programmed_gen && rt->local_ifindex == lp->spec.ifindex && rt->nh == lp->nh) {
+            return;
+        }
+        route_set(c, ri, rt, lp->nh);
+        if (!rt->nh && rt->family == XMPP_FAMILY_INET && rt->key.prefix.version == 4) {
+            agent_drop_flows_lift(c, ri->vrf, key_ip4(&rt->key), rt->key.plen);
+        }
+        if (rt->ecmp) {
+            ecmp_free(c, rt->ecmp);
+        }
+        for (size_t i = 0; i < rt->tunnel_count; i++) {
+            tunnel_release(c, rt->tunnels[i]);
+        }
+        rt->ecmp = 0;
+        rt->tunnel_count = 0;
+        rt->nh = lp->nh;
+        rt->local_ifindex = lp->spec.ifindex;
+        rt->programmed_gen = c->cfg.generation;
+        return;
+    }
     if (rt->best >= 0 && route_allowed(c, ri, rt)) {
         const struct agent_copy *b = &rt->copy[rt->best];
         for (size_t i = 0; i < b->path_count; i++) {
             uint8_t encap;
             uint32_t label;
-            if (!choose_encap(c, &b->path[i], &encap, &label)) {
-                continue;
+            if (b->path[i].local_ifindex || !choose_encap(c, &b->path[i], &encap, &label)) {
+                continue; /* a local path whose port is gone: never a tunnel to ourselves */
             }
             uint32_t id = tunnel_acquire(c, b->path[i].dip, encap, label);
             if (id == 0) {
@@ -538,7 +582,7 @@ static void route_program(struct agent_core *c, struct agent_ri *ri, struct agen
             }
         }
     }
-    bool same = rt->programmed_gen && want_count == rt->tunnel_count;
+    bool same = rt->programmed_gen && !rt->local_ifindex && want_count == rt->tunnel_count;
     for (size_t i = 0; same && i < want_count; i++) {
         same = want[i] == rt->tunnels[i];
     }
@@ -598,6 +642,7 @@ static void route_program(struct agent_core *c, struct agent_ri *ri, struct agen
     memcpy(rt->tunnels, want, want_count * sizeof *want);
     rt->tunnel_count = (uint8_t)want_count;
     rt->nh = nh;
+    rt->local_ifindex = 0;
     rt->programmed_gen = nh ? c->cfg.generation : 0;
 }
 
@@ -719,20 +764,27 @@ void agent_route_item(struct agent_core *c, int node, const char *ri_name, enum 
         }
         return;
     }
-    /* the IPv4 next hops that are not us, distinct endpoints */
+    /* the IPv4 next hops that are not us, distinct endpoints; us with the
+     * routed label of one of our ports: that port (next-hop-self of a
+     * service chain); us otherwise: our own route reflected, ignored */
     struct agent_copy cp = {.present = true};
     for (size_t i = 0; i < item->entry.next_hop_count && cp.path_count < AGENT_ECMP_PATHS; i++) {
         const struct xmpp_nexthop *h = &item->entry.next_hops[i];
         uint32_t dip = key_ip4(&(struct xmpp_route_key){.prefix = h->address});
+        const struct agent_port *lp = NULL;
         bool dup = false;
         for (size_t j = 0; j < cp.path_count; j++) {
             dup |= cp.path[j].dip == dip;
         }
-        if (h->address.version != 4 || dip == c->cfg.fabric_ip || dip == 0 || dup) {
+        if (h->address.version == 4 && dip == c->cfg.fabric_ip && family == XMPP_FAMILY_INET && !dup) {
+            lp = agent_port_by_label(c, h->label);
+        }
+        if (h->address.version != 4 || (dip == c->cfg.fabric_ip && !lp) || dip == 0 || dup) {
             continue;
         }
-        cp.path[cp.path_count++] = (struct agent_path){
-            .dip = dip, .label = h->label, .has_vni = h->has_vni, .vni = h->vni, .encaps = h->encaps};
+        cp.path[cp.path_count++] = (struct agent_path){.dip = dip, .label = h->label, .has_vni = h->has_vni,
+                                                       .vni = h->vni, .encaps = h->encaps,
+                                                       .local_ifindex = lp ? lp->spec.ifindex : 0};
     }
     if (cp.path_count == 0) {
         if (rt && rt->copy[node].present) { /* now only our own next hop: not a remote route */
@@ -1052,6 +1104,14 @@ int agent_port_del(struct agent_core *c, const char *name)
     }
     if (p.spec.vni && !vni_used) {
         msg_id(c, VR_MSG_VNI_DEL, p.spec.vni);
+    }
+    /* routes to the port (service chains' next-hop-self) go before its next hop */
+    for (size_t r = 0; r < c->ri_count; r++) {
+        for (size_t i = 0; i < c->ris[r]->route_count; i++) {
+            if (c->ris[r]->routes[i].local_ifindex == p.spec.ifindex) {
+                route_program(c, c->ris[r], &c->ris[r]->routes[i]);
+            }
+        }
     }
     msg_id(c, VR_MSG_IF_DEL, p.spec.ifindex);
     msg_id(c, VR_MSG_NH_DEL, p.nh);

@@ -722,6 +722,10 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
     struct fip_flow ff = {0};
     bool nat = !local && c->fips > 0 && fip_flow_find(c, p->ifindex, p->vrf, &v, &ff) && !ff.snat;
     const struct agent_route *rt = local || nat ? NULL : agent_route_lookup(c, p->vrf, v.dst);
+    if (rt && rt->local_ifindex) { /* to a port of ours (a service VM's): delivered there */
+        local = agent_port_by_ifindex(c, rt->local_ifindex);
+        rt = local ? NULL : rt;
+    }
     nat = nat || (!local && !rt && ff.snat);
     uint32_t nat_src = 0, nat_dst = 0;
     if (nat) {

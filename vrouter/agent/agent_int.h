@@ -5,19 +5,23 @@
 #include "vrouter/agent/agent.h"
 
 /* One path of a route copy: a remote agent (tunnel endpoint, host order)
- * with its label, VNI and encapsulations. */
+ * with its label, VNI and encapsulations; or, with 'local_ifindex', this
+ * agent's own port whose routed label the path carries: a route the
+ * control node re-originated with this agent's address and the port's
+ * label (a service chain's next-hop-self towards a service VM here). */
 struct agent_path {
     bool has_vni;
     uint32_t dip;
     uint32_t label;
     uint32_t vni;
     unsigned encaps; /* XMPP_ENCAP_* */
+    uint32_t local_ifindex; /* != 0: the local port, no tunnel */
 };
 
 /* One control node's copy of a route: its IPv4 next hops that are not this
  * agent (the first AGENT_ECMP_PATHS of them, distinct endpoints, in the
- * item's order; two or more make an ECMP route), with what the best-path
- * choice compares. */
+ * item's order; two or more make an ECMP route) or this agent with a local
+ * port's label, with what the best-path choice compares. */
 struct agent_copy {
     bool present;
     bool stale; /* the node was lost since it sent this copy */
@@ -43,7 +47,9 @@ struct agent_copy {
  * entry) -> 'nh' exactly when 'nh' != 0. Slots keep their member when the
  * member set changes (only the slots of a member that left, or the excess
  * of over-represented members when one joins, are reassigned), so flows
- * hashed to a member that stays keep it. */
+ * hashed to a member that stays keep it. With 'local_ifindex' != 0 the
+ * route goes to that local port instead: 'nh' is the port's next hop,
+ * tunnel_count and ecmp 0 (a copy with a local path uses it alone). */
 struct agent_route {
     enum xmpp_family family;
     struct xmpp_route_key key;
@@ -55,6 +61,7 @@ struct agent_route {
     uint32_t tunnels[AGENT_ECMP_PATHS];
     uint32_t slots[AGENT_ECMP_SLOTS];
     uint32_t programmed_gen;
+    uint32_t local_ifindex;
 };
 
 struct agent_ri {
@@ -137,6 +144,8 @@ struct agent_core {
 struct agent_ri *agent_ri_find(const struct agent_core *c, const char *name);
 struct agent_ri *agent_ri_by_vrf(const struct agent_core *c, uint32_t vrf);
 const struct agent_port *agent_port_by_ip(const struct agent_core *c, uint32_t vrf, uint32_t ip4);
+/* The port whose routed MPLS label is 'label', or NULL. */
+const struct agent_port *agent_port_by_label(const struct agent_core *c, uint32_t label);
 /* The longest programmed inet route of 'vrf' covering 'ip4', or NULL. */
 const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_t vrf, uint32_t ip4);
 const struct agent_tunnel *agent_tunnel_get(const struct agent_core *c, uint32_t id);

@@ -728,6 +728,64 @@ static void test_flow_miss_local_remote_drop(void **state)
     fx_free(f);
 }
 
+/* A service chain's next-hop-self towards a service VM on this node: the
+ * control node sends a route with this agent's own address and the routed
+ * label of one of its ports; it is programmed to that port (not ignored
+ * as our own route reflected), a flow miss to it delivers to the port,
+ * and it goes with the retract or with the port. Our address with a
+ * label that is no port's stays ignored. */
+static void test_service_chain_local_next_hop(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(1, "g");
+    agent_node_up(f->core, 0);
+    add_port(f, VM1);
+    add_port(f, "fw-left tap=tap5 ri=red-svc mac=02:00:00:00:05:01 ip=192.168.1.5/24 gw=192.168.1.254");
+    const struct agent_port *fw = agent_port_find(f->core, "fw-left");
+    assert_non_null(fw);
+    uint32_t vrf = fw->spec.vrf, nh = fw->nh, label = fw->label, ifindex = fw->spec.ifindex;
+    uint8_t a[16] = {0};
+    be32_store(a, 0xc0a80203u); /* 192.168.2.3: behind the service */
+    route_in(f, 0, "red-svc", item(0xc0a80203u, 32, FABRIC_IP, label, XMPP_ENCAP_GRE, 0));
+    assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a), nh);
+    route_in(f, 0, "red-svc", item(0xc0a80204u, 32, FABRIC_IP, 999, XMPP_ENCAP_GRE, 0));
+    uint8_t a4[16] = {0};
+    be32_store(a4, 0xc0a80204u);
+    assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a4), 0);
+    /* a packet for it (from the fabric, in the port's VRF): to the port */
+    uint8_t b[128], tx[2048];
+    uint32_t tx_size;
+    struct agent_punt p;
+    struct agent_flow_decision d;
+    struct buf re;
+    struct dp_out out;
+    buf_init(&re, 0);
+    size_t n = punted(b, DP_PUNT_FLOW_MISS, AGENT_IF_FABRIC, vrf, 0xc0a80101u, 0xc0a80203u);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    assert_true(d.forward);
+    inject(f, &re, &out, tx, &tx_size);
+    assert_int_equal(out.tx[0].ifindex, ifindex);
+    assert_memory_equal(tx, fw->spec.mac, 6);
+    buf_destroy(&re);
+    /* the same route from a remote agent instead: a tunnel again */
+    route_in(f, 0, "red-svc", item(0xc0a80203u, 32, REMOTE_IP, 300, XMPP_ENCAP_GRE, 0));
+    assert_int_equal(lookup(f, vrf, 0xc0a80203u).dip, REMOTE_IP);
+    route_in(f, 0, "red-svc", item(0xc0a80203u, 32, FABRIC_IP, label, XMPP_ENCAP_GRE, 0));
+    assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a), nh);
+    /* retracted: gone */
+    retract(f, 0, "red-svc", 0xc0a80203u, 32);
+    assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a), 0);
+    /* the port goes first: the route goes with it, the datapath refuses nothing */
+    add_port(f, "fw-right tap=tap6 ri=red-svc mac=02:00:00:00:05:02 ip=192.168.1.6/24 gw=192.168.1.254");
+    route_in(f, 0, "red-svc", item(0xc0a80203u, 32, FABRIC_IP, label, XMPP_ENCAP_GRE, 0));
+    assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a), nh);
+    assert_int_equal(agent_port_del(f->core, "fw-left"), 0);
+    assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a), 0);
+    assert_int_equal(f->dp_errors, 0);
+    fx_free(f);
+}
+
 static void test_punt_malformed(void **state)
 {
     (void)state;
@@ -885,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_restart_generation_sweep),
         cmocka_unit_test(test_restart_adopts_datapath_routes),
         cmocka_unit_test(test_flow_miss_local_remote_drop),
+        cmocka_unit_test(test_service_chain_local_next_hop),
         cmocka_unit_test(test_punt_malformed),
         cmocka_unit_test(test_punt_mutations),
         cmocka_unit_test(test_spec_text),
