@@ -18,6 +18,7 @@
 
 #define T_VMI "virtual-machine-interface"
 #define T_VN "virtual-network"
+#define T_RI "routing-instance"
 #define T_ACL "access-control-list"
 
 struct agent_cfg {
@@ -297,6 +298,25 @@ static bool mac_of(const json_t *vmi, const char *uuid, uint8_t mac[6])
     return true;
 }
 
+/* The VNI of a port in routing instance 'ri' of network node 'vnp': the
+ * compiler's (configured or allocated; its vxlan_network_identifier on the
+ * instance's node, compiler rules 3), else the network's configured
+ * virtual_network_properties.vxlan_network_identifier, else 0 (none). */
+static uint32_t vni_of(const struct acfg_mirror *m, const char *ri, const json_t *vnp)
+{
+    const json_t *rip = acfg_mirror_node(m, T_RI, ri);
+    json_t *v = rip ? prop_json(rip, "vxlan_network_identifier") : NULL;
+    json_int_t vni = json_integer_value(v);
+    json_decref(v);
+    if (vni > 0 && vni <= XMPP_VNI_MAX) {
+        return (uint32_t)vni;
+    }
+    json_t *props = prop_json(vnp, "virtual_network_properties");
+    vni = json_integer_value(json_object_get(props, "vxlan_network_identifier"));
+    json_decref(props);
+    return vni > 0 && vni <= XMPP_VNI_MAX ? (uint32_t)vni : 0;
+}
+
 /* Appends the security groups of interface node 'vmi' (names and their
  * two ACLs) to 'pol'. AGENT_ENOMEM. */
 static int sgs_append(const struct acfg_mirror *m, const json_t *vmi, struct agent_policy *pol)
@@ -422,10 +442,7 @@ int agent_cfg_port_from(const struct acfg_mirror *m, const char *uuid, const cha
     }
     snprintf(spec->vn, sizeof spec->vn, "%s", vn);
     snprintf(spec->ri, sizeof spec->ri, "%s", ri);
-    json_t *props = prop_json(vnp, "virtual_network_properties");
-    json_int_t vni = json_integer_value(json_object_get(props, "vxlan_network_identifier"));
-    spec->vni = vni > 0 && vni <= XMPP_VNI_MAX ? (uint32_t)vni : 0;
-    json_decref(props);
+    spec->vni = vni_of(m, ri, vnp);
 
     pol = calloc(1, sizeof *pol);
     if (!pol) {

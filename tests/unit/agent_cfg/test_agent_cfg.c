@@ -4,7 +4,10 @@
  * whose datapath requests are recorded. Proves: a binding made before
  * the config is completed when the interface arrives, and one made after
  * it at once (MAC, address, prefix length, gateway, instance, network,
- * VNI from the config); an address change re-creates the port with the
+ * VNI from the config); the MAC and the allocated VNI of compiler rules 3
+ * (interface and routing-instance nodes) are used when present, the
+ * derived MAC and the network's configured VNI otherwise; an address
+ * change re-creates the port with the
  * same ifindex; a config delete removes the port (only once the node's
  * view is complete: a reconnecting node's partial view never does); a
  * port restored from the state file stays bound headless and is not
@@ -279,6 +282,71 @@ static void test_update_address(void **state)
     send_vmi(f, 0, "d:p:a", U_A, RED, "10.1.0.9", "[]");
     agent_cfg_status_get(f->cfg, &st);
     assert_int_equal(st.changes, changes);
+}
+
+/* The routing-instance node as the control node sends it under compiler
+ * rules 3: the network's VNI ('vni' NULL: an instance without one). */
+static void send_ri(struct fx *f, int node, const char *name, const char *vni)
+{
+    const char *kv[] = {"routing_instance_is_default", "true", "vxlan_network_identifier", vni};
+    assert_int_equal(send1(f, node, XMPP_CONFIG_UPDATE, "routing-instance", name, vni ? 2 : 1, kv), 0);
+}
+
+/* What compiler rules 3 add to the config: the interface's MAC on its node
+ * and the network's allocated VNI on its routing-instance node. The port
+ * takes both; a VNI change re-creates it with the same ifindex; without a
+ * (usable) VNI on the instance it falls back to the network's configured
+ * one, and without any to none; without the MAC property to the one
+ * derived from the uuid. */
+static void test_mac_and_vni_from_compiler(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(agent_cfg_node_up(f->cfg, 0), 0);
+    send_vn(f, 0, RED, "{\"ip_prefix\":\"10.1.0.0\",\"ip_prefix_len\":24}", ""); /* configured 5001 */
+    send_ri(f, 0, RED_RI, "7");
+    const char *kv[] = {"uuid", U_A, "virtual_network", RED, "routing_instance", RED_RI,
+                        "instance_ip_addresses", "[\"10.1.0.3\"]",
+                        "virtual_machine_interface_mac_addresses", "{\"mac_address\":[\"52:54:00:ab:cd:ef\"]}"};
+    assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-machine-interface", "d:p:a", 5, kv), 0);
+    assert_int_equal(agent_cfg_node_eor(f->cfg, 0), 0);
+    assert_int_equal(agent_cfg_bind(f->cfg, U_A, "tapa"), 0);
+    const struct agent_port *p = agent_port_find(f->core, U_A);
+    assert_non_null(p);
+    assert_int_equal(p->spec.vni, 7);
+    static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+    assert_memory_equal(p->spec.mac, mac, 6);
+    uint32_t ifindex = p->spec.ifindex;
+    /* the network's VNI is configured to 9: the instance says so */
+    send_ri(f, 0, RED_RI, "9");
+    p = agent_port_find(f->core, U_A);
+    assert_non_null(p);
+    assert_int_equal(p->spec.vni, 9);
+    assert_int_equal(p->spec.ifindex, ifindex);
+    struct agent_cfg_status st;
+    agent_cfg_status_get(f->cfg, &st);
+    assert_int_equal(st.port_updates, 1);
+    /* an instance without a usable VNI (a control node of rules 2, or out
+     * of range): the network's configured one */
+    send_ri(f, 0, RED_RI, NULL);
+    assert_int_equal(agent_port_find(f->core, U_A)->spec.vni, 5001);
+    send_ri(f, 0, RED_RI, "16777216");
+    assert_int_equal(agent_port_find(f->core, U_A)->spec.vni, 5001);
+    /* neither: no VNI */
+    const char *vn_kv[] = {"network_ipam_refs",
+                           "[{\"attr\":{\"ipam_subnets\":[{\"subnet\":{\"ip_prefix\":\"10.1.0.0\",\"ip_prefix_len\":24}}]},"
+                           "\"to\":[\"d\",\"p\",\"ipam\"]}]"};
+    assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-network", RED, 1, vn_kv), 0);
+    assert_int_equal(agent_port_find(f->core, U_A)->spec.vni, 0);
+    /* the instance's VNI again, and the interface without the MAC
+     * property: 02 and the uuid's first five bytes */
+    send_ri(f, 0, RED_RI, "7");
+    send_vmi(f, 0, "d:p:a", U_A, RED, "10.1.0.3", "[]");
+    p = agent_port_find(f->core, U_A);
+    assert_non_null(p);
+    assert_int_equal(p->spec.vni, 7);
+    static const uint8_t derived_mac[6] = {0x02, 0xaa, 0xaa, 0xaa, 0xaa, 0x00};
+    assert_memory_equal(p->spec.mac, derived_mac, 6);
+    assert_int_equal(p->spec.ifindex, ifindex);
 }
 
 static void test_delete(void **state)
@@ -667,6 +735,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bind_before_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_before_bind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mac_and_vni_from_compiler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_network_acl, setup, teardown),
