@@ -24,7 +24,10 @@
 #   4. TCP within red passes (v1 -> v2); TCP red -> blue is not in the
 #      policy: dropped by agent A's flow decision (connect times out,
 #      `status` counts a denied flow, `flows` lists its drop entry);
-#   5. the flows listed by both agents.
+#   5. the flows listed by both agents;
+#   6. for each encapsulation put first through the API (MPLSoUDP, the
+#      default, then MPLSoGRE, then VXLAN): pings within red and across to
+#      blue and TCP within red, carried in it on the fabric (tshark).
 # The set-up (controller, intent, compute and VM namespaces, bindings) is
 # slice_lib.sh, shared with `make demo` (scripts/demo).
 # Usage: slice_e2e.sh STRATAD STRATACTL STRATA_AGENT STRATA_VROUTER
@@ -87,46 +90,64 @@ echo "--- agent a flows"
 actl a flows | grep -v "^ok$"
 ok "flows listed"
 
-# ---- 6. encapsulation priorities through the API (once the control role sends them) ----
+# ---- 6. each encapsulation, chosen through the API ----
 # The agents take the order from the global-vrouter-config node of their
-# config when the control role sends it (rules version >= 3); before that
-# they keep --encap and this part is skipped.
-fabric_count() { # FILTER: packets on A's fabric veth while v1 pings v2
-    local f="$work/cap.$RANDOM" n
-    ip netns exec $CA tshark -i ua -f "$1" -w "$f" >/dev/null 2>"$f.err" &
+# config (compiler rules >= 3). For each order, the pings within red and
+# across to blue and a TCP connection within red must cross A's fabric veth
+# in the first encapsulation of the order (tshark's capture filter).
+fabric_count() { # FILTER COMMAND...: packets matching FILTER on A's fabric veth while COMMAND runs; -1 when it fails
+    local f="$work/cap.$RANDOM" filter=$1 n rc=0
+    shift
+    ip netns exec $CA tshark -i ua -f "$filter" -w "$f" >/dev/null 2>"$f.err" &
     local tp=$!
-    # tshark takes seconds to start under load: ping once it says it captures
+    # tshark takes seconds to start under load: send once it says it captures
     wait_for 20 grep -q "^Capturing on" "$f.err" || { kill $tp; wait $tp; echo 0; return; }
-    in_ns ${VNS[1]} ping -c 5 -i 0.2 -W 1 ${IP[2]} >/dev/null
+    "$@" >/dev/null 2>&1 || rc=1
     sleep 0.5
     kill -INT $tp
     wait $tp
     n=$(tshark -r "$f" 2>/dev/null | wc -l)
-    echo "${n:-0}"
+    [ $rc = 0 ] && echo "${n:-0}" || echo -1
 }
-if actl a status | grep -q "^config .* encap .* (config)$"; then
-    [ "$(fabric_count 'udp port 6635')" -ge 5 ] || fail "default order: v1 -> v2 not over MPLSoUDP"
-    gvc=default-global-system-config:default-global-vrouter-config
-    printf '%s' '{"global-vrouter-config": {"encapsulation_priorities": {"encapsulation": ["MPLSoGRE", "MPLSoUDP", "VXLAN"]}}}' \
-        >"$work/gvc.json"
+tcp_port=7100
+traffic() { # ping v1 -> v2 (red) and v1 -> v4 (blue), then TCP v1 -> v2 on a fresh listener
+    in_ns ${VNS[1]} ping -c 3 -i 0.2 -W 2 ${IP[2]} && in_ns ${VNS[1]} ping -c 3 -i 0.2 -W 2 ${IP[4]} &&
+        in_ns ${VNS[1]} timeout 5 bash -c "exec 3<>/dev/tcp/${IP[2]}/$tcp_port"
+}
+gvc=default-global-system-config:default-global-vrouter-config
+set_order() { # the API names, first preferred
+    local list
+    list=$(printf '"%s",' "$@")
+    printf '{"global-vrouter-config": {"encapsulation_priorities": {"encapsulation": [%s]}}}' "${list%,}" >"$work/gvc.json"
     # the compiler fills the defaults when no such object exists: create it then, else update it
     if api 1 global-vrouter-config show $gvc >/dev/null 2>&1; then
-        api 1 global-vrouter-config update $gvc -f "$work/gvc.json" >/dev/null || die "PUT encapsulation priorities"
+        api 1 global-vrouter-config update $gvc -f "$work/gvc.json" >/dev/null
     else
         api 1 global-vrouter-config create default-global-vrouter-config --parent default-global-system-config \
-            -f "$work/gvc.json" >/dev/null || die "POST the global-vrouter-config with encapsulation priorities"
+            -f "$work/gvc.json" >/dev/null
     fi
-    gre_first() { actl $1 status | grep -q "encap mplsgre,mplsudp,vxlan (config)$"; }
-    wait_for 15 gre_first a || die "agent a did not take the new encapsulation order"
-    wait_for 15 gre_first b || die "agent b did not take the new encapsulation order"
-    gre=$(fabric_count 'ip proto 47')
-    [ "$gre" -ge 5 ] || die "after the PUT, v1 -> v2 not over MPLSoGRE ($gre GRE packets)"
-    ok "encapsulation priorities through the API: MPLSoUDP, then MPLSoGRE on the fabric ($gre packets)"
-else
-    echo "skip: no global-vrouter-config node in the agents' config yet (encapsulation from --encap;" \
-        "cluster version $(api 1 cluster version 2>&1 | tr '\n' ' '))"
+}
+encap_round() { # AGENT-ORDER FILTER NAME: the agents use AGENT-ORDER, the traffic crosses in NAME
+    local n
+    took() { actl $1 status | grep -q "encap $2 (config)$"; }
+    wait_for 15 took a $1 || die "agent a did not take the order $1"
+    wait_for 15 took b $1 || die "agent b did not take the order $1"
+    slice_listen 2 $tcp_port
+    sleep 0.3
+    n=$(fabric_count "$2" traffic)
+    [ "$n" -ge 8 ] || die "$3: pings within and across networks and TCP within red ($n $3 packets on the fabric; -1: the traffic failed)"
+    ok "$3 first: ping within red and across to blue, TCP within red ($n $3 packets on A's fabric)"
+    tcp_port=$((tcp_port + 1))
+}
+actl a status | grep -q "^config .* encap .* (config)$" || {
     actl a status | grep "^config "
-fi
+    die "the agents' config has no global-vrouter-config node (cluster version: $(api 1 cluster version 2>&1 | tr '\n' ' '))"
+}
+encap_round mplsudp,mplsgre,vxlan 'udp port 6635' MPLSoUDP
+set_order MPLSoGRE MPLSoUDP VXLAN || die "PUT encapsulation priorities (MPLSoGRE first)"
+encap_round mplsgre,mplsudp,vxlan 'ip proto 47' MPLSoGRE
+set_order VXLAN MPLSoUDP MPLSoGRE || die "PUT encapsulation priorities (VXLAN first)"
+encap_round vxlan,mplsudp,mplsgre 'udp port 4789' VXLAN
 
 # the agents stop cleanly (exit 0 on SIGTERM; no sanitizer report in an instrumented build)
 for n in a b; do
