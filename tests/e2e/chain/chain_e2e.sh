@@ -47,9 +47,9 @@ t0=$SECONDS
 command -v jq >/dev/null && command -v python3 >/dev/null || { echo "SKIP: jq and python3 are needed"; exit 77; }
 e2e_setup chain-e2e ping nft ethtool
 work=$WORK
+SLICE_NS=ch SLICE_VMS=2
 . "$(dirname "$0")/../slice/slice_lib.sh"
-CA=chca-$ID CB=chcb-$ID
-NVL=chvl-$ID NVR=chvr-$ID NF1=chf1-$ID NF2=chf2-$ID
+NVL=${VNS[1]} NVR=${VNS[2]} NF1=chf1-$ID NF2=chf2-$ID
 ok() { echo "ok $((SECONDS - t0))s: $*"; }
 die() {
     fail "$*"
@@ -80,18 +80,8 @@ ok "three controller nodes started"
 api 1 cluster version raise 2 >"$work/raise.out" 2>&1 || grep -q "never lowered" "$work/raise.out" ||
     die "cluster version raise 2: $(cat "$work/raise.out")"
 
-mk() { # TYPE JSON
-    local f="$work/body.$RANDOM.json"
-    printf '%s' "$2" >"$f"
-    api 1 "$1" create -f "$f" >/dev/null || { api 1 "$1" create -f "$f" >&2; die "create $1: $2"; }
-}
-gsc=default-global-system-config
-api 1 global-system-config update $gsc autonomous_system=64512 >/dev/null || die "cluster AS"
-for i in 1 2 3; do
-    api 1 bgp-router create "n$i" --parent $gsc bgp_router_parameters.router_type=control-node \
-        bgp_router_parameters.address=127.0.0.$i bgp_router_parameters.identifier=127.0.0.$i \
-        bgp_router_parameters.port=$bgp_port >/dev/null || die "bgp-router n$i"
-done
+mk() { slice_mk "$@" || die "create $1"; }
+slice_bgp || die "cluster AS and bgp-routers"
 api 1 project create s --parent default-domain >/dev/null || die "project"
 mk network-ipam '{"network-ipam": {"fq_name": ["default-domain", "s", "ipam"], "parent_type": "project"}}'
 ipam=$(field network-ipam default-domain:s:ipam .uuid)
@@ -118,38 +108,36 @@ for vn in left:1 right:2; do
       "ip_prefix_len": 24}}]}}],
       "network_policy_refs": [{"to": ["default-domain", "s", "via-fw"], "attr": {"sequence": {"major": 0, "minor": 0}}}]}}'
 done
-# ports: NAME NETWORK MACHINE [SERVICE-INSTANCE SIDE]
-declare -A PUUID PMAC PIP
+# port I NAME NETWORK MACHINE [SERVICE-INSTANCE SIDE]: port NAME, slice
+# index I (UUID[I], MAC[I], IP[I]): the VMs vl, vr, then fw-1's and fw-2's
+# left and right ports
+VL=1 VR=2 F1L=3 F1R=4 F2L=5 F2R=6
 port() {
     local extra=""
-    [ $# -gt 3 ] && extra=', "virtual_machine_interface_properties": {"service_interface_type": "'$5'"},
-      "port_tuple_refs": [{"to": ["default-domain", "s", "'$4'", "pt-1"]}]'
-    mk virtual-machine-interface '{"virtual-machine-interface": {"fq_name": ["default-domain", "s", "'$1'"],
-      "parent_type": "project", "virtual_network_refs": [{"to": ["default-domain", "s", "'$2'"]}],
-      "virtual_machine_refs": [{"to": ["'$3'"]}]'"$extra"'}}'
-    PUUID[$1]=$(field virtual-machine-interface default-domain:s:$1 .uuid)
-    PMAC[$1]=$(field virtual-machine-interface default-domain:s:$1 '.virtual_machine_interface_mac_addresses.mac_address[0]')
-    mk instance-ip '{"instance-ip": {"fq_name": ["chain-ip-'$1'"], "virtual_network_refs": [{"to": ["default-domain", "s", "'$2'"]}],
-      "virtual_machine_interface_refs": [{"uuid": "'"${PUUID[$1]}"'"}]}}'
-    PIP[$1]=$(field instance-ip chain-ip-$1 .instance_ip_address)
-    [ -n "${PIP[$1]}" ] && [ "${PIP[$1]}" != null ] && [ "${PMAC[$1]}" != null ] ||
-        die "port $1: ip ${PIP[$1]} mac ${PMAC[$1]}"
+    [ $# -gt 4 ] && extra=', "virtual_machine_interface_properties": {"service_interface_type": "'$6'"},
+      "port_tuple_refs": [{"to": ["default-domain", "s", "'$5'", "pt-1"]}]'
+    mk virtual-machine-interface '{"virtual-machine-interface": {"fq_name": ["default-domain", "s", "'$2'"],
+      "parent_type": "project", "virtual_network_refs": [{"to": ["default-domain", "s", "'$3'"]}],
+      "virtual_machine_refs": [{"to": ["'$4'"]}]'"$extra"'}}'
+    mk instance-ip '{"instance-ip": {"fq_name": ["chain-ip-'$2'"], "virtual_network_refs": [{"to": ["default-domain", "s", "'$3'"]}],
+      "virtual_machine_interface_refs": [{"uuid": "'"$(field virtual-machine-interface default-domain:s:$2 .uuid)"'"}]}}'
+    slice_port_info $1 $2 chain-ip-$2 || die "port $2"
 }
 for m in chain-vl chain-vr chain-fw1 chain-fw2; do
     mk virtual-machine '{"virtual-machine": {"fq_name": ["'$m'"]}}'
 done
-port vl left chain-vl
-port vr right chain-vr
-port fw1-l left chain-fw1 fw-1 left
-port fw1-r right chain-fw1 fw-1 right
-port fw2-l left chain-fw2 fw-2 left
-port fw2-r right chain-fw2 fw-2 right
+port $VL vl left chain-vl
+port $VR vr right chain-vr
+port $F1L fw1-l left chain-fw1 fw-1 left
+port $F1R fw1-r right chain-fw1 fw-1 right
+port $F2L fw2-l left chain-fw2 fw-2 left
+port $F2R fw2-r right chain-fw2 fw-2 right
 mk virtual-router '{"virtual-router": {"fq_name": ["default-global-system-config", "compute-a"],
   "virtual_router_ip_address": "10.99.0.1", "virtual_machine_refs": [{"to": ["chain-vl"]}, {"to": ["chain-fw2"]}]}}'
 mk virtual-router '{"virtual-router": {"fq_name": ["default-global-system-config", "compute-b"],
   "virtual_router_ip_address": "10.99.0.2", "virtual_machine_refs": [{"to": ["chain-vr"]}, {"to": ["chain-fw1"]}]}}'
-ok "intent: left, right, fw-1 and fw-2 with port tuples, policy via-fw [fw-1, fw-2]; ports vl ${PIP[vl]}," \
-    "vr ${PIP[vr]}, fw-1 ${PIP[fw1-l]}/${PIP[fw1-r]}, fw-2 ${PIP[fw2-l]}/${PIP[fw2-r]}"
+ok "intent: left, right, fw-1 and fw-2 with port tuples, policy via-fw [fw-1, fw-2]; ports vl ${IP[$VL]}," \
+    "vr ${IP[$VR]}, fw-1 ${IP[$F1L]}/${IP[$F1R]}, fw-2 ${IP[$F2L]}/${IP[$F2R]}"
 
 # ---- 1. the control role's chains ----
 ctl1() { # COMMAND: node 1's control role, through its control socket (one line, one JSON answer)
@@ -168,26 +156,11 @@ chains_ok() {
 }
 
 # ---- compute nodes, VMs and service VMs ----
-e2e_first_ns $CA
-e2e_add_ns $CA $CB $NVL $NVR $NF1 $NF2 && e2e_underlay $CA $CB || die "namespaces"
-for n in 1 2; do
-    python3 "$SLICE_FWD" unix-to-tcp "$work/xmpp-$n.sock" 127.0.0.$n $xmpp_port &
-    PIDS+=($!)
-done
-wait_for 5 test -S "$work/xmpp-1.sock" -a -S "$work/xmpp-2.sock" || die "forwarder did not start"
-slice_node $CA a 10.99.0.1 && slice_node $CB b 10.99.0.2 || die "compute nodes"
-# link NS IF PORT COMPUTE-NS TAP: a veth IF in NS (the port's MAC and
-# address) whose other end TAP is in the compute namespace
-link() {
-    ip link add $2 netns $1 type veth peer name $5 netns $4 || return 1
-    in_ns $1 ethtool -K $2 tx off tso off gso off >/dev/null 2>&1
-    in_ns $1 ip link set $2 address ${PMAC[$3]} && in_ns $1 ip link set $2 up && in_ns $4 ip link set $5 up &&
-        in_ns $1 ip addr add ${PIP[$3]}/24 dev $2
-}
-link $NVL eth0 vl $CA tvl && in_ns $NVL ip route add default via 10.10.1.1 || die "vl"
-link $NVR eth0 vr $CB tvr && in_ns $NVR ip route add default via 10.10.2.1 || die "vr"
-link $NF1 eth-l fw1-l $CB tf1l && link $NF1 eth-r fw1-r $CB tf1r || die "fw-1"
-link $NF2 eth-l fw2-l $CA tf2l && link $NF2 eth-r fw2-r $CA tf2r || die "fw-2"
+slice_fabric $NVL $NVR $NF1 $NF2 || die "compute nodes"
+slice_vm $VL $CA || die "vl"
+slice_vm $VR $CB || die "vr"
+slice_link $NF1 eth-l $F1L $CB tf1l && slice_link $NF1 eth-r $F1R $CB tf1r || die "fw-1"
+slice_link $NF2 eth-l $F2L $CA tf2l && slice_link $NF2 eth-r $F2R $CA tf2r || die "fw-2"
 for ns in $NF1 $NF2; do
     in_ns $ns sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
         net.ipv4.conf.eth-l.rp_filter=0 net.ipv4.conf.eth-r.rp_filter=0 || die "forwarding in $ns"
@@ -215,15 +188,10 @@ table ip svc {
     chain local_in { type filter hook input priority 0; policy accept; icmp type echo-request ip dscp cs2 counter name req_in; }
 }
 EOF
-wait_for 20 slice_both_up a || die "agent a: control nodes not both up"
-wait_for 20 slice_both_up b || die "agent b: control nodes not both up"
-actl a port bind ${PUUID[vl]} tap=tvl >/dev/null && actl a port bind ${PUUID[fw2-l]} tap=tf2l >/dev/null &&
-    actl a port bind ${PUUID[fw2-r]} tap=tf2r >/dev/null || die "bind on a"
-actl b port bind ${PUUID[vr]} tap=tvr >/dev/null && actl b port bind ${PUUID[fw1-l]} tap=tf1l >/dev/null &&
-    actl b port bind ${PUUID[fw1-r]} tap=tf1r >/dev/null || die "bind on b"
-bound() { [ "$(actl $1 bindings | grep -c " bound$")" = 3 ]; }
-wait_for 20 bound a || { actl a bindings; die "agent a: bindings not bound"; }
-wait_for 20 bound b || { actl b bindings; die "agent b: bindings not bound"; }
+slice_up || die "control nodes"
+slice_bind_port a $VL p$VL && slice_bind_port a $F2L tf2l && slice_bind_port a $F2R tf2r || die "bind on a"
+slice_bind_port b $VR p$VR && slice_bind_port b $F1L tf1l && slice_bind_port b $F1R tf1r || die "bind on b"
+slice_wait_bound a 3 && slice_wait_bound b 3 || die "bindings"
 ok "compute nodes up, six ports bound"
 
 wait_for 20 chains_ok || { cat "$work/chains.json"; die "control role: the chains' leaks not all resolved"; }
@@ -232,11 +200,10 @@ ok "control role: 4 service instances, each leak behind its service port"
 
 # ---- 2. the routes the agents get ----
 LEFT=default-domain:s:left:left RIGHT=default-domain:s:right:right
-via() { actl $1 routes $2 | grep "^inet $3/32 " | grep -q "nh=[1-9]"; }
-wait_for 20 via a $LEFT ${PIP[vr]} || { actl a routes $LEFT; die "agent a: no route to vr in left"; }
-wait_for 20 via b $RIGHT ${PIP[vl]} || { actl b routes $RIGHT; die "agent b: no route to vl in right"; }
-actl a routes $LEFT | grep "^inet ${PIP[vr]}/32 "
-actl b routes $RIGHT | grep "^inet ${PIP[vl]}/32 "
+wait_for 20 slice_routed a $LEFT ${IP[$VR]} || { actl a routes $LEFT; die "agent a: no route to vr in left"; }
+wait_for 20 slice_routed b $RIGHT ${IP[$VL]} || { actl b routes $RIGHT; die "agent b: no route to vl in right"; }
+actl a routes $LEFT | grep "^inet ${IP[$VR]}/32 "
+actl b routes $RIGHT | grep "^inet ${IP[$VL]}/32 "
 ok "agents: vr behind the chain in left (a), vl behind the chain in right (b)"
 
 # ---- 3. traffic crosses fw-1 then fw-2, and back through fw-2 then fw-1 ----
@@ -251,12 +218,12 @@ for x in "$NF1 eth-l rx_packets" "$NF1 eth-r tx_packets" "$NF2 eth-l rx_packets"
 done
 N=10
 L1=default-domain:s:left:service-default-domain_s_fw-1
-out=$(in_ns $NVL ping -c $N -i 0.2 -W 2 ${PIP[vr]}) || {
+out=$(in_ns $NVL ping -c $N -i 0.2 -W 2 ${IP[$VR]}) || {
     echo "$out"
     # an agent that ignores routes carrying its own address has none here
     # (fw-1 is on b: vr's route in fw-1's left instance is b's address and
     # fw-1's left label); vrouter/agent needs /work/notes/svc-agent.patch
-    actl b routes $L1 | grep -q "^inet ${PIP[vr]}/32 " ||
+    actl b routes $L1 | grep -q "^inet ${IP[$VR]}/32 " ||
         echo "agent b has no route to vr in $L1: does it program next-hop-self routes to its own ports?"
     die "ping vl -> vr through the chain"
 }
@@ -290,7 +257,7 @@ fi
 vxlan_first() { actl $1 status | grep -q "encap vxlan,mplsudp,mplsgre (config)$"; }
 wait_for 15 vxlan_first a && wait_for 15 vxlan_first b || { actl a status; die "agents did not take VXLAN first"; }
 f1=$(counter $NF1 req_in) f2=$(counter $NF2 req_in)
-in_ns $NVL ping -c 5 -i 0.2 -W 2 ${PIP[vr]} >/dev/null || die "ping vl -> vr with VXLAN first"
+in_ns $NVL ping -c 5 -i 0.2 -W 2 ${IP[$VR]} >/dev/null || die "ping vl -> vr with VXLAN first"
 d1=$(($(counter $NF1 req_in) - f1)) d2=$(($(counter $NF2 req_in) - f2))
 [ $d1 -ge 5 ] && [ $d2 -ge 5 ] || die "with VXLAN first the requests skipped a service (fw-1 +$d1, fw-2 +$d2)"
 ok "VXLAN first: the requests still cross fw-1 (+$d1) then fw-2 (+$d2)"
@@ -303,21 +270,13 @@ printf '%s' "${POLICY/SERVICES/}" | jq '{"network-policy": {"network_policy_entr
 api 1 network-policy update $pol -f "$work/pol.json" >/dev/null || die "policy update"
 chains_gone() { ctl1 chains >"$work/chains.json" && [ "$(jq length "$work/chains.json")" = 0 ]; }
 wait_for 20 chains_gone || { cat "$work/chains.json"; die "control role still has chains"; }
-direct() { actl a routes $LEFT | grep "^inet ${PIP[vr]}/32 " | grep -q "nh=[1-9]" && in_ns $NVL ping -c 1 -W 1 ${PIP[vr]} >/dev/null; }
+direct() { slice_routed a $LEFT ${IP[$VR]} && in_ns $NVL ping -c 1 -W 1 ${IP[$VR]} >/dev/null; }
 wait_for 20 direct || { actl a routes $LEFT; die "vl does not reach vr directly"; }
 f1=$(counter $NF1 req_in) f2=$(counter $NF2 req_in)
-in_ns $NVL ping -c 5 -i 0.2 -W 1 ${PIP[vr]} >/dev/null || die "ping vl -> vr without the chain"
+in_ns $NVL ping -c 5 -i 0.2 -W 1 ${IP[$VR]} >/dev/null || die "ping vl -> vr without the chain"
 [ "$(counter $NF1 req_in)" = "$f1" ] && [ "$(counter $NF2 req_in)" = "$f2" ] || die "pings still cross the service VMs"
 ok "policy without services: no chains in the control role, vl reaches vr directly, the service VMs see nothing"
 
-for n in a b; do
-    kill -TERM ${DPID[$n]}
-    rc=0
-    wait ${DPID[$n]} || rc=$?
-    [ $rc = 0 ] || fail "agent $n: exit $rc after SIGTERM"
-done
-if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work"/agent-*.log "$work"/n*.log; then
-    fail "sanitizer report in a log"
-fi
+slice_stop
 [ $FAILS = 0 ] || exit 1
 echo "PASS chain ($((SECONDS - t0)) s)"

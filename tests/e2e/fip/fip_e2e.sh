@@ -2,10 +2,10 @@
 # e2e of floating IPs (issue #9 item 3, evidence "a floating IP reachable
 # from an external VN"): REST intent on a three-node controller to NAT'ed
 # packets between VMs on two compute nodes. The set-up is the slice's
-# (tests/e2e/slice/slice_e2e.sh): three `stratad run` nodes
+# (tests/e2e/slice/slice_lib.sh): three `stratad run` nodes
 # (tests/e2e/lib/cluster.sh), compute namespaces A and B with
 # strata-vrouter and strata-agent reaching the nodes' XMPP ports through
-# tests/e2e/slice/uxfwd.py, VM namespaces on veth ports bound with
+# tests/e2e/slice/uxfwd.py, three VM namespaces on veth ports bound with
 # `strata-agent ctl port bind UUID tap=IF`.
 #
 # Intent: project s, network red 10.10.1.0/24 and an external network ext
@@ -34,20 +34,14 @@
 # Exit 77 (skip) when not root or without namespaces, jq or python3.
 set -u
 stratad=$1 stratactl=$2 AGENT=$3 VROUTER=$4
-FWD="$(dirname "$0")/../slice/uxfwd.py"
 t0=$SECONDS
 
 . "$(dirname "$0")/../lib/netns.sh"
 command -v jq >/dev/null && command -v python3 >/dev/null || { echo "SKIP: jq and python3 are needed"; exit 77; }
 e2e_setup fip-e2e ping busybox tshark
 work=$WORK
-CA=fpca-$ID CB=fpcb-$ID
-declare -a VNS=(x fpv1-$ID fpv2-$ID fpv3-$ID)
-e2e_first_ns $CA
-set -e
-e2e_add_ns $CA $CB "${VNS[1]}" "${VNS[2]}" "${VNS[3]}"
-e2e_underlay $CA $CB
-set +e
+SLICE_NS=fp SLICE_VMS=3
+. "$(dirname "$0")/../slice/slice_lib.sh"
 ok() { echo "ok $((SECONDS - t0))s: $*"; }
 die() {
     fail "$*"
@@ -56,125 +50,49 @@ die() {
 }
 
 # ---- the controller ----
-port=$((9700 + (RANDOM % 60) * 8))
-api_port=$((port + 2)) bgp_port=$((port + 3)) xmpp_port=$((port + 4))
-pids=()
-"$stratad" init --pki "$work/pki" --node n1=127.0.0.1 --node n2=127.0.0.2 --node n3=127.0.0.3 \
-    --agent compute-a --agent compute-b >/dev/null || die "stratad init"
-. "$(dirname "$0")/../lib/cluster.sh"
-e2e_cluster_start store config control
-PIDS+=("${pids[1]}" "${pids[2]}" "${pids[3]}")
-e2e_cluster_token
+slice_pki && slice_controller || die "controller"
 ok "three controller nodes started"
 
-mk() { # TYPE JSON
-    local f="$work/body.$RANDOM.json"
-    printf '%s' "$2" >"$f"
-    api 1 "$1" create -f "$f" >/dev/null || { api 1 "$1" create -f "$f" >&2; die "create $1: $2"; }
-}
-field() { # TYPE FQ JQ
-    api 1 -o json "$1" show "$2" | jq -r "(.[\"$1\"] // .) | $3"
-}
-gsc=default-global-system-config
-api 1 global-system-config update $gsc autonomous_system=64512 >/dev/null || die "cluster AS"
-for i in 1 2 3; do
-    api 1 bgp-router create "n$i" --parent $gsc bgp_router_parameters.router_type=control-node \
-        bgp_router_parameters.address=127.0.0.$i bgp_router_parameters.identifier=127.0.0.$i \
-        bgp_router_parameters.port=$bgp_port >/dev/null || die "bgp-router n$i"
-done
+slice_bgp || die "cluster AS and bgp-routers"
 api 1 project create s --parent default-domain >/dev/null || die "project"
-mk network-ipam '{"network-ipam": {"fq_name": ["default-domain", "s", "ipam"], "parent_type": "project"}}'
+slice_mk network-ipam '{"network-ipam": {"fq_name": ["default-domain", "s", "ipam"], "parent_type": "project"}}' || die "ipam"
 ipam=$(field network-ipam default-domain:s:ipam .uuid)
 for vn in red:1 ext:3; do
-    mk virtual-network '{"virtual-network": {"fq_name": ["default-domain", "s", "'${vn%:*}'"], "parent_type": "project",
+    slice_mk virtual-network '{"virtual-network": {"fq_name": ["default-domain", "s", "'${vn%:*}'"], "parent_type": "project",
       "network_ipam_refs": [{"uuid": "'"$ipam"'", "attr": {"ipam_subnets": [{"subnet": {"ip_prefix": "10.10.'${vn#*:}'.0",
-      "ip_prefix_len": 24}}]}}]}}'
+      "ip_prefix_len": 24}}]}}]}}' || die "network ${vn%:*}"
 done
 ext=$(field virtual-network default-domain:s:ext .uuid)
-mk floating-ip-pool '{"floating-ip-pool": {"fq_name": ["default-domain", "s", "ext", "pool"],
-  "parent_type": "virtual-network", "parent_uuid": "'"$ext"'"}}'
+slice_mk floating-ip-pool '{"floating-ip-pool": {"fq_name": ["default-domain", "s", "ext", "pool"],
+  "parent_type": "virtual-network", "parent_uuid": "'"$ext"'"}}' || die "pool"
 pool=$(field floating-ip-pool default-domain:s:ext:pool .uuid)
-declare -a UUID MAC IP
 NETS=(x red ext ext)
 for i in 1 2 3; do
     vn=${NETS[$i]}
-    mk virtual-machine '{"virtual-machine": {"fq_name": ["fip-vm'$i'"]}}'
-    mk virtual-machine-interface '{"virtual-machine-interface": {"fq_name": ["default-domain", "s", "port'$i'"],
+    slice_mk virtual-machine '{"virtual-machine": {"fq_name": ["fip-vm'$i'"]}}' &&
+        slice_mk virtual-machine-interface '{"virtual-machine-interface": {"fq_name": ["default-domain", "s", "port'$i'"],
       "parent_type": "project", "virtual_network_refs": [{"to": ["default-domain", "s", "'$vn'"]}],
-      "virtual_machine_refs": [{"to": ["fip-vm'$i'"]}]}}'
-    UUID[$i]=$(field virtual-machine-interface default-domain:s:port$i .uuid)
-    MAC[$i]=$(field virtual-machine-interface default-domain:s:port$i '.virtual_machine_interface_mac_addresses.mac_address[0]')
-    mk instance-ip '{"instance-ip": {"fq_name": ["fip-ip'$i'"], "virtual_network_refs": [{"to": ["default-domain", "s", "'$vn'"]}],
-      "virtual_machine_interface_refs": [{"uuid": "'"${UUID[$i]}"'"}]}}'
-    IP[$i]=$(field instance-ip fip-ip$i .instance_ip_address)
-    [ -n "${IP[$i]}" ] && [ "${IP[$i]}" != null ] && [ "${MAC[$i]}" != null ] || die "port $i: ip ${IP[$i]} mac ${MAC[$i]}"
+      "virtual_machine_refs": [{"to": ["fip-vm'$i'"]}]}}' || die "port $i"
+    slice_mk instance-ip '{"instance-ip": {"fq_name": ["fip-ip'$i'"], "virtual_network_refs": [{"to": ["default-domain", "s", "'$vn'"]}],
+      "virtual_machine_interface_refs": [{"uuid": "'"$(field virtual-machine-interface default-domain:s:port$i .uuid)"'"}]}}' &&
+        slice_port_info $i port$i fip-ip$i || die "port $i"
 done
 FIP=10.10.3.100
-mk floating-ip '{"floating-ip": {"fq_name": ["default-domain", "s", "ext", "pool", "f1"],
+slice_mk floating-ip '{"floating-ip": {"fq_name": ["default-domain", "s", "ext", "pool", "f1"],
   "parent_type": "floating-ip-pool", "parent_uuid": "'"$pool"'", "floating_ip_address": "'$FIP'",
-  "virtual_machine_interface_refs": [{"uuid": "'"${UUID[1]}"'"}]}}'
-mk virtual-router '{"virtual-router": {"fq_name": ["default-global-system-config", "compute-a"],
-  "virtual_router_ip_address": "10.99.0.1", "virtual_machine_refs": [{"to": ["fip-vm1"]}, {"to": ["fip-vm3"]}]}}'
-mk virtual-router '{"virtual-router": {"fq_name": ["default-global-system-config", "compute-b"],
-  "virtual_router_ip_address": "10.99.0.2", "virtual_machine_refs": [{"to": ["fip-vm2"]}]}}'
+  "virtual_machine_interface_refs": [{"uuid": "'"${UUID[1]}"'"}]}}' || die "floating IP"
+slice_mk virtual-router '{"virtual-router": {"fq_name": ["default-global-system-config", "compute-a"],
+  "virtual_router_ip_address": "10.99.0.1", "virtual_machine_refs": [{"to": ["fip-vm1"]}, {"to": ["fip-vm3"]}]}}' &&
+    slice_mk virtual-router '{"virtual-router": {"fq_name": ["default-global-system-config", "compute-b"],
+  "virtual_router_ip_address": "10.99.0.2", "virtual_machine_refs": [{"to": ["fip-vm2"]}]}}' || die "virtual routers"
 ok "intent: red and ext with a floating-ip-pool, 3 ports (${IP[*]}), floating IP $FIP -> v1, 2 virtual routers"
 
 # ---- compute nodes ----
-for n in 1 2; do
-    python3 "$FWD" unix-to-tcp "$work/xmpp-$n.sock" 127.0.0.$n $xmpp_port &
-    PIDS+=($!)
-done
-wait_for 5 test -S "$work/xmpp-2.sock" || die "forwarder did not start"
-vm() { # I COMPUTENS
-    local ns=${VNS[$1]} gw=10.10.$([ ${NETS[$1]} = red ] && echo 1 || echo 3).1
-    ip link add eth0 netns $ns type veth peer name p$1 netns $2 || return 1
-    in_ns $ns ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1
-    in_ns $ns ip link set eth0 address ${MAC[$1]} &&
-        in_ns $ns ip link set eth0 up && in_ns $2 ip link set p$1 up &&
-        in_ns $ns ip addr add ${IP[$1]}/24 dev eth0 && in_ns $ns ip route add default via $gw
-}
-actl() { # a|b COMMAND...
-    local n=$1
-    shift
-    "$AGENT" ctl --ctl "$work/agent-$n.ctl" "$@"
-}
-declare -A DPID FWD1 FWD2
-forwarders() { # NS NAME: the compute node's way to the control nodes
-    ip netns exec $1 python3 "$FWD" tcp-to-unix 127.0.0.1 $xmpp_port "$work/xmpp-1.sock" &
-    FWD1[$2]=$!
-    ip netns exec $1 python3 "$FWD" tcp-to-unix 127.0.0.2 $xmpp_port "$work/xmpp-2.sock" &
-    FWD2[$2]=$!
-    PIDS+=(${FWD1[$2]} ${FWD2[$2]})
-}
-agent_start() { # NS NAME FABRIC
-    rm -f "$work/agent-$2.ctl"
-    ip netns exec $1 "$AGENT" --name compute-$2 --pki "$work/pki" --control 127.0.0.1:$xmpp_port \
-        --control 127.0.0.2:$xmpp_port --vrouter-sock "$work/vr-$2.sock" --fabric-ip $3 \
-        --state-dir "$work/state-$2" --ctl "$work/agent-$2.ctl" >>"$work/agent-$2.log" 2>&1 &
-    PIDS+=($!)
-    DPID[$2]=$!
-    wait_for 10 test -S "$work/agent-$2.ctl" || die "agent $2 did not start"
-}
-compute() { # NS NAME FABRIC
-    forwarders $1 $2
-    ip netns exec $1 "$VROUTER" -s "$work/vr-$2.sock" --flows 4096 --nhs 8192 --labels 4096 --routes 4096 \
-        --ifs 64 --vrfs 64 --flow-idle-ms 3600000 >"$work/vr-$2.log" 2>&1 &
-    PIDS+=($!)
-    wait_for 5 test -S "$work/vr-$2.sock" || die "vrouter $2 did not start"
-    agent_start $1 $2 $3
-}
-compute $CA a 10.99.0.1
-compute $CB b 10.99.0.2
-vm 1 $CA && vm 3 $CA && vm 2 $CB || die "VM namespaces"
-both_up() { actl $1 status | grep -q "^node0 .* up " && actl $1 status | grep -q "^node1 .* up "; }
-wait_for 20 both_up a || die "agent a: control nodes not both up"
-wait_for 20 both_up b || die "agent b: control nodes not both up"
-actl a port bind ${UUID[1]} tap=p1 >/dev/null || die "bind v1"
-actl a port bind ${UUID[3]} tap=p3 >/dev/null || die "bind v3"
-actl b port bind ${UUID[2]} tap=p2 >/dev/null || die "bind v2"
-bound() { [ "$(actl $1 bindings | grep -c " bound$")" = $2 ]; }
-wait_for 20 bound a 2 || { actl a bindings; die "agent a: bindings not bound"; }
-wait_for 20 bound b 1 || { actl b bindings; die "agent b: bindings not bound"; }
+slice_fabric "${VNS[1]}" "${VNS[2]}" "${VNS[3]}" || die "compute nodes"
+slice_vm 1 $CA && slice_vm 3 $CA && slice_vm 2 $CB || die "VM namespaces"
+slice_up || die "control nodes"
+slice_bind_port a 1 p1 && slice_bind_port a 3 p3 && slice_bind_port b 2 p2 || die "bind"
+slice_wait_bound a 2 && slice_wait_bound b 1 || die "bindings"
 ok "compute nodes up, ports bound"
 
 # ---- 1. the floating IP from the config; its route on the other compute node ----
@@ -183,9 +101,8 @@ has_fip() { actl a ports | grep -q "^${UUID[1]} .* fip=$FIP@$EXT_RI"; }
 wait_for 20 has_fip || { actl a ports; die "agent a: v1 has no floating IP $FIP"; }
 actl a routes $EXT_RI | grep -q "^inet $FIP/32 local fip port=${UUID[1]} fixed=${IP[1]} " ||
     { actl a routes $EXT_RI; die "agent a: no local route of $FIP in ext"; }
-routed() { actl $1 routes $2 | grep -q "^inet $3/32 .* nh=[1-9]"; }
-wait_for 20 routed b $EXT_RI $FIP || { actl b routes $EXT_RI; die "agent b lacks the floating address's route in ext"; }
-wait_for 20 routed a $EXT_RI ${IP[2]} || { actl a routes $EXT_RI; die "agent a lacks v2's route in ext"; }
+wait_for 20 slice_routed b $EXT_RI $FIP || { actl b routes $EXT_RI; die "agent b lacks the floating address's route in ext"; }
+wait_for 20 slice_routed a $EXT_RI ${IP[2]} || { actl a routes $EXT_RI; die "agent a lacks v2's route in ext"; }
 ok "v1 holds $FIP (agent a), its route published in ext (agent b)"
 
 # capture FILE NS FILTER: tshark on eth0 of NS in the background (pid in
@@ -260,13 +177,13 @@ ok "agent a: $1 NAT flows, the pairs listed"
 # ---- 6. agent A restarted headless: the floating IP from its state file ----
 grep -q "^fip ${UUID[1]} $FIP $EXT_RI default-domain:s:ext vrf=[0-9]*$" "$work/state-a/agent.state" ||
     { cat "$work/state-a/agent.state"; die "agent a's state file lacks the floating IP"; }
-kill ${FWD1[a]} ${FWD2[a]}
-wait ${FWD1[a]} ${FWD2[a]} 2>/dev/null
+kill ${RELAY[a]}
+wait ${RELAY[a]} 2>/dev/null
 down() { actl a status | grep -q "^node0 .* down " && actl a status | grep -q "^node1 .* down "; }
 wait_for 20 down || { actl a status; die "agent a: control nodes not lost"; }
 kill -TERM ${DPID[a]}
 wait ${DPID[a]}
-agent_start $CA a 10.99.0.1
+slice_agent $CA a 10.99.0.1 || die "agent a did not restart"
 wait_for 10 has_fip || { actl a ports; die "restarted agent a (headless): v1 has no floating IP"; }
 actl a status | grep -q "^node0 .* down " || die "agent a is not headless"
 capture "$work/v1-restart.pcap" ${VNS[1]} icmp
@@ -275,29 +192,21 @@ echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v2: replies not 
 capture_end
 n=$(count "$work/v1-restart.pcap" "icmp.type == 8 && ip.src == ${IP[2]} && ip.dst == ${IP[1]}")
 [ "$n" -ge 3 ] || die "after the restart v1 did not see v2's requests DNAT'ed ($n)"
-forwarders $CA a
-wait_for 20 both_up a || die "agent a: control nodes not back"
+slice_relays $CA a
+wait_for 20 slice_both_up a || die "agent a: control nodes not back"
 ok "agent a restarted headless: v1's floating IP from the state file, $FIP answers; control nodes back"
 
 # ---- 7. the floating IP goes ----
 api 1 floating-ip delete default-domain:s:ext:pool:f1 >/dev/null || die "delete the floating IP"
 no_fip() { ! actl a ports | grep -q "fip="; }
 wait_for 20 no_fip || { actl a ports; die "agent a: v1 keeps the floating IP"; }
-unrouted() { ! routed b $EXT_RI $FIP; }
+unrouted() { ! slice_routed b $EXT_RI $FIP; }
 wait_for 20 unrouted || { actl b routes $EXT_RI; die "agent b keeps the floating address's route"; }
 in_ns ${VNS[2]} ping -c 2 -i 0.2 -W 1 $FIP >/dev/null 2>&1 && die "v2 still reaches $FIP after the delete"
 in_ns ${VNS[1]} ping -c 2 -i 0.2 -W 1 ${IP[2]} >/dev/null 2>&1 && die "v1 still reaches v2 after the delete"
 ok "floating IP deleted: agent a drops it, agent b's route withdrawn, no more traffic"
 
-for n in a b; do
-    kill -TERM ${DPID[$n]}
-    rc=0
-    wait ${DPID[$n]} || rc=$?
-    [ $rc = 0 ] || fail "agent $n: exit $rc after SIGTERM"
-done
-if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work"/agent-*.log "$work"/n*.log; then
-    fail "sanitizer report in a log"
-fi
+slice_stop
 
 [ $FAILS = 0 ] || exit 1
 echo "PASS fip ($((SECONDS - t0)) s)"

@@ -150,15 +150,7 @@ set_order VXLAN MPLSoUDP MPLSoGRE || die "PUT encapsulation priorities (VXLAN fi
 encap_round vxlan,mplsudp,mplsgre 'udp port 4789' VXLAN
 
 # the agents stop cleanly (exit 0 on SIGTERM; no sanitizer report in an instrumented build)
-for n in a b; do
-    kill -TERM ${DPID[$n]}
-    rc=0
-    wait ${DPID[$n]} || rc=$?
-    [ $rc = 0 ] || fail "agent $n: exit $rc after SIGTERM"
-done
-if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work"/agent-*.log "$work"/n*.log; then
-    fail "sanitizer report in a log"
-fi
+slice_stop
 
 [ $FAILS = 0 ] || exit 1
 echo "PASS slice ($((SECONDS - t0)) s)"

@@ -34,13 +34,31 @@
 # With SLICE_SHOW=1 every command of the set-up is printed first
 # ("$ stratactl ...") and its answer shown, with a '#' note per group (the
 # demo's narration); else it is silent. Functions return 1 after a message on stderr.
+#
+# For a test with its own intent and machines (fip_e2e.sh, chain_e2e.sh),
+# set before sourcing: SLICE_NS (the namespaces' prefix, default sl) and
+# SLICE_VMS (how many VM namespaces in VNS, default 4); then the pieces:
+#   slice_bgp          the cluster AS and the three bgp-routers (slice_intent's first step)
+#   slice_mk TYPE JSON create through node 1's API from a JSON body
+#   slice_port_info I PORT IIP  UUID[i], MAC[i] of port default-domain:s:PORT, IP[i] of instance-ip IIP
+#   slice_fabric NS... the compute namespaces, the extra namespaces NS..., the
+#                      relays, both compute nodes (slice_compute's first step)
+#   slice_link NS IF I COMPUTE-NS TAP  a veth IF in NS with port i's MAC and address
+#   slice_up           both agents have both control nodes up
+#   slice_bind_port a|b I TAP, slice_wait_bound a|b N  bind one port; N bindings bound
+#   slice_relays NS a|b, slice_agent NS a|b FABRIC-IP  (re)start one compute
+#                      node's relays (pids in RELAY[a|b]) or agent (pid in DPID[a|b])
+#   slice_stop         SIGTERM both agents: each exits 0, no sanitizer report in a log
 
 SLICE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SLICE_FWD=$SLICE_DIR/uxfwd.py
-CA=slca-$ID CB=slcb-$ID
-declare -a VNS=(x slv1-$ID slv2-$ID slv3-$ID slv4-$ID)
+SLICE_NS=${SLICE_NS:-sl}
+CA=${SLICE_NS}ca-$ID CB=${SLICE_NS}cb-$ID
+declare -a VNS=(x)
+for ((slice_i = 1; slice_i <= ${SLICE_VMS:-4}; slice_i++)); do VNS+=("${SLICE_NS}v$slice_i-$ID"); done
+unset slice_i
 declare -a UUID MAC IP
-declare -A DPID
+declare -A DPID RELAY
 . "$SLICE_DIR/../lib/cluster.sh"
 
 slice_err() {
@@ -102,9 +120,8 @@ slice_controller() {
     [ -n "$tok" ] || slice_err "no bootstrap token"
 }
 
-slice_intent() {
-    local gsc=default-global-system-config i vn pn
-    local vna='{"ipam_subnets": [{"subnet": {"ip_prefix": "10.10.N.0", "ip_prefix_len": 24}}]}'
+slice_bgp() {
+    local gsc=default-global-system-config i
     slice_note "the control role's BGP speaker: the cluster's AS and a bgp-router per node"
     sapi 1 global-system-config update $gsc autonomous_system=64512 || return 1
     for i in 1 2 3; do
@@ -112,6 +129,30 @@ slice_intent() {
             bgp_router_parameters.address=127.0.0.$i bgp_router_parameters.identifier=127.0.0.$i \
             bgp_router_parameters.port=$bgp_port || return 1
     done
+}
+
+# slice_mk TYPE JSON: creates an object of TYPE from the body JSON through node 1.
+slice_mk() {
+    local f="$work/body.$RANDOM.json"
+    printf '%s' "$2" >"$f"
+    api 1 "$1" create -f "$f" >/dev/null || { api 1 "$1" create -f "$f" >&2; slice_err "create $1: $2"; }
+}
+
+# slice_port_info I PORT IIP: UUID[i], MAC[i] of port default-domain:s:PORT and
+# IP[i] of instance-ip IIP; returns 1 when the address or the MAC is missing.
+slice_port_info() {
+    local pn=default-domain:s:$2
+    UUID[$1]=$(field virtual-machine-interface $pn .uuid)
+    MAC[$1]=$(field virtual-machine-interface $pn '.virtual_machine_interface_mac_addresses.mac_address[0]')
+    IP[$1]=$(field instance-ip $3 .instance_ip_address)
+    [ -n "${IP[$1]}" ] && [ "${IP[$1]}" != null ] && [ -n "${MAC[$1]}" ] && [ "${MAC[$1]}" != null ] ||
+        slice_err "port $2: ip '${IP[$1]}' mac '${MAC[$1]}'"
+}
+
+slice_intent() {
+    local gsc=default-global-system-config i vn pn
+    local vna='{"ipam_subnets": [{"subnet": {"ip_prefix": "10.10.N.0", "ip_prefix_len": 24}}]}'
+    slice_bgp || return 1
     slice_note "a project, an IPAM and a network policy: icmp passes between red and blue, both ways"
     sapi 1 project create s --parent default-domain || return 1
     sapi 1 ipam create ipam --parent default-domain:s || return 1
@@ -135,11 +176,7 @@ slice_intent() {
         sapi 1 port create port$i --parent default-domain:s --ref vn=default-domain:s:$vn \
             --ref vm=slice-vm$i || return 1
         sapi 1 ip create slice-ip$i --ref vn=default-domain:s:$vn --ref port=$pn || return 1
-        UUID[$i]=$(field virtual-machine-interface $pn .uuid)
-        MAC[$i]=$(field virtual-machine-interface $pn '.virtual_machine_interface_mac_addresses.mac_address[0]')
-        IP[$i]=$(field instance-ip slice-ip$i .instance_ip_address)
-        [ -n "${IP[$i]}" ] && [ "${IP[$i]}" != null ] && [ -n "${MAC[$i]}" ] && [ "${MAC[$i]}" != null ] ||
-            { slice_err "port $i: ip '${IP[$i]}' mac '${MAC[$i]}'"; return 1; }
+        slice_port_info $i port$i slice-ip$i || return 1
     done
     slice_note "two virtual routers (the compute nodes) and the VMs each hosts"
     sapi 1 virtual-router create compute-a --parent $gsc virtual_router_ip_address=10.99.0.1 \
@@ -156,41 +193,66 @@ actl() { # a|b COMMAND...
 
 slice_both_up() { actl $1 status | grep -q "^node0 .* up " && actl $1 status | grep -q "^node1 .* up "; }
 
-# slice_node NS a|b FABRIC-IP: one compute node's vRouter and agent.
-slice_node() {
+# slice_relays NS a|b: in compute namespace NS, 127.0.0.1-2's XMPP port
+# relayed to the root namespace's (pids in RELAY[a|b]).
+slice_relays() {
     local n
+    RELAY[$2]=""
     for n in 1 2; do
         ip netns exec $1 python3 "$SLICE_FWD" tcp-to-unix 127.0.0.$n $xmpp_port "$work/xmpp-$n.sock" &
         PIDS+=($!)
+        RELAY[$2]+="${RELAY[$2]:+ }$!"
     done
-    ip netns exec $1 "$VROUTER" -s "$work/vr-$2.sock" --flows 4096 --nhs 8192 --labels 4096 --routes 4096 \
-        --ifs 64 --vrfs 64 --flow-idle-ms 3600000 >"$work/vr-$2.log" 2>&1 &
-    PIDS+=($!)
-    wait_for 5 test -S "$work/vr-$2.sock" || { slice_err "vrouter $2 did not start"; return 1; }
+}
+
+# slice_agent NS a|b FABRIC-IP: (re)starts compute node a|b's agent (its log
+# appended to, pid in DPID[a|b]); returns once its command socket is there.
+slice_agent() {
+    rm -f "$work/agent-$2.ctl"
     ip netns exec $1 "$AGENT" --name compute-$2 --pki "$work/pki" --control 127.0.0.1:$xmpp_port \
         --control 127.0.0.2:$xmpp_port --vrouter-sock "$work/vr-$2.sock" --fabric-ip $3 \
-        --state-dir "$work/state-$2" --ctl "$work/agent-$2.ctl" >"$work/agent-$2.log" 2>&1 &
+        --state-dir "$work/state-$2" --ctl "$work/agent-$2.ctl" >>"$work/agent-$2.log" 2>&1 &
     PIDS+=($!)
     DPID[$2]=$!
     wait_for 10 test -S "$work/agent-$2.ctl" || slice_err "agent $2 did not start"
 }
 
-# slice_vm I COMPUTE-NS: VM i's eth0 (the port's MAC and address, default
-# route to the subnet's gateway) on a veth whose other end pI is in COMPUTE-NS.
-slice_vm() {
-    local ns=${VNS[$1]} gw=10.10.$(($1 >= 3 ? 2 : 1)).1
-    ip link add eth0 netns $ns type veth peer name p$1 netns $2 || return 1
-    in_ns $ns ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1
-    in_ns $ns ip link set eth0 address ${MAC[$1]} &&
-        in_ns $ns ip link set eth0 up && in_ns $2 ip link set p$1 up &&
-        in_ns $ns ip addr add ${IP[$1]}/24 dev eth0 && in_ns $ns ip route add default via $gw
+# slice_node NS a|b FABRIC-IP: one compute node's relays, vRouter and agent.
+slice_node() {
+    slice_relays $1 $2
+    ip netns exec $1 "$VROUTER" -s "$work/vr-$2.sock" --flows 4096 --nhs 8192 --labels 4096 --routes 4096 \
+        --ifs 64 --vrfs 64 --flow-idle-ms 3600000 >"$work/vr-$2.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 5 test -S "$work/vr-$2.sock" || { slice_err "vrouter $2 did not start"; return 1; }
+    slice_agent $1 $2 $3
 }
 
-slice_compute() {
+# slice_link NS IF I COMPUTE-NS TAP: a veth IF in NS with port i's MAC and
+# address (a /24), whose other end TAP is in COMPUTE-NS; both up.
+slice_link() {
+    ip link add $2 netns $1 type veth peer name $5 netns $4 || return 1
+    in_ns $1 ethtool -K $2 tx off tso off gso off >/dev/null 2>&1
+    in_ns $1 ip link set $2 address ${MAC[$3]} && in_ns $1 ip link set $2 up && in_ns $4 ip link set $5 up &&
+        in_ns $1 ip addr add ${IP[$3]}/24 dev $2
+}
+
+# slice_vm I COMPUTE-NS: VM i's eth0 (the port's MAC and address, default
+# route to the subnet's gateway .1) on a veth whose other end pI is in COMPUTE-NS.
+slice_vm() {
+    slice_link ${VNS[$1]} eth0 $1 $2 p$1 && in_ns ${VNS[$1]} ip route add default via ${IP[$1]%.*}.1
+}
+
+slice_up() {
+    wait_for 20 slice_both_up a || { slice_err "agent a: control nodes not both up"; return 1; }
+    wait_for 20 slice_both_up b || slice_err "agent b: control nodes not both up"
+}
+
+# slice_fabric NS...: the compute namespaces $CA, $CB (underlay) and NS...,
+# the root namespace's relays to the nodes' XMPP ports, both compute nodes.
+slice_fabric() {
     local n
     e2e_first_ns $CA
-    e2e_add_ns $CA $CB "${VNS[1]}" "${VNS[2]}" "${VNS[3]}" "${VNS[4]}" &&
-        e2e_underlay $CA $CB || { slice_err "namespaces"; return 1; }
+    e2e_add_ns $CA $CB "$@" && e2e_underlay $CA $CB || { slice_err "namespaces"; return 1; }
     # the agents reach the nodes' XMPP ports under the addresses the nodes'
     # certificates name: 127.0.0.N in the compute namespace, a unix socket
     # to the root namespace's 127.0.0.N (uxfwd.py)
@@ -199,25 +261,54 @@ slice_compute() {
         PIDS+=($!)
     done
     wait_for 5 test -S "$work/xmpp-1.sock" -a -S "$work/xmpp-2.sock" || { slice_err "forwarder did not start"; return 1; }
-    slice_node $CA a 10.99.0.1 && slice_node $CB b 10.99.0.2 || return 1
-    slice_vm 1 $CA && slice_vm 3 $CA && slice_vm 2 $CB && slice_vm 4 $CB || { slice_err "VM namespaces"; return 1; }
-    wait_for 20 slice_both_up a || { slice_err "agent a: control nodes not both up"; return 1; }
-    wait_for 20 slice_both_up b || slice_err "agent b: control nodes not both up"
+    slice_node $CA a 10.99.0.1 && slice_node $CB b 10.99.0.2
 }
 
-slice_bound() { [ "$(actl $1 bindings | grep -c " bound$")" = 2 ]; }
+slice_compute() {
+    slice_fabric "${VNS[1]}" "${VNS[2]}" "${VNS[3]}" "${VNS[4]}" || return 1
+    slice_vm 1 $CA && slice_vm 3 $CA && slice_vm 2 $CB && slice_vm 4 $CB || { slice_err "VM namespaces"; return 1; }
+    slice_up
+}
+
+slice_bound() { [ "$(actl $1 bindings | grep -c " bound$")" = $2 ]; }
+
+# slice_wait_bound a|b N: waits until agent a|b has N bindings bound.
+slice_wait_bound() {
+    wait_for 20 slice_bound $1 $2 || { actl $1 bindings >&2; slice_err "agent $1: bindings not bound"; }
+}
+
+# slice_bind_port a|b I TAP: binds port i to TAP on agent a|b (shown with SLICE_SHOW=1).
+slice_bind_port() {
+    [ "${SLICE_SHOW:-0}" = 1 ] && slice_cmdline strata-agent ctl --ctl agent-$1.ctl port bind ${UUID[$2]} tap=$3
+    actl $1 port bind ${UUID[$2]} tap=$3 >"$work/bind.out" 2>&1 || { cat "$work/bind.out" >&2; slice_err "bind port $2"; return 1; }
+    [ "${SLICE_SHOW:-0}" = 1 ] && sed 's/^/  /' "$work/bind.out"
+    return 0
+}
 
 slice_bind() {
     local i n
     for i in 1 2 3 4; do
         n=a
         [ $((i % 2)) = 0 ] && n=b
-        [ "${SLICE_SHOW:-0}" = 1 ] && slice_cmdline strata-agent ctl --ctl agent-$n.ctl port bind ${UUID[$i]} tap=p$i
-        actl $n port bind ${UUID[$i]} tap=p$i >"$work/bind.out" 2>&1 || { cat "$work/bind.out" >&2; slice_err "bind port $i"; return 1; }
-        [ "${SLICE_SHOW:-0}" = 1 ] && sed 's/^/  /' "$work/bind.out"
+        slice_bind_port $n $i p$i || return 1
     done
-    wait_for 20 slice_bound a || { actl a bindings >&2; slice_err "agent a: bindings not bound"; return 1; }
-    wait_for 20 slice_bound b || { actl b bindings >&2; slice_err "agent b: bindings not bound"; }
+    slice_wait_bound a 2 && slice_wait_bound b 2
+}
+
+# slice_stop: SIGTERM to both agents; each must exit 0 and no log of the
+# agents or the nodes may hold a sanitizer report (else fail, counted in FAILS).
+slice_stop() {
+    local n rc
+    for n in a b; do
+        kill -TERM ${DPID[$n]}
+        rc=0
+        wait ${DPID[$n]} || rc=$?
+        [ $rc = 0 ] || fail "agent $n: exit $rc after SIGTERM"
+    done
+    if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work"/agent-*.log "$work"/n*.log; then
+        fail "sanitizer report in a log"
+    fi
+    return 0
 }
 
 slice_routed() { actl $1 routes $2 | grep -q "^inet $3/32 .* nh=[1-9]"; }
