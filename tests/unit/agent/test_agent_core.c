@@ -18,168 +18,30 @@
 
 #include <cmocka.h>
 
-#include "vrouter/agent/agent.h"
-#include "vrouter/dp/dp.h"
+#include "tests/unit/agent/agent_fixture.h"
 
 #define FABRIC_IP 0x0a630001u /* 10.99.0.1 */
 #define REMOTE_IP 0x0a630002u /* 10.99.0.2 */
 #define REMOTE2_IP 0x0a630003u
 
-static const uint8_t ROUTER_MAC[6] = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x00};
-
-struct pub {
-    int node;
-    char ri[64];
-    enum xmpp_family family;
-    struct xmpp_route_key key;
-    struct xmpp_nexthop nh;
-    bool withdraw;
-};
-
-struct fx {
-    struct dp *dp;
-    struct agent_core *core;
-    int dp_errors;
-    size_t msgs[VR_MSG_TYPE_MAX + 1];
-    uint32_t swept; /* entries removed by the last SWEEP */
-    struct pub pubs[64];
-    size_t pub_count;
-    int subs[AGENT_MAX_NODES], unsubs[AGENT_MAX_NODES], eors[AGENT_MAX_NODES];
-};
-
-/* Applies one request to the real datapath, as strata-vrouter would. */
-static void apply(void *arg, const struct vr_msg *m)
-{
-    struct fx *f = arg;
-    uint8_t frame[VR_MSG_MAX];
-    size_t size;
-    struct vr_msg back;
-    /* every request must survive the wire codec */
-    assert_int_equal(vr_msg_encode(m, frame, sizeof frame, &size), 0);
-    assert_int_equal(vr_msg_decode(frame, size, &back), 0);
-    f->msgs[m->type]++;
-    uint32_t value = 0;
-    int rc = vr_msg_apply(f->dp, &back, 1, &value);
-    if (m->type == VR_MSG_SWEEP) {
-        f->swept = value;
-    }
-    if (rc != 0) {
-        f->dp_errors++;
-        fprintf(stderr, "datapath refused %s: %d\n", vr_msg_type_name(m->type), rc);
-    }
-}
-
-static void record_pub(struct fx *f, int node, const char *ri, enum xmpp_family family,
-                       const struct xmpp_route_key *k, const struct xmpp_nexthop *nh, bool withdraw)
-{
-    assert_true(f->pub_count < 64);
-    struct pub *p = &f->pubs[f->pub_count++];
-    memset(p, 0, sizeof *p);
-    p->node = node;
-    snprintf(p->ri, sizeof p->ri, "%s", ri);
-    p->family = family;
-    p->key = *k;
-    if (nh) {
-        p->nh = *nh;
-    }
-    p->withdraw = withdraw;
-}
-
-static void on_publish(void *arg, int node, const char *ri, const struct xmpp_route_entry *e)
-{
-    assert_int_equal(e->next_hop_count, 1);
-    record_pub(arg, node, ri, e->family, &e->key, &e->next_hops[0], false);
-}
-
-static void on_withdraw(void *arg, int node, const char *ri, enum xmpp_family family, const struct xmpp_route_key *k)
-{
-    record_pub(arg, node, ri, family, k, NULL, true);
-}
-
-static void on_subscribe(void *arg, int node, const char *ri, uint32_t id)
-{
-    struct fx *f = arg;
-    (void)ri;
-    assert_true(id > 0);
-    f->subs[node]++;
-}
-
-static void on_unsubscribe(void *arg, int node, const char *ri)
-{
-    struct fx *f = arg;
-    (void)ri;
-    f->unsubs[node]++;
-}
-
-static void on_eor(void *arg, int node)
-{
-    struct fx *f = arg;
-    f->eors[node]++;
-}
-
-static const struct agent_ops OPS = {
-    .dp_send = apply,
-    .subscribe = on_subscribe,
-    .unsubscribe = on_unsubscribe,
-    .publish = on_publish,
-    .withdraw = on_withdraw,
-    .eor = on_eor,
-};
-
-static void fx_core(struct fx *f, uint32_t gen, const char *encaps)
+static void fx_core(struct agent_fx *f, uint32_t gen, const char *encaps)
 {
     struct agent_config cfg = {.fabric_ip = FABRIC_IP, .node_count = 2, .generation = gen};
-    memcpy(cfg.router_mac, ROUTER_MAC, 6);
-    snprintf(cfg.agent_if_name, sizeof cfg.agent_if_name, "pkt0");
     for (const char *e = encaps; *e; e++) {
         cfg.encaps[cfg.encap_count++] = *e == 'u' ? DP_ENCAP_MPLS_UDP : *e == 'g' ? DP_ENCAP_MPLS_GRE : DP_ENCAP_VXLAN;
     }
-    assert_int_equal(agent_core_create(&cfg, &OPS, f, &f->core), 0);
-    agent_core_start(f->core);
+    agent_fx_core(f, &cfg);
 }
 
-static struct fx *fx_new(uint32_t gen, const char *encaps)
+/* A fixture with two control nodes, generation 'gen' and the encapsulations
+ * 'encaps' in order ('u' MPLSoUDP, 'g' MPLSoGRE, else VXLAN). */
+static struct agent_fx *fx_new(uint32_t gen, const char *encaps)
 {
-    struct fx *f = test_calloc(1, sizeof *f);
     struct dp_config dc;
-    dp_config_default(&dc);
-    dc.ifs = 64;
-    dc.vrfs = 64;
-    dc.nhs = 4096;
-    dc.labels = 4096;
-    dc.routes = 1024;
-    dc.flows = 1024;
-    dc.lpm_nodes = 256;
-    dc.bridge = 256;
-    dc.vnis = 256;
-    dc.composites = 16;
-    assert_int_equal(dp_create(&dc, &f->dp), 0);
+    agent_fx_dp_config(&dc);
+    struct agent_fx *f = agent_fx_new(&dc);
     fx_core(f, gen, encaps);
     return f;
-}
-
-static void fx_free(struct fx *f)
-{
-    agent_core_free(f->core);
-    dp_free(f->dp);
-    test_free(f);
-}
-
-static struct agent_port_spec spec(const char *line)
-{
-    struct agent_port_spec s;
-    char err[128];
-    int rc = agent_spec_parse(line, &s, err, sizeof err);
-    if (rc != 0) {
-        fail_msg("spec '%s': %s", line, err);
-    }
-    return s;
-}
-
-static void add_port(struct fx *f, const char *line)
-{
-    struct agent_port_spec s = spec(line);
-    assert_int_equal(agent_port_add(f->core, &s), 0);
 }
 
 /* A route item for 'ri' from a remote agent at 'dip'. */
@@ -203,12 +65,12 @@ static struct xmpp_route_item item(uint32_t prefix, uint8_t plen, uint32_t dip, 
     return it;
 }
 
-static void route_in(struct fx *f, int node, const char *ri, struct xmpp_route_item it)
+static void route_in(struct agent_fx *f, int node, const char *ri, struct xmpp_route_item it)
 {
     agent_route_item(f->core, node, ri, XMPP_FAMILY_INET, &it);
 }
 
-static void retract(struct fx *f, int node, const char *ri, uint32_t prefix, uint8_t plen)
+static void retract(struct agent_fx *f, int node, const char *ri, uint32_t prefix, uint8_t plen)
 {
     struct xmpp_route_item it = item(prefix, plen, 0, 0, 0, 0);
     it.retract = true;
@@ -216,7 +78,7 @@ static void retract(struct fx *f, int node, const char *ri, uint32_t prefix, uin
 }
 
 /* The datapath's next hop for 'ip' in 'vrf' (zeroed when none). */
-static struct dp_nh lookup(struct fx *f, uint32_t vrf, uint32_t ip)
+static struct dp_nh lookup(struct agent_fx *f, uint32_t vrf, uint32_t ip)
 {
     uint8_t a[16] = {0};
     be32_store(a, ip);
@@ -237,10 +99,10 @@ static struct dp_nh lookup(struct fx *f, uint32_t vrf, uint32_t ip)
 static void test_port_add_installs_and_publishes(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "ugv");
+    struct agent_fx *f = fx_new(1, "ugv");
     agent_node_up(f->core, 0);
     assert_int_equal(f->eors[0], 1);
-    add_port(f, VM1);
+    agent_fx_port_add(f, VM1);
     assert_int_equal(f->dp_errors, 0);
     const struct agent_port *p = agent_port_find(f->core, "vm1");
     assert_non_null(p);
@@ -288,25 +150,25 @@ static void test_port_add_installs_and_publishes(void **state)
     assert_int_equal(f->pubs[3].node, 1);
     assert_int_equal(f->eors[1], 1);
     /* conflicts change nothing */
-    struct agent_port_spec s = spec(VM1);
+    struct agent_port_spec s = agent_fx_spec(VM1);
     assert_int_equal(agent_port_add(f->core, &s), AGENT_EEXIST);
-    s = spec("vm9 tap=tap1 ri=red mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254");
+    s = agent_fx_spec("vm9 tap=tap1 ri=red mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254");
     assert_int_equal(agent_port_add(f->core, &s), AGENT_ECONFLICT);
-    s = spec("vm9 tap=tap9 ri=red mac=02:00:00:00:01:09 ip=192.168.1.1/24 gw=192.168.1.254");
+    s = agent_fx_spec("vm9 tap=tap9 ri=red mac=02:00:00:00:01:09 ip=192.168.1.1/24 gw=192.168.1.254");
     assert_int_equal(agent_port_add(f->core, &s), AGENT_ECONFLICT);
-    s = spec("vm9 tap=tap9 ri=green mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254 vrf=1");
+    s = agent_fx_spec("vm9 tap=tap9 ri=green mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254 vrf=1");
     assert_int_equal(agent_port_add(f->core, &s), AGENT_ECONFLICT);
     assert_int_equal(agent_port_count(f->core), 1);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 static void test_port_del_removes_everything(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "g");
+    struct agent_fx *f = fx_new(1, "g");
     agent_node_up(f->core, 0);
-    add_port(f, VM1);
-    add_port(f, VM3);
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, VM3);
     route_in(f, 0, "blue", item(0xc0a80207u, 32, REMOTE_IP, 77, XMPP_ENCAP_GRE, 0));
     assert_int_equal(lookup(f, 2, 0xc0a80207u).type, DP_NH_TUNNEL);
     f->pub_count = 0;
@@ -330,10 +192,10 @@ static void test_port_del_removes_everything(void **state)
     }
     assert_int_equal(n, 3); /* agent, fabric, vm1 */
     /* the freed ifindex and VRF are reused */
-    add_port(f, VM3);
+    agent_fx_port_add(f, VM3);
     assert_int_equal(agent_port_find(f->core, "vm3")->spec.ifindex, AGENT_IF_FIRST_PORT + 1);
     assert_int_equal(agent_port_find(f->core, "vm3")->spec.vrf, 2);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* ---- routes from the control nodes ---- */
@@ -341,10 +203,10 @@ static void test_port_del_removes_everything(void **state)
 static void test_best_path_and_encap(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "ugv");
+    struct agent_fx *f = fx_new(1, "ugv");
     agent_node_up(f->core, 0);
     agent_node_up(f->core, 1);
-    add_port(f, VM1);
+    agent_fx_port_add(f, VM1);
     /* both nodes send the same route: one tunnel, MPLSoUDP first in our order */
     struct xmpp_route_item it = item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_UDP, 0);
     route_in(f, 0, "red", it);
@@ -393,7 +255,7 @@ static void test_best_path_and_encap(void **state)
     nh = lookup(f, 1, 0xc0a80103u);
     assert_int_equal(nh.encap, DP_ENCAP_VXLAN);
     assert_int_equal(nh.label, 5001);
-    assert_memory_equal(nh.dmac, ROUTER_MAC, 6);
+    assert_memory_equal(nh.dmac, agent_fx_router_mac, 6);
     /* our own routes reflected back, unknown instances: ignored */
     route_in(f, 0, "red", item(0xc0a80104u, 32, FABRIC_IP, 17, XMPP_ENCAP_GRE, 0));
     route_in(f, 0, "green", item(0xc0a80105u, 32, REMOTE_IP, 17, XMPP_ENCAP_GRE, 0));
@@ -410,16 +272,16 @@ static void test_best_path_and_encap(void **state)
     assert_int_equal(agent_routes_format(f->core, "nope", &out), AGENT_ENOENT);
     buf_destroy(&out);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 static void test_headless_stale_and_eor(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "g");
+    struct agent_fx *f = fx_new(1, "g");
     agent_node_up(f->core, 0);
     agent_node_up(f->core, 1);
-    add_port(f, VM1);
+    agent_fx_port_add(f, VM1);
     for (int n = 0; n < 2; n++) {
         route_in(f, n, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
         route_in(f, n, "red", item(0xc0a80103u, 32, REMOTE_IP, 201, XMPP_ENCAP_GRE, 0));
@@ -447,7 +309,7 @@ static void test_headless_stale_and_eor(void **state)
     assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_NONE);
     assert_int_equal(lookup(f, 1, 0xc0a80102u).type, DP_NH_TUNNEL);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* An agent restart: the datapath keeps the old generation's entries; the
@@ -458,16 +320,16 @@ static void test_headless_stale_and_eor(void **state)
 static void test_restart_generation_sweep(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "g");
+    struct agent_fx *f = fx_new(1, "g");
     agent_node_up(f->core, 0);
-    add_port(f, VM1);
+    agent_fx_port_add(f, VM1);
     route_in(f, 0, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
     route_in(f, 0, "red", item(0xc0a80103u, 32, REMOTE2_IP, 201, XMPP_ENCAP_GRE, 0));
     uint32_t old_nh = lookup(f, 1, 0xc0a80102u).id;
     agent_core_free(f->core);
     f->core = NULL;
     fx_core(f, 2, "g");
-    struct agent_port_spec s = spec(VM1 " ifindex=2 vrf=1");
+    struct agent_port_spec s = agent_fx_spec(VM1 " ifindex=2 vrf=1");
     assert_int_equal(agent_port_add(f->core, &s), 0);
     agent_node_up(f->core, 0);
     agent_node_up(f->core, 1);
@@ -501,7 +363,7 @@ static void test_restart_generation_sweep(void **state)
     agent_generation_sweep(f->core); /* once only */
     assert_int_equal(f->msgs[VR_MSG_SWEEP], 1);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* ---- punts and flows ---- */
@@ -517,7 +379,7 @@ static size_t punted(uint8_t *b, uint8_t reason, uint32_t ifindex, uint32_t vrf,
     be32_store(b + 8, vrf);
     be32_store(b + 12, 7);
     uint8_t *e = b + 16;
-    memcpy(e, ROUTER_MAC, 6);
+    memcpy(e, agent_fx_router_mac, 6);
     e[6] = 0x02;
     e[11] = 0x01;
     be16_store(e + 12, 0x0800);
@@ -533,7 +395,7 @@ static size_t punted(uint8_t *b, uint8_t reason, uint32_t ifindex, uint32_t vrf,
 }
 
 /* Runs the re-injection frame through the datapath's agent interface. */
-static void inject(struct fx *f, const struct buf *b, struct dp_out *out, uint8_t *copy, uint32_t *copy_size)
+static void inject(struct agent_fx *f, const struct buf *b, struct dp_out *out, uint8_t *copy, uint32_t *copy_size)
 {
     static uint8_t mem[2048];
     assert_true(b->size + DP_HEADROOM <= sizeof mem);
@@ -553,14 +415,14 @@ static void inject(struct fx *f, const struct buf *b, struct dp_out *out, uint8_
 static void test_restart_adopts_datapath_routes(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "u");
+    struct agent_fx *f = fx_new(1, "u");
     agent_node_up(f->core, 0);
-    add_port(f, VM1);
+    agent_fx_port_add(f, VM1);
     route_in(f, 0, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_UDP, 0));
     route_in(f, 0, "red", item(0xc0a80103u, 32, REMOTE2_IP, 201, XMPP_ENCAP_UDP, 0));
     agent_core_free(f->core);
     fx_core(f, 2, "u");
-    struct agent_port_spec s = spec(VM1 " ifindex=2 vrf=1");
+    struct agent_port_spec s = agent_fx_spec(VM1 " ifindex=2 vrf=1");
     assert_int_equal(agent_port_add(f->core, &s), 0);
     assert_false(agent_ip4_known(f->core, 1, 0xc0a80103u));
     uint32_t pos = 0;
@@ -616,16 +478,16 @@ static void test_restart_adopts_datapath_routes(void **state)
         assert_int_equal(r.gen, 2);
     }
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 static void test_flow_miss_local_remote_drop(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "gv");
+    struct agent_fx *f = fx_new(1, "gv");
     agent_node_up(f->core, 0);
-    add_port(f, VM1);
-    add_port(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
     route_in(f, 0, "red", item(0xc0a80105u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
     uint8_t b[128], tx[2048];
     uint32_t tx_size;
@@ -651,7 +513,7 @@ static void test_flow_miss_local_remote_drop(void **state)
     assert_int_equal(tx_size, 14 + 28);
     const uint8_t vm2_mac[6] = {2, 0, 0, 0, 1, 2};
     assert_memory_equal(tx, vm2_mac, 6);
-    assert_memory_equal(tx + 6, ROUTER_MAC, 6);
+    assert_memory_equal(tx + 6, agent_fx_router_mac, 6);
     assert_int_equal(tx[14 + 8], 63); /* TTL decremented */
     /* remote destination: MPLSoGRE to 10.99.0.2 with label 200 */
     buf_reset(&re);
@@ -673,10 +535,10 @@ static void test_flow_miss_local_remote_drop(void **state)
     /* the same with VXLAN first in the order and a VNI on the route */
     route_in(f, 0, "red", item(0xc0a80106u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN, 5001));
     buf_reset(&re);
-    fx_free(f);
+    agent_fx_free(f);
     f = fx_new(1, "vg");
     agent_node_up(f->core, 0);
-    add_port(f, VM1);
+    agent_fx_port_add(f, VM1);
     route_in(f, 0, "red", item(0xc0a80106u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN, 5001));
     n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80106u);
     assert_int_equal(agent_punt_parse(b, n, &p), 0);
@@ -687,7 +549,7 @@ static void test_flow_miss_local_remote_drop(void **state)
     assert_int_equal(o[9], 17);
     assert_int_equal(be16_load(o + 22), 4789);
     assert_int_equal(be32_load(o + 32) >> 8, 5001);
-    assert_memory_equal(o + 36, ROUTER_MAC, 6);
+    assert_memory_equal(o + 36, agent_fx_router_mac, 6);
     /* unknown destination: a drop flow, nothing re-injected */
     buf_reset(&re);
     n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0x08080808u);
@@ -719,13 +581,13 @@ static void test_flow_miss_local_remote_drop(void **state)
     assert_int_equal(agent_punt_parse(b, n, &p), 0);
     assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
     assert_false(d.forward);
-    add_port(f, "vm9 tap=tap9 ri=red mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254");
+    agent_fx_port_add(f, "vm9 tap=tap9 ri=red mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254");
     assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), VR_ENOENT);
     agent_status_get(f->core, &st);
     assert_int_equal(st.drops_lifted, 2);
     buf_destroy(&re);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* A service chain's next-hop-self towards a service VM on this node: the
@@ -737,10 +599,10 @@ static void test_flow_miss_local_remote_drop(void **state)
 static void test_service_chain_local_next_hop(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "g");
+    struct agent_fx *f = fx_new(1, "g");
     agent_node_up(f->core, 0);
-    add_port(f, VM1);
-    add_port(f, "fw-left tap=tap5 ri=red-svc mac=02:00:00:00:05:01 ip=192.168.1.5/24 gw=192.168.1.254");
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, "fw-left tap=tap5 ri=red-svc mac=02:00:00:00:05:01 ip=192.168.1.5/24 gw=192.168.1.254");
     const struct agent_port *fw = agent_port_find(f->core, "fw-left");
     assert_non_null(fw);
     uint32_t vrf = fw->spec.vrf, nh = fw->nh, label = fw->label, ifindex = fw->spec.ifindex;
@@ -777,20 +639,20 @@ static void test_service_chain_local_next_hop(void **state)
     retract(f, 0, "red-svc", 0xc0a80203u, 32);
     assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a), 0);
     /* the port goes first: the route goes with it, the datapath refuses nothing */
-    add_port(f, "fw-right tap=tap6 ri=red-svc mac=02:00:00:00:05:02 ip=192.168.1.6/24 gw=192.168.1.254");
+    agent_fx_port_add(f, "fw-right tap=tap6 ri=red-svc mac=02:00:00:00:05:02 ip=192.168.1.6/24 gw=192.168.1.254");
     route_in(f, 0, "red-svc", item(0xc0a80203u, 32, FABRIC_IP, label, XMPP_ENCAP_GRE, 0));
     assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a), nh);
     assert_int_equal(agent_port_del(f->core, "fw-left"), 0);
     assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a), 0);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 static void test_punt_malformed(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "g");
-    add_port(f, VM1);
+    struct agent_fx *f = fx_new(1, "g");
+    agent_fx_port_add(f, VM1);
     uint8_t b[128];
     struct agent_punt p;
     struct agent_flow_decision d;
@@ -828,7 +690,7 @@ static void test_punt_malformed(void **state)
     assert_int_equal(re.data[3], DP_AGENT_TX);
     assert_int_equal(be32_load(re.data + 4), 5);
     buf_destroy(&re);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* Hostile punts: 20,000 seeded mutations (random bytes overwritten,
@@ -840,9 +702,9 @@ static void test_punt_malformed(void **state)
 static void test_punt_mutations(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, "gv");
-    add_port(f, VM1);
-    add_port(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
+    struct agent_fx *f = fx_new(1, "gv");
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
     route_in(f, 0, "red", item(0xc0a80100u, 24, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN, 7));
     uint32_t seed = 12345;
     struct buf re;
@@ -885,7 +747,7 @@ static void test_punt_mutations(void **state)
     assert_true(errors > 100);
     assert_int_equal(f->dp_errors, 0);
     buf_destroy(&re);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* ---- text form ---- */
@@ -893,7 +755,7 @@ static void test_punt_mutations(void **state)
 static void test_spec_text(void **state)
 {
     (void)state;
-    struct agent_port_spec s = spec("p1 tap=veth1 ri=default-domain:p:vn1 mac=02:aa:bb:cc:dd:ee ip=10.1.2.3/24 "
+    struct agent_port_spec s = agent_fx_spec("p1 tap=veth1 ri=default-domain:p:vn1 mac=02:aa:bb:cc:dd:ee ip=10.1.2.3/24 "
                                     "gw=10.1.2.1 dns=10.1.2.2 hostname=web-1 vni=77 ifindex=9 vrf=4");
     assert_string_equal(s.name, "p1");
     assert_string_equal(s.tap, "veth1");
@@ -909,7 +771,7 @@ static void test_spec_text(void **state)
     buf_init(&out, 0);
     assert_int_equal(agent_spec_format(&s, &out), 0);
     assert_int_equal(buf_put_u8(&out, 0), 0);
-    struct agent_port_spec t = spec((const char *)out.data);
+    struct agent_port_spec t = agent_fx_spec((const char *)out.data);
     assert_memory_equal(&s, &t, sizeof s);
     buf_destroy(&out);
     static const char *bad[] = {

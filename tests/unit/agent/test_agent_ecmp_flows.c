@@ -19,9 +19,7 @@
 
 #include <cmocka.h>
 
-#include "vrouter/agent/agent.h"
-#include "vrouter/dp/dp.h"
-#include "vrouter/msg/msg.h"
+#include "tests/unit/agent/agent_fixture.h"
 
 #define FABRIC_A 0x0a630001u /* 10.99.0.1 */
 #define FABRIC_B 0x0a630002u
@@ -30,86 +28,25 @@
 #define PEER3 0x0a630013u
 #define PEER4 0x0a630014u
 
-static const uint8_t ROUTER_MAC[6] = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x00};
-
-struct fx {
-    struct dp *dp;
-    struct agent_core *core;
-    int dp_errors;
-    uint64_t now;
-    struct xmpp_route_entry pubs[8];
-    size_t pub_count;
-};
-
-static void apply(void *arg, const struct vr_msg *m)
+/* A fixture with one control node (up), MPLSoUDP, fabric address 'fabric',
+ * the flow limit and idle time given (0: the defaults) and ports vm1 and
+ * vm2 in red; the datapath's time starts at 0. */
+static struct agent_fx *fx_new(uint32_t fabric, uint32_t flow_limit, uint64_t idle_ms)
 {
-    struct fx *f = arg;
-    uint8_t frame[VR_MSG_MAX];
-    size_t size;
-    struct vr_msg back;
-    assert_int_equal(vr_msg_encode(m, frame, sizeof frame, &size), 0);
-    assert_int_equal(vr_msg_decode(frame, size, &back), 0);
-    int rc = vr_msg_apply(f->dp, &back, f->now, NULL);
-    if (rc != 0) {
-        f->dp_errors++;
-        fprintf(stderr, "datapath refused %s: %d\n", vr_msg_type_name(m->type), rc);
-    }
-}
-
-static void on_publish(void *arg, int node, const char *ri, const struct xmpp_route_entry *e)
-{
-    struct fx *f = arg;
-    (void)node;
-    (void)ri;
-    if (f->pub_count < 8) {
-        f->pubs[f->pub_count++] = *e;
-    }
-}
-
-static const struct agent_ops OPS = {.dp_send = apply, .publish = on_publish};
-
-static struct fx *fx_new(uint32_t fabric, uint32_t flow_limit, uint64_t idle_ms)
-{
-    struct fx *f = test_calloc(1, sizeof *f);
     struct dp_config dc;
-    dp_config_default(&dc);
-    dc.ifs = 64;
-    dc.vrfs = 64;
+    agent_fx_dp_config(&dc);
     dc.nhs = 8192;
-    dc.labels = 4096;
-    dc.routes = 1024;
     dc.flows = 4096;
-    dc.lpm_nodes = 256;
-    dc.bridge = 256;
-    dc.vnis = 256;
-    dc.composites = 16;
-    assert_int_equal(dp_create(&dc, &f->dp), 0);
+    struct agent_fx *f = agent_fx_new(&dc);
+    f->now = 0;
     struct agent_config cfg = {.fabric_ip = fabric, .node_count = 1, .generation = 1, .encap_count = 1,
                                .flow_limit = flow_limit, .flow_idle_ms = idle_ms};
     cfg.encaps[0] = DP_ENCAP_MPLS_UDP;
-    memcpy(cfg.router_mac, ROUTER_MAC, 6);
-    snprintf(cfg.agent_if_name, sizeof cfg.agent_if_name, "pkt0");
-    assert_int_equal(agent_core_create(&cfg, &OPS, f, &f->core), 0);
-    agent_core_start(f->core);
+    agent_fx_core(f, &cfg);
     agent_node_up(f->core, 0);
-    struct agent_port_spec s;
-    char err[128];
-    assert_int_equal(agent_spec_parse("vm1 tap=tap1 ri=red mac=02:00:00:00:01:01 ip=192.168.1.1/24 gw=192.168.1.254",
-                                      &s, err, sizeof err),
-                     0);
-    assert_int_equal(agent_port_add(f->core, &s), 0);
-    assert_int_equal(agent_spec_parse("vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254",
-                                      &s, err, sizeof err),
-                     0);
-    assert_int_equal(agent_port_add(f->core, &s), 0);
+    agent_fx_port_add(f, "vm1 tap=tap1 ri=red mac=02:00:00:00:01:01 ip=192.168.1.1/24 gw=192.168.1.254");
+    agent_fx_port_add(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
     return f;
-}
-
-static void fx_free(struct fx *f)
-{
-    agent_core_free(f->core);
-    dp_free(f->dp);
-    test_free(f);
 }
 
 /* An inet item for 'prefix'/'plen' with one MPLSoUDP next hop per 'dips'
@@ -138,7 +75,7 @@ static size_t udp_frame(uint8_t *b, uint32_t dst, uint16_t sport)
 {
     static const uint8_t vm1[6] = {0x02, 0, 0, 0, 0x01, 0x01};
     memset(b, 0, 14 + 28 + 4);
-    memcpy(b, ROUTER_MAC, 6);
+    memcpy(b, agent_fx_router_mac, 6);
     memcpy(b + 6, vm1, 6);
     be16_store(b + 12, 0x0800);
     uint8_t *ip = b + 14;
@@ -165,7 +102,7 @@ static size_t udp_frame(uint8_t *b, uint32_t dst, uint16_t sport)
 
 /* Runs 'frame' from vm1 (ifindex 2) through the datapath into 'dst';
  * returns the verdict and sets '*size' and '*ifindex' of the first tx. */
-static int run(struct fx *f, const uint8_t *frame, size_t len, uint8_t *dst, size_t *size, uint32_t *ifindex)
+static int run(struct agent_fx *f, const uint8_t *frame, size_t len, uint8_t *dst, size_t *size, uint32_t *ifindex)
 {
     static uint8_t buf[2048];
     static struct dp_out out;
@@ -190,7 +127,7 @@ static uint32_t outer_dst(const uint8_t *frame)
  * decides; returns the re-injection's outer destination (a local port:
  * its ifindex; 0 when nothing is injected) and checks that the next
  * packet of the flow leaves the same way. */
-static uint32_t first_packet(struct fx *f, uint32_t dst, uint16_t sport, int *rc_out)
+static uint32_t first_packet(struct agent_fx *f, uint32_t dst, uint16_t sport, int *rc_out)
 {
     uint8_t frame[128], tx[2048];
     size_t len = udp_frame(frame, dst, sport), size;
@@ -222,7 +159,7 @@ static uint32_t first_packet(struct fx *f, uint32_t dst, uint16_t sport, int *rc
     return via;
 }
 
-static void member_counts(struct fx *f, uint32_t prefix, uint8_t plen, uint32_t *dips, size_t *counts, size_t n)
+static void member_counts(struct agent_fx *f, uint32_t prefix, uint8_t plen, uint32_t *dips, size_t *counts, size_t n)
 {
     struct dp_route q = {.vrf = 1, .family = 4, .plen = plen}, r;
     be32_store(q.addr, prefix);
@@ -251,7 +188,7 @@ static void member_counts(struct fx *f, uint32_t prefix, uint8_t plen, uint32_t 
 static void test_ecmp_composite_and_sticky_members(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(FABRIC_A, 0, 0);
+    struct agent_fx *f = fx_new(FABRIC_A, 0, 0);
     uint32_t dips[4] = {PEER1, PEER2, PEER3, PEER4};
     struct xmpp_route_item it = item(0x0a010000u, 24, dips, 2);
     agent_route_item(f->core, 0, "red", XMPP_FAMILY_INET, &it);
@@ -331,13 +268,13 @@ static void test_ecmp_composite_and_sticky_members(void **state)
     assert_int_equal(st.tunnel_nhs, 0);
     assert_int_equal(st.routes, 0);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 static void test_inet6_route_programmed(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(FABRIC_A, 0, 0);
+    struct agent_fx *f = fx_new(FABRIC_A, 0, 0);
     uint32_t dips[2] = {PEER1, FABRIC_A};
     struct xmpp_route_item it = item(0, 64, dips, 2); /* our own next hop is skipped */
     it.entry.family = XMPP_FAMILY_INET6;
@@ -365,14 +302,14 @@ static void test_inet6_route_programmed(void **state)
     assert_int_equal(dp_route_get(f->dp, &q, &r), VR_ENOENT);
     assert_int_equal(dp_nh_get(f->dp, nh.id, &nh), VR_ENOENT);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 static void test_evpn_mac_bridges_between_agents(void **state)
 {
     (void)state;
-    struct fx *a = fx_new(FABRIC_A, 0, 0);
-    struct fx *b = fx_new(FABRIC_B, 0, 0);
+    struct agent_fx *a = fx_new(FABRIC_A, 0, 0);
+    struct agent_fx *b = fx_new(FABRIC_B, 0, 0);
     const struct agent_port *p1 = agent_port_find(a->core, "vm1");
     /* A's own MAC entry bridges to the port's L2 next hop */
     struct dp_mac m;
@@ -389,7 +326,7 @@ static void test_evpn_mac_bridges_between_agents(void **state)
     const struct xmpp_route_entry *evpn = NULL;
     for (size_t i = 0; i < a->pub_count; i++) {
         if (a->pubs[i].family == XMPP_FAMILY_EVPN && memcmp(a->pubs[i].key.mac, p1->spec.mac, 6) == 0) {
-            evpn = &a->pubs[i];
+            evpn = &a->pubs[i].entry;
         }
     }
     assert_non_null(evpn);
@@ -453,11 +390,11 @@ static void test_evpn_mac_bridges_between_agents(void **state)
     assert_int_equal(dp_nh_get(a->dp, AGENT_NH_L2_BASE + AGENT_IF_FIRST_PORT, &nh), VR_ENOENT);
     assert_int_equal(dp_label_get(a->dp, AGENT_LABEL_L2_BASE + AGENT_IF_FIRST_PORT, &l), VR_ENOENT);
     assert_int_equal(a->dp_errors + b->dp_errors, 0);
-    fx_free(a);
-    fx_free(b);
+    agent_fx_free(a);
+    agent_fx_free(b);
 }
 
-static bool dp_has_flow(struct fx *f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+static bool dp_has_flow(struct agent_fx *f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
 {
     struct dp_flow_key k;
     memset(&k, 0, sizeof k);
@@ -475,7 +412,7 @@ static bool dp_has_flow(struct fx *f, uint32_t src, uint32_t dst, uint16_t sport
 static void test_flow_limit_drops_and_counts(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(FABRIC_A, 5, 0);
+    struct agent_fx *f = fx_new(FABRIC_A, 5, 0);
     int rc;
     first_packet(f, 0xc0a80102u, 1, &rc); /* to vm2: forward + reverse */
     assert_int_equal(rc, 0);
@@ -540,13 +477,13 @@ static void test_flow_limit_drops_and_counts(void **state)
     assert_true(dp_has_flow(f, 0xc0a80101u, 0xc0a80102u, 3, 7000));
     assert_false(dp_has_flow(f, 0xc0a80101u, 0xc0a80102u, 1, 7000));
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 static void test_flow_aging_idle(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(FABRIC_A, 0, 1000);
+    struct agent_fx *f = fx_new(FABRIC_A, 0, 1000);
     int rc;
     f->now = 10000;
     agent_time_set(f->core, f->now);
@@ -606,7 +543,7 @@ static void test_flow_aging_idle(void **state)
     assert_int_equal(st.flow_entries, 0);
     assert_int_equal(st.flows_aged, 3);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* Many flows through the table: growth, deletion with backward shifts and
@@ -614,7 +551,7 @@ static void test_flow_aging_idle(void **state)
 static void test_flow_table_churn(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(FABRIC_A, 0, 100);
+    struct agent_fx *f = fx_new(FABRIC_A, 0, 100);
     int rc;
     agent_time_set(f->core, 0);
     for (int i = 0; i < 1500; i++) {
@@ -648,7 +585,7 @@ static void test_flow_table_churn(void **state)
     agent_status_get(f->core, &st);
     assert_int_equal(st.flow_entries, 0);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 int main(void)

@@ -22,9 +22,7 @@
 
 #include <cmocka.h>
 
-#include "vrouter/agent/agent.h"
-#include "vrouter/dp/dp.h"
-#include "vrouter/msg/msg.h"
+#include "tests/unit/agent/agent_fixture.h"
 
 #define FABRIC_IP 0x0a630001u /* 10.99.0.1 */
 #define REMOTE_IP 0x0a630002u /* 10.99.0.2: the compute node of the external VM */
@@ -36,135 +34,22 @@
 #define POOL_VN "d:p:ext"
 #define VM1 "vm1 tap=tap1 ri=d:p:red:red vn=d:p:red mac=02:00:00:00:01:01 ip=192.168.1.1/24 gw=192.168.1.254"
 
-static const uint8_t ROUTER_MAC[6] = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x00};
 static const uint8_t VM1_MAC[6] = {0x02, 0, 0, 0, 0x01, 0x01};
 
-struct pub {
-    char ri[64];
-    struct xmpp_route_key key;
-    struct xmpp_nexthop nh;
-    char vn[XMPP_NAME_MAX];
-    bool withdraw;
-};
-
-struct fx {
-    struct dp *dp;
-    struct agent_core *core;
-    int dp_errors;
-    size_t msgs[VR_MSG_TYPE_MAX + 1];
-    struct pub pubs[64];
-    size_t pub_count;
-    int subs, unsubs;
-};
-
-static void apply(void *arg, const struct vr_msg *m)
+/* A fixture with one control node (up), encapsulations MPLSoUDP, MPLSoGRE,
+ * VXLAN, fabric address FABRIC_IP. */
+static struct agent_fx *fx_new(void)
 {
-    struct fx *f = arg;
-    uint8_t frame[VR_MSG_MAX];
-    size_t size;
-    struct vr_msg back;
-    assert_int_equal(vr_msg_encode(m, frame, sizeof frame, &size), 0);
-    assert_int_equal(vr_msg_decode(frame, size, &back), 0);
-    f->msgs[m->type]++;
-    uint32_t value = 0;
-    int rc = vr_msg_apply(f->dp, &back, 1, &value);
-    if (rc != 0 && !(m->type == VR_MSG_FLOW_DEL && rc == VR_ENOENT)) {
-        f->dp_errors++;
-        fprintf(stderr, "datapath refused %s: %d\n", vr_msg_type_name(m->type), rc);
-    }
-}
-
-static void record(struct fx *f, const char *ri, const struct xmpp_route_key *k, const struct xmpp_route_entry *e)
-{
-    assert_true(f->pub_count < 64);
-    struct pub *p = &f->pubs[f->pub_count++];
-    memset(p, 0, sizeof *p);
-    snprintf(p->ri, sizeof p->ri, "%s", ri);
-    p->key = *k;
-    p->withdraw = e == NULL;
-    if (e) {
-        p->nh = e->next_hops[0];
-        snprintf(p->vn, sizeof p->vn, "%s", e->virtual_network);
-    }
-}
-
-static void on_publish(void *arg, int node, const char *ri, const struct xmpp_route_entry *e)
-{
-    (void)node;
-    if (e->family == XMPP_FAMILY_INET) {
-        record(arg, ri, &e->key, e);
-    }
-}
-
-static void on_withdraw(void *arg, int node, const char *ri, enum xmpp_family family, const struct xmpp_route_key *k)
-{
-    (void)node;
-    if (family == XMPP_FAMILY_INET) {
-        record(arg, ri, k, NULL);
-    }
-}
-
-static void on_subscribe(void *arg, int node, const char *ri, uint32_t id)
-{
-    (void)node;
-    (void)ri;
-    (void)id;
-    ((struct fx *)arg)->subs++;
-}
-
-static void on_unsubscribe(void *arg, int node, const char *ri)
-{
-    (void)node;
-    (void)ri;
-    ((struct fx *)arg)->unsubs++;
-}
-
-static const struct agent_ops OPS = {
-    .dp_send = apply, .subscribe = on_subscribe, .unsubscribe = on_unsubscribe,
-    .publish = on_publish, .withdraw = on_withdraw,
-};
-
-static struct fx *fx_new(void)
-{
-    struct fx *f = test_calloc(1, sizeof *f);
     struct dp_config dc;
-    dp_config_default(&dc);
-    dc.ifs = 64;
-    dc.vrfs = 64;
-    dc.nhs = 4096;
-    dc.labels = 4096;
-    dc.routes = 1024;
-    dc.flows = 1024;
-    dc.lpm_nodes = 256;
-    dc.bridge = 256;
-    dc.vnis = 256;
-    dc.composites = 16;
-    assert_int_equal(dp_create(&dc, &f->dp), 0);
+    agent_fx_dp_config(&dc);
+    struct agent_fx *f = agent_fx_new(&dc);
     struct agent_config cfg = {.fabric_ip = FABRIC_IP, .node_count = 1, .generation = 1, .encap_count = 3};
     cfg.encaps[0] = DP_ENCAP_MPLS_UDP;
     cfg.encaps[1] = DP_ENCAP_MPLS_GRE;
     cfg.encaps[2] = DP_ENCAP_VXLAN;
-    memcpy(cfg.router_mac, ROUTER_MAC, 6);
-    snprintf(cfg.agent_if_name, sizeof cfg.agent_if_name, "pkt0");
-    assert_int_equal(agent_core_create(&cfg, &OPS, f, &f->core), 0);
-    agent_core_start(f->core);
+    agent_fx_core(f, &cfg);
     agent_node_up(f->core, 0);
     return f;
-}
-
-static void fx_free(struct fx *f)
-{
-    agent_core_free(f->core);
-    dp_free(f->dp);
-    test_free(f);
-}
-
-static void add_port(struct fx *f, const char *line)
-{
-    struct agent_port_spec s;
-    char err[128];
-    assert_int_equal(agent_spec_parse(line, &s, err, sizeof err), 0);
-    assert_int_equal(agent_port_add(f->core, &s), 0);
 }
 
 static struct agent_policy *policy(const char *vn, bool acl)
@@ -200,14 +85,14 @@ static struct agent_fip fip(uint32_t ip4, const char *ri, const char *vn, struct
     return x;
 }
 
-static int set_fip(struct fx *f, const char *port, uint32_t ip4, struct agent_policy *pol)
+static int set_fip(struct agent_fx *f, const char *port, uint32_t ip4, struct agent_policy *pol)
 {
     struct agent_fip x = fip(ip4, POOL_RI, POOL_VN, pol);
     return agent_port_fips_set(f->core, port, &x, 1);
 }
 
 /* The ext VM's route as the control node reflects it from its compute node. */
-static void ext_route(struct fx *f, uint32_t prefix)
+static void ext_route(struct agent_fx *f, uint32_t prefix)
 {
     struct xmpp_route_item it;
     memset(&it, 0, sizeof it);
@@ -287,7 +172,7 @@ static size_t ip_packet(uint8_t *ip, uint8_t proto, uint32_t src, uint32_t dst, 
 static size_t vm_frame(uint8_t *b, const uint8_t mac[6], uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport,
                        uint16_t dport)
 {
-    memcpy(b, ROUTER_MAC, 6);
+    memcpy(b, agent_fx_router_mac, 6);
     memcpy(b + 6, mac, 6);
     be16_store(b + 12, 0x0800);
     return 14 + ip_packet(b + 14, proto, src, dst, sport, dport);
@@ -324,7 +209,7 @@ struct sent {
 };
 
 /* Runs 'frame' through the datapath as received on 'ifindex'. */
-static struct sent run(struct fx *f, uint32_t ifindex, const uint8_t *frame, size_t len)
+static struct sent run(struct agent_fx *f, uint32_t ifindex, const uint8_t *frame, size_t len)
 {
     static uint8_t mem[2048];
     static struct dp_out out;
@@ -346,7 +231,7 @@ static struct sent run(struct fx *f, uint32_t ifindex, const uint8_t *frame, siz
 /* A frame that must be punted as a flow miss: the agent decides it; the
  * re-injection (when forwarding) is run through the agent interface and
  * returned. */
-static struct sent first_packet(struct fx *f, uint32_t ifindex, const uint8_t *frame, size_t len,
+static struct sent first_packet(struct agent_fx *f, uint32_t ifindex, const uint8_t *frame, size_t len,
                                 struct agent_flow_decision *d)
 {
     struct sent p = run(f, ifindex, frame, len);
@@ -367,7 +252,7 @@ static struct sent first_packet(struct fx *f, uint32_t ifindex, const uint8_t *f
     return s;
 }
 
-static const struct agent_port *vm1(struct fx *f)
+static const struct agent_port *vm1(struct agent_fx *f)
 {
     const struct agent_port *p = agent_port_find(f->core, "vm1");
     assert_non_null(p);
@@ -401,9 +286,9 @@ static const uint8_t *to_port(const struct sent *s, const struct agent_port *p)
 static void test_fip_install_publish_remove(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
-    int subs = f->subs;
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
+    int subs = f->subs[0];
     size_t pubs = f->pub_count;
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
     assert_int_equal(f->dp_errors, 0);
@@ -412,7 +297,7 @@ static void test_fip_install_publish_remove(void **state)
     assert_true(vr != 0 && vr != vm1(f)->spec.vrf);
     struct dp_vrf dv;
     assert_int_equal(dp_vrf_get(f->dp, vr, &dv), 0);
-    assert_int_equal(f->subs, subs + 1);
+    assert_int_equal(f->subs[0], subs + 1);
     /* ADDR/32 -> the port's next hop in the pool VRF */
     uint8_t a[16] = {0};
     be32_store(a, FIP);
@@ -424,7 +309,7 @@ static void test_fip_install_publish_remove(void **state)
     assert_int_equal(at, 0);
     /* published in the pool instance with the port's label, MPLS only */
     assert_int_equal(f->pub_count, pubs + 1);
-    struct pub *p = &f->pubs[pubs];
+    struct agent_fx_pub *p = &f->pubs[pubs];
     assert_string_equal(p->ri, POOL_RI);
     assert_false(p->withdraw);
     assert_int_equal(p->key.plen, 32);
@@ -464,29 +349,29 @@ static void test_fip_install_publish_remove(void **state)
     assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), vm1(f)->nh);
     /* removal: withdrawn, route gone, instance released */
     pubs = f->pub_count;
-    int unsubs = f->unsubs;
+    int unsubs = f->unsubs[0];
     assert_int_equal(agent_port_fips_set(f->core, "vm1", NULL, 0), 0);
     assert_int_equal(f->pub_count, pubs + 1);
     assert_true(f->pubs[pubs].withdraw);
     assert_string_equal(f->pubs[pubs].ri, POOL_RI);
     assert_int_equal(be32_load(f->pubs[pubs].key.prefix.addr), FIP);
-    assert_int_equal(f->unsubs, unsubs + 1);
+    assert_int_equal(f->unsubs[0], unsubs + 1);
     assert_int_equal(dp_vrf_get(f->dp, vr, &dv), VR_ENOENT);
     assert_int_equal(agent_ri_vrf(f->core, POOL_RI), 0);
     agent_status_get(f->core, &st);
     assert_int_equal(st.fips, 0);
     assert_int_equal(st.instances, 1);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 static void test_fip_refusals(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
-    add_port(f, "vm2 tap=tap2 ri=d:p:red:red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
-    add_port(f, "vm7 tap=tap7 ri=" POOL_RI " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, "vm2 tap=tap2 ri=d:p:red:red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
+    agent_fx_port_add(f, "vm7 tap=tap7 ri=" POOL_RI " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
     assert_int_equal(set_fip(f, "nope", FIP, policy(POOL_VN, false)), AGENT_ENOENT);
     assert_int_equal(set_fip(f, "vm1", 0, policy(POOL_VN, false)), AGENT_EINVAL);
     /* a local port's address in the pool instance */
@@ -526,7 +411,7 @@ static void test_fip_refusals(void **state)
     be32_store(a, FIP + 1);
     assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), 0);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* ---- flows ---- */
@@ -536,8 +421,8 @@ static void test_fip_refusals(void **state)
 static void test_fip_dnat_from_fabric(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
     /* vm1's own network denies what crosses it: the floating IP's policy decides */
     assert_int_equal(agent_port_policy_set(f->core, "vm1", policy("d:p:red", true)), 0);
     assert_int_equal(set_fip(f, "vm1", FIP, policy(POOL_VN, false)), 0);
@@ -597,7 +482,7 @@ static void test_fip_dnat_from_fabric(void **state)
     assert_int_equal(st.flows_nat, 2);
     assert_int_equal(st.flows_denied, 0);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* vm1 reaches the external VM, which only the pool instance routes: SNAT
@@ -607,8 +492,8 @@ static void test_fip_dnat_from_fabric(void **state)
 static void test_fip_snat_to_pool(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
     ext_route(f, EXT_VM);
     uint32_t vr = agent_ri_vrf(f->core, POOL_RI), vp = vm1(f)->spec.vrf;
@@ -664,7 +549,7 @@ static void test_fip_snat_to_pool(void **state)
     s = first_packet(f, vm1(f)->spec.ifindex, b, n, &d);
     assert_false(d.forward);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* The external VM on this compute node: its traffic to the floating
@@ -674,9 +559,9 @@ static void test_fip_snat_to_pool(void **state)
 static void test_fip_local_external_vm(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
-    add_port(f, "vm7 tap=tap7 ri=" POOL_RI " vn=" POOL_VN " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, "vm7 tap=tap7 ri=" POOL_RI " vn=" POOL_VN " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
     const struct agent_port *p7 = agent_port_find(f->core, "vm7");
     assert_int_equal(agent_port_policy_set(f->core, "vm7", policy(POOL_VN, true)), 0);
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
@@ -715,7 +600,7 @@ static void test_fip_local_external_vm(void **state)
     assert_int_equal(be32_load(ip + 16), FIXED);
     assert_true(sums_ok(ip));
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* The floating IP's policy decides: its network's ACL denying ICMP makes
@@ -723,8 +608,8 @@ static void test_fip_local_external_vm(void **state)
 static void test_fip_policy(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
     struct agent_policy *pol = policy(POOL_VN, true);
     acl_rule(&pol->vn_acl, 1, false);
     assert_int_equal(set_fip(f, "vm1", FIP, pol), 0);
@@ -747,7 +632,7 @@ static void test_fip_policy(void **state)
     assert_true(d.forward);
     assert_int_equal(s.verdict, DP_VERDICT_TX);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* Removing the floating IP (or its port) deletes the NAT flows of both
@@ -755,8 +640,8 @@ static void test_fip_policy(void **state)
 static void test_fip_removal_and_aging(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
     ext_route(f, EXT_VM);
     uint8_t b[256];
@@ -803,7 +688,7 @@ static void test_fip_removal_and_aging(void **state)
     assert_int_equal(st.instances, 0);
     assert_int_equal(st.fips, 0);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* A restart restores a floating IP with its pool VRF (the state file's
@@ -812,8 +697,8 @@ static void test_fip_removal_and_aging(void **state)
 static void test_fip_restore_vrf(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
     struct agent_fip x = fip(FIP, POOL_RI, POOL_VN, NULL);
     x.vrf = 9;
     assert_int_equal(agent_port_fips_set(f->core, "vm1", &x, 1), 0);
@@ -831,7 +716,7 @@ static void test_fip_restore_vrf(void **state)
     uint32_t v2 = agent_ri_vrf(f->core, "d:p:ext2:ext2");
     assert_true(v2 != 0 && v2 != 9 && v2 != vm1(f)->spec.vrf);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 /* An address first reached over the fabric becomes local: the floating IP
@@ -841,9 +726,9 @@ static void test_fip_restore_vrf(void **state)
 static void test_remote_copy_then_local(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
-    add_port(f, VM1);
-    add_port(f, "vm7 tap=tap7 ri=" POOL_RI " vn=" POOL_VN " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, "vm7 tap=tap7 ri=" POOL_RI " vn=" POOL_VN " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
     uint32_t vr = agent_ri_vrf(f->core, POOL_RI);
     ext_route(f, FIP); /* the floating IP held on REMOTE_IP */
     uint8_t a[16] = {0};
@@ -861,10 +746,10 @@ static void test_remote_copy_then_local(void **state)
     be32_store(a, 0x0a090009u);
     assert_int_equal(dp_nh_get(f->dp, dp_route_lookup(f->dp, vr, 4, a), &nh), 0);
     assert_int_equal(nh.type, DP_NH_TUNNEL);
-    add_port(f, "vm9 tap=tap9 ri=" POOL_RI " mac=02:00:00:00:09:09 ip=10.9.0.9/24 gw=10.9.0.1");
+    agent_fx_port_add(f, "vm9 tap=tap9 ri=" POOL_RI " mac=02:00:00:00:09:09 ip=10.9.0.9/24 gw=10.9.0.1");
     assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), agent_port_find(f->core, "vm9")->nh);
     assert_int_equal(f->dp_errors, 0);
-    fx_free(f);
+    agent_fx_free(f);
 }
 
 int main(void)
