@@ -52,6 +52,28 @@ static struct agent_fx *fx_new(void)
     return f;
 }
 
+/* cmocka set-up: the fixture (fx_new) with port vm1 (VM1) in *state. */
+static int vm1_setup(void **state)
+{
+    struct agent_fx *f = fx_new();
+    agent_fx_port_add(f, VM1);
+    *state = f;
+    return 0;
+}
+
+/* cmocka tear-down: fails the test when the datapath refused a request. */
+static int fx_teardown(void **state)
+{
+    struct agent_fx *f = *state;
+    int errors = f->dp_errors;
+    agent_fx_free(f);
+    if (errors != 0) {
+        fprintf(stderr, "the datapath refused %d requests\n", errors);
+        return -1;
+    }
+    return 0;
+}
+
 static struct agent_policy *policy(const char *vn, bool acl)
 {
     struct agent_policy *p = calloc(1, sizeof *p);
@@ -91,8 +113,9 @@ static int set_fip(struct agent_fx *f, const char *port, uint32_t ip4, struct ag
     return agent_port_fips_set(f->core, port, &x, 1);
 }
 
-/* The ext VM's route as the control node reflects it from its compute node. */
-static void ext_route(struct agent_fx *f, uint32_t prefix)
+/* A route to 'prefix'/32 in instance 'ri' (network 'vn') behind REMOTE_IP
+ * with EXT_LABEL over MPLSoGRE, as the control node reflects it. */
+static void remote_route(struct agent_fx *f, const char *ri, const char *vn, uint32_t prefix)
 {
     struct xmpp_route_item it;
     memset(&it, 0, sizeof it);
@@ -105,8 +128,22 @@ static void ext_route(struct agent_fx *f, uint32_t prefix)
     be32_store(it.entry.next_hops[0].address.addr, REMOTE_IP);
     it.entry.next_hops[0].label = EXT_LABEL;
     it.entry.next_hops[0].encaps = XMPP_ENCAP_GRE;
-    snprintf(it.entry.virtual_network, sizeof it.entry.virtual_network, "%s", POOL_VN);
-    agent_route_item(f->core, 0, POOL_RI, XMPP_FAMILY_INET, &it);
+    snprintf(it.entry.virtual_network, sizeof it.entry.virtual_network, "%s", vn);
+    agent_route_item(f->core, 0, ri, XMPP_FAMILY_INET, &it);
+}
+
+/* An address of the pool network ext held on REMOTE_IP (the ext VM's). */
+static void ext_route(struct agent_fx *f, uint32_t prefix)
+{
+    remote_route(f, POOL_RI, POOL_VN, prefix);
+}
+
+/* The datapath's next hop id for 'ip' in 'vrf' (0: none). */
+static uint32_t route_nh(struct agent_fx *f, uint32_t vrf, uint32_t ip)
+{
+    uint8_t a[16] = {0};
+    be32_store(a, ip);
+    return dp_route_lookup(f->dp, vrf, 4, a);
 }
 
 static uint16_t csum(const uint8_t *p, size_t n, uint32_t sum)
@@ -137,6 +174,19 @@ static bool sums_ok(const uint8_t *ip)
     uint32_t pseudo = be16_load(ip + 12) + be16_load(ip + 14) + be16_load(ip + 16) + be16_load(ip + 18) + 17 +
                       (uint32_t)ulen;
     return csum(ip + 20, ulen, pseudo) == 0;
+}
+
+/* Checks the IPv4 packet at 'ip': source 'src' and destination 'dst' (0:
+ * either), header and UDP checksums valid. */
+static void ip_check(const uint8_t *ip, uint32_t src, uint32_t dst)
+{
+    if (src != 0) {
+        assert_int_equal(be32_load(ip + 12), src);
+    }
+    if (dst != 0) {
+        assert_int_equal(be32_load(ip + 16), dst);
+    }
+    assert_true(sums_ok(ip));
 }
 
 /* An IPv4 packet src -> dst at 'ip': ICMP echo (proto 1) or UDP with 4
@@ -285,9 +335,7 @@ static const uint8_t *to_port(const struct sent *s, const struct agent_port *p)
 
 static void test_fip_install_publish_remove(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     int subs = f->subs[0];
     size_t pubs = f->pub_count;
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
@@ -299,9 +347,7 @@ static void test_fip_install_publish_remove(void **state)
     assert_int_equal(dp_vrf_get(f->dp, vr, &dv), 0);
     assert_int_equal(f->subs[0], subs + 1);
     /* ADDR/32 -> the port's next hop in the pool VRF */
-    uint8_t a[16] = {0};
-    be32_store(a, FIP);
-    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), vm1(f)->nh);
+    assert_int_equal(route_nh(f, vr, FIP), vm1(f)->nh);
     assert_true(agent_ip4_known(f->core, vr, FIP));
     assert_false(agent_ip4_known(f->core, vm1(f)->spec.vrf, FIP));
     size_t at = 0;
@@ -346,7 +392,7 @@ static void test_fip_install_publish_remove(void **state)
     assert_true(again);
     /* the reflected route of our own floating IP is never programmed over the fabric */
     ext_route(f, FIP);
-    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), vm1(f)->nh);
+    assert_int_equal(route_nh(f, vr, FIP), vm1(f)->nh);
     /* removal: withdrawn, route gone, instance released */
     pubs = f->pub_count;
     int unsubs = f->unsubs[0];
@@ -361,15 +407,11 @@ static void test_fip_install_publish_remove(void **state)
     agent_status_get(f->core, &st);
     assert_int_equal(st.fips, 0);
     assert_int_equal(st.instances, 1);
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
 }
 
 static void test_fip_refusals(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     agent_fx_port_add(f, "vm2 tap=tap2 ri=d:p:red:red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
     agent_fx_port_add(f, "vm7 tap=tap7 ri=" POOL_RI " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
     assert_int_equal(set_fip(f, "nope", FIP, policy(POOL_VN, false)), AGENT_ENOENT);
@@ -398,20 +440,14 @@ static void test_fip_refusals(void **state)
     assert_int_equal(st.instances, 3);
     struct agent_fip keep[1] = {fip(FIP + 1, POOL_RI, POOL_VN, NULL)};
     assert_int_equal(agent_port_fips_set(f->core, "vm1", keep, 1), 0);
-    uint8_t a[16] = {0};
-    be32_store(a, FIP);
     uint32_t vr = agent_ri_vrf(f->core, POOL_RI);
-    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), 0);
-    be32_store(a, FIP + 1);
-    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), vm1(f)->nh);
+    assert_int_equal(route_nh(f, vr, FIP), 0);
+    assert_int_equal(route_nh(f, vr, FIP + 1), vm1(f)->nh);
     assert_int_equal(agent_ri_vrf(f->core, "d:p:ext2:ext2"), 0);
     /* the pool instance of the local port vm7 stays when the floating IPs go */
     assert_int_equal(agent_port_del(f->core, "vm1"), 0);
     assert_int_equal(agent_ri_vrf(f->core, POOL_RI), vr);
-    be32_store(a, FIP + 1);
-    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), 0);
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
+    assert_int_equal(route_nh(f, vr, FIP + 1), 0);
 }
 
 /* ---- flows ---- */
@@ -420,9 +456,7 @@ static void test_fip_refusals(void **state)
  * DNAT to the fixed address on delivery, the reply SNAT'ed back out. */
 static void test_fip_dnat_from_fabric(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     /* vm1's own network denies what crosses it: the floating IP's policy decides */
     assert_int_equal(agent_port_policy_set(f->core, "vm1", policy("d:p:red", true)), 0);
     assert_int_equal(set_fip(f, "vm1", FIP, policy(POOL_VN, false)), 0);
@@ -448,41 +482,32 @@ static void test_fip_dnat_from_fabric(void **state)
     assert_int_equal(fl.action.vrf, vr);
     /* the first packet re-injected to vm1 with the fixed destination */
     const uint8_t *ip = to_port(&s, vm1(f));
-    assert_int_equal(be32_load(ip + 12), EXT_VM);
-    assert_int_equal(be32_load(ip + 16), FIXED);
-    assert_true(sums_ok(ip));
+    ip_check(ip, EXT_VM, FIXED);
     /* the next packet: the datapath's DNAT */
     s = run(f, AGENT_IF_FABRIC, b, n);
     ip = to_port(&s, vm1(f));
-    assert_int_equal(be32_load(ip + 16), FIXED);
-    assert_true(sums_ok(ip));
+    ip_check(ip, 0, FIXED);
     /* vm1's reply leaves from the floating address, over the pool's route */
     n = vm_frame(b, VM1_MAC, 1, FIXED, EXT_VM, 1, 0);
     s = run(f, vm1(f)->spec.ifindex, b, n);
     assert_int_equal(s.verdict, DP_VERDICT_TX);
     ip = gre_inner(&s);
-    assert_int_equal(be32_load(ip + 12), FIP);
-    assert_int_equal(be32_load(ip + 16), EXT_VM);
-    assert_true(sums_ok(ip));
+    ip_check(ip, FIP, EXT_VM);
     /* a UDP flow: ports kept, checksums right in the re-injection and after */
     n = fabric_frame(b, vm1(f)->label, 17, EXT_VM, FIP, 4000, 53000);
     s = first_packet(f, AGENT_IF_FABRIC, b, n, &d);
     ip = to_port(&s, vm1(f));
-    assert_int_equal(be32_load(ip + 16), FIXED);
+    ip_check(ip, 0, FIXED);
     assert_int_equal(be16_load(ip + 20), 4000);
     assert_int_equal(be16_load(ip + 22), 53000);
-    assert_true(sums_ok(ip));
     n = vm_frame(b, VM1_MAC, 17, FIXED, EXT_VM, 53000, 4000);
     s = run(f, vm1(f)->spec.ifindex, b, n);
     ip = gre_inner(&s);
-    assert_int_equal(be32_load(ip + 12), FIP);
-    assert_true(sums_ok(ip));
+    ip_check(ip, FIP, 0);
     struct agent_status st;
     agent_status_get(f->core, &st);
     assert_int_equal(st.flows_nat, 2);
     assert_int_equal(st.flows_denied, 0);
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
 }
 
 /* vm1 reaches the external VM, which only the pool instance routes: SNAT
@@ -491,9 +516,7 @@ static void test_fip_dnat_from_fabric(void **state)
  * NAT'ed. */
 static void test_fip_snat_to_pool(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
     ext_route(f, EXT_VM);
     uint32_t vr = agent_ri_vrf(f->core, POOL_RI), vp = vm1(f)->spec.vrf;
@@ -512,33 +535,18 @@ static void test_fip_snat_to_pool(void **state)
     assert_int_equal(d.reverse_action.flags, DP_FA_DNAT | DP_FA_VRF);
     assert_int_equal(d.reverse_action.nat_ip, FIXED);
     const uint8_t *ip = gre_inner(&s);
-    assert_int_equal(be32_load(ip + 12), FIP);
-    assert_int_equal(be32_load(ip + 16), EXT_VM);
+    ip_check(ip, FIP, EXT_VM);
     assert_int_equal(ip[8], 63);
-    assert_true(sums_ok(ip));
     s = run(f, vm1(f)->spec.ifindex, b, n);
     ip = gre_inner(&s);
-    assert_int_equal(be32_load(ip + 12), FIP);
-    assert_true(sums_ok(ip));
+    ip_check(ip, FIP, 0);
     /* the answer */
     n = fabric_frame(b, vm1(f)->label, 17, EXT_VM, FIP, 7000, 41000);
     s = run(f, AGENT_IF_FABRIC, b, n);
     ip = to_port(&s, vm1(f));
-    assert_int_equal(be32_load(ip + 12), EXT_VM);
-    assert_int_equal(be32_load(ip + 16), FIXED);
-    assert_true(sums_ok(ip));
+    ip_check(ip, EXT_VM, FIXED);
     /* a destination of vm1's own VRF: plain forwarding */
-    struct xmpp_route_item it;
-    memset(&it, 0, sizeof it);
-    it.entry.key.prefix.version = 4;
-    be32_store(it.entry.key.prefix.addr, 0xc0a80109u);
-    it.entry.key.plen = 32;
-    it.entry.next_hop_count = 1;
-    it.entry.next_hops[0].address.version = 4;
-    be32_store(it.entry.next_hops[0].address.addr, REMOTE_IP);
-    it.entry.next_hops[0].label = EXT_LABEL;
-    it.entry.next_hops[0].encaps = XMPP_ENCAP_GRE;
-    agent_route_item(f->core, 0, "d:p:red:red", XMPP_FAMILY_INET, &it);
+    remote_route(f, "d:p:red:red", "d:p:red", 0xc0a80109u);
     n = vm_frame(b, VM1_MAC, 1, FIXED, 0xc0a80109u, 0, 0);
     s = first_packet(f, vm1(f)->spec.ifindex, b, n, &d);
     assert_int_equal(d.action.type, DP_FLOW_FORWARD);
@@ -548,8 +556,6 @@ static void test_fip_snat_to_pool(void **state)
     n = vm_frame(b, VM1_MAC, 1, FIXED, 0x08080808u, 0, 0);
     s = first_packet(f, vm1(f)->spec.ifindex, b, n, &d);
     assert_false(d.forward);
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
 }
 
 /* The external VM on this compute node: its traffic to the floating
@@ -558,9 +564,7 @@ static void test_fip_snat_to_pool(void **state)
  * VRF. */
 static void test_fip_local_external_vm(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     agent_fx_port_add(f, "vm7 tap=tap7 ri=" POOL_RI " vn=" POOL_VN " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
     const struct agent_port *p7 = agent_port_find(f->core, "vm7");
     assert_int_equal(agent_port_policy_set(f->core, "vm7", policy(POOL_VN, true)), 0);
@@ -580,36 +584,28 @@ static void test_fip_local_external_vm(void **state)
     assert_int_equal(be32_load(ip + 16), FIXED);
     s = run(f, p7->spec.ifindex, b, n);
     ip = to_port(&s, vm1(f));
-    assert_int_equal(be32_load(ip + 16), FIXED);
-    assert_true(sums_ok(ip));
+    ip_check(ip, 0, FIXED);
     n = vm_frame(b, VM1_MAC, 1, FIXED, EXT_VM, 1, 0);
     s = run(f, vm1(f)->spec.ifindex, b, n);
     ip = to_port(&s, p7);
-    assert_int_equal(be32_load(ip + 12), FIP);
-    assert_true(sums_ok(ip));
+    ip_check(ip, FIP, 0);
     /* vm1 -> vm7 (UDP): SNAT; the answer from vm7 (in the pool VRF) DNAT'ed */
     n = vm_frame(b, VM1_MAC, 17, FIXED, EXT_VM, 5000, 6000);
     s = first_packet(f, vm1(f)->spec.ifindex, b, n, &d);
     assert_int_equal(d.reverse.vrf, vr);
     ip = to_port(&s, p7);
-    assert_int_equal(be32_load(ip + 12), FIP);
-    assert_true(sums_ok(ip));
+    ip_check(ip, FIP, 0);
     n = vm_frame(b, p7->spec.mac, 17, EXT_VM, FIP, 6000, 5000);
     s = run(f, p7->spec.ifindex, b, n);
     ip = to_port(&s, vm1(f));
-    assert_int_equal(be32_load(ip + 16), FIXED);
-    assert_true(sums_ok(ip));
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
+    ip_check(ip, 0, FIXED);
 }
 
 /* The floating IP's policy decides: its network's ACL denying ICMP makes
  * a drop flow (counted as denied), UDP passes. */
 static void test_fip_policy(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     struct agent_policy *pol = policy(POOL_VN, true);
     acl_rule(&pol->vn_acl, 1, false);
     assert_int_equal(set_fip(f, "vm1", FIP, pol), 0);
@@ -631,17 +627,13 @@ static void test_fip_policy(void **state)
     s = first_packet(f, AGENT_IF_FABRIC, b, n, &d);
     assert_true(d.forward);
     assert_int_equal(s.verdict, DP_VERDICT_TX);
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
 }
 
 /* Removing the floating IP (or its port) deletes the NAT flows of both
  * directions; idle NAT pairs age as a pair. */
 static void test_fip_removal_and_aging(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
     ext_route(f, EXT_VM);
     uint8_t b[256];
@@ -687,8 +679,6 @@ static void test_fip_removal_and_aging(void **state)
     agent_status_get(f->core, &st);
     assert_int_equal(st.instances, 0);
     assert_int_equal(st.fips, 0);
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
 }
 
 /* A restart restores a floating IP with its pool VRF (the state file's
@@ -696,17 +686,13 @@ static void test_fip_removal_and_aging(void **state)
  * free one; an existing instance keeps its own. */
 static void test_fip_restore_vrf(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     struct agent_fip x = fip(FIP, POOL_RI, POOL_VN, NULL);
     x.vrf = 9;
     assert_int_equal(agent_port_fips_set(f->core, "vm1", &x, 1), 0);
     assert_int_equal(agent_ri_vrf(f->core, POOL_RI), 9);
     assert_int_equal(vm1(f)->fips[0].vrf, 9);
-    uint8_t a[16] = {0};
-    be32_store(a, FIP);
-    assert_int_equal(dp_route_lookup(f->dp, 9, 4, a), vm1(f)->nh);
+    assert_int_equal(route_nh(f, 9, FIP), vm1(f)->nh);
     /* a VRF in use by another instance is not taken */
     struct agent_fip y[2] = {fip(FIP, POOL_RI, POOL_VN, NULL), fip(0x0a0a0001u, "d:p:ext2:ext2", "d:p:ext2", NULL)};
     y[0].vrf = 3; /* ignored: the instance exists with 9 */
@@ -715,8 +701,6 @@ static void test_fip_restore_vrf(void **state)
     assert_int_equal(agent_ri_vrf(f->core, POOL_RI), 9);
     uint32_t v2 = agent_ri_vrf(f->core, "d:p:ext2:ext2");
     assert_true(v2 != 0 && v2 != 9 && v2 != vm1(f)->spec.vrf);
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
 }
 
 /* An address first reached over the fabric becomes local: the floating IP
@@ -725,45 +709,38 @@ static void test_fip_restore_vrf(void **state)
  * the datapath, and the remote one comes back when the local one goes. */
 static void test_remote_copy_then_local(void **state)
 {
-    (void)state;
-    struct agent_fx *f = fx_new();
-    agent_fx_port_add(f, VM1);
+    struct agent_fx *f = *state;
     agent_fx_port_add(f, "vm7 tap=tap7 ri=" POOL_RI " vn=" POOL_VN " mac=02:00:00:00:07:07 ip=10.9.0.7/24 gw=10.9.0.1");
     uint32_t vr = agent_ri_vrf(f->core, POOL_RI);
     ext_route(f, FIP); /* the floating IP held on REMOTE_IP */
-    uint8_t a[16] = {0};
-    be32_store(a, FIP);
     struct dp_nh nh;
-    assert_int_equal(dp_nh_get(f->dp, dp_route_lookup(f->dp, vr, 4, a), &nh), 0);
+    assert_int_equal(dp_nh_get(f->dp, route_nh(f, vr, FIP), &nh), 0);
     assert_int_equal(nh.type, DP_NH_TUNNEL);
     assert_int_equal(set_fip(f, "vm1", FIP, NULL), 0);
-    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), vm1(f)->nh);
+    assert_int_equal(route_nh(f, vr, FIP), vm1(f)->nh);
     assert_int_equal(agent_port_fips_set(f->core, "vm1", NULL, 0), 0);
-    assert_int_equal(dp_nh_get(f->dp, dp_route_lookup(f->dp, vr, 4, a), &nh), 0);
+    assert_int_equal(dp_nh_get(f->dp, route_nh(f, vr, FIP), &nh), 0);
     assert_int_equal(nh.type, DP_NH_TUNNEL);
     /* the same for a port's own address */
     ext_route(f, 0x0a090009u);
-    be32_store(a, 0x0a090009u);
-    assert_int_equal(dp_nh_get(f->dp, dp_route_lookup(f->dp, vr, 4, a), &nh), 0);
+    assert_int_equal(dp_nh_get(f->dp, route_nh(f, vr, 0x0a090009u), &nh), 0);
     assert_int_equal(nh.type, DP_NH_TUNNEL);
     agent_fx_port_add(f, "vm9 tap=tap9 ri=" POOL_RI " mac=02:00:00:00:09:09 ip=10.9.0.9/24 gw=10.9.0.1");
-    assert_int_equal(dp_route_lookup(f->dp, vr, 4, a), agent_port_find(f->core, "vm9")->nh);
-    assert_int_equal(f->dp_errors, 0);
-    agent_fx_free(f);
+    assert_int_equal(route_nh(f, vr, 0x0a090009u), agent_port_find(f->core, "vm9")->nh);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fip_install_publish_remove),
-        cmocka_unit_test(test_fip_refusals),
-        cmocka_unit_test(test_fip_dnat_from_fabric),
-        cmocka_unit_test(test_fip_snat_to_pool),
-        cmocka_unit_test(test_fip_local_external_vm),
-        cmocka_unit_test(test_fip_policy),
-        cmocka_unit_test(test_fip_removal_and_aging),
-        cmocka_unit_test(test_fip_restore_vrf),
-        cmocka_unit_test(test_remote_copy_then_local),
+        cmocka_unit_test_setup_teardown(test_fip_install_publish_remove, vm1_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fip_refusals, vm1_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fip_dnat_from_fabric, vm1_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fip_snat_to_pool, vm1_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fip_local_external_vm, vm1_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fip_policy, vm1_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fip_removal_and_aging, vm1_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fip_restore_vrf, vm1_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_remote_copy_then_local, vm1_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
