@@ -395,6 +395,19 @@ static size_t punted(uint8_t *b, uint8_t reason, uint32_t ifindex, uint32_t vrf,
 }
 
 /* Runs the re-injection frame through the datapath's agent interface. */
+/* A flow miss of 'src' -> 'dst' punted from 'ifindex' in 'vrf' and decided
+ * by the core into 'd' (the re-injection appended to 're'); fails the test
+ * when the punt does not parse or the core refuses it. */
+static void flow_miss(struct agent_fx *f, uint32_t ifindex, uint32_t vrf, uint32_t src, uint32_t dst,
+                      struct agent_flow_decision *d, struct buf *re)
+{
+    uint8_t b[128];
+    struct agent_punt p;
+    size_t n = punted(b, DP_PUNT_FLOW_MISS, ifindex, vrf, src, dst);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, d, re), 0);
+}
+
 static void inject(struct agent_fx *f, const struct buf *b, struct dp_out *out, uint8_t *copy, uint32_t *copy_size)
 {
     static uint8_t mem[2048];
@@ -517,9 +530,7 @@ static void test_flow_miss_local_remote_drop(void **state)
     assert_int_equal(tx[14 + 8], 63); /* TTL decremented */
     /* remote destination: MPLSoGRE to 10.99.0.2 with label 200 */
     buf_reset(&re);
-    n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80105u);
-    assert_int_equal(agent_punt_parse(b, n, &p), 0);
-    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    flow_miss(f, 2, 1, 0xc0a80101u, 0xc0a80105u, &d, &re);
     assert_true(d.forward);
     inject(f, &re, &out, tx, &tx_size);
     assert_int_equal(out.tx[0].ifindex, AGENT_IF_FABRIC);
@@ -540,9 +551,7 @@ static void test_flow_miss_local_remote_drop(void **state)
     agent_node_up(f->core, 0);
     agent_fx_port_add(f, VM1);
     route_in(f, 0, "red", item(0xc0a80106u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE | XMPP_ENCAP_VXLAN, 5001));
-    n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80106u);
-    assert_int_equal(agent_punt_parse(b, n, &p), 0);
-    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    flow_miss(f, 2, 1, 0xc0a80101u, 0xc0a80106u, &d, &re);
     inject(f, &re, &out, tx, &tx_size);
     assert_int_equal(tx_size, 14 + 20 + 8 + 8 + 14 + 28);
     o = tx + 14;
@@ -552,9 +561,7 @@ static void test_flow_miss_local_remote_drop(void **state)
     assert_memory_equal(o + 36, agent_fx_router_mac, 6);
     /* unknown destination: a drop flow, nothing re-injected */
     buf_reset(&re);
-    n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0x08080808u);
-    assert_int_equal(agent_punt_parse(b, n, &p), 0);
-    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    flow_miss(f, 2, 1, 0xc0a80101u, 0x08080808u, &d, &re);
     assert_false(d.forward);
     assert_int_equal(re.size, 0);
     assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
@@ -570,16 +577,13 @@ static void test_flow_miss_local_remote_drop(void **state)
     assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), VR_ENOENT);
     agent_status_get(f->core, &st);
     assert_int_equal(st.drops_lifted, 1);
-    assert_int_equal(agent_punt_parse(b, n, &p), 0);
-    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    flow_miss(f, 2, 1, 0xc0a80101u, 0x08080808u, &d, &re);
     assert_true(d.forward);
     assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
     assert_int_equal(fl.action.type, DP_FLOW_FORWARD);
     /* a drop flow toward an address that a local port later takes */
     buf_reset(&re);
-    n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0xc0a80109u);
-    assert_int_equal(agent_punt_parse(b, n, &p), 0);
-    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    flow_miss(f, 2, 1, 0xc0a80101u, 0xc0a80109u, &d, &re);
     assert_false(d.forward);
     agent_fx_port_add(f, "vm9 tap=tap9 ri=red mac=02:00:00:00:01:09 ip=192.168.1.9/24 gw=192.168.1.254");
     assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), VR_ENOENT);
@@ -615,16 +619,13 @@ static void test_service_chain_local_next_hop(void **state)
     be32_store(a4, 0xc0a80204u);
     assert_int_equal(dp_route_lookup(f->dp, vrf, 4, a4), 0);
     /* a packet for it (from the fabric, in the port's VRF): to the port */
-    uint8_t b[128], tx[2048];
+    uint8_t tx[2048];
     uint32_t tx_size;
-    struct agent_punt p;
     struct agent_flow_decision d;
     struct buf re;
     struct dp_out out;
     buf_init(&re, 0);
-    size_t n = punted(b, DP_PUNT_FLOW_MISS, AGENT_IF_FABRIC, vrf, 0xc0a80101u, 0xc0a80203u);
-    assert_int_equal(agent_punt_parse(b, n, &p), 0);
-    assert_int_equal(agent_flow_miss(f->core, &p, &d, &re), 0);
+    flow_miss(f, AGENT_IF_FABRIC, vrf, 0xc0a80101u, 0xc0a80203u, &d, &re);
     assert_true(d.forward);
     inject(f, &re, &out, tx, &tx_size);
     assert_int_equal(out.tx[0].ifindex, ifindex);
