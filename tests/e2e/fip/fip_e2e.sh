@@ -120,14 +120,25 @@ capture_end() {
     wait $CAP
 }
 count() { tshark -r "$1" -Y "$2" 2>/dev/null | wc -l; }
+# ping_fip I WHEN: VM i pings the floating address 3 times; every reply comes from it
+ping_fip() {
+    local out
+    out=$(in_ns ${VNS[$1]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v$1 -> $FIP$2"; }
+    echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v$1: replies not from $FIP$2"; }
+}
+# ping_dnat PCAP WHEN: v2 pings the floating address (ping_fip) while v1
+# captures into PCAP; v1 sees the 3 requests DNAT'ed to its fixed address
+ping_dnat() {
+    local n
+    capture "$1" ${VNS[1]} icmp
+    ping_fip 2 "$2"
+    capture_end
+    n=$(count "$1" "icmp.type == 8 && ip.src == ${IP[2]} && ip.dst == ${IP[1]}")
+    [ "$n" -ge 3 ] || die "v1 did not see v2's requests DNAT'ed to ${IP[1]}$2 ($n)"
+}
 
 # ---- 2. the external VM on B pings the floating address ----
-capture "$work/v1-in.pcap" ${VNS[1]} icmp
-out=$(in_ns ${VNS[2]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v2 (ext, compute b) -> $FIP"; }
-echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v2: replies not from $FIP"; }
-capture_end
-n=$(count "$work/v1-in.pcap" "icmp.type == 8 && ip.src == ${IP[2]} && ip.dst == ${IP[1]}")
-[ "$n" -ge 3 ] || die "v1 did not see v2's requests DNAT'ed to ${IP[1]} ($n)"
+ping_dnat "$work/v1-in.pcap" ""
 n=$(count "$work/v1-in.pcap" "ip.dst == $FIP")
 [ "$n" = 0 ] || die "v1 saw $n packets to the floating address itself"
 ok "ext VM on the other compute node pings $FIP: replies from $FIP, v1 sees ${IP[2]} -> ${IP[1]}"
@@ -151,8 +162,7 @@ n=$(count "$work/v2-in.pcap" "ip.src == ${IP[1]} || ip.dst == ${IP[1]}")
 ok "v1 -> v2: ping and TCP leave with source $FIP, ext never sees ${IP[1]}"
 
 # ---- 4. the external VM on the same compute node ----
-out=$(in_ns ${VNS[3]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v3 (ext, compute a) -> $FIP"; }
-echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v3: replies not from $FIP"; }
+ping_fip 3 ""
 capture "$work/v3-in.pcap" ${VNS[3]} icmp
 in_ns ${VNS[1]} ping -c 3 -i 0.2 -W 2 ${IP[3]} >/dev/null || die "ping v1 -> v3 (ext, same compute node)"
 capture_end
@@ -186,12 +196,7 @@ wait ${DPID[a]}
 slice_agent $CA a 10.99.0.1 || die "agent a did not restart"
 wait_for 10 has_fip || { actl a ports; die "restarted agent a (headless): v1 has no floating IP"; }
 actl a status | grep -q "^node0 .* down " || die "agent a is not headless"
-capture "$work/v1-restart.pcap" ${VNS[1]} icmp
-out=$(in_ns ${VNS[2]} ping -c 3 -i 0.2 -W 2 $FIP) || { echo "$out"; die "ping v2 -> $FIP after agent a's headless restart"; }
-echo "$out" | grep -q "bytes from $FIP:" || { echo "$out"; die "v2: replies not from $FIP after the restart"; }
-capture_end
-n=$(count "$work/v1-restart.pcap" "icmp.type == 8 && ip.src == ${IP[2]} && ip.dst == ${IP[1]}")
-[ "$n" -ge 3 ] || die "after the restart v1 did not see v2's requests DNAT'ed ($n)"
+ping_dnat "$work/v1-restart.pcap" " after agent a's headless restart"
 slice_relays $CA a
 wait_for 20 slice_both_up a || die "agent a: control nodes not back"
 ok "agent a restarted headless: v1's floating IP from the state file, $FIP answers; control nodes back"
