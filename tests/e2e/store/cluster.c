@@ -268,7 +268,9 @@ int cluster_converge(struct cluster *c, unsigned wait_ms, uint64_t *revision)
     return -1;
 }
 
-int cluster_count_log(const struct cluster *c, const char *text)
+/* The number of lines of the nodes' logs holding one of 'needles';
+ * 'print' echoes each to stderr. */
+static int scan_logs(const struct cluster *c, const char *const *needles, size_t count, bool print)
 {
     int found = 0;
     for (int i = 0; i < CLUSTER_NODES; i++) {
@@ -276,28 +278,11 @@ int cluster_count_log(const struct cluster *c, const char *text)
         snprintf(path, sizeof path, "%s/n%d.log", c->dir, i + 1);
         FILE *f = fopen(path, "r");
         while (f && fgets(line, sizeof line, f)) {
-            found += strstr(line, text) != NULL;
-        }
-        if (f) {
-            fclose(f);
-        }
-    }
-    return found;
-}
-
-int cluster_check_logs(const struct cluster *c)
-{
-    static const char *const bad[] = {"AddressSanitizer", "runtime error:", "LeakSanitizer",
-                                      "Assertion", "Segmentation fault"};
-    int found = 0;
-    for (int i = 0; i < CLUSTER_NODES; i++) {
-        char path[1100], line[1024];
-        snprintf(path, sizeof path, "%s/n%d.log", c->dir, i + 1);
-        FILE *f = fopen(path, "r");
-        while (f && fgets(line, sizeof line, f)) {
-            for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-                if (strstr(line, bad[k])) {
-                    fprintf(stderr, "n%d.log: %s", i + 1, line);
+            for (size_t k = 0; k < count; k++) {
+                if (strstr(line, needles[k])) {
+                    if (print) {
+                        fprintf(stderr, "n%d.log: %s", i + 1, line);
+                    }
                     found++;
                     break;
                 }
@@ -308,4 +293,16 @@ int cluster_check_logs(const struct cluster *c)
         }
     }
     return found;
+}
+
+int cluster_count_log(const struct cluster *c, const char *text)
+{
+    return scan_logs(c, &text, 1, false);
+}
+
+int cluster_check_logs(const struct cluster *c)
+{
+    static const char *const bad[] = {"AddressSanitizer", "runtime error:", "LeakSanitizer",
+                                      "Assertion", "Segmentation fault"};
+    return scan_logs(c, bad, sizeof bad / sizeof bad[0], true);
 }
