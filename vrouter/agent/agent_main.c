@@ -941,6 +941,19 @@ static void fips_restore(struct agentd *d)
     }
 }
 
+/* Grows the array '*arr' of 'count' elements of 'size' bytes by one and
+ * returns the new, last slot; NULL (the array unchanged) when out of
+ * memory. */
+static void *state_slot(void **arr, size_t count, size_t size)
+{
+    char *a = realloc(*arr, (count + 1) * size);
+    if (!a) {
+        return NULL;
+    }
+    *arr = a;
+    return a + count * size;
+}
+
 static int state_load(struct agentd *d, uint32_t *gen, struct agent_port_spec **specs, size_t *count)
 {
     char path[4096];
@@ -965,39 +978,36 @@ static int state_load(struct agentd *d, uint32_t *gen, struct agent_port_spec **
         if (sscanf(line, "generation %u", &g) == 1) {
             *gen = g;
         } else if (strncmp(line, "port ", 5) == 0) {
-            struct agent_port_spec *s = realloc(*specs, (*count + 1) * sizeof *s);
+            struct agent_port_spec *s = state_slot((void **)specs, *count, sizeof *s);
             if (!s) {
                 rc = LIB_ENOMEM;
                 break;
             }
-            *specs = s;
-            if (agent_spec_parse(line + 5, &s[*count], err, sizeof err) != 0) {
+            if (agent_spec_parse(line + 5, s, err, sizeof err) != 0) {
                 log_error(MOD, "bad line in the state file", "path=%s line=%u err=\"%s\"", path, lineno, err);
                 rc = AGENT_ESYNTAX;
             } else {
                 (*count)++;
             }
         } else if (strncmp(line, "bind ", 5) == 0) {
-            struct bind_line *bl = realloc(load_binds, (load_bind_count + 1) * sizeof *bl);
+            struct bind_line *bl = state_slot((void **)&load_binds, load_bind_count, sizeof *bl);
             if (!bl) {
                 rc = LIB_ENOMEM;
                 break;
             }
-            load_binds = bl;
-            if (bind_parse(line + 5, &bl[load_bind_count]) != 0) {
+            if (bind_parse(line + 5, bl) != 0) {
                 log_error(MOD, "bad line in the state file", "path=%s line=%u", path, lineno);
                 rc = AGENT_ESYNTAX;
             } else {
                 load_bind_count++;
             }
         } else if (strncmp(line, "fip ", 4) == 0) {
-            struct fip_line *fl = realloc(load_fips, (load_fip_count + 1) * sizeof *fl);
+            struct fip_line *fl = state_slot((void **)&load_fips, load_fip_count, sizeof *fl);
             if (!fl) {
                 rc = LIB_ENOMEM;
                 break;
             }
-            load_fips = fl;
-            if (fip_parse(line + 4, &fl[load_fip_count]) != 0) {
+            if (fip_parse(line + 4, fl) != 0) {
                 log_error(MOD, "bad line in the state file", "path=%s line=%u", path, lineno);
                 rc = AGENT_ESYNTAX;
             } else {
