@@ -153,9 +153,14 @@ tcp_xfer() { # BYTES [reverse: v2 -> v1]
     [ "${2:-}" = reverse ] && rxns=$V1 txns=$V2 dst=192.168.1.1
     ip netns exec $rxns "$TCPXFER" listen 5001 >"$WORK/tcp-rx.log" 2>&1 &
     local rx=$!
-    wait_for 5 grep -q listening "$WORK/tcp-rx.log"
-    in_ns $txns timeout 30 "$TCPXFER" send $dst 5001 "$1" >"$WORK/tcp-tx.log" 2>&1
-    local rc=$?
+    # a loaded machine can take seconds to start it: send only once it listens
+    local rc=1
+    if wait_for 30 grep -q listening "$WORK/tcp-rx.log"; then
+        in_ns $txns timeout 30 "$TCPXFER" send $dst 5001 "$1" >"$WORK/tcp-tx.log" 2>&1
+        rc=$?
+    else
+        echo "the receiver did not listen within 30 s" >"$WORK/tcp-tx.log"
+    fi
     [ $rc = 0 ] || kill $rx 2>/dev/null # a failed sender never connects: do not wait forever
     wait $rx
     [ $rc = 0 ] && [ "$(tail -1 "$WORK/tcp-tx.log")" = "$(tail -1 "$WORK/tcp-rx.log")" ] &&
