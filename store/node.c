@@ -290,6 +290,17 @@ static void retry_cb(uv_timer_t *t)
     }
 }
 
+/* Commits what was applied and exits 75 (EX_TEMPFAIL) so the supervisor
+ * restarts the role: the way out of libraft 0.15 states it never leaves by
+ * itself. The data on disk is intact; a restart reloads it. */
+static void node_exit_for_restart(struct store_node *n)
+{
+    if (store_fsm_failed(n->fsm) == 0) {
+        (void)node_flush(n);
+    }
+    _exit(NODE_EXIT_UNAVAILABLE);
+}
+
 static void node_check_leadership(struct store_node *n)
 {
     int state = raft_state(&n->raft);
@@ -301,10 +312,7 @@ static void node_check_leadership(struct store_node *n)
         log_error("store", "libraft became unavailable; exiting so the role is restarted",
                   "term=%llu applied=%llu", (unsigned long long)n->raft.current_term,
                   (unsigned long long)n->raft.last_applied);
-        if (store_fsm_failed(n->fsm) == 0) {
-            (void)node_flush(n);
-        }
-        _exit(NODE_EXIT_UNAVAILABLE);
+        node_exit_for_restart(n);
     }
     if (state != n->last_state) {
         log_info("store", "raft state changed", "from=%d to=%d term=%llu", n->last_state, state,
@@ -617,10 +625,7 @@ static void follower_watchdog(struct store_node *n, uint64_t now)
                   "is restarted", "commit=%llu last_stored=%llu leader=%llu term=%llu",
                   (unsigned long long)commit, (unsigned long long)n->raft.last_stored, (unsigned long long)lid,
                   (unsigned long long)n->raft.current_term);
-        if (store_fsm_failed(n->fsm) == 0) {
-            (void)node_flush(n);
-        }
-        _exit(NODE_EXIT_UNAVAILABLE);
+        node_exit_for_restart(n);
     }
 }
 
