@@ -173,6 +173,14 @@ struct role {
 
 static void role_stop(struct role *r, int status);
 
+/* How long a lost agent's routes stay (stale) under 'gr'. Not a helper: 1,
+ * they go on the first expiry pass (the XMPP server has no "off"; 0 would
+ * mean its default). */
+static uint64_t agent_stale_ms(const struct bgp_peers_gr *gr)
+{
+    return gr->xmpp_helper && gr->xmpp_stale_ms ? gr->xmpp_stale_ms : 1;
+}
+
 static void speaker_start(struct role *r)
 {
     struct speaker_config cfg = r->plan.local;
@@ -203,9 +211,7 @@ static void speaker_start(struct role *r)
         .key = r->node.key,
         .listen_fd = r->opts.xmpp_fd >= 0 ? r->opts.xmpp_fd : 0,
         .port = r->opts.xmpp_port,
-        /* not a helper: a lost agent's routes go on the first expiry pass
-         * (the server has no "off"; 0 would mean its default) */
-        .stale_ms = r->gr.xmpp_helper && r->gr.xmpp_stale_ms ? r->gr.xmpp_stale_ms : 1,
+        .stale_ms = agent_stale_ms(&r->gr),
         .eor_hold_ms = r->gr.eor_timeout_ms,
         .no_eor_hold = r->gr.eor_timeout_ms == 0,
     };
@@ -359,17 +365,15 @@ static void on_feed(void *arg, json_t *routers, uint32_t cluster_as, json_t *ins
 /* The effective-global-config of default-global-system-config (compiler
  * rules version 3; NULL: deleted) sets the graceful-restart behaviour.
  * Before the speaker starts it is what the speaker and the XMPP server
- * start with. Afterwards the speaker and the server take their GR values
- * only at creation (speaker.h, xmpp_server.h have no setter), and the
- * values a BGP session advertises are fixed for that session anyway: a
- * change is logged and applies from the role's next start; no session is
- * dropped for it. */
+ * start with. Afterwards a change goes to them through speaker_set_gr()
+ * and xsrv_set_stale_ms(): the values a BGP session advertises are fixed
+ * for that session, so they apply from each session's next OPEN; no
+ * session is dropped for it. */
 static void global_settings(struct role *r, const json_t *egc)
 {
     const json_t *fq = egc ? json_object_get(egc, "fq_name") : NULL;
-    if (egc && (json_array_size(fq) != 2 ||
-                strcmp(json_string_value(json_array_get(fq, 0)) ? json_string_value(json_array_get(fq, 0)) : "",
-                       "default-global-system-config") != 0)) {
+    const char *gsc = json_string_value(json_array_get(fq, 0));
+    if (egc && (json_array_size(fq) != 2 || !gsc || strcmp(gsc, "default-global-system-config") != 0)) {
         return; /* another global-system-config's */
     }
     struct bgp_peers_gr gr;
@@ -386,7 +390,7 @@ static void global_settings(struct role *r, const json_t *egc)
      * End-of-RIB hold only matters at a start */
     int rc = speaker_set_gr(r->sp, gr.gr, gr.restart_time, gr.llgr, gr.llgr_stale_time);
     if (r->xsrv) {
-        xsrv_set_stale_ms(r->xsrv, gr.xmpp_helper && gr.xmpp_stale_ms ? gr.xmpp_stale_ms : 1);
+        xsrv_set_stale_ms(r->xsrv, agent_stale_ms(&gr));
     }
     r->gr_running = gr;
     log_info(MOD, "graceful-restart parameters changed; sessions use them from their next OPEN",
