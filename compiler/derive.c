@@ -1479,7 +1479,7 @@ static bool source_type(const char *t)
 }
 
 /* After a plan attempt answering 'rc': a failed plan is emptied and, unless
- * the image was not ready or the version not implemented (their messages
+ * the image was not ready or this build lacks the version (their messages
  * are already set), 'msg' says which compile error it was. */
 static void plan_failed(struct derive_plan *p, int rc, char *msg, size_t msg_size)
 {
