@@ -435,6 +435,14 @@ int agent_encap_set(struct agent_core *c, const uint8_t *encaps, size_t count) S
  * [vni=N] [vn=VN] [ifindex=N] [vrf=N]" (space separated, any order after NAME).
  * AGENT_ESYNTAX with a reason in 'err'. */
 int agent_spec_parse(const char *line, struct agent_port_spec *spec, char *err, size_t err_size) STRATA_WARN_UNUSED;
+/* Parses dotted IPv4 text 's' (NULL accepted: refused) into host order.
+ * 0, or -1 when it is not an address. */
+int agent_ip4_parse(const char *s, uint32_t *out) STRATA_WARN_UNUSED;
+/* The IPv4 netmask of prefix length 'plen' (0..32), host order. */
+static inline uint32_t agent_ip4_mask(unsigned plen)
+{
+    return plen == 0 ? 0 : 0xffffffffu << (32 - plen);
+}
 /* Appends the canonical form of 'spec' (with ifindex and vrf), no newline. */
 int agent_spec_format(const struct agent_port_spec *spec, struct buf *out) STRATA_WARN_UNUSED;
 

@@ -82,21 +82,6 @@ static json_t *prop_json(const json_t *props, const char *prop)
     return text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
 }
 
-static bool ip4_parse(const char *s, uint32_t *out)
-{
-    struct in_addr a;
-    if (!s || inet_pton(AF_INET, s, &a) != 1) {
-        return false;
-    }
-    *out = ntohl(a.s_addr);
-    return true;
-}
-
-static uint32_t mask_of(unsigned plen)
-{
-    return plen == 0 ? 0 : 0xffffffffu << (32 - plen);
-}
-
 /* The name of the interface node whose uuid is 'uuid' in 'm', or NULL
  * ('names' holds the array the result points into). */
 static const char *vmi_name(const struct acfg_mirror *m, const char *uuid, json_t **names)
@@ -138,12 +123,12 @@ static void addr_parse(const json_t *j, struct agent_acl_addr *a)
     } else if (json_is_object(sub)) {
         uint32_t ip;
         json_int_t plen = json_integer_value(json_object_get(sub, "ip_prefix_len"));
-        if (!ip4_parse(json_string_value(json_object_get(sub, "ip_prefix")), &ip) || plen < 0 || plen > 32) {
+        if (agent_ip4_parse(json_string_value(json_object_get(sub, "ip_prefix")), &ip) != 0 || plen < 0 || plen > 32) {
             a->kind = AGENT_ADDR_NONE; /* IPv6 or malformed: never matches an IPv4 flow */
         } else {
             a->kind = AGENT_ADDR_SUBNET;
             a->plen = (uint8_t)plen;
-            a->ip4 = ip & mask_of((unsigned)plen);
+            a->ip4 = ip & agent_ip4_mask((unsigned)plen);
         }
     } else if (vn) {
         if (strcmp(vn, "any") != 0) {
@@ -252,18 +237,18 @@ static bool subnet_find(const json_t *vn_props, uint32_t ip4, uint8_t *plen, uin
             const json_t *sub = json_object_get(sn, "subnet");
             uint32_t net;
             json_int_t len = json_integer_value(json_object_get(sub, "ip_prefix_len"));
-            if (!ip4_parse(json_string_value(json_object_get(sub, "ip_prefix")), &net) || len < 0 || len > 32 ||
-                (ip4 & mask_of((unsigned)len)) != (net & mask_of((unsigned)len)) || len <= best) {
+            if (agent_ip4_parse(json_string_value(json_object_get(sub, "ip_prefix")), &net) != 0 || len < 0 || len > 32 ||
+                (ip4 & agent_ip4_mask((unsigned)len)) != (net & agent_ip4_mask((unsigned)len)) || len <= best) {
                 continue;
             }
             best = (int)len;
-            net &= mask_of((unsigned)len);
+            net &= agent_ip4_mask((unsigned)len);
             *plen = (uint8_t)len;
             uint32_t a;
-            *gw = ip4_parse(json_string_value(json_object_get(sn, "default_gateway")), &a) && a ? a
+            *gw = agent_ip4_parse(json_string_value(json_object_get(sn, "default_gateway")), &a) == 0 && a ? a
                   : len <= 30                                                                     ? net + 1
                                                                                                   : 0;
-            *dns = ip4_parse(json_string_value(json_object_get(sn, "dns_server_address")), &a) ? a : 0;
+            *dns = agent_ip4_parse(json_string_value(json_object_get(sn, "dns_server_address")), &a) == 0 ? a : 0;
         }
     }
     json_decref(refs);
@@ -354,7 +339,7 @@ int agent_cfg_fips_from(const struct acfg_mirror *m, const char *uuid, struct ag
         const char *last = ri ? strrchr(ri, ':') : NULL;
         struct agent_fip *f = &fips[n];
         if (rc != 0 || n == AGENT_FIP_MAX || !last || last == ri || strlen(ri) >= sizeof f->ri ||
-            !ip4_parse(json_string_value(json_object_get(e, "floating_ip_address")), &f->ip4) || f->ip4 == 0) {
+            agent_ip4_parse(json_string_value(json_object_get(e, "floating_ip_address")), &f->ip4) != 0 || f->ip4 == 0) {
             continue;
         }
         bool dup = false;
@@ -417,7 +402,7 @@ int agent_cfg_port_from(const struct acfg_mirror *m, const char *uuid, const cha
     size_t i;
     const json_t *a;
     json_array_foreach(ips, i, a) {
-        if (spec->ip4 == 0 && ip4_parse(json_string_value(a), &spec->ip4)) {
+        if (spec->ip4 == 0 && agent_ip4_parse(json_string_value(a), &spec->ip4) == 0) {
             break;
         }
     }
@@ -635,7 +620,7 @@ static int subnets_from(struct agent_cfg *g, const struct acfg_mirror *m)
                 const json_t *sub = json_object_get(sn, "subnet");
                 uint32_t net;
                 json_int_t len = json_integer_value(json_object_get(sub, "ip_prefix_len"));
-                if (rc != 0 || !ip4_parse(json_string_value(json_object_get(sub, "ip_prefix")), &net) || len < 0 ||
+                if (rc != 0 || agent_ip4_parse(json_string_value(json_object_get(sub, "ip_prefix")), &net) != 0 || len < 0 ||
                     len > 32) {
                     continue;
                 }
@@ -648,7 +633,7 @@ static int subnets_from(struct agent_cfg *g, const struct acfg_mirror *m)
                     }
                     tab = t;
                 }
-                tab[count].ip4 = net & mask_of((unsigned)len);
+                tab[count].ip4 = net & agent_ip4_mask((unsigned)len);
                 tab[count].plen = (uint8_t)len;
                 snprintf(tab[count].vn, sizeof tab[count].vn, "%s", vn);
                 count++;

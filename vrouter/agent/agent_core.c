@@ -179,11 +179,6 @@ static uint32_t key_ip4(const struct xmpp_route_key *k)
            (uint32_t)k->prefix.addr[2] << 8 | k->prefix.addr[3];
 }
 
-static uint32_t plen_mask(uint8_t plen)
-{
-    return plen == 0 ? 0 : 0xffffffffu << (32 - plen);
-}
-
 const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_t vrf, uint32_t ip4)
 {
     const struct agent_ri *r = agent_ri_by_vrf(c, vrf);
@@ -196,7 +191,7 @@ const struct agent_route *agent_route_lookup(const struct agent_core *c, uint32_
         if (rt->family != XMPP_FAMILY_INET || rt->nh == 0 || rt->key.prefix.version != 4) {
             continue;
         }
-        uint32_t m = plen_mask(rt->key.plen);
+        uint32_t m = agent_ip4_mask(rt->key.plen);
         if ((ip4 & m) == (key_ip4(&rt->key) & m) && (!best || rt->key.plen > best->key.plen)) {
             best = rt;
         }
@@ -349,7 +344,7 @@ void agent_drop_flow_note(struct agent_core *c, const struct dp_flow_key *k)
 
 void agent_drop_flows_lift(struct agent_core *c, uint32_t vrf, uint32_t prefix, uint8_t plen)
 {
-    uint32_t m = plen_mask(plen);
+    uint32_t m = agent_ip4_mask(plen);
     size_t kept = 0;
     for (size_t i = 0; i < c->drop_count; i++) {
         const struct dp_flow_key *k = &c->drop_flows[(c->drop_head + i) % AGENT_DROP_FLOWS_MAX];

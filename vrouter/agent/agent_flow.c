@@ -558,7 +558,7 @@ static const char *remote_vn(const struct agent_core *c, const struct agent_rout
     int best = -1;
     for (size_t i = 0; !vn[0] && i < c->vn_subnet_count; i++) {
         const struct agent_vn_subnet *s = &c->vn_subnets[i];
-        uint32_t mask = s->plen == 0 ? 0 : 0xffffffffu << (32 - s->plen);
+        uint32_t mask = agent_ip4_mask(s->plen);
         if ((ip4 & mask) == s->ip4 && (int)s->plen > best) {
             best = s->plen;
             vn = s->vn;

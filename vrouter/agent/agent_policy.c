@@ -34,11 +34,6 @@ bool agent_policy_equal(const struct agent_policy *a, const struct agent_policy 
            acl_equal(&a->sg_ingress, &b->sg_ingress) && acl_equal(&a->sg_egress, &b->sg_egress);
 }
 
-static uint32_t mask_of(uint8_t plen)
-{
-    return plen == 0 ? 0 : 0xffffffffu << (32 - plen);
-}
-
 static bool addr_match(const struct agent_acl_addr *a, const struct agent_flow_end *e)
 {
     switch ((enum agent_addr_kind)a->kind) {
@@ -47,7 +42,7 @@ static bool addr_match(const struct agent_acl_addr *a, const struct agent_flow_e
     case AGENT_ADDR_VN:
         return e->vn && e->vn[0] && strcmp(a->name, e->vn) == 0;
     case AGENT_ADDR_SUBNET:
-        return (e->ip4 & mask_of(a->plen)) == a->ip4;
+        return (e->ip4 & agent_ip4_mask(a->plen)) == a->ip4;
     case AGENT_ADDR_SG:
         for (size_t i = 0; e->policy && i < e->policy->sg_count; i++) {
             if (strcmp(e->policy->sgs[i], a->name) == 0) {

@@ -39,10 +39,10 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
     return 0;
 }
 
-static int parse_ip(const char *s, uint32_t *out)
+int agent_ip4_parse(const char *s, uint32_t *out)
 {
     struct in_addr a;
-    if (inet_pton(AF_INET, s, &a) != 1) {
+    if (!s || inet_pton(AF_INET, s, &a) != 1) {
         return -1;
     }
     *out = ntohl(a.s_addr);
@@ -127,15 +127,15 @@ int agent_spec_parse(const char *line, struct agent_port_spec *spec, char *err, 
             if (!bad) {
                 memcpy(a, v, (size_t)(slash - v));
                 a[slash - v] = '\0';
-                bad = parse_ip(a, &spec->ip4) != 0 || parse_u32(slash + 1, 32, &plen) != 0 || spec->ip4 == 0;
+                bad = agent_ip4_parse(a, &spec->ip4) != 0 || parse_u32(slash + 1, 32, &plen) != 0 || spec->ip4 == 0;
                 spec->plen = (uint8_t)plen;
             }
         } else if (strcmp(k, "gw") == 0) {
             bit = K_GW;
-            bad = parse_ip(v, &spec->gw4) != 0;
+            bad = agent_ip4_parse(v, &spec->gw4) != 0;
         } else if (strcmp(k, "dns") == 0) {
             bit = K_DNS;
-            bad = parse_ip(v, &spec->dns4) != 0;
+            bad = agent_ip4_parse(v, &spec->dns4) != 0;
         } else if (strcmp(k, "hostname") == 0) {
             bit = K_HOST;
             bad = !name_ok(v, sizeof spec->hostname);
