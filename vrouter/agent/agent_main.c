@@ -21,7 +21,7 @@
  *   strata-agent --name NAME --pki DIR --control HOST:PORT [--control HOST:PORT]
  *                --vrouter-sock PATH --fabric-ip ADDR --state-dir DIR --ctl PATH
  *                [--encap mplsudp,mplsgre,vxlan] [--stale-timeout S]
- *                [--sweep-timeout S] [--agent-if NAME]
+ *                [--sweep-timeout S] [--agent-if NAME] [--punt-if NAME]
  *   strata-agent ctl --ctl PATH COMMAND...
  *   strata-agent enroll --url https://IP:PORT --token T --ca-fingerprint SHA256
  *                       --pki-dir DIR
@@ -111,6 +111,7 @@ struct agentd {
     /* options */
     const char *name, *pki, *vr_sock, *state_dir, *ctl_path;
     char agent_if[VR_MSG_NAME_MAX];
+    char punt_if[VR_MSG_NAME_MAX]; /* the device punts are read from: agent_if, or its veth peer */
     uint64_t stale_timeout_ms, sweep_timeout_ms;
     struct agent_config cfg;
     /* control nodes */
@@ -742,14 +743,14 @@ static void punt_ready(uv_poll_t *h, int status, int events)
 
 static int punt_open(struct agentd *d)
 {
-    unsigned ifx = if_nametoindex(d->agent_if);
+    unsigned ifx = if_nametoindex(d->punt_if);
     if (!ifx) {
         return -ENODEV;
     }
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", d->agent_if);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", d->punt_if);
     if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
         int e = -errno;
         if (s >= 0) {
@@ -783,7 +784,7 @@ static int punt_open(struct agentd *d)
     uv_poll_init(d->loop, &d->punt_poll, fd);
     d->punt_poll.data = d;
     uv_poll_start(&d->punt_poll, UV_READABLE, punt_ready);
-    log_info(MOD, "punt interface open", "device=%s", d->agent_if);
+    log_info(MOD, "punt interface open", "device=%s", d->punt_if);
     return 0;
 }
 
@@ -797,7 +798,7 @@ static void punt_wait(uv_timer_t *t)
     }
     d->punt_wait_ms += 50;
     if (d->punt_wait_ms % 5000 == 0) {
-        log_warn(MOD, "punt interface not available yet", "device=%s err=\"%s\"", d->agent_if, strerror(-rc));
+        log_warn(MOD, "punt interface not available yet", "device=%s err=\"%s\"", d->punt_if, strerror(-rc));
     }
 }
 
@@ -1384,7 +1385,7 @@ static void usage(void)
     fprintf(stderr, "usage: strata-agent --name NAME --pki DIR --control HOST:PORT [--control HOST:PORT]\n"
                     "         --vrouter-sock PATH --fabric-ip ADDR --state-dir DIR --ctl PATH\n"
                     "         [--encap mplsudp,mplsgre,vxlan] [--stale-timeout S] [--sweep-timeout S]\n"
-                    "         [--agent-if NAME] [--flow-limit N] [--flow-idle S]\n"
+                    "         [--agent-if NAME] [--punt-if NAME] [--flow-limit N] [--flow-idle S]\n"
                     "       strata-agent ctl --ctl PATH COMMAND...\n"
                     "       strata-agent enroll --url https://IP:PORT --token T --ca-fingerprint SHA256\n"
                     "                           --pki-dir DIR\n");
@@ -1446,7 +1447,8 @@ static int parse_args(struct agentd *d, int argc, char **argv)
         {"ctl", required_argument, 0, 'C'},           {"encap", required_argument, 0, 'e'},
         {"stale-timeout", required_argument, 0, 'T'}, {"sweep-timeout", required_argument, 0, 'W'},
         {"agent-if", required_argument, 0, 'a'},      {"flow-limit", required_argument, 0, 'L'},
-        {"flow-idle", required_argument, 0, 'I'},     {0, 0, 0, 0},
+        {"flow-idle", required_argument, 0, 'I'},     {"punt-if", required_argument, 0, 'P'},
+        {0, 0, 0, 0},
     };
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1509,10 +1511,11 @@ static int parse_args(struct agentd *d, int argc, char **argv)
             d->flow_idle_ms = (uint64_t)v * 1000;
             break;
         case 'a':
+        case 'P':
             if (strlen(optarg) >= sizeof d->agent_if) {
                 return -1;
             }
-            snprintf(d->agent_if, sizeof d->agent_if, "%s", optarg);
+            snprintf(o == 'a' ? d->agent_if : d->punt_if, sizeof d->agent_if, "%s", optarg);
             break;
         default:
             return -1;
@@ -1685,6 +1688,9 @@ int main(int argc, char **argv)
     if (parse_args(d, argc, argv) != 0) {
         usage();
         return 2;
+    }
+    if (!d->punt_if[0]) {
+        memcpy(d->punt_if, d->agent_if, sizeof d->punt_if);
     }
     signal(SIGPIPE, SIG_IGN);
     d->loop = uv_default_loop();
