@@ -1756,6 +1756,11 @@ uint64_t store_fsm_view_applied(const struct store_fsm_view *v)
     return v->applied;
 }
 
+int store_fsm_view_sync(struct store_fsm_view *view)
+{
+    return store_fsm_sync(view->fsm);
+}
+
 int store_fsm_view_snapshot(struct store_fsm_view *v, struct buf *out)
 {
     return fsm_snap_write(v->fsm, v->txn, out);

@@ -255,6 +255,13 @@ int store_fsm_view_begin(struct store_fsm *fsm, struct store_fsm_view **out) STR
 uint64_t store_fsm_view_applied(const struct store_fsm_view *view); /* raft index it holds */
 int store_fsm_view_snapshot(struct store_fsm_view *view, struct buf *out) STRATA_WARN_UNUSED;
 void store_fsm_view_end(struct store_fsm_view *view);
+/* store_fsm_sync() for the environment of an open view, from any one
+ * thread: every commit made before the view began is on disk when it
+ * returns 0 (the view keeps the environment open, as store_fsm_recover()
+ * waits for views to end). The node syncs on its snapshot worker thread,
+ * so the loop thread does not wait for the flush of the dirty pages of
+ * unsynced commits. */
+int store_fsm_view_sync(struct store_fsm_view *view) STRATA_WARN_UNUSED;
 
 /* Replaces the whole state with the snapshot of 'size' bytes at 'data' in
  * one write transaction. STORE_EFORMAT (or STORE_EVERSION) for a malformed

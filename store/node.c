@@ -19,11 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <raft/uv.h>
 
 #include "lib/log.h"
+#include "store/append_queue.h"
 #include "store/entry.h"
 
 #define NODE_ELECTION_MS 1000
@@ -33,7 +35,12 @@
 #define NODE_REQUEST_TIMEOUT_MS 10000
 #define NODE_RETRY_MS 1000
 #define NODE_SLOW_COMMIT_MS 500 /* LMDB commits longer than this are logged */
+#define NODE_SLOW_WRITE_DEBUG_MS 5 /* at debug level: writes and loop passes this slow */
 #define NODE_EXIT_UNAVAILABLE 75 /* EX_TEMPFAIL: restart me */
+/* A leader's append starts this many loop passes after libraft asked for
+ * it: one for the TLS bridge to read libraft's AppendEntries off the
+ * socketpair, one for TLS to encrypt and write them (store/append_queue.h). */
+#define NODE_APPEND_DEFER_PASSES 2
 
 /* A client request waiting for raft and the LMDB commit. */
 struct request {
@@ -44,6 +51,10 @@ struct request {
     uint8_t *cmd; /* a copy of the command */
     size_t cmd_size;
     bool serializable;
+    /* Timing of a write, for the slow-write debug log (uv_hrtime ns):
+     * accepted, proposed as part of a raft entry, applied (committed by
+     * raft). */
+    uint64_t t_submit, t_propose, t_apply;
 };
 
 /* The writes proposed together as one raft entry (store/entry.h), in
@@ -81,6 +92,8 @@ struct store_node {
     void *close_arg;
 
     uv_check_t check;    /* commits the pending batch each iteration */
+    uv_prepare_t pass;   /* counts loop passes, starts deferred appends */
+    uint64_t pass_cpu_ns; /* the loop thread's CPU time at that start */
     uv_idle_t kick;      /* keeps the loop from blocking while reads are ready */
     uv_timer_t retry;    /* retries a batch after a storage error */
 
@@ -143,6 +156,13 @@ struct store_node {
     int work_status;
     bool work_busy;
     void (*io_close)(struct raft_io *io, raft_io_close_cb cb); /* raft_uv's */
+    /* The leader's appends wait here until its messages are out
+     * (store/append_queue.h); raft_uv's own log operations. */
+    struct store_append_queue appends;
+    store_append_start_fn *io_append;
+    int (*io_truncate)(struct raft_io *io, raft_index index);
+    int (*io_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                           const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
     raft_io_close_cb io_close_cb; /* a close waiting for the work to end */
 };
 
@@ -156,8 +176,29 @@ static void node_event(void *arg, const struct store_event *ev)
 
 /* ---- request completion ---- */
 
+/* At debug level, a write slower than NODE_SLOW_WRITE_DEBUG_MS is logged
+ * with where it waited: queued (accepted -> proposed), raft (proposed ->
+ * applied: log append here and on a follower, and the round trip), and
+ * local (applied -> answered: the LMDB commit and what ran before it). */
+static void request_log_slow(const struct request *r, int status)
+{
+    if (!r->t_submit || log_get_level() > LOG_LEVEL_DEBUG) {
+        return;
+    }
+    uint64_t now = uv_hrtime();
+    if (now - r->t_submit < (uint64_t)NODE_SLOW_WRITE_DEBUG_MS * 1000000u) {
+        return;
+    }
+    uint64_t prop = r->t_propose ? r->t_propose : now;
+    uint64_t appl = r->t_apply ? r->t_apply : now;
+    log_debug("store", "slow write", "status=%d total_us=%llu queued_us=%llu raft_us=%llu local_us=%llu", status,
+              (unsigned long long)((now - r->t_submit) / 1000), (unsigned long long)((prop - r->t_submit) / 1000),
+              (unsigned long long)((appl - prop) / 1000), (unsigned long long)((now - appl) / 1000));
+}
+
 static void request_finish(struct request *r, int status, const uint8_t *reply, size_t size)
 {
+    request_log_slow(r, status);
     r->done(r->arg, status, reply, size);
     free(r->cmd);
     free(r);
@@ -334,6 +375,48 @@ static void node_check_leadership(struct store_node *n)
 
 static void node_propose(struct store_node *n);
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+        return 0;
+    }
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Before each poll: counts the pass and starts the leader's appends that
+ * have waited NODE_APPEND_DEFER_PASSES passes (store/append_queue.h). At
+ * debug level also notes the loop thread's CPU time, so check_cb can tell
+ * a long pass that computed (cpu close to wall) from one that was
+ * preempted or blocked in the kernel. */
+static void pass_cb(uv_prepare_t *h)
+{
+    struct store_node *n = h->data;
+    store_append_queue_pass(&n->appends);
+    store_append_queue_run(&n->appends, &n->io, n->io_append, NODE_APPEND_DEFER_PASSES);
+    n->pass_cpu_ns = log_get_level() <= LOG_LEVEL_DEBUG ? thread_cpu_ns() : 0;
+}
+
+/* Debug level: logs a loop pass whose callbacks (from the poll's return,
+ * uv_now, to the end of check_cb) took NODE_SLOW_WRITE_DEBUG_MS or more,
+ * with the CPU the thread used and the LMDB commit's share. */
+static void pass_log_slow(struct store_node *n, uint64_t commit_ns)
+{
+    if (!n->pass_cpu_ns || log_get_level() > LOG_LEVEL_DEBUG) {
+        return;
+    }
+    uint64_t now_ms = uv_hrtime() / 1000000;
+    uint64_t polled_ms = uv_now(n->loop);
+    if (now_ms < polled_ms + NODE_SLOW_WRITE_DEBUG_MS) {
+        return;
+    }
+    uint64_t cpu = thread_cpu_ns();
+    log_debug("store", "slow loop pass", "wall_ms=%llu cpu_us=%llu commit_us=%llu",
+              (unsigned long long)(now_ms - polled_ms),
+              (unsigned long long)(cpu > n->pass_cpu_ns ? (cpu - n->pass_cpu_ns) / 1000 : 0),
+              (unsigned long long)(commit_ns / 1000));
+}
+
 static void check_cb(uv_check_t *h)
 {
     struct store_node *n = h->data;
@@ -343,17 +426,22 @@ static void check_cb(uv_check_t *h)
     /* Proposing first starts the log append and the replication, which
      * then overlap the LMDB commit below. */
     node_propose(n);
+    uint64_t commit_ns = 0;
     if (store_fsm_failed(n->fsm) == 0 && n->pend_len > 0) {
         size_t entries = n->pend_len;
         uint64_t t0 = uv_hrtime();
         node_flush(n);
-        uint64_t ms = (uv_hrtime() - t0) / 1000000;
+        commit_ns = uv_hrtime() - t0;
+        uint64_t ms = commit_ns / 1000000;
         if (ms >= NODE_SLOW_COMMIT_MS) {
             log_warn("store", "slow LMDB commit", "entries=%zu ms=%llu", entries, (unsigned long long)ms);
+        } else if (ms >= NODE_SLOW_WRITE_DEBUG_MS) {
+            log_debug("store", "slow LMDB commit", "entries=%zu ms=%llu", entries, (unsigned long long)ms);
         }
     }
     node_run_ready_reads(n);
     node_check_leadership(n);
+    pass_log_slow(n, commit_ns);
 }
 
 /* ---- the raft_fsm ---- */
@@ -412,9 +500,11 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **r
 }
 
 /* Runs on the loop thread: the state at raft's last applied index is
- * committed and synced (raft drops log entries once the snapshot is
- * stored, and LMDB must then hold them across a machine crash), and a view
- * of it is opened. The bytes are produced by fsm_snapshot_async(). */
+ * committed and a view of it is opened. fsm_snapshot_async() syncs LMDB
+ * (raft drops log entries once the snapshot is stored, and LMDB must then
+ * hold them across a machine crash) and produces the bytes, on a worker
+ * thread: the sync of unsynced commits can take tens of milliseconds,
+ * which every client would wait for on the loop. */
 static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct store_node *n = f->data;
@@ -422,7 +512,6 @@ static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned
         return RAFT_BUSY;
     }
     int rc = node_flush(n);
-    rc = rc ? rc : store_fsm_sync(n->fsm);
     if (rc != 0) {
         return RAFT_IOERR;
     }
@@ -440,12 +529,17 @@ static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned
     return 0;
 }
 
-/* Runs on a worker thread: serializes the view into the buffer. Touches
- * only the view and the buffer. */
+/* Runs on a worker thread: syncs LMDB and serializes the view into the
+ * buffer. Touches only the view and the buffer. */
 static int fsm_snapshot_async(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct store_node *n = f->data;
     if (!n->snap_view || *n_bufs != 1) {
+        return RAFT_IOERR;
+    }
+    /* LMDB's unsynced commits up to the view reach the disk before raft
+     * stores the snapshot and may drop the log they came from. */
+    if (store_fsm_view_sync(n->snap_view) != 0) {
         return RAFT_IOERR;
     }
     struct buf out;
@@ -539,12 +633,47 @@ static int node_io_async_work(struct raft_io *io, struct raft_io_async_work *req
 static void node_io_close(struct raft_io *io, raft_io_close_cb cb)
 {
     struct store_node *n = node_of_io(io);
+    store_append_queue_run(&n->appends, io, n->io_append, 0);
     if (n->work_busy) {
         log_info("store", "closing after the snapshot being written", NULL);
         n->io_close_cb = cb;
         return;
     }
     n->io_close(io, cb);
+}
+
+static void kick_cb(uv_idle_t *h);
+
+/* raft_io's append: a leader's waits for its messages to leave
+ * (store/append_queue.h); any other starts after those queued. */
+static int node_io_append(struct raft_io *io, struct raft_io_append *req, const struct raft_entry entries[],
+                          unsigned count, raft_io_append_cb cb)
+{
+    struct store_node *n = node_of_io(io);
+    if (n->started && !n->closing && raft_state(&n->raft) == RAFT_LEADER) {
+        if (store_append_queue_push(&n->appends, req, entries, count, cb) != 0) {
+            return RAFT_NOMEM;
+        }
+        uv_idle_start(&n->kick, kick_cb); /* the passes must not block in poll */
+        return 0;
+    }
+    store_append_queue_run(&n->appends, io, n->io_append, 0);
+    return n->io_append(io, req, entries, count, cb);
+}
+
+static int node_io_truncate(struct raft_io *io, raft_index index)
+{
+    struct store_node *n = node_of_io(io);
+    store_append_queue_run(&n->appends, io, n->io_append, 0);
+    return n->io_truncate(io, index);
+}
+
+static int node_io_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                                const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+    struct store_node *n = node_of_io(io);
+    store_append_queue_run(&n->appends, io, n->io_append, 0);
+    return n->io_snapshot_put(io, trailing, req, snapshot, cb);
 }
 
 /* libraft restores its last snapshot at every start, and a leader sends one
@@ -677,7 +806,7 @@ static void watchdog_cb(uv_timer_t *t)
 static void kick_cb(uv_idle_t *h)
 {
     struct store_node *n = h->data;
-    if (!n->wb_head) {
+    if (!n->wb_head && store_append_queue_empty(&n->appends)) {
         uv_idle_stop(h); /* else the loop must not block before proposing */
     }
 }
@@ -703,6 +832,7 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
             p = NULL; /* the entry had fewer commands: cannot happen */
         }
         if (p) {
+            r->t_apply = uv_hrtime();
             p->req = r;
             p = p->next;
         } else {
@@ -739,9 +869,11 @@ static void node_propose(struct store_node *n)
         goto out;
     }
     size_t i = 0;
+    uint64_t now = uv_hrtime();
     for (struct request *r = reqs; r; r = r->next, i++) {
         cmds[i] = r->cmd;
         sizes[i] = r->cmd_size;
+        r->t_propose = now;
     }
     store_entry_encode(rb.base, cmds, sizes, count);
     pr->apply.data = pr;
@@ -877,6 +1009,9 @@ int store_node_submit(struct store_node *n, const uint8_t *cmd, size_t size, boo
     }
     memcpy(r->cmd, cmd, size);
     r->cmd_size = size;
+    if (!read) {
+        r->t_submit = uv_hrtime();
+    }
     if (read) {
         if (serializable) {
             r->next = n->reads_ready;
@@ -1116,6 +1251,13 @@ int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
     }
     n->io_close = n->io.close;
     n->io.close = node_io_close;
+    store_append_queue_init(&n->appends);
+    n->io_append = n->io.append;
+    n->io.append = node_io_append;
+    n->io_truncate = n->io.truncate;
+    n->io.truncate = node_io_truncate;
+    n->io_snapshot_put = n->io.snapshot_put;
+    n->io.snapshot_put = node_io_snapshot_put;
     n->raft_fsm.version = 3;
     n->raft_fsm.data = n;
     n->raft_fsm.apply = fsm_apply;
@@ -1136,6 +1278,8 @@ int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
     raft_set_pre_vote(&n->raft, true);
     uv_check_init(loop, &n->check);
     n->check.data = n;
+    uv_prepare_init(loop, &n->pass);
+    n->pass.data = n;
     uv_idle_init(loop, &n->kick);
     n->kick.data = n;
     uv_timer_init(loop, &n->retry);
@@ -1182,6 +1326,7 @@ int store_node_start(struct store_node *n)
         return STORE_EIO;
     }
     uv_check_start(&n->check, check_cb);
+    uv_prepare_start(&n->pass, pass_cb);
     uv_timer_start(&n->watchdog, watchdog_cb, NODE_WATCHDOG_MS, NODE_WATCHDOG_MS);
     n->started = true;
     log_info("store", "node started", "id=%llu address=%s", (unsigned long long)n->cfg.id, n->address);
@@ -1233,7 +1378,8 @@ static void raft_closed_cb(struct raft *r)
     n->pend_len = 0;
     fail_list(&n->reads_ready, STORE_ESHUTDOWN);
     raft_uv_close(&n->io);
-    n->handles_open = 4;
+    n->handles_open = 5;
+    uv_close((uv_handle_t *)&n->pass, node_handle_closed);
     uv_close((uv_handle_t *)&n->watchdog, node_handle_closed);
     uv_close((uv_handle_t *)&n->check, node_handle_closed);
     uv_close((uv_handle_t *)&n->kick, node_handle_closed);
