@@ -64,6 +64,8 @@ struct pending_req {
     uint64_t id;        /* the client's id */
     uint8_t type;
     uint64_t fwd_id;    /* id on the leader connection, when forwarded */
+    struct store_pconn *via; /* forwarded: the leader connection it went to */
+    bool maybe_sent;    /* forwarded: its bytes may have reached the leader */
     uint64_t start_ms;  /* loop time of its arrival, for the slow-request log */
 };
 
@@ -201,29 +203,49 @@ static void leader_on_frame(struct store_pconn *pc, const struct store_frame *f)
 static void leader_on_ready(struct store_pconn *pc)
 {
     struct store_server *s = store_pconn_data(pc);
-    s->leader_ready = true;
+    if (s->leader == pc) {
+        s->leader_ready = true;
+    }
+    for (struct pending_req *r = s->forwarded; r; r = r->next) {
+        if (r->via == pc) {
+            r->maybe_sent = true;
+        }
+    }
 }
 
 static void leader_on_close(struct store_pconn *pc, int status)
 {
     struct store_server *s = store_pconn_data(pc);
-    bool was_ready = s->leader_ready;
     if (s->leader == pc) {
         s->leader = NULL;
         s->leader_ready = false;
         s->leader_target[0] = '\0';
     }
-    /* If the connection was never established nothing was sent, and the
-     * client may safely retry (ENOQUORUM); otherwise the outcome of a
-     * forwarded write is unknown (ENOTLEADER). */
-    int fail = was_ready ? STORE_ENOTLEADER : STORE_ENOQUORUM;
-    while (s->forwarded) {
-        struct pending_req *r = s->forwarded;
-        s->forwarded = r->next;
-        r->next = NULL;
-        req_complete(r, fail, NULL, 0);
+    /* Only the requests that went to this connection end here (a newer
+     * one to another leader may hold requests it has still to send). If
+     * it was never established nothing was sent, and the client may
+     * safely retry (ENOQUORUM); otherwise the outcome of a forwarded write
+     * is unknown (ENOTLEADER). */
+    struct pending_req *failed = NULL, **tail = &failed;
+    struct pending_req **p = &s->forwarded;
+    while (*p) {
+        struct pending_req *r = *p;
+        if (r->via == pc) {
+            *p = r->next;
+            r->next = NULL;
+            *tail = r;
+            tail = &r->next;
+        } else {
+            p = &r->next;
+        }
     }
-    s->fwd_tail = &s->forwarded;
+    s->fwd_tail = p;
+    while (failed) {
+        struct pending_req *r = failed;
+        failed = r->next;
+        r->next = NULL;
+        req_complete(r, r->maybe_sent ? STORE_ENOTLEADER : STORE_ENOQUORUM, NULL, 0);
+    }
     (void)status;
     if (s->closing) {
         server_part_closed(s);
@@ -248,8 +270,17 @@ static void forward(struct sconn *c, const struct store_frame *f)
         return;
     }
     if (s->leader && strcmp(s->leader_target, target) != 0) {
-        store_pconn_close(s->leader); /* leader changed; on_close fails its requests */
+        /* Leader changed; on_close fails its requests. A connection closed
+         * while still handshaking may yet flush what was queued on it, so
+         * its requests count as possibly sent. */
+        for (struct pending_req *r = s->forwarded; r; r = r->next) {
+            if (r->via == s->leader) {
+                r->maybe_sent = true;
+            }
+        }
+        store_pconn_close(s->leader);
         s->leader = NULL;
+        s->leader_ready = false;
     }
     if (!s->leader) {
         int rc = store_pconn_connect(s->cfg.loop, s->cfg.client_ctx, target, &leader_cbs, s, &s->leader);
@@ -257,6 +288,7 @@ static void forward(struct sconn *c, const struct store_frame *f)
             sconn_reply(c, f->type, f->id, STORE_ENOQUORUM, NULL, 0);
             return;
         }
+        s->leader_ready = false;
         snprintf(s->leader_target, sizeof s->leader_target, "%s", target);
     }
     struct pending_req *r = req_new(c, f->id, f->type);
@@ -268,6 +300,8 @@ static void forward(struct sconn *c, const struct store_frame *f)
      * stays linked to 'c' through r->conn for the reply. */
     c->reqs = r->next;
     r->fwd_id = ++s->next_fwd_id;
+    r->via = s->leader;
+    r->maybe_sent = s->leader_ready;
     int rc = store_pconn_send(s->leader, f->type, f->flags, r->fwd_id, 0, f->body, f->body_size);
     if (rc != 0) {
         r->conn = NULL;
