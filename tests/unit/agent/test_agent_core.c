@@ -494,6 +494,40 @@ static void test_restart_adopts_datapath_routes(void **state)
     agent_fx_free(f);
 }
 
+/* A flow miss the datapath holds (punted on its connection: no
+ * re-injection buffer): the same decision and flows, nothing built. */
+static void test_flow_miss_held_by_datapath(void **state)
+{
+    (void)state;
+    struct agent_fx *f = fx_new(1, "gv");
+    agent_node_up(f->core, 0);
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
+    route_in(f, 0, "red", item(0xc0a80105u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+    uint8_t b[128];
+    struct agent_punt p;
+    struct agent_flow_decision d;
+    struct dp_flow fl;
+    const uint32_t dsts[] = {0xc0a80102u, 0xc0a80105u}; /* a local port, a remote route */
+    for (int k = 0; k < 2; k++) {
+        size_t n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, dsts[k]);
+        assert_int_equal(agent_punt_parse(b, n, &p), 0);
+        assert_int_equal(agent_flow_miss(f->core, &p, &d, NULL), 0);
+        assert_true(d.forward);
+        assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
+        assert_int_equal(fl.action.type, DP_FLOW_FORWARD);
+        assert_int_equal(dp_flow_get(f->dp, &d.reverse, &fl), 0);
+    }
+    /* an unknown destination: a drop flow, as from the punt interface */
+    size_t n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0x0a0a0a0au);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, NULL), 0);
+    assert_false(d.forward);
+    assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
+    assert_int_equal(fl.action.type, DP_FLOW_DROP);
+    agent_fx_free(f);
+}
+
 static void test_flow_miss_local_remote_drop(void **state)
 {
     (void)state;
@@ -806,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_restart_generation_sweep),
         cmocka_unit_test(test_restart_adopts_datapath_routes),
         cmocka_unit_test(test_flow_miss_local_remote_drop),
+        cmocka_unit_test(test_flow_miss_held_by_datapath),
         cmocka_unit_test(test_service_chain_local_next_hop),
         cmocka_unit_test(test_punt_malformed),
         cmocka_unit_test(test_punt_mutations),
