@@ -54,12 +54,18 @@ static bool has_ip4(const json_t *ifc, uint32_t ip4)
     return false;
 }
 
+/* The interface entries of an index object. */
+static const json_t *interfaces(const json_t *index)
+{
+    return json_object_get(json_object_get(index, "virtual_router_index"), "interfaces");
+}
+
 /* The virtual network of interface 'uuid' in 'agent''s own index, or NULL. */
 static const char *asking_network(const json_t *indexes, const char *agent, const char *uuid)
 {
     size_t i;
     const json_t *ifc;
-    json_array_foreach(json_object_get(json_object_get(indexes, agent), "interfaces"), i, ifc) {
+    json_array_foreach(interfaces(json_object_get(indexes, agent)), i, ifc) {
         const char *u = json_string_value(json_object_get(ifc, "uuid"));
         if (u && strcmp(u, uuid) == 0) {
             return json_string_value(json_object_get(ifc, "virtual_network"));
@@ -86,7 +92,7 @@ void dnsn_resolve(const json_t *indexes, const char *agent, const struct xmpp_dn
     json_object_foreach((json_t *)indexes, router, index) {
         size_t i;
         const json_t *ifc;
-        json_array_foreach(json_object_get(index, "interfaces"), i, ifc) {
+        json_array_foreach(interfaces(index), i, ifc) {
             const char *ivn = json_string_value(json_object_get(ifc, "virtual_network"));
             char name[XMPP_DNS_NAME_MAX];
             uint32_t ip4;

@@ -386,6 +386,8 @@ static void ses_dns_query(void *arg, const struct xmpp_stanza *q)
     memcpy(a.id, q->id, sizeof a.id);
     memcpy(a.to, q->from, sizeof a.to);
     dnsn_resolve(c->srv->cfg ? acfg_indexes(c->srv->cfg) : NULL, c->agent ? c->name : NULL, &q->dns, &a.dns);
+    log_debug("xmpp", "instance-name question", "agent=%s interface=%s name=%s found=%d", c->name,
+              q->dns.interface, q->dns.name, (int)a.dns.found);
     int rc = xmpp_session_send(&c->s, uv_now(c->srv->loop), &a);
     if (rc != 0) {
         log_warn("xmpp", "cannot answer an instance-name question", "agent=%s err=\"%s\"", c->name,

@@ -35,10 +35,12 @@ static json_t *ifc(const char *uuid, const char *vn, const char *vm, const char 
 
 static json_t *indexes(void)
 {
-    json_t *a = json_pack("{s:[s,s,s],s:[o,o]}", "fq_name", "gsc", "compute-a", "index", "interfaces",
+    json_t *a = json_pack("{s:[s,s,s],s:{s:[o,o]}}", "fq_name", "gsc", "compute-a", "index", "virtual_router_index",
+                          "interfaces",
                           ifc("u1", RED, "Slice-VM1", "[\"fd00::1\",\"10.10.1.3\"]"),
                           ifc("u3", BLUE, "slice-vm3", "[\"10.10.2.3\"]"));
-    json_t *b = json_pack("{s:[s,s,s],s:[o,o,o,o,o,o]}", "fq_name", "gsc", "compute-b", "index", "interfaces",
+    json_t *b = json_pack("{s:[s,s,s],s:{s:[o,o,o,o,o,o]}}", "fq_name", "gsc", "compute-b", "index",
+                          "virtual_router_index", "interfaces",
                           ifc("u2", RED, "slice-vm2", "[\"10.10.1.4\"]"), ifc("u4", BLUE, "slice-vm4", "[\"10.10.2.4\"]"),
                           ifc("u5", RED, "bad.name", "[\"10.10.1.5\"]"), ifc("u6", RED, "v6only", "[\"fd00::6\"]"),
                           ifc("u7", RED, "twin", "[\"10.10.1.9\"]"), ifc("u8", RED, "twin", "[\"10.10.1.8\"]"));
