@@ -50,11 +50,14 @@ struct opts {
     double seconds;
     size_t value_size;
     const char *tag;
+    const char *slow_log; /* writes at or over slow_us go here, with their wall-clock times */
+    uint64_t slow_us;
 };
 
-static struct opts opt = {.clients = 1, .threads = 1, .seconds = 5, .value_size = 256, .tag = "run"};
+static struct opts opt = {.clients = 1, .threads = 1, .seconds = 5, .value_size = 256, .tag = "run", .slow_us = 5000};
 static uint8_t value[VALUE_MAX];
 static pthread_barrier_t barrier;
+static FILE *slow_file;
 
 /* Latencies in microseconds, growable. */
 struct lat {
@@ -146,7 +149,18 @@ static void client_done(struct client *c, bool ok, bool good_reply)
             ps->bad_reply++;
         } else {
             ps->ops++;
-            lat_add(&ps->lat, (t - c->sent_ns) / 1000);
+            uint64_t us = (t - c->sent_ns) / 1000;
+            lat_add(&ps->lat, us);
+            if (slow_file && us >= opt.slow_us) {
+                /* The wall-clock send time, to line up with a trace of the
+                 * servers (strace -ttt, perf). */
+                struct timespec rt;
+                clock_gettime(CLOCK_REALTIME, &rt);
+                double sent = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9 - (double)us / 1e6;
+                fprintf(slow_file, "%s %s client=%d target=%s sent=%.6f us=%llu\n", opt.tag,
+                        c->is_get ? "get" : "put", c->idx, opt.targets[c->target], sent,
+                        (unsigned long long)us);
+            }
         }
     }
     if (ok && !c->is_get) {
@@ -614,9 +628,32 @@ static void report(const char *name, struct worker *ws, bool get)
     double secs = (double)ns / 1e9;
     uint32_t p50 = all.len ? all.v[all.len / 2] : 0;
     uint32_t p99 = all.len ? all.v[(all.len * 99) / 100] : 0;
-    printf("%s ops=%llu errors=%llu bad_replies=%llu secs=%.2f ops_per_s=%.0f p50_us=%u p99_us=%u\n",
+    uint32_t p999 = all.len ? all.v[(all.len * 999) / 1000] : 0;
+    uint32_t max = all.len ? all.v[all.len - 1] : 0;
+    printf("%s ops=%llu errors=%llu bad_replies=%llu secs=%.2f ops_per_s=%.0f p50_us=%u p99_us=%u"
+           " p999_us=%u max_us=%u\n",
            name, (unsigned long long)ops, (unsigned long long)errors, (unsigned long long)bad, secs,
-           secs > 0 ? (double)ops / secs : 0.0, p50, p99);
+           secs > 0 ? (double)ops / secs : 0.0, p50, p99, p999, max);
+    /* The latency histogram: how many requests took under each bound (ms),
+     * so a tail is seen as a count of slow requests, not one percentile. */
+    static const uint32_t bounds_us[] = {500, 1000, 2000, 3000, 5000, 10000, 20000, 50000, 100000};
+    size_t nb = sizeof bounds_us / sizeof bounds_us[0];
+    size_t counts[sizeof bounds_us / sizeof bounds_us[0] + 1] = {0};
+    for (size_t i = 0, b = 0; i < all.len; i++) {
+        while (b < nb && all.v[i] >= bounds_us[b]) {
+            b++;
+        }
+        counts[b]++;
+    }
+    printf("%s-hist", name);
+    for (size_t b = 0; b <= nb; b++) {
+        if (b < nb) {
+            printf(" lt%gms=%zu", bounds_us[b] / 1000.0, counts[b]);
+        } else {
+            printf(" ge%gms=%zu", bounds_us[nb - 1] / 1000.0, counts[b]);
+        }
+    }
+    printf("\n");
     free(all.v);
 }
 
@@ -625,10 +662,12 @@ static int usage(void)
     fprintf(stderr,
             "usage: store_load --system strata|etcd --target T [--target T...] --pki DIR\n"
             "       --cert NAME [--clients N] [--threads N] [--seconds S] [--value-size B]\n"
-            "       [--tag TAG]\n"
+            "       [--tag TAG] [--slow-log FILE --slow-us US]\n"
             "       store_load --issue NAME --ip IP [--ip IP...] --pki DIR\n"
             "  strata targets are NAME@HOST:PORT (the client port), etcd targets HOST:PORT;\n"
-            "  --issue makes DIR/NAME.pem and .key (server and client use) with these IP SANs\n");
+            "  --issue makes DIR/NAME.pem and .key (server and client use) with these IP SANs;\n"
+            "  --slow-log appends each request of at least US microseconds (default 5000)\n"
+            "  with its wall-clock send time to FILE\n");
     return 2;
 }
 
@@ -640,7 +679,8 @@ int main(int argc, char **argv)
         {"clients", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 'T'},
         {"seconds", required_argument, NULL, 'd'}, {"value-size", required_argument, NULL, 'v'},
         {"tag", required_argument, NULL, 'g'},     {"issue", required_argument, NULL, 'I'},
-        {"ip", required_argument, NULL, 'P'},      {NULL, 0, NULL, 0},
+        {"ip", required_argument, NULL, 'P'},      {"slow-log", required_argument, NULL, 'L'},
+        {"slow-us", required_argument, NULL, 'U'}, {NULL, 0, NULL, 0},
     };
     const char *issue = NULL, *ips[TARGETS_MAX];
     size_t ips_len = 0;
@@ -683,6 +723,12 @@ int main(int argc, char **argv)
         case 'g':
             opt.tag = optarg;
             break;
+        case 'L':
+            opt.slow_log = optarg;
+            break;
+        case 'U':
+            opt.slow_us = strtoull(optarg, NULL, 10);
+            break;
         case 'I':
             issue = optarg;
             break;
@@ -719,6 +765,10 @@ int main(int argc, char **argv)
         return usage();
     }
     signal(SIGPIPE, SIG_IGN);
+    if (opt.slow_log && !(slow_file = fopen(opt.slow_log, "a"))) {
+        fprintf(stderr, "store_load: cannot open %s\n", opt.slow_log);
+        return 1;
+    }
     wolfSSL_Init();
     for (size_t i = 0; i < opt.value_size; i++) {
         value[i] = (uint8_t)('a' + (i * 7) % 26);
@@ -796,5 +846,8 @@ int main(int argc, char **argv)
     pthread_barrier_destroy(&barrier);
     pkiset_destroy(&set);
     wolfSSL_Cleanup();
+    if (slow_file && fclose(slow_file) != 0) {
+        rc = 1;
+    }
     return rc ? 1 : 0;
 }

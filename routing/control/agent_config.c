@@ -333,8 +333,8 @@ static const char **sorted_keys(const json_t *entries, size_t *n)
 
 static void fill_node(struct xmpp_config_node *n, const char *type, const char *name)
 {
-    snprintf(n->type, sizeof n->type, "%s", type);
-    snprintf(n->name, sizeof n->name, "%s", name);
+    snprintf(n->type, sizeof n->type, "%.*s", (int)sizeof n->type - 1, type);
+    snprintf(n->name, sizeof n->name, "%.*s", (int)sizeof n->name - 1, name);
 }
 
 static const char *jstr(const json_t *e, const char *k)
@@ -442,6 +442,7 @@ struct acfg_agent {
     bool connected;
     bool dirty;
     struct acfg_set *held; /* what the agent holds (sent) */
+    json_t *remote;        /* a resuming agent's announcement: key -> hash, until its first flush */
     size_t objects_sent, stanzas_sent;
 };
 
@@ -481,6 +482,7 @@ void acfg_free(struct acfg *c)
     }
     for (size_t i = 0; i < c->nagents; i++) {
         acfg_set_free(c->agents[i]->held);
+        json_decref(c->agents[i]->remote);
         free(c->agents[i]);
     }
     free(c->agents);
@@ -644,6 +646,8 @@ int acfg_agent_up(struct acfg *c, const char *name, void *user)
     }
     acfg_set_free(a->held);
     a->held = NULL;
+    json_decref(a->remote);
+    a->remote = NULL;
     a->user = user;
     a->connected = true;
     a->dirty = false;
@@ -664,11 +668,132 @@ void acfg_agent_down(struct acfg *c, const char *name)
     a->user = NULL;
     acfg_set_free(a->held);
     a->held = NULL;
+    json_decref(a->remote);
+    a->remote = NULL;
 }
 
 bool acfg_pending(const struct acfg *c)
 {
     return c->dirty > 0;
+}
+
+/* ---- resume: what an agent announces it holds ---- */
+
+/* The set key of held object 'o'. */
+static int held_key(const struct xmpp_held_obj *o, char *key, size_t size)
+{
+    int n = o->is_link ? snprintf(key, size, "L\n%s\n%s\n%s\n%s", o->type, o->name, o->rtype, o->rname)
+                       : snprintf(key, size, "N\n%s\n%s", o->type, o->name);
+    return n > 0 && (size_t)n < size ? 0 : LIB_EINVAL;
+}
+
+/* Splits 'key' at its newlines into 'parts' (copies, at most 'max'). */
+static size_t split_key(const char *key, char parts[][XMPP_NAME_MAX], size_t max)
+{
+    size_t np = 0, at = 0;
+    for (const char *p = key; np < max; p++) {
+        if (*p == '\n' || *p == '\0') {
+            parts[np++][at] = '\0';
+            at = 0;
+            if (*p == '\0') {
+                break;
+            }
+        } else if (at + 1 < XMPP_NAME_MAX) {
+            parts[np][at++] = *p;
+        }
+    }
+    return np;
+}
+
+/* A delete of the object under set key 'key' (which 'want' lacks). */
+static void obj_delete_of_key(struct xmpp_config_obj *o, const char *key)
+{
+    char parts[5][XMPP_NAME_MAX];
+    memset(parts, 0, sizeof parts);
+    (void)split_key(key, parts, 5);
+    memset(o, 0, sizeof *o);
+    o->op = XMPP_CONFIG_DELETE;
+    if (key[0] == 'L') {
+        o->is_link = true;
+        fill_node(&o->left, parts[1], parts[2]);
+        fill_node(&o->right, parts[3], parts[4]);
+        snprintf(o->metadata.type, sizeof o->metadata.type, "%.60s-%.60s", parts[1], parts[3]);
+    } else {
+        fill_node(&o->node, parts[1], parts[2]);
+    }
+}
+
+/* The objects that take an agent holding 'remote' (set key -> hash of the
+ * object's update) to 'to', in acfg_diff()'s order. */
+static int diff_remote(const json_t *remote, const struct acfg_set *to, struct xmpp_config_obj **objs, size_t *count)
+{
+    size_t nf, nt;
+    const char **fk = sorted_keys(remote, &nf), **tk = sorted_keys(to->entries, &nt);
+    struct xmpp_config_obj *out = calloc(nf + nt + 1, sizeof *out);
+    size_t n = 0;
+    int rc = fk && tk && out ? 0 : LIB_ENOMEM;
+    for (int pass = 0; pass < 4 && rc == 0; pass++) {
+        bool deleting = pass == 0 || pass == 3;
+        char want = pass == 0 || pass == 2 ? 'L' : 'N';
+        const char **keys = deleting ? fk : tk;
+        size_t nk = deleting ? nf : nt;
+        for (size_t i = 0; i < nk && rc == 0; i++) {
+            if (keys[i][0] != want) {
+                continue;
+            }
+            if (deleting) {
+                if (!json_object_get(to->entries, keys[i])) {
+                    obj_delete_of_key(&out[n++], keys[i]);
+                }
+                continue;
+            }
+            if ((rc = obj_from(&out[n], json_object_get(to->entries, keys[i]), XMPP_CONFIG_UPDATE)) != 0) {
+                break;
+            }
+            const json_t *h = json_object_get(remote, keys[i]);
+            if (h && (uint64_t)json_integer_value(h) == xmpp_config_obj_hash(&out[n])) {
+                free(out[n].node.props);
+                memset(&out[n], 0, sizeof out[n]);
+                continue; /* the agent holds it as it is */
+            }
+            n++;
+        }
+    }
+    free(fk);
+    free(tk);
+    if (rc != 0) {
+        acfg_objs_free(out, n);
+        return rc;
+    }
+    *objs = out;
+    *count = n;
+    return 0;
+}
+
+int acfg_agent_held(struct acfg *c, const char *name, const struct xmpp_held_obj *held, size_t count)
+{
+    struct acfg_agent *a = agent_get(c, name);
+    if (!a || !a->connected) {
+        return LIB_EINVAL;
+    }
+    json_t *r = json_object();
+    char key[2 * XMPP_TYPE_MAX + 2 * XMPP_NAME_MAX + 16];
+    for (size_t i = 0; r && i < count; i++) {
+        if (held_key(&held[i], key, sizeof key) == 0 &&
+            json_object_set_new(r, key, json_integer((json_int_t)held[i].hash)) != 0) {
+            json_decref(r);
+            r = NULL;
+        }
+    }
+    if (!r) {
+        return LIB_ENOMEM;
+    }
+    acfg_set_free(a->held);
+    a->held = NULL;
+    json_decref(a->remote);
+    a->remote = r;
+    (void)mark(c, a);
+    return 0;
 }
 
 /* Sends agent 'a' its diff. */
@@ -681,11 +806,13 @@ static long flush_agent(struct acfg *c, struct acfg_agent *a, acfg_send_fn *send
     }
     struct xmpp_config_obj *objs;
     size_t n;
-    rc = acfg_diff(a->held, want, &objs, &n);
+    rc = a->remote && !a->held ? diff_remote(a->remote, want, &objs, &n) : acfg_diff(a->held, want, &objs, &n);
     if (rc != 0) {
         acfg_set_free(want);
         return rc;
     }
+    json_decref(a->remote);
+    a->remote = NULL;
     size_t sent = 0;
     while (sent < n) {
         size_t chunk = n - sent < XMPP_MAX_CONFIG_OBJS ? n - sent : XMPP_MAX_CONFIG_OBJS;
@@ -820,6 +947,67 @@ size_t acfg_mirror_nodes(const struct acfg_mirror *m)
 size_t acfg_mirror_links(const struct acfg_mirror *m)
 {
     return json_object_size(m->links);
+}
+
+static void fill_held(struct xmpp_held_obj *x, const char *type, const char *name)
+{
+    snprintf(x->type, sizeof x->type, "%.*s", (int)sizeof x->type - 1, type);
+    snprintf(x->name, sizeof x->name, "%.*s", (int)sizeof x->name - 1, name);
+}
+
+int acfg_mirror_held(const struct acfg_mirror *m, struct xmpp_held_obj **out, size_t *count)
+{
+    size_t nn = json_object_size(m->nodes), nl = json_object_size(m->links), n = 0;
+    struct xmpp_held_obj *h = calloc(nn + nl + 1, sizeof *h);
+    char (*parts)[XMPP_NAME_MAX] = calloc(4, XMPP_NAME_MAX);
+    struct xmpp_config_prop *props = calloc(XMPP_MAX_PROPS, sizeof *props);
+    if (!h || !parts || !props) {
+        free(h);
+        free(parts);
+        free(props);
+        return LIB_ENOMEM;
+    }
+    const char *k;
+    json_t *v;
+    struct xmpp_config_obj o;
+    json_object_foreach(m->nodes, k, v) {
+        if (split_key(k, parts, 2) != 2 || json_object_size(v) > XMPP_MAX_PROPS) {
+            continue;
+        }
+        memset(&o, 0, sizeof o);
+        fill_node(&o.node, parts[0], parts[1]);
+        const char *pk;
+        json_t *pv;
+        json_object_foreach(v, pk, pv) {
+            props[o.node.prop_count].name = (char *)pk;
+            props[o.node.prop_count++].value = (char *)json_string_value(pv);
+        }
+        o.node.props = props;
+        struct xmpp_held_obj *x = &h[n++];
+        fill_held(x, parts[0], parts[1]);
+        x->hash = xmpp_config_obj_hash(&o);
+    }
+    json_object_foreach(m->links, k, v) {
+        if (split_key(k, parts, 4) != 4) {
+            continue;
+        }
+        memset(&o, 0, sizeof o);
+        o.is_link = true;
+        fill_node(&o.left, parts[0], parts[1]);
+        fill_node(&o.right, parts[2], parts[3]);
+        snprintf(o.metadata.type, sizeof o.metadata.type, "%s", json_string_value(v));
+        struct xmpp_held_obj *x = &h[n++];
+        x->is_link = true;
+        fill_held(x, parts[0], parts[1]);
+        snprintf(x->rtype, sizeof x->rtype, "%.*s", (int)sizeof x->rtype - 1, parts[2]);
+        snprintf(x->rname, sizeof x->rname, "%.*s", (int)sizeof x->rname - 1, parts[3]);
+        x->hash = xmpp_config_obj_hash(&o);
+    }
+    free(parts);
+    free(props);
+    *out = h;
+    *count = n;
+    return 0;
 }
 
 json_t *acfg_mirror_names(const struct acfg_mirror *m, const char *type)

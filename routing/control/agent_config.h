@@ -112,6 +112,14 @@ bool acfg_object(struct acfg *c, const char *type, const char *key, const json_t
 /* Agent 'name' connected (its set starts empty: everything is sent);
  * 'user' is handed to the send callback. LIB_ENOMEM. */
 int acfg_agent_up(struct acfg *c, const char *name, void *user) STRATA_WARN_UNUSED;
+/* Resume (docs/xmpp.md "Resume after a control-node restart"): agent
+ * 'name', connected (acfg_agent_up), announced the objects it holds with
+ * the hash of each (CONFIG_HELD). Its next flush sends only the objects
+ * of its set it lacks or holds with another hash, and deletes of held
+ * objects no longer in its set, instead of the whole set. LIB_EINVAL for
+ * an agent not connected, LIB_ENOMEM. */
+int acfg_agent_held(struct acfg *c, const char *name, const struct xmpp_held_obj *held, size_t count)
+    STRATA_WARN_UNUSED;
 /* Agent 'name' disconnected: nothing more goes to it. */
 void acfg_agent_down(struct acfg *c, const char *name);
 
@@ -154,6 +162,10 @@ bool acfg_mirror_has_link(const struct acfg_mirror *m, const char *ltype, const 
                           const char *rname);
 size_t acfg_mirror_nodes(const struct acfg_mirror *m);
 size_t acfg_mirror_links(const struct acfg_mirror *m);
+/* What the mirror holds as a CONFIG_HELD announcement: every node and link
+ * with xmpp_config_obj_hash() of its update. '*out' is freed by the
+ * caller. LIB_ENOMEM. */
+int acfg_mirror_held(const struct acfg_mirror *m, struct xmpp_held_obj **out, size_t *count) STRATA_WARN_UNUSED;
 /* Names of the nodes of 'type' (a new JSON array, sorted), NULL on ENOMEM. */
 json_t *acfg_mirror_names(const struct acfg_mirror *m, const char *type);
 

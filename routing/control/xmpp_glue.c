@@ -21,6 +21,13 @@ struct qent {
     struct rib_prefix p;
 };
 
+/* A subscription whose dump waits for the End-of-RIB hold to end: the
+ * agent announced the digest of what it holds. */
+struct gdefer {
+    struct ginst *gi;
+    uint64_t digest;
+};
+
 struct xglue_agent {
     char name[XMPP_JID_MAX];
     uint32_t source;
@@ -29,6 +36,8 @@ struct xglue_agent {
     size_t subs_len, subs_cap;
     struct qent *q;
     size_t q_len, q_cap;
+    struct gdefer *defer;
+    size_t defer_len, defer_cap;
     bool eor_due;
     bool eor_sent;
     bool peer_eor;  /* the agent's End-of-RIB seen on this session */
@@ -67,6 +76,16 @@ static bool subscribed(const struct xglue_agent *a, const struct ginst *gi)
 {
     for (size_t i = 0; i < a->subs_len; i++) {
         if (a->subs[i] == gi) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool deferred(const struct xglue_agent *a, const struct ginst *gi)
+{
+    for (size_t i = 0; i < a->defer_len; i++) {
+        if (a->defer[i].gi == gi) {
             return true;
         }
     }
@@ -139,7 +158,7 @@ static void on_change(void *ctx, struct rib_table *t, const struct rib_prefix *p
     struct ginst *gi = ctx;
     bool queued = false;
     for (struct xglue_agent *a = gi->g->agents; a; a = a->next) {
-        if (a->session && subscribed(a, gi)) {
+        if (a->session && subscribed(a, gi) && !deferred(a, gi)) {
             queue_push(a, gi, rib_table_family(t), p);
             queued = true;
         }
@@ -207,6 +226,7 @@ static void agent_free(struct xglue_agent *a)
 {
     free(a->subs);
     free(a->q);
+    free(a->defer);
     free(a);
 }
 
@@ -275,6 +295,7 @@ int xglue_agent_up(struct xglue *g, const char *name, struct xmpp_session *sessi
     a->peer_eor = false;
     a->subs_len = 0;
     a->q_len = 0;
+    a->defer_len = 0;
     *out = a;
     return 0;
 }
@@ -299,6 +320,7 @@ void xglue_agent_down(struct xglue *g, struct xglue_agent *a, bool graceful)
     a->st.connected = false;
     a->subs_len = 0;
     a->q_len = 0;
+    a->defer_len = 0;
     if (graceful) {
         int n = rib_source_mark_stale(g->rib, a->source);
         log_info("xmpp", "agent lost; its routes kept stale", "agent=%s paths=%d", a->name, n);
@@ -336,12 +358,16 @@ static int dump_one(void *ctx, const struct rib_prefix *p, const struct rib_path
     return 0;
 }
 
-int xglue_subscribe(struct xglue *g, struct xglue_agent *a, const char *instance)
+/* Subscribes 'a' to 'instance': '*gi' gets the instance, '*added' whether
+ * the subscription is new. */
+static int sub_add(struct xglue *g, struct xglue_agent *a, const char *instance, struct ginst **out, bool *added)
 {
     struct ginst *gi = ginst_get(g, instance);
+    *added = false;
     if (!gi) {
         return RIB_ERR_NOMEM;
     }
+    *out = gi;
     if (subscribed(a, gi)) {
         return 0;
     }
@@ -359,6 +385,13 @@ int xglue_subscribe(struct xglue *g, struct xglue_agent *a, const char *instance
     if (!a->eor_sent) {
         a->eor_due = true;
     }
+    *added = true;
+    return 0;
+}
+
+/* Queues the whole of 'gi' for 'a'. */
+static int dump_instance(struct xglue_agent *a, struct ginst *gi)
+{
     for (int i = 0; i < 3; i++) {
         struct dump_ctx d = {.a = a, .gi = gi, .af = vrf_families[i]};
         int rc = rib_table_walk(rib_instance_table(gi->inst, vrf_families[i]), dump_one, &d);
@@ -369,9 +402,44 @@ int xglue_subscribe(struct xglue *g, struct xglue_agent *a, const char *instance
     return 0;
 }
 
+int xglue_subscribe(struct xglue *g, struct xglue_agent *a, const char *instance)
+{
+    struct ginst *gi;
+    bool added;
+    int rc = sub_add(g, a, instance, &gi, &added);
+    return rc == 0 && added ? dump_instance(a, gi) : rc;
+}
+
+int xglue_subscribe_digest(struct xglue *g, struct xglue_agent *a, const char *instance, uint64_t digest)
+{
+    struct ginst *gi;
+    bool added;
+    int rc = sub_add(g, a, instance, &gi, &added);
+    if (rc != 0 || !added) {
+        return rc;
+    }
+    if (a->defer_len == a->defer_cap) {
+        size_t cap = a->defer_cap ? a->defer_cap * 2 : 4;
+        struct gdefer *v = realloc(a->defer, cap * sizeof *v);
+        if (!v) {
+            return dump_instance(a, gi); /* no room to defer: today's dump */
+        }
+        a->defer = v;
+        a->defer_cap = cap;
+    }
+    a->defer[a->defer_len++] = (struct gdefer){.gi = gi, .digest = digest};
+    return 0;
+}
+
 void xglue_unsubscribe(struct xglue *g, struct xglue_agent *a, const char *instance)
 {
     (void)g;
+    for (size_t i = 0; i < a->defer_len; i++) {
+        if (strcmp(a->defer[i].gi->name, instance) == 0) {
+            a->defer[i] = a->defer[--a->defer_len];
+            break;
+        }
+    }
     for (size_t i = 0; i < a->subs_len; i++) {
         if (strcmp(a->subs[i]->name, instance) == 0) {
             a->subs[i] = a->subs[--a->subs_len];
@@ -638,6 +706,77 @@ static void agent_send(struct xglue_agent *a, uint64_t now, struct xmpp_stanza *
     }
 }
 
+struct digest_ctx {
+    struct xglue *g;
+    struct xglue_agent *a;
+    struct ginst *gi;
+    enum rib_family af;
+    struct xmpp_route_item it;
+    uint64_t sum;
+};
+
+static int digest_one(void *ctx, const struct rib_prefix *p, const struct rib_path *paths, size_t count, size_t nbest)
+{
+    (void)paths;
+    (void)count;
+    struct digest_ctx *d = ctx;
+    if (nbest > 0) {
+        build_item(d->g, d->a, d->gi, d->af, p, &d->it);
+        if (!d->it.retract) {
+            d->sum += xmpp_route_item_hash(d->gi->name, &d->it.entry);
+        }
+    }
+    return 0;
+}
+
+uint64_t xglue_instance_digest(struct xglue *g, struct xglue_agent *a, const char *instance)
+{
+    struct ginst *gi = NULL;
+    for (struct ginst *x = g->insts; x; x = x->next) {
+        if (strcmp(x->name, instance) == 0) {
+            gi = x;
+        }
+    }
+    struct digest_ctx *d = gi ? calloc(1, sizeof *d) : NULL;
+    if (!d) {
+        return 0;
+    }
+    *d = (struct digest_ctx){.g = g, .a = a, .gi = gi};
+    for (int i = 0; i < 3; i++) {
+        d->af = vrf_families[i];
+        if (rib_table_walk(rib_instance_table(gi->inst, vrf_families[i]), digest_one, d) != 0) {
+            break;
+        }
+    }
+    uint64_t sum = d->sum;
+    free(d);
+    return sum;
+}
+
+/* The deferred subscriptions of 'a', once the hold is over: an instance
+ * whose digest equals the agent's gets IN_SYNC and nothing else, any other
+ * its whole table. */
+static void resolve_deferred(struct xglue *g, struct xglue_agent *a, uint64_t now)
+{
+    while (a->defer_len > 0) {
+        struct gdefer d = a->defer[--a->defer_len];
+        if (xglue_instance_digest(g, a, d.gi->name) == d.digest) {
+            struct xmpp_stanza st;
+            memset(&st, 0, sizeof st);
+            st.type = XMPP_STANZA_IN_SYNC;
+            snprintf(st.instance, sizeof st.instance, "%s", d.gi->name);
+            agent_send(a, now, &st);
+            a->st.in_sync++;
+        } else {
+            a->st.resume_dumps++;
+            if (dump_instance(a, d.gi) != 0) {
+                log_warn("xmpp", "cannot dump an instance to a resuming agent", "agent=%s instance=%s", a->name,
+                         d.gi->name);
+            }
+        }
+    }
+}
+
 size_t xglue_flush(struct xglue *g, uint64_t now)
 {
     (void)rib_flush(g->rib);
@@ -650,6 +789,9 @@ size_t xglue_flush(struct xglue *g, uint64_t now)
         if (!a->session) {
             continue;
         }
+        if (!g->eor_held) {
+            resolve_deferred(g, a, now);
+        }
         queue_dedupe(a);
         size_t i = 0;
         while (i < a->q_len) {
@@ -657,7 +799,7 @@ size_t xglue_flush(struct xglue *g, uint64_t now)
             enum rib_family af = a->q[i].af;
             size_t n = 0;
             while (i < a->q_len && n < XGLUE_ITEMS_PER_MESSAGE && a->q[i].gi == gi && a->q[i].af == af) {
-                if (subscribed(a, gi)) {
+                if (subscribed(a, gi) && !deferred(a, gi)) {
                     build_item(g, a, gi, af, &a->q[i].p, &items[n++]);
                 }
                 i++;

@@ -63,6 +63,19 @@ int xglue_agent_expire(struct xglue *g, const char *name) STRATA_WARN_UNUSED;
 
 /* Session callbacks, forwarded (control side). */
 int xglue_subscribe(struct xglue *g, struct xglue_agent *a, const char *instance) STRATA_WARN_UNUSED;
+/* Resume (docs/xmpp.md "Resume after a control-node restart"): a
+ * subscribe carrying the digest of the instance's routes the agent holds
+ * from this node (sum of xmpp_route_item_hash()). Its dump, and the
+ * changes of the instance, wait while End-of-RIB is held
+ * (xglue_hold_eor()); at the first flush after, the digest of what this
+ * node would send the agent is compared: equal, the agent gets IN_SYNC
+ * (its routes there are current) and no item; different, the whole table
+ * as after xglue_subscribe(). Changes after that flow as usual. */
+int xglue_subscribe_digest(struct xglue *g, struct xglue_agent *a, const char *instance, uint64_t digest)
+    STRATA_WARN_UNUSED;
+/* The digest of what 'a' would be sent of 'instance' now (0 when the
+ * instance is unknown). */
+uint64_t xglue_instance_digest(struct xglue *g, struct xglue_agent *a, const char *instance);
 void xglue_unsubscribe(struct xglue *g, struct xglue_agent *a, const char *instance);
 int xglue_publish(struct xglue *g, struct xglue_agent *a, const char *instance,
                   const struct xmpp_route_entry *e) STRATA_WARN_UNUSED;
@@ -96,6 +109,7 @@ size_t xglue_agents_pending_eor(const struct xglue *g, size_t *connected);
 /* Counters for operators and tests. */
 struct xglue_agent_stats {
     uint64_t published, withdrawn, items_sent, messages_sent;
+    uint64_t in_sync, resume_dumps; /* deferred subscriptions: found current / dumped */
     uint32_t subscriptions;
     bool connected;
 };

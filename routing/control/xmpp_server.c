@@ -33,6 +33,7 @@ struct xconn {
     char name[XMPP_JID_MAX];
     bool doomed;
     bool config_up;   /* known to srv->cfg as connected */
+    bool config_wait; /* a resuming agent: its config waits for its CONFIG_HELD */
     uint64_t config_seq, config_acks, config_nacks;
     struct xconn *prev, *next;
 };
@@ -294,7 +295,8 @@ static void ses_established(void *arg, const char *peer)
     if (st) {
         stale_remove(st);
     }
-    if (srv->cfg) {
+    c->config_wait = c->s.peer_resume;
+    if (srv->cfg && !c->config_wait) {
         if (acfg_agent_up(srv->cfg, peer, c) == 0) {
             c->config_up = true;
         } else {
@@ -325,6 +327,44 @@ static void ses_subscribe(void *arg, const char *instance, uint32_t instance_id)
         log_warn("xmpp", "subscribe failed", "agent=%s instance=%s err=\"%s\"", c->name, instance,
                  strata_strerror(rc));
     }
+}
+
+static void ses_subscribe_digest(void *arg, const char *instance, uint32_t instance_id, uint64_t digest)
+{
+    (void)instance_id;
+    struct xconn *c = arg;
+    if (!c->agent) {
+        return;
+    }
+    int rc = xglue_subscribe_digest(c->srv->glue, c->agent, instance, digest);
+    if (rc != 0) {
+        log_warn("xmpp", "subscribe failed", "agent=%s instance=%s err=\"%s\"", c->name, instance,
+                 strata_strerror(rc));
+    }
+}
+
+/* A resuming agent's announcement of the config it holds: from now on it
+ * gets its config, starting with only what differs. */
+static void ses_config_held(void *arg, const struct xmpp_held_obj *held, size_t count)
+{
+    struct xconn *c = arg;
+    struct xsrv *srv = c->srv;
+    if (!c->agent || !c->config_wait) {
+        return; /* a second announcement changes nothing */
+    }
+    c->config_wait = false;
+    if (!srv->cfg) {
+        return;
+    }
+    int rc = c->config_up ? 0 : acfg_agent_up(srv->cfg, c->name, c);
+    if (rc == 0) {
+        c->config_up = true;
+        rc = acfg_agent_held(srv->cfg, c->name, held, count);
+    }
+    if (rc != 0) {
+        log_error("xmpp", "no memory for the agent's configuration state", "agent=%s", c->name);
+    }
+    log_info("xmpp", "agent resumes its configuration", "agent=%s held=%zu", c->name, count);
 }
 
 static void ses_unsubscribe(void *arg, const char *instance)
@@ -402,6 +442,8 @@ static const struct xmpp_session_ops session_ops = {
     .established = ses_established,
     .closed = ses_closed,
     .subscribe = ses_subscribe,
+    .subscribe_digest = ses_subscribe_digest,
+    .config_held = ses_config_held,
     .unsubscribe = ses_unsubscribe,
     .route_publish = ses_publish,
     .route_withdraw = ses_withdraw,
@@ -548,7 +590,7 @@ void xsrv_set_agent_config(struct xsrv *srv, struct acfg *cfg)
 {
     srv->cfg = cfg;
     for (struct xconn *c = srv->conns; cfg && c; c = c->next) {
-        if (c->agent && !c->config_up && acfg_agent_up(cfg, c->name, c) == 0) {
+        if (c->agent && !c->config_up && !c->config_wait && acfg_agent_up(cfg, c->name, c) == 0) {
             c->config_up = true;
         }
     }
@@ -792,6 +834,10 @@ static json_t *agent_json(struct xsrv *srv, const char *name, size_t queued, con
                      "subscriptions", (int)st.subscriptions, "published", (json_int_t)st.published, "withdrawn",
                      (json_int_t)st.withdrawn, "items_sent", (json_int_t)st.items_sent, "messages_sent",
                      (json_int_t)st.messages_sent, "queued_bytes", (json_int_t)queued);
+    if (o) {
+        json_object_set_new(o, "in_sync", json_integer((json_int_t)st.in_sync));
+        json_object_set_new(o, "resume_dumps", json_integer((json_int_t)st.resume_dumps));
+    }
     if (o && c && srv->cfg && acfg_agent_stats(srv->cfg, name, &objects, &stanzas) == 0) {
         json_object_set_new(o, "config_objects", json_integer((json_int_t)objects));
         json_object_set_new(o, "config_stanzas", json_integer((json_int_t)stanzas));

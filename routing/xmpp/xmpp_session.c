@@ -37,7 +37,8 @@ static int send_header(struct xmpp_session *s, const char *to, const char *conte
         return 0;
     }
     struct xmpp_stream_header h = {.from = s->local_jid, .to = to, .id = s->stream_id[0] ? s->stream_id : NULL,
-                                   .version = "1.0", .content_ns = content_ns};
+                                   .version = "1.0", .content_ns = content_ns,
+                                   .resume = s->cfg.role == XMPP_ROLE_AGENT && s->cfg.resume};
     int rc = xmpp_stream_write_header(&s->out, &h);
     if (rc == 0) {
         s->sent_header = true;
@@ -118,6 +119,7 @@ static void on_open(void *arg, const struct xmpp_stream_header *h)
     struct xmpp_session *s = arg;
     const char *from = h->from ? h->from : "";
     snprintf(s->peer, sizeof s->peer, "%s", from);
+    s->peer_resume = h->resume;
     if (s->cfg.role == XMPP_ROLE_CONTROL) {
         if (send_header(s, from[0] ? from : NULL, h->content_ns) != 0) {
             close_with(s, XMPP_SC_INTERNAL_SERVER_ERROR, "cannot encode the stream header", false);
@@ -157,9 +159,17 @@ static void dispatch_control(struct xmpp_session *s, const struct xmpp_stanza *s
 {
     switch (st->type) {
     case XMPP_STANZA_SUBSCRIBE:
-        if (s->ops.subscribe) {
+        if (st->has_digest && s->ops.subscribe_digest) {
+            s->ops.subscribe_digest(s->arg, st->instance, st->instance_id, st->digest);
+        } else if (s->ops.subscribe) {
             s->ops.subscribe(s->arg, st->instance, st->instance_id);
         }
+        return;
+    case XMPP_STANZA_CONFIG_HELD:
+        if (s->ops.config_held) {
+            s->ops.config_held(s->arg, st->held, st->held_count);
+        }
+        answer(s, st, NULL);
         return;
     case XMPP_STANZA_UNSUBSCRIBE:
         if (s->ops.unsubscribe) {
@@ -201,6 +211,7 @@ static void dispatch_control(struct xmpp_session *s, const struct xmpp_stanza *s
     case XMPP_STANZA_CONFIG:
     case XMPP_STANZA_DNS_ANSWER:
     case XMPP_STANZA_PING:
+    case XMPP_STANZA_IN_SYNC:
     case XMPP_STANZA_NONE:
         break;
     }
@@ -225,9 +236,14 @@ static void dispatch_agent(struct xmpp_session *s, const struct xmpp_stanza *st)
         answer(s, st, rc == 0 ? NULL : "bad-request");
         return;
     }
+    case XMPP_STANZA_IN_SYNC:
+        if (s->ops.in_sync) {
+            s->ops.in_sync(s->arg, st->instance);
+        }
+        return;
     case XMPP_STANZA_RESULT:
     case XMPP_STANZA_ERROR:
-        return; /* control nodes do not answer our sets; pongs are counted earlier */
+        return; /* our sets' answers; pongs are counted earlier */
     case XMPP_STANZA_DNS_ANSWER:
         if (s->ops.dns_answer) {
             s->ops.dns_answer(s->arg, st);
@@ -241,6 +257,7 @@ static void dispatch_agent(struct xmpp_session *s, const struct xmpp_stanza *st)
     case XMPP_STANZA_DISSOCIATE:
     case XMPP_STANZA_EOR:
     case XMPP_STANZA_PING:
+    case XMPP_STANZA_CONFIG_HELD:
     case XMPP_STANZA_NONE:
         break;
     }

@@ -47,6 +47,9 @@ struct xmpp_session_config {
     const char *stream_id;
     uint64_t hold_ms;      /* 0: XMPP_DEFAULT_HOLD_MS */
     uint64_t keepalive_ms; /* 0: hold_ms / 3 */
+    /* AGENT: announce resume in the stream header (xmpp_stream_header
+     * 'resume'); the agent then sends CONFIG_HELD as its first stanza. */
+    bool resume;
     struct xmpp_stream_limits limits;
 };
 
@@ -70,6 +73,15 @@ struct xmpp_session_ops {
                            const struct xmpp_route_key *key);
     /* Both: the peer's End-of-RIB. */
     void (*eor)(void *arg);
+    /* CONTROL: a subscribe that carries a digest (has_digest). When NULL,
+     * 'subscribe' gets it (the digest is dropped). */
+    void (*subscribe_digest)(void *arg, const char *instance, uint32_t instance_id, uint64_t digest);
+    /* CONTROL: the configuration a resuming agent holds (answered iq
+     * result). */
+    void (*config_held)(void *arg, const struct xmpp_held_obj *held, size_t count);
+    /* AGENT: the routes of 'instance' the agent holds match the control
+     * node's (the digest of its subscribe was equal): they are current. */
+    void (*in_sync)(void *arg, const char *instance);
     /* CONTROL: the agent's answer to a config iq we sent with 'id'. */
     void (*config_ack)(void *arg, const char *id, bool ok);
     /* AGENT: a routes message (type XMPP_STANZA_ROUTES). */
@@ -104,6 +116,7 @@ struct xmpp_session {
     enum xmpp_stream_cond close_cond;
     bool sent_header;
     bool closed_reported;
+    bool peer_resume; /* CONTROL: the agent's header announced resume */
 };
 
 /* Initialises 's' with 'cfg' (copied), 'ops' (copied; 'send' required)

@@ -60,6 +60,31 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *v)
     return 0;
 }
 
+/* 1..16 hex digits (surrounding space allowed). */
+static int parse_hex64(const char *s, uint64_t *v)
+{
+    char t[24];
+    if (trimmed(s, t, sizeof t) != 0 || t[0] == '\0' || strlen(t) > 16) {
+        return XMPP_ERR_RANGE;
+    }
+    uint64_t x = 0;
+    for (const char *p = t; *p; p++) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10 : -1;
+        if (d < 0) {
+            return XMPP_ERR_RANGE;
+        }
+        x = x << 4 | (uint64_t)d;
+    }
+    *v = x;
+    return 0;
+}
+
+static void format_hex64(char out[17], uint64_t v)
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)v);
+}
+
 static int parse_mac(const char *s, uint8_t mac[6])
 {
     char t[32];
@@ -712,10 +737,16 @@ static int decode_pubsub(const struct xmpp_elem *ps, struct xmpp_stanza *st)
             return rc;
         }
         if (st->type == XMPP_STANZA_SUBSCRIBE) {
-            const struct xmpp_elem *iid = child(child(op, "options"), "instance-id");
+            const struct xmpp_elem *opts = child(op, "options");
+            const struct xmpp_elem *iid = child(opts, "instance-id");
             if (iid == NULL) {
                 return XMPP_ERR_DECODE;
             }
+            const struct xmpp_elem *dg = opts ? xmpp_elem_child(opts, "digest", XMPP_NS_RESUME) : NULL;
+            if (dg && (rc = parse_hex64(xmpp_elem_text(dg), &st->digest)) != 0) {
+                return rc;
+            }
+            st->has_digest = dg != NULL;
             return parse_u32(xmpp_elem_text(iid), UINT32_MAX, &st->instance_id);
         }
         return 0;
@@ -873,6 +904,57 @@ static int decode_config(const struct xmpp_elem *cfg, struct xmpp_stanza *st)
 }
 
 static int decode_dns(const struct xmpp_elem *dns, bool answer, struct xmpp_stanza *st);
+static int held_attr(const struct xmpp_elem *e, const char *name, char *out, size_t size, bool is_type)
+{
+    const char *v = xmpp_elem_attr(e, name);
+    int rc = v ? copy_str(out, size, v) : XMPP_ERR_DECODE;
+    if (rc == 0) {
+        rc = is_type ? check_type(out) : check_object_name(out);
+    }
+    return rc;
+}
+
+/* <held xmlns=RESUME><node type name hash/><link ltype lname rtype rname hash/>... */
+static int decode_held(const struct xmpp_elem *h, struct xmpp_stanza *st)
+{
+    st->type = XMPP_STANZA_CONFIG_HELD;
+    if (h->child_count > XMPP_MAX_HELD) {
+        return XMPP_ERR_TOOMANY;
+    }
+    if (h->child_count == 0) {
+        return 0;
+    }
+    st->held = calloc(h->child_count, sizeof *st->held);
+    if (st->held == NULL) {
+        return LIB_ENOMEM;
+    }
+    int rc = 0;
+    for (const struct xmpp_elem *c = h->first_child; c && rc == 0; c = c->next) {
+        struct xmpp_held_obj *o = &st->held[st->held_count++];
+        const char *hash = xmpp_elem_attr(c, "hash");
+        if (hash == NULL || c->first_child) {
+            return XMPP_ERR_DECODE;
+        }
+        if (named(c, "node")) {
+            if ((rc = held_attr(c, "type", o->type, sizeof o->type, true)) == 0) {
+                rc = held_attr(c, "name", o->name, sizeof o->name, false);
+            }
+        } else if (named(c, "link")) {
+            o->is_link = true;
+            if ((rc = held_attr(c, "ltype", o->type, sizeof o->type, true)) == 0 &&
+                (rc = held_attr(c, "lname", o->name, sizeof o->name, false)) == 0 &&
+                (rc = held_attr(c, "rtype", o->rtype, sizeof o->rtype, true)) == 0) {
+                rc = held_attr(c, "rname", o->rname, sizeof o->rname, false);
+            }
+        } else {
+            return XMPP_ERR_DECODE;
+        }
+        if (rc == 0) {
+            rc = parse_hex64(hash, &o->hash);
+        }
+    }
+    return rc;
+}
 
 static int decode_iq(const struct xmpp_elem *e, struct xmpp_stanza *st)
 {
@@ -934,6 +1016,9 @@ static int decode_iq(const struct xmpp_elem *e, struct xmpp_stanza *st)
     if (payload && named(payload, "config")) {
         return decode_config(payload, st);
     }
+    if (payload && named(payload, "held") && payload->ns && strcmp(payload->ns, XMPP_NS_RESUME) == 0) {
+        return decode_held(payload, st);
+    }
     return XMPP_ERR_UNSUPPORTED;
 }
 
@@ -957,6 +1042,13 @@ int xmpp_stanza_decode(const struct xmpp_elem *e, struct xmpp_stanza *st)
         return decode_iq(e, st);
     }
     if (named(e, "message")) {
+        const struct xmpp_elem *sync = xmpp_elem_child(e, "in-sync", XMPP_NS_RESUME);
+        if (sync) {
+            const char *node = xmpp_elem_attr(sync, "node");
+            int rc = node ? copy_str(st->instance, sizeof st->instance, node) : XMPP_ERR_DECODE;
+            st->type = XMPP_STANZA_IN_SYNC;
+            return rc ? rc : check_instance(st->instance);
+        }
         const struct xmpp_elem *ev = xmpp_elem_child(e, "event", XMPP_NS_PUBSUB);
         const struct xmpp_elem *items = child(ev, "items");
         if (items == NULL) {
@@ -1259,8 +1351,18 @@ static int encode_body(struct buf *out, const struct xmpp_stanza *st)
             (rc = put_attr(out, "node", st->instance)) != 0) {
             return rc;
         }
-        if (sub && ((rc = put(out, "><options>")) != 0 || (rc = put_u32_elem(out, "instance-id", st->instance_id)) != 0 ||
-                    (rc = put(out, "</options></subscribe>")) != 0)) {
+        if (sub && ((rc = put(out, "><options>")) != 0 || (rc = put_u32_elem(out, "instance-id", st->instance_id)) != 0)) {
+            return rc;
+        }
+        if (sub && st->has_digest) {
+            char hex[17];
+            format_hex64(hex, st->digest);
+            if ((rc = put(out, "<digest")) != 0 || (rc = put_attr(out, "xmlns", XMPP_NS_RESUME)) != 0 ||
+                (rc = buf_put_u8(out, '>')) != 0 || (rc = put(out, hex)) != 0 || (rc = put(out, "</digest>")) != 0) {
+                return rc;
+            }
+        }
+        if (sub && (rc = put(out, "</options></subscribe>")) != 0) {
             return rc;
         }
         if (!sub && (rc = put(out, "/>")) != 0) {
@@ -1375,6 +1477,46 @@ static int encode_body(struct buf *out, const struct xmpp_stanza *st)
     case XMPP_STANZA_DNS_QUERY:
     case XMPP_STANZA_DNS_ANSWER:
         return encode_dns(out, st);
+    case XMPP_STANZA_CONFIG_HELD:
+        if (st->held_count > XMPP_MAX_HELD || (st->held_count > 0 && st->held == NULL)) {
+            return XMPP_ERR_TOOMANY;
+        }
+        if ((rc = encode_head(out, "iq", "set", st)) != 0 || (rc = put(out, "<held")) != 0 ||
+            (rc = put_attr(out, "xmlns", XMPP_NS_RESUME)) != 0 || (rc = buf_put_u8(out, '>')) != 0) {
+            return rc;
+        }
+        for (size_t i = 0; i < st->held_count; i++) {
+            const struct xmpp_held_obj *o = &st->held[i];
+            char hex[17];
+            format_hex64(hex, o->hash);
+            if (check_type(o->type) != 0 || check_object_name(o->name) != 0 ||
+                (o->is_link && (check_type(o->rtype) != 0 || check_object_name(o->rname) != 0))) {
+                return XMPP_ERR_NAME;
+            }
+            if (o->is_link) {
+                if ((rc = put(out, "<link")) != 0 || (rc = put_attr(out, "ltype", o->type)) != 0 ||
+                    (rc = put_attr(out, "lname", o->name)) != 0 || (rc = put_attr(out, "rtype", o->rtype)) != 0 ||
+                    (rc = put_attr(out, "rname", o->rname)) != 0) {
+                    return rc;
+                }
+            } else if ((rc = put(out, "<node")) != 0 || (rc = put_attr(out, "type", o->type)) != 0 ||
+                       (rc = put_attr(out, "name", o->name)) != 0) {
+                return rc;
+            }
+            if ((rc = put_attr(out, "hash", hex)) != 0 || (rc = put(out, "/>")) != 0) {
+                return rc;
+            }
+        }
+        return put(out, "</held></iq>");
+    case XMPP_STANZA_IN_SYNC:
+        if ((rc = check_instance(st->instance)) != 0) {
+            return rc;
+        }
+        if ((rc = encode_head(out, "message", NULL, st)) != 0 || (rc = put(out, "<in-sync")) != 0 ||
+            (rc = put_attr(out, "xmlns", XMPP_NS_RESUME)) != 0 || (rc = put_attr(out, "node", st->instance)) != 0) {
+            return rc;
+        }
+        return put(out, "/></message>");
     case XMPP_STANZA_NONE:
         break;
     }
@@ -1533,6 +1675,7 @@ void xmpp_stanza_clear(struct xmpp_stanza *st)
         config_node_clear(&st->objs[i].metadata);
     }
     free(st->objs);
+    free(st->held);
     memset(st, 0, sizeof *st);
 }
 
@@ -1582,7 +1725,23 @@ bool xmpp_stanza_equal(const struct xmpp_stanza *a, const struct xmpp_stanza *b)
     }
     switch (a->type) {
     case XMPP_STANZA_SUBSCRIBE:
-        return strcmp(a->instance, b->instance) == 0 && a->instance_id == b->instance_id;
+        return strcmp(a->instance, b->instance) == 0 && a->instance_id == b->instance_id &&
+               a->has_digest == b->has_digest && (!a->has_digest || a->digest == b->digest);
+    case XMPP_STANZA_IN_SYNC:
+        return strcmp(a->instance, b->instance) == 0;
+    case XMPP_STANZA_CONFIG_HELD:
+        if (a->held_count != b->held_count) {
+            return false;
+        }
+        for (size_t i = 0; i < a->held_count; i++) {
+            const struct xmpp_held_obj *x = &a->held[i], *y = &b->held[i];
+            if (x->is_link != y->is_link || x->hash != y->hash || strcmp(x->type, y->type) != 0 ||
+                strcmp(x->name, y->name) != 0 ||
+                (x->is_link && (strcmp(x->rtype, y->rtype) != 0 || strcmp(x->rname, y->rname) != 0))) {
+                return false;
+            }
+        }
+        return true;
     case XMPP_STANZA_UNSUBSCRIBE:
         return strcmp(a->instance, b->instance) == 0;
     case XMPP_STANZA_PUBLISH:
@@ -1634,4 +1793,122 @@ bool xmpp_stanza_equal(const struct xmpp_stanza *a, const struct xmpp_stanza *b)
         return true;
     }
     return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Resume digests: FNV-1a 64 over a canonical field sequence, finished
+ * with the splitmix64 mixer; unordered parts (next hops, properties) are
+ * summed so their order does not count. */
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static void h_bytes(uint64_t *h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *h = (*h ^ b[i]) * FNV_PRIME;
+    }
+}
+
+static void h_u32(uint64_t *h, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    h_bytes(h, b, 4);
+}
+
+/* A string with its length, so that ("ab","c") and ("a","bc") differ. */
+static void h_str(uint64_t *h, const char *s)
+{
+    size_t n = strlen(s);
+    h_u32(h, (uint32_t)n);
+    h_bytes(h, s, n);
+}
+
+static void h_ip(uint64_t *h, const struct xmpp_ip *ip)
+{
+    h_u32(h, ip->version);
+    h_bytes(h, ip->addr, ip->version == 4 ? 4 : ip->version == 6 ? 16 : 0);
+}
+
+uint64_t xmpp_route_item_hash(const char *instance, const struct xmpp_route_entry *e)
+{
+    uint64_t h = FNV_OFFSET;
+    h_str(&h, instance);
+    h_u32(&h, (uint32_t)e->family);
+    h_ip(&h, &e->key.prefix);
+    h_u32(&h, e->key.plen);
+    if (e->family == XMPP_FAMILY_EVPN) {
+        h_u32(&h, e->key.ethernet_tag);
+        h_bytes(&h, e->key.mac, 6);
+    }
+    h_str(&h, e->virtual_network);
+    h_u32(&h, e->sequence_number);
+    h_u32(&h, (uint32_t)e->security_group_count);
+    for (size_t i = 0; i < e->security_group_count && i < XMPP_MAX_SECURITY_GROUPS; i++) {
+        h_u32(&h, e->security_groups[i]);
+    }
+    h_u32(&h, e->has_local_preference ? 1u : 0u);
+    h_u32(&h, e->has_local_preference ? e->local_preference : 0u);
+    h_u32(&h, e->has_med ? 1u : 0u);
+    h_u32(&h, e->has_med ? e->med : 0u);
+    h_u32(&h, e->has_load_balance ? 1u : 0u);
+    h_u32(&h, e->has_load_balance ? e->load_balance : 0u);
+    h_u32(&h, (uint32_t)e->next_hop_count);
+    uint64_t nhs = 0;
+    for (size_t i = 0; i < e->next_hop_count && i < XMPP_MAX_NEXTHOPS; i++) {
+        const struct xmpp_nexthop *nh = &e->next_hops[i];
+        uint64_t x = FNV_OFFSET;
+        h_ip(&x, &nh->address);
+        h_u32(&x, nh->has_mac ? 1u : 0u);
+        if (nh->has_mac) {
+            h_bytes(&x, nh->mac, 6);
+        }
+        h_u32(&x, nh->label);
+        h_u32(&x, nh->has_l3_label ? 1u : 0u);
+        h_u32(&x, nh->has_l3_label ? nh->l3_label : 0u);
+        h_u32(&x, nh->has_vni ? 1u : 0u);
+        h_u32(&x, nh->has_vni ? nh->vni : 0u);
+        h_u32(&x, nh->encaps);
+        nhs += mix64(x);
+    }
+    h_u32(&h, (uint32_t)(nhs >> 32));
+    h_u32(&h, (uint32_t)nhs);
+    return mix64(h);
+}
+
+uint64_t xmpp_config_obj_hash(const struct xmpp_config_obj *o)
+{
+    uint64_t h = FNV_OFFSET;
+    h_u32(&h, o->is_link ? 1u : 0u);
+    if (o->is_link) {
+        h_str(&h, o->left.type);
+        h_str(&h, o->left.name);
+        h_str(&h, o->right.type);
+        h_str(&h, o->right.name);
+        h_str(&h, o->metadata.type);
+        return mix64(h);
+    }
+    h_str(&h, o->node.type);
+    h_str(&h, o->node.name);
+    uint64_t props = 0;
+    for (size_t i = 0; i < o->node.prop_count; i++) {
+        uint64_t x = FNV_OFFSET;
+        h_str(&x, o->node.props[i].name);
+        h_str(&x, o->node.props[i].value);
+        props += mix64(x);
+    }
+    h_u32(&h, (uint32_t)o->node.prop_count);
+    h_u32(&h, (uint32_t)(props >> 32));
+    h_u32(&h, (uint32_t)props);
+    return mix64(h);
 }

@@ -30,6 +30,7 @@
 #define XMPP_MAX_ITEMS 4096      /* items + retracts per routes message */
 #define XMPP_MAX_CONFIG_OBJS 16  /* nodes + links per config message */
 #define XMPP_MAX_PROPS 128       /* properties per config node */
+#define XMPP_MAX_HELD 16384      /* objects per CONFIG_HELD announcement */
 #define XMPP_LABEL_MAX 0xfffffu  /* MPLS label, 20 bits */
 #define XMPP_VNI_MAX 0xffffffu   /* VXLAN network identifier, 24 bits */
 #define XMPP_DNS_NAME_MAX 254    /* an instance's DNS name, dotted, no trailing dot (with NUL) */
@@ -160,6 +161,19 @@ struct xmpp_config_obj {
     struct xmpp_config_node metadata; /* is_link */
 };
 
+/* One config object an agent holds, as it announces it when it resumes
+ * (CONFIG_HELD): a node (type, name) or a link (type, name: its left end;
+ * rtype, rname: its right end), and xmpp_config_obj_hash() of the object
+ * as it was last received. */
+struct xmpp_held_obj {
+    bool is_link;
+    char type[XMPP_TYPE_MAX];
+    char name[XMPP_NAME_MAX];
+    char rtype[XMPP_TYPE_MAX];
+    char rname[XMPP_NAME_MAX];
+    uint64_t hash;
+};
+
 enum xmpp_stanza_type {
     XMPP_STANZA_NONE = 0,
     /* agent -> control node, iq set + pubsub */
@@ -180,6 +194,9 @@ enum xmpp_stanza_type {
     XMPP_STANZA_RESULT, /* iq result: id */
     XMPP_STANZA_ERROR,  /* iq error: id, error_type, condition */
     XMPP_STANZA_PING,   /* iq get <ping xmlns="urn:xmpp:ping"/> */
+    /* resume extension (XMPP_NS_RESUME; docs/xmpp.md) */
+    XMPP_STANZA_CONFIG_HELD, /* agent -> control: iq set <held>: held */
+    XMPP_STANZA_IN_SYNC,     /* control -> agent: message <in-sync node=RI/>: instance */
 };
 
 /* A decoded stanza. Strings are "" when absent. Heap members (entry,
@@ -191,6 +208,11 @@ struct xmpp_stanza {
     char to[XMPP_JID_MAX];
     char instance[XMPP_NAME_MAX];
     uint32_t instance_id;
+    /* SUBSCRIBE: the digest of the routes of 'instance' the agent holds
+     * from this control node (xmpp_route_item_hash() summed), in
+     * <options><digest xmlns=XMPP_NS_RESUME>HEX</digest> */
+    bool has_digest;
+    uint64_t digest;
     enum xmpp_family family;
     struct xmpp_route_key key;
     struct xmpp_route_entry *entry;
@@ -198,6 +220,8 @@ struct xmpp_stanza {
     size_t item_count;
     struct xmpp_config_obj *objs;
     size_t obj_count;
+    struct xmpp_held_obj *held; /* CONFIG_HELD */
+    size_t held_count;
     char error_type[16];  /* cancel, continue, modify, auth, wait */
     char condition[64];   /* a urn:ietf:params:xml:ns:xmpp-stanzas element */
     struct xmpp_dns dns;  /* DNS_QUERY, DNS_ANSWER */
@@ -231,6 +255,16 @@ int xmpp_route_key_format(char *out, size_t size, enum xmpp_family family, const
     STRATA_WARN_UNUSED;
 /* Parses an item id of 'family'. XMPP_ERR_ADDR when malformed. */
 int xmpp_route_key_parse(const char *s, enum xmpp_family family, struct xmpp_route_key *key) STRATA_WARN_UNUSED;
+
+/* Resume digests (docs/xmpp.md "Resume after a control-node restart").
+ * A 64-bit hash of the canonical form of a route item as received in
+ * 'instance' (every field of the entry; next hops in any order give the
+ * same hash), and of a config object's update (type, name and properties
+ * in any order; a link's ends and metadata type). Both sides compute them
+ * the same way, so sums of them (order-independent, kept incrementally)
+ * compare what an agent holds with what a control node would send. */
+uint64_t xmpp_route_item_hash(const char *instance, const struct xmpp_route_entry *e);
+uint64_t xmpp_config_obj_hash(const struct xmpp_config_obj *o);
 
 /* Wire AFI/SAFI of 'family' (0/0 for NONE). */
 void xmpp_family_afi_safi(enum xmpp_family family, unsigned *afi, unsigned *safi);

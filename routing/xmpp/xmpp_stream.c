@@ -368,6 +368,10 @@ int xmpp_stream_write_header(struct buf *out, const struct xmpp_stream_header *h
     if (h->lang && *h->lang && (rc = put_attr(out, "xml:lang", h->lang)) != 0) {
         return rc;
     }
+    if (h->resume &&
+        ((rc = put_attr(out, "xmlns:sr", XMPP_NS_RESUME)) != 0 || (rc = put_attr(out, "sr:resume", "1")) != 0)) {
+        return rc;
+    }
     return buf_put_u8(out, '>');
 }
 
@@ -508,10 +512,14 @@ static void header_start(struct xmpp_stream *s, const xmlChar *localname, const 
     }
     char *vals[5] = {0};
     static const char *const names[5] = {"to", "from", "id", "version", "lang"};
-    bool oom = false;
+    bool oom = false, resume = false;
     for (int i = 0; i < nb_attributes; i++) {
         const xmlChar **a = &attributes[5 * i];
         const char *ans = (const char *)a[2];
+        if (ans && strcmp(ans, XMPP_NS_RESUME) == 0 && strcmp((const char *)a[0], "resume") == 0) {
+            resume = a[4] - a[3] == 1 && a[3][0] == '1';
+            continue;
+        }
         for (size_t k = 0; k < 5; k++) {
             bool want_xml = k == 4;
             bool is_xml = ans && strcmp(ans, XML_NS_XML) == 0;
@@ -534,7 +542,8 @@ static void header_start(struct xmpp_stream *s, const xmlChar *localname, const 
         mark_boundary_ahead(s, in && in->cur && in->cur < in->end && *in->cur == '>' ? 1 : 0);
         if (s->ops.open) {
             struct xmpp_stream_header h = {.to = vals[0], .from = vals[1], .id = vals[2],
-                                           .version = vals[3], .lang = vals[4], .content_ns = content_ns};
+                                           .version = vals[3], .lang = vals[4], .content_ns = content_ns,
+                                           .resume = resume};
             s->ops.open(s->arg, &h);
         }
     }

@@ -144,6 +144,9 @@ int xmpp_elem_write(struct buf *out, const struct xmpp_elem *e, const char *pare
  * U+FFFF); nothing is guaranteed appended on error. */
 int xmpp_xml_escape(struct buf *out, const char *s, size_t size, bool attr) STRATA_WARN_UNUSED;
 
+/* Strata's resume extension (elements and the header attribute). */
+#define XMPP_NS_RESUME "urn:strata:xmpp:resume"
+
 /* The stream header as received or to be sent. Absent attributes are NULL
  * (received) or NULL/"" (to send: omitted). 'content_ns' is jabber:client
  * or jabber:server. */
@@ -154,6 +157,11 @@ struct xmpp_stream_header {
     const char *version;
     const char *lang;
     const char *content_ns;
+    /* The agent resumes (docs/xmpp.md "Resume after a control-node
+     * restart"): attribute resume="1" in XMPP_NS_RESUME. It announces the
+     * configuration it holds as its first stanza (CONFIG_HELD), so the
+     * control node sends nothing before that. */
+    bool resume;
 };
 
 /* What the parser reports. Called from inside xmpp_stream_feed(); they may

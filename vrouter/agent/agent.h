@@ -290,7 +290,8 @@ struct agent_flow_decision {
  * a NAT pair for floating IPs as below, else drop), sends the flow request(s) and, when forwarding, appends the
  * re-injection frame (agent_inject_build() form: to the local port with
  * its Ethernet rewritten, or to the fabric encapsulated as the route's
- * tunnel next hop) to 'reinject'. A drop flow is deleted again as soon as
+ * tunnel next hop) to 'reinject', unless 'reinject' is NULL (the datapath
+ * holds the packet and forwards it once the flow is installed). A drop flow is deleted again as soon as
  * a route or local port covers its destination. With the flow table at
  * 'flow_limit' (agent_config) nothing is installed or injected: the
  * packet is dropped and counted (flows_over_limit; the datapath's hold

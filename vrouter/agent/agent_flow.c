@@ -767,8 +767,8 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
     flow_send(c, &d->reverse, &d->reverse_action);
     c->flows_forward++;
     c->flows_nat += nat;
-    if (!ttl_ok) {
-        return 0; /* the flow is right; this packet would expire anyway */
+    if (!ttl_ok || !reinject) {
+        return 0; /* the flow is right; this packet would expire anyway, or the datapath holds it */
     }
     size_t start = reinject->size;
     rc = inject_hdr_put(reinject, local ? local->spec.ifindex : AGENT_IF_FABRIC);

@@ -144,6 +144,9 @@ struct agentd {
     uv_timer_t punt_timer; /* waits for the datapath to create the agent TAP */
     uint64_t punt_wait_ms;
     uint64_t punts[DP_PUNT_NH + 1], punts_bad, proxy_replies, proxy_silent, reinjects, tx_errors, over_limit;
+    uint32_t punt_sub_seq; /* the VR_MSG_PUNT_SUB request while unanswered */
+    bool punts_held;       /* the datapath punts flow misses on the connection, holding the packet */
+    uint64_t held;         /* flow misses punted that way: decided, never re-injected */
     struct buf out;
     /* batched punt I/O */
     uint8_t (*rx_frames)[PUNT_RX_MAX];
@@ -221,6 +224,9 @@ static void dp_send(void *arg, const struct vr_msg *m)
     size_t size;
     struct vr_msg copy = *m;
     copy.seq = ++d->vr_seq;
+    if (copy.type == VR_MSG_FLOW || copy.type == VR_MSG_FLOW_DEL) {
+        copy.flags |= VR_MSG_F_QUIET; /* the flow path: answered only when refused */
+    }
     int rc = vr_msg_encode(&copy, frame, sizeof frame, &size);
     if (rc != 0) {
         log_error(MOD, "cannot encode datapath request", "type=%s err=\"%s\"", vr_msg_type_name(m->type),
@@ -244,6 +250,24 @@ static void vr_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     struct agentd *d = h->data;
     (void)hint;
     *b = uv_buf_init((char *)d->vr_rbuf + d->vr_rlen, (unsigned)(sizeof d->vr_rbuf - d->vr_rlen));
+}
+
+static void flow_miss(struct agentd *d, const struct agent_punt *p, struct buf *reinject);
+
+/* A flow miss the datapath punted on the connection (VR_MSG_PUNT): decided
+ * and installed like one from the punt interface; the datapath forwards
+ * the packet it holds once the flow is there, so nothing is re-injected. */
+static void vr_punt(struct agentd *d, const struct vr_msg_punt *mp)
+{
+    struct agent_punt p = {.reason = mp->reason, .ifindex = mp->ifindex, .vrf = mp->vrf, .flow = mp->flow,
+                           .frame = mp->frame, .frame_size = mp->frame_size};
+    d->punts[p.reason]++;
+    if (p.reason != DP_PUNT_FLOW_MISS) {
+        d->punts_bad++; /* only flow misses are subscribed */
+        return;
+    }
+    d->held++;
+    flow_miss(d, &p, NULL);
 }
 
 static void vr_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -305,7 +329,15 @@ static void vr_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             d->dump_nhs = NULL;
             d->dump_nh_count = 0;
         }
-        if (m.type == VR_MSG_REPLY && m.u.reply.code == VR_ENOENT) {
+        if (m.type == VR_MSG_PUNT) {
+            vr_punt(d, &m.u.punt);
+        } else if (m.type == VR_MSG_REPLY && m.seq == d->punt_sub_seq && d->punt_sub_seq) {
+            d->punt_sub_seq = 0;
+            d->punts_held = m.u.reply.code == 0;
+            log_info(MOD, d->punts_held ? "flow misses come on the datapath connection, packets held there"
+                                        : "flow misses come on the punt interface",
+                     "err=\"%s\"", m.u.reply.code ? strata_strerror(m.u.reply.code) : "");
+        } else if (m.type == VR_MSG_REPLY && m.u.reply.code == VR_ENOENT) {
             d->dp_enoent++; /* deleting what the datapath already aged */
         } else if (m.type == VR_MSG_REPLY && m.u.reply.code != 0) {
             d->dp_errors++;
@@ -317,6 +349,7 @@ static void vr_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     memmove(d->vr_rbuf, d->vr_rbuf + off, d->vr_rlen - off);
     d->vr_rlen -= off;
+    vr_flush(d); /* the flows of the punts just read */
 }
 
 /* ---- control nodes ---- */
@@ -818,6 +851,23 @@ static void dns_node_lost(struct agentd *d, int node)
     dns_arm(d);
 }
 
+/* Decides flow miss 'p' and sends its flow requests; its re-injection,
+ * when 'reinject' is not NULL (the punt interface's batch), is queued. */
+static void flow_miss(struct agentd *d, const struct agent_punt *p, struct buf *reinject)
+{
+    struct agent_flow_decision dec;
+    size_t before = reinject ? reinject->size : 0;
+    int rc = agent_flow_miss(d->core, p, &dec, reinject);
+    if (rc == AGENT_EFULL) {
+        d->over_limit++;
+    } else if (rc != 0) {
+        d->punts_bad++;
+    } else if (reinject && reinject->size > before) {
+        d->tx_ends[d->tx_count++] = reinject->size;
+        d->reinjects++;
+    }
+}
+
 static void punt_frame(struct agentd *d, const uint8_t *frame, size_t size)
 {
     struct agent_punt p;
@@ -832,20 +882,9 @@ static void punt_frame(struct agentd *d, const uint8_t *frame, size_t size)
     case DP_PUNT_DNS:
         punt_proxy(d, &p);
         break;
-    case DP_PUNT_FLOW_MISS: {
-        struct agent_flow_decision dec;
-        size_t before = d->tx_frames.size;
-        int rc = agent_flow_miss(d->core, &p, &dec, &d->tx_frames);
-        if (rc == AGENT_EFULL) {
-            d->over_limit++;
-        } else if (rc != 0) {
-            d->punts_bad++;
-        } else if (d->tx_frames.size > before) {
-            d->tx_ends[d->tx_count++] = d->tx_frames.size;
-            d->reinjects++;
-        }
+    case DP_PUNT_FLOW_MISS:
+        flow_miss(d, &p, &d->tx_frames);
         break;
-    }
     default:
         break; /* ND and punt next hops: nothing to answer yet */
     }
@@ -1226,9 +1265,10 @@ static void cmd_status(struct agentd *d, struct buf *b)
                             (unsigned long long)d->punts[DP_PUNT_DNS], (unsigned long long)d->punts[DP_PUNT_ND],
                             (unsigned long long)d->punts[DP_PUNT_FLOW_MISS], (unsigned long long)d->punts[DP_PUNT_NH],
                             (unsigned long long)(d->punts_bad + st.punts_bad));
-    rc = rc ? rc : put_line(b, "proxy replies %llu silent %llu reinjects %llu tx_errors %llu\n",
+    rc = rc ? rc : put_line(b, "proxy replies %llu silent %llu reinjects %llu tx_errors %llu held %llu\n",
                             (unsigned long long)d->proxy_replies, (unsigned long long)d->proxy_silent,
-                            (unsigned long long)d->reinjects, (unsigned long long)d->tx_errors);
+                            (unsigned long long)d->reinjects, (unsigned long long)d->tx_errors,
+                            (unsigned long long)d->held);
     struct dnsr_stats ds;
     dnsr_stats_get(d->dnsr, &ds);
     rc = rc ? rc : put_line(b, "dns asked %llu answered %llu timeouts %llu full %llu hits %llu pending %zu cached %zu\n",
@@ -1908,6 +1948,14 @@ int main(int argc, char **argv)
     }
     /* the new generation: interfaces, then every port from the state dir */
     agent_core_start(d->core);
+    /* flow misses on the connection, their packets held by the datapath
+     * (a datapath without this refuses: misses then come on the punt
+     * interface and are re-injected there) */
+    struct vr_msg sub;
+    vr_msg_init(&sub, VR_MSG_PUNT_SUB, 0, 0);
+    sub.u.id = VR_PUNT_SUB_ALL;
+    dp_send(d, &sub);
+    d->punt_sub_seq = d->vr_seq;
     for (size_t i = 0; i < spec_count; i++) {
         rc = agent_port_add(d->core, &specs[i]);
         if (rc != 0) {

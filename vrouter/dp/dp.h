@@ -410,6 +410,9 @@ int dp_flow_next(struct dp *dp, uint32_t *pos, struct dp_flow *out) STRATA_WARN_
 /* Removes flows (held or active) idle for more than 'idle_ms' at 'now_ms';
  * a flow with a reverse goes only when both are idle. Returns the count. */
 uint32_t dp_flow_age(struct dp *dp, uint64_t now_ms, uint64_t idle_ms);
+/* One past the largest flow slot (struct dp_flow 'index') this datapath
+ * can hand out: hosts size per-slot side tables with it. */
+uint32_t dp_flow_index_limit(const struct dp *dp);
 
 /* ---- statistics ---- */
 struct dp_stats {

@@ -58,7 +58,8 @@ int dp_flow_tables_init(struct dp *dp)
     dp->flows = (struct dp_flow_ent *)(((uintptr_t)dp->flows_mem + 63) & ~(uintptr_t)63);
     dp->flow_ovf_head = dp_env_zalloc(((size_t)main / DP_FLOW_WAYS) * sizeof *dp->flow_ovf_head);
     dp->flow_tag = dp_env_zalloc((size_t)main * sizeof *dp->flow_tag);
-    if (!dp->flows_mem || !dp->flow_ovf_head || !dp->flow_tag) {
+    dp->flow_used = dp_env_zalloc((size_t)main / DP_FLOW_WAYS);
+    if (!dp->flows_mem || !dp->flow_ovf_head || !dp->flow_tag || !dp->flow_used) {
         return VR_ENOMEM;
     }
     for (uint32_t b = 0; b <= dp->flow_bmask; b++) {
@@ -71,6 +72,7 @@ void dp_flow_tables_free(struct dp *dp)
 {
     dp_pool_destroy(&dp->flow_ovf_pool);
     dp_env_free(dp->flow_tag);
+    dp_env_free(dp->flow_used);
     dp_env_free(dp->flow_ovf_head);
     dp_env_free(dp->flows_mem);
 }
@@ -131,6 +133,11 @@ void dp_flow_cache_fill(struct dp *dp, uint32_t idx, uint32_t seq, const struct 
     dp_seq_write_end(&e->seq);
 }
 
+uint32_t dp_flow_index_limit(const struct dp *dp)
+{
+    return dp->flow_main + dp->cfg.flow_overflow;
+}
+
 uint32_t dp_flow_find(const struct dp *dp, const struct dp_flow_key *key, uint32_t hash)
 {
     uint32_t b = hash & dp->flow_bmask;
@@ -155,12 +162,11 @@ uint32_t dp_flow_find(const struct dp *dp, const struct dp_flow_key *key, uint32
  * Never waits for a grace period. */
 static uint32_t flow_slot_new(struct dp *dp, uint32_t hash)
 {
+    _Static_assert(DP_FLOW_WAYS <= 8, "flow_used has a bit per way");
     uint32_t b = hash & dp->flow_bmask;
-    uint32_t base = b * DP_FLOW_WAYS;
-    for (uint32_t w = 0; w < DP_FLOW_WAYS; w++) {
-        if (dp->flows[base + w].state == DP_FLOW_FREE) {
-            return base + w;
-        }
+    uint32_t used = dp->flow_used[b];
+    if (used != (1u << DP_FLOW_WAYS) - 1) {
+        return b * DP_FLOW_WAYS + (uint32_t)__builtin_ctz(~used);
     }
     struct dp_pool *p = &dp->flow_ovf_pool;
     uint32_t o = p->free_head;
@@ -205,6 +211,9 @@ static void flow_write(struct dp *dp, uint32_t idx, const struct dp_flow_key *ke
     e->last_seen = now_ms;
     e->state = (uint8_t)state;
     dp_seq_write_end(&e->seq);
+    if (idx < dp->flow_main) {
+        dp->flow_used[idx / DP_FLOW_WAYS] |= (uint8_t)(1u << (idx % DP_FLOW_WAYS));
+    }
 }
 
 uint32_t dp_flow_hold(struct dp *dp, const struct dp_flow_key *key, uint32_t hash, uint64_t now_ms)
@@ -338,7 +347,9 @@ static void flow_remove(struct dp *dp, uint32_t idx)
     dp_flow_cache_clear(&e->cache);
     e->reverse = DP_FLOW_NONE;
     dp_seq_write_end(&e->seq);
-    if (idx >= dp->flow_main) {
+    if (idx < dp->flow_main) {
+        dp->flow_used[idx / DP_FLOW_WAYS] &= (uint8_t)~(1u << (idx % DP_FLOW_WAYS));
+    } else {
         uint32_t *link = &dp->flow_ovf_head[e->hash & dp->flow_bmask];
         while (*link != idx) {
             link = &dp->flows[*link].next;

@@ -290,6 +290,9 @@ struct dp {
     uint32_t flow_main;   /* main slots: buckets * DP_FLOW_WAYS */
     uint32_t flow_bmask;  /* bucket mask */
     uint32_t *flow_tag;   /* hash of each main slot, compared before the entry */
+    uint8_t *flow_used;   /* per bucket, bit w set while main slot w is not FREE
+                             (flow_lock; lets a new slot be found without
+                             reading the entries) */
     uint32_t *flow_ovf_head;
     struct dp_pool flow_ovf_pool;
 

@@ -296,6 +296,28 @@ static void body_reply(struct io *io, struct vr_msg_reply *r)
     f_u32(io, &r->value);
 }
 
+static void body_punt(struct io *io, struct vr_msg_punt *p)
+{
+    f_u8(io, &p->reason);
+    f_check(io, p->reason >= DP_PUNT_ARP && p->reason <= DP_PUNT_NH);
+    f_u32(io, &p->ifindex);
+    f_u32(io, &p->vrf);
+    f_u32(io, &p->flow);
+    f_u16(io, &p->frame_size);
+    f_check(io, p->frame_size >= 14 && p->frame_size <= VR_MSG_PUNT_FRAME_MAX);
+    if (io->err) {
+        return;
+    }
+    if (!io->dec) {
+        uint8_t rest = 0; /* bytes past the frame would be lost */
+        for (unsigned b = p->frame_size; b < VR_MSG_PUNT_FRAME_MAX; b++) {
+            rest |= p->frame[b];
+        }
+        f_check(io, rest == 0);
+    }
+    f_bytes(io, p->frame, p->frame_size);
+}
+
 /* Walks the body of 'm' (type already known valid). */
 static void body(struct io *io, struct vr_msg *m)
 {
@@ -349,6 +371,13 @@ static void body(struct io *io, struct vr_msg *m)
         return;
     case VR_MSG_REPLY:
         body_reply(io, &m->u.reply);
+        return;
+    case VR_MSG_PUNT_SUB:
+        f_u32(io, &m->u.id);
+        f_check(io, (m->u.id & ~VR_PUNT_SUB_ALL) == 0);
+        return;
+    case VR_MSG_PUNT:
+        body_punt(io, &m->u.punt);
         return;
     }
     io->err = VR_MSG_ETYPE;

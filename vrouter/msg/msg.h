@@ -13,10 +13,24 @@
  *   u16 flags, u16 size (whole frame, header included, <= VR_MSG_MAX),
  *   u32 seq (chosen by the requester, echoed in every frame answering it).
  * Every request is answered by exactly one VR_MSG_REPLY (code 0 or a
- * negative error); a dump request is answered first by its entries (frames of
- * the table's entry type with VR_MSG_F_DUMP) and then by the reply, whose
- * value is the entry count. Entry bodies carry the read-only fields too
- * (generation, statistics): zero in requests, filled in dumps. */
+ * negative error), but for a table-writing request flagged VR_MSG_F_QUIET,
+ * which is answered only when it fails (a host that ignores the flag still
+ * answers: requesters must accept both); a dump request is answered first
+ * by its entries (frames of the table's entry type with VR_MSG_F_DUMP) and
+ * then by the reply, whose value is the entry count. Entry bodies carry the
+ * read-only fields too (generation, statistics): zero in requests, filled
+ * in dumps.
+ *
+ * Punts on the control connection (user-space datapath): a client that
+ * sends VR_MSG_PUNT_SUB for DP_PUNT_FLOW_MISS receives, unsolicited (seq
+ * 0), a VR_MSG_PUNT for each flow miss of a frame from a VM port that the
+ * datapath could hold (at most VR_MSG_PUNT_FRAME_MAX bytes): the datapath
+ * keeps that first packet and forwards it itself once a FORWARD, NAT or
+ * MIRROR flow is installed for its key (a DROP flow discards it), so the
+ * client decides and installs but never re-injects it. Other punts (ARP,
+ * DHCP, DNS, fabric-side misses, larger frames) still go to the agent
+ * interface with the punt header, to be answered or re-injected there. A
+ * host without this (the kernel module) refuses the subscription. */
 #ifndef STRATA_VR_MSG_H
 #define STRATA_VR_MSG_H
 
@@ -67,17 +81,20 @@ const char *vr_msg_strerror(int code);
     X(VR_MSG_STATS_REQ, 19)  \
     X(VR_MSG_STATS, 20)      \
     X(VR_MSG_DUMP_REQ, 21)   \
-    X(VR_MSG_REPLY, 22)
+    X(VR_MSG_REPLY, 22)      \
+    X(VR_MSG_PUNT_SUB, 23)   \
+    X(VR_MSG_PUNT, 24)
 
 #define VR_MSG_TYPE_ENUM(name, val) name = (val),
 enum vr_msg_type { VR_MSG_TYPES(VR_MSG_TYPE_ENUM) };
-#define VR_MSG_TYPE_MAX VR_MSG_REPLY
+#define VR_MSG_TYPE_MAX VR_MSG_PUNT
 
 /* Returns the stable name of frame type 'type' ("unknown" otherwise). */
 const char *vr_msg_type_name(unsigned type);
 
-#define VR_MSG_F_DUMP 0x1 /* an entry answering a dump request */
-#define VR_MSG_F_ALL VR_MSG_F_DUMP
+#define VR_MSG_F_DUMP 0x1  /* an entry answering a dump request */
+#define VR_MSG_F_QUIET 0x2 /* a table-writing request answered only when it fails */
+#define VR_MSG_F_ALL (VR_MSG_F_DUMP | VR_MSG_F_QUIET)
 
 /* Tables a dump request names. */
 enum vr_msg_table {
@@ -104,6 +121,23 @@ struct vr_msg_stats {
     struct dp_stats stats;
 };
 
+/* PUNT_SUB: the punt reasons (bit 1 << reason) the client wants on its
+ * connection; 0 ends the subscription. Only DP_PUNT_FLOW_MISS exists. */
+#define VR_PUNT_SUB_ALL (1u << DP_PUNT_FLOW_MISS)
+
+/* PUNT: a punted frame the datapath holds (see the top of this file): the
+ * punt header's fields and the whole frame, 14..VR_MSG_PUNT_FRAME_MAX
+ * bytes; frame bytes past 'frame_size' are zero. */
+#define VR_MSG_PUNT_FRAME_MAX 512
+struct vr_msg_punt {
+    uint8_t reason; /* enum dp_punt_reason, DP_PUNT_ARP .. DP_PUNT_NH */
+    uint32_t ifindex;
+    uint32_t vrf;
+    uint32_t flow; /* the held flow's slot */
+    uint16_t frame_size;
+    uint8_t frame[VR_MSG_PUNT_FRAME_MAX];
+};
+
 struct vr_msg_reply {
     int32_t code;   /* 0 or a negative Strata error code */
     uint32_t value; /* type-specific: swept entries, dump count, flow index */
@@ -124,10 +158,11 @@ struct vr_msg {
         struct dp_label label;     /* LABEL */
         struct dp_vni vni;         /* VNI */
         struct dp_flow flow;       /* FLOW, FLOW_DEL (key only) */
-        uint32_t id;               /* IF/VRF/NH/LABEL/VNI_DEL, GEN_BEGIN, SWEEP */
+        uint32_t id;               /* IF/VRF/NH/LABEL/VNI_DEL, GEN_BEGIN, SWEEP, PUNT_SUB (reason bits) */
         uint8_t table;             /* DUMP_REQ: enum vr_msg_table */
         struct vr_msg_stats stats; /* STATS */
         struct vr_msg_reply reply; /* REPLY */
+        struct vr_msg_punt punt;   /* PUNT */
     } u;
 };
 
@@ -159,8 +194,8 @@ int vr_msg_decode(const uint8_t *p, size_t size, struct vr_msg *m) STRATA_WARN_U
  * 'now_ms' is the core's clock for FLOW (its last-seen time); '*value' (may
  * be NULL) receives the reply's value: the flow's slot for FLOW, the swept
  * entry count for SWEEP, 0 otherwise. Returns 0, the core's code (VR_*), or
- * VR_MSG_ETYPE for the types it does not apply (STATS_REQ and DUMP_REQ, which
- * the host answers from the core, and the answers STATS and REPLY). Host
+ * VR_MSG_ETYPE for the types it does not apply (STATS_REQ, DUMP_REQ and
+ * PUNT_SUB, which the host answers, and the answers STATS, REPLY, PUNT). Host
  * work follows a successful call: attaching the OS device an IF names,
  * releasing devices whose interface IF_DEL or SWEEP removed. */
 int vr_msg_apply(struct dp *dp, const struct vr_msg *m, uint64_t now_ms, uint32_t *value) STRATA_WARN_UNUSED;

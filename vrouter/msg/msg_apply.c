@@ -59,6 +59,8 @@ int vr_msg_apply(struct dp *dp, const struct vr_msg *m, uint64_t now_ms, uint32_
     case VR_MSG_DUMP_REQ:
     case VR_MSG_STATS:
     case VR_MSG_REPLY:
+    case VR_MSG_PUNT_SUB:
+    case VR_MSG_PUNT:
         break;
     }
     return VR_MSG_ETYPE;

@@ -130,6 +130,9 @@ int main(int argc, char **argv)
              (unsigned long long)the_vrd->uso_sends, (unsigned long long)the_vrd->uso_segments,
              (unsigned long long)the_vrd->uso_fallbacks, (unsigned long long)the_vrd->fab_gro_datagrams,
              (unsigned long long)the_vrd->fab_gro_segments);
+    log_info("vrouter", "held punts", "punts=%llu released=%llu dropped=%llu evicted=%llu",
+             (unsigned long long)the_vrd->punts_sent, (unsigned long long)the_vrd->holds_released,
+             (unsigned long long)the_vrd->holds_dropped, (unsigned long long)the_vrd->holds_evicted);
     vrd_free(the_vrd);
     return rc == 0 ? 0 : 1;
 }

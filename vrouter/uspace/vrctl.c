@@ -561,6 +561,8 @@ static void print_entry(const struct vr_msg *m)
     case VR_MSG_STATS_REQ:
     case VR_MSG_DUMP_REQ:
     case VR_MSG_REPLY:
+    case VR_MSG_PUNT_SUB:
+    case VR_MSG_PUNT:
         break;
     }
     printf("? %s\n", vr_msg_type_name(m->type));

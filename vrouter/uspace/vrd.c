@@ -94,6 +94,7 @@ void vrd_free(struct vrd *vrd)
     while (vrd->conns) {
         vrd_ctl_close(vrd, vrd->conns);
     }
+    vrd_hold_free(vrd);
     if (vrd->ports) {
         vrd_io_destroy(vrd);
     } else {

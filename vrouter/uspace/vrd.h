@@ -53,6 +53,7 @@ const char *vrd_strerror(int code);
 #define VRD_FAB_RX 65536           /* a fabric datagram as UDP_GRO may glue it */
 #define VRD_UDP_SEGMENT 103        /* <linux/udp.h>, Linux 4.18 */
 #define VRD_UDP_GRO 104            /* <linux/udp.h>, Linux 5.0 */
+#define VRD_HOLD 32768             /* first packets held for punts on the control connection (~19 MiB) */
 
 struct vrd;
 
@@ -109,6 +110,19 @@ struct vrd_conn {
     struct buf wbuf;
     int closing; /* close once 'wbuf' is flushed (after a protocol error) */
     int paused;  /* reading stopped while 'wbuf' drains */
+};
+
+/* The first packet of a flow miss punted on the control connection
+ * (VR_MSG_PUNT), kept until a flow is installed for 'key' (then forwarded
+ * through the core from 'ifindex', or discarded for a DROP flow) or until
+ * its slot is taken by a newer one. 'flow' is DP_FLOW_NONE when free. */
+struct vrd_hold {
+    uint32_t flow; /* the held flow's slot */
+    uint32_t ifindex;
+    uint32_t len;
+    uint8_t queued; /* on vrd->replay */
+    struct dp_flow_key key;
+    uint8_t frame[VR_MSG_PUNT_FRAME_MAX];
 };
 
 /* One receive slot: headroom, then the frame. */
@@ -201,6 +215,24 @@ struct vrd {
     uint64_t gso_frames;  /* GSO super-frames received from VM ports */
     uint64_t gso_segments; /* the segments they were cut into */
     uint64_t gso_errors;  /* super-frames dropped (malformed, unsupported type) */
+    /* punts on the control connection (VR_MSG_PUNT_SUB): flow misses of
+     * VM frames go to 'punt_conn' as VR_MSG_PUNT and their first packet
+     * waits in 'hold' (a ring, the oldest replaced) for its flow; 'hold_of'
+     * maps a flow slot to its hold slot + 1 (0: none); installs that
+     * release a held packet queue it on 'replay', forwarded after the
+     * control read that installed it. Allocated at the first subscription. */
+    struct vrd_conn *punt_conn;
+    struct vrd_hold *hold;
+    uint32_t *hold_of;
+    uint32_t hold_limit; /* dp_flow_index_limit */
+    uint32_t hold_next;
+    uint32_t *replay;
+    uint32_t replay_len;
+    int punt_pending;        /* PUNT frames queued on punt_conn since its last flush */
+    uint64_t punts_sent;     /* flow misses punted on the control connection ... */
+    uint64_t holds_released; /* ... whose held packet was forwarded ... */
+    uint64_t holds_dropped;  /* ... or discarded by a DROP flow ... */
+    uint64_t holds_evicted;  /* ... or replaced before any flow came */
     volatile int stop;
 };
 
@@ -330,10 +362,31 @@ int vrd_fabric_open(struct vrd *vrd, uint32_t ifindex, uint32_t ip) STRATA_WARN_
 void vrd_fabric_close(struct vrd *vrd);
 /* Handles readiness of a packet source. */
 void vrd_io_ready(struct vrd *vrd, struct vrd_src *src);
+/* Runs frame 'frame' ('len' bytes, copied) received on core interface
+ * 'ifindex' through the loop's batch path: the core, then transmission
+ * (or a punt). The replay of held packets uses it; so do tests. */
+void vrd_rx_frame(struct vrd *vrd, uint32_t ifindex, const uint8_t *frame, uint32_t len);
+/* Makes 'c' (NULL: none) the connection flow misses are punted to
+ * (VR_MSG_PUNT); allocates the hold ring the first time. Returns 0 or
+ * LIB_ENOMEM. */
+int vrd_hold_subscribe(struct vrd *vrd, struct vrd_conn *c) STRATA_WARN_UNUSED;
+/* Flow 'f' (key and action) was just installed in slot 'idx': a packet
+ * held for it is queued for forwarding (FORWARD, NAT, MIRROR) or discarded
+ * (DROP). */
+void vrd_hold_release(struct vrd *vrd, uint32_t idx, const struct dp_flow *f);
+/* Forwards the packets vrd_hold_release queued. */
+void vrd_hold_replay(struct vrd *vrd);
+void vrd_hold_free(struct vrd *vrd);
 int vrd_io_init(struct vrd *vrd) STRATA_WARN_UNUSED;
 void vrd_io_destroy(struct vrd *vrd);
 
 /* ---- internal: vrd_ctl.c ---- */
+/* Appends 'm' to 'c''s answers (sent by vrd_ctl_flush or when writable).
+ * Returns 0 or the buffer error. */
+int vrd_ctl_put(struct vrd_conn *c, const struct vr_msg *m) STRATA_WARN_UNUSED;
+/* Sends what 'c' has queued as far as the socket takes it; the rest waits
+ * for writability. A failed socket is closed on its next event. */
+void vrd_ctl_flush(struct vrd *vrd, struct vrd_conn *c);
 void vrd_ctl_accept(struct vrd *vrd);
 void vrd_ctl_ready(struct vrd *vrd, struct vrd_conn *c, uint32_t events);
 void vrd_ctl_close(struct vrd *vrd, struct vrd_conn *c);

@@ -28,6 +28,11 @@ static int put_msg(struct buf *out, const struct vr_msg *m)
     return rc;
 }
 
+int vrd_ctl_put(struct vrd_conn *c, const struct vr_msg *m)
+{
+    return put_msg(&c->wbuf, m);
+}
+
 static int put_reply(struct buf *out, uint32_t seq, int code, uint32_t value)
 {
     struct vr_msg r;
@@ -156,6 +161,8 @@ int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out)
         break;
     case VR_MSG_STATS:
     case VR_MSG_REPLY:
+    case VR_MSG_PUNT:
+    case VR_MSG_PUNT_SUB: /* a connection's own request: conn_parse answers it */
         rc = VRD_EREQUEST;
         break;
     case VR_MSG_IF:
@@ -182,6 +189,11 @@ int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out)
             rc = if_attach(vrd, &m->u.ifc);
         } else if (rc == 0 && (m->type == VR_MSG_IF_DEL || m->type == VR_MSG_SWEEP)) {
             ports_reconcile(vrd);
+        } else if (rc == 0 && m->type == VR_MSG_FLOW) {
+            vrd_hold_release(vrd, value, &m->u.flow);
+        }
+        if (rc == 0 && (m->flags & VR_MSG_F_QUIET)) {
+            return 0; /* answered only when it fails */
         }
         break;
     }
@@ -203,8 +215,27 @@ static void conn_events(struct vrd *vrd, struct vrd_conn *c)
     (void)epoll_ctl(vrd->ep, EPOLL_CTL_MOD, c->src.fd, &e);
 }
 
+void vrd_ctl_flush(struct vrd *vrd, struct vrd_conn *c)
+{
+    while (c->wbuf.size && !c->closing) {
+        ssize_t n = send(c->src.fd, c->wbuf.data, c->wbuf.size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                c->closing = 1; /* closed on its next event */
+                buf_reset(&c->wbuf);
+            }
+            break;
+        }
+        buf_consume(&c->wbuf, (size_t)n);
+    }
+    conn_events(vrd, c);
+}
+
 void vrd_ctl_close(struct vrd *vrd, struct vrd_conn *c)
 {
+    if (vrd->punt_conn == c) {
+        vrd->punt_conn = NULL; /* held packets stay until a flow or a newer punt */
+    }
     for (struct vrd_conn **l = &vrd->conns; *l; l = &(*l)->next) {
         if (*l == c) {
             *l = c->next;
@@ -271,6 +302,18 @@ static int conn_parse(struct vrd *vrd, struct vrd_conn *c)
             break;
         }
         at += size;
+        if (m.type == VR_MSG_PUNT_SUB) {
+            int sub = vrd_hold_subscribe(vrd, m.u.id ? c : vrd->punt_conn == c ? NULL : vrd->punt_conn);
+            if (sub == 0) {
+                log_info("vrouter", m.u.id ? "flow misses punted on the control connection"
+                                           : "flow misses punted on the agent interface", "fd=%d", c->src.fd);
+            }
+            if (put_reply(&c->wbuf, m.seq, sub, 0) != 0) {
+                rc = -1;
+                break;
+            }
+            continue;
+        }
         if (vrd_ctl_handle(vrd, &m, &c->wbuf) != 0) {
             log_warn("vrouter", "control client backlog too large; closing session", "fd=%d", c->src.fd);
             rc = -1;
@@ -283,21 +326,34 @@ static int conn_parse(struct vrd *vrd, struct vrd_conn *c)
     }
     memmove(c->rbuf, c->rbuf + at, c->rlen - at);
     c->rlen -= at;
+    vrd_hold_replay(vrd); /* the held packets these installs released */
     return rc;
 }
 
 void vrd_ctl_ready(struct vrd *vrd, struct vrd_conn *c, uint32_t events)
 {
     if ((events & EPOLLIN) && !c->paused && !c->closing) {
-        ssize_t n = read(c->src.fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            vrd_ctl_close(vrd, c);
-            return;
-        }
-        if (n > 0) {
+        /* a few reads while they fill the buffer: a batch of flow
+         * requests is larger than one */
+        for (int round = 0; round < 16 && !c->paused && !c->closing; round++) {
+            size_t room = sizeof c->rbuf - c->rlen;
+            ssize_t n = read(c->src.fd, c->rbuf + c->rlen, room);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                if (round == 0 || n == 0) {
+                    vrd_ctl_close(vrd, c);
+                    return;
+                }
+                break;
+            }
+            if (n < 0) {
+                break;
+            }
             c->rlen += (size_t)n;
             if (conn_parse(vrd, c) != 0) {
                 c->closing = 1;
+            }
+            if ((size_t)n < room) {
+                break;
             }
         }
     } else if (events & (EPOLLHUP | EPOLLERR)) {

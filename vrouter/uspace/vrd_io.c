@@ -696,15 +696,185 @@ static int uso_offer(struct vrd *vrd, const struct dp_pkt *pkt, const struct dp_
     return 1;
 }
 
+/* ---- punts on the control connection, held first packets ---- */
+
+int vrd_hold_subscribe(struct vrd *vrd, struct vrd_conn *c)
+{
+    if (c && !vrd->hold) {
+        uint32_t limit = dp_flow_index_limit(vrd->dp);
+        vrd->hold = malloc((size_t)VRD_HOLD * sizeof *vrd->hold);
+        vrd->hold_of = calloc(limit, sizeof *vrd->hold_of);
+        vrd->replay = malloc((size_t)VRD_HOLD * sizeof *vrd->replay);
+        if (!vrd->hold || !vrd->hold_of || !vrd->replay) {
+            vrd_hold_free(vrd);
+            return LIB_ENOMEM;
+        }
+        for (uint32_t i = 0; i < VRD_HOLD; i++) {
+            vrd->hold[i].flow = DP_FLOW_NONE;
+            vrd->hold[i].queued = 0;
+        }
+        vrd->hold_limit = limit;
+        vrd->hold_next = 0;
+        vrd->replay_len = 0;
+    }
+    vrd->punt_conn = c;
+    return 0;
+}
+
+void vrd_hold_free(struct vrd *vrd)
+{
+    free(vrd->hold);
+    free(vrd->hold_of);
+    free(vrd->replay);
+    vrd->hold = NULL;
+    vrd->hold_of = NULL;
+    vrd->replay = NULL;
+    vrd->hold_limit = 0;
+    vrd->replay_len = 0;
+    vrd->punt_conn = NULL;
+}
+
+/* Frees hold slot 'h' (its flow's map entry too, when it points here). */
+static void hold_clear(struct vrd *vrd, uint32_t h)
+{
+    struct vrd_hold *e = &vrd->hold[h];
+    if (e->flow != DP_FLOW_NONE && vrd->hold_of[e->flow] == h + 1) {
+        vrd->hold_of[e->flow] = 0;
+    }
+    e->flow = DP_FLOW_NONE;
+    e->queued = 0;
+}
+
+/* Punt 'pkt' (verdict PUNT, transmission 't': punt header + frame) of a
+ * frame received on 'ifindex' on the control connection and holds its
+ * frame, when it is a flow miss of a VM port's frame that fits. Returns 1
+ * when it did (nothing goes to the agent interface), 0 otherwise. */
+static int hold_punt(struct vrd *vrd, uint32_t ifindex, int *vm_in, const struct dp_pkt *pkt, const struct dp_tx *t)
+{
+    const uint8_t *h = t->hdr;
+    uint32_t flow = be32_load(h + 12);
+    if (t->hdr_size != DP_PUNT_HDR_SIZE || h[3] != DP_PUNT_FLOW_MISS || be32_load(h + 4) != ifindex ||
+        flow >= vrd->hold_limit || t->len < 14 || t->len > VR_MSG_PUNT_FRAME_MAX) {
+        return 0;
+    }
+    if (*vm_in < 0) {
+        struct dp_if i;
+        *vm_in = dp_if_get(vrd->dp, ifindex, &i) == 0 && i.type == DP_IF_VM;
+    }
+    struct dp_flow f;
+    if (!*vm_in || dp_flow_get_index(vrd->dp, flow, &f) != 0 || f.state != DP_FLOW_HOLD) {
+        return 0;
+    }
+    uint32_t slot = vrd->hold_next;
+    struct vrd_hold *e = &vrd->hold[slot];
+    if (e->queued) {
+        return 0; /* the oldest is being forwarded (a replay that punts) */
+    }
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_PUNT, 0, 0);
+    m.u.punt = (struct vr_msg_punt){.reason = DP_PUNT_FLOW_MISS, .ifindex = ifindex, .vrf = be32_load(h + 8),
+                                    .flow = flow, .frame_size = (uint16_t)t->len};
+    memcpy(m.u.punt.frame, pkt->buf + t->off, t->len);
+    if (vrd_ctl_put(vrd->punt_conn, &m) != 0) {
+        return 0;
+    }
+    if (e->flow != DP_FLOW_NONE) {
+        vrd->holds_evicted++;
+        hold_clear(vrd, slot);
+    }
+    vrd->hold_next = (slot + 1) % VRD_HOLD;
+    e->flow = flow;
+    e->ifindex = ifindex;
+    e->len = t->len;
+    e->key = f.key;
+    memcpy(e->frame, m.u.punt.frame, t->len);
+    if (vrd->hold_of[flow]) {
+        hold_clear(vrd, vrd->hold_of[flow] - 1); /* an older punt of the same slot */
+    }
+    vrd->hold_of[flow] = slot + 1;
+    vrd->punts_sent++;
+    vrd->punt_pending = 1;
+    return 1;
+}
+
+void vrd_hold_release(struct vrd *vrd, uint32_t idx, const struct dp_flow *f)
+{
+    if (!vrd->hold || idx >= vrd->hold_limit || !vrd->hold_of[idx]) {
+        return;
+    }
+    uint32_t slot = vrd->hold_of[idx] - 1;
+    struct vrd_hold *e = &vrd->hold[slot];
+    vrd->hold_of[idx] = 0;
+    if (e->flow != idx || memcmp(&e->key, &f->key, sizeof e->key) != 0) {
+        return; /* the slot was re-used for another flow since */
+    }
+    if (f->action.type == DP_FLOW_DROP) {
+        vrd->holds_dropped++;
+        e->flow = DP_FLOW_NONE;
+        return;
+    }
+    if (!e->queued) {
+        e->queued = 1;
+        vrd->replay[vrd->replay_len++] = slot;
+    }
+}
+
+static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count);
+
+void vrd_hold_replay(struct vrd *vrd)
+{
+    uint32_t n = 0, ifindex = 0;
+    for (uint32_t i = 0; i <= vrd->replay_len; i++) {
+        const struct vrd_hold *e = i < vrd->replay_len ? &vrd->hold[vrd->replay[i]] : NULL;
+        if (n && (!e || e->ifindex != ifindex || n == VRD_BATCH)) {
+            batch_process(vrd, ifindex, n);
+            n = 0;
+        }
+        if (!e) {
+            break;
+        }
+        ifindex = e->ifindex;
+        memcpy(vrd->slots[n].data + VRD_HEADROOM, e->frame, e->len);
+        vrd->pkts[n] = (struct dp_pkt){.buf = vrd->slots[n].data, .size = sizeof vrd->slots[n].data,
+                                       .off = VRD_HEADROOM, .len = e->len};
+        n++;
+    }
+    for (uint32_t i = 0; i < vrd->replay_len; i++) {
+        vrd->holds_released++;
+        hold_clear(vrd, vrd->replay[i]);
+    }
+    vrd->replay_len = 0;
+    gro_flush(vrd);
+    uso_flush(vrd);
+}
+
+void vrd_rx_frame(struct vrd *vrd, uint32_t ifindex, const uint8_t *frame, uint32_t len)
+{
+    if (len > VRD_FRAME_MAX) {
+        return;
+    }
+    memcpy(vrd->slots[0].data + VRD_HEADROOM, frame, len);
+    vrd->pkts[0] = (struct dp_pkt){.buf = vrd->slots[0].data, .size = sizeof vrd->slots[0].data,
+                                   .off = VRD_HEADROOM, .len = len};
+    batch_process(vrd, ifindex, 1);
+    gro_flush(vrd);
+    uso_flush(vrd);
+}
+
 /* Runs 'count' received frames of core interface 'ifindex' through the core
  * and queues what it decides. */
 static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
 {
     vrd->batch_ms = vrd_now_ms();
     dp_rx_batch(vrd->dp, ifindex, vrd->pkts, count, vrd->batch_ms, vrd->outs);
+    int vm_in = -1; /* whether 'ifindex' is a VM port: read at the first punt */
     for (uint32_t k = 0; k < count; k++) {
         struct dp_out *o = &vrd->outs[k];
         if (o->verdict == DP_VERDICT_DROP) {
+            continue;
+        }
+        if (o->verdict == DP_VERDICT_PUNT && vrd->punt_conn && o->count == 1 &&
+            hold_punt(vrd, ifindex, &vm_in, &vrd->pkts[k], &o->tx[0])) {
             continue;
         }
         if (o->verdict == DP_VERDICT_TX && o->count == 1) {
@@ -726,6 +896,10 @@ static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
     /* a merge in progress stays open across the batches of one wake-up
      * (its bytes are copied): vrd_io_ready sends it before returning */
     tx_flush(vrd);
+    if (vrd->punt_pending) {
+        vrd->punt_pending = 0;
+        vrd_ctl_flush(vrd, vrd->punt_conn); /* the batch's punts in one send */
+    }
 }
 
 static void pkt_set(struct vrd *vrd, uint32_t k, uint32_t len)

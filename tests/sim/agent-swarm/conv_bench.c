@@ -50,7 +50,13 @@ struct ag {
     bool subscribed;
     uint64_t generation; /* sessions opened */
     uint64_t gen_at_kill; /* 'generation' when the control role was killed */
+    uint64_t retry_at;    /* uv_now before which a lost agent is not reconnected */
+    uint64_t backoff_ms;  /* vrouter/agent's: 250 ms doubling to 8 s, reset when up */
+    bool was_up;          /* the current connection reached ESTABLISHED */
 };
+
+#define BACKOFF_MIN_MS 250 /* vrouter/agent/agent_main.c */
+#define BACKOFF_MAX_MS 8000
 
 static struct {
     const char *pki, *token, *node, *kill_cmd;
@@ -73,6 +79,8 @@ static struct {
     atomic_uint failed_ports; /* not created: never converge */
     uint32_t converged;
     bool resync; /* phase (b): the control role was killed */
+    bool no_resume; /* agents reconnect without announcing what they hold */
+    bool fast_retry; /* reconnect every 50 ms instead of the agent's back-off */
 } B;
 
 static uint64_t now_ns(void)
@@ -159,15 +167,9 @@ static int agent_open(uint32_t i)
         return rc;
     }
     g->a->on_item = on_item;
+    g->a->resume = !B.no_resume;
     g->subscribed = false;
     g->generation++;
-    if (B.resync) {
-        /* phase (b) counts what the new session brings; in phase (a) an
-         * agent that lost its session keeps what it had (the control
-         * node resends it all; a port is counted once per agent) */
-        memset(g->got, 0, B.p / 8 + 1);
-        g->count = 0;
-    }
     return 0;
 }
 
@@ -177,12 +179,43 @@ static void maintain(uv_timer_t *t)
     (void)t;
     for (uint32_t i = 0; i < B.n; i++) {
         struct ag *g = &B.ags[i];
-        if (g->a && (g->a->closed || g->a->conn_done)) {
+        uint64_t now = uv_now(&B.loop);
+        if (g->a && g->a->established && !g->was_up) {
+            g->was_up = true;
+            g->backoff_ms = BACKOFF_MIN_MS;
+        }
+        if (g->a && (g->a->closed || g->a->conn_done) && !g->retry_at) {
+            /* lost: the next attempt after the agent's back-off */
+            g->backoff_ms = g->backoff_ms ? g->backoff_ms : BACKOFF_MIN_MS;
+            g->retry_at = now + (B.fast_retry ? 50 : g->backoff_ms);
+            if (!g->was_up) {
+                g->backoff_ms = g->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : g->backoff_ms * 2;
+            }
+        }
+        if (g->retry_at && now < g->retry_at) {
+            continue;
+        }
+        if (g->a && g->retry_at && g->a->cfg && !g->a->conn_done) {
+            continue; /* the TLS close is still under way */
+        }
+        if (g->a && g->retry_at && g->a->cfg) {
+            /* the agent keeps what it holds and reconnects (resuming
+             * unless --no-resume) */
+            g->retry_at = 0;
+            g->was_up = false;
+            if (sa_agent_reopen(g->a) == 0) {
+                g->generation++;
+                g->subscribed = true; /* the reopened session re-subscribes itself */
+            }
+            continue;
+        }
+        if (g->a && g->retry_at) {
             sa_agent_free(g->a);
             g->a = NULL;
-            continue; /* re-opened on the next pass (>= 50 ms) */
         }
         if (!g->a) {
+            g->retry_at = 0;
+            g->was_up = false;
             (void)agent_open(i);
             continue;
         }
@@ -340,7 +373,7 @@ static int cmp_u64(const void *a, const void *b)
 static void usage(void)
 {
     fprintf(stderr, "usage: conv_bench --pki DIR --token T --api IP:PORT --xmpp IP:PORT --node NAME --agents N "
-                    "--ports P --nets K [--clients C] [--kill-cmd CMD]\n");
+                    "--ports P --nets K [--clients C] [--kill-cmd CMD] [--resume yes|no] [--retry agent|fast]\n");
 }
 
 int main(int argc, char **argv)
@@ -360,6 +393,8 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--nets")) B.k = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(o, "--clients")) B.clients = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(o, "--kill-cmd")) B.kill_cmd = v;
+        else if (!strcmp(o, "--resume")) B.no_resume = strcmp(v, "no") == 0;
+        else if (!strcmp(o, "--retry")) B.fast_retry = strcmp(v, "fast") == 0;
         else {
             usage();
             return 2;
@@ -481,14 +516,33 @@ int main(int argc, char **argv)
         for (uint32_t i = 0; i < B.n; i++) {
             B.ags[i].gen_at_kill = B.ags[i].generation;
         }
+        uint64_t items0 = 0, cfg0 = 0;
+        for (uint32_t i = 0; i < B.n; i++) {
+            items0 += B.ags[i].a ? B.ags[i].a->items : 0;
+            cfg0 += B.ags[i].a ? B.ags[i].a->config_stanzas : 0;
+        }
         t = now_ns();
         if (system(B.kill_cmd) != 0) {
             fprintf(stderr, "conv_bench: kill command failed\n");
         }
         if (sa_run_until(&B.loop, resynced, NULL, 600000)) {
             resync_s = (double)(now_ns() - t) / 1e9;
-            printf("resync after a control-role restart: %.2f s (%u agents, %u routes each)\n", resync_s, B.n,
-                   expected_per_agent());
+            printf("resync after a control-role restart: %.2f s (%u agents, %u routes each; %s, %s reconnect)\n",
+                   resync_s, B.n, expected_per_agent(), B.no_resume ? "full replay" : "resume",
+                   B.fast_retry ? "50 ms" : "agent back-off");
+            uint64_t items = 0, cfgs = 0, syncs = 0, swept = 0, last_up = 0;
+            for (uint32_t i = 0; i < B.n; i++) {
+                const struct sa_agent *a = B.ags[i].a;
+                items += a->items;
+                cfgs += a->config_stanzas;
+                syncs += a->in_syncs;
+                swept += a->swept;
+                last_up = a->established_at_ms > last_up ? a->established_at_ms : last_up;
+            }
+            printf("resync traffic: %llu route items, %llu config stanzas, %llu in-sync, %llu stale swept; "
+                   "last agent up %.2f s after the kill\n",
+                   (unsigned long long)(items - items0), (unsigned long long)(cfgs - cfg0), (unsigned long long)syncs,
+                   (unsigned long long)swept, ((double)last_up - (double)(t / 1000000)) / 1000.0);
         } else {
             uint32_t short_agents = 0;
             for (uint32_t i = 0; i < B.n; i++) {

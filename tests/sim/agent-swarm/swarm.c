@@ -59,12 +59,17 @@ static void ses_send(void *arg, const uint8_t *data, size_t size)
     }
 }
 
+static void resume_session(struct sa_agent *a);
+
 static void ses_established(void *arg, const char *peer)
 {
     (void)peer;
     struct sa_agent *a = arg;
     a->established = true;
     a->established_at_ms = uv_now(a->loop);
+    if (a->reopened) {
+        resume_session(a);
+    }
 }
 
 static void ses_closed(void *arg, enum xmpp_stream_cond cond, const char *text, bool by_peer)
@@ -79,10 +84,63 @@ static void ses_closed(void *arg, enum xmpp_stream_cond cond, const char *text, 
     }
 }
 
+static void take_item(struct sa_agent *a, const struct xmpp_route_item *it);
+
+/* The family of an item id as sa keeps it: evpn "TAG-MAC...", inet6 has
+ * ':', inet neither. */
+static enum xmpp_family id_family(const char *id)
+{
+    return strchr(id, '-') ? XMPP_FAMILY_EVPN : strchr(id, ':') ? XMPP_FAMILY_INET6 : XMPP_FAMILY_INET;
+}
+
+/* Removes the stale items (the control node's End-of-RIB). */
+static void sweep_stale(struct sa_agent *a)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(a->stale, k, v) {
+        const char *sp = strchr(k, ' ');
+        char inst[XMPP_NAME_MAX];
+        struct xmpp_route_item it;
+        memset(&it, 0, sizeof it);
+        it.retract = true;
+        it.entry.family = sp ? id_family(sp + 1) : XMPP_FAMILY_NONE;
+        if (sp && (size_t)(sp - k) < sizeof inst && xmpp_route_key_parse(sp + 1, it.entry.family, &it.entry.key) == 0) {
+            memcpy(inst, k, (size_t)(sp - k));
+            inst[sp - k] = '\0';
+            if (a->on_item) {
+                a->on_item(a->on_item_arg, a, inst, &it);
+            }
+            take_item(a, &it);
+        }
+        json_object_del(a->routes, k);
+        json_object_del(a->hashes, k);
+        a->swept++;
+    }
+    json_object_clear(a->stale);
+}
+
 static void ses_eor(void *arg)
 {
     struct sa_agent *a = arg;
     a->eors++;
+    if (a->stale) {
+        sweep_stale(a);
+    }
+}
+
+static void ses_in_sync(void *arg, const char *instance)
+{
+    struct sa_agent *a = arg;
+    a->in_syncs++;
+    size_t n = strlen(instance);
+    const char *k;
+    json_t *v, *tmp;
+    json_object_foreach_safe(a->stale, tmp, k, v) {
+        if (strncmp(k, instance, n) == 0 && k[n] == ' ') {
+            json_object_del(a->stale, k);
+        }
+    }
 }
 
 /* Checks an item against the route scheme and updates the bitmap. */
@@ -130,9 +188,18 @@ static void keep_item(struct sa_agent *a, const char *instance, const struct xmp
         return;
     }
     snprintf(key, sizeof key, "%s %s", instance, id);
+    if (a->stale) {
+        json_object_del(a->stale, key);
+    }
     if (it->retract) {
         json_object_del(a->routes, key);
+        if (a->hashes) {
+            json_object_del(a->hashes, key);
+        }
         return;
+    }
+    if (a->hashes) {
+        json_object_set_new(a->hashes, key, json_integer((json_int_t)xmpp_route_item_hash(instance, &it->entry)));
     }
     const struct xmpp_nexthop *n = &it->entry.next_hops[0];
     if (n->address.version) {
@@ -311,6 +378,7 @@ static const struct xmpp_session_ops sa_ops = {
     .eor = ses_eor,
     .routes = ses_routes,
     .config = ses_config,
+    .in_sync = ses_in_sync,
 };
 
 /* ---- TLS callbacks ---- */
@@ -376,6 +444,8 @@ int sa_agent_create(uv_loop_t *loop, uint32_t index, const struct pki_cert *ca, 
     a->routes_max = routes_max;
     a->have = calloc(routes_max / 8 + 1, 1);
     snprintf(a->name, sizeof a->name, "%s", pki_cert_identity(cert));
+    snprintf(a->address, sizeof a->address, "%s", address);
+    a->port = port;
     snprintf(a->jid, sizeof a->jid, "%s", jid ? jid : a->name);
     int rc = a->have ? 0 : LIB_ENOMEM;
     struct tls_config tc = {
@@ -432,6 +502,8 @@ void sa_agent_free(struct sa_agent *a)
     json_decref(a->ports);
     json_decref(a->routes);
     json_decref(a->subs);
+    json_decref(a->hashes);
+    json_decref(a->stale);
     free(a->have);
     free(a);
 }
@@ -444,7 +516,9 @@ int sa_follow_config(struct sa_agent *a)
     if (!a->ports) a->ports = json_object();
     if (!a->routes) a->routes = json_object();
     if (!a->subs) a->subs = json_object();
-    return a->ports && a->routes && a->subs ? 0 : LIB_ENOMEM;
+    if (!a->hashes) a->hashes = json_object();
+    if (!a->stale) a->stale = json_object();
+    return a->ports && a->routes && a->subs && a->hashes && a->stale ? 0 : LIB_ENOMEM;
 }
 
 void sa_agent_close(struct sa_agent *a)
@@ -463,7 +537,88 @@ int sa_subscribe(struct sa_agent *a, const char *instance)
 {
     struct xmpp_stanza st = {.type = XMPP_STANZA_SUBSCRIBE, .instance_id = 1};
     snprintf(st.instance, sizeof st.instance, "%s", instance);
+    if (a->subs) {
+        json_object_set_new(a->subs, instance, json_true());
+    }
     return send_st(a, &st, "sub");
+}
+
+/* The digest of the items of 'instance' held (xmpp_route_item_hash summed). */
+static uint64_t held_digest(const struct sa_agent *a, const char *instance)
+{
+    uint64_t sum = 0;
+    size_t n = strlen(instance);
+    const char *k;
+    json_t *v;
+    json_object_foreach(a->hashes, k, v) {
+        if (strncmp(k, instance, n) == 0 && k[n] == ' ') {
+            sum += (uint64_t)json_integer_value(v);
+        }
+    }
+    return sum;
+}
+
+/* A reopened session: CONFIG_HELD (resume), subscriptions (with digests
+ * when resuming), the ports again, End-of-RIB. */
+static void resume_session(struct sa_agent *a)
+{
+    if (a->resume) {
+        struct xmpp_stanza st = {.type = XMPP_STANZA_CONFIG_HELD};
+        if (acfg_mirror_held(a->cfg, &st.held, &st.held_count) != 0 || send_st(a, &st, "held") != 0) {
+            a->write_fails++;
+        }
+        free(st.held);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(a->subs, k, v) {
+        struct xmpp_stanza st = {.type = XMPP_STANZA_SUBSCRIBE, .instance_id = 1};
+        snprintf(st.instance, sizeof st.instance, "%s", k);
+        st.has_digest = a->resume;
+        st.digest = a->resume ? held_digest(a, k) : 0;
+        if (send_st(a, &st, "sub") != 0) {
+            a->write_fails++;
+        }
+    }
+    json_object_foreach(a->ports, k, v) {
+        port_routes(a, v, false);
+    }
+    if (sa_eor(a) != 0) {
+        a->write_fails++;
+    }
+}
+
+int sa_agent_reopen(struct sa_agent *a)
+{
+    if (!a->cfg || !a->routes) {
+        return LIB_EINVAL;
+    }
+    tls_conn_free(a->conn);
+    a->conn = NULL;
+    if (a->session_init) {
+        xmpp_session_destroy(&a->s);
+        a->session_init = false;
+    }
+    a->tls_up = a->established = a->closed = a->conn_done = false;
+    a->close_cond = XMPP_SC_NONE;
+    a->close_by_peer = false;
+    a->eors = 0;
+    a->reopened = true;
+    /* everything held is stale until refreshed (an item, IN_SYNC) */
+    const char *k;
+    json_t *v;
+    json_object_foreach(a->routes, k, v) {
+        if (json_object_set_new(a->stale, k, json_true()) != 0) {
+            return LIB_ENOMEM;
+        }
+    }
+    struct xmpp_session_config sc = {.role = XMPP_ROLE_AGENT, .local_jid = a->jid, .resume = a->resume};
+    int rc = xmpp_session_init(&a->s, &sc, &sa_ops, a);
+    a->session_init = rc == 0;
+    if (rc == 0) {
+        rc = tls_conn_connect(a->ctx, a->loop, a->address, a->port, a->address, &sa_conn_cbs, a, &a->conn);
+    }
+    return rc;
 }
 
 int sa_publish(struct sa_agent *a, const char *instance, uint32_t r)

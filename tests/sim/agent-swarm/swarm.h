@@ -59,6 +59,16 @@ struct sa_agent {
     void (*on_item)(void *arg, struct sa_agent *a, const char *instance, const struct xmpp_route_item *it);
     void *on_item_arg;
     uint64_t config_at_ms;      /* uv_now of the last config stanza */
+    /* resume (sa_agent_reopen; docs/xmpp.md "Resume after a control-node
+     * restart"), in sa_follow_config mode */
+    bool resume;                /* reopen announces what it holds */
+    bool reopened;              /* the current session is a reopened one */
+    char address[64];
+    uint16_t port;
+    json_t *hashes;             /* "INSTANCE ID" -> xmpp_route_item_hash of the item held */
+    json_t *stale;              /* "INSTANCE ID" -> true: held from the previous session, not yet confirmed */
+    uint64_t in_syncs;          /* IN_SYNC received (instances confirmed without items) */
+    uint64_t swept;             /* stale items removed at End-of-RIB */
 };
 
 /* Issues an agent certificate named 'name' (CN and DNS SAN) carrying the
@@ -97,6 +107,17 @@ void sa_read_stop(struct sa_agent *a);
  * withdrawn. Every routes item is then also kept in a->routes, whatever
  * its shape. LIB_ENOMEM. */
 int sa_follow_config(struct sa_agent *a) STRATA_WARN_UNUSED;
+/* Opens a new connection for an agent whose session is over (closed or
+ * its TLS connection gone) and keeps what it holds: config, ports,
+ * subscriptions, routes (marked stale). On the new session it re-subscribes
+ * and re-publishes its ports and sends End-of-RIB; with 'a->resume' it
+ * announces resume in its stream header, sends CONFIG_HELD first and a
+ * digest with each subscribe, so an unchanged control node sends IN_SYNC
+ * instead of the routes. A routes item refreshes a stale one, IN_SYNC
+ * refreshes an instance, the control node's End-of-RIB sweeps the rest
+ * (reported to on_item as retracts). sa_follow_config mode only
+ * (LIB_EINVAL otherwise); LIB_ENOMEM, connect errors. */
+int sa_agent_reopen(struct sa_agent *a) STRATA_WARN_UNUSED;
 /* Whether route 'r' is held. */
 bool sa_has(const struct sa_agent *a, uint32_t r);
 

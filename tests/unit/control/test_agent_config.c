@@ -672,6 +672,118 @@ static void test_compiled_mac_and_vni(void **state)
     json_decref(derived);
 }
 
+/* Feeds control node 'c' (a fresh image) the store: vr1 with port1 (red)
+ * and port2 (blue, address 'ip2'), the global settings when 'global'. */
+static void resume_feed(struct acfg *c, const char *ip2, bool global)
+{
+    json_t *i1 = index_of("vr1", json_pack("[o,o]", iface("port1", "u1", "red", "10.1.0.3"),
+                                           iface("port2", "u2", "blue", ip2)));
+    (void)acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/1", i1);
+    json_decref(i1);
+    if (global) {
+        json_t *g1 = egc_obj("MPLSoUDP", "VXLAN", 300);
+        (void)acfg_object(c, "effective-global-config", "/c/o/effective-global-config/egc-uuid", g1);
+        json_decref(g1);
+    }
+}
+
+/* The agent reconnects to 'c' announcing what its mirror holds (through
+ * a CONFIG_HELD stanza encoded and decoded); returns the objects sent. */
+static long resume_reconnect(struct acfg *c, struct agent *ag)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_CONFIG_HELD};
+    snprintf(st.id, sizeof st.id, "held");
+    assert_int_equal(acfg_mirror_held(ag->m, &st.held, &st.held_count), 0);
+    assert_int_equal(st.held_count, acfg_mirror_nodes(ag->m) + acfg_mirror_links(ag->m));
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(xmpp_stanza_encode(&out, &st), 0);
+    struct xmpp_elem *e = parse_stanza((const char *)out.data, out.size);
+    assert_non_null(e);
+    struct xmpp_stanza got;
+    assert_int_equal(xmpp_stanza_decode(e, &got), 0);
+    assert_int_equal(got.type, XMPP_STANZA_CONFIG_HELD);
+    assert_true(xmpp_stanza_equal(&st, &got));
+    assert_int_equal(acfg_agent_up(c, "vr1", ag), 0);
+    assert_int_equal(acfg_agent_held(c, "vr1", got.held, got.held_count), 0);
+    xmpp_stanza_clear(&got);
+    xmpp_elem_free(e);
+    buf_destroy(&out);
+    free(st.held);
+    size_t calls = 0;
+    return acfg_flush(c, rt_send, &calls);
+}
+
+/* Resume after a control-node restart: an agent that announces what it
+ * holds gets only the difference from a new image; one that announces
+ * nothing gets everything. */
+static void test_resume_held(void **state)
+{
+    (void)state;
+    struct acfg *c1;
+    assert_int_equal(acfg_create(&c1), 0);
+    resume_feed(c1, "10.2.0.3", true);
+    struct agent ag = {0};
+    assert_int_equal(acfg_mirror_create(&ag.m), 0);
+    assert_int_equal(acfg_agent_up(c1, "vr1", &ag), 0);
+    size_t calls = 0;
+    long full = acfg_flush(c1, rt_send, &calls);
+    assert_true(full > 10);
+    assert_int_equal((size_t)full, acfg_mirror_nodes(ag.m) + acfg_mirror_links(ag.m));
+    acfg_free(c1);
+
+    /* the same store: nothing is sent */
+    struct acfg *c2;
+    assert_int_equal(acfg_create(&c2), 0);
+    resume_feed(c2, "10.2.0.3", true);
+    assert_int_equal(resume_reconnect(c2, &ag), 0);
+    /* later changes still flow */
+    resume_feed(c2, "10.2.0.4", true);
+    assert_int_equal(acfg_flush(c2, rt_send, &calls), 1);
+    acfg_free(c2);
+
+    /* port2's address changed while the agent was away: one update */
+    struct acfg *c3;
+    assert_int_equal(acfg_create(&c3), 0);
+    resume_feed(c3, "10.2.0.5", true);
+    ag.objects = 0;
+    assert_int_equal(resume_reconnect(c3, &ag), 1);
+    const json_t *p2 = acfg_mirror_node(ag.m, "virtual-machine-interface", "default-domain:p:port2");
+    assert_string_equal(json_string_value(json_object_get(p2, "instance_ip_addresses")), "[\"10.2.0.5\"]");
+    acfg_free(c3);
+
+    /* the global settings gone: one delete */
+    struct acfg *c4;
+    assert_int_equal(acfg_create(&c4), 0);
+    resume_feed(c4, "10.2.0.5", false);
+    size_t nodes = acfg_mirror_nodes(ag.m);
+    assert_int_equal(resume_reconnect(c4, &ag), 1);
+    assert_int_equal(acfg_mirror_nodes(ag.m), nodes - 1);
+    assert_null(acfg_mirror_node(ag.m, "global-vrouter-config",
+                                 "default-global-system-config:default-global-vrouter-config"));
+    /* an agent that announces nothing: the whole set again */
+    acfg_agent_down(c4, "vr1");
+    assert_int_equal(acfg_agent_up(c4, "vr1", &ag), 0);
+    assert_int_equal(acfg_flush(c4, rt_send, &calls), (long)(acfg_mirror_nodes(ag.m) + acfg_mirror_links(ag.m)));
+    /* an announcement with an extra object the set lacks: deleted */
+    struct xmpp_config_obj o = {.op = XMPP_CONFIG_UPDATE, .is_link = true};
+    snprintf(o.left.type, sizeof o.left.type, "virtual-router");
+    snprintf(o.left.name, sizeof o.left.name, "vr1");
+    snprintf(o.right.type, sizeof o.right.type, "virtual-machine-interface");
+    snprintf(o.right.name, sizeof o.right.name, "default-domain:p:gone");
+    snprintf(o.metadata.type, sizeof o.metadata.type, "virtual-router-virtual-machine-interface");
+    assert_int_equal(acfg_mirror_apply(ag.m, &o, 1), 0);
+    size_t links = acfg_mirror_links(ag.m);
+    acfg_agent_down(c4, "vr1");
+    assert_int_equal(resume_reconnect(c4, &ag), 1);
+    assert_int_equal(acfg_mirror_links(ag.m), links - 1);
+    assert_false(acfg_mirror_has_link(ag.m, "virtual-router", "vr1", "virtual-machine-interface",
+                                      "default-domain:p:gone"));
+    assert_int_equal(acfg_agent_held(c4, "nobody", NULL, 0), LIB_EINVAL);
+    acfg_free(c4);
+    acfg_mirror_free(ag.m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_agents_and_mirror),
         cmocka_unit_test(test_global_node),
         cmocka_unit_test(test_compiled_mac_and_vni),
+        cmocka_unit_test(test_resume_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,7 +39,35 @@ struct side {
     struct seen seen[MAX_SEEN];
     unsigned nseen;
     unsigned eors;
+    /* agent side, resume: the hash of each item held, their sum, IN_SYNCs */
+    struct {
+        char key[640];
+        uint64_t hash;
+    } held[MAX_SEEN];
+    unsigned nheld;
+    uint64_t digest;
+    unsigned in_syncs;
 };
+
+/* Keeps the agent side's digest as a resuming agent does. */
+static void held_update(struct side *d, const char *key, const char *instance, const struct xmpp_route_item *it)
+{
+    for (unsigned i = 0; i < d->nheld; i++) {
+        if (strcmp(d->held[i].key, key) == 0) {
+            d->digest -= d->held[i].hash;
+            d->held[i] = d->held[--d->nheld];
+            break;
+        }
+    }
+    if (!it->retract) {
+        assert_true(d->nheld < MAX_SEEN);
+        size_t n = strlen(key);
+        assert_true(n < sizeof d->held[d->nheld].key);
+        memcpy(d->held[d->nheld].key, key, n + 1);
+        d->held[d->nheld].hash = xmpp_route_item_hash(instance, &it->entry);
+        d->digest += d->held[d->nheld++].hash;
+    }
+}
 
 static void cb_send(void *arg, const uint8_t *data, size_t size)
 {
@@ -108,6 +136,7 @@ static void cb_routes(void *arg, const struct xmpp_stanza *st)
         assert_true(d->nseen < MAX_SEEN);
         struct seen *s = &d->seen[d->nseen++];
         snprintf(s->key, sizeof s->key, "%s/%s", st->instance, key);
+        held_update(d, s->key, st->instance, it);
         s->retract = it->retract;
         s->nexthops = (unsigned)it->entry.next_hop_count;
         if (!it->retract) {
@@ -117,6 +146,20 @@ static void cb_routes(void *arg, const struct xmpp_stanza *st)
             s->vni = it->entry.next_hops[0].has_vni ? it->entry.next_hops[0].vni : 0;
         }
     }
+}
+
+static void cb_subscribe_digest(void *arg, const char *instance, uint32_t id, uint64_t digest)
+{
+    (void)id;
+    struct side *d = arg;
+    assert_int_equal(xglue_subscribe_digest(d->g, d->agent, instance, digest), 0);
+}
+
+static void cb_in_sync(void *arg, const char *instance)
+{
+    (void)instance;
+    struct side *d = arg;
+    d->in_syncs++;
 }
 
 static int cb_config(void *arg, const struct xmpp_stanza *st)
@@ -137,6 +180,8 @@ static const struct xmpp_session_ops ops = {
     .eor = cb_eor,
     .routes = cb_routes,
     .config = cb_config,
+    .subscribe_digest = cb_subscribe_digest,
+    .in_sync = cb_in_sync,
 };
 
 /* One agent: its session and the control node's session for it. */
@@ -183,6 +228,28 @@ static void pair_open(struct pair *p, struct xglue *g, const char *name)
     assert_non_null(p->ctl.agent);
 }
 
+/* New sessions for 'p' to glue 'g' (a restarted control node); the agent
+ * side keeps what it holds. */
+static void pair_reopen(struct pair *p, struct xglue *g)
+{
+    xmpp_session_destroy(&p->ctl.s);
+    xmpp_session_destroy(&p->agent.s);
+    memset(&p->ctl, 0, sizeof p->ctl);
+    buf_init(&p->ctl.wire, 0);
+    buf_reset(&p->agent.wire);
+    p->ctl.g = g;
+    p->agent.eors = 0;
+    struct xmpp_session_config cc = {.role = XMPP_ROLE_CONTROL, .peer_identity = p->agent.name, .stream_id = "s2"};
+    struct xmpp_session_config ac = {.role = XMPP_ROLE_AGENT, .local_jid = p->agent.name, .resume = true};
+    assert_int_equal(xmpp_session_init(&p->ctl.s, &cc, &ops, &p->ctl), 0);
+    assert_int_equal(xmpp_session_init(&p->agent.s, &ac, &ops, &p->agent), 0);
+    assert_int_equal(xmpp_session_start(&p->ctl.s, 0), 0);
+    assert_int_equal(xmpp_session_start(&p->agent.s, 0), 0);
+    pump(p, 0);
+    assert_int_equal(p->ctl.s.state, XMPP_SESSION_ESTABLISHED);
+    assert_true(p->ctl.s.peer_resume);
+}
+
 static void pair_close(struct pair *p)
 {
     xmpp_session_destroy(&p->ctl.s);
@@ -226,6 +293,15 @@ static void publish(struct pair *p, const char *instance, const char *prefix, ui
     snprintf(e.virtual_network, sizeof e.virtual_network, "default-domain:admin:%s", instance);
     struct xmpp_stanza st = {.type = XMPP_STANZA_PUBLISH, .entry = &e, .family = e.family, .key = e.key};
     snprintf(st.id, sizeof st.id, "pub");
+    snprintf(st.to, sizeof st.to, "%s", XMPP_CONTROL_JID "/bgp-peer");
+    snprintf(st.instance, sizeof st.instance, "%s", instance);
+    agent_send(p, &st);
+}
+
+static void subscribe_digest(struct pair *p, const char *instance, uint64_t digest)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_SUBSCRIBE, .instance_id = 1, .has_digest = true, .digest = digest};
+    snprintf(st.id, sizeof st.id, "sub-%s", instance);
     snprintf(st.to, sizeof st.to, "%s", XMPP_CONTROL_JID "/bgp-peer");
     snprintf(st.instance, sizeof st.instance, "%s", instance);
     agent_send(p, &st);
@@ -507,12 +583,194 @@ static void test_eor_held_after_restart(void **state)
     rib_free(rib);
 }
 
+/* Resume after a control-node restart: three agents hold blue's routes
+ * from node 1; node 2 (a new RIB and glue, End-of-RIB held) gets their
+ * subscriptions with digests and their routes again. */
+struct resume_fx {
+    struct rib *rib;
+    struct xglue *g;
+    struct pair a, b, c;
+    struct pair *all[3];
+};
+
+static void resume_publish_all(struct resume_fx *f, uint32_t b_label)
+{
+    publish(&f->a, "blue", "10.1.1.1/32", 11, 100, 1);
+    publish(&f->b, "blue", "10.1.1.2/32", 12, b_label, 1);
+    publish(&f->c, "blue", "10.1.1.3/32", 13, 300, 2);
+    publish(&f->a, "blue", "10.1.1.4/32", 11, 400, 1);
+}
+
+static void resume_setup(struct resume_fx *f)
+{
+    memset(f, 0, sizeof *f);
+    assert_int_equal(rib_create(&(struct rib_config){0}, &f->rib), 0);
+    assert_int_equal(xglue_create(f->rib, &f->g), 0);
+    pair_open(&f->a, f->g, "compute-a");
+    pair_open(&f->b, f->g, "compute-b");
+    pair_open(&f->c, f->g, "compute-c");
+    f->all[0] = &f->a;
+    f->all[1] = &f->b;
+    f->all[2] = &f->c;
+    for (int i = 0; i < 3; i++) {
+        subscribe(f->all[i], "blue");
+    }
+    resume_publish_all(f, 200);
+    flush(f->g, f->all, 3);
+    /* each holds the other agents' routes */
+    assert_int_equal(f->a.agent.nheld, 2);
+    assert_int_equal(f->b.agent.nheld, 3);
+    assert_int_equal(f->c.agent.nheld, 3);
+    /* node 1 dies; node 2 starts with End-of-RIB held */
+    xglue_free(f->g);
+    rib_free(f->rib);
+    assert_int_equal(rib_create(&(struct rib_config){0}, &f->rib), 0);
+    assert_int_equal(xglue_create(f->rib, &f->g), 0);
+    xglue_hold_eor(f->g, true);
+    for (int i = 0; i < 3; i++) {
+        pair_reopen(f->all[i], f->g);
+    }
+}
+
+static void resume_teardown(struct resume_fx *f)
+{
+    for (int i = 0; i < 3; i++) {
+        pair_close(f->all[i]);
+    }
+    xglue_free(f->g);
+    rib_free(f->rib);
+}
+
+/* Items (not retracts) 'd' received from position 'mark' on. */
+static unsigned adds_since(const struct side *d, unsigned mark)
+{
+    unsigned n = 0;
+    for (unsigned i = mark; i < d->nseen; i++) {
+        n += !d->seen[i].retract;
+    }
+    return n;
+}
+
+static void test_resume_in_sync(void **state)
+{
+    (void)state;
+    struct resume_fx f;
+    resume_setup(&f);
+    unsigned before[3];
+    for (int i = 0; i < 3; i++) {
+        subscribe_digest(f.all[i], "blue", f.all[i]->agent.digest);
+        before[i] = f.all[i]->agent.nseen;
+    }
+    resume_publish_all(&f, 200);
+    for (int i = 0; i < 3; i++) {
+        eor(f.all[i]);
+    }
+    flush(f.g, f.all, 3);
+    /* held: nothing yet, not even the changes the re-publishing made */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(f.all[i]->agent.nseen, before[i]);
+        assert_int_equal(f.all[i]->agent.eors, 0);
+    }
+    assert_int_equal(xglue_agents_pending_eor(f.g, NULL), 0);
+    xglue_hold_eor(f.g, false);
+    flush(f.g, f.all, 3);
+    /* released: equal digests, so IN_SYNC and End-of-RIB and no item */
+    struct xglue_agent_stats st;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(f.all[i]->agent.nseen, before[i]);
+        assert_int_equal(f.all[i]->agent.in_syncs, 1);
+        assert_int_equal(f.all[i]->agent.eors, 1);
+        assert_int_equal(xglue_agent_stats(f.g, f.all[i]->agent.name, &st), 0);
+        assert_int_equal(st.items_sent, 0);
+        assert_int_equal(st.in_sync, 1);
+        assert_int_equal(st.resume_dumps, 0);
+    }
+    /* a change afterwards: only that route, to the others */
+    publish(&f.b, "blue", "10.1.1.2/32", 12, 222, 1);
+    flush(f.g, f.all, 3);
+    assert_int_equal(f.a.agent.nseen, before[0] + 1);
+    assert_int_equal(f.c.agent.nseen, before[2] + 1);
+    assert_int_equal(adds_since(&f.b.agent, before[1]), 0); /* its own route: at most a retract */
+    assert_int_equal(last_seen(&f.a.agent, "blue/10.1.1.2/32")->label, 222);
+    resume_teardown(&f);
+}
+
+static void test_resume_changed_while_down(void **state)
+{
+    (void)state;
+    struct resume_fx f;
+    resume_setup(&f);
+    unsigned before[3];
+    for (int i = 0; i < 3; i++) {
+        subscribe_digest(f.all[i], "blue", f.all[i]->agent.digest);
+        before[i] = f.all[i]->agent.nseen;
+    }
+    /* b's route changed while the node was down: a's and c's digests no
+     * longer match, b's does (it is not sent its own route) */
+    resume_publish_all(&f, 201);
+    for (int i = 0; i < 3; i++) {
+        eor(f.all[i]);
+    }
+    xglue_hold_eor(f.g, false);
+    flush(f.g, f.all, 3);
+    /* a: the full table of blue (its own two routes are not sent) */
+    assert_int_equal(adds_since(&f.a.agent, before[0]), 2);
+    assert_int_equal(last_seen(&f.a.agent, "blue/10.1.1.2/32")->label, 201);
+    assert_int_equal(adds_since(&f.c.agent, before[2]), 3);
+    assert_int_equal(f.b.agent.nseen, before[1]);
+    assert_int_equal(f.b.agent.in_syncs, 1);
+    assert_int_equal(f.a.agent.in_syncs, 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(f.all[i]->agent.eors, 1);
+    }
+    /* after the dump a holds exactly what node 2 would send it */
+    assert_true(f.a.agent.digest == xglue_instance_digest(f.g, f.a.ctl.agent, "blue"));
+    assert_true(f.c.agent.digest == xglue_instance_digest(f.g, f.c.ctl.agent, "blue"));
+    resume_teardown(&f);
+}
+
+static void test_resume_wrong_digest(void **state)
+{
+    (void)state;
+    struct resume_fx f;
+    resume_setup(&f);
+    unsigned before = f.b.agent.nseen;
+    subscribe_digest(&f.a, "blue", f.a.agent.digest);
+    subscribe_digest(&f.b, "blue", f.b.agent.digest ^ 1); /* a digest that does not match */
+    subscribe(&f.c, "blue");                              /* no digest: today's behaviour */
+    resume_publish_all(&f, 200);
+    unsigned c_mid = f.c.agent.nseen;
+    assert_true(c_mid > 0); /* without a digest, items flow during the hold */
+    for (int i = 0; i < 3; i++) {
+        eor(f.all[i]);
+    }
+    xglue_hold_eor(f.g, false);
+    flush(f.g, f.all, 3);
+    assert_int_equal(adds_since(&f.b.agent, before), 3); /* the whole table */
+    assert_int_equal(f.b.agent.in_syncs, 0);
+    struct xglue_agent_stats st;
+    assert_int_equal(xglue_agent_stats(f.g, "compute-b", &st), 0);
+    assert_int_equal(st.resume_dumps, 1);
+    assert_int_equal(f.a.agent.in_syncs, 1);
+    assert_int_equal(f.c.agent.in_syncs, 0);
+    /* an unknown instance's digest (nothing there, digest 0) matches an agent holding nothing */
+    unsigned mark = f.a.agent.nseen;
+    subscribe_digest(&f.a, "red", 0);
+    flush(f.g, f.all, 3);
+    assert_int_equal(f.a.agent.in_syncs, 2);
+    assert_int_equal(f.a.agent.nseen, mark);
+    resume_teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_between_agents),
         cmocka_unit_test(test_evpn_between_agents),
         cmocka_unit_test(test_eor_held_after_restart),
+        cmocka_unit_test(test_resume_in_sync),
+        cmocka_unit_test(test_resume_changed_while_down),
+        cmocka_unit_test(test_resume_wrong_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -341,6 +341,53 @@ static void test_table_full(void **state)
     dp_free(dp);
 }
 
+/* Control installs until the table refuses, then every slot freed is found
+ * again: a deleted flow's slot is the one the next install of a key of
+ * its bucket takes, and the same keys fill the table to the same count. */
+static void test_slot_reuse(void **state)
+{
+    (void)state;
+    struct dp *dp = t_dp_new();
+    struct dp_flow_key k[100];
+    uint32_t idx[100];
+    int installed = 0;
+    for (uint16_t i = 0; i < 100; i++) {
+        t_key4(&k[i], VRF_RED, IP4(1, 1, 1, 1), IP4(2, 2, 2, 2), 6, i, 80);
+        int rc = dp_flow_set(dp, &k[i], &FWD, 1, &idx[i]);
+        assert_true(rc == 0 || rc == VR_EFULL);
+        installed += rc == 0;
+        if (rc != 0) {
+            idx[i] = DP_FLOW_NONE;
+        }
+    }
+    assert_true(installed >= 16 && installed <= 20);
+    /* a main slot freed is taken again by a key of its bucket */
+    for (uint16_t i = 0; i < 100; i++) {
+        if (idx[i] == DP_FLOW_NONE || idx[i] >= 16) {
+            continue;
+        }
+        assert_int_equal(dp_flow_del(dp, &k[i]), 0);
+        uint32_t again = DP_FLOW_NONE;
+        assert_int_equal(dp_flow_set(dp, &k[i], &FWD, 1, &again), 0);
+        assert_int_equal(again, idx[i]);
+    }
+    /* everything freed, the same keys fit again */
+    for (uint16_t i = 0; i < 100; i++) {
+        if (idx[i] != DP_FLOW_NONE) {
+            assert_int_equal(dp_flow_del(dp, &k[i]), 0);
+        }
+    }
+    struct dp_stats st;
+    dp_stats_get(dp, &st);
+    assert_int_equal(st.flows_active, 0);
+    int again = 0;
+    for (uint16_t i = 0; i < 100; i++) {
+        again += dp_flow_set(dp, &k[i], &FWD, 1, NULL) == 0;
+    }
+    assert_int_equal(again, installed);
+    dp_free(dp);
+}
+
 static void test_ecmp_spread(void **state)
 {
     struct dp *dp = setup();
@@ -504,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_nat_checksums),
         cmocka_unit_test(test_aging),
         cmocka_unit_test(test_table_full),
+        cmocka_unit_test(test_slot_reuse),
         cmocka_unit_test(test_ecmp_spread),
         cmocka_unit_test(test_ipv6_flow_and_encap),
         cmocka_unit_test(test_generation_sweep_uninterrupted),

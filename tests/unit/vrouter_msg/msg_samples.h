@@ -8,7 +8,7 @@
 
 #include "vrouter/msg/msg.h"
 
-#define SAMPLE_COUNT 27
+#define SAMPLE_COUNT 31
 
 /* Fills 'm' with sample 'i' (0 <= i < SAMPLE_COUNT). */
 static inline void sample_msg(unsigned i, struct vr_msg *m)
@@ -147,6 +147,30 @@ static inline void sample_msg(unsigned i, struct vr_msg *m)
     case 25:
         vr_msg_init(m, VR_MSG_DUMP_REQ, 0, seq);
         m->u.table = VR_TABLE_FLOW;
+        return;
+    case 27:
+        vr_msg_init(m, VR_MSG_PUNT_SUB, 0, seq);
+        m->u.id = VR_PUNT_SUB_ALL;
+        return;
+    case 28:
+        vr_msg_init(m, VR_MSG_PUNT, 0, 0);
+        m->u.punt = (struct vr_msg_punt){.reason = DP_PUNT_FLOW_MISS, .ifindex = 3, .vrf = 4, .flow = 77,
+                                         .frame_size = 60};
+        for (unsigned k = 0; k < 60; k++) {
+            m->u.punt.frame[k] = (uint8_t)(k + 1);
+        }
+        return;
+    case 29:
+        vr_msg_init(m, VR_MSG_PUNT, 0, 0);
+        m->u.punt = (struct vr_msg_punt){.reason = DP_PUNT_NH, .ifindex = 1, .vrf = 2, .flow = DP_FLOW_NONE,
+                                         .frame_size = VR_MSG_PUNT_FRAME_MAX}; /* the largest */
+        memset(m->u.punt.frame, 0xa5, VR_MSG_PUNT_FRAME_MAX);
+        return;
+    case 30:
+        vr_msg_init(m, VR_MSG_FLOW, VR_MSG_F_QUIET, seq);
+        m->u.flow.key = (struct dp_flow_key){.vrf = 5, .src = {10, 0, 0, 1}, .dst = {10, 0, 0, 2}, .sport = 1000,
+                                             .dport = 2000, .proto = 17, .family = 4};
+        m->u.flow.action.type = DP_FLOW_FORWARD;
         return;
     default:
         vr_msg_init(m, VR_MSG_REPLY, 0, seq);

@@ -152,6 +152,17 @@ static void msg_equal(const struct vr_msg *a, const struct vr_msg *b)
         assert_int_equal(a->u.reply.code, b->u.reply.code);
         assert_int_equal(a->u.reply.value, b->u.reply.value);
         return;
+    case VR_MSG_PUNT_SUB:
+        assert_int_equal(a->u.id, b->u.id);
+        return;
+    case VR_MSG_PUNT:
+        assert_int_equal(a->u.punt.reason, b->u.punt.reason);
+        assert_int_equal(a->u.punt.ifindex, b->u.punt.ifindex);
+        assert_int_equal(a->u.punt.vrf, b->u.punt.vrf);
+        assert_int_equal(a->u.punt.flow, b->u.punt.flow);
+        assert_int_equal(a->u.punt.frame_size, b->u.punt.frame_size);
+        assert_memory_equal(a->u.punt.frame, b->u.punt.frame, VR_MSG_PUNT_FRAME_MAX);
+        return;
     }
     fail_msg("unexpected type %u", a->type);
 }
@@ -253,7 +264,7 @@ static void test_header_errors(void **state)
     t[3] = VR_MSG_TYPE_MAX + 1;
     assert_int_equal(vr_msg_decode(t, size, &d), VR_MSG_ETYPE);
     memcpy(t, a, size);
-    t[5] = 0x2; /* an unknown flag */
+    t[5] = 0x4; /* an unknown flag */
     assert_int_equal(vr_msg_decode(t, size, &d), VR_MSG_EFIELD);
     memcpy(t, a, size);
     t[6] = 0;
@@ -300,6 +311,11 @@ static void test_field_ranges(void **state)
     assert_int_equal(decode_patched(25, h + 0, 0), VR_MSG_EFIELD);              /* dump table */
     assert_int_equal(decode_patched(25, h + 0, VR_TABLE_MAX + 1), VR_MSG_EFIELD);
     assert_int_equal(decode_patched(26, h + 0, 0x7f), VR_MSG_EFIELD);           /* positive code */
+    assert_int_equal(decode_patched(27, h + 0, 0x80), VR_MSG_EFIELD);           /* unknown punt reason bit */
+    assert_int_equal(decode_patched(28, h + 0, 0), VR_MSG_EFIELD);              /* punt reason */
+    assert_int_equal(decode_patched(28, h + 0, DP_PUNT_NH + 1), VR_MSG_EFIELD);
+    assert_int_equal(decode_patched(28, h + 13, 0x03), VR_MSG_EFIELD);          /* frame > VR_MSG_PUNT_FRAME_MAX */
+    assert_int_equal(decode_patched(28, h + 14, 13), VR_MSG_EFIELD);            /* frame < an Ethernet header */
 }
 
 static void test_encoder_refuses(void **state)
@@ -316,6 +332,9 @@ static void test_encoder_refuses(void **state)
     assert_int_equal(vr_msg_encode(&m, a, sizeof a, &size), VR_MSG_EFIELD);
     sample_msg(9, &m);
     m.u.route.addr[7] = 1; /* beyond an IPv4 address */
+    assert_int_equal(vr_msg_encode(&m, a, sizeof a, &size), VR_MSG_EFIELD);
+    sample_msg(28, &m);
+    m.u.punt.frame[60] = 1; /* beyond the frame: would be lost */
     assert_int_equal(vr_msg_encode(&m, a, sizeof a, &size), VR_MSG_EFIELD);
     sample_msg(9, &m);
     m.type = 0;

@@ -236,7 +236,8 @@ static void test_apply_refusals(void **state)
 
     /* the types a host answers itself are refused and change nothing */
     install_all(dp);
-    static const uint8_t others[] = {VR_MSG_STATS_REQ, VR_MSG_DUMP_REQ, VR_MSG_STATS, VR_MSG_REPLY};
+    static const uint8_t others[] = {VR_MSG_STATS_REQ, VR_MSG_DUMP_REQ, VR_MSG_STATS,
+                                     VR_MSG_REPLY,     VR_MSG_PUNT_SUB, VR_MSG_PUNT};
     for (size_t k = 0; k < sizeof others; k++) {
         vr_msg_init(&m, others[k], 0, 3);
         if (others[k] == VR_MSG_DUMP_REQ) {

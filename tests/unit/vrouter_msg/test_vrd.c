@@ -7,7 +7,10 @@
  * that frames split or coalesced by the stream are handled, that a client
  * going away changes nothing (headless) and a later generation sweeps what
  * was not re-installed, and that the fabric sockets follow the fabric
- * interface. */
+ * interface, and that flow misses punted on a subscribed connection hold
+ * their first packet until a flow is installed for it, which forwards it
+ * (or discards it for a drop flow), with quiet requests answered only on
+ * failure. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/vrouter/dp_test.h"
 #include "vrouter/uspace/vrd.h"
 
 struct fix {
@@ -407,6 +411,154 @@ static void test_fabric_sockets_follow_the_interface(void **state)
     cli_close(f, c);
 }
 
+static uint64_t if_tx(struct fix *f, uint32_t ifindex)
+{
+    struct dp_if i;
+    assert_int_equal(dp_if_get(f->vrd->dp, ifindex, &i), 0);
+    return i.stats.tx_packets;
+}
+
+static void turns(struct fix *f, int n)
+{
+    for (int k = 0; k < n; k++) {
+        assert_int_equal(vrd_run_once(f->vrd, 2), 0);
+    }
+}
+
+/* A UDP frame 10.1.0.1 -> 10.2.0.9 from port 3's VM with source port
+ * 'sport'; its flow key in '*k'. */
+static size_t miss_frame(uint8_t *frame, uint16_t sport, struct dp_flow_key *k)
+{
+    t_key4(k, 1, 0x0a010001, 0x0a020009, 17, sport, 2000);
+    return t_udp4(frame, MAC_ROUTER, MAC_A, 0x0a010001, 0x0a020009, sport, 2000, 20, 64);
+}
+
+static void flow_msg(struct vr_msg *m, uint16_t flags, const struct dp_flow_key *k, uint8_t action)
+{
+    vr_msg_init(m, VR_MSG_FLOW, flags, 0);
+    m->u.flow.key = *k;
+    m->u.flow.action.type = action;
+}
+
+static void test_punts_held_on_the_connection(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    base(f, c);
+    struct vr_msg m, r;
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif = (struct dp_if){.ifindex = 0, .type = DP_IF_AGENT};
+    assert_int_equal(req(f, c, &m), 0);
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif = (struct dp_if){.ifindex = 3, .type = DP_IF_VM, .flags = DP_IF_POLICY, .vrf = 1,
+                                  .mac = {2, 0, 0, 0, 0, 3}};
+    assert_int_equal(req(f, c, &m), 0);
+    assert_int_equal(route_add(f, c, 1, 2, 16, 10), 0);
+    vr_msg_init(&m, VR_MSG_PUNT_SUB, 0, 0);
+    m.u.id = VR_PUNT_SUB_ALL;
+    assert_int_equal(req(f, c, &m), 0);
+
+    /* the miss comes on the connection, whole, and nothing is sent on the
+     * agent interface (which has no device here: a transmission there
+     * would count a transmission error; the core counts the punt as the
+     * agent interface's either way) */
+    uint8_t frame[128];
+    struct dp_flow_key k1, k2, k3;
+    size_t len = miss_frame(frame, 1000, &k1);
+    vrd_rx_frame(f->vrd, 3, frame, (uint32_t)len);
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.type, VR_MSG_PUNT);
+    assert_int_equal(r.seq, 0);
+    assert_int_equal(r.u.punt.reason, DP_PUNT_FLOW_MISS);
+    assert_int_equal(r.u.punt.ifindex, 3);
+    assert_int_equal(r.u.punt.vrf, 1);
+    assert_int_equal(r.u.punt.frame_size, len);
+    assert_memory_equal(r.u.punt.frame, frame, len);
+    struct dp_flow fl;
+    assert_int_equal(dp_flow_get_index(f->vrd->dp, r.u.punt.flow, &fl), 0);
+    assert_int_equal(fl.state, DP_FLOW_HOLD);
+    assert_memory_equal(&fl.key, &k1, sizeof k1);
+    assert_int_equal(if_tx(f, 0), 1);
+    assert_int_equal(f->vrd->tx_errors, 0);
+    assert_int_equal(f->vrd->punts_sent, 1);
+
+    /* a quiet install gets no reply (the next frame answers the stats
+     * request) and forwards the held packet once */
+    uint64_t tx = if_tx(f, 2);
+    flow_msg(&m, VR_MSG_F_QUIET, &k1, DP_FLOW_FORWARD);
+    (void)cli_send(c, &m);
+    turns(f, 3);
+    assert_int_equal(if_tx(f, 2), tx + 1);
+    assert_int_equal(f->vrd->tx_errors, 1); /* to port 2, which has no device here */
+    assert_int_equal(f->vrd->holds_released, 1);
+    vr_msg_init(&m, VR_MSG_STATS_REQ, 0, 0);
+    uint32_t seq = cli_send(c, &m);
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.type, VR_MSG_STATS);
+    assert_int_equal(r.seq, seq);
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.type, VR_MSG_REPLY);
+    flow_msg(&m, 0, &k1, DP_FLOW_FORWARD); /* installed again: nothing held any more */
+    assert_int_equal(req(f, c, &m), 0);
+    assert_int_equal(if_tx(f, 2), tx + 1);
+
+    /* a drop flow discards the held packet */
+    len = miss_frame(frame, 1001, &k2);
+    vrd_rx_frame(f->vrd, 3, frame, (uint32_t)len);
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.type, VR_MSG_PUNT);
+    flow_msg(&m, 0, &k2, DP_FLOW_DROP);
+    assert_int_equal(req(f, c, &m), 0);
+    assert_int_equal(if_tx(f, 2), tx + 1);
+    assert_int_equal(f->vrd->holds_dropped, 1);
+
+    /* a quiet request that fails is answered */
+    flow_msg(&m, VR_MSG_F_QUIET, &k2, DP_FLOW_FORWARD);
+    m.u.flow.key.vrf = 99;
+    assert_int_equal(req(f, c, &m), VR_EINVAL);
+
+    /* unsubscribed: the next miss goes to the agent interface */
+    vr_msg_init(&m, VR_MSG_PUNT_SUB, 0, 0);
+    m.u.id = 0;
+    assert_int_equal(req(f, c, &m), 0);
+    assert_null(f->vrd->punt_conn);
+    len = miss_frame(frame, 1002, &k3);
+    vrd_rx_frame(f->vrd, 3, frame, (uint32_t)len);
+    assert_int_equal(if_tx(f, 0), 3);
+    assert_int_equal(f->vrd->tx_errors, 2);
+    assert_int_equal(f->vrd->punts_sent, 2);
+
+    /* a subscriber that goes away ends its subscription */
+    vr_msg_init(&m, VR_MSG_PUNT_SUB, 0, 0);
+    m.u.id = VR_PUNT_SUB_ALL;
+    assert_int_equal(req(f, c, &m), 0);
+    assert_non_null(f->vrd->punt_conn);
+    cli_close(f, c);
+    assert_null(f->vrd->punt_conn);
+}
+
+/* PUNT frames and a subscription without a connection are not requests. */
+static void test_punt_frames_are_not_requests(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    struct vr_msg m;
+    vr_msg_init(&m, VR_MSG_PUNT, 0, 0);
+    m.u.punt = (struct vr_msg_punt){.reason = DP_PUNT_FLOW_MISS, .frame_size = 14};
+    assert_int_equal(req(f, c, &m), VRD_EREQUEST);
+    struct buf out;
+    buf_init(&out, VR_MSG_MAX);
+    vr_msg_init(&m, VR_MSG_PUNT_SUB, 0, 7);
+    m.u.id = VR_PUNT_SUB_ALL;
+    assert_int_equal(vrd_ctl_handle(f->vrd, &m, &out), 0);
+    struct vr_msg r;
+    assert_int_equal(vr_msg_decode(out.data, out.size, &r), 0);
+    assert_int_equal(r.u.reply.code, VRD_EREQUEST);
+    assert_null(f->vrd->punt_conn);
+    buf_destroy(&out);
+    cli_close(f, c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -416,6 +568,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_and_coalesced_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_headless_then_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fabric_sockets_follow_the_interface, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_punts_held_on_the_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_punt_frames_are_not_requests, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

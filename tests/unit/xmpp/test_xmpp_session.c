@@ -36,6 +36,8 @@ struct side {
     struct xmpp_route_key last_key;
     char last_ack[XMPP_ID_MAX];
     int config_rc;
+    unsigned helds, held_objs, digests, in_syncs;
+    uint64_t last_digest;
 };
 
 static void cb_send(void *arg, const uint8_t *data, size_t size)
@@ -176,6 +178,98 @@ static void pair_open(struct side *ctl, struct side *agent, const char *agent_na
     assert_int_equal(xmpp_session_start(&agent->s, 0), 0);
     assert_int_equal(xmpp_session_start(&agent->s, 0), XMPP_ERR_STATE);
     pump(ctl, agent, 0);
+}
+
+static void cb_subscribe_digest(void *arg, const char *instance, uint32_t id, uint64_t digest)
+{
+    struct side *d = arg;
+    d->digests++;
+    d->last_digest = digest;
+    d->last_instance_id = id;
+    snprintf(d->last_instance, sizeof d->last_instance, "%s", instance);
+}
+static void cb_config_held(void *arg, const struct xmpp_held_obj *held, size_t count)
+{
+    struct side *d = arg;
+    d->helds++;
+    d->held_objs += (unsigned)count;
+    assert_true(count == 0 || held != NULL);
+}
+static void cb_in_sync(void *arg, const char *instance)
+{
+    struct side *d = arg;
+    d->in_syncs++;
+    snprintf(d->last_instance, sizeof d->last_instance, "%s", instance);
+}
+
+/* Resume: the agent's header says so, CONFIG_HELD is answered, a
+ * subscribe's digest reaches subscribe_digest (or plain subscribe when a
+ * control node has no such callback), IN_SYNC reaches the agent. */
+static void test_resume(void **state)
+{
+    (void)state;
+    struct xmpp_session_ops rops = ops;
+    rops.subscribe_digest = cb_subscribe_digest;
+    rops.config_held = cb_config_held;
+    rops.in_sync = cb_in_sync;
+    for (int with_cbs = 0; with_cbs < 2; with_cbs++) {
+        struct side ctl, agent;
+        side_init(&ctl, XMPP_ROLE_CONTROL, NULL, "agent-1");
+        memset(&agent, 0, sizeof agent);
+        buf_init(&agent.wire, 0);
+        buf_init(&agent.all, 0);
+        struct xmpp_session_config ac = {.role = XMPP_ROLE_AGENT, .local_jid = "agent-1", .resume = true};
+        assert_int_equal(xmpp_session_init(&agent.s, &ac, with_cbs ? &rops : &ops, &agent), 0);
+        if (with_cbs) {
+            xmpp_session_destroy(&ctl.s);
+            struct xmpp_session_config cc = {.role = XMPP_ROLE_CONTROL, .peer_identity = "agent-1"};
+            assert_int_equal(xmpp_session_init(&ctl.s, &cc, &rops, &ctl), 0);
+        }
+        assert_int_equal(xmpp_session_start(&ctl.s, 0), 0);
+        assert_int_equal(xmpp_session_start(&agent.s, 0), 0);
+        pump(&ctl, &agent, 0);
+        assert_true(ctl.s.peer_resume);
+        assert_true(sent_contains(&agent, "resume=\"1\""));
+        unsigned samples[] = {21, 20};
+        for (size_t i = 0; i < 2; i++) {
+            struct xmpp_stanza st;
+            sample_stanza(&st, samples[i]);
+            assert_int_equal(xmpp_session_send(&agent.s, 1, &st), 0);
+            xmpp_stanza_clear(&st);
+            pump(&ctl, &agent, 1);
+        }
+        assert_false(ctl.closed);
+        assert_true(sent_contains(&ctl, "<iq type=\"result\" id=\"id-21\""));
+        assert_int_equal(ctl.helds, with_cbs ? 1 : 0);
+        assert_int_equal(ctl.held_objs, with_cbs ? 3 : 0);
+        assert_int_equal(ctl.digests, with_cbs ? 1 : 0);
+        assert_int_equal(ctl.subscribes, with_cbs ? 0 : 1); /* no digest callback: a plain subscribe */
+        if (with_cbs) {
+            assert_true(ctl.last_digest == 0xfedcba9876543210ull);
+            assert_int_equal(ctl.last_instance_id, 7);
+        }
+        struct xmpp_stanza st;
+        sample_stanza(&st, 22);
+        assert_int_equal(xmpp_session_send(&ctl.s, 2, &st), 0);
+        pump(&ctl, &agent, 2);
+        assert_false(agent.closed);
+        assert_int_equal(agent.in_syncs, with_cbs ? 1 : 0);
+        /* IN_SYNC from an agent is not accepted */
+        assert_int_equal(xmpp_session_send(&agent.s, 3, &st), 0);
+        xmpp_stanza_clear(&st);
+        pump(&ctl, &agent, 3);
+        assert_true(ctl.closed);
+        assert_int_equal(ctl.cond, XMPP_SC_UNSUPPORTED_STANZA_TYPE);
+        side_destroy(&ctl);
+        side_destroy(&agent);
+    }
+    /* an agent without resume: the header does not say it */
+    struct side ctl, agent;
+    pair_open(&ctl, &agent, "agent-1", "agent-1");
+    assert_false(ctl.s.peer_resume);
+    assert_false(sent_contains(&agent, "resume"));
+    side_destroy(&ctl);
+    side_destroy(&agent);
 }
 
 static void test_open_and_dispatch(void **state)
@@ -414,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_from_mismatch),
         cmocka_unit_test(test_hold_and_keepalive),
         cmocka_unit_test(test_bad_peers),
+        cmocka_unit_test(test_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

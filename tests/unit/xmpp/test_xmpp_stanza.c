@@ -592,6 +592,86 @@ static void test_dns(void **state)
     buf_destroy(&out);
 }
 
+/* The resume digests: equal for equal content whatever the order of next
+ * hops or properties, different when any field differs. */
+static void test_resume_hashes(void **state)
+{
+    (void)state;
+    struct xmpp_route_entry a, b;
+    sample_entry(&a, XMPP_FAMILY_INET, 1);
+    b = a;
+    uint64_t h = xmpp_route_item_hash("vn1", &a);
+    assert_true(h == xmpp_route_item_hash("vn1", &b));
+    assert_true(h != xmpp_route_item_hash("vn2", &a));
+    if (a.next_hop_count >= 2) {
+        b.next_hops[0] = a.next_hops[1];
+        b.next_hops[1] = a.next_hops[0];
+        assert_true(h == xmpp_route_item_hash("vn1", &b));
+    }
+    b = a;
+    b.next_hops[0].label ^= 1;
+    assert_true(h != xmpp_route_item_hash("vn1", &b));
+    b = a;
+    b.sequence_number++;
+    assert_true(h != xmpp_route_item_hash("vn1", &b));
+    b = a;
+    b.key.plen = 31;
+    b.key.prefix.addr[3] &= 0xfe;
+    assert_true(h != xmpp_route_item_hash("vn1", &b));
+    b = a;
+    b.virtual_network[0] ^= 1;
+    assert_true(h != xmpp_route_item_hash("vn1", &b));
+
+    struct xmpp_config_obj o, p;
+    memset(&o, 0, sizeof o);
+    strcpy(o.node.type, "virtual-network");
+    strcpy(o.node.name, "vn1");
+    struct xmpp_config_prop props[2] = {{.name = "a", .value = "1"}, {.name = "b", .value = "2"}};
+    struct xmpp_config_prop swapped[2] = {props[1], props[0]};
+    struct xmpp_config_prop other[2] = {{.name = "a", .value = "12"}, {.name = "b", .value = ""}};
+    o.node.props = props;
+    o.node.prop_count = 2;
+    p = o;
+    p.node.props = swapped;
+    uint64_t ho = xmpp_config_obj_hash(&o);
+    assert_true(ho == xmpp_config_obj_hash(&p));
+    p.node.props = other; /* "1","2" vs "12","": the lengths count */
+    assert_true(ho != xmpp_config_obj_hash(&p));
+    p = o;
+    p.node.prop_count = 1;
+    assert_true(ho != xmpp_config_obj_hash(&p));
+    memset(&p, 0, sizeof p);
+    p.is_link = true;
+    strcpy(p.left.type, "virtual-network");
+    strcpy(p.left.name, "vn1");
+    assert_true(ho != xmpp_config_obj_hash(&p));
+
+    /* a digest that is not 1..16 hex digits is refused */
+    const char *bad[] = {"", "xyz", "12345678901234567", "-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char xml[512];
+        snprintf(xml, sizeof xml,
+                 "<iq type='set' id='s'><pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='vn1'>"
+                 "<options><instance-id>1</instance-id><digest xmlns='urn:strata:xmpp:resume'>%s</digest>"
+                 "</options></subscribe></pubsub></iq>",
+                 bad[i]);
+        struct xmpp_stanza st;
+        assert_int_equal(decode_text(xml, &st), XMPP_ERR_RANGE);
+        xmpp_stanza_clear(&st);
+    }
+    /* a held entry without its hash, a link without its right end */
+    const char *bad_held[] = {"<node type='t' name='n'/>", "<link ltype='t' lname='n' hash='1'/>",
+                              "<other hash='1'/>"};
+    for (size_t i = 0; i < sizeof bad_held / sizeof bad_held[0]; i++) {
+        char xml[512];
+        snprintf(xml, sizeof xml, "<iq type='set' id='h'><held xmlns='urn:strata:xmpp:resume'>%s</held></iq>",
+                 bad_held[i]);
+        struct xmpp_stanza st;
+        assert_int_equal(decode_text(xml, &st), XMPP_ERR_DECODE);
+        xmpp_stanza_clear(&st);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_route_keys),
         cmocka_unit_test(test_dns),
+        cmocka_unit_test(test_resume_hashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

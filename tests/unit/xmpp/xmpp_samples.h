@@ -139,7 +139,7 @@ static inline void sample_props(struct xmpp_config_node *n, unsigned count)
 }
 
 /* Fills 'st' with sample number 'i' (0 <= i < SAMPLE_COUNT). */
-#define SAMPLE_COUNT 20
+#define SAMPLE_COUNT 23
 static inline void sample_stanza(struct xmpp_stanza *st, unsigned i)
 {
     memset(st, 0, sizeof *st);
@@ -256,6 +256,36 @@ static inline void sample_stanza(struct xmpp_stanza *st, unsigned i)
         strcpy(st->instance, "a");
         st->instance_id = 0;
         strcpy(st->id, "q\"u'o<t>e&");
+        break;
+    case 20: /* resume: a subscribe with the digest of what the agent holds */
+        st->type = XMPP_STANZA_SUBSCRIBE;
+        strcpy(st->instance, "default-domain:admin:vn1:vn1");
+        st->instance_id = 7;
+        st->has_digest = true;
+        st->digest = 0xfedcba9876543210ull;
+        break;
+    case 21: /* resume: the config an agent holds */
+        st->type = XMPP_STANZA_CONFIG_HELD;
+        st->held_count = 3;
+        st->held = calloc(3, sizeof *st->held);
+        if (st->held == NULL) {
+            abort();
+        }
+        strcpy(st->held[0].type, "virtual-machine-interface");
+        strcpy(st->held[0].name, "default-domain:admin:vmi-1 <x>");
+        st->held[0].hash = 1;
+        st->held[1].is_link = true;
+        strcpy(st->held[1].type, "virtual-router");
+        strcpy(st->held[1].name, "vr1");
+        strcpy(st->held[1].rtype, "virtual-machine-interface");
+        strcpy(st->held[1].rname, "default-domain:admin:vmi-1 \"&'");
+        st->held[1].hash = 0xffffffffffffffffull;
+        strcpy(st->held[2].type, "global-vrouter-config");
+        strcpy(st->held[2].name, "g");
+        break;
+    case 22:
+        st->type = XMPP_STANZA_IN_SYNC;
+        strcpy(st->instance, "default-domain:admin:vn1:vn1");
         break;
     default:
         st->type = XMPP_STANZA_PUBLISH;
