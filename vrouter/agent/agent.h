@@ -201,6 +201,10 @@ bool agent_route_adopt(struct agent_core *c, const struct dp_route *r, const str
  * node that is up has sent one since start, the datapath is swept of the
  * previous generations (once). */
 void agent_node_eor(struct agent_core *c, int node);
+/* 'node' confirmed, after its restart, that the routes of instance 'ri'
+ * held from it are current (XMPP IN_SYNC, docs/xmpp.md "Resume after a
+ * control-node restart"): its stale copies there become fresh again. */
+void agent_node_in_sync(struct agent_core *c, int node, const char *ri);
 /* The stale timer ran out (both nodes gone long enough): every stale copy
  * is removed. Returns how many. */
 size_t agent_stale_expire(struct agent_core *c);

@@ -717,6 +717,24 @@ int agent_cfg_node_up(struct agent_cfg *g, int node)
     return 0;
 }
 
+int agent_cfg_node_resume(struct agent_cfg *g, int node, struct xmpp_held_obj **held, size_t *count)
+{
+    *held = NULL;
+    *count = 0;
+    if (!node_ok(g, node)) {
+        return AGENT_EINVAL;
+    }
+    if (!g->mirror[node]) {
+        return agent_cfg_node_up(g, node);
+    }
+    if (acfg_mirror_held(g->mirror[node], held, count) != 0) {
+        return AGENT_ENOMEM;
+    }
+    g->up[node] = true;
+    g->complete[node] = false;
+    return 0;
+}
+
 void agent_cfg_node_down(struct agent_cfg *g, int node)
 {
     if (node_ok(g, node)) {

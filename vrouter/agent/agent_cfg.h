@@ -66,6 +66,14 @@ void agent_cfg_free(struct agent_cfg *g);
 
 /* Node 'node''s session is up: its mirror starts empty (loading). */
 int agent_cfg_node_up(struct agent_cfg *g, int node) STRATA_WARN_UNUSED;
+/* Node 'node''s session is up and resumes (docs/xmpp.md "Resume after a
+ * control-node restart"): the mirror kept from its previous session stays
+ * (loading until End-of-RIB) and '*held' gets what it holds, for the
+ * CONFIG_HELD announcement (free() it); the node then sends only the
+ * difference. Without a kept mirror, as agent_cfg_node_up() with nothing
+ * held. AGENT_EINVAL, AGENT_ENOMEM. */
+int agent_cfg_node_resume(struct agent_cfg *g, int node, struct xmpp_held_obj **held, size_t *count)
+    STRATA_WARN_UNUSED;
 /* Node 'node' is lost: its mirror is kept for headless operation. */
 void agent_cfg_node_down(struct agent_cfg *g, int node);
 /* Node 'node' sent End-of-RIB: its mirror is complete; reconciles. */

@@ -1497,6 +1497,21 @@ void agent_node_eor(struct agent_core *c, int node)
     }
 }
 
+void agent_node_in_sync(struct agent_core *c, int node, const char *ri_name)
+{
+    struct agent_ri *ri = agent_ri_find(c, ri_name);
+    if (!ri || node < 0 || node >= (int)c->cfg.node_count) {
+        return;
+    }
+    for (size_t j = 0; j < ri->route_count; j++) {
+        struct agent_route *rt = &ri->routes[j];
+        if (rt->copy[node].present && rt->copy[node].stale) {
+            rt->copy[node].stale = false;
+            route_program(c, ri, rt);
+        }
+    }
+}
+
 size_t agent_stale_expire(struct agent_core *c)
 {
     return remove_stale(c, -1);

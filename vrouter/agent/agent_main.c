@@ -93,6 +93,9 @@ struct node {
     uint64_t backoff_ms;
     uv_timer_t timer; /* session ticks, and the reconnect delay */
     uint64_t connects, routes_in;
+    /* resume: "INSTANCE ID" -> xmpp_route_item_hash of each item held from
+     * this node, and those not yet confirmed on the current session */
+    json_t *held, *stale;
 };
 
 struct ctl_client {
@@ -369,11 +372,27 @@ static void send_stanza(struct node *n, struct xmpp_stanza *st, const char *id)
     }
 }
 
+/* The digest of the items of 'ri' held from 'n' (their hashes summed). */
+static uint64_t held_digest(const struct node *n, const char *ri)
+{
+    uint64_t sum = 0;
+    size_t len = strlen(ri);
+    const char *k;
+    json_t *v;
+    json_object_foreach(n->held, k, v) {
+        if (strncmp(k, ri, len) == 0 && k[len] == ' ') {
+            sum += (uint64_t)json_integer_value(v);
+        }
+    }
+    return sum;
+}
+
 static void op_subscribe(void *arg, int node, const char *ri, uint32_t id)
 {
     struct agentd *d = arg;
-    struct xmpp_stanza st = {.type = XMPP_STANZA_SUBSCRIBE, .instance_id = id};
+    struct xmpp_stanza st = {.type = XMPP_STANZA_SUBSCRIBE, .instance_id = id, .has_digest = true};
     snprintf(st.instance, sizeof st.instance, "%s", ri);
+    st.digest = held_digest(&d->nodes[node], ri);
     send_stanza(&d->nodes[node], &st, "sub");
 }
 
@@ -448,8 +467,19 @@ static void ses_established(void *arg, const char *peer)
     n->backoff_ms = BACKOFF_MIN_MS;
     uv_timer_stop(&d->stale_timer);
     log_info(MOD, "control node up", "node=%d addr=%s:%u peer=%s", n->idx, n->host, n->port, peer);
-    if (agent_cfg_node_up(d->acfg, n->idx) != 0) {
+    /* resume: first what we hold of its config (the node sends only the
+     * difference), then the subscriptions with the digests of the routes
+     * held from it (agent_node_up() subscribes) */
+    struct xmpp_stanza held = {.type = XMPP_STANZA_CONFIG_HELD};
+    if (agent_cfg_node_resume(d->acfg, n->idx, &held.held, &held.held_count) != 0) {
         log_error(MOD, "cannot reset the node's config view", "node=%d", n->idx);
+    }
+    send_stanza(n, &held, "held");
+    free(held.held);
+    const char *k;
+    json_t *v;
+    json_object_foreach(n->held, k, v) {
+        (void)json_object_set_new(n->stale, k, json_true());
     }
     agent_node_up(d->core, n->idx);
 }
@@ -464,18 +494,57 @@ static void ses_closed(void *arg, enum xmpp_stream_cond cond, const char *text, 
     }
 }
 
+/* Keeps the hash of each item held from 'n' (resume digests). */
+static void held_item(struct node *n, const char *ri, const struct xmpp_route_item *it)
+{
+    char id[256], key[XMPP_NAME_MAX + 260];
+    if (xmpp_route_key_format(id, sizeof id, it->entry.family, &it->entry.key) != 0) {
+        return;
+    }
+    snprintf(key, sizeof key, "%s %s", ri, id);
+    json_object_del(n->stale, key);
+    if (it->retract) {
+        json_object_del(n->held, key);
+    } else if (json_object_set_new(n->held, key, json_integer((json_int_t)xmpp_route_item_hash(ri, &it->entry))) !=
+               0) {
+        log_warn(MOD, "no memory for a route's resume hash", "node=%d", n->idx);
+    }
+}
+
 static void ses_routes(void *arg, const struct xmpp_stanza *st)
 {
     struct node *n = arg;
     for (size_t i = 0; i < st->item_count; i++) {
+        held_item(n, st->instance, &st->items[i]);
         agent_route_item(n->d->core, n->idx, st->instance, st->family, &st->items[i]);
     }
     n->routes_in += st->item_count;
 }
 
+static void ses_in_sync(void *arg, const char *ri)
+{
+    struct node *n = arg;
+    size_t len = strlen(ri);
+    const char *k;
+    json_t *v, *tmp;
+    json_object_foreach_safe(n->stale, tmp, k, v) {
+        if (strncmp(k, ri, len) == 0 && k[len] == ' ') {
+            json_object_del(n->stale, k);
+        }
+    }
+    agent_node_in_sync(n->d->core, n->idx, ri);
+    log_info(MOD, "control node: routes of an instance current", "node=%d instance=%s", n->idx, ri);
+}
+
 static void ses_eor(void *arg)
 {
     struct node *n = arg;
+    const char *k;
+    json_t *v;
+    json_object_foreach(n->stale, k, v) {
+        json_object_del(n->held, k); /* the core sweeps the same copies */
+    }
+    json_object_clear(n->stale);
     bool swept = agent_generation_swept(n->d->core);
     agent_node_eor(n->d->core, n->idx);
     log_info(MOD, "control node End-of-RIB", "node=%d", n->idx);
@@ -515,6 +584,7 @@ static const struct xmpp_session_ops SES_OPS = {
     .routes = ses_routes,
     .eor = ses_eor,
     .config = ses_config,
+    .in_sync = ses_in_sync,
     .dns_answer = ses_dns_answer,
 };
 
@@ -591,7 +661,7 @@ static const struct tls_conn_callbacks TLS_CBS = {
 static void node_connect(struct node *n)
 {
     struct agentd *d = n->d;
-    struct xmpp_session_config sc = {.role = XMPP_ROLE_AGENT, .local_jid = d->name};
+    struct xmpp_session_config sc = {.role = XMPP_ROLE_AGENT, .local_jid = d->name, .resume = true};
     int rc = xmpp_session_init(&n->s, &sc, &SES_OPS, n);
     if (rc != 0) {
         log_error(MOD, "cannot create XMPP session", "err=\"%s\"", strata_strerror(rc));
@@ -2010,6 +2080,12 @@ int main(int argc, char **argv)
         n->d = d;
         n->idx = (int)i;
         n->backoff_ms = BACKOFF_MIN_MS;
+        n->held = json_object();
+        n->stale = json_object();
+        if (!n->held || !n->stale) {
+            log_error(MOD, "out of memory", NULL);
+            return 1;
+        }
         uv_timer_init(d->loop, &n->timer);
         n->timer.data = n;
         node_connect(n);
@@ -2034,6 +2110,8 @@ int main(int argc, char **argv)
         if (n->session_init) {
             xmpp_session_destroy(&n->s);
         }
+        json_decref(n->held);
+        json_decref(n->stale);
     }
     if (d->punt_fd >= 0) {
         uv_poll_stop(&d->punt_poll);
