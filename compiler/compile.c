@@ -2389,6 +2389,20 @@ static json_t *vr_interface(const struct compile_model *m, const char *uuid, con
                             json_pack("{s:o}", "mac_address", json_deep_copy(macs))) != 0) {
         *rc = COMPILE_ENOMEM;
     }
+    /* version 3: the name of its virtual machine, the instance's DNS name
+     * (docs/agent-proxy.md): the machine it is under, else the one it refers to */
+    const char *pt = str_of(vmi, "parent_type");
+    const json_t *vmname;
+    if (pt && strcmp(pt, "virtual-machine") == 0) {
+        vmname = json_array_get(json_object_get(vmi, "fq_name"), 0);
+    } else {
+        const json_t *to = json_object_get(json_array_get(json_object_get(vmi, "virtual_machine_refs"), 0), "to");
+        vmname = json_array_get(to, json_array_size(to) - 1);
+    }
+    if (*rc == 0 && m->version >= 3 && json_is_string(vmname) &&
+        json_object_set(e, "virtual_machine", (json_t *)vmname) != 0) {
+        *rc = COMPILE_ENOMEM;
+    }
     json_decref(sgl);
     json_decref(ips);
     json_decref(fips);

@@ -349,6 +349,33 @@ static void test_mac_and_vni_from_compiler(void **state)
     assert_int_equal(p->spec.ifindex, ifindex);
 }
 
+/* The port's hostname is its virtual machine's name (the compiler's
+ * virtual_machine, rules 3) in lower case when that is one DNS label;
+ * none otherwise, and a rename updates the port. */
+static void test_hostname_from_virtual_machine(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(agent_cfg_node_up(f->cfg, 0), 0);
+    send_vn(f, 0, RED, "{\"ip_prefix\":\"10.1.0.0\",\"ip_prefix_len\":24}", "");
+    const char *kv[] = {"uuid", U_A, "virtual_network", RED, "routing_instance", RED_RI,
+                        "instance_ip_addresses", "[\"10.1.0.3\"]", "virtual_machine", "Web-1"};
+    assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-machine-interface", "d:p:a", 5, kv), 0);
+    assert_int_equal(agent_cfg_node_eor(f->cfg, 0), 0);
+    assert_int_equal(agent_cfg_bind(f->cfg, U_A, "tapa"), 0);
+    assert_string_equal(agent_port_find(f->core, U_A)->spec.hostname, "web-1");
+    const char *bad[] = {"web.1", "", "a b", "0123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kv[9] = bad[i];
+        assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-machine-interface", "d:p:a", 5, kv), 0);
+        assert_string_equal(agent_port_find(f->core, U_A)->spec.hostname, "");
+    }
+    kv[9] = "db";
+    assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-machine-interface", "d:p:a", 5, kv), 0);
+    assert_string_equal(agent_port_find(f->core, U_A)->spec.hostname, "db");
+    send_vmi(f, 0, "d:p:a", U_A, RED, "10.1.0.3", "[]"); /* no virtual_machine (rules 2) */
+    assert_string_equal(agent_port_find(f->core, U_A)->spec.hostname, "");
+}
+
 static void test_delete(void **state)
 {
     struct fx *f = *state;
@@ -736,6 +763,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_before_bind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mac_and_vni_from_compiler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostname_from_virtual_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_network_acl, setup, teardown),
