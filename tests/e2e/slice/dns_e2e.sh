@@ -28,12 +28,7 @@ busybox nslookup -h 2>&1 | grep -qi usage || { echo "SKIP: busybox without nsloo
 SLICE_NS=sd
 work=$WORK
 . "$(dirname "$0")/slice_lib.sh"
-ok() { echo "ok $((SECONDS - t0))s: $*"; }
-die() {
-    fail "$*"
-    for n in a b; do echo "--- agent-$n.log" >&2; tail -15 "$work/agent-$n.log" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/slice_test.sh"
 
 slice_pki && slice_controller || die "controller"
 slice_intent || die "intent"
