@@ -73,6 +73,7 @@ struct config_role {
     size_t workers;
     uint64_t store_clients;
     uint64_t conflicts;
+    struct config_role_stats compile; /* the compile_* counters, in ns until read */
     uint64_t requests; /* loop thread */
     struct derive *derive;  /* the compiler's image, shared by the workers */
     pthread_t feeder;       /* keeps 'derive' current: load, then watch /c/ */
@@ -198,6 +199,15 @@ static void worker_give(struct config_role *r, struct worker *w)
     pthread_mutex_lock(&r->lock);
     r->conflicts += w->g.txn_conflicts;
     w->g.txn_conflicts = 0;
+    r->compile.compile_attempts += w->g.compile_attempts;
+    r->compile.compile_refused += w->g.compile_refused;
+    r->compile.compile_lock_ms += w->g.compile_lock_ns;
+    r->compile.compile_plan_ms += w->g.compile_plan_ns;
+    r->compile.compile_commit_ms += w->g.compile_commit_ns;
+    r->compile.compile_catchup_ms += w->g.compile_catchup_ns;
+    w->g.compile_attempts = w->g.compile_refused = 0;
+    w->g.compile_lock_ns = w->g.compile_plan_ns = 0;
+    w->g.compile_commit_ns = w->g.compile_catchup_ns = 0;
     w->next = r->idle;
     r->idle = w;
     pthread_mutex_unlock(&r->lock);
@@ -620,6 +630,12 @@ void config_role_stats(const struct config_role *role, struct config_role_stats 
     pthread_mutex_lock(&r->lock);
     stats->store_clients = r->store_clients;
     stats->txn_conflicts = r->conflicts;
+    stats->compile_attempts = r->compile.compile_attempts;
+    stats->compile_refused = r->compile.compile_refused;
+    stats->compile_lock_ms = r->compile.compile_lock_ms / 1000000u;
+    stats->compile_plan_ms = r->compile.compile_plan_ms / 1000000u;
+    stats->compile_commit_ms = r->compile.compile_commit_ms / 1000000u;
+    stats->compile_catchup_ms = r->compile.compile_catchup_ms / 1000000u;
     pthread_mutex_unlock(&r->lock);
     stats->requests = r->requests;
 }

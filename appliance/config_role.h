@@ -64,6 +64,16 @@ struct config_role_stats {
     uint64_t requests;       /* answered */
     uint64_t store_clients;  /* store clients opened (including reopens) */
     uint64_t txn_conflicts;  /* graph transactions whose compares failed */
+    /* compiling writes (struct graph's compile_* counters, summed over the
+     * workers): attempts, refused attempts, and milliseconds spent waiting
+     * for the compiling lock, planning, committing, and waiting for the
+     * image to show what refused a plan */
+    uint64_t compile_attempts;
+    uint64_t compile_refused;
+    uint64_t compile_lock_ms;
+    uint64_t compile_plan_ms;
+    uint64_t compile_commit_ms;
+    uint64_t compile_catchup_ms;
 };
 
 struct config_role;

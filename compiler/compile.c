@@ -77,6 +77,11 @@ struct pool {
     uint64_t first, last, next;
     json_t *owner; /* owner uuid -> number */
     json_t *used;  /* decimal number -> owner uuid */
+    json_t *journal; /* while journaling (compile_alloc_begin()): owner -> the
+                      * number it held when the journal began (0: none),
+                      * noted before its first change; else NULL */
+    uint64_t saved_next; /* 'next' when the journal began */
+    bool lost;           /* a note failed (out of memory): the journal is incomplete */
 };
 
 /* Route targets of service routing instances are owned by
@@ -86,6 +91,9 @@ struct compile_alloc {
     struct pool rt;
     struct pool vni;
     json_t *svc; /* network uuid -> {owner: true} */
+    json_t *svc_journal; /* while journaling: network uuid -> its 'svc' entry when
+                          * the journal began (a copy, or null) */
+    bool broken;         /* journaling ran out of memory: rollback cannot restore */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -649,12 +657,27 @@ static bool pool_used(const struct pool *p, uint64_t n)
     return json_object_get(p->used, k) != NULL;
 }
 
+/* Notes what 'owner' holds before its first change in a journal. */
+static int pool_note(struct pool *p, const char *owner)
+{
+    if (!p->journal || json_object_get(p->journal, owner)) {
+        return 0;
+    }
+    json_int_t n = json_integer_value(json_object_get(p->owner, owner));
+    if (json_object_set_new(p->journal, owner, json_integer(n)) != 0) {
+        p->lost = true;
+        return COMPILE_ENOMEM;
+    }
+    return 0;
+}
+
 static void pool_release(struct pool *p, const char *owner)
 {
     json_t *v = json_object_get(p->owner, owner);
     if (!v) {
         return;
     }
+    (void)pool_note(p, owner); /* a failure marks the journal lost */
     uint64_t n = (uint64_t)json_integer_value(v);
     char k[24];
     snprintf(k, sizeof k, "%llu", (unsigned long long)n);
@@ -675,6 +698,9 @@ static int pool_claim(struct pool *p, const char *owner, uint64_t n)
     const char *holder = json_string_value(json_object_get(p->used, k));
     if (holder) {
         return strcmp(holder, owner) == 0 ? 0 : COMPILE_ECONFLICT;
+    }
+    if (pool_note(p, owner) != 0) {
+        return COMPILE_ENOMEM;
     }
     pool_release(p, owner);
     if (json_object_set_new(p->used, k, json_string(owner)) != 0 ||
@@ -713,6 +739,70 @@ static void pool_destroy(struct pool *p)
 {
     json_decref(p->owner);
     json_decref(p->used);
+    json_decref(p->journal);
+}
+
+/* Undoes every change the journal noted and stops journaling. */
+static void pool_rollback(struct pool *p)
+{
+    const char *owner;
+    json_t *v;
+    char k[24];
+    if (!p->journal) {
+        return;
+    }
+    /* drop what the noted owners hold now, then give back what they held */
+    json_object_foreach(p->journal, owner, v) {
+        json_t *cur = json_object_get(p->owner, owner);
+        if (cur) {
+            snprintf(k, sizeof k, "%llu", (unsigned long long)json_integer_value(cur));
+            json_object_del(p->used, k);
+            json_object_del(p->owner, owner);
+        }
+    }
+    json_object_foreach(p->journal, owner, v) {
+        json_int_t n = json_integer_value(v);
+        if (n > 0) {
+            snprintf(k, sizeof k, "%llu", (unsigned long long)n);
+            (void)json_object_set_new(p->used, k, json_string(owner));
+            (void)json_object_set_new(p->owner, owner, json_integer(n));
+        }
+    }
+    p->next = p->saved_next;
+    json_decref(p->journal);
+    p->journal = NULL;
+}
+
+/* The noted owners' numbers when the journal began ('then') and now
+ * ('now'), absent ones left out. */
+static int pool_changes(const struct pool *p, json_t *then, json_t *now)
+{
+    const char *owner;
+    json_t *v;
+    json_object_foreach(p->journal, owner, v) {
+        json_t *cur = json_object_get(p->owner, owner);
+        if ((json_integer_value(v) > 0 && json_object_set(then, owner, v) != 0) ||
+            (cur && json_object_set(now, owner, cur) != 0)) {
+            return COMPILE_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Notes network 'vn''s service-target index entry before its first change
+ * in a journal. */
+static int svc_note(struct compile_alloc *a, const char *vn)
+{
+    if (!a->svc_journal || json_object_get(a->svc_journal, vn)) {
+        return 0;
+    }
+    json_t *cur = json_object_get(a->svc, vn);
+    json_t *copy = cur ? json_copy(cur) : json_null();
+    if (!copy || json_object_set_new(a->svc_journal, vn, copy) != 0) {
+        a->broken = true;
+        return COMPILE_ENOMEM;
+    }
+    return 0;
 }
 
 int compile_alloc_create(struct compile_alloc **out)
@@ -739,6 +829,7 @@ void compile_alloc_free(struct compile_alloc *a)
     pool_destroy(&a->rt);
     pool_destroy(&a->vni);
     json_decref(a->svc);
+    json_decref(a->svc_journal);
     free(a);
 }
 
@@ -784,6 +875,135 @@ int compile_alloc_load(struct compile_alloc *a, const json_t *state)
         }
     }
     return pool_load(&a->vni, json_object_get(state, "vni"));
+}
+
+/* Undoes a journal's changes (if one is running) and stops journaling. */
+static void compile_alloc_rollback_quiet(struct compile_alloc *a)
+{
+    pool_rollback(&a->rt);
+    pool_rollback(&a->vni);
+    if (a->svc_journal) {
+        const char *vn;
+        json_t *v;
+        json_object_foreach(a->svc_journal, vn, v) {
+            if (json_is_null(v)) {
+                json_object_del(a->svc, vn);
+            } else {
+                (void)json_object_set(a->svc, vn, v);
+            }
+        }
+        json_decref(a->svc_journal);
+        a->svc_journal = NULL;
+    }
+}
+
+int compile_alloc_begin(struct compile_alloc *a)
+{
+    compile_alloc_rollback_quiet(a);
+    a->rt.journal = json_object();
+    a->vni.journal = json_object();
+    a->svc_journal = json_object();
+    a->rt.saved_next = a->rt.next;
+    a->vni.saved_next = a->vni.next;
+    a->rt.lost = a->vni.lost = a->broken = false;
+    if (!a->rt.journal || !a->vni.journal || !a->svc_journal) {
+        compile_alloc_rollback_quiet(a);
+        return COMPILE_ENOMEM;
+    }
+    return 0;
+}
+
+int compile_alloc_changes(const struct compile_alloc *a, json_t **then, json_t **now)
+{
+    *then = json_pack("{s:{},s:{}}", "route_target", "vni");
+    *now = json_pack("{s:{},s:{}}", "route_target", "vni");
+    int rc = *then && *now && a->rt.journal && a->vni.journal && !a->rt.lost && !a->vni.lost &&
+                     !a->broken
+                 ? 0
+                 : COMPILE_ENOMEM;
+    rc = rc ? rc : pool_changes(&a->rt, json_object_get(*then, "route_target"),
+                                json_object_get(*now, "route_target"));
+    rc = rc ? rc : pool_changes(&a->vni, json_object_get(*then, "vni"), json_object_get(*now, "vni"));
+    if (rc) {
+        json_decref(*then);
+        json_decref(*now);
+        *then = *now = NULL;
+    }
+    return rc;
+}
+
+int compile_alloc_rollback(struct compile_alloc *a)
+{
+    bool ok = !a->rt.lost && !a->vni.lost && !a->broken;
+    compile_alloc_rollback_quiet(a);
+    return ok ? 0 : COMPILE_ENOMEM;
+}
+
+int compile_alloc_set(struct compile_alloc *a, bool rt, const char *owner, uint64_t n)
+{
+    struct pool *p = rt ? &a->rt : &a->vni;
+    char k[24];
+    snprintf(k, sizeof k, "%llu", (unsigned long long)n);
+    const char *holder = json_string_value(json_object_get(p->used, k));
+    if (holder && strcmp(holder, owner) != 0) {
+        compile_alloc_unset(a, rt, n);
+    }
+    const char *slash = rt ? strchr(owner, '/') : NULL;
+    char vn[64];
+    if (slash && (size_t)(slash - owner) >= sizeof vn) {
+        return COMPILE_EINVAL;
+    }
+    int rc = pool_claim(p, owner, n);
+    if (rc == 0 && slash) {
+        memcpy(vn, owner, (size_t)(slash - owner));
+        vn[slash - owner] = '\0';
+        rc = index_add(a->svc, vn, owner);
+    }
+    return rc;
+}
+
+int compile_alloc_claim(struct compile_alloc *a, bool rt, const char *owner, uint64_t n)
+{
+    const char *slash = rt ? strchr(owner, '/') : NULL;
+    char vn[64];
+    if (slash && (size_t)(slash - owner) >= sizeof vn) {
+        return COMPILE_EINVAL;
+    }
+    int rc = pool_claim(rt ? &a->rt : &a->vni, owner, n);
+    if (rc == 0 && slash) {
+        memcpy(vn, owner, (size_t)(slash - owner));
+        vn[slash - owner] = '\0';
+        rc = svc_note(a, vn);
+        rc = rc ? rc : index_add(a->svc, vn, owner);
+    }
+    return rc;
+}
+
+void compile_alloc_unset(struct compile_alloc *a, bool rt, uint64_t n)
+{
+    struct pool *p = rt ? &a->rt : &a->vni;
+    char k[24];
+    snprintf(k, sizeof k, "%llu", (unsigned long long)n);
+    const char *h = json_string_value(json_object_get(p->used, k));
+    char *holder = h ? strdup(h) : NULL;
+    if (!holder) {
+        if (h) {
+            p->lost = true; /* out of memory: the state is no longer the image's */
+        }
+        return;
+    }
+    pool_release(p, holder);
+    const char *slash = rt ? strchr(holder, '/') : NULL;
+    if (slash) {
+        char vn[64];
+        size_t len = (size_t)(slash - holder);
+        if (len < sizeof vn) {
+            memcpy(vn, holder, len);
+            vn[len] = '\0';
+            index_del(a->svc, vn, holder);
+        }
+    }
+    free(holder);
 }
 
 json_t *compile_alloc_dump(const struct compile_alloc *a)
@@ -1633,6 +1853,9 @@ static int chains_emit(const struct compile_model *m, const struct compile_alloc
 
 static void svc_release_all(struct compile_alloc *a, const char *vn, const json_t *keep)
 {
+    if (svc_note(a, vn) != 0) {
+        return;
+    }
     json_t *owned = json_object_get(a->svc, vn);
     const char *k;
     json_t *v, *tmp;
@@ -1661,9 +1884,13 @@ static int vn_alloc_chains(const struct compile_model *m, struct compile_alloc *
     }
     if (rc == 0) {
         svc_release_all(a, uuid, x.owners);
+        rc = svc_note(a, uuid);
         const char *k;
         json_t *v;
         json_object_foreach(x.owners, k, v) {
+            if (rc) {
+                break;
+            }
             if ((rc = index_add(a->svc, uuid, k)) != 0) {
                 break;
             }
@@ -2160,6 +2387,20 @@ static json_t *vr_interface(const struct compile_model *m, const char *uuid, con
     if (*rc == 0 && m->version >= 3 && json_is_array(macs) &&
         json_object_set_new(e, "virtual_machine_interface_mac_addresses",
                             json_pack("{s:o}", "mac_address", json_deep_copy(macs))) != 0) {
+        *rc = COMPILE_ENOMEM;
+    }
+    /* version 3: the name of its virtual machine, the instance's DNS name
+     * (docs/agent-proxy.md): the machine it is under, else the one it refers to */
+    const char *pt = str_of(vmi, "parent_type");
+    const json_t *vmname;
+    if (pt && strcmp(pt, "virtual-machine") == 0) {
+        vmname = json_array_get(json_object_get(vmi, "fq_name"), 0);
+    } else {
+        const json_t *to = json_object_get(json_array_get(json_object_get(vmi, "virtual_machine_refs"), 0), "to");
+        vmname = json_array_get(to, json_array_size(to) - 1);
+    }
+    if (*rc == 0 && m->version >= 3 && json_is_string(vmname) &&
+        json_object_set(e, "virtual_machine", (json_t *)vmname) != 0) {
         *rc = COMPILE_ENOMEM;
     }
     json_decref(sgl);

@@ -163,6 +163,34 @@ void compile_alloc_free(struct compile_alloc *a);
  * owners hold one number. */
 int compile_alloc_load(struct compile_alloc *a, const json_t *state) STRATA_WARN_UNUSED;
 
+/* Journaling, for a caller that keeps one long-lived allocator in step
+ * with its store (compiler/derive.c) instead of loading a copy per
+ * compile (O(numbers) each):
+ * compile_alloc_begin() starts a journal (undoing one still running);
+ * every later change notes the owner's number before it.
+ * compile_alloc_changes() gives, for every owner changed since, the number
+ * it held when the journal began ('*then') and holds now ('*now'), in
+ * compile_alloc_dump()'s form (absent: none); owners not changed are left
+ * out. compile_alloc_rollback() restores the state of compile_alloc_begin()
+ * and ends the journal. COMPILE_ENOMEM when memory ran out while noting:
+ * the allocator no longer reflects anything and must be rebuilt. */
+int compile_alloc_begin(struct compile_alloc *a) STRATA_WARN_UNUSED;
+int compile_alloc_changes(const struct compile_alloc *a, json_t **then, json_t **now) STRATA_WARN_UNUSED;
+int compile_alloc_rollback(struct compile_alloc *a) STRATA_WARN_UNUSED;
+
+/* Keeping an allocator in step with stored identifier keys:
+ * compile_alloc_set() makes number 'n' of the route-target ('rt') or VNI
+ * pool held by 'owner' (whoever held it, and whatever 'owner' held,
+ * released); compile_alloc_unset() frees 'n'. Errors of set: COMPILE_EINVAL
+ * (out of the pool's range, or an owner name too long), COMPILE_ENOMEM. */
+int compile_alloc_set(struct compile_alloc *a, bool rt, const char *owner, uint64_t n) STRATA_WARN_UNUSED;
+void compile_alloc_unset(struct compile_alloc *a, bool rt, uint64_t n);
+
+/* Gives 'owner' number 'n' when it is free (journaled like a compile's
+ * changes): COMPILE_ECONFLICT when another owner holds it, COMPILE_EINVAL
+ * out of range. */
+int compile_alloc_claim(struct compile_alloc *a, bool rt, const char *owner, uint64_t n) STRATA_WARN_UNUSED;
+
 /* The pools as a new JSON object (see compile_alloc_load()). */
 json_t *compile_alloc_dump(const struct compile_alloc *a);
 

@@ -28,9 +28,14 @@ struct derive {
     struct compile_model *model;
     json_t *mods;    /* intent uuid -> mod revision */
     json_t *derived; /* "<type>/<uuid>" -> derived object */
+    json_t *owners;  /* owner uuid -> {"<type>/<uuid>": true}: 'derived' by owner */
     json_t *dmods;   /* "<type>/<uuid>" -> mod revision */
     json_t *rt;      /* "<n>" -> owner */
     json_t *vni;     /* "<n>" -> owner */
+    struct compile_alloc *ids; /* the pools of 'rt' and 'vni', kept in step with them
+                                * so a plan need not load a copy (O(numbers));
+                                * NULL: rebuilt from them by the next plan */
+    json_t *ids_resv; /* during a plan: the reservations claimed on 'ids' */
     char cv[32];     /* value of /c/cv, "" when absent */
     uint64_t rel_mod[2]; /* mod revision of /c/id/rel/rt and /c/id/rel/vni, 0: absent */
     json_t *keyrev;  /* key -> revision of the state applied (puts and deletes) */
@@ -135,7 +140,12 @@ static void image_clear(struct derive *d)
     json_decref(d->vni);
     json_decref(d->keyrev);
     json_decref(d->pend);
-    d->mods = d->derived = d->dmods = d->rt = d->vni = d->keyrev = d->pend = NULL;
+    json_decref(d->owners);
+    d->mods = d->derived = d->dmods = d->rt = d->vni = d->keyrev = d->pend = d->owners = NULL;
+    compile_alloc_free(d->ids);
+    d->ids = NULL;
+    json_decref(d->ids_resv);
+    d->ids_resv = NULL;
 }
 
 static int image_init(struct derive *d)
@@ -147,10 +157,11 @@ static int image_init(struct derive *d)
     d->vni = json_object();
     d->keyrev = json_object();
     d->pend = json_object();
+    d->owners = json_object();
     d->cv[0] = '\0';
     d->rel_mod[0] = d->rel_mod[1] = 0;
     if (compile_model_create(&d->model) != 0 || !d->mods || !d->derived || !d->dmods || !d->rt ||
-        !d->vni || !d->keyrev || !d->pend) {
+        !d->vni || !d->keyrev || !d->pend || !d->owners) {
         image_clear(d);
         return DERIVE_ENOMEM;
     }
@@ -205,6 +216,52 @@ void derive_reset(struct derive *d)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* Drops derived object 'key' from its owner's entry in d->owners. */
+static void owner_unindex(struct derive *d, const char *key)
+{
+    const char *owner = compile_owner(json_object_get(d->derived, key));
+    json_t *set = owner ? json_object_get(d->owners, owner) : NULL;
+    if (set) {
+        json_object_del(set, key);
+        if (json_object_size(set) == 0) {
+            json_object_del(d->owners, owner);
+        }
+    }
+}
+
+/* Adds derived object 'key' ('obj') to its owner's entry in d->owners. */
+static int owner_index(struct derive *d, const char *key, const json_t *obj)
+{
+    const char *owner = compile_owner(obj);
+    if (!owner) {
+        return 0;
+    }
+    json_t *set = json_object_get(d->owners, owner);
+    if (!set && (!(set = json_object()) || json_object_set_new(d->owners, owner, set) != 0)) {
+        return DERIVE_ENOMEM;
+    }
+    return json_object_set_new(set, key, json_true()) == 0 ? 0 : DERIVE_ENOMEM;
+}
+
+/* The derived objects the sources 'subset' own, as compile_owned_by()
+ * gives them, from the owner index (O(what they own), not O(derived)). */
+static json_t *owned_by(const struct derive *d, const json_t *subset)
+{
+    json_t *res = json_object();
+    const char *src, *k;
+    json_t *v, *x;
+    json_object_foreach((json_t *)subset, src, v) {
+        json_object_foreach(json_object_get(d->owners, src), k, x) {
+            json_t *obj = json_object_get(d->derived, k);
+            if (res && obj && json_object_set(res, k, obj) != 0) {
+                json_decref(res);
+                res = NULL;
+            }
+        }
+    }
+    return res;
+}
+
 /* Applies one key state; d->mu held. */
 static int apply_locked(struct derive *d, const char *key, const uint8_t *value, size_t size,
                         uint64_t mod, bool deleted)
@@ -240,14 +297,22 @@ static int apply_locked(struct derive *d, const char *key, const uint8_t *value,
         return 0;
     }
     if (derive_id_parse(key, strlen(key), &pool, &n) == 0) {
-        json_t *map = strcmp(pool, "rt") == 0 ? d->rt : d->vni;
+        bool rt = strcmp(pool, "rt") == 0;
+        json_t *map = rt ? d->rt : d->vni;
         char num[24];
         snprintf(num, sizeof num, "%lu", n);
         if (deleted) {
             json_object_del(map, num);
+            if (d->ids) {
+                compile_alloc_unset(d->ids, rt, n);
+            }
             return 0;
         }
         json_t *owner = json_stringn((const char *)value, size);
+        if (d->ids && (!owner || compile_alloc_set(d->ids, rt, json_string_value(owner), n) != 0)) {
+            compile_alloc_free(d->ids); /* rebuilt from the maps by the next plan */
+            d->ids = NULL;
+        }
         return owner && json_object_set_new(map, num, owner) == 0 ? 0 : DERIVE_ENOMEM;
     }
     if (strncmp(key, "/c/o/", 5) != 0) {
@@ -267,6 +332,7 @@ static int apply_locked(struct derive *d, const char *key, const uint8_t *value,
     bool dv = derive_type_derived(tname);
     if (deleted) {
         if (dv) {
+            owner_unindex(d, type);
             json_object_del(d->derived, type);
             json_object_del(d->dmods, type);
         } else {
@@ -282,7 +348,9 @@ static int apply_locked(struct derive *d, const char *key, const uint8_t *value,
     }
     int rc;
     if (dv) {
-        rc = json_object_set_new(d->derived, type, obj) == 0 &&
+        owner_unindex(d, type);
+        int irc = owner_index(d, type, obj);
+        rc = json_object_set_new(d->derived, type, obj) == 0 && irc == 0 &&
                      json_object_set_new(d->dmods, type, json_integer((json_int_t)mod)) == 0
                  ? 0
                  : DERIVE_ENOMEM;
@@ -596,6 +664,15 @@ static uint64_t mod_of(const json_t *map, const char *key)
     return (uint64_t)json_integer_value(json_object_get(map, key));
 }
 
+/* Forgets the long-lived pools (rebuilt by the next plan). */
+static void ids_drop(struct derive *d)
+{
+    compile_alloc_free(d->ids); /* a journal running on it goes with it */
+    d->ids = NULL;
+    json_decref(d->ids_resv);
+    d->ids_resv = NULL;
+}
+
 /* The identifier state as compile_alloc_load() reads it; d->mu held. */
 static json_t *ids_state(const struct derive *d)
 {
@@ -649,6 +726,92 @@ static json_t *ids_state_reserved(const struct derive *d)
         }
     }
     return st;
+}
+
+/* Starts a plan on the image's long-lived pools (d->ids, built from the
+ * maps when missing): a journal on them, then this process's reservations
+ * claimed on top as ids_state_reserved() adds them (an owner the pools
+ * already know, or a number they hold, is left out). The journal's
+ * reservation part is kept in d->ids_resv for ids_end(). d->mu held. */
+static int ids_begin(struct derive *d)
+{
+    if (!d->ids) {
+        json_t *st = ids_state(d);
+        int rc = st ? compile_alloc_create(&d->ids) : DERIVE_ENOMEM;
+        rc = rc ? rc : compile_alloc_load(d->ids, st);
+        json_decref(st);
+        if (rc) {
+            compile_alloc_free(d->ids);
+            d->ids = NULL;
+            return rc;
+        }
+    }
+    if (compile_alloc_begin(d->ids) != 0) {
+        return DERIVE_ENOMEM;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(d->resv, k, v) {
+        const char *sep = strchr(k, '\x1f');
+        bool rt = strncmp(k, "rt\x1f", 3) == 0;
+        json_int_t n = json_integer_value(json_array_get(v, 0));
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)n);
+        if (!sep || n <= 0 ||
+            (rt ? compile_alloc_rt(d->ids, sep + 1) : compile_alloc_vni(d->ids, sep + 1)) != 0 ||
+            json_object_get(rt ? d->rt : d->vni, num)) {
+            continue;
+        }
+        int rc = compile_alloc_claim(d->ids, rt, sep + 1, (uint64_t)n);
+        if (rc == COMPILE_ENOMEM) {
+            ids_drop(d);
+            return DERIVE_ENOMEM;
+        }
+    }
+    json_t *then = NULL;
+    json_decref(d->ids_resv);
+    d->ids_resv = NULL;
+    if (compile_alloc_changes(d->ids, &then, &d->ids_resv) != 0) {
+        ids_drop(d);
+        return DERIVE_ENOMEM;
+    }
+    json_decref(then); /* reservations only add owners the image lacks */
+    return 0;
+}
+
+/* Ends a plan begun by ids_begin(): '*image' gets the image's numbers of
+ * every owner the plan (or a reservation) changed, '*before' the same
+ * with the reservations, '*after' what the compile left; owners not
+ * changed are in none of them (plan_ids() and reserve() look only at
+ * differences). The pools are rolled back. d->mu held. */
+static int ids_end(struct derive *d, json_t **image, json_t **before, json_t **after)
+{
+    *image = *before = *after = NULL;
+    int rc = compile_alloc_changes(d->ids, image, after);
+    if (rc == 0) {
+        *before = json_deep_copy(*image);
+        static const char *const pools[2] = {"route_target", "vni"};
+        for (int i = 0; i < 2 && *before && rc == 0; i++) {
+            rc = json_object_update(json_object_get(*before, pools[i]),
+                                    json_object_get(d->ids_resv, pools[i]))
+                     ? DERIVE_ENOMEM
+                     : 0;
+        }
+        rc = rc ? rc : *before ? 0 : DERIVE_ENOMEM;
+    }
+    if (compile_alloc_rollback(d->ids) != 0) {
+        rc = DERIVE_ENOMEM;
+        ids_drop(d);
+    }
+    json_decref(d->ids_resv);
+    d->ids_resv = NULL;
+    if (rc) {
+        json_decref(*image);
+        json_decref(*before);
+        json_decref(*after);
+        *image = *before = *after = NULL;
+    }
+    return rc;
 }
 
 /* Records the allocations of 'after' absent from 'before' as reserved by
@@ -1069,9 +1232,13 @@ static int plan_subset(struct derive *d, struct derive_plan *p, const struct chu
     json_t *image = NULL;
     struct compile_alloc *alloc = NULL;
     bool ids = subset_allocates(d, subset);
+    /* with identifiers, compile on the image's long-lived pools under a
+     * journal (ids_begin()), rolled back after: O(what changes), not
+     * O(numbers); without a usable one, on a loaded copy */
+    bool journal = ids && ids_begin(d) == 0;
     int rc = reads && out ? 0 : DERIVE_ENOMEM;
     *before = *after = NULL;
-    if (rc == 0) {
+    if (rc == 0 && !journal) {
         /* sources that take no identifiers compile against empty pools
          * (they never read them), so the plan skips copying the pools */
         image = ids ? ids_state(d) : json_object();
@@ -1079,12 +1246,23 @@ static int plan_subset(struct derive *d, struct derive_plan *p, const struct chu
         rc = image && *before ? compile_alloc_create(&alloc) : DERIVE_ENOMEM;
     }
     compile_model_track(d->model, reads);
-    rc = rc ? rc : compile_alloc_load(alloc, ids ? *before : NULL);
-    rc = rc ? rc : compile_sources(d->model, alloc, subset, out);
+    rc = rc || journal ? rc : compile_alloc_load(alloc, ids ? *before : NULL);
+    rc = rc ? rc : compile_sources(d->model, journal ? d->ids : alloc, subset, out);
     compile_model_track(d->model, NULL);
+    if (rc == 0 && journal) {
+        rc = ids_end(d, &image, before, after);
+        journal = false;
+    }
+    if (journal) {
+        json_t *i = NULL, *b = NULL, *a = NULL;
+        (void)ids_end(d, &i, &b, &a);
+        json_decref(i);
+        json_decref(b);
+        json_decref(a);
+    }
     if (rc == 0) {
-        *after = ids ? compile_alloc_dump(alloc) : json_object();
-        owned = json_object_size(subset) ? compile_owned_by(d->derived, subset) : json_object();
+        *after = *after ? *after : ids ? compile_alloc_dump(alloc) : json_object();
+        owned = json_object_size(subset) ? owned_by(d, subset) : json_object();
         rc = *after && owned ? 0 : DERIVE_ENOMEM;
     }
     rc = rc ? rc : adopt_default_acls(out);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "store/client.h"
 #include "store/cmd.h"
@@ -26,6 +27,14 @@
 STRATA_ERR_DEFINE(graph, GRAPH_ERRORS)
 
 #define SEP "\x1f" /* fq_name element separator in /c/f/ keys */
+
+/* Monotonic nanoseconds, for the compile time counters. */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 int graph_http_status(int code)
 {
@@ -465,7 +474,11 @@ static int txn_apply(struct graph *g, struct txn *t, bool *ok, uint64_t *revisio
     }
     struct rd rd;
     rd_init(&rd);
+    uint64_t t0 = g->in_compile ? now_ns() : 0;
     rc = kv_run(g, &cmd, false, &rd, err);
+    if (g->in_compile) {
+        g->compile_commit_ns += now_ns() - t0;
+    }
     buf_destroy(&cmd);
     if (rc == 0) {
         g->txn_count++;
@@ -1679,14 +1692,27 @@ static int derive_add(struct graph *g, struct txn *tx, const struct schema_type 
                         ? STORE_TXN_COMPARES_MAX - tx->ncmp - DERIVE_TXN_MARGIN : 1;
     p.budget_ops = STORE_TXN_OPS_MAX - tx->nops > DERIVE_TXN_MARGIN
                        ? STORE_TXN_OPS_MAX - tx->nops - DERIVE_TXN_MARGIN : 1;
+    uint64_t t0 = now_ns();
+    if (!derive_held(g->derive) && derive_type_serial(t->name)) {
+        /* taken here rather than in compile_begin(): the graph's own reads
+         * (parent, refs, fq_name) need no lock, only plan, commit and
+         * image update do (compile_end() releases it) */
+        derive_lock(g->derive);
+        g->compile_lock_ns += now_ns() - t0;
+        t0 = now_ns();
+    }
     int rc = derive_plan_change(g->derive, t->name, uuid, old, now, &p, msg, sizeof msg);
     if (rc == 0 && p.serial && !derive_held(g->derive)) {
         /* planned without the lock but it takes identifiers after all:
          * plan again under it (compile_end() releases it) */
         derive_unreserve(g->derive, p.token);
+        uint64_t t1 = now_ns();
         derive_lock(g->derive);
+        g->compile_lock_ns += now_ns() - t1;
+        t0 += now_ns() - t1;
         rc = derive_plan_change(g->derive, t->name, uuid, old, now, &p, msg, sizeof msg);
     }
+    g->compile_plan_ns += now_ns() - t0;
     if (rc) {
         derive_plan_destroy(&p);
         return derive_fail(err, rc, msg);
@@ -1800,9 +1826,12 @@ static unsigned attempts_for(const struct graph *g, const struct schema_type *t)
 
 /* Before an attempt on a compiled type 't' (NULL: an operation that
  * always serializes): one transaction taking identifiers per process at a
- * time (derive.h says why), so 't' of derive_type_serial() and anything
- * on an unwatched image take derive_lock() here; the other types plan
- * without it, derive_add() taking it should the plan need it. An image
+ * time (derive.h says why). 't' NULL and anything on an unwatched image
+ * (reloaded under the lock) take derive_lock() here; on a watched image
+ * derive_add() takes it just before planning a type of
+ * derive_type_serial() (or a plan that turned out to need it), so the
+ * graph's own reads run outside it; the lock is held through the commit
+ * and the image update and released by compile_end(). An image
  * that is not ready (starting, or reloading after a lost watch) is waited
  * for, or loaded here when unwatched; still not ready, the plan answers
  * 503. */
@@ -1812,9 +1841,13 @@ static void compile_begin(struct graph *g, bool on, const struct schema_type *t)
     if (!on) {
         return;
     }
-    if (!t || derive_type_serial(t->name) || !derive_watched(g->derive)) {
+    uint64_t t0 = now_ns();
+    g->in_compile = true;
+    g->compile_attempts++;
+    if (!t || !derive_watched(g->derive)) {
         derive_lock(g->derive);
     }
+    g->compile_lock_ns += now_ns() - t0;
     if (derive_ready(g->derive)) {
         return;
     }
@@ -1839,6 +1872,7 @@ static void compile_end(struct graph *g, bool on, bool proposed, const struct tx
     if (!on) {
         return;
     }
+    g->in_compile = false;
     if (proposed && ok) {
         for (uint32_t i = 0; i < tx->nops; i++) {
             const struct store_op *op = &tx->ops[i];
@@ -1855,9 +1889,12 @@ static void compile_end(struct graph *g, bool on, bool proposed, const struct tx
     g->derive_token = 0;
     bool follow = proposed && ok && !g->in_pending;
     if (proposed && !ok) {
+        g->compile_refused++;
+        uint64_t t0 = now_ns();
         if (derive_watched(g->derive)) {
             /* a lagging image only makes the next plan's compares fail */
             (void)derive_wait(g->derive, g->seen_revision, DERIVE_WAIT_MS);
+            g->compile_catchup_ns += now_ns() - t0;
         } else {
             struct graph_error e;
             if (graph_derive_load(g, g->derive, NULL, &e) != 0) {

@@ -98,11 +98,22 @@ struct graph {
     uint64_t txn_count;      /* transactions proposed */
     uint64_t txn_conflicts;  /* of which the compares failed */
     uint64_t derived_writes; /* derived objects written or deleted by compiles */
+    /* where compiling writes spend their time (ns, summed over attempts):
+     * waiting for derive_lock() and a ready image, planning, committing
+     * (the store round trip), and waiting for the image to show what
+     * refused a plan; attempts and refusals count compiling attempts */
+    uint64_t compile_attempts;
+    uint64_t compile_refused;
+    uint64_t compile_lock_ns;
+    uint64_t compile_plan_ns;
+    uint64_t compile_commit_ns;
+    uint64_t compile_catchup_ns;
     bool fresh_reads;        /* internal: decision reads go through the leader */
     uint64_t seen_revision;  /* internal: store revision of the last transaction */
     struct derive *derive;   /* the compiler's image, or NULL: no compiling */
     uint64_t derive_token;   /* internal: the identifiers the plan in flight reserved */
     bool in_pending;         /* internal: running graph_compile_pending() */
+    bool in_compile;         /* internal: between compile_begin() and compile_end() */
 };
 
 /* Sets up 'g' on 'schema' and 'kv' (both must outlive it). */

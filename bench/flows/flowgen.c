@@ -1,11 +1,17 @@
 /* bench/flows: the packet source and the counter watcher of the flow-setup
  * benchmark (bench/flows/run builds it with cc; no project library).
- *   flowgen send IFNAME SRC DST DSTMAC COUNT [BASE]
+ *   flowgen send IFNAME SRC DST DSTMAC COUNT [BASE [RATE [WINDOW NETNS PEER]]]
  *     sends COUNT UDP frames SRC -> DST, each one a new flow (source and
  *     destination ports walk a 2^32 space from BASE), through an AF_PACKET
  *     socket with sendmmsg in batches of 64, as fast as the socket takes
- *     them; prints "sent N start_ns T end_ns T".
- *   flowgen punt IFNAME SRC DST DSTMAC COUNT [BASE]
+ *     them or, with RATE > 0, paced at RATE frames per second (a batch
+ *     waits until its time); with WINDOW > 0, closed loop: a batch waits
+ *     while more than WINDOW frames sent are not yet received on device
+ *     PEER of network namespace NETNS (a /run/netns path; its rx_packets
+ *     read over rtnetlink), and frames not received within 200 ms of no
+ *     progress count as lost (the wait ends); prints "sent N start_ns T
+ *     end_ns T lost_waits L".
+ *   flowgen punt IFNAME SRC DST DSTMAC COUNT [BASE [RATE [WINDOW NETNS PEER]]]
  *     the same frames as the datapath punts them for a flow miss (the
  *     16-byte punt header of vrouter/dp/dp.h: reason 5, ingress ifindex 2,
  *     VRF 1), for an agent reading its punt interface on the other end;
@@ -15,6 +21,10 @@
  *     last_change_ns T" (CLOCK_MONOTONIC, comparable with send's). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sched.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -49,6 +59,58 @@ static uint16_t csum(const uint8_t *p, size_t n)
     return (uint16_t)~s;
 }
 
+/* A NETLINK_ROUTE socket in network namespace 'ns' (path) and the index
+ * of device 'name' there; the caller's namespace is restored. */
+static int peer_open(const char *ns, const char *name, int *ifindex)
+{
+    int self = open("/proc/self/ns/net", O_RDONLY), other = open(ns, O_RDONLY), fd = -1;
+    if (self >= 0 && other >= 0 && setns(other, CLONE_NEWNET) == 0) {
+        *ifindex = (int)if_nametoindex(name);
+        fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+        if (setns(self, CLONE_NEWNET) != 0) {
+            perror("flowgen: setns back");
+            exit(1);
+        }
+    }
+    if (self >= 0) {
+        close(self);
+    }
+    if (other >= 0) {
+        close(other);
+    }
+    return *ifindex > 0 ? fd : -1;
+}
+
+/* The rx_packets of device 'ifindex' over rtnetlink socket 'fd'. */
+static uint64_t peer_rx(int fd, int ifindex)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct ifinfomsg ifi;
+    } req = {.nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST},
+             .ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex}};
+    static uint8_t buf[16384];
+    if (send(fd, &req, sizeof req, 0) < 0) {
+        return 0;
+    }
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; n > 0 && NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type != RTM_NEWLINK) {
+            continue;
+        }
+        struct ifinfomsg *ifi = NLMSG_DATA(h);
+        int len = (int)IFLA_PAYLOAD(h);
+        for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+            if (a->rta_type == IFLA_STATS64 && RTA_PAYLOAD(a) >= sizeof(struct rtnl_link_stats64)) {
+                struct rtnl_link_stats64 st;
+                memcpy(&st, RTA_DATA(a), sizeof st);
+                return st.rx_packets;
+            }
+        }
+    }
+    return 0;
+}
+
 static int send_flows(int argc, char **argv, int punt)
 {
     if (argc < 7) {
@@ -63,6 +125,17 @@ static int send_flows(int argc, char **argv, int punt)
         return 2;
     }
     uint64_t count = strtoull(argv[6], NULL, 10), base = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
+    uint64_t rate = argc > 8 ? strtoull(argv[8], NULL, 10) : 0;
+    uint64_t window = argc > 11 ? strtoull(argv[9], NULL, 10) : 0, lost_waits = 0, rx0 = 0, lost = 0;
+    int nl = -1, peer = 0;
+    if (window) {
+        nl = peer_open(argv[10], argv[11], &peer);
+        if (nl < 0) {
+            fprintf(stderr, "flowgen: cannot read %s in %s\n", argv[11], argv[10]);
+            return 1;
+        }
+        rx0 = peer_rx(nl, peer);
+    }
     int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_ifindex = (int)ifx, .sll_halen = 6};
     int qb = 1, sz = 8 << 20;
@@ -79,6 +152,28 @@ static int send_flows(int argc, char **argv, int punt)
     uint8_t smac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
     uint64_t sent = 0, t0 = now_ns();
     while (sent < count) {
+        if (window) {
+            uint64_t rx = peer_rx(nl, peer) - rx0, last = rx, since = now_ns();
+            while (sent > rx + lost + window) {
+                struct timespec d = {0, 20000};
+                nanosleep(&d, NULL);
+                rx = peer_rx(nl, peer) - rx0;
+                if (rx != last) {
+                    last = rx;
+                    since = now_ns();
+                } else if (now_ns() - since > 200000000u) {
+                    lost = sent - rx; /* not coming: stop waiting for them */
+                    lost_waits++;
+                }
+            }
+        }
+        if (rate) {
+            uint64_t due = t0 + sent * 1000000000u / rate;
+            for (uint64_t t = now_ns(); t < due; t = now_ns()) {
+                struct timespec d = {0, (long)(due - t < 200000 ? due - t : 200000)};
+                nanosleep(&d, NULL);
+            }
+        }
         unsigned n = 0;
         for (; n < BATCH && sent + n < count; n++) {
             uint8_t *f = frames[n] + hdr;
@@ -121,8 +216,8 @@ static int send_flows(int argc, char **argv, int punt)
             sent += (uint64_t)r;
         }
     }
-    printf("sent %llu start_ns %llu end_ns %llu\n", (unsigned long long)sent, (unsigned long long)t0,
-           (unsigned long long)now_ns());
+    printf("sent %llu start_ns %llu end_ns %llu lost_waits %llu\n", (unsigned long long)sent, (unsigned long long)t0,
+           (unsigned long long)now_ns(), (unsigned long long)lost_waits);
     return 0;
 }
 

@@ -871,6 +871,11 @@ int acfg_agent_stats(const struct acfg *c, const char *name, size_t *objects, si
     return 0;
 }
 
+const json_t *acfg_indexes(const struct acfg *c)
+{
+    return c->indexes;
+}
+
 /* ---- the receiving side ---- */
 
 struct acfg_mirror {

@@ -143,6 +143,11 @@ size_t acfg_agents_missing(const struct acfg *c);
  * unknown agent. */
 int acfg_agent_stats(const struct acfg *c, const char *name, size_t *objects, size_t *stanzas) STRATA_WARN_UNUSED;
 
+/* The virtual-router-index objects as agents get them: a JSON object
+ * router name -> index (borrowed; valid until the next acfg_object()).
+ * The instance-name answers read them (routing/control/dns_names.h). */
+const json_t *acfg_indexes(const struct acfg *c);
+
 /* ---- the receiving side ---- */
 
 struct acfg_mirror;

@@ -14,6 +14,7 @@
 
 #include "lib/log.h"
 #include "routing/control/agent_config.h"
+#include "routing/control/dns_names.h"
 #include "routing/control/xmpp_glue.h"
 #include "routing/xmpp/xmpp_session.h"
 
@@ -415,7 +416,27 @@ static void ses_config_ack(void *arg, const char *id, bool ok)
     }
 }
 
+/* An agent's instance-name question, answered on its own session from the
+ * indexes of the agents' configuration (routing/control/dns_names.h); not
+ * found while no configuration is attached. */
+static void ses_dns_query(void *arg, const struct xmpp_stanza *q)
+{
+    struct xconn *c = arg;
+    struct xmpp_stanza a = {.type = XMPP_STANZA_DNS_ANSWER};
+    memcpy(a.id, q->id, sizeof a.id);
+    memcpy(a.to, q->from, sizeof a.to);
+    dnsn_resolve(c->srv->cfg ? acfg_indexes(c->srv->cfg) : NULL, c->agent ? c->name : NULL, &q->dns, &a.dns);
+    log_debug("xmpp", "instance-name question", "agent=%s interface=%s name=%s found=%d", c->name,
+              q->dns.interface, q->dns.name, (int)a.dns.found);
+    int rc = xmpp_session_send(&c->s, uv_now(c->srv->loop), &a);
+    if (rc != 0) {
+        log_warn("xmpp", "cannot answer an instance-name question", "agent=%s err=\"%s\"", c->name,
+                 strata_strerror(rc));
+    }
+}
+
 static const struct xmpp_session_ops session_ops = {
+    .dns_query = ses_dns_query,
     .config_ack = ses_config_ack,
     .send = ses_send,
     .established = ses_established,

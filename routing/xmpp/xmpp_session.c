@@ -199,9 +199,17 @@ static void dispatch_control(struct xmpp_session *s, const struct xmpp_stanza *s
             s->ops.config_ack(s->arg, st->id, st->type == XMPP_STANZA_RESULT);
         }
         return;
+    case XMPP_STANZA_DNS_QUERY:
+        if (s->ops.dns_query) {
+            s->ops.dns_query(s->arg, st);
+        } else {
+            answer(s, st, "service-unavailable");
+        }
+        return;
     case XMPP_STANZA_ROUTES:
     case XMPP_STANZA_EOR_EVENT:
     case XMPP_STANZA_CONFIG:
+    case XMPP_STANZA_DNS_ANSWER:
     case XMPP_STANZA_PING:
     case XMPP_STANZA_IN_SYNC:
     case XMPP_STANZA_NONE:
@@ -236,6 +244,12 @@ static void dispatch_agent(struct xmpp_session *s, const struct xmpp_stanza *st)
     case XMPP_STANZA_RESULT:
     case XMPP_STANZA_ERROR:
         return; /* our sets' answers; pongs are counted earlier */
+    case XMPP_STANZA_DNS_ANSWER:
+        if (s->ops.dns_answer) {
+            s->ops.dns_answer(s->arg, st);
+        }
+        return;
+    case XMPP_STANZA_DNS_QUERY:
     case XMPP_STANZA_SUBSCRIBE:
     case XMPP_STANZA_UNSUBSCRIBE:
     case XMPP_STANZA_PUBLISH:

@@ -88,6 +88,13 @@ struct xmpp_session_ops {
     void (*routes)(void *arg, const struct xmpp_stanza *st);
     /* AGENT: a config push; 0 answers iq result, nonzero iq error. */
     int (*config)(void *arg, const struct xmpp_stanza *st);
+    /* CONTROL: an agent's instance-name question (XMPP_STANZA_DNS_QUERY);
+     * the callback answers it with xmpp_session_send() of a DNS_ANSWER
+     * whose id is the question's. Without it the session answers iq error
+     * service-unavailable. */
+    void (*dns_query)(void *arg, const struct xmpp_stanza *st);
+    /* AGENT: a control node's answer to our question (DNS_ANSWER). */
+    void (*dns_answer)(void *arg, const struct xmpp_stanza *st);
 };
 
 struct xmpp_session {

@@ -903,6 +903,7 @@ static int decode_config(const struct xmpp_elem *cfg, struct xmpp_stanza *st)
     return 0;
 }
 
+static int decode_dns(const struct xmpp_elem *dns, bool answer, struct xmpp_stanza *st);
 static int held_attr(const struct xmpp_elem *e, const char *name, char *out, size_t size, bool is_type)
 {
     const char *v = xmpp_elem_attr(e, name);
@@ -962,6 +963,10 @@ static int decode_iq(const struct xmpp_elem *e, struct xmpp_stanza *st)
         return XMPP_ERR_DECODE;
     }
     if (strcmp(type, "result") == 0) {
+        const struct xmpp_elem *dns = xmpp_elem_child(e, "dns", XMPP_NS_DNS);
+        if (dns) {
+            return decode_dns(dns, true, st);
+        }
         st->type = XMPP_STANZA_RESULT;
         return 0;
     }
@@ -996,6 +1001,9 @@ static int decode_iq(const struct xmpp_elem *e, struct xmpp_stanza *st)
         if (payload && named(payload, "ping") && payload->ns && strcmp(payload->ns, XMPP_NS_PING) == 0) {
             st->type = XMPP_STANZA_PING;
             return 0;
+        }
+        if (payload && named(payload, "dns") && payload->ns && strcmp(payload->ns, XMPP_NS_DNS) == 0) {
+            return decode_dns(payload, false, st);
         }
         return XMPP_ERR_UNSUPPORTED;
     }
@@ -1325,6 +1333,8 @@ static int encode_config(struct buf *out, const struct xmpp_stanza *st)
     return put(out, "</config>");
 }
 
+static int encode_dns(struct buf *out, const struct xmpp_stanza *st);
+
 static int encode_body(struct buf *out, const struct xmpp_stanza *st)
 {
     int rc;
@@ -1464,6 +1474,9 @@ static int encode_body(struct buf *out, const struct xmpp_stanza *st)
             return rc;
         }
         return put(out, "/></iq>");
+    case XMPP_STANZA_DNS_QUERY:
+    case XMPP_STANZA_DNS_ANSWER:
+        return encode_dns(out, st);
     case XMPP_STANZA_CONFIG_HELD:
         if (st->held_count > XMPP_MAX_HELD || (st->held_count > 0 && st->held == NULL)) {
             return XMPP_ERR_TOOMANY;
@@ -1518,6 +1531,122 @@ int xmpp_stanza_encode(struct buf *out, const struct xmpp_stanza *st)
         out->size = mark; /* nothing half-written */
     }
     return rc;
+}
+
+/* ---- instance names (urn:strata:dns) ---- */
+
+/* A DNS name as the instance-name stanzas carry it: labels of 1..63 bytes
+ * of [a-z0-9_-], at most 253 bytes, no trailing dot; "" passes. */
+static int check_dns_name(const char *s)
+{
+    size_t n = strlen(s), label = 0;
+    if (n > XMPP_DNS_NAME_MAX - 1 || (n > 0 && s[n - 1] == '.')) {
+        return XMPP_ERR_NAME;
+    }
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        if (c == '.') {
+            if (label == 0) {
+                return XMPP_ERR_NAME;
+            }
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+            if (++label > 63) {
+                return XMPP_ERR_NAME;
+            }
+        } else {
+            return XMPP_ERR_NAME;
+        }
+    }
+    return 0;
+}
+
+/* Checks what encode writes and decode leaves: a question has exactly one
+ * of name and address, a found answer both, a negative answer one. */
+static int check_dns(const struct xmpp_dns *d, bool answer)
+{
+    if (strnlen(d->interface, sizeof d->interface) == sizeof d->interface ||
+        strnlen(d->name, sizeof d->name) == sizeof d->name || check_object_name(d->interface) != 0 ||
+        check_dns_name(d->name) != 0) {
+        return XMPP_ERR_NAME;
+    }
+    if (d->address.version != 0 && d->address.version != 4) {
+        return XMPP_ERR_ADDR;
+    }
+    bool has_name = d->name[0] != '\0', has_addr = d->address.version == 4;
+    if (answer && d->found ? !(has_name && has_addr) : has_name == has_addr) {
+        return XMPP_ERR_DECODE;
+    }
+    if (!answer && (d->found || d->ttl != 0)) {
+        return XMPP_ERR_DECODE;
+    }
+    return 0;
+}
+
+/* <dns xmlns="urn:strata:dns"><interface/><name/><address/><ttl/></dns> */
+static int decode_dns(const struct xmpp_elem *dns, bool answer, struct xmpp_stanza *st)
+{
+    struct xmpp_dns *d = &st->dns;
+    st->type = answer ? XMPP_STANZA_DNS_ANSWER : XMPP_STANZA_DNS_QUERY;
+    const struct xmpp_elem *ifc = child(dns, "interface"), *name = child(dns, "name");
+    const struct xmpp_elem *addr = child(dns, "address"), *ttl = child(dns, "ttl");
+    int rc;
+    if (ifc == NULL || (rc = trimmed(xmpp_elem_text(ifc), d->interface, sizeof d->interface)) != 0) {
+        return XMPP_ERR_DECODE;
+    }
+    if (name && (rc = trimmed(xmpp_elem_text(name), d->name, sizeof d->name)) != 0) {
+        return rc;
+    }
+    for (char *p = d->name; *p; p++) {
+        if (*p >= 'A' && *p <= 'Z') {
+            *p = (char)(*p - 'A' + 'a');
+        }
+    }
+    if (addr && (rc = parse_ip(xmpp_elem_text(addr), 4, &d->address)) != 0) {
+        return rc;
+    }
+    if (answer) {
+        if (ttl == NULL) {
+            return XMPP_ERR_DECODE;
+        }
+        if ((rc = parse_u32(xmpp_elem_text(ttl), UINT32_MAX, &d->ttl)) != 0) {
+            return rc;
+        }
+        d->found = d->name[0] != '\0' && d->address.version == 4;
+    }
+    return check_dns(d, answer);
+}
+
+static int encode_dns(struct buf *out, const struct xmpp_stanza *st)
+{
+    const struct xmpp_dns *d = &st->dns;
+    bool answer = st->type == XMPP_STANZA_DNS_ANSWER;
+    char a[64];
+    int rc;
+    if ((rc = check_dns(d, answer)) != 0) {
+        return rc;
+    }
+    if ((rc = encode_head(out, "iq", answer ? "result" : "get", st)) != 0 || (rc = put(out, "<dns")) != 0 ||
+        (rc = put_attr(out, "xmlns", XMPP_NS_DNS)) != 0 || (rc = buf_put_u8(out, '>')) != 0 ||
+        (rc = put_elem(out, "interface", d->interface)) != 0 ||
+        (d->name[0] && (rc = put_elem(out, "name", d->name)) != 0)) {
+        return rc;
+    }
+    if (d->address.version == 4 &&
+        ((rc = format_ip(a, sizeof a, &d->address)) != 0 || (rc = put_elem(out, "address", a)) != 0)) {
+        return rc;
+    }
+    if (answer && (rc = put_u32_elem(out, "ttl", d->ttl)) != 0) {
+        return rc;
+    }
+    return put(out, "</dns></iq>");
+}
+
+static bool dns_equal(const struct xmpp_dns *a, const struct xmpp_dns *b)
+{
+    return strcmp(a->interface, b->interface) == 0 && strcmp(a->name, b->name) == 0 &&
+           a->address.version == b->address.version && memcmp(a->address.addr, b->address.addr, 16) == 0 &&
+           a->found == b->found && a->ttl == b->ttl;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1653,6 +1782,9 @@ bool xmpp_stanza_equal(const struct xmpp_stanza *a, const struct xmpp_stanza *b)
         return true;
     case XMPP_STANZA_ERROR:
         return strcmp(a->error_type, b->error_type) == 0 && strcmp(a->condition, b->condition) == 0;
+    case XMPP_STANZA_DNS_QUERY:
+    case XMPP_STANZA_DNS_ANSWER:
+        return dns_equal(&a->dns, &b->dns);
     case XMPP_STANZA_EOR:
     case XMPP_STANZA_EOR_EVENT:
     case XMPP_STANZA_RESULT:

@@ -19,6 +19,7 @@
 #define XMPP_NS_PING "urn:xmpp:ping"
 #define XMPP_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define XMPP_EOR_NODE "0/0/EndOfRib"
+#define XMPP_NS_DNS "urn:strata:dns"
 
 #define XMPP_NAME_MAX 512 /* routing instance, network, object names (with NUL) */
 #define XMPP_TYPE_MAX 128 /* config object / link types, property names */
@@ -32,6 +33,8 @@
 #define XMPP_MAX_HELD 16384      /* objects per CONFIG_HELD announcement */
 #define XMPP_LABEL_MAX 0xfffffu  /* MPLS label, 20 bits */
 #define XMPP_VNI_MAX 0xffffffu   /* VXLAN network identifier, 24 bits */
+#define XMPP_DNS_NAME_MAX 254    /* an instance's DNS name, dotted, no trailing dot (with NUL) */
+#define XMPP_DNS_IFACE_MAX 128   /* the asking interface's name (with NUL) */
 
 /* Address families of route items: "AFI/SAFI" on the wire. */
 enum xmpp_family {
@@ -131,6 +134,22 @@ struct xmpp_config_node {
 
 enum xmpp_config_op { XMPP_CONFIG_UPDATE = 0, XMPP_CONFIG_DELETE };
 
+/* An instance-name question of an agent's DNS proxy, or its answer
+ * (docs/xmpp.md, "Instance names"). A question names the asking interface
+ * and exactly one of 'name' (an A question) or 'address' (PTR). An answer
+ * repeats the question; 'found' answers carry both 'name' and 'address',
+ * negative ones only what was asked; 'ttl' is how long the agent may cache
+ * either. Invariants after decode: 'name' is "" or a DNS name in lower case
+ * (labels of 1..63 bytes of [a-z0-9_-], at most 253 bytes); 'address' is
+ * IPv4 or absent (version 0); 'interface' is a non-empty object name. */
+struct xmpp_dns {
+    char interface[XMPP_DNS_IFACE_MAX];
+    char name[XMPP_DNS_NAME_MAX];
+    struct xmpp_ip address;
+    bool found;   /* answer only */
+    uint32_t ttl; /* answer only, seconds */
+};
+
 /* One object of a config message: a node, or a link between two nodes
  * (which carry type and name only) with its metadata. */
 struct xmpp_config_obj {
@@ -168,6 +187,9 @@ enum xmpp_stanza_type {
     XMPP_STANZA_ROUTES,    /* message/event/items: instance, family, items */
     XMPP_STANZA_EOR_EVENT, /* message/event/<items node="0/0/EndOfRib"/> */
     XMPP_STANZA_CONFIG,    /* iq set <config>: objs */
+    /* instance names (urn:strata:dns) */
+    XMPP_STANZA_DNS_QUERY,  /* agent -> control node, iq get <dns>: dns */
+    XMPP_STANZA_DNS_ANSWER, /* control node -> agent, iq result <dns>: dns */
     /* both directions */
     XMPP_STANZA_RESULT, /* iq result: id */
     XMPP_STANZA_ERROR,  /* iq error: id, error_type, condition */
@@ -202,6 +224,7 @@ struct xmpp_stanza {
     size_t held_count;
     char error_type[16];  /* cancel, continue, modify, auth, wait */
     char condition[64];   /* a urn:ietf:params:xml:ns:xmpp-stanzas element */
+    struct xmpp_dns dns;  /* DNS_QUERY, DNS_ANSWER */
 };
 
 /* Frees what 'st' owns and zeroes it; NULL accepted. */

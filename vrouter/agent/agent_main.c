@@ -62,6 +62,7 @@
 #include "routing/xmpp/xmpp_session.h"
 #include "vrouter/agent/agent.h"
 #include "vrouter/agent/agent_cfg.h"
+#include "vrouter/agent/proxy/dns_remote.h"
 #include "vrouter/agent/proxy/proxy.h"
 
 int main(int argc, char **argv);
@@ -157,6 +158,10 @@ struct agentd {
     struct buf tx_frames; /* injections of the batch, back to back */
     size_t tx_ends[PUNT_BATCH];
     size_t tx_count;
+    /* instance names asked from control nodes (dns_remote.h) */
+    struct dnsr *dnsr;
+    uv_timer_t dns_timer;
+    bool dns_replaying; /* a lookup miss now fails (SERVFAIL) instead of asking */
     /* ctl */
     uv_pipe_t ctl;
     uv_signal_t sigterm, sigint;
@@ -568,6 +573,9 @@ static int ses_config(void *arg, const struct xmpp_stanza *st)
     return rc == AGENT_ENOMEM || rc == AGENT_EINVAL ? rc : 0;
 }
 
+static void ses_dns_answer(void *arg, const struct xmpp_stanza *st);
+static void dns_node_lost(struct agentd *d, int node);
+
 static const struct xmpp_session_ops SES_OPS = {
     .send = ses_send,
     .established = ses_established,
@@ -576,6 +584,7 @@ static const struct xmpp_session_ops SES_OPS = {
     .eor = ses_eor,
     .config = ses_config,
     .in_sync = ses_in_sync,
+    .dns_answer = ses_dns_answer,
 };
 
 static void stale_fired(uv_timer_t *t)
@@ -645,6 +654,7 @@ static void tls_on_close(struct tls_conn *conn, int status)
                  status ? strata_strerror(status) : "closed");
         agent_node_down(d->core, n->idx);
         agent_cfg_node_down(d->acfg, n->idx);
+        dns_node_lost(d, n->idx);
         if (!any_node_up(d)) {
             uv_timer_start(&d->stale_timer, stale_fired, d->stale_timeout_ms, 0);
         }
@@ -701,7 +711,8 @@ static int lk_name_to_ip4(void *arg, uint32_t vrf, const char *fqdn, uint32_t *i
             return 0;
         }
     }
-    return PROXY_ENOTFOUND;
+    int rc = dnsr_name_to_ip4(d->dnsr, vrf, fqdn, uv_now(d->loop), ip4);
+    return rc == PROXY_EPENDING && d->dns_replaying ? PROXY_EFAIL : rc;
 }
 
 static int lk_ip4_to_name(void *arg, uint32_t vrf, uint32_t ip4, char *out, size_t out_size)
@@ -714,7 +725,8 @@ static int lk_ip4_to_name(void *arg, uint32_t vrf, uint32_t ip4, char *out, size
             return 0;
         }
     }
-    return PROXY_ENOTFOUND;
+    int rc = dnsr_ip4_to_name(d->dnsr, vrf, ip4, uv_now(d->loop), out, out_size);
+    return rc == PROXY_EPENDING && d->dns_replaying ? PROXY_EFAIL : rc;
 }
 
 static void punt_send(struct agentd *d, const uint8_t *frame, size_t size)
@@ -747,6 +759,8 @@ static void punt_tx_flush(struct agentd *d)
     buf_reset(&d->tx_frames);
 }
 
+static void dns_hold(struct agentd *d, const struct agent_port *port, const struct agent_punt *p);
+
 static void punt_proxy(struct agentd *d, const struct agent_punt *p)
 {
     const struct agent_port *port = agent_port_by_ifindex(d->core, p->ifindex);
@@ -777,11 +791,145 @@ static void punt_proxy(struct agentd *d, const struct agent_punt *p)
         }
     } else if (rc == PROXY_ENOREPLY) {
         d->proxy_silent++;
+    } else if (rc == PROXY_EPENDING) {
+        dns_hold(d, port, p);
     } else {
         d->punts_bad++;
         log_debug(MOD, "proxy refused a punted frame", "reason=%u err=\"%s\"", p->reason, strata_strerror(rc));
     }
     buf_destroy(&reply);
+}
+
+/* ---- instance names asked from control nodes (docs/agent-proxy.md) ---- */
+
+static void dns_fired(uv_timer_t *t);
+
+/* The timer at the earliest question deadline, or stopped. */
+static void dns_arm(struct agentd *d)
+{
+    uint64_t at = dnsr_next_deadline(d->dnsr), now = uv_now(d->loop);
+    if (at == UINT64_MAX) {
+        uv_timer_stop(&d->dns_timer);
+    } else {
+        uv_timer_start(&d->dns_timer, dns_fired, at > now ? at - now : 0, 0);
+    }
+}
+
+/* Runs every released frame through the proxy again: answered ones hit the
+ * cache now, failed ones (and any miss) get SERVFAIL. */
+static void dns_drain(struct agentd *d)
+{
+    struct dnsr_frame f;
+    while (dnsr_next(d->dnsr, &f) == 0) {
+        const struct agent_port *port = agent_port_by_ifindex(d->core, f.ifindex);
+        if (port) {
+            struct agent_punt p = {.reason = DP_PUNT_DNS, .ifindex = f.ifindex, .vrf = port->spec.vrf,
+                                   .frame = f.data, .frame_size = f.size};
+            d->dns_replaying = true;
+            punt_proxy(d, &p);
+            d->dns_replaying = false;
+        }
+        free(f.data);
+    }
+}
+
+/* Sends question 'id' to the first control node up other than 'avoid';
+ * with none, its frames fail. */
+static void dns_ask(struct agentd *d, const struct dnsr_question *q, int avoid)
+{
+    struct xmpp_stanza st = {.type = XMPP_STANZA_DNS_QUERY};
+    snprintf(st.id, sizeof st.id, "dns-%u", q->id);
+    snprintf(st.to, sizeof st.to, "%s", XMPP_TO);
+    snprintf(st.dns.interface, sizeof st.dns.interface, "%s", q->iface);
+    snprintf(st.dns.name, sizeof st.dns.name, "%s", q->name);
+    if (q->ip4 != 0) {
+        st.dns.address.version = 4;
+        memcpy(st.dns.address.addr, &q->ip4, 4);
+    }
+    uint32_t id = q->id;
+    for (size_t i = 0; i < d->node_count; i++) {
+        struct node *n = &d->nodes[i];
+        if (n->up && (int)i != avoid && xmpp_session_send(&n->s, uv_now(d->loop), &st) == 0) {
+            dnsr_sent(d->dnsr, id, (int)i);
+            return;
+        }
+    }
+    dnsr_fail(d->dnsr, id);
+    dns_drain(d);
+}
+
+/* A DNS query the proxy could not answer locally: the frame waits for the
+ * control node's answer (a new question is sent); a full table answers
+ * SERVFAIL at once. */
+static void dns_hold(struct agentd *d, const struct agent_port *port, const struct agent_punt *p)
+{
+    const struct dnsr_question *q;
+    if (dnsr_hold(d->dnsr, p->ifindex, port->spec.name, p->frame, p->frame_size, uv_now(d->loop), &q) != 0) {
+        d->dns_replaying = true;
+        punt_proxy(d, p);
+        d->dns_replaying = false;
+        return;
+    }
+    if (q) {
+        dns_ask(d, q, -1);
+    }
+    dns_arm(d);
+}
+
+static void dns_fired(uv_timer_t *t)
+{
+    struct agentd *d = t->data;
+    size_t n = dnsr_expire(d->dnsr, uv_now(d->loop));
+    if (n) {
+        log_debug(MOD, "instance-name questions timed out", "count=%zu", n);
+    }
+    dns_drain(d);
+    dns_arm(d);
+}
+
+static void ses_dns_answer(void *arg, const struct xmpp_stanza *st)
+{
+    struct node *n = arg;
+    struct agentd *d = n->d;
+    char *end;
+    unsigned long id = strncmp(st->id, "dns-", 4) == 0 ? strtoul(st->id + 4, &end, 10) : 0;
+    if (id == 0 || id > UINT32_MAX || *end != '\0') {
+        log_debug(MOD, "instance-name answer with a foreign id", "node=%d id=%s", n->idx, st->id);
+        return;
+    }
+    uint32_t ip4 = 0;
+    if (st->dns.address.version == 4) {
+        memcpy(&ip4, st->dns.address.addr, 4);
+    }
+    int rc = dnsr_answer(d->dnsr, (uint32_t)id, st->dns.found, st->dns.name, ip4, st->dns.ttl, uv_now(d->loop));
+    if (rc != 0) {
+        log_debug(MOD, "instance-name answer not taken", "node=%d id=%s err=\"%s\"", n->idx, st->id,
+                  strata_strerror(rc));
+    }
+    dns_drain(d);
+    dns_arm(d);
+}
+
+/* Control node 'node' is lost: its unanswered questions go to another. */
+static void dns_node_lost(struct agentd *d, int node)
+{
+    uint32_t ids[DNSR_DEFAULT_QUESTIONS];
+    size_t count = 0;
+    const struct dnsr_question *q;
+    for (size_t i = 0; count < DNSR_DEFAULT_QUESTIONS && (q = dnsr_question_at(d->dnsr, i)) != NULL; i++) {
+        if (q->node == node) {
+            ids[count++] = q->id;
+        }
+    }
+    for (size_t k = 0; k < count; k++) {
+        for (size_t i = 0; (q = dnsr_question_at(d->dnsr, i)) != NULL; i++) {
+            if (q->id == ids[k]) {
+                dns_ask(d, q, node);
+                break;
+            }
+        }
+    }
+    dns_arm(d);
 }
 
 /* Decides flow miss 'p' and sends its flow requests; its re-injection,
@@ -1202,6 +1350,12 @@ static void cmd_status(struct agentd *d, struct buf *b)
                             (unsigned long long)d->proxy_replies, (unsigned long long)d->proxy_silent,
                             (unsigned long long)d->reinjects, (unsigned long long)d->tx_errors,
                             (unsigned long long)d->held);
+    struct dnsr_stats ds;
+    dnsr_stats_get(d->dnsr, &ds);
+    rc = rc ? rc : put_line(b, "dns asked %llu answered %llu timeouts %llu full %llu hits %llu pending %zu cached %zu\n",
+                            (unsigned long long)ds.asked, (unsigned long long)ds.answered,
+                            (unsigned long long)ds.timeouts, (unsigned long long)ds.refused_full,
+                            (unsigned long long)ds.cache_hits, ds.questions, ds.cached);
     rc = rc ? rc : put_line(b, "datapath requests %llu writes %llu refused %llu gone %llu alloc_failures %llu\n",
                             (unsigned long long)d->dp_sent, (unsigned long long)d->vr_writes,
                             (unsigned long long)d->dp_errors, (unsigned long long)d->dp_enoent,
@@ -1855,6 +2009,7 @@ int main(int argc, char **argv)
     rc = tls_setup(d);
     rc = rc ? rc : agent_core_create(&d->cfg, &ops, d, &d->core);
     rc = rc ? rc : agent_cfg_create(d->core, d->node_count, d->cfg.encaps, d->cfg.encap_count, &d->acfg);
+    rc = rc ? rc : dnsr_create(NULL, &d->dnsr);
     rc = rc ? rc : vr_connect(d);
     if (rc == 0) {
         uv_prepare_init(d->loop, &d->vr_prepare);
@@ -1867,6 +2022,7 @@ int main(int argc, char **argv)
         free(load_binds);
         free(load_fips);
         tls_ctx_free(d->tls);
+        dnsr_free(d->dnsr);
         agent_cfg_free(d->acfg);
         agent_core_free(d->core);
         return 1;
@@ -1926,6 +2082,8 @@ int main(int argc, char **argv)
     uv_timer_start(&d->sweep_timer, sweep_fired, d->sweep_timeout_ms, 0);
     uv_timer_init(d->loop, &d->age_timer);
     d->age_timer.data = d;
+    uv_timer_init(d->loop, &d->dns_timer);
+    d->dns_timer.data = d;
     uint64_t age_every = d->flow_idle_ms / 4 > 1000 ? d->flow_idle_ms / 4 : 1000;
     uv_timer_start(&d->age_timer, age_fired, age_every, age_every);
     d->rng = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16)) | 1u; /* agents differ, never 0 */
@@ -1977,6 +2135,7 @@ int main(int argc, char **argv)
     (void)uv_loop_close(d->loop);
     unlink(d->ctl_path);
     tls_ctx_free(d->tls);
+    dnsr_free(d->dnsr);
     agent_cfg_free(d->acfg);
     agent_core_free(d->core);
     buf_destroy(&d->out);

@@ -137,9 +137,19 @@ int vrd_run_once(struct vrd *vrd, int timeout_ms)
             break;
         }
     }
+    if (vrd->punt_pending && vrd->punt_conn) {
+        vrd_ctl_flush(vrd, vrd->punt_conn); /* the turn's punts in one send */
+    }
+    vrd->punt_pending = 0;
     vrd_port_reap(vrd);
     uint64_t now = vrd_now_ms();
-    if (now - vrd->last_age_ms >= 1000) {
+    /* Aging walks the whole flow table: every second at most, every
+     * idle/16 at least (up to 10 s), so an entry goes at most that much
+     * after its idle time and a long idle time does not cost a walk of a
+     * large table every second. */
+    uint64_t period = vrd->flow_idle_ms / 16;
+    period = period < 1000 ? 1000 : period > 10000 ? 10000 : period;
+    if (now - vrd->last_age_ms >= period) {
         vrd->last_age_ms = now;
         (void)dp_flow_age(vrd->dp, now, vrd->flow_idle_ms);
     }

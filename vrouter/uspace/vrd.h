@@ -228,7 +228,7 @@ struct vrd {
     uint32_t hold_next;
     uint32_t *replay;
     uint32_t replay_len;
-    int punt_pending;        /* PUNT frames queued on punt_conn since its last flush */
+    int punt_pending;        /* PUNT frames queued on punt_conn this loop turn (sent at its end) */
     uint64_t punts_sent;     /* flow misses punted on the control connection ... */
     uint64_t holds_released; /* ... whose held packet was forwarded ... */
     uint64_t holds_dropped;  /* ... or discarded by a DROP flow ... */
@@ -344,7 +344,7 @@ void vrd_free(struct vrd *vrd);
  * VRD_ESYS when epoll fails. */
 int vrd_run(struct vrd *vrd) STRATA_WARN_UNUSED;
 /* One turn of the loop: waits up to 'timeout_ms' for events, handles them,
- * ages flows when a second has passed. Returns 0 or VRD_ESYS. */
+ * ages flows when the aging period (idle/16, 1 to 10 s) has passed. Returns 0 or VRD_ESYS. */
 int vrd_run_once(struct vrd *vrd, int timeout_ms) STRATA_WARN_UNUSED;
 
 /* ---- internal: vrd_io.c ---- */

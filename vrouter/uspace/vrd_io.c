@@ -895,11 +895,7 @@ static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
     }
     /* a merge in progress stays open across the batches of one wake-up
      * (its bytes are copied): vrd_io_ready sends it before returning */
-    tx_flush(vrd);
-    if (vrd->punt_pending) {
-        vrd->punt_pending = 0;
-        vrd_ctl_flush(vrd, vrd->punt_conn); /* the batch's punts in one send */
-    }
+    tx_flush(vrd); /* punts queued on the control connection leave at the end of the loop turn */
 }
 
 static void pkt_set(struct vrd *vrd, uint32_t k, uint32_t len)

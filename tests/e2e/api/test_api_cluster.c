@@ -9,10 +9,13 @@
  *    (the store revision is unchanged);
  *  - two concurrent creators of one fq_name on two nodes: one 201, one 409;
  *  - delete with live refs: 409;
- *  - creates/s with N concurrent keep-alive clients (printed, not asserted);
+ *  - creates/s with N concurrent keep-alive clients (printed, not asserted),
+ *    all landing, every network with exactly one VNI and route target, the
+ *    VNIs 1..n without a gap (concurrent compiles through three nodes);
  *  - the store leader killed mid-run: clients retry 503s and transport
  *    errors, every create lands exactly once.
- * Usage: test_api_cluster STRATAD WORKDIR [CLIENTS [CREATES_PER_CLIENT]] */
+ * Usage: test_api_cluster STRATAD WORKDIR [CLIENTS [CREATES_PER_CLIENT [NODES]]]
+ * (NODES: how many of the three nodes the creates/s load goes through). */
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -71,6 +74,82 @@ static uint64_t store_revision(void)
         store_client_close(sc);
     }
     return rev;
+}
+
+/* The keys under 'prefix' (up to 'limit'), read through the leader, as
+ * key -> value text; NULL when no node answered. */
+static json_t *store_scan(const char *prefix, uint32_t limit)
+{
+    json_t *out = NULL;
+    for (int i = 0; i < CLUSTER_NODES && !out; i++) {
+        struct store_client *sc = NULL;
+        if (cluster_client(&cl, i, 5000, &sc) != 0) {
+            continue;
+        }
+        struct buf cmd, raw;
+        struct store_reply rep;
+        buf_init(&cmd, 0);
+        buf_init(&raw, 0);
+        struct store_keysel sel = store_sel_prefix(prefix, (uint32_t)strlen(prefix));
+        if (store_cmd_encode_range(&cmd, &sel, limit, 0) == 0 &&
+            store_client_cmd(sc, &cmd, false, &raw, &rep) == 0) {
+            out = json_object();
+            for (uint32_t k = 0; rep.results_len && k < rep.results[0].kvs_len; k++) {
+                const struct store_kv *kv = &rep.results[0].kvs[k];
+                char *key = strndup((const char *)kv->key, kv->key_size);
+                json_object_set_new(out, key, json_stringn((const char *)kv->value, kv->value_size));
+                free(key);
+            }
+            store_reply_destroy(&rep);
+        }
+        buf_destroy(&cmd);
+        buf_destroy(&raw);
+        store_client_close(sc);
+    }
+    return out;
+}
+
+/* Identifiers after concurrent network creates through three nodes: every
+ * virtual network holds exactly one VNI and one route target of its own
+ * (numbers are keys, so a number is never held twice; an owner holding two
+ * would be a leak), and the VNIs in use are 1..n without a gap, as serial
+ * lowest-free allocation gives when nothing was deleted. */
+static void check_identifiers(void)
+{
+    json_t *vns = store_scan("/c/o/virtual-network/", 1000000);
+    json_t *vni = store_scan("/c/id/vni/", 1000000);
+    json_t *rt = store_scan("/c/id/rt/", 1000000);
+    CHECK(vns && vni && rt, "identifier scan failed");
+    if (vns && vni && rt) {
+        json_t *pools[2] = {vni, rt};
+        for (int p = 0; p < 2; p++) {
+            json_t *owners = json_object();
+            const char *key;
+            json_t *v;
+            int dup = 0;
+            json_object_foreach(pools[p], key, v) {
+                const char *o = json_string_value(v);
+                dup += json_object_get(owners, o) != NULL;
+                json_object_set_new(owners, o, json_true());
+            }
+            int missing = 0;
+            json_object_foreach(vns, key, v) {
+                missing += !json_object_get(owners, key + strlen("/c/o/virtual-network/"));
+            }
+            CHECK(dup == 0 && missing == 0, "%s: %d owners hold two numbers, %d networks none",
+                  p ? "route targets" : "VNIs", dup, missing);
+            json_decref(owners);
+        }
+        size_t n = json_object_size(vni);
+        char last[64];
+        snprintf(last, sizeof last, "/c/id/vni/%010zu", n);
+        CHECK(json_object_get(vni, last) != NULL, "VNIs are not 1..%zu", n);
+        printf("identifiers: %zu networks, %zu VNIs, %zu route targets, all distinct\n",
+               json_object_size(vns), n, json_object_size(rt));
+    }
+    json_decref(vns);
+    json_decref(vni);
+    json_decref(rt);
 }
 
 static int leader_index(void)
@@ -364,6 +443,7 @@ struct loader {
 };
 
 static atomic_int total_ok;
+static int load_nodes = CLUSTER_NODES; /* nodes the load goes through (argv[5]) */
 
 static void *load_thread(void *arg)
 {
@@ -412,7 +492,7 @@ static int run_load(const char *prefix, int clients, int per, bool retry, const 
     atomic_store(&total_ok, 0);
     double t0 = now_s();
     for (int i = 0; i < clients; i++) {
-        ls[i] = (struct loader){.node = i % CLUSTER_NODES, .id = i, .count = per, .token = token,
+        ls[i] = (struct loader){.node = i % load_nodes, .id = i, .count = per, .token = token,
                                 .prefix = prefix, .retry = retry};
         pthread_create(&ts[i], NULL, load_thread, &ls[i]);
     }
@@ -490,6 +570,8 @@ int main(int argc, char **argv)
     }
     int clients = argc > 3 ? atoi(argv[3]) : 16;
     int per = argc > 4 ? atoi(argv[4]) : 100;
+    load_nodes = argc > 5 && atoi(argv[5]) >= 1 && atoi(argv[5]) <= CLUSTER_NODES ? atoi(argv[5])
+                                                                                 : CLUSTER_NODES;
     if (getenv("STRATA_UNDER_SANITIZER")) {
         per = per / 4 ? per / 4 : 1;
     }
@@ -507,11 +589,28 @@ int main(int argc, char **argv)
 
         double rate;
         int retries;
+        struct config_role_stats before[CLUSTER_NODES];
+        for (int i = 0; i < CLUSTER_NODES; i++) {
+            config_role_stats(api[i].role, &before[i]);
+        }
         run_load("bench", clients, per, false, member1, false, &rate, &retries);
         printf("RESULT api creates_per_s=%.0f clients=%d creates=%d (HTTPS, token, keep-alive, "
-               "3 nodes)\n",
-               rate, clients, clients * per);
+               "through %d of 3 nodes)\n",
+               rate, clients, clients * per, load_nodes);
+        for (int i = 0; i < CLUSTER_NODES; i++) {
+            struct config_role_stats st;
+            config_role_stats(api[i].role, &st);
+            printf("n%d bench compile: attempts=%llu refused=%llu lock_ms=%llu plan_ms=%llu "
+                   "commit_ms=%llu catchup_ms=%llu\n",
+                   i + 1, (unsigned long long)(st.compile_attempts - before[i].compile_attempts),
+                   (unsigned long long)(st.compile_refused - before[i].compile_refused),
+                   (unsigned long long)(st.compile_lock_ms - before[i].compile_lock_ms),
+                   (unsigned long long)(st.compile_plan_ms - before[i].compile_plan_ms),
+                   (unsigned long long)(st.compile_commit_ms - before[i].compile_commit_ms),
+                   (unsigned long long)(st.compile_catchup_ms - before[i].compile_catchup_ms));
+        }
         CHECK(count_prefix(p1, "bench") == clients * per, "bench networks listed");
+        check_identifiers();
 
         run_load("kill", 6, per, true, member1, true, &rate, &retries);
         printf("leader kill: %d creates landed, %d retries after 503/transport errors, %.0f/s\n",

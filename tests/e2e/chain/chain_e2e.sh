@@ -50,26 +50,23 @@ work=$WORK
 SLICE_NS=ch SLICE_VMS=2
 . "$(dirname "$0")/../slice/slice_lib.sh"
 NVL=${VNS[1]} NVR=${VNS[2]} NF1=chf1-$ID NF2=chf2-$ID
-ok() { echo "ok $((SECONDS - t0))s: $*"; }
-die() {
-    fail "$*"
-    for n in a b; do echo "--- agent-$n.log" >&2; tail -15 "$work/agent-$n.log" >&2; done
-    if [ "${CHAIN_DEBUG:-0}" = 1 ]; then
-        for n in a b; do
-            for c in ports status flows; do echo "--- agent $n $c" >&2; actl $n $c >&2 2>&1; done
-            for r in $(actl $n ports 2>/dev/null | grep -o " ri=[^ ]*" | cut -d= -f2 | sort -u); do
-                echo "--- agent $n routes $r" >&2
-                actl $n routes $r >&2 2>&1
-            done
+. "$(dirname "$0")/../slice/slice_test.sh"
+# slice_debug: with CHAIN_DEBUG=1, what die() shows besides the agents' logs
+slice_debug() {
+    [ "${CHAIN_DEBUG:-0}" = 1 ] || return 0
+    for n in a b; do
+        for c in ports status flows; do echo "--- agent $n $c" >&2; actl $n $c >&2 2>&1; done
+        for r in $(actl $n ports 2>/dev/null | grep -o " ri=[^ ]*" | cut -d= -f2 | sort -u); do
+            echo "--- agent $n routes $r" >&2
+            actl $n routes $r >&2 2>&1
         done
-        for ns in ${NF1:-} ${NF2:-} ${NVR:-} ${NVL:-}; do
-            echo "--- $ns" >&2
-            in_ns $ns ip -s -br link >&2 2>&1
-            in_ns $ns nft list ruleset >&2 2>&1
-            in_ns $ns ip neigh >&2 2>&1
-        done
-    fi
-    exit 1
+    done
+    for ns in ${NF1:-} ${NF2:-} ${NVR:-} ${NVL:-}; do
+        echo "--- $ns" >&2
+        in_ns $ns ip -s -br link >&2 2>&1
+        in_ns $ns nft list ruleset >&2 2>&1
+        in_ns $ns ip neigh >&2 2>&1
+    done
 }
 
 # ---- the controller ----

@@ -42,12 +42,7 @@ e2e_setup fip-e2e ping busybox tshark
 work=$WORK
 SLICE_NS=fp SLICE_VMS=3
 . "$(dirname "$0")/../slice/slice_lib.sh"
-ok() { echo "ok $((SECONDS - t0))s: $*"; }
-die() {
-    fail "$*"
-    for n in a b; do echo "--- agent-$n.log" >&2; tail -15 "$work/agent-$n.log" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/../slice/slice_test.sh"
 
 # ---- the controller ----
 slice_pki && slice_controller || die "controller"

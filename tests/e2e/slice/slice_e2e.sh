@@ -41,12 +41,7 @@ command -v jq >/dev/null && command -v python3 >/dev/null || { echo "SKIP: jq an
 e2e_setup slice-e2e ping busybox
 work=$WORK
 . "$(dirname "$0")/slice_lib.sh"
-ok() { echo "ok $((SECONDS - t0))s: $*"; }
-die() {
-    fail "$*"
-    for n in a b; do echo "--- agent-$n.log" >&2; tail -15 "$work/agent-$n.log" >&2; done
-    exit 1
-}
+. "$(dirname "$0")/slice_test.sh"
 
 # ---- the controller, the intent, the compute nodes ----
 slice_pki && slice_controller || die "controller"

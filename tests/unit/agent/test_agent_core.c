@@ -312,6 +312,50 @@ static void test_headless_stale_and_eor(void **state)
     agent_fx_free(f);
 }
 
+/* A control node restarts and resumes (docs/xmpp.md "Resume after a
+ * control-node restart"): its copies went stale when it was lost; its
+ * IN_SYNC for an instance makes exactly that instance's copies from that
+ * node fresh again (nothing is reprogrammed away, the other instance and
+ * the other node's copies stay as they are), so its End-of-RIB sweeps
+ * nothing there; an unknown instance or node is ignored. */
+static void test_node_in_sync_unstales(void **state)
+{
+    (void)state;
+    struct agent_fx *f = fx_new(1, "g");
+    agent_node_up(f->core, 0);
+    agent_node_up(f->core, 1);
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, VM3);
+    route_in(f, 0, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+    route_in(f, 0, "red", item(0xc0a80103u, 32, REMOTE_IP, 201, XMPP_ENCAP_GRE, 0));
+    route_in(f, 0, "blue", item(0xc0a80207u, 32, REMOTE_IP, 77, XMPP_ENCAP_GRE, 0));
+    route_in(f, 1, "red", item(0xc0a80102u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+    agent_node_down(f->core, 0);
+    agent_node_down(f->core, 1);
+    struct agent_status st;
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.stale_copies, 4);
+    size_t dels = f->msgs[VR_MSG_ROUTE_DEL];
+    agent_node_up(f->core, 0);
+    agent_node_in_sync(f->core, 0, "red");
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.stale_copies, 2); /* node 0's blue copy, node 1's red copy */
+    agent_node_in_sync(f->core, 0, "nope");
+    agent_node_in_sync(f->core, 7, "red");
+    agent_node_in_sync(f->core, -1, "red");
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.stale_copies, 2);
+    /* node 0's End-of-RIB: red stays (fresh), its blue copy goes (never confirmed) */
+    agent_node_eor(f->core, 0);
+    assert_int_equal(lookup(f, 1, 0xc0a80102u).type, DP_NH_TUNNEL);
+    assert_int_equal(lookup(f, 1, 0xc0a80103u).type, DP_NH_TUNNEL);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.stale_copies, 1); /* node 1's red copy, until node 1 returns */
+    assert_int_equal(f->msgs[VR_MSG_ROUTE_DEL], dels + 1); /* blue's .7 only */
+    assert_int_equal(f->dp_errors, 0);
+    agent_fx_free(f);
+}
+
 /* An agent restart: the datapath keeps the old generation's entries; the
  * new core re-adds the port and re-learns one of two routes; nothing is
  * swept before every node that is up sent End-of-RIB; then exactly the
@@ -491,6 +535,40 @@ static void test_restart_adopts_datapath_routes(void **state)
         assert_int_equal(r.gen, 2);
     }
     assert_int_equal(f->dp_errors, 0);
+    agent_fx_free(f);
+}
+
+/* A flow miss the datapath holds (punted on its connection: no
+ * re-injection buffer): the same decision and flows, nothing built. */
+static void test_flow_miss_held_by_datapath(void **state)
+{
+    (void)state;
+    struct agent_fx *f = fx_new(1, "gv");
+    agent_node_up(f->core, 0);
+    agent_fx_port_add(f, VM1);
+    agent_fx_port_add(f, "vm2 tap=tap2 ri=red mac=02:00:00:00:01:02 ip=192.168.1.2/24 gw=192.168.1.254");
+    route_in(f, 0, "red", item(0xc0a80105u, 32, REMOTE_IP, 200, XMPP_ENCAP_GRE, 0));
+    uint8_t b[128];
+    struct agent_punt p;
+    struct agent_flow_decision d;
+    struct dp_flow fl;
+    const uint32_t dsts[] = {0xc0a80102u, 0xc0a80105u}; /* a local port, a remote route */
+    for (int k = 0; k < 2; k++) {
+        size_t n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, dsts[k]);
+        assert_int_equal(agent_punt_parse(b, n, &p), 0);
+        assert_int_equal(agent_flow_miss(f->core, &p, &d, NULL), 0);
+        assert_true(d.forward);
+        assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
+        assert_int_equal(fl.action.type, DP_FLOW_FORWARD);
+        assert_int_equal(dp_flow_get(f->dp, &d.reverse, &fl), 0);
+    }
+    /* an unknown destination: a drop flow, as from the punt interface */
+    size_t n = punted(b, DP_PUNT_FLOW_MISS, 2, 1, 0xc0a80101u, 0x0a0a0a0au);
+    assert_int_equal(agent_punt_parse(b, n, &p), 0);
+    assert_int_equal(agent_flow_miss(f->core, &p, &d, NULL), 0);
+    assert_false(d.forward);
+    assert_int_equal(dp_flow_get(f->dp, &d.key, &fl), 0);
+    assert_int_equal(fl.action.type, DP_FLOW_DROP);
     agent_fx_free(f);
 }
 
@@ -803,9 +881,11 @@ int main(void)
         cmocka_unit_test(test_port_del_removes_everything),
         cmocka_unit_test(test_best_path_and_encap),
         cmocka_unit_test(test_headless_stale_and_eor),
+        cmocka_unit_test(test_node_in_sync_unstales),
         cmocka_unit_test(test_restart_generation_sweep),
         cmocka_unit_test(test_restart_adopts_datapath_routes),
         cmocka_unit_test(test_flow_miss_local_remote_drop),
+        cmocka_unit_test(test_flow_miss_held_by_datapath),
         cmocka_unit_test(test_service_chain_local_next_hop),
         cmocka_unit_test(test_punt_malformed),
         cmocka_unit_test(test_punt_mutations),

@@ -349,6 +349,33 @@ static void test_mac_and_vni_from_compiler(void **state)
     assert_int_equal(p->spec.ifindex, ifindex);
 }
 
+/* The port's hostname is its virtual machine's name (the compiler's
+ * virtual_machine, rules 3) in lower case when that is one DNS label;
+ * none otherwise, and a rename updates the port. */
+static void test_hostname_from_virtual_machine(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(agent_cfg_node_up(f->cfg, 0), 0);
+    send_vn(f, 0, RED, "{\"ip_prefix\":\"10.1.0.0\",\"ip_prefix_len\":24}", "");
+    const char *kv[] = {"uuid", U_A, "virtual_network", RED, "routing_instance", RED_RI,
+                        "instance_ip_addresses", "[\"10.1.0.3\"]", "virtual_machine", "Web-1"};
+    assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-machine-interface", "d:p:a", 5, kv), 0);
+    assert_int_equal(agent_cfg_node_eor(f->cfg, 0), 0);
+    assert_int_equal(agent_cfg_bind(f->cfg, U_A, "tapa"), 0);
+    assert_string_equal(agent_port_find(f->core, U_A)->spec.hostname, "web-1");
+    const char *bad[] = {"web.1", "", "a b", "0123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kv[9] = bad[i];
+        assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-machine-interface", "d:p:a", 5, kv), 0);
+        assert_string_equal(agent_port_find(f->core, U_A)->spec.hostname, "");
+    }
+    kv[9] = "db";
+    assert_int_equal(send1(f, 0, XMPP_CONFIG_UPDATE, "virtual-machine-interface", "d:p:a", 5, kv), 0);
+    assert_string_equal(agent_port_find(f->core, U_A)->spec.hostname, "db");
+    send_vmi(f, 0, "d:p:a", U_A, RED, "10.1.0.3", "[]"); /* no virtual_machine (rules 2) */
+    assert_string_equal(agent_port_find(f->core, U_A)->spec.hostname, "");
+}
+
 static void test_delete(void **state)
 {
     struct fx *f = *state;
@@ -406,6 +433,55 @@ static void test_restore(void **state)
     const struct agent_port *p = agent_port_find(f->core, U_A);
     assert_int_equal(p->spec.ifindex, 7);
     assert_non_null(p->policy);
+}
+
+/* A node that comes back resumes (docs/xmpp.md "Resume after a
+ * control-node restart"): the mirror kept from its lost session is
+ * announced as held (every node with its update's hash), the port stays
+ * while the node loads, and an End-of-RIB with nothing re-sent (the node
+ * found nothing changed) leaves everything as it was. A node never heard
+ * from has nothing to announce; a bad node number is refused. */
+static void test_resume_announces_held(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(agent_cfg_node_up(f->cfg, 0), 0);
+    send_vn(f, 0, RED, "{\"ip_prefix\":\"10.1.0.0\",\"ip_prefix_len\":24}", "");
+    send_vmi(f, 0, "d:p:a", U_A, RED, "10.1.0.3", "[]");
+    assert_int_equal(agent_cfg_node_eor(f->cfg, 0), 0);
+    assert_int_equal(agent_cfg_bind(f->cfg, U_A, "tapa"), 0);
+    struct agent_cfg_status before;
+    agent_cfg_status_get(f->cfg, &before);
+    agent_cfg_node_down(f->cfg, 0);
+
+    struct xmpp_held_obj *held;
+    size_t count;
+    assert_int_equal(agent_cfg_node_resume(f->cfg, 0, &held, &count), 0);
+    assert_true(count >= 2);
+    bool vn = false, vmi = false;
+    for (size_t i = 0; i < count; i++) {
+        assert_int_not_equal(held[i].hash, 0);
+        if (!held[i].is_link && strcmp(held[i].type, "virtual-network") == 0 && strcmp(held[i].name, RED) == 0) {
+            vn = true;
+        }
+        if (!held[i].is_link && strcmp(held[i].type, "virtual-machine-interface") == 0 &&
+            strcmp(held[i].name, "d:p:a") == 0) {
+            vmi = true;
+        }
+    }
+    assert_true(vn && vmi);
+    free(held);
+    assert_non_null(agent_port_find(f->core, U_A));
+    assert_int_equal(agent_cfg_node_eor(f->cfg, 0), 0);
+    struct agent_cfg_status after;
+    agent_cfg_status_get(f->cfg, &after);
+    assert_int_equal(after.changes, before.changes);
+    assert_int_equal(after.bound, 1);
+    assert_int_equal(agent_port_find(f->core, U_A)->spec.ip4, ip("10.1.0.3"));
+
+    assert_int_equal(agent_cfg_node_resume(f->cfg, 1, &held, &count), 0);
+    assert_int_equal(count, 0);
+    free(held);
+    assert_int_equal(agent_cfg_node_resume(f->cfg, 9, &held, &count), AGENT_EINVAL);
 }
 
 /* ---- policy ---- */
@@ -736,8 +812,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_before_bind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mac_and_vni_from_compiler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostname_from_virtual_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_announces_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_network_acl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_security_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_decide_pure, setup, teardown),

@@ -9,11 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "tests/unit/agent_proxy/frames.h"
+#include "vrouter/agent/proxy/dns_remote.h"
 #include "vrouter/agent/proxy/proxy.h"
 
 #define VRF 7
@@ -594,6 +596,63 @@ static void test_dns_nxdomain_refused(void **state)
     assert_int_equal(be16_load(fx->reply.data + 42 + 2), 0x8105);
 }
 
+
+/* Names from a control node (dns_remote.h behind the lookup, as the agent
+ * wires it): the first query is held (PROXY_EPENDING, no reply), the same
+ * frame run again after the answer gets exactly the locally answered bytes;
+ * a question that timed out gets SERVFAIL (not authoritative, no record). */
+struct remote_agent {
+    struct dnsr *r;
+    uint64_t now;
+    int replaying;
+};
+
+static int remote_name(void *arg, uint32_t vrf, const char *fqdn, uint32_t *ip4)
+{
+    struct remote_agent *a = arg;
+    int rc = dnsr_name_to_ip4(a->r, vrf, fqdn, a->now, ip4);
+    return rc == PROXY_EPENDING && a->replaying ? PROXY_EFAIL : rc;
+}
+
+static void test_dns_remote(void **state)
+{
+    struct fixture *fx = *state;
+    struct remote_agent ra = {0};
+    assert_int_equal(dnsr_create(NULL, &ra.r), 0);
+    fx->lk = (struct proxy_lookup){NULL, remote_name, NULL, &ra};
+    expect_error(fx, dns_q_bare, sizeof dns_q_bare, PROXY_EPENDING);
+    const struct dnsr_question *q;
+    assert_int_equal(dnsr_hold(ra.r, 7, "port", dns_q_bare, sizeof dns_q_bare, 0, &q), 0);
+    assert_non_null(q);
+    assert_string_equal(q->name, "vm2.tenant.example");
+    assert_int_equal(q->vrf, VRF);
+    assert_int_equal(dnsr_answer(ra.r, q->id, true, "vm2.tenant.example", a4(10, 1, 2, 7), 60, 10), 0);
+    struct dnsr_frame f;
+    assert_int_equal(dnsr_next(ra.r, &f), 0);
+    assert_false(f.failed);
+    ra.now = 10;
+    expect_reply(fx, f.data, f.size, dns_a_bare, sizeof dns_a_bare);
+    free(f.data);
+    /* the cache answers the next query at once */
+    expect_reply(fx, dns_q_fqdn, sizeof dns_q_fqdn, dns_a_fqdn, sizeof dns_a_fqdn);
+    /* timeout: SERVFAIL */
+    expect_error(fx, dns_q_nx, sizeof dns_q_nx, PROXY_EPENDING);
+    assert_int_equal(dnsr_hold(ra.r, 7, "port", dns_q_nx, sizeof dns_q_nx, 10, &q), 0);
+    assert_non_null(q);
+    assert_int_equal(dnsr_expire(ra.r, 10 + DNSR_DEFAULT_TIMEOUT_MS), 1);
+    assert_int_equal(dnsr_next(ra.r, &f), 0);
+    assert_true(f.failed);
+    ra.replaying = 1;
+    assert_int_equal(run(fx, f.data, f.size), 0);
+    assert_checksums(fx->reply.data, fx->reply.size);
+    uint16_t flags = be16_load(fx->reply.data + 42 + 2);
+    assert_int_equal(flags & 0x000f, 2);  /* SERVFAIL */
+    assert_int_equal(flags & 0x0400, 0);  /* not authoritative */
+    assert_int_equal(be16_load(fx->reply.data + 42 + 6), 0);
+    free(f.data);
+    dnsr_free(ra.r);
+}
+
 static void test_dns_header_cases(void **state)
 {
     struct fixture *fx = *state;
@@ -743,6 +802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dns_ptr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_nxdomain_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_header_cases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_remote, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_compression, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_bad_names, setup, teardown),
     };

@@ -817,6 +817,187 @@ static void test_alloc_conflict_and_uuid(void **state)
     compile_alloc_free(a);
 }
 
+/* compile_sources() of 'src' (a set of uuids) on 'm' and 'a': the output
+ * and the pools after, as canonical text (both malloc'd). */
+static void compile_text(struct compile_model *m, struct compile_alloc *a, const json_t *src,
+                         char **out_text, char **pools_text)
+{
+    json_t *out = json_object(), *set = json_deep_copy(src);
+    assert_int_equal(compile_sources(m, a, set, out), 0);
+    json_t *pools = compile_alloc_dump(a);
+    *out_text = canon(out);
+    *pools_text = canon(pools);
+    json_decref(pools);
+    json_decref(out);
+    json_decref(set);
+}
+
+/* The journal of a long-lived allocator (compile_alloc_begin/changes/
+ * rollback, what compiler/derive.c plans on): for every network and
+ * service instance of the two-service chain, removing it and recompiling
+ * every network under a journal reports exactly the owners whose numbers
+ * changed (then/now), and the rollback restores the pools byte for byte,
+ * including the lowest-free position and the service-target index: the
+ * same compile afterwards gives the same output and pools as on a fresh
+ * load of the state. Then compile_alloc_set/unset, fed the state key by
+ * key with moves and deletions in between, end equal to a fresh load of
+ * the final state, and the next allocation is the same on both. */
+static void test_alloc_journal(void **state)
+{
+    (void)state;
+    char in[1024];
+    snprintf(in, sizeof in, "%s/service_chain_two/input.json", STRATA_GOLDEN_DIR);
+    json_t *input = load_json(in);
+    struct compile_model *m;
+    struct compile_alloc *a;
+    json_t *derived;
+    assert_int_equal(compile_model_create(&m), 0);
+    assert_int_equal(compile_alloc_create(&a), 0);
+    assert_int_equal(compile_model_load(m, json_object_get(input, "objects")), 0);
+    assert_int_equal(compile_all(m, a, &derived), 0);
+    json_decref(derived);
+    json_t *live = compile_alloc_dump(a); /* shares the pools' objects: copy */
+    json_t *st = json_deep_copy(live);
+    json_decref(live);
+    char *st_text = canon(st);
+    json_t *nets = json_object();
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(input, "objects"), i, o) {
+        if (strcmp(json_string_value(json_object_get(o, "type")), "virtual-network") == 0) {
+            json_object_set_new(nets, json_string_value(json_object_get(o, "uuid")), json_true());
+        }
+    }
+    assert_true(json_object_size(nets) >= 2);
+    size_t checked = 0, changed = 0;
+    json_array_foreach(json_object_get(input, "objects"), i, o) {
+        const char *type = json_string_value(json_object_get(o, "type"));
+        const char *uuid = json_string_value(json_object_get(o, "uuid"));
+        if (strcmp(type, "virtual-network") != 0 && strcmp(type, "service-instance") != 0) {
+            continue;
+        }
+        compile_model_remove(m, uuid);
+        assert_int_equal(compile_alloc_begin(a), 0);
+        json_t *out = json_object(), *set = json_deep_copy(nets);
+        assert_int_equal(compile_sources(m, a, set, out), 0);
+        json_t *then, *now;
+        assert_int_equal(compile_alloc_changes(a, &then, &now), 0);
+        /* what changed, and only that: the pools now vs the state */
+        json_t *cur = compile_alloc_dump(a);
+        static const char *const pools[2] = {"route_target", "vni"};
+        for (int p = 0; p < 2; p++) {
+            const json_t *sp = json_object_get(st, pools[p]), *cp = json_object_get(cur, pools[p]);
+            const char *owner;
+            json_t *v;
+            json_object_foreach((json_t *)sp, owner, v) {
+                json_t *c = json_object_get(cp, owner);
+                bool diff = !c || json_integer_value(c) != json_integer_value(v);
+                assert_int_equal(diff, json_object_get(json_object_get(then, pools[p]), owner) != NULL);
+                changed += diff;
+            }
+            json_object_foreach((json_t *)cp, owner, v) {
+                json_t *was = json_object_get(sp, owner);
+                json_t *n = json_object_get(json_object_get(now, pools[p]), owner);
+                if (!was || json_integer_value(was) != json_integer_value(v)) {
+                    assert_non_null(n);
+                    assert_int_equal(json_integer_value(n), json_integer_value(v));
+                }
+            }
+        }
+        json_decref(cur);
+        json_decref(then);
+        json_decref(now);
+        json_decref(out);
+        json_decref(set);
+        assert_int_equal(compile_alloc_rollback(a), 0);
+        json_t *back = compile_alloc_dump(a);
+        char *back_text = canon(back);
+        assert_string_equal(back_text, st_text);
+        free(back_text);
+        json_decref(back);
+        /* the same compile on the rolled-back pools and on a fresh load */
+        struct compile_alloc *f;
+        assert_int_equal(compile_alloc_create(&f), 0);
+        assert_int_equal(compile_alloc_load(f, st), 0);
+        assert_int_equal(compile_alloc_begin(a), 0);
+        char *o1, *p1, *o2, *p2;
+        compile_text(m, a, nets, &o1, &p1);
+        compile_text(m, f, nets, &o2, &p2);
+        assert_string_equal(o1, o2);
+        assert_string_equal(p1, p2);
+        free(o1);
+        free(p1);
+        free(o2);
+        free(p2);
+        assert_int_equal(compile_alloc_rollback(a), 0);
+        compile_alloc_free(f);
+        json_t *obj = json_deep_copy(o);
+        json_object_del(obj, "type");
+        assert_int_equal(compile_model_put(m, type, obj), 0);
+        json_decref(obj);
+        checked++;
+    }
+    assert_true(checked >= 4);
+    assert_true(changed > 0); /* removals did release numbers */
+
+    /* set/unset: the state fed key by key, with moves and deletions */
+    struct compile_alloc *b, *f;
+    assert_int_equal(compile_alloc_create(&b), 0);
+    json_t *want = json_deep_copy(st);
+    static const char *const pools[2] = {"route_target", "vni"};
+    for (int p = 0; p < 2; p++) {
+        const char *owner;
+        json_t *v;
+        json_object_foreach(json_object_get(st, pools[p]), owner, v) {
+            /* first somewhere else, then moved to its number */
+            assert_int_equal(compile_alloc_set(b, p == 0, owner, (uint64_t)json_integer_value(v) + 100), 0);
+            assert_int_equal(compile_alloc_set(b, p == 0, owner, (uint64_t)json_integer_value(v)), 0);
+        }
+    }
+    /* a number given to another owner: the previous holder loses it */
+    const char *victim = NULL;
+    json_t *vv = NULL;
+    json_object_foreach(json_object_get(st, "vni"), victim, vv) {
+        break;
+    }
+    assert_non_null(victim);
+    uint64_t vnum = (uint64_t)json_integer_value(vv);
+    assert_int_equal(compile_alloc_set(b, false, "someone-else", vnum), 0);
+    assert_int_equal(compile_alloc_vni(b, victim), 0);
+    json_object_del(json_object_get(want, "vni"), victim);
+    json_object_set_new(json_object_get(want, "vni"), "someone-else", json_integer((json_int_t)vnum));
+    compile_alloc_unset(b, false, vnum);
+    json_object_del(json_object_get(want, "vni"), "someone-else");
+    compile_alloc_unset(b, false, 999999); /* free already: nothing */
+    json_t *got = compile_alloc_dump(b);
+    char *g = canon(got), *w = canon(want);
+    assert_string_equal(g, w);
+    free(g);
+    free(w);
+    json_decref(got);
+    assert_int_equal(compile_alloc_create(&f), 0);
+    assert_int_equal(compile_alloc_load(f, want), 0);
+    char *o1, *p1, *o2, *p2;
+    compile_text(m, b, nets, &o1, &p1);
+    compile_text(m, f, nets, &o2, &p2);
+    assert_string_equal(o1, o2);
+    assert_string_equal(p1, p2);
+    assert_int_equal(compile_alloc_vni(b, victim), vnum); /* the lowest free again */
+    free(o1);
+    free(p1);
+    free(o2);
+    free(p2);
+    compile_alloc_free(f);
+    compile_alloc_free(b);
+    json_decref(want);
+    free(st_text);
+    json_decref(st);
+    json_decref(nets);
+    compile_model_free(m);
+    compile_alloc_free(a);
+    json_decref(input);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -841,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_removal),
         cmocka_unit_test(test_alloc_conflict_and_uuid),
+        cmocka_unit_test(test_alloc_journal),
         cmocka_unit_test(test_incremental_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

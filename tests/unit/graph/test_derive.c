@@ -1440,6 +1440,120 @@ static void test_reservations(void **state)
     json_decref(b);
 }
 
+/* True when plans 'a' and 'b' hold the same compares and writes in the
+ * same order. */
+static bool plans_equal(const struct derive_plan *a, const struct derive_plan *b)
+{
+    if (a->ncmps != b->ncmps || a->nops != b->nops) {
+        return false;
+    }
+    for (size_t i = 0; i < a->ncmps; i++) {
+        const struct derive_cmp *x = &a->cmps[i], *y = &b->cmps[i];
+        if (x->target != y->target || x->op != y->op || x->number != y->number ||
+            strcmp(x->key, y->key) != 0 || (x->value == NULL) != (y->value == NULL) ||
+            (x->value && strcmp(x->value, y->value) != 0)) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < a->nops; i++) {
+        const struct derive_op *x = &a->ops[i], *y = &b->ops[i];
+        if (x->del != y->del || strcmp(x->key, y->key) != 0 || (x->value == NULL) != (y->value == NULL) ||
+            (x->value && strcmp(x->value, y->value) != 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The image keeps its identifier pools from plan to plan (derive.c,
+ * ids_begin(): a journal on them, rolled back after each plan) and in
+ * step with the key states it is fed (here its own commits: allocations,
+ * and deletions that release numbers). After twelve creates and three
+ * deletes through one node, the released numbers are taken again lowest
+ * first, and a plan on that image equals, compare for compare and write
+ * for write, the same plan on an image loaded fresh from the store; with
+ * a plan in flight (reserved), too. */
+static void test_ids_in_step(void **state)
+{
+    struct fx *f = *state;
+    char vn[12][GRAPH_UUID_SIZE], name[16], extra[3][GRAPH_UUID_SIZE];
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof name, "n%d", i);
+        assert_int_equal(create(f, &f->g1, "virtual-network", vn[i], VN_FMT, name, f->proj), 0);
+    }
+    /* the numbers of n3, n7 and n9 */
+    const int gone[3] = {3, 7, 9};
+    char vni_key[3][64], rt_key[3][64];
+    json_t *ids = scan(f, "/c/id/");
+    for (int k = 0; k < 3; k++) {
+        vni_key[k][0] = rt_key[k][0] = '\0';
+        const char *key;
+        json_t *v;
+        json_object_foreach(ids, key, v) {
+            if (strcmp(json_string_value(v), vn[gone[k]]) == 0) {
+                snprintf(strncmp(key, "/c/id/vni/", 10) == 0 ? vni_key[k] : rt_key[k], 64, "%s", key);
+            }
+        }
+        assert_true(vni_key[k][0] && rt_key[k][0]);
+    }
+    json_decref(ids);
+    for (int k = 2; k >= 0; k--) {
+        assert_int_equal(graph_obj_delete(&f->g1, "virtual-network", vn[gone[k]], 0, "tester", NULL,
+                                          &f->err), 0);
+    }
+    /* lowest first: n3's numbers, then n7's, then n9's */
+    for (int k = 0; k < 3; k++) {
+        snprintf(name, sizeof name, "x%d", k);
+        assert_int_equal(create(f, &f->g1, "virtual-network", extra[k], VN_FMT, name, f->proj), 0);
+        ids = scan(f, "/c/id/");
+        assert_string_equal(json_string_value(json_object_get(ids, vni_key[k])), extra[k]);
+        assert_string_equal(json_string_value(json_object_get(ids, rt_key[k])), extra[k]);
+        json_decref(ids);
+    }
+    assert_int_equal(graph_obj_delete(&f->g1, "virtual-network", vn[5], 0, "tester", NULL, &f->err), 0);
+
+    /* a plan on the long-lived pools equals one on a fresh image, with and
+     * without a plan in flight */
+    struct derive *fresh;
+    assert_int_equal(derive_create(&fresh), 0);
+    assert_int_equal(graph_derive_load(&f->g1, fresh, NULL, &f->err), 0);
+    struct derive_plan p1, p2, q1, q2;
+    char msg[256];
+    derive_plan_init(&p1);
+    derive_plan_init(&p2);
+    derive_plan_init(&q1);
+    derive_plan_init(&q2);
+    const char *ua = "00000000-0000-4000-8000-0000000000aa";
+    const char *ub = "00000000-0000-4000-8000-0000000000bb";
+    json_t *a = J("{\"uuid\":\"%s\",\"name\":\"pa\",\"fq_name\":[\"default-domain\","
+                  "\"default-project\",\"pa\"],\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}",
+                  ua, f->proj);
+    json_t *b = J("{\"uuid\":\"%s\",\"name\":\"pb\",\"fq_name\":[\"default-domain\","
+                  "\"default-project\",\"pb\"],\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}",
+                  ub, f->proj);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", ua, NULL, a, &p1, msg, sizeof msg), 0);
+    assert_int_equal(derive_plan_change(fresh, "virtual-network", ua, NULL, a, &p2, msg, sizeof msg), 0);
+    assert_true(plans_equal(&p1, &p2));
+    assert_true(plan_has_op(&p1, "/c/id/vni/0000000006")); /* n5's, the lowest free */
+    /* pa still reserved on both: pb takes the next free */
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", ub, NULL, b, &q1, msg, sizeof msg), 0);
+    assert_int_equal(derive_plan_change(fresh, "virtual-network", ub, NULL, b, &q2, msg, sizeof msg), 0);
+    assert_true(plans_equal(&q1, &q2));
+    assert_true(plan_has_op(&q1, "/c/id/vni/0000000013"));
+    derive_unreserve(f->d1, p1.token);
+    derive_unreserve(f->d1, q1.token);
+    derive_unreserve(fresh, p2.token);
+    derive_unreserve(fresh, q2.token);
+    derive_plan_destroy(&p1);
+    derive_plan_destroy(&p2);
+    derive_plan_destroy(&q1);
+    derive_plan_destroy(&q2);
+    json_decref(a);
+    json_decref(b);
+    derive_free(fresh);
+    check_full(f);
+}
+
 static bool plan_has_cmp(const struct derive_plan *p, const char *key)
 {
     for (size_t i = 0; i < p->ncmps; i++) {
@@ -1843,7 +1957,15 @@ static void test_concurrent_lock_free(void **state)
     }
     assert_int_equal(vr_count(f, "compute-1"), want);
 
-    /* the lock-free path's write counts equal the serial path's */
+    /* the lock-free path's write counts equal the serial path's; counted
+     * per attempt, so first both images see every worker's commit (a plan
+     * on a lagging image is refused and made again, counting twice) */
+    struct store_fsm_status fst;
+    pthread_mutex_lock(&g_store_mu);
+    assert_int_equal(store_fsm_status(f->fsm, &fst), 0);
+    pthread_mutex_unlock(&g_store_mu);
+    assert_true(derive_wait(f->d1, fst.revision, 60000));
+    assert_true(derive_wait(f->d2, fst.revision, 60000));
     char a[GRAPH_UUID_SIZE];
     uint64_t wr = f->g1.derived_writes;
     snprintf(body, sizeof body, ",\"virtual_machine_refs\":[{\"uuid\":\"%s\"}]", vm[1]);
@@ -2062,6 +2184,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_project_default_group, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cluster_version_gate, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reservations, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ids_in_step, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_twin_name_keeps_index, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_floating_ip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_vrouter_index, fx_setup, fx_teardown),

@@ -529,6 +529,85 @@ static void test_reconnect_delay(void **state)
     }
 }
 
+/* Instance names: a control node without a dns_query callback answers the
+ * question with iq error service-unavailable (the session stays); with
+ * one, the callback gets the question and its answer (same id) reaches the
+ * agent's dns_answer; a question sent to an agent ends the session. */
+static unsigned dns_questions, dns_answers;
+static struct xmpp_session *dns_ctl;
+static void cb_dns_query(void *arg, const struct xmpp_stanza *q)
+{
+    (void)arg;
+    dns_questions++;
+    struct xmpp_stanza a = {.type = XMPP_STANZA_DNS_ANSWER, .dns = q->dns};
+    memcpy(a.id, q->id, sizeof a.id);
+    a.dns.found = true;
+    a.dns.ttl = 60;
+    a.dns.address.version = 4;
+    a.dns.address.addr[0] = 10;
+    a.dns.address.addr[3] = 3;
+    assert_int_equal(xmpp_session_send(dns_ctl, 5, &a), 0);
+}
+static void cb_dns_answer(void *arg, const struct xmpp_stanza *a)
+{
+    (void)arg;
+    dns_answers++;
+    assert_string_equal(a->id, "dns-9");
+    assert_true(a->dns.found);
+    assert_string_equal(a->dns.name, "vm1");
+    assert_int_equal(a->dns.address.addr[3], 3);
+}
+
+static void test_dns(void **state)
+{
+    (void)state;
+    struct xmpp_stanza q = {.type = XMPP_STANZA_DNS_QUERY};
+    snprintf(q.id, sizeof q.id, "dns-9");
+    snprintf(q.dns.interface, sizeof q.dns.interface, "port-1");
+    snprintf(q.dns.name, sizeof q.dns.name, "vm1");
+    /* no callback */
+    struct side ctl, agent;
+    pair_open(&ctl, &agent, "agent-1", "agent-1");
+    assert_int_equal(xmpp_session_send(&agent.s, 1, &q), 0);
+    pump(&ctl, &agent, 1);
+    assert_false(ctl.closed);
+    assert_false(agent.closed);
+    assert_true(sent_contains(&ctl, "<iq type=\"error\" id=\"dns-9\""));
+    assert_true(sent_contains(&ctl, "service-unavailable"));
+    side_destroy(&ctl);
+    side_destroy(&agent);
+    /* with callbacks on both sides */
+    struct xmpp_session_ops dops = ops;
+    dops.dns_query = cb_dns_query;
+    dops.dns_answer = cb_dns_answer;
+    side_init(&ctl, XMPP_ROLE_CONTROL, NULL, "agent-1");
+    side_init(&agent, XMPP_ROLE_AGENT, "agent-1", XMPP_CONTROL_JID);
+    xmpp_session_destroy(&ctl.s);
+    xmpp_session_destroy(&agent.s);
+    struct xmpp_session_config cc = {.role = XMPP_ROLE_CONTROL, .peer_identity = "agent-1"};
+    struct xmpp_session_config ac = {.role = XMPP_ROLE_AGENT, .local_jid = "agent-1"};
+    assert_int_equal(xmpp_session_init(&ctl.s, &cc, &dops, &ctl), 0);
+    assert_int_equal(xmpp_session_init(&agent.s, &ac, &dops, &agent), 0);
+    dns_ctl = &ctl.s;
+    dns_questions = dns_answers = 0;
+    assert_int_equal(xmpp_session_start(&ctl.s, 0), 0);
+    assert_int_equal(xmpp_session_start(&agent.s, 0), 0);
+    pump(&ctl, &agent, 0);
+    assert_int_equal(xmpp_session_send(&agent.s, 4, &q), 0);
+    pump(&ctl, &agent, 4);
+    assert_int_equal(dns_questions, 1);
+    assert_int_equal(dns_answers, 1);
+    assert_false(ctl.closed);
+    assert_false(agent.closed);
+    /* a question to an agent is not accepted */
+    assert_int_equal(xmpp_session_send(&ctl.s, 6, &q), 0);
+    pump(&ctl, &agent, 6);
+    assert_true(agent.closed);
+    assert_int_equal(agent.cond, XMPP_SC_UNSUPPORTED_STANZA_TYPE);
+    side_destroy(&ctl);
+    side_destroy(&agent);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -538,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_bad_peers),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_reconnect_delay),
+        cmocka_unit_test(test_dns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -447,6 +447,151 @@ static void test_route_keys(void **state)
     assert_int_equal(safi, 242);
 }
 
+/* Instance-name questions and answers (urn:strata:dns): each shape round
+ * trips canonically; hand-written XML decodes (names lower-cased, the
+ * answer's 'found' from name and address); every malformed case is a typed
+ * error; the encoder refuses what the decoder would and leaves the buffer. */
+static void dns_round_trip(const struct xmpp_stanza *a)
+{
+    struct buf out, again;
+    buf_init(&out, 0);
+    buf_init(&again, 0);
+    assert_int_equal(xmpp_stanza_encode(&out, a), 0);
+    struct xmpp_elem *e = parse_stanza((const char *)out.data, out.size);
+    assert_non_null(e);
+    struct xmpp_stanza b;
+    assert_int_equal(xmpp_stanza_decode(e, &b), 0);
+    assert_true(xmpp_stanza_equal(a, &b));
+    assert_int_equal(xmpp_stanza_encode(&again, &b), 0);
+    assert_int_equal(again.size, out.size);
+    assert_memory_equal(again.data, out.data, out.size);
+    xmpp_elem_free(e);
+    buf_destroy(&out);
+    buf_destroy(&again);
+}
+
+static void test_dns(void **state)
+{
+    (void)state;
+    struct xmpp_stanza q = {.type = XMPP_STANZA_DNS_QUERY};
+    snprintf(q.id, sizeof q.id, "dns-1");
+    snprintf(q.dns.interface, sizeof q.dns.interface, "8f2e1c3a-0000-4000-8000-000000000001");
+    snprintf(q.dns.name, sizeof q.dns.name, "slice-vm1");
+    dns_round_trip(&q); /* A question */
+    q.dns.name[0] = '\0';
+    ip4(&q.dns.address, "10.10.1.3");
+    dns_round_trip(&q); /* PTR question */
+    struct xmpp_stanza a = q;
+    a.type = XMPP_STANZA_DNS_ANSWER;
+    a.dns.ttl = 10;
+    dns_round_trip(&a); /* negative PTR answer */
+    snprintf(a.dns.name, sizeof a.dns.name, "slice-vm1");
+    a.dns.found = true;
+    a.dns.ttl = 60;
+    dns_round_trip(&a); /* found */
+
+    struct xmpp_stanza st;
+#define DQ(body) "<iq type='get' id='d'><dns xmlns='urn:strata:dns'>" body "</dns></iq>"
+#define DA(body) "<iq type='result' id='d'><dns xmlns='urn:strata:dns'>" body "</dns></iq>"
+    assert_int_equal(decode_text(DQ("<interface> p1 </interface><name>VM-One.Example</name>"), &st), 0);
+    assert_int_equal(st.type, XMPP_STANZA_DNS_QUERY);
+    assert_string_equal(st.dns.interface, "p1");
+    assert_string_equal(st.dns.name, "vm-one.example");
+    assert_int_equal(st.dns.address.version, 0);
+    xmpp_stanza_clear(&st);
+    assert_int_equal(decode_text(DA("<interface>p1</interface><name>vm1</name><address>10.0.0.5</address>"
+                                    "<ttl>30</ttl><unknown/>"), &st), 0);
+    assert_int_equal(st.type, XMPP_STANZA_DNS_ANSWER);
+    assert_true(st.dns.found);
+    assert_int_equal(st.dns.ttl, 30);
+    assert_int_equal(st.dns.address.addr[3], 5);
+    xmpp_stanza_clear(&st);
+    assert_int_equal(decode_text(DA("<interface>p1</interface><name>vm1</name><ttl>5</ttl>"), &st), 0);
+    assert_false(st.dns.found);
+    xmpp_stanza_clear(&st);
+    /* a plain iq result stays a RESULT; a dns element in another namespace is not ours */
+    assert_int_equal(decode_text("<iq type='result' id='d'><dns xmlns='urn:other'/></iq>", &st), 0);
+    assert_int_equal(st.type, XMPP_STANZA_RESULT);
+    xmpp_stanza_clear(&st);
+    assert_int_equal(decode_text("<iq type='get' id='d'><dns xmlns='urn:other'><interface>p</interface>"
+                                 "<name>a</name></dns></iq>", &st), XMPP_ERR_UNSUPPORTED);
+    xmpp_stanza_clear(&st);
+
+    char label64[80], long_name[300];
+    memset(label64, 'a', 64);
+    label64[64] = '\0';
+    size_t n = 0;
+    while (n + 10 < 290) {
+        memcpy(long_name + n, "abcdefghi.", 10);
+        n += 10;
+    }
+    memcpy(long_name + n, "x", 2);
+    char xml_label[256], xml_long[512];
+    snprintf(xml_label, sizeof xml_label, DQ("<interface>p</interface><name>%s</name>"), label64);
+    snprintf(xml_long, sizeof xml_long, DQ("<interface>p</interface><name>%s</name>"), long_name);
+    struct {
+        const char *xml;
+        int rc;
+    } bad[] = {
+        {DQ("<name>vm1</name>"), XMPP_ERR_DECODE},                                   /* no interface */
+        {DQ("<interface></interface><name>vm1</name>"), XMPP_ERR_NAME},              /* empty interface */
+        {DQ("<interface>p</interface>"), XMPP_ERR_DECODE},                           /* nothing asked */
+        {DQ("<interface>p</interface><name>a</name><address>10.0.0.1</address>"), XMPP_ERR_DECODE}, /* both */
+        {DQ("<interface>p</interface><name>a b</name>"), XMPP_ERR_NAME},
+        {DQ("<interface>p</interface><name>a..b</name>"), XMPP_ERR_NAME},
+        {DQ("<interface>p</interface><name>.a</name>"), XMPP_ERR_NAME},
+        {DQ("<interface>p</interface><name>a.</name>"), XMPP_ERR_NAME},
+        {DQ("<interface>p</interface><name>a\xc3\xa9</name>"), XMPP_ERR_NAME},
+        {xml_label, XMPP_ERR_NAME},
+        {xml_long, XMPP_ERR_NAME},
+        {DQ("<interface>p</interface><address>::1</address>"), XMPP_ERR_ADDR},
+        {DQ("<interface>p</interface><address>10.0.0</address>"), XMPP_ERR_ADDR},
+        {DQ("<interface>p&#1;</interface><name>a</name>"), XMPP_ERR_NAME},
+        {DA("<interface>p</interface><name>a</name>"), XMPP_ERR_DECODE},             /* answer without ttl */
+        {DA("<interface>p</interface><name>a</name><ttl>-1</ttl>"), XMPP_ERR_RANGE},
+        {DA("<interface>p</interface><name>a</name><ttl>4294967296</ttl>"), XMPP_ERR_RANGE},
+        {DA("<interface>p</interface><ttl>1</ttl>"), XMPP_ERR_DECODE},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct xmpp_elem *e = parse_stanza(bad[i].xml, strlen(bad[i].xml));
+        if (e == NULL) {
+            continue; /* the stream parser refused it already (control characters) */
+        }
+        int rc = xmpp_stanza_decode(e, &st);
+        if (rc != bad[i].rc) {
+            fail_msg("case %zu: %s: got %d", i, bad[i].xml, rc);
+        }
+        xmpp_stanza_clear(&st);
+        xmpp_elem_free(e);
+    }
+#undef DQ
+#undef DA
+
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(buf_put(&out, "keep", 4), 0);
+    struct xmpp_stanza r = q;
+    snprintf(r.dns.name, sizeof r.dns.name, "vm1"); /* name and address in a question */
+    assert_int_equal(xmpp_stanza_encode(&out, &r), XMPP_ERR_DECODE);
+    r.dns.address.version = 0;
+    snprintf(r.dns.name, sizeof r.dns.name, "VM1"); /* would not decode back equal */
+    assert_int_equal(xmpp_stanza_encode(&out, &r), XMPP_ERR_NAME);
+    snprintf(r.dns.name, sizeof r.dns.name, "vm1");
+    r.dns.ttl = 5; /* a question carries no ttl */
+    assert_int_equal(xmpp_stanza_encode(&out, &r), XMPP_ERR_DECODE);
+    r = a;
+    r.dns.address.version = 0; /* found without an address */
+    assert_int_equal(xmpp_stanza_encode(&out, &r), XMPP_ERR_DECODE);
+    r = a;
+    ip6(&r.dns.address, "2001:db8::1");
+    assert_int_equal(xmpp_stanza_encode(&out, &r), XMPP_ERR_ADDR);
+    r = a;
+    r.dns.interface[0] = '\0';
+    assert_int_equal(xmpp_stanza_encode(&out, &r), XMPP_ERR_NAME);
+    assert_int_equal(out.size, 4);
+    buf_destroy(&out);
+}
+
 /* The resume digests: equal for equal content whatever the order of next
  * hops or properties, different when any field differs. */
 static void test_resume_hashes(void **state)
@@ -537,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_route_keys),
+        cmocka_unit_test(test_dns),
         cmocka_unit_test(test_resume_hashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,7 +27,10 @@
     X(PROXY_EUNSUPPORTED, -16608, "frame is not ARP, DHCP or DNS for the proxy") \
     X(PROXY_ECHECKSUM, -16609, "IPv4 header checksum mismatch")                \
     X(PROXY_ENOMEM, -16610, "reply buffer could not grow")                     \
-    X(PROXY_EINVAL, -16611, "invalid proxy argument")
+    X(PROXY_EINVAL, -16611, "invalid proxy argument")                         \
+    X(PROXY_EPENDING, -16612, "answer awaits a control node")                  \
+    X(PROXY_EFAIL, -16613, "name lookup failed")                               \
+    X(PROXY_EFULL, -16614, "pending name table full")
 
 enum proxy_err { PROXY_ERRORS(STRATA_ERR_ENUM) };
 
@@ -59,7 +62,10 @@ struct proxy_port {
 };
 
 /* Lookups the agent answers from its routing state (return 0 when found,
- * else PROXY_ENOTFOUND). Addresses in network order as above. 'fqdn' is
+ * else PROXY_ENOTFOUND; the DNS lookups may also return PROXY_EPENDING when
+ * the answer must come from a control node, then proxy_handle() returns
+ * PROXY_EPENDING without a reply, and any other code for a failure, then
+ * the query gets SERVFAIL). Addresses in network order as above. 'fqdn' is
  * lower case, without the trailing dot. ip4_to_name writes a NUL-terminated
  * name (without trailing dot) of at most 'out_size' bytes. Any member may
  * be NULL: the lookup then finds nothing. */
@@ -75,7 +81,10 @@ struct proxy_lookup {
  * (nothing is known). 'reply' is emptied first; on 0 it holds one Ethernet
  * frame to send back out of the VM port; PROXY_ENOREPLY when the frame
  * needs no answer (e.g. ARP for an unknown address, a DHCP message not
- * addressed to us, a gratuitous ARP); PROXY_EUNSUPPORTED for a well-formed
+ * addressed to us, a gratuitous ARP); PROXY_EPENDING when a DNS lookup
+ * awaits a control node (the caller holds the frame and hands it in again
+ * once the answer is there, vrouter/agent/proxy/dns_remote.h);
+ * PROXY_EUNSUPPORTED for a well-formed
  * frame of another kind; PROXY_ETRUNCATED, PROXY_EBADLEN, PROXY_EOPTION,
  * PROXY_ELOOP, PROXY_ENAME, PROXY_ECHECKSUM or PROXY_EMALFORMED for a frame
  * that cannot be parsed; PROXY_ENOMEM when 'reply' cannot grow. On any

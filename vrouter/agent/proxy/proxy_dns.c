@@ -3,6 +3,8 @@
  * "hostname" or "hostname.domain" through name_to_ip4, PTR for
  * in-addr.arpa through ip4_to_name. Unknown names in the port's domain get
  * NXDOMAIN; anything outside it REFUSED (the proxy does not recurse).
+ * A lookup may answer PROXY_EPENDING (the agent asks a control node: no
+ * reply now, the frame comes back later) or fail (SERVFAIL).
  * Question names may be compressed; pointers must point strictly before
  * every byte of the name read so far, which rejects every loop. */
 #include <string.h>
@@ -197,7 +199,24 @@ struct dns_answer {
     uint16_t type; /* 0: no answer record */
     uint32_t a;
     char ptr[DNS_NAME_MAX + 1];
+    int pending; /* a lookup awaits a control node: no answer now */
 };
+
+/* A lookup's result other than found / not found: pending, or failed
+ * (SERVFAIL, not authoritative). Returns 1 when it was one of those. */
+static int lookup_other(int rc, struct dns_answer *ans)
+{
+    if (rc == 0 || rc == PROXY_ENOTFOUND) {
+        return 0;
+    }
+    if (rc == PROXY_EPENDING) {
+        ans->pending = 1;
+    } else {
+        ans->authoritative = 0;
+        ans->rcode = RCODE_SERVFAIL;
+    }
+    return 1;
+}
 
 static void resolve(const struct proxy_ctx *ctx, const char *qname, uint16_t qtype, struct dns_answer *ans)
 {
@@ -221,8 +240,12 @@ static void resolve(const struct proxy_ctx *ctx, const char *qname, uint16_t qty
 
     uint32_t ip4;
     if (qtype == TYPE_PTR && parse_reverse(q, &ip4) == 0) {
-        if (lk->ip4_to_name != NULL &&
-            lk->ip4_to_name(lk->arg, ctx->vrf, ip4, ans->ptr, sizeof ans->ptr) == 0) {
+        int rc = lk->ip4_to_name != NULL ? lk->ip4_to_name(lk->arg, ctx->vrf, ip4, ans->ptr, sizeof ans->ptr)
+                                         : PROXY_ENOTFOUND;
+        if (lookup_other(rc, ans)) {
+            return;
+        }
+        if (rc == 0) {
             ans->authoritative = 1;
             if (memchr(ans->ptr, '\0', sizeof ans->ptr) == NULL || !name_valid(ans->ptr)) {
                 ans->rcode = RCODE_SERVFAIL; /* the agent's name cannot be sent */
@@ -266,7 +289,11 @@ static void resolve(const struct proxy_ctx *ctx, const char *qname, uint16_t qty
     if (strcmp(fqdn, domain) == 0) {
         return; /* the domain itself exists and has no address: NODATA */
     }
-    if (lk->name_to_ip4 == NULL || lk->name_to_ip4(lk->arg, ctx->vrf, fqdn, &ip4) != 0) {
+    int rc = lk->name_to_ip4 != NULL ? lk->name_to_ip4(lk->arg, ctx->vrf, fqdn, &ip4) : PROXY_ENOTFOUND;
+    if (lookup_other(rc, ans)) {
+        return;
+    }
+    if (rc != 0) {
         ans->rcode = RCODE_NXDOMAIN;
         return;
     }
@@ -316,6 +343,9 @@ int proxy_dns(const struct proxy_ctx *ctx, const struct proxy_udp *u, struct buf
         } else {
             resolve(ctx, qname, qtype, &ans);
         }
+    }
+    if (ans.pending) {
+        return PROXY_EPENDING; /* the agent holds the frame and runs it again later */
     }
 
     if ((rc = proxy_udp_begin(reply)) != 0) {
