@@ -425,6 +425,7 @@ static void on_feed_object(void *arg, const char *type, const char *key, json_t 
     }
     if (!r->objects_loaded && strcmp(type, "access-control-list") == 0 && key && !key[0]) {
         r->objects_loaded = true;
+        log_info(MOD, "store image loaded", NULL);
         json_t *routers = r->held_routers, *instances = r->held_instances;
         r->held_routers = r->held_instances = NULL;
         if (routers) {

@@ -677,6 +677,18 @@ bool acfg_pending(const struct acfg *c)
     return c->dirty > 0;
 }
 
+size_t acfg_agents_missing(const struct acfg *c)
+{
+    size_t missing = 0;
+    const char *name;
+    json_t *v;
+    json_object_foreach(c->indexes, name, v) {
+        const struct acfg_agent *a = agent_get(c, name);
+        missing += !a || !a->connected;
+    }
+    return missing;
+}
+
 /* ---- resume: what an agent announces it holds ---- */
 
 /* The set key of held object 'o'. */

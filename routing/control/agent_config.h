@@ -135,6 +135,9 @@ typedef int acfg_send_fn(void *arg, void *user, const struct xmpp_config_obj *ob
 long acfg_flush(struct acfg *c, acfg_send_fn *send, void *arg);
 /* Whether some connected agent is marked. */
 bool acfg_pending(const struct acfg *c);
+/* How many routers with an index in the image have no connected agent
+ * (agents the node can expect back after its restart). */
+size_t acfg_agents_missing(const struct acfg *c);
 
 /* Counters of agent 'name': objects sent, stanzas sent. LIB_EINVAL for an
  * unknown agent. */

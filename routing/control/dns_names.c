@@ -5,26 +5,6 @@
 
 #include "routing/control/dns_names.h"
 
-/* 'vm' lower-cased into 'out' (XMPP_DNS_NAME_MAX) when it is one DNS label. */
-static bool label_of(const char *vm, char *out)
-{
-    size_t n = vm ? strlen(vm) : 0;
-    if (n == 0 || n > 63) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = vm[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = (char)(c - 'A' + 'a');
-        } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
-            return false;
-        }
-        out[i] = c;
-    }
-    out[n] = '\0';
-    return true;
-}
-
 /* The first IPv4 of an interface entry, in network order; false if none. */
 static bool first_ip4(const json_t *ifc, uint32_t *ip4)
 {
@@ -97,7 +77,7 @@ void dnsn_resolve(const json_t *indexes, const char *agent, const struct xmpp_dn
             char name[XMPP_DNS_NAME_MAX];
             uint32_t ip4;
             if (!ivn || strcmp(ivn, vn) != 0 ||
-                !label_of(json_string_value(json_object_get(ifc, "virtual_machine")), name) ||
+                !xmpp_dns_instance_name(json_string_value(json_object_get(ifc, "virtual_machine")), name, sizeof name) ||
                 !first_ip4(ifc, &ip4)) {
                 continue;
             }

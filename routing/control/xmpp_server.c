@@ -664,8 +664,9 @@ static void eor_release(struct xsrv *srv, const char *why)
     xglue_hold_eor(srv->glue, false);
     size_t connected = 0;
     (void)xglue_agents_pending_eor(srv->glue, &connected);
-    log_info("xmpp", "End-of-RIB to agents released", "reason=%s after_ms=%llu agents=%zu", why,
-             (unsigned long long)(uv_now(srv->loop) - srv->started), connected);
+    log_info("xmpp", "End-of-RIB to agents released", "reason=%s after_ms=%llu agents=%zu missing=%zu", why,
+             (unsigned long long)(uv_now(srv->loop) - srv->started), connected,
+             srv->cfg ? acfg_agents_missing(srv->cfg) : 0);
     request_flush(srv);
 }
 
@@ -677,7 +678,9 @@ static void eor_check(uv_timer_t *t)
     size_t pending = xglue_agents_pending_eor(srv->glue, &connected);
     if (now >= srv->eor_hold_until) {
         eor_release(srv, "timer");
-    } else if (connected > 0 && pending == 0 && now - srv->last_agent_up >= XSRV_EOR_QUIET_MS) {
+    } else if (connected > 0 && pending == 0 &&
+               now - srv->last_agent_up >=
+                   (srv->cfg && acfg_agents_missing(srv->cfg) ? XSRV_EOR_QUIET_MISSING_MS : XSRV_EOR_QUIET_MS)) {
         eor_release(srv, "agents-synced");
     }
 }

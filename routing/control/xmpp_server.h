@@ -32,6 +32,13 @@
 #define XSRV_DEFAULT_MAX_QUEUED ((size_t)64 << 20)
 #define XSRV_DEFAULT_EOR_HOLD_MS 10000u
 #define XSRV_EOR_QUIET_MS 250u
+/* The quiet time while routers of the agents' configuration have no agent
+ * connected: longer than an agent's longest reconnect wait
+ * (xmpp_reconnect_delay_ms: 2 s + 50%), so a burst of reconnects that
+ * stalls the loop, or agents still in their back-off, do not see End-of-RIB
+ * released early (the digests would then be compared against a RIB still
+ * missing their peers' routes: full dumps). */
+#define XSRV_EOR_QUIET_MISSING_MS 3500u
 
 struct xsrv_config {
     char listen[64];          /* IPv4/IPv6 literal; "" = 0.0.0.0 */
@@ -51,7 +58,9 @@ struct xsrv_config {
                                * 0: XSRV_DEFAULT_MAX_QUEUED */
     /* Graceful restart of this node: after the server starts, End-of-RIB
      * to agents is held until every connected agent has sent its own
-     * End-of-RIB and none connected for XSRV_EOR_QUIET_MS, or until
+     * End-of-RIB and none connected for XSRV_EOR_QUIET_MS (for
+     * XSRV_EOR_QUIET_MISSING_MS while a router of the agents'
+     * configuration has no agent connected), or until
      * eor_hold_ms passed (0: XSRV_DEFAULT_EOR_HOLD_MS; 'no_eor_hold':
      * not held). */
     uint64_t eor_hold_ms;

@@ -490,3 +490,12 @@ uint64_t xmpp_session_next_deadline(const struct xmpp_session *s)
     }
     return s->hold_deadline < s->keepalive_deadline ? s->hold_deadline : s->keepalive_deadline;
 }
+
+uint64_t xmpp_reconnect_delay_ms(uint32_t attempt, uint32_t rnd)
+{
+    uint64_t base = XMPP_RECONNECT_MAX_MS;
+    if (attempt < 16 && ((uint64_t)XMPP_RECONNECT_FIRST_MS << attempt) < base) {
+        base = (uint64_t)XMPP_RECONNECT_FIRST_MS << attempt;
+    }
+    return base / 2 + ((base * rnd) >> 32);
+}

@@ -154,4 +154,15 @@ int xmpp_session_send_routes(struct xmpp_session *s, uint64_t now, const struct 
  * 'closed' (by_peer false). Nothing happens when already closed. */
 void xmpp_session_close(struct xmpp_session *s, enum xmpp_stream_cond cond, const char *text);
 
+/* Reconnect schedule of an agent that lost (or never reached) a control
+ * node, shared by vrouter/agent and the simulated agents: before attempt
+ * 'attempt' (0: the first after the loss) wait min(XMPP_RECONNECT_FIRST_MS
+ * * 2^attempt, XMPP_RECONNECT_MAX_MS) scaled by a factor in [0.5, 1.5)
+ * taken from 'rnd' (a uniform 32-bit random value), so agents that lost the
+ * same node come back spread out instead of in one burst, and a node that
+ * is back finds them within about 2 s. */
+#define XMPP_RECONNECT_FIRST_MS 100u
+#define XMPP_RECONNECT_MAX_MS 2000u
+uint64_t xmpp_reconnect_delay_ms(uint32_t attempt, uint32_t rnd);
+
 #endif

@@ -1594,6 +1594,29 @@ static int check_dns_name(const char *s)
     return 0;
 }
 
+bool xmpp_dns_instance_name(const char *vm, char *out, size_t size)
+{
+    size_t n = vm ? strlen(vm) : 0;
+    if (size) {
+        out[0] = '\0';
+    }
+    if (n == 0 || n > 63 || n >= size) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = vm[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c - 'A' + 'a');
+        } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+            out[0] = '\0';
+            return false;
+        }
+        out[i] = c;
+    }
+    out[n] = '\0';
+    return true;
+}
+
 /* Checks what encode writes and decode leaves: a question has exactly one
  * of name and address, a found answer both, a negative answer one. */
 static int check_dns(const struct xmpp_dns *d, bool answer)

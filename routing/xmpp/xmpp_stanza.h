@@ -150,6 +150,13 @@ struct xmpp_dns {
     uint32_t ttl; /* answer only, seconds */
 };
 
+/* The DNS name of an instance (docs/agent-proxy.md "Instance names"): its
+ * virtual machine's name 'vm' in lower case when that is one DNS label
+ * (1..63 bytes of [A-Za-z0-9_-]), written to 'out' (size >= 64); false,
+ * with 'out' "", for anything else (NULL, empty, dotted, too long). The
+ * agent names its ports by it and the control node answers by it. */
+bool xmpp_dns_instance_name(const char *vm, char *out, size_t size);
+
 /* One object of a config message: a node, or a link between two nodes
  * (which carry type and name only) with its metadata. */
 struct xmpp_config_obj {

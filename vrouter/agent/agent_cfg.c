@@ -377,29 +377,6 @@ int agent_cfg_fips_from(const struct acfg_mirror *m, const char *uuid, struct ag
     return rc;
 }
 
-/* The port's hostname: its virtual machine's name 'vm' in lower case when
- * that is one DNS label (1..63 bytes of [A-Za-z0-9_-]), else none ("").
- * docs/agent-proxy.md, "Instance names". */
-static void hostname_of(const char *vm, char *out, size_t size)
-{
-    size_t n = vm ? strlen(vm) : 0;
-    out[0] = '\0';
-    if (n == 0 || n > 63 || n >= size) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = vm[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = (char)(c - 'A' + 'a');
-        } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
-            out[0] = '\0';
-            return;
-        }
-        out[i] = c;
-    }
-    out[n] = '\0';
-}
-
 int agent_cfg_port_from(const struct acfg_mirror *m, const char *uuid, const char *tap,
                         struct agent_port_spec *spec, struct agent_policy **policy, char *reason,
                         size_t reason_size)
@@ -451,8 +428,9 @@ int agent_cfg_port_from(const struct acfg_mirror *m, const char *uuid, const cha
     snprintf(spec->vn, sizeof spec->vn, "%s", vn);
     snprintf(spec->ri, sizeof spec->ri, "%s", ri);
     spec->vni = vni_of(m, ri, vnp);
-    hostname_of(json_string_value(json_object_get(vmi, "virtual_machine")), spec->hostname,
-                sizeof spec->hostname);
+    /* its virtual machine's name, when that is one DNS label */
+    (void)xmpp_dns_instance_name(json_string_value(json_object_get(vmi, "virtual_machine")), spec->hostname,
+                                 sizeof spec->hostname);
 
     pol = calloc(1, sizeof *pol);
     if (!pol) {

@@ -69,8 +69,6 @@ int main(int argc, char **argv);
 
 #define MOD "agent"
 #define STATE_FILE "agent.state"
-#define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 8000
 #define PUNT_FRAME_MAX 16384
 #define PUNT_BATCH 64
 #define PUNT_RCVBUF (32 << 20)
@@ -90,7 +88,7 @@ struct node {
     struct xmpp_session s;
     bool session_init;
     bool up;
-    uint64_t backoff_ms;
+    uint32_t attempts; /* connections tried since it was last up (xmpp_reconnect_delay_ms) */
     uv_timer_t timer; /* session ticks, and the reconnect delay */
     uint64_t connects, routes_in;
     /* resume: "INSTANCE ID" -> xmpp_route_item_hash of each item held from
@@ -118,6 +116,7 @@ struct agentd {
     char punt_if[VR_MSG_NAME_MAX]; /* the device punts are read from: agent_if, or its veth peer */
     uint64_t stale_timeout_ms, sweep_timeout_ms;
     struct agent_config cfg;
+    uint32_t rng; /* xorshift32 state: reconnect jitter */
     /* control nodes */
     struct tls_ctx *tls;
     struct node nodes[AGENT_MAX_NODES];
@@ -464,7 +463,7 @@ static void ses_established(void *arg, const char *peer)
     struct node *n = arg;
     struct agentd *d = n->d;
     n->up = true;
-    n->backoff_ms = BACKOFF_MIN_MS;
+    n->attempts = 0;
     uv_timer_stop(&d->stale_timer);
     log_info(MOD, "control node up", "node=%d addr=%s:%u peer=%s", n->idx, n->host, n->port, peer);
     /* resume: first what we hold of its config (the node sends only the
@@ -626,6 +625,18 @@ static void tls_on_read(struct tls_conn *conn, const uint8_t *data, size_t size)
     }
 }
 
+/* The wait before this node's next connection attempt (the shared
+ * schedule: 100 ms doubling to 2 s, jittered). */
+static uint64_t reconnect_delay(struct node *n)
+{
+    uint32_t x = n->d->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    n->d->rng = x;
+    return xmpp_reconnect_delay_ms(n->attempts++, x);
+}
+
 static void tls_on_close(struct tls_conn *conn, int status)
 {
     struct node *n = tls_conn_data(conn);
@@ -648,8 +659,8 @@ static void tls_on_close(struct tls_conn *conn, int status)
             uv_timer_start(&d->stale_timer, stale_fired, d->stale_timeout_ms, 0);
         }
     }
-    uv_timer_start(&n->timer, node_tick, n->backoff_ms, n->backoff_ms);
-    n->backoff_ms = n->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : n->backoff_ms * 2;
+    uint64_t delay = reconnect_delay(n);
+    uv_timer_start(&n->timer, node_tick, delay, delay);
 }
 
 static const struct tls_conn_callbacks TLS_CBS = {
@@ -2075,11 +2086,11 @@ int main(int argc, char **argv)
     d->dns_timer.data = d;
     uint64_t age_every = d->flow_idle_ms / 4 > 1000 ? d->flow_idle_ms / 4 : 1000;
     uv_timer_start(&d->age_timer, age_fired, age_every, age_every);
+    d->rng = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16)) | 1u; /* agents differ, never 0 */
     for (size_t i = 0; i < d->node_count; i++) {
         struct node *n = &d->nodes[i];
         n->d = d;
         n->idx = (int)i;
-        n->backoff_ms = BACKOFF_MIN_MS;
         n->held = json_object();
         n->stale = json_object();
         if (!n->held || !n->stale) {
@@ -2090,7 +2101,7 @@ int main(int argc, char **argv)
         n->timer.data = n;
         node_connect(n);
         if (!n->conn) {
-            uv_timer_start(&n->timer, node_tick, n->backoff_ms, 1000);
+            uv_timer_start(&n->timer, node_tick, reconnect_delay(n), 1000);
         }
     }
     uv_signal_init(d->loop, &d->sigterm);

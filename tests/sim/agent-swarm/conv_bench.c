@@ -27,13 +27,15 @@
  * time) to the route at the last subscriber. CPU seconds of the swarm's
  * loop thread and of the node's role processes (--sup-pid) per mode.
  * (b) resync: runs KILL_CMD (kills the control role; the supervisor starts
- * it again); agents reconnect 100 ms after losing their session; resync
+ * it again); agents reconnect on vrouter/agent's schedule
+ * (xmpp_reconnect_delay_ms: 100 ms doubling to 2 s, jittered); resync
  * time is from the kill until every agent is connected again, has received
  * End-of-RIB on its new session and holds exactly its routes.
  *
  *   conv_bench --pki DIR --token T --api IP:PORT --xmpp IP:PORT --node NAME
  *              --agents N --ports P --nets K [--clients C] [--rate R]
  *              [--sup-pid PID] [--kill-cmd CMD]
+ *              [--check yes --stop-cmd CMD [--plain-agent I]]
  * Prints progress, the resync figure against OVN's 11.4 s full sync, and
  * last "RESULT convergence p99_ms=.. ratio=.. vs=ovn mode=paced|saturation
  * rate=R" with ratio = p99 / 30 ms (OVN's published port-add latency at
@@ -52,24 +54,13 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "routing/control/agent_config.h"
 #include "tests/e2e/api/api_client.h"
 #include "tests/sim/agent-swarm/swarm.h"
 
 #define OVN_PORT_ADD_MS 30.0
 #define OVN_FULL_SYNC_S 11.4
 #define ADDR_BASE 16 /* the subnet's first addresses are reserved (gateway, DNS) */
-
-struct ag {
-    struct sa_agent *a;
-    uint8_t *got; /* bit per port */
-    uint32_t count;
-    bool subscribed;
-    uint64_t generation; /* sessions opened */
-    uint64_t gen_at_kill; /* 'generation' when the control role was killed */
-    uint64_t retry_at;    /* uv_now before which a lost agent is not reconnected */
-    uint64_t backoff_ms;  /* vrouter/agent's: 250 ms doubling to 8 s, reset when up */
-    bool was_up;          /* the current connection reached ESTABLISHED */
-};
 
 /* The stages of a port, in order (ts[]). */
 enum {
@@ -85,8 +76,19 @@ enum {
     ST_N
 };
 
-#define BACKOFF_MIN_MS 250 /* vrouter/agent/agent_main.c */
-#define BACKOFF_MAX_MS 8000
+struct ag {
+    struct sa_agent *a;
+    uint8_t *got; /* bit per port */
+    uint32_t count;
+    bool subscribed;
+    uint64_t generation; /* sessions opened */
+    uint64_t gen_at_kill; /* 'generation' when the control role was killed */
+    uint64_t retry_at;    /* uv_now before which a lost agent is not reconnected */
+    uint32_t attempts;    /* connections tried since last up (xmpp_reconnect_delay_ms, as vrouter/agent) */
+    bool was_up;          /* the current connection reached ESTABLISHED */
+    uint64_t items_at_kill, cfg_at_kill, syncs_at_kill; /* the agent's counters then */
+};
+
 
 static struct {
     const char *pki, *token, *node, *kill_cmd;
@@ -115,6 +117,14 @@ static struct {
     bool resync; /* phase (b): the control role was killed */
     bool no_resume; /* agents reconnect without announcing what they hold */
     bool fast_retry; /* reconnect every 50 ms instead of the agent's back-off */
+    /* --check (tests/e2e/control/control_resume_e2e.sh): STOP_CMD freezes the
+     * control role, one port is added (port P: net 0, agent 0) and one
+     * deleted (port K: net 0, agent K) through the API, then KILL_CMD; the
+     * resync must end exact and the traffic after the kill be checked */
+    bool check;
+    const char *stop_cmd;
+    int32_t plain_agent; /* this agent reconnects announcing nothing (-1: none) */
+    bool added, deleted;
 } B;
 
 static uint64_t now_ns(void)
@@ -165,7 +175,7 @@ static void on_item(void *arg, struct sa_agent *a, const char *instance, const s
         return;
     }
     uint32_t p = (x - ADDR_BASE) * B.k + (uint32_t)(b[1] - 128);
-    if (p >= B.p) {
+    if (p > B.p) {
         return;
     }
     struct ag *g = &B.ags[a->index];
@@ -182,7 +192,7 @@ static void on_item(void *arg, struct sa_agent *a, const char *instance, const s
     }
     g->got[p / 8] |= (uint8_t)(1u << (p % 8));
     g->count++;
-    if (B.resync) {
+    if (B.resync || p >= B.p) {
         return;
     }
     if (++B.recv[p] == 1) {
@@ -193,7 +203,6 @@ static void on_item(void *arg, struct sa_agent *a, const char *instance, const s
         B.converged++;
     }
 }
-
 /* The owner agent's config lists interface 'ifname' ("...:port<p>"). */
 static void on_port(void *arg, struct sa_agent *a, const char *ifname, bool published)
 {
@@ -216,6 +225,7 @@ static void on_port(void *arg, struct sa_agent *a, const char *ifname, bool publ
     }
 }
 
+
 static int agent_open(uint32_t i)
 {
     struct ag *g = &B.ags[i];
@@ -236,6 +246,16 @@ static int agent_open(uint32_t i)
     return 0;
 }
 
+/* xorshift32: the agents' reconnect jitter. */
+static uint32_t next_rand(void)
+{
+    static uint32_t x = 2463534242u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
 /* Subscribes agents once up; re-opens lost ones. */
 static void maintain(uv_timer_t *t)
 {
@@ -245,15 +265,11 @@ static void maintain(uv_timer_t *t)
         uint64_t now = uv_now(&B.loop);
         if (g->a && g->a->established && !g->was_up) {
             g->was_up = true;
-            g->backoff_ms = BACKOFF_MIN_MS;
+            g->attempts = 0;
         }
         if (g->a && (g->a->closed || g->a->conn_done) && !g->retry_at) {
             /* lost: the next attempt after the agent's back-off */
-            g->backoff_ms = g->backoff_ms ? g->backoff_ms : BACKOFF_MIN_MS;
-            g->retry_at = now + (B.fast_retry ? 50 : g->backoff_ms);
-            if (!g->was_up) {
-                g->backoff_ms = g->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : g->backoff_ms * 2;
-            }
+            g->retry_at = now + (B.fast_retry ? 50 : xmpp_reconnect_delay_ms(g->attempts++, next_rand()));
         }
         if (g->retry_at && now < g->retry_at) {
             continue;
@@ -308,13 +324,84 @@ static bool all_converged(void *arg)
     return B.converged + atomic_load(&B.failed_ports) >= B.phase_end && atomic_load(&B.created) == B.phase_end;
 }
 
+/* --check: whether port q exists now (0..P-1 created, K deleted, P added). */
+static bool port_exists(uint32_t q)
+{
+    return q < B.p ? !(B.deleted && q == B.k) : q == B.p && B.added;
+}
+
+/* --check: the routes agent i must hold (ports of its network owned by
+ * others) and how many of them it holds; 'exact' when nothing else. */
+static uint32_t routes_wanted(uint32_t i, bool *exact)
+{
+    uint32_t want = 0, extra = 0;
+    for (uint32_t q = 0; q <= B.p; q++) {
+        bool w = port_exists(q) && q % B.k == i % B.k && q % B.n != i;
+        bool h = (B.ags[i].got[q / 8] >> (q % 8)) & 1;
+        want += w;
+        extra += w != h;
+    }
+    *exact = extra == 0;
+    return want;
+}
+
+/* --check: agent i holds exactly the interfaces of its machine's ports. */
+static bool config_exact(uint32_t i)
+{
+    const struct sa_agent *a = B.ags[i].a;
+    json_t *names = a && a->cfg ? acfg_mirror_names(a->cfg, "virtual-machine-interface") : NULL;
+    size_t want = 0;
+    bool ok = names != NULL;
+    for (uint32_t q = 0; ok && q <= B.p; q++) {
+        if (port_exists(q) && q % B.n == i) {
+            char name[96];
+            snprintf(name, sizeof name, "default-domain:bench:port%u", q);
+            bool found = false;
+            size_t j;
+            json_t *v;
+            json_array_foreach(names, j, v) {
+                found = found || strcmp(json_string_value(v), name) == 0;
+            }
+            ok = found;
+            want++;
+        }
+    }
+    ok = ok && json_array_size(names) == want;
+    json_decref(names);
+    return ok;
+}
+
+/* --check: true once no agent has received anything for 500 ms (what was
+ * in flight at convergence, e.g. a route's later update, is not counted as
+ * traffic after the kill). */
+static bool quiet(void *arg)
+{
+    static uint64_t last_sum = UINT64_MAX, since;
+    (void)arg;
+    uint64_t sum = 0, now = uv_now(&B.loop);
+    for (uint32_t i = 0; i < B.n; i++) {
+        sum += B.ags[i].a ? B.ags[i].a->items + B.ags[i].a->config_stanzas + B.ags[i].a->in_syncs : 0;
+    }
+    if (sum != last_sum) {
+        last_sum = sum;
+        since = now;
+    }
+    return now - since >= 500;
+}
+
 static bool resynced(void *arg)
 {
     (void)arg;
     uint32_t want = expected_per_agent();
     for (uint32_t i = 0; i < B.n; i++) {
         struct ag *g = &B.ags[i];
-        if (!g->a || g->generation <= g->gen_at_kill || !g->a->established || g->a->eors == 0 || g->count != want) {
+        bool exact = true;
+        if (B.check && g->a) {
+            want = routes_wanted(i, &exact);
+            exact = exact && config_exact(i);
+        }
+        if (!g->a || g->generation <= g->gen_at_kill || !g->a->established || g->a->eors == 0 || g->count != want ||
+            !exact) {
             return false;
         }
     }
@@ -390,6 +477,44 @@ static int setup(void)
     return rc;
 }
 
+/* Creates port p (its interface, then its instance-ip); 'timed': p < P,
+ * its latency is measured. 0, or -1 when a request failed. */
+static int port_create(struct api_client *c, uint32_t p, bool timed)
+{
+    char body[1024];
+    uint32_t k = p % B.k, owner = p % B.n, x = p / B.k + ADDR_BASE;
+    if (timed) {
+        B.ts[ST_VMI_SENT][p] = now_ns();
+        if (B.rate <= 0) {
+            B.ts[ST_DUE][p] = B.ts[ST_VMI_SENT][p];
+        }
+    }
+    snprintf(body, sizeof body,
+                 "{\"virtual-machine-interface\": {\"fq_name\": [\"default-domain\", \"bench\", \"port%u\"], "
+                 "\"parent_type\": \"project\", \"virtual_network_refs\": [{\"to\": [\"default-domain\", \"bench\", "
+                 "\"net%u\"]}], \"virtual_machine_refs\": [{\"to\": [\"vm%u\"]}]}}",
+                 p, k, owner);
+    if (post_ok(c, "/virtual-machine-interfaces", body, false) != 0) {
+        return -1;
+    }
+    if (timed) {
+        B.ts[ST_VMI_ANS][p] = now_ns();
+    }
+    snprintf(body, sizeof body,
+                 "{\"instance-ip\": {\"fq_name\": [\"ip%u\"], \"instance_ip_address\": \"10.%u.%u.%u\", "
+                 "\"virtual_network_refs\": [{\"to\": [\"default-domain\", \"bench\", \"net%u\"]}], "
+                 "\"virtual_machine_interface_refs\": [{\"to\": [\"default-domain\", \"bench\", \"port%u\"]}]}}",
+                 p, 128 + k, x >> 8, x & 255, k, p);
+    if (timed) {
+        B.ts[ST_IIP_SENT][p] = now_ns();
+    }
+    int rc = post_ok(c, "/instance-ips", body, false);
+    if (timed) {
+        B.ts[ST_IIP_ANS][p] = now_ns();
+    }
+    return rc;
+}
+
 /* Sleeps until uv_hrtime() reaches 'at'. */
 static void sleep_until(uint64_t at)
 {
@@ -405,47 +530,151 @@ static void *port_worker(void *arg)
 {
     (void)arg;
     struct api_client *c = client();
-    char body[1024];
     for (;;) {
         uint32_t p = atomic_fetch_add(&B.next_port, 1);
         if (p >= B.phase_end || !c) {
             break;
         }
-        uint32_t k = p % B.k, owner = p % B.n, x = p / B.k + ADDR_BASE;
         if (B.rate > 0) {
             uint64_t due = B.phase_start + (uint64_t)((double)(p - B.phase_first) * 1e9 / B.rate);
             sleep_until(due);
             B.ts[ST_DUE][p] = due;
         }
-        B.ts[ST_VMI_SENT][p] = now_ns();
-        if (B.rate <= 0) {
-            B.ts[ST_DUE][p] = B.ts[ST_VMI_SENT][p];
-        }
-        snprintf(body, sizeof body,
-                 "{\"virtual-machine-interface\": {\"fq_name\": [\"default-domain\", \"bench\", \"port%u\"], "
-                 "\"parent_type\": \"project\", \"virtual_network_refs\": [{\"to\": [\"default-domain\", \"bench\", "
-                 "\"net%u\"]}], \"virtual_machine_refs\": [{\"to\": [\"vm%u\"]}]}}",
-                 p, k, owner);
-        if (post_ok(c, "/virtual-machine-interfaces", body, false) != 0) {
-            atomic_fetch_add(&B.failed_ports, 1);
-            atomic_fetch_add(&B.created, 1);
-            continue;
-        }
-        B.ts[ST_VMI_ANS][p] = now_ns();
-        snprintf(body, sizeof body,
-                 "{\"instance-ip\": {\"fq_name\": [\"ip%u\"], \"instance_ip_address\": \"10.%u.%u.%u\", "
-                 "\"virtual_network_refs\": [{\"to\": [\"default-domain\", \"bench\", \"net%u\"]}], "
-                 "\"virtual_machine_interface_refs\": [{\"to\": [\"default-domain\", \"bench\", \"port%u\"]}]}}",
-                 p, 128 + k, x >> 8, x & 255, k, p);
-        B.ts[ST_IIP_SENT][p] = now_ns();
-        if (post_ok(c, "/instance-ips", body, false) != 0) {
+        if (port_create(c, p, true) != 0) {
             atomic_fetch_add(&B.failed_ports, 1);
         }
-        B.ts[ST_IIP_ANS][p] = now_ns();
         atomic_fetch_add(&B.created, 1);
     }
     api_client_free(c);
     return NULL;
+}
+
+/* DELETE of the 'type' object named 'fq' (a JSON array), found through
+ * /fqname-to-id. 0 or -1. */
+static int delete_named(struct api_client *c, const char *type, const char *fq)
+{
+    char body[512], path[256];
+    struct api_resp r = {0};
+    snprintf(body, sizeof body, "{\"type\": \"%s\", \"fq_name\": %s}", type, fq);
+    int rc = api_client_request(c, "POST", "/fqname-to-id", B.token, NULL, body, strlen(body), &r);
+    const char *uuid = rc == 0 && r.status == 200 ? json_string_value(json_object_get(r.doc, "uuid")) : NULL;
+    if (!uuid) {
+        fprintf(stderr, "conv_bench: %s %s not found (%d)\n", type, fq, rc ? rc : r.status);
+        api_resp_clear(&r);
+        return -1;
+    }
+    snprintf(path, sizeof path, "/%s/%s", type, uuid);
+    api_resp_clear(&r);
+    rc = api_client_request(c, "DELETE", path, B.token, NULL, NULL, 0, &r);
+    int st = rc == 0 ? r.status : rc;
+    api_resp_clear(&r);
+    if (st != 200 && st != 204) {
+        fprintf(stderr, "conv_bench: DELETE %s: %d\n", path, st);
+        return -1;
+    }
+    return 0;
+}
+
+/* --check, while the control role is frozen: port P added (net 0, agent
+ * 0), port K deleted (net 0, agent K). 0 or -1. */
+static int change_while_down(void)
+{
+    struct api_client *c = client();
+    char fq[128];
+    int rc = c ? port_create(c, B.p, false) : -1;
+    B.added = rc == 0;
+    snprintf(fq, sizeof fq, "[\"ip%u\"]", B.k);
+    rc = rc ? rc : delete_named(c, "instance-ip", fq);
+    snprintf(fq, sizeof fq, "[\"default-domain\", \"bench\", \"port%u\"]", B.k);
+    rc = rc ? rc : delete_named(c, "virtual-machine-interface", fq);
+    B.deleted = rc == 0;
+    api_client_free(c);
+    return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Wall-clock time (UTC, ms) with 'what', to line up with the node's log. */
+static void print_wall(const char *what)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    printf("%s at %02d:%02d:%02d.%03ldZ\n", what, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    fflush(stdout);
+}
+
+/* The resync's phases at the agents, in s after the kill (uv_now 'kill_ms'):
+ * sessions established (first, median, last), End-of-RIB received (first,
+ * last), connection attempts per agent. */
+static void phases(uint64_t kill_ms)
+{
+    uint64_t *up = calloc(B.n, sizeof *up), *eor = calloc(B.n, sizeof *eor), attempts = 0, most = 0;
+    if (!up || !eor) {
+        free(up);
+        free(eor);
+        return;
+    }
+    for (uint32_t i = 0; i < B.n; i++) {
+        const struct ag *g = &B.ags[i];
+        up[i] = g->a->established_at_ms - kill_ms;
+        eor[i] = g->a->eor_at_ms - kill_ms;
+        uint64_t n = g->generation - g->gen_at_kill;
+        attempts += n;
+        most = n > most ? n : most;
+    }
+    qsort(up, B.n, sizeof *up, cmp_u64);
+    qsort(eor, B.n, sizeof *eor, cmp_u64);
+    printf("resync phases (s after the kill): agents up first %.3f p50 %.3f last %.3f; End-of-RIB first %.3f "
+           "last %.3f; connection attempts %llu (at most %llu per agent)\n",
+           (double)up[0] / 1e3, (double)up[B.n / 2] / 1e3, (double)up[B.n - 1] / 1e3, (double)eor[0] / 1e3,
+           (double)eor[B.n - 1] / 1e3, (unsigned long long)attempts, (unsigned long long)most);
+    free(up);
+    free(eor);
+}
+
+/* --check, after the resync: what each agent received after the kill.
+ * Resuming agents of network 1.. (unchanged): no route item, no config
+ * stanza, IN_SYNC; of network 0 (a port added and one deleted): its table
+ * again (digests are per instance), config only at the two owners; the
+ * plain agent: its whole config and table. 0 or -1 (printed). */
+static int check_traffic(void)
+{
+    int bad = 0;
+    uint64_t total = 0, replay = 0;
+    for (uint32_t i = 0; i < B.n; i++) {
+        const struct ag *g = &B.ags[i];
+        bool exact;
+        uint32_t want = routes_wanted(i, &exact);
+        uint64_t items = g->a->items - g->items_at_kill, cfg = g->a->config_stanzas - g->cfg_at_kill,
+                 syncs = g->a->in_syncs - g->syncs_at_kill;
+        bool owner = i == B.p % B.n || i == B.k % B.n, plain = (int32_t)i == B.plain_agent;
+        bool ok = exact && config_exact(i);
+        if (plain) {
+            ok = ok && cfg >= 1 && items >= want && syncs == 0;
+        } else if (i % B.k != 0) {
+            ok = ok && items == 0 && cfg == 0 && syncs == 1;
+        } else {
+            ok = ok && items >= want && syncs == 0 && (cfg >= 1) == owner;
+        }
+        printf("agent vr%u (net%u%s%s): %u routes (%s), config %s; after the kill %llu route items, %llu config "
+               "stanzas, %llu in-sync: %s\n",
+               i, i % B.k, owner ? ", owner of a changed port" : "", plain ? ", announces nothing" : "", want,
+               exact ? "exact" : "NOT exact", config_exact(i) ? "exact" : "NOT exact", (unsigned long long)items,
+               (unsigned long long)cfg, (unsigned long long)syncs, ok ? "ok" : "WRONG");
+        bad += !ok;
+        total += items;
+        replay += want;
+    }
+    printf("route items after the kill: %llu (a full replay: at least %llu)\n", (unsigned long long)total,
+           (unsigned long long)replay);
+    printf("CHECK %s\n", bad ? "FAILED" : "ok");
+    return bad ? -1 : 0;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -621,13 +850,15 @@ static void usage(void)
 {
     fprintf(stderr, "usage: conv_bench --pki DIR --token T --api IP:PORT --xmpp IP:PORT --node NAME --agents N "
                     "--ports P --nets K [--clients C] [--rate R] [--sup-pid PID] [--kill-cmd CMD] [--resume yes|no] "
-                    "[--retry agent|fast]\n");
+                    "[--retry agent|fast]\n"
+                    "       [--check yes --stop-cmd CMD [--plain-agent I]]\n");
 }
 
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     B.clients = 4;
+    B.plain_agent = -1;
     const char *api = NULL, *xmpp = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *o = argv[i], *v = argv[i + 1];
@@ -645,16 +876,20 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--sup-pid")) B.sup_pid = (int)strtol(v, NULL, 10);
         else if (!strcmp(o, "--resume")) B.no_resume = strcmp(v, "no") == 0;
         else if (!strcmp(o, "--retry")) B.fast_retry = strcmp(v, "fast") == 0;
+        else if (!strcmp(o, "--check")) B.check = strcmp(v, "yes") == 0;
+        else if (!strcmp(o, "--stop-cmd")) B.stop_cmd = v;
+        else if (!strcmp(o, "--plain-agent")) B.plain_agent = (int32_t)strtol(v, NULL, 10);
         else {
             usage();
             return 2;
         }
     }
     if (!B.pki || !B.token || !api || !xmpp || !B.node || !B.n || !B.p || !B.k || B.k > 64 || B.n % B.k ||
-        B.p % B.n || B.n / B.k < 2 || B.p / B.k + ADDR_BASE > 65534 || split(api, B.api_ip, sizeof B.api_ip, &B.api_port) ||
+        B.p % B.n || B.n / B.k < 2 || (B.check && (!B.stop_cmd || !B.kill_cmd || B.k < 2)) ||
+        B.plain_agent >= (int32_t)B.n || B.p / B.k + ADDR_BASE > 65534 || split(api, B.api_ip, sizeof B.api_ip, &B.api_port) ||
         split(xmpp, B.xmpp_ip, sizeof B.xmpp_ip, &B.xmpp_port) || !B.clients || B.rate < 0) {
         usage();
-        fprintf(stderr, "(N a multiple of K with N/K >= 2, P a multiple of N, K <= 64, R >= 0)\n");
+        fprintf(stderr, "(N a multiple of K with N/K >= 2, P a multiple of N, K <= 64)\n");
         return 2;
     }
     for (uint32_t k = 0; k < B.k; k++) {
@@ -683,7 +918,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < B.n; i++) {
         char name[32];
         snprintf(name, sizeof name, "vr%u", i);
-        B.ags[i].got = calloc(B.p / 8 + 1, 1);
+        B.ags[i].got = calloc((B.p + 1) / 8 + 1, 1);
         if (sa_issue(B.ca, B.ca_key, name, PKI_ROLE_AGENT, &B.certs[i], &B.keys[i]) != 0) {
             fprintf(stderr, "conv_bench: certificate %s\n", name);
             return 1;
@@ -736,19 +971,41 @@ int main(int argc, char **argv)
     double resync_s = -1;
     if (ok && B.kill_cmd) {
         B.resync = true;
+        if (B.check && !sa_run_until(&B.loop, quiet, NULL, 30000)) {
+            fprintf(stderr, "conv_bench: agents still receiving 30 s after convergence\n");
+            return 1;
+        }
         for (uint32_t i = 0; i < B.n; i++) {
-            B.ags[i].gen_at_kill = B.ags[i].generation;
+            struct ag *g = &B.ags[i];
+            g->gen_at_kill = g->generation;
+            g->items_at_kill = g->a->items;
+            g->cfg_at_kill = g->a->config_stanzas;
+            g->syncs_at_kill = g->a->in_syncs;
+            if ((int32_t)i == B.plain_agent) {
+                g->a->resume = false; /* its next session announces nothing */
+            }
+        }
+        if (B.check) {
+            /* frozen: neither its image nor any agent sees the changes */
+            if (system(B.stop_cmd) != 0 || change_while_down() != 0) {
+                fprintf(stderr, "conv_bench: stop command or changes while down failed\n");
+                return 1;
+            }
+            printf("while the control role was down: port%u added, port%u deleted\n", B.p, B.k);
         }
         uint64_t items0 = 0, cfg0 = 0;
         for (uint32_t i = 0; i < B.n; i++) {
             items0 += B.ags[i].a ? B.ags[i].a->items : 0;
             cfg0 += B.ags[i].a ? B.ags[i].a->config_stanzas : 0;
         }
+        uv_update_time(&B.loop);
+        uint64_t kill_ms = uv_now(&B.loop);
+        print_wall("control role killed");
         t = now_ns();
         if (system(B.kill_cmd) != 0) {
             fprintf(stderr, "conv_bench: kill command failed\n");
         }
-        if (sa_run_until(&B.loop, resynced, NULL, 600000)) {
+        if (sa_run_until(&B.loop, resynced, NULL, B.check ? 120000 : 600000)) {
             resync_s = (double)(now_ns() - t) / 1e9;
             printf("resync after a control-role restart: %.2f s (%u agents, %u routes each; %s, %s reconnect)\n",
                    resync_s, B.n, expected_per_agent(), B.no_resume ? "full replay" : "resume",
@@ -762,6 +1019,10 @@ int main(int argc, char **argv)
                 swept += a->swept;
                 last_up = a->established_at_ms > last_up ? a->established_at_ms : last_up;
             }
+            phases(kill_ms);
+            if (B.check && check_traffic() != 0) {
+                ok = false;
+            }
             printf("resync traffic: %llu route items, %llu config stanzas, %llu in-sync, %llu stale swept; "
                    "last agent up %.2f s after the kill\n",
                    (unsigned long long)(items - items0), (unsigned long long)(cfgs - cfg0), (unsigned long long)syncs,
@@ -771,7 +1032,11 @@ int main(int argc, char **argv)
             for (uint32_t i = 0; i < B.n; i++) {
                 short_agents += !B.ags[i].a || B.ags[i].count != expected_per_agent() || !B.ags[i].a->eors;
             }
-            printf("resync: not complete after 600 s (%u agents short)\n", short_agents);
+            printf("resync: not complete after %u s (%u agents short)\n", B.check ? 120 : 600, short_agents);
+            if (B.check) {
+                (void)check_traffic(); /* says who is wrong */
+                ok = false;
+            }
         }
     }
     printf("resync_s=%.2f resync_ratio=%.2f (vs OVN full sync %.1f s at 1,000 hypervisors / 10,000 ports)\n",

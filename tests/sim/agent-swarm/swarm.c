@@ -124,6 +124,7 @@ static void ses_eor(void *arg)
 {
     struct sa_agent *a = arg;
     a->eors++;
+    a->eor_at_ms = uv_now(a->loop);
     if (a->stale) {
         sweep_stale(a);
     }
@@ -617,6 +618,17 @@ int sa_agent_reopen(struct sa_agent *a)
         if (json_object_set_new(a->stale, k, json_true()) != 0) {
             return LIB_ENOMEM;
         }
+    }
+    if (!a->resume) {
+        /* it announces nothing: the node sends the whole set, and only a
+         * fresh mirror loses what was deleted meanwhile (no delete comes
+         * for objects the node does not know the agent holds) */
+        struct acfg_mirror *fresh;
+        if (acfg_mirror_create(&fresh) != 0) {
+            return LIB_ENOMEM;
+        }
+        acfg_mirror_free(a->cfg);
+        a->cfg = fresh;
     }
     struct xmpp_session_config sc = {.role = XMPP_ROLE_AGENT, .local_jid = a->jid, .resume = a->resume};
     int rc = xmpp_session_init(&a->s, &sc, &sa_ops, a);

@@ -38,6 +38,7 @@ struct sa_agent {
     bool conn_done;             /* TLS on_close seen */
     int conn_status;
     uint64_t eors;              /* End-of-RIB events received */
+    uint64_t eor_at_ms;         /* uv_now of the last End-of-RIB */
     uint64_t established_at_ms; /* uv_now when established */
     uint64_t complete_at_ms;    /* uv_now when 'have_count' first reached 'expect' */
     /* received routes */
@@ -118,7 +119,8 @@ int sa_follow_config(struct sa_agent *a) STRATA_WARN_UNUSED;
  * and re-publishes its ports and sends End-of-RIB; with 'a->resume' it
  * announces resume in its stream header, sends CONFIG_HELD first and a
  * digest with each subscribe, so an unchanged control node sends IN_SYNC
- * instead of the routes. A routes item refreshes a stale one, IN_SYNC
+ * instead of the routes; without, its config mirror starts empty (the node
+ * sends the whole set; what was deleted meanwhile is then gone). A routes item refreshes a stale one, IN_SYNC
  * refreshes an instance, the control node's End-of-RIB sweeps the rest
  * (reported to on_item as retracts). sa_follow_config mode only
  * (LIB_EINVAL otherwise); LIB_ENOMEM, connect errors. */

@@ -264,9 +264,12 @@ static void test_agents_and_mirror(void **state)
     assert_false(acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/1", i1)); /* nobody up */
     assert_false(acfg_object(c, "virtual-router-index", "/c/o/virtual-router-index/2", i2));
     assert_false(acfg_object(c, "bgp-router", "/c/o/bgp-router/x", i2)); /* not a config type */
+    assert_int_equal(acfg_agents_missing(c), 2); /* vr1 and vr2 have an index, no agent */
     assert_int_equal(acfg_agent_up(c, "vr1", &ag[0]), 0);
+    assert_int_equal(acfg_agents_missing(c), 1);
     assert_int_equal(acfg_agent_up(c, "vr2", &ag[1]), 0);
     assert_int_equal(acfg_agent_up(c, "vr3", &ag[2]), 0); /* no index: nothing to send */
+    assert_int_equal(acfg_agents_missing(c), 0);
     assert_true(acfg_pending(c));
     size_t calls = 0;
     assert_int_equal(acfg_flush(c, rt_send, &calls), 22);
@@ -329,6 +332,7 @@ static void test_agents_and_mirror(void **state)
      * gets nothing */
     reset_counts(ag, 3);
     acfg_agent_down(c, "vr1");
+    assert_int_equal(acfg_agents_missing(c), 1);
     assert_false(acfg_object(c, "access-control-list", "/c/o/access-control-list/a", NULL));
     assert_int_equal(acfg_flush(c, rt_send, &calls), 0);
     struct acfg_mirror *fresh;

@@ -501,6 +501,34 @@ static void test_bad_peers(void **state)
     }
 }
 
+/* The reconnect schedule: 100 ms doubling to a 2 s cap, each delay in
+ * [base/2, 3*base/2) by the random value, the extremes reached. */
+static void test_reconnect_delay(void **state)
+{
+    (void)state;
+    static const uint64_t base[] = {100, 200, 400, 800, 1600, 2000, 2000, 2000};
+    for (uint32_t a = 0; a < sizeof base / sizeof base[0]; a++) {
+        assert_int_equal(xmpp_reconnect_delay_ms(a, 0), base[a] / 2);
+        assert_int_equal(xmpp_reconnect_delay_ms(a, 1u << 31), base[a]);
+        assert_int_equal(xmpp_reconnect_delay_ms(a, UINT32_MAX), base[a] / 2 + base[a] - 1);
+    }
+    assert_int_equal(xmpp_reconnect_delay_ms(40, UINT32_MAX), 2999);
+    assert_int_equal(xmpp_reconnect_delay_ms(UINT32_MAX, 0), 1000);
+    /* spread: 1,000 agents' first attempts (an LCG as the random source)
+     * fall in 50..149 ms, no 10 ms slot holding more than a fifth */
+    unsigned slots[10] = {0};
+    uint32_t x = 12345;
+    for (int i = 0; i < 1000; i++) {
+        x = x * 1664525u + 1013904223u;
+        uint64_t d = xmpp_reconnect_delay_ms(0, x);
+        assert_true(d >= 50 && d < 150);
+        slots[(d - 50) / 10]++;
+    }
+    for (int i = 0; i < 10; i++) {
+        assert_true(slots[i] < 200);
+    }
+}
+
 /* Instance names: a control node without a dns_query callback answers the
  * question with iq error service-unavailable (the session stays); with
  * one, the callback gets the question and its answer (same id) reaches the
@@ -588,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_hold_and_keepalive),
         cmocka_unit_test(test_bad_peers),
         cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_reconnect_delay),
         cmocka_unit_test(test_dns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -522,6 +522,30 @@ static void dns_round_trip(const struct xmpp_stanza *a)
     buf_destroy(&again);
 }
 
+/* The instance-name rule both sides use: one label, lower-cased; anything
+ * else has no name, and 'out' is left "". */
+static void test_dns_instance_name(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_true(xmpp_dns_instance_name("Web-1", out, sizeof out));
+    assert_string_equal(out, "web-1");
+    assert_true(xmpp_dns_instance_name("db_2", out, sizeof out));
+    assert_string_equal(out, "db_2");
+    char max[64];
+    memset(max, 'a', 63);
+    max[63] = '\0';
+    assert_true(xmpp_dns_instance_name(max, out, sizeof out));
+    assert_string_equal(out, max);
+    assert_false(xmpp_dns_instance_name(max, out, 63)); /* no room */
+    const char *bad[] = {NULL, "", "web.1", "a b", "caf\xc3\xa9", "0123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        strcpy(out, "x");
+        assert_false(xmpp_dns_instance_name(bad[i], out, sizeof out));
+        assert_string_equal(out, "");
+    }
+}
+
 static void test_dns(void **state)
 {
     (void)state;
@@ -736,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_route_keys),
         cmocka_unit_test(test_dns),
+        cmocka_unit_test(test_dns_instance_name),
         cmocka_unit_test(test_resume_hashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
