@@ -76,6 +76,12 @@ struct config_role {
     struct config_role_stats compile; /* the compile_* counters, in ns until read */
     uint64_t requests; /* loop thread */
     struct derive *derive;  /* the compiler's image, shared by the workers */
+    /* the ordered, pipelined store connection of the compiling
+     * transactions (graph_kv.send): opened at first use, reconnects on its
+     * own; NULL with 'pipeline' false (STRATA_CONFIG_PIPELINE=0) */
+    struct store_mux *mux;
+    bool pipeline;
+    pthread_mutex_t mux_lock; /* guards opening 'mux' */
     pthread_t feeder;       /* keeps 'derive' current: load, then watch /c/ */
     bool feeder_started;
     atomic_int feeder_stop; /* set on close; read by the feeder and the starter */
@@ -116,6 +122,47 @@ static int worker_cmd(void *arg, const struct buf *cmd, bool serializable, struc
                  serializable, fresh, (unsigned long long)((uv_hrtime() - t0) / 1000000), strata_strerror(rc));
         store_client_close(w->client);
         w->client = NULL;
+        return rc;
+    }
+    return status;
+}
+
+/* graph_kv.send: queues a compiling transaction on the role's ordered
+ * connection (opened here at first use). */
+static int worker_send(void *arg, const struct buf *cmd, void **pending)
+{
+    struct worker *w = arg;
+    struct config_role *r = w->role;
+    int rc = 0;
+    pthread_mutex_lock(&r->mux_lock);
+    if (!r->mux) {
+        rc = store_mux_open(r->store_target, r->store_tls, r->store_timeout_ms, &r->mux);
+        if (rc) {
+            r->mux = NULL;
+            log_warn("config", "ordered store connection failed", "target=%s error=\"%s\"",
+                     r->store_target, strata_strerror(rc));
+        }
+    }
+    struct store_mux *m = r->mux;
+    pthread_mutex_unlock(&r->mux_lock);
+    if (rc) {
+        return rc;
+    }
+    struct store_mux_req *req = NULL;
+    rc = store_mux_send(m, STORE_MSG_CMD, 0, cmd->data, cmd->size, &req);
+    *pending = req;
+    return rc;
+}
+
+/* graph_kv.wait: the answer of a worker_send(). */
+static int worker_wait(void *arg, void *pending, struct buf *reply)
+{
+    struct worker *w = arg;
+    int status = 0;
+    int rc = store_mux_wait(w->role->mux, pending, &status, reply);
+    if (rc) {
+        log_warn("config", "ordered store request failed", "target=%s error=\"%s\"",
+                 w->role->store_target, strata_strerror(rc));
         return rc;
     }
     return status;
@@ -185,7 +232,11 @@ static struct worker *worker_take(struct config_role *r)
             return NULL;
         }
         w->role = r;
-        graph_init(&w->g, r->schema, (struct graph_kv){.cmd = worker_cmd, .arg = w});
+        graph_init(&w->g, r->schema,
+                   (struct graph_kv){.cmd = worker_cmd,
+                                     .arg = w,
+                                     .send = r->pipeline ? worker_send : NULL,
+                                     .wait = r->pipeline ? worker_wait : NULL});
         graph_set_derive(&w->g, r->derive);
         pthread_mutex_lock(&r->lock);
         r->workers++;
@@ -205,6 +256,8 @@ static void worker_give(struct config_role *r, struct worker *w)
     r->compile.compile_plan_ms += w->g.compile_plan_ns;
     r->compile.compile_commit_ms += w->g.compile_commit_ns;
     r->compile.compile_catchup_ms += w->g.compile_catchup_ns;
+    r->compile.compile_pipelined += w->g.compile_pipelined;
+    w->g.compile_pipelined = 0;
     w->g.compile_attempts = w->g.compile_refused = 0;
     w->g.compile_lock_ns = w->g.compile_plan_ns = 0;
     w->g.compile_commit_ns = w->g.compile_catchup_ns = 0;
@@ -513,6 +566,8 @@ static void role_free(struct config_role *r)
     if (r->feeder_started) {
         pthread_join(r->feeder, NULL);
     }
+    store_mux_close(r->mux);
+    pthread_mutex_destroy(&r->mux_lock);
     derive_free(r->derive);
     while (r->idle) {
         struct worker *w = r->idle;
@@ -545,6 +600,13 @@ int config_role_create(uv_loop_t *loop, const struct config_role_config *config,
         return CONFIG_ROLE_ENOMEM;
     }
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->mux_lock, NULL);
+    {
+        /* measurement knob: STRATA_CONFIG_PIPELINE=0 keeps every compiling
+         * transaction under the lock through its commit (the serial path) */
+        const char *pl = getenv("STRATA_CONFIG_PIPELINE");
+        r->pipeline = !(pl && strcmp(pl, "0") == 0);
+    }
     r->loop = loop;
     r->store_tls = config->store_tls;
     r->store_timeout_ms =
@@ -636,6 +698,7 @@ void config_role_stats(const struct config_role *role, struct config_role_stats 
     stats->compile_plan_ms = r->compile.compile_plan_ms / 1000000u;
     stats->compile_commit_ms = r->compile.compile_commit_ms / 1000000u;
     stats->compile_catchup_ms = r->compile.compile_catchup_ms / 1000000u;
+    stats->compile_pipelined = r->compile.compile_pipelined;
     pthread_mutex_unlock(&r->lock);
     stats->requests = r->requests;
 }

@@ -74,6 +74,9 @@ struct config_role_stats {
     uint64_t compile_plan_ms;
     uint64_t compile_commit_ms;
     uint64_t compile_catchup_ms;
+    uint64_t compile_pipelined; /* compiling transactions sent on the ordered
+                                 * connection (store_mux), not waited for
+                                 * under the compiling lock */
 };
 
 struct config_role;

@@ -865,6 +865,46 @@ void derive_unreserve(struct derive *d, uint64_t token)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* Pipelined plans (graph_kv.send): plans of this process still in flight
+ * were sent before this one and reach the store first, and their numbers
+ * are reserved, so this plan took numbers above some of them. Should one
+ * of those be refused, this plan must not commit (a hole below a committed
+ * number is not what a serial compile gives): CREATE != 0 on the key of
+ * every number reserved by another plan in pool 'pool' ("rt" or "vni")
+ * that is below the highest this plan takes and that the image does not
+ * show committed. With no plan in flight (the serial path) it adds
+ * nothing. d->mu held. */
+static int plan_predecessors(struct derive_plan *p, const struct derive *d, const char *pool,
+                             const json_t *before, const json_t *after)
+{
+    json_int_t top = 0;
+    const char *owner;
+    json_t *v;
+    json_object_foreach((json_t *)after, owner, v) {
+        json_t *was = json_object_get(before, owner);
+        if ((!was || json_integer_value(was) != json_integer_value(v)) && json_integer_value(v) > top) {
+            top = json_integer_value(v);
+        }
+    }
+    size_t plen = strlen(pool);
+    const char *k;
+    json_object_foreach(d->resv, k, v) {
+        json_int_t n = json_integer_value(json_array_get(v, 0));
+        char num[24], key[64];
+        snprintf(num, sizeof num, "%lld", (long long)n);
+        if (strncmp(k, pool, plen) != 0 || k[plen] != '\x1f' || n <= 0 || n >= top ||
+            json_object_get(strcmp(pool, "rt") == 0 ? d->rt : d->vni, num)) {
+            continue;
+        }
+        derive_id_key(pool, (unsigned long)n, key, sizeof key);
+        int rc = plan_cmp(p, STORE_CMP_CREATE, STORE_CMP_NE, strdup(key), NULL, 0);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Compares and writes for the identifier changes from 'before' to 'after'
  * (both as compile_alloc_dump() writes). An allocation compares CREATE ==
  * 0 on its key (no one else took the number) and MOD of the pool's release
@@ -917,6 +957,7 @@ static int plan_ids(struct derive_plan *p, const struct derive *d, const json_t 
         if (allocated) {
             rc = plan_cmp(p, STORE_CMP_MOD, STORE_CMP_EQ, fmt("/c/id/rel/%s", pools[i][1]), NULL,
                           d->rel_mod[i]);
+            rc = rc ? rc : plan_predecessors(p, d, pools[i][1], b, a);
         }
         if (rc == 0 && released) {
             rc = plan_op(p, false, fmt("/c/id/rel/%s", pools[i][1]), fmt("%lu", released));

@@ -21,10 +21,15 @@
  * guarded by an internal mutex. Plans in flight in one process reserve the
  * identifiers they allocate until their transaction is decided
  * (derive_unreserve()), so concurrent workers of one node never take the
- * same numbers. Transactions that take or release identifiers run one per
- * process at a time (derive_lock()): measured, letting every worker of
- * every node race for the lowest free numbers loses more rounds across
- * nodes than pipelining gains within one (docs/design-config.md). The
+ * same numbers. Transactions that take or release identifiers are planned
+ * one per process at a time (derive_lock()). On an ordered pipelined store
+ * connection (graph_kv.send, the config role's store_mux) each is sent
+ * under the lock and waited for after it, so the next plan starts while
+ * earlier ones are in flight: a plan then compares CREATE != 0 on every
+ * number reserved by a plan in flight below the highest it takes, so a
+ * refused predecessor makes it fail and plan again (never a hole below a
+ * committed number: the result is a serial compile's). Without one the
+ * lock is held through the commit and the image update. The
  * others (an interface, instance-ip, floating IP or virtual router whose
  * compile rewrites only indexes and mappings, guarded by compares) run
  * without it, concurrently (derive_type_serial(), derive_plan.serial). */

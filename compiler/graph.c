@@ -246,6 +246,34 @@ static int kv_run(struct graph *g, const struct buf *cmd, bool serializable, str
     return 0;
 }
 
+/* A compiling transaction through the pipelined path (graph_kv.send):
+ * queued while derive_lock() is held, so it reaches the store behind
+ * every transaction this process planned before it; the lock is released
+ * before waiting, so the next plan is made (on the image and this one's
+ * reservations, derive.h) while this one is in flight. compile_end() puts
+ * its writes into the image when it commits. */
+static int kv_run_pipelined(struct graph *g, const struct buf *cmd, struct rd *rd,
+                            struct graph_error *err)
+{
+    void *pending = NULL;
+    int rc = g->kv.send(g->kv.arg, cmd, &pending);
+    derive_unlock(g->derive);
+    if (rc) {
+        return store_fail(err, rc);
+    }
+    g->compile_pipelined++;
+    rc = g->kv.wait(g->kv.arg, pending, &rd->raw);
+    if (rc) {
+        return store_fail(err, rc);
+    }
+    rc = store_reply_decode(&rd->r, rd->raw.data, rd->raw.size);
+    if (rc) {
+        return store_fail(err, rc);
+    }
+    rd->decoded = true;
+    return rd->r.status ? store_fail(err, rd->r.status) : 0;
+}
+
 static int kv_range(struct graph *g, struct store_keysel sel, uint32_t limit, uint8_t flags,
                     bool serializable, struct rd *rd, struct graph_error *err)
 {
@@ -475,7 +503,12 @@ static int txn_apply(struct graph *g, struct txn *t, bool *ok, uint64_t *revisio
     struct rd rd;
     rd_init(&rd);
     uint64_t t0 = g->in_compile ? now_ns() : 0;
-    rc = kv_run(g, &cmd, false, &rd, err);
+    if (g->in_compile && g->kv.send && g->kv.wait && derive_held(g->derive) &&
+        derive_watched(g->derive)) {
+        rc = kv_run_pipelined(g, &cmd, &rd, err);
+    } else {
+        rc = kv_run(g, &cmd, false, &rd, err);
+    }
     if (g->in_compile) {
         g->compile_commit_ns += now_ns() - t0;
     }
@@ -1831,7 +1864,9 @@ static unsigned attempts_for(const struct graph *g, const struct schema_type *t)
  * derive_add() takes it just before planning a type of
  * derive_type_serial() (or a plan that turned out to need it), so the
  * graph's own reads run outside it; the lock is held through the commit
- * and the image update and released by compile_end(). An image
+ * and the image update and released by compile_end(), or, on a kv with
+ * the pipelined path (graph_kv.send), once the transaction is queued
+ * (kv_run_pipelined()). An image
  * that is not ready (starting, or reloading after a lost watch) is waited
  * for, or loaded here when unwatched; still not ready, the plan answers
  * 503. */

@@ -68,6 +68,15 @@ struct graph_error {
 struct graph_kv {
     int (*cmd)(void *arg, const struct buf *cmd, bool serializable, struct buf *reply);
     void *arg;
+    /* Optional (both or neither): a pipelined path for compiling
+     * transactions. 'send' queues a write behind every earlier 'send' of
+     * this process and returns at once ('*pending' for 'wait'; the order
+     * of sends is the order the store proposes them); 'wait' returns its
+     * answer as 'cmd' would. With them a compiling transaction is sent
+     * under derive_lock() and waited for after releasing it, so the next
+     * plan of this node starts while it is in flight (derive.h). */
+    int (*send)(void *arg, const struct buf *cmd, void **pending);
+    int (*wait)(void *arg, void *pending, struct buf *reply);
 };
 
 struct store_fsm;
@@ -108,6 +117,7 @@ struct graph {
     uint64_t compile_plan_ns;
     uint64_t compile_commit_ns;
     uint64_t compile_catchup_ns;
+    uint64_t compile_pipelined; /* compiling transactions sent through kv.send */
     bool fresh_reads;        /* internal: decision reads go through the leader */
     uint64_t seen_revision;  /* internal: store revision of the last transaction */
     struct derive *derive;   /* the compiler's image, or NULL: no compiling */

@@ -601,13 +601,14 @@ int main(int argc, char **argv)
             struct config_role_stats st;
             config_role_stats(api[i].role, &st);
             printf("n%d bench compile: attempts=%llu refused=%llu lock_ms=%llu plan_ms=%llu "
-                   "commit_ms=%llu catchup_ms=%llu\n",
+                   "commit_ms=%llu catchup_ms=%llu pipelined=%llu\n",
                    i + 1, (unsigned long long)(st.compile_attempts - before[i].compile_attempts),
                    (unsigned long long)(st.compile_refused - before[i].compile_refused),
                    (unsigned long long)(st.compile_lock_ms - before[i].compile_lock_ms),
                    (unsigned long long)(st.compile_plan_ms - before[i].compile_plan_ms),
                    (unsigned long long)(st.compile_commit_ms - before[i].compile_commit_ms),
-                   (unsigned long long)(st.compile_catchup_ms - before[i].compile_catchup_ms));
+                   (unsigned long long)(st.compile_catchup_ms - before[i].compile_catchup_ms),
+                   (unsigned long long)(st.compile_pipelined - before[i].compile_pipelined));
         }
         CHECK(count_prefix(p1, "bench") == clients * per, "bench networks listed");
         check_identifiers();

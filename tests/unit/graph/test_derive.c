@@ -85,8 +85,8 @@ static int fx_setup(void **state)
     assert_int_equal(derive_create(&f->d1), 0);
     assert_int_equal(derive_create(&f->d2), 0);
     f->inner = graph_kv_fsm(&f->kv);
-    graph_init(&f->g1, g_schema, (struct graph_kv){log_cmd, f});
-    graph_init(&f->g2, g_schema, (struct graph_kv){log_cmd, f});
+    graph_init(&f->g1, g_schema, (struct graph_kv){.cmd = log_cmd, .arg = f});
+    graph_init(&f->g2, g_schema, (struct graph_kv){.cmd = log_cmd, .arg = f});
     assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
     graph_set_derive(&f->g1, f->d1);
     graph_set_derive(&f->g2, f->d2);
@@ -1017,8 +1017,8 @@ static int fx_setup_old(void **state, int max)
     assert_int_equal(derive_create(&f->d2), 0);
     assert_int_equal(derive_set_versions(f->d1, 1, max), 0);
     f->inner = graph_kv_fsm(&f->kv);
-    graph_init(&f->g1, g_schema, (struct graph_kv){log_cmd, f});
-    graph_init(&f->g2, g_schema, (struct graph_kv){log_cmd, f});
+    graph_init(&f->g1, g_schema, (struct graph_kv){.cmd = log_cmd, .arg = f});
+    graph_init(&f->g2, g_schema, (struct graph_kv){.cmd = log_cmd, .arg = f});
     assert_int_equal(graph_derive_load(&f->g1, f->d1, NULL, &f->err), 0);
     graph_set_derive(&f->g1, f->d1);
     graph_set_derive(&f->g2, f->d2);
@@ -1919,8 +1919,8 @@ static void test_concurrent_lock_free(void **state)
 
     /* four workers at once */
     struct graph g1b, g2b;
-    graph_init(&g1b, g_schema, (struct graph_kv){log_cmd, f});
-    graph_init(&g2b, g_schema, (struct graph_kv){log_cmd, f});
+    graph_init(&g1b, g_schema, (struct graph_kv){.cmd = log_cmd, .arg = f});
+    graph_init(&g2b, g_schema, (struct graph_kv){.cmd = log_cmd, .arg = f});
     graph_set_derive(&g1b, f->d1);
     graph_set_derive(&g2b, f->d2);
     struct graph *gs[CW_WORKERS] = {&f->g1, &f->g2, &g1b, &g2b};
@@ -1985,6 +1985,205 @@ static void test_concurrent_lock_free(void **state)
     feeder_stop(&fd2);
     check_full(f);
 }
+
+/* ---- pipelined plans (graph_kv.send / wait) ---- */
+
+/* An ordered pipeline in front of the store, as the config role's
+ * store_mux is: sends queue in order; each waiter applies its own command
+ * once every earlier one has been applied and the gate is open. */
+#define PQ_MAX 32
+struct pq {
+    struct fx *f;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct buf cmds[PQ_MAX];
+    size_t sent, applied;
+    bool gate;
+};
+static struct pq g_pq = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static int pq_send(void *arg, const struct buf *cmd, void **pending)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_pq.mu);
+    size_t i = g_pq.sent;
+    int rc = i < PQ_MAX ? 0 : -1;
+    if (rc == 0) {
+        buf_init(&g_pq.cmds[i], 0);
+        rc = buf_put(&g_pq.cmds[i], cmd->data, cmd->size);
+        g_pq.sent++;
+        *pending = (void *)(uintptr_t)(i + 1);
+    }
+    pthread_cond_broadcast(&g_pq.cv);
+    pthread_mutex_unlock(&g_pq.mu);
+    return rc;
+}
+
+static int pq_wait(void *arg, void *pending, struct buf *reply)
+{
+    (void)arg;
+    size_t i = (size_t)(uintptr_t)pending - 1;
+    pthread_mutex_lock(&g_pq.mu);
+    while (!g_pq.gate || g_pq.applied != i) {
+        pthread_cond_wait(&g_pq.cv, &g_pq.mu);
+    }
+    int rc = log_cmd(g_pq.f, &g_pq.cmds[i], false, reply);
+    g_pq.applied++;
+    pthread_cond_broadcast(&g_pq.cv);
+    pthread_mutex_unlock(&g_pq.mu);
+    return rc;
+}
+
+/* Waits until 'n' commands were sent through the pipeline. */
+static void pq_wait_sent(size_t n)
+{
+    pthread_mutex_lock(&g_pq.mu);
+    while (g_pq.sent < n) {
+        pthread_cond_wait(&g_pq.cv, &g_pq.mu);
+    }
+    pthread_mutex_unlock(&g_pq.mu);
+}
+
+/* True when encoded transaction 'cmd' compares 'target' 'op' 0 on 'key'. */
+static bool txn_has_cmp(const struct buf *cmd, uint8_t target, uint8_t op, const char *key)
+{
+    struct store_cmd c;
+    assert_int_equal(store_cmd_decode(&c, cmd->data, cmd->size), 0);
+    bool found = false;
+    for (uint32_t i = 0; i < c.compares_len; i++) {
+        const struct store_compare *x = &c.compares[i];
+        found |= x->target == target && x->op == op && x->number == 0 &&
+                 x->key_size == strlen(key) && memcmp(x->key, key, x->key_size) == 0;
+    }
+    store_cmd_destroy(&c);
+    return found;
+}
+
+struct pw {
+    struct fx *f;
+    struct graph g;
+    char body[512];
+    int rc;
+    struct graph_error err;
+    pthread_t thread;
+};
+
+static void *pw_main(void *arg)
+{
+    struct pw *w = arg;
+    json_t *body = J("%s", w->body);
+    w->rc = graph_obj_create(&w->g, "virtual-network", body, "tester", NULL, NULL, &w->err);
+    json_decref(body);
+    return NULL;
+}
+
+/* Plans pipelined on one node: network a's transaction is in flight (sent
+ * under the lock, not yet applied) when network b is planned; b takes the
+ * next numbers and compares CREATE != 0 on each of a's, so it commits only
+ * behind a. Then a is refused (its uuid was taken meanwhile by a machine
+ * created on another node): b's compare fails, b plans again and gets the
+ * lowest numbers, as a serial compile would give; a answers 409; the
+ * state equals a full compile of the intent. Plan level too: with a plan
+ * in flight the next plan carries those compares; with none it carries
+ * none. */
+static void test_pipelined_plans(void **state)
+{
+    struct fx *f = *state;
+    const char *ua = "00000000-0000-4000-8000-0000000000aa";
+    struct derive_plan p1, p2;
+    char msg[256];
+    derive_plan_init(&p1);
+    derive_plan_init(&p2);
+    json_t *a = J("{\"uuid\":\"%s\",\"name\":\"a\",\"fq_name\":[\"default-domain\","
+                  "\"default-project\",\"a\"],\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}",
+                  ua, f->proj);
+    json_t *b = J("{\"uuid\":\"00000000-0000-4000-8000-0000000000bb\",\"name\":\"b\",\"fq_name\":"
+                  "[\"default-domain\",\"default-project\",\"b\"],\"parent_type\":\"project\","
+                  "\"parent_uuid\":\"%s\"}", f->proj);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network", ua, NULL, a, &p1, msg, sizeof msg), 0);
+    assert_int_equal(derive_plan_change(f->d1, "virtual-network",
+                                        "00000000-0000-4000-8000-0000000000bb", NULL, b, &p2, msg,
+                                        sizeof msg), 0);
+    assert_true(plan_has_op(&p2, "/c/id/rt/0008000001"));
+    size_t ne = 0;
+    for (size_t i = 0; i < p2.ncmps; i++) {
+        const struct derive_cmp *c = &p2.cmps[i];
+        if (c->target == STORE_CMP_CREATE && c->op == STORE_CMP_NE) {
+            ne++;
+            assert_true(strcmp(c->key, "/c/id/rt/0008000000") == 0 ||
+                        strcmp(c->key, "/c/id/vni/0000000001") == 0);
+        }
+    }
+    assert_int_equal(ne, 2);
+    for (size_t i = 0; i < p1.ncmps; i++) {
+        assert_false(p1.cmps[i].target == STORE_CMP_CREATE && p1.cmps[i].op == STORE_CMP_NE);
+    }
+    derive_unreserve(f->d1, p1.token);
+    derive_unreserve(f->d1, p2.token);
+    derive_plan_destroy(&p1);
+    derive_plan_destroy(&p2);
+    json_decref(a);
+    json_decref(b);
+
+    /* end to end through two pipelined graphs of node 1 */
+    struct feeder fd;
+    feeder_start(&fd, f, &f->g1, f->d1);
+    pthread_mutex_lock(&g_pq.mu);
+    g_pq.f = f;
+    g_pq.sent = g_pq.applied = 0;
+    g_pq.gate = false;
+    pthread_mutex_unlock(&g_pq.mu);
+    struct pw wa = {.f = f}, wb = {.f = f};
+    struct graph_kv kv = {.cmd = log_cmd, .arg = f, .send = pq_send, .wait = pq_wait};
+    graph_init(&wa.g, g_schema, kv);
+    graph_init(&wb.g, g_schema, kv);
+    graph_set_derive(&wa.g, f->d1);
+    graph_set_derive(&wb.g, f->d1);
+    snprintf(wa.body, sizeof wa.body, "{\"uuid\":\"%s\",\"name\":\"a\",\"parent_type\":\"project\","
+             "\"parent_uuid\":\"%s\"}", ua, f->proj);
+    snprintf(wb.body, sizeof wb.body, VN_FMT, "b", f->proj);
+    assert_int_equal(pthread_create(&wa.thread, NULL, pw_main, &wa), 0);
+    pq_wait_sent(1);
+    assert_int_equal(pthread_create(&wb.thread, NULL, pw_main, &wb), 0);
+    pq_wait_sent(2);
+    /* b went out behind a, on a's numbers' existence */
+    assert_true(txn_has_cmp(&g_pq.cmds[0], STORE_CMP_CREATE, STORE_CMP_EQ, "/c/id/rt/0008000000"));
+    assert_true(txn_has_cmp(&g_pq.cmds[1], STORE_CMP_CREATE, STORE_CMP_EQ, "/c/id/rt/0008000001"));
+    assert_true(txn_has_cmp(&g_pq.cmds[1], STORE_CMP_CREATE, STORE_CMP_NE, "/c/id/rt/0008000000"));
+    assert_true(txn_has_cmp(&g_pq.cmds[1], STORE_CMP_CREATE, STORE_CMP_NE, "/c/id/vni/0000000001"));
+    /* another node takes a's uuid (a machine: not compiled, no numbers) */
+    assert_int_equal(create(f, &f->g2, "virtual-machine", NULL, "{\"uuid\":\"%s\",\"name\":\"m\"}",
+                            ua), 0);
+    pthread_mutex_lock(&g_pq.mu);
+    g_pq.gate = true;
+    pthread_cond_broadcast(&g_pq.cv);
+    pthread_mutex_unlock(&g_pq.mu);
+    assert_int_equal(pthread_join(wa.thread, NULL), 0);
+    assert_int_equal(pthread_join(wb.thread, NULL), 0);
+    assert_int_equal(wa.rc, GRAPH_ECONFLICT);
+    assert_int_equal(wb.rc, 0);
+    assert_true(wb.g.compile_refused >= 1);
+    assert_true(wb.g.compile_pipelined >= 2);
+    /* b holds the lowest numbers; nothing else was taken */
+    json_t *ids = scan(f, "/c/id/");
+    assert_non_null(json_object_get(ids, "/c/id/rt/0008000000"));
+    assert_non_null(json_object_get(ids, "/c/id/vni/0000000001"));
+    assert_null(json_object_get(ids, "/c/id/rt/0008000001"));
+    assert_null(json_object_get(ids, "/c/id/vni/0000000002"));
+    json_decref(ids);
+    char t[256];
+    ri_targets(f, "default-domain:default-project:b", t, sizeof t);
+    assert_non_null(strstr(t, ":8000000/"));
+    feeder_stop(&fd);
+    pthread_mutex_lock(&g_pq.mu);
+    for (size_t i = 0; i < g_pq.sent; i++) {
+        buf_destroy(&g_pq.cmds[i]);
+    }
+    g_pq.sent = g_pq.applied = 0;
+    pthread_mutex_unlock(&g_pq.mu);
+    check_full(f);
+}
+
 
 /* The encapsulation list of the effective-global-config, joined by ','. */
 static void egc_encaps(struct fx *f, char *out, size_t size)
@@ -2194,6 +2393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_compile, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_replay_v2, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_lock_free, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_plans, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_global_settings, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_version_raise_three, fx_setup_v2, fx_teardown),
     };
