@@ -1991,7 +1991,7 @@ static void test_concurrent_lock_free(void **state)
 /* An ordered pipeline in front of the store, as the config role's
  * store_mux is: sends queue in order; each waiter applies its own command
  * once every earlier one has been applied and the gate is open. */
-#define PQ_MAX 32
+#define PQ_MAX 1024
 struct pq {
     struct fx *f;
     pthread_mutex_t mu;
@@ -2000,48 +2000,76 @@ struct pq {
     size_t sent, applied;
     bool gate;
 };
-static struct pq g_pq = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void pq_init(struct pq *q, struct fx *f, bool gate)
+{
+    memset(q, 0, sizeof *q);
+    q->f = f;
+    q->gate = gate;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+}
+
+static void pq_destroy(struct pq *q)
+{
+    for (size_t i = 0; i < q->sent; i++) {
+        buf_destroy(&q->cmds[i]);
+    }
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+}
+
+static int pq_cmd(void *arg, const struct buf *cmd, bool serializable, struct buf *reply)
+{
+    struct pq *q = arg;
+    return log_cmd(q->f, cmd, serializable, reply);
+}
 
 static int pq_send(void *arg, const struct buf *cmd, void **pending)
 {
-    (void)arg;
-    pthread_mutex_lock(&g_pq.mu);
-    size_t i = g_pq.sent;
+    struct pq *q = arg;
+    pthread_mutex_lock(&q->mu);
+    size_t i = q->sent;
     int rc = i < PQ_MAX ? 0 : -1;
     if (rc == 0) {
-        buf_init(&g_pq.cmds[i], 0);
-        rc = buf_put(&g_pq.cmds[i], cmd->data, cmd->size);
-        g_pq.sent++;
+        buf_init(&q->cmds[i], 0);
+        rc = buf_put(&q->cmds[i], cmd->data, cmd->size);
+        q->sent++;
         *pending = (void *)(uintptr_t)(i + 1);
     }
-    pthread_cond_broadcast(&g_pq.cv);
-    pthread_mutex_unlock(&g_pq.mu);
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
 static int pq_wait(void *arg, void *pending, struct buf *reply)
 {
-    (void)arg;
+    struct pq *q = arg;
     size_t i = (size_t)(uintptr_t)pending - 1;
-    pthread_mutex_lock(&g_pq.mu);
-    while (!g_pq.gate || g_pq.applied != i) {
-        pthread_cond_wait(&g_pq.cv, &g_pq.mu);
+    pthread_mutex_lock(&q->mu);
+    while (!q->gate || q->applied != i) {
+        pthread_cond_wait(&q->cv, &q->mu);
     }
-    int rc = log_cmd(g_pq.f, &g_pq.cmds[i], false, reply);
-    g_pq.applied++;
-    pthread_cond_broadcast(&g_pq.cv);
-    pthread_mutex_unlock(&g_pq.mu);
+    int rc = log_cmd(q->f, &q->cmds[i], false, reply);
+    q->applied++;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
-/* Waits until 'n' commands were sent through the pipeline. */
-static void pq_wait_sent(size_t n)
+static struct graph_kv pq_kv(struct pq *q)
 {
-    pthread_mutex_lock(&g_pq.mu);
-    while (g_pq.sent < n) {
-        pthread_cond_wait(&g_pq.cv, &g_pq.mu);
+    return (struct graph_kv){.cmd = pq_cmd, .arg = q, .send = pq_send, .wait = pq_wait};
+}
+
+/* Waits until 'n' commands were sent through 'q'. */
+static void pq_wait_sent(struct pq *q, size_t n)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->sent < n) {
+        pthread_cond_wait(&q->cv, &q->mu);
     }
-    pthread_mutex_unlock(&g_pq.mu);
+    pthread_mutex_unlock(&q->mu);
 }
 
 /* True when encoded transaction 'cmd' compares 'target' 'op' 0 on 'key'. */
@@ -2128,13 +2156,10 @@ static void test_pipelined_plans(void **state)
     /* end to end through two pipelined graphs of node 1 */
     struct feeder fd;
     feeder_start(&fd, f, &f->g1, f->d1);
-    pthread_mutex_lock(&g_pq.mu);
-    g_pq.f = f;
-    g_pq.sent = g_pq.applied = 0;
-    g_pq.gate = false;
-    pthread_mutex_unlock(&g_pq.mu);
+    static struct pq q;
+    pq_init(&q, f, false);
     struct pw wa = {.f = f}, wb = {.f = f};
-    struct graph_kv kv = {.cmd = log_cmd, .arg = f, .send = pq_send, .wait = pq_wait};
+    struct graph_kv kv = pq_kv(&q);
     graph_init(&wa.g, g_schema, kv);
     graph_init(&wb.g, g_schema, kv);
     graph_set_derive(&wa.g, f->d1);
@@ -2143,21 +2168,21 @@ static void test_pipelined_plans(void **state)
              "\"parent_uuid\":\"%s\"}", ua, f->proj);
     snprintf(wb.body, sizeof wb.body, VN_FMT, "b", f->proj);
     assert_int_equal(pthread_create(&wa.thread, NULL, pw_main, &wa), 0);
-    pq_wait_sent(1);
+    pq_wait_sent(&q, 1);
     assert_int_equal(pthread_create(&wb.thread, NULL, pw_main, &wb), 0);
-    pq_wait_sent(2);
+    pq_wait_sent(&q, 2);
     /* b went out behind a, on a's numbers' existence */
-    assert_true(txn_has_cmp(&g_pq.cmds[0], STORE_CMP_CREATE, STORE_CMP_EQ, "/c/id/rt/0008000000"));
-    assert_true(txn_has_cmp(&g_pq.cmds[1], STORE_CMP_CREATE, STORE_CMP_EQ, "/c/id/rt/0008000001"));
-    assert_true(txn_has_cmp(&g_pq.cmds[1], STORE_CMP_CREATE, STORE_CMP_NE, "/c/id/rt/0008000000"));
-    assert_true(txn_has_cmp(&g_pq.cmds[1], STORE_CMP_CREATE, STORE_CMP_NE, "/c/id/vni/0000000001"));
+    assert_true(txn_has_cmp(&q.cmds[0], STORE_CMP_CREATE, STORE_CMP_EQ, "/c/id/rt/0008000000"));
+    assert_true(txn_has_cmp(&q.cmds[1], STORE_CMP_CREATE, STORE_CMP_EQ, "/c/id/rt/0008000001"));
+    assert_true(txn_has_cmp(&q.cmds[1], STORE_CMP_CREATE, STORE_CMP_NE, "/c/id/rt/0008000000"));
+    assert_true(txn_has_cmp(&q.cmds[1], STORE_CMP_CREATE, STORE_CMP_NE, "/c/id/vni/0000000001"));
     /* another node takes a's uuid (a machine: not compiled, no numbers) */
     assert_int_equal(create(f, &f->g2, "virtual-machine", NULL, "{\"uuid\":\"%s\",\"name\":\"m\"}",
                             ua), 0);
-    pthread_mutex_lock(&g_pq.mu);
-    g_pq.gate = true;
-    pthread_cond_broadcast(&g_pq.cv);
-    pthread_mutex_unlock(&g_pq.mu);
+    pthread_mutex_lock(&q.mu);
+    q.gate = true;
+    pthread_cond_broadcast(&q.cv);
+    pthread_mutex_unlock(&q.mu);
     assert_int_equal(pthread_join(wa.thread, NULL), 0);
     assert_int_equal(pthread_join(wb.thread, NULL), 0);
     assert_int_equal(wa.rc, GRAPH_ECONFLICT);
@@ -2175,12 +2200,108 @@ static void test_pipelined_plans(void **state)
     ri_targets(f, "default-domain:default-project:b", t, sizeof t);
     assert_non_null(strstr(t, ":8000000/"));
     feeder_stop(&fd);
-    pthread_mutex_lock(&g_pq.mu);
-    for (size_t i = 0; i < g_pq.sent; i++) {
-        buf_destroy(&g_pq.cmds[i]);
+    pq_destroy(&q);
+    check_full(f);
+}
+
+
+/* Two nodes, each with its own watched image and ordered pipeline, three
+ * workers each creating networks at once (the nodes race for the lowest
+ * numbers, each node's plans overlap their commits): every create lands,
+ * the VNIs are exactly 1..n and the route targets 8000000.. without a
+ * hole or a repeat (what a serial compile gives), and the store equals a
+ * full compile of the intent. */
+#define PN_WORKERS 3
+#define PN_NETS 8
+
+struct pn {
+    struct fx *f;
+    struct graph g;
+    int node, id;
+    int failed;
+    struct graph_error err;
+    pthread_t thread;
+};
+
+static void *pn_main(void *arg)
+{
+    struct pn *w = arg;
+    for (int i = 0; i < PN_NETS; i++) {
+        json_t *body = J("{\"name\":\"n%d-%d-%d\",\"parent_type\":\"project\",\"parent_uuid\":\"%s\"}",
+                         w->node, w->id, i, w->f->proj);
+        if (graph_obj_create(&w->g, "virtual-network", body, "tester", NULL, NULL, &w->err) != 0) {
+            w->failed++;
+        }
+        json_decref(body);
     }
-    g_pq.sent = g_pq.applied = 0;
-    pthread_mutex_unlock(&g_pq.mu);
+    return NULL;
+}
+
+static void test_pipelined_two_nodes(void **state)
+{
+    struct fx *f = *state;
+    struct feeder fd1, fd2;
+    feeder_start(&fd1, f, &f->g1, f->d1);
+    feeder_start(&fd2, f, &f->g2, f->d2);
+    struct pq *q[2];
+    struct pn w[2][PN_WORKERS];
+    for (int n = 0; n < 2; n++) {
+        q[n] = malloc(sizeof *q[n]);
+        assert_non_null(q[n]);
+        pq_init(q[n], f, true);
+        for (int i = 0; i < PN_WORKERS; i++) {
+            w[n][i] = (struct pn){.f = f, .node = n + 1, .id = i};
+            graph_init(&w[n][i].g, g_schema, pq_kv(q[n]));
+            graph_set_derive(&w[n][i].g, n ? f->d2 : f->d1);
+        }
+    }
+    for (int n = 0; n < 2; n++) {
+        for (int i = 0; i < PN_WORKERS; i++) {
+            assert_int_equal(pthread_create(&w[n][i].thread, NULL, pn_main, &w[n][i]), 0);
+        }
+    }
+    uint64_t pipelined = 0, refused = 0;
+    for (int n = 0; n < 2; n++) {
+        for (int i = 0; i < PN_WORKERS; i++) {
+            assert_int_equal(pthread_join(w[n][i].thread, NULL), 0);
+            if (w[n][i].failed) {
+                fprintf(stderr, "node %d worker %d: %s\n", n + 1, i, w[n][i].err.message);
+            }
+            assert_int_equal(w[n][i].failed, 0);
+            pipelined += w[n][i].g.compile_pipelined;
+            refused += w[n][i].g.compile_refused;
+        }
+    }
+    const int total = 2 * PN_WORKERS * PN_NETS;
+    if (getenv("GRAPH_TEST_VERBOSE")) {
+        fprintf(stderr, "two nodes: %d creates, %llu sent, %llu refused\n", total,
+                (unsigned long long)pipelined, (unsigned long long)refused);
+    }
+    assert_int_equal(pipelined, (uint64_t)total + refused);
+    feeder_stop(&fd1);
+    feeder_stop(&fd2);
+    json_t *ids = scan(f, "/c/id/");
+    int rts = 0, vnis = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(ids, k, v) {
+        rts += strncmp(k, "/c/id/rt/", 9) == 0;
+        vnis += strncmp(k, "/c/id/vni/", 10) == 0;
+    }
+    assert_int_equal(rts, total);
+    assert_int_equal(vnis, total);
+    for (int i = 0; i < total; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "/c/id/vni/%010d", i + 1);
+        assert_non_null(json_object_get(ids, key));
+        snprintf(key, sizeof key, "/c/id/rt/%010d", 8000000 + i);
+        assert_non_null(json_object_get(ids, key));
+    }
+    json_decref(ids);
+    for (int n = 0; n < 2; n++) {
+        pq_destroy(q[n]);
+        free(q[n]);
+    }
     check_full(f);
 }
 
@@ -2394,6 +2515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_v2, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_lock_free, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_plans, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_two_nodes, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_global_settings, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_version_raise_three, fx_setup_v2, fx_teardown),
     };
