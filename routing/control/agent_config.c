@@ -24,7 +24,18 @@
 
 struct acfg_set {
     json_t *entries; /* key -> entry */
+    /* where node properties came from, for the next build from this set:
+     * "I\nNAME" -> the index's interface entry, "O\nTYPE\nNAME" -> the
+     * store object (held: same pointer = unchanged object) */
+    json_t *srcs;
+    const struct acfg_set *prev; /* while building: the set to reuse entries from */
 };
+
+/* While building from 'prev': its entry under 'key' (NULL: none). */
+static json_t *prev_entry(const struct acfg_set *s, const char *key)
+{
+    return s->prev ? json_object_get(s->prev->entries, key) : NULL;
+}
 
 /* ---- names and properties ---- */
 
@@ -159,6 +170,10 @@ static int set_link(struct acfg_set *s, const char *lt, const char *ln, const ch
     if (n <= 0 || (size_t)n >= sizeof meta || m <= 0 || (size_t)m >= sizeof key) {
         return 0;
     }
+    json_t *pe = prev_entry(s, key); /* a link is its key: the previous entry is the same */
+    if (pe) {
+        return json_object_set(s->entries, key, pe) == 0 ? 0 : LIB_ENOMEM;
+    }
     json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s}", "lt", lt, "ln", ln, "rt", rt, "rn", rn, "m", meta);
     if (!e || json_object_set_new(s->entries, key, e) != 0) {
         return LIB_ENOMEM;
@@ -175,7 +190,25 @@ static int set_named(struct acfg_set *s, const json_t *objects, const char *type
     if (!name_ok(name) || snprintf(key, sizeof key, "%s\n%s", type, name) >= (int)sizeof key) {
         return 0;
     }
-    const json_t *obj = objects ? json_object_get(objects, key) : NULL;
+    json_t *obj = objects ? json_object_get(objects, key) : NULL;
+    char nkey[XMPP_TYPE_MAX + XMPP_NAME_MAX + 8], skey[XMPP_TYPE_MAX + XMPP_NAME_MAX + 8];
+    if (obj && node_key(nkey, sizeof nkey, type, name) == 0 &&
+        snprintf(skey, sizeof skey, "O\n%s\n%s", type, name) < (int)sizeof skey) {
+        json_t *pe = prev_entry(s, nkey);
+        json_t *cur = json_object_get(s->entries, nkey);
+        /* the node takes the object's properties (set_node()) unless an
+         * interface's security-group entry gave it some: only then is the
+         * object its source */
+        if (!cur || json_object_size(json_object_get(cur, "p")) == 0) {
+            if (json_object_set(s->srcs, skey, obj) != 0) {
+                return LIB_ENOMEM;
+            }
+            if (pe && json_object_get(s->prev->srcs, skey) == obj) {
+                /* the same store object as last time: the same properties */
+                return json_object_set(s->entries, nkey, pe) == 0 ? 0 : LIB_ENOMEM;
+            }
+        }
+    }
     json_t *props = obj ? props_from(obj, object_skip) : NULL;
     if (obj && !props) {
         return LIB_ENOMEM;
@@ -195,11 +228,36 @@ static int build_interface(struct acfg_set *s, const char *vrouter, const json_t
         return 0;
     }
     static const char *const skip[] = {"fq_name", NULL};
-    json_t *props = props_from(e, skip);
-    if (!props) {
+    char nkey[XMPP_TYPE_MAX + XMPP_NAME_MAX + 8], skey[XMPP_NAME_MAX + 4];
+    int rc = 0;
+    bool reused = false;
+    if (node_key(nkey, sizeof nkey, T_VMI, name) == 0 && snprintf(skey, sizeof skey, "I\n%s", name) < (int)sizeof skey) {
+        json_t *pe = prev_entry(s, nkey);
+        const json_t *ps = s->prev ? json_object_get(s->prev->srcs, skey) : NULL;
+        if (json_object_get(s->entries, nkey)) {
+            /* a second entry of the name: not a source to trust next time */
+            (void)json_object_del(s->srcs, skey);
+        } else {
+            if (pe && ps && json_equal((json_t *)ps, (json_t *)e)) {
+                /* the interface's entry is as last time: the same properties */
+                rc = json_object_set(s->entries, nkey, pe);
+                reused = true;
+            }
+            if (rc == 0) {
+                rc = json_object_set(s->srcs, skey, (json_t *)e);
+            }
+            if (rc != 0) {
+                return LIB_ENOMEM;
+            }
+        }
+    }
+    json_t *props = reused ? NULL : props_from(e, skip);
+    if (!reused && !props) {
         return LIB_ENOMEM;
     }
-    int rc = set_node(s, T_VMI, name, props);
+    if (!reused) {
+        rc = set_node(s, T_VMI, name, props);
+    }
     if (rc == 0) rc = set_link(s, T_VR, vrouter, T_VMI, name);
     const char *vn = json_string_value(json_object_get(e, "virtual_network"));
     const char *ri = json_string_value(json_object_get(e, "routing_instance"));
@@ -240,11 +298,21 @@ static int build_global(struct acfg_set *s, const json_t *egc)
 
 int acfg_set_build(const json_t *index, const char *vrouter, const json_t *objects, struct acfg_set **out)
 {
+    return acfg_set_build_from(index, vrouter, objects, NULL, out);
+}
+
+int acfg_set_build_from(const json_t *index, const char *vrouter, const json_t *objects, const struct acfg_set *prev,
+                        struct acfg_set **out)
+{
     struct acfg_set *s = calloc(1, sizeof *s);
-    if (!s || !(s->entries = json_object())) {
+    if (!s || !(s->entries = json_object()) || !(s->srcs = json_object())) {
+        if (s) {
+            json_decref(s->entries);
+        }
         free(s);
         return LIB_ENOMEM;
     }
+    s->prev = prev;
     int rc = 0;
     const json_t *egc = objects ? json_object_get(objects, EGC_KEY) : NULL;
     if (egc && name_ok(vrouter)) {
@@ -279,6 +347,7 @@ int acfg_set_build(const json_t *index, const char *vrouter, const json_t *objec
             }
         }
     }
+    s->prev = NULL;
     if (rc != 0) {
         acfg_set_free(s);
         return rc;
@@ -291,6 +360,7 @@ void acfg_set_free(struct acfg_set *s)
 {
     if (s) {
         json_decref(s->entries);
+        json_decref(s->srcs);
         free(s);
     }
 }
@@ -812,7 +882,7 @@ int acfg_agent_held(struct acfg *c, const char *name, const struct xmpp_held_obj
 static long flush_agent(struct acfg *c, struct acfg_agent *a, acfg_send_fn *send, void *arg)
 {
     struct acfg_set *want;
-    int rc = acfg_set_build(json_object_get(c->indexes, a->name), a->name, c->objects, &want);
+    int rc = acfg_set_build_from(json_object_get(c->indexes, a->name), a->name, c->objects, a->held, &want);
     if (rc != 0) {
         return rc;
     }

@@ -80,6 +80,16 @@ struct acfg_set;
  * the index are skipped. */
 int acfg_set_build(const json_t *index, const char *vrouter, const json_t *objects, struct acfg_set **out)
     STRATA_WARN_UNUSED;
+/* acfg_set_build() reusing what 'prev' (a set built earlier, NULL: none)
+ * built from the same sources: an interface whose index entry is equal to
+ * the one 'prev' was built from, a named node whose store object is the
+ * same object (the image replaces an object on change), and every link
+ * share 'prev''s entries instead of formatting them again (one changed
+ * interface of a router with many no longer costs the whole set). The
+ * result is the set acfg_set_build() gives; 'prev' must outlive nothing
+ * (the entries are shared by reference). LIB_ENOMEM. */
+int acfg_set_build_from(const json_t *index, const char *vrouter, const json_t *objects, const struct acfg_set *prev,
+                        struct acfg_set **out) STRATA_WARN_UNUSED;
 void acfg_set_free(struct acfg_set *s);
 size_t acfg_set_size(const struct acfg_set *s);
 /* Whether the set holds the node TYPE NAME. */

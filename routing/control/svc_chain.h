@@ -129,8 +129,11 @@ int svc_sync_set_instances(struct svc_sync *s, const json_t *instances, size_t *
 
 /* A virtual-router-index object from the store feed: 'key' its store key,
  * 'obj' the object (NULL: deleted); key NULL forgets every index (a
- * reload), key "" (load complete) is ignored. Marks the sync dirty when
- * anything changed. RIB_ERR_NOMEM. */
+ * reload), key "" (load complete) is ignored. 'obj' is kept by reference
+ * (the caller must not modify it afterwards). Marks the sync dirty when
+ * anything changed and some chain is configured (without chains an index
+ * moves no leak; the interfaces are computed once a chain needs them).
+ * RIB_ERR_NOMEM. */
 int svc_sync_index(struct svc_sync *s, const char *key, const json_t *obj) STRATA_WARN_UNUSED;
 
 /* Recomputes every chain's leak and brings the RIB's leak rules to it

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/buf.h"
 #include "lib/log.h"
 
 /* A routing instance some agent subscribed or published to. */
@@ -41,6 +42,8 @@ struct xglue_agent {
     bool eor_due;
     bool eor_sent;
     bool peer_eor;  /* the agent's End-of-RIB seen on this session */
+    bool pending;   /* listed in g->pending: the next flush has work for it */
+    struct xglue *g;
     struct xglue_agent_stats st;
     struct xglue_agent *next;
 };
@@ -52,6 +55,11 @@ struct xglue {
     void (*notify)(void *arg);
     void *notify_arg;
     bool eor_held; /* End-of-RIB to agents held (xglue_hold_eor) */
+    uint64_t shared_hits, shared_misses; /* routes messages: items part shared / built */
+    /* the agents the next flush has work for (queued items, End-of-RIB or
+     * deferred subscriptions): a flush visits only them, not every agent */
+    struct xglue_agent **pending;
+    size_t pending_len, pending_cap;
 };
 
 static const enum rib_family vrf_families[3] = {RIB_AF_INET, RIB_AF_INET6, RIB_AF_EVPN};
@@ -92,8 +100,31 @@ static bool deferred(const struct xglue_agent *a, const struct ginst *gi)
     return false;
 }
 
+/* Lists 'a' for the next flush. Without memory the agent is served at a
+ * later flush that finds room (logged). */
+static void agent_pending(struct xglue_agent *a)
+{
+    struct xglue *g = a->g;
+    if (a->pending) {
+        return;
+    }
+    if (g->pending_len == g->pending_cap) {
+        size_t cap = g->pending_cap ? g->pending_cap * 2 : 64;
+        struct xglue_agent **v = realloc(g->pending, cap * sizeof *v);
+        if (!v) {
+            log_warn("xmpp", "out of memory listing an agent for delivery", "agent=%s", a->name);
+            return;
+        }
+        g->pending = v;
+        g->pending_cap = cap;
+    }
+    g->pending[g->pending_len++] = a;
+    a->pending = true;
+}
+
 static void queue_push(struct xglue_agent *a, struct ginst *gi, enum rib_family af, const struct rib_prefix *p)
 {
+    agent_pending(a);
     if (a->q_len == a->q_cap) {
         size_t cap = a->q_cap ? a->q_cap * 2 : 64;
         struct qent *v = realloc(a->q, cap * sizeof *v);
@@ -251,6 +282,7 @@ void xglue_free(struct xglue *g)
         }
         free(gi);
     }
+    free(g->pending);
     free(g);
 }
 
@@ -279,6 +311,7 @@ int xglue_agent_up(struct xglue *g, const char *name, struct xmpp_session *sessi
             return RIB_ERR_NOMEM;
         }
         snprintf(a->name, sizeof a->name, "%s", name);
+        a->g = g;
         struct rib_source_info si = {.type = RIB_SRC_XMPP, .name = name};
         int rc = rib_source_add(g->rib, &si, &a->source);
         if (rc != 0) {
@@ -302,6 +335,12 @@ int xglue_agent_up(struct xglue *g, const char *name, struct xmpp_session *sessi
 
 static void agent_remove(struct xglue *g, struct xglue_agent *a)
 {
+    for (size_t i = 0; a->pending && i < g->pending_len; i++) {
+        if (g->pending[i] == a) {
+            g->pending[i] = g->pending[--g->pending_len];
+            break;
+        }
+    }
     for (struct xglue_agent **pp = &g->agents; *pp; pp = &(*pp)->next) {
         if (*pp == a) {
             *pp = a->next;
@@ -384,6 +423,7 @@ static int sub_add(struct xglue *g, struct xglue_agent *a, const char *instance,
     a->st.subscriptions = (uint32_t)a->subs_len;
     if (!a->eor_sent) {
         a->eor_due = true;
+        agent_pending(a);
     }
     *added = true;
     return 0;
@@ -428,6 +468,7 @@ int xglue_subscribe_digest(struct xglue *g, struct xglue_agent *a, const char *i
         a->defer_cap = cap;
     }
     a->defer[a->defer_len++] = (struct gdefer){.gi = gi, .digest = digest};
+    agent_pending(a);
     return 0;
 }
 
@@ -616,9 +657,44 @@ static unsigned encaps_of(const struct rib_attr *a)
     return e ? e : XMPP_ENCAP_GRE;
 }
 
-/* Fills item 'it' for prefix 'p' of 'af' as 'a' should see it now. */
+/* The sources of the best paths of one message's prefixes. */
+#define GSRC_MAX 8
+struct gsrc {
+    uint32_t id[GSRC_MAX];
+    size_t n;
+    bool overflow; /* more than GSRC_MAX: not all listed */
+};
+
+static void gsrc_add(struct gsrc *s, uint32_t id)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->id[i] == id) {
+            return;
+        }
+    }
+    if (s->n == GSRC_MAX) {
+        s->overflow = true;
+        return;
+    }
+    s->id[s->n++] = id;
+}
+
+static bool gsrc_has(const struct gsrc *s, uint32_t id)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->id[i] == id) {
+            return true;
+        }
+    }
+    return s->overflow;
+}
+
+/* Fills item 'it' for prefix 'p' of 'af' as 'a' should see it now; adds
+ * the sources of its best paths to 'srcs' (NULL: not wanted). The item
+ * depends on 'a' only when 'a' is one of them (its own routes are not
+ * sent back). */
 static void build_item(struct xglue *g, struct xglue_agent *a, struct ginst *gi, enum rib_family af,
-                       const struct rib_prefix *p, struct xmpp_route_item *it)
+                       const struct rib_prefix *p, struct xmpp_route_item *it, struct gsrc *srcs)
 {
     memset(it, 0, sizeof *it);
     struct xmpp_route_entry *e = &it->entry;
@@ -647,6 +723,9 @@ static void build_item(struct xglue *g, struct xglue_agent *a, struct ginst *gi,
     bool all_own = true;
     for (size_t i = 0; i < nbest; i++) {
         all_own &= paths[i].source == a->source && !(paths[i].flags & RIB_PATH_REWRITTEN);
+        if (srcs) {
+            gsrc_add(srcs, paths[i].source);
+        }
     }
     if (all_own) {
         it->retract = true; /* the agent's own route: not sent back */
@@ -721,7 +800,7 @@ static int digest_one(void *ctx, const struct rib_prefix *p, const struct rib_pa
     (void)count;
     struct digest_ctx *d = ctx;
     if (nbest > 0) {
-        build_item(d->g, d->a, d->gi, d->af, p, &d->it);
+        build_item(d->g, d->a, d->gi, d->af, p, &d->it, NULL);
         if (!d->it.retract) {
             d->sum += xmpp_route_item_hash(d->gi->name, &d->it.entry);
         }
@@ -777,18 +856,122 @@ static void resolve_deferred(struct xglue *g, struct xglue_agent *a, uint64_t no
     }
 }
 
+/* Fan-out: the items part of a message, encoded once per flush and sent
+ * to every agent whose message has the same prefixes of the same table
+ * and is not among the sources of their best paths (for such agents the
+ * items are the same; the publisher's own routes are retracts for it). */
+#define GSHARED_MAX 256
+struct gshared {
+    struct ginst *gi;
+    enum rib_family af;
+    struct qent *q; /* the message's prefixes */
+    size_t n;
+    struct gsrc srcs;
+    struct buf xml;
+};
+
+struct gcache {
+    struct gshared e[GSHARED_MAX];
+    size_t n;
+    size_t hits, misses;
+};
+
+static struct gshared *gcache_find(struct gcache *c, const struct xglue_agent *a, const struct qent *q, size_t n)
+{
+    for (size_t i = c->n; i-- > 0;) {
+        struct gshared *e = &c->e[i];
+        if (e->n == n && e->gi == q[0].gi && e->af == q[0].af && !gsrc_has(&e->srcs, a->source) &&
+            memcmp(e->q, q, n * sizeof *q) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void gcache_clear(struct gcache *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->e[i].q);
+        buf_destroy(&c->e[i].xml);
+    }
+    c->n = 0;
+}
+
+/* One routes message to 'a': the 'n' prefixes 'q' (one instance and
+ * family), from the cache when another agent got the same, else built
+ * and (when it does not depend on 'a') encoded into the cache. */
+static void send_items(struct xglue *g, struct xglue_agent *a, uint64_t now, const struct qent *q, size_t n,
+                       struct xmpp_route_item *items, struct gcache *c)
+{
+    struct xmpp_stanza st;
+    memset(&st, 0, sizeof st);
+    st.type = XMPP_STANZA_ROUTES;
+    snprintf(st.instance, sizeof st.instance, "%s", q[0].gi->name);
+    st.family = xmpp_family_of(q[0].af);
+    snprintf(st.from, sizeof st.from, "%s", XMPP_CONTROL_JID);
+    snprintf(st.to, sizeof st.to, "%s", a->name);
+    struct gshared *e = gcache_find(c, a, q, n);
+    int rc;
+    if (e) {
+        c->hits++;
+        rc = xmpp_session_send_routes(a->session, now, &st, e->xml.data, e->xml.size);
+    } else {
+        c->misses++;
+        struct gsrc srcs = {.n = 0};
+        for (size_t i = 0; i < n; i++) {
+            build_item(g, a, q[i].gi, q[i].af, &q[i].p, &items[i], &srcs);
+        }
+        st.items = items;
+        st.item_count = n;
+        e = !gsrc_has(&srcs, a->source) && c->n < GSHARED_MAX ? &c->e[c->n] : NULL;
+        if (e) {
+            *e = (struct gshared){.gi = q[0].gi, .af = q[0].af, .n = n, .srcs = srcs, .q = malloc(n * sizeof *q)};
+            buf_init(&e->xml, 0);
+            if (e->q && xmpp_routes_items_encode(&e->xml, &st) == 0) {
+                memcpy(e->q, q, n * sizeof *q);
+                c->n++;
+            } else {
+                free(e->q);
+                buf_destroy(&e->xml);
+                e = NULL;
+            }
+        }
+        rc = e ? xmpp_session_send_routes(a->session, now, &st, e->xml.data, e->xml.size)
+               : xmpp_session_send(a->session, now, &st);
+    }
+    if (rc != 0) {
+        log_warn("xmpp", "cannot send to agent", "agent=%s err=\"%s\"", a->name, strata_strerror(rc));
+    } else {
+        a->st.messages_sent++;
+    }
+}
+
 size_t xglue_flush(struct xglue *g, uint64_t now)
 {
     (void)rib_flush(g->rib);
     size_t sent = 0;
     struct xmpp_route_item *items = calloc(XGLUE_ITEMS_PER_MESSAGE, sizeof *items);
-    if (!items) {
+    struct qent *mq = calloc(XGLUE_ITEMS_PER_MESSAGE, sizeof *mq);
+    struct gcache *cache = calloc(1, sizeof *cache);
+    if (!items || !mq || !cache) {
+        free(items);
+        free(mq);
+        free(cache);
         return 0;
     }
-    for (struct xglue_agent *a = g->agents; a; a = a->next) {
+    /* the agents with work: taken as a batch; one whose work must wait
+     * (End-of-RIB held) is listed again */
+    struct xglue_agent **batch = g->pending;
+    size_t batch_len = g->pending_len;
+    g->pending = NULL;
+    g->pending_len = g->pending_cap = 0;
+    for (size_t b = 0; b < batch_len; b++) {
+        struct xglue_agent *a = batch[b];
+        a->pending = false;
         if (!a->session) {
             continue;
         }
+        a->pending = true; /* a dump of a deferred subscription queues for 'a' itself */
         if (!g->eor_held) {
             resolve_deferred(g, a, now);
         }
@@ -800,21 +983,14 @@ size_t xglue_flush(struct xglue *g, uint64_t now)
             size_t n = 0;
             while (i < a->q_len && n < XGLUE_ITEMS_PER_MESSAGE && a->q[i].gi == gi && a->q[i].af == af) {
                 if (subscribed(a, gi) && !deferred(a, gi)) {
-                    build_item(g, a, gi, af, &a->q[i].p, &items[n++]);
+                    memcpy(&mq[n++], &a->q[i], sizeof *mq); /* padding too: compared bytewise */
                 }
                 i++;
             }
             if (n == 0) {
                 continue;
             }
-            struct xmpp_stanza st;
-            memset(&st, 0, sizeof st);
-            st.type = XMPP_STANZA_ROUTES;
-            snprintf(st.instance, sizeof st.instance, "%s", gi->name);
-            st.family = xmpp_family_of(af);
-            st.items = items;
-            st.item_count = n;
-            agent_send(a, now, &st);
+            send_items(g, a, now, mq, n, items, cache);
             a->st.items_sent += n;
             sent += n;
         }
@@ -827,9 +1003,25 @@ size_t xglue_flush(struct xglue *g, uint64_t now)
             a->eor_due = false;
             a->eor_sent = true;
         }
+        a->pending = false;
+        if (g->eor_held && (a->eor_due || a->defer_len > 0)) {
+            agent_pending(a);
+        }
     }
+    free(batch);
+    g->shared_hits += cache->hits;
+    g->shared_misses += cache->misses;
+    gcache_clear(cache);
+    free(cache);
+    free(mq);
     free(items);
     return sent;
+}
+
+void xglue_shared_stats(const struct xglue *g, uint64_t *hits, uint64_t *misses)
+{
+    *hits = g->shared_hits;
+    *misses = g->shared_misses;
 }
 
 void xglue_hold_eor(struct xglue *g, bool hold)

@@ -92,8 +92,14 @@ void xglue_set_notify(struct xglue *g, void (*fn)(void *arg), void *arg);
 
 /* Delivers RIB changes: rib_flush(), then routes messages to every agent
  * with something queued, End-of-RIB where due. Returns the number of items
- * sent. */
+ * sent. The items part of a message is encoded once per flush and shared
+ * by every agent that gets the same prefixes of the same table, unless
+ * the agent is a source of their best paths (the bytes are those of an
+ * encoding per agent). */
 size_t xglue_flush(struct xglue *g, uint64_t now);
+/* Routes messages since the start whose items part came from another
+ * agent's encoding in the same flush ('hits') or was built ('misses'). */
+void xglue_shared_stats(const struct xglue *g, uint64_t *hits, uint64_t *misses);
 
 /* Graceful restart of the control node: while 'hold' is set, no
  * End-of-RIB goes to any agent (they are kept due); clearing it sends the

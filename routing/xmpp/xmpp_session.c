@@ -95,6 +95,22 @@ int xmpp_session_send(struct xmpp_session *s, uint64_t now, const struct xmpp_st
     return send_stanza(s, st);
 }
 
+int xmpp_session_send_routes(struct xmpp_session *s, uint64_t now, const struct xmpp_stanza *st, const uint8_t *items,
+                             size_t size)
+{
+    if (s->state != XMPP_SESSION_ESTABLISHED) {
+        return XMPP_ERR_STATE;
+    }
+    if (now > s->now) {
+        s->now = now;
+    }
+    int rc = xmpp_stanza_encode_routes(&s->out, st, items, size);
+    if (rc == 0) {
+        flush(s);
+    }
+    return rc;
+}
+
 /* iq result or error answering 'req' */
 static void answer(struct xmpp_session *s, const struct xmpp_stanza *req, const char *condition)
 {

@@ -144,6 +144,11 @@ uint64_t xmpp_session_next_deadline(const struct xmpp_session *s);
 /* Encodes and sends 'st' at 'now'. XMPP_ERR_STATE unless ESTABLISHED,
  * codec errors (nothing sent). */
 int xmpp_session_send(struct xmpp_session *s, uint64_t now, const struct xmpp_stanza *st) STRATA_WARN_UNUSED;
+/* xmpp_session_send() of ROUTES stanza 'st' with its items part already
+ * encoded ('items'/'size' from xmpp_routes_items_encode(); one encoding
+ * shared by every agent the same items go to). */
+int xmpp_session_send_routes(struct xmpp_session *s, uint64_t now, const struct xmpp_stanza *st, const uint8_t *items,
+                             size_t size) STRATA_WARN_UNUSED;
 /* Ends the session: XMPP_SC_NONE sends </stream:stream>, another condition
  * sends that stream error (with 'text', may be NULL) first. Reports
  * 'closed' (by_peer false). Nothing happens when already closed. */

@@ -1335,7 +1335,42 @@ static int encode_config(struct buf *out, const struct xmpp_stanza *st)
 
 static int encode_dns(struct buf *out, const struct xmpp_stanza *st);
 
-static int encode_body(struct buf *out, const struct xmpp_stanza *st)
+/* The items of ROUTES stanza 'st' inside its <items> element. */
+int xmpp_routes_items_encode(struct buf *out, const struct xmpp_stanza *st)
+{
+    size_t mark = out->size;
+    int rc = 0;
+    if (st->type != XMPP_STANZA_ROUTES || st->item_count > XMPP_MAX_ITEMS || (st->item_count > 0 && !st->items)) {
+        return st->type != XMPP_STANZA_ROUTES ? XMPP_ERR_DECODE : XMPP_ERR_TOOMANY;
+    }
+    for (size_t i = 0; i < st->item_count && rc == 0; i++) {
+        const struct xmpp_route_item *it = &st->items[i];
+        char id[160];
+        if (it->entry.family != st->family) {
+            rc = XMPP_ERR_RANGE;
+            break;
+        }
+        if ((rc = xmpp_route_key_format(id, sizeof id, st->family, &it->entry.key)) != 0) {
+            break;
+        }
+        if ((rc = put(out, it->retract ? "<retract" : "<item")) != 0 || (rc = put_attr(out, "id", id)) != 0) {
+            break;
+        }
+        if (it->retract) {
+            rc = put(out, "/>");
+        } else if ((rc = buf_put_u8(out, '>')) == 0 && (rc = encode_entry(out, &it->entry, st->family)) == 0) {
+            rc = put(out, "</item>");
+        }
+    }
+    if (rc != 0) {
+        out->size = mark;
+    }
+    return rc;
+}
+
+/* 'pre_items' (ROUTES only, NULL: encode st->items): the items part,
+ * already encoded. */
+static int encode_body(struct buf *out, const struct xmpp_stanza *st, const uint8_t *pre_items, size_t pre_size)
 {
     int rc;
     char node[XMPP_NAME_MAX + 128];
@@ -1410,7 +1445,7 @@ static int encode_body(struct buf *out, const struct xmpp_stanza *st)
     case XMPP_STANZA_ROUTES:
     case XMPP_STANZA_EOR_EVENT:
         if (st->type == XMPP_STANZA_ROUTES) {
-            if (st->item_count > XMPP_MAX_ITEMS || (st->item_count > 0 && st->items == NULL)) {
+            if (!pre_items && (st->item_count > XMPP_MAX_ITEMS || (st->item_count > 0 && st->items == NULL))) {
                 return XMPP_ERR_TOOMANY;
             }
             if ((rc = node_format(node, sizeof node, st->family, st->instance, NULL)) != 0) {
@@ -1424,23 +1459,8 @@ static int encode_body(struct buf *out, const struct xmpp_stanza *st)
             (rc = put_attr(out, "node", node)) != 0 || (rc = buf_put_u8(out, '>')) != 0) {
             return rc;
         }
-        for (size_t i = 0; st->type == XMPP_STANZA_ROUTES && i < st->item_count; i++) {
-            const struct xmpp_route_item *it = &st->items[i];
-            char id[160];
-            if (it->entry.family != st->family) {
-                return XMPP_ERR_RANGE;
-            }
-            if ((rc = xmpp_route_key_format(id, sizeof id, st->family, &it->entry.key)) != 0) {
-                return rc;
-            }
-            if ((rc = put(out, it->retract ? "<retract" : "<item")) != 0 || (rc = put_attr(out, "id", id)) != 0) {
-                return rc;
-            }
-            if (it->retract) {
-                rc = put(out, "/>");
-            } else if ((rc = buf_put_u8(out, '>')) == 0 && (rc = encode_entry(out, &it->entry, st->family)) == 0) {
-                rc = put(out, "</item>");
-            }
+        if (st->type == XMPP_STANZA_ROUTES) {
+            rc = pre_items ? buf_put(out, pre_items, pre_size) : xmpp_routes_items_encode(out, st);
             if (rc != 0) {
                 return rc;
             }
@@ -1526,9 +1546,22 @@ static int encode_body(struct buf *out, const struct xmpp_stanza *st)
 int xmpp_stanza_encode(struct buf *out, const struct xmpp_stanza *st)
 {
     size_t mark = out->size;
-    int rc = encode_body(out, st);
+    int rc = encode_body(out, st, NULL, 0);
     if (rc != 0) {
         out->size = mark; /* nothing half-written */
+    }
+    return rc;
+}
+
+int xmpp_stanza_encode_routes(struct buf *out, const struct xmpp_stanza *st, const uint8_t *items, size_t size)
+{
+    if (st->type != XMPP_STANZA_ROUTES || (size > 0 && !items)) {
+        return XMPP_ERR_DECODE;
+    }
+    size_t mark = out->size;
+    int rc = encode_body(out, st, items ? items : (const uint8_t *)"", size);
+    if (rc != 0) {
+        out->size = mark;
     }
     return rc;
 }

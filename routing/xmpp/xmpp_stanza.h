@@ -250,6 +250,17 @@ int xmpp_stanza_decode(const struct xmpp_elem *e, struct xmpp_stanza *st) STRATA
  * would refuse, so the output always decodes back to 'st'. LIB_E* from the
  * buffer. The stanza is written in jabber:client (no xmlns on the root). */
 int xmpp_stanza_encode(struct buf *out, const struct xmpp_stanza *st) STRATA_WARN_UNUSED;
+/* Route fan-out (one change to many agents): the items of ROUTES stanza
+ * 'st' (family, items, item_count) exactly as xmpp_stanza_encode() writes
+ * them inside <items>, appended to 'out'; and xmpp_stanza_encode() of a
+ * ROUTES stanza whose items part is 'items'/'size' from the former (for a
+ * stanza of the same family; its own items/item_count are not read):
+ * the same bytes as encoding that stanza with those items, without
+ * encoding them again. Same errors as xmpp_stanza_encode(); nothing is
+ * appended on error. */
+int xmpp_routes_items_encode(struct buf *out, const struct xmpp_stanza *st) STRATA_WARN_UNUSED;
+int xmpp_stanza_encode_routes(struct buf *out, const struct xmpp_stanza *st, const uint8_t *items, size_t size)
+    STRATA_WARN_UNUSED;
 
 /* True when 'a' and 'b' hold the same stanza (every field that counts for
  * their type). */

@@ -310,6 +310,9 @@ static void ports_reconcile(struct sa_agent *a)
     bool published = false;
     json_array_foreach(names, i, n) {
         const json_t *p = acfg_mirror_node(a->cfg, "virtual-machine-interface", json_string_value(n));
+        if (a->on_port) {
+            a->on_port(a->on_item_arg, a, json_string_value(n), false);
+        }
         const char *ri = json_string_value(json_object_get(p, "routing_instance"));
         const char *ipt = json_string_value(json_object_get(p, "instance_ip_addresses"));
         json_t *ips = ipt ? json_loads(ipt, 0, NULL) : NULL;
@@ -337,6 +340,9 @@ static void ports_reconcile(struct sa_agent *a)
                                  "label", (json_int_t)(1000 + json_object_size(a->ports) + i));
         port_routes(a, port, false);
         published = true;
+        if (a->on_port && json_array_size(ips) > 0) {
+            a->on_port(a->on_item_arg, a, json_string_value(n), true);
+        }
         json_object_set_new(want, json_string_value(n), port);
     }
     const char *k;

@@ -59,6 +59,11 @@ struct sa_agent {
     /* optional: every routes item as it arrives (load tools) */
     void (*on_item)(void *arg, struct sa_agent *a, const char *instance, const struct xmpp_route_item *it);
     void *on_item_arg;
+    /* optional, with sa_follow_config (load tools): every interface the
+     * agent's config lists, each time a config stanza is applied;
+     * 'published' is true when its (non-empty) address list has just
+     * been published (arg: on_item_arg) */
+    void (*on_port)(void *arg, struct sa_agent *a, const char *ifname, bool published);
     uint64_t config_at_ms;      /* uv_now of the last config stanza */
     /* resume (sa_agent_reopen; docs/xmpp.md "Resume after a control-node
      * restart"), in sa_follow_config mode */

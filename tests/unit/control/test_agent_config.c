@@ -95,6 +95,86 @@ static const char *prop(const struct xmpp_config_obj *o, const char *name)
     return NULL;
 }
 
+/* Both diffs between 'a' and 'b' are empty: the same set. */
+static void assert_same_set(const struct acfg_set *a, const struct acfg_set *b)
+{
+    struct xmpp_config_obj *o;
+    size_t n;
+    assert_int_equal(acfg_set_size(a), acfg_set_size(b));
+    assert_int_equal(acfg_diff(a, b, &o, &n), 0);
+    assert_int_equal(n, 0);
+    acfg_objs_free(o, n);
+    assert_int_equal(acfg_diff(b, a, &o, &n), 0);
+    assert_int_equal(n, 0);
+    acfg_objs_free(o, n);
+}
+
+/* A build reusing the previous set (what a flush does per marked agent)
+ * gives exactly the set of a build from nothing: after an interface's
+ * address changed, one was added and one removed, an ACL object was
+ * replaced by one with another action, another kept (same object), and
+ * again from that set with nothing changed; the diff from the previous
+ * set is the same too (one interface updated and one new with its links,
+ * one gone, the ACL updated). */
+static void test_build_from_prev(void **state)
+{
+    (void)state;
+    json_t *objs = json_object();
+    json_object_set_new(objs, "access-control-list\ndefault-domain:p:red:red", acl_obj("red", "pass"));
+    json_object_set_new(objs, "access-control-list\ndefault-domain:p:blue:blue", acl_obj("blue", "pass"));
+    json_t *idx1 = index_of("vr1", json_pack("[o,o,o]", iface("port1", "u1", "red", "10.1.0.3"),
+                                              iface("port2", "u2", "red", "10.1.0.4"),
+                                              iface("port3", "u3", "blue", "10.2.0.3")));
+    struct acfg_set *s1, *fresh, *cached, *again;
+    assert_int_equal(acfg_set_build(idx1, "vr1", objs, &s1), 0);
+
+    json_t *idx2 = index_of("vr1", json_pack("[o,o,o]", iface("port1", "u1", "red", "10.1.0.3"),
+                                              iface("port2", "u2", "red", "10.1.0.9"),
+                                              iface("port4", "u4", "blue", "10.2.0.4")));
+    json_object_set_new(objs, "access-control-list\ndefault-domain:p:red:red", acl_obj("red", "deny"));
+    assert_int_equal(acfg_set_build(idx2, "vr1", objs, &fresh), 0);
+    assert_int_equal(acfg_set_build_from(idx2, "vr1", objs, s1, &cached), 0);
+    assert_same_set(fresh, cached);
+    struct xmpp_config_obj *a, *b;
+    size_t na, nb;
+    assert_int_equal(acfg_diff(s1, fresh, &a, &na), 0);
+    assert_int_equal(acfg_diff(s1, cached, &b, &nb), 0);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_int_equal(a[i].op, b[i].op);
+        assert_int_equal(a[i].is_link, b[i].is_link);
+        if (!a[i].is_link) {
+            assert_string_equal(a[i].node.name, b[i].node.name);
+            assert_int_equal(a[i].node.prop_count, b[i].node.prop_count);
+        }
+    }
+    const struct xmpp_config_obj *acl = find_node(b, nb, "access-control-list", "default-domain:p:red:red");
+    assert_non_null(acl);
+    assert_non_null(strstr(prop(acl, "access_control_list_entries"), "deny"));
+    const struct xmpp_config_obj *p2 = find_node(b, nb, "virtual-machine-interface", "default-domain:p:port2");
+    assert_non_null(p2);
+    assert_non_null(strstr(prop(p2, "instance_ip_addresses"), "10.1.0.9"));
+    assert_null(find_node(b, nb, "virtual-machine-interface", "default-domain:p:port1"));
+    assert_null(find_node(b, nb, "access-control-list", "default-domain:p:blue:blue"));
+    assert_int_equal(count_op(b, nb, XMPP_CONFIG_DELETE, false), 1); /* port3 */
+    acfg_objs_free(a, na);
+    acfg_objs_free(b, nb);
+
+    /* nothing changed: the same set again, and an empty diff */
+    assert_int_equal(acfg_set_build_from(idx2, "vr1", objs, cached, &again), 0);
+    assert_same_set(fresh, again);
+    assert_int_equal(acfg_diff(cached, again, &a, &na), 0);
+    assert_int_equal(na, 0);
+    acfg_objs_free(a, na);
+    acfg_set_free(s1);
+    acfg_set_free(fresh);
+    acfg_set_free(cached);
+    acfg_set_free(again);
+    json_decref(idx1);
+    json_decref(idx2);
+    json_decref(objs);
+}
+
 /* Builds, diffs from nothing: every node before any link, the interface's
  * properties from the index entry, the ACL's from its store object. */
 static void test_build_and_full_diff(void **state)
@@ -792,6 +872,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_full_diff),
+        cmocka_unit_test(test_build_from_prev),
         cmocka_unit_test(test_incremental_diff),
         cmocka_unit_test(test_agents_and_mirror),
         cmocka_unit_test(test_global_node),

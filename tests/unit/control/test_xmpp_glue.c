@@ -491,6 +491,109 @@ static void publish_evpn(struct pair *p, const char *instance, const char *id, u
 /* EVPN MAC and MAC/IP routes are reflected between agents like inet ones:
  * an agent subscribed to the instance gets them (VXLAN, its VNI), the
  * publisher does not; a withdraw is a retract. */
+/* Fan-out: a change that goes to several agents is encoded once per
+ * flush; what each receiver gets is byte for byte the encoding of the
+ * stanza made for it alone (its own 'to'), and the publisher (a source of
+ * the best path) gets its own message (a retract). */
+static void test_fanout_shared_bytes(void **state)
+{
+    (void)state;
+    struct rib *rib;
+    struct xglue *g;
+    assert_int_equal(rib_create(&(struct rib_config){0}, &rib), 0);
+    assert_int_equal(xglue_create(rib, &g), 0);
+    struct pair a, b, c, d;
+    pair_open(&a, g, "compute-a");
+    pair_open(&b, g, "compute-b");
+    pair_open(&c, g, "compute-c");
+    pair_open(&d, g, "compute-d");
+    struct pair *all[] = {&a, &b, &c, &d};
+    for (size_t i = 0; i < 4; i++) {
+        subscribe(all[i], "blue");
+    }
+    flush(g, all, 4);
+    uint64_t hits0, misses0, hits, misses;
+    xglue_shared_stats(g, &hits0, &misses0);
+
+    /* a publishes one route; the glue is flushed by hand to see the bytes */
+    struct xmpp_route_entry e;
+    memset(&e, 0, sizeof e);
+    e.family = XMPP_FAMILY_INET;
+    assert_int_equal(xmpp_route_key_parse("10.1.1.5/32", XMPP_FAMILY_INET, &e.key), 0);
+    e.next_hops[0].address.version = 4;
+    e.next_hops[0].address.addr[0] = 192;
+    e.next_hops[0].address.addr[2] = 2;
+    e.next_hops[0].address.addr[3] = 11;
+    e.next_hops[0].label = 17;
+    e.next_hops[0].encaps = XMPP_ENCAP_UDP;
+    e.next_hop_count = 1;
+    snprintf(e.virtual_network, sizeof e.virtual_network, "default-domain:admin:blue");
+    struct xmpp_stanza pub = {.type = XMPP_STANZA_PUBLISH, .entry = &e, .family = e.family, .key = e.key};
+    snprintf(pub.id, sizeof pub.id, "pub");
+    snprintf(pub.instance, sizeof pub.instance, "blue");
+    assert_int_equal(xmpp_session_send(&a.agent.s, 0, &pub), 0);
+    deliver(&a.agent, &a.ctl, 0);
+    assert_int_equal(xglue_flush(g, 0), 4);
+
+    struct xmpp_route_item item;
+    memset(&item, 0, sizeof item);
+    item.entry = e;
+    struct xmpp_stanza want = {.type = XMPP_STANZA_ROUTES, .family = XMPP_FAMILY_INET, .items = &item, .item_count = 1};
+    snprintf(want.instance, sizeof want.instance, "blue");
+    snprintf(want.from, sizeof want.from, "%s", XMPP_CONTROL_JID);
+    struct buf ref;
+    buf_init(&ref, 0);
+    for (size_t i = 1; i < 4; i++) {
+        buf_reset(&ref);
+        snprintf(want.to, sizeof want.to, "%s", all[i]->agent.name);
+        assert_int_equal(xmpp_stanza_encode(&ref, &want), 0);
+        assert_int_equal(all[i]->ctl.wire.size, ref.size);
+        assert_memory_equal(all[i]->ctl.wire.data, ref.data, ref.size);
+    }
+    /* the publisher: a retract of its own route, not the shared bytes */
+    item.retract = true;
+    memset(&item.entry, 0, sizeof item.entry);
+    item.entry.family = XMPP_FAMILY_INET;
+    item.entry.key = e.key;
+    snprintf(want.to, sizeof want.to, "%s", a.agent.name);
+    buf_reset(&ref);
+    assert_int_equal(xmpp_stanza_encode(&ref, &want), 0);
+    assert_int_equal(a.ctl.wire.size, ref.size);
+    assert_memory_equal(a.ctl.wire.data, ref.data, ref.size);
+    buf_destroy(&ref);
+    /* built twice (the first receiver's, the publisher's), shared twice */
+    xglue_shared_stats(g, &hits, &misses);
+    assert_int_equal(hits - hits0, 2);
+    assert_int_equal(misses - misses0, 2);
+    for (size_t i = 0; i < 4; i++) {
+        pump(all[i], 0);
+    }
+    for (size_t i = 1; i < 4; i++) {
+        const struct seen *s = last_seen(&all[i]->agent, "blue/10.1.1.5/32");
+        assert_non_null(s);
+        assert_false(s->retract);
+        assert_int_equal(s->label, 17);
+    }
+
+    /* b publishes a second route: built once for the first receiver,
+     * shared by the other two; b gets its own retract */
+    publish(&b, "blue", "10.1.1.6/32", 12, 18, 1);
+    flush(g, all, 4);
+    xglue_shared_stats(g, &hits0, &misses0);
+    assert_int_equal(hits0 - hits, 2);
+    assert_int_equal(misses0 - misses, 2);
+    assert_non_null(last_seen(&a.agent, "blue/10.1.1.6/32"));
+    assert_false(last_seen(&d.agent, "blue/10.1.1.6/32")->retract);
+    assert_true(last_seen(&b.agent, "blue/10.1.1.6/32") == NULL ||
+                last_seen(&b.agent, "blue/10.1.1.6/32")->retract);
+
+    for (size_t i = 0; i < 4; i++) {
+        pair_close(all[i]);
+    }
+    xglue_free(g);
+    rib_free(rib);
+}
+
 static void test_evpn_between_agents(void **state)
 {
     (void)state;
@@ -766,6 +869,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_between_agents),
+        cmocka_unit_test(test_fanout_shared_bytes),
         cmocka_unit_test(test_evpn_between_agents),
         cmocka_unit_test(test_eor_held_after_restart),
         cmocka_unit_test(test_resume_in_sync),

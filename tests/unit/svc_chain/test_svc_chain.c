@@ -447,6 +447,35 @@ static void test_index_change(void **state)
     assert_false(has_route(f, LEFT, vr));
 }
 
+/* Without a service chain an index change concerns no leak: the sync is
+ * not marked dirty (the control role used to rebuild the interfaces of
+ * every index per port created). The indexes are still kept (by
+ * reference, the test's own references dropped), and a chain configured
+ * later resolves from them; afterwards index changes mark it again. */
+static void test_index_without_chain(void **state)
+{
+    struct fx *f = *state;
+    apply(f, false);
+    settle(f);
+    int before = f->dirty_calls;
+    feed_indexes(f);
+    assert_false(svc_sync_dirty(f->svc));
+    assert_int_equal(f->dirty_calls, before);
+    apply(f, true);
+    publish_all(f, true);
+    settle(f);
+    struct rib_prefix vr = host(10, 2, 0, 3);
+    expect_via(f, LEFT, vr, 2, 30);
+    json_t *c2 = json_pack("{s:{s:[o,o,o]}}", "virtual_router_index", "interfaces", iface(VM_RIGHT, RIGHT, "10.2.0.3"),
+                           iface(FW1_L, LEFT, "10.1.0.12"), iface(FW1_R, RIGHT, "10.2.0.10"));
+    assert_int_equal(svc_sync_index(f->svc, "/c/o/virtual-router-index/c2", c2), 0);
+    json_decref(c2);
+    assert_true(svc_sync_dirty(f->svc));
+    publish(f, f->c2, LEFT, host(10, 1, 0, 12), 35);
+    settle(f);
+    expect_via(f, LEFT, vr, 2, 35);
+}
+
 /* The policy loses its services: the service instances leave, every
  * leaked route goes, the networks keep their own routes. */
 static void test_chain_removed(void **state)
@@ -613,6 +642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_service_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_route_follows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_without_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attach_later, setup, teardown),

@@ -61,6 +61,58 @@ static void test_round_trip_each(void **state)
     }
 }
 
+/* Fan-out: every ROUTES sample encoded with its items part encoded
+ * separately (xmpp_routes_items_encode) and handed to
+ * xmpp_stanza_encode_routes, for another recipient too, is byte for byte
+ * what xmpp_stanza_encode writes; other types and bad items are refused
+ * with the buffer untouched. */
+static void test_routes_shared_items(void **state)
+{
+    (void)state;
+    unsigned routes = 0;
+    for (unsigned i = 0; i < SAMPLE_COUNT; i++) {
+        struct xmpp_stanza a;
+        sample_stanza(&a, i);
+        struct buf items, whole, shared;
+        buf_init(&items, 0);
+        buf_init(&whole, 0);
+        buf_init(&shared, 0);
+        if (a.type != XMPP_STANZA_ROUTES) {
+            assert_int_equal(xmpp_routes_items_encode(&items, &a), XMPP_ERR_DECODE);
+            assert_int_equal(xmpp_stanza_encode_routes(&shared, &a, NULL, 0), XMPP_ERR_DECODE);
+            assert_int_equal(items.size + shared.size, 0);
+        } else {
+            routes++;
+            assert_int_equal(xmpp_routes_items_encode(&items, &a), 0);
+            for (int who = 0; who < 2; who++) {
+                if (who == 1) {
+                    snprintf(a.to, sizeof a.to, "another-agent");
+                }
+                buf_reset(&whole);
+                buf_reset(&shared);
+                assert_int_equal(xmpp_stanza_encode(&whole, &a), 0);
+                assert_int_equal(xmpp_stanza_encode_routes(&shared, &a, items.data, items.size), 0);
+                assert_int_equal(shared.size, whole.size);
+                assert_memory_equal(shared.data, whole.data, whole.size);
+            }
+            if (a.item_count > 0) {
+                /* an item of another family is refused, nothing written */
+                enum xmpp_family f = a.items[0].entry.family;
+                a.items[0].entry.family = f == XMPP_FAMILY_INET ? XMPP_FAMILY_INET6 : XMPP_FAMILY_INET;
+                size_t before = items.size;
+                assert_int_equal(xmpp_routes_items_encode(&items, &a), XMPP_ERR_RANGE);
+                assert_int_equal(items.size, before);
+                a.items[0].entry.family = f;
+            }
+        }
+        buf_destroy(&items);
+        buf_destroy(&whole);
+        buf_destroy(&shared);
+        xmpp_stanza_clear(&a);
+    }
+    assert_true(routes >= 2);
+}
+
 struct collect {
     unsigned n;
     struct xmpp_stanza got[SAMPLE_COUNT];
@@ -700,6 +752,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_each),
+        cmocka_unit_test(test_routes_shared_items),
         cmocka_unit_test(test_stream_of_all_split),
         cmocka_unit_test(test_anchor_subscribe_publish),
         cmocka_unit_test(test_anchor_events),
