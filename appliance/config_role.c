@@ -446,6 +446,7 @@ static void *feeder_main(void *arg)
         }
     }
     derive_set_watched(r->derive, false);
+    tls_thread_done();
     return NULL;
 }
 
@@ -485,6 +486,7 @@ static void *starter_main(void *arg)
                   "error=\"%s\"", err.message[0] ? err.message : graph_strerror(rc));
     }
     worker_give(r, w);
+    tls_thread_done();
     return NULL;
 }
 

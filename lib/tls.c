@@ -32,6 +32,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 STRATA_ERR_DEFINE(tls, TLS_ERRORS)
 
@@ -1309,4 +1310,11 @@ int tls_conn_peer_addr(const struct tls_conn *c, struct sockaddr *addr, int *siz
         return TLS_ECLOSED;
     }
     return uv_tcp_getpeername(&c->tcp, addr, size);
+}
+
+void tls_thread_done(void)
+{
+#ifdef FP_ECC
+    wc_ecc_fp_free();
+#endif
 }

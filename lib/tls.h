@@ -156,6 +156,11 @@ int tls_ctx_create(const struct tls_config *config, struct tls_ctx **ctx, char *
                    size_t errmsg_size) STRATA_WARN_UNUSED;
 void tls_ctx_free(struct tls_ctx *ctx);
 
+/* Call at the end of a thread that did TLS: releases what wolfSSL keeps
+ * per thread (its fixed-point ECC cache, when built with FP_ECC, as
+ * Debian's is). A thread that uses TLS afterwards simply builds it again. */
+void tls_thread_done(void);
+
 /* ---- servers ---- */
 
 /* Creates a server for a TLS_ROLE_SERVER 'ctx' on 'loop'; 'data' is the

@@ -495,6 +495,7 @@ static void *mux_main(void *arg)
 {
     struct store_mux *m = arg;
     uv_run(&m->loop, UV_RUN_DEFAULT);
+    tls_thread_done();
     return NULL;
 }
 

@@ -112,6 +112,8 @@ void api_client_free(struct api_client *c)
     uv_loop_close(&c->loop);
     buf_destroy(&c->in);
     free(c);
+    /* the tests' client threads free their client last, then exit */
+    tls_thread_done();
 }
 
 static int connect_now(struct api_client *c)

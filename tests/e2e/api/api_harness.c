@@ -48,6 +48,7 @@ static void *loop_thread(void *arg)
 {
     struct node_api *n = arg;
     uv_run(&n->loop, UV_RUN_DEFAULT);
+    tls_thread_done();
     return NULL;
 }
 
