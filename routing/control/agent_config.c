@@ -448,6 +448,62 @@ static int obj_from(struct xmpp_config_obj *o, const json_t *e, enum xmpp_config
     return 0;
 }
 
+/* One diff step for the key 'key' of the kind the pass walks: a delete
+ * pass offers the keys 'held' has, an update pass those 'want' has. Fills
+ * 'o' and sets '*emitted' when the agent needs an object for it. */
+typedef int (*diff_step_fn)(const json_t *held, const json_t *want, const char *key, bool deleting,
+                            struct xmpp_config_obj *o, bool *emitted);
+
+/* The objects that take an agent holding the set keys of 'held' to 'want',
+ * in the order an agent can apply them: deletes of links, updates of
+ * nodes, updates of links, deletes of nodes; 'step' decides each key. */
+static int diff_walk(const json_t *held, const json_t *want, diff_step_fn step, struct xmpp_config_obj **objs,
+                     size_t *count)
+{
+    size_t nf, nt;
+    const char **fk = sorted_keys(held, &nf), **tk = sorted_keys(want, &nt);
+    struct xmpp_config_obj *out = calloc(nf + nt + 1, sizeof *out);
+    size_t n = 0;
+    int rc = fk && tk && out ? 0 : LIB_ENOMEM;
+    /* pass 0: delete links, 1: update nodes, 2: update links, 3: delete nodes */
+    for (int pass = 0; pass < 4 && rc == 0; pass++) {
+        bool deleting = pass == 0 || pass == 3;
+        char want_kind = pass == 0 || pass == 2 ? 'L' : 'N';
+        const char **keys = deleting ? fk : tk;
+        size_t nk = deleting ? nf : nt;
+        for (size_t i = 0; i < nk && rc == 0; i++) {
+            bool emitted = false;
+            if (keys[i][0] == want_kind && (rc = step(held, want, keys[i], deleting, &out[n], &emitted)) == 0 &&
+                emitted) {
+                n++;
+            }
+        }
+    }
+    free(fk);
+    free(tk);
+    if (rc != 0) {
+        acfg_objs_free(out, n);
+        return rc;
+    }
+    *objs = out;
+    *count = n;
+    return 0;
+}
+
+/* acfg_diff()'s step: 'held' and 'want' are both sets (key -> entry). */
+static int step_sets(const json_t *held, const json_t *want, const char *key, bool deleting,
+                     struct xmpp_config_obj *o, bool *emitted)
+{
+    const json_t *mine = json_object_get(deleting ? held : want, key);
+    const json_t *other = json_object_get(deleting ? want : held, key);
+    if (deleting ? other != NULL : (other && json_equal((json_t *)other, (json_t *)mine))) {
+        return 0;
+    }
+    int rc = obj_from(o, mine, deleting ? XMPP_CONFIG_DELETE : XMPP_CONFIG_UPDATE);
+    *emitted = rc == 0;
+    return rc;
+}
+
 int acfg_diff(const struct acfg_set *from, const struct acfg_set *to, struct xmpp_config_obj **objs, size_t *count)
 {
     json_t *none = NULL;
@@ -457,43 +513,9 @@ int acfg_diff(const struct acfg_set *from, const struct acfg_set *to, struct xmp
             return LIB_ENOMEM;
         }
     }
-    const json_t *fe = from ? from->entries : none, *te = to ? to->entries : none;
-    size_t nf, nt;
-    const char **fk = sorted_keys(fe, &nf), **tk = sorted_keys(te, &nt);
-    struct xmpp_config_obj *out = calloc(nf + nt + 1, sizeof *out);
-    size_t n = 0;
-    int rc = fk && tk && out ? 0 : LIB_ENOMEM;
-    /* pass 0: delete links, 1: update nodes, 2: update links, 3: delete nodes */
-    for (int pass = 0; pass < 4 && rc == 0; pass++) {
-        bool deleting = pass == 0 || pass == 3;
-        char want = pass == 0 || pass == 2 ? 'L' : 'N';
-        const char **keys = deleting ? fk : tk;
-        size_t nk = deleting ? nf : nt;
-        for (size_t i = 0; i < nk && rc == 0; i++) {
-            if (keys[i][0] != want) {
-                continue;
-            }
-            const json_t *mine = json_object_get(deleting ? fe : te, keys[i]);
-            const json_t *other = json_object_get(deleting ? te : fe, keys[i]);
-            if (deleting ? other != NULL : (other && json_equal((json_t *)other, (json_t *)mine))) {
-                continue;
-            }
-            rc = obj_from(&out[n], mine, deleting ? XMPP_CONFIG_DELETE : XMPP_CONFIG_UPDATE);
-            if (rc == 0) {
-                n++;
-            }
-        }
-    }
-    free(fk);
-    free(tk);
+    int rc = diff_walk(from ? from->entries : none, to ? to->entries : none, step_sets, objs, count);
     json_decref(none);
-    if (rc != 0) {
-        acfg_objs_free(out, n);
-        return rc;
-    }
-    *objs = out;
-    *count = n;
-    return 0;
+    return rc;
 }
 
 void acfg_objs_free(struct xmpp_config_obj *objs, size_t count)
@@ -805,51 +827,37 @@ static void obj_delete_of_key(struct xmpp_config_obj *o, const char *key)
     }
 }
 
+/* diff_remote()'s step: 'held' maps set keys to the hash of the update the
+ * agent holds ('remote'), 'want' is a set. */
+static int step_remote(const json_t *held, const json_t *want, const char *key, bool deleting,
+                       struct xmpp_config_obj *o, bool *emitted)
+{
+    if (deleting) {
+        if (!json_object_get(want, key)) {
+            obj_delete_of_key(o, key);
+            *emitted = true;
+        }
+        return 0;
+    }
+    int rc = obj_from(o, json_object_get(want, key), XMPP_CONFIG_UPDATE);
+    if (rc != 0) {
+        return rc;
+    }
+    const json_t *h = json_object_get(held, key);
+    if (h && (uint64_t)json_integer_value(h) == xmpp_config_obj_hash(o)) {
+        free(o->node.props);
+        memset(o, 0, sizeof *o);
+        return 0; /* the agent holds it as it is */
+    }
+    *emitted = true;
+    return 0;
+}
+
 /* The objects that take an agent holding 'remote' (set key -> hash of the
  * object's update) to 'to', in acfg_diff()'s order. */
 static int diff_remote(const json_t *remote, const struct acfg_set *to, struct xmpp_config_obj **objs, size_t *count)
 {
-    size_t nf, nt;
-    const char **fk = sorted_keys(remote, &nf), **tk = sorted_keys(to->entries, &nt);
-    struct xmpp_config_obj *out = calloc(nf + nt + 1, sizeof *out);
-    size_t n = 0;
-    int rc = fk && tk && out ? 0 : LIB_ENOMEM;
-    for (int pass = 0; pass < 4 && rc == 0; pass++) {
-        bool deleting = pass == 0 || pass == 3;
-        char want = pass == 0 || pass == 2 ? 'L' : 'N';
-        const char **keys = deleting ? fk : tk;
-        size_t nk = deleting ? nf : nt;
-        for (size_t i = 0; i < nk && rc == 0; i++) {
-            if (keys[i][0] != want) {
-                continue;
-            }
-            if (deleting) {
-                if (!json_object_get(to->entries, keys[i])) {
-                    obj_delete_of_key(&out[n++], keys[i]);
-                }
-                continue;
-            }
-            if ((rc = obj_from(&out[n], json_object_get(to->entries, keys[i]), XMPP_CONFIG_UPDATE)) != 0) {
-                break;
-            }
-            const json_t *h = json_object_get(remote, keys[i]);
-            if (h && (uint64_t)json_integer_value(h) == xmpp_config_obj_hash(&out[n])) {
-                free(out[n].node.props);
-                memset(&out[n], 0, sizeof out[n]);
-                continue; /* the agent holds it as it is */
-            }
-            n++;
-        }
-    }
-    free(fk);
-    free(tk);
-    if (rc != 0) {
-        acfg_objs_free(out, n);
-        return rc;
-    }
-    *objs = out;
-    *count = n;
-    return 0;
+    return diff_walk(remote, to->entries, step_remote, objs, count);
 }
 
 int acfg_agent_held(struct acfg *c, const char *name, const struct xmpp_held_obj *held, size_t count)
