@@ -80,6 +80,13 @@ enum tls_client_auth {
 #define TLS_DEFAULT_HIGH_WATERMARK (1024 * 1024)
 #define TLS_DEFAULT_CHUNK_SIZE 16384
 #define TLS_ALPN_MAX 255 /* bytes in the comma-separated ALPN list */
+/* Handshakes a server runs at once by default: twice the CPUs, within
+ * these bounds (tls_config.max_handshakes). */
+#define TLS_MIN_DEFAULT_HANDSHAKES 8
+#define TLS_MAX_DEFAULT_HANDSHAKES 64
+/* Listen backlog (the kernel caps it at net.core.somaxconn): connections
+ * beyond the handshake cap wait here, so it must hold a reconnect burst. */
+#define TLS_BACKLOG 4096
 
 /* Everything a context needs. The PKI objects are copied (as DER) into the
  * context; the caller keeps ownership of them. */
@@ -101,6 +108,14 @@ struct tls_config {
     size_t write_low_watermark;    /* on_drain threshold; 0: high / 4; must be < high */
     size_t read_chunk_size;        /* max bytes per on_read; 0: TLS_DEFAULT_CHUNK_SIZE */
     size_t record_size;            /* max plaintext per TLS record sent; 0: 16384 */
+    /* Servers: handshakes in progress at once (accepted, not yet verified
+     * and handed to on_accept). At the cap the server stops accepting and
+     * further connections wait in the kernel's listen backlog until a
+     * handshake ends, so a burst of N connections costs N handshakes done
+     * a few at a time, each well inside its timeout, instead of N at once
+     * all slowed down past it. 0: 2 x CPUs, at least
+     * TLS_MIN_DEFAULT_HANDSHAKES, at most TLS_MAX_DEFAULT_HANDSHAKES. */
+    unsigned max_handshakes;
 };
 
 /* A configured wolfSSL context for one role. Shared by any number of
@@ -174,6 +189,8 @@ int tls_server_listen(struct tls_server *server, const char *address, uint16_t p
  * by the supervisor). Takes ownership: '*fd' becomes -1, also on error
  * (the socket is then closed). */
 int tls_server_listen_fd(struct tls_server *server, int *fd) STRATA_WARN_UNUSED;
+/* Handshakes in progress (at most the context's max_handshakes). */
+unsigned tls_server_handshakes(const struct tls_server *server);
 /* The local port the server listens on, 0 when not listening. */
 uint16_t tls_server_port(const struct tls_server *server);
 void *tls_server_data(const struct tls_server *server);
@@ -229,6 +246,10 @@ const struct pki_cert *tls_conn_peer_cert(const struct tls_conn *conn);
 /* The negotiated cipher suite (wolfSSL's name, e.g.
  * "TLS13-CHACHA20-POLY1305-SHA256"), or NULL before the handshake. */
 const char *tls_conn_cipher(const struct tls_conn *conn);
+/* The key exchange group of the handshake ("X25519", "SECP256R1"), or NULL
+ * before it. Both roles offer X25519 first and accept P-256 (the only group
+ * of peers built before X25519 was preferred). */
+const char *tls_conn_group(const struct tls_conn *conn);
 /* The negotiated ALPN protocol, or NULL when none was negotiated. */
 const char *tls_conn_alpn(const struct tls_conn *conn);
 /* The peer's address ('addr' of 'size' bytes, e.g. sockaddr_storage). */
@@ -242,6 +263,10 @@ void tls_test_set_read_size_max(size_t size);
 /* Ciphertext libuv still holds for 'conn' because the kernel would not take
  * it yet (the socket send buffer is full). */
 size_t tls_test_socket_queued_size(const struct tls_conn *conn);
+/* With 'on', contexts created afterwards leave wolfSSL's key exchange
+ * groups at its defaults, as lib/tls did before it preferred X25519 (a
+ * peer of an older build, for interoperability tests). */
+void tls_test_set_legacy_groups(int on);
 #endif
 
 #endif

@@ -935,6 +935,282 @@ static void test_config_errors(void **state)
     harness_done(&h);
 }
 
+/* ---- admission control: handshakes in progress per server ---- */
+
+#define BURST_MAX 64
+
+/* A server with many clients at once. Every server-side connection echoes
+ * what it reads; each client writes its index once established. */
+struct burst {
+    struct harness *h;
+    unsigned cap;
+    unsigned max_seen;      /* most handshakes in progress seen by a callback */
+    int over_cap;           /* a callback saw more than 'cap' */
+    int accepted;
+    int rejects;
+    int reject_status;
+    int accepted_at_reject; /* 'accepted' when the first reject came */
+    struct tls_conn *srv[BURST_MAX];
+    struct end cli[BURST_MAX];
+    size_t n;
+    int echoed;             /* clients that got their echo back */
+    int client_failures;    /* clients closed before the test closed them */
+};
+
+static struct burst *the_burst;
+
+static void burst_note(struct burst *b)
+{
+    unsigned now = tls_server_handshakes(b->h->server);
+    if (now > b->max_seen) {
+        b->max_seen = now;
+    }
+    if (now > b->cap) {
+        b->over_cap = 1;
+    }
+}
+
+static void burst_srv_read(struct tls_conn *conn, const uint8_t *data, size_t size)
+{
+    assert_int_equal(tls_conn_write(conn, data, size), 0);
+}
+
+static void burst_srv_close(struct tls_conn *conn, int status)
+{
+}
+
+static const struct tls_conn_callbacks burst_srv_cbs = {
+    .on_read = burst_srv_read,
+    .on_close = burst_srv_close,
+};
+
+static void burst_on_accept(struct tls_server *s, struct tls_conn *conn)
+{
+    struct burst *b = the_burst;
+    burst_note(b);
+    assert_true(b->accepted < BURST_MAX);
+    b->srv[b->accepted++] = conn;
+    tls_conn_set_callbacks(conn, &burst_srv_cbs, b);
+}
+
+/* Runs in the middle of each handshake: the connection counts. */
+static int burst_authorize(struct tls_server *s, struct tls_conn *conn, const char *identity)
+{
+    struct burst *b = the_burst;
+    burst_note(b);
+    assert_true(tls_server_handshakes(s) >= 1);
+    return 0;
+}
+
+static void burst_on_reject(struct tls_server *s, int status, const char *identity)
+{
+    struct burst *b = the_burst;
+    if (b->rejects++ == 0) {
+        b->accepted_at_reject = b->accepted;
+        b->reject_status = status;
+    }
+}
+
+static const struct tls_server_callbacks burst_srv_callbacks = {
+    .on_accept = burst_on_accept,
+    .authorize = burst_authorize,
+    .on_reject = burst_on_reject,
+};
+
+static void burst_cli_established(struct tls_conn *conn)
+{
+    struct end *e = tls_conn_data(conn);
+    e->established = 1;
+    uint8_t idx = (uint8_t)(e - the_burst->cli);
+    assert_int_equal(tls_conn_write(conn, &idx, 1), 0);
+}
+
+static void burst_cli_read(struct tls_conn *conn, const uint8_t *data, size_t size)
+{
+    struct end *e = tls_conn_data(conn);
+    assert_int_equal(size, 1);
+    assert_int_equal(data[0], (uint8_t)(e - the_burst->cli));
+    e->rx_total += size;
+    the_burst->echoed++;
+}
+
+static void burst_cli_close(struct tls_conn *conn, int status)
+{
+    struct end *e = tls_conn_data(conn);
+    e->closed = 1;
+    e->close_status = status;
+    the_burst->client_failures++;
+}
+
+static const struct tls_conn_callbacks burst_cli_cbs = {
+    .on_established = burst_cli_established,
+    .on_read = burst_cli_read,
+    .on_close = burst_cli_close,
+};
+
+/* Sets up 'h' with a server whose cap is 'cap' and whose handshake timeout
+ * is 'timeout_ms' (0: default), listening. */
+static void burst_init(struct burst *b, struct harness *h, unsigned cap, uint64_t timeout_ms)
+{
+    memset(b, 0, sizeof *b);
+    b->h = h;
+    b->cap = cap;
+    the_burst = b;
+    struct tls_config sc = server_config(), cc = client_config();
+    sc.max_handshakes = cap;
+    sc.handshake_timeout_ms = timeout_ms;
+    harness_init(h, &sc, &cc);
+    tls_server_close(h->server, NULL); /* replaced by one with the burst callbacks */
+    uv_run(&h->loop, UV_RUN_NOWAIT);
+    assert_int_equal(tls_server_create(h->sctx, &h->loop, &burst_srv_callbacks, h, &h->server), 0);
+    harness_listen(h);
+}
+
+static void burst_connect(struct burst *b, size_t n)
+{
+    assert_true(b->n + n <= BURST_MAX);
+    for (size_t i = b->n; i < b->n + n; i++) {
+        assert_int_equal(tls_conn_connect(b->h->cctx, &b->h->loop, "127.0.0.1",
+                                          tls_server_port(b->h->server), SERVER_NAME,
+                                          &burst_cli_cbs, &b->cli[i], &b->cli[i].conn),
+                         0);
+    }
+    b->n += n;
+}
+
+static void burst_done(struct burst *b)
+{
+    struct harness *h = b->h;
+    for (size_t i = 0; i < b->n; i++) {
+        tls_conn_free(b->cli[i].conn);
+    }
+    for (int i = 0; i < b->accepted; i++) {
+        tls_conn_free(b->srv[i]);
+    }
+    harness_done(h);
+}
+
+/* 40 clients connect at once to a server admitting 3 handshakes at a
+ * time: never more than 3 are in progress (checked in the middle of every
+ * handshake and at every accept), the cap is reached, and every client is
+ * served: 40 accepted, none refused, each echo comes back, no client
+ * connection fails. */
+static void test_admission_cap(void **state)
+{
+    struct harness h;
+    struct burst b;
+    burst_init(&b, &h, 3, 0);
+    burst_connect(&b, 40);
+    while (b.echoed < 40) {
+        assert_false(h.guard_fired);
+        assert_int_equal(b.client_failures, 0);
+        uv_run(&h.loop, UV_RUN_ONCE);
+        burst_note(&b);
+    }
+    assert_int_equal(b.over_cap, 0);
+    assert_int_equal(b.max_seen, 3);
+    assert_int_equal(b.accepted, 40);
+    assert_int_equal(b.rejects, 0);
+    assert_int_equal(b.client_failures, 0);
+    assert_int_equal(tls_server_handshakes(h.server), 0);
+    for (size_t i = 0; i < b.n; i++) {
+        assert_int_equal(b.cli[i].established, 1);
+        assert_int_equal(b.cli[i].rx_total, 1);
+    }
+    burst_done(&b);
+}
+
+/* Cap 1: a TCP client that never starts its handshake holds the only
+ * slot; five TLS clients that connect meanwhile wait in the listen backlog
+ * (none is accepted before the silent one times out), and are all served
+ * once the slot frees. */
+static void test_admission_backlog(void **state)
+{
+    struct harness h;
+    struct burst b;
+    burst_init(&b, &h, 1, 300);
+    struct raw_client r = {0};
+    uv_tcp_init(&h.loop, &r.tcp);
+    r.tcp.data = &r;
+    r.req.data = &r;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", tls_server_port(h.server), &sa);
+    assert_int_equal(uv_tcp_connect(&r.req, &r.tcp, (struct sockaddr *)&sa, raw_connected), 0);
+    run_until(&h, &r.connected);
+    while (tls_server_handshakes(h.server) == 0) {
+        assert_false(h.guard_fired);
+        uv_run(&h.loop, UV_RUN_ONCE);
+    }
+    burst_connect(&b, 5);
+    while (b.echoed < 5) {
+        assert_false(h.guard_fired);
+        uv_run(&h.loop, UV_RUN_ONCE);
+        burst_note(&b);
+    }
+    assert_int_equal(b.rejects, 1);
+    assert_int_equal(b.reject_status, TLS_EHANDSHAKE_TIMEOUT);
+    assert_int_equal(b.accepted_at_reject, 0);
+    assert_int_equal(b.accepted, 5);
+    assert_int_equal(b.over_cap, 0);
+    assert_int_equal(b.client_failures, 0);
+    run_until(&h, &r.eof);
+    uv_close((uv_handle_t *)&r.tcp, NULL);
+    burst_done(&b);
+}
+
+/* ---- key exchange groups ---- */
+
+/* Runs one handshake between 'sc' and 'cc' contexts; returns the group
+ * both ends report (they must agree). */
+static void expect_group(int legacy_server, int legacy_client, const char *want)
+{
+    struct harness h;
+    struct tls_config sc = server_config(), cc = client_config();
+    memset(&h, 0, sizeof h);
+    tls_test_set_legacy_groups(legacy_server);
+    struct tls_ctx *sctx;
+    char err[256] = "";
+    assert_int_equal(tls_ctx_create(&sc, &sctx, err, sizeof err), 0);
+    tls_test_set_legacy_groups(legacy_client);
+    struct tls_ctx *cctx;
+    assert_int_equal(tls_ctx_create(&cc, &cctx, err, sizeof err), 0);
+    tls_test_set_legacy_groups(0);
+    /* harness_init makes its own contexts; swap ours in. */
+    harness_init(&h, &sc, &cc);
+    tls_server_close(h.server, NULL);
+    uv_run(&h.loop, UV_RUN_NOWAIT);
+    tls_ctx_free(h.sctx);
+    tls_ctx_free(h.cctx);
+    h.sctx = sctx;
+    h.cctx = cctx;
+    assert_int_equal(tls_server_create(h.sctx, &h.loop, &srv_cbs, &h, &h.server), 0);
+    harness_listen(&h);
+    harness_connect(&h, SERVER_NAME);
+    run_until(&h, &h.cli.established);
+    run_until(&h, &h.accepted);
+    assert_non_null(tls_conn_group(h.cli.conn));
+    assert_non_null(tls_conn_group(h.srv.conn));
+    assert_string_equal(tls_conn_group(h.cli.conn), tls_conn_group(h.srv.conn));
+    if (want) {
+        assert_string_equal(tls_conn_group(h.srv.conn), want);
+    }
+    assert_string_equal(tls_conn_peer_identity(h.srv.conn), CLIENT_NAME);
+    assert_string_equal(tls_conn_peer_identity(h.cli.conn), SERVER_NAME);
+    assert_int_equal(h.rejects, 0);
+    harness_done(&h);
+}
+
+/* Current builds agree on X25519; a peer of an older build (wolfSSL's
+ * default groups, P-256 key share) still completes a handshake in both
+ * directions, and with an older client the group is P-256. */
+static void test_key_exchange_groups(void **state)
+{
+    expect_group(0, 0, "X25519");
+    expect_group(0, 1, "SECP256R1");
+    expect_group(1, 0, NULL);
+    expect_group(1, 1, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -959,6 +1235,11 @@ int main(void)
         cmocka_unit_test(test_clean_close_delivers_everything),
         cmocka_unit_test(test_listen_fd_and_free_inside_close),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_admission_cap),
+        cmocka_unit_test(test_admission_backlog),
+#ifdef STRATA_TEST_HOOKS
+        cmocka_unit_test(test_key_exchange_groups),
+#endif
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
