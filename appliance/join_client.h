@@ -1,6 +1,6 @@
 /* The joiner's side of enrolment, shared by `stratad join` and
  * `strata-agent enroll`:
- *   1. make a P-256 key (it never leaves this machine);
+ *   1. make a key (Ed25519, lib/pki's default; it never leaves this machine);
  *   2. fetch the cluster CA with GET /enroll/ca over TLS that trusts nothing
  *      yet, and accept it only if its SHA-256 is the fingerprint the admin
  *      gave (so a man in the middle cannot substitute its own CA);

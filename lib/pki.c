@@ -1,4 +1,4 @@
-/* The cluster PKI on wolfCrypt: P-256 key generation, CA and leaf issuance
+/* The cluster PKI on wolfCrypt: Ed25519 and P-256 key generation, CA and leaf issuance
  * (the SAN extension and the validity dates are DER we encode here and hand
  * to wolfSSL's Cert as raw bytes), PEM/DER conversion, atomic 0600/0644 file
  * writes, and parsing certificates into the few fields Strata reads. */
@@ -21,6 +21,7 @@
 #include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/ed25519.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/hash.h>
@@ -29,12 +30,16 @@
 STRATA_ERR_DEFINE(pki, PKI_ERRORS)
 
 #define PKI_DER_MAX 4096       /* certificates we issue are well below this */
-#define PKI_KEY_DER_MAX 256    /* SEC1 P-256 private key with public half */
+#define PKI_KEY_DER_MAX 256    /* SEC1 P-256 or PKCS#8 Ed25519 private key with public half */
 #define PKI_FILE_MAX (1 << 20) /* PEM files larger than this are refused */
 #define PKI_SERIAL_SIZE 16
 
+/* Invariant: 'type' is PKI_KEY_P256 or PKI_KEY_ED25519 and names the one
+ * of 'ecc'/'ed' that is initialised; 'der' is its private key encoding. */
 struct pki_key {
+    enum pki_key_type type;
     ecc_key ecc;
+    ed25519_key ed;
     uint8_t der[PKI_KEY_DER_MAX];
     size_t der_size;
 };
@@ -177,9 +182,13 @@ err_fd:
 
 /* ---- keys ---- */
 
+/* Encodes the private key: SEC1 for P-256 (as before Ed25519 existed),
+ * PKCS#8 with the public key for Ed25519 (RFC 8410). */
 static int key_encode_der(struct pki_key *key)
 {
-    int r = wc_EccPrivateKeyToDer(&key->ecc, key->der, sizeof key->der);
+    int r = key->type == PKI_KEY_ED25519
+                ? wc_Ed25519KeyToDer(&key->ed, key->der, sizeof key->der)
+                : wc_EccPrivateKeyToDer(&key->ecc, key->der, sizeof key->der);
     if (r <= 0) {
         return PKI_EKEYGEN;
     }
@@ -187,13 +196,26 @@ static int key_encode_der(struct pki_key *key)
     return 0;
 }
 
-static struct pki_key *key_alloc(void)
+/* wolfCrypt's key type constant and key object for 'key'. */
+static int key_wc_type(const struct pki_key *key)
+{
+    return key->type == PKI_KEY_ED25519 ? ED25519_TYPE : ECC_TYPE;
+}
+
+static void *key_wc(const struct pki_key *key)
+{
+    return key->type == PKI_KEY_ED25519 ? (void *)&key->ed : (void *)&key->ecc;
+}
+
+static struct pki_key *key_alloc(enum pki_key_type type)
 {
     struct pki_key *key = calloc(1, sizeof *key);
     if (!key) {
         return NULL;
     }
-    if (wc_ecc_init(&key->ecc) != 0) {
+    key->type = type == PKI_KEY_DEFAULT ? PKI_KEY_ED25519 : type;
+    int r = key->type == PKI_KEY_ED25519 ? wc_ed25519_init(&key->ed) : wc_ecc_init(&key->ecc);
+    if (r != 0) {
         free(key);
         return NULL;
     }
@@ -205,24 +227,55 @@ void pki_key_free(struct pki_key *key)
     if (!key) {
         return;
     }
-    wc_ecc_free(&key->ecc);
+    if (key->type == PKI_KEY_ED25519) {
+        wc_ed25519_free(&key->ed);
+    } else {
+        wc_ecc_free(&key->ecc);
+    }
     explicit_bzero(key->der, sizeof key->der);
     free(key);
 }
 
+enum pki_key_type pki_key_type(const struct pki_key *key)
+{
+    return key->type;
+}
+
+const char *pki_key_type_name(enum pki_key_type type)
+{
+    switch (type) {
+    case PKI_KEY_DEFAULT:
+    case PKI_KEY_ED25519:
+        return "Ed25519";
+    case PKI_KEY_P256:
+        return "P-256";
+    }
+    return "?";
+}
+
 int pki_key_generate(struct pki_key **out)
 {
+    return pki_key_generate_type(PKI_KEY_DEFAULT, out);
+}
+
+int pki_key_generate_type(enum pki_key_type type, struct pki_key **out)
+{
+    if (!out || (type != PKI_KEY_DEFAULT && type != PKI_KEY_ED25519 && type != PKI_KEY_P256)) {
+        return PKI_EINVAL;
+    }
     WC_RNG rng;
     if (wc_InitRng(&rng) != 0) {
         return PKI_ERANDOM;
     }
     int rv = PKI_ENOMEM;
-    struct pki_key *key = key_alloc();
+    struct pki_key *key = key_alloc(type);
     if (!key) {
         goto err_rng;
     }
     rv = PKI_EKEYGEN;
-    if (wc_ecc_make_key_ex(&rng, 32, &key->ecc, ECC_SECP256R1) != 0) {
+    int r = key->type == PKI_KEY_ED25519 ? wc_ed25519_make_key(&rng, ED25519_KEY_SIZE, &key->ed)
+                                         : wc_ecc_make_key_ex(&rng, 32, &key->ecc, ECC_SECP256R1);
+    if (r != 0) {
         goto err_key;
     }
     rv = key_encode_der(key);
@@ -255,20 +308,42 @@ int pki_key_from_pem(const char *pem, size_t size, struct pki_key **out)
         goto err_der;
     }
     rv = PKI_ENOMEM;
-    struct pki_key *key = key_alloc();
+    struct pki_key *key = key_alloc(PKI_KEY_P256);
     if (!key) {
         goto err_der;
     }
     rv = PKI_EFORMAT;
     word32 idx = 0;
-    if (wc_EccPrivateKeyDecode(der, &idx, &key->ecc, (word32)der_size) != 0 ||
-        wc_ecc_get_curve_id(key->ecc.idx) != ECC_SECP256R1) {
-        goto err_key;
-    }
-    /* A SEC1 key without its public half cannot sign certificates for
-     * wolfSSL; derive it. */
-    if (key->ecc.type == ECC_PRIVATEKEY_ONLY && wc_ecc_make_pub(&key->ecc, NULL) != 0) {
-        goto err_key;
+    if (wc_EccPrivateKeyDecode(der, &idx, &key->ecc, (word32)der_size) == 0) {
+        if (wc_ecc_get_curve_id(key->ecc.idx) != ECC_SECP256R1) {
+            goto err_key;
+        }
+        /* A SEC1 key without its public half cannot sign certificates for
+         * wolfSSL; derive it. */
+        if (key->ecc.type == ECC_PRIVATEKEY_ONLY && wc_ecc_make_pub(&key->ecc, NULL) != 0) {
+            goto err_key;
+        }
+    } else {
+        pki_key_free(key);
+        key = key_alloc(PKI_KEY_ED25519);
+        if (!key) {
+            rv = PKI_ENOMEM;
+            goto err_der;
+        }
+        idx = 0;
+        if (wc_Ed25519PrivateKeyDecode(der, &idx, &key->ed, (word32)der_size) != 0) {
+            goto err_key;
+        }
+        /* A PKCS#8 key may come without its public half (RFC 8410 makes
+         * it optional); signing needs it. */
+        if (!key->ed.pubKeySet) {
+            uint8_t pub[ED25519_PUB_KEY_SIZE];
+            if (wc_ed25519_make_public(&key->ed, pub, sizeof pub) != 0 ||
+                wc_ed25519_import_private_key(key->ed.k, ED25519_KEY_SIZE, pub, sizeof pub,
+                                              &key->ed) != 0) {
+                goto err_key;
+            }
+        }
     }
     rv = key_encode_der(key);
     if (rv != 0) {
@@ -325,7 +400,9 @@ int pki_key_to_pem(const struct pki_key *key, char **pem, size_t *size)
     if (!key || !pem || !size) {
         return PKI_EINVAL;
     }
-    return der_to_pem(key->der, key->der_size, ECC_PRIVATEKEY_TYPE, pem, size);
+    return der_to_pem(key->der, key->der_size,
+                      key->type == PKI_KEY_ED25519 ? PKCS8_PRIVATEKEY_TYPE : ECC_PRIVATEKEY_TYPE, pem,
+                      size);
 }
 
 int pki_key_save(const struct pki_key *key, const char *path)
@@ -771,12 +848,12 @@ static int cert_make_sign(Cert *c, struct pki_key *subject_key, const struct pki
         return PKI_ENOMEM;
     }
     int rv = PKI_ECERTGEN;
-    c->sigType = CTC_SHA256wECDSA;
-    if (wc_MakeCert(c, der, PKI_DER_MAX, NULL, &subject_key->ecc, rng) <= 0) {
+    c->sigType = signer->type == PKI_KEY_ED25519 ? CTC_ED25519 : CTC_SHA256wECDSA;
+    if (wc_MakeCert_ex(c, der, PKI_DER_MAX, key_wc_type(subject_key), key_wc(subject_key), rng) <= 0) {
         goto out;
     }
-    int size = wc_SignCert(c->bodySz, c->sigType, der, PKI_DER_MAX, NULL,
-                           (ecc_key *)&signer->ecc, rng);
+    int size = wc_SignCert_ex(c->bodySz, c->sigType, der, PKI_DER_MAX, key_wc_type(signer),
+                              key_wc(signer), rng);
     if (size <= 0) {
         goto out;
     }
@@ -788,6 +865,12 @@ out:
 
 int pki_ca_create(const char *common_name, unsigned days_valid, struct pki_cert **cert,
                   struct pki_key **key)
+{
+    return pki_ca_create_type(common_name, days_valid, PKI_KEY_DEFAULT, cert, key);
+}
+
+int pki_ca_create_type(const char *common_name, unsigned days_valid, enum pki_key_type type,
+                       struct pki_cert **cert, struct pki_key **key)
 {
     if (!cert || !key || days_valid == 0 || days_valid > 36500) {
         return PKI_EINVAL;
@@ -810,7 +893,7 @@ int pki_ca_create(const char *common_name, unsigned days_valid, struct pki_cert 
         goto err_c;
     }
     struct pki_key *k;
-    rv = pki_key_generate(&k);
+    rv = pki_key_generate_type(type, &k);
     if (rv != 0) {
         goto err_rng;
     }
@@ -827,7 +910,7 @@ int pki_ca_create(const char *common_name, unsigned days_valid, struct pki_cert 
     c->isCA = 1;
     c->selfSigned = 1;
     if (wc_SetKeyUsage(c, "keyCertSign,cRLSign,digitalSignature") != 0 ||
-        wc_SetSubjectKeyIdFromPublicKey(c, NULL, &k->ecc) != 0) {
+        wc_SetSubjectKeyIdFromPublicKey_ex(c, key_wc_type(k), key_wc(k)) != 0) {
         goto err_key;
     }
     rv = cert_make_sign(c, k, k, &rng, cert);
@@ -846,6 +929,15 @@ err_rng:
 err_c:
     free(c);
     return rv;
+}
+
+/* The SubjectPublicKeyInfo DER of 'key' into 'out'; its size or <= 0. */
+static int key_public_der(const struct pki_key *key, uint8_t *out, size_t cap)
+{
+    if (key->type == PKI_KEY_ED25519) {
+        return wc_Ed25519PublicKeyToDer((ed25519_key *)&key->ed, out, (word32)cap, 1);
+    }
+    return wc_EccPublicKeyToDer((ecc_key *)&key->ecc, out, (word32)cap, 1);
 }
 
 /* Issues the leaf 'params' describes for 'subject' (its public half is
@@ -912,7 +1004,7 @@ static int leaf_issue_for(const struct pki_cert *ca, const struct pki_key *ca_ke
     c->selfSigned = 0;
     if (wc_SetIssuerBuffer(c, ca->der, (int)ca->der_size) != 0 ||
         wc_SetAuthKeyIdFromCert(c, ca->der, (int)ca->der_size) != 0 ||
-        wc_SetSubjectKeyIdFromPublicKey(c, NULL, &subject->ecc) != 0 ||
+        wc_SetSubjectKeyIdFromPublicKey_ex(c, key_wc_type(subject), key_wc(subject)) != 0 ||
         wc_SetKeyUsage(c, "digitalSignature") != 0 || wc_SetExtKeyUsage(c, eku) != 0) {
         goto err_rng;
     }
@@ -932,7 +1024,7 @@ int pki_leaf_issue(const struct pki_cert *ca, const struct pki_key *ca_key,
         return PKI_EINVAL;
     }
     struct pki_key *k;
-    int rv = pki_key_generate(&k);
+    int rv = pki_key_generate_type(params->key_type, &k);
     if (rv != 0) {
         return rv;
     }
@@ -957,14 +1049,32 @@ int pki_leaf_issue_for_public(const struct pki_cert *ca, const struct pki_key *c
     if (der_size <= 0) {
         return PKI_EFORMAT;
     }
-    struct pki_key *k = key_alloc();
+    struct pki_key *k = key_alloc(PKI_KEY_P256);
     if (!k) {
         return PKI_ENOMEM;
     }
     int rv = PKI_EFORMAT;
     word32 idx = 0;
-    if (wc_EccPublicKeyDecode(der, &idx, &k->ecc, (word32)der_size) == 0 && idx == (word32)der_size &&
-        wc_ecc_get_curve_id(k->ecc.idx) == ECC_SECP256R1 && wc_ecc_check_key(&k->ecc) == 0) {
+    if (wc_EccPublicKeyDecode(der, &idx, &k->ecc, (word32)der_size) == 0) {
+        if (idx == (word32)der_size && wc_ecc_get_curve_id(k->ecc.idx) == ECC_SECP256R1 &&
+            wc_ecc_check_key(&k->ecc) == 0) {
+            rv = leaf_issue_for(ca, ca_key, params, k, cert);
+        }
+        pki_key_free(k);
+        return rv;
+    }
+    pki_key_free(k);
+    k = key_alloc(PKI_KEY_ED25519);
+    if (!k) {
+        return PKI_ENOMEM;
+    }
+    /* wolfCrypt neither reports how much of the input an Ed25519 key took
+     * nor checks a public-only key; the key must re-encode to exactly the
+     * input (no trailing bytes, the one SubjectPublicKeyInfo form). */
+    idx = 0;
+    uint8_t again[sizeof der];
+    if (wc_Ed25519PublicKeyDecode(der, &idx, &k->ed, (word32)der_size) == 0 &&
+        key_public_der(k, again, sizeof again) == der_size && memcmp(again, der, (size_t)der_size) == 0) {
         rv = leaf_issue_for(ca, ca_key, params, k, cert);
     }
     pki_key_free(k);
@@ -977,7 +1087,7 @@ int pki_key_public_pem(const struct pki_key *key, char **pem, size_t *size)
         return PKI_EINVAL;
     }
     uint8_t der[256];
-    int n = wc_EccPublicKeyToDer((ecc_key *)&key->ecc, der, sizeof der, 1);
+    int n = key_public_der(key, der, sizeof der);
     if (n <= 0) {
         return PKI_EFORMAT;
     }
@@ -1111,8 +1221,16 @@ int pki_key_matches_cert(const struct pki_key *key, const struct pki_cert *cert)
     if (!key || !cert) {
         return PKI_EINVAL;
     }
+    /* wolfSSL gives a certificate's P-256 key as SubjectPublicKeyInfo and
+     * its Ed25519 key as the raw 32 bytes. */
     uint8_t from_key[160], from_cert[160];
-    int key_size = wc_EccPublicKeyToDer((ecc_key *)&key->ecc, from_key, sizeof from_key, 1);
+    int key_size;
+    if (key->type == PKI_KEY_ED25519) {
+        word32 raw = sizeof from_key;
+        key_size = wc_ed25519_export_public((ed25519_key *)&key->ed, from_key, &raw) == 0 ? (int)raw : -1;
+    } else {
+        key_size = key_public_der(key, from_key, sizeof from_key);
+    }
     if (key_size <= 0) {
         return PKI_EKEYMISMATCH;
     }
@@ -1121,6 +1239,7 @@ int pki_key_matches_cert(const struct pki_key *key, const struct pki_cert *cert)
     word32 cert_size = sizeof from_cert;
     int rv = PKI_EKEYMISMATCH;
     if (wc_ParseCert(&dc, CERT_TYPE, NO_VERIFY, NULL) == 0 &&
+        dc.keyOID == (key->type == PKI_KEY_ED25519 ? ED25519k : ECDSAk) &&
         wc_GetPubKeyDerFromCert(&dc, from_cert, &cert_size) == 0 &&
         cert_size == (word32)key_size && memcmp(from_cert, from_key, cert_size) == 0) {
         rv = 0;

@@ -328,6 +328,124 @@ static void test_pem_round_trip(void **state)
     assert_int_equal(pki_cert_from_der(der, sizeof der, &back), PKI_EFORMAT);
 }
 
+/* Issues a leaf of 'leaf_type' from a CA of 'ca_type' and checks it from
+ * every side: verification, its key (also after a PEM round trip), and
+ * enrolment of a joiner's public key of the same type. */
+static void check_types(enum pki_key_type ca_type, enum pki_key_type leaf_type)
+{
+    struct pki_cert *ca, *leaf, *enrolled;
+    struct pki_key *ca_key, *key, *joiner, *back;
+    assert_int_equal(pki_ca_create_type("Typed CA", 30, ca_type, &ca, &ca_key), 0);
+    assert_int_equal(pki_key_type(ca_key), ca_type);
+    assert_int_equal(pki_key_matches_cert(ca_key, ca), 0);
+    struct pki_leaf_params p = node_params();
+    p.key_type = leaf_type;
+    assert_int_equal(pki_leaf_issue(ca, ca_key, &p, &leaf, &key), 0);
+    assert_int_equal(pki_key_type(key), leaf_type);
+    char err[256];
+    assert_int_equal(pki_cert_verify(ca, leaf, PKI_USAGE_BOTH, time(NULL), err, sizeof err), 0);
+    assert_int_equal(pki_key_matches_cert(key, leaf), 0);
+    assert_int_equal(pki_key_matches_cert(ca_key, leaf), PKI_EKEYMISMATCH);
+    assert_string_equal(pki_cert_identity(leaf), "node1.strata.internal");
+
+    char *pem;
+    size_t size;
+    assert_int_equal(pki_key_to_pem(key, &pem, &size), 0);
+    assert_non_null(strstr(pem, leaf_type == PKI_KEY_P256 ? "-----BEGIN EC PRIVATE KEY-----"
+                                                          : "-----BEGIN PRIVATE KEY-----"));
+    assert_int_equal(pki_key_from_pem(pem, size, &back), 0);
+    assert_int_equal(pki_key_type(back), leaf_type);
+    assert_int_equal(pki_key_matches_cert(back, leaf), 0);
+    size_t a_size, b_size;
+    const uint8_t *a = pki_key_der(key, &a_size);
+    const uint8_t *b = pki_key_der(back, &b_size);
+    assert_int_equal(a_size, b_size);
+    assert_memory_equal(a, b, a_size);
+    pki_key_free(back);
+    free(pem);
+
+    /* Enrolment: the joiner's own key, only its public half sent. */
+    assert_int_equal(pki_key_generate_type(leaf_type, &joiner), 0);
+    assert_int_equal(pki_key_public_pem(joiner, &pem, &size), 0);
+    assert_non_null(strstr(pem, "-----BEGIN PUBLIC KEY-----"));
+    assert_int_equal(pki_leaf_issue_for_public(ca, ca_key, &p, pem, size, &enrolled), 0);
+    assert_int_equal(pki_key_matches_cert(joiner, enrolled), 0);
+    assert_int_equal(pki_key_matches_cert(key, enrolled), PKI_EKEYMISMATCH);
+    assert_int_equal(pki_cert_verify(ca, enrolled, PKI_USAGE_BOTH, time(NULL), err, sizeof err), 0);
+    free(pem);
+
+    pki_cert_free(enrolled);
+    pki_key_free(joiner);
+    pki_cert_free(leaf);
+    pki_key_free(key);
+    pki_cert_free(ca);
+    pki_key_free(ca_key);
+}
+
+/* New keys are Ed25519; P-256 keys are still made on request, loaded and
+ * used; a CA of either type issues and verifies leaves of either type (a
+ * cluster made before Ed25519 keeps its P-256 CA and gets Ed25519 leaves). */
+static void test_key_types(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(pki_key_type(f->ca_key), PKI_KEY_ED25519);
+    struct pki_key *k;
+    assert_int_equal(pki_key_generate(&k), 0);
+    assert_int_equal(pki_key_type(k), PKI_KEY_ED25519);
+    pki_key_free(k);
+    assert_string_equal(pki_key_type_name(PKI_KEY_P256), "P-256");
+    assert_string_equal(pki_key_type_name(PKI_KEY_DEFAULT), "Ed25519");
+    assert_int_equal(pki_key_generate_type((enum pki_key_type)7, &k), PKI_EINVAL);
+    check_types(PKI_KEY_ED25519, PKI_KEY_ED25519);
+    check_types(PKI_KEY_ED25519, PKI_KEY_P256);
+    check_types(PKI_KEY_P256, PKI_KEY_ED25519);
+    check_types(PKI_KEY_P256, PKI_KEY_P256);
+}
+
+/* A P-256 CA written by an older build (SEC1 "EC PRIVATE KEY", the only
+ * form it wrote) still loads, signs Ed25519 leaves, and keeps the
+ * fingerprint joiners pin. */
+static void test_p256_ca_files_still_work(void **state)
+{
+    struct fixture *f = *state;
+    struct pki_cert *ca;
+    struct pki_key *ca_key;
+    assert_int_equal(pki_ca_create_type("Old CA", 30, PKI_KEY_P256, &ca, &ca_key), 0);
+    char ca_path[128], key_path[128], leaf_path[128], leaf_key_path[128];
+    snprintf(ca_path, sizeof ca_path, "%s/ca.pem", f->dir);
+    snprintf(key_path, sizeof key_path, "%s/ca.key", f->dir);
+    snprintf(leaf_path, sizeof leaf_path, "%s/leaf.pem", f->dir);
+    snprintf(leaf_key_path, sizeof leaf_key_path, "%s/leaf.key", f->dir);
+    assert_int_equal(pki_cert_save(ca, ca_path), 0);
+    assert_int_equal(pki_key_save(ca_key, key_path), 0);
+    char fp_before[PKI_FINGERPRINT_HEX], fp_after[PKI_FINGERPRINT_HEX];
+    assert_int_equal(pki_cert_fingerprint(ca, fp_before), 0);
+
+    struct pki_leaf_params p = node_params();
+    char err[256] = "";
+    assert_int_equal(pki_leaf_issue_files(ca_path, key_path, &p, leaf_path, leaf_key_path, err, sizeof err), 0);
+    struct pki_cert *loaded_ca, *leaf;
+    struct pki_key *loaded_key, *leaf_key;
+    assert_int_equal(pki_cert_load(ca_path, &loaded_ca), 0);
+    assert_int_equal(pki_key_load(key_path, &loaded_key), 0);
+    assert_int_equal(pki_key_type(loaded_key), PKI_KEY_P256);
+    assert_int_equal(pki_cert_fingerprint(loaded_ca, fp_after), 0);
+    assert_string_equal(fp_before, fp_after);
+    assert_int_equal(pki_cert_load(leaf_path, &leaf), 0);
+    assert_int_equal(pki_key_load(leaf_key_path, &leaf_key), 0);
+    assert_int_equal(pki_key_type(leaf_key), PKI_KEY_ED25519);
+    assert_int_equal(pki_key_matches_cert(leaf_key, leaf), 0);
+    assert_int_equal(pki_cert_verify(loaded_ca, leaf, PKI_USAGE_BOTH, time(NULL), err, sizeof err), 0);
+    /* Signed by that CA only. */
+    assert_int_equal(pki_cert_verify(f->ca, leaf, 0, time(NULL), err, sizeof err), PKI_ESIGNATURE);
+    pki_cert_free(leaf);
+    pki_key_free(leaf_key);
+    pki_cert_free(loaded_ca);
+    pki_key_free(loaded_key);
+    pki_cert_free(ca);
+    pki_key_free(ca_key);
+}
+
 static void test_bad_params(void **state)
 {
     struct fixture *f = *state;
@@ -364,6 +482,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_files_and_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pem_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_params, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_p256_ca_files_still_work, setup, teardown),
     };
     wolfSSL_Init();
     int rv = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1158,7 +1158,9 @@ static void test_admission_backlog(void **state)
     burst_done(&b);
 }
 
-/* ---- key exchange groups ---- */
+/* ---- key exchange groups and key types (test hooks: an older peer) ---- */
+
+#ifdef STRATA_TEST_HOOKS
 
 /* Runs one handshake between 'sc' and 'cc' contexts; returns the group
  * both ends report (they must agree). */
@@ -1211,6 +1213,89 @@ static void test_key_exchange_groups(void **state)
     expect_group(1, 1, NULL);
 }
 
+/* One handshake between a server and a client, each "old" (a P-256 leaf
+ * and wolfSSL's default groups, as builds before Ed25519 and X25519) or
+ * "new" (an Ed25519 leaf, current groups), all issued by 'ca_' (a cluster
+ * keeps its CA across the upgrade). Both ends must verify each other. */
+static void upgrade_pair(const struct pki_cert *ca_, const struct pki_key *ca_key_, int old_server,
+                         int old_client)
+{
+    struct pki_cert *scert, *ccert;
+    struct pki_key *skey, *ckey;
+    const char *sdns[] = {SERVER_NAME}, *sip[] = {"127.0.0.1"}, *cdns[] = {CLIENT_NAME};
+    struct pki_leaf_params sp = {.common_name = "server", .dns_names = sdns, .dns_count = 1,
+                                 .ip_addrs = sip, .ip_count = 1, .usage = PKI_USAGE_SERVER,
+                                 .days_valid = 2,
+                                 .key_type = old_server ? PKI_KEY_P256 : PKI_KEY_DEFAULT};
+    struct pki_leaf_params cp = {.common_name = "client", .dns_names = cdns, .dns_count = 1,
+                                 .usage = PKI_USAGE_CLIENT, .days_valid = 2,
+                                 .key_type = old_client ? PKI_KEY_P256 : PKI_KEY_DEFAULT};
+    assert_int_equal(pki_leaf_issue(ca_, ca_key_, &sp, &scert, &skey), 0);
+    assert_int_equal(pki_leaf_issue(ca_, ca_key_, &cp, &ccert, &ckey), 0);
+    assert_int_equal(pki_key_type(skey), old_server ? PKI_KEY_P256 : PKI_KEY_ED25519);
+    struct tls_config sc = server_config(), cc = client_config();
+    sc.ca = cc.ca = ca_;
+    sc.cert = scert;
+    sc.key = skey;
+    cc.cert = ccert;
+    cc.key = ckey;
+    struct harness h;
+    tls_test_set_legacy_groups(old_server);
+    struct tls_ctx *sctx;
+    char err[256] = "";
+    assert_int_equal(tls_ctx_create(&sc, &sctx, err, sizeof err), 0);
+    tls_test_set_legacy_groups(old_client);
+    struct tls_ctx *cctx;
+    assert_int_equal(tls_ctx_create(&cc, &cctx, err, sizeof err), 0);
+    tls_test_set_legacy_groups(0);
+    harness_init(&h, &sc, &cc);
+    tls_server_close(h.server, NULL);
+    uv_run(&h.loop, UV_RUN_NOWAIT);
+    tls_ctx_free(h.sctx);
+    tls_ctx_free(h.cctx);
+    h.sctx = sctx;
+    h.cctx = cctx;
+    assert_int_equal(tls_server_create(h.sctx, &h.loop, &srv_cbs, &h, &h.server), 0);
+    harness_listen(&h);
+    harness_connect(&h, SERVER_NAME);
+    run_until(&h, &h.cli.established);
+    run_until(&h, &h.accepted);
+    assert_string_equal(tls_conn_peer_identity(h.srv.conn), CLIENT_NAME);
+    assert_string_equal(tls_conn_peer_identity(h.cli.conn), SERVER_NAME);
+    assert_string_equal(tls_conn_group(h.srv.conn), old_client ? "SECP256R1" : "X25519");
+    assert_int_equal(tls_conn_write(h.cli.conn, "up", 2), 0);
+    while (h.srv.rx.size < 2) {
+        assert_false(h.guard_fired);
+        uv_run(&h.loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(h.rejects, 0);
+    harness_done(&h);
+    pki_cert_free(scert);
+    pki_cert_free(ccert);
+    pki_key_free(skey);
+    pki_key_free(ckey);
+}
+
+/* Rolling upgrade: a cluster's P-256 CA; old and new nodes in every pairing
+ * complete mutual TLS in both directions. A new cluster (Ed25519 CA) works
+ * with both leaf types too. */
+static void test_rolling_upgrade(void **state)
+{
+    struct pki_cert *old_ca;
+    struct pki_key *old_ca_key;
+    assert_int_equal(pki_ca_create_type("Old cluster CA", 2, PKI_KEY_P256, &old_ca, &old_ca_key), 0);
+    upgrade_pair(old_ca, old_ca_key, 1, 1);
+    upgrade_pair(old_ca, old_ca_key, 1, 0);
+    upgrade_pair(old_ca, old_ca_key, 0, 1);
+    upgrade_pair(old_ca, old_ca_key, 0, 0);
+    pki_cert_free(old_ca);
+    pki_key_free(old_ca_key);
+    assert_int_equal(pki_key_type(ca_key), PKI_KEY_ED25519);
+    upgrade_pair(ca, ca_key, 0, 0);
+    upgrade_pair(ca, ca_key, 0, 1);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1239,6 +1324,7 @@ int main(void)
         cmocka_unit_test(test_admission_backlog),
 #ifdef STRATA_TEST_HOOKS
         cmocka_unit_test(test_key_exchange_groups),
+        cmocka_unit_test(test_rolling_upgrade),
 #endif
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
