@@ -213,6 +213,18 @@ static void rd_destroy(struct rd *rd)
     buf_destroy(&rd->raw);
 }
 
+/* Decodes the reply in rd->raw into rd->r; the store's refusal (the reply's
+ * status) or a malformed reply as a graph error. */
+static int rd_decode(struct rd *rd, struct graph_error *err)
+{
+    int rc = store_reply_decode(&rd->r, rd->raw.data, rd->raw.size);
+    if (rc) {
+        return store_fail(err, rc);
+    }
+    rd->decoded = true;
+    return rd->r.status ? store_fail(err, rd->r.status) : 0;
+}
+
 /* Runs the encoded 'cmd'; on success 'rd' holds the decoded reply. */
 static int kv_run(struct graph *g, const struct buf *cmd, bool serializable, struct rd *rd,
                   struct graph_error *err)
@@ -225,13 +237,9 @@ static int kv_run(struct graph *g, const struct buf *cmd, bool serializable, str
     if (rc) {
         return store_fail(err, rc);
     }
-    rc = store_reply_decode(&rd->r, rd->raw.data, rd->raw.size);
+    rc = rd_decode(rd, err);
     if (rc) {
-        return store_fail(err, rc);
-    }
-    rd->decoded = true;
-    if (rd->r.status) {
-        return store_fail(err, rd->r.status);
+        return rc;
     }
     if (rd->r.results_len < 1 && rd->r.kind == STORE_CMD_RANGE) {
         return fail(err, GRAPH_EINTERNAL, NULL, "store: range reply without a result");
@@ -259,12 +267,7 @@ static int kv_run_pipelined(struct graph *g, const struct buf *cmd, struct rd *r
     if (rc) {
         return store_fail(err, rc);
     }
-    rc = store_reply_decode(&rd->r, rd->raw.data, rd->raw.size);
-    if (rc) {
-        return store_fail(err, rc);
-    }
-    rd->decoded = true;
-    return rd->r.status ? store_fail(err, rd->r.status) : 0;
+    return rd_decode(rd, err);
 }
 
 static int kv_range(struct graph *g, struct store_keysel sel, uint32_t limit, uint8_t flags,
