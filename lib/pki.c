@@ -400,9 +400,20 @@ int pki_key_to_pem(const struct pki_key *key, char **pem, size_t *size)
     if (!key || !pem || !size) {
         return PKI_EINVAL;
     }
-    return der_to_pem(key->der, key->der_size,
-                      key->type == PKI_KEY_ED25519 ? PKCS8_PRIVATEKEY_TYPE : ECC_PRIVATEKEY_TYPE, pem,
-                      size);
+    if (key->type == PKI_KEY_P256) {
+        return der_to_pem(key->der, key->der_size, ECC_PRIVATEKEY_TYPE, pem, size);
+    }
+    /* Files get RFC 8410's PKCS#8 form, private key only (what OpenSSL
+     * writes and reads); wolfSSL's own encoding with the public key, kept
+     * in 'der' for wolfSSL, is a version-0 structure OpenSSL refuses. */
+    uint8_t der[PKI_KEY_DER_MAX];
+    int n = wc_Ed25519PrivateKeyToDer((ed25519_key *)&key->ed, der, sizeof der);
+    if (n <= 0) {
+        return PKI_EFORMAT;
+    }
+    int rv = der_to_pem(der, (size_t)n, PKCS8_PRIVATEKEY_TYPE, pem, size);
+    explicit_bzero(der, sizeof der);
+    return rv;
 }
 
 int pki_key_save(const struct pki_key *key, const char *path)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 
 #include "lib/pki.h"
 
@@ -353,6 +354,22 @@ static void check_types(enum pki_key_type ca_type, enum pki_key_type leaf_type)
     assert_int_equal(pki_key_to_pem(key, &pem, &size), 0);
     assert_non_null(strstr(pem, leaf_type == PKI_KEY_P256 ? "-----BEGIN EC PRIVATE KEY-----"
                                                           : "-----BEGIN PRIVATE KEY-----"));
+    if (leaf_type == PKI_KEY_ED25519) {
+        /* RFC 8410's form, as OpenSSL writes it: PKCS#8 version 0, the
+         * Ed25519 OID, the 32-byte private key, no public key. */
+        static const uint8_t head[] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
+                                       0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
+        uint8_t der[256];
+        int n = wc_KeyPemToDer((const unsigned char *)pem, (int)size, der, sizeof der, NULL);
+        assert_true(n > 0);
+        /* wolfSSL may strip the PKCS#8 wrapper when decoding PEM. */
+        if (n == 48) {
+            assert_memory_equal(der, head, sizeof head);
+        } else {
+            assert_int_equal(n, 34);
+            assert_memory_equal(der, head + 14, 2);
+        }
+    }
     assert_int_equal(pki_key_from_pem(pem, size, &back), 0);
     assert_int_equal(pki_key_type(back), leaf_type);
     assert_int_equal(pki_key_matches_cert(back, leaf), 0);
