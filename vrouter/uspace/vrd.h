@@ -137,6 +137,25 @@ struct vrd_txe {
     uint8_t kind; /* VRD_SRC_TAP, VRD_SRC_PACKET, or VRD_SRC_FAB_GRE for the raw sender */
 };
 
+/* The pieces of a fabric datagram the kernel glued (UDP_GRO) merged into
+ * one super-frame for a VM on the first piece's decision: a piece is
+ * 'pre' bytes (MPLS label, or VXLAN header and inner Ethernet; the inner
+ * IPv4 header at 'ip', TCP at 'tcp') and its payload; the core delivered
+ * piece 0 as a frame of 'hdr' header bytes (Ethernet, IPv4, TCP) and
+ * 'mss' payload bytes. */
+struct vrd_rxm {
+    uint32_t pre, ip, tcp, hdr, mss;
+};
+
+/* Where a merge stands: the sequence number the next piece must carry,
+ * the payload bytes and pieces it may still take, the payload taken,
+ * whether a piece had PSH, and whether it must end (after a PSH or
+ * shorter piece, or without room for another full one). */
+struct vrd_rxm_run {
+    uint32_t next, room, left, payload;
+    uint8_t psh, end;
+};
+
 struct vrd {
     struct dp *dp;
     int ep;
@@ -220,14 +239,30 @@ struct vrd {
      * (vrd_tso.c): the segments' prefixes and the iovec of one send */
     int no_tso;               /* struct vrd_options' no_tso_direct */
     uint8_t *tso_hdr;         /* VRD_USO_SEGS prefixes of VRD_TSO_PRE_MAX bytes */
-    struct iovec tso_iov[2 * VRD_USO_SEGS];
+    struct iovec tso_iov[2 * VRD_USO_SEGS + 1];
     uint64_t tso_frames;      /* super-frames sent that way ... */
     uint64_t tso_sends;       /* ... in that many UDP_SEGMENT sends ... */
     uint64_t tso_fallbacks;   /* ... and sends refused, sent frame by frame */
     /* glued fabric datagrams merged for a VM on their first piece's
-     * decision (vrd_tso.c): the super-frame's headers and iovec */
-    uint8_t rxm_hdr[14 + 60 + 60];
-    struct iovec rxm_iov[2 + VRD_USO_SEGS];
+     * decision (vrd_tso.c), across the datagrams of one wake-up: the
+     * merge in progress ('pieces' 0: none), sent at the end of the
+     * wake-up at the latest. Its payloads stay in the receive areas
+     * (fab_rx); before the next receive call reuses them, those are
+     * copied to 'rxp_buf' (rxp_park). */
+    struct vrd_rxp {
+        uint32_t pieces;
+        uint32_t niov;             /* payload entries in 'iov' after the two header entries */
+        struct vrd_port *port;     /* where it goes */
+        struct vrd_rxm m;
+        struct vrd_rxm_run run;
+        struct sockaddr_in from;   /* the sender of its datagrams */
+        int32_t grow;              /* delivered frame minus received frame, per piece */
+        struct dp_out out;         /* the first piece's decision (verdict, count, tx[0]) */
+        uint8_t hdr[14 + 60 + 60]; /* the first piece as delivered: its headers */
+        uint8_t p0[VRD_TSO_PRE_MAX]; /* the first piece's prefix, as received */
+        struct iovec iov[2 + VRD_USO_SEGS];
+    } rxp;
+    uint8_t *rxp_buf;         /* 65,536 bytes: a merge's payloads kept across receive calls */
     uint64_t rxm_frames;      /* super-frames sent that way (also in gro_frames) */
     /* punts on the control connection (VR_MSG_PUNT_SUB): flow misses of
      * VM frames go to 'punt_conn' as VR_MSG_PUNT and their first packet
@@ -391,34 +426,24 @@ uint32_t vrd_tso_prefix(const struct vrd_tso *t, const struct vrd_gso *g, const 
 uint32_t vrd_tso_frame(const struct vrd_tso *t, const struct vrd_gso *g, const uint8_t *lead, const uint8_t *f,
                        uint32_t i, uint8_t *out);
 
-/* The pieces of a fabric datagram the kernel glued (UDP_GRO) merged into
- * one super-frame for a VM on the first piece's decision: a piece is
- * 'pre' bytes (MPLS label, or VXLAN header and inner Ethernet; the inner
- * IPv4 header at 'ip', TCP at 'tcp') and its payload; the core delivered
- * piece 0 as a frame of 'hdr' header bytes (Ethernet, IPv4, TCP) and
- * 'mss' payload bytes. */
-struct vrd_rxm {
-    uint32_t pre, ip, tcp, hdr, mss;
-};
-
 /* Checks that the core's delivery of piece 0 ('piece', 'len' bytes after
  * the outer UDP header) is frame 'out' ('out_len' bytes) that a merge
  * takes (vrd_gro_candidate) and that 'piece' ends with the same inner
  * IPv4 packet's headers and length; fills 'm'. Returns 0 or -1. */
 int vrd_rxm_prepare(struct vrd_rxm *m, const uint8_t *piece, uint32_t len, const uint8_t *out, uint32_t out_len)
     STRATA_WARN_UNUSED;
-/* How many pieces of the 'size'-byte buffer 'buf' glued at 'gso'
- * (vrd_gro_piece), from piece 0, one merge takes (at most 'max'): each has
- * piece 0's prefix but for the inner IPv4 length, identification and
+/* Starts a merge whose pieces are compared with prefix 'p0' (a piece
+ * vrd_rxm_prepare took), at most 'max' of them. */
+void vrd_rxm_start(const struct vrd_rxm *m, const uint8_t *p0, uint32_t max, struct vrd_rxm_run *r);
+/* Takes the pieces of the 'size'-byte buffer 'buf' glued at 'gso'
+ * (vrd_gro_piece), from its first, that continue merge 'r': each has
+ * prefix 'p0''s bytes but for the inner IPv4 length, identification and
  * checksum and the TCP sequence, flags and checksum, lengths that agree
- * with its size, the sequence that follows the one before, ACK with or
- * without PSH, at least one payload byte and no more than piece 0's; the
- * merge ends after a shorter or PSH piece and before the IPv4 packet
- * would exceed 65,535 bytes. '*payload' receives the pieces' payload
- * bytes, '*psh' whether one had PSH. At least 1 for a piece 0 that
- * vrd_rxm_prepare took. */
-uint32_t vrd_rxm_count(const struct vrd_rxm *m, const uint8_t *buf, uint32_t size, uint32_t gso, uint32_t max,
-                       uint32_t *payload, uint8_t *psh);
+ * with its size, the sequence 'r' expects, ACK with or without PSH, at
+ * least one payload byte and no more than m->mss or the room left.
+ * Returns how many (0 when the first does not continue it). */
+uint32_t vrd_rxm_take(const struct vrd_rxm *m, const uint8_t *p0, const uint8_t *buf, uint32_t size, uint32_t gso,
+                      struct vrd_rxm_run *r);
 /* Writes the merged super-frame's headers (m->hdr bytes) to 'hdr' from
  * the core's delivered piece 0 'out': IPv4 total length for 'payload'
  * bytes and its checksum, PSH when 'psh', the TCP checksum partial (the

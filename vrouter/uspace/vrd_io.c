@@ -1011,15 +1011,19 @@ static void gso_forward(struct vrd *vrd, uint32_t ifindex, const uint8_t *f, uin
  * 'ifindex') straight to the fabric when its first segment, run through
  * the core alone, goes there encapsulated in UDP: every other segment's
  * datagram is that segment's prefix (vrd_tso_prefix) and its payload in
- * 'f', in UDP_SEGMENT sends of up to t.per_send segments (a send the
- * kernel refuses goes frame by frame as the core would have written
- * them), and the core counts the others as forwarded the same way
- * (dp_rx_account). Returns how many segments were forwarded: g->count,
- * or 1 when only the first was (its fate handled as usual; the caller
- * cuts and runs the others). */
+ * 'f', in UDP_SEGMENT sends of up to t.per_send segments, and the core
+ * counts the others as forwarded the same way (dp_rx_account). The
+ * fabric run left open by the super-frame before (vrd->uso), when this
+ * one continues it (same tunnel flow and segment size), goes first in the
+ * same send; a last chunk of full-size segments that does not fill a
+ * send is left in that run for the next super-frame (the run is sent at
+ * the end of the wake-up at the latest), so consecutive super-frames of
+ * a stream fill sends as the glued path did. A send the kernel refuses
+ * goes frame by frame as the core would have written them. Returns how
+ * many segments were forwarded: g->count, or 1 when only the first was
+ * (its fate handled as usual; the caller cuts and runs the others). */
 static uint32_t tso_forward(struct vrd *vrd, uint32_t ifindex, const struct vrd_gso *g, const uint8_t *f)
 {
-    uso_flush(vrd); /* what was glued for the fabric before goes first */
     pkt_set(vrd, 0, vrd_gso_segment(g, f, 0, vrd->slots[0].data + VRD_HEADROOM));
     uint32_t lead_in = vrd->pkts[0].len;
     vrd->batch_ms = vrd_now_ms();
@@ -1031,36 +1035,65 @@ static uint32_t tso_forward(struct vrd *vrd, uint32_t ifindex, const struct vrd_
     uint64_t more_bytes = (uint64_t)(g->count - 1) * g->hdr + (g->payload - (lead_in - g->hdr));
     if (o->verdict != DP_VERDICT_TX || o->count != 1 || t0->hdr_size || !vrd->fabric_if ||
         t0->ifindex != vrd->fabric_if - 1 || vrd_tso_prepare(&t, g, vrd->underlay_ip, lead, t0->len) != 0 ||
-        dp_rx_account(vrd->dp, ifindex, f + 14, g->hdr - 14, o, (int32_t)t0->len - (int32_t)lead_in, g->count - 1, more_bytes,
-                      vrd->batch_ms) != 0) {
-        batch_emit(vrd, ifindex, 1);
+        dp_rx_account(vrd->dp, ifindex, f + 14, g->hdr - 14, o, (int32_t)t0->len - (int32_t)lead_in, g->count - 1,
+                      more_bytes, vrd->batch_ms) != 0) {
+        batch_emit(vrd, ifindex, 1); /* glues the lead to the open run, or sends the run first */
         return 1;
     }
     vrd->tso_frames++;
-    for (uint32_t s0 = 0; s0 < g->count; s0 += t.per_send) {
-        uint32_t n = g->count - s0 < t.per_send ? g->count - s0 : t.per_send, size = 0;
+    struct vrd_uso *u = vrd->uso;
+    uint32_t carry = 0; /* the open run's datagrams, sent ahead of this super-frame's */
+    if (u->count) {
+        if (vrd_uso_fits(u, vrd->underlay_ip, lead, t0->len) == 1 && u->seg == t.seg && u->count < t.per_send) {
+            carry = u->count;
+        } else {
+            uso_flush(vrd);
+        }
+    }
+    int full_tail = g->payload % g->mss == 0;
+    for (uint32_t s0 = 0; s0 < g->count;) {
+        uint32_t room = t.per_send - carry;
+        uint32_t n = g->count - s0 < room ? g->count - s0 : room, size = 0, k = 0;
+        if (s0 + n == g->count && n < room && full_tail) {
+            /* a last chunk that does not fill a send: into the open run */
+            for (uint32_t j = 0; j < n; j++) {
+                uint32_t len = vrd_tso_frame(&t, g, lead, f, s0 + j, vrd->uso_out);
+                if (vrd_uso_add(u, vrd->uso_out, len)) {
+                    uso_flush(vrd);
+                }
+            }
+            break;
+        }
+        if (carry) {
+            vrd->tso_iov[k++] = (struct iovec){.iov_base = u->buf, .iov_len = u->size};
+            size = u->size;
+        }
         for (uint32_t j = 0; j < n; j++) {
             uint8_t *pre = vrd->tso_hdr + (size_t)j * VRD_TSO_PRE_MAX;
             uint32_t pay = vrd_tso_prefix(&t, g, lead, f, s0 + j, pre);
-            vrd->tso_iov[2 * j] = (struct iovec){.iov_base = pre, .iov_len = t.pre};
-            vrd->tso_iov[2 * j + 1] =
+            vrd->tso_iov[k++] = (struct iovec){.iov_base = pre, .iov_len = t.pre};
+            vrd->tso_iov[k++] =
                 (struct iovec){.iov_base = (void *)(f + g->hdr + (size_t)(s0 + j) * g->mss), .iov_len = pay};
             size += t.pre + pay;
         }
-        if (usend(vrd, lead, vrd->tso_iov, 2 * (size_t)n, size, t.seg, n) == 0) {
+        if (usend(vrd, lead, vrd->tso_iov, k, size, t.seg, carry + n) == 0) {
             vrd->tso_sends++;
-            continue;
+            u->count = 0;
+        } else {
+            vrd->tso_fallbacks++;
+            uso_flush(vrd); /* the run's datagrams, frame by frame if refused again */
+            uint32_t at = 0;
+            for (uint32_t j = 0; j < n; j++) {
+                uint32_t len = vrd_tso_frame(&t, g, lead, f, s0 + j, vrd->uso_out + at);
+                struct dp_pkt pkt = {.buf = vrd->uso_out, .size = USO_OUT_SIZE, .off = at, .len = len};
+                struct dp_tx tx = {.ifindex = vrd->fabric_if - 1, .off = at, .len = len};
+                tx_queue(vrd, &pkt, &tx);
+                at += len;
+            }
+            tx_flush(vrd); /* the buffer is reused by the next send */
         }
-        vrd->tso_fallbacks++;
-        uint32_t at = 0;
-        for (uint32_t j = 0; j < n; j++) {
-            uint32_t len = vrd_tso_frame(&t, g, lead, f, s0 + j, vrd->uso_out + at);
-            struct dp_pkt pkt = {.buf = vrd->uso_out, .size = USO_OUT_SIZE, .off = at, .len = len};
-            struct dp_tx tx = {.ifindex = vrd->fabric_if - 1, .off = at, .len = len};
-            tx_queue(vrd, &pkt, &tx);
-            at += len;
-        }
-        tx_flush(vrd); /* the buffer is reused by the next send */
+        carry = 0;
+        s0 += n;
     }
     return g->count;
 }
@@ -1256,18 +1289,117 @@ static void tap_ready(struct vrd *vrd, struct vrd_port *p)
     }
 }
 
-/* Forwards message 'k' of the fabric batch ('size' bytes glued at 'gso',
- * from UDP port 'dport' of the sender in rx_addr[k]) from its first piece
- * on: the first through the core; when the core delivers it to a VM port
- * with virtio headers as a TCP segment a merge takes, the pieces that
- * continue it (vrd_rxm_count) go to the port as one super-frame, their
- * payloads straight from the receive area (no copy here), and the core
- * counts them as delivered the same way (dp_rx_account). Returns how many
- * pieces were forwarded (at least the first); the caller forwards the
- * rest one by one. */
-static uint32_t rxm_forward(struct vrd *vrd, uint32_t ifindex, uint32_t k, uint32_t size, uint32_t gso, uint16_t dport)
+/* Sends the merge in progress towards a VM (vrd->rxp), if any: headers
+ * from the first piece as the core delivered it, payloads from the
+ * receive areas. */
+static void rxp_flush(struct vrd *vrd)
 {
+    struct vrd_rxp *r = &vrd->rxp;
+    if (!r->pieces) {
+        return;
+    }
+    struct virtio_net_hdr vh;
+    uint8_t hdr[sizeof r->hdr];
+    vrd_rxm_finish(&r->m, r->hdr, r->run.payload, r->run.psh, hdr, &vh);
+    r->iov[0] = (struct iovec){.iov_base = &vh, .iov_len = VNET_HDR};
+    r->iov[1] = (struct iovec){.iov_base = hdr, .iov_len = r->m.hdr};
+    ssize_t sent;
+    struct vrd_port *p = r->port;
+    if (p->src.kind == VRD_SRC_TAP) {
+        sent = writev(p->src.fd, r->iov, (int)(r->niov + 2));
+    } else {
+        struct msghdr h = {.msg_iov = r->iov, .msg_iovlen = r->niov + 2};
+        sent = sendmsg(p->src.fd, &h, MSG_DONTWAIT);
+    }
+    if (sent < 0) {
+        vrd->tx_errors++;
+    }
+    vrd->gro_frames++;
+    vrd->gro_segments += r->pieces;
+    vrd->rxm_frames++;
+    r->pieces = 0;
+    r->niov = 0;
+}
+
+/* Keeps the merge in progress across a receive call: the payloads still
+ * in the receive areas (which the call reuses) are copied behind those
+ * kept before, in vrd->rxp_buf, as one iovec entry. */
+static void rxp_park(struct vrd *vrd)
+{
+    struct vrd_rxp *r = &vrd->rxp;
+    if (!r->pieces) {
+        return;
+    }
+    uint32_t at = 0, first = 0;
+    if (r->iov[2].iov_base == vrd->rxp_buf) {
+        at = (uint32_t)r->iov[2].iov_len;
+        first = 1;
+    }
+    for (uint32_t i = first; i < r->niov; i++) {
+        memcpy(vrd->rxp_buf + at, r->iov[2 + i].iov_base, r->iov[2 + i].iov_len);
+        at += (uint32_t)r->iov[2 + i].iov_len;
+    }
+    r->iov[2] = (struct iovec){.iov_base = vrd->rxp_buf, .iov_len = at};
+    r->niov = 1;
+}
+
+/* Adds to the merge in progress the pieces of message 'k' of the fabric
+ * batch ('size' bytes glued at 'gso', from rx_addr[k]) that continue it,
+ * from its first, and has the core count them as delivered the same way
+ * (dp_rx_account); sends the merge when it must end. Returns how many
+ * pieces it took (0: the message does not continue it). */
+static uint32_t rxp_take(struct vrd *vrd, uint32_t ifindex, uint32_t k, uint32_t size, uint32_t gso)
+{
+    struct vrd_rxp *r = &vrd->rxp;
     const uint8_t *buf = vrd->fab_rx + (size_t)k * VRD_FAB_RX;
+    const struct sockaddr_in *from = &vrd->rx_addr[k];
+    if (!r->pieces || r->run.end || from->sin_addr.s_addr != r->from.sin_addr.s_addr ||
+        from->sin_port != r->from.sin_port) {
+        return 0;
+    }
+    struct vrd_rxm_run run = r->run;
+    uint32_t c = vrd_rxm_take(&r->m, r->p0, buf, size, gso, &run);
+    if (c == 0) {
+        return 0;
+    }
+    uint32_t payload = run.payload - r->run.payload;
+    uint64_t bytes = (uint64_t)c * (OUTER_UDP + r->m.pre) + payload;
+    /* the same decision: the pieces match the first one's prefix */
+    if (dp_rx_account(vrd->dp, ifindex, buf + r->m.ip, r->m.pre - r->m.ip, &r->out, r->grow, c, bytes,
+                      vrd_now_ms()) != 0) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < c; i++) {
+        uint32_t off, len = vrd_gro_piece(size, gso, i, &off);
+        r->iov[2 + r->niov + i] = (struct iovec){.iov_base = (void *)(buf + off + r->m.pre), .iov_len = len - r->m.pre};
+    }
+    r->pieces += c;
+    r->niov += c;
+    r->run = run;
+    if (run.end) {
+        rxp_flush(vrd);
+    }
+    return c;
+}
+
+/* Starts a merge towards a VM with message 'k' of the fabric batch ('size'
+ * bytes glued at 'gso', from UDP port 'dport' of the sender in
+ * rx_addr[k]) from its piece 'first' (< its count): that piece goes
+ * through the core; when the core
+ * delivers it to a VM port with virtio headers as a TCP segment a merge
+ * takes, the pieces that continue it (vrd_rxm_take) become a merge in
+ * progress (vrd->rxp, sent by rxp_flush), their payloads left in the
+ * receive area, and the core counts them as delivered the same way
+ * (dp_rx_account). Returns how many pieces were forwarded from 'first'
+ * (at least that one). */
+static uint32_t rxp_start(struct vrd *vrd, uint32_t ifindex, uint32_t k, uint32_t first, uint32_t size, uint32_t gso,
+                          uint16_t dport)
+{
+    struct vrd_rxp *r = &vrd->rxp;
+    /* the message from piece 'first' on: pieces of the same size */
+    uint32_t skip = first * gso;
+    const uint8_t *buf = vrd->fab_rx + (size_t)k * VRD_FAB_RX + skip;
+    size -= skip;
     uint32_t off0, len0 = vrd_gro_piece(size, gso, 0, &off0);
     if (len0 > VRD_FRAME_MAX - OUTER_UDP) {
         len0 = 0; /* larger than a slot: dropped by the core as truncated */
@@ -1284,43 +1416,41 @@ static uint32_t rxm_forward(struct vrd *vrd, uint32_t ifindex, uint32_t k, uint3
                                  t0->ifindex < vrd->port_slots && t0->ifindex != vrd->fabric_if - 1
                              ? vrd->ports[t0->ifindex]
                              : NULL;
-    struct vrd_rxm m = {0};
-    uint32_t payload = 0, c = 0;
-    uint8_t psh = 0;
-    if (p && p->vnet && len0 && vrd_rxm_prepare(&m, buf + off0, len0, out, t0->len) == 0) {
-        c = vrd_rxm_count(&m, buf, size, gso, VRD_USO_SEGS, &payload, &psh);
-    }
-    uint64_t bytes = (uint64_t)(c > 1 ? c - 1 : 0) * (OUTER_UDP + m.pre) + (payload - (c ? m.mss : 0));
-    if (c < 2 || dp_rx_account(vrd->dp, ifindex, buf + off0 + m.ip, len0 - m.ip, o,
-                               (int32_t)t0->len - (int32_t)in_len, c - 1, bytes, vrd->batch_ms) != 0) {
+    if (!p || !p->vnet || !len0 || vrd_rxm_prepare(&r->m, buf + off0, len0, out, t0->len) != 0) {
         batch_emit(vrd, ifindex, 1);
         return 1;
     }
-    gro_flush(vrd); /* a merge in progress and everything queued go first */
+    struct vrd_rxm_run run;
+    vrd_rxm_start(&r->m, buf + off0, VRD_USO_SEGS, &run);
+    uint32_t c = vrd_rxm_take(&r->m, buf + off0, buf, size, gso, &run);
+    uint64_t bytes = (uint64_t)(c - 1) * (OUTER_UDP + r->m.pre) + (run.payload - r->m.mss);
+    int32_t grow = (int32_t)t0->len - (int32_t)in_len;
+    if (c < 2 || dp_rx_account(vrd->dp, ifindex, buf + off0 + r->m.ip, len0 - r->m.ip, o, grow, c - 1, bytes,
+                               vrd->batch_ms) != 0) {
+        batch_emit(vrd, ifindex, 1);
+        return 1;
+    }
+    gro_flush(vrd); /* a merge of the usual path and everything queued go first */
     tx_flush(vrd);
-    struct virtio_net_hdr vh;
-    vrd_rxm_finish(&m, out, payload, psh, vrd->rxm_hdr, &vh);
-    struct iovec *iov = vrd->rxm_iov;
-    iov[0] = (struct iovec){.iov_base = &vh, .iov_len = VNET_HDR};
-    iov[1] = (struct iovec){.iov_base = vrd->rxm_hdr, .iov_len = m.hdr};
-    iov[2] = (struct iovec){.iov_base = (void *)(out + m.hdr), .iov_len = m.mss};
-    for (uint32_t i = 1; i < c; i++) {
+    r->port = p;
+    r->run = run;
+    r->from = vrd->rx_addr[k];
+    r->grow = grow;
+    r->out.verdict = o->verdict;
+    r->out.drop = o->drop;
+    r->out.count = 1;
+    r->out.tx[0] = *t0;
+    memcpy(r->hdr, out, r->m.hdr);
+    memcpy(r->p0, buf + off0, r->m.pre);
+    for (uint32_t i = 0; i < c; i++) {
         uint32_t off, len = vrd_gro_piece(size, gso, i, &off);
-        iov[2 + i] = (struct iovec){.iov_base = (void *)(buf + off + m.pre), .iov_len = len - m.pre};
+        r->iov[2 + i] = (struct iovec){.iov_base = (void *)(buf + off + r->m.pre), .iov_len = len - r->m.pre};
     }
-    ssize_t sent;
-    if (p->src.kind == VRD_SRC_TAP) {
-        sent = writev(p->src.fd, iov, (int)(c + 2));
-    } else {
-        struct msghdr h = {.msg_iov = iov, .msg_iovlen = c + 2};
-        sent = sendmsg(p->src.fd, &h, MSG_DONTWAIT);
+    r->pieces = c;
+    r->niov = c;
+    if (run.end) {
+        rxp_flush(vrd);
     }
-    if (sent < 0) {
-        vrd->tx_errors++;
-    }
-    vrd->gro_frames++;
-    vrd->gro_segments += c;
-    vrd->rxm_frames++;
     return c;
 }
 
@@ -1361,12 +1491,27 @@ static void fab_udp_ready(struct vrd *vrd, struct vrd_src *src)
                 vrd->fab_gro_segments += n;
             }
             uint32_t i = 0;
-            if (n > 1 && !vrd->no_tso) {
-                if (count) {
-                    batch_process(vrd, ifindex, count); /* what came before goes first */
-                    count = 0;
+            if (size && !vrd->no_tso) {
+                /* a merge in progress towards a VM takes what continues
+                 * it; from the first piece that does not, new merges
+                 * start while at least two pieces are left and the core
+                 * delivers the first of them to a VM as a merge needs */
+                i = rxp_take(vrd, ifindex, k, size, gso);
+                while (i < n) {
+                    rxp_flush(vrd);
+                    if (n - i < 2) {
+                        break;
+                    }
+                    if (count) {
+                        batch_process(vrd, ifindex, count); /* what came before goes first */
+                        count = 0;
+                    }
+                    uint32_t c = rxp_start(vrd, ifindex, k, i, size, gso, dport);
+                    i += c;
+                    if (c == 1) {
+                        break; /* not for a direct merge: the rest one by one */
+                    }
                 }
-                i = rxm_forward(vrd, ifindex, k, size, gso, dport);
             }
             for (; i < n; i++) {
                 uint32_t off, len = vrd_gro_piece(size, gso, i, &off);
@@ -1385,6 +1530,7 @@ static void fab_udp_ready(struct vrd *vrd, struct vrd_src *src)
         if (count) {
             batch_process(vrd, ifindex, count);
         }
+        rxp_park(vrd); /* its payloads are in the receive areas the next call reuses */
         if ((uint32_t)got < VRD_BATCH) {
             return;
         }
@@ -1396,6 +1542,7 @@ static void io_ready(struct vrd *vrd, struct vrd_src *src);
 void vrd_io_ready(struct vrd *vrd, struct vrd_src *src)
 {
     io_ready(vrd, src);
+    rxp_flush(vrd);
     gro_flush(vrd);
     uso_flush(vrd);
 }
@@ -1499,7 +1646,9 @@ static void io_free(struct vrd *vrd)
     free(vrd->uso_out);
     free(vrd->fab_rx);
     free(vrd->tso_hdr);
+    free(vrd->rxp_buf);
     vrd->tso_hdr = NULL;
+    vrd->rxp_buf = NULL;
     vrd->slots = NULL;
     vrd->gso_buf = NULL;
     vrd->gro = NULL;
@@ -1517,7 +1666,9 @@ int vrd_io_init(struct vrd *vrd)
     vrd->uso_out = malloc(USO_OUT_SIZE);
     vrd->fab_rx = malloc((size_t)VRD_BATCH * VRD_FAB_RX);
     vrd->tso_hdr = malloc((size_t)VRD_USO_SEGS * VRD_TSO_PRE_MAX);
-    if (!vrd->slots || !vrd->gso_buf || !vrd->gro || !vrd->uso || !vrd->uso_out || !vrd->fab_rx || !vrd->tso_hdr) {
+    vrd->rxp_buf = malloc(65536);
+    if (!vrd->slots || !vrd->gso_buf || !vrd->gro || !vrd->uso || !vrd->uso_out || !vrd->fab_rx || !vrd->tso_hdr ||
+        !vrd->rxp_buf) {
         io_free(vrd);
         return LIB_ENOMEM;
     }

@@ -143,7 +143,8 @@ int vrd_rxm_prepare(struct vrd_rxm *m, const uint8_t *piece, uint32_t len, const
     }
     uint32_t ip = len - (out_len - 14), tcp = ip + 20;
     const uint8_t *q = piece + ip;
-    if (q[0] != 0x45 || q[9] != 6 || be16_load(q + 2) != out_len - 14 || (piece[tcp + 12] >> 4) != (out[34 + 12] >> 4)) {
+    if (q[0] != 0x45 || q[9] != 6 || be16_load(q + 2) != out_len - 14 || (piece[tcp + 12] >> 4) != (out[34 + 12] >> 4) ||
+        len - plen > VRD_TSO_PRE_MAX) {
         return -1;
     }
     *m = (struct vrd_rxm){.pre = len - plen, .ip = ip, .tcp = tcp, .hdr = hdr, .mss = plen};
@@ -163,37 +164,38 @@ static int rxm_same(const struct vrd_rxm *m, const uint8_t *p0, const uint8_t *p
            memcmp(p + tcp + 18, p0 + tcp + 18, m->pre - tcp - 18) == 0; /* urgent pointer, options */
 }
 
-uint32_t vrd_rxm_count(const struct vrd_rxm *m, const uint8_t *buf, uint32_t size, uint32_t gso, uint32_t max,
-                       uint32_t *payload, uint8_t *psh)
+void vrd_rxm_start(const struct vrd_rxm *m, const uint8_t *p0, uint32_t max, struct vrd_rxm_run *r)
 {
-    uint32_t n = vrd_gro_count(size, gso), off0 = 0, total = 0, c = 0, next = 0;
-    *psh = 0;
-    (void)vrd_gro_piece(size, gso, 0, &off0);
-    const uint8_t *p0 = buf + off0;
-    for (uint32_t i = 0; i < n && c < max; i++) {
+    *r = (struct vrd_rxm_run){.next = be32_load(p0 + m->tcp + 4), .room = 65535 - (m->hdr - 14), .left = max};
+}
+
+uint32_t vrd_rxm_take(const struct vrd_rxm *m, const uint8_t *p0, const uint8_t *buf, uint32_t size, uint32_t gso,
+                      struct vrd_rxm_run *r)
+{
+    uint32_t n = vrd_gro_count(size, gso), c = 0;
+    for (uint32_t i = 0; i < n && !r->end; i++) {
         uint32_t off, len = vrd_gro_piece(size, gso, i, &off);
         const uint8_t *p = buf + off;
-        if (len <= m->pre) {
+        if (!r->left || len <= m->pre) {
             break;
         }
         uint32_t plen = len - m->pre;
         uint8_t fl = p[m->tcp + 13];
-        if (plen > m->mss || be16_load(p + m->ip + 2) != len - m->ip || (fl & (uint8_t)~0x18u) != 0 || !(fl & 0x10) ||
-            (i && (be32_load(p + m->tcp + 4) != next || !rxm_same(m, p0, p))) || m->hdr - 14 + total + plen > 65535) {
+        if (plen > m->mss || plen > r->room || be16_load(p + m->ip + 2) != len - m->ip ||
+            (fl & (uint8_t)~0x18u) != 0 || !(fl & 0x10) || be32_load(p + m->tcp + 4) != r->next || !rxm_same(m, p0, p)) {
             break;
         }
-        next = be32_load(p + m->tcp + 4) + plen;
-        total += plen;
+        r->next += plen;
+        r->room -= plen;
+        r->left--;
+        r->payload += plen;
         c++;
         if (fl & 0x08) {
-            *psh = 1;
-            break;
+            r->psh = 1;
         }
-        if (plen < m->mss) {
-            break;
-        }
+        /* a PSH or shorter piece ends the merge, as one without room would */
+        r->end = (fl & 0x08) || plen < m->mss || r->room < m->mss || !r->left;
     }
-    *payload = total;
     return c;
 }
 

@@ -399,7 +399,7 @@ static void test_refused(void **state)
 
 /* ---- from the fabric: glued datagrams merged for a VM ---- */
 
-static uint8_t glued[65536], merged[14 + 65536], merged_old[14 + 65536];
+static uint8_t glued[2 * 65536], merged[14 + 65536], merged_old[14 + 65536];
 static struct vrd_gro gro;
 
 /* Synthesizes the outer Ethernet, IPv4 (DIP -> SIP) and UDP header in
@@ -464,7 +464,7 @@ static uint32_t make_glued(int vxlan, uint32_t payload, uint8_t fl, uint32_t *gs
 
 /* The differential check: every piece through the core and the old merge
  * against the first piece's decision and the direct merge. */
-static void check_merge(int vxlan, uint32_t payload, uint8_t fl, uint32_t expect_count)
+static void check_merge(int vxlan, uint32_t payload, uint8_t fl, uint32_t split, uint32_t expect_count)
 {
     struct dp *a = make_dp(DP_ENCAP_MPLS_UDP, 0), *b = make_dp(DP_ENCAP_MPLS_UDP, 0);
     uint16_t dport = vxlan ? 4789 : 6635;
@@ -502,9 +502,19 @@ static void check_merge(int vxlan, uint32_t payload, uint8_t fl, uint32_t expect
     const uint8_t *o = slot + out.tx[0].off;
     struct vrd_rxm m;
     assert_int_equal(vrd_rxm_prepare(&m, glued + off0, len0, o, out.tx[0].len), 0);
-    uint32_t total = 0;
-    uint8_t psh = 0;
-    uint32_t c = vrd_rxm_count(&m, glued, size, gso, 64, &total, &psh);
+    /* taken in two parts, as from two glued datagrams of one receive
+     * call: the first 'split' pieces, then the rest */
+    struct vrd_rxm_run run;
+    vrd_rxm_start(&m, glued + off0, 64, &run);
+    uint32_t cut = split < n ? split * gso : size;
+    uint32_t c = vrd_rxm_take(&m, glued + off0, glued, cut, gso, &run);
+    for (uint32_t at = cut; at < size && !run.end; at += cut) {
+        uint32_t part = size - at < cut ? size - at : cut;
+        c += vrd_rxm_take(&m, glued + off0, glued + at, part, gso, &run);
+    }
+    uint32_t total = run.payload;
+    uint8_t psh = run.psh;
+    assert_true(run.end || c == n);
     assert_int_equal(c, expect_count);
     assert_int_equal(c, merges);
     uint64_t bytes = (uint64_t)(c - 1) * (VRD_USO_HDR + m.pre) + (total - m.mss);
@@ -547,15 +557,18 @@ static void check_merge(int vxlan, uint32_t payload, uint8_t fl, uint32_t expect
 static void test_merge_mpls_udp(void **state)
 {
     (void)state;
-    check_merge(0, 20 * MSS + 300, 0x10, 21);      /* a shorter last piece */
-    check_merge(0, 40 * MSS, 0x10, 40);            /* all equal */
-    check_merge(0, 6 * MSS, 0x10 | 0x08, 6);       /* PSH on the last */
+    check_merge(0, 20 * MSS + 300, 0x10, 64, 21);  /* a shorter last piece */
+    check_merge(0, 40 * MSS, 0x10, 64, 40);        /* all equal */
+    check_merge(0, 6 * MSS, 0x10 | 0x08, 64, 6);   /* PSH on the last */
+    check_merge(0, 44 * MSS + 900, 0x10, 43, 45);  /* two datagrams: 43 + 2 pieces, 65,052 bytes */
+    check_merge(0, 45 * MSS - 1, 0x10, 20, 45);    /* three datagrams: 20 + 20 + 5 pieces */
 }
 
 static void test_merge_vxlan(void **state)
 {
     (void)state;
-    check_merge(1, 30 * MSS + 1, 0x10, 31);
+    check_merge(1, 30 * MSS + 1, 0x10, 64, 31);
+    check_merge(1, 30 * MSS + 1, 0x10, 7, 31);
 }
 
 /* Pieces that do not continue the first end the merge before them. */
@@ -574,41 +587,49 @@ static void test_merge_stops(void **state)
     assert_int_equal(vrd_rxm_prepare(&m, glued, gso, o, out.tx[0].len), 0);
     assert_int_equal(m.pre, 4 + 20 + 32);
     assert_int_equal(m.mss, MSS);
-    uint32_t total;
-    uint8_t psh;
-    assert_int_equal(vrd_rxm_count(&m, glued, size, gso, 64, &total, &psh), 8);
-    assert_int_equal(total, 8 * MSS);
-    assert_int_equal(vrd_rxm_count(&m, glued, size, gso, 5, &total, &psh), 5); /* the limit */
+    struct vrd_rxm_run run;
+    vrd_rxm_start(&m, glued, 64, &run);
+    assert_int_equal(vrd_rxm_take(&m, glued, glued, size, gso, &run), 8);
+    assert_int_equal(run.payload, 8 * MSS);
+    assert_false(run.end); /* room for more */
+    assert_int_equal(vrd_rxm_take(&m, glued, glued, size, gso, &run), 0); /* the sequence does not follow */
+    vrd_rxm_start(&m, glued, 5, &run);
+    assert_int_equal(vrd_rxm_take(&m, glued, glued, size, gso, &run), 5); /* the limit */
+    assert_true(run.end);
     struct {
         uint32_t at; /* offset in piece 3 */
         uint8_t xor;
     } changes[] = {
-        {1, 0x10},          /* another label */
-        {4 + 1, 4},         /* TOS */
-        {4 + 8, 1},         /* TTL */
-        {4 + 15, 1},        /* source address */
-        {4 + 20 + 1, 1},    /* port */
-        {4 + 20 + 7, 1},    /* a gap in the sequence */
-        {4 + 20 + 11, 1},   /* another acknowledgment */
+        {1, 0x10},           /* another label */
+        {4 + 1, 4},          /* TOS */
+        {4 + 8, 1},          /* TTL */
+        {4 + 15, 1},         /* source address */
+        {4 + 20 + 1, 1},     /* port */
+        {4 + 20 + 7, 1},     /* a gap in the sequence */
+        {4 + 20 + 11, 1},    /* another acknowledgment */
         {4 + 20 + 13, 0x01}, /* FIN */
-        {4 + 20 + 15, 1},   /* window */
-        {4 + 20 + 27, 1},   /* timestamp option */
+        {4 + 20 + 15, 1},    /* window */
+        {4 + 20 + 27, 1},    /* timestamp option */
     };
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
         uint8_t *b = glued + 3 * gso + changes[i].at;
         *b ^= changes[i].xor;
-        assert_int_equal(vrd_rxm_count(&m, glued, size, gso, 64, &total, &psh), 3);
+        vrd_rxm_start(&m, glued, 64, &run);
+        assert_int_equal(vrd_rxm_take(&m, glued, glued, size, gso, &run), 3);
         *b ^= changes[i].xor;
     }
     /* the IPv4 length disagrees with the piece */
     uint8_t *len3 = glued + 3 * gso + 4 + 2;
     be16_store(len3, (uint16_t)(be16_load(len3) - 1));
-    assert_int_equal(vrd_rxm_count(&m, glued, size, gso, 64, &total, &psh), 3);
+    vrd_rxm_start(&m, glued, 64, &run);
+    assert_int_equal(vrd_rxm_take(&m, glued, glued, size, gso, &run), 3);
     be16_store(len3, (uint16_t)(be16_load(len3) + 1));
     /* PSH in the middle ends the merge with that piece */
     glued[3 * gso + 4 + 20 + 13] |= 0x08;
-    assert_int_equal(vrd_rxm_count(&m, glued, size, gso, 64, &total, &psh), 4);
-    assert_int_equal(psh, 1);
+    vrd_rxm_start(&m, glued, 64, &run);
+    assert_int_equal(vrd_rxm_take(&m, glued, glued, size, gso, &run), 4);
+    assert_true(run.psh && run.end);
+    assert_int_equal(vrd_rxm_take(&m, glued, glued + 4 * gso, size - 4 * gso, gso, &run), 0); /* ended */
     glued[3 * gso + 4 + 20 + 13] &= (uint8_t)~0x08;
     /* what the core delivered is not a segment a merge takes */
     memcpy(frame, o, out.tx[0].len);
