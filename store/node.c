@@ -27,7 +27,6 @@
 #include "lib/log.h"
 #include "store/append_queue.h"
 #include "store/entry.h"
-#include "store/raft_segment.h"
 
 #define NODE_ELECTION_MS 1000
 #define NODE_HEARTBEAT_MS 100
@@ -1240,9 +1239,6 @@ int store_node_create(uv_loop_t *loop, const struct store_node_config *config,
     if (rc != 0) {
         goto err_fsm;
     }
-    /* raft_uv's open segments are prepared as written blocks, so an
-     * append needs no extent conversion (store/raft_segment.h). */
-    store_raft_segment_fill(true);
     rc = raft_uv_init(&n->io, loop, n->raft_dir, &n->transport);
     if (rc != 0) {
         log_error("store", "raft io init failed", "err=\"%s\"", n->io.errmsg);
