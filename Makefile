@@ -1,8 +1,8 @@
 # Strata: the two commands of the README.
 #   make demo   install dependencies, build, run the main job on this machine
 #   make check  install dependencies, build, run the test suite (then the unit,
-#               sim and corpus tests, and the store kill test with sanitized
-#               daemons, again under ASAN+UBSAN)
+#               sim and corpus tests, the store kill and auth tests and the
+#               API e2e with sanitized daemons, again under ASAN+UBSAN)
 # Also: make fuzz-smoke (every libFuzzer target for a short time, clang).
 
 BUILD      ?= build

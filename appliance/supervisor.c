@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "appliance/pkiset.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 STRATA_ERR_DEFINE(sup, SUP_ERRORS)
@@ -461,13 +462,6 @@ struct sup {
     gid_t gid;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* In the forked child: make its own sockets survive exec, restore signals,
  * tie its life to the supervisor, drop privileges, exec. Never returns. */
 static void child_exec(struct sup *s, struct child *c, char **argv) __attribute__((noreturn));
@@ -516,14 +510,14 @@ static int child_start(struct sup *s, int idx)
     pid_t pid = fork();
     if (pid < 0) {
         log_error("supervisor", "fork failed", "role=%s err=\"%s\"", child_names[idx], strerror(errno));
-        c->restart_at_ms = now_ms() + SUP_BACKOFF_MAX_MS;
+        c->restart_at_ms = clock_mono_ms() + SUP_BACKOFF_MAX_MS;
         return SUP_ESPAWN;
     }
     if (pid == 0) {
         child_exec(s, c, argv);
     }
     c->pid = pid;
-    c->started_ms = now_ms();
+    c->started_ms = clock_mono_ms();
     c->restart_at_ms = 0;
     log_info("supervisor", "role started", "role=%s pid=%d restarts=%u", child_names[idx], (int)pid,
              c->restarts);
@@ -540,7 +534,7 @@ static void child_exited(struct sup *s, pid_t pid, int status, bool stopping)
             continue;
         }
         c->pid = 0;
-        uint64_t now = now_ms();
+        uint64_t now = clock_mono_ms();
         char how[64];
         if (WIFSIGNALED(status)) {
             snprintf(how, sizeof how, "signal=%d", WTERMSIG(status));
@@ -731,13 +725,13 @@ int sup_run(const struct sup_config *cfg, const struct sup_options *opts)
 
     for (int i = 0; i < SUP_CHILDREN; i++) {
         if (s.children[i].enabled) {
-            s.children[i].restart_at_ms = now_ms();
+            s.children[i].restart_at_ms = clock_mono_ms();
         }
     }
     bool stopping = false;
     uint64_t kill_at = 0;
     for (;;) {
-        uint64_t now = now_ms();
+        uint64_t now = clock_mono_ms();
         if (!stopping) {
             for (int i = 0; i < SUP_CHILDREN; i++) {
                 struct child *c = &s.children[i];
@@ -765,7 +759,7 @@ int sup_run(const struct sup_config *cfg, const struct sup_options *opts)
                 next = c->restart_at_ms;
             }
         }
-        now = now_ms();
+        now = clock_mono_ms();
         int timeout = next == UINT64_MAX ? -1 : next <= now ? 0 : (int)(next - now > 60000 ? 60000 : next - now);
         struct pollfd pfd = {.fd = sfd, .events = POLLIN};
         int n = poll(&pfd, 1, timeout);
@@ -784,7 +778,7 @@ int sup_run(const struct sup_config *cfg, const struct sup_options *opts)
             } else if (!stopping) {
                 log_info("supervisor", "stopping roles", "signal=%u", si.ssi_signo);
                 stopping = true;
-                kill_at = now_ms() + grace;
+                kill_at = clock_mono_ms() + grace;
                 for (int i = 0; i < SUP_CHILDREN; i++) {
                     if (s.children[i].pid > 0) {
                         kill(s.children[i].pid, SIGTERM);

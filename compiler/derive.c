@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "compiler/compile.h"
+#include "lib/clock.h"
 #include "store/cmd.h"
 
 STRATA_ERR_DEFINE(derive, DERIVE_ERRORS)
@@ -458,14 +459,7 @@ uint64_t derive_revision(const struct derive *d)
 
 bool derive_wait(struct derive *d, uint64_t revision, unsigned timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = clock_deadline_ms(timeout_ms);
     pthread_mutex_lock(&d->mu);
     while (d->watched && !(d->ready && d->revision >= revision)) {
         if (pthread_cond_timedwait(&d->moved, &d->mu, &until) == ETIMEDOUT) {

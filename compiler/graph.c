@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "store/client.h"
 #include "store/cmd.h"
 #include "store/fsm.h"
@@ -27,14 +28,6 @@
 STRATA_ERR_DEFINE(graph, GRAPH_ERRORS)
 
 #define SEP "\x1f" /* fq_name element separator in /c/f/ keys */
-
-/* Monotonic nanoseconds, for the compile time counters. */
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int graph_http_status(int code)
 {
@@ -220,6 +213,18 @@ static void rd_destroy(struct rd *rd)
     buf_destroy(&rd->raw);
 }
 
+/* Decodes the reply in rd->raw into rd->r; the store's refusal (the reply's
+ * status) or a malformed reply as a graph error. */
+static int rd_decode(struct rd *rd, struct graph_error *err)
+{
+    int rc = store_reply_decode(&rd->r, rd->raw.data, rd->raw.size);
+    if (rc) {
+        return store_fail(err, rc);
+    }
+    rd->decoded = true;
+    return rd->r.status ? store_fail(err, rd->r.status) : 0;
+}
+
 /* Runs the encoded 'cmd'; on success 'rd' holds the decoded reply. */
 static int kv_run(struct graph *g, const struct buf *cmd, bool serializable, struct rd *rd,
                   struct graph_error *err)
@@ -232,13 +237,9 @@ static int kv_run(struct graph *g, const struct buf *cmd, bool serializable, str
     if (rc) {
         return store_fail(err, rc);
     }
-    rc = store_reply_decode(&rd->r, rd->raw.data, rd->raw.size);
+    rc = rd_decode(rd, err);
     if (rc) {
-        return store_fail(err, rc);
-    }
-    rd->decoded = true;
-    if (rd->r.status) {
-        return store_fail(err, rd->r.status);
+        return rc;
     }
     if (rd->r.results_len < 1 && rd->r.kind == STORE_CMD_RANGE) {
         return fail(err, GRAPH_EINTERNAL, NULL, "store: range reply without a result");
@@ -266,12 +267,7 @@ static int kv_run_pipelined(struct graph *g, const struct buf *cmd, struct rd *r
     if (rc) {
         return store_fail(err, rc);
     }
-    rc = store_reply_decode(&rd->r, rd->raw.data, rd->raw.size);
-    if (rc) {
-        return store_fail(err, rc);
-    }
-    rd->decoded = true;
-    return rd->r.status ? store_fail(err, rd->r.status) : 0;
+    return rd_decode(rd, err);
 }
 
 static int kv_range(struct graph *g, struct store_keysel sel, uint32_t limit, uint8_t flags,
@@ -502,7 +498,7 @@ static int txn_apply(struct graph *g, struct txn *t, bool *ok, uint64_t *revisio
     }
     struct rd rd;
     rd_init(&rd);
-    uint64_t t0 = g->in_compile ? now_ns() : 0;
+    uint64_t t0 = g->in_compile ? clock_mono_ns() : 0;
     if (g->in_compile && g->kv.send && g->kv.wait && derive_held(g->derive) &&
         derive_watched(g->derive)) {
         rc = kv_run_pipelined(g, &cmd, &rd, err);
@@ -510,7 +506,7 @@ static int txn_apply(struct graph *g, struct txn *t, bool *ok, uint64_t *revisio
         rc = kv_run(g, &cmd, false, &rd, err);
     }
     if (g->in_compile) {
-        g->compile_commit_ns += now_ns() - t0;
+        g->compile_commit_ns += clock_mono_ns() - t0;
     }
     buf_destroy(&cmd);
     if (rc == 0) {
@@ -1725,27 +1721,27 @@ static int derive_add(struct graph *g, struct txn *tx, const struct schema_type 
                         ? STORE_TXN_COMPARES_MAX - tx->ncmp - DERIVE_TXN_MARGIN : 1;
     p.budget_ops = STORE_TXN_OPS_MAX - tx->nops > DERIVE_TXN_MARGIN
                        ? STORE_TXN_OPS_MAX - tx->nops - DERIVE_TXN_MARGIN : 1;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = clock_mono_ns();
     if (!derive_held(g->derive) && derive_type_serial(t->name)) {
         /* taken here rather than in compile_begin(): the graph's own reads
          * (parent, refs, fq_name) need no lock, only plan, commit and
          * image update do (compile_end() releases it) */
         derive_lock(g->derive);
-        g->compile_lock_ns += now_ns() - t0;
-        t0 = now_ns();
+        g->compile_lock_ns += clock_mono_ns() - t0;
+        t0 = clock_mono_ns();
     }
     int rc = derive_plan_change(g->derive, t->name, uuid, old, now, &p, msg, sizeof msg);
     if (rc == 0 && p.serial && !derive_held(g->derive)) {
         /* planned without the lock but it takes identifiers after all:
          * plan again under it (compile_end() releases it) */
         derive_unreserve(g->derive, p.token);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = clock_mono_ns();
         derive_lock(g->derive);
-        g->compile_lock_ns += now_ns() - t1;
-        t0 += now_ns() - t1;
+        g->compile_lock_ns += clock_mono_ns() - t1;
+        t0 += clock_mono_ns() - t1;
         rc = derive_plan_change(g->derive, t->name, uuid, old, now, &p, msg, sizeof msg);
     }
-    g->compile_plan_ns += now_ns() - t0;
+    g->compile_plan_ns += clock_mono_ns() - t0;
     if (rc) {
         derive_plan_destroy(&p);
         return derive_fail(err, rc, msg);
@@ -1876,13 +1872,13 @@ static void compile_begin(struct graph *g, bool on, const struct schema_type *t)
     if (!on) {
         return;
     }
-    uint64_t t0 = now_ns();
+    uint64_t t0 = clock_mono_ns();
     g->in_compile = true;
     g->compile_attempts++;
     if (!t || !derive_watched(g->derive)) {
         derive_lock(g->derive);
     }
-    g->compile_lock_ns += now_ns() - t0;
+    g->compile_lock_ns += clock_mono_ns() - t0;
     if (derive_ready(g->derive)) {
         return;
     }
@@ -1925,11 +1921,11 @@ static void compile_end(struct graph *g, bool on, bool proposed, const struct tx
     bool follow = proposed && ok && !g->in_pending;
     if (proposed && !ok) {
         g->compile_refused++;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = clock_mono_ns();
         if (derive_watched(g->derive)) {
             /* a lagging image only makes the next plan's compares fail */
             (void)derive_wait(g->derive, g->seen_revision, DERIVE_WAIT_MS);
-            g->compile_catchup_ns += now_ns() - t0;
+            g->compile_catchup_ns += clock_mono_ns() - t0;
         } else {
             struct graph_error e;
             if (graph_derive_load(g, g->derive, NULL, &e) != 0) {

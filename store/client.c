@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "store/proto.h"
 
 struct store_client {
@@ -499,20 +500,6 @@ static void *mux_main(void *arg)
     return NULL;
 }
 
-/* A deadline 'ms' from now on the condition variable's clock. */
-static struct timespec mux_deadline(unsigned ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 int store_mux_open(const char *target, struct tls_ctx *tls, unsigned timeout_ms,
                    struct store_mux **out)
 {
@@ -559,7 +546,7 @@ int store_mux_open(const char *target, struct tls_ctx *tls, unsigned timeout_ms,
     /* the first connection is made at once (mux_connect() with nothing
      * queued connects only while not yet opened) */
     uv_async_send(&m->wake);
-    struct timespec dl = mux_deadline(m->timeout_ms);
+    struct timespec dl = clock_deadline_ms(m->timeout_ms);
     pthread_mutex_lock(&m->mu);
     rc = 0;
     while (!m->opened && rc == 0) {
@@ -623,7 +610,7 @@ int store_mux_send(struct store_mux *m, uint8_t type, uint8_t flags, const void 
 
 int store_mux_wait(struct store_mux *m, struct store_mux_req *r, int *status, struct buf *reply)
 {
-    struct timespec dl = mux_deadline(m->timeout_ms);
+    struct timespec dl = clock_deadline_ms(m->timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&m->mu);
     while (!r->done && rc != ETIMEDOUT) {

@@ -13,17 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "compiler/derive.h"
 #include "compiler/graph.h"
 #include "compiler/schema/schema.h"
 #include "store/fsm.h"
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 static void rm_dir(const char *dir)
 {
@@ -75,7 +69,7 @@ int main(int argc, char **argv)
     json_t *fq = json_pack("[s,s]", "default-domain", "default-project");
     rc = rc ? rc : graph_fqname_to_id(&g, "project", fq, true, proj, &err);
     json_decref(fq);
-    double first = 0, last = 0, t0 = now_us();
+    double first = 0, last = 0, t0 = ((double)clock_mono_ns() / 1e3);
     for (int i = 0; i < nets && rc == 0; i++) {
         char name[32];
         snprintf(name, sizeof name, "net-%d", i);
@@ -84,7 +78,7 @@ int main(int argc, char **argv)
         rc = graph_obj_create(&g, "virtual-network", body, "bench", NULL, NULL, &err);
         json_decref(body);
         if (rc == 0 && (i + 1) % step == 0) {
-            double t1 = now_us(), per = (t1 - t0) / step;
+            double t1 = ((double)clock_mono_ns() / 1e3), per = (t1 - t0) / step;
             printf("nets=%d us_per_create=%.0f (last %d)\n", i + 1, per, step);
             first = first ? first : per;
             last = per;

@@ -14,14 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "routing/rib/rib.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static size_t heap(void)
 {
@@ -91,7 +85,7 @@ static void run(uint32_t n, uint32_t vrfs)
     }
     struct rib_table *vpn = rib_vpn_table(r, RIB_AF_L3VPN);
     size_t h1 = heap();
-    double t0 = now();
+    double t0 = clock_mono_s();
     for (uint32_t i = 0; i < n; i++) {
         struct rib_prefix p = vpn_prefix(i);
         if ((rc = rib_path_add(vpn, &p, src, 0, attrs[(i * 2654435761u) % NATTR], 0)))
@@ -100,7 +94,7 @@ static void run(uint32_t n, uint32_t vrfs)
             rib_flush(r);
     }
     rib_flush(r);
-    double t1 = now();
+    double t1 = clock_mono_s();
     size_t h2 = heap();
     struct rib_stats st;
     rib_stats_get(r, &st);
@@ -120,22 +114,22 @@ static void run(uint32_t n, uint32_t vrfs)
         struct rib_instance_config cfg = {.rd = rib_rd_make(64512, vrfs), .import_rts = rts, .import_len = 2,
                                           .export_rts = rts, .export_len = 1, .vpn = true};
         size_t before = rib_table_count(rib_instance_table(inst, RIB_AF_INET));
-        t0 = now();
+        t0 = clock_mono_s();
         if ((rc = rib_instance_configure(inst, &cfg)))
             die("rib_instance_configure", rc);
         rib_flush(r);
-        t1 = now();
+        t1 = clock_mono_s();
         size_t after = rib_table_count(rib_instance_table(inst, RIB_AF_INET));
         cfg.import_len = 1;
-        double t2 = now();
+        double t2 = clock_mono_s();
         if ((rc = rib_instance_configure(inst, &cfg)))
             die("rib_instance_configure", rc);
         rib_flush(r);
-        double t3 = now();
+        double t3 = clock_mono_s();
         printf("  import target added to a live VRF: %zu -> %zu routes in %.1f ms; removed again in %.1f ms\n",
                before, after, (t1 - t0) * 1e3, (t3 - t2) * 1e3);
     }
-    t0 = now();
+    t0 = clock_mono_s();
     for (uint32_t i = 0; i < n; i++) {
         struct rib_prefix p = vpn_prefix(i);
         if ((rc = rib_path_del(vpn, &p, src, 0)))
@@ -144,7 +138,7 @@ static void run(uint32_t n, uint32_t vrfs)
             rib_flush(r);
     }
     rib_flush(r);
-    t1 = now();
+    t1 = clock_mono_s();
     rib_stats_get(r, &st);
     printf("  withdraw: %.0f routes/s (%.2f s); left: %zu routes\n", n / (t1 - t0), t1 - t0, st.routes);
     for (uint32_t k = 0; k < NATTR; k++)

@@ -13,6 +13,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 struct ctl_sock {
     uv_pipe_t pipe;
     size_t line_max;
@@ -161,18 +163,11 @@ void ctl_sock_close(struct ctl_sock *s)
     }
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Waits until 'fd' is ready for 'events' or 'deadline' passes. */
 static int wait_fd(int fd, short events, uint64_t deadline)
 {
     for (;;) {
-        uint64_t now = mono_ms();
+        uint64_t now = clock_mono_ms();
         if (now >= deadline) {
             return UV_ETIMEDOUT;
         }
@@ -195,7 +190,7 @@ int ctl_sock_request(const char *path, const char *line, unsigned timeout_ms, si
         return UV_EINVAL;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    uint64_t deadline = mono_ms() + timeout_ms;
+    uint64_t deadline = clock_mono_ms() + timeout_ms;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         return -errno;

@@ -11,6 +11,7 @@
 #include "store/proto.h"
 
 #define FEED_RETRY_MS 1000
+#define FEED_PAGE 256 /* objects per initial read */
 
 /* Kinds below KIND_BGP_KINDS feed the BGP callback; KIND_RI and those after
  * it feed the object callback (the agents' configuration). */
@@ -38,6 +39,13 @@ static const char *const types[KINDS] = {"bgp-router",           "global-system-
 #define ID_LOAD(k) (1u + (k))
 #define ID_WATCH(k) (11u + (k))
 
+/* One page of a kind's initial read: the keys after 'after' (NULL: from
+ * the first; up to the next page's) as they stood at 'revision'. */
+struct page {
+    char *after;
+    uint64_t revision;
+};
+
 struct store_feed {
     uv_loop_t *loop;
     struct tls_ctx *tls;
@@ -53,7 +61,16 @@ struct store_feed {
     uint64_t base; /* id offset of the current connection */
     json_t *objs[KINDS];   /* key -> object */
     bool loaded[KINDS];
-    uint64_t revision[KINDS];
+    uint64_t revision[KINDS]; /* the first page's: the watch starts after it */
+    uint32_t page_limit;
+    store_feed_page_fn *page_fn;
+    void *page_arg;
+    /* The pages of each kind's last load, kept while its watch may still
+     * deliver changes a later page already showed (see seen_in_page()). */
+    struct page *pages[KINDS];
+    size_t npages[KINDS];
+    uint64_t pages_max[KINDS]; /* the newest page's revision */
+    char *last[KINDS];         /* while loading: the last key read */
 };
 
 static void feed_connect(struct store_feed *f);
@@ -148,23 +165,89 @@ static int send_watch(struct store_feed *f, int kind)
     return rc;
 }
 
-/* The initial read of 'kind'. The reads go one at a time (the next once
- * this one is answered): the store refuses a reply that finds this
- * connection's queue at its high watermark (1 MiB), and the replies of all
- * kinds at once exceed it at 1,000 routers (their index objects alone are
- * several MiB), which failed every load after a restart for ~30 s. */
-static int send_load(struct store_feed *f, int kind)
+static void pages_free(struct store_feed *f, int kind)
 {
+    for (size_t i = 0; i < f->npages[kind]; i++) {
+        free(f->pages[kind][i].after);
+    }
+    free(f->pages[kind]);
+    f->pages[kind] = NULL;
+    f->npages[kind] = 0;
+    f->pages_max[kind] = 0;
+    free(f->last[kind]);
+    f->last[kind] = NULL;
+}
+
+/* True when a change of 'key' at 'revision' is already in what the load
+ * read: the page holding 'key' was read at that revision or later. A kind
+ * is read in pages (several reads, each at the store's revision of the
+ * moment) and its watch starts after the first page's revision, so it
+ * delivers again what later pages already showed; this drops exactly
+ * those, keeping "no change missed or seen twice". */
+static bool seen_in_page(struct store_feed *f, int kind, const char *key, uint64_t revision)
+{
+    if (f->npages[kind] == 0) {
+        return false;
+    }
+    if (revision > f->pages_max[kind]) {
+        pages_free(f, kind); /* past every page: not needed any more */
+        return false;
+    }
+    size_t i = f->npages[kind] - 1;
+    while (i > 0 && strcmp(key, f->pages[kind][i].after) <= 0) {
+        i--;
+    }
+    return revision <= f->pages[kind][i].revision;
+}
+
+/* Asks for the next page of 'kind': f->page_limit objects after the last
+ * key read (the first page from the prefix). The reads go one at a time
+ * (the next once this one is answered) and in pages: the store refuses a
+ * reply that finds this connection's queue at its high watermark (1 MiB)
+ * and any reply over its frame cap (16 MiB); the replies of all kinds at
+ * once exceeded the first at 1,000 routers (their index objects alone are
+ * several MiB), which failed every load after a restart for ~30 s, and
+ * one read per kind would meet the second as the objects grow. */
+static int send_page(struct store_feed *f, int kind)
+{
+    const char *prefix = prefixes[kind];
+    size_t plen = strlen(prefix);
+    char end[64];
+    memcpy(end, prefix, plen); /* the prefix's successor: its last byte + 1 */
+    end[plen - 1]++;
+    struct page *p = realloc(f->pages[kind], (f->npages[kind] + 1) * sizeof *p);
+    if (!p) {
+        return LIB_ENOMEM;
+    }
+    f->pages[kind] = p;
+    p = &p[f->npages[kind]];
+    p->revision = 0;
+    p->after = NULL;
+    if (f->last[kind] && !(p->after = strdup(f->last[kind]))) {
+        return LIB_ENOMEM;
+    }
+    f->npages[kind]++;
+    /* after the last key: that key with a NUL byte appended is the least
+     * key above it */
+    const char *from = p->after ? p->after : prefix;
+    struct store_keysel sel =
+        store_sel_interval(from, (uint32_t)strlen(from) + (p->after ? 1 : 0), end, (uint32_t)plen);
     struct buf cmd;
-    buf_init(&cmd, 64);
-    struct store_keysel sel = store_sel_prefix(prefixes[kind], (uint32_t)strlen(prefixes[kind]));
-    int rc = store_cmd_encode_range(&cmd, &sel, 0, 0);
+    buf_init(&cmd, 0);
+    int rc = store_cmd_encode_range(&cmd, &sel, f->page_limit, 0);
     if (rc == 0) {
         rc = store_pconn_send(f->pc, STORE_MSG_CMD, STORE_MSG_F_SERIALIZABLE, f->base + ID_LOAD(kind), 0, cmd.data,
                               cmd.size);
     }
     buf_destroy(&cmd);
     return rc;
+}
+
+/* Starts the initial read of 'kind' (forgetting an earlier load's pages). */
+static int send_load(struct store_feed *f, int kind)
+{
+    pages_free(f, kind);
+    return send_page(f, kind);
 }
 
 struct ev_ctx {
@@ -176,22 +259,68 @@ struct ev_ctx {
 static int on_event(void *arg, const struct store_event *ev)
 {
     struct ev_ctx *c = arg;
+    char k[512];
+    c->f->revision[c->kind] = ev->revision;
+    if (ev->kv.key_size >= sizeof k) {
+        return 0; /* no such key is kept (put_object) */
+    }
+    memcpy(k, ev->kv.key, ev->kv.key_size);
+    k[ev->kv.key_size] = '\0';
+    if (seen_in_page(c->f, c->kind, k, ev->revision)) {
+        return 0;
+    }
     if (ev->type == STORE_EVENT_PUT) {
         put_object(c->f, c->kind, ev->kv.key, ev->kv.key_size, ev->kv.value, ev->kv.value_size);
     } else {
-        char k[512];
-        if (ev->kv.key_size < sizeof k) {
-            memcpy(k, ev->kv.key, ev->kv.key_size);
-            k[ev->kv.key_size] = '\0';
-            if (json_object_get(c->f->objs[c->kind], k)) {
-                obj_event(c->f, c->kind, k, NULL);
-            }
-            json_object_del(c->f->objs[c->kind], k);
+        if (json_object_get(c->f->objs[c->kind], k)) {
+            obj_event(c->f, c->kind, k, NULL);
         }
+        json_object_del(c->f->objs[c->kind], k);
     }
-    c->f->revision[c->kind] = ev->revision;
     c->changed = true;
     return 0;
+}
+
+/* A page of kind's initial read arrived ('reply', its first result 'r'). */
+static void on_page(struct store_feed *f, int kind, const struct store_reply *reply,
+                    const struct store_op_result *r)
+{
+    if (f->npages[kind] == 1) {
+        json_object_clear(f->objs[kind]);
+        obj_event(f, kind, NULL, NULL); /* reloaded: what follows is the whole set */
+        f->revision[kind] = reply->revision;
+    }
+    f->pages[kind][f->npages[kind] - 1].revision = reply->revision;
+    if (reply->revision > f->pages_max[kind]) {
+        f->pages_max[kind] = reply->revision;
+    }
+    for (uint32_t i = 0; r && i < r->kvs_len; i++) {
+        put_object(f, kind, r->kvs[i].key, r->kvs[i].key_size, r->kvs[i].value, r->kvs[i].value_size);
+    }
+    if (r && (r->flags & STORE_R_MORE) && r->kvs_len > 0) {
+        const struct store_kv *kv = &r->kvs[r->kvs_len - 1];
+        free(f->last[kind]);
+        f->last[kind] = strndup((const char *)kv->key, kv->key_size);
+        if (f->page_fn) {
+            f->page_fn(f->page_arg, types[kind], (unsigned)f->npages[kind]);
+        }
+        if (!f->last[kind] || memchr(kv->key, '\0', kv->key_size) || send_page(f, kind) != 0) {
+            restart(f, "cannot read the next page");
+        }
+        return;
+    }
+    if (f->npages[kind] == 1) {
+        pages_free(f, kind); /* one read: the watch repeats nothing */
+    }
+    if (send_watch(f, kind) != 0 || (kind + 1 < KINDS && send_load(f, kind + 1) != 0)) {
+        restart(f, "cannot start a watch or the next read");
+        return;
+    }
+    f->loaded[kind] = true;
+    obj_event(f, kind, "", NULL); /* loaded */
+    if (kind < KIND_BGP_KINDS) {
+        notify(f);
+    }
 }
 
 static void on_frame(struct store_pconn *pc, const struct store_frame *f0)
@@ -208,28 +337,8 @@ static void on_frame(struct store_pconn *pc, const struct store_frame *f0)
                 restart(f, "initial read failed");
                 return;
             }
-            json_object_clear(f->objs[kind]);
-            obj_event(f, kind, NULL, NULL); /* reloaded: what follows is the whole set */
-            const struct store_op_result *r = reply.results_len ? &reply.results[0] : NULL;
-            for (uint32_t i = 0; r && i < r->kvs_len; i++) {
-                put_object(f, kind, r->kvs[i].key, r->kvs[i].key_size, r->kvs[i].value, r->kvs[i].value_size);
-            }
-            bool more = r && (r->flags & STORE_R_MORE);
-            f->revision[kind] = reply.revision;
+            on_page(f, kind, &reply, reply.results_len ? &reply.results[0] : NULL);
             store_reply_destroy(&reply);
-            if (more) {
-                restart(f, "more objects than one read returns");
-                return;
-            }
-            if (send_watch(f, kind) != 0 || (kind + 1 < KINDS && send_load(f, kind + 1) != 0)) {
-                restart(f, "cannot start a watch or the next read");
-                return;
-            }
-            f->loaded[kind] = true;
-            obj_event(f, kind, "", NULL); /* loaded */
-            if (kind < KIND_BGP_KINDS) {
-                notify(f);
-            }
             return;
         }
         if (id == ID_WATCH(kind)) {
@@ -266,6 +375,7 @@ static void feed_release(struct store_feed *f)
     }
     for (int k = 0; k < KINDS; k++) {
         json_decref(f->objs[k]);
+        pages_free(f, k);
     }
     free(f);
 }
@@ -318,6 +428,7 @@ int store_feed_start(uv_loop_t *loop, struct tls_ctx *tls, const char *target, s
     snprintf(f->target, sizeof f->target, "%s", target);
     f->fn = fn;
     f->arg = arg;
+    f->page_limit = FEED_PAGE;
     for (int k = 0; k < KINDS; k++) {
         f->objs[k] = json_object();
         if (!f->objs[k]) {
@@ -344,6 +455,13 @@ void store_feed_set_objects(struct store_feed *f, store_feed_obj_fn *fn, void *a
 {
     f->obj_fn = fn;
     f->obj_arg = arg;
+}
+
+void store_feed_set_page_limit(struct store_feed *f, uint32_t limit, store_feed_page_fn *fn, void *arg)
+{
+    f->page_limit = limit ? limit : FEED_PAGE;
+    f->page_fn = fn;
+    f->page_arg = arg;
 }
 
 void store_feed_stop(struct store_feed *f)

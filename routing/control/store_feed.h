@@ -11,9 +11,12 @@
  * /c/o/access-control-list/, /c/o/effective-global-config/ (for
  * store_feed_set_objects()),
  * /c/o/global-system-config/<uuid> and /c/o/routing-instance/<uuid> (the
- * compiler's, with their route targets), JSON objects. Loading is a serializable
- * range read per prefix, then a watch per prefix from the revision after
- * the read, so no change is missed or seen twice. A lost connection, or a
+ * compiler's, with their route targets), JSON objects. Loading is
+ * serializable range reads per prefix, a page of at most 256 objects at a
+ * time (so no reply meets the store's caps however many objects there
+ * are), then a watch per prefix from the revision after the first page;
+ * a change the watch delivers that a later page already showed is
+ * dropped, so no change is missed or seen twice. A lost connection, or a
  * watch answered "compacted", reloads from scratch after a short delay; the
  * owner sees the reloaded set (and nothing in between). */
 #ifndef STRATA_ROUTING_STORE_FEED_H
@@ -49,6 +52,13 @@ int store_feed_start(uv_loop_t *loop, struct tls_ctx *tls, const char *target, s
  * NULL). Set it before the loop runs. */
 typedef void store_feed_obj_fn(void *arg, const char *type, const char *key, json_t *obj);
 void store_feed_set_objects(struct store_feed *f, store_feed_obj_fn *fn, void *arg);
+
+/* Objects per initial read (0: the default, 256), and 'fn' (may be NULL)
+ * called after each page that has a next one ('pages' read so far of
+ * 'type'), before that one is asked for: tests set small pages and change
+ * the store between pages. Set it before the loop runs. */
+typedef void store_feed_page_fn(void *arg, const char *type, unsigned pages);
+void store_feed_set_page_limit(struct store_feed *f, uint32_t limit, store_feed_page_fn *fn, void *arg);
 
 /* Stops; the feed frees itself once its handles have closed (run the loop). */
 void store_feed_stop(struct store_feed *f);

@@ -5,7 +5,10 @@
  * to (it reconnects, reloads, and sees what changed meanwhile). The
  * object feed for agents' configuration (store_feed_set_objects) into an
  * agent_config image: an index and a network reach the agent as exactly
- * the objects they change, also across the reconnect.
+ * the objects they change, also across the reconnect. Loads are read in
+ * pages of one object here; networks changed between two pages reach the
+ * object callback exactly once each (a change a later page already showed
+ * is not delivered again by the watch).
  * Usage: test_store_feed STRATAD WORKDIR */
 #include <signal.h>
 #include <stdio.h>
@@ -49,9 +52,25 @@ static void tick(uv_timer_t *t)
 static struct acfg *cfg;
 static long objs_sent;
 
+/* Object callbacks for the networks x1..x3, by key: puts and deletes. */
+static int x_puts[4], x_dels[4];
+static char x2_value[64];
+
 static void on_object(void *arg, const char *type, const char *key, json_t *obj)
 {
     (void)arg;
+    if (key && strncmp(key, "/c/o/virtual-network/x", 22) == 0 && key[22] >= '1' && key[22] <= '3') {
+        int i = key[22] - '0';
+        if (obj) {
+            x_puts[i]++;
+            const char *v = json_string_value(json_object_get(obj, "display_name"));
+            if (i == 2 && v) {
+                snprintf(x2_value, sizeof x2_value, "%s", v);
+            }
+        } else {
+            x_dels[i]++;
+        }
+    }
     (void)acfg_object(cfg, type, key, obj);
 }
 
@@ -124,6 +143,53 @@ static int store_op(int node, const char *key, const char *value)
     buf_destroy(&raw);
     store_client_close(c);
     return rc;
+}
+
+/* After the first page of the first load of networks (x1 read): x2
+ * changed, x3 created, x1 deleted; the later pages show the first two, the
+ * watch (from after the first page) all three. */
+static int page_errors;
+static bool paged;
+
+static void on_page(void *arg, const char *type, unsigned pages)
+{
+    (void)arg;
+    if (paged || strcmp(type, "virtual-network") != 0 || pages != 1) {
+        return;
+    }
+    paged = true;
+    if (store_op(1, "/c/o/virtual-network/x2", "{\"uuid\": \"x2\", \"fq_name\": [\"d\", \"p\", \"x2\"],"
+                 " \"display_name\": \"second\"}") != 0 ||
+        store_op(1, "/c/o/virtual-network/x3", "{\"uuid\": \"x3\", \"fq_name\": [\"d\", \"p\", \"x3\"]}") != 0 ||
+        store_op(1, "/c/o/virtual-network/x1", NULL) != 0) {
+        page_errors++;
+    }
+}
+
+/* A linearizable read of 'prefix' through node 'node': once it answers,
+ * that node has applied every write acknowledged before (so its
+ * serializable reads, the feed's, see them). Returns the keys counted. */
+static long count_applied(int node, const char *prefix)
+{
+    struct store_client *c;
+    if (cluster_client(&cl, node, 5000, &c) != 0) {
+        return -1;
+    }
+    struct buf cmd, raw;
+    buf_init(&cmd, 0);
+    buf_init(&raw, 0);
+    struct store_reply reply;
+    long n = -1;
+    struct store_keysel sel = store_sel_prefix(prefix, (uint32_t)strlen(prefix));
+    if (store_cmd_encode_range(&cmd, &sel, 0, STORE_F_COUNT_ONLY) == 0 &&
+        store_client_cmd(c, &cmd, false, &raw, &reply) == 0) {
+        n = reply.results_len ? (long)reply.results[0].count : -1;
+        store_reply_destroy(&reply);
+    }
+    buf_destroy(&cmd);
+    buf_destroy(&raw);
+    store_client_close(c);
+    return n;
 }
 
 /* Runs the loop until the feed has delivered a set of 'n' routers (15 s). */
@@ -209,6 +275,11 @@ int main(int argc, char **argv)
                    " \"uuid\": \"v9\", \"virtual_network\": \"d:p:n\", \"routing_instance\": \"d:p:n:n\"}],"
                    " \"virtual_networks\": [\"d:p:n\"], \"routing_instances\": [\"d:p:n:n\"]}}") == 0,
           "vr9's index written");
+    CHECK(store_op(1, "/c/o/virtual-network/x1", "{\"uuid\": \"x1\", \"fq_name\": [\"d\", \"p\", \"x1\"]}") == 0 &&
+              store_op(1, "/c/o/virtual-network/x2", "{\"uuid\": \"x2\", \"fq_name\": [\"d\", \"p\", \"x2\"],"
+                       " \"display_name\": \"first\"}") == 0,
+          "networks x1 and x2 written");
+    CHECK(count_applied(0, "/c/o/virtual-network/") == 2, "the feed's node has applied both");
     if (acfg_create(&cfg) != 0 || acfg_agent_up(cfg, "vr9", NULL) != 0 || acfg_agent_up(cfg, "vr8", NULL) != 0) {
         return 1;
     }
@@ -217,12 +288,30 @@ int main(int argc, char **argv)
         return 1;
     }
     store_feed_set_objects(feed, on_object, NULL);
+    store_feed_set_page_limit(feed, 1, on_page, NULL);
     CHECK(wait_routers(2) == 0 && plan.count == 1 && has_peer("ctl2") && plan.local.local_as == 64512,
           "initial load: ctl1 peers with ctl2 in AS 64512");
     long n = wait_sent(7);
     size_t o8 = 1, s8 = 1;
     CHECK(n == 7 && acfg_agent_stats(cfg, "vr8", &o8, &s8) == 0 && o8 == 0,
           "initial load: vr9 gets its 4 nodes and 3 links, vr8 (no index) nothing");
+    /* until x1's delete came through the watch, then 300 ms more for repeats */
+    uint64_t until = uv_now(&loop) + 15000, quiet = 0;
+    uv_timer_t qt;
+    uv_timer_init(&loop, &qt);
+    uv_timer_start(&qt, tick, 50, 50);
+    while (uv_now(&loop) < until && !(quiet && uv_now(&loop) >= quiet)) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (!quiet && x_dels[1] > 0) {
+            quiet = uv_now(&loop) + 300;
+        }
+    }
+    uv_close((uv_handle_t *)&qt, NULL);
+    CHECK(paged && page_errors == 0, "networks changed between the first and the second page of their load");
+    CHECK(x_puts[1] == 1 && x_dels[1] == 1, "x1: read on the first page, its later delete delivered once");
+    CHECK(x_puts[2] == 1 && strcmp(x2_value, "second") == 0 && x_dels[2] == 0,
+          "x2: read changed on a later page, the watch's repeat of that change dropped");
+    CHECK(x_puts[3] == 1 && x_dels[3] == 0, "x3: created between pages, delivered once");
     CHECK(store_op(2, "/c/o/virtual-network/n1", "{\"uuid\": \"n1\", \"fq_name\": [\"d\", \"p\", \"n\"],"
                    " \"virtual_network_network_id\": 5}") == 0, "network d:p:n written");
     CHECK((n = wait_sent(1)) == 1, "the network's properties: one update to vr9");
