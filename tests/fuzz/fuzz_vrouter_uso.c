@@ -8,7 +8,11 @@
  * (16-bit length, bytes) offered to a glued run as the datapath does:
  * every run, when it ends, must rebuild each of its frames with the
  * original's bytes but for the two checksums, and its payload must never
- * exceed the largest UDP payload or 64 segments. */
+ * exceed the largest UDP payload or 64 segments. The received buffer's
+ * first piece, taken for the core's delivery of itself, then goes to the
+ * direct merge for a VM (vrd_tso.c): when it is taken, the merge must
+ * count pieces of the buffer only, at least the first, payload within
+ * the pieces and the IPv4 limit, and its headers stay in their bounds. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +79,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (at != rest_size || vrd_gro_piece(rest_size, gso, count, &off) != 0) {
         abort();
+    }
+    uint32_t len0 = vrd_gro_piece(rest_size, gso, 0, &off);
+    struct vrd_rxm rm;
+    if (vrd_rxm_prepare(&rm, rest, len0, rest, len0) == 0) {
+        uint8_t hdr[14 + 60 + 60];
+        struct vrd_rxm_run run;
+        vrd_rxm_start(&rm, rest, VRD_USO_SEGS, &run);
+        uint32_t c = vrd_rxm_take(&rm, rest, rest, rest_size, gso, &run);
+        /* the same buffer again: its first piece's sequence cannot follow
+         * unless the merge took nothing more than an empty payload */
+        c += vrd_rxm_take(&rm, rest, rest, rest_size, gso, &run);
+        if (c < 1 || c > 2 * count || c > VRD_USO_SEGS || run.payload > 2 * rest_size || rm.hdr > sizeof hdr ||
+            rm.pre > VRD_TSO_PRE_MAX || rm.hdr - 14 + run.payload > 65535) {
+            abort();
+        }
+        struct virtio_net_hdr vh;
+        vrd_rxm_finish(&rm, rest, run.payload, run.psh, hdr, &vh);
+        if (vh.gso_size != rm.mss || vh.hdr_len != rm.hdr) {
+            abort();
+        }
     }
 
     memset(&uso, 0, sizeof uso);

@@ -165,6 +165,30 @@ void dp_rx(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkt, uint64_t now_ms,
 void dp_rx_batch(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_t count,
                  uint64_t now_ms, struct dp_out *outs);
 
+/* Counts 'more' further packets, 'bytes' bytes in all as frames, received
+ * on 'ifindex' with the IP headers at 'ip' ('ip_len' bytes: IPv4 or IPv6,
+ * then at least the first 4 bytes of TCP or UDP; for packets from the
+ * fabric, the decapsulated inner packet's) as forwarded the way dp_rx
+ * just forwarded a packet with those headers ('out'; its one transmission
+ * 'grow' bytes longer than the packet received, negative when shorter):
+ * the receiving and the sending interface's packet and byte counters and
+ * the flow's packets, bytes and last-seen time ('now_ms'), as if each had
+ * gone through dp_rx. For hosts that run only the first of many packets
+ * through the core: the segments of a VM's GSO super-frame, or the
+ * datagrams of one fabric flow the kernel glued (UDP_GRO). They share
+ * every byte the decision rests on (VRF, addresses, ports, protocol, TTL,
+ * fragment field, the tunnel's label or VNI and outer addresses) and
+ * differ only in lengths, identification, sequence, flags and checksums,
+ * so the host applies the first one's rewrite to them. Returns 0 when
+ * counted (nothing for 'more' 0), or VR_EINVAL, with nothing counted,
+ * unless 'out' is one transmission without header of an unfragmented
+ * TCP/UDP packet from a VM port to a fabric interface, or from a fabric
+ * interface to a VM port, whose flow (looked up in the VM port's VRF) is
+ * ACTIVE when that port has DP_IF_POLICY; the host then runs the other
+ * packets through dp_rx_batch instead. */
+int dp_rx_account(struct dp *dp, uint32_t ifindex, const uint8_t *ip, uint32_t ip_len, const struct dp_out *out,
+                  int32_t grow, uint32_t more, uint64_t bytes, uint64_t now_ms) STRATA_WARN_UNUSED;
+
 /* The header the core prepends to frames punted to the agent interface, and
  * that the agent prepends to frames it injects (reason DP_AGENT_TX: the
  * frame goes out of 'ifindex' unchanged). Big-endian on the wire:

@@ -1782,3 +1782,78 @@ void dp_rx_batch(struct dp *dp, uint32_t ifindex, struct dp_pkt *pkts, uint32_t 
 {
     rx_run(dp, ifindex, pkts, count, now_ms, outs);
 }
+
+int dp_rx_account(struct dp *dp, uint32_t ifindex, const uint8_t *ip, uint32_t ip_len, const struct dp_out *out,
+                  int32_t grow, uint32_t more, uint64_t bytes, uint64_t now_ms)
+{
+    if (ifindex >= dp->cfg.ifs || out->verdict != DP_VERDICT_TX || out->count != 1 || out->tx[0].hdr_size != 0 ||
+        out->tx[0].ifindex >= dp->cfg.ifs || ip_len < 20) {
+        return VR_EINVAL;
+    }
+    struct ifv in, eg;
+    if_read(dp, ifindex, &in);
+    if_read(dp, out->tx[0].ifindex, &eg);
+    /* the flow the packet was checked against: the receiving port's on
+     * the way to the fabric, the delivering port's on the way from it */
+    const struct ifv *port;
+    if (in.type == DP_IF_VM && eg.type == DP_IF_FABRIC) {
+        port = &in;
+    } else if (in.type == DP_IF_FABRIC && eg.type == DP_IF_VM) {
+        port = &eg;
+    } else {
+        return VR_EINVAL;
+    }
+    /* the flow key as parse_ip builds it, from the headers as received */
+    struct dp_flow_key k;
+    dp_memset(&k, 0, sizeof k);
+    uint32_t l4;
+    if ((ip[0] >> 4) == 4 && (ip[0] & 0xfu) >= 5) {
+        l4 = (ip[0] & 0xfu) * 4u;
+        k.family = 4;
+        k.proto = ip[9];
+        dp_memcpy(k.src, ip + 12, 4);
+        dp_memcpy(k.dst, ip + 16, 4);
+        if ((dp_be16(ip + 6) & 0x3fffu) != 0) {
+            return VR_EINVAL; /* a fragment */
+        }
+    } else if ((ip[0] >> 4) == 6 && ip_len >= 40) {
+        l4 = 40;
+        k.family = 6;
+        k.proto = ip[6];
+        dp_memcpy(k.src, ip + 8, 16);
+        dp_memcpy(k.dst, ip + 24, 16);
+    } else {
+        return VR_EINVAL;
+    }
+    if ((k.proto != IPPROTO_TCP_ && k.proto != IPPROTO_UDP_) || l4 + 4 > ip_len) {
+        return VR_EINVAL;
+    }
+    k.sport = dp_be16(ip + l4);
+    k.dport = dp_be16(ip + l4 + 2);
+    k.vrf = port->vrf;
+    struct dp_flow_ent *fe = 0;
+    if (port->flags & DP_IF_POLICY) {
+        uint32_t idx = dp_flow_find(dp, &k, dp_flow_hash(&k));
+        if (idx == DP_FLOW_NONE || dp_load_relaxed(&dp->flows[idx].state) != DP_FLOW_ACTIVE) {
+            return VR_EINVAL;
+        }
+        fe = &dp->flows[idx];
+    }
+    if (more == 0) {
+        return 0;
+    }
+    uint64_t out_bytes = (uint64_t)((int64_t)bytes + (int64_t)grow * (int64_t)more);
+    if (fe) {
+        /* the flow stage counts the frame as it is then: as received on
+         * the way to the fabric, decapsulated on the way from it */
+        dp_counter_add(&fe->packets, more);
+        dp_counter_add(&fe->bytes, port == &in ? bytes : out_bytes);
+        dp_store_relaxed(&fe->last_seen, now_ms);
+    }
+    struct dp_if_ent *ie = &dp->ifs[ifindex], *ee = &dp->ifs[out->tx[0].ifindex];
+    dp_counter_add(&ie->rx_packets, more);
+    dp_counter_add(&ie->rx_bytes, bytes);
+    dp_counter_add(&ee->tx_packets, more);
+    dp_counter_add(&ee->tx_bytes, out_bytes);
+    return 0;
+}

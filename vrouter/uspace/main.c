@@ -1,10 +1,12 @@
 /* strata-vrouter: the user-space datapath process (see vrd.h).
  *   strata-vrouter -s SOCKET [--flow-idle-ms MS] [--flows N] [--nhs N]
  *                  [--labels N] [--routes N] [--vrfs N] [--ifs N]
- *                  [--no-fabric-uso] [--no-fabric-gro]
- * Table sizes default to the anchor's forwarding-plane sizes. The last two
- * turn off UDP segmentation offload towards the fabric and UDP_GRO on its
- * sockets (for measurements; both are on by default). SIGTERM or
+ *                  [--no-fabric-uso] [--no-fabric-gro] [--no-tso-direct]
+ * Table sizes default to the anchor's forwarding-plane sizes. The last three
+ * turn off UDP segmentation offload towards the fabric, UDP_GRO on its
+ * sockets, and sending a VM's super-frames to the fabric on one core
+ * decision without cutting them into slots (vrd_tso.c) (for measurements;
+ * all are on by default). SIGTERM or
  * SIGINT ends the process; nothing else does (in particular, not the loss
  * of its control clients). */
 #include <getopt.h>
@@ -42,7 +44,8 @@ static int parse_u32(const char *s, uint32_t *v)
 static void usage(void)
 {
     fprintf(stderr, "usage: strata-vrouter -s SOCKET [--flow-idle-ms MS] [--flows N] [--nhs N] "
-                    "[--labels N] [--routes N] [--vrfs N] [--ifs N] [--no-fabric-uso] [--no-fabric-gro]\n");
+                    "[--labels N] [--routes N] [--vrfs N] [--ifs N] [--no-fabric-uso] [--no-fabric-gro] "
+                    "[--no-tso-direct]\n");
 }
 
 int main(int argc, char **argv)
@@ -53,6 +56,7 @@ int main(int argc, char **argv)
         {"labels", required_argument, 0, 'l'}, {"routes", required_argument, 0, 'r'},
         {"vrfs", required_argument, 0, 'v'},   {"ifs", required_argument, 0, 'i'},
         {"no-fabric-uso", no_argument, 0, 'U'}, {"no-fabric-gro", no_argument, 0, 'G'},
+        {"no-tso-direct", no_argument, 0, 'T'},
         {0, 0, 0, 0},
     };
     struct vrd_options opt;
@@ -63,6 +67,10 @@ int main(int argc, char **argv)
         uint32_t v = 0;
         if (c == 's') {
             opt.sock_path = optarg;
+            continue;
+        }
+        if (c == 'T') {
+            opt.no_tso_direct = 1;
             continue;
         }
         if (c == 'U' || c == 'G') {
@@ -122,14 +130,17 @@ int main(int argc, char **argv)
     }
     log_info("vrouter", "stopping", "tx_errors=%llu gso_frames=%llu gso_segments=%llu gso_errors=%llu gro_frames=%llu gro_segments=%llu "
              "fabric_af_packet=%llu fabric_raw=%llu fabric_uso_sends=%llu fabric_uso_segments=%llu "
-             "fabric_uso_fallbacks=%llu fabric_gro_datagrams=%llu fabric_gro_segments=%llu",
+             "fabric_uso_fallbacks=%llu fabric_gro_datagrams=%llu fabric_gro_segments=%llu "
+             "tso_direct_frames=%llu tso_direct_sends=%llu tso_direct_fallbacks=%llu gro_direct_frames=%llu",
              (unsigned long long)the_vrd->tx_errors, (unsigned long long)the_vrd->gso_frames,
              (unsigned long long)the_vrd->gso_segments, (unsigned long long)the_vrd->gso_errors,
              (unsigned long long)the_vrd->gro_frames, (unsigned long long)the_vrd->gro_segments,
              (unsigned long long)the_vrd->fabric_pkt_tx, (unsigned long long)the_vrd->fabric_raw_tx,
              (unsigned long long)the_vrd->uso_sends, (unsigned long long)the_vrd->uso_segments,
              (unsigned long long)the_vrd->uso_fallbacks, (unsigned long long)the_vrd->fab_gro_datagrams,
-             (unsigned long long)the_vrd->fab_gro_segments);
+             (unsigned long long)the_vrd->fab_gro_segments, (unsigned long long)the_vrd->tso_frames,
+             (unsigned long long)the_vrd->tso_sends, (unsigned long long)the_vrd->tso_fallbacks,
+             (unsigned long long)the_vrd->rxm_frames);
     log_info("vrouter", "held punts", "punts=%llu released=%llu dropped=%llu evicted=%llu",
              (unsigned long long)the_vrd->punts_sent, (unsigned long long)the_vrd->holds_released,
              (unsigned long long)the_vrd->holds_dropped, (unsigned long long)the_vrd->holds_evicted);

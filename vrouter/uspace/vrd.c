@@ -48,6 +48,7 @@ int vrd_create(const struct vrd_options *opt, struct vrd **out)
     vrd->flow_idle_ms = opt->flow_idle_ms ? opt->flow_idle_ms : 60000;
     vrd->no_uso = opt->no_fabric_uso;
     vrd->no_gro = opt->no_fabric_gro;
+    vrd->no_tso = opt->no_tso_direct;
     int rc = vrd_io_init(vrd);
     if (rc != 0) {
         goto fail;

@@ -53,6 +53,7 @@ const char *vrd_strerror(int code);
 #define VRD_FAB_RX 65536           /* a fabric datagram as UDP_GRO may glue it */
 #define VRD_UDP_SEGMENT 103        /* <linux/udp.h>, Linux 4.18 */
 #define VRD_UDP_GRO 104            /* <linux/udp.h>, Linux 5.0 */
+#define VRD_TSO_PRE_MAX 256       /* a segment's prefix (encapsulation + inner headers) at most */
 #define VRD_HOLD 32768             /* first packets held for punts on the control connection (~19 MiB) */
 
 struct vrd;
@@ -136,6 +137,25 @@ struct vrd_txe {
     uint8_t kind; /* VRD_SRC_TAP, VRD_SRC_PACKET, or VRD_SRC_FAB_GRE for the raw sender */
 };
 
+/* The pieces of a fabric datagram the kernel glued (UDP_GRO) merged into
+ * one super-frame for a VM on the first piece's decision: a piece is
+ * 'pre' bytes (MPLS label, or VXLAN header and inner Ethernet; the inner
+ * IPv4 header at 'ip', TCP at 'tcp') and its payload; the core delivered
+ * piece 0 as a frame of 'hdr' header bytes (Ethernet, IPv4, TCP) and
+ * 'mss' payload bytes. */
+struct vrd_rxm {
+    uint32_t pre, ip, tcp, hdr, mss;
+};
+
+/* Where a merge stands: the sequence number the next piece must carry,
+ * the payload bytes and pieces it may still take, the payload taken,
+ * whether a piece had PSH, and whether it must end (after a PSH or
+ * shorter piece, or without room for another full one). */
+struct vrd_rxm_run {
+    uint32_t next, room, left, payload;
+    uint8_t psh, end;
+};
+
 struct vrd {
     struct dp *dp;
     int ep;
@@ -215,6 +235,35 @@ struct vrd {
     uint64_t gso_frames;  /* GSO super-frames received from VM ports */
     uint64_t gso_segments; /* the segments they were cut into */
     uint64_t gso_errors;  /* super-frames dropped (malformed, unsupported type) */
+    /* super-frames sent to the fabric on their lead segment's decision
+     * (vrd_tso.c): the segments' prefixes and the iovec of one send */
+    int no_tso;               /* struct vrd_options' no_tso_direct */
+    uint8_t *tso_hdr;         /* VRD_USO_SEGS prefixes of VRD_TSO_PRE_MAX bytes */
+    struct iovec tso_iov[2 * VRD_USO_SEGS + 1];
+    uint64_t tso_frames;      /* super-frames sent that way ... */
+    uint64_t tso_sends;       /* ... in that many UDP_SEGMENT sends ... */
+    uint64_t tso_fallbacks;   /* ... and sends refused, sent frame by frame */
+    /* glued fabric datagrams merged for a VM on their first piece's
+     * decision (vrd_tso.c), across the datagrams of one wake-up: the
+     * merge in progress ('pieces' 0: none), sent at the end of the
+     * wake-up at the latest. Its payloads stay in the receive areas
+     * (fab_rx); before the next receive call reuses them, those are
+     * copied to 'rxp_buf' (rxp_park). */
+    struct vrd_rxp {
+        uint32_t pieces;
+        uint32_t niov;             /* payload entries in 'iov' after the two header entries */
+        struct vrd_port *port;     /* where it goes */
+        struct vrd_rxm m;
+        struct vrd_rxm_run run;
+        struct sockaddr_in from;   /* the sender of its datagrams */
+        int32_t grow;              /* delivered frame minus received frame, per piece */
+        struct dp_out out;         /* the first piece's decision (verdict, count, tx[0]) */
+        uint8_t hdr[14 + 60 + 60]; /* the first piece as delivered: its headers */
+        uint8_t p0[VRD_TSO_PRE_MAX]; /* the first piece's prefix, as received */
+        struct iovec iov[2 + VRD_USO_SEGS];
+    } rxp;
+    uint8_t *rxp_buf;         /* 65,536 bytes: a merge's payloads kept across receive calls */
+    uint64_t rxm_frames;      /* super-frames sent that way (also in gro_frames) */
     /* punts on the control connection (VR_MSG_PUNT_SUB): flow misses of
      * VM frames go to 'punt_conn' as VR_MSG_PUNT and their first packet
      * waits in 'hold' (a ring, the oldest replaced) for its flow; 'hold_of'
@@ -262,6 +311,12 @@ struct vrd_gro {
     uint8_t buf[14 + 65535];
 };
 
+/* Adds the bytes p[0..size) to ones' complement sum 'sum' as native-order
+ * 16-bit words (an odd last byte padded with zero) and returns the sum,
+ * unfolded; vrd_csum_fold folds it to 16 bits (RFC 1071: the folded sum
+ * stored as is is right in network order). */
+uint64_t vrd_csum_add(uint64_t sum, const uint8_t *p, uint32_t size);
+uint16_t vrd_csum_fold(uint64_t sum);
 /* Completes the checksum a sender left partial in the 'len'-byte frame 'f':
  * the sum from 'start' to the end, stored at 'start + off' (UDP's 0 as
  * 0xffff). Returns 0, or -1 when the offsets lie outside the frame. */
@@ -274,6 +329,10 @@ int vrd_gso_parse(const uint8_t *f, uint32_t len, const struct virtio_net_hdr *v
 /* Writes segment 'i' (< g->count) of super-frame 'f' to 'out' (at least
  * g->hdr + g->mss bytes) as a complete packet; returns its length. */
 uint32_t vrd_gso_segment(const struct vrd_gso *g, const uint8_t *f, uint32_t i, uint8_t *out);
+/* Whether 'f' ('len' bytes) is a TCP/IPv4 data segment (no IPv4 options,
+ * not a fragment, flags ACK with or without PSH) a merge can take:
+ * '*hdr' and '*plen' receive its header and payload sizes. */
+int vrd_gro_candidate(const uint8_t *f, uint32_t len, uint32_t *hdr, uint32_t *plen);
 /* Whether frame 'f' ('len' bytes) for port 'key' can be merged: -1 not a
  * TCP/IPv4 data segment a merge takes (send it as is, after the merge), 0 a
  * candidate that does not continue 'g' (send 'g' first, then add it), 1 it
@@ -308,6 +367,10 @@ struct vrd_uso {
  * it continues 'u' (same outer header but for lengths and checksums, a
  * payload no larger than the first, room left). */
 int vrd_uso_fits(const struct vrd_uso *u, uint32_t sip, const uint8_t *f, uint32_t len);
+/* Whether 'f' ('len' bytes) is an Ethernet + IPv4 (no options, not a
+ * fragment) + UDP frame from 'sip' (host order) whose lengths agree with
+ * 'len' and whose UDP payload fits one datagram. */
+int vrd_uso_candidate(uint32_t sip, const uint8_t *f, uint32_t len);
 /* Adds 'f' to 'u' (vrd_uso_fits said 1, or 0 and 'u' was emptied since).
  * Returns 1 when the run must end with it (a shorter payload, or full). */
 int vrd_uso_add(struct vrd_uso *u, const uint8_t *f, uint32_t len);
@@ -326,11 +389,75 @@ uint32_t vrd_gro_count(uint32_t size, uint32_t gso);
  * (0 when 'i' is past the last). */
 uint32_t vrd_gro_piece(uint32_t size, uint32_t gso, uint32_t i, uint32_t *off);
 
+/* ---- super-frames from a VM straight to the fabric (vrd_tso.c) ---- */
+
+/* How the lead segment's encapsulated frame (the core's output for
+ * segment 0 of a super-frame) gives every segment's datagram: 'pre'
+ * bytes of prefix after the outer headers (MPLS label, or VXLAN header
+ * and inner Ethernet, then the inner IP and transport headers; the inner
+ * IP header at 'ip', the transport header at 'l4'), then the segment's
+ * payload; 'seg' = pre + mss is the UDP_SEGMENT size, 'per_send' how many
+ * segments one send carries (64 at most, 65,507 bytes at most). */
+struct vrd_tso {
+    uint32_t pre, ip, l4, seg, per_send;
+};
+
+/* Checks that 'lead' ('len' bytes, Ethernet first) is a fabric frame
+ * vrd_uso_candidate takes (from underlay address 'sip') that carries
+ * segment 0 of super-frame 'g' (at least two segments): its inner IP
+ * header of the right version, header size and protocol with the lengths
+ * of segment 0, right before segment 0's payload; then fills 't'. Returns
+ * 0, or -1 (send the segments through the core one by one). */
+int vrd_tso_prepare(struct vrd_tso *t, const struct vrd_gso *g, uint32_t sip, const uint8_t *lead, uint32_t len)
+    STRATA_WARN_UNUSED;
+/* Writes the prefix of segment 'i' (< g->count) of super-frame 'f' to
+ * 'out' (t->pre bytes): the lead's prefix with segment i's inner IP length
+ * (IPv4: identification the lead's + i, header checksum), TCP sequence
+ * and flags (FIN and PSH only on the last, CWR only on the first) or UDP
+ * length, and the transport checksum over the prefix's transport header
+ * and the segment's payload in 'f'. Returns the payload bytes of the
+ * segment (they follow at f + g->hdr + i * g->mss). */
+uint32_t vrd_tso_prefix(const struct vrd_tso *t, const struct vrd_gso *g, const uint8_t *lead, const uint8_t *f,
+                        uint32_t i, uint8_t *out);
+/* Writes segment 'i' to 'out' as the complete frame the core would have
+ * written for it: the lead's outer header with this segment's lengths and
+ * outer IPv4 checksum (UDP checksum 0), the prefix, the payload. Returns
+ * its length (at most VRD_USO_HDR + t->seg). For sends the kernel refuses. */
+uint32_t vrd_tso_frame(const struct vrd_tso *t, const struct vrd_gso *g, const uint8_t *lead, const uint8_t *f,
+                       uint32_t i, uint8_t *out);
+
+/* Checks that the core's delivery of piece 0 ('piece', 'len' bytes after
+ * the outer UDP header) is frame 'out' ('out_len' bytes) that a merge
+ * takes (vrd_gro_candidate) and that 'piece' ends with the same inner
+ * IPv4 packet's headers and length; fills 'm'. Returns 0 or -1. */
+int vrd_rxm_prepare(struct vrd_rxm *m, const uint8_t *piece, uint32_t len, const uint8_t *out, uint32_t out_len)
+    STRATA_WARN_UNUSED;
+/* Starts a merge whose pieces are compared with prefix 'p0' (a piece
+ * vrd_rxm_prepare took), at most 'max' of them. */
+void vrd_rxm_start(const struct vrd_rxm *m, const uint8_t *p0, uint32_t max, struct vrd_rxm_run *r);
+/* Takes the pieces of the 'size'-byte buffer 'buf' glued at 'gso'
+ * (vrd_gro_piece), from its first, that continue merge 'r': each has
+ * prefix 'p0''s bytes but for the inner IPv4 length, identification and
+ * checksum and the TCP sequence, flags and checksum, lengths that agree
+ * with its size, the sequence 'r' expects, ACK with or without PSH, at
+ * least one payload byte and no more than m->mss or the room left.
+ * Returns how many (0 when the first does not continue it). */
+uint32_t vrd_rxm_take(const struct vrd_rxm *m, const uint8_t *p0, const uint8_t *buf, uint32_t size, uint32_t gso,
+                      struct vrd_rxm_run *r);
+/* Writes the merged super-frame's headers (m->hdr bytes) to 'hdr' from
+ * the core's delivered piece 0 'out': IPv4 total length for 'payload'
+ * bytes and its checksum, PSH when 'psh', the TCP checksum partial (the
+ * pseudo-header sum); and its virtio_net_hdr (TCPV4 with segment size
+ * m->mss, checksum needed from the TCP header), as vrd_gro_finish does. */
+void vrd_rxm_finish(const struct vrd_rxm *m, const uint8_t *out, uint32_t payload, uint8_t psh, uint8_t *hdr,
+                    struct virtio_net_hdr *vh);
+
 struct vrd_options {
     const char *sock_path;
     uint64_t flow_idle_ms;
     int no_fabric_uso; /* no UDP_SEGMENT sends towards the fabric */
     int no_fabric_gro; /* no UDP_GRO on the fabric's UDP sockets */
+    int no_tso_direct; /* super-frames to the fabric cut into slots and run segment by segment */
     struct dp_config cfg;
 };
 

@@ -31,19 +31,25 @@
 #define TCP_ACK 0x10
 #define TCP_CWR 0x80
 
-static uint64_t csum_add(uint64_t sum, const uint8_t *p, uint32_t size)
+uint64_t vrd_csum_add(uint64_t sum, const uint8_t *p, uint32_t size)
 {
-    while (size >= 4) {
+    /* 32-bit words into a 64-bit sum (no carry is lost below 2^32 words;
+     * the compiler vectorizes the loop), folded to 32 bits and added with
+     * the carry back (end-around): the same ones' complement sum as 16-bit
+     * words, since 2^16 - 1 divides 2^32 - 1 and 2^64 - 1 */
+    uint64_t acc = 0;
+    uint32_t words = size / 4;
+    for (uint32_t i = 0; i < words; i++) {
         uint32_t w;
-        memcpy(&w, p, 4);
-        sum += w;
-        p += 4;
-        size -= 4;
+        memcpy(&w, p + 4 * (size_t)i, 4);
+        acc += w;
     }
+    p += 4 * (size_t)words;
+    size -= 4 * words;
     if (size >= 2) {
         uint16_t w;
         memcpy(&w, p, 2);
-        sum += w;
+        acc += w;
         p += 2;
         size -= 2;
     }
@@ -51,13 +57,18 @@ static uint64_t csum_add(uint64_t sum, const uint8_t *p, uint32_t size)
         uint8_t last[2] = {p[0], 0};
         uint16_t w;
         memcpy(&w, last, 2);
-        sum += w;
+        acc += w;
     }
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    sum += acc;
+    sum += sum < acc;
     return sum;
 }
 
-static uint16_t csum_fold(uint64_t sum)
+uint16_t vrd_csum_fold(uint64_t sum)
 {
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    sum = (sum & 0xffffffffu) + (sum >> 32);
     while (sum >> 16) {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -69,7 +80,7 @@ int vrd_csum_complete(uint8_t *f, uint32_t len, uint32_t start, uint32_t off)
     if (off < 6 || start > len || off + 2 > len - start) {
         return -1;
     }
-    uint16_t c = (uint16_t)~csum_fold(csum_add(0, f + start, len - start));
+    uint16_t c = (uint16_t)~vrd_csum_fold(vrd_csum_add(0, f + start, len - start));
     if (c == 0 && off == 6) {
         c = 0xffff; /* UDP: zero would mean "no checksum" */
     }
@@ -84,8 +95,8 @@ static uint64_t pseudo_sum(const uint8_t *s, int v6, uint8_t proto, uint32_t l4l
     uint8_t ph[8] = {0};
     be32_store(ph, l4len);
     ph[7] = proto;
-    uint64_t sum = v6 ? csum_add(0, s + 14 + 8, 32) : csum_add(0, s + 14 + 12, 8);
-    return csum_add(sum, ph, 8);
+    uint64_t sum = v6 ? vrd_csum_add(0, s + 14 + 8, 32) : vrd_csum_add(0, s + 14 + 12, 8);
+    return vrd_csum_add(sum, ph, 8);
 }
 
 int vrd_gso_parse(const uint8_t *f, uint32_t len, const struct virtio_net_hdr *vh, struct vrd_gso *g)
@@ -139,7 +150,7 @@ uint32_t vrd_gso_segment(const struct vrd_gso *g, const uint8_t *f, uint32_t i, 
         be16_store(out + 14 + 2, (uint16_t)(len - 14));
         be16_store(out + 14 + 4, (uint16_t)(be16_load(f + 14 + 4) + i));
         out[14 + 10] = out[14 + 11] = 0;
-        uint16_t c = (uint16_t)~csum_fold(csum_add(0, out + 14, l4 - 14));
+        uint16_t c = (uint16_t)~vrd_csum_fold(vrd_csum_add(0, out + 14, l4 - 14));
         memcpy(out + 14 + 10, &c, 2);
     }
     uint32_t off = 6;
@@ -160,7 +171,7 @@ uint32_t vrd_gso_segment(const struct vrd_gso *g, const uint8_t *f, uint32_t i, 
         be16_store(out + l4 + 4, (uint16_t)(len - l4));
     }
     out[l4 + off] = out[l4 + off + 1] = 0;
-    uint16_t c = (uint16_t)~csum_fold(csum_add(pseudo_sum(out, g->v6, proto, len - l4), out + l4, len - l4));
+    uint16_t c = (uint16_t)~vrd_csum_fold(vrd_csum_add(pseudo_sum(out, g->v6, proto, len - l4), out + l4, len - l4));
     if (c == 0 && proto == 17) {
         c = 0xffff;
     }
@@ -168,9 +179,7 @@ uint32_t vrd_gso_segment(const struct vrd_gso *g, const uint8_t *f, uint32_t i, 
     return len;
 }
 
-/* Whether 'f' ('len' bytes) is a TCP/IPv4 segment a merge can take:
- * '*hdr' and '*plen' receive its header and payload sizes. */
-static int gro_candidate(const uint8_t *f, uint32_t len, uint32_t *hdr, uint32_t *plen)
+int vrd_gro_candidate(const uint8_t *f, uint32_t len, uint32_t *hdr, uint32_t *plen)
 {
     if (len < 14 + 20 + 20 || be16_load(f + 12) != 0x0800 || f[14] != 0x45 || f[23] != 6 ||
         (be16_load(f + 20) & 0x3fff) != 0 || be16_load(f + 16) != len - 14) {
@@ -189,7 +198,7 @@ static int gro_candidate(const uint8_t *f, uint32_t len, uint32_t *hdr, uint32_t
 int vrd_gro_fits(const struct vrd_gro *g, uint32_t key, const uint8_t *f, uint32_t len)
 {
     uint32_t hdr = 0, plen = 0;
-    if (!gro_candidate(f, len, &hdr, &plen)) {
+    if (!vrd_gro_candidate(f, len, &hdr, &plen)) {
         return -1;
     }
     const uint8_t *m = g->buf;
@@ -204,7 +213,7 @@ int vrd_gro_fits(const struct vrd_gro *g, uint32_t key, const uint8_t *f, uint32
 int vrd_gro_add(struct vrd_gro *g, uint32_t key, const uint8_t *f, uint32_t len)
 {
     uint32_t hdr = 0, plen = 0;
-    (void)gro_candidate(f, len, &hdr, &plen);
+    (void)vrd_gro_candidate(f, len, &hdr, &plen);
     if (!g->count) {
         memcpy(g->buf, f, len);
         g->key = key;
@@ -232,10 +241,10 @@ void vrd_gro_finish(struct vrd_gro *g, struct virtio_net_hdr *vh)
     uint8_t *f = g->buf;
     be16_store(f + 16, (uint16_t)(g->len - 14));
     f[24] = f[25] = 0;
-    uint16_t c = (uint16_t)~csum_fold(csum_add(0, f + 14, 20));
+    uint16_t c = (uint16_t)~vrd_csum_fold(vrd_csum_add(0, f + 14, 20));
     memcpy(f + 24, &c, 2);
     /* partial TCP checksum: the pseudo-header sum, as a NIC expects it */
-    uint16_t p = csum_fold(pseudo_sum(f, 0, 6, g->len - 34));
+    uint16_t p = vrd_csum_fold(pseudo_sum(f, 0, 6, g->len - 34));
     memcpy(f + 34 + 16, &p, 2);
     *vh = (struct virtio_net_hdr){.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
                                   .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,

@@ -600,12 +600,15 @@ static int usock_get(struct vrd *vrd, uint16_t port)
     return fd;
 }
 
-/* Sends glued run 'u' with one UDP_SEGMENT sendmsg from its source port's
- * socket, TTL and TOS as the core's outer header says. Returns 0, or -1
- * when the kernel refused it (nothing was sent). */
-static int uso_send(struct vrd *vrd, const struct vrd_uso *u)
+/* Sends 'size' bytes of UDP payload ('iov', 'iovcnt' pieces), 'count'
+ * datagrams of 'seg' bytes (the last may be shorter), with one
+ * UDP_SEGMENT sendmsg from the source port's socket to the destination,
+ * TTL and TOS of outer header 'hdr' (VRD_USO_HDR bytes, as the core wrote
+ * it). Returns 0, or -1 when the kernel refused it (nothing was sent). */
+static int usend(struct vrd *vrd, const uint8_t *hdr, const struct iovec *iov, size_t iovcnt, uint32_t size,
+                 uint32_t seg, uint32_t count)
 {
-    int fd = usock_get(vrd, be16_load(u->hdr + 34));
+    int fd = usock_get(vrd, be16_load(hdr + 34));
     if (fd < 0) {
         return -1;
     }
@@ -615,16 +618,15 @@ static int uso_send(struct vrd *vrd, const struct vrd_uso *u)
     } ctl;
     memset(&ctl, 0, sizeof ctl);
     struct sockaddr_in to = {.sin_family = AF_INET};
-    memcpy(&to.sin_addr, u->hdr + 14 + 16, 4);
-    memcpy(&to.sin_port, u->hdr + 34 + 2, 2);
-    struct iovec iov = {.iov_base = (void *)u->buf, .iov_len = u->size};
-    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
-                       .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    memcpy(&to.sin_addr, hdr + 14 + 16, 4);
+    memcpy(&to.sin_port, hdr + 34 + 2, 2);
+    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = (struct iovec *)iov,
+                       .msg_iovlen = iovcnt, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    uint16_t seg = (uint16_t)u->seg;
-    *c = (struct cmsghdr){.cmsg_level = IPPROTO_UDP, .cmsg_type = VRD_UDP_SEGMENT, .cmsg_len = CMSG_LEN(sizeof seg)};
-    memcpy(CMSG_DATA(c), &seg, sizeof seg);
-    int ttl = u->hdr[14 + 8], tos = u->hdr[14 + 1];
+    uint16_t seg16 = (uint16_t)seg;
+    *c = (struct cmsghdr){.cmsg_level = IPPROTO_UDP, .cmsg_type = VRD_UDP_SEGMENT, .cmsg_len = CMSG_LEN(sizeof seg16)};
+    memcpy(CMSG_DATA(c), &seg16, sizeof seg16);
+    int ttl = hdr[14 + 8], tos = hdr[14 + 1];
     c = CMSG_NXTHDR(&m, c);
     *c = (struct cmsghdr){.cmsg_level = IPPROTO_IP, .cmsg_type = IP_TTL, .cmsg_len = CMSG_LEN(sizeof ttl)};
     memcpy(CMSG_DATA(c), &ttl, sizeof ttl);
@@ -632,20 +634,28 @@ static int uso_send(struct vrd *vrd, const struct vrd_uso *u)
     *c = (struct cmsghdr){.cmsg_level = IPPROTO_IP, .cmsg_type = IP_TOS, .cmsg_len = CMSG_LEN(sizeof tos)};
     memcpy(CMSG_DATA(c), &tos, sizeof tos);
     ssize_t sent = sendmsg(fd, &m, MSG_DONTWAIT);
-    if (sent == (ssize_t)u->size) {
+    if (sent == (ssize_t)size) {
         return 0;
     }
     if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-        vrd->tx_errors += u->count; /* a full queue: lost as a sendmmsg would lose them */
+        vrd->tx_errors += count; /* a full queue: lost as a sendmmsg would lose them */
         return 0;
     }
     if (!vrd->uso_refused++) {
         /* e.g. EIO: the underlay device has no checksum offload; EINVAL: a
          * segment larger than its MTU */
         log_warn("vrouter", "UDP_SEGMENT send refused, sending frame by frame", "errno=%d segments=%u size=%u",
-                 sent < 0 ? errno : 0, u->count, u->seg);
+                 sent < 0 ? errno : 0, count, seg);
     }
     return -1;
+}
+
+/* Sends glued run 'u' with one UDP_SEGMENT send. Returns 0, or -1 when the
+ * kernel refused it (nothing was sent). */
+static int uso_send(struct vrd *vrd, const struct vrd_uso *u)
+{
+    struct iovec iov = {.iov_base = (void *)u->buf, .iov_len = u->size};
+    return usend(vrd, u->hdr, &iov, 1, u->size, u->seg, u->count);
 }
 
 /* Sends the fabric run being glued: several datagrams with one UDP_SEGMENT
@@ -863,10 +873,19 @@ void vrd_rx_frame(struct vrd *vrd, uint32_t ifindex, const uint8_t *frame, uint3
 
 /* Runs 'count' received frames of core interface 'ifindex' through the core
  * and queues what it decides. */
+static void batch_emit(struct vrd *vrd, uint32_t ifindex, uint32_t count);
+
 static void batch_process(struct vrd *vrd, uint32_t ifindex, uint32_t count)
 {
     vrd->batch_ms = vrd_now_ms();
     dp_rx_batch(vrd->dp, ifindex, vrd->pkts, count, vrd->batch_ms, vrd->outs);
+    batch_emit(vrd, ifindex, count);
+}
+
+/* Queues (or punts, merges, glues) what the core decided for the first
+ * 'count' packets of the batch, received on 'ifindex', and sends them. */
+static void batch_emit(struct vrd *vrd, uint32_t ifindex, uint32_t count)
+{
     int vm_in = -1; /* whether 'ifindex' is a VM port: read at the first punt */
     for (uint32_t k = 0; k < count; k++) {
         struct dp_out *o = &vrd->outs[k];
@@ -959,6 +978,8 @@ static uint32_t synth_udp(struct vrd *vrd, uint32_t k, const struct sockaddr_in 
  * segments in the batch slots and forwards them from core interface
  * 'ifindex', a batch at a time. Malformed or unsupported super-frames are
  * counted in gso_errors and dropped. */
+static uint32_t tso_forward(struct vrd *vrd, uint32_t ifindex, const struct vrd_gso *g, const uint8_t *f);
+
 static void gso_forward(struct vrd *vrd, uint32_t ifindex, const uint8_t *f, uint32_t len,
                         const struct virtio_net_hdr *vh)
 {
@@ -969,14 +990,112 @@ static void gso_forward(struct vrd *vrd, uint32_t ifindex, const uint8_t *f, uin
     }
     vrd->gso_frames++;
     vrd->gso_segments += g.count;
+    uint32_t i = 0;
+    if (g.count > 1 && vrd->fab_uso && !vrd->no_tso) {
+        i = tso_forward(vrd, ifindex, &g, f);
+        if (i == g.count) {
+            return;
+        }
+    }
     uint32_t k = 0;
-    for (uint32_t i = 0; i < g.count; i++) {
+    for (; i < g.count; i++) {
         pkt_set(vrd, k, vrd_gso_segment(&g, f, i, vrd->slots[k].data + VRD_HEADROOM));
         if (++k == VRD_BATCH || i + 1 == g.count) {
             batch_process(vrd, ifindex, k);
             k = 0;
         }
     }
+}
+
+/* Sends the segments of super-frame 'f' ('g', from core interface
+ * 'ifindex') straight to the fabric when its first segment, run through
+ * the core alone, goes there encapsulated in UDP: every other segment's
+ * datagram is that segment's prefix (vrd_tso_prefix) and its payload in
+ * 'f', in UDP_SEGMENT sends of up to t.per_send segments, and the core
+ * counts the others as forwarded the same way (dp_rx_account). The
+ * fabric run left open by the super-frame before (vrd->uso), when this
+ * one continues it (same tunnel flow and segment size), goes first in the
+ * same send; a last chunk of full-size segments that does not fill a
+ * send is left in that run for the next super-frame (the run is sent at
+ * the end of the wake-up at the latest), so consecutive super-frames of
+ * a stream fill sends as the glued path did. A send the kernel refuses
+ * goes frame by frame as the core would have written them. Returns how
+ * many segments were forwarded: g->count, or 1 when only the first was
+ * (its fate handled as usual; the caller cuts and runs the others). */
+static uint32_t tso_forward(struct vrd *vrd, uint32_t ifindex, const struct vrd_gso *g, const uint8_t *f)
+{
+    pkt_set(vrd, 0, vrd_gso_segment(g, f, 0, vrd->slots[0].data + VRD_HEADROOM));
+    uint32_t lead_in = vrd->pkts[0].len;
+    vrd->batch_ms = vrd_now_ms();
+    dp_rx(vrd->dp, ifindex, &vrd->pkts[0], vrd->batch_ms, &vrd->outs[0]);
+    const struct dp_out *o = &vrd->outs[0];
+    const struct dp_tx *t0 = &o->tx[0];
+    const uint8_t *lead = vrd->pkts[0].buf + t0->off;
+    struct vrd_tso t;
+    uint64_t more_bytes = (uint64_t)(g->count - 1) * g->hdr + (g->payload - (lead_in - g->hdr));
+    if (o->verdict != DP_VERDICT_TX || o->count != 1 || t0->hdr_size || !vrd->fabric_if ||
+        t0->ifindex != vrd->fabric_if - 1 || vrd_tso_prepare(&t, g, vrd->underlay_ip, lead, t0->len) != 0 ||
+        dp_rx_account(vrd->dp, ifindex, f + 14, g->hdr - 14, o, (int32_t)t0->len - (int32_t)lead_in, g->count - 1,
+                      more_bytes, vrd->batch_ms) != 0) {
+        batch_emit(vrd, ifindex, 1); /* glues the lead to the open run, or sends the run first */
+        return 1;
+    }
+    vrd->tso_frames++;
+    struct vrd_uso *u = vrd->uso;
+    uint32_t carry = 0; /* the open run's datagrams, sent ahead of this super-frame's */
+    if (u->count) {
+        if (vrd_uso_fits(u, vrd->underlay_ip, lead, t0->len) == 1 && u->seg == t.seg && u->count < t.per_send) {
+            carry = u->count;
+        } else {
+            uso_flush(vrd);
+        }
+    }
+    int full_tail = g->payload % g->mss == 0;
+    for (uint32_t s0 = 0; s0 < g->count;) {
+        uint32_t room = t.per_send - carry;
+        uint32_t n = g->count - s0 < room ? g->count - s0 : room, size = 0, k = 0;
+        if (s0 + n == g->count && n < room && full_tail) {
+            /* a last chunk that does not fill a send: into the open run */
+            for (uint32_t j = 0; j < n; j++) {
+                uint32_t len = vrd_tso_frame(&t, g, lead, f, s0 + j, vrd->uso_out);
+                if (vrd_uso_add(u, vrd->uso_out, len)) {
+                    uso_flush(vrd);
+                }
+            }
+            break;
+        }
+        if (carry) {
+            vrd->tso_iov[k++] = (struct iovec){.iov_base = u->buf, .iov_len = u->size};
+            size = u->size;
+        }
+        for (uint32_t j = 0; j < n; j++) {
+            uint8_t *pre = vrd->tso_hdr + (size_t)j * VRD_TSO_PRE_MAX;
+            uint32_t pay = vrd_tso_prefix(&t, g, lead, f, s0 + j, pre);
+            vrd->tso_iov[k++] = (struct iovec){.iov_base = pre, .iov_len = t.pre};
+            vrd->tso_iov[k++] =
+                (struct iovec){.iov_base = (void *)(f + g->hdr + (size_t)(s0 + j) * g->mss), .iov_len = pay};
+            size += t.pre + pay;
+        }
+        if (usend(vrd, lead, vrd->tso_iov, k, size, t.seg, carry + n) == 0) {
+            vrd->tso_sends++;
+            u->count = 0;
+        } else {
+            vrd->tso_fallbacks++;
+            uso_flush(vrd); /* the run's datagrams, frame by frame if refused again */
+            uint32_t at = 0;
+            for (uint32_t j = 0; j < n; j++) {
+                uint32_t len = vrd_tso_frame(&t, g, lead, f, s0 + j, vrd->uso_out + at);
+                struct dp_pkt pkt = {.buf = vrd->uso_out, .size = USO_OUT_SIZE, .off = at, .len = len};
+                struct dp_tx tx = {.ifindex = vrd->fabric_if - 1, .off = at, .len = len};
+                tx_queue(vrd, &pkt, &tx);
+                at += len;
+            }
+            tx_flush(vrd); /* the buffer is reused by the next send */
+        }
+        carry = 0;
+        s0 += n;
+    }
+    return g->count;
 }
 
 /* Makes VM port frame 'f' ('len' bytes, its virtio_net_hdr 'vh') complete
@@ -1170,6 +1289,171 @@ static void tap_ready(struct vrd *vrd, struct vrd_port *p)
     }
 }
 
+/* Sends the merge in progress towards a VM (vrd->rxp), if any: headers
+ * from the first piece as the core delivered it, payloads from the
+ * receive areas. */
+static void rxp_flush(struct vrd *vrd)
+{
+    struct vrd_rxp *r = &vrd->rxp;
+    if (!r->pieces) {
+        return;
+    }
+    struct virtio_net_hdr vh;
+    uint8_t hdr[sizeof r->hdr];
+    vrd_rxm_finish(&r->m, r->hdr, r->run.payload, r->run.psh, hdr, &vh);
+    r->iov[0] = (struct iovec){.iov_base = &vh, .iov_len = VNET_HDR};
+    r->iov[1] = (struct iovec){.iov_base = hdr, .iov_len = r->m.hdr};
+    ssize_t sent;
+    struct vrd_port *p = r->port;
+    if (p->src.kind == VRD_SRC_TAP) {
+        sent = writev(p->src.fd, r->iov, (int)(r->niov + 2));
+    } else {
+        struct msghdr h = {.msg_iov = r->iov, .msg_iovlen = r->niov + 2};
+        sent = sendmsg(p->src.fd, &h, MSG_DONTWAIT);
+    }
+    if (sent < 0) {
+        vrd->tx_errors++;
+    }
+    vrd->gro_frames++;
+    vrd->gro_segments += r->pieces;
+    vrd->rxm_frames++;
+    r->pieces = 0;
+    r->niov = 0;
+}
+
+/* Keeps the merge in progress across a receive call: the payloads still
+ * in the receive areas (which the call reuses) are copied behind those
+ * kept before, in vrd->rxp_buf, as one iovec entry. */
+static void rxp_park(struct vrd *vrd)
+{
+    struct vrd_rxp *r = &vrd->rxp;
+    if (!r->pieces) {
+        return;
+    }
+    uint32_t at = 0, first = 0;
+    if (r->iov[2].iov_base == vrd->rxp_buf) {
+        at = (uint32_t)r->iov[2].iov_len;
+        first = 1;
+    }
+    for (uint32_t i = first; i < r->niov; i++) {
+        memcpy(vrd->rxp_buf + at, r->iov[2 + i].iov_base, r->iov[2 + i].iov_len);
+        at += (uint32_t)r->iov[2 + i].iov_len;
+    }
+    r->iov[2] = (struct iovec){.iov_base = vrd->rxp_buf, .iov_len = at};
+    r->niov = 1;
+}
+
+/* Adds to the merge in progress the pieces of message 'k' of the fabric
+ * batch ('size' bytes glued at 'gso', from rx_addr[k]) that continue it,
+ * from its first, and has the core count them as delivered the same way
+ * (dp_rx_account); sends the merge when it must end. Returns how many
+ * pieces it took (0: the message does not continue it). */
+static uint32_t rxp_take(struct vrd *vrd, uint32_t ifindex, uint32_t k, uint32_t size, uint32_t gso)
+{
+    struct vrd_rxp *r = &vrd->rxp;
+    const uint8_t *buf = vrd->fab_rx + (size_t)k * VRD_FAB_RX;
+    const struct sockaddr_in *from = &vrd->rx_addr[k];
+    if (!r->pieces || r->run.end || from->sin_addr.s_addr != r->from.sin_addr.s_addr ||
+        from->sin_port != r->from.sin_port) {
+        return 0;
+    }
+    struct vrd_rxm_run run = r->run;
+    uint32_t c = vrd_rxm_take(&r->m, r->p0, buf, size, gso, &run);
+    if (c == 0) {
+        return 0;
+    }
+    uint32_t payload = run.payload - r->run.payload;
+    uint64_t bytes = (uint64_t)c * (OUTER_UDP + r->m.pre) + payload;
+    /* the same decision: the pieces match the first one's prefix */
+    if (dp_rx_account(vrd->dp, ifindex, buf + r->m.ip, r->m.pre - r->m.ip, &r->out, r->grow, c, bytes,
+                      vrd_now_ms()) != 0) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < c; i++) {
+        uint32_t off, len = vrd_gro_piece(size, gso, i, &off);
+        r->iov[2 + r->niov + i] = (struct iovec){.iov_base = (void *)(buf + off + r->m.pre), .iov_len = len - r->m.pre};
+    }
+    r->pieces += c;
+    r->niov += c;
+    r->run = run;
+    if (run.end) {
+        rxp_flush(vrd);
+    }
+    return c;
+}
+
+/* Starts a merge towards a VM with message 'k' of the fabric batch ('size'
+ * bytes glued at 'gso', from UDP port 'dport' of the sender in
+ * rx_addr[k]) from its piece 'first' (< its count): that piece goes
+ * through the core; when the core
+ * delivers it to a VM port with virtio headers as a TCP segment a merge
+ * takes, the pieces that continue it (vrd_rxm_take) become a merge in
+ * progress (vrd->rxp, sent by rxp_flush), their payloads left in the
+ * receive area, and the core counts them as delivered the same way
+ * (dp_rx_account). Returns how many pieces were forwarded from 'first'
+ * (at least that one). */
+static uint32_t rxp_start(struct vrd *vrd, uint32_t ifindex, uint32_t k, uint32_t first, uint32_t size, uint32_t gso,
+                          uint16_t dport)
+{
+    struct vrd_rxp *r = &vrd->rxp;
+    /* the message from piece 'first' on: pieces of the same size */
+    uint32_t skip = first * gso;
+    const uint8_t *buf = vrd->fab_rx + (size_t)k * VRD_FAB_RX + skip;
+    size -= skip;
+    uint32_t off0, len0 = vrd_gro_piece(size, gso, 0, &off0);
+    if (len0 > VRD_FRAME_MAX - OUTER_UDP) {
+        len0 = 0; /* larger than a slot: dropped by the core as truncated */
+    }
+    memcpy(vrd->slots[0].data + VRD_HEADROOM + OUTER_UDP, buf + off0, len0);
+    pkt_set(vrd, 0, len0 ? synth_udp(vrd, 0, &vrd->rx_addr[k], len0, dport) : 0);
+    uint32_t in_len = vrd->pkts[0].len;
+    vrd->batch_ms = vrd_now_ms();
+    dp_rx(vrd->dp, ifindex, &vrd->pkts[0], vrd->batch_ms, &vrd->outs[0]);
+    const struct dp_out *o = &vrd->outs[0];
+    const struct dp_tx *t0 = &o->tx[0];
+    const uint8_t *out = vrd->pkts[0].buf + t0->off;
+    struct vrd_port *p = o->verdict == DP_VERDICT_TX && o->count == 1 && !t0->hdr_size &&
+                                 t0->ifindex < vrd->port_slots && t0->ifindex != vrd->fabric_if - 1
+                             ? vrd->ports[t0->ifindex]
+                             : NULL;
+    if (!p || !p->vnet || !len0 || vrd_rxm_prepare(&r->m, buf + off0, len0, out, t0->len) != 0) {
+        batch_emit(vrd, ifindex, 1);
+        return 1;
+    }
+    struct vrd_rxm_run run;
+    vrd_rxm_start(&r->m, buf + off0, VRD_USO_SEGS, &run);
+    uint32_t c = vrd_rxm_take(&r->m, buf + off0, buf, size, gso, &run);
+    uint64_t bytes = (uint64_t)(c - 1) * (OUTER_UDP + r->m.pre) + (run.payload - r->m.mss);
+    int32_t grow = (int32_t)t0->len - (int32_t)in_len;
+    if (c < 2 || dp_rx_account(vrd->dp, ifindex, buf + off0 + r->m.ip, len0 - r->m.ip, o, grow, c - 1, bytes,
+                               vrd->batch_ms) != 0) {
+        batch_emit(vrd, ifindex, 1);
+        return 1;
+    }
+    gro_flush(vrd); /* a merge of the usual path and everything queued go first */
+    tx_flush(vrd);
+    r->port = p;
+    r->run = run;
+    r->from = vrd->rx_addr[k];
+    r->grow = grow;
+    r->out.verdict = o->verdict;
+    r->out.drop = o->drop;
+    r->out.count = 1;
+    r->out.tx[0] = *t0;
+    memcpy(r->hdr, out, r->m.hdr);
+    memcpy(r->p0, buf + off0, r->m.pre);
+    for (uint32_t i = 0; i < c; i++) {
+        uint32_t off, len = vrd_gro_piece(size, gso, i, &off);
+        r->iov[2 + i] = (struct iovec){.iov_base = (void *)(buf + off + r->m.pre), .iov_len = len - r->m.pre};
+    }
+    r->pieces = c;
+    r->niov = c;
+    if (run.end) {
+        rxp_flush(vrd);
+    }
+    return c;
+}
+
 /* Forwards what fabric UDP socket 'src' (with UDP_GRO) holds, up to 8
  * receive calls of VRD_BATCH messages: each message, a datagram or many
  * glued, is cut into datagrams copied behind synthesized outer headers
@@ -1206,7 +1490,30 @@ static void fab_udp_ready(struct vrd *vrd, struct vrd_src *src)
                 vrd->fab_gro_datagrams++;
                 vrd->fab_gro_segments += n;
             }
-            for (uint32_t i = 0; i < n; i++) {
+            uint32_t i = 0;
+            if (size && !vrd->no_tso) {
+                /* a merge in progress towards a VM takes what continues
+                 * it; from the first piece that does not, new merges
+                 * start while at least two pieces are left and the core
+                 * delivers the first of them to a VM as a merge needs */
+                i = rxp_take(vrd, ifindex, k, size, gso);
+                while (i < n) {
+                    rxp_flush(vrd);
+                    if (n - i < 2) {
+                        break;
+                    }
+                    if (count) {
+                        batch_process(vrd, ifindex, count); /* what came before goes first */
+                        count = 0;
+                    }
+                    uint32_t c = rxp_start(vrd, ifindex, k, i, size, gso, dport);
+                    i += c;
+                    if (c == 1) {
+                        break; /* not for a direct merge: the rest one by one */
+                    }
+                }
+            }
+            for (; i < n; i++) {
                 uint32_t off, len = vrd_gro_piece(size, gso, i, &off);
                 if (len > VRD_FRAME_MAX - OUTER_UDP) {
                     len = 0; /* larger than a slot: dropped by the core as truncated */
@@ -1223,6 +1530,7 @@ static void fab_udp_ready(struct vrd *vrd, struct vrd_src *src)
         if (count) {
             batch_process(vrd, ifindex, count);
         }
+        rxp_park(vrd); /* its payloads are in the receive areas the next call reuses */
         if ((uint32_t)got < VRD_BATCH) {
             return;
         }
@@ -1234,6 +1542,7 @@ static void io_ready(struct vrd *vrd, struct vrd_src *src);
 void vrd_io_ready(struct vrd *vrd, struct vrd_src *src)
 {
     io_ready(vrd, src);
+    rxp_flush(vrd);
     gro_flush(vrd);
     uso_flush(vrd);
 }
@@ -1336,6 +1645,10 @@ static void io_free(struct vrd *vrd)
     free(vrd->uso);
     free(vrd->uso_out);
     free(vrd->fab_rx);
+    free(vrd->tso_hdr);
+    free(vrd->rxp_buf);
+    vrd->tso_hdr = NULL;
+    vrd->rxp_buf = NULL;
     vrd->slots = NULL;
     vrd->gso_buf = NULL;
     vrd->gro = NULL;
@@ -1352,7 +1665,10 @@ int vrd_io_init(struct vrd *vrd)
     vrd->uso = calloc(1, sizeof *vrd->uso);
     vrd->uso_out = malloc(USO_OUT_SIZE);
     vrd->fab_rx = malloc((size_t)VRD_BATCH * VRD_FAB_RX);
-    if (!vrd->slots || !vrd->gso_buf || !vrd->gro || !vrd->uso || !vrd->uso_out || !vrd->fab_rx) {
+    vrd->tso_hdr = malloc((size_t)VRD_USO_SEGS * VRD_TSO_PRE_MAX);
+    vrd->rxp_buf = malloc(65536);
+    if (!vrd->slots || !vrd->gso_buf || !vrd->gro || !vrd->uso || !vrd->uso_out || !vrd->fab_rx || !vrd->tso_hdr ||
+        !vrd->rxp_buf) {
         io_free(vrd);
         return LIB_ENOMEM;
     }

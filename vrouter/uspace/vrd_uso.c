@@ -25,9 +25,7 @@
 #define ETH_IP4 14
 #define IP4_UDP (14 + 20)
 
-/* Whether 'f' ('len' bytes) is an Ethernet + IPv4 (no options, not a
- * fragment) + UDP frame from 'sip' whose lengths agree with 'len'. */
-static int uso_candidate(uint32_t sip, const uint8_t *f, uint32_t len)
+int vrd_uso_candidate(uint32_t sip, const uint8_t *f, uint32_t len)
 {
     if (len <= VRD_USO_HDR || len - VRD_USO_HDR > VRD_USO_PAYLOAD) {
         return 0;
@@ -39,7 +37,7 @@ static int uso_candidate(uint32_t sip, const uint8_t *f, uint32_t len)
 
 int vrd_uso_fits(const struct vrd_uso *u, uint32_t sip, const uint8_t *f, uint32_t len)
 {
-    if (!uso_candidate(sip, f, len)) {
+    if (!vrd_uso_candidate(sip, f, len)) {
         return -1;
     }
     if (u->count == 0) {

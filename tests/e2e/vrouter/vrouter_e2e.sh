@@ -327,6 +327,16 @@ if echo "$stop" | grep -q 'fabric_uso_sends=[1-9].* fabric_uso_fallbacks=0 ' &&
 else
     fail "A: no UDP_SEGMENT fabric sends or B: no UDP_GRO reception ($stop / $stopb)"
 fi
+# Both ways, super-frames went to the fabric on one core decision each
+# (v1's from A's veth, v2's from B's TAP: vrd_tso.c) and glued datagrams
+# were merged for the receiving VM without being cut (the transfers above
+# were intact, so every rebuilt segment and merge was right)
+if echo "$stop" | grep -q 'tso_direct_frames=[1-9][0-9]* tso_direct_sends=[1-9][0-9]* tso_direct_fallbacks=0 gro_direct_frames=[1-9]' &&
+    echo "$stopb" | grep -q 'tso_direct_frames=[1-9][0-9]* tso_direct_sends=[1-9][0-9]* tso_direct_fallbacks=0 gro_direct_frames=[1-9]'; then
+    pass "A and B: super-frames sent to the fabric on one core decision, glued datagrams merged directly"
+else
+    fail "no direct super-frame sends or merges ($stop / $stopb)"
+fi
 
 if [ $FAILS = 0 ]; then
     echo "PASS: vrouter e2e"
