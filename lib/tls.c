@@ -66,6 +66,7 @@ struct tls_ctx {
     size_t record_size;
     size_t cipher_window;
     unsigned max_handshakes; /* servers */
+    uint64_t contended_ms;   /* servers: see tls_config.contended_handshake_ms */
 };
 
 enum conn_state {
@@ -115,6 +116,7 @@ struct tls_conn {
     struct buf cipher;
     size_t cipher_inflight;
     uint64_t last_activity;
+    uint64_t hs_started; /* server side: loop time the handshake began */
 
     bool app_reading;   /* on_read wanted */
     bool sock_reading;  /* uv_read_start active */
@@ -151,6 +153,7 @@ static void conn_finish(struct tls_conn *c, int status);
 static void conn_update_reading(struct tls_conn *c);
 static void server_maybe_free(struct tls_server *s);
 static void server_admit(struct tls_server *s);
+static void server_contend(struct tls_server *s);
 
 static void errmsg_put(char *errmsg, size_t errmsg_size, const char *msg, const char *detail)
 {
@@ -234,6 +237,11 @@ int tls_ctx_create(const struct tls_config *config, struct tls_ctx **out, char *
     ctx->low = config->write_low_watermark ? config->write_low_watermark : ctx->high / 4;
     ctx->chunk_size = config->read_chunk_size ? config->read_chunk_size : TLS_DEFAULT_CHUNK_SIZE;
     ctx->record_size = config->record_size ? config->record_size : 16384;
+    ctx->contended_ms = config->contended_handshake_ms ? config->contended_handshake_ms
+                                                       : TLS_DEFAULT_CONTENDED_HANDSHAKE_MS;
+    if (ctx->contended_ms > ctx->handshake_timeout_ms) {
+        ctx->contended_ms = ctx->handshake_timeout_ms;
+    }
     ctx->max_handshakes = config->max_handshakes;
     if (ctx->max_handshakes == 0) {
         unsigned cpus = uv_available_parallelism();
@@ -613,9 +621,21 @@ static void on_timer(uv_timer_t *t)
     struct tls_conn *c = t->data;
     switch (c->state) {
     case CONN_CONNECTING:
-    case CONN_HANDSHAKE:
         conn_finish(c, TLS_EHANDSHAKE_TIMEOUT);
         break;
+    case CONN_HANDSHAKE: {
+        /* A server's handshake may be woken early by contention
+         * (server_contend()): ended if connections still wait for its slot,
+         * else it gets the rest of its full timeout. */
+        uint64_t age = uv_now(c->loop) - c->hs_started;
+        uint64_t full = c->ctx->handshake_timeout_ms;
+        if (c->server && !c->server->accept_waiting && age < full) {
+            timer_arm(c, full - age);
+        } else {
+            conn_finish(c, TLS_EHANDSHAKE_TIMEOUT);
+        }
+        break;
+    }
     case CONN_OPEN: {
         uint64_t now = uv_now(c->loop);
         uint64_t idle = c->ctx->idle_timeout_ms;
@@ -996,6 +1016,7 @@ static void server_accept(struct tls_server *s)
     s->pending = c;
     s->handshakes++;
     timer_arm(c, c->ctx->handshake_timeout_ms);
+    c->hs_started = uv_now(s->loop);
     if (uv_tcp_init(s->loop, &c->tcp) != 0) {
         s->accept_waiting = true; /* the socket is still libuv's */
         conn_finish(c, TLS_ENOMEM);
@@ -1024,9 +1045,30 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (s->handshakes >= s->ctx->max_handshakes) {
         s->accept_waiting = true;
+        server_contend(s);
         return;
     }
     server_accept(s);
+}
+
+/* Connections wait for a slot: every handshake in progress is due to end
+ * once it is contended_ms old (on_timer checks that the wait goes on). A
+ * client that connects and stalls then holds a slot for contended_ms,
+ * not the whole handshake timeout. */
+static void server_contend(struct tls_server *s)
+{
+    uv_update_time(s->loop);
+    uint64_t now = uv_now(s->loop);
+    for (struct tls_conn *c = s->pending; c; c = c->next) {
+        if (c->state != CONN_HANDSHAKE) {
+            continue;
+        }
+        uint64_t age = now - c->hs_started;
+        uint64_t due = age >= c->ctx->contended_ms ? 0 : c->ctx->contended_ms - age;
+        if (due < uv_timer_get_due_in(&c->timer)) {
+            (void)uv_timer_start(&c->timer, on_timer, due, 0);
+        }
+    }
 }
 
 /* A handshake ended: start the one waiting, if any (libuv then watches the

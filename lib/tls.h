@@ -84,6 +84,9 @@ enum tls_client_auth {
  * these bounds (tls_config.max_handshakes). */
 #define TLS_MIN_DEFAULT_HANDSHAKES 8
 #define TLS_MAX_DEFAULT_HANDSHAKES 64
+/* A handshake in progress longer than this while connections wait for a
+ * slot is ended (tls_config.contended_handshake_ms). */
+#define TLS_DEFAULT_CONTENDED_HANDSHAKE_MS 2000
 /* Listen backlog (the kernel caps it at net.core.somaxconn): connections
  * beyond the handshake cap wait here, so it must hold a reconnect burst. */
 #define TLS_BACKLOG 4096
@@ -116,6 +119,13 @@ struct tls_config {
      * all slowed down past it. 0: 2 x CPUs, at least
      * TLS_MIN_DEFAULT_HANDSHAKES, at most TLS_MAX_DEFAULT_HANDSHAKES. */
     unsigned max_handshakes;
+    /* Servers: while connections wait for a slot, a handshake that has been
+     * in progress this long is ended (TLS_EHANDSHAKE_TIMEOUT), so clients
+     * that connect and stall cannot hold the slots for the whole handshake
+     * timeout; without waiters the full timeout applies. A real handshake
+     * takes milliseconds. 0: TLS_DEFAULT_CONTENDED_HANDSHAKE_MS (at most
+     * the handshake timeout). */
+    uint64_t contended_handshake_ms;
 };
 
 /* A configured wolfSSL context for one role. Shared by any number of

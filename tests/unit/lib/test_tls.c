@@ -1050,7 +1050,8 @@ static const struct tls_conn_callbacks burst_cli_cbs = {
 
 /* Sets up 'h' with a server whose cap is 'cap' and whose handshake timeout
  * is 'timeout_ms' (0: default), listening. */
-static void burst_init(struct burst *b, struct harness *h, unsigned cap, uint64_t timeout_ms)
+static void burst_init(struct burst *b, struct harness *h, unsigned cap, uint64_t timeout_ms,
+                       uint64_t contended_ms)
 {
     memset(b, 0, sizeof *b);
     b->h = h;
@@ -1059,6 +1060,7 @@ static void burst_init(struct burst *b, struct harness *h, unsigned cap, uint64_
     struct tls_config sc = server_config(), cc = client_config();
     sc.max_handshakes = cap;
     sc.handshake_timeout_ms = timeout_ms;
+    sc.contended_handshake_ms = contended_ms;
     harness_init(h, &sc, &cc);
     tls_server_close(h->server, NULL); /* replaced by one with the burst callbacks */
     uv_run(&h->loop, UV_RUN_NOWAIT);
@@ -1099,7 +1101,7 @@ static void test_admission_cap(void **state)
 {
     struct harness h;
     struct burst b;
-    burst_init(&b, &h, 3, 0);
+    burst_init(&b, &h, 3, 0, 0);
     burst_connect(&b, 40);
     while (b.echoed < 40) {
         assert_false(h.guard_fired);
@@ -1128,7 +1130,7 @@ static void test_admission_backlog(void **state)
 {
     struct harness h;
     struct burst b;
-    burst_init(&b, &h, 1, 300);
+    burst_init(&b, &h, 1, 300, 0);
     struct raw_client r = {0};
     uv_tcp_init(&h.loop, &r.tcp);
     r.tcp.data = &r;
@@ -1153,6 +1155,76 @@ static void test_admission_backlog(void **state)
     assert_int_equal(b.accepted, 5);
     assert_int_equal(b.over_cap, 0);
     assert_int_equal(b.client_failures, 0);
+    run_until(&h, &r.eof);
+    uv_close((uv_handle_t *)&r.tcp, NULL);
+    burst_done(&b);
+}
+
+/* A client that connects and sends nothing, holding the only slot while
+ * 5 others wait: it is ended once contended (200 ms), long before its
+ * handshake timeout (120 s, past the test's guard), and the 5 are served.
+ * Without waiters (the second part) a stalled handshake keeps its slot
+ * past the contended time, until its own timeout. */
+static void test_admission_evicts_stalled(void **state)
+{
+    struct harness h;
+    struct burst b;
+    burst_init(&b, &h, 1, 120000, 200);
+    struct raw_client r = {0};
+    uv_tcp_init(&h.loop, &r.tcp);
+    r.tcp.data = &r;
+    r.req.data = &r;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", tls_server_port(h.server), &sa);
+    assert_int_equal(uv_tcp_connect(&r.req, &r.tcp, (struct sockaddr *)&sa, raw_connected), 0);
+    run_until(&h, &r.connected);
+    while (tls_server_handshakes(h.server) == 0) {
+        assert_false(h.guard_fired);
+        uv_run(&h.loop, UV_RUN_ONCE);
+    }
+    uv_update_time(&h.loop);
+    uint64_t t0 = uv_now(&h.loop);
+    burst_connect(&b, 5);
+    while (b.echoed < 5) {
+        assert_false(h.guard_fired);
+        uv_run(&h.loop, UV_RUN_ONCE);
+        burst_note(&b);
+    }
+    assert_int_equal(b.rejects, 1);
+    assert_int_equal(b.reject_status, TLS_EHANDSHAKE_TIMEOUT);
+    assert_int_equal(b.accepted_at_reject, 0);
+    assert_int_equal(b.accepted, 5);
+    assert_int_equal(b.over_cap, 0);
+    assert_int_equal(b.client_failures, 0);
+    uv_update_time(&h.loop);
+    assert_true(uv_now(&h.loop) - t0 < 30000);
+    run_until(&h, &r.eof);
+    uv_close((uv_handle_t *)&r.tcp, NULL);
+    burst_done(&b);
+}
+
+static void test_admission_uncontended_keeps_slot(void **state)
+{
+    struct harness h;
+    struct burst b;
+    burst_init(&b, &h, 1, 700, 100);
+    struct raw_client r = {0};
+    uv_tcp_init(&h.loop, &r.tcp);
+    r.tcp.data = &r;
+    r.req.data = &r;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", tls_server_port(h.server), &sa);
+    uv_update_time(&h.loop);
+    uint64_t t0 = uv_now(&h.loop);
+    assert_int_equal(uv_tcp_connect(&r.req, &r.tcp, (struct sockaddr *)&sa, raw_connected), 0);
+    while (b.rejects == 0) {
+        assert_false(h.guard_fired);
+        uv_run(&h.loop, UV_RUN_ONCE);
+    }
+    uv_update_time(&h.loop);
+    assert_int_equal(b.rejects, 1);
+    assert_int_equal(b.reject_status, TLS_EHANDSHAKE_TIMEOUT);
+    assert_true(uv_now(&h.loop) - t0 >= 700); /* its own timeout, not the 100 ms */
     run_until(&h, &r.eof);
     uv_close((uv_handle_t *)&r.tcp, NULL);
     burst_done(&b);
@@ -1322,6 +1394,8 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_admission_cap),
         cmocka_unit_test(test_admission_backlog),
+        cmocka_unit_test(test_admission_evicts_stalled),
+        cmocka_unit_test(test_admission_uncontended_keeps_slot),
 #ifdef STRATA_TEST_HOOKS
         cmocka_unit_test(test_key_exchange_groups),
         cmocka_unit_test(test_rolling_upgrade),
