@@ -29,6 +29,7 @@
 #include "appliance/pkiset.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/tls.h"
 
 STRATA_ERR_DEFINE(sup, SUP_ERRORS)
 
@@ -399,6 +400,10 @@ static int join_argv(const struct sup_config *cfg, const struct sup_options *opt
 
 /* ---- sockets ---- */
 
+/* Binds and listens for a role. The socket outlives the role's restarts,
+ * so its backlog (lib/tls's, 4,096) is what holds a reconnect burst while
+ * the role is down: at 511, agents past it had their SYNs dropped and
+ * retried a second or more later. */
 static int bind_listener(const char *address, uint16_t port, const char *what, int *out)
 {
     struct sockaddr_storage ss;
@@ -424,7 +429,7 @@ static int bind_listener(const char *address, uint16_t port, const char *what, i
         return SUP_EBIND;
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 511) != 0) {
+        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, TLS_BACKLOG) != 0) {
         log_error("supervisor", "cannot listen", "what=%s address=%s port=%u err=\"%s\"", what, address, port,
                   strerror(errno));
         close(fd);
