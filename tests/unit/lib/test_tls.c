@@ -957,6 +957,29 @@ struct burst {
     int client_failures;    /* clients closed before the test closed them */
 };
 
+/* Connects 'r' (a TCP client that never sends) to the harness's server. */
+static void raw_connect(struct harness *h, struct raw_client *r)
+{
+    uv_tcp_init(&h->loop, &r->tcp);
+    r->tcp.data = r;
+    r->req.data = r;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", tls_server_port(h->server), &sa);
+    assert_int_equal(uv_tcp_connect(&r->req, &r->tcp, (struct sockaddr *)&sa, raw_connected), 0);
+}
+
+/* Connects 'r' and runs until the server counts its handshake in progress
+ * (it holds a slot). */
+static void raw_hold_slot(struct harness *h, struct raw_client *r)
+{
+    raw_connect(h, r);
+    run_until(h, &r->connected);
+    while (tls_server_handshakes(h->server) == 0) {
+        assert_false(h->guard_fired);
+        uv_run(&h->loop, UV_RUN_ONCE);
+    }
+}
+
 static struct burst *the_burst;
 
 static void burst_note(struct burst *b)
@@ -1132,17 +1155,7 @@ static void test_admission_backlog(void **state)
     struct burst b;
     burst_init(&b, &h, 1, 300, 0);
     struct raw_client r = {0};
-    uv_tcp_init(&h.loop, &r.tcp);
-    r.tcp.data = &r;
-    r.req.data = &r;
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", tls_server_port(h.server), &sa);
-    assert_int_equal(uv_tcp_connect(&r.req, &r.tcp, (struct sockaddr *)&sa, raw_connected), 0);
-    run_until(&h, &r.connected);
-    while (tls_server_handshakes(h.server) == 0) {
-        assert_false(h.guard_fired);
-        uv_run(&h.loop, UV_RUN_ONCE);
-    }
+    raw_hold_slot(&h, &r);
     burst_connect(&b, 5);
     while (b.echoed < 5) {
         assert_false(h.guard_fired);
@@ -1171,17 +1184,7 @@ static void test_admission_evicts_stalled(void **state)
     struct burst b;
     burst_init(&b, &h, 1, 120000, 200);
     struct raw_client r = {0};
-    uv_tcp_init(&h.loop, &r.tcp);
-    r.tcp.data = &r;
-    r.req.data = &r;
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", tls_server_port(h.server), &sa);
-    assert_int_equal(uv_tcp_connect(&r.req, &r.tcp, (struct sockaddr *)&sa, raw_connected), 0);
-    run_until(&h, &r.connected);
-    while (tls_server_handshakes(h.server) == 0) {
-        assert_false(h.guard_fired);
-        uv_run(&h.loop, UV_RUN_ONCE);
-    }
+    raw_hold_slot(&h, &r);
     uv_update_time(&h.loop);
     uint64_t t0 = uv_now(&h.loop);
     burst_connect(&b, 5);
@@ -1209,14 +1212,9 @@ static void test_admission_uncontended_keeps_slot(void **state)
     struct burst b;
     burst_init(&b, &h, 1, 700, 100);
     struct raw_client r = {0};
-    uv_tcp_init(&h.loop, &r.tcp);
-    r.tcp.data = &r;
-    r.req.data = &r;
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", tls_server_port(h.server), &sa);
     uv_update_time(&h.loop);
     uint64_t t0 = uv_now(&h.loop);
-    assert_int_equal(uv_tcp_connect(&r.req, &r.tcp, (struct sockaddr *)&sa, raw_connected), 0);
+    raw_connect(&h, &r);
     while (b.rejects == 0) {
         assert_false(h.guard_fired);
         uv_run(&h.loop, UV_RUN_ONCE);
