@@ -1232,6 +1232,35 @@ static void test_admission_uncontended_keeps_slot(void **state)
 
 #ifdef STRATA_TEST_HOOKS
 
+/* Connects a client to a server on 'h' with contexts made from 'sc' and
+ * 'cc', each with wolfSSL's default key exchange groups (an older build)
+ * when its 'legacy_' flag is set; runs until both ends are verified. */
+static void legacy_handshake(struct harness *h, const struct tls_config *sc, const struct tls_config *cc,
+                             int legacy_server, int legacy_client)
+{
+    tls_test_set_legacy_groups(legacy_server);
+    struct tls_ctx *sctx;
+    char err[256] = "";
+    assert_int_equal(tls_ctx_create(sc, &sctx, err, sizeof err), 0);
+    tls_test_set_legacy_groups(legacy_client);
+    struct tls_ctx *cctx;
+    assert_int_equal(tls_ctx_create(cc, &cctx, err, sizeof err), 0);
+    tls_test_set_legacy_groups(0);
+    /* harness_init makes its own contexts; swap ours in. */
+    harness_init(h, sc, cc);
+    tls_server_close(h->server, NULL);
+    uv_run(&h->loop, UV_RUN_NOWAIT);
+    tls_ctx_free(h->sctx);
+    tls_ctx_free(h->cctx);
+    h->sctx = sctx;
+    h->cctx = cctx;
+    assert_int_equal(tls_server_create(h->sctx, &h->loop, &srv_cbs, h, &h->server), 0);
+    harness_listen(h);
+    harness_connect(h, SERVER_NAME);
+    run_until(h, &h->cli.established);
+    run_until(h, &h->accepted);
+}
+
 /* Runs one handshake between 'sc' and 'cc' contexts; returns the group
  * both ends report (they must agree). */
 static void expect_group(int legacy_server, int legacy_client, const char *want)
@@ -1239,27 +1268,7 @@ static void expect_group(int legacy_server, int legacy_client, const char *want)
     struct harness h;
     struct tls_config sc = server_config(), cc = client_config();
     memset(&h, 0, sizeof h);
-    tls_test_set_legacy_groups(legacy_server);
-    struct tls_ctx *sctx;
-    char err[256] = "";
-    assert_int_equal(tls_ctx_create(&sc, &sctx, err, sizeof err), 0);
-    tls_test_set_legacy_groups(legacy_client);
-    struct tls_ctx *cctx;
-    assert_int_equal(tls_ctx_create(&cc, &cctx, err, sizeof err), 0);
-    tls_test_set_legacy_groups(0);
-    /* harness_init makes its own contexts; swap ours in. */
-    harness_init(&h, &sc, &cc);
-    tls_server_close(h.server, NULL);
-    uv_run(&h.loop, UV_RUN_NOWAIT);
-    tls_ctx_free(h.sctx);
-    tls_ctx_free(h.cctx);
-    h.sctx = sctx;
-    h.cctx = cctx;
-    assert_int_equal(tls_server_create(h.sctx, &h.loop, &srv_cbs, &h, &h.server), 0);
-    harness_listen(&h);
-    harness_connect(&h, SERVER_NAME);
-    run_until(&h, &h.cli.established);
-    run_until(&h, &h.accepted);
+    legacy_handshake(&h, &sc, &cc, legacy_server, legacy_client);
     assert_non_null(tls_conn_group(h.cli.conn));
     assert_non_null(tls_conn_group(h.srv.conn));
     assert_string_equal(tls_conn_group(h.cli.conn), tls_conn_group(h.srv.conn));
@@ -1310,26 +1319,7 @@ static void upgrade_pair(const struct pki_cert *ca_, const struct pki_key *ca_ke
     cc.cert = ccert;
     cc.key = ckey;
     struct harness h;
-    tls_test_set_legacy_groups(old_server);
-    struct tls_ctx *sctx;
-    char err[256] = "";
-    assert_int_equal(tls_ctx_create(&sc, &sctx, err, sizeof err), 0);
-    tls_test_set_legacy_groups(old_client);
-    struct tls_ctx *cctx;
-    assert_int_equal(tls_ctx_create(&cc, &cctx, err, sizeof err), 0);
-    tls_test_set_legacy_groups(0);
-    harness_init(&h, &sc, &cc);
-    tls_server_close(h.server, NULL);
-    uv_run(&h.loop, UV_RUN_NOWAIT);
-    tls_ctx_free(h.sctx);
-    tls_ctx_free(h.cctx);
-    h.sctx = sctx;
-    h.cctx = cctx;
-    assert_int_equal(tls_server_create(h.sctx, &h.loop, &srv_cbs, &h, &h.server), 0);
-    harness_listen(&h);
-    harness_connect(&h, SERVER_NAME);
-    run_until(&h, &h.cli.established);
-    run_until(&h, &h.accepted);
+    legacy_handshake(&h, &sc, &cc, old_server, old_client);
     assert_string_equal(tls_conn_peer_identity(h.srv.conn), CLIENT_NAME);
     assert_string_equal(tls_conn_peer_identity(h.cli.conn), SERVER_NAME);
     assert_string_equal(tls_conn_group(h.srv.conn), old_client ? "SECP256R1" : "X25519");
