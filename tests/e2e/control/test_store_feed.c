@@ -109,17 +109,42 @@ static long wait_sent(long want)
     return objs_sent - start;
 }
 
-/* Writes (value != NULL) or deletes 'key' through node 'node'. */
-static int store_op(int node, const char *key, const char *value)
+/* Runs the encoded 'cmd' through node 'node', retrying while there is no
+ * leader yet (up to 5 s); '*count' (may be NULL) gets the first result's
+ * count. */
+static int node_cmd(int node, const struct buf *cmd, long *count)
 {
     struct store_client *c;
     if (cluster_client(&cl, node, 5000, &c) != 0) {
         return -1;
     }
-    struct buf cmd, raw;
-    buf_init(&cmd, 0);
+    struct buf raw;
     buf_init(&raw, 0);
     struct store_reply reply;
+    int rc = 0;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        rc = store_client_cmd(c, cmd, false, &raw, &reply);
+        if (rc == 0) {
+            if (count) {
+                *count = reply.results_len ? (long)reply.results[0].count : -1;
+            }
+            store_reply_destroy(&reply);
+            break;
+        }
+        if (attempt < 49) {
+            usleep(100 * 1000); /* no leader yet: retry */
+        }
+    }
+    buf_destroy(&raw);
+    store_client_close(c);
+    return rc;
+}
+
+/* Writes (value != NULL) or deletes 'key' through node 'node'. */
+static int store_op(int node, const char *key, const char *value)
+{
+    struct buf cmd;
+    buf_init(&cmd, 0);
     int rc;
     if (value) {
         rc = store_cmd_encode_put(&cmd, key, (uint32_t)strlen(key), value, (uint32_t)strlen(value), 0);
@@ -127,21 +152,10 @@ static int store_op(int node, const char *key, const char *value)
         struct store_keysel sel = store_sel_key(key, (uint32_t)strlen(key));
         rc = store_cmd_encode_delete(&cmd, &sel, 0);
     }
-    for (int attempt = 0; rc == 0 && attempt < 50; attempt++) {
-        rc = store_client_cmd(c, &cmd, false, &raw, &reply);
-        if (rc == 0) {
-            store_reply_destroy(&reply);
-            break;
-        }
-        if (attempt == 49) {
-            break;
-        }
-        usleep(100 * 1000); /* no leader yet: retry */
-        rc = 0;
+    if (rc == 0) {
+        rc = node_cmd(node, &cmd, NULL);
     }
     buf_destroy(&cmd);
-    buf_destroy(&raw);
-    store_client_close(c);
     return rc;
 }
 
@@ -171,24 +185,14 @@ static void on_page(void *arg, const char *type, unsigned pages)
  * serializable reads, the feed's, see them). Returns the keys counted. */
 static long count_applied(int node, const char *prefix)
 {
-    struct store_client *c;
-    if (cluster_client(&cl, node, 5000, &c) != 0) {
-        return -1;
-    }
-    struct buf cmd, raw;
+    struct buf cmd;
     buf_init(&cmd, 0);
-    buf_init(&raw, 0);
-    struct store_reply reply;
     long n = -1;
     struct store_keysel sel = store_sel_prefix(prefix, (uint32_t)strlen(prefix));
-    if (store_cmd_encode_range(&cmd, &sel, 0, STORE_F_COUNT_ONLY) == 0 &&
-        store_client_cmd(c, &cmd, false, &raw, &reply) == 0) {
-        n = reply.results_len ? (long)reply.results[0].count : -1;
-        store_reply_destroy(&reply);
+    if (store_cmd_encode_range(&cmd, &sel, 0, STORE_F_COUNT_ONLY) != 0 || node_cmd(node, &cmd, &n) != 0) {
+        n = -1;
     }
     buf_destroy(&cmd);
-    buf_destroy(&raw);
-    store_client_close(c);
     return n;
 }
 
