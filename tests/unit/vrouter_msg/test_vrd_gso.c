@@ -22,27 +22,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/vrouter_msg/csum_ref.h"
 #include "vrouter/uspace/vrd.h"
-
-/* Byte-wise ones' complement sum of big-endian words. */
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
-{
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        s += (uint32_t)(p[i] << 8 | p[i + 1]);
-    }
-    if (n & 1) {
-        s += (uint32_t)p[n - 1] << 8;
-    }
-    return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16) {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    return (uint16_t)s;
-}
 
 /* Whether the transport checksum of packet 'f' ('len', network header at
  * 14) verifies. */

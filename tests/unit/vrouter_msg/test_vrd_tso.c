@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/vrouter_msg/csum_ref.h"
 #include "vrouter/uspace/vrd.h"
 
 #define SIP 0x0a610001u /* 10.97.0.1, the fabric address */
@@ -38,26 +39,6 @@
 static const uint8_t MAC_VM[6] = {2, 0, 0, 0, 1, 1};
 static const uint8_t MAC_GW[6] = {2, 0, 0, 0, 0, 0xfe};
 static const uint8_t MAC_ROUTER[6] = {0, 0, 0x5e, 0, 1, 0};
-
-/* Byte-wise ones' complement sum of big-endian words (RFC 1071). */
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
-{
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        s += (uint32_t)(p[i] << 8 | p[i + 1]);
-    }
-    if (n & 1) {
-        s += (uint32_t)p[n - 1] << 8;
-    }
-    return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16) {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    return (uint16_t)s;
-}
 
 /* Whether the IPv4 packet at 'ip' has valid header and TCP/UDP checksums. */
 static int inner_ok(const uint8_t *ip)
