@@ -69,8 +69,6 @@ struct store_feed {
      * deliver changes a later page already showed (see seen_in_page()). */
     struct page *pages[KINDS];
     size_t npages[KINDS];
-    uint64_t pages_max[KINDS]; /* the newest page's revision */
-    char *last[KINDS];         /* while loading: the last key read */
 };
 
 static void feed_connect(struct store_feed *f);
@@ -173,9 +171,6 @@ static void pages_free(struct store_feed *f, int kind)
     free(f->pages[kind]);
     f->pages[kind] = NULL;
     f->npages[kind] = 0;
-    f->pages_max[kind] = 0;
-    free(f->last[kind]);
-    f->last[kind] = NULL;
 }
 
 /* True when a change of 'key' at 'revision' is already in what the load
@@ -189,7 +184,9 @@ static bool seen_in_page(struct store_feed *f, int kind, const char *key, uint64
     if (f->npages[kind] == 0) {
         return false;
     }
-    if (revision > f->pages_max[kind]) {
+    /* pages are read in key order at non-decreasing revisions: the last
+     * one's is the newest */
+    if (revision > f->pages[kind][f->npages[kind] - 1].revision) {
         pages_free(f, kind); /* past every page: not needed any more */
         return false;
     }
@@ -200,15 +197,16 @@ static bool seen_in_page(struct store_feed *f, int kind, const char *key, uint64
     return revision <= f->pages[kind][i].revision;
 }
 
-/* Asks for the next page of 'kind': f->page_limit objects after the last
- * key read (the first page from the prefix). The reads go one at a time
+/* Asks for the next page of 'kind': f->page_limit objects after the key
+ * 'after' (owned by the page from here on; NULL: the first page, from the
+ * prefix). The reads go one at a time
  * (the next once this one is answered) and in pages: the store refuses a
  * reply that finds this connection's queue at its high watermark (1 MiB)
  * and any reply over its frame cap (16 MiB); the replies of all kinds at
  * once exceeded the first at 1,000 routers (their index objects alone are
  * several MiB), which failed every load after a restart for ~30 s, and
  * one read per kind would meet the second as the objects grow. */
-static int send_page(struct store_feed *f, int kind)
+static int send_page(struct store_feed *f, int kind, char *after)
 {
     const char *prefix = prefixes[kind];
     size_t plen = strlen(prefix);
@@ -217,16 +215,13 @@ static int send_page(struct store_feed *f, int kind)
     end[plen - 1]++;
     struct page *p = realloc(f->pages[kind], (f->npages[kind] + 1) * sizeof *p);
     if (!p) {
+        free(after);
         return LIB_ENOMEM;
     }
     f->pages[kind] = p;
-    p = &p[f->npages[kind]];
+    p = &p[f->npages[kind]++];
     p->revision = 0;
-    p->after = NULL;
-    if (f->last[kind] && !(p->after = strdup(f->last[kind]))) {
-        return LIB_ENOMEM;
-    }
-    f->npages[kind]++;
+    p->after = after;
     /* after the last key: that key with a NUL byte appended is the least
      * key above it */
     const char *from = p->after ? p->after : prefix;
@@ -247,7 +242,7 @@ static int send_page(struct store_feed *f, int kind)
 static int send_load(struct store_feed *f, int kind)
 {
     pages_free(f, kind);
-    return send_page(f, kind);
+    return send_page(f, kind, NULL);
 }
 
 struct ev_ctx {
@@ -291,20 +286,16 @@ static void on_page(struct store_feed *f, int kind, const struct store_reply *re
         f->revision[kind] = reply->revision;
     }
     f->pages[kind][f->npages[kind] - 1].revision = reply->revision;
-    if (reply->revision > f->pages_max[kind]) {
-        f->pages_max[kind] = reply->revision;
-    }
     for (uint32_t i = 0; r && i < r->kvs_len; i++) {
         put_object(f, kind, r->kvs[i].key, r->kvs[i].key_size, r->kvs[i].value, r->kvs[i].value_size);
     }
     if (r && (r->flags & STORE_R_MORE) && r->kvs_len > 0) {
         const struct store_kv *kv = &r->kvs[r->kvs_len - 1];
-        free(f->last[kind]);
-        f->last[kind] = strndup((const char *)kv->key, kv->key_size);
+        char *after = memchr(kv->key, '\0', kv->key_size) ? NULL : strndup((const char *)kv->key, kv->key_size);
         if (f->page_fn) {
             f->page_fn(f->page_arg, types[kind], (unsigned)f->npages[kind]);
         }
-        if (!f->last[kind] || memchr(kv->key, '\0', kv->key_size) || send_page(f, kind) != 0) {
+        if (!after || send_page(f, kind, after) != 0) {
             restart(f, "cannot read the next page");
         }
         return;
