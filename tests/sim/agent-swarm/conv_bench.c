@@ -34,8 +34,12 @@
  *
  *   conv_bench --pki DIR --token T --api IP:PORT --xmpp IP:PORT --node NAME
  *              --agents N --ports P --nets K [--clients C] [--rate R]
- *              [--sup-pid PID] [--kill-cmd CMD]
+ *              [--sup-pid PID] [--kill-cmd CMD] [--trace FILE]
  *              [--check yes --stop-cmd CMD [--plain-agent I]]
+ * --trace FILE writes one line per port: its number and the CLOCK_MONOTONIC
+ * time in ms of each stage (ST_DUE..ST_DONE, 0: not reached), to line the
+ * ports' tails up with what the machine did then (bench/convergence/run
+ * samples the disk and the roles' CPU on the same clock).
  * Prints progress, the resync figure against OVN's 11.4 s full sync, and
  * last "RESULT convergence p99_ms=.. ratio=.. vs=ovn mode=paced|saturation
  * rate=R" with ratio = p99 / 30 ms (OVN's published port-add latency at
@@ -92,6 +96,7 @@ struct ag {
 
 static struct {
     const char *pki, *token, *node, *kill_cmd;
+    const char *trace; /* --trace FILE: every port's stage times */
     char api_ip[64], xmpp_ip[64];
     uint16_t api_port, xmpp_port;
     uint32_t n, p, k, clients;
@@ -846,11 +851,29 @@ static double run_mode(uint32_t first, uint32_t end, double rate)
     return ok ? p99 : -1;
 }
 
+/* --trace: one line per port, "p t_due t_vmi_sent ... t_done" in ms. */
+static void write_trace(void)
+{
+    FILE *f = fopen(B.trace, "w");
+    if (!f) {
+        fprintf(stderr, "conv_bench: %s: cannot write the trace\n", B.trace);
+        return;
+    }
+    for (uint32_t p = 0; p < B.p; p++) {
+        fprintf(f, "%u", p);
+        for (int s = 0; s < ST_N; s++) {
+            fprintf(f, " %.3f", (double)B.ts[s][p] / 1e6);
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: conv_bench --pki DIR --token T --api IP:PORT --xmpp IP:PORT --node NAME --agents N "
                     "--ports P --nets K [--clients C] [--rate R] [--sup-pid PID] [--kill-cmd CMD] [--resume yes|no] "
-                    "[--retry agent|fast]\n"
+                    "[--retry agent|fast] [--trace FILE]\n"
                     "       [--check yes --stop-cmd CMD [--plain-agent I]]\n");
 }
 
@@ -878,6 +901,7 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--retry")) B.fast_retry = strcmp(v, "fast") == 0;
         else if (!strcmp(o, "--check")) B.check = strcmp(v, "yes") == 0;
         else if (!strcmp(o, "--stop-cmd")) B.stop_cmd = v;
+        else if (!strcmp(o, "--trace")) B.trace = v;
         else if (!strcmp(o, "--plain-agent")) B.plain_agent = (int32_t)strtol(v, NULL, 10);
         else {
             usage();
@@ -957,6 +981,9 @@ int main(int argc, char **argv)
     } else {
         p99 = sat_p99 = run_mode(0, B.p, 0);
         ok = p99 >= 0;
+    }
+    if (B.trace) {
+        write_trace();
     }
     uint32_t reopened = 0;
     for (uint32_t i = 0; i < B.n; i++) {
