@@ -261,6 +261,10 @@ void agent_flow_seen(struct agent_core *c, const struct dp_flow_key *k, uint64_t
  * 'flow_idle_ms' at 'now_ms' (which also becomes the core's clock) and
  * returns how many flows went. */
 size_t agent_flow_age(struct agent_core *c, uint64_t now_ms);
+/* Whether a forward flow and its reverse go to the datapath as one
+ * VR_MSG_FLOW_PAIR request (on: a datapath that has it, as one that granted
+ * a ring does) or as two VR_MSG_FLOW requests (off, the default). */
+void agent_flow_pairs_set(struct agent_core *c, bool on);
 /* Appends one line per flow the agent holds ("vrf=V PROTO SRC:SPORT >
  * DST:DPORT forward|reverse|drop"), at most 'max' lines. LIB_ENOMEM. */
 int agent_flows_format(const struct agent_core *c, size_t max, struct buf *out) STRATA_WARN_UNUSED;

@@ -267,6 +267,11 @@ void agent_flows_destroy(struct agent_core *c)
     memset(&c->flows, 0, sizeof c->flows);
 }
 
+void agent_flow_pairs_set(struct agent_core *c, bool on)
+{
+    c->flow_pairs = on;
+}
+
 void agent_time_set(struct agent_core *c, uint64_t now_ms)
 {
     c->now_ms = now_ms;
@@ -754,7 +759,20 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
         d->forward = false;
         return rc == LIB_ENOMEM ? AGENT_ENOMEM : rc;
     }
-    flow_send(c, &d->key, &d->action);
+    if (d->forward && c->flow_pairs && memcmp(&d->key, &d->reverse, sizeof d->key) != 0) {
+        struct vr_msg m; /* both directions in one request */
+        vr_msg_init(&m, VR_MSG_FLOW_PAIR, 0, 0);
+        m.u.pair.fwd.key = d->key;
+        m.u.pair.fwd.action = d->action;
+        m.u.pair.rev.key = d->reverse;
+        m.u.pair.rev.action = d->reverse_action;
+        c->ops.dp_send(c->arg, &m);
+    } else {
+        flow_send(c, &d->key, &d->action);
+        if (d->forward) {
+            flow_send(c, &d->reverse, &d->reverse_action);
+        }
+    }
     if (!d->forward) {
         c->flows_drop++;
         if (denied) {
@@ -764,7 +782,6 @@ int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct age
         }
         return 0;
     }
-    flow_send(c, &d->reverse, &d->reverse_action);
     c->flows_forward++;
     c->flows_nat += nat;
     if (!ttl_ok || !reinject) {

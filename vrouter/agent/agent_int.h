@@ -120,6 +120,7 @@ struct agent_core {
     struct agent_config cfg;
     struct agent_ops ops;
     void *arg;
+    bool flow_pairs; /* agent_flow_pairs_set */
     struct agent_port *ports; /* sorted by ifindex */
     size_t port_count;
     struct agent_ri **ris;

@@ -64,6 +64,7 @@
 #include "vrouter/agent/agent_cfg.h"
 #include "vrouter/agent/proxy/dns_remote.h"
 #include "vrouter/agent/proxy/proxy.h"
+#include "vrouter/msg/ring.h"
 
 int main(int argc, char **argv);
 
@@ -131,6 +132,19 @@ struct agentd {
     struct buf vr_pending; /* encoded requests not yet written */
     uv_prepare_t vr_prepare;
     uint64_t vr_writes;
+    /* the shared-memory channel (VR_MSG_RING), when the datapath granted
+     * it: every request goes into ring.up (in order: what does not fit
+     * waits in 'ring_spill' until the datapath makes room), flow misses
+     * come from ring.down; answers stay on the socket */
+    bool no_ring;  /* --no-ring */
+    bool ring_on;
+    struct vr_ring_chan ring;
+    uv_poll_t ring_poll;   /* ring.efd_down: punts, or room in ring.up */
+    uv_check_t ring_check; /* after each wait: the agent is awake */
+    uv_idle_t ring_idle;   /* keeps the loop from waiting while ring.down has records */
+    bool ring_dirty;       /* requests put since the datapath was last woken */
+    struct buf ring_spill; /* encoded requests waiting for room, back to back */
+    uint64_t ring_punts, ring_requests, ring_spilled, ring_malformed, ring_wakes;
     /* flow aging */
     uint64_t flow_idle_ms;
     uv_timer_t age_timer;
@@ -214,9 +228,139 @@ static void vr_flush(struct agentd *d)
     buf_reset(&d->vr_pending);
 }
 
+static void ring_before_wait(struct agentd *d);
+
 static void vr_prepare_cb(uv_prepare_t *h)
 {
-    vr_flush(h->data);
+    struct agentd *d = h->data;
+    if (d->ring_on) {
+        ring_before_wait(d);
+    }
+    vr_flush(d);
+}
+
+/* The datapath moved an index of our ring out of range: it is broken, so
+ * is this session. Exits like a malformed frame on the socket does. */
+static void ring_broken(struct agentd *d)
+{
+    log_error(MOD, "datapath ring index out of range: exiting", NULL);
+    d->exit_code = 1;
+    d->ring_on = false;
+    uv_stop(d->loop);
+}
+
+/* Moves what waits in ring_spill into ring.up as far as there is room. */
+static void ring_spill_flush(struct agentd *d)
+{
+    size_t off = 0;
+    while (off < d->ring_spill.size) {
+        size_t size = 0;
+        if (vr_msg_peek(d->ring_spill.data + off, d->ring_spill.size - off, &size) != 0) {
+            break; /* cannot happen: our own encodings */
+        }
+        int rc = vr_ring_put(&d->ring.up, d->ring_spill.data + off, size);
+        if (rc == VR_RING_ECORRUPT) {
+            ring_broken(d);
+            return;
+        }
+        if (rc != 0) {
+            break; /* full: the datapath wakes us when it makes room */
+        }
+        d->ring_requests++;
+        d->ring_dirty = true;
+        off += size;
+    }
+    buf_consume(&d->ring_spill, off);
+}
+
+/* Wakes the datapath if it sleeps and requests were put since. */
+static void ring_kick(struct agentd *d)
+{
+    if (d->ring_on && d->ring_dirty) {
+        d->ring_dirty = false;
+        if (vr_ring_consumer_sleeps(&d->ring.up)) {
+            vr_ring_signal(d->ring.efd_up);
+            d->ring_wakes++;
+        }
+    }
+}
+
+static void vr_punt(struct agentd *d, const struct vr_msg_punt *mp);
+
+/* Takes up to 'budget' punts from ring.down. Returns 1 when records are
+ * left. */
+static int ring_punts_take(struct agentd *d, unsigned budget)
+{
+    for (unsigned i = 0; i < budget && d->ring_on; i++) {
+        uint8_t rec[VR_MSG_MAX];
+        size_t size = 0;
+        struct vr_msg m;
+        int rc = vr_ring_get(&d->ring.down, rec, &size);
+        if (rc == VR_RING_EEMPTY) {
+            return 0;
+        }
+        if (rc == VR_RING_ECORRUPT) {
+            ring_broken(d);
+            return 0;
+        }
+        if (rc != 0 || vr_msg_decode(rec, size, &m) != 0 || m.type != VR_MSG_PUNT) {
+            d->ring_malformed++;
+            continue;
+        }
+        d->ring_punts++;
+        vr_punt(d, &m.u.punt);
+    }
+    return d->ring_on;
+}
+
+/* One pass over the channel: punts in (their flows go out), waiting
+ * requests out, the datapath woken. Returns 1 when punts are left. */
+static int ring_service(struct agentd *d)
+{
+    int more = ring_punts_take(d, 1024);
+    ring_spill_flush(d);
+    ring_kick(d);
+    return more;
+}
+
+static void ring_ready(uv_poll_t *h, int status, int events)
+{
+    struct agentd *d = h->data;
+    (void)status;
+    (void)events;
+    vr_ring_drain(d->ring.efd_down);
+    vr_ring_awake(&d->ring.down);
+    (void)ring_service(d);
+}
+
+static void ring_checked(uv_check_t *h)
+{
+    struct agentd *d = h->data;
+    if (d->ring_on) {
+        vr_ring_awake(&d->ring.down);
+    }
+}
+
+static void ring_idle_cb(uv_idle_t *h)
+{
+    (void)h; /* its presence makes the loop poll without waiting */
+}
+
+/* Before the loop waits: serve the channel until ring.down is empty and
+ * the datapath may wake us; with punts still coming, the loop polls
+ * without waiting (ring_idle) and comes back. */
+static void ring_before_wait(struct agentd *d)
+{
+    for (int pass = 0; pass < 4 && d->ring_on; pass++) {
+        int more = ring_service(d);
+        if (!more && vr_ring_prepare_sleep(&d->ring.down)) {
+            uv_idle_stop(&d->ring_idle);
+            return;
+        }
+    }
+    if (d->ring_on) {
+        uv_idle_start(&d->ring_idle, ring_idle_cb);
+    }
 }
 
 static void dp_send(void *arg, const struct vr_msg *m)
@@ -229,11 +373,46 @@ static void dp_send(void *arg, const struct vr_msg *m)
     if (copy.type == VR_MSG_FLOW || copy.type == VR_MSG_FLOW_DEL) {
         copy.flags |= VR_MSG_F_QUIET; /* the flow path: answered only when refused */
     }
+    if (copy.type == VR_MSG_FLOW_PAIR) {
+        copy.flags |= VR_MSG_F_QUIET;
+    }
+    if (d->ring_on && d->ring_spill.size == 0) {
+        int err = 0;
+        uint8_t *slot = vr_ring_reserve(&d->ring.up, &err);
+        if (slot) { /* encoded straight into the ring */
+            int rc = vr_msg_encode(&copy, slot, VR_MSG_MAX, &size);
+            if (rc != 0) {
+                log_error(MOD, "cannot encode datapath request", "type=%s err=\"%s\"", vr_msg_type_name(m->type),
+                          strata_strerror(rc));
+                d->dp_errors++;
+                return;
+            }
+            vr_ring_commit(&d->ring.up, size);
+            d->ring_requests++;
+            d->ring_dirty = true;
+            d->dp_sent++;
+            return;
+        }
+        if (err == VR_RING_ECORRUPT) {
+            ring_broken(d);
+            return;
+        }
+    }
     int rc = vr_msg_encode(&copy, frame, sizeof frame, &size);
     if (rc != 0) {
         log_error(MOD, "cannot encode datapath request", "type=%s err=\"%s\"", vr_msg_type_name(m->type),
                   strata_strerror(rc));
         d->dp_errors++;
+        return;
+    }
+    if (d->ring_on) { /* behind what already waits for room */
+        if (buf_put(&d->ring_spill, frame, size) != 0) {
+            log_error(MOD, "out of memory for a datapath request", "type=%s", vr_msg_type_name(m->type));
+            d->dp_errors++;
+            return;
+        }
+        d->ring_spilled++;
+        d->dp_sent++;
         return;
     }
     if (buf_put(&d->vr_pending, frame, size) != 0) {
@@ -1356,6 +1535,10 @@ static void cmd_status(struct agentd *d, struct buf *b)
                             (unsigned long long)ds.asked, (unsigned long long)ds.answered,
                             (unsigned long long)ds.timeouts, (unsigned long long)ds.refused_full,
                             (unsigned long long)ds.cache_hits, ds.questions, ds.cached);
+    rc = rc ? rc : put_line(b, "ring %s punts %llu requests %llu spilled %llu malformed %llu wakes %llu\n",
+                            d->ring_on ? "on" : "off", (unsigned long long)d->ring_punts,
+                            (unsigned long long)d->ring_requests, (unsigned long long)d->ring_spilled,
+                            (unsigned long long)d->ring_malformed, (unsigned long long)d->ring_wakes);
     rc = rc ? rc : put_line(b, "datapath requests %llu writes %llu refused %llu gone %llu alloc_failures %llu\n",
                             (unsigned long long)d->dp_sent, (unsigned long long)d->vr_writes,
                             (unsigned long long)d->dp_errors, (unsigned long long)d->dp_enoent,
@@ -1723,7 +1906,7 @@ static int parse_args(struct agentd *d, int argc, char **argv)
         {"stale-timeout", required_argument, 0, 'T'}, {"sweep-timeout", required_argument, 0, 'W'},
         {"agent-if", required_argument, 0, 'a'},      {"flow-limit", required_argument, 0, 'L'},
         {"flow-idle", required_argument, 0, 'I'},     {"punt-if", required_argument, 0, 'P'},
-        {0, 0, 0, 0},
+        {"no-ring", no_argument, 0, 'R'},             {0, 0, 0, 0},
     };
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1785,6 +1968,9 @@ static int parse_args(struct agentd *d, int argc, char **argv)
             }
             d->flow_idle_ms = (uint64_t)v * 1000;
             break;
+        case 'R':
+            d->no_ring = true;
+            break;
         case 'a':
         case 'P':
             if (strlen(optarg) >= sizeof d->agent_if) {
@@ -1841,9 +2027,75 @@ static int tls_setup(struct agentd *d)
     return rc;
 }
 
+/* Asks the datapath on the fresh, blocking connection 'fd' for the ring
+ * channel (VR_MSG_RING) and maps it. Returns 1 when the channel is up, 0
+ * when the datapath refused or could not be understood: an older
+ * strata-vrouter closes the session on the unknown request, so the caller
+ * reconnects and goes on over the socket alone. */
+static int ring_negotiate(struct agentd *d, int fd)
+{
+    struct vr_msg m;
+    uint8_t frame[VR_MSG_MAX];
+    size_t size = 0;
+    vr_msg_init(&m, VR_MSG_RING, 0, ++d->vr_seq);
+    m.u.ring.slots = VR_RING_SLOTS_DEFAULT;
+    if (vr_msg_encode(&m, frame, sizeof frame, &size) != 0 || send(fd, frame, size, MSG_NOSIGNAL) != (ssize_t)size) {
+        return 0;
+    }
+    struct timeval tv = {.tv_sec = 5};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    /* the answer is one REPLY frame, the descriptors on its first byte */
+    uint8_t reply[VR_MSG_HDR_SIZE + 8];
+    union {
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = reply, .iov_len = sizeof reply};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    ssize_t n = recvmsg(fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC);
+    int fds[3] = {-1, -1, -1};
+    size_t nfds = 0;
+    for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int one;
+                memcpy(&one, CMSG_DATA(cm) + i * sizeof(int), sizeof one);
+                if (nfds < 3) {
+                    fds[nfds++] = one;
+                } else {
+                    close(one); /* more than asked for */
+                }
+            }
+        }
+    }
+    tv.tv_sec = 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct vr_msg r;
+    int ok = n == (ssize_t)sizeof reply && !(mh.msg_flags & MSG_CTRUNC) && vr_msg_decode(reply, sizeof reply, &r) == 0 &&
+             r.type == VR_MSG_REPLY && r.seq == m.seq && r.u.reply.code == 0 && r.u.reply.value == m.u.ring.slots &&
+             nfds == 3;
+    if (!ok) {
+        for (size_t i = 0; i < nfds; i++) {
+            close(fds[i]);
+        }
+        log_info(MOD, "datapath has no ring channel: requests and punts go over its socket", "answer=%zd err=\"%s\"",
+                 n, n == (ssize_t)sizeof reply && vr_msg_decode(reply, sizeof reply, &r) == 0 && r.u.reply.code
+                        ? strata_strerror(r.u.reply.code) : "");
+        return 0;
+    }
+    int rc = vr_ring_chan_open(fds[0], fds[1], fds[2], m.u.ring.slots, &d->ring);
+    if (rc != 0) {
+        log_warn(MOD, "cannot map the datapath's ring channel", "err=\"%s\"", strata_strerror(rc));
+        return 0;
+    }
+    return 1;
+}
+
 static int vr_connect(struct agentd *d)
 {
     /* blocking connect (the datapath must be there first), then libuv owns the fd */
+    bool try_ring = !d->no_ring;
     for (int attempt = 0; attempt < 100; attempt++) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -1855,6 +2107,26 @@ static int vr_connect(struct agentd *d)
         }
         memcpy(sa.sun_path, d->vr_sock, strlen(d->vr_sock) + 1);
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            if (try_ring) {
+                try_ring = false;
+                if (!ring_negotiate(d, fd)) {
+                    close(fd); /* the datapath may have ended this session: a new one without */
+                    attempt--;
+                    continue;
+                }
+                d->ring_on = true;
+                agent_flow_pairs_set(d->core, true); /* a datapath with rings has FLOW_PAIR */
+                uv_poll_init(d->loop, &d->ring_poll, d->ring.efd_down);
+                d->ring_poll.data = d;
+                uv_poll_start(&d->ring_poll, UV_READABLE, ring_ready);
+                uv_check_init(d->loop, &d->ring_check);
+                d->ring_check.data = d;
+                uv_check_start(&d->ring_check, ring_checked);
+                uv_idle_init(d->loop, &d->ring_idle);
+                d->ring_idle.data = d;
+                log_info(MOD, "ring channel with the datapath", "slots=%u bytes=%zu", d->ring.up.count,
+                         d->ring.map_size);
+            }
             uv_pipe_init(d->loop, &d->vr, 0);
             d->vr.data = d;
             int rc = uv_pipe_open(&d->vr, fd);
@@ -1972,6 +2244,7 @@ int main(int argc, char **argv)
     buf_init(&d->out, PUNT_FRAME_MAX * 2);
     buf_init(&d->tx_frames, (size_t)PUNT_BATCH * 256);
     buf_init(&d->vr_pending, 64 * 1024);
+    buf_init(&d->ring_spill, 64u << 20);
     d->cfg.flow_idle_ms = d->flow_idle_ms;
     d->rx_frames = malloc((size_t)PUNT_BATCH * PUNT_RX_MAX);
     if (!d->rx_frames) {
@@ -2129,6 +2402,9 @@ int main(int argc, char **argv)
     }
     uv_walk(d->loop, close_walk, NULL);
     uv_run(d->loop, UV_RUN_DEFAULT);
+    if (d->ring.map) {
+        vr_ring_chan_close(&d->ring);
+    }
     if (d->punt_fd >= 0) {
         close(d->punt_fd);
     }
@@ -2141,6 +2417,7 @@ int main(int argc, char **argv)
     buf_destroy(&d->out);
     buf_destroy(&d->tx_frames);
     buf_destroy(&d->vr_pending);
+    buf_destroy(&d->ring_spill);
     free(d->rx_frames);
     free(d->dump_nhs);
     return d->exit_code;

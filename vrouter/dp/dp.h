@@ -437,6 +437,14 @@ uint32_t dp_flow_age(struct dp *dp, uint64_t now_ms, uint64_t idle_ms);
 /* One past the largest flow slot (struct dp_flow 'index') this datapath
  * can hand out: hosts size per-slot side tables with it. */
 uint32_t dp_flow_index_limit(const struct dp *dp);
+/* Starts loading the cache lines a dp_flow_set of 'key' reads first (its
+ * bucket's tags, occupancy and first entry): hosts applying a batch of
+ * installs call it for every key of the batch before the first install. */
+void dp_flow_prefetch(const struct dp *dp, const struct dp_flow_key *key);
+/* Writes every page of the flow table once, so that no flow installed
+ * later pays the page's first-touch fault (the table becomes resident:
+ * about 128 bytes per flow slot plus its tag). */
+void dp_flow_prefault(struct dp *dp);
 
 /* ---- statistics ---- */
 struct dp_stats {

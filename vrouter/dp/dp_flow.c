@@ -68,6 +68,28 @@ int dp_flow_tables_init(struct dp *dp)
     return dp_pool_init(&dp->flow_ovf_pool, dp->cfg.flow_overflow);
 }
 
+void dp_flow_prefetch(const struct dp *dp, const struct dp_flow_key *key)
+{
+    uint32_t hash = dp_flow_hash(key);
+    uint32_t b = hash & dp->flow_bmask;
+    __builtin_prefetch(&dp->flow_tag[b * DP_FLOW_WAYS], 0, 3);
+    __builtin_prefetch(&dp->flow_used[b], 1, 3);
+    __builtin_prefetch(&dp->flows[b * DP_FLOW_WAYS], 1, 3);
+}
+
+void dp_flow_prefault(struct dp *dp)
+{
+    volatile uint8_t *p = (volatile uint8_t *)dp->flows_mem;
+    size_t size = ((size_t)dp->flow_main + dp->cfg.flow_overflow) * sizeof *dp->flows + 63;
+    for (size_t off = 0; off < size; off += 4096) {
+        p[off] = p[off]; /* zero already: a write that faults the page in */
+    }
+    volatile uint8_t *t = (volatile uint8_t *)dp->flow_tag;
+    for (size_t off = 0; off < (size_t)dp->flow_main * sizeof *dp->flow_tag; off += 4096) {
+        t[off] = t[off];
+    }
+}
+
 void dp_flow_tables_free(struct dp *dp)
 {
     dp_pool_destroy(&dp->flow_ovf_pool);

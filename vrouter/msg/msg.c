@@ -245,13 +245,8 @@ static void body_flow_key(struct io *io, struct dp_flow_key *k)
     f_u16(io, &k->dport);
 }
 
-static void body_flow(struct io *io, struct dp_flow *f, int key_only)
+static void body_flow_action(struct io *io, struct dp_flow_action *a)
 {
-    body_flow_key(io, &f->key);
-    if (key_only) {
-        return;
-    }
-    struct dp_flow_action *a = &f->action;
     f_u8(io, &a->type);
     f_check(io, a->type <= DP_FLOW_MIRROR);
     f_u8(io, &a->flags);
@@ -260,6 +255,15 @@ static void body_flow(struct io *io, struct dp_flow *f, int key_only)
     f_u32(io, &a->nat_ip);
     f_u32(io, &a->vrf);
     f_u32(io, &a->mirror_nh);
+}
+
+static void body_flow(struct io *io, struct dp_flow *f, int key_only)
+{
+    body_flow_key(io, &f->key);
+    if (key_only) {
+        return;
+    }
+    body_flow_action(io, &f->action);
     f_u32(io, &f->index);
     f_u8(io, &f->state);
     f_check(io, f->state <= DP_FLOW_ACTIVE);
@@ -268,6 +272,15 @@ static void body_flow(struct io *io, struct dp_flow *f, int key_only)
     f_u64(io, &f->bytes);
     f_u64(io, &f->last_seen_ms);
     f_u32(io, &f->gen);
+}
+
+/* A pair carries keys and actions only (the read-only fields stay zero). */
+static void body_flow_pair(struct io *io, struct vr_msg_flow_pair *p)
+{
+    body_flow_key(io, &p->fwd.key);
+    body_flow_action(io, &p->fwd.action);
+    body_flow_key(io, &p->rev.key);
+    body_flow_action(io, &p->rev.action);
 }
 
 static void body_stats(struct io *io, struct vr_msg_stats *s)
@@ -378,6 +391,14 @@ static void body(struct io *io, struct vr_msg *m)
         return;
     case VR_MSG_PUNT:
         body_punt(io, &m->u.punt);
+        return;
+    case VR_MSG_FLOW_PAIR:
+        body_flow_pair(io, &m->u.pair);
+        return;
+    case VR_MSG_RING:
+        f_u32(io, &m->u.ring.slots);
+        f_check(io, m->u.ring.slots >= VR_RING_SLOTS_MIN && m->u.ring.slots <= VR_RING_SLOTS_MAX &&
+                        (m->u.ring.slots & (m->u.ring.slots - 1)) == 0);
         return;
     }
     io->err = VR_MSG_ETYPE;

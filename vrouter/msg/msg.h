@@ -83,11 +83,13 @@ const char *vr_msg_strerror(int code);
     X(VR_MSG_DUMP_REQ, 21)   \
     X(VR_MSG_REPLY, 22)      \
     X(VR_MSG_PUNT_SUB, 23)   \
-    X(VR_MSG_PUNT, 24)
+    X(VR_MSG_PUNT, 24)       \
+    X(VR_MSG_FLOW_PAIR, 25)  \
+    X(VR_MSG_RING, 26)
 
 #define VR_MSG_TYPE_ENUM(name, val) name = (val),
 enum vr_msg_type { VR_MSG_TYPES(VR_MSG_TYPE_ENUM) };
-#define VR_MSG_TYPE_MAX VR_MSG_PUNT
+#define VR_MSG_TYPE_MAX VR_MSG_RING
 
 /* Returns the stable name of frame type 'type' ("unknown" otherwise). */
 const char *vr_msg_type_name(unsigned type);
@@ -138,6 +140,31 @@ struct vr_msg_punt {
     uint8_t frame[VR_MSG_PUNT_FRAME_MAX];
 };
 
+/* FLOW_PAIR: a flow and its reverse installed together and linked to each
+ * other (dp_flow_set_pair): one request, one table lock, one answer when
+ * it fails (the reply's value is the forward flow's slot). The keys must
+ * differ. Sent by agents that negotiated a ring (a datapath new enough). */
+struct vr_msg_flow_pair {
+    struct dp_flow fwd;
+    struct dp_flow rev;
+};
+
+/* RING: the client asks for the shared-memory channel of vrouter/msg/ring.h
+ * with 'slots' slots per direction (a power of two, VR_RING_SLOTS_MIN ..
+ * VR_RING_SLOTS_MAX). A user-space datapath answers with a REPLY of code 0
+ * and value 'slots' carrying three descriptors (SCM_RIGHTS: the memfd, the
+ * agent's eventfd, the datapath's eventfd), or refuses with a code; a host
+ * without rings (the kernel module, an older strata-vrouter, which closes
+ * the session on an unknown type) never grants it, so the client must be
+ * ready to go on over the socket. From then on the client's requests may
+ * come through the ring (answers still on the socket) and flow misses are
+ * punted into it; the channel ends with the connection. */
+#define VR_RING_SLOTS_MIN 64u
+#define VR_RING_SLOTS_MAX 65536u
+struct vr_msg_ring {
+    uint32_t slots;
+};
+
 struct vr_msg_reply {
     int32_t code;   /* 0 or a negative Strata error code */
     uint32_t value; /* type-specific: swept entries, dump count, flow index */
@@ -158,6 +185,8 @@ struct vr_msg {
         struct dp_label label;     /* LABEL */
         struct dp_vni vni;         /* VNI */
         struct dp_flow flow;       /* FLOW, FLOW_DEL (key only) */
+        struct vr_msg_flow_pair pair; /* FLOW_PAIR */
+        struct vr_msg_ring ring;   /* RING */
         uint32_t id;               /* IF/VRF/NH/LABEL/VNI_DEL, GEN_BEGIN, SWEEP, PUNT_SUB (reason bits) */
         uint8_t table;             /* DUMP_REQ: enum vr_msg_table */
         struct vr_msg_stats stats; /* STATS */

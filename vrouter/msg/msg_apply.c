@@ -49,6 +49,9 @@ int vr_msg_apply(struct dp *dp, const struct vr_msg *m, uint64_t now_ms, uint32_
         return dp_flow_set(dp, &m->u.flow.key, &m->u.flow.action, now_ms, value);
     case VR_MSG_FLOW_DEL:
         return dp_flow_del(dp, &m->u.flow.key);
+    case VR_MSG_FLOW_PAIR:
+        return dp_flow_set_pair(dp, &m->u.pair.fwd.key, &m->u.pair.fwd.action, &m->u.pair.rev.key,
+                                &m->u.pair.rev.action, now_ms, value, NULL);
     case VR_MSG_GEN_BEGIN:
         dp_generation_begin(dp, m->u.id);
         return 0;
@@ -61,6 +64,7 @@ int vr_msg_apply(struct dp *dp, const struct vr_msg *m, uint64_t now_ms, uint32_
     case VR_MSG_REPLY:
     case VR_MSG_PUNT_SUB:
     case VR_MSG_PUNT:
+    case VR_MSG_RING:
         break;
     }
     return VR_MSG_ETYPE;

@@ -563,6 +563,8 @@ static void print_entry(const struct vr_msg *m)
     case VR_MSG_REPLY:
     case VR_MSG_PUNT_SUB:
     case VR_MSG_PUNT:
+    case VR_MSG_FLOW_PAIR:
+    case VR_MSG_RING:
         break;
     }
     printf("? %s\n", vr_msg_type_name(m->type));

@@ -45,10 +45,12 @@ int vrd_create(const struct vrd_options *opt, struct vrd **out)
     }
     vrd->ep = -1;
     vrd->listen = (struct vrd_src){.kind = VRD_SRC_LISTEN, .fd = -1};
+    vrd->ring_wake = (struct vrd_src){.kind = VRD_SRC_RING, .fd = -1};
     vrd->flow_idle_ms = opt->flow_idle_ms ? opt->flow_idle_ms : 60000;
     vrd->no_uso = opt->no_fabric_uso;
     vrd->no_gro = opt->no_fabric_gro;
     vrd->no_tso = opt->no_tso_direct;
+    vrd->prefault = opt->prefault_flows;
     int rc = vrd_io_init(vrd);
     if (rc != 0) {
         goto fail;
@@ -56,6 +58,9 @@ int vrd_create(const struct vrd_options *opt, struct vrd **out)
     rc = dp_create(&opt->cfg, &vrd->dp);
     if (rc != 0) {
         goto fail;
+    }
+    if (vrd->prefault) {
+        dp_flow_prefault(vrd->dp);
     }
     struct dp_config cfg = opt->cfg;
     if (!cfg.ifs) {
@@ -96,6 +101,7 @@ void vrd_free(struct vrd *vrd)
         vrd_ctl_close(vrd, vrd->conns);
     }
     vrd_hold_free(vrd);
+    free(vrd->ring_batch);
     if (vrd->ports) {
         vrd_io_destroy(vrd);
     } else {
@@ -117,7 +123,11 @@ void vrd_free(struct vrd *vrd)
 int vrd_run_once(struct vrd *vrd, int timeout_ms)
 {
     struct epoll_event evs[64];
+    if (vrd_rings_idle(vrd)) {
+        timeout_ms = 0; /* a ring has requests: look at the sockets, then come back */
+    }
     int n = epoll_wait(vrd->ep, evs, 64, timeout_ms);
+    vrd_rings_awake(vrd);
     if (n < 0) {
         return errno == EINTR ? 0 : VRD_ESYS;
     }
@@ -136,10 +146,16 @@ int vrd_run_once(struct vrd *vrd, int timeout_ms)
         case VRD_SRC_FAB_GRE:
             vrd_io_ready(vrd, src);
             break;
+        case VRD_SRC_RING:
+            break; /* the requests are taken before the next wait */
         }
     }
     if (vrd->punt_pending && vrd->punt_conn) {
-        vrd_ctl_flush(vrd, vrd->punt_conn); /* the turn's punts in one send */
+        if (vrd->punt_conn->ring) {
+            vrd_rings_kick(vrd); /* the turn's punts: one wake-up, only if the agent sleeps */
+        } else {
+            vrd_ctl_flush(vrd, vrd->punt_conn); /* the turn's punts in one send */
+        }
     }
     vrd->punt_pending = 0;
     vrd_port_reap(vrd);

@@ -28,6 +28,7 @@
 #include "lib/err.h"
 #include "vrouter/dp/dp.h"
 #include "vrouter/msg/msg.h"
+#include "vrouter/msg/ring.h"
 
 #define VRD_ERRORS(X)                                                    \
     X(VRD_ESYS, -16201, "datapath system call failed")                   \
@@ -55,6 +56,8 @@ const char *vrd_strerror(int code);
 #define VRD_UDP_GRO 104            /* <linux/udp.h>, Linux 5.0 */
 #define VRD_TSO_PRE_MAX 256       /* a segment's prefix (encapsulation + inner headers) at most */
 #define VRD_HOLD 32768             /* first packets held for punts on the control connection (~19 MiB) */
+#define VRD_RING_BATCH 32          /* ring requests decoded, prefetched, then applied together */
+#define VRD_RING_BUDGET 4096       /* ring requests taken per ring and loop turn at most */
 
 struct vrd;
 
@@ -66,6 +69,7 @@ enum vrd_src_kind {
     VRD_SRC_PACKET,
     VRD_SRC_FAB_UDP,
     VRD_SRC_FAB_GRE,
+    VRD_SRC_RING, /* a control client's ring has requests (its eventfd fired) */
 };
 
 struct vrd_src {
@@ -101,9 +105,16 @@ struct vrd_port {
     struct vrd_port *dead_next; /* on vrd->dead once detached */
 };
 
-/* A control client. 'rbuf' holds a partial frame; replies queue in 'wbuf'. */
+/* A control client. 'rbuf' holds a partial frame; replies queue in 'wbuf'.
+ * 'ring' (NULL: none) is the shared-memory channel it negotiated
+ * (VR_MSG_RING): its requests also come through ring->up (answered in
+ * 'wbuf' like the socket's), its punts go into ring->down; the datapath's
+ * eventfd (ring->efd_up) is in the epoll set, edge-triggered, with
+ * vrd->ring_wake as its data (never the client: a client freed in an epoll
+ * round may still have a ring event later in that round). */
 struct vrd_conn {
     struct vrd_src src;
+    struct vr_ring_chan *ring;
     struct vrd *vrd;
     struct vrd_conn *next;
     uint8_t rbuf[VR_MSG_MAX * 8];
@@ -282,6 +293,16 @@ struct vrd {
     uint64_t holds_released; /* ... whose held packet was forwarded ... */
     uint64_t holds_dropped;  /* ... or discarded by a DROP flow ... */
     uint64_t holds_evicted;  /* ... or replaced before any flow came */
+    /* rings (VR_MSG_RING) */
+    int prefault;             /* struct vrd_options' prefault_flows */
+    struct vrd_src ring_wake; /* VRD_SRC_RING, fd -1: what every ring eventfd's event names */
+    struct vr_msg *ring_batch; /* VRD_RING_BATCH decoded ring requests */
+    uint64_t ring_records;    /* requests taken from rings ... */
+    uint64_t ring_malformed;  /* ... records dropped: bad size or frame ... */
+    uint64_t ring_corrupt;    /* ... rings ended because an index was out of range */
+    uint64_t ring_punts;      /* punts put into rings (also in punts_sent) */
+    uint64_t ring_punt_full;  /* punts that found the ring full (sent to the agent interface) */
+    uint64_t ring_wakes;      /* eventfd writes waking an agent */
     volatile int stop;
 };
 
@@ -458,6 +479,7 @@ struct vrd_options {
     int no_fabric_uso; /* no UDP_SEGMENT sends towards the fabric */
     int no_fabric_gro; /* no UDP_GRO on the fabric's UDP sockets */
     int no_tso_direct; /* super-frames to the fabric cut into slots and run segment by segment */
+    int prefault_flows; /* touch the flow table at start (resident memory for no first-touch faults) */
     struct dp_config cfg;
 };
 
@@ -521,5 +543,17 @@ void vrd_ctl_close(struct vrd *vrd, struct vrd_conn *c);
  * reply) are appended to 'out'. Returns 0, or the buffer error when the
  * answer could not be queued. Exposed for unit tests. */
 int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out) STRATA_WARN_UNUSED;
+/* Handles the requests client 'c' put into its ring (at most
+ * VRD_RING_BUDGET): malformed records are counted and dropped, an index
+ * out of range ends the session. Returns 1 when the ring still holds
+ * requests, 0 when it is empty (or gone). */
+int vrd_ring_drain(struct vrd *vrd, struct vrd_conn *c);
+/* Before the loop waits: drains every client's ring and tells each it may
+ * be woken. Returns 0 when the loop may sleep, 1 when a ring has work. */
+int vrd_rings_idle(struct vrd *vrd);
+/* After the loop waited: the rings' consumers are awake again. */
+void vrd_rings_awake(struct vrd *vrd);
+/* Wakes the agents whose rings got punts this turn and that sleep. */
+void vrd_rings_kick(struct vrd *vrd);
 
 #endif

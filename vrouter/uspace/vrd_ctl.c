@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -162,7 +163,8 @@ int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out)
     case VR_MSG_STATS:
     case VR_MSG_REPLY:
     case VR_MSG_PUNT:
-    case VR_MSG_PUNT_SUB: /* a connection's own request: conn_parse answers it */
+    case VR_MSG_PUNT_SUB: /* a connection's own requests: conn_parse answers them */
+    case VR_MSG_RING:
         rc = VRD_EREQUEST;
         break;
     case VR_MSG_IF:
@@ -181,6 +183,7 @@ int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out)
     case VR_MSG_VNI_DEL:
     case VR_MSG_FLOW:
     case VR_MSG_FLOW_DEL:
+    case VR_MSG_FLOW_PAIR:
     case VR_MSG_GEN_BEGIN:
     case VR_MSG_SWEEP:
         /* the core's tables, then the OS devices that follow them */
@@ -191,6 +194,8 @@ int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out)
             ports_reconcile(vrd);
         } else if (rc == 0 && m->type == VR_MSG_FLOW) {
             vrd_hold_release(vrd, value, &m->u.flow);
+        } else if (rc == 0 && m->type == VR_MSG_FLOW_PAIR) {
+            vrd_hold_release(vrd, value, &m->u.pair.fwd);
         }
         if (rc == 0 && (m->flags & VR_MSG_F_QUIET)) {
             return 0; /* answered only when it fails */
@@ -198,6 +203,196 @@ int vrd_ctl_handle(struct vrd *vrd, const struct vr_msg *m, struct buf *out)
         break;
     }
     return put_reply(out, m->seq, rc, value);
+}
+
+/* Answers VR_MSG_PUNT_SUB 'm' of client 'c' (from its socket or its
+ * ring). Returns 0 or the buffer error. */
+static int punt_sub(struct vrd *vrd, struct vrd_conn *c, const struct vr_msg *m)
+{
+    int sub = vrd_hold_subscribe(vrd, m->u.id ? c : vrd->punt_conn == c ? NULL : vrd->punt_conn);
+    if (sub == 0) {
+        log_info("vrouter", !m->u.id ? "flow misses punted on the agent interface"
+                            : c->ring ? "flow misses punted into the client's ring"
+                                      : "flow misses punted on the control connection", "fd=%d", c->src.fd);
+    }
+    return put_reply(&c->wbuf, m->seq, sub, 0);
+}
+
+/* ---- rings ---- */
+
+/* Ends client 'c''s ring (the session goes on over the socket). */
+static void ring_end(struct vrd *vrd, struct vrd_conn *c)
+{
+    if (!c->ring) {
+        return;
+    }
+    (void)epoll_ctl(vrd->ep, EPOLL_CTL_DEL, c->ring->efd_up, NULL);
+    vr_ring_chan_close(c->ring);
+    free(c->ring);
+    c->ring = NULL;
+}
+
+/* Answers VR_MSG_RING 'm' of client 'c': a new channel whose descriptors
+ * ride on the reply (SCM_RIGHTS), or a refusal in 'wbuf'. Returns 0, or
+ * -1 when the session must end. */
+static int ring_setup(struct vrd *vrd, struct vrd_conn *c, const struct vr_msg *m)
+{
+    int code = 0;
+    if (c->ring) {
+        code = VRD_EREQUEST; /* one ring per session */
+    } else {
+        vrd_ctl_flush(vrd, c); /* the descriptors must ride on this reply's bytes */
+        if (c->wbuf.size || c->closing) {
+            code = VRD_EREQUEST;
+        }
+    }
+    struct vr_ring_chan *ch = NULL;
+    if (code == 0) {
+        ch = calloc(1, sizeof *ch);
+        code = !ch ? LIB_ENOMEM : vr_ring_chan_create(m->u.ring.slots, ch);
+    }
+    if (code == 0 && !vrd->ring_batch) {
+        vrd->ring_batch = malloc(VRD_RING_BATCH * sizeof *vrd->ring_batch);
+        code = vrd->ring_batch ? 0 : LIB_ENOMEM;
+    }
+    if (code == 0) {
+        /* edge-triggered: every wake-up the agent writes is an event, and
+         * the count is never read (the rings are drained before each wait) */
+        struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.ptr = &vrd->ring_wake};
+        code = epoll_ctl(vrd->ep, EPOLL_CTL_ADD, ch->efd_up, &e) == 0 ? 0 : VRD_ESYS;
+    }
+    if (code != 0) {
+        if (ch && code != LIB_ENOMEM) {
+            vr_ring_chan_close(ch);
+        }
+        free(ch);
+        return put_reply(&c->wbuf, m->seq, code, 0) == 0 ? 0 : -1;
+    }
+    struct vr_msg r;
+    uint8_t frame[VR_MSG_MAX];
+    size_t size = 0;
+    vr_msg_init(&r, VR_MSG_REPLY, 0, m->seq);
+    r.u.reply.value = m->u.ring.slots;
+    int rc = vr_msg_encode(&r, frame, sizeof frame, &size);
+    union {
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = {.iov_base = frame, .iov_len = size};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
+    int fds[3] = {ch->memfd, ch->efd_down, ch->efd_up};
+    memcpy(CMSG_DATA(cm), fds, sizeof fds);
+    ssize_t n = rc == 0 ? sendmsg(c->src.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) : -1;
+    c->ring = ch;
+    if (n <= 0) {
+        /* the descriptors did not leave: no ring; the session goes on */
+        ring_end(vrd, c);
+        return put_reply(&c->wbuf, m->seq, VRD_ESYS, 0) == 0 ? 0 : -1;
+    }
+    if ((size_t)n < size && buf_put(&c->wbuf, frame + n, size - (size_t)n) != 0) {
+        return -1;
+    }
+    log_info("vrouter", "ring channel set up", "fd=%d slots=%u bytes=%zu", c->src.fd, m->u.ring.slots, ch->map_size);
+    return 0;
+}
+
+int vrd_ring_drain(struct vrd *vrd, struct vrd_conn *c)
+{
+    uint32_t taken = 0;
+    while (c->ring && !c->closing && taken < VRD_RING_BUDGET) {
+        uint32_t n = 0;
+        int rc = 0;
+        while (n < VRD_RING_BATCH) {
+            uint8_t rec[VR_MSG_MAX];
+            size_t size = 0;
+            rc = vr_ring_get(&c->ring->up, rec, &size);
+            if (rc == VR_RING_EMALFORMED) {
+                vrd->ring_malformed++;
+                continue;
+            }
+            if (rc != 0) {
+                break;
+            }
+            taken++;
+            struct vr_msg *m = &vrd->ring_batch[n];
+            if (vr_msg_decode(rec, size, m) != 0 || m->type == VR_MSG_RING) {
+                vrd->ring_malformed++; /* dropped: the socket's rules, but the session stays */
+                continue;
+            }
+            if (m->type == VR_MSG_FLOW) {
+                dp_flow_prefetch(vrd->dp, &m->u.flow.key);
+            } else if (m->type == VR_MSG_FLOW_PAIR) {
+                dp_flow_prefetch(vrd->dp, &m->u.pair.fwd.key);
+                dp_flow_prefetch(vrd->dp, &m->u.pair.rev.key);
+            }
+            n++;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            vrd->ring_records++;
+            const struct vr_msg *m = &vrd->ring_batch[i];
+            if (m->type == VR_MSG_PUNT_SUB ? punt_sub(vrd, c, m) != 0 : vrd_ctl_handle(vrd, m, &c->wbuf) != 0) {
+                log_warn("vrouter", "control client backlog too large; closing session", "fd=%d", c->src.fd);
+                c->closing = 1;
+                break;
+            }
+        }
+        if (rc == VR_RING_ECORRUPT) {
+            vrd->ring_corrupt++;
+            log_warn("vrouter", "ring index out of range; closing session", "fd=%d", c->src.fd);
+            c->closing = 1;
+            ring_end(vrd, c); /* its memory is read no more */
+        }
+        if (rc != 0 && rc != VR_RING_EMALFORMED) {
+            break;
+        }
+    }
+    if (taken) {
+        vrd_hold_replay(vrd); /* the held packets these installs released */
+    }
+    if (c->ring && vr_ring_producer_waits(&c->ring->up)) {
+        vr_ring_signal(c->ring->efd_down);
+    }
+    if (c->wbuf.size || c->closing) {
+        vrd_ctl_flush(vrd, c);
+    }
+    return taken >= VRD_RING_BUDGET;
+}
+
+int vrd_rings_idle(struct vrd *vrd)
+{
+    int busy = 0;
+    for (struct vrd_conn *c = vrd->conns; c; c = c->next) {
+        if (!c->ring || c->closing) {
+            continue;
+        }
+        if (vrd_ring_drain(vrd, c) || (c->ring && !vr_ring_prepare_sleep(&c->ring->up))) {
+            busy = 1;
+        }
+    }
+    return busy;
+}
+
+void vrd_rings_awake(struct vrd *vrd)
+{
+    for (struct vrd_conn *c = vrd->conns; c; c = c->next) {
+        if (c->ring) {
+            vr_ring_awake(&c->ring->up);
+        }
+    }
+}
+
+void vrd_rings_kick(struct vrd *vrd)
+{
+    struct vrd_conn *c = vrd->punt_conn;
+    if (c && c->ring && vr_ring_consumer_sleeps(&c->ring->down)) {
+        vr_ring_signal(c->ring->efd_down);
+        vrd->ring_wakes++;
+    }
 }
 
 /* ---- sessions ---- */
@@ -208,8 +403,8 @@ static void conn_events(struct vrd *vrd, struct vrd_conn *c)
     if (!c->paused && !c->closing) {
         ev |= EPOLLIN;
     }
-    if (c->wbuf.size) {
-        ev |= EPOLLOUT;
+    if (c->wbuf.size || c->closing) {
+        ev |= EPOLLOUT; /* a closing session ends on its next (writable) event */
     }
     struct epoll_event e = {.events = ev, .data.ptr = &c->src};
     (void)epoll_ctl(vrd->ep, EPOLL_CTL_MOD, c->src.fd, &e);
@@ -236,6 +431,11 @@ void vrd_ctl_close(struct vrd *vrd, struct vrd_conn *c)
     if (vrd->punt_conn == c) {
         vrd->punt_conn = NULL; /* held packets stay until a flow or a newer punt */
     }
+    if (c->ring) {
+        log_info("vrouter", "ring channel ended with its session", "fd=%d malformed=%llu", c->src.fd,
+                 (unsigned long long)c->ring->up.malformed);
+    }
+    ring_end(vrd, c);
     for (struct vrd_conn **l = &vrd->conns; *l; l = &(*l)->next) {
         if (*l == c) {
             *l = c->next;
@@ -302,13 +502,15 @@ static int conn_parse(struct vrd *vrd, struct vrd_conn *c)
             break;
         }
         at += size;
-        if (m.type == VR_MSG_PUNT_SUB) {
-            int sub = vrd_hold_subscribe(vrd, m.u.id ? c : vrd->punt_conn == c ? NULL : vrd->punt_conn);
-            if (sub == 0) {
-                log_info("vrouter", m.u.id ? "flow misses punted on the control connection"
-                                           : "flow misses punted on the agent interface", "fd=%d", c->src.fd);
+        if (m.type == VR_MSG_RING) {
+            if (ring_setup(vrd, c, &m) != 0) {
+                rc = -1;
+                break;
             }
-            if (put_reply(&c->wbuf, m.seq, sub, 0) != 0) {
+            continue;
+        }
+        if (m.type == VR_MSG_PUNT_SUB) {
+            if (punt_sub(vrd, c, &m) != 0) {
                 rc = -1;
                 break;
             }

@@ -785,7 +785,19 @@ static int hold_punt(struct vrd *vrd, uint32_t ifindex, int *vm_in, const struct
     m.u.punt = (struct vr_msg_punt){.reason = DP_PUNT_FLOW_MISS, .ifindex = ifindex, .vrf = be32_load(h + 8),
                                     .flow = flow, .frame_size = (uint16_t)t->len};
     memcpy(m.u.punt.frame, pkt->buf + t->off, t->len);
-    if (vrd_ctl_put(vrd->punt_conn, &m) != 0) {
+    struct vr_ring_chan *ring = vrd->punt_conn->ring;
+    if (ring) {
+        /* encoded straight into the agent's ring slot */
+        int err = 0;
+        size_t size = 0;
+        uint8_t *dst = vr_ring_reserve(&ring->down, &err);
+        if (!dst || vr_msg_encode(&m, dst, VR_MSG_MAX, &size) != 0) {
+            vrd->ring_punt_full += dst == NULL;
+            return 0; /* full (or the agent broke its index): the agent interface takes it */
+        }
+        vr_ring_commit(&ring->down, size);
+        vrd->ring_punts++;
+    } else if (vrd_ctl_put(vrd->punt_conn, &m) != 0) {
         return 0;
     }
     if (e->flow != DP_FLOW_NONE) {
@@ -1625,6 +1637,7 @@ static void io_ready(struct vrd *vrd, struct vrd_src *src)
         }
         case VRD_SRC_LISTEN:
         case VRD_SRC_CONN:
+        case VRD_SRC_RING:
             return;
         }
         if (count == 0) {

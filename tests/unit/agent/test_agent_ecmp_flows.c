@@ -480,16 +480,32 @@ static void test_flow_limit_drops_and_counts(void **state)
     agent_fx_free(f);
 }
 
-static void test_flow_aging_idle(void **state)
+/* Aging on virtual time; 'pairs': forward flows go to the datapath as one
+ * FLOW_PAIR request each (a datapath with rings), linked there. */
+static void flow_aging_idle(bool pairs)
 {
-    (void)state;
     struct agent_fx *f = fx_new(FABRIC_A, 0, 1000);
     int rc;
+    agent_flow_pairs_set(f->core, pairs);
     f->now = 10000;
     agent_time_set(f->core, f->now);
     first_packet(f, 0xc0a80102u, 1, &rc); /* F1 */
     first_packet(f, 0xc0a80102u, 2, &rc); /* F2 */
     first_packet(f, 0x0a0a0a0au, 3, &rc); /* D: a drop flow */
+    assert_int_equal(f->msgs[VR_MSG_FLOW_PAIR], pairs ? 2 : 0);
+    assert_int_equal(f->msgs[VR_MSG_FLOW], pairs ? 1 : 5);
+    struct dp_flow_key fk = {.vrf = 1, .sport = 1, .dport = 7000, .proto = 17, .family = 4};
+    be32_store(fk.src, 0xc0a80101u);
+    be32_store(fk.dst, 0xc0a80102u);
+    struct dp_flow_key rk = {.vrf = 1, .sport = 7000, .dport = 1, .proto = 17, .family = 4};
+    be32_store(rk.src, 0xc0a80102u);
+    be32_store(rk.dst, 0xc0a80101u);
+    struct dp_flow fw, rv;
+    assert_int_equal(dp_flow_get(f->dp, &fk, &fw), 0);
+    assert_int_equal(dp_flow_get(f->dp, &rk, &rv), 0);
+    assert_int_equal(fw.action.type, DP_FLOW_FORWARD);
+    assert_int_equal(rv.action.type, DP_FLOW_FORWARD);
+    assert_int_equal(fw.reverse, pairs ? rv.index : DP_FLOW_NONE); /* linked only as a pair */
     struct agent_status st;
     agent_status_get(f->core, &st);
     assert_int_equal(st.flow_entries, 5);
@@ -546,6 +562,18 @@ static void test_flow_aging_idle(void **state)
     agent_fx_free(f);
 }
 
+static void test_flow_aging_idle(void **state)
+{
+    (void)state;
+    flow_aging_idle(false);
+}
+
+static void test_flow_aging_idle_pairs(void **state)
+{
+    (void)state;
+    flow_aging_idle(true);
+}
+
 /* Many flows through the table: growth, deletion with backward shifts and
  * re-use keep every recorded flow findable (aging removes exactly those). */
 static void test_flow_table_churn(void **state)
@@ -596,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_evpn_mac_bridges_between_agents),
         cmocka_unit_test(test_flow_limit_drops_and_counts),
         cmocka_unit_test(test_flow_aging_idle),
+        cmocka_unit_test(test_flow_aging_idle_pairs),
         cmocka_unit_test(test_flow_table_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,7 @@
 
 #include "vrouter/msg/msg.h"
 
-#define SAMPLE_COUNT 31
+#define SAMPLE_COUNT 33
 
 /* Fills 'm' with sample 'i' (0 <= i < SAMPLE_COUNT). */
 static inline void sample_msg(unsigned i, struct vr_msg *m)
@@ -171,6 +171,20 @@ static inline void sample_msg(unsigned i, struct vr_msg *m)
         m->u.flow.key = (struct dp_flow_key){.vrf = 5, .src = {10, 0, 0, 1}, .dst = {10, 0, 0, 2}, .sport = 1000,
                                              .dport = 2000, .proto = 17, .family = 4};
         m->u.flow.action.type = DP_FLOW_FORWARD;
+        return;
+    case 31:
+        vr_msg_init(m, VR_MSG_FLOW_PAIR, VR_MSG_F_QUIET, seq);
+        m->u.pair.fwd.key = (struct dp_flow_key){.vrf = 5, .src = {10, 0, 0, 1}, .dst = {10, 0, 0, 2}, .sport = 1000,
+                                                 .dport = 2000, .proto = 17, .family = 4};
+        m->u.pair.fwd.action = (struct dp_flow_action){.type = DP_FLOW_NAT, .flags = DP_FA_DNAT, .nat_ip = 0x0a000009};
+        m->u.pair.rev.key = (struct dp_flow_key){.vrf = 6, .src = {10, 0, 0, 9}, .dst = {10, 0, 0, 1}, .sport = 2000,
+                                                 .dport = 1000, .proto = 17, .family = 4};
+        m->u.pair.rev.action = (struct dp_flow_action){.type = DP_FLOW_NAT, .flags = DP_FA_SNAT | DP_FA_VRF,
+                                                       .nat_ip = 0x0a000002, .vrf = 5};
+        return;
+    case 32:
+        vr_msg_init(m, VR_MSG_RING, 0, seq);
+        m->u.ring.slots = VR_RING_SLOTS_MIN * 64;
         return;
     default:
         vr_msg_init(m, VR_MSG_REPLY, 0, seq);

@@ -155,6 +155,13 @@ static void msg_equal(const struct vr_msg *a, const struct vr_msg *b)
     case VR_MSG_PUNT_SUB:
         assert_int_equal(a->u.id, b->u.id);
         return;
+    case VR_MSG_FLOW_PAIR:
+        flow_equal(&a->u.pair.fwd, &b->u.pair.fwd);
+        flow_equal(&a->u.pair.rev, &b->u.pair.rev);
+        return;
+    case VR_MSG_RING:
+        assert_int_equal(a->u.ring.slots, b->u.ring.slots);
+        return;
     case VR_MSG_PUNT:
         assert_int_equal(a->u.punt.reason, b->u.punt.reason);
         assert_int_equal(a->u.punt.ifindex, b->u.punt.ifindex);

@@ -10,7 +10,12 @@
  * interface, and that flow misses punted on a subscribed connection hold
  * their first packet until a flow is installed for it, which forwards it
  * (or discards it for a drop flow), with quiet requests answered only on
- * failure. */
+ * failure; and that a client's ring channel (VR_MSG_RING) carries its
+ * requests and its punts with the socket's rules: malformed records
+ * dropped and counted, the session kept, answers on the socket, an index
+ * out of range ending only that session, one ring per session and a new
+ * one for every session. */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -537,6 +543,195 @@ static void test_punts_held_on_the_connection(void **state)
     assert_null(f->vrd->punt_conn);
 }
 
+/* Asks for a ring on 'c' and maps the descriptors of the answer into
+ * 'ch'. Returns the reply's code. */
+static int cli_ring(struct fix *f, struct cli *c, struct vr_ring_chan *ch)
+{
+    struct vr_msg m, r;
+    vr_msg_init(&m, VR_MSG_RING, 0, 0);
+    m.u.ring.slots = VR_RING_SLOTS_MIN;
+    uint32_t seq = cli_send(c, &m);
+    assert_int_equal(c->len, 0);
+    for (int turn = 0; turn < 100; turn++) {
+        assert_int_equal(vrd_run_once(f->vrd, 2), 0);
+        union {
+            char buf[CMSG_SPACE(3 * sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        uint8_t reply[VR_MSG_HDR_SIZE + 8];
+        struct iovec iov = {.iov_base = reply, .iov_len = sizeof reply};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                            .msg_controllen = sizeof ctl.buf};
+        ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            continue;
+        }
+        assert_int_equal(n, sizeof reply);
+        assert_int_equal(vr_msg_decode(reply, sizeof reply, &r), 0);
+        assert_int_equal(r.seq, seq);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        if (r.u.reply.code != 0) {
+            assert_null(cm);
+            return r.u.reply.code;
+        }
+        assert_non_null(cm);
+        assert_int_equal(cm->cmsg_type, SCM_RIGHTS);
+        assert_int_equal(cm->cmsg_len, CMSG_LEN(3 * sizeof(int)));
+        int fds[3];
+        memcpy(fds, CMSG_DATA(cm), sizeof fds);
+        assert_int_equal(r.u.reply.value, VR_RING_SLOTS_MIN);
+        assert_int_equal(vr_ring_chan_open(fds[0], fds[1], fds[2], VR_RING_SLOTS_MIN, ch), 0);
+        return 0;
+    }
+    fail_msg("no answer to the ring request");
+    return -1;
+}
+
+/* Puts 'm' (a fresh seq) into the ring; returns the seq. */
+static uint32_t ring_send(struct cli *c, struct vr_ring_chan *ch, struct vr_msg *m)
+{
+    uint8_t frame[VR_MSG_MAX];
+    size_t size = 0;
+    m->seq = ++c->seq;
+    assert_int_equal(vr_msg_encode(m, frame, sizeof frame, &size), 0);
+    assert_int_equal(vr_ring_put(&ch->up, frame, size), 0);
+    return m->seq;
+}
+
+/* Nothing waits on the socket. */
+static void socket_quiet(struct cli *c)
+{
+    uint8_t b[16];
+    assert_int_equal(c->len, 0);
+    assert_int_equal(recv(c->fd, b, sizeof b, MSG_DONTWAIT), -1);
+}
+
+static void test_ring_channel(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    base(f, c);
+    struct vr_msg m, r;
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif = (struct dp_if){.ifindex = 0, .type = DP_IF_AGENT};
+    assert_int_equal(req(f, c, &m), 0);
+    vr_msg_init(&m, VR_MSG_IF, 0, 0);
+    m.u.ifc.dpif = (struct dp_if){.ifindex = 3, .type = DP_IF_VM, .flags = DP_IF_POLICY, .vrf = 1,
+                                  .mac = {2, 0, 0, 0, 0, 3}};
+    assert_int_equal(req(f, c, &m), 0);
+    struct vr_ring_chan ch;
+    assert_int_equal(cli_ring(f, c, &ch), 0);
+    struct vr_ring_chan again;
+    assert_int_equal(cli_ring(f, c, &again), VRD_EREQUEST); /* one per session */
+
+    /* requests through the ring, answers on the socket */
+    assert_int_equal(vr_ring_prepare_sleep(&ch.down), 1); /* the agent waits for punts */
+    assert_int_equal(route_add(f, c, 1, 2, 16, 10), 0);
+    vr_msg_init(&m, VR_MSG_PUNT_SUB, 0, 0);
+    m.u.id = VR_PUNT_SUB_ALL;
+    uint32_t seq = ring_send(c, &ch, &m);
+    vr_ring_signal(ch.efd_up);
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.seq, seq);
+    assert_int_equal(r.u.reply.code, 0);
+    assert_non_null(f->vrd->punt_conn);
+
+    /* a miss is punted into the ring, the sleeping agent woken, the socket quiet */
+    uint8_t frame[128], rec[VR_MSG_MAX];
+    struct dp_flow_key k1, k2;
+    size_t len = miss_frame(frame, 1000, &k1), size = 0;
+    vrd_rx_frame(f->vrd, 3, frame, (uint32_t)len);
+    turns(f, 1);
+    struct pollfd pf = {.fd = ch.efd_down, .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 0), 1);
+    assert_int_equal(vr_ring_get(&ch.down, rec, &size), 0);
+    assert_int_equal(vr_msg_decode(rec, size, &r), 0);
+    assert_int_equal(r.type, VR_MSG_PUNT);
+    assert_int_equal(r.u.punt.ifindex, 3);
+    assert_int_equal(r.u.punt.frame_size, len);
+    assert_memory_equal(r.u.punt.frame, frame, len);
+    socket_quiet(c);
+    assert_int_equal(f->vrd->ring_punts, 1);
+    assert_int_equal(if_tx(f, 0), 1);         /* the core counts the punt as the agent interface's ... */
+    assert_int_equal(f->vrd->tx_errors, 0); /* ... but nothing was sent there (it has no device) */
+
+    /* one quiet FLOW_PAIR installs both directions, linked, and forwards the held packet */
+    uint64_t tx = if_tx(f, 2);
+    vr_msg_init(&m, VR_MSG_FLOW_PAIR, VR_MSG_F_QUIET, 0);
+    m.u.pair.fwd.key = k1;
+    m.u.pair.fwd.action.type = DP_FLOW_FORWARD;
+    t_key4(&k2, 1, 0x0a020009, 0x0a010001, 17, 2000, 1000);
+    m.u.pair.rev.key = k2;
+    m.u.pair.rev.action.type = DP_FLOW_FORWARD;
+    (void)ring_send(c, &ch, &m);
+    turns(f, 2);
+    assert_int_equal(if_tx(f, 2), tx + 1);
+    assert_int_equal(f->vrd->holds_released, 1);
+    struct dp_flow fw, rv;
+    assert_int_equal(dp_flow_get(f->vrd->dp, &k1, &fw), 0);
+    assert_int_equal(dp_flow_get(f->vrd->dp, &k2, &rv), 0);
+    assert_int_equal(fw.state, DP_FLOW_ACTIVE);
+    assert_int_equal(fw.reverse, rv.index);
+    assert_int_equal(rv.reverse, fw.index);
+    socket_quiet(c);
+
+    /* malformed records are dropped and counted; the session stays */
+    uint8_t junk[40];
+    memset(junk, 0x5a, sizeof junk);
+    assert_int_equal(vr_ring_put(&ch.up, junk, sizeof junk), 0);
+    int err = 0;
+    uint8_t *slot = vr_ring_reserve(&ch.up, &err);
+    assert_non_null(slot);
+    vr_ring_commit(&ch.up, 20);
+    uint32_t huge = VR_MSG_MAX + 1;
+    memcpy(slot - VR_RING_SLOT_DATA, &huge, 4); /* the size word rewritten after publication */
+    /* a quiet request that fails is answered on the socket */
+    flow_msg(&m, VR_MSG_F_QUIET, &k1, DP_FLOW_FORWARD);
+    m.u.flow.key.vrf = 99;
+    seq = ring_send(c, &ch, &m);
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.seq, seq);
+    assert_int_equal(r.u.reply.code, VR_EINVAL);
+    assert_int_equal(f->vrd->ring_malformed, 2);
+    vr_msg_init(&m, VR_MSG_STATS_REQ, 0, 0);
+    seq = ring_send(c, &ch, &m);
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.type, VR_MSG_STATS);
+    assert_int_equal(r.seq, seq);
+    assert_int_equal(cli_recv(f, c, &r), 0);
+    assert_int_equal(r.type, VR_MSG_REPLY);
+
+    /* a second session gets its own ring */
+    struct cli *c2 = cli_open(f);
+    struct vr_ring_chan ch2;
+    assert_int_equal(cli_ring(f, c2, &ch2), 0);
+    struct stat s1, s2;
+    assert_int_equal(fstat(ch.memfd, &s1), 0);
+    assert_int_equal(fstat(ch2.memfd, &s2), 0);
+    assert_true(s1.st_ino != s2.st_ino);
+
+    /* an index out of range ends that session only; forwarding state stays */
+    *(uint32_t *)ch.up.hdr = ch.up.pos + VR_RING_SLOTS_MIN * 2;
+    vr_ring_signal(ch.efd_up);
+    assert_int_equal(cli_recv(f, c, &r), -1);
+    assert_int_equal(f->vrd->ring_corrupt, 1);
+    assert_null(f->vrd->punt_conn);
+    assert_int_equal(dp_flow_get(f->vrd->dp, &k1, &fw), 0);
+    assert_int_equal(fw.state, DP_FLOW_ACTIVE);
+    vr_msg_init(&m, VR_MSG_STATS_REQ, 0, 0);
+    seq = ring_send(c2, &ch2, &m);
+    assert_int_equal(cli_recv(f, c2, &r), 0);
+    assert_int_equal(r.type, VR_MSG_STATS);
+    vr_ring_chan_close(&ch);
+    cli_close(f, c);
+
+    /* a client that goes away takes its ring with it (headless) */
+    vr_ring_chan_close(&ch2);
+    cli_close(f, c2);
+    assert_null(f->vrd->conns);
+    assert_int_equal(dp_flow_get(f->vrd->dp, &k2, &rv), 0);
+}
+
 /* PUNT frames and a subscription without a connection are not requests. */
 static void test_punt_frames_are_not_requests(void **state)
 {
@@ -570,6 +765,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fabric_sockets_follow_the_interface, setup, teardown),
         cmocka_unit_test_setup_teardown(test_punts_held_on_the_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_punt_frames_are_not_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ring_channel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
