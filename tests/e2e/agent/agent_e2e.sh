@@ -185,6 +185,14 @@ case $first in mplsudp) want=udp ;; mplsgre) want=gre ;; vxlan) want=vxlan ;; es
 fa=$(actl a status | awk '/^flows/ {print $3}')
 [ "${fa:-0}" -ge 2 ] && pass "agent A installed $fa forward flow pairs from punted first packets" ||
     fail "agent A installed no flows (${fa:-none})"
+# the flow path ran over the shared-memory ring: the datapath's punts came
+# through it, every request went into it (none written to the socket), and
+# no record was malformed
+read -r ron rpunts rreq rmal rwrites < <(actl a status | awk '/^ring / {o = $2; p = $4; q = $6; m = $10}
+    /^datapath requests/ {w = $5} END {print o, p, q, m, w}')
+[ "$ron" = on ] && [ "${rpunts:-0}" -ge 1 ] && [ "${rreq:-0}" -ge 1 ] && [ "${rmal:-1}" = 0 ] && [ "${rwrites:-1}" = 0 ] &&
+    pass "A's flow path ran over the ring ($rpunts punts, $rreq requests, no socket writes)" ||
+    { fail "A's ring: ${ron:-?} punts ${rpunts:-?} requests ${rreq:-?} malformed ${rmal:-?} socket writes ${rwrites:-?}"; actl a status; }
 
 if busybox nslookup -h 2>&1 | grep -qi usage; then
     in_ns $V2 timeout 10 busybox nslookup vm2 192.168.1.254 >"$WORK/dns-vm2.log" 2>&1
