@@ -12,6 +12,7 @@
  * denied flow becomes a drop flow. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "vrouter/agent/agent_int.h"
@@ -234,6 +235,39 @@ static void ft_remove_at(struct agent_flows *t, uint32_t i)
     }
 }
 
+/* The table's storage: zeroed; from 4 MiB on, mapped on its own and
+ * populated at once (MAP_POPULATE): the re-insertion that follows touches
+ * nearly every page anyway, and each page left to a first touch cost a
+ * read fault (the zero page), then a write fault and a TLB flush, in the
+ * middle of a batch of flow misses. */
+#define FT_BIG ((size_t)4 << 20)
+
+static size_t ft_bytes(uint32_t cap)
+{
+    return (size_t)cap * sizeof(struct agent_flow_ent);
+}
+
+static struct agent_flow_ent *ft_slots_alloc(uint32_t cap)
+{
+    if (ft_bytes(cap) < FT_BIG) {
+        return calloc(cap, sizeof(struct agent_flow_ent));
+    }
+    void *p = mmap(NULL, ft_bytes(cap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void ft_slots_free(struct agent_flow_ent *slots, uint32_t cap)
+{
+    if (!slots) {
+        return;
+    }
+    if (ft_bytes(cap) < FT_BIG) {
+        free(slots);
+    } else {
+        munmap(slots, ft_bytes(cap));
+    }
+}
+
 /* Room for 'more' entries at a load of at most one half. */
 static int ft_reserve(struct agent_flows *t, uint32_t more)
 {
@@ -244,7 +278,7 @@ static int ft_reserve(struct agent_flows *t, uint32_t more)
     while ((uint64_t)(t->count + more) * 2 > cap) {
         cap *= 2;
     }
-    struct agent_flow_ent *slots = calloc(cap, sizeof *slots);
+    struct agent_flow_ent *slots = ft_slots_alloc(cap);
     if (!slots) {
         return LIB_ENOMEM;
     }
@@ -257,13 +291,13 @@ static int ft_reserve(struct agent_flows *t, uint32_t more)
             ft_put(t, &old.slots[i]);
         }
     }
-    free(old.slots);
+    ft_slots_free(old.slots, old.cap);
     return 0;
 }
 
 void agent_flows_destroy(struct agent_core *c)
 {
-    free(c->flows.slots);
+    ft_slots_free(c->flows.slots, c->flows.cap);
     memset(&c->flows, 0, sizeof c->flows);
 }
 

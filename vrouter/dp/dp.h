@@ -445,6 +445,10 @@ void dp_flow_prefetch(const struct dp *dp, const struct dp_flow_key *key);
  * later pays the page's first-touch fault (the table becomes resident:
  * about 128 bytes per flow slot plus its tag). */
 void dp_flow_prefault(struct dp *dp);
+/* The flow table's storage, for hosts that tune its memory (huge pages):
+ * region 'i' (0: the entries, 1: their tags) at '*p', '*size' bytes.
+ * Returns 0, or -1 for 'i' past the last. */
+int dp_flow_table_region(const struct dp *dp, unsigned i, void **p, size_t *size) STRATA_WARN_UNUSED;
 
 /* ---- statistics ---- */
 struct dp_stats {

@@ -90,6 +90,21 @@ void dp_flow_prefault(struct dp *dp)
     }
 }
 
+int dp_flow_table_region(const struct dp *dp, unsigned i, void **p, size_t *size)
+{
+    if (i == 0) {
+        *p = dp->flows_mem;
+        *size = ((size_t)dp->flow_main + dp->cfg.flow_overflow) * sizeof *dp->flows + 63;
+        return 0;
+    }
+    if (i == 1) {
+        *p = dp->flow_tag;
+        *size = (size_t)dp->flow_main * sizeof *dp->flow_tag;
+        return 0;
+    }
+    return -1;
+}
+
 void dp_flow_tables_free(struct dp *dp)
 {
     dp_pool_destroy(&dp->flow_ovf_pool);

@@ -44,7 +44,7 @@ enum vr_ring_err { VR_RING_ERRORS(STRATA_ERR_ENUM) };
 
 const char *vr_ring_strerror(int code);
 
-#define VR_RING_SLOTS_DEFAULT 4096u
+#define VR_RING_SLOTS_DEFAULT 8192u
 #define VR_RING_HDR_SIZE 256u
 #define VR_RING_SLOT_DATA 64u
 #define VR_RING_SLOT_SIZE (VR_RING_SLOT_DATA + VR_MSG_MAX)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,6 +61,18 @@ int vrd_create(const struct vrd_options *opt, struct vrd **out)
         goto fail;
     }
     if (vrd->prefault) {
+        /* resident from now on anyway: in transparent huge pages where the
+         * system gives them on request (a table touched at random costs a
+         * page walk per access past the TLB's reach with 4 KiB pages) */
+        void *p;
+        size_t size;
+        for (unsigned i = 0; dp_flow_table_region(vrd->dp, i, &p, &size) == 0; i++) {
+            const uintptr_t huge = (uintptr_t)2 << 20;
+            uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = ((uintptr_t)p + size) & ~(huge - 1);
+            if (end > start) {
+                (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+            }
+        }
         dp_flow_prefault(vrd->dp);
     }
     struct dp_config cfg = opt->cfg;

@@ -31,12 +31,14 @@
 /* A fixture with one control node (up), MPLSoUDP, fabric address 'fabric',
  * the flow limit and idle time given (0: the defaults) and ports vm1 and
  * vm2 in red; the datapath's time starts at 0. */
+static uint32_t fx_dp_flows = 4096; /* the datapath's flow slots in fx_new */
+
 static struct agent_fx *fx_new(uint32_t fabric, uint32_t flow_limit, uint64_t idle_ms)
 {
     struct dp_config dc;
     agent_fx_dp_config(&dc);
     dc.nhs = 8192;
-    dc.flows = 4096;
+    dc.flows = fx_dp_flows;
     struct agent_fx *f = agent_fx_new(&dc);
     f->now = 0;
     struct agent_config cfg = {.fabric_ip = fabric, .node_count = 1, .generation = 1, .encap_count = 1,
@@ -616,6 +618,43 @@ static void test_flow_table_churn(void **state)
     agent_fx_free(f);
 }
 
+/* A table past 4 MiB (its storage mapped and populated on its own, grown
+ * by doubling through two such mappings): 17,000 flow pairs recorded and
+ * installed, every one findable, all aged at once. */
+static void test_flow_table_large(void **state)
+{
+    (void)state;
+    fx_dp_flows = 65536;
+    struct agent_fx *f = fx_new(FABRIC_A, 0, 100);
+    fx_dp_flows = 4096;
+    agent_flow_pairs_set(f->core, true);
+    int rc;
+    agent_time_set(f->core, 0);
+    const int n = 17000;
+    for (int i = 0; i < n; i++) {
+        first_packet(f, 0xc0a80102u, (uint16_t)(20000 + i), &rc);
+        assert_int_equal(rc, 0);
+    }
+    struct agent_status st;
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.flow_entries, 2 * n);
+    assert_int_equal(f->msgs[VR_MSG_FLOW_PAIR], n);
+    for (int i = 0; i < n; i += 97) {
+        assert_true(dp_has_flow(f, 0xc0a80101u, 0xc0a80102u, (uint16_t)(20000 + i), 7000));
+        assert_true(dp_has_flow(f, 0xc0a80102u, 0xc0a80101u, 7000, (uint16_t)(20000 + i)));
+    }
+    size_t aged = 0;
+    for (int pass = 0; pass < 4 && aged < (size_t)n; pass++) {
+        aged += agent_flow_age(f->core, 1000); /* a pass may miss entries shifted behind it */
+    }
+    assert_int_equal(aged, n);
+    agent_status_get(f->core, &st);
+    assert_int_equal(st.flow_entries, 0);
+    assert_false(dp_has_flow(f, 0xc0a80101u, 0xc0a80102u, 20000, 7000));
+    assert_int_equal(f->dp_errors, 0);
+    agent_fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_flow_aging_idle),
         cmocka_unit_test(test_flow_aging_idle_pairs),
         cmocka_unit_test(test_flow_table_churn),
+        cmocka_unit_test(test_flow_table_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
