@@ -321,6 +321,11 @@ struct agent_flow_decision {
  * network). */
 int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
                     struct buf *reinject) STRATA_WARN_UNUSED;
+/* Starts loading the flow-table slots agent_flow_miss will probe first
+ * for flow miss 'p' (its key and the swapped one): a host holding a batch
+ * of punts calls it for each before deciding the first. Only a hint:
+ * anything but an IPv4 flow miss is ignored. */
+void agent_flow_prefetch(const struct agent_core *c, const struct agent_punt *p);
 
 /* ---- policy (agent_policy.c): ACLs compiled for the flow decision ---- */
 

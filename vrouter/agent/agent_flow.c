@@ -743,6 +743,20 @@ static int inject_hdr_put(struct buf *out, uint32_t to)
     return buf_put(out, hdr, sizeof hdr);
 }
 
+void agent_flow_prefetch(const struct agent_core *c, const struct agent_punt *p)
+{
+    const struct agent_flows *t = &c->flows;
+    struct ip4_view v;
+    if (t->cap == 0 || p->reason != DP_PUNT_FLOW_MISS || parse_ip4(p->frame, p->frame_size, &v) != 0) {
+        return;
+    }
+    struct dp_flow_key k, r;
+    key_fill(&k, p->vrf, v.src, v.dst, v.sport, v.dport, v.proto);
+    key_fill(&r, p->vrf, v.dst, v.src, v.dport, v.sport, v.proto);
+    __builtin_prefetch(&t->slots[dp_flow_hash(&k) & (t->cap - 1)], 1, 3);
+    __builtin_prefetch(&t->slots[dp_flow_hash(&r) & (t->cap - 1)], 1, 3);
+}
+
 int agent_flow_miss(struct agent_core *c, const struct agent_punt *p, struct agent_flow_decision *d,
                     struct buf *reinject)
 {

@@ -75,6 +75,7 @@ int main(int argc, char **argv);
 #define PUNT_RCVBUF (32 << 20)
 #define PUNT_RX_MAX 2048 /* punted frames are a header and one VM frame */
 #define VR_FLUSH_AT (256 * 1024)
+#define RING_BATCH 16 /* punts decoded and prefetched together */
 #define CTL_LINE_MAX 1024
 #define XMPP_TO XMPP_CONTROL_JID "/bgp-peer"
 
@@ -287,28 +288,45 @@ static void ring_kick(struct agentd *d)
 
 static void vr_punt(struct agentd *d, const struct vr_msg_punt *mp);
 
-/* Takes up to 'budget' punts from ring.down. Returns 1 when records are
- * left. */
+/* Takes up to 'budget' punts from ring.down, RING_BATCH at a time: a
+ * batch is decoded and its flow-table slots prefetched before the first
+ * is decided. Returns 1 when records are left. */
 static int ring_punts_take(struct agentd *d, unsigned budget)
 {
-    for (unsigned i = 0; i < budget && d->ring_on; i++) {
-        uint8_t rec[VR_MSG_MAX];
-        size_t size = 0;
-        struct vr_msg m;
-        int rc = vr_ring_get(&d->ring.down, rec, &size);
-        if (rc == VR_RING_EEMPTY) {
-            return 0;
+    static struct vr_msg batch[RING_BATCH];
+    unsigned taken = 0;
+    while (taken < budget && d->ring_on) {
+        unsigned n = 0;
+        int rc = 0;
+        while (n < RING_BATCH && taken < budget) {
+            uint8_t rec[VR_MSG_MAX];
+            size_t size = 0;
+            rc = vr_ring_get(&d->ring.down, rec, &size);
+            if (rc == VR_RING_EEMPTY || rc == VR_RING_ECORRUPT) {
+                break;
+            }
+            taken++;
+            struct vr_msg *m = &batch[n];
+            if (rc != 0 || vr_msg_decode(rec, size, m) != 0 || m->type != VR_MSG_PUNT) {
+                d->ring_malformed++;
+                continue;
+            }
+            struct agent_punt p = {.reason = m->u.punt.reason, .vrf = m->u.punt.vrf, .frame = m->u.punt.frame,
+                                   .frame_size = m->u.punt.frame_size};
+            agent_flow_prefetch(d->core, &p);
+            n++;
+        }
+        for (unsigned i = 0; i < n && d->ring_on; i++) {
+            d->ring_punts++;
+            vr_punt(d, &batch[i].u.punt);
         }
         if (rc == VR_RING_ECORRUPT) {
             ring_broken(d);
             return 0;
         }
-        if (rc != 0 || vr_msg_decode(rec, size, &m) != 0 || m.type != VR_MSG_PUNT) {
-            d->ring_malformed++;
-            continue;
+        if (rc == VR_RING_EEMPTY) {
+            return 0;
         }
-        d->ring_punts++;
-        vr_punt(d, &m.u.punt);
     }
     return d->ring_on;
 }
