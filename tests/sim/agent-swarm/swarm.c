@@ -93,12 +93,31 @@ static enum xmpp_family id_family(const char *id)
     return strchr(id, '-') ? XMPP_FAMILY_EVPN : strchr(id, ':') ? XMPP_FAMILY_INET6 : XMPP_FAMILY_INET;
 }
 
+/* Whether 'key' ("INSTANCE ID") is of an instance in 'insts'. */
+static bool key_in(const json_t *insts, const char *key)
+{
+    const char *sp = strchr(key, ' ');
+    char inst[XMPP_NAME_MAX];
+    if (!sp || (size_t)(sp - key) >= sizeof inst) {
+        return false;
+    }
+    memcpy(inst, key, (size_t)(sp - key));
+    inst[sp - key] = '\0';
+    return json_object_get(insts, inst) != NULL;
+}
+
 /* Removes the stale items (the control node's End-of-RIB). */
 static void sweep_stale(struct sa_agent *a)
 {
+    json_t *stale = json_object_size(a->stale_insts) ? json_object() : NULL;
     const char *k;
     json_t *v;
-    json_object_foreach(a->stale, k, v) {
+    json_object_foreach(a->routes, k, v) {
+        if (stale && key_in(a->stale_insts, k) && !json_object_get(a->fresh, k)) {
+            json_object_set(stale, k, json_true());
+        }
+    }
+    json_object_foreach(stale, k, v) {
         const char *sp = strchr(k, ' ');
         char inst[XMPP_NAME_MAX];
         struct xmpp_route_item it;
@@ -117,7 +136,9 @@ static void sweep_stale(struct sa_agent *a)
         json_object_del(a->hashes, k);
         a->swept++;
     }
-    json_object_clear(a->stale);
+    json_decref(stale);
+    json_object_clear(a->stale_insts);
+    json_object_clear(a->fresh);
 }
 
 static void ses_eor(void *arg)
@@ -125,7 +146,7 @@ static void ses_eor(void *arg)
     struct sa_agent *a = arg;
     a->eors++;
     a->eor_at_ms = uv_now(a->loop);
-    if (a->stale) {
+    if (a->stale_insts) {
         sweep_stale(a);
     }
 }
@@ -134,13 +155,8 @@ static void ses_in_sync(void *arg, const char *instance)
 {
     struct sa_agent *a = arg;
     a->in_syncs++;
-    size_t n = strlen(instance);
-    const char *k;
-    json_t *v, *tmp;
-    json_object_foreach_safe(a->stale, tmp, k, v) {
-        if (strncmp(k, instance, n) == 0 && k[n] == ' ') {
-            json_object_del(a->stale, k);
-        }
+    if (a->stale_insts) {
+        json_object_del(a->stale_insts, instance);
     }
 }
 
@@ -189,8 +205,8 @@ static void keep_item(struct sa_agent *a, const char *instance, const struct xmp
         return;
     }
     snprintf(key, sizeof key, "%s %s", instance, id);
-    if (a->stale) {
-        json_object_del(a->stale, key);
+    if (a->stale_insts && json_object_get(a->stale_insts, instance)) {
+        json_object_set(a->fresh, key, json_true());
     }
     if (it->retract) {
         json_object_del(a->routes, key);
@@ -510,7 +526,8 @@ void sa_agent_free(struct sa_agent *a)
     json_decref(a->routes);
     json_decref(a->subs);
     json_decref(a->hashes);
-    json_decref(a->stale);
+    json_decref(a->stale_insts);
+    json_decref(a->fresh);
     free(a->have);
     free(a);
 }
@@ -524,8 +541,9 @@ int sa_follow_config(struct sa_agent *a)
     if (!a->routes) a->routes = json_object();
     if (!a->subs) a->subs = json_object();
     if (!a->hashes) a->hashes = json_object();
-    if (!a->stale) a->stale = json_object();
-    return a->ports && a->routes && a->subs && a->hashes && a->stale ? 0 : LIB_ENOMEM;
+    if (!a->stale_insts) a->stale_insts = json_object();
+    if (!a->fresh) a->fresh = json_object();
+    return a->ports && a->routes && a->subs && a->hashes && a->stale_insts && a->fresh ? 0 : LIB_ENOMEM;
 }
 
 void sa_agent_close(struct sa_agent *a)
@@ -611,12 +629,20 @@ int sa_agent_reopen(struct sa_agent *a)
     a->close_by_peer = false;
     a->eors = 0;
     a->reopened = true;
-    /* everything held is stale until refreshed (an item, IN_SYNC) */
+    /* everything held is stale until refreshed (an item, IN_SYNC): its
+     * instances are marked, and what an item refreshes is noted */
     const char *k;
     json_t *v;
+    json_object_clear(a->fresh);
     json_object_foreach(a->routes, k, v) {
-        if (json_object_set_new(a->stale, k, json_true()) != 0) {
-            return LIB_ENOMEM;
+        const char *sp = strchr(k, ' ');
+        char inst[XMPP_NAME_MAX];
+        if (sp && (size_t)(sp - k) < sizeof inst) {
+            memcpy(inst, k, (size_t)(sp - k));
+            inst[sp - k] = '\0';
+            if (!json_object_get(a->stale_insts, inst) && json_object_set(a->stale_insts, inst, json_true()) != 0) {
+                return LIB_ENOMEM;
+            }
         }
     }
     if (!a->resume) {
