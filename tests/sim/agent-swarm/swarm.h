@@ -72,6 +72,8 @@ struct sa_agent {
     char address[64];
     uint16_t port;
     json_t *hashes;             /* "INSTANCE ID" -> xmpp_route_item_hash of the item held */
+    json_t *inst_count;         /* INSTANCE -> items held (keys of 'hashes' in it), absent at 0 */
+    json_t *inst_sum;           /* INSTANCE -> the sum of their hashes (its digest) */
     /* stale: what a->routes held at the reopen, of an instance in
      * 'stale_insts' (not confirmed by IN_SYNC yet), without an item
      * since ('fresh'); kept this way so that a reopen costs no insert
