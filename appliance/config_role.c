@@ -30,6 +30,10 @@
 STRATA_ERR_DEFINE(config_role, CONFIG_ROLE_ERRORS)
 
 #define MOD "config"
+/* Requests answered later than this are logged as a warning, and at debug
+ * level from CONFIG_SLOW_DEBUG_MS, with where the time went. */
+#define CONFIG_SLOW_MS 1000
+#define CONFIG_SLOW_DEBUG_MS 10
 
 /* A worker's store connection and graph; pooled, used by one thread at a
  * time. 'client' is NULL until first use and after a transport error. */
@@ -38,6 +42,9 @@ struct worker {
     struct store_client *client;
     struct graph g;
     struct worker *next;
+    /* the running request's store round trips (worker_cmd, worker_wait) */
+    uint64_t store_ns;
+    unsigned store_calls;
 };
 
 /* What a route's handler needs to know. */
@@ -51,6 +58,7 @@ struct job {
     uv_work_t work;
     struct config_role *role;
     struct http_request *req;
+    uint64_t t_queued; /* uv_hrtime when handed to the thread pool */
     struct api_call call;
     const char *bearer;
     struct api_result res;
@@ -114,8 +122,11 @@ static int worker_cmd(void *arg, const struct buf *cmd, bool serializable, struc
         pthread_mutex_unlock(&r->lock);
     }
     int status = 0;
+    uint64_t t1 = uv_hrtime();
     rc = store_client_call(w->client, STORE_MSG_CMD, serializable ? STORE_MSG_F_SERIALIZABLE : 0,
                            cmd->data, cmd->size, &status, reply);
+    w->store_ns += uv_hrtime() - t1;
+    w->store_calls++;
     if (rc) {
         log_warn("config", "store request failed; connection dropped",
                  "target=%s serializable=%d new_connection=%d ms=%llu error=\"%s\"", r->store_target,
@@ -159,7 +170,10 @@ static int worker_wait(void *arg, void *pending, struct buf *reply)
 {
     struct worker *w = arg;
     int status = 0;
+    uint64_t t0 = uv_hrtime();
     int rc = store_mux_wait(w->role->mux, pending, &status, reply);
+    w->store_ns += uv_hrtime() - t0; /* the wait only: the send does not block on the store */
+    w->store_calls++;
     if (rc) {
         log_warn("config", "ordered store request failed", "target=%s error=\"%s\"",
                  w->role->store_target, strata_strerror(rc));
@@ -268,15 +282,47 @@ static void worker_give(struct config_role *r, struct worker *w)
 
 /* ---- requests ---- */
 
+/* A request that took CONFIG_SLOW_DEBUG_MS or more (CONFIG_SLOW_MS: a
+ * warning), with where its time went: waiting for a worker thread, store
+ * round trips, and the compile's lock wait, plan, commit and catch-up
+ * (graph.h); 'w' still holds this request's counters. */
+static void job_log_slow(const struct job *j, const struct worker *w, uint64_t t_start, uint64_t t_end)
+{
+    uint64_t total_ms = (t_end - j->t_queued) / 1000000;
+    if (total_ms < CONFIG_SLOW_DEBUG_MS) {
+        return;
+    }
+    enum log_level level = total_ms >= CONFIG_SLOW_MS ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
+    if (log_get_level() > level) {
+        return;
+    }
+    static const char *const methods[HTTP_METHOD_COUNT_] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    char path[160];
+    log_event(level, MOD, "slow request",
+              "method=%s path=%s status=%d ms=%llu queued_ms=%llu store_ms=%llu store_calls=%u lock_ms=%llu "
+              "plan_ms=%llu commit_ms=%llu catchup_ms=%llu attempts=%llu refused=%llu",
+              (unsigned)j->req->method < HTTP_METHOD_COUNT_ ? methods[j->req->method] : "?", log_quote(path, sizeof path, j->req->path), j->res.status,
+              (unsigned long long)total_ms, (unsigned long long)((t_start - j->t_queued) / 1000000),
+              (unsigned long long)(w->store_ns / 1000000), w->store_calls,
+              (unsigned long long)(w->g.compile_lock_ns / 1000000), (unsigned long long)(w->g.compile_plan_ns / 1000000),
+              (unsigned long long)(w->g.compile_commit_ns / 1000000),
+              (unsigned long long)(w->g.compile_catchup_ns / 1000000), (unsigned long long)w->g.compile_attempts,
+              (unsigned long long)w->g.compile_refused);
+}
+
 static void work_cb(uv_work_t *work)
 {
     struct job *j = work->data;
+    uint64_t t_start = uv_hrtime();
     struct worker *w = worker_take(j->role);
     if (!w) {
         api_result_error(&j->res, 503, "out of memory", NULL);
         return;
     }
+    w->store_ns = 0;
+    w->store_calls = 0;
     api_handle(&j->role->shared, &w->g, j->bearer, &j->call, &j->res);
+    job_log_slow(j, w, t_start, uv_hrtime());
     worker_give(j->role, w);
 }
 
@@ -323,6 +369,7 @@ static void on_request(struct http_request *req, void *data)
     }
     j->role = rt->role;
     j->req = req;
+    j->t_queued = uv_hrtime();
     j->work.data = j;
     j->bearer = http_request_bearer(req);
     j->call = (struct api_call){

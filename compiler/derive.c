@@ -376,7 +376,10 @@ int derive_apply(struct derive *d, const uint8_t *key, size_t key_size, const ui
     k[key_size] = '\0';
     pthread_mutex_lock(&d->mu);
     /* states arrive from the feeder and from this process's own commits,
-     * not necessarily in order: a key never goes back to an older state */
+     * not necessarily in order: a key never goes back to an older state,
+     * and a state it already has is not parsed again (a key's state at a
+     * revision is one value: the watch repeats every write this process
+     * applied at its commit, compile_end() in graph.c) */
     int rc = 0;
     bool followed = false;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0] && !followed; i++) {
@@ -387,7 +390,7 @@ int derive_apply(struct derive *d, const uint8_t *key, size_t key_size, const ui
         return 0;
     }
     json_t *seen = d->keyrev ? json_object_get(d->keyrev, k) : NULL;
-    if (seen && (uint64_t)json_integer_value(seen) > mod) {
+    if (seen && (uint64_t)json_integer_value(seen) >= mod) {
         pthread_mutex_unlock(&d->mu);
         return 0;
     }

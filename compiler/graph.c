@@ -338,11 +338,13 @@ static char *str_fmt(const char *fmt, ...)
 /* Transactions under construction. Keys and values are strings owned by
  * the txn; the arrays have the codec's caps, overflow is GRAPH_ETOOLARGE. */
 
+/* Compares and writes grow on demand up to the store's caps (a request
+ * has a handful; a fixed array of each cap was ~400 KiB zeroed per request). */
 struct txn {
-    struct store_compare cmp[STORE_TXN_COMPARES_MAX];
-    uint32_t ncmp;
-    struct store_op ops[STORE_TXN_OPS_MAX];
-    uint32_t nops;
+    struct store_compare *cmp;
+    uint32_t ncmp, capcmp;
+    struct store_op *ops;
+    uint32_t nops, capops;
     char **owned;
     size_t nowned, capowned;
     int err; /* sticky: GRAPH_ETOOLARGE or GRAPH_EINTERNAL (memory) */
@@ -369,6 +371,8 @@ static void txn_free(struct txn *t)
     if (t) {
         txn_reset(t);
         free(t->owned);
+        free(t->cmp);
+        free(t->ops);
         free(t);
     }
 }
@@ -404,6 +408,17 @@ static void txn_cmp(struct txn *t, uint8_t target, uint8_t op, const char *key, 
         t->err = t->err ? t->err : GRAPH_ETOOLARGE;
         return;
     }
+    if (t->ncmp == t->capcmp) {
+        uint32_t cap = t->capcmp ? t->capcmp * 2 : 32;
+        cap = cap < STORE_TXN_COMPARES_MAX ? cap : STORE_TXN_COMPARES_MAX;
+        struct store_compare *c = realloc(t->cmp, cap * sizeof *c);
+        if (!c) {
+            t->err = t->err ? t->err : GRAPH_EINTERNAL;
+            return;
+        }
+        t->cmp = c;
+        t->capcmp = cap;
+    }
     t->cmp[t->ncmp++] = (struct store_compare){.target = target, .op = op,
         .key = (const uint8_t *)key, .key_size = (uint32_t)strlen(key), .number = number};
 }
@@ -413,6 +428,17 @@ static struct store_op *txn_op(struct txn *t)
     if (t->nops == STORE_TXN_OPS_MAX) {
         t->err = t->err ? t->err : GRAPH_ETOOLARGE;
         return NULL;
+    }
+    if (t->nops == t->capops) {
+        uint32_t cap = t->capops ? t->capops * 2 : 32;
+        cap = cap < STORE_TXN_OPS_MAX ? cap : STORE_TXN_OPS_MAX;
+        struct store_op *o = realloc(t->ops, cap * sizeof *o);
+        if (!o) {
+            t->err = t->err ? t->err : GRAPH_EINTERNAL;
+            return NULL;
+        }
+        t->ops = o;
+        t->capops = cap;
     }
     struct store_op *op = &t->ops[t->nops++];
     memset(op, 0, sizeof *op);

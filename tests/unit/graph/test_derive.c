@@ -377,6 +377,33 @@ static void test_id_keys(void **state)
     assert_false(derive_type_derived("security-group"));
 }
 
+/* A key's state at a revision is applied once: the watch repeating a state
+ * the process applied at its own commit (the same revision) is not parsed
+ * again, an older one is ignored, a newer one applies. Observed through
+ * the cluster-version key: the repeat here carries another value, which a
+ * real repeat never does, so that applying it again would show. */
+static void test_apply_once_per_revision(void **state)
+{
+    (void)state;
+    struct derive *d = NULL;
+    assert_int_equal(derive_create(&d), 0);
+    const uint8_t *k = (const uint8_t *)DERIVE_KEY_CV;
+    size_t ks = strlen(DERIVE_KEY_CV);
+    assert_int_equal(derive_apply(d, k, ks, (const uint8_t *)"2", 1, 5, false), 0);
+    assert_int_equal(derive_cluster_version(d), 2);
+    assert_int_equal(derive_apply(d, k, ks, (const uint8_t *)"3", 1, 5, false), 0);
+    assert_int_equal(derive_cluster_version(d), 2); /* revision 5 already applied */
+    assert_int_equal(derive_apply(d, k, ks, (const uint8_t *)"1", 1, 4, false), 0);
+    assert_int_equal(derive_cluster_version(d), 2); /* older */
+    assert_int_equal(derive_apply(d, k, ks, (const uint8_t *)"3", 1, 6, false), 0);
+    assert_int_equal(derive_cluster_version(d), 3);
+    assert_int_equal(derive_apply(d, k, ks, NULL, 0, 6, true), 0);
+    assert_int_equal(derive_cluster_version(d), 3); /* a delete at revision 6 cannot follow a put at 6 */
+    assert_int_equal(derive_apply(d, k, ks, NULL, 0, 7, true), 0);
+    assert_int_equal(derive_cluster_version(d), 0);
+    derive_free(d);
+}
+
 /* A network gets its instance, target, VNI and ACL in the transaction that
  * creates it; the default project got its default group at bootstrap. */
 static void test_vn_create(void **state)
@@ -2497,6 +2524,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_keys),
+        cmocka_unit_test(test_apply_once_per_revision),
         cmocka_unit_test_setup_teardown(test_vn_create, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_policy_attach_detach, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stale_image_allocates_fresh, fx_setup, fx_teardown),
