@@ -462,9 +462,11 @@ static int diff_walk(const json_t *held, const json_t *want, diff_step_fn step, 
 {
     size_t nf, nt;
     const char **fk = sorted_keys(held, &nf), **tk = sorted_keys(want, &nt);
-    struct xmpp_config_obj *out = calloc(nf + nt + 1, sizeof *out);
-    size_t n = 0;
-    int rc = fk && tk && out ? 0 : LIB_ENOMEM;
+    /* grown as objects are emitted: an object is a few KiB and a resuming
+     * agent usually needs none, so nothing is sized for the whole set */
+    struct xmpp_config_obj *out = NULL, *one = calloc(1, sizeof *one);
+    size_t n = 0, cap = 0;
+    int rc = fk && tk && one ? 0 : LIB_ENOMEM;
     /* pass 0: delete links, 1: update nodes, 2: update links, 3: delete nodes */
     for (int pass = 0; pass < 4 && rc == 0; pass++) {
         bool deleting = pass == 0 || pass == 3;
@@ -473,11 +475,28 @@ static int diff_walk(const json_t *held, const json_t *want, diff_step_fn step, 
         size_t nk = deleting ? nf : nt;
         for (size_t i = 0; i < nk && rc == 0; i++) {
             bool emitted = false;
-            if (keys[i][0] == want_kind && (rc = step(held, want, keys[i], deleting, &out[n], &emitted)) == 0 &&
-                emitted) {
-                n++;
+            if (keys[i][0] != want_kind || (rc = step(held, want, keys[i], deleting, one, &emitted)) != 0 ||
+                !emitted) {
+                continue;
             }
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 4;
+                struct xmpp_config_obj *v = realloc(out, ncap * sizeof *v);
+                if (!v) {
+                    free(one->node.props);
+                    rc = LIB_ENOMEM;
+                    break;
+                }
+                out = v;
+                cap = ncap;
+            }
+            out[n++] = *one; /* takes over its properties */
+            memset(one, 0, sizeof *one);
         }
+    }
+    free(one);
+    if (rc == 0 && !out && !(out = calloc(1, sizeof *out))) {
+        rc = LIB_ENOMEM; /* callers get an array, also an empty one */
     }
     free(fk);
     free(tk);

@@ -13,7 +13,23 @@ struct ginst {
     char name[XMPP_NAME_MAX];
     uint32_t listener[3]; /* inet, inet6, evpn */
     struct xglue *g;
+    /* the agents subscribed to it (each lists it in its 'subs'), so that a
+     * change visits its subscribers, not every agent */
+    struct xglue_agent **subs;
+    size_t subs_len, subs_cap;
+    /* the digest of its routes as agents get them, valid for the flush
+     * whose serial is 'dg_serial' (instance_digest()) */
+    uint64_t dg_serial, dg_all;
+    struct gown *dg_own;
+    size_t dg_own_len, dg_own_cap;
     struct ginst *next;
+};
+
+/* A source whose own routes are the sole best paths of some prefixes: the
+ * sum of those items' hashes (they are not sent back to it). */
+struct gown {
+    uint32_t source;
+    uint64_t sum;
 };
 
 struct qent {
@@ -43,9 +59,14 @@ struct xglue_agent {
     bool eor_sent;
     bool peer_eor;  /* the agent's End-of-RIB seen on this session */
     bool pending;   /* listed in g->pending: the next flush has work for it */
+    /* some of its paths were marked stale (xglue_agent_down) and have not
+     * been swept since: only then does its End-of-RIB scan the RIB (the
+     * glue is the only one to mark an agent's source stale) */
+    bool has_stale;
     struct xglue *g;
     struct xglue_agent_stats st;
     struct xglue_agent *next;
+    struct xglue_agent *hnext; /* in g->by_name's bucket */
 };
 
 struct xglue {
@@ -60,6 +81,16 @@ struct xglue {
      * deferred subscriptions): a flush visits only them, not every agent */
     struct xglue_agent **pending;
     size_t pending_len, pending_cap;
+    /* agents by name (chained; 'nbuckets' a power of two, grown at 2
+     * agents per bucket); 'nagents' records, 'connected' with a session,
+     * 'waiting_eor' of those without their End-of-RIB on that session */
+    struct xglue_agent **by_name;
+    size_t nbuckets, nagents, connected, waiting_eor;
+    /* a flush's scratch space, kept between flushes */
+    struct xmpp_route_item *items;
+    struct qent *mq;
+    struct gcache *cache;
+    uint64_t flush_serial; /* digests computed in this flush are reused */
 };
 
 static const enum rib_family vrf_families[3] = {RIB_AF_INET, RIB_AF_INET6, RIB_AF_EVPN};
@@ -98,6 +129,108 @@ static bool deferred(const struct xglue_agent *a, const struct ginst *gi)
         }
     }
     return false;
+}
+
+/* Adds 'a' to the subscribers of 'gi' (not listed yet). */
+static int gi_sub_add(struct ginst *gi, struct xglue_agent *a)
+{
+    if (gi->subs_len == gi->subs_cap) {
+        size_t cap = gi->subs_cap ? gi->subs_cap * 2 : 8;
+        struct xglue_agent **v = realloc(gi->subs, cap * sizeof *v);
+        if (!v) {
+            return RIB_ERR_NOMEM;
+        }
+        gi->subs = v;
+        gi->subs_cap = cap;
+    }
+    gi->subs[gi->subs_len++] = a;
+    return 0;
+}
+
+static void gi_sub_del(struct ginst *gi, const struct xglue_agent *a)
+{
+    for (size_t i = 0; i < gi->subs_len; i++) {
+        if (gi->subs[i] == a) {
+            gi->subs[i] = gi->subs[--gi->subs_len];
+            return;
+        }
+    }
+}
+
+/* Ends every subscription of 'a' (its counter keeps the last figure). */
+static void subs_clear(struct xglue_agent *a)
+{
+    for (size_t i = 0; i < a->subs_len; i++) {
+        gi_sub_del(a->subs[i], a);
+    }
+    a->subs_len = 0;
+}
+
+static size_t name_bucket(const struct xglue *g, const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h = (h ^ *p) * 0x100000001b3ull;
+    }
+    return (size_t)(h ^ (h >> 32)) & (g->nbuckets - 1);
+}
+
+static struct xglue_agent *agent_find(const struct xglue *g, const char *name)
+{
+    if (g->nbuckets == 0) {
+        return NULL;
+    }
+    for (struct xglue_agent *a = g->by_name[name_bucket(g, name)]; a; a = a->hnext) {
+        if (strcmp(a->name, name) == 0) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+/* Indexes 'a' by name; the table doubles at two agents per bucket (without
+ * memory for a larger one the chains grow instead). */
+static int by_name_add(struct xglue *g, struct xglue_agent *a)
+{
+    if (g->nagents >= 2 * g->nbuckets) {
+        size_t nb = g->nbuckets ? g->nbuckets * 2 : 64;
+        struct xglue_agent **v = calloc(nb, sizeof *v);
+        if (!v && g->nbuckets == 0) {
+            return RIB_ERR_NOMEM;
+        }
+        if (v) {
+            struct xglue_agent **old = g->by_name;
+            size_t old_n = g->nbuckets;
+            g->by_name = v;
+            g->nbuckets = nb;
+            for (size_t b = 0; b < old_n; b++) {
+                while (old[b]) {
+                    struct xglue_agent *x = old[b];
+                    old[b] = x->hnext;
+                    size_t nbk = name_bucket(g, x->name);
+                    x->hnext = v[nbk];
+                    v[nbk] = x;
+                }
+            }
+            free(old);
+        }
+    }
+    size_t b = name_bucket(g, a->name);
+    a->hnext = g->by_name[b];
+    g->by_name[b] = a;
+    g->nagents++;
+    return 0;
+}
+
+static void by_name_del(struct xglue *g, struct xglue_agent *a)
+{
+    for (struct xglue_agent **pp = &g->by_name[name_bucket(g, a->name)]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == a) {
+            *pp = a->hnext;
+            g->nagents--;
+            return;
+        }
+    }
 }
 
 /* Lists 'a' for the next flush. Without memory the agent is served at a
@@ -188,8 +321,9 @@ static void on_change(void *ctx, struct rib_table *t, const struct rib_prefix *p
     (void)nbest;
     struct ginst *gi = ctx;
     bool queued = false;
-    for (struct xglue_agent *a = gi->g->agents; a; a = a->next) {
-        if (a->session && subscribed(a, gi) && !deferred(a, gi)) {
+    for (size_t i = 0; i < gi->subs_len; i++) {
+        struct xglue_agent *a = gi->subs[i];
+        if (a->session && !deferred(a, gi)) {
             queue_push(a, gi, rib_table_family(t), p);
             queued = true;
         }
@@ -255,6 +389,7 @@ int xglue_create(struct rib *rib, struct xglue **out)
 
 static void agent_free(struct xglue_agent *a)
 {
+    subs_clear(a);
     free(a->subs);
     free(a->q);
     free(a->defer);
@@ -280,20 +415,16 @@ void xglue_free(struct xglue *g)
                 log_warn("xmpp", "listener already gone", "instance=%s", gi->name);
             }
         }
+        free(gi->subs);
+        free(gi->dg_own);
         free(gi);
     }
     free(g->pending);
+    free(g->by_name);
+    free(g->items);
+    free(g->mq);
+    free(g->cache);
     free(g);
-}
-
-static struct xglue_agent *agent_find(struct xglue *g, const char *name)
-{
-    for (struct xglue_agent *a = g->agents; a; a = a->next) {
-        if (strcmp(a->name, name) == 0) {
-            return a;
-        }
-    }
-    return NULL;
 }
 
 int xglue_agent_up(struct xglue *g, const char *name, struct xmpp_session *session, struct xglue_agent **out)
@@ -318,19 +449,34 @@ int xglue_agent_up(struct xglue *g, const char *name, struct xmpp_session *sessi
             free(a);
             return rc;
         }
+        if ((rc = by_name_add(g, a)) != 0) {
+            if (rib_source_del(g->rib, a->source) != 0) {
+                log_warn("xmpp", "agent's RIB source already gone", "agent=%s", a->name);
+            }
+            free(a);
+            return rc;
+        }
         a->next = g->agents;
         g->agents = a;
     }
     a->session = session;
+    g->connected++;
+    g->waiting_eor++;
     a->st.connected = true;
     a->eor_due = false;
     a->eor_sent = false;
     a->peer_eor = false;
-    a->subs_len = 0;
+    subs_clear(a);
     a->q_len = 0;
     a->defer_len = 0;
     *out = a;
     return 0;
+}
+
+struct xmpp_session *xglue_agent_session(const struct xglue *g, const char *name)
+{
+    const struct xglue_agent *a = agent_find(g, name);
+    return a ? a->session : NULL;
 }
 
 static void agent_remove(struct xglue *g, struct xglue_agent *a)
@@ -347,6 +493,7 @@ static void agent_remove(struct xglue *g, struct xglue_agent *a)
             break;
         }
     }
+    by_name_del(g, a);
     if (rib_source_del(g->rib, a->source) != 0) {
         log_warn("xmpp", "agent's RIB source already gone", "agent=%s", a->name);
     }
@@ -355,13 +502,18 @@ static void agent_remove(struct xglue *g, struct xglue_agent *a)
 
 void xglue_agent_down(struct xglue *g, struct xglue_agent *a, bool graceful)
 {
+    if (a->session) {
+        g->connected--;
+        g->waiting_eor -= !a->peer_eor;
+    }
     a->session = NULL;
     a->st.connected = false;
-    a->subs_len = 0;
+    subs_clear(a);
     a->q_len = 0;
     a->defer_len = 0;
     if (graceful) {
         int n = rib_source_mark_stale(g->rib, a->source);
+        a->has_stale |= n != 0; /* an error (< 0) may have marked some */
         log_info("xmpp", "agent lost; its routes kept stale", "agent=%s paths=%d", a->name, n);
     } else {
         log_info("xmpp", "agent left; its routes withdrawn", "agent=%s", a->name);
@@ -418,6 +570,9 @@ static int sub_add(struct xglue *g, struct xglue_agent *a, const char *instance,
         }
         a->subs = v;
         a->subs_cap = cap;
+    }
+    if (gi_sub_add(gi, a) != 0) {
+        return RIB_ERR_NOMEM;
     }
     a->subs[a->subs_len++] = gi;
     a->st.subscriptions = (uint32_t)a->subs_len;
@@ -483,6 +638,7 @@ void xglue_unsubscribe(struct xglue *g, struct xglue_agent *a, const char *insta
     }
     for (size_t i = 0; i < a->subs_len; i++) {
         if (strcmp(a->subs[i]->name, instance) == 0) {
+            gi_sub_del(a->subs[i], a);
             a->subs[i] = a->subs[--a->subs_len];
             a->st.subscriptions = (uint32_t)a->subs_len;
             return;
@@ -630,8 +786,17 @@ void xglue_withdraw(struct xglue *g, struct xglue_agent *a, const char *instance
 
 int xglue_eor(struct xglue *g, struct xglue_agent *a)
 {
+    if (a->session && !a->peer_eor) {
+        g->waiting_eor--;
+    }
     a->peer_eor = true;
+    if (!a->has_stale) {
+        return 0; /* nothing of it is stale: no scan of the RIB */
+    }
     int n = rib_source_sweep(g->rib, a->source);
+    if (n >= 0) {
+        a->has_stale = false;
+    }
     if (n > 0) {
         log_info("xmpp", "agent's End-of-RIB: stale routes swept", "agent=%s paths=%d", a->name, n);
     }
@@ -691,8 +856,8 @@ static bool gsrc_has(const struct gsrc *s, uint32_t id)
 
 /* Fills item 'it' for prefix 'p' of 'af' as 'a' should see it now; adds
  * the sources of its best paths to 'srcs' (NULL: not wanted). The item
- * depends on 'a' only when 'a' is one of them (its own routes are not
- * sent back). */
+ * depends on 'a' only when the best paths are all its own (they are not
+ * sent back); 'a' NULL: as an agent that is none of their sources. */
 static void build_item(struct xglue *g, struct xglue_agent *a, struct ginst *gi, enum rib_family af,
                        const struct rib_prefix *p, struct xmpp_route_item *it, struct gsrc *srcs)
 {
@@ -720,9 +885,9 @@ static void build_item(struct xglue *g, struct xglue_agent *a, struct ginst *gi,
         it->retract = true;
         return;
     }
-    bool all_own = true;
+    bool all_own = a != NULL;
     for (size_t i = 0; i < nbest; i++) {
-        all_own &= paths[i].source == a->source && !(paths[i].flags & RIB_PATH_REWRITTEN);
+        all_own &= a && paths[i].source == a->source && !(paths[i].flags & RIB_PATH_REWRITTEN);
         if (srcs) {
             gsrc_add(srcs, paths[i].source);
         }
@@ -787,25 +952,104 @@ static void agent_send(struct xglue_agent *a, uint64_t now, struct xmpp_stanza *
 
 struct digest_ctx {
     struct xglue *g;
-    struct xglue_agent *a;
     struct ginst *gi;
     enum rib_family af;
     struct xmpp_route_item it;
-    uint64_t sum;
 };
 
+static int gown_cmp(const void *x, const void *y)
+{
+    const struct gown *a = x, *b = y;
+    return a->source < b->source ? -1 : a->source > b->source;
+}
+
+/* Adds the item of one prefix to gi's digest: to 'dg_all', and to the
+ * 'dg_own' entry of the source whose own paths are all its best paths
+ * (that agent is not sent the item: build_item()). */
 static int digest_one(void *ctx, const struct rib_prefix *p, const struct rib_path *paths, size_t count, size_t nbest)
 {
-    (void)paths;
     (void)count;
     struct digest_ctx *d = ctx;
-    if (nbest > 0) {
-        build_item(d->g, d->a, d->gi, d->af, p, &d->it, NULL);
-        if (!d->it.retract) {
-            d->sum += xmpp_route_item_hash(d->gi->name, &d->it.entry);
+    struct ginst *gi = d->gi;
+    if (nbest == 0) {
+        return 0;
+    }
+    build_item(d->g, NULL, gi, d->af, p, &d->it, NULL);
+    if (d->it.retract) {
+        return 0;
+    }
+    uint64_t h = xmpp_route_item_hash(gi->name, &d->it.entry);
+    gi->dg_all += h;
+    bool sole = true;
+    for (size_t i = 0; i < nbest; i++) {
+        sole &= paths[i].source == paths[0].source && !(paths[i].flags & RIB_PATH_REWRITTEN);
+    }
+    if (!sole) {
+        return 0;
+    }
+    if (gi->dg_own_len == gi->dg_own_cap) {
+        size_t cap = gi->dg_own_cap ? gi->dg_own_cap * 2 : 64;
+        struct gown *v = realloc(gi->dg_own, cap * sizeof *v);
+        if (!v) {
+            return RIB_ERR_NOMEM;
+        }
+        gi->dg_own = v;
+        gi->dg_own_cap = cap;
+    }
+    gi->dg_own[gi->dg_own_len++] = (struct gown){.source = paths[0].source, .sum = h};
+    return 0;
+}
+
+/* Computes gi's digest unless this flush did already: one walk of its
+ * tables for every agent, instead of one per agent. Returns 0 or
+ * RIB_ERR_NOMEM (then nothing is cached). */
+static int instance_digest(struct xglue *g, struct ginst *gi)
+{
+    if (gi->dg_serial == g->flush_serial) {
+        return 0;
+    }
+    struct digest_ctx *d = calloc(1, sizeof *d);
+    if (!d) {
+        return RIB_ERR_NOMEM;
+    }
+    *d = (struct digest_ctx){.g = g, .gi = gi};
+    gi->dg_all = 0;
+    gi->dg_own_len = 0;
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        d->af = vrf_families[i];
+        rc = rib_table_walk(rib_instance_table(gi->inst, vrf_families[i]), digest_one, d);
+    }
+    free(d);
+    if (rc != 0) {
+        gi->dg_serial = 0;
+        return rc;
+    }
+    /* one entry per source, sorted for the lookups */
+    if (gi->dg_own_len > 1) {
+        qsort(gi->dg_own, gi->dg_own_len, sizeof *gi->dg_own, gown_cmp);
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < gi->dg_own_len; i++) {
+        if (out > 0 && gi->dg_own[out - 1].source == gi->dg_own[i].source) {
+            gi->dg_own[out - 1].sum += gi->dg_own[i].sum;
+        } else {
+            gi->dg_own[out++] = gi->dg_own[i];
         }
     }
+    gi->dg_own_len = out;
+    gi->dg_serial = g->flush_serial;
     return 0;
+}
+
+/* The digest of what 'a' would be sent of 'gi': computed in this flush by
+ * instance_digest(). */
+static uint64_t agent_digest(const struct ginst *gi, const struct xglue_agent *a)
+{
+    struct gown key = {.source = a->source};
+    const struct gown *o =
+        gi->dg_own_len ? bsearch(&key, gi->dg_own, gi->dg_own_len, sizeof key, gown_cmp) : NULL;
+    return gi->dg_all - (o ? o->sum : 0);
 }
 
 uint64_t xglue_instance_digest(struct xglue *g, struct xglue_agent *a, const char *instance)
@@ -816,20 +1060,11 @@ uint64_t xglue_instance_digest(struct xglue *g, struct xglue_agent *a, const cha
             gi = x;
         }
     }
-    struct digest_ctx *d = gi ? calloc(1, sizeof *d) : NULL;
-    if (!d) {
+    g->flush_serial++; /* the RIB may have changed since the last computation */
+    if (!gi || instance_digest(g, gi) != 0) {
         return 0;
     }
-    *d = (struct digest_ctx){.g = g, .a = a, .gi = gi};
-    for (int i = 0; i < 3; i++) {
-        d->af = vrf_families[i];
-        if (rib_table_walk(rib_instance_table(gi->inst, vrf_families[i]), digest_one, d) != 0) {
-            break;
-        }
-    }
-    uint64_t sum = d->sum;
-    free(d);
-    return sum;
+    return agent_digest(gi, a);
 }
 
 /* The deferred subscriptions of 'a', once the hold is over: an instance
@@ -839,7 +1074,7 @@ static void resolve_deferred(struct xglue *g, struct xglue_agent *a, uint64_t no
 {
     while (a->defer_len > 0) {
         struct gdefer d = a->defer[--a->defer_len];
-        if (xglue_instance_digest(g, a, d.gi->name) == d.digest) {
+        if (instance_digest(g, d.gi) == 0 && agent_digest(d.gi, a) == d.digest) {
             struct xmpp_stanza st;
             memset(&st, 0, sizeof st);
             st.type = XMPP_STANZA_IN_SYNC;
@@ -949,16 +1184,24 @@ static void send_items(struct xglue *g, struct xglue_agent *a, uint64_t now, con
 size_t xglue_flush(struct xglue *g, uint64_t now)
 {
     (void)rib_flush(g->rib);
+    g->flush_serial++; /* the digests of the previous flush are stale */
     size_t sent = 0;
-    struct xmpp_route_item *items = calloc(XGLUE_ITEMS_PER_MESSAGE, sizeof *items);
-    struct qent *mq = calloc(XGLUE_ITEMS_PER_MESSAGE, sizeof *mq);
-    struct gcache *cache = calloc(1, sizeof *cache);
+    if (!g->items) {
+        g->items = calloc(XGLUE_ITEMS_PER_MESSAGE, sizeof *g->items);
+    }
+    if (!g->mq) {
+        g->mq = calloc(XGLUE_ITEMS_PER_MESSAGE, sizeof *g->mq);
+    }
+    if (!g->cache) {
+        g->cache = calloc(1, sizeof *g->cache);
+    }
+    struct xmpp_route_item *items = g->items;
+    struct qent *mq = g->mq;
+    struct gcache *cache = g->cache;
     if (!items || !mq || !cache) {
-        free(items);
-        free(mq);
-        free(cache);
         return 0;
     }
+    cache->hits = cache->misses = 0;
     /* the agents with work: taken as a batch; one whose work must wait
      * (End-of-RIB held) is listed again */
     struct xglue_agent **batch = g->pending;
@@ -1003,18 +1246,12 @@ size_t xglue_flush(struct xglue *g, uint64_t now)
             a->eor_due = false;
             a->eor_sent = true;
         }
-        a->pending = false;
-        if (g->eor_held && (a->eor_due || a->defer_len > 0)) {
-            agent_pending(a);
-        }
+        a->pending = false; /* held work (End-of-RIB, deferred subscriptions) is listed at the release */
     }
     free(batch);
     g->shared_hits += cache->hits;
     g->shared_misses += cache->misses;
     gcache_clear(cache);
-    free(cache);
-    free(mq);
-    free(items);
     return sent;
 }
 
@@ -1028,29 +1265,27 @@ void xglue_hold_eor(struct xglue *g, bool hold)
 {
     bool release = g->eor_held && !hold;
     g->eor_held = hold;
-    if (release && g->notify) {
-        for (struct xglue_agent *a = g->agents; a; a = a->next) {
-            if (a->session && a->eor_due) {
-                g->notify(g->notify_arg); /* the held End-of-RIBs go out at the next flush */
-                break;
-            }
+    if (!release) {
+        return;
+    }
+    bool any = false;
+    for (struct xglue_agent *a = g->agents; a; a = a->next) {
+        if (a->session && (a->eor_due || a->defer_len > 0)) {
+            agent_pending(a); /* the held End-of-RIBs and digests at the next flush */
+            any = true;
         }
+    }
+    if (any && g->notify) {
+        g->notify(g->notify_arg);
     }
 }
 
 size_t xglue_agents_pending_eor(const struct xglue *g, size_t *connected)
 {
-    size_t pending = 0, n = 0;
-    for (const struct xglue_agent *a = g->agents; a; a = a->next) {
-        if (a->session) {
-            n++;
-            pending += !a->peer_eor;
-        }
-    }
     if (connected) {
-        *connected = n;
+        *connected = g->connected;
     }
-    return pending;
+    return g->waiting_eor;
 }
 
 int xglue_agent_stats(struct xglue *g, const char *name, struct xglue_agent_stats *st)

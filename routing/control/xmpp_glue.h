@@ -61,6 +61,9 @@ void xglue_agent_down(struct xglue *g, struct xglue_agent *a, bool graceful);
  * agent is connected. */
 int xglue_agent_expire(struct xglue *g, const char *name) STRATA_WARN_UNUSED;
 
+/* The session of the connected agent 'name', or NULL. */
+struct xmpp_session *xglue_agent_session(const struct xglue *g, const char *name);
+
 /* Session callbacks, forwarded (control side). */
 int xglue_subscribe(struct xglue *g, struct xglue_agent *a, const char *instance) STRATA_WARN_UNUSED;
 /* Resume (docs/xmpp.md "Resume after a control-node restart"): a

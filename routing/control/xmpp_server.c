@@ -8,6 +8,7 @@
 #include "routing/control/xmpp_server.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,7 @@ static void srv_maybe_free(struct xsrv *srv)
 }
 
 static void request_flush(struct xsrv *srv);
+static void eor_check_now(struct xsrv *srv);
 
 /* ---- stale records ---- */
 
@@ -276,14 +278,14 @@ static void ses_established(void *arg, const char *peer)
     /* The certificate proved who this is: a new connection of a connected
      * agent (restarted before its old connection timed out) replaces the
      * old one, which is reset as lost (its routes stay stale until the new
-     * session's End-of-RIB). */
-    for (struct xconn *o = srv->conns; o; o = o->next) {
-        if (o != c && o->agent && strcmp(o->name, peer) == 0) {
-            log_warn("xmpp", "agent reconnected; its previous connection is dropped", "agent=%s", peer);
-            conn_agent_down(o, true);
-            conn_free(o);
-            break;
-        }
+     * session's End-of-RIB). The glue's record of a connected agent holds
+     * the session of its connection. */
+    struct xmpp_session *old = xglue_agent_session(srv->glue, peer);
+    if (old && old != &c->s) {
+        struct xconn *o = (struct xconn *)(void *)((char *)old - offsetof(struct xconn, s));
+        log_warn("xmpp", "agent reconnected; its previous connection is dropped", "agent=%s", peer);
+        conn_agent_down(o, true);
+        conn_free(o);
     }
     int rc = xglue_agent_up(srv->glue, peer, &c->s, &c->agent);
     if (rc != 0) {
@@ -404,6 +406,7 @@ static void ses_eor(void *arg)
     if (c->agent) {
         int n = xglue_eor(c->srv->glue, c->agent);
         log_info("xmpp", "agent End-of-RIB", "agent=%s swept=%d", c->name, n);
+        eor_check_now(c->srv);
     }
 }
 
@@ -670,18 +673,50 @@ static void eor_release(struct xsrv *srv, const char *why)
     request_flush(srv);
 }
 
+/* Whether the held End-of-RIB can go: every connected agent sent its own
+ * and, with the agents' configuration, every router of it has its agent
+ * connected ("all-agents-synced": nobody else is expected, no quiet
+ * time); otherwise ("agents-synced") no agent connected for the quiet
+ * time. '*why' gets the reason. */
+static bool eor_synced(struct xsrv *srv, uint64_t now, const char **why)
+{
+    size_t connected = 0;
+    size_t pending = xglue_agents_pending_eor(srv->glue, &connected);
+    if (connected == 0 || pending > 0) {
+        return false;
+    }
+    size_t missing = 0;
+    if (srv->cfg) {
+        size_t routers = json_object_size(acfg_indexes(srv->cfg));
+        /* fewer agents than routers: some are missing (the count is cheap) */
+        missing = connected < routers ? routers - connected : acfg_agents_missing(srv->cfg);
+        if (routers > 0 && missing == 0) {
+            *why = "all-agents-synced";
+            return true;
+        }
+    }
+    *why = "agents-synced";
+    return now - srv->last_agent_up >= (missing ? XSRV_EOR_QUIET_MISSING_MS : XSRV_EOR_QUIET_MS);
+}
+
+/* Between timer ticks, at an agent's End-of-RIB: the last one releases. */
+static void eor_check_now(struct xsrv *srv)
+{
+    const char *why;
+    if (srv->eor_holding && eor_synced(srv, uv_now(srv->loop), &why)) {
+        eor_release(srv, why);
+    }
+}
+
 static void eor_check(uv_timer_t *t)
 {
     struct xsrv *srv = t->data;
     uint64_t now = uv_now(srv->loop);
-    size_t connected = 0;
-    size_t pending = xglue_agents_pending_eor(srv->glue, &connected);
+    const char *why;
     if (now >= srv->eor_hold_until) {
         eor_release(srv, "timer");
-    } else if (connected > 0 && pending == 0 &&
-               now - srv->last_agent_up >=
-                   (srv->cfg && acfg_agents_missing(srv->cfg) ? XSRV_EOR_QUIET_MISSING_MS : XSRV_EOR_QUIET_MS)) {
-        eor_release(srv, "agents-synced");
+    } else if (eor_synced(srv, now, &why)) {
+        eor_release(srv, why);
     }
 }
 

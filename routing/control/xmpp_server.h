@@ -58,7 +58,10 @@ struct xsrv_config {
                                * 0: XSRV_DEFAULT_MAX_QUEUED */
     /* Graceful restart of this node: after the server starts, End-of-RIB
      * to agents is held until every connected agent has sent its own
-     * End-of-RIB and none connected for XSRV_EOR_QUIET_MS (for
+     * End-of-RIB and, with the agents' configuration set
+     * (xsrv_set_agent_config()), every router of it has its agent
+     * connected (released at once: nobody else is expected); without
+     * configuration, once none connected for XSRV_EOR_QUIET_MS (for
      * XSRV_EOR_QUIET_MISSING_MS while a router of the agents'
      * configuration has no agent connected), or until
      * eor_hold_ms passed (0: XSRV_DEFAULT_EOR_HOLD_MS; 'no_eor_hold':

@@ -68,4 +68,8 @@ if [ "$rc" -ne 0 ] || ! grep -q '^CHECK ok$' "$work/bench.out"; then
 fi
 # the restarted role loaded its image after the changes: it never saw them as live updates
 grep -q 'role exited; restarting" role=control' "$work/n1.log" || { echo "FAIL: the control role was not restarted"; exit 1; }
+# every configured router's agent came back in sync: End-of-RIB went at
+# once, without waiting for a quiet time or the hold's timer
+grep 'End-of-RIB to agents released' "$work/n1.log" | tail -1 | grep -q 'reason=all-agents-synced' || {
+  echo "FAIL: End-of-RIB not released as soon as every agent was back in sync"; grep 'End-of-RIB to agents released' "$work/n1.log"; exit 1; }
 echo "PASS"

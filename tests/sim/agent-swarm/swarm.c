@@ -93,12 +93,65 @@ static enum xmpp_family id_family(const char *id)
     return strchr(id, '-') ? XMPP_FAMILY_EVPN : strchr(id, ':') ? XMPP_FAMILY_INET6 : XMPP_FAMILY_INET;
 }
 
+/* Sets (has) or removes the hash 'h' of held item 'key' ("INSTANCE ID"),
+ * keeping the per-instance count and digest. */
+static void hash_set(struct sa_agent *a, const char *key, bool has, uint64_t h)
+{
+    const char *sp = strchr(key, ' ');
+    char inst[XMPP_NAME_MAX];
+    if (!a->hashes || !sp || (size_t)(sp - key) >= sizeof inst) {
+        return;
+    }
+    memcpy(inst, key, (size_t)(sp - key));
+    inst[sp - key] = '\0';
+    json_int_t count = json_integer_value(json_object_get(a->inst_count, inst));
+    uint64_t sum = (uint64_t)json_integer_value(json_object_get(a->inst_sum, inst));
+    const json_t *old = json_object_get(a->hashes, key);
+    if (old) {
+        count--;
+        sum -= (uint64_t)json_integer_value(old);
+    }
+    if (has) {
+        json_object_set_new(a->hashes, key, json_integer((json_int_t)h));
+        count++;
+        sum += h;
+    } else if (old) {
+        json_object_del(a->hashes, key);
+    }
+    if (count > 0) {
+        json_object_set_new(a->inst_count, inst, json_integer(count));
+        json_object_set_new(a->inst_sum, inst, json_integer((json_int_t)sum));
+    } else {
+        json_object_del(a->inst_count, inst);
+        json_object_del(a->inst_sum, inst);
+    }
+}
+
+/* Whether 'key' ("INSTANCE ID") is of an instance in 'insts'. */
+static bool key_in(const json_t *insts, const char *key)
+{
+    const char *sp = strchr(key, ' ');
+    char inst[XMPP_NAME_MAX];
+    if (!sp || (size_t)(sp - key) >= sizeof inst) {
+        return false;
+    }
+    memcpy(inst, key, (size_t)(sp - key));
+    inst[sp - key] = '\0';
+    return json_object_get(insts, inst) != NULL;
+}
+
 /* Removes the stale items (the control node's End-of-RIB). */
 static void sweep_stale(struct sa_agent *a)
 {
+    json_t *stale = json_object_size(a->stale_insts) ? json_object() : NULL;
     const char *k;
     json_t *v;
-    json_object_foreach(a->stale, k, v) {
+    json_object_foreach(a->routes, k, v) {
+        if (stale && key_in(a->stale_insts, k) && !json_object_get(a->fresh, k)) {
+            json_object_set(stale, k, json_true());
+        }
+    }
+    json_object_foreach(stale, k, v) {
         const char *sp = strchr(k, ' ');
         char inst[XMPP_NAME_MAX];
         struct xmpp_route_item it;
@@ -114,10 +167,12 @@ static void sweep_stale(struct sa_agent *a)
             take_item(a, &it);
         }
         json_object_del(a->routes, k);
-        json_object_del(a->hashes, k);
+        hash_set(a, k, false, 0);
         a->swept++;
     }
-    json_object_clear(a->stale);
+    json_decref(stale);
+    json_object_clear(a->stale_insts);
+    json_object_clear(a->fresh);
 }
 
 static void ses_eor(void *arg)
@@ -125,7 +180,7 @@ static void ses_eor(void *arg)
     struct sa_agent *a = arg;
     a->eors++;
     a->eor_at_ms = uv_now(a->loop);
-    if (a->stale) {
+    if (a->stale_insts) {
         sweep_stale(a);
     }
 }
@@ -134,13 +189,8 @@ static void ses_in_sync(void *arg, const char *instance)
 {
     struct sa_agent *a = arg;
     a->in_syncs++;
-    size_t n = strlen(instance);
-    const char *k;
-    json_t *v, *tmp;
-    json_object_foreach_safe(a->stale, tmp, k, v) {
-        if (strncmp(k, instance, n) == 0 && k[n] == ' ') {
-            json_object_del(a->stale, k);
-        }
+    if (a->stale_insts) {
+        json_object_del(a->stale_insts, instance);
     }
 }
 
@@ -189,19 +239,15 @@ static void keep_item(struct sa_agent *a, const char *instance, const struct xmp
         return;
     }
     snprintf(key, sizeof key, "%s %s", instance, id);
-    if (a->stale) {
-        json_object_del(a->stale, key);
+    if (a->stale_insts && json_object_get(a->stale_insts, instance)) {
+        json_object_set(a->fresh, key, json_true());
     }
     if (it->retract) {
         json_object_del(a->routes, key);
-        if (a->hashes) {
-            json_object_del(a->hashes, key);
-        }
+        hash_set(a, key, false, 0);
         return;
     }
-    if (a->hashes) {
-        json_object_set_new(a->hashes, key, json_integer((json_int_t)xmpp_route_item_hash(instance, &it->entry)));
-    }
+    hash_set(a, key, true, xmpp_route_item_hash(instance, &it->entry));
     const struct xmpp_nexthop *n = &it->entry.next_hops[0];
     if (n->address.version) {
         inet_ntop(n->address.version == 4 ? AF_INET : AF_INET6, n->address.addr, nh, sizeof nh);
@@ -510,7 +556,10 @@ void sa_agent_free(struct sa_agent *a)
     json_decref(a->routes);
     json_decref(a->subs);
     json_decref(a->hashes);
-    json_decref(a->stale);
+    json_decref(a->inst_count);
+    json_decref(a->inst_sum);
+    json_decref(a->stale_insts);
+    json_decref(a->fresh);
     free(a->have);
     free(a);
 }
@@ -524,8 +573,13 @@ int sa_follow_config(struct sa_agent *a)
     if (!a->routes) a->routes = json_object();
     if (!a->subs) a->subs = json_object();
     if (!a->hashes) a->hashes = json_object();
-    if (!a->stale) a->stale = json_object();
-    return a->ports && a->routes && a->subs && a->hashes && a->stale ? 0 : LIB_ENOMEM;
+    if (!a->inst_count) a->inst_count = json_object();
+    if (!a->inst_sum) a->inst_sum = json_object();
+    if (!a->stale_insts) a->stale_insts = json_object();
+    if (!a->fresh) a->fresh = json_object();
+    return a->ports && a->routes && a->subs && a->hashes && a->inst_count && a->inst_sum && a->stale_insts && a->fresh
+               ? 0
+               : LIB_ENOMEM;
 }
 
 void sa_agent_close(struct sa_agent *a)
@@ -553,16 +607,7 @@ int sa_subscribe(struct sa_agent *a, const char *instance)
 /* The digest of the items of 'instance' held (xmpp_route_item_hash summed). */
 static uint64_t held_digest(const struct sa_agent *a, const char *instance)
 {
-    uint64_t sum = 0;
-    size_t n = strlen(instance);
-    const char *k;
-    json_t *v;
-    json_object_foreach(a->hashes, k, v) {
-        if (strncmp(k, instance, n) == 0 && k[n] == ' ') {
-            sum += (uint64_t)json_integer_value(v);
-        }
-    }
-    return sum;
+    return (uint64_t)json_integer_value(json_object_get(a->inst_sum, instance));
 }
 
 /* A reopened session: CONFIG_HELD (resume), subscriptions (with digests
@@ -611,11 +656,13 @@ int sa_agent_reopen(struct sa_agent *a)
     a->close_by_peer = false;
     a->eors = 0;
     a->reopened = true;
-    /* everything held is stale until refreshed (an item, IN_SYNC) */
+    /* everything held is stale until refreshed (an item, IN_SYNC): its
+     * instances are marked, and what an item refreshes is noted */
     const char *k;
     json_t *v;
-    json_object_foreach(a->routes, k, v) {
-        if (json_object_set_new(a->stale, k, json_true()) != 0) {
+    json_object_clear(a->fresh);
+    json_object_foreach(a->inst_count, k, v) {
+        if (json_object_set(a->stale_insts, k, json_true()) != 0) {
             return LIB_ENOMEM;
         }
     }

@@ -72,7 +72,14 @@ struct sa_agent {
     char address[64];
     uint16_t port;
     json_t *hashes;             /* "INSTANCE ID" -> xmpp_route_item_hash of the item held */
-    json_t *stale;              /* "INSTANCE ID" -> true: held from the previous session, not yet confirmed */
+    json_t *inst_count;         /* INSTANCE -> items held (keys of 'hashes' in it), absent at 0 */
+    json_t *inst_sum;           /* INSTANCE -> the sum of their hashes (its digest) */
+    /* stale: what a->routes held at the reopen, of an instance in
+     * 'stale_insts' (not confirmed by IN_SYNC yet), without an item
+     * since ('fresh'); kept this way so that a reopen costs no insert
+     * per route held */
+    json_t *stale_insts;        /* INSTANCE -> true */
+    json_t *fresh;              /* "INSTANCE ID" -> true: an item on this session, of a stale instance */
     uint64_t in_syncs;          /* IN_SYNC received (instances confirmed without items) */
     uint64_t swept;             /* stale items removed at End-of-RIB */
 };

@@ -865,6 +865,114 @@ static void test_resume_wrong_digest(void **state)
     resume_teardown(&f);
 }
 
+/* An agent lost twice before its End-of-RIB (the second loss marks
+ * nothing new: its paths are stale already) still has them swept by the
+ * End-of-RIB of the session after; an agent never lost sweeps nothing. */
+static void test_stale_swept_after_two_losses(void **state)
+{
+    (void)state;
+    struct rib *rib;
+    struct xglue *g;
+    assert_int_equal(rib_create(&(struct rib_config){0}, &rib), 0);
+    assert_int_equal(xglue_create(rib, &g), 0);
+    struct pair a, b;
+    pair_open(&a, g, "compute-a");
+    pair_open(&b, g, "compute-b");
+    struct pair *all[] = {&a, &b};
+    subscribe(&b, "blue");
+    publish(&a, "blue", "10.1.1.1/32", 11, 100, 1);
+    publish(&a, "blue", "10.1.1.2/32", 11, 101, 1);
+    flush(g, all, 2);
+    assert_false(last_seen(&b.agent, "blue/10.1.1.1/32")->retract);
+    assert_int_equal(xglue_eor(g, b.ctl.agent), 0); /* never lost: nothing stale */
+    for (int loss = 0; loss < 2; loss++) {
+        xglue_agent_down(g, a.ctl.agent, true);
+        pair_close(&a);
+        pair_open(&a, g, "compute-a");
+    }
+    publish(&a, "blue", "10.1.1.2/32", 11, 101, 1);
+    flush(g, all, 2);
+    assert_false(last_seen(&b.agent, "blue/10.1.1.1/32")->retract); /* stale, kept */
+    assert_int_equal(xglue_eor(g, a.ctl.agent), 1);
+    flush(g, all, 2);
+    assert_true(last_seen(&b.agent, "blue/10.1.1.1/32")->retract);
+    assert_false(last_seen(&b.agent, "blue/10.1.1.2/32")->retract);
+    assert_int_equal(xglue_eor(g, a.ctl.agent), 0); /* swept already */
+    pair_close(&a);
+    pair_close(&b);
+    xglue_free(g);
+    rib_free(rib);
+}
+
+/* The digest the node computes for an agent (one table walk per instance
+ * and flush, minus the items whose best paths are all the agent's own)
+ * equals the sum of what it sends that agent: its own routes are left out,
+ * an ECMP route it shares with another agent is not; a digest computed in
+ * one flush is not reused in a later one. */
+static void test_digest_equals_sent(void **state)
+{
+    (void)state;
+    struct rib *rib;
+    struct xglue *g;
+    assert_int_equal(rib_create(&(struct rib_config){0}, &rib), 0);
+    assert_int_equal(xglue_create(rib, &g), 0);
+    struct pair a, b, c;
+    pair_open(&a, g, "compute-a");
+    pair_open(&b, g, "compute-b");
+    pair_open(&c, g, "compute-c");
+    struct pair *all[] = {&a, &b, &c};
+    for (int i = 0; i < 3; i++) {
+        subscribe(all[i], "blue");
+    }
+    publish(&a, "blue", "10.1.1.1/32", 11, 100, 1);
+    publish(&b, "blue", "10.1.1.2/32", 12, 200, 1);
+    publish(&a, "blue", "10.1.1.9/32", 11, 900, 1); /* one prefix from a and b: ECMP */
+    publish(&b, "blue", "10.1.1.9/32", 12, 900, 1);
+    flush(g, all, 3);
+    /* the harness keeps each agent's digest of the items it received */
+    assert_non_null(last_seen(&a.agent, "blue/10.1.1.9/32"));
+    assert_int_equal(last_seen(&a.agent, "blue/10.1.1.9/32")->nexthops, 2); /* shared: sent to a */
+    const struct seen *own = last_seen(&a.agent, "blue/10.1.1.1/32");
+    assert_true(!own || own->retract); /* its own: not sent (at most a retract) */
+    uint64_t da = xglue_instance_digest(g, a.ctl.agent, "blue");
+    uint64_t db = xglue_instance_digest(g, b.ctl.agent, "blue");
+    uint64_t dc = xglue_instance_digest(g, c.ctl.agent, "blue");
+    assert_true(da == a.agent.digest);
+    assert_true(db == b.agent.digest);
+    assert_true(dc == c.agent.digest);
+    assert_true(da != db && da != dc && db != dc);
+    /* a fourth agent resumes with each digest in turn, in later flushes:
+     * only c's (it holds every route, being none of their sources) gives
+     * IN_SYNC, after a change only the new one does */
+    struct pair d;
+    pair_open(&d, g, "compute-d");
+    struct pair *all4[] = {&a, &b, &c, &d};
+    subscribe_digest(&d, "blue", da);
+    flush(g, all4, 4);
+    assert_int_equal(d.agent.in_syncs, 0); /* a's own route 10.1.1.1 is in d's view */
+    xglue_unsubscribe(g, d.ctl.agent, "blue");
+    subscribe_digest(&d, "blue", dc);
+    flush(g, all4, 4);
+    assert_int_equal(d.agent.in_syncs, 1);
+    publish(&b, "blue", "10.1.1.2/32", 12, 201, 1);
+    flush(g, all4, 4);
+    uint64_t dc2 = c.agent.digest; /* c holds every route of blue */
+    assert_true(dc2 != dc);
+    xglue_unsubscribe(g, d.ctl.agent, "blue");
+    subscribe_digest(&d, "blue", dc);
+    flush(g, all4, 4);
+    assert_int_equal(d.agent.in_syncs, 1); /* the old digest no longer matches */
+    xglue_unsubscribe(g, d.ctl.agent, "blue");
+    subscribe_digest(&d, "blue", dc2);
+    flush(g, all4, 4);
+    assert_int_equal(d.agent.in_syncs, 2);
+    for (int i = 0; i < 4; i++) {
+        pair_close(all4[i]);
+    }
+    xglue_free(g);
+    rib_free(rib);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -875,6 +983,8 @@ int main(void)
         cmocka_unit_test(test_resume_in_sync),
         cmocka_unit_test(test_resume_changed_while_down),
         cmocka_unit_test(test_resume_wrong_digest),
+        cmocka_unit_test(test_stale_swept_after_two_losses),
+        cmocka_unit_test(test_digest_equals_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
