@@ -62,6 +62,20 @@ static void chan_map(struct vr_ring_chan *ch, uint32_t slots)
     ring_init(&ch->up, base + ring_size(slots), slots, !ch->is_datapath);
 }
 
+/* Maps 'size' bytes of 'ch->memfd' (both sides map it alike) and lays
+ * the two rings out in them. 0, or -1 with nothing mapped. */
+static int chan_mmap(struct vr_ring_chan *ch, size_t size, uint32_t slots)
+{
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->memfd, 0);
+    if (map == MAP_FAILED) {
+        return -1;
+    }
+    ch->map = map;
+    ch->map_size = size;
+    chan_map(ch, slots);
+    return 0;
+}
+
 int vr_ring_chan_create(uint32_t slots, struct vr_ring_chan *out)
 {
     memset(out, 0, sizeof *out);
@@ -81,13 +95,9 @@ int vr_ring_chan_create(uint32_t slots, struct vr_ring_chan *out)
     if (out->efd_down < 0 || out->efd_up < 0) {
         goto fail;
     }
-    out->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, out->memfd, 0);
-    if (out->map == MAP_FAILED) {
-        out->map = NULL;
+    if (chan_mmap(out, size, slots) != 0) {
         goto fail;
     }
-    out->map_size = size;
-    chan_map(out, slots);
     return 0;
 fail:
     vr_ring_chan_close(out);
@@ -114,13 +124,9 @@ int vr_ring_chan_open(int memfd, int efd_down, int efd_up, uint32_t slots, struc
         goto fail;
     }
     rc = VR_RING_ESYS;
-    out->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
-    if (out->map == MAP_FAILED) {
-        out->map = NULL;
+    if (chan_mmap(out, size, slots) != 0) {
         goto fail;
     }
-    out->map_size = size;
-    chan_map(out, slots);
     return 0;
 fail:
     vr_ring_chan_close(out);
