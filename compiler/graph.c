@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "lib/clock.h"
+#include "lib/vec.h"
 #include "store/client.h"
 #include "store/cmd.h"
 #include "store/fsm.h"
@@ -342,9 +343,11 @@ static char *str_fmt(const char *fmt, ...)
  * has a handful; a fixed array of each cap was ~400 KiB zeroed per request). */
 struct txn {
     struct store_compare *cmp;
-    uint32_t ncmp, capcmp;
+    uint32_t ncmp;
+    size_t capcmp;
     struct store_op *ops;
-    uint32_t nops, capops;
+    uint32_t nops;
+    size_t capops;
     char **owned;
     size_t nowned, capowned;
     int err; /* sticky: GRAPH_ETOOLARGE or GRAPH_EINTERNAL (memory) */
@@ -408,17 +411,12 @@ static void txn_cmp(struct txn *t, uint8_t target, uint8_t op, const char *key, 
         t->err = t->err ? t->err : GRAPH_ETOOLARGE;
         return;
     }
-    if (t->ncmp == t->capcmp) {
-        uint32_t cap = t->capcmp ? t->capcmp * 2 : 32;
-        cap = cap < STORE_TXN_COMPARES_MAX ? cap : STORE_TXN_COMPARES_MAX;
-        struct store_compare *c = realloc(t->cmp, cap * sizeof *c);
-        if (!c) {
-            t->err = t->err ? t->err : GRAPH_EINTERNAL;
-            return;
-        }
-        t->cmp = c;
-        t->capcmp = cap;
+    struct store_compare *c = vec_grow(t->cmp, &t->capcmp, t->ncmp, sizeof *c, 32);
+    if (!c) {
+        t->err = t->err ? t->err : GRAPH_EINTERNAL;
+        return;
     }
+    t->cmp = c;
     t->cmp[t->ncmp++] = (struct store_compare){.target = target, .op = op,
         .key = (const uint8_t *)key, .key_size = (uint32_t)strlen(key), .number = number};
 }
@@ -429,17 +427,12 @@ static struct store_op *txn_op(struct txn *t)
         t->err = t->err ? t->err : GRAPH_ETOOLARGE;
         return NULL;
     }
-    if (t->nops == t->capops) {
-        uint32_t cap = t->capops ? t->capops * 2 : 32;
-        cap = cap < STORE_TXN_OPS_MAX ? cap : STORE_TXN_OPS_MAX;
-        struct store_op *o = realloc(t->ops, cap * sizeof *o);
-        if (!o) {
-            t->err = t->err ? t->err : GRAPH_EINTERNAL;
-            return NULL;
-        }
-        t->ops = o;
-        t->capops = cap;
+    struct store_op *o = vec_grow(t->ops, &t->capops, t->nops, sizeof *o, 32);
+    if (!o) {
+        t->err = t->err ? t->err : GRAPH_EINTERNAL;
+        return NULL;
     }
+    t->ops = o;
     struct store_op *op = &t->ops[t->nops++];
     memset(op, 0, sizeof *op);
     return op;

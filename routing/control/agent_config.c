@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/vec.h"
+
 #define T_VR "virtual-router"
 #define T_VRI "virtual-router-index"
 #define T_VMI "virtual-machine-interface"
@@ -479,17 +481,13 @@ static int diff_walk(const json_t *held, const json_t *want, diff_step_fn step, 
                 !emitted) {
                 continue;
             }
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 4;
-                struct xmpp_config_obj *v = realloc(out, ncap * sizeof *v);
-                if (!v) {
-                    free(one->node.props);
-                    rc = LIB_ENOMEM;
-                    break;
-                }
-                out = v;
-                cap = ncap;
+            struct xmpp_config_obj *v = vec_grow(out, &cap, n, sizeof *v, 4);
+            if (!v) {
+                free(one->node.props);
+                rc = LIB_ENOMEM;
+                break;
             }
+            out = v;
             out[n++] = *one; /* takes over its properties */
             memset(one, 0, sizeof *one);
         }
@@ -735,15 +733,11 @@ int acfg_agent_up(struct acfg *c, const char *name, void *user)
 {
     struct acfg_agent *a = agent_get(c, name);
     if (!a) {
-        if (c->nagents == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 16;
-            struct acfg_agent **n = realloc(c->agents, cap * sizeof *n);
-            if (!n) {
-                return LIB_ENOMEM;
-            }
-            c->agents = n;
-            c->cap = cap;
+        struct acfg_agent **n = vec_grow(c->agents, &c->cap, c->nagents, sizeof *n, 16);
+        if (!n) {
+            return LIB_ENOMEM;
         }
+        c->agents = n;
         a = calloc(1, sizeof *a);
         if (!a || json_object_set_new(c->agent_ix, name, json_integer((json_int_t)c->nagents)) != 0) {
             free(a);

@@ -6,6 +6,7 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/vec.h"
 
 /* A routing instance some agent subscribed or published to. */
 struct ginst {
@@ -134,15 +135,11 @@ static bool deferred(const struct xglue_agent *a, const struct ginst *gi)
 /* Adds 'a' to the subscribers of 'gi' (not listed yet). */
 static int gi_sub_add(struct ginst *gi, struct xglue_agent *a)
 {
-    if (gi->subs_len == gi->subs_cap) {
-        size_t cap = gi->subs_cap ? gi->subs_cap * 2 : 8;
-        struct xglue_agent **v = realloc(gi->subs, cap * sizeof *v);
-        if (!v) {
-            return RIB_ERR_NOMEM;
-        }
-        gi->subs = v;
-        gi->subs_cap = cap;
+    struct xglue_agent **v = vec_grow(gi->subs, &gi->subs_cap, gi->subs_len, sizeof *v, 8);
+    if (!v) {
+        return RIB_ERR_NOMEM;
     }
+    gi->subs = v;
     gi->subs[gi->subs_len++] = a;
     return 0;
 }
@@ -241,16 +238,12 @@ static void agent_pending(struct xglue_agent *a)
     if (a->pending) {
         return;
     }
-    if (g->pending_len == g->pending_cap) {
-        size_t cap = g->pending_cap ? g->pending_cap * 2 : 64;
-        struct xglue_agent **v = realloc(g->pending, cap * sizeof *v);
-        if (!v) {
-            log_warn("xmpp", "out of memory listing an agent for delivery", "agent=%s", a->name);
-            return;
-        }
-        g->pending = v;
-        g->pending_cap = cap;
+    struct xglue_agent **v = vec_grow(g->pending, &g->pending_cap, g->pending_len, sizeof *v, 64);
+    if (!v) {
+        log_warn("xmpp", "out of memory listing an agent for delivery", "agent=%s", a->name);
+        return;
     }
+    g->pending = v;
     g->pending[g->pending_len++] = a;
     a->pending = true;
 }
@@ -258,16 +251,12 @@ static void agent_pending(struct xglue_agent *a)
 static void queue_push(struct xglue_agent *a, struct ginst *gi, enum rib_family af, const struct rib_prefix *p)
 {
     agent_pending(a);
-    if (a->q_len == a->q_cap) {
-        size_t cap = a->q_cap ? a->q_cap * 2 : 64;
-        struct qent *v = realloc(a->q, cap * sizeof *v);
-        if (!v) {
-            log_warn("xmpp", "out of memory queueing a route for an agent", "agent=%s", a->name);
-            return;
-        }
-        a->q = v;
-        a->q_cap = cap;
+    struct qent *v = vec_grow(a->q, &a->q_cap, a->q_len, sizeof *v, 64);
+    if (!v) {
+        log_warn("xmpp", "out of memory queueing a route for an agent", "agent=%s", a->name);
+        return;
     }
+    a->q = v;
     struct qent *e = &a->q[a->q_len++];
     memset(e, 0, sizeof *e); /* padding too: entries are compared bytewise */
     e->gi = gi;
@@ -562,15 +551,11 @@ static int sub_add(struct xglue *g, struct xglue_agent *a, const char *instance,
     if (subscribed(a, gi)) {
         return 0;
     }
-    if (a->subs_len == a->subs_cap) {
-        size_t cap = a->subs_cap ? a->subs_cap * 2 : 8;
-        struct ginst **v = realloc(a->subs, cap * sizeof *v);
-        if (!v) {
-            return RIB_ERR_NOMEM;
-        }
-        a->subs = v;
-        a->subs_cap = cap;
+    struct ginst **v = vec_grow(a->subs, &a->subs_cap, a->subs_len, sizeof *v, 8);
+    if (!v) {
+        return RIB_ERR_NOMEM;
     }
+    a->subs = v;
     if (gi_sub_add(gi, a) != 0) {
         return RIB_ERR_NOMEM;
     }
@@ -613,15 +598,11 @@ int xglue_subscribe_digest(struct xglue *g, struct xglue_agent *a, const char *i
     if (rc != 0 || !added) {
         return rc;
     }
-    if (a->defer_len == a->defer_cap) {
-        size_t cap = a->defer_cap ? a->defer_cap * 2 : 4;
-        struct gdefer *v = realloc(a->defer, cap * sizeof *v);
-        if (!v) {
-            return dump_instance(a, gi); /* no room to defer: today's dump */
-        }
-        a->defer = v;
-        a->defer_cap = cap;
+    struct gdefer *v = vec_grow(a->defer, &a->defer_cap, a->defer_len, sizeof *v, 4);
+    if (!v) {
+        return dump_instance(a, gi); /* no room to defer: today's dump */
     }
+    a->defer = v;
     a->defer[a->defer_len++] = (struct gdefer){.gi = gi, .digest = digest};
     agent_pending(a);
     return 0;
@@ -987,15 +968,11 @@ static int digest_one(void *ctx, const struct rib_prefix *p, const struct rib_pa
     if (!sole) {
         return 0;
     }
-    if (gi->dg_own_len == gi->dg_own_cap) {
-        size_t cap = gi->dg_own_cap ? gi->dg_own_cap * 2 : 64;
-        struct gown *v = realloc(gi->dg_own, cap * sizeof *v);
-        if (!v) {
-            return RIB_ERR_NOMEM;
-        }
-        gi->dg_own = v;
-        gi->dg_own_cap = cap;
+    struct gown *v = vec_grow(gi->dg_own, &gi->dg_own_cap, gi->dg_own_len, sizeof *v, 64);
+    if (!v) {
+        return RIB_ERR_NOMEM;
     }
+    gi->dg_own = v;
     gi->dg_own[gi->dg_own_len++] = (struct gown){.source = paths[0].source, .sum = h};
     return 0;
 }

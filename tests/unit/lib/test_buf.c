@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "lib/buf.h"
+#include "lib/vec.h"
 
 static void test_put_get_roundtrip(void **state)
 {
@@ -180,6 +181,38 @@ static void test_be_helpers(void **state)
     assert_int_equal(be16_load(m), 0x1122);
 }
 
+/* vec_grow: the first growth gives 'first' slots, each later one doubles
+ * and keeps the elements; a free slot returns the array as it is; a size
+ * that would overflow is refused with the array and its slots unchanged. */
+static void test_vec_grow(void **state)
+{
+    (void)state;
+    int *v = NULL;
+    size_t cap = 0, len = 0;
+    for (int i = 0; i < 100; i++) {
+        int *g = vec_grow(v, &cap, len, sizeof *v, 4);
+        assert_non_null(g);
+        v = g;
+        v[len++] = i;
+        size_t want = 4;
+        while (want < len) {
+            want *= 2;
+        }
+        assert_int_equal(cap, want);
+    }
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(v[i], i);
+    }
+    assert_ptr_equal(vec_grow(v, &cap, 99, sizeof *v, 4), v); /* 128 slots, 99 used */
+    size_t huge = SIZE_MAX / 2 + 1;
+    assert_null(vec_grow(v, &huge, huge, 1, 4)); /* doubling wraps */
+    assert_int_equal(huge, SIZE_MAX / 2 + 1);
+    size_t big = SIZE_MAX / 16;
+    assert_null(vec_grow(v, &big, big, 16, 4)); /* bytes overflow */
+    assert_int_equal(big, SIZE_MAX / 16);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_steal),
         cmocka_unit_test(test_be_helpers),
+        cmocka_unit_test(test_vec_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
