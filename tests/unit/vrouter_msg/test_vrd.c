@@ -446,12 +446,12 @@ static void flow_msg(struct vr_msg *m, uint16_t flags, const struct dp_flow_key 
     m->u.flow.action.type = action;
 }
 
-static void test_punts_held_on_the_connection(void **state)
+/* base() plus the agent interface (ifindex 0) and a policy VM port
+ * (ifindex 3, VRF 1): what flow misses are punted between. */
+static void punt_ports(struct fix *f, struct cli *c)
 {
-    struct fix *f = *state;
-    struct cli *c = cli_open(f);
     base(f, c);
-    struct vr_msg m, r;
+    struct vr_msg m;
     vr_msg_init(&m, VR_MSG_IF, 0, 0);
     m.u.ifc.dpif = (struct dp_if){.ifindex = 0, .type = DP_IF_AGENT};
     assert_int_equal(req(f, c, &m), 0);
@@ -459,6 +459,14 @@ static void test_punts_held_on_the_connection(void **state)
     m.u.ifc.dpif = (struct dp_if){.ifindex = 3, .type = DP_IF_VM, .flags = DP_IF_POLICY, .vrf = 1,
                                   .mac = {2, 0, 0, 0, 0, 3}};
     assert_int_equal(req(f, c, &m), 0);
+}
+
+static void test_punts_held_on_the_connection(void **state)
+{
+    struct fix *f = *state;
+    struct cli *c = cli_open(f);
+    punt_ports(f, c);
+    struct vr_msg m, r;
     assert_int_equal(route_add(f, c, 1, 2, 16, 10), 0);
     vr_msg_init(&m, VR_MSG_PUNT_SUB, 0, 0);
     m.u.id = VR_PUNT_SUB_ALL;
@@ -610,15 +618,8 @@ static void test_ring_channel(void **state)
 {
     struct fix *f = *state;
     struct cli *c = cli_open(f);
-    base(f, c);
+    punt_ports(f, c);
     struct vr_msg m, r;
-    vr_msg_init(&m, VR_MSG_IF, 0, 0);
-    m.u.ifc.dpif = (struct dp_if){.ifindex = 0, .type = DP_IF_AGENT};
-    assert_int_equal(req(f, c, &m), 0);
-    vr_msg_init(&m, VR_MSG_IF, 0, 0);
-    m.u.ifc.dpif = (struct dp_if){.ifindex = 3, .type = DP_IF_VM, .flags = DP_IF_POLICY, .vrf = 1,
-                                  .mac = {2, 0, 0, 0, 0, 3}};
-    assert_int_equal(req(f, c, &m), 0);
     struct vr_ring_chan ch;
     assert_int_equal(cli_ring(f, c, &ch), 0);
     struct vr_ring_chan again;
